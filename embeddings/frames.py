@@ -1,0 +1,122 @@
+"""Evenly spaced frame sampling from video files with PyAV.
+
+Frames are decoded sequentially rather than by seeking: generated clips are
+short, and seeking in a long-GOP stream re-decodes from the last keyframe for
+every sample, which costs more than one straight pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class MediaError(ValueError):
+    """A media file is missing, unreadable, corrupt or has no video."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds, as read from its container."""
+
+    duration_s: float
+    width: int
+    height: int
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class SampledFrames:
+    """RGB frames (n, H, W, 3) uint8 and their timestamps (n,) in seconds."""
+
+    frames: np.ndarray
+    times_s: np.ndarray
+    info: VideoInfo
+
+
+def sample_targets(duration_s: float, n: int) -> np.ndarray:
+    """Midpoints of n equal slices of the clip, in seconds."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    return (np.arange(n, dtype=np.float64) + 0.5) * (max(duration_s, 0.0) / n)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    try:
+        return av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"{path}: not a readable video ({exc})") from exc
+
+
+def _info(container: av.container.InputContainer, path: Path) -> VideoInfo:
+    if not container.streams.video:
+        raise MediaError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    if stream.duration is not None and stream.time_base is not None:
+        duration_s = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration_s = container.duration / 1_000_000
+    else:
+        duration_s = 0.0
+    width = stream.codec_context.width
+    height = stream.codec_context.height
+    if not width or not height:
+        raise MediaError(f"{path}: video stream has no frame size")
+    return VideoInfo(duration_s, width, height, has_audio=bool(container.streams.audio))
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Read duration, size and audio presence without decoding frames."""
+    with _open(path) as container:
+        return _info(container, path)
+
+
+def sample_frames(path: Path, n: int, max_side: int = 448) -> SampledFrames:
+    """Decode the clip once and keep the frame nearest each of n evenly spaced times.
+
+    Frames are downscaled so the longer side is at most `max_side` pixels
+    (encoders resize to ~224 anyway). Raises MediaError on unreadable input.
+    """
+    with _open(path) as container:
+        info = _info(container, path)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        scale = min(1.0, max_side / max(info.width, info.height))
+        width = max(2, int(info.width * scale) // 2 * 2)
+        height = max(2, int(info.height * scale) // 2 * 2)
+        targets = sample_targets(info.duration_s, n)
+        picked: list[np.ndarray] = []
+        times: list[float] = []
+        last: tuple[np.ndarray, float] | None = None
+        try:
+            for frame in container.decode(stream):
+                t = float(frame.time) if frame.time is not None else 0.0
+                if len(picked) < n and t + 1e-6 >= targets[len(picked)]:
+                    image = frame.to_ndarray(width=width, height=height, format="rgb24")
+                    while len(picked) < n and t + 1e-6 >= targets[len(picked)]:
+                        picked.append(image)
+                        times.append(t)
+                    if len(picked) == n:
+                        break
+                last = (frame, t)  # type: ignore[assignment]
+        except av.FFmpegError as exc:
+            if not picked and last is None:
+                raise MediaError(f"{path}: corrupt video ({exc})") from exc
+            log.warning("%s: decoding stopped early (%s); using frames read so far", path, exc)
+        if last is not None and len(picked) < n:
+            # Durations in headers can overstate the stream; pad with the final frame.
+            frame, t = last
+            image = frame.to_ndarray(width=width, height=height, format="rgb24")  # type: ignore[attr-defined]
+            picked.extend([image] * (n - len(picked)))
+            times.extend([t] * (n - len(times)))
+        if not picked:
+            raise MediaError(f"{path}: no decodable frames")
+    return SampledFrames(np.stack(picked), np.asarray(times, dtype=np.float64), info)

@@ -1,0 +1,311 @@
+"""FAISS vector index keyed by catalog ids, persisted with a manifest.
+
+Vectors are float32 (n, d), L2-normalised, so inner product is cosine
+similarity. IDs are int64 (n,). The index keeps its own copy of every vector
+so that it can answer `vectors_for(ids)` for ranking and rebuild its FAISS
+structure without the encoder.
+
+Kind is chosen by size: exact (flat inner product) below `HNSW_THRESHOLD`
+vectors, HNSW above. HNSW cannot delete in place, so removals are tombstoned
+and filtered out of results until the next rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import faiss
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IndexKind = Literal["flat", "hnsw"]
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+MANIFEST_VERSION = 1
+
+
+class IndexMismatchError(RuntimeError):
+    """The index on disk does not match what the caller expects."""
+
+
+@dataclass(frozen=True)
+class IndexManifest:
+    """What an index file holds; written beside it and checked on load."""
+
+    channel: str
+    model: str
+    dim: int
+    kind: IndexKind
+    count: int
+    generation: int = 0
+    version: int = MANIFEST_VERSION
+
+
+@dataclass(frozen=True)
+class SearchHits:
+    """Neighbours of one query: ids (k,) int64 and scores (k,) float32, best first."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+
+def choose_kind(count: int) -> IndexKind:
+    """Exact search while small; HNSW once exact search gets slow."""
+    return "hnsw" if count >= HNSW_THRESHOLD else "flat"
+
+
+def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"expected vectors of shape (n, {dim}), got {x.shape}")
+    return x
+
+
+def _as_ids(ids: np.ndarray) -> np.ndarray:
+    out = np.ascontiguousarray(ids, dtype=np.int64)
+    if out.ndim != 1:
+        raise ValueError(f"expected ids of shape (n,), got {out.shape}")
+    return out
+
+
+class VectorIndex:
+    """A channel's vectors in FAISS, with upsert, remove, search and atomic save."""
+
+    def __init__(self, channel: str, model: str, dim: int) -> None:
+        self.channel = channel
+        self.model = model
+        self.dim = dim
+        self.generation = 0
+        self._ids = np.empty(0, dtype=np.int64)
+        self._vectors = np.empty((0, dim), dtype=np.float32)
+        self._row_of: dict[int, int] = {}
+        self._tombstones: set[int] = set()
+        self._faiss: faiss.Index = self._empty_faiss("flat")
+        self.kind: IndexKind = "flat"
+
+    # -- building -------------------------------------------------------------
+
+    def _empty_faiss(self, kind: IndexKind) -> faiss.Index:
+        if kind == "hnsw":
+            inner = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            inner.hnsw.efSearch = HNSW_EF_SEARCH
+            return faiss.IndexIDMap(inner)
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+
+    def _rebuild_faiss(self) -> None:
+        self.kind = choose_kind(len(self._ids))
+        index = self._empty_faiss(self.kind)
+        if len(self._ids):
+            index.add_with_ids(self._vectors, self._ids)
+        self._faiss = index
+        self._tombstones.clear()
+
+    def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under ids, replacing any vector already stored for an id."""
+        ids = _as_ids(ids)
+        x = _as_matrix(vectors, self.dim)
+        if len(ids) != len(x):
+            raise ValueError(f"{len(ids)} ids for {len(x)} vectors")
+        if len(set(ids.tolist())) != len(ids):
+            raise ValueError("duplicate ids in one upsert")
+        existing = np.array([i for i in ids.tolist() if i in self._row_of], dtype=np.int64)
+        if len(existing):
+            self.remove(existing)
+        start = len(self._ids)
+        self._ids = np.concatenate([self._ids, ids])
+        self._vectors = np.concatenate([self._vectors, x])
+        for offset, clip_id in enumerate(ids.tolist()):
+            self._row_of[clip_id] = start + offset
+        if self.kind != choose_kind(len(self._ids)):
+            self._rebuild_faiss()
+        else:
+            self._faiss.add_with_ids(x, ids)
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove ids (unknown ids are ignored); return how many were removed."""
+        ids = _as_ids(ids)
+        present = [i for i in ids.tolist() if i in self._row_of]
+        if not present:
+            return 0
+        keep = np.ones(len(self._ids), dtype=bool)
+        keep[[self._row_of[i] for i in present]] = False
+        self._ids = self._ids[keep]
+        self._vectors = self._vectors[keep]
+        self._row_of = {clip_id: row for row, clip_id in enumerate(self._ids.tolist())}
+        if self.kind == "flat":
+            self._faiss.remove_ids(np.array(present, dtype=np.int64))
+        else:
+            self._tombstones.update(present)
+            if len(self._tombstones) > max(1000, len(self._ids) // 10):
+                self._rebuild_faiss()
+        return len(present)
+
+    # -- reading --------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, clip_id: int) -> bool:
+        return int(clip_id) in self._row_of
+
+    @property
+    def ids(self) -> np.ndarray:
+        """All ids, int64 (n,), in storage order (read-only view)."""
+        view = self._ids.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """All vectors, float32 (n, d), rows aligned with `ids` (read-only view)."""
+        view = self._vectors.view()
+        view.flags.writeable = False
+        return view
+
+    def vectors_for(self, ids: np.ndarray) -> np.ndarray:
+        """Vectors of the given ids, float32 (len(ids), d); KeyError on an unknown id."""
+        rows = [self._row_of[i] for i in _as_ids(ids).tolist()]
+        return self._vectors[rows]
+
+    def search(self, queries: np.ndarray, k: int) -> list[SearchHits]:
+        """k nearest ids per query row, best first (fewer when the index is small)."""
+        q = _as_matrix(queries, self.dim)
+        if k <= 0 or len(self._ids) == 0:
+            empty = SearchHits(np.empty(0, np.int64), np.empty(0, np.float32))
+            return [empty for _ in range(len(q))]
+        fetch = min(len(self._ids) + len(self._tombstones), k + len(self._tombstones))
+        scores, ids = self._faiss.search(q, fetch)
+        hits = []
+        for row_ids, row_scores in zip(ids, scores, strict=True):
+            keep = row_ids >= 0
+            if self._tombstones:
+                keep &= ~np.isin(row_ids, list(self._tombstones))
+            hits.append(SearchHits(row_ids[keep][:k], row_scores[keep][:k]))
+        return hits
+
+    # -- persistence ----------------------------------------------------------
+
+    def manifest(self) -> IndexManifest:
+        """Describe this index as it is now."""
+        return IndexManifest(
+            channel=self.channel,
+            model=self.model,
+            dim=self.dim,
+            kind=self.kind,
+            count=len(self._ids),
+            generation=self.generation,
+        )
+
+    def save(self, directory: Path) -> None:
+        """Write `<channel>.npz` (ids, vectors, FAISS bytes) then `<channel>.json`, atomically.
+
+        Both carry the same random save id; a crash between the two renames
+        leaves a pair whose ids differ, which `load` refuses, so the caller
+        rebuilds from the catalog instead of serving a half-written index.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._tombstones:
+            self._rebuild_faiss()
+        save_id = uuid.uuid4().hex
+        manifest = asdict(self.manifest()) | {"save_id": save_id}
+        stem = directory / self.channel
+        blob = faiss.serialize_index(self._faiss)
+        _atomic_write(
+            stem.with_suffix(".npz"),
+            lambda fh: np.savez(
+                fh, ids=self._ids, vectors=self._vectors, faiss=blob, save_id=np.array(save_id)
+            ),
+        )
+        payload = json.dumps(manifest, indent=2).encode()
+        _atomic_write(stem.with_suffix(".json"), lambda fh: fh.write(payload))
+
+    @classmethod
+    def load(cls, directory: Path, channel: str, model: str, dim: int) -> VectorIndex:
+        """Load a channel's index; raise IndexMismatchError unless model and dim match.
+
+        The manifest's generation says which catalog state the index reflects;
+        the caller catches it up or rebuilds it.
+        """
+        stem = directory / channel
+        manifest_path = stem.with_suffix(".json")
+        if not manifest_path.exists():
+            raise IndexMismatchError(f"no {channel} index in {directory}")
+        try:
+            raw = json.loads(manifest_path.read_text())
+            save_id = raw.pop("save_id")
+            found = IndexManifest(**raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise IndexMismatchError(f"unreadable manifest {manifest_path}: {exc}") from exc
+        expected = {"version": MANIFEST_VERSION, "channel": channel, "model": model, "dim": dim}
+        for field, want in expected.items():
+            got = getattr(found, field)
+            if want != got:
+                raise IndexMismatchError(f"{channel} index {field} is {got!r}, expected {want!r}")
+        try:
+            with np.load(stem.with_suffix(".npz")) as data:
+                if str(data["save_id"]) != save_id:
+                    raise IndexMismatchError(
+                        f"{channel} index data and manifest are from different saves"
+                    )
+                ids, vectors, blob = data["ids"], data["vectors"], data["faiss"]
+            index = faiss.deserialize_index(blob)
+        except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
+            raise IndexMismatchError(f"unreadable {channel} index: {exc}") from exc
+        if len(ids) != found.count or vectors.shape != (found.count, found.dim):
+            raise IndexMismatchError(f"{channel} index data disagrees with its manifest")
+        if index.ntotal != found.count or index.d != found.dim:
+            raise IndexMismatchError(f"{channel} FAISS data disagrees with its manifest")
+        out = cls(found.channel, found.model, found.dim)
+        out.generation = found.generation
+        out._ids = _as_ids(ids)
+        out._vectors = _as_matrix(vectors, found.dim)
+        out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}
+        out._faiss = index
+        out.kind = found.kind
+        if out.kind == "hnsw":
+            faiss.downcast_index(faiss.downcast_index(index).index).hnsw.efSearch = HNSW_EF_SEARCH
+        return out
+
+    @classmethod
+    def build(
+        cls, channel: str, model: str, ids: np.ndarray, vectors: np.ndarray, generation: int
+    ) -> VectorIndex:
+        """A fresh index over the given vectors (used by reindex and recovery)."""
+        x = np.asarray(vectors, dtype=np.float32)
+        dim = x.shape[1]
+        out = cls(channel, model, dim)
+        out._ids = _as_ids(ids).copy()
+        out._vectors = _as_matrix(x, dim).copy()
+        if len(set(out._ids.tolist())) != len(out._ids):
+            raise ValueError("duplicate ids")
+        out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}
+        out._rebuild_faiss()
+        out.generation = generation
+        return out
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call write(file) on a temp file beside `path`, fsync, then rename over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,241 @@
+"""HTTP API: a FastAPI app built by `create_app(settings)`; routes stay thin."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from feed.catalog import Clip
+from feed.engine import Engine, SearchResult
+from feed.manifest import ManifestError, parse_entry
+from feed.settings import Settings
+
+log = logging.getLogger(__name__)
+
+UPLOAD_CHUNK = 1024 * 1024
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
+
+
+class ClipOut(BaseModel):
+    """A clip as the API shows it."""
+
+    clip_id: str
+    prompt: str
+    caption: str
+    creator: str
+    tags: list[str]
+    cameos: list[str]
+    remix_of: str | None
+    duration_s: float | None
+    created_at: float = Field(description="seconds since the epoch")
+    video_url: str | None
+    channels: list[str] = Field(description="embedding channels this clip has")
+    provider: str | None = Field(description="what made the clip, when known")
+
+
+class SearchItem(ClipOut):
+    """A search hit: a clip with its fused score and per-channel cosines."""
+
+    score: float
+    channel_scores: dict[str, float]
+
+
+class SearchResponse(BaseModel):
+    """Search hits, best first."""
+
+    items: list[SearchItem]
+    channels: list[str] = Field(description="channels the query was compared against")
+
+
+class Health(BaseModel):
+    """Liveness and what the engine has loaded."""
+
+    status: str
+    clips: int
+    channels: list[str]
+
+
+def clip_out(clip: Clip) -> ClipOut:
+    """API view of a catalog clip."""
+    return ClipOut(
+        clip_id=clip.id,
+        prompt=clip.prompt,
+        caption=clip.caption,
+        creator=clip.creator,
+        tags=list(clip.tags),
+        cameos=list(clip.cameos),
+        remix_of=clip.remix_of,
+        duration_s=clip.duration_s,
+        created_at=clip.created_at,
+        video_url=f"/media/{clip.id}" if clip.video_path else None,
+        channels=list(clip.channels),
+        provider=clip.provider,
+    )
+
+
+def search_item(hit: SearchResult) -> SearchItem:
+    """API view of a search hit."""
+    return SearchItem(
+        **clip_out(hit.clip).model_dump(), score=hit.score, channel_scores=hit.channel_scores
+    )
+
+
+class EngineHandle:
+    """The engine plus the lock that serialises access to it across request threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.lock = threading.RLock()
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the app; opens the engine from settings unless one is given."""
+    if engine is None:
+        from feed.bootstrap import open_engine
+
+        engine = open_engine(settings)
+    handle = EngineHandle(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        with handle.lock:
+            handle.engine.save()
+
+    app = FastAPI(
+        title="steerfeed",
+        version="0.1.0",
+        summary="Feed engine for AI-generated short video.",
+        lifespan=lifespan,
+    )
+
+    def get_handle() -> EngineHandle:
+        return handle
+
+    Handle = Annotated[EngineHandle, Depends(get_handle)]
+
+    @app.get("/healthz")
+    def healthz(h: Handle) -> Health:
+        """Liveness, clip count and loaded channels."""
+        return Health(status="ok", clips=h.engine.catalog.count(), channels=list(h.engine.channels))
+
+    @app.get("/v1/search")
+    def search(
+        h: Handle,
+        q: Annotated[str, Query(min_length=1, max_length=settings.max_prompt_chars)],
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> SearchResponse:
+        """Clips nearest to the query text, across every loaded channel."""
+        if not q.strip():
+            raise HTTPException(422, "q must not be blank")
+        with h.lock:
+            hits = h.engine.search(q, limit)
+        return SearchResponse(
+            items=[search_item(x) for x in hits], channels=list(h.engine.channels)
+        )
+
+    @app.get("/v1/clips/{clip_id}", responses={404: {"description": "no such clip"}})
+    def get_clip(h: Handle, clip_id: str) -> ClipOut:
+        """One clip's metadata."""
+        clip = h.engine.catalog.get(clip_id)
+        if clip is None:
+            raise HTTPException(404, f"no clip {clip_id!r}")
+        return clip_out(clip)
+
+    @app.post(
+        "/v1/clips",
+        status_code=201,
+        responses={413: {"description": "video too large"}, 422: {"description": "bad clip"}},
+    )
+    def upload_clip(
+        h: Handle,
+        request: Request,
+        prompt: Annotated[str, Form(max_length=settings.max_prompt_chars)],
+        creator: Annotated[str, Form(max_length=64)],
+        video: Annotated[UploadFile | None, File()] = None,
+        clip_id: Annotated[str | None, Form(max_length=128)] = None,
+        caption: Annotated[str, Form(max_length=settings.max_prompt_chars)] = "",
+        tags: Annotated[str, Form(description="comma-separated")] = "",
+        cameos: Annotated[str, Form(description="comma-separated handles")] = "",
+        remix_of: Annotated[str | None, Form(max_length=128)] = None,
+    ) -> ClipOut:
+        """Upload a clip (multipart: optional video file plus metadata fields)."""
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > settings.max_video_bytes + UPLOAD_CHUNK:
+            raise HTTPException(413, f"upload is over {settings.max_video_bytes} bytes")
+        raw = {
+            "id": clip_id or f"up-{uuid.uuid4().hex[:12]}",
+            "prompt": prompt,
+            "creator": creator,
+            "caption": caption,
+            "tags": [t for t in (s.strip() for s in tags.split(",")) if t],
+            "cameos": [c for c in (s.strip() for s in cameos.split(",")) if c],
+        }
+        if remix_of:
+            raw["remix_of"] = remix_of
+        with _spooled_upload(video, settings.home / "uploads", settings.max_video_bytes) as path:
+            if path is not None:
+                raw["video"] = str(path)
+            try:
+                entry = parse_entry(raw, 1, None, settings.max_prompt_chars)
+            except ManifestError as exc:
+                raise HTTPException(422, str(exc)) from exc
+            with h.lock:
+                report = h.engine.ingest([entry])
+        if report.errors:
+            raise HTTPException(422, report.errors[0].reason)
+        clip = h.engine.catalog.get(entry.id)
+        assert clip is not None
+        log.info("uploaded clip %s by %s", clip.id, clip.creator)
+        return clip_out(clip)
+
+    @app.get("/media/{clip_id}", responses={404: {"description": "no media"}})
+    def media(h: Handle, clip_id: str) -> FileResponse:
+        """The clip's video file; supports HTTP range requests for seeking."""
+        clip = h.engine.catalog.get(clip_id)
+        if clip is None or not clip.video_path:
+            raise HTTPException(404, f"no media for clip {clip_id!r}")
+        path = (settings.home / clip.video_path).resolve()
+        if not path.is_file() or settings.home.resolve() not in path.parents:
+            raise HTTPException(404, f"no media for clip {clip_id!r}")
+        return FileResponse(path, media_type="video/mp4")
+
+    return app
+
+
+@contextmanager
+def _spooled_upload(
+    upload: UploadFile | None, directory: Path, max_bytes: int
+) -> Iterator[Path | None]:
+    """Stream an upload to a temp file of bounded size; the file is removed on exit."""
+    if upload is None:
+        yield None
+        return
+    suffix = Path(upload.filename or "clip.mp4").suffix.lower() or ".mp4"
+    if suffix not in VIDEO_SUFFIXES:
+        raise HTTPException(422, f"unsupported video type {suffix!r}")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
+    path = Path(name)
+    try:
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := upload.file.read(UPLOAD_CHUNK):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise HTTPException(413, f"upload is over {max_bytes} bytes")
+                out.write(chunk)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)

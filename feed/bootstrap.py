@@ -1,0 +1,45 @@
+"""Building the engine from settings: the one place encoders are chosen and loaded."""
+
+from __future__ import annotations
+
+import logging
+
+from embeddings.encoders import ClipEncoder, EncoderUnavailable, SentenceEncoder, VisualEncoder
+from feed.engine import Engine
+from feed.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_visual_encoder(settings: Settings) -> VisualEncoder | None:
+    """The CLIP encoder, or None (logged once) when its weights cannot be had here."""
+    if settings.clip_pretrained is None:
+        log.warning("visual channel off: no CLIP weights configured (STEERFEED_CLIP_PRETRAINED)")
+        return None
+    try:
+        return ClipEncoder.load(
+            settings.clip_model,
+            settings.clip_pretrained,
+            config_path=settings.clip_config,
+            device=settings.device,
+        )
+    except EncoderUnavailable as exc:
+        log.warning(
+            "visual channel off: %s. Ranking uses the text channel only; set"
+            " STEERFEED_CLIP_PRETRAINED to a local checkpoint to turn it on.",
+            str(exc).splitlines()[0][:300],
+        )
+        return None
+
+
+def open_engine(settings: Settings) -> Engine:
+    """Load encoders and open the engine over the settings' home."""
+    text = SentenceEncoder.load(settings.text_model, device=settings.device)
+    visual = load_visual_encoder(settings)
+    return Engine(
+        settings.home,
+        text,
+        visual,
+        frames_per_clip=settings.frames_per_clip,
+        max_video_bytes=settings.max_video_bytes,
+    )

@@ -1,0 +1,408 @@
+"""The catalog: clips, creators, cameo handles and clip vectors in SQLite (WAL).
+
+The catalog is the source of truth; FAISS indexes are derived from the
+vectors stored here. Every write bumps a generation counter in the same
+transaction, and each clip row remembers the generation that last touched
+it, so an index saved at generation G can be caught up (or found stale)
+after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+APP_ID = "steerfeed"
+SCHEMA_VERSION = 1
+
+# Migrations: MIGRATIONS[v] upgrades a catalog at version v to v + 1.
+# Version 0 is an empty database.
+MIGRATIONS: dict[int, str] = {
+    0: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE creators (
+        handle TEXT PRIMARY KEY,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE clips (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        prompt TEXT NOT NULL,
+        caption TEXT NOT NULL DEFAULT '',
+        creator TEXT NOT NULL REFERENCES creators(handle),
+        tags TEXT NOT NULL DEFAULT '[]',
+        duration_s REAL,
+        width INTEGER,
+        height INTEGER,
+        has_audio INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        remix_of TEXT,
+        video_path TEXT,
+        provider TEXT,
+        gen INTEGER NOT NULL
+    );
+    CREATE INDEX clips_creator ON clips(creator);
+    CREATE INDEX clips_gen ON clips(gen);
+    CREATE TABLE clip_cameos (
+        seq INTEGER NOT NULL REFERENCES clips(seq) ON DELETE CASCADE,
+        handle TEXT NOT NULL,
+        PRIMARY KEY (seq, handle)
+    );
+    CREATE INDEX clip_cameos_handle ON clip_cameos(handle);
+    CREATE TABLE clip_vectors (
+        seq INTEGER NOT NULL REFERENCES clips(seq) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        model TEXT NOT NULL,
+        vec BLOB NOT NULL,
+        PRIMARY KEY (seq, channel)
+    );
+    CREATE TABLE deleted_clips (seq INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
+    """,
+}
+
+
+class CatalogError(RuntimeError):
+    """The catalog file cannot be used (foreign, newer, or corrupt)."""
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """A clip as submitted for storage (before it has a catalog seq)."""
+
+    id: str
+    prompt: str
+    creator: str
+    created_at: float
+    caption: str = ""
+    tags: tuple[str, ...] = ()
+    cameos: tuple[str, ...] = ()
+    remix_of: str | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    has_audio: bool = False
+    video_path: str | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A stored clip. `seq` is the int64 id used in every vector index."""
+
+    seq: int
+    id: str
+    prompt: str
+    creator: str
+    created_at: float
+    caption: str
+    tags: tuple[str, ...]
+    cameos: tuple[str, ...]
+    remix_of: str | None
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    has_audio: bool
+    video_path: str | None
+    provider: str | None
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChannelVectors:
+    """All stored vectors of one channel: seqs int64 (n,), vectors float32 (n, d)."""
+
+    channel: str
+    model: str
+    seqs: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChannelChanges:
+    """What changed in a channel after some generation: upserts and removals."""
+
+    upserted: ChannelVectors
+    removed: np.ndarray
+
+
+def embedding_text(prompt: str, caption: str, tags: Sequence[str]) -> str:
+    """The text the text channel embeds for a clip: prompt, caption and tags."""
+    parts = [prompt.strip()]
+    if caption.strip() and caption.strip() != prompt.strip():
+        parts.append(caption.strip())
+    if tags:
+        parts.append(" ".join(f"#{t}" for t in tags))
+    return ". ".join(parts)
+
+
+class Catalog:
+    """SQLite-backed store of clips and creators; thread-safe through one lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"{path} is not a SQLite database ({exc})") from exc
+        self._migrate()
+
+    # -- schema ---------------------------------------------------------------
+
+    def _version(self) -> int:
+        tables = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not tables:
+            return 0
+        if "meta" not in tables:
+            raise CatalogError(
+                f"{self.path} is not a steerfeed catalog (foreign tables: {sorted(tables)})"
+            )
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("app") != APP_ID:
+            raise CatalogError(f"{self.path} is not a steerfeed catalog (app={meta.get('app')!r})")
+        return int(meta["schema_version"])
+
+    def _migrate(self) -> None:
+        with self._lock:
+            try:
+                version = self._version()
+            except sqlite3.DatabaseError as exc:
+                raise CatalogError(f"{self.path} is not a readable catalog ({exc})") from exc
+            if version > SCHEMA_VERSION:
+                raise CatalogError(
+                    f"{self.path} has schema v{version}, newer than this steerfeed"
+                    f" (v{SCHEMA_VERSION}); upgrade steerfeed to open it"
+                )
+            while version < SCHEMA_VERSION:
+                log.info("migrating catalog %s from schema v%d", self.path, version)
+                with self._tx() as db:
+                    for statement in MIGRATIONS[version].split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('app', ?), ('schema_version', ?)",
+                        (APP_ID, str(version + 1)),
+                    )
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+                version += 1
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    # -- generation -----------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """Counter bumped by every committed write."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0])
+
+    def _bump(self, db: sqlite3.Connection) -> int:
+        gen = int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]) + 1
+        db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
+        return gen
+
+    # -- writes ---------------------------------------------------------------
+
+    def upsert_clips(
+        self, records: Sequence[ClipRecord], vectors: dict[str, tuple[str, np.ndarray]]
+    ) -> list[int]:
+        """Insert or update clips with their channel vectors in one transaction.
+
+        `vectors` maps channel → (model, float32 (len(records), d)); a row of
+        NaN means that clip has no vector on that channel. Returns the seqs.
+        """
+        for channel, (_, matrix) in vectors.items():
+            if matrix.shape[0] != len(records):
+                raise ValueError(f"{channel}: {matrix.shape[0]} vectors for {len(records)} clips")
+        seqs: list[int] = []
+        with self._tx() as db:
+            gen = self._bump(db)
+            for row, rec in enumerate(records):
+                db.execute(
+                    "INSERT OR IGNORE INTO creators VALUES (?, ?)", (rec.creator, rec.created_at)
+                )
+                values = (
+                    rec.prompt, rec.caption, rec.creator, json.dumps(list(rec.tags)),
+                    rec.duration_s, rec.width, rec.height, int(rec.has_audio), rec.created_at,
+                    rec.remix_of, rec.video_path, rec.provider, gen,
+                )  # fmt: skip
+                found = db.execute("SELECT seq FROM clips WHERE id=?", (rec.id,)).fetchone()
+                if found is None:
+                    cur = db.execute(
+                        "INSERT INTO clips (prompt, caption, creator, tags, duration_s, width,"
+                        " height, has_audio, created_at, remix_of, video_path, provider, gen, id)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (*values, rec.id),
+                    )
+                    seq = int(cur.lastrowid or 0)
+                else:
+                    seq = int(found[0])
+                    db.execute(
+                        "UPDATE clips SET prompt=?, caption=?, creator=?, tags=?, duration_s=?,"
+                        " width=?, height=?, has_audio=?, created_at=?, remix_of=?, video_path=?,"
+                        " provider=?, gen=? WHERE seq=?",
+                        (*values, seq),
+                    )
+                    db.execute("DELETE FROM clip_cameos WHERE seq=?", (seq,))
+                    db.execute("DELETE FROM clip_vectors WHERE seq=?", (seq,))
+                db.executemany(
+                    "INSERT OR IGNORE INTO clip_cameos VALUES (?, ?)",
+                    [(seq, h) for h in rec.cameos],
+                )
+                for channel, (model, matrix) in vectors.items():
+                    vec = np.asarray(matrix[row], dtype=np.float32)
+                    if np.isfinite(vec).all():
+                        db.execute(
+                            "INSERT INTO clip_vectors VALUES (?, ?, ?, ?)",
+                            (seq, channel, model, vec.tobytes()),
+                        )
+                db.execute("DELETE FROM deleted_clips WHERE seq=?", (seq,))
+                seqs.append(seq)
+        return seqs
+
+    def delete_clip(self, clip_id: str) -> int | None:
+        """Remove a clip; return its seq, or None if there was no such clip."""
+        with self._tx() as db:
+            found = db.execute("SELECT seq FROM clips WHERE id=?", (clip_id,)).fetchone()
+            if found is None:
+                return None
+            gen = self._bump(db)
+            db.execute("DELETE FROM clips WHERE seq=?", (found[0],))
+            db.execute("INSERT OR REPLACE INTO deleted_clips VALUES (?, ?)", (found[0], gen))
+            return int(found[0])
+
+    # -- reads ----------------------------------------------------------------
+
+    _SELECT = (
+        "SELECT c.seq, c.id, c.prompt, c.creator, c.created_at, c.caption, c.tags,"
+        " (SELECT json_group_array(handle) FROM clip_cameos m WHERE m.seq = c.seq),"
+        " c.remix_of, c.duration_s, c.width, c.height, c.has_audio, c.video_path, c.provider,"
+        " (SELECT json_group_array(channel) FROM clip_vectors v WHERE v.seq = c.seq)"
+        " FROM clips c"
+    )
+
+    @staticmethod
+    def _clip(row: tuple) -> Clip:
+        return Clip(
+            seq=row[0], id=row[1], prompt=row[2], creator=row[3], created_at=row[4],
+            caption=row[5], tags=tuple(json.loads(row[6])),
+            cameos=tuple(sorted(json.loads(row[7]))),
+            remix_of=row[8], duration_s=row[9], width=row[10], height=row[11],
+            has_audio=bool(row[12]), video_path=row[13], provider=row[14],
+            channels=tuple(sorted(json.loads(row[15]))),
+        )  # fmt: skip
+
+    def count(self) -> int:
+        """Number of clips."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM clips").fetchone()[0])
+
+    def get(self, clip_id: str) -> Clip | None:
+        """The clip with this id, or None."""
+        with self._lock:
+            row = self._db.execute(f"{self._SELECT} WHERE c.id=?", (clip_id,)).fetchone()
+        return None if row is None else self._clip(row)
+
+    def get_many(self, seqs: Sequence[int]) -> dict[int, Clip]:
+        """Clips by seq; missing seqs are absent from the result."""
+        out: dict[int, Clip] = {}
+        with self._lock:
+            for start in range(0, len(seqs), 500):
+                chunk = [int(s) for s in seqs[start : start + 500]]
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(f"{self._SELECT} WHERE c.seq IN ({marks})", chunk):
+                    out[row[0]] = self._clip(row)
+        return out
+
+    def ids(self) -> list[str]:
+        """All clip ids, in insertion order."""
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM clips ORDER BY seq")]
+
+    def creators(self) -> list[str]:
+        """All creator handles."""
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT handle FROM creators ORDER BY handle")]
+
+    def channel_vectors(self, channel: str) -> ChannelVectors:
+        """Every stored vector of a channel (for building or checking an index)."""
+        return self._vectors_where(channel, "", ())
+
+    def channel_changes(self, channel: str, after_gen: int) -> ChannelChanges:
+        """Vectors upserted and clips deleted after generation `after_gen`."""
+        upserted = self._vectors_where(channel, " AND c.gen > ?", (after_gen,))
+        with self._lock:
+            gone = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT seq FROM deleted_clips WHERE gen > ?", (after_gen,)
+                )
+            ]
+            stale = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT c.seq FROM clips c WHERE c.gen > ? AND NOT EXISTS"
+                    " (SELECT 1 FROM clip_vectors v WHERE v.seq = c.seq AND v.channel = ?)",
+                    (after_gen, channel),
+                )
+            ]
+        return ChannelChanges(upserted, np.asarray(gone + stale, dtype=np.int64))
+
+    def _vectors_where(self, channel: str, where: str, args: tuple) -> ChannelVectors:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT v.seq, v.model, v.vec FROM clip_vectors v JOIN clips c ON c.seq = v.seq"
+                f" WHERE v.channel = ?{where} ORDER BY v.seq",
+                (channel, *args),
+            ).fetchall()
+        models = {r[1] for r in rows}
+        if len(models) > 1:
+            raise CatalogError(f"{channel} vectors come from several models: {sorted(models)}")
+        model = models.pop() if models else ""
+        seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if rows:
+            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
+            vectors = vectors.reshape(len(rows), -1)
+        else:
+            vectors = np.empty((0, 0), dtype=np.float32)
+        return ChannelVectors(channel, model, seqs, vectors)
+
+    def channel_model(self, channel: str) -> str | None:
+        """The model whose vectors a channel stores, or None if it has none."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT model FROM clip_vectors WHERE channel=? LIMIT 1", (channel,)
+            ).fetchone()
+        return None if row is None else str(row[0])

@@ -1,0 +1,220 @@
+"""The `steerfeed` command: subcommands build settings and call library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from embeddings.encoders import EncoderUnavailable  # noqa: E402
+from feed.catalog import CatalogError  # noqa: E402
+from feed.manifest import ManifestError  # noqa: E402
+from feed.settings import Settings  # noqa: E402
+
+log = logging.getLogger("steerfeed")
+
+QUIET_LOGGERS = ("sentence_transformers", "transformers", "httpx", "root", "urllib3", "filelock")
+
+
+class CliError(Exception):
+    """An error to print as one line and exit 2."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        home=getattr(args, "home", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _bar(total: int, desc: str):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="clip", disable=None, file=sys.stderr)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest a JSONL manifest."""
+    from feed.bootstrap import open_engine
+    from feed.manifest import read_manifest
+
+    settings = _settings(args)
+    manifest = read_manifest(Path(args.manifest), settings.max_prompt_chars)
+    engine = open_engine(settings)
+    try:
+        with _bar(len(manifest.entries), "ingest") as bar:
+            report = engine.ingest(manifest.entries, progress=bar.update)
+        total = engine.catalog.count()
+    finally:
+        engine.close()
+    errors = sorted(manifest.errors + report.errors, key=lambda e: e.line)
+    for error in errors:
+        print(f"line {error.line}: skipped ({error.reason})", file=sys.stderr)
+    print(
+        f"ingested {len(report.added)} new, {len(report.updated)} updated,"
+        f" {len(errors)} skipped; catalog has {total} clips"
+    )
+    return 1 if errors and not (report.added or report.updated) else 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild indexes from the catalog."""
+    from feed.bootstrap import open_engine
+
+    engine = open_engine(_settings(args))
+    try:
+        with _bar(engine.catalog.count() if args.reembed else 0, "re-embed") as bar:
+            counts = engine.reindex(reembed=args.reembed, progress=bar.update)
+    finally:
+        engine.close()
+    print("reindexed " + ", ".join(f"{c}: {n} vectors" for c, n in counts.items()))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Print the nearest clips to a query."""
+    from feed.bootstrap import open_engine
+
+    engine = open_engine(_settings(args))
+    try:
+        hits = engine.search(args.query, args.limit)
+    finally:
+        engine.catalog.close()
+    if args.json:
+        items = [
+            {"clip_id": h.clip.id, "prompt": h.clip.prompt, "creator": h.clip.creator,
+             "score": round(h.score, 4), "channels": h.channel_scores}
+            for h in hits
+        ]  # fmt: skip
+        print(json.dumps({"items": items}, ensure_ascii=False, indent=2))
+    else:
+        for h in hits:
+            print(f"{h.score:7.3f}  {h.clip.id:<14} @{h.clip.creator:<12} {h.clip.prompt}")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from feed.api import create_app
+
+    app = create_app(settings)
+    print(
+        f"steerfeed serving {settings.home} at http://{settings.host}:{settings.port}", flush=True
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the HTTP API."""
+    return _serve(_settings(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the demo catalog if absent, then serve it."""
+    from generation.renderer import ProceduralRenderer
+
+    from feed.bootstrap import open_engine
+    from feed.demo import build_demo
+
+    settings = _settings(args)
+    engine = open_engine(settings)
+    bars = []
+
+    def on_stage(name: str, total: int) -> None:
+        if bars:
+            bars[-1].close()
+        bars.append(_bar(total, name))
+
+    try:
+        report = build_demo(
+            engine,
+            ProceduralRenderer(),
+            now=time.time(),
+            limit=args.limit,
+            progress=lambda n: bars[-1].update(n),
+            on_stage=on_stage,
+        )
+        total = engine.catalog.count()
+    finally:
+        for bar in bars:
+            bar.close()
+        engine.close()
+    print(
+        f"demo catalog: {len(report.added)} clips added, {len(report.errors)} skipped;"
+        f" {total} clips in {settings.home}"
+    )
+    if args.no_serve:
+        return 0
+    return _serve(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="state folder (default ./var or $STEERFEED_HOME)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = argparse.ArgumentParser(prog="steerfeed", description=__doc__, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", parents=[common], help="ingest a JSONL manifest of clips")
+    p.add_argument("manifest", help="one JSON object per line (id, prompt, creator, video, ...)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("reindex", parents=[common], help="rebuild vector indexes from the catalog")
+    p.add_argument("--reembed", action="store_true", help="re-encode every clip first")
+    p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("search", parents=[common], help="find clips by text")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="print JSON like GET /v1/search")
+    p.set_defaults(func=cmd_search)
+
+    serve_opts = argparse.ArgumentParser(add_help=False)
+    serve_opts.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve_opts.add_argument("--port", type=int, help="port (default 8000)")
+
+    p = sub.add_parser("serve", parents=[common, serve_opts], help="serve the HTTP API")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "demo", parents=[common, serve_opts], help="build the demo catalog if absent, then serve"
+    )
+    p.add_argument("--no-serve", action="store_true", help="build and exit")
+    p.add_argument("--limit", type=int, help="build only the first N clips of the spec")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `steerfeed` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except (CliError, CatalogError, ManifestError, EncoderUnavailable, ValueError) as exc:
+        print(f"steerfeed: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("steerfeed: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

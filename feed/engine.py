@@ -1,0 +1,376 @@
+"""The clip engine: catalog + encoders + one vector index per channel.
+
+It owns ingest (media → vectors → catalog → index), search, deletion and
+reindexing, and keeps each index consistent with the catalog across crashes:
+the catalog commits first, and an index that is behind is caught up from the
+catalog's change log when the engine opens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.encoders import TextEncoder, VisualEncoder, pool_frames
+from embeddings.frames import MediaError, probe_video, sample_frames
+from embeddings.index import IndexMismatchError, VectorIndex
+from feed.catalog import Catalog, CatalogError, Clip, ClipRecord, embedding_text
+from feed.manifest import LineError, ManifestEntry
+
+log = logging.getLogger(__name__)
+
+TEXT = "text"
+VISUAL = "visual"
+INGEST_BATCH = 64
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did: ids added and updated, and lines it skipped."""
+
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    errors: tuple[LineError, ...]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One search hit: the clip, its fused score and the per-channel cosines."""
+
+    clip: Clip
+    score: float
+    channel_scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    record: ClipRecord
+    visual: np.ndarray | None
+
+
+def fuse_channel_scores(scores: np.ndarray) -> np.ndarray:
+    """Fuse per-channel cosines (n, c), NaN where a clip lacks a channel, into (n,).
+
+    With one channel the cosine is the score. With several, each channel is
+    z-scored over the candidates (CLIP text-image cosines live on a much
+    narrower scale than sentence-model cosines) and a clip's score is the mean
+    over the channels it has.
+    """
+    if scores.ndim != 2:
+        raise ValueError(f"expected (n, channels), got {scores.shape}")
+    present = ~np.isnan(scores)
+    if scores.shape[1] == 1:
+        return np.where(present[:, 0], scores[:, 0], -np.inf).astype(np.float32)
+    mean = np.nanmean(np.where(present, scores, np.nan), axis=0)
+    std = np.nanstd(np.where(present, scores, np.nan), axis=0)
+    z = (scores - mean) / np.where(std > 1e-9, std, 1.0)
+    z = np.where(present, z, 0.0)
+    counts = present.sum(axis=1)
+    return np.where(counts > 0, z.sum(axis=1) / np.maximum(counts, 1), -np.inf).astype(np.float32)
+
+
+class Engine:
+    """Clips in, vectors out, neighbours back; the catalog is the source of truth."""
+
+    def __init__(
+        self,
+        home: Path,
+        text_encoder: TextEncoder,
+        visual_encoder: VisualEncoder | None,
+        *,
+        frames_per_clip: int = 8,
+        max_video_bytes: int = 200 * 1024 * 1024,
+    ) -> None:
+        self.home = home
+        self.media_dir = home / "media"
+        self.index_dir = home / "index"
+        self.frames_per_clip = frames_per_clip
+        self.max_video_bytes = max_video_bytes
+        self.catalog = Catalog(home / "catalog.sqlite")
+        self.encoders: dict[str, TextEncoder] = {TEXT: text_encoder}
+        self.visual_encoder = visual_encoder
+        if visual_encoder is not None:
+            self.encoders[VISUAL] = visual_encoder
+        self.indexes: dict[str, VectorIndex] = {}
+        for channel, encoder in self.encoders.items():
+            stored = self.catalog.channel_model(channel)
+            if stored is not None and stored != encoder.model_id:
+                self.catalog.close()
+                raise CatalogError(
+                    f"{channel} vectors in {home} come from {stored!r} but {encoder.model_id!r} is"
+                    " configured; run `steerfeed reindex --reembed` to re-embed"
+                )
+            self.indexes[channel] = self._open_index(channel, encoder)
+
+    # -- index lifecycle ------------------------------------------------------
+
+    def _open_index(self, channel: str, encoder: TextEncoder) -> VectorIndex:
+        try:
+            index = VectorIndex.load(self.index_dir, channel, encoder.model_id, encoder.dim)
+        except IndexMismatchError as exc:
+            if self.catalog.count():
+                log.warning("%s; rebuilding the %s index from the catalog", exc, channel)
+            return self._build_index(channel, encoder)
+        if index.generation > self.catalog.generation:
+            log.warning("%s index is ahead of the catalog; rebuilding", channel)
+            return self._build_index(channel, encoder)
+        if index.generation < self.catalog.generation:
+            changes = self.catalog.channel_changes(channel, index.generation)
+            index.remove(changes.removed)
+            if len(changes.upserted.seqs):
+                index.upsert(changes.upserted.seqs, changes.upserted.vectors)
+            index.generation = self.catalog.generation
+            log.info(
+                "%s index caught up: %d upserted, %d removed",
+                channel, len(changes.upserted.seqs), len(changes.removed),
+            )  # fmt: skip
+            index.save(self.index_dir)
+        return index
+
+    def _build_index(self, channel: str, encoder: TextEncoder) -> VectorIndex:
+        stored = self.catalog.channel_vectors(channel)
+        vectors = stored.vectors if len(stored.seqs) else np.empty((0, encoder.dim), np.float32)
+        index = VectorIndex.build(
+            channel, encoder.model_id, stored.seqs, vectors, self.catalog.generation
+        )
+        index.save(self.index_dir)
+        return index
+
+    def save(self) -> None:
+        """Persist every index at the catalog's current generation."""
+        for index in self.indexes.values():
+            index.generation = self.catalog.generation
+            index.save(self.index_dir)
+
+    def close(self) -> None:
+        """Save indexes and close the catalog."""
+        self.save()
+        self.catalog.close()
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Channels this engine embeds and searches."""
+        return tuple(self.encoders)
+
+    # -- ingest ---------------------------------------------------------------
+
+    def _media_path(self, clip_id: str, source: Path) -> Path:
+        return self.media_dir / f"{clip_id}{source.suffix.lower() or '.mp4'}"
+
+    def _prepare(self, entry: ManifestEntry, now: float) -> _Prepared:
+        """Validate and embed one entry's video; copy it into the home. Raises MediaError."""
+        duration = width = height = None
+        has_audio = False
+        video_rel = None
+        visual = None
+        if entry.video is not None:
+            source = entry.video
+            if not source.is_file():
+                raise MediaError(f"video {source} not found")
+            size = source.stat().st_size
+            if size > self.max_video_bytes:
+                raise MediaError(f"video is {size} bytes, over the {self.max_video_bytes} limit")
+            if size == 0:
+                raise MediaError("video file is empty")
+            info = probe_video(source)
+            sampled = sample_frames(source, self.frames_per_clip)
+            duration, width, height = info.duration_s, info.width, info.height
+            has_audio = info.has_audio
+            if self.visual_encoder is not None:
+                visual = pool_frames(self.visual_encoder.encode_images(sampled.frames))
+            target = self._media_path(entry.id, source)
+            if source.resolve() != target.resolve():
+                _copy_atomic(source, target)
+            video_rel = str(target.relative_to(self.home))
+        record = ClipRecord(
+            id=entry.id,
+            prompt=entry.prompt,
+            creator=entry.creator,
+            created_at=entry.created_at if entry.created_at is not None else now,
+            caption=entry.caption,
+            tags=entry.tags,
+            cameos=entry.cameos,
+            remix_of=entry.remix_of,
+            duration_s=duration,
+            width=width,
+            height=height,
+            has_audio=has_audio,
+            video_path=video_rel,
+        )
+        return _Prepared(record, visual)
+
+    def ingest(
+        self,
+        entries: Sequence[ManifestEntry],
+        *,
+        now: float | None = None,
+        progress: Progress | None = None,
+        provider: dict[str, str] | None = None,
+    ) -> IngestReport:
+        """Embed and store entries in batches; bad media is reported, not fatal.
+
+        Each batch commits to the catalog, then updates the indexes in memory;
+        indexes are saved at the end. A crash between the two is repaired when
+        the engine next opens (the index catches up from the catalog).
+        `provider` maps clip id → generating provider name, when known.
+        """
+        now = time.time() if now is None else now
+        added: list[str] = []
+        updated: list[str] = []
+        errors: list[LineError] = []
+        for start in range(0, len(entries), INGEST_BATCH):
+            batch = entries[start : start + INGEST_BATCH]
+            prepared: list[_Prepared] = []
+            for entry in batch:
+                try:
+                    item = self._prepare(entry, now)
+                except MediaError as exc:
+                    errors.append(LineError(entry.line, entry.id, str(exc)))
+                    continue
+                if provider and entry.id in provider:
+                    item = _Prepared(_with_provider(item.record, provider[entry.id]), item.visual)
+                prepared.append(item)
+            if prepared:
+                existing = {r.record.id for r in prepared if self.catalog.get(r.record.id)}
+                self._store(prepared)
+                for item in prepared:
+                    (updated if item.record.id in existing else added).append(item.record.id)
+            if progress is not None:
+                progress(len(batch))
+        self.save()
+        return IngestReport(tuple(added), tuple(updated), tuple(errors))
+
+    def _store(self, prepared: Sequence[_Prepared]) -> None:
+        records = [p.record for p in prepared]
+        texts = [embedding_text(r.prompt, r.caption, r.tags) for r in records]
+        vectors: dict[str, tuple[str, np.ndarray]] = {
+            TEXT: (self.encoders[TEXT].model_id, self.encoders[TEXT].encode_texts(texts))
+        }
+        if self.visual_encoder is not None:
+            visual = np.full((len(records), self.visual_encoder.dim), np.nan, dtype=np.float32)
+            for row, item in enumerate(prepared):
+                if item.visual is not None:
+                    visual[row] = item.visual
+            vectors[VISUAL] = (self.visual_encoder.model_id, visual)
+        seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
+        for channel, (_, matrix) in vectors.items():
+            has = ~np.isnan(matrix).any(axis=1)
+            self.indexes[channel].remove(seqs[~has])
+            if has.any():
+                self.indexes[channel].upsert(seqs[has], matrix[has])
+
+    def delete(self, clip_id: str) -> bool:
+        """Delete a clip from catalog, indexes and media; False if it did not exist."""
+        clip = self.catalog.get(clip_id)
+        seq = self.catalog.delete_clip(clip_id)
+        if seq is None:
+            return False
+        for index in self.indexes.values():
+            index.remove(np.array([seq], dtype=np.int64))
+        if clip is not None and clip.video_path:
+            (self.home / clip.video_path).unlink(missing_ok=True)
+        return True
+
+    # -- search ---------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 20) -> list[SearchResult]:
+        """Clips nearest to a text query across channels, best first."""
+        query = query.strip()
+        if not query:
+            raise ValueError("empty query")
+        if limit <= 0:
+            return []
+        pool = max(limit * 4, 50)
+        query_vectors = {c: e.encode_texts([query]) for c, e in self.encoders.items()}
+        candidates: dict[int, None] = {}
+        for channel, qv in query_vectors.items():
+            for seq in self.indexes[channel].search(qv, pool)[0].ids.tolist():
+                candidates.setdefault(seq)
+        if not candidates:
+            return []
+        seqs = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        channels = list(self.encoders)
+        raw = np.full((len(seqs), len(channels)), np.nan, dtype=np.float32)
+        for col, channel in enumerate(channels):
+            index = self.indexes[channel]
+            rows = np.array([s in index for s in seqs.tolist()], dtype=bool)
+            if rows.any():
+                raw[rows, col] = index.vectors_for(seqs[rows]) @ query_vectors[channel][0]
+        fused = fuse_channel_scores(raw)
+        order = np.argsort(-fused, kind="stable")[:limit]
+        clips = self.catalog.get_many(seqs[order].tolist())
+        results = []
+        for i in order.tolist():
+            clip = clips.get(int(seqs[i]))
+            if clip is None:
+                continue
+            per_channel = {
+                channels[c]: float(raw[i, c])
+                for c in range(len(channels))
+                if not np.isnan(raw[i, c])
+            }
+            results.append(SearchResult(clip, float(fused[i]), per_channel))
+        return results
+
+    # -- maintenance ----------------------------------------------------------
+
+    def reindex(self, *, reembed: bool = False, progress: Progress | None = None) -> dict[str, int]:
+        """Rebuild every index from the catalog; with `reembed`, re-encode vectors first.
+
+        Returns the number of vectors per channel.
+        """
+        if reembed:
+            ids = self.catalog.ids()
+            for start in range(0, len(ids), INGEST_BATCH):
+                chunk = [self.catalog.get(i) for i in ids[start : start + INGEST_BATCH]]
+                prepared = [self._reembed_one(c) for c in chunk if c is not None]
+                self._store(prepared)
+                if progress is not None:
+                    progress(len(chunk))
+        for channel, encoder in self.encoders.items():
+            self.indexes[channel] = self._build_index(channel, encoder)
+        return {c: len(i) for c, i in self.indexes.items()}
+
+    def _reembed_one(self, clip: Clip) -> _Prepared:
+        record = ClipRecord(
+            id=clip.id, prompt=clip.prompt, creator=clip.creator, created_at=clip.created_at,
+            caption=clip.caption, tags=clip.tags, cameos=clip.cameos, remix_of=clip.remix_of,
+            duration_s=clip.duration_s, width=clip.width, height=clip.height,
+            has_audio=clip.has_audio, video_path=clip.video_path, provider=clip.provider,
+        )  # fmt: skip
+        visual = None
+        if self.visual_encoder is not None and clip.video_path:
+            try:
+                sampled = sample_frames(self.home / clip.video_path, self.frames_per_clip)
+                visual = pool_frames(self.visual_encoder.encode_images(sampled.frames))
+            except MediaError as exc:
+                log.warning("clip %s: %s; no visual vector", clip.id, exc)
+        return _Prepared(record, visual)
+
+
+def _with_provider(record: ClipRecord, provider: str) -> ClipRecord:
+    from dataclasses import replace
+
+    return replace(record, provider=provider)
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,77 @@
+"""Engine settings: where state lives and which models to load."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from embeddings.encoders import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
+
+OFF_WORDS = {"", "off", "none", "false", "0"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the composition root needs; built once, passed down.
+
+    `clip_pretrained` is an open_clip pretrained tag or a checkpoint path;
+    None turns the visual channel off. `text_model` None means the packaged
+    all-MiniLM-L6-v2.
+    """
+
+    home: Path = Path("var")
+    text_model: str | None = None
+    clip_model: str = DEFAULT_CLIP_MODEL
+    clip_pretrained: str | None = DEFAULT_CLIP_PRETRAINED
+    clip_config: Path | None = None
+    device: str = "cpu"
+    frames_per_clip: int = 8
+    max_video_bytes: int = 200 * 1024 * 1024
+    max_prompt_chars: int = 2000
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then STEERFEED_* variables, then explicit overrides (None ones ignored)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if "STEERFEED_HOME" in env:
+            values["home"] = Path(env["STEERFEED_HOME"])
+        if "STEERFEED_TEXT_MODEL" in env:
+            values["text_model"] = env["STEERFEED_TEXT_MODEL"] or None
+        if "STEERFEED_CLIP_MODEL" in env:
+            values["clip_model"] = env["STEERFEED_CLIP_MODEL"]
+        if "STEERFEED_CLIP_PRETRAINED" in env:
+            raw = env["STEERFEED_CLIP_PRETRAINED"]
+            values["clip_pretrained"] = None if raw.strip().lower() in OFF_WORDS else raw
+        if env.get("STEERFEED_CLIP_CONFIG"):
+            values["clip_config"] = Path(env["STEERFEED_CLIP_CONFIG"])
+        if "STEERFEED_DEVICE" in env:
+            values["device"] = env["STEERFEED_DEVICE"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "home" in values:
+            values["home"] = Path(str(values["home"]))
+        return replace(cls(), **values)  # type: ignore[arg-type]
+
+    @property
+    def catalog_path(self) -> Path:
+        """SQLite file holding clips, creators and their vectors."""
+        return self.home / "catalog.sqlite"
+
+    @property
+    def index_dir(self) -> Path:
+        """Folder of FAISS files and their manifests."""
+        return self.home / "index"
+
+    @property
+    def media_dir(self) -> Path:
+        """Folder of clip media copied into the home."""
+        return self.home / "media"
+
+    @property
+    def events_dir(self) -> Path:
+        """Folder of the Parquet event log, partitioned by date."""
+        return self.home / "events"

@@ -1,0 +1,75 @@
+"""Encoders: the real packaged sentence model, and open_clip loaded from a checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embeddings.encoders import (
+    ClipEncoder,
+    EncoderUnavailable,
+    default_text_model_path,
+    l2_normalise,
+    pool_frames,
+)
+
+
+def test_packaged_text_model_is_found():
+    path = default_text_model_path()
+    assert (path / "config.json").exists()
+
+
+def test_sentence_model_understands_meaning(text_encoder):
+    v = text_encoder.encode_texts(
+        [
+            "stuff that looks like a Japanese cartoon",
+            "a cat jumping, anime style",
+            "a photorealistic dog in a park",
+        ]
+    )
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_empty_batch(text_encoder):
+    assert text_encoder.encode_texts([]).shape == (0, 384)
+
+
+def test_tiny_clip_loads_saved_weights(tiny_clip_files, tiny_clip):
+    import open_clip
+    import torch
+
+    saved = torch.load(tiny_clip_files.checkpoint)["state_dict"]
+    loaded = tiny_clip._model.state_dict()
+    for name, tensor in saved.items():
+        assert torch.equal(tensor, loaded[name]), name
+    fresh = open_clip.create_model(tiny_clip_files.name, pretrained=None)
+    assert not all(torch.equal(saved[n], t) for n, t in fresh.state_dict().items())
+
+
+def test_tiny_clip_towers_share_a_space(tiny_clip, rng):
+    frames = rng.integers(0, 255, size=(5, 64, 48, 3), dtype=np.uint8)
+    images = tiny_clip.encode_images(frames)
+    texts = tiny_clip.encode_texts(["a cat", "a dog"])
+    assert images.shape == (5, tiny_clip.dim) and texts.shape == (2, tiny_clip.dim)
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError):
+        tiny_clip.encode_images(frames[..., 0])
+
+
+def test_clip_refuses_random_weights_and_missing_checkpoints(tiny_clip_files, tmp_path):
+    name, config = tiny_clip_files.name, tiny_clip_files.config
+    with pytest.raises(EncoderUnavailable, match="random"):
+        ClipEncoder.load(name, None, config_path=config)
+    with pytest.raises(EncoderUnavailable):
+        ClipEncoder.load(name, str(tmp_path / "absent.pt"), config_path=config)
+    with pytest.raises(EncoderUnavailable, match="config"):
+        ClipEncoder.load(name, "x", config_path=tmp_path / "absent.json")
+
+
+def test_pool_frames_is_normalised_mean():
+    frames = l2_normalise(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    np.testing.assert_allclose(pool_frames(frames), [2**-0.5, 2**-0.5], rtol=1e-6)
+    with pytest.raises(ValueError):
+        pool_frames(np.empty((0, 2), np.float32))

@@ -1,0 +1,122 @@
+"""VectorIndex: upsert, remove, search, kinds, and manifest-checked persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from embeddings import index as index_mod
+from embeddings.encoders import l2_normalise
+from embeddings.index import IndexMismatchError, VectorIndex, choose_kind
+
+
+def unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
+    return l2_normalise(rng.standard_normal((n, d)).astype(np.float32))
+
+
+def test_nearest_first(rng):
+    base = unit(rng, 1)[0]
+    near = l2_normalise(base + 0.05 * rng.standard_normal(16))
+    far = -base
+    idx = VectorIndex("text", "m", 16)
+    idx.upsert(np.array([10, 20, 30]), np.stack([far, near, unit(rng, 1)[0]]))
+    hits = idx.search(base[None, :], 3)[0]
+    assert hits.ids[0] == 20
+    assert hits.ids[-1] == 10
+    assert hits.scores[0] > 0.95
+
+
+def test_upsert_replaces_instead_of_duplicating(rng):
+    idx = VectorIndex("text", "m", 16)
+    a, b = unit(rng, 2)
+    idx.upsert(np.array([1]), a[None])
+    idx.upsert(np.array([1]), b[None])
+    assert len(idx) == 1
+    np.testing.assert_allclose(idx.vectors_for(np.array([1]))[0], b)
+    assert idx.search(b[None], 5)[0].ids.tolist() == [1]
+
+
+def test_remove_and_bad_shapes(rng):
+    idx = VectorIndex("text", "m", 16)
+    idx.upsert(np.arange(5), unit(rng, 5))
+    assert idx.remove(np.array([1, 3, 99])) == 2
+    assert sorted(idx.ids.tolist()) == [0, 2, 4]
+    assert 3 not in idx
+    with pytest.raises(ValueError):
+        idx.upsert(np.array([7]), unit(rng, 1, 8))
+    with pytest.raises(ValueError):
+        idx.upsert(np.array([7, 7]), unit(rng, 2))
+    assert len(idx) == 3
+
+
+def test_kind_follows_size():
+    assert choose_kind(10) == "flat"
+    assert choose_kind(index_mod.HNSW_THRESHOLD) == "hnsw"
+
+
+def test_hnsw_recall_and_tombstones(rng, monkeypatch):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 500)
+    vectors = unit(rng, 2000, 32)
+    ids = np.arange(2000, dtype=np.int64) * 3
+    idx = VectorIndex("text", "m", 32)
+    idx.upsert(ids, vectors)
+    assert idx.kind == "hnsw"
+    queries = unit(rng, 50, 32)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    found = [h.ids for h in idx.search(queries, 10)]
+    recall = np.mean([len(set(ids[e]) & set(f)) / 10 for e, f in zip(exact, found, strict=True)])
+    assert recall >= 0.95
+    gone = found[0][:3]
+    idx.remove(gone)
+    again = idx.search(queries[:1], 10)[0].ids
+    assert not set(gone) & set(again)
+    assert len(again) == 10
+
+
+def test_save_load_roundtrip(tmp_path, rng):
+    idx = VectorIndex("visual", "clip-x", 16)
+    idx.upsert(np.array([4, 5, 6]), unit(rng, 3))
+    idx.generation = 7
+    idx.save(tmp_path)
+    manifest = json.loads((tmp_path / "visual.json").read_text())
+    assert manifest["count"] == 3 and manifest["kind"] == "flat" and manifest["dim"] == 16
+    back = VectorIndex.load(tmp_path, "visual", "clip-x", 16)
+    assert back.generation == 7
+    assert sorted(back.ids.tolist()) == [4, 5, 6]
+    q = idx.vectors_for(np.array([5]))
+    assert back.search(q, 1)[0].ids.tolist() == [5]
+
+
+def test_load_refuses_mismatch(tmp_path, rng):
+    idx = VectorIndex("text", "model-a", 16)
+    idx.upsert(np.array([1]), unit(rng, 1))
+    idx.save(tmp_path)
+    with pytest.raises(IndexMismatchError, match="model"):
+        VectorIndex.load(tmp_path, "text", "model-b", 16)
+    with pytest.raises(IndexMismatchError, match="dim"):
+        VectorIndex.load(tmp_path, "text", "model-a", 32)
+    with pytest.raises(IndexMismatchError, match="no visual index"):
+        VectorIndex.load(tmp_path, "visual", "model-a", 16)
+
+
+def test_load_refuses_data_from_another_save(tmp_path, rng):
+    idx = VectorIndex("text", "m", 16)
+    idx.upsert(np.array([1]), unit(rng, 1))
+    idx.save(tmp_path)
+    stale_manifest = (tmp_path / "text.json").read_text()
+    idx.upsert(np.array([2]), unit(rng, 1))
+    idx.save(tmp_path)
+    (tmp_path / "text.json").write_text(stale_manifest)  # as if a crash hit between renames
+    with pytest.raises(IndexMismatchError, match="different saves"):
+        VectorIndex.load(tmp_path, "text", "m", 16)
+
+
+def test_load_refuses_corrupt_data(tmp_path, rng):
+    idx = VectorIndex("text", "m", 16)
+    idx.upsert(np.array([1]), unit(rng, 1))
+    idx.save(tmp_path)
+    (tmp_path / "text.npz").write_bytes(b"not a zip")
+    with pytest.raises(IndexMismatchError, match="unreadable"):
+        VectorIndex.load(tmp_path, "text", "m", 16)

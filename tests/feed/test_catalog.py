@@ -1,0 +1,93 @@
+"""Catalog: upserts, generations, change logs, and refusing homes it cannot open."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from feed.catalog import SCHEMA_VERSION, Catalog, CatalogError, ClipRecord, embedding_text
+
+
+def record(clip_id: str, **kw) -> ClipRecord:
+    return ClipRecord(id=clip_id, prompt=kw.pop("prompt", f"prompt {clip_id}"), creator="ann",
+                      created_at=1000.0, **kw)  # fmt: skip
+
+
+def vec(n: int, d: int = 4, fill: float = 0.5) -> np.ndarray:
+    return np.full((n, d), fill, dtype=np.float32)
+
+
+def test_upsert_get_and_update_in_place(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite")
+    seqs = cat.upsert_clips(
+        [record("a", tags=("anime", "cats"), cameos=("bo",)), record("b")],
+        {"text": ("m", vec(2))},
+    )
+    clip = cat.get("a")
+    assert clip is not None and clip.seq == seqs[0]
+    assert clip.tags == ("anime", "cats") and clip.cameos == ("bo",) and clip.channels == ("text",)
+    again = cat.upsert_clips([record("a", prompt="new words")], {"text": ("m", vec(1, fill=0.1))})
+    assert again == [seqs[0]]
+    assert cat.count() == 2
+    assert cat.get("a").prompt == "new words"
+    assert cat.get("a").cameos == ()
+    stored = cat.channel_vectors("text")
+    assert stored.vectors.shape == (2, 4)
+    assert stored.vectors[stored.seqs.tolist().index(seqs[0])][0] == pytest.approx(0.1)
+
+
+def test_nan_row_means_no_vector_on_that_channel(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite")
+    visual = vec(2)
+    visual[1] = np.nan
+    cat.upsert_clips([record("a"), record("b")], {"text": ("m", vec(2)), "visual": ("v", visual)})
+    assert cat.get("a").channels == ("text", "visual")
+    assert cat.get("b").channels == ("text",)
+
+
+def test_generation_and_changes(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite")
+    g0 = cat.generation
+    seq_a, seq_b = cat.upsert_clips([record("a"), record("b")], {"text": ("m", vec(2))})
+    g1 = cat.generation
+    assert g1 == g0 + 1
+    cat.upsert_clips([record("c")], {"text": ("m", vec(1))})
+    assert cat.delete_clip("a") == seq_a
+    assert cat.delete_clip("a") is None
+    changes = cat.channel_changes("text", g1)
+    assert len(changes.upserted.seqs) == 1
+    assert changes.removed.tolist() == [seq_a]
+    assert cat.get("a") is None and cat.count() == 2
+
+
+def test_embedding_text_joins_prompt_caption_tags():
+    assert embedding_text("A cat", "cute", ["cats", "anime"]) == "A cat. cute. #cats #anime"
+    assert embedding_text("A cat", "A cat", []) == "A cat"
+
+
+def test_refuses_foreign_and_newer_databases(tmp_path):
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE orders (id INTEGER)")
+    with pytest.raises(CatalogError, match="not a steerfeed catalog"):
+        Catalog(foreign)
+    newer = tmp_path / "newer.sqlite"
+    Catalog(newer).close()
+    with sqlite3.connect(newer) as db:
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(CatalogError, match="newer than this steerfeed"):
+        Catalog(newer)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"definitely not sqlite" * 200)
+    with pytest.raises(CatalogError):
+        Catalog(garbage)
+
+
+def test_reopen_keeps_data(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite")
+    cat.upsert_clips([record("a")], {"text": ("m", vec(1))})
+    cat.close()
+    again = Catalog(tmp_path / "c.sqlite")
+    assert again.ids() == ["a"] and again.channel_model("text") == "m"

@@ -1,0 +1,160 @@
+"""Engine: ingest real and broken media, search by meaning, stay consistent across crashes."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from support import ANIME, assert_catalog_and_index_agree, write_manifest
+
+from feed.engine import fuse_channel_scores
+from feed.manifest import read_manifest
+
+
+def ingest_rows(engine, path, rows):
+    manifest = read_manifest(write_manifest(path, rows))
+    return manifest, engine.ingest(manifest.entries, now=5000.0)
+
+
+def test_ingest_real_and_broken_media(tmp_path, make_engine, media_dir, labelled_rows):
+    rows = labelled_rows[:3] + [
+        {"id": "bunny", "prompt": "A big rabbit in a sunny meadow", "creator": "blender",
+         "video": "bunny.mp4"},
+        {"id": "car", "prompt": "A man talking on a phone in a car", "creator": "vqeg",
+         "video": "carphone.mp4"},
+        {"id": "broken", "prompt": "A corrupt file", "creator": "x", "video": "corrupt.mp4"},
+        {"id": "ghost", "prompt": "A file that is not there", "creator": "x", "video": "nope.mp4"},
+        {"id": "anime-1", "prompt": "repeat", "creator": "x"},
+    ]  # fmt: skip
+    engine = make_engine(tmp_path / "home")
+    manifest, report = ingest_rows(engine, media_dir / "m.jsonl", rows)
+    assert set(report.added) == {"anime-1", "anime-2", "anime-3", "bunny", "car"}
+    assert {e.clip_id for e in report.errors} == {"broken", "ghost"}
+    assert {e.line for e in report.errors} == {6, 7}
+    assert [e.line for e in manifest.errors] == [8]
+    bunny = engine.catalog.get("bunny")
+    assert bunny.has_audio and bunny.width == 1280 and 5 < bunny.duration_s < 6
+    assert (engine.home / bunny.video_path).read_bytes() == (media_dir / "bunny.mp4").read_bytes()
+    assert not engine.catalog.get("car").has_audio
+    assert engine.catalog.get("broken") is None
+    assert_catalog_and_index_agree(engine)
+
+
+def test_oversize_video_is_skipped(tmp_path, make_engine, media_dir):
+    engine = make_engine(tmp_path / "home", max_video_bytes=10_000)
+    _, report = ingest_rows(
+        engine, media_dir / "m.jsonl",
+        [{"id": "bunny", "prompt": "rabbit", "creator": "b", "video": "bunny.mp4"}],
+    )  # fmt: skip
+    assert report.added == () and "over the 10000 limit" in report.errors[0].reason
+    assert engine.catalog.count() == 0
+
+
+def test_reingest_updates_never_duplicates(tmp_path, make_engine, labelled_rows):
+    engine = make_engine(tmp_path / "home")
+    ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows)
+    labelled_rows[0]["prompt"] = "A dog on a skateboard, photorealistic"
+    _, report = ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows)
+    assert len(report.updated) == len(labelled_rows) and report.added == ()
+    assert engine.catalog.count() == len(labelled_rows)
+    assert len(engine.indexes["text"]) == len(labelled_rows)
+    top = engine.search("a dog riding a skateboard", 1)[0]
+    assert top.clip.id == "anime-1"
+    assert_catalog_and_index_agree(engine)
+
+
+def test_search_by_meaning(tmp_path, make_engine, labelled_rows):
+    engine = make_engine(tmp_path / "home")
+    ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows)
+    top3 = {h.clip.id for h in engine.search("anime style", 3)}
+    assert top3 == ANIME
+    paraphrase = engine.search("stuff that looks like a Japanese cartoon", 3)
+    assert paraphrase[0].clip.id in ANIME
+    assert engine.search("scary ghost in a corridor", 1)[0].clip.id == "horror-1"
+    hits = engine.search("anime style", 10)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(h.channel_scores.keys() == {"text"} for h in hits)
+
+
+def test_visual_channel_with_tiny_clip(tmp_path, make_engine, media_dir, tiny_clip):
+    engine = make_engine(tmp_path / "home", visual=tiny_clip)
+    ingest_rows(
+        engine, media_dir / "m.jsonl",
+        [{"id": "bunny", "prompt": "rabbit", "creator": "b", "video": "bunny.mp4"},
+         {"id": "words", "prompt": "a text-only clip", "creator": "b"}],
+    )  # fmt: skip
+    assert engine.catalog.get("bunny").channels == ("text", "visual")
+    assert engine.catalog.get("words").channels == ("text",)
+    assert len(engine.indexes["visual"]) == 1
+    hits = {h.clip.id: h for h in engine.search("a rabbit", 2)}
+    assert hits["bunny"].channel_scores.keys() == {"text", "visual"}
+    assert hits["words"].channel_scores.keys() == {"text"}
+    assert_catalog_and_index_agree(engine)
+
+
+def test_fusion_uses_present_channels():
+    scores = np.array([[0.9, 0.30], [0.5, np.nan], [0.1, 0.20]], dtype=np.float32)
+    fused = fuse_channel_scores(scores)
+    assert fused[0] > fused[1] > fused[2]
+    single = fuse_channel_scores(np.array([[0.4], [np.nan]], dtype=np.float32))
+    assert single[0] == np.float32(0.4) and single[1] == -np.inf
+
+
+def test_unsaved_index_catches_up_on_reopen(tmp_path, make_engine, labelled_rows):
+    home = tmp_path / "home"
+    engine = make_engine(home)
+    ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows[:4])
+    # A crash after catalog commits but before the index is updated or saved:
+    entries = read_manifest(write_manifest(tmp_path / "more.jsonl", labelled_rows[4:])).entries
+    records = [engine._prepare(e, 1.0).record for e in entries]
+    text = engine.encoders["text"]
+    engine.catalog.upsert_clips(
+        records, {"text": (text.model_id, text.encode_texts([r.prompt for r in records]))}
+    )
+    engine.catalog.delete_clip("anime-1")
+    engine.catalog.close()
+    reopened = make_engine(home)
+    assert len(reopened.indexes["text"]) == len(labelled_rows) - 1
+    assert_catalog_and_index_agree(reopened)
+
+
+def test_missing_or_corrupt_index_is_rebuilt(tmp_path, make_engine, labelled_rows, caplog):
+    home = tmp_path / "home"
+    engine = make_engine(home)
+    ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows)
+    engine.close()
+    (home / "index" / "text.npz").write_bytes(b"garbage")
+    with caplog.at_level(logging.WARNING):
+        reopened = make_engine(home)
+    assert "rebuilding the text index" in caplog.text
+    assert_catalog_and_index_agree(reopened)
+    reopened.close()
+    for f in (home / "index").iterdir():
+        f.unlink()
+    again = make_engine(home)
+    assert len(again.indexes["text"]) == len(labelled_rows)
+
+
+def test_delete_removes_everywhere(tmp_path, make_engine, media_dir):
+    engine = make_engine(tmp_path / "home")
+    ingest_rows(
+        engine, media_dir / "m.jsonl",
+        [{"id": "car", "prompt": "phone call in a car", "creator": "v", "video": "carphone.mp4"}],
+    )  # fmt: skip
+    media = engine.home / engine.catalog.get("car").video_path
+    assert engine.delete("car") and not engine.delete("car")
+    assert not media.exists() and engine.search("phone call", 5) == []
+    assert_catalog_and_index_agree(engine)
+
+
+def test_reindex_and_reembed(tmp_path, make_engine, labelled_rows):
+    engine = make_engine(tmp_path / "home")
+    ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows)
+    before = engine.indexes["text"].vectors_for(engine.indexes["text"].ids).copy()
+    assert engine.reindex() == {"text": len(labelled_rows)}
+    assert engine.reindex(reembed=True) == {"text": len(labelled_rows)}
+    np.testing.assert_allclose(
+        engine.indexes["text"].vectors_for(engine.indexes["text"].ids), before, atol=1e-5
+    )
+    assert_catalog_and_index_agree(engine)

@@ -24,6 +24,7 @@ from feed.settings import Settings
 log = logging.getLogger(__name__)
 
 UPLOAD_CHUNK = 1024 * 1024
+MAX_TEXT_CHARS = 2000
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
 
 
@@ -99,6 +100,14 @@ class EngineHandle:
         self.lock = threading.RLock()
 
 
+def get_handle(request: Request) -> EngineHandle:
+    """The app's engine handle (a FastAPI dependency)."""
+    return request.app.state.engine_handle  # type: ignore[no-any-return]
+
+
+Handle = Annotated[EngineHandle, Depends(get_handle)]
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Build the app; opens the engine from settings unless one is given."""
     if engine is None:
@@ -119,11 +128,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         summary="Feed engine for AI-generated short video.",
         lifespan=lifespan,
     )
-
-    def get_handle() -> EngineHandle:
-        return handle
-
-    Handle = Annotated[EngineHandle, Depends(get_handle)]
+    app.state.engine_handle = handle
 
     @app.get("/healthz")
     def healthz(h: Handle) -> Health:
@@ -133,7 +138,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.get("/v1/search")
     def search(
         h: Handle,
-        q: Annotated[str, Query(min_length=1, max_length=settings.max_prompt_chars)],
+        q: Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS)],
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> SearchResponse:
         """Clips nearest to the query text, across every loaded channel."""
@@ -161,11 +166,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     def upload_clip(
         h: Handle,
         request: Request,
-        prompt: Annotated[str, Form(max_length=settings.max_prompt_chars)],
+        prompt: Annotated[str, Form(max_length=MAX_TEXT_CHARS)],
         creator: Annotated[str, Form(max_length=64)],
         video: Annotated[UploadFile | None, File()] = None,
         clip_id: Annotated[str | None, Form(max_length=128)] = None,
-        caption: Annotated[str, Form(max_length=settings.max_prompt_chars)] = "",
+        caption: Annotated[str, Form(max_length=MAX_TEXT_CHARS)] = "",
         tags: Annotated[str, Form(description="comma-separated")] = "",
         cameos: Annotated[str, Form(description="comma-separated handles")] = "",
         remix_of: Annotated[str | None, Form(max_length=128)] = None,

@@ -1,0 +1,102 @@
+"""HTTP API: health, search, clip detail, uploads and ranged media."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from support import ANIME, write_manifest
+
+from feed.api import create_app
+from feed.manifest import read_manifest
+from feed.settings import Settings
+
+
+@pytest.fixture
+def client(tmp_path, make_engine, labelled_rows, media_dir):
+    home = tmp_path / "home"
+    engine = make_engine(home)
+    rows = labelled_rows + [
+        {"id": "car", "prompt": "A man on a phone in a car", "creator": "vqeg",
+         "video": "carphone.mp4"}
+    ]  # fmt: skip
+    engine.ingest(read_manifest(write_manifest(media_dir / "m.jsonl", rows)).entries)
+    settings = Settings(home=home, max_video_bytes=2_000_000)
+    with TestClient(create_app(settings, engine)) as c:
+        yield c
+
+
+def test_healthz(client):
+    body = client.get("/healthz").json()
+    assert body == {"status": "ok", "clips": 11, "channels": ["text"]}
+
+
+def test_search_anime_first(client):
+    body = client.get("/v1/search", params={"q": "anime style", "limit": 3}).json()
+    assert {i["clip_id"] for i in body["items"]} == ANIME
+    item = body["items"][0]
+    assert {"clip_id", "prompt", "creator", "score", "channels", "channel_scores"} <= item.keys()
+    assert body["channels"] == ["text"]
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"q": ""}, {"q": "   "}, {"q": "x", "limit": 0}, {"q": "x", "limit": "many"},
+               {"q": "x" * 5000}]
+)  # fmt: skip
+def test_search_rejects_bad_queries(client, params):
+    assert client.get("/v1/search", params=params).status_code == 422
+
+
+def test_clip_detail_and_404(client):
+    body = client.get("/v1/clips/car").json()
+    assert body["clip_id"] == "car" and body["video_url"] == "/media/car"
+    assert client.get("/v1/clips/nope").status_code == 404
+    assert client.get("/media/anime-1").status_code == 404  # no video
+
+
+def test_media_supports_range_requests(client):
+    full = client.get("/media/car")
+    assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes"
+    part = client.get("/media/car", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.content == full.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
+
+
+def test_upload_clip(client, real_mp4_small):
+    with real_mp4_small.open("rb") as fh:
+        r = client.post(
+            "/v1/clips",
+            data={"clip_id": "up-1", "prompt": "A phone call, watercolor", "creator": "@dee",
+                  "tags": "watercolor, phone", "cameos": "@eve"},
+            files={"video": ("call.mp4", fh, "video/mp4")},
+        )  # fmt: skip
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["creator"] == "dee" and body["cameos"] == ["eve"] and body["tags"] == [
+        "watercolor", "phone",
+    ]  # fmt: skip
+    assert client.get("/media/up-1").status_code == 200
+    assert client.get("/healthz").json()["clips"] == 12
+
+
+def test_upload_rejects_bad_input_and_changes_nothing(client, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video" * 100)
+    with junk.open("rb") as fh:
+        r = client.post("/v1/clips", data={"prompt": "x", "creator": "dee"},
+                        files={"video": ("junk.mp4", fh, "video/mp4")})  # fmt: skip
+    assert r.status_code == 422
+    assert client.post("/v1/clips", data={"prompt": " ", "creator": "dee"}).status_code == 422
+    assert client.post("/v1/clips", data={"prompt": "x", "creator": "bad handle!"}).status_code == 422
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * 2_100_000)
+    with big.open("rb") as fh:
+        r = client.post("/v1/clips", data={"prompt": "x", "creator": "dee"},
+                        files={"video": ("big.mp4", fh, "video/mp4")})  # fmt: skip
+    assert r.status_code == 413
+    with junk.open("rb") as fh:
+        r = client.post("/v1/clips", data={"prompt": "x", "creator": "dee"},
+                        files={"video": ("junk.exe", fh, "application/octet-stream")})  # fmt: skip
+    assert r.status_code == 422
+    assert client.get("/healthz").json()["clips"] == 11
+    assert not list((tmp_path / "home" / "uploads").glob("*"))

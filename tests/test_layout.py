@@ -1,0 +1,47 @@
+"""Package boundaries: embeddings ← generation ← feed, and nothing heavy at import time."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWED = {"embeddings": set(), "generation": {"embeddings"}, "feed": {"embeddings", "generation"}}
+HEAVY = ("torch", "open_clip", "sentence_transformers")
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_import_direction():
+    violations = []
+    for package, allowed in ALLOWED.items():
+        forbidden = set(ALLOWED) - allowed - {package}
+        for path in (ROOT / package).rglob("*.py"):
+            bad = imported_top_levels(path) & forbidden
+            if bad:
+                violations.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert violations == []
+
+
+def test_importing_packages_loads_no_model_library():
+    code = (
+        "import sys, importlib\n"
+        "for m in ['embeddings.encoders', 'embeddings.index', 'embeddings.frames',"
+        " 'feed.api', 'feed.engine', 'feed.cli', 'feed.demo', 'generation.renderer']:\n"
+        "    importlib.import_module(m)\n"
+        f"print(sorted(h for h in {HEAVY!r} if h in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

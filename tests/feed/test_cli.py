@@ -1,0 +1,48 @@
+"""The steerfeed command: ingest, search and reindex on a temp home; errors as one line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from support import ANIME, write_manifest
+
+from feed import bootstrap, cli
+
+
+@pytest.fixture(autouse=True)
+def shared_text_model(monkeypatch, text_encoder):
+    monkeypatch.setattr(bootstrap.SentenceEncoder, "load", lambda *a, **k: text_encoder)
+    monkeypatch.setenv("STEERFEED_CLIP_PRETRAINED", "off")
+
+
+def test_ingest_search_reindex(tmp_path, labelled_rows, capsys):
+    rows = labelled_rows + [{"id": "bad"}, {"id": "anime-1", "prompt": "dup", "creator": "x"}]
+    manifest = write_manifest(tmp_path / "m.jsonl", rows)
+    home = str(tmp_path / "home")
+    assert cli.main(["ingest", str(manifest), "--home", home]) == 0
+    out, err = capsys.readouterr()
+    assert "ingested 10 new, 0 updated, 2 skipped; catalog has 10 clips" in out
+    assert "line 11: skipped (missing 'prompt')" in err
+    assert "line 12: skipped (repeated id 'anime-1' (first on line 1))" in err
+
+    assert cli.main(["search", "anime style", "--limit", "3", "--json", "--home", home]) == 0
+    items = json.loads(capsys.readouterr().out)["items"]
+    assert {i["clip_id"] for i in items} == ANIME
+
+    assert cli.main(["reindex", "--home", home]) == 0
+    assert "text: 10 vectors" in capsys.readouterr().out
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    assert cli.main(["ingest", str(tmp_path / "absent.jsonl"), "--home", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("steerfeed: error:") and "no such manifest" in err and "\n" not in err
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    with sqlite3.connect(foreign / "catalog.sqlite") as db:
+        db.execute("CREATE TABLE t (x)")
+    assert cli.main(["search", "cats", "--home", str(foreign)]) == 2
+    assert "not a steerfeed catalog" in capsys.readouterr().err

@@ -90,8 +90,10 @@ class SentenceEncoder:
         except (OSError, ValueError) as exc:
             raise EncoderUnavailable(f"cannot load sentence model {path!r}: {exc}") from exc
         model_id = "all-MiniLM-L6-v2" if name_or_path is None else name_or_path
-        dim = int(model.get_embedding_dimension())
-        return cls(model_id=model_id, dim=dim, _model=model)
+        dim = model.get_embedding_dimension()
+        if dim is None:
+            raise EncoderUnavailable(f"sentence model {path!r} does not declare its dimension")
+        return cls(model_id=model_id, dim=int(dim), _model=model)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """float32 (len(texts), dim), rows L2-normalised."""

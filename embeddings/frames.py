@@ -95,28 +95,28 @@ def sample_frames(path: Path, n: int, max_side: int = 448) -> SampledFrames:
         targets = sample_targets(info.duration_s, n)
         picked: list[np.ndarray] = []
         times: list[float] = []
-        last: tuple[np.ndarray, float] | None = None
+        last_frame: av.VideoFrame | None = None
+        last_t = 0.0
         try:
             for frame in container.decode(stream):
                 t = float(frame.time) if frame.time is not None else 0.0
-                if len(picked) < n and t + 1e-6 >= targets[len(picked)]:
+                if t + 1e-6 >= targets[len(picked)]:
                     image = frame.to_ndarray(width=width, height=height, format="rgb24")
                     while len(picked) < n and t + 1e-6 >= targets[len(picked)]:
                         picked.append(image)
                         times.append(t)
                     if len(picked) == n:
                         break
-                last = (frame, t)  # type: ignore[assignment]
+                last_frame, last_t = frame, t
         except av.FFmpegError as exc:
-            if not picked and last is None:
+            if last_frame is None and not picked:
                 raise MediaError(f"{path}: corrupt video ({exc})") from exc
             log.warning("%s: decoding stopped early (%s); using frames read so far", path, exc)
-        if last is not None and len(picked) < n:
+        if last_frame is not None and len(picked) < n:
             # Durations in headers can overstate the stream; pad with the final frame.
-            frame, t = last
-            image = frame.to_ndarray(width=width, height=height, format="rgb24")  # type: ignore[attr-defined]
+            image = last_frame.to_ndarray(width=width, height=height, format="rgb24")
             picked.extend([image] * (n - len(picked)))
-            times.extend([t] * (n - len(times)))
+            times.extend([last_t] * (n - len(times)))
         if not picked:
             raise MediaError(f"{path}: no decodable frames")
     return SampledFrames(np.stack(picked), np.asarray(times, dtype=np.float64), info)

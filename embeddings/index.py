@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import faiss
 import numpy as np
@@ -146,7 +146,7 @@ class VectorIndex:
         self._vectors = self._vectors[keep]
         self._row_of = {clip_id: row for row, clip_id in enumerate(self._ids.tolist())}
         if self.kind == "flat":
-            self._faiss.remove_ids(np.array(present, dtype=np.int64))
+            self._faiss.remove_ids(np.array(present, dtype=np.int64))  # type: ignore[arg-type]
         else:
             self._tombstones.update(present)
             if len(self._tombstones) > max(1000, len(self._ids) // 10):
@@ -276,7 +276,9 @@ class VectorIndex:
         out._faiss = index
         out.kind = found.kind
         if out.kind == "hnsw":
-            faiss.downcast_index(faiss.downcast_index(index).index).hnsw.efSearch = HNSW_EF_SEARCH
+            id_map: Any = faiss.downcast_index(index)
+            hnsw: Any = faiss.downcast_index(id_map.index)
+            hnsw.hnsw.efSearch = HNSW_EF_SEARCH
         return out
 
     @classmethod

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -122,14 +123,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build the demo catalog if absent, then serve it."""
-    from generation.renderer import ProceduralRenderer
-
     from feed.bootstrap import open_engine
     from feed.demo import build_demo
+    from generation.renderer import ProceduralRenderer
 
     settings = _settings(args)
     engine = open_engine(settings)
-    bars = []
+    bars: list[Any] = []
 
     def on_stage(name: str, total: int) -> None:
         if bars:

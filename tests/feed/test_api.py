@@ -87,7 +87,9 @@ def test_upload_rejects_bad_input_and_changes_nothing(client, tmp_path):
                         files={"video": ("junk.mp4", fh, "video/mp4")})  # fmt: skip
     assert r.status_code == 422
     assert client.post("/v1/clips", data={"prompt": " ", "creator": "dee"}).status_code == 422
-    assert client.post("/v1/clips", data={"prompt": "x", "creator": "bad handle!"}).status_code == 422
+    assert (
+        client.post("/v1/clips", data={"prompt": "x", "creator": "bad handle!"}).status_code == 422
+    )
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\0" * 2_100_000)
     with big.open("rb") as fh:

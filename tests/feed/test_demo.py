@@ -1,0 +1,63 @@
+"""The demo spec and the demo build: rendered clips go through the real ingest path."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from support import assert_catalog_and_index_agree
+
+from feed.demo import DEMO_SPEC, build_demo, read_demo_spec
+from feed.manifest import parse_entry
+from generation.renderer import ProceduralRenderer, RenderSpec
+
+STYLES = {"anime", "photorealistic", "claymation", "pixel art", "watercolor", "film noir"}
+TOPICS = {"sports", "cats", "dogs", "food", "dance", "nature", "space", "horror", "music"}
+
+
+def test_spec_covers_styles_topics_creators_and_remixes():
+    spec = read_demo_spec()
+    assert len(spec) >= 300
+    tags = Counter(t for line in spec for t in line.raw["tags"])
+    assert STYLES.issubset(tags) and TOPICS.issubset(tags)
+    ids = {line.raw["id"] for line in spec}
+    remixes = [line.raw["remix_of"] for line in spec if "remix_of" in line.raw]
+    assert len(remixes) >= 10 and set(remixes) <= ids
+    assert len({line.raw["creator"] for line in spec}) >= 10
+
+
+def test_demo_catalog_search_puts_anime_first(tmp_path, make_engine):
+    """The shipped spec, text channel only: 'anime style' finds anime clips first."""
+    engine = make_engine(tmp_path / "home")
+    entries = [parse_entry(line.raw, n, None, 2000) for n, line in enumerate(read_demo_spec(), 1)]
+    engine.ingest(entries, now=0.0)
+    top = engine.search("anime style", 10)
+    assert all("anime" in hit.clip.tags for hit in top)
+
+
+@pytest.mark.slow
+def test_build_demo_renders_ingests_and_resumes(tmp_path, make_engine):
+    spec = read_demo_spec()
+    picked = [line for line in spec if "anime" in line.raw["tags"]][:3]
+    picked += [line for line in spec if "anime" not in line.raw["tags"]][:5]
+    small_spec = tmp_path / "spec.jsonl"
+    small_spec.write_text(
+        "".join(json.dumps(dict(line.raw, age_hours=line.age_hours)) + "\n" for line in picked)
+    )
+    engine = make_engine(tmp_path / "home")
+    renderer = ProceduralRenderer(RenderSpec(seconds=1.0))
+    report = build_demo(engine, renderer, now=10_000.0, spec_path=small_spec)
+    assert len(report.added) == 8 and report.errors == ()
+    clip = engine.catalog.get(str(picked[0].raw["id"]))
+    assert clip.provider == "procedural" and clip.has_audio and clip.height > clip.width
+    assert clip.created_at == pytest.approx(10_000.0 - picked[0].age_hours * 3600)
+    top = engine.search("anime style", 3)
+    assert {h.clip.id for h in top} == {line.raw["id"] for line in picked[:3]}
+    assert_catalog_and_index_agree(engine)
+    again = build_demo(engine, renderer, now=20_000.0, spec_path=small_spec)
+    assert again.added == () and engine.catalog.count() == 8
+
+
+def test_demo_spec_path_is_shipped():
+    assert DEMO_SPEC.is_file()

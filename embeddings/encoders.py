@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,7 +84,9 @@ class SentenceEncoder:
     def load(cls, name_or_path: str | None = None, device: str = "cpu") -> SentenceEncoder:
         """Load by local path or hub name; None means the packaged all-MiniLM-L6-v2."""
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         path = str(default_text_model_path()) if name_or_path is None else name_or_path
         try:
             model = SentenceTransformer(path, device=device)
@@ -107,6 +110,18 @@ class SentenceEncoder:
             show_progress_bar=False,
         )
         return l2_normalise(out)
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """open_clip logs its load failures on the root logger; we report them once ourselves."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 @dataclass
@@ -147,13 +162,17 @@ class ClipEncoder:
                 raise EncoderUnavailable(f"no CLIP model config at {config_path}")
             open_clip.add_model_config(str(config_path))
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                model_name, pretrained=pretrained, device=device
-            )
-            tokenizer = open_clip.get_tokenizer(model_name)
+            with _quiet_root_logger():
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=pretrained, device=device
+                )
+                tokenizer = open_clip.get_tokenizer(model_name)
         except Exception as exc:  # open_clip raises many kinds: hub, file, config errors
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "download" in reason.lower() or "hub" in reason.lower():
+                reason = "weights are not on this machine and could not be downloaded"
             raise EncoderUnavailable(
-                f"cannot load CLIP {model_name} ({pretrained}): {exc}"
+                f"cannot load CLIP {model_name} ({pretrained}): {reason}"
             ) from exc
         model.eval()
         with torch.no_grad():

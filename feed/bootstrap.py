@@ -27,7 +27,7 @@ def load_visual_encoder(settings: Settings) -> VisualEncoder | None:
         log.warning(
             "visual channel off: %s. Ranking uses the text channel only; set"
             " STEERFEED_CLIP_PRETRAINED to a local checkpoint to turn it on.",
-            str(exc).splitlines()[0][:300],
+            exc,
         )
         return None
 

@@ -12,24 +12,23 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from feed.db import Database, DatabaseError
+
 log = logging.getLogger(__name__)
 
-APP_ID = "steerfeed"
 SCHEMA_VERSION = 1
 
 # Migrations: MIGRATIONS[v] upgrades a catalog at version v to v + 1.
 # Version 0 is an empty database.
 MIGRATIONS: dict[int, str] = {
     0: """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta VALUES ('generation', '0');
     CREATE TABLE creators (
         handle TEXT PRIMARY KEY,
         created_at REAL NOT NULL
@@ -71,8 +70,7 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
-class CatalogError(RuntimeError):
-    """The catalog file cannot be used (foreign, newer, or corrupt)."""
+CatalogError = DatabaseError
 
 
 @dataclass(frozen=True)
@@ -150,74 +148,14 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=5000")
-        except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"{path} is not a SQLite database ({exc})") from exc
-        self._migrate()
-
-    # -- schema ---------------------------------------------------------------
-
-    def _version(self) -> int:
-        tables = {
-            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if not tables:
-            return 0
-        if "meta" not in tables:
-            raise CatalogError(
-                f"{self.path} is not a steerfeed catalog (foreign tables: {sorted(tables)})"
-            )
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("app") != APP_ID:
-            raise CatalogError(f"{self.path} is not a steerfeed catalog (app={meta.get('app')!r})")
-        return int(meta["schema_version"])
-
-    def _migrate(self) -> None:
-        with self._lock:
-            try:
-                version = self._version()
-            except sqlite3.DatabaseError as exc:
-                raise CatalogError(f"{self.path} is not a readable catalog ({exc})") from exc
-            if version > SCHEMA_VERSION:
-                raise CatalogError(
-                    f"{self.path} has schema v{version}, newer than this steerfeed"
-                    f" (v{SCHEMA_VERSION}); upgrade steerfeed to open it"
-                )
-            while version < SCHEMA_VERSION:
-                log.info("migrating catalog %s from schema v%d", self.path, version)
-                with self._tx() as db:
-                    for statement in MIGRATIONS[version].split(";"):
-                        if statement.strip():
-                            db.execute(statement)
-                    db.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('app', ?), ('schema_version', ?)",
-                        (APP_ID, str(version + 1)),
-                    )
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
-                version += 1
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        self._database = Database(path, "catalog", MIGRATIONS)
+        self._db = self._database.conn
+        self._lock = self._database.lock
+        self._tx = self._database.tx
 
     def close(self) -> None:
         """Close the database connection."""
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
     # -- generation -----------------------------------------------------------
 

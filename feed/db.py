@@ -1,0 +1,111 @@
+"""One SQLite database file (WAL) with a versioned schema and serialised access."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+APP_ID = "steerfeed"
+
+
+class DatabaseError(RuntimeError):
+    """A database file cannot be used (foreign, newer, or corrupt)."""
+
+
+class Database:
+    """A SQLite connection shared across threads behind one lock.
+
+    `migrations[v]` is the SQL that upgrades the schema from version v to v+1
+    (version 0 is an empty file); `kind` names what the file holds, so a
+    catalog is never opened as a user store or the other way round.
+    """
+
+    def __init__(self, path: Path, kind: str, migrations: Mapping[int, str]) -> None:
+        self.path = path
+        self.kind = kind
+        self.schema_version = max(migrations) + 1
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        try:
+            self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across process crashes in WAL mode (only an OS
+            # crash can lose the last commits), at a fraction of FULL's fsyncs.
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA busy_timeout=5000")
+            self._migrate(migrations)
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{path} is not a readable {kind} database ({exc})") from exc
+
+    def _version(self) -> int:
+        tables = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not tables:
+            return 0
+        if "meta" not in tables:
+            raise DatabaseError(
+                f"{self.path} is not a steerfeed {self.kind} (foreign tables: {sorted(tables)})"
+            )
+        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("app") != APP_ID or meta.get("kind", self.kind) != self.kind:
+            raise DatabaseError(
+                f"{self.path} is not a steerfeed {self.kind}"
+                f" (app={meta.get('app')!r}, kind={meta.get('kind')!r})"
+            )
+        return int(meta["schema_version"])
+
+    def _migrate(self, migrations: Mapping[int, str]) -> None:
+        with self.lock:
+            version = self._version()
+            if version > self.schema_version:
+                raise DatabaseError(
+                    f"{self.path} has {self.kind} schema v{version}, newer than this steerfeed"
+                    f" (v{self.schema_version}); upgrade steerfeed to open it"
+                )
+            while version < self.schema_version:
+                log.info("migrating %s %s from schema v%d", self.kind, self.path, version)
+                with self.tx() as db:
+                    if version == 0:
+                        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                    for statement in migrations[version].split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.executemany(
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                        [
+                            ("app", APP_ID),
+                            ("kind", self.kind),
+                            ("schema_version", str(version + 1)),
+                        ],
+                    )
+                version += 1
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE); rolled back if the block raises."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        """Run a read query and return all rows."""
+        with self.lock:
+            return self.conn.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        """Close the connection (closing twice is harmless)."""
+        with self.lock:
+            self.conn.close()

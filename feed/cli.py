@@ -107,7 +107,9 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from feed.api import create_app
+    from feed.bootstrap import use_one_thread_per_request
 
+    use_one_thread_per_request()
     app = create_app(settings)
     print(
         f"steerfeed serving {settings.home} at http://{settings.host}:{settings.port}", flush=True

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 TEXT = "text"
 VISUAL = "visual"
-INGEST_BATCH = 64
+INGEST_BATCH = 256
 
 Progress = Callable[[int], None]
 

@@ -73,3 +73,11 @@ def test_pool_frames_is_normalised_mean():
     np.testing.assert_allclose(pool_frames(frames), [2**-0.5, 2**-0.5], rtol=1e-6)
     with pytest.raises(ValueError):
         pool_frames(np.empty((0, 2), np.float32))
+
+
+def test_batched_bf16_vectors_match_float32(text_encoder):
+    texts = [f"clip {i}: a {w} in the rain, watercolor" for i, w in enumerate(["cat", "dog"] * 20)]
+    batched = text_encoder.encode_texts(texts)
+    one_by_one = np.concatenate([text_encoder.encode_texts([t]) for t in texts[:5]])
+    cos = (batched[:5] * one_by_one).sum(axis=1)
+    assert cos.min() > 0.9999

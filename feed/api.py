@@ -5,20 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
 
-from feed.catalog import Clip
-from feed.engine import Engine, SearchResult
+from feed.api_feed import router as feed_router
+from feed.context import AppContext, Ctx
+from feed.engine import Engine
 from feed.manifest import ManifestError, parse_entry
+from feed.schemas import ClipOut, Health, SearchResponse, clip_out, search_item
+from feed.service import FeedService
 from feed.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,93 +29,17 @@ MAX_TEXT_CHARS = 2000
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
 
 
-class ClipOut(BaseModel):
-    """A clip as the API shows it."""
-
-    clip_id: str
-    prompt: str
-    caption: str
-    creator: str
-    tags: list[str]
-    cameos: list[str]
-    remix_of: str | None
-    duration_s: float | None
-    created_at: float = Field(description="seconds since the epoch")
-    video_url: str | None
-    channels: list[str] = Field(description="embedding channels this clip has")
-    provider: str | None = Field(description="what made the clip, when known")
-
-
-class SearchItem(ClipOut):
-    """A search hit: a clip with its fused score and per-channel cosines."""
-
-    score: float
-    channel_scores: dict[str, float]
-
-
-class SearchResponse(BaseModel):
-    """Search hits, best first."""
-
-    items: list[SearchItem]
-    channels: list[str] = Field(description="channels the query was compared against")
-
-
-class Health(BaseModel):
-    """Liveness and what the engine has loaded."""
-
-    status: str
-    clips: int
-    channels: list[str]
-
-
-def clip_out(clip: Clip) -> ClipOut:
-    """API view of a catalog clip."""
-    return ClipOut(
-        clip_id=clip.id,
-        prompt=clip.prompt,
-        caption=clip.caption,
-        creator=clip.creator,
-        tags=list(clip.tags),
-        cameos=list(clip.cameos),
-        remix_of=clip.remix_of,
-        duration_s=clip.duration_s,
-        created_at=clip.created_at,
-        video_url=f"/media/{clip.id}" if clip.video_path else None,
-        channels=list(clip.channels),
-        provider=clip.provider,
-    )
-
-
-def search_item(hit: SearchResult) -> SearchItem:
-    """API view of a search hit."""
-    return SearchItem(
-        **clip_out(hit.clip).model_dump(), score=hit.score, channel_scores=hit.channel_scores
-    )
-
-
-class EngineHandle:
-    """The engine plus the lock that serialises access to it across request threads."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.lock = threading.RLock()
-
-
-def get_handle(request: Request) -> EngineHandle:
-    """The app's engine handle (a FastAPI dependency)."""
-    return request.app.state.engine_handle  # type: ignore[no-any-return]
-
-
-Handle = Annotated[EngineHandle, Depends(get_handle)]
-
-
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """Build the app; opens the engine from settings unless one is given."""
+def create_app(
+    settings: Settings, engine: Engine | None = None, service: FeedService | None = None
+) -> FastAPI:
+    """Build the app; opens the engine and feed service from settings unless given."""
     if engine is None:
         from feed.bootstrap import open_engine
 
         engine = open_engine(settings)
-    handle = EngineHandle(engine)
+    if service is None:
+        service = FeedService.open(engine, settings.home)
+    handle = AppContext(settings, engine, service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,16 +53,17 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         summary="Feed engine for AI-generated short video.",
         lifespan=lifespan,
     )
-    app.state.engine_handle = handle
+    app.state.context = handle
+    app.include_router(feed_router)
 
     @app.get("/healthz")
-    def healthz(h: Handle) -> Health:
+    def healthz(h: Ctx) -> Health:
         """Liveness, clip count and loaded channels."""
         return Health(status="ok", clips=h.engine.catalog.count(), channels=list(h.engine.channels))
 
     @app.get("/v1/search")
     def search(
-        h: Handle,
+        h: Ctx,
         q: Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS)],
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> SearchResponse:
@@ -151,7 +77,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         )
 
     @app.get("/v1/clips/{clip_id}", responses={404: {"description": "no such clip"}})
-    def get_clip(h: Handle, clip_id: str) -> ClipOut:
+    def get_clip(h: Ctx, clip_id: str) -> ClipOut:
         """One clip's metadata."""
         clip = h.engine.catalog.get(clip_id)
         if clip is None:
@@ -164,7 +90,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         responses={413: {"description": "video too large"}, 422: {"description": "bad clip"}},
     )
     def upload_clip(
-        h: Handle,
+        h: Ctx,
         request: Request,
         prompt: Annotated[str, Form(max_length=MAX_TEXT_CHARS)],
         creator: Annotated[str, Form(max_length=64)],
@@ -206,7 +132,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return clip_out(clip)
 
     @app.get("/media/{clip_id}", responses={404: {"description": "no media"}})
-    def media(h: Handle, clip_id: str) -> FileResponse:
+    def media(h: Ctx, clip_id: str) -> FileResponse:
         """The clip's video file; supports HTTP range requests for seeking."""
         clip = h.engine.catalog.get(clip_id)
         if clip is None or not clip.video_path:

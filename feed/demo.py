@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from generation.renderer import ProceduralRenderer
-
 from feed.engine import Engine, IngestReport, Progress
 from feed.manifest import ManifestError, parse_entry
+from generation.renderer import ProceduralRenderer
 
 log = logging.getLogger(__name__)
 

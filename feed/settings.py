@@ -32,6 +32,8 @@ class Settings:
     max_prompt_chars: int = 2000
     host: str = "127.0.0.1"
     port: int = 8000
+    admin_token: str | None = None
+    open_signup: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -51,6 +53,10 @@ class Settings:
             values["clip_config"] = Path(env["STEERFEED_CLIP_CONFIG"])
         if "STEERFEED_DEVICE" in env:
             values["device"] = env["STEERFEED_DEVICE"]
+        if env.get("STEERFEED_ADMIN_TOKEN"):
+            values["admin_token"] = env["STEERFEED_ADMIN_TOKEN"]
+        if "STEERFEED_OPEN_SIGNUP" in env:
+            values["open_signup"] = env["STEERFEED_OPEN_SIGNUP"].strip().lower() not in OFF_WORDS
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "home" in values:
             values["home"] = Path(str(values["home"]))

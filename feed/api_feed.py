@@ -1,0 +1,178 @@
+"""Feed routes: sign-up, the personal feed, events and steering. Thin over FeedService."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+
+from feed.context import AppContext, Ctx
+from feed.profile import Event
+from feed.schemas import (
+    EventsAccepted,
+    EventsIn,
+    FeedItemOut,
+    FeedResponse,
+    SteerIn,
+    SteeringList,
+    SteeringOut,
+    SteerResponse,
+    UserCreate,
+    UserCreated,
+    clip_out,
+)
+from feed.service import FeedError, FeedItem, Forbidden, NotFound, describe
+from feed.state import SteeringRecord, User
+
+router = APIRouter()
+
+AUTH_ERRORS = {401: {"description": "missing or invalid token"}}
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def is_admin(ctx: AppContext, authorization: str | None) -> bool:
+    """Whether the header carries the operator token (compared in constant time)."""
+    token = _bearer(authorization)
+    admin = ctx.settings.admin_token
+    return bool(token and admin and hmac.compare_digest(token.encode(), admin.encode()))
+
+
+def current_user(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> User:
+    """The user whose bearer token is on the request; 401 otherwise."""
+    token = _bearer(authorization)
+    user = ctx.service.state.authenticate(token) if token else None
+    if user is None:
+        raise HTTPException(401, "missing or invalid bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def _http(exc: FeedError) -> HTTPException:
+    status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 422
+    return HTTPException(status, str(exc))
+
+
+def steering_out(record: SteeringRecord) -> SteeringOut:
+    """API view of a steering op."""
+    return SteeringOut(
+        id=record.id, op=record.op, phrase=record.phrase, weight=record.weight,  # type: ignore[arg-type]
+        scope=record.scope, expires_at=record.expires_at,  # type: ignore[arg-type]
+        description=describe(record), is_global=record.user_id is None,
+    )  # fmt: skip
+
+
+def feed_item_out(item: FeedItem) -> FeedItemOut:
+    """API view of a feed item."""
+    return FeedItemOut(
+        **clip_out(item.clip).model_dump(), score=round(item.score, 4),
+        reasons=list(item.reasons), sources=list(item.sources), score_parts=item.parts,
+    )  # fmt: skip
+
+
+@router.post("/v1/users", status_code=201, responses={403: {"description": "sign-up closed"}})
+def create_user(ctx: Ctx, body: UserCreate) -> UserCreated:
+    """Sign up with a handle; the answer carries the bearer token for every other call."""
+    if not ctx.settings.open_signup:
+        raise HTTPException(403, "open sign-up is disabled on this server")
+    try:
+        user, token = ctx.service.create_user(body.handle, time.time())
+    except FeedError as exc:
+        raise HTTPException(409 if "taken" in str(exc) else 422, str(exc)) from exc
+    return UserCreated(user_id=user.id, handle=user.handle, token=token)
+
+
+@router.get("/v1/feed", responses=AUTH_ERRORS | {403: {"description": "another user's cursor"}})
+def get_feed(
+    ctx: Ctx,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> FeedResponse:
+    """The next page of the caller's feed; pass `next_cursor` back for the page after."""
+    try:
+        with ctx.lock:
+            page = ctx.service.feed_page(user, limit, cursor, time.time())
+    except FeedError as exc:
+        raise _http(exc) from exc
+    return FeedResponse(
+        items=[feed_item_out(i) for i in page.items], next_cursor=page.next_cursor,
+        session_id=page.session_id, steering=[steering_out(r) for r in page.steering],
+        channels=list(page.channels),
+    )  # fmt: skip
+
+
+@router.post("/v1/events", responses=AUTH_ERRORS | {404: {"description": "unknown clip"}})
+def post_events(ctx: Ctx, user: CurrentUser, body: EventsIn) -> EventsAccepted:
+    """Record watch events; the next page reflects them."""
+    now = time.time()
+    events = [
+        Event(e.clip_id, e.type, now if e.ts is None else e.ts, e.watch_ms) for e in body.events
+    ]
+    if body.session_id is not None and ctx.service.state.session_owner(body.session_id) != user.id:
+        raise HTTPException(403, "that session belongs to someone else")
+    try:
+        with ctx.lock:
+            accepted = ctx.service.record_events(user, events, now, body.session_id)
+    except FeedError as exc:
+        raise _http(exc) from exc
+    return EventsAccepted(accepted=accepted)
+
+
+def _steer_caller(ctx: AppContext, authorization: str | None, is_global: bool) -> User | None:
+    if is_global:
+        if not is_admin(ctx, authorization):
+            raise HTTPException(403, "global steering needs the admin token")
+        return None
+    return current_user(ctx, authorization)
+
+
+@router.post("/v1/steer", responses=AUTH_ERRORS | {403: {"description": "not allowed"}})
+def post_steer(
+    ctx: Ctx, body: SteerIn, authorization: Annotated[str | None, Header()] = None
+) -> SteerResponse:
+    """Steer the feed in plain words; answers with what was understood."""
+    caller = _steer_caller(ctx, authorization, body.is_global)
+    try:
+        records = ctx.service.steer(
+            caller, body.text, time.time(), scope=body.scope, ttl_s=body.ttl_s,
+            session_id=body.session_id,
+        )  # fmt: skip
+    except FeedError as exc:
+        raise _http(exc) from exc
+    return SteerResponse(applied=[steering_out(r) for r in records])
+
+
+@router.get("/v1/steer", responses=AUTH_ERRORS)
+def list_steer(ctx: Ctx, user: CurrentUser) -> SteeringList:
+    """Steering in force for the caller (their own and global), in words."""
+    records = ctx.service.active_steering(user, time.time())
+    return SteeringList(items=[steering_out(r) for r in records])
+
+
+@router.delete(
+    "/v1/steer/{steering_id}",
+    status_code=204,
+    responses=AUTH_ERRORS | {403: {"description": "not yours"}, 404: {"description": "unknown"}},
+)
+def delete_steer(
+    ctx: Ctx, steering_id: str, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    """Retract one steering op; the next page reverts."""
+    record = ctx.service.state.get_steering(steering_id)
+    caller = _steer_caller(ctx, authorization, record is not None and record.user_id is None)
+    try:
+        ctx.service.retract(caller, steering_id, time.time())
+    except FeedError as exc:
+        raise _http(exc) from exc
+    return Response(status_code=204)

@@ -1,0 +1,166 @@
+"""API schemas (pydantic), kept apart from the internal dataclasses they show."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from feed.catalog import Clip
+from feed.engine import SearchResult
+
+
+class ClipOut(BaseModel):
+    """A clip as the API shows it."""
+
+    clip_id: str
+    prompt: str
+    caption: str
+    creator: str
+    tags: list[str]
+    cameos: list[str]
+    remix_of: str | None
+    duration_s: float | None
+    created_at: float = Field(description="seconds since the epoch")
+    video_url: str | None
+    channels: list[str] = Field(description="embedding channels this clip has")
+    provider: str | None = Field(description="what made the clip, when known")
+
+
+class SearchItem(ClipOut):
+    """A search hit: a clip with its fused score and per-channel cosines."""
+
+    score: float
+    channel_scores: dict[str, float]
+
+
+class SearchResponse(BaseModel):
+    """Search hits, best first."""
+
+    items: list[SearchItem]
+    channels: list[str] = Field(description="channels the query was compared against")
+
+
+class Health(BaseModel):
+    """Liveness and what the engine has loaded."""
+
+    status: str
+    clips: int
+    channels: list[str]
+
+
+def clip_out(clip: Clip) -> ClipOut:
+    """API view of a catalog clip."""
+    return ClipOut(
+        clip_id=clip.id,
+        prompt=clip.prompt,
+        caption=clip.caption,
+        creator=clip.creator,
+        tags=list(clip.tags),
+        cameos=list(clip.cameos),
+        remix_of=clip.remix_of,
+        duration_s=clip.duration_s,
+        created_at=clip.created_at,
+        video_url=f"/media/{clip.id}" if clip.video_path else None,
+        channels=list(clip.channels),
+        provider=clip.provider,
+    )
+
+
+def search_item(hit: SearchResult) -> SearchItem:
+    """API view of a search hit."""
+    return SearchItem(
+        **clip_out(hit.clip).model_dump(), score=hit.score, channel_scores=hit.channel_scores
+    )
+
+
+class UserCreate(BaseModel):
+    """Sign-up request."""
+
+    handle: str = Field(min_length=1, max_length=64, examples=["mika"])
+
+
+class UserCreated(BaseModel):
+    """A new user; the token is shown once and must be sent as `Authorization: Bearer`."""
+
+    user_id: str
+    handle: str
+    token: str
+
+
+class SteeringOut(BaseModel):
+    """One steering op as the engine understood it."""
+
+    id: str
+    op: Literal["boost", "suppress", "exclude", "only", "reset"]
+    phrase: str
+    weight: float
+    scope: Literal["session", "persistent"]
+    expires_at: float | None = Field(description="seconds since the epoch")
+    description: str = Field(description="the op in words")
+    is_global: bool = Field(description="set by an operator for everyone")
+
+
+class FeedItemOut(ClipOut):
+    """A clip on a feed page, with why it is there."""
+
+    score: float
+    reasons: list[str]
+    sources: list[str] = Field(description="candidate sources that proposed the clip")
+    score_parts: dict[str, float]
+
+
+class FeedResponse(BaseModel):
+    """A page of the feed."""
+
+    items: list[FeedItemOut]
+    next_cursor: str
+    session_id: str
+    steering: list[SteeringOut] = Field(description="steering in force for this page")
+    channels: list[str]
+
+
+class EventIn(BaseModel):
+    """One event. `ts` is seconds since the epoch (defaults to now)."""
+
+    clip_id: str = Field(min_length=1, max_length=128)
+    type: Literal["impression", "view", "like", "skip", "hide", "share", "remix", "follow"]
+    watch_ms: int | None = Field(default=None, ge=0, le=6 * 3600 * 1000)
+    ts: float | None = None
+
+
+class EventsIn(BaseModel):
+    """A batch of events."""
+
+    events: list[EventIn] = Field(min_length=1, max_length=500)
+    session_id: str | None = Field(default=None, max_length=64)
+
+
+class EventsAccepted(BaseModel):
+    """How many events were stored."""
+
+    accepted: int
+
+
+class SteerIn(BaseModel):
+    """A plain-language instruction, English or Japanese."""
+
+    text: str = Field(
+        min_length=1, max_length=500, examples=["more anime style", "ホラーは見たくない"]
+    )
+    scope: Literal["session", "persistent"] = "persistent"
+    ttl_s: float | None = Field(default=None, gt=0, le=365 * 24 * 3600)
+    session_id: str | None = Field(default=None, max_length=64)
+    is_global: bool = Field(default=False, description="apply to everyone (admin token only)")
+
+
+class SteerResponse(BaseModel):
+    """What the engine understood and applied."""
+
+    applied: list[SteeringOut]
+
+
+class SteeringList(BaseModel):
+    """Steering in force."""
+
+    items: list[SteeringOut]

@@ -1,0 +1,561 @@
+"""The feed service: users, events, steering and pages, over the engine and user state.
+
+This is the one place where stores, encoders and the pure ranking functions
+meet. Pages are computed fresh on every request (a cursor names a session and
+a page number, nothing more), so steering, events and hidden clips take effect
+on the very next page.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import threading
+import uuid
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from feed.catalog import Clip
+from feed.engine import Engine
+from feed.events import EventLog, LoggedEvent
+from feed.manifest import HANDLE_PATTERN
+from feed.profile import (
+    EVENT_TYPES,
+    Event,
+    event_weights,
+    taste_similarity,
+    update_taste,
+)
+from feed.ranking import (
+    RankWeights,
+    ScoredItem,
+    SteerSignal,
+    diversify,
+    filter_mask,
+    freshness,
+    phrase_relevance,
+    score_candidates,
+)
+from feed.snapshot import CatalogSnapshot, build_snapshot
+from feed.state import ChannelTaste, StateStore, SteeringRecord, User
+from feed.steering import Glossary, InstructionError, ParsedOp, parse_instruction
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_S = 7 * 24 * 3600.0
+MAX_TTL_S = 365 * 24 * 3600.0
+MAX_EVENTS_PER_BATCH = 500
+MAX_WATCH_MS = 6 * 3600 * 1000
+FUTURE_SLACK_S = 300.0
+PER_SOURCE = {"taste": 300, "steer": 300, "fresh": 100, "social": 100, "remix": 50,
+              "explore": 40, "popular": 100}  # fmt: skip
+ONLY_POOL = 3000
+SOURCE_REASONS = {
+    "taste": "like clips you watched",
+    "steer": "matches what you asked for",
+    "fresh": "new",
+    "social": "from a creator you follow",
+    "remix": "a remix related to a clip you liked",
+    "explore": "something different to explore",
+    "popular": "popular right now",
+}
+
+
+class FeedError(ValueError):
+    """Bad input to the feed: the message is safe to show the caller."""
+
+
+class NotFound(FeedError):
+    """Something named in the request does not exist."""
+
+
+class Forbidden(FeedError):
+    """The caller may not do this."""
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One clip on a page, with its score parts and reasons in words."""
+
+    clip: Clip
+    score: float
+    parts: dict[str, float]
+    sources: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """A page of the feed and the cursor to the next one."""
+
+    items: tuple[FeedItem, ...]
+    session_id: str
+    page: int
+    next_cursor: str
+    steering: tuple[SteeringRecord, ...]
+    channels: tuple[str, ...]
+
+
+def describe(record: SteeringRecord) -> str:
+    """A steering op in words, as the user would say it back."""
+    strength = ""
+    if record.op in ("boost", "suppress") and record.weight != 1.0:
+        strength = "much " if record.weight > 1.0 else "a bit "
+    words = {
+        "boost": f"{strength}more {record.phrase}",
+        "suppress": f"{strength}less {record.phrase}",
+        "exclude": f"no {record.phrase}",
+        "only": f"only {record.phrase}",
+        "reset": "back to normal",
+    }[record.op]
+    return words if record.user_id is not None else f"{words} (for everyone)"
+
+
+class FeedService:
+    """Users, events, steering and feed pages."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        state: StateStore,
+        events: EventLog,
+        glossary: Glossary,
+        *,
+        cursor_secret: bytes,
+        weights: RankWeights | None = None,
+    ) -> None:
+        self.engine = engine
+        self.state = state
+        self.events = events
+        self.glossary = glossary
+        self.weights = weights or RankWeights()
+        self._secret = cursor_secret
+        self._lock = threading.RLock()
+        self._snapshot: CatalogSnapshot | None = None
+        self._popular: np.ndarray = np.empty(0, dtype=np.float32)
+        self._phrase_vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
+        self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    @classmethod
+    def open(cls, engine: Engine, home: Path, glossary: Glossary | None = None) -> FeedService:
+        """A service over the home's user state and event log."""
+        state = StateStore(home / "state.sqlite")
+        secret = _cursor_secret(state)
+        return cls(engine, state, EventLog(home / "events"), glossary or Glossary.load(),
+                   cursor_secret=secret)  # fmt: skip
+
+    def close(self) -> None:
+        """Close the user state (the engine belongs to the caller)."""
+        self.state.close()
+
+    # -- snapshot and caches --------------------------------------------------
+
+    def snapshot(self) -> CatalogSnapshot:
+        """The current catalog snapshot, rebuilt if the catalog moved."""
+        with self._lock:
+            if (
+                self._snapshot is None
+                or self._snapshot.generation != self.engine.catalog.generation
+            ):
+                self._snapshot = build_snapshot(self.engine)
+                self._popular = self._popularity(self._snapshot)
+                self._relevance.clear()
+            return self._snapshot
+
+    def _popularity(self, snap: CatalogSnapshot) -> np.ndarray:
+        raw = np.zeros(len(snap), dtype=np.float32)
+        for clip_id, (
+            views,
+            likes,
+            skips,
+            hides,
+            shares,
+            remixes,
+        ) in self.state.clip_stats().items():
+            row = snap.row_of_id.get(clip_id)
+            if row is not None:
+                raw[row] = views + 3 * (likes + shares + remixes) - skips - 3 * hides
+        raw = np.log1p(np.maximum(raw, 0.0))
+        return raw / max(float(raw.max()), 1.0)
+
+    def phrase_vectors(self, phrase: str) -> dict[str, np.ndarray]:
+        """The phrase encoded by each channel's own text tower (cached)."""
+        with self._lock:
+            cached = self._phrase_vectors.get(phrase)
+            if cached is not None:
+                self._phrase_vectors.move_to_end(phrase)
+                return cached
+        vectors = {c: e.encode_texts([phrase])[0] for c, e in self.engine.encoders.items()}
+        with self._lock:
+            self._phrase_vectors[phrase] = vectors
+            while len(self._phrase_vectors) > 4096:
+                self._phrase_vectors.popitem(last=False)
+        return vectors
+
+    def relevance(self, phrase: str) -> np.ndarray:
+        """z-scored relevance of every snapshot row to a phrase (cached per generation)."""
+        snap = self.snapshot()
+        key = (phrase, snap.generation)
+        with self._lock:
+            cached = self._relevance.get(key)
+            if cached is not None:
+                self._relevance.move_to_end(key)
+                return cached
+        z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
+        with self._lock:
+            self._relevance[key] = z
+            while len(self._relevance) > 512:
+                self._relevance.popitem(last=False)
+        return z
+
+    # -- users ----------------------------------------------------------------
+
+    def create_user(self, handle: str, now: float) -> tuple[User, str]:
+        """Sign up a user; returns the user and their bearer token."""
+        handle = handle.strip().removeprefix("@") if isinstance(handle, str) else ""
+        if not HANDLE_PATTERN.match(handle):
+            raise FeedError("handle must be 1-64 letters, digits, _ . - (not starting with . or -)")
+        try:
+            return self.state.create_user(handle, now)
+        except ValueError as exc:
+            raise FeedError(str(exc)) from exc
+
+    # -- steering -------------------------------------------------------------
+
+    def steer(
+        self,
+        user: User | None,
+        text: str,
+        now: float,
+        *,
+        scope: str = "persistent",
+        ttl_s: float | None = None,
+        session_id: str | None = None,
+    ) -> list[SteeringRecord]:
+        """Parse an instruction and apply it; `user` None sets global steering (operators).
+
+        A new op on a phrase replaces earlier ops on the same phrase; a new
+        "only" replaces earlier ones; "reset" retracts everything active.
+        """
+        if scope not in ("session", "persistent"):
+            raise FeedError("scope must be 'session' or 'persistent'")
+        ttl = DEFAULT_TTL_S if ttl_s is None else float(ttl_s)
+        if not 0 < ttl <= MAX_TTL_S:
+            raise FeedError(f"ttl_s must be between 1 and {int(MAX_TTL_S)} seconds")
+        try:
+            ops = parse_instruction(text, self.glossary)
+        except InstructionError as exc:
+            raise FeedError(str(exc)) from exc
+        user_id = None if user is None else user.id
+        if scope == "session":
+            if user is None:
+                raise FeedError("global steering cannot be session-scoped")
+            if session_id is None:
+                session_id = self.state.latest_session(user.id)
+            elif self.state.session_owner(session_id) != user.id:
+                raise Forbidden("that session belongs to someone else")
+            if session_id is None:
+                raise FeedError("no feed session yet; fetch the feed first or use scope=persistent")
+        active = [r for r in self.state.steering_for(user_id, include_global=False) if r.live(now)]
+        records: list[SteeringRecord] = []
+        retract: set[str] = set()
+        for op in ops:
+            if op.op == "reset":
+                retract.update(r.id for r in active)
+                retract.update(r.id for r in records)
+                records.append(self._record(user_id, op, scope, session_id, text, now, ttl, now))
+                continue
+            for r in active + records:
+                if r.phrase == op.phrase or (op.op == "only" and r.op == "only"):
+                    retract.add(r.id)
+            records.append(self._record(user_id, op, scope, session_id, text, now, ttl, None))
+        self.state.retract_steering(sorted(retract), now)
+        self.state.add_steering(records)
+        for record in records:
+            if record.op != "reset":
+                self.relevance(record.phrase)  # warm the cache: the next page is fast
+        return [r for r in records if r.id not in retract]
+
+    @staticmethod
+    def _record(
+        user_id: str | None, op: ParsedOp, scope: str, session_id: str | None, text: str,
+        now: float, ttl: float, retracted_at: float | None,
+    ) -> SteeringRecord:  # fmt: skip
+        return SteeringRecord(
+            id=f"st_{uuid.uuid4().hex[:12]}", user_id=user_id, op=op.op, phrase=op.phrase,
+            weight=op.weight, scope=scope, session_id=session_id if scope == "session" else None,
+            text=text.strip()[:500], created_at=now, expires_at=now + ttl,
+            retracted_at=retracted_at,
+        )  # fmt: skip
+
+    def active_steering(
+        self, user: User | None, now: float, session_id: str | None = None
+    ) -> list[SteeringRecord]:
+        """Steering in force for a user (their own and global), oldest first."""
+        if user is not None and session_id is None:
+            session_id = self.state.latest_session(user.id)
+        records = self.state.steering_for(None if user is None else user.id)
+        return [r for r in records if r.op != "reset" and r.active(now, session_id)]
+
+    def retract(self, user: User | None, steering_id: str, now: float) -> None:
+        """Retract one steering op; users may retract only their own, operators only global ones."""
+        record = self.state.get_steering(steering_id)
+        if record is None:
+            raise NotFound(f"no steering {steering_id!r}")
+        owner = None if user is None else user.id
+        if record.user_id != owner:
+            raise Forbidden("that steering belongs to someone else")
+        self.state.retract_steering([steering_id], now)
+
+    # -- events ---------------------------------------------------------------
+
+    def record_events(
+        self, user: User, events: Sequence[Event], now: float, session_id: str | None = None
+    ) -> int:
+        """Validate a batch, append it to the event log, then update the profile.
+
+        The whole batch is refused if any event is bad, so nothing changes.
+        """
+        if not events:
+            raise FeedError("no events")
+        if len(events) > MAX_EVENTS_PER_BATCH:
+            raise FeedError(f"at most {MAX_EVENTS_PER_BATCH} events per request")
+        snap = self.snapshot()
+        unknown = sorted({e.clip_id for e in events if e.clip_id not in snap.row_of_id})
+        if unknown:
+            raise NotFound(f"unknown clip ids: {unknown[:10]}")
+        for e in events:
+            if e.type not in EVENT_TYPES:
+                raise FeedError(f"unknown event type {e.type!r}; expected one of {EVENT_TYPES}")
+            if e.watch_ms is not None and not 0 <= e.watch_ms <= MAX_WATCH_MS:
+                raise FeedError(f"watch_ms must be between 0 and {MAX_WATCH_MS}")
+            if not np.isfinite(e.ts) or e.ts > now + FUTURE_SLACK_S or e.ts < 0:
+                raise FeedError(f"event time {e.ts} is in the future or invalid")
+        self.events.append(
+            [
+                LoggedEvent(e.ts, user.id, session_id, e.clip_id, e.type, e.watch_ms, now)
+                for e in events
+            ]
+        )
+        rows = np.array([snap.row_of_id[e.clip_id] for e in events], dtype=np.int64)
+        weights = [
+            event_weights(e, _finite(snap.duration_s[r]))
+            for e, r in zip(events, rows.tolist(), strict=True)
+        ]
+        positive = np.array([w[0] for w in weights], dtype=np.float32)
+        negative = np.array([w[1] for w in weights], dtype=np.float32)
+        with self._lock:
+            tastes = self.state.tastes(user.id)
+            updated: dict[str, ChannelTaste] = {}
+            for channel, vectors in snap.vectors.items():
+                present = snap.has[channel][rows]
+                if not present.any() or (positive[present].sum() + negative[present].sum()) == 0:
+                    continue
+                updated[channel] = update_taste(
+                    tastes.get(channel), vectors[rows[present]], positive[present],
+                    negative[present], now,
+                )  # fmt: skip
+            follows = {
+                snap.creator_names[snap.creator_codes[r]]
+                for e, r in zip(events, rows.tolist(), strict=True)
+                if e.type == "follow"
+            }
+            self.state.record_events(
+                user.id, [(e.clip_id, e.type, e.ts) for e in events], updated, follows
+            )
+            bump = np.zeros(len(snap), dtype=np.float32)
+            for e, r in zip(events, rows.tolist(), strict=True):
+                if e.type in ("like", "share", "remix", "view"):
+                    bump[r] += 0.02
+            self._popular = np.minimum(self._popular + bump, 1.0)
+        return len(events)
+
+    # -- pages ----------------------------------------------------------------
+
+    def feed_page(self, user: User, limit: int, cursor: str | None, now: float) -> FeedPage:
+        """The next page of the user's feed."""
+        if not 1 <= limit <= 100:
+            raise FeedError("limit must be between 1 and 100")
+        if cursor:
+            session_id, page = self._read_cursor(cursor)
+            if self.state.session_owner(session_id) != user.id:
+                raise Forbidden("that cursor belongs to someone else")
+        else:
+            session_id, page = self.state.start_session(user.id, now), 0
+        snap = self.snapshot()
+        steering = self.active_steering(user, now, session_id)
+        signals = [
+            SteerSignal(r.id, r.op, r.phrase, r.weight, self.relevance(r.phrase)) for r in steering
+        ]
+        tastes = self.state.tastes(user.id)
+        liked = snap.rows_for_ids(self.state.liked(user.id))
+        follows = {snap.creator_code(c) for c in self.state.follows(user.id)} - {-1}
+        blocked = [
+            snap.rows_for_ids(self.state.served(session_id)),
+            snap.rows_for_ids(self.state.watched(user.id)),
+            snap.rows_for_ids(self.state.hidden(user.id)),
+        ]
+        allowed = filter_mask(len(snap), blocked, signals)
+        seed = zlib.crc32(f"{session_id}:{page}".encode())
+        candidates = self._candidates(snap, tastes, signals, liked, follows, allowed, seed)
+        rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        items: list[ScoredItem] = []
+        if len(rows):
+            taste = np.zeros(len(rows), dtype=np.float32)
+            counted = np.zeros(len(rows), dtype=np.float32)
+            for channel, t in tastes.items():
+                if channel not in snap.vectors:
+                    continue
+                present = snap.has[channel][rows]
+                taste[present] += taste_similarity(t, snap.vectors[channel][rows[present]])
+                counted[present] += 1
+            taste /= np.maximum(counted, 1)
+            rng = np.random.default_rng(seed)
+            scored = score_candidates(
+                rows,
+                [tuple(candidates[r]) for r in rows.tolist()],
+                taste,
+                signals,
+                freshness(snap.created_at[rows], now, self.weights.fresh_half_life_h),
+                self._popular[rows],
+                np.isin(snap.creator_codes[rows], list(follows)).astype(np.float32),
+                rng.random(len(rows)).astype(np.float32),
+                self.weights,
+            )
+            items = diversify(scored, snap.vectors["text"], snap.creator_codes, limit, self.weights)
+        clips = self.engine.catalog.get_many([int(snap.seqs[it.row]) for it in items])
+        by_id = {r.id: r for r in steering}
+        out = []
+        for it in items:
+            clip = clips.get(int(snap.seqs[it.row]))
+            if clip is None:
+                continue
+            out.append(FeedItem(clip, it.score, it.parts, it.sources, _reasons(it, by_id, clip)))
+        self.state.record_page(session_id, page, [i.clip.id for i in out])
+        return FeedPage(
+            items=tuple(out), session_id=session_id, page=page,
+            next_cursor=self._write_cursor(session_id, page + 1), steering=tuple(steering),
+            channels=tuple(snap.vectors),
+        )  # fmt: skip
+
+    def _candidates(
+        self,
+        snap: CatalogSnapshot,
+        tastes: dict[str, ChannelTaste],
+        signals: Sequence[SteerSignal],
+        liked: np.ndarray,
+        follows: set[int],
+        allowed: np.ndarray,
+        seed: int,
+    ) -> dict[int, list[str]]:
+        """Rows from each named source (only allowed rows), with the sources that found them."""
+        found: dict[int, list[str]] = {}
+
+        def add(rows: np.ndarray, source: str) -> None:
+            for row in rows[allowed[rows]][: PER_SOURCE[source]].tolist():
+                found.setdefault(row, []).append(source)
+
+        only = [s for s in signals if s.op == "only"]
+        if only:
+            # "only": every allowed clip is a candidate, most relevant first.
+            z = np.minimum.reduce([s.z for s in only])
+            rows = np.flatnonzero(allowed)
+            rows = rows[np.argsort(-z[rows], kind="stable")][:ONLY_POOL]
+            for row in rows.tolist():
+                found.setdefault(row, []).append("steer")
+        for channel, t in tastes.items():
+            if t.taste is None or t.taste_weight <= 0 or channel not in self.engine.indexes:
+                continue
+            direction = (t.taste / max(float(np.linalg.norm(t.taste)), 1e-12))[None, :]
+            hits = self.engine.indexes[channel].search(
+                direction.astype(np.float32), PER_SOURCE["taste"] * 2
+            )[0]
+            add(snap.rows_for_seqs(hits.ids), "taste")
+        for s in signals:
+            if s.op == "boost":
+                top = np.argpartition(-s.z, min(len(s.z) - 1, PER_SOURCE["steer"] * 2))[
+                    : PER_SOURCE["steer"] * 2
+                ]
+                add(top[np.argsort(-s.z[top], kind="stable")], "steer")
+        add(snap.newest_first[: PER_SOURCE["fresh"] * 4], "fresh")
+        if follows:
+            mine = snap.newest_first[np.isin(snap.creator_codes[snap.newest_first], list(follows))]
+            add(mine, "social")
+        if len(liked):
+            remixes = np.flatnonzero(np.isin(snap.remix_of_row, liked))
+            originals = snap.remix_of_row[liked]
+            add(np.concatenate([remixes, originals[originals >= 0]]), "remix")
+        add(np.argsort(-self._popular, kind="stable")[: PER_SOURCE["popular"] * 2], "popular")
+        rng = np.random.default_rng(seed)
+        pool = np.flatnonzero(allowed)
+        if len(pool):
+            add(
+                rng.choice(pool, size=min(len(pool), PER_SOURCE["explore"]), replace=False),
+                "explore",
+            )
+        return found
+
+    # -- cursors --------------------------------------------------------------
+
+    def _write_cursor(self, session_id: str, page: int) -> str:
+        body = json.dumps({"s": session_id, "p": page}, separators=(",", ":")).encode()
+        mac = hmac.new(self._secret, body, hashlib.sha256).digest()[:12]
+        return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
+
+    def _read_cursor(self, cursor: str) -> tuple[str, int]:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            body, mac = raw[:-12], raw[-12:]
+            if not hmac.compare_digest(
+                mac, hmac.new(self._secret, body, hashlib.sha256).digest()[:12]
+            ):
+                raise ValueError("signature")
+            data = json.loads(body)
+            session_id, page = str(data["s"]), int(data["p"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FeedError("malformed cursor") from exc
+        if page < 0 or not re.fullmatch(r"s_[0-9a-f]{16}", session_id):
+            raise FeedError("malformed cursor")
+        return session_id, page
+
+
+def _finite(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
+
+
+def _reasons(item: ScoredItem, steering: dict[str, SteeringRecord], clip: Clip) -> tuple[str, ...]:
+    reasons = []
+    for sid in item.steering:
+        record = steering.get(sid)
+        if record is not None and record.op in ("boost", "only"):
+            reasons.append(f"you asked: {describe(record)}")
+        elif record is not None and record.op == "suppress":
+            reasons.append(f"shown despite '{describe(record)}': it scored high for you")
+    for source in item.sources:
+        text = SOURCE_REASONS[source]
+        if source == "social":
+            text = f"from @{clip.creator}, whom you follow"
+        if source == "steer" and any(r.startswith("you asked") for r in reasons):
+            continue
+        reasons.append(text)
+    return tuple(dict.fromkeys(reasons))
+
+
+def _cursor_secret(state: StateStore) -> bytes:
+    """A per-home secret for signing cursors, created once and kept in the state database."""
+    with state.db.tx() as db:
+        row = db.execute("SELECT value FROM meta WHERE key='cursor_secret'").fetchone()
+        if row is None:
+            value = uuid.uuid4().hex + uuid.uuid4().hex
+            db.execute("INSERT INTO meta VALUES ('cursor_secret', ?)", (value,))
+            return value.encode()
+        return str(row[0]).encode()

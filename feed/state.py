@@ -1,0 +1,373 @@
+"""Per-user state in SQLite: users and tokens, profiles, follows, hidden and watched
+clips, feed sessions and what they served, steering ops, and clip engagement counts.
+
+Clips are referred to by their catalog id (text), which survives reindexing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from feed.db import Database
+
+MIGRATIONS: dict[int, str] = {
+    0: """
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        handle TEXT NOT NULL UNIQUE,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE follows (
+        user_id TEXT NOT NULL, creator TEXT NOT NULL, created_at REAL NOT NULL,
+        PRIMARY KEY (user_id, creator)
+    );
+    CREATE TABLE hidden (
+        user_id TEXT NOT NULL, clip_id TEXT NOT NULL, created_at REAL NOT NULL,
+        PRIMARY KEY (user_id, clip_id)
+    );
+    CREATE TABLE watched (
+        user_id TEXT NOT NULL, clip_id TEXT NOT NULL, last_ts REAL NOT NULL,
+        PRIMARY KEY (user_id, clip_id)
+    );
+    CREATE TABLE liked (
+        user_id TEXT NOT NULL, clip_id TEXT NOT NULL, ts REAL NOT NULL,
+        PRIMARY KEY (user_id, clip_id)
+    );
+    CREATE TABLE profiles (
+        user_id TEXT NOT NULL, channel TEXT NOT NULL,
+        taste BLOB, taste_weight REAL NOT NULL, negative BLOB, negative_weight REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (user_id, channel)
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at REAL NOT NULL,
+        pages INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_user ON sessions(user_id, created_at);
+    CREATE TABLE served (
+        session_id TEXT NOT NULL, clip_id TEXT NOT NULL, page INTEGER NOT NULL,
+        PRIMARY KEY (session_id, clip_id)
+    );
+    CREATE TABLE steering (
+        id TEXT PRIMARY KEY,
+        user_id TEXT,
+        op TEXT NOT NULL, phrase TEXT NOT NULL, weight REAL NOT NULL,
+        scope TEXT NOT NULL, session_id TEXT, text TEXT NOT NULL,
+        created_at REAL NOT NULL, expires_at REAL, retracted_at REAL
+    );
+    CREATE INDEX steering_user ON steering(user_id);
+    CREATE TABLE clip_stats (
+        clip_id TEXT PRIMARY KEY,
+        views INTEGER NOT NULL DEFAULT 0, likes INTEGER NOT NULL DEFAULT 0,
+        skips INTEGER NOT NULL DEFAULT 0, hides INTEGER NOT NULL DEFAULT 0,
+        shares INTEGER NOT NULL DEFAULT 0, remixes INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+}
+
+STAT_COLUMNS = {"view": "views", "like": "likes", "skip": "skips", "hide": "hides",
+                "share": "shares", "remix": "remixes"}  # fmt: skip
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a bearer token; only hashes are stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-up user."""
+
+    id: str
+    handle: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ChannelTaste:
+    """A user's taste on one channel: weighted sums of liked and disliked clip vectors."""
+
+    taste: np.ndarray | None
+    taste_weight: float
+    negative: np.ndarray | None
+    negative_weight: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class SteeringRecord:
+    """A stored steering op (user_id None means global, set by an operator)."""
+
+    id: str
+    user_id: str | None
+    op: str
+    phrase: str
+    weight: float
+    scope: str
+    session_id: str | None
+    text: str
+    created_at: float
+    expires_at: float | None
+    retracted_at: float | None
+
+    def live(self, now: float) -> bool:
+        """Neither retracted nor expired at `now`."""
+        if self.retracted_at is not None:
+            return False
+        return self.expires_at is None or now < self.expires_at
+
+    def active(self, now: float, session_id: str | None) -> bool:
+        """In force at `now` for a feed in `session_id`."""
+        return self.live(now) and (self.scope != "session" or self.session_id == session_id)
+
+
+class StateStore:
+    """Users and everything the feed remembers about them."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = Database(path, "user state", MIGRATIONS)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    # -- users ----------------------------------------------------------------
+
+    def create_user(self, handle: str, now: float) -> tuple[User, str]:
+        """A new user and their bearer token (shown once; only its hash is kept).
+
+        Raises ValueError if the handle is taken.
+        """
+        token = secrets.token_urlsafe(32)
+        user = User(f"u_{uuid.uuid4().hex[:16]}", handle, now)
+        try:
+            with self.db.tx() as db:
+                db.execute(
+                    "INSERT INTO users VALUES (?, ?, ?, ?)",
+                    (user.id, handle, hash_token(token), now),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"handle {handle!r} is taken") from exc
+        return user, token
+
+    def authenticate(self, token: str) -> User | None:
+        """The user owning this token, or None."""
+        digest = hash_token(token)
+        rows = self.db.query(
+            "SELECT id, handle, created_at, token_hash FROM users WHERE token_hash = ?", (digest,)
+        )
+        if not rows or not hmac.compare_digest(rows[0][3], digest):
+            return None
+        return User(rows[0][0], rows[0][1], rows[0][2])
+
+    def get_user(self, user_id: str) -> User | None:
+        """A user by id, or None."""
+        rows = self.db.query("SELECT id, handle, created_at FROM users WHERE id = ?", (user_id,))
+        return User(*rows[0]) if rows else None
+
+    def user_by_handle(self, handle: str) -> User | None:
+        """A user by handle, or None."""
+        rows = self.db.query("SELECT id, handle, created_at FROM users WHERE handle = ?", (handle,))
+        return User(*rows[0]) if rows else None
+
+    # -- relations ------------------------------------------------------------
+
+    def follows(self, user_id: str) -> set[str]:
+        """Creators the user follows."""
+        return {
+            r[0] for r in self.db.query("SELECT creator FROM follows WHERE user_id=?", (user_id,))
+        }
+
+    def hidden(self, user_id: str) -> set[str]:
+        """Clip ids the user hid."""
+        return {
+            r[0] for r in self.db.query("SELECT clip_id FROM hidden WHERE user_id=?", (user_id,))
+        }
+
+    def watched(self, user_id: str) -> set[str]:
+        """Clip ids the user viewed or skipped."""
+        return {
+            r[0] for r in self.db.query("SELECT clip_id FROM watched WHERE user_id=?", (user_id,))
+        }
+
+    def liked(self, user_id: str, limit: int = 50) -> list[str]:
+        """The user's most recently liked (or shared/remixed) clip ids."""
+        rows = self.db.query(
+            "SELECT clip_id FROM liked WHERE user_id=? ORDER BY ts DESC LIMIT ?", (user_id, limit)
+        )
+        return [r[0] for r in rows]
+
+    # -- profiles -------------------------------------------------------------
+
+    def tastes(self, user_id: str) -> dict[str, ChannelTaste]:
+        """The user's taste per channel (empty for a new user)."""
+        out = {}
+        for channel, taste, tw, negative, nw, updated in self.db.query(
+            "SELECT channel, taste, taste_weight, negative, negative_weight, updated_at"
+            " FROM profiles WHERE user_id=?",
+            (user_id,),
+        ):
+            out[channel] = ChannelTaste(
+                None if taste is None else np.frombuffer(taste, dtype=np.float32).copy(),
+                tw,
+                None if negative is None else np.frombuffer(negative, dtype=np.float32).copy(),
+                nw,
+                updated,
+            )
+        return out
+
+    def record_events(
+        self,
+        user_id: str,
+        rows: Sequence[tuple[str, str, float]],
+        tastes: dict[str, ChannelTaste],
+        follows: Iterable[str],
+    ) -> None:
+        """Store one batch of (clip_id, type, ts) events and the updated tastes, atomically."""
+        with self.db.tx() as db:
+            for clip_id, kind, ts in rows:
+                if kind in ("view", "skip"):
+                    db.execute(
+                        "INSERT INTO watched VALUES (?, ?, ?) ON CONFLICT DO UPDATE"
+                        " SET last_ts = max(last_ts, excluded.last_ts)",
+                        (user_id, clip_id, ts),
+                    )
+                if kind == "hide":
+                    db.execute(
+                        "INSERT OR IGNORE INTO hidden VALUES (?, ?, ?)", (user_id, clip_id, ts)
+                    )
+                if kind in ("like", "share", "remix"):
+                    db.execute(
+                        "INSERT INTO liked VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET ts = excluded.ts",
+                        (user_id, clip_id, ts),
+                    )
+                column = STAT_COLUMNS.get(kind)
+                if column is not None:
+                    db.execute("INSERT OR IGNORE INTO clip_stats (clip_id) VALUES (?)", (clip_id,))
+                    db.execute(
+                        f"UPDATE clip_stats SET {column} = {column} + 1 WHERE clip_id = ?",
+                        (clip_id,),
+                    )
+            for creator in follows:
+                db.execute(
+                    "INSERT OR IGNORE INTO follows VALUES (?, ?, ?)",
+                    (user_id, creator, max((r[2] for r in rows), default=0.0)),
+                )
+            for channel, t in tastes.items():
+                db.execute(
+                    "INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        user_id, channel,
+                        None if t.taste is None else t.taste.astype(np.float32).tobytes(),
+                        t.taste_weight,
+                        None if t.negative is None else t.negative.astype(np.float32).tobytes(),
+                        t.negative_weight, t.updated_at,
+                    ),
+                )  # fmt: skip
+
+    def clip_stats(self) -> dict[str, tuple[int, int, int, int, int, int]]:
+        """Engagement counts per clip id: views, likes, skips, hides, shares, remixes."""
+        return {
+            r[0]: tuple(r[1:])  # type: ignore[misc]
+            for r in self.db.query(
+                "SELECT clip_id, views, likes, skips, hides, shares, remixes FROM clip_stats"
+            )
+        }
+
+    # -- sessions -------------------------------------------------------------
+
+    def start_session(self, user_id: str, now: float) -> str:
+        """A new feed session id."""
+        session_id = f"s_{uuid.uuid4().hex[:16]}"
+        with self.db.tx() as db:
+            db.execute("INSERT INTO sessions VALUES (?, ?, ?, 0)", (session_id, user_id, now))
+        return session_id
+
+    def session_owner(self, session_id: str) -> str | None:
+        """The user a session belongs to, or None if unknown."""
+        rows = self.db.query("SELECT user_id FROM sessions WHERE id=?", (session_id,))
+        return rows[0][0] if rows else None
+
+    def latest_session(self, user_id: str) -> str | None:
+        """The user's most recent session id."""
+        rows = self.db.query(
+            "SELECT id FROM sessions WHERE user_id=? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (user_id,),
+        )
+        return rows[0][0] if rows else None
+
+    def served(self, session_id: str) -> set[str]:
+        """Clip ids already served in this session."""
+        return {
+            r[0]
+            for r in self.db.query("SELECT clip_id FROM served WHERE session_id=?", (session_id,))
+        }
+
+    def record_page(self, session_id: str, page: int, clip_ids: Sequence[str]) -> None:
+        """Remember a served page."""
+        with self.db.tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO served VALUES (?, ?, ?)",
+                [(session_id, c, page) for c in clip_ids],
+            )
+            db.execute(
+                "UPDATE sessions SET pages = max(pages, ?) WHERE id=?", (page + 1, session_id)
+            )
+
+    # -- steering -------------------------------------------------------------
+
+    def add_steering(self, records: Sequence[SteeringRecord]) -> None:
+        """Store new steering ops."""
+        with self.db.tx() as db:
+            db.executemany(
+                "INSERT INTO steering VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.id, r.user_id, r.op, r.phrase, r.weight, r.scope, r.session_id, r.text,
+                     r.created_at, r.expires_at, r.retracted_at)
+                    for r in records
+                ],
+            )  # fmt: skip
+
+    def steering_for(
+        self, user_id: str | None, include_global: bool = True
+    ) -> list[SteeringRecord]:
+        """Steering ops of a user (and global ones), oldest first, retracted ones included."""
+        if user_id is None:
+            rows = self.db.query("SELECT * FROM steering WHERE user_id IS NULL ORDER BY rowid")
+        elif include_global:
+            rows = self.db.query(
+                "SELECT * FROM steering WHERE user_id = ? OR user_id IS NULL ORDER BY rowid",
+                (user_id,),
+            )
+        else:
+            rows = self.db.query(
+                "SELECT * FROM steering WHERE user_id = ? ORDER BY rowid", (user_id,)
+            )
+        return [SteeringRecord(*r) for r in rows]
+
+    def get_steering(self, steering_id: str) -> SteeringRecord | None:
+        """One steering op by id."""
+        rows = self.db.query("SELECT * FROM steering WHERE id = ?", (steering_id,))
+        return SteeringRecord(*rows[0]) if rows else None
+
+    def retract_steering(self, steering_ids: Sequence[str], now: float) -> int:
+        """Retract ops; returns how many were active."""
+        with self.db.tx() as db:
+            count = 0
+            for sid in steering_ids:
+                cur = db.execute(
+                    "UPDATE steering SET retracted_at = ? WHERE id = ? AND retracted_at IS NULL",
+                    (now, sid),
+                )
+                count += cur.rowcount
+        return count

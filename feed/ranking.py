@@ -20,7 +20,9 @@ import numpy as np
 # checked on catalogs they were not tuned on.
 MATCH_Z = 1.5
 EXCLUDE_Z = 1.0
-Z_CLIP = (-1.0, 3.0)
+EXCLUDE_SOFT_Z = -0.5
+# Boosts saturate just above the match bar, so among clips that match, taste decides.
+Z_CLIP = (-1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,9 @@ class RankWeights:
     """Weights of the score parts and diversification settings."""
 
     taste: float = 1.0
-    steer: float = 0.35
+    steer: float = 0.5
     suppress: float = 0.5
+    exclude_margin: float = 1.0
     fresh: float = 0.08
     popular: float = 0.08
     follow: float = 0.1
@@ -142,6 +145,12 @@ def score_candidates(
             steer += weights.steer * s.weight * np.clip(z, *Z_CLIP)
         elif s.op == "suppress":
             steer -= weights.suppress * s.weight * np.clip(z, 0.0, Z_CLIP[1])
+        elif s.op == "exclude":
+            # Matches are already filtered out. Near-misses (anything more related
+            # than EXCLUDE_SOFT_Z) sink below unrelated clips in proportion: a
+            # single sentence vector blends a clip's look with its content, so
+            # "no horror" errs towards hiding a borderline clip rather than showing it.
+            steer -= weights.exclude_margin * np.clip(z - EXCLUDE_SOFT_Z, 0.0, None)
         for i in np.flatnonzero(z >= MATCH_Z).tolist():
             touched[i].append(s.id)
     parts["steer"] = steer

@@ -405,7 +405,9 @@ class FeedService:
             snap.rows_for_ids(self.state.hidden(user.id)),
         ]
         allowed = filter_mask(len(snap), blocked, signals)
-        seed = zlib.crc32(f"{session_id}:{page}".encode())
+        # Seeded by user and page, not session: with nothing changed, a new session
+        # shows the same page (so retracting steering visibly restores it).
+        seed = zlib.crc32(f"{user.id}:{page}".encode())
         candidates = self._candidates(snap, tastes, signals, liked, follows, allowed, seed)
         rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         items: list[ScoredItem] = []

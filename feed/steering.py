@@ -110,6 +110,8 @@ _EN_RULES: tuple[tuple[OpKind, re.Pattern[str]], ...] = tuple(
     )
 )  # fmt: skip
 
+_BARE_OP_WORDS = {"no", "more", "less", "fewer", "only", "just", "stop", "show", "show me",
+                  "give me", "please", "never", "not", "none", "hide", "block"}  # fmt: skip
 _EN_LEADING_FILLER = re.compile(
     r"^(?:(?:some|any|the|a|an|of|me|those|these|with|all|kind of|sort of|the kind of"
     r"|things?|stuff|videos?|clips?|ones?|content|more)\s+)+"
@@ -204,7 +206,7 @@ def _parse_clause_en(clause: str, previous: OpKind | None) -> tuple[OpKind, str]
     if previous in ("boost", "suppress", "exclude", "only"):
         # "more cats, dogs and birds": a bare list item inherits the previous op.
         return previous, clause
-    if previous is None and re.search(r"[a-z]", clause):
+    if previous is None and re.search(r"[a-z]", clause) and clause not in _BARE_OP_WORDS:
         # A bare description ("stuff that looks like a Japanese cartoon") asks for more of it.
         return "boost", clause
     return None

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from feed.api_feed import router as feed_router
 from feed.context import AppContext, Ctx
@@ -25,6 +26,7 @@ from feed.settings import Settings
 log = logging.getLogger(__name__)
 
 UPLOAD_CHUNK = 1024 * 1024
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_TEXT_CHARS = 2000
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
 
@@ -55,6 +57,16 @@ def create_app(
     )
     app.state.context = handle
     app.include_router(feed_router)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        """The web app: a vertical feed with steering."""
+        page = STATIC_DIR / "index.html"
+        if not page.is_file():
+            raise HTTPException(404, "the web app is not installed")
+        return FileResponse(page, media_type="text/html")
 
     @app.get("/healthz")
     def healthz(h: Ctx) -> Health:

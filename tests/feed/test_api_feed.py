@@ -1,0 +1,143 @@
+"""Feed API: sign-up, auth on every user route, feed, events and steering over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from support import steering_catalog_rows
+
+from feed.api import create_app
+from feed.engine import Engine
+from feed.manifest import parse_entry
+from feed.settings import Settings
+
+ADMIN = "admin-secret-token"
+ROWS = steering_catalog_rows()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, text_encoder):
+    home = tmp_path_factory.mktemp("api-feed")
+    engine = Engine(home, text_encoder, None)
+    entries = [
+        parse_entry({k: v for k, v in r.items() if k not in ("look", "topic")}, i, None, 2000)
+        for i, r in enumerate(ROWS, 1)
+    ]
+    engine.ingest(entries)
+    with TestClient(create_app(Settings(home=home, admin_token=ADMIN), engine)) as c:
+        yield c
+
+
+def signup(client, handle):
+    r = client.post("/v1/users", json={"handle": handle})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+USER_ROUTES = [
+    ("get", "/v1/feed", None),
+    ("post", "/v1/events", {"events": [{"clip_id": ROWS[0]["id"], "type": "like"}]}),
+    ("post", "/v1/steer", {"text": "more cats"}),
+    ("get", "/v1/steer", None),
+    ("delete", "/v1/steer/st_000000000000", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), USER_ROUTES)
+@pytest.mark.parametrize("auth", [None, "Bearer wrong-token", "Basic abc", f"Bearer {ADMIN}"])
+def test_every_user_route_needs_a_valid_user_token(client, method, path, body, auth):
+    headers = {} if auth is None else {"Authorization": auth}
+    kwargs = {"headers": headers} | ({} if body is None else {"json": body})
+    r = getattr(client, method)(path, **kwargs)
+    assert r.status_code == 401, (method, path, auth, r.text)
+
+
+def test_signup_rules(client):
+    signup(client, "ann")
+    assert client.post("/v1/users", json={"handle": "ann"}).status_code == 409
+    assert client.post("/v1/users", json={"handle": "no spaces"}).status_code == 422
+    assert client.post("/v1/users", json={}).status_code == 422
+
+
+def test_feed_steer_retract_over_http(client):
+    h = signup(client, "bea")
+    page = client.get("/v1/feed", headers=h).json()
+    assert len(page["items"]) == 20 and page["next_cursor"] and page["steering"] == []
+    item = page["items"][0]
+    assert {"clip_id", "prompt", "creator", "video_url", "score", "reasons"} <= item.keys()
+    assert item["reasons"]
+
+    applied = client.post("/v1/steer", json={"text": "もっとアニメ風に"}, headers=h).json()["applied"]
+    assert [(a["op"], a["phrase"], a["description"]) for a in applied] == [
+        ("boost", "anime style", "more anime style")
+    ]
+    steered = client.get("/v1/feed", headers=h).json()
+    anime = sum(i["clip_id"].startswith("anime-") for i in steered["items"])
+    assert anime >= 16 and steered["steering"][0]["id"] == applied[0]["id"]
+    assert client.get("/v1/steer", headers=h).json()["items"][0]["description"] == "more anime style"
+
+    assert client.delete(f"/v1/steer/{applied[0]['id']}", headers=h).status_code == 204
+    assert client.get("/v1/steer", headers=h).json()["items"] == []
+    assert client.delete(f"/v1/steer/{applied[0]['id']}", headers=h).status_code == 204
+    assert client.delete("/v1/steer/st_unknown", headers=h).status_code == 404
+
+
+def test_cross_user_access_is_refused(client):
+    a, b = signup(client, "cy"), signup(client, "dee")
+    cursor = client.get("/v1/feed", headers=a).json()["next_cursor"]
+    assert client.get("/v1/feed", params={"cursor": cursor}, headers=b).status_code == 403
+    sid = client.post("/v1/steer", json={"text": "no horror"}, headers=a).json()["applied"][0]["id"]
+    assert client.delete(f"/v1/steer/{sid}", headers=b).status_code == 403
+    assert client.get("/v1/steer", headers=b).json()["items"] == []
+    session = client.get("/v1/feed", headers=a).json()["session_id"]
+    events = {"events": [{"clip_id": ROWS[0]["id"], "type": "view"}], "session_id": session}
+    assert client.post("/v1/events", json=events, headers=b).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"events": [{"clip_id": "nope", "type": "like"}]}, 404),
+        ({"events": [{"clip_id": ROWS[0]["id"], "type": "superlike"}]}, 422),
+        ({"events": [{"clip_id": ROWS[0]["id"], "type": "view", "watch_ms": -5}]}, 422),
+        ({"events": [{"clip_id": ROWS[0]["id"], "type": "view", "ts": 9e12}]}, 422),
+        ({"events": []}, 422),
+        ({"events": [{"clip_id": ROWS[0]["id"], "type": "like"}] * 501}, 422),
+        ({"nope": 1}, 422),
+    ],
+)
+def test_bad_events_are_refused_and_change_nothing(client, body, status):
+    h = signup(client, f"ev{status}{len(str(body))}")
+    before = client.get("/v1/feed", headers=h, params={"limit": 5}).json()
+    assert client.post("/v1/events", json=body, headers=h).status_code == status
+    again = client.get("/v1/feed", headers=h, params={"limit": 5}).json()
+    assert [i["clip_id"] for i in again["items"]] == [i["clip_id"] for i in before["items"]]
+
+
+@pytest.mark.parametrize(
+    "params", [{"cursor": "garbage"}, {"cursor": "x" * 600}, {"limit": 0}, {"limit": 101}]
+)
+def test_bad_feed_requests(client, params):
+    h = signup(client, f"fd{len(str(params))}{params.get('limit', '')}")
+    assert client.get("/v1/feed", params=params, headers=h).status_code == 422
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 501, "もっとあいうえお", "more"])
+def test_bad_instructions_are_refused(client, text):
+    h = signup(client, f"in{len(text)}{abs(hash(text)) % 1000}")
+    r = client.post("/v1/steer", json={"text": text}, headers=h)
+    assert r.status_code == 422
+    assert client.get("/v1/steer", headers=h).json()["items"] == []
+
+
+def test_global_steering_needs_the_admin_token(client):
+    h = signup(client, "eve")
+    body = {"text": "no horror", "is_global": True}
+    assert client.post("/v1/steer", json=body, headers=h).status_code == 403
+    r = client.post("/v1/steer", json=body, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status_code == 200 and r.json()["applied"][0]["is_global"]
+    sid = r.json()["applied"][0]["id"]
+    assert client.get("/v1/steer", headers=h).json()["items"][0]["id"] == sid
+    assert client.delete(f"/v1/steer/{sid}", headers=h).status_code == 403
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    assert client.delete(f"/v1/steer/{sid}", headers=admin).status_code == 204

@@ -18,6 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from embeddings.encoders import EncoderUnavailable  # noqa: E402
 from feed.catalog import CatalogError  # noqa: E402
 from feed.manifest import ManifestError  # noqa: E402
+from feed.service import describe as describe_steering  # noqa: E402
 from feed.settings import Settings  # noqa: E402
 
 log = logging.getLogger("steerfeed")
@@ -161,6 +162,98 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _serve(settings)
 
 
+def _open_service(settings: Settings):  # type: ignore[no-untyped-def]
+    from feed.bootstrap import open_engine
+    from feed.service import FeedService
+
+    engine = open_engine(settings)
+    return engine, FeedService.open(engine, settings.home)
+
+
+def _user(service, handle: str):  # type: ignore[no-untyped-def]
+    user = service.state.user_by_handle(handle.removeprefix("@"))
+    if user is None:
+        user, _ = service.create_user(handle, time.time())
+        print(f"created user @{user.handle}", file=sys.stderr)
+    return user
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    """Print a page of a user's feed with reasons."""
+    engine, service = _open_service(_settings(args))
+    try:
+        page = service.feed_page(_user(service, args.user), args.limit, args.cursor, time.time())
+    finally:
+        service.close()
+        engine.catalog.close()
+    for r in page.steering:
+        print(f"steering: {r.id}  {describe_steering(r)}")
+    for item in page.items:
+        print(f"{item.score:7.3f}  {item.clip.id:<14} @{item.clip.creator:<12} {item.clip.prompt}")
+        print(f"{'':9}why: {'; '.join(item.reasons)}")
+    print(f"next: --cursor {page.next_cursor}")
+    return 0
+
+
+def cmd_steer(args: argparse.Namespace) -> int:
+    """Steer a user's feed in plain words (or list / retract steering)."""
+    engine, service = _open_service(_settings(args))
+    try:
+        user = _user(service, args.user)
+        now = time.time()
+        if args.retract:
+            service.retract(user, args.retract, now)
+            print(f"retracted {args.retract}")
+        elif args.text:
+            for r in service.steer(user, " ".join(args.text), now, scope=args.scope):
+                print(f"applied: {r.id}  {describe_steering(r)}  ({r.op} '{r.phrase}' x{r.weight})")
+        for r in service.active_steering(user, now):
+            print(f"active:  {r.id}  {describe_steering(r)}")
+    finally:
+        service.close()
+        engine.catalog.close()
+    return 0
+
+
+def cmd_eval_steering(args: argparse.Namespace) -> int:
+    """Score the steering suite on the home's catalog (throw-away users)."""
+    import itertools
+    import tempfile
+
+    from feed.bootstrap import open_engine
+    from feed.evaluation import evaluate_case, format_report, load_suite
+    from feed.events import EventLog
+    from feed.service import FeedService
+    from feed.state import StateStore
+    from feed.steering import Glossary
+
+    settings = _settings(args)
+    suite = load_suite(Path(args.suite)) if args.suite else load_suite()
+    engine = open_engine(settings)
+    counter = itertools.count()
+    with tempfile.TemporaryDirectory(prefix="steerfeed-eval-") as tmp:
+        state = StateStore(Path(tmp) / "state.sqlite")
+        service = FeedService(engine, state, EventLog(Path(tmp) / "events"), Glossary.load(),
+                              cursor_secret=b"evaluation")  # fmt: skip
+        now = time.time()
+        results = []
+        try:
+            with _bar(len(suite), "evaluate") as bar:
+                for case in suite:
+                    results.append(
+                        evaluate_case(service, case, now, lambda: f"eval{next(counter)}")
+                    )
+                    bar.update(1)
+        finally:
+            state.close()
+            engine.catalog.close()
+    report = format_report(results)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
@@ -189,6 +282,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", parents=[common, serve_opts], help="serve the HTTP API")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("feed", parents=[common], help="print a page of a user's feed")
+    p.add_argument("--user", required=True, help="handle (created if new)")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--cursor", help="next_cursor from the previous page")
+    p.set_defaults(func=cmd_feed)
+
+    p = sub.add_parser("steer", parents=[common], help="steer a user's feed in plain words")
+    p.add_argument("--user", required=True, help="handle (created if new)")
+    p.add_argument("text", nargs="*", help='e.g. "more anime style" or 「ホラーは見たくない」')
+    p.add_argument("--scope", choices=["persistent", "session"], default="persistent")
+    p.add_argument("--retract", metavar="ID", help="retract one steering op")
+    p.set_defaults(func=cmd_steer)
+
+    p = sub.add_parser("eval-steering", parents=[common], help="score the steering suite")
+    p.add_argument("--suite", help="suite TOML (default data/steering/dev.toml)")
+    p.add_argument("--out", help="also write the report to this file")
+    p.set_defaults(func=cmd_eval_steering)
 
     p = sub.add_parser(
         "demo", parents=[common, serve_opts], help="build the demo catalog if absent, then serve"

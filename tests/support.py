@@ -40,23 +40,45 @@ def assert_catalog_and_index_agree(engine) -> None:
 # so matching relies on the prompts' meaning alone. 7 looks x 20 scenes = 140
 # clips: each look is 1/7 (14%) of the catalog, horror and sports 3/20 (15%).
 LOOKS = {
-    "anime": ["anime", "cel-shaded Japanese animation", "hand-drawn anime",
-              "manga-inspired animation"],
-    "photoreal": ["photorealistic", "realistic smartphone video", "live-action documentary footage",
-                  "hyperrealistic 4K footage"],
-    "watercolor": ["watercolor", "soft watercolor painting", "watercolor illustration",
-                   "wet-on-wet watercolor"],
+    "anime": [
+        "anime",
+        "cel-shaded Japanese animation",
+        "hand-drawn anime",
+        "manga-inspired animation",
+    ],
+    "photoreal": [
+        "photorealistic",
+        "realistic smartphone video",
+        "live-action documentary footage",
+        "hyperrealistic 4K footage",
+    ],
+    "watercolor": [
+        "watercolor",
+        "soft watercolor painting",
+        "watercolor illustration",
+        "wet-on-wet watercolor",
+    ],
     "pixel": ["pixel art", "16-bit sprite animation", "retro pixel graphics", "8-bit pixel art"],
     "clay": ["claymation", "plasticine stop-motion", "clay stop motion", "handmade clay animation"],
     "noir": ["film noir", "black-and-white noir", "shadowy noir cinematography", "1940s noir"],
-    "paper": ["paper cutout animation", "origami papercraft", "layered paper collage",
-              "cut-paper puppets"],
+    "paper": [
+        "paper cutout animation",
+        "origami papercraft",
+        "layered paper collage",
+        "cut-paper puppets",
+    ],
 }
 SCENES = {
-    "horror": ["a pale figure at the end of a dark hallway", "a zombie crawling out of a grave",
-               "a possessed doll whispering in an abandoned nursery"],
-    "sports": ["a striker scoring a goal in a stadium", "a basketball player dunking",
-               "a marathon runner crossing the finish line"],
+    "horror": [
+        "a pale figure at the end of a dark hallway",
+        "a zombie crawling out of a grave",
+        "a possessed doll whispering in an abandoned nursery",
+    ],
+    "sports": [
+        "a striker scoring a goal in a stadium",
+        "a basketball player dunking",
+        "a marathon runner crossing the finish line",
+    ],
     "cats": ["a ginger cat knocking a cup off a table", "a kitten chasing a laser dot"],
     "dogs": ["a golden retriever fetching a stick in a lake", "a puppy chewing a slipper"],
     "food": ["a chef tossing noodles in a wok", "a chocolate cake being sliced"],
@@ -76,7 +98,9 @@ def steering_catalog_rows() -> list[dict]:
     for li, (look, phrasings) in enumerate(LOOKS.items()):
         for si, (topic, scene) in enumerate(scenes):
             phrase = phrasings[(li + si) % len(phrasings)]
-            prompt = f"{scene}, {phrase}" if si % 2 else f"{phrase[0].upper()}{phrase[1:]} of {scene}"
+            prompt = (
+                f"{scene}, {phrase}" if si % 2 else f"{phrase[0].upper()}{phrase[1:]} of {scene}"
+            )
             rows.append({"id": f"{look}-{si:02d}", "prompt": prompt, "creator": f"c{(li * 7 + si) % 23}",
                          "look": look, "topic": topic})  # fmt: skip
     return rows

@@ -67,14 +67,18 @@ def test_feed_steer_retract_over_http(client):
     assert {"clip_id", "prompt", "creator", "video_url", "score", "reasons"} <= item.keys()
     assert item["reasons"]
 
-    applied = client.post("/v1/steer", json={"text": "もっとアニメ風に"}, headers=h).json()["applied"]
+    applied = client.post("/v1/steer", json={"text": "もっとアニメ風に"}, headers=h).json()[
+        "applied"
+    ]
     assert [(a["op"], a["phrase"], a["description"]) for a in applied] == [
         ("boost", "anime style", "more anime style")
     ]
     steered = client.get("/v1/feed", headers=h).json()
     anime = sum(i["clip_id"].startswith("anime-") for i in steered["items"])
     assert anime >= 16 and steered["steering"][0]["id"] == applied[0]["id"]
-    assert client.get("/v1/steer", headers=h).json()["items"][0]["description"] == "more anime style"
+    assert (
+        client.get("/v1/steer", headers=h).json()["items"][0]["description"] == "more anime style"
+    )
 
     assert client.delete(f"/v1/steer/{applied[0]['id']}", headers=h).status_code == 204
     assert client.get("/v1/steer", headers=h).json()["items"] == []

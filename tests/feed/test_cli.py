@@ -46,3 +46,21 @@ def test_errors_are_one_line(tmp_path, capsys):
         db.execute("CREATE TABLE t (x)")
     assert cli.main(["search", "cats", "--home", str(foreign)]) == 2
     assert "not a steerfeed catalog" in capsys.readouterr().err
+
+
+def test_steer_and_feed_commands(tmp_path, labelled_rows, capsys):
+    manifest = write_manifest(tmp_path / "m.jsonl", labelled_rows)
+    home = str(tmp_path / "home")
+    assert cli.main(["ingest", str(manifest), "--home", home]) == 0
+    capsys.readouterr()
+    assert cli.main(["steer", "--user", "kim", "more anime style", "--home", home]) == 0
+    out = capsys.readouterr().out
+    assert "applied:" in out and "more anime style" in out
+    steering_id = out.split("applied: ")[1].split()[0]
+    assert cli.main(["feed", "--user", "kim", "--limit", "3", "--home", home]) == 0
+    out = capsys.readouterr().out
+    assert sum(f"anime-{i}" in out for i in (1, 2, 3)) == 3 and "why: you asked" in out
+    assert cli.main(["steer", "--user", "kim", "--retract", steering_id, "--home", home]) == 0
+    assert "retracted" in capsys.readouterr().out
+    assert cli.main(["steer", "--user", "kim", "もっとあいうえお", "--home", home]) == 2
+    assert "no known concept" in capsys.readouterr().err

@@ -137,7 +137,9 @@ def test_events_reflect_on_the_next_page(service):
     first = service.feed_page(user, 10, None, NOW)
     hidden = first.items[0].clip.id
     cats = [r["id"] for r in ROWS if r["topic"] == "cats"][:3]
-    service.record_events(user, [Event(hidden, "hide", NOW)] + [Event(c, "like", NOW) for c in cats], NOW)
+    service.record_events(
+        user, [Event(hidden, "hide", NOW)] + [Event(c, "like", NOW) for c in cats], NOW
+    )
     nxt = service.feed_page(user, 10, None, NOW)
     ids = [i.clip.id for i in nxt.items]
     assert hidden not in ids

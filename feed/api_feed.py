@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
@@ -28,7 +28,7 @@ from feed.state import SteeringRecord, User
 
 router = APIRouter()
 
-AUTH_ERRORS = {401: {"description": "missing or invalid token"}}
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid token"}}
 
 
 def _bearer(authorization: str | None) -> str | None:

@@ -48,7 +48,8 @@ class CaseResult:
     the first page (boost, only) or over three pages (suppress, exclude).
     `collateral` is the relative change in mean taste similarity of the
     personal user's non-target items (0 = the rest of the page is as personal
-    as before; nan when the steered page holds no non-target item). `reverted`: retracting restored the exact pre-steer page.
+    as before; nan when the steered page holds no non-target item).
+    `reverted`: retracting restored the exact pre-steer page.
     """
 
     text: str

@@ -130,7 +130,7 @@ def score_candidates(
     Boosts add relevance (clipped z) times weight; suppressions subtract only
     positive relevance, so clips unrelated to the phrase are left alone.
     """
-    parts = {
+    parts: dict[str, np.ndarray] = {
         "taste": weights.taste * taste,
         "fresh": weights.fresh * fresh,
         "popular": weights.popular * popular,
@@ -154,7 +154,7 @@ def score_candidates(
         for i in np.flatnonzero(z >= MATCH_Z).tolist():
             touched[i].append(s.id)
     parts["steer"] = steer
-    total = sum(parts.values())
+    total = np.sum(list(parts.values()), axis=0)
     items = []
     for i, row in enumerate(rows.tolist()):
         items.append(

@@ -248,7 +248,8 @@ class StateStore:
                     )
                 if kind in ("like", "share", "remix"):
                     db.execute(
-                        "INSERT INTO liked VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET ts = excluded.ts",
+                        "INSERT INTO liked VALUES (?, ?, ?)"
+                        " ON CONFLICT DO UPDATE SET ts = excluded.ts",
                         (user_id, clip_id, ts),
                     )
                 column = STAT_COLUMNS.get(kind)

@@ -17,7 +17,7 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 OpKind = Literal["boost", "suppress", "exclude", "only", "reset"]
 OPS: tuple[OpKind, ...] = ("boost", "suppress", "exclude", "only", "reset")
@@ -82,7 +82,7 @@ _EN_MILD = r"(?:a (?:bit|little|tad|touch)|slightly|somewhat|a little bit)"
 _EN_INTENSITY = re.compile(rf"\b(?:{_EN_STRONG}|{_EN_MILD})\b")
 
 _EN_RULES: tuple[tuple[OpKind, re.Pattern[str]], ...] = tuple(
-    (op, re.compile(pattern))
+    (cast(OpKind, op), re.compile(pattern))
     for op, pattern in (
         ("reset", r"^(?:please )?(?:(?:go|get|put (?:it|everything)) )?back to normal$"),
         ("reset", r"^(?:please )?(?:reset|clear|undo|remove)(?: (?:all|everything|my|the))*"
@@ -136,7 +136,7 @@ _JA_CLAUSE_SPLIT = re.compile(
     r"\s*(?:[、。,;!?！？]|けど|けれど|が、|で、|あと|それと|それから)\s*"
 )
 _JA_RULES: tuple[tuple[OpKind, re.Pattern[str]], ...] = tuple(
-    (op, re.compile(pattern))
+    (cast(OpKind, op), re.compile(pattern))
     for op, pattern in (
         ("reset", r"^(?:元に戻して|もとに戻して|リセット(?:して)?|普通に戻して|元通りに(?:して)?|全部解除(?:して)?)"
                   r"(?:ください)?$"),

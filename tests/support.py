@@ -98,9 +98,11 @@ def steering_catalog_rows() -> list[dict]:
     for li, (look, phrasings) in enumerate(LOOKS.items()):
         for si, (topic, scene) in enumerate(scenes):
             phrase = phrasings[(li + si) % len(phrasings)]
-            prompt = (
-                f"{scene}, {phrase}" if si % 2 else f"{phrase[0].upper()}{phrase[1:]} of {scene}"
-            )
-            rows.append({"id": f"{look}-{si:02d}", "prompt": prompt, "creator": f"c{(li * 7 + si) % 23}",
-                         "look": look, "topic": topic})  # fmt: skip
+            lead = f"{phrase[0].upper()}{phrase[1:]}"
+            prompt = f"{scene}, {phrase}" if si % 2 else f"{lead} of {scene}"
+            creator = f"c{(li * 7 + si) % 23}"
+            rows.append(
+                {"id": f"{look}-{si:02d}", "prompt": prompt, "creator": creator,
+                 "look": look, "topic": topic}
+            )  # fmt: skip
     return rows

@@ -28,7 +28,8 @@ def ops(text: str) -> list[tuple[str, str, float]]:
         ("more cats, fewer dogs", [("boost", "cats", 1.0), ("suppress", "dogs", 1.0)]),
         ("Show me more black and white film noir and no horror",
          [("boost", "black and white film noir", 1.0), ("exclude", "horror", 1.0)]),
-        ("stuff that looks like a Japanese cartoon", [("boost", "looks like a japanese cartoon", 1.0)]),
+        ("stuff that looks like a Japanese cartoon",
+         [("boost", "looks like a japanese cartoon", 1.0)]),
         ("I don't want to see any spiders", [("exclude", "spiders", 1.0)]),
     ],
 )  # fmt: skip

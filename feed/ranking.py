@@ -36,6 +36,7 @@ class RankWeights:
     fresh: float = 0.08
     popular: float = 0.08
     follow: float = 0.1
+    made: float = 0.6
     explore_jitter: float = 0.02
     fresh_half_life_h: float = 72.0
     mmr_lambda: float = 0.75
@@ -122,10 +123,13 @@ def score_candidates(
     fresh: np.ndarray,
     popular: np.ndarray,
     followed: np.ndarray,
+    made: np.ndarray,
     jitter: np.ndarray,
     weights: RankWeights,
 ) -> list[ScoredItem]:
-    """Score candidate rows; taste/fresh/popular/followed/jitter are (len(rows),) arrays.
+    """Score candidate rows; taste/fresh/popular/followed/made/jitter are (len(rows),) arrays.
+
+    `made` marks clips generated for this user's request.
 
     Boosts add relevance (clipped z) times weight; suppressions subtract only
     positive relevance, so clips unrelated to the phrase are left alone.
@@ -135,6 +139,7 @@ def score_candidates(
         "fresh": weights.fresh * fresh,
         "popular": weights.popular * popular,
         "follow": weights.follow * followed,
+        "made": weights.made * made,
         "explore": weights.explore_jitter * jitter,
     }
     steer = np.zeros(len(rows), dtype=np.float32)

@@ -57,7 +57,7 @@ MAX_EVENTS_PER_BATCH = 500
 MAX_WATCH_MS = 6 * 3600 * 1000
 FUTURE_SLACK_S = 300.0
 PER_SOURCE = {"taste": 300, "steer": 300, "fresh": 100, "social": 100, "remix": 50,
-              "explore": 40, "popular": 100}  # fmt: skip
+              "explore": 40, "popular": 100, "made": 50}  # fmt: skip
 ONLY_POOL = 3000
 SOURCE_REASONS = {
     "taste": "like clips you watched",
@@ -67,6 +67,7 @@ SOURCE_REASONS = {
     "remix": "a remix related to a clip you liked",
     "explore": "something different to explore",
     "popular": "popular right now",
+    "made": "made for your request",
 }
 
 
@@ -405,10 +406,14 @@ class FeedService:
             snap.rows_for_ids(self.state.hidden(user.id)),
         ]
         allowed = filter_mask(len(snap), blocked, signals)
+        made_for = self.state.made_for(user.id)
+        made_rows = snap.rows_for_ids(list(made_for))
         # Seeded by user and page, not session: with nothing changed, a new session
         # shows the same page (so retracting steering visibly restores it).
         seed = zlib.crc32(f"{user.id}:{page}".encode())
         candidates = self._candidates(snap, tastes, signals, liked, follows, allowed, seed)
+        for row in made_rows[allowed[made_rows]].tolist():
+            candidates.setdefault(row, []).append("made")
         rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         items: list[ScoredItem] = []
         if len(rows):
@@ -430,6 +435,7 @@ class FeedService:
                 freshness(snap.created_at[rows], now, self.weights.fresh_half_life_h),
                 self._popular[rows],
                 np.isin(snap.creator_codes[rows], list(follows)).astype(np.float32),
+                np.isin(rows, made_rows).astype(np.float32),
                 rng.random(len(rows)).astype(np.float32),
                 self.weights,
             )
@@ -441,7 +447,10 @@ class FeedService:
             clip = clips.get(int(snap.seqs[it.row]))
             if clip is None:
                 continue
-            out.append(FeedItem(clip, it.score, it.parts, it.sources, _reasons(it, by_id, clip)))
+            reasons = _reasons(it, by_id, clip)
+            if clip.id in made_for:
+                reasons = (f"made for your request: {made_for[clip.id]}", *reasons)
+            out.append(FeedItem(clip, it.score, it.parts, it.sources, reasons))
         self.state.record_page(session_id, page, [i.clip.id for i in out])
         return FeedPage(
             items=tuple(out), session_id=session_id, page=page,

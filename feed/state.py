@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import sqlite3
 import uuid
@@ -66,6 +67,16 @@ MIGRATIONS: dict[int, str] = {
         created_at REAL NOT NULL, expires_at REAL, retracted_at REAL
     );
     CREATE INDEX steering_user ON steering(user_id);
+    CREATE TABLE made_for (
+        user_id TEXT NOT NULL, clip_id TEXT NOT NULL, phrase TEXT NOT NULL,
+        job_id TEXT NOT NULL, created_at REAL NOT NULL,
+        PRIMARY KEY (user_id, clip_id)
+    );
+    CREATE TABLE cameos (
+        handle TEXT PRIMARY KEY, owner_id TEXT NOT NULL, policy TEXT NOT NULL,
+        approved TEXT NOT NULL DEFAULT '[]', blocked TEXT NOT NULL DEFAULT '[]',
+        updated_at REAL NOT NULL
+    );
     CREATE TABLE clip_stats (
         clip_id TEXT PRIMARY KEY,
         views INTEGER NOT NULL DEFAULT 0, likes INTEGER NOT NULL DEFAULT 0,
@@ -325,6 +336,47 @@ class StateStore:
                 "UPDATE sessions SET pages = max(pages, ?) WHERE id=?", (page + 1, session_id)
             )
 
+    # -- generated clips and cameos --------------------------------------------
+
+    def add_made_for(self, rows: Sequence[tuple[str, str, str, str]], now: float) -> None:
+        """Remember (user_id, clip_id, phrase, job_id): clips made for users' requests."""
+        with self.db.tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO made_for VALUES (?, ?, ?, ?, ?)",
+                [(*r, now) for r in rows],
+            )
+
+    def made_for(self, user_id: str) -> dict[str, str]:
+        """Clip id → the phrase it was made for, for this user."""
+        rows = self.db.query("SELECT clip_id, phrase FROM made_for WHERE user_id=?", (user_id,))
+        return dict(rows)
+
+    def set_cameo(
+        self, handle: str, owner_id: str, policy: str, approved: Sequence[str],
+        blocked: Sequence[str], now: float,
+    ) -> None:  # fmt: skip
+        """Record (or replace) the consent policy of a cameo."""
+        with self.db.tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cameos VALUES (?, ?, ?, ?, ?, ?)",
+                (handle, owner_id, policy, json.dumps(sorted(set(approved))),
+                 json.dumps(sorted(set(blocked))), now),
+            )  # fmt: skip
+
+    def cameo(self, handle: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | None:
+        """(owner_id, policy, approved handles, blocked handles) of a cameo, or None."""
+        rows = self.db.query(
+            "SELECT owner_id, policy, approved, blocked FROM cameos WHERE handle=?", (handle,)
+        )
+        if not rows:
+            return None
+        owner, policy, approved, blocked = rows[0]
+        return owner, policy, tuple(json.loads(approved)), tuple(json.loads(blocked))
+
+    def follows_between(self, a_id: str, a_handle: str, b_id: str, b_handle: str) -> bool:
+        """Whether a and b follow each other (follows are of creator handles)."""
+        return b_handle in self.follows(a_id) and a_handle in self.follows(b_id)
+
     # -- steering -------------------------------------------------------------
 
     def add_steering(self, records: Sequence[SteeringRecord]) -> None:
@@ -354,6 +406,15 @@ class StateStore:
             rows = self.db.query(
                 "SELECT * FROM steering WHERE user_id = ? ORDER BY rowid", (user_id,)
             )
+        return [SteeringRecord(*r) for r in rows]
+
+    def live_user_steering(self, now: float) -> list[SteeringRecord]:
+        """Every user's live (not retracted, not expired) steering ops."""
+        rows = self.db.query(
+            "SELECT * FROM steering WHERE user_id IS NOT NULL AND retracted_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid",
+            (now,),
+        )
         return [SteeringRecord(*r) for r in rows]
 
     def get_steering(self, steering_id: str) -> SteeringRecord | None:

@@ -48,7 +48,7 @@ def test_boost_and_suppress_move_only_related_clips():
 
     def scores(signals):
         items = score_candidates(rows, [("taste",)] * 3, zeros, signals, zeros, zeros, zeros,
-                                 zeros, RankWeights())  # fmt: skip
+                                 zeros, zeros, RankWeights())  # fmt: skip
         return [it.score for it in items], items
 
     base, _ = scores([])
@@ -74,7 +74,7 @@ def test_diversify_caps_creators_and_avoids_near_duplicates(rng):
     creators = np.array([0, 1, 2, 3, 4, 4, 4, 4, 5, 6], np.int32)
     items = score_candidates(
         np.arange(10), [("taste",)] * 10, np.linspace(1.0, 0.5, 10).astype(np.float32), [],
-        *(np.zeros(10, np.float32),) * 4, RankWeights(),
+        *(np.zeros(10, np.float32),) * 5, RankWeights(),
     )  # fmt: skip
     page = diversify(items, vectors, creators, 5, RankWeights(creator_cap=2))
     rows = [it.row for it in page]

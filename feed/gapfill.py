@@ -1,0 +1,186 @@
+"""Closing the loop: steering demand → gaps → prompts → jobs → clips → the users who asked.
+
+The feed side of generation: it measures demand from live steering, hands
+generation/ pure inputs (demand signals, liked prompts) and an ingest
+callable, and remembers which users each new clip was made for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from feed.consent import CameoConsent, may_use, mentioned_cameos
+from feed.manifest import parse_entry
+from feed.ranking import MATCH_Z
+from feed.service import FeedError, FeedService, Forbidden, NotFound
+from feed.state import User
+from generation.gaps import DemandSignal, Gap, detect_gaps
+from generation.jobs import BudgetExceeded, Budgets, Job, JobStore, NewJob, run_jobs
+from generation.prompts import compose_prompts
+from generation.providers import VideoProvider
+
+log = logging.getLogger(__name__)
+
+GAP_CREATOR = "steerfeed"
+MAX_FILL = 8
+
+
+class BudgetError(FeedError):
+    """A generation budget is spent; nothing was queued."""
+
+
+@dataclass(frozen=True)
+class FillResult:
+    """Jobs queued for a gap."""
+
+    gap: Gap
+    jobs: tuple[Job, ...]
+
+
+class GapFiller:
+    """Detects gaps, queues generation jobs and ingests what they make."""
+
+    def __init__(
+        self,
+        service: FeedService,
+        jobs: JobStore,
+        provider: VideoProvider,
+        staging: Path,
+        budgets: Budgets | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.jobs = jobs
+        self.provider = provider
+        self.staging = staging
+        self.budgets = budgets or Budgets()
+        self.clock = clock
+
+    # -- demand and gaps ------------------------------------------------------
+
+    def demand(self, now: float) -> list[DemandSignal]:
+        """One signal per user per active boost/only phrase, with that user's unseen supply."""
+        snap = self.service.snapshot()
+        signals = []
+        for record in self.service.state.live_user_steering(now):
+            if record.op not in ("boost", "only"):
+                continue
+            z = self.service.relevance(record.phrase)
+            unseen = np.ones(len(snap), dtype=bool)
+            for seen in (self.service.state.watched(record.user_id or ""),
+                         self.service.state.hidden(record.user_id or "")):  # fmt: skip
+                unseen[snap.rows_for_ids(seen)] = False
+            matches = (z >= MATCH_Z) & unseen
+            best = int(np.argmax(z)) if len(z) else -1
+            signals.append(
+                DemandSignal(
+                    user_id=record.user_id or "", phrase=record.phrase, op=record.op,
+                    unseen_matches=int(matches.sum()),
+                    best_match=snap.clip_ids[best] if best >= 0 else None,
+                    best_z=float(z[best]) if best >= 0 else 0.0, since=record.created_at,
+                )
+            )  # fmt: skip
+        return signals
+
+    def gaps(self, now: float) -> list[Gap]:
+        """Current gaps, highest demand x shortfall first."""
+        return detect_gaps(self.demand(now))
+
+    def fill_gap(self, gap_id: str, count: int, now: float) -> FillResult:
+        """Queue `count` varied prompts for a gap, shaped by what its waiting users like."""
+        if not 1 <= count <= MAX_FILL:
+            raise FeedError(f"count must be between 1 and {MAX_FILL}")
+        gap = next((g for g in self.gaps(now) if g.id == gap_id), None)
+        if gap is None:
+            raise NotFound(f"no open gap {gap_id!r}")
+        liked: list[str] = []
+        for user_id in gap.waiting_users:
+            clips = self.service.engine.catalog
+            liked += [c.prompt for cid in self.service.state.liked(user_id, 10)
+                      if (c := clips.get(cid)) is not None]  # fmt: skip
+        prompts = compose_prompts(gap.phrase, liked, count, seed=zlib.crc32(gap.id.encode()))
+        day = int(now // 86_400)
+        new = [
+            NewJob(
+                prompt=p, idempotency_key=f"{gap.id}:{day}:{i}", gap_id=gap.id, phrase=gap.phrase
+            )
+            for i, p in enumerate(prompts)
+        ]
+        try:
+            jobs = self.jobs.enqueue(new, self.provider.name, now, self.budgets)
+        except BudgetExceeded as exc:
+            raise BudgetError(str(exc)) from exc
+        # Route now, while we know who is waiting: the clips appear on their pages
+        # as soon as they are ingested.
+        self.service.state.add_made_for(
+            [(u, j.clip_id_for_ingest, gap.phrase, j.id) for j in jobs for u in gap.waiting_users],
+            now,
+        )
+        return FillResult(gap, tuple(jobs))
+
+    # -- user requests --------------------------------------------------------
+
+    def request(self, user: User, prompt: str, now: float, key: str | None = None) -> Job:
+        """Queue a user's own generation request (cameos need their owners' consent)."""
+        prompt = prompt.strip()
+        if not prompt or len(prompt) > 1000:
+            raise FeedError("prompt must be 1-1000 characters")
+        self.check_cameos(user, prompt)
+        key = key or f"{user.id}:{zlib.crc32(prompt.encode())}:{int(now // 60)}"
+        try:
+            (job,) = self.jobs.enqueue(
+                [NewJob(prompt=prompt, idempotency_key=key, requester=user.id)],
+                self.provider.name, now, self.budgets,
+            )  # fmt: skip
+        except BudgetExceeded as exc:
+            raise BudgetError(str(exc)) from exc
+        self.service.state.add_made_for([(user.id, job.clip_id_for_ingest, prompt, job.id)], now)
+        return job
+
+    def check_cameos(self, user: User, prompt: str) -> None:
+        """Raise Forbidden unless every @cameo in the prompt allows this user."""
+        state = self.service.state
+        for handle in mentioned_cameos(prompt):
+            record = state.cameo(handle)
+            consent = None if record is None else CameoConsent(handle, *record)  # type: ignore[arg-type]
+            owner = None if record is None else state.get_user(record[0])
+            mutual = owner is not None and state.follows_between(
+                user.id, user.handle, owner.id, owner.handle
+            )
+            if not may_use(consent, user.id, user.handle, mutual):
+                reason = "has no consent on record" if consent is None else "does not allow you"
+                raise Forbidden(f"cameo @{handle} {reason}; nothing was queued")
+
+    # -- running --------------------------------------------------------------
+
+    def run(self, max_jobs: int = 10, ingest_lock: object | None = None) -> list[Job]:
+        """Run queued jobs now; each finished clip is ingested and routed to who asked."""
+
+        def ingest(job: Job, path: Path, provider: str) -> str:
+            creator = GAP_CREATOR
+            if job.requester is not None:
+                requester = self.service.state.get_user(job.requester)
+                creator = requester.handle if requester is not None else GAP_CREATOR
+            entry = parse_entry(
+                {"id": job.clip_id_for_ingest, "prompt": job.prompt, "creator": creator,
+                 "video": str(path), "tags": ["generated"]},
+                1, None, 2000,
+            )  # fmt: skip
+            if ingest_lock is not None:
+                with ingest_lock:  # type: ignore[attr-defined]
+                    report = self.service.engine.ingest([entry], provider={entry.id: provider})
+            else:
+                report = self.service.engine.ingest([entry], provider={entry.id: provider})
+            if report.errors:
+                raise RuntimeError(report.errors[0].reason)
+            return entry.id
+
+        return run_jobs(self.jobs, self.provider, ingest, self.staging, self.clock,
+                        self.budgets, max_jobs)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -16,8 +17,10 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from feed.api_feed import router as feed_router
+from feed.api_generation import router as generation_router
 from feed.context import AppContext, Ctx
 from feed.engine import Engine
+from feed.gapfill import GapFiller
 from feed.manifest import ManifestError, parse_entry
 from feed.schemas import ClipOut, Health, SearchResponse, clip_out, search_item
 from feed.service import FeedService
@@ -32,20 +35,36 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
 
 
 def create_app(
-    settings: Settings, engine: Engine | None = None, service: FeedService | None = None
+    settings: Settings,
+    engine: Engine | None = None,
+    service: FeedService | None = None,
+    filler: GapFiller | None = None,
 ) -> FastAPI:
-    """Build the app; opens the engine and feed service from settings unless given."""
+    """Build the app; opens the engine, feed service and gap filler from settings unless given.
+
+    With `settings.run_jobs_in_background`, a worker thread runs queued
+    generation jobs while the app is up.
+    """
+    from feed.bootstrap import open_gap_filler
+
     if engine is None:
         from feed.bootstrap import open_engine
 
         engine = open_engine(settings)
     if service is None:
         service = FeedService.open(engine, settings.home)
-    handle = AppContext(settings, engine, service)
+    if filler is None:
+        filler = open_gap_filler(settings, service)
+    handle = AppContext(settings, engine, service, filler)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = JobWorker(handle) if settings.run_jobs_in_background else None
+        if worker is not None:
+            worker.start()
         yield
+        if worker is not None:
+            worker.stop()
         with handle.lock:
             handle.engine.save()
 
@@ -57,6 +76,7 @@ def create_app(
     )
     app.state.context = handle
     app.include_router(feed_router)
+    app.include_router(generation_router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -155,6 +175,35 @@ def create_app(
         return FileResponse(path, media_type="video/mp4")
 
     return app
+
+
+class JobWorker:
+    """A background thread that runs queued generation jobs while the app is up."""
+
+    def __init__(self, ctx: AppContext, idle_s: float = 1.0) -> None:
+        self._ctx = ctx
+        self._idle_s = idle_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="steerfeed-jobs", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to stop after its current job, and wait for it."""
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self._ctx.filler.run(max_jobs=1, ingest_lock=self._ctx.lock)
+            except Exception:  # keep serving; the job table records the failure
+                log.exception("generation worker failed")
+                ran = []
+            if not ran:
+                self._stop.wait(self._idle_s)
 
 
 @contextmanager

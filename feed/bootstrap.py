@@ -6,6 +6,8 @@ import logging
 
 from embeddings.encoders import ClipEncoder, EncoderUnavailable, SentenceEncoder, VisualEncoder
 from feed.engine import Engine
+from feed.gapfill import GapFiller
+from feed.service import FeedService
 from feed.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,3 +59,25 @@ def open_engine(settings: Settings) -> Engine:
         frames_per_clip=settings.frames_per_clip,
         max_video_bytes=settings.max_video_bytes,
     )
+
+
+def open_gap_filler(settings: Settings, service: FeedService) -> GapFiller:
+    """The gap filler with the configured provider, job table and budgets."""
+    from generation.jobs import Budgets, JobStore
+    from generation.providers import ProceduralProvider, RemoteProvider, VideoProvider
+
+    provider: VideoProvider
+    if settings.video_provider == "procedural":
+        provider = ProceduralProvider()
+    elif settings.video_provider == "remote":
+        from generation.remote import RemoteSettings, RemoteVideoClient
+
+        provider = RemoteProvider(RemoteVideoClient(RemoteSettings.from_env()))
+    else:
+        raise ValueError(
+            f"unknown video provider {settings.video_provider!r}; use 'procedural' or 'remote'"
+        )
+    budgets = Budgets(per_user_daily=settings.gen_user_daily,
+                      global_daily=settings.gen_global_daily)  # fmt: skip
+    return GapFiller(service, JobStore(settings.jobs_path), provider,
+                     settings.home / "staging", budgets)  # fmt: skip

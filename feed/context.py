@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from feed.engine import Engine
+from feed.gapfill import GapFiller
 from feed.service import FeedService
 from feed.settings import Settings
 
@@ -15,10 +16,13 @@ from feed.settings import Settings
 class AppContext:
     """The app's long-lived objects; `lock` serialises engine reads and writes."""
 
-    def __init__(self, settings: Settings, engine: Engine, service: FeedService) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, service: FeedService, filler: GapFiller
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.service = service
+        self.filler = filler
         self.lock = threading.RLock()
 
 

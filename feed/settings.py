@@ -34,6 +34,10 @@ class Settings:
     port: int = 8000
     admin_token: str | None = None
     open_signup: bool = True
+    video_provider: str = "procedural"
+    gen_user_daily: int = 10
+    gen_global_daily: int = 200
+    run_jobs_in_background: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -55,6 +59,12 @@ class Settings:
             values["device"] = env["STEERFEED_DEVICE"]
         if env.get("STEERFEED_ADMIN_TOKEN"):
             values["admin_token"] = env["STEERFEED_ADMIN_TOKEN"]
+        if env.get("STEERFEED_VIDEO_PROVIDER"):
+            values["video_provider"] = env["STEERFEED_VIDEO_PROVIDER"]
+        for key, name in (("gen_user_daily", "STEERFEED_GEN_USER_DAILY"),
+                          ("gen_global_daily", "STEERFEED_GEN_GLOBAL_DAILY")):  # fmt: skip
+            if env.get(name):
+                values[key] = int(env[name])
         if "STEERFEED_OPEN_SIGNUP" in env:
             values["open_signup"] = env["STEERFEED_OPEN_SIGNUP"].strip().lower() not in OFF_WORDS
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -76,6 +86,11 @@ class Settings:
     def media_dir(self) -> Path:
         """Folder of clip media copied into the home."""
         return self.home / "media"
+
+    @property
+    def jobs_path(self) -> Path:
+        """SQLite file of generation jobs."""
+        return self.home / "jobs.sqlite"
 
     @property
     def events_dir(self) -> Path:

@@ -1,0 +1,183 @@
+"""Generation routes: gaps (operators), fill jobs, a user's own requests, cameo consent."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException
+from pydantic import BaseModel, Field
+
+from feed.api_feed import CurrentUser, _http, is_admin
+from feed.consent import POLICIES
+from feed.context import AppContext, Ctx
+from feed.gapfill import BudgetError
+from feed.service import FeedError
+from generation.gaps import Gap
+from generation.jobs import Job
+
+router = APIRouter()
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {403: {"description": "needs the admin token"}}
+
+
+class GapOut(BaseModel):
+    """A phrase users ask for that the catalog serves thinly."""
+
+    id: str
+    phrase: str
+    demand: float = Field(description="users waiting (an 'only' counts 1.5)")
+    waiting_users: int
+    supply: int = Field(description="unseen matching clips for the typical waiting user")
+    shortfall: float = Field(description="0..1, how far supply falls short of two pages")
+    priority: float = Field(description="demand x shortfall")
+    best_match: str | None
+    best_z: float
+
+
+class GapList(BaseModel):
+    """Open gaps, highest priority first."""
+
+    items: list[GapOut]
+
+
+class JobOut(BaseModel):
+    """A generation job."""
+
+    id: str
+    status: Literal["queued", "in_progress", "completed", "failed"]
+    prompt: str
+    provider: str
+    gap_id: str | None
+    phrase: str | None
+    attempts: int
+    created_at: float
+    updated_at: float
+    error: str | None
+    clip_id: str | None
+
+
+class JobList(BaseModel):
+    """Jobs queued for a request."""
+
+    jobs: list[JobOut]
+
+
+class FillIn(BaseModel):
+    """How many clips to make for a gap."""
+
+    count: int = Field(default=3, ge=1, le=8)
+
+
+class GenerateIn(BaseModel):
+    """A user's own generation request; @handles name cameos."""
+
+    prompt: str = Field(min_length=1, max_length=1000)
+
+
+class CameoIn(BaseModel):
+    """Who may put your likeness in clips."""
+
+    handle: str = Field(min_length=1, max_length=64)
+    policy: Literal["only_me", "approved", "mutuals", "everyone"]
+    approved: list[str] = Field(default_factory=list, max_length=1000)
+    blocked: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class CameoOut(BaseModel):
+    """A cameo's consent as recorded."""
+
+    handle: str
+    policy: str
+    approved: list[str]
+    blocked: list[str]
+
+
+def gap_out(gap: Gap) -> GapOut:
+    """API view of a gap."""
+    return GapOut(
+        id=gap.id, phrase=gap.phrase, demand=gap.demand, waiting_users=len(gap.waiting_users),
+        supply=gap.supply, shortfall=gap.shortfall, priority=round(gap.priority, 4),
+        best_match=gap.best_match, best_z=round(gap.best_z, 3),
+    )  # fmt: skip
+
+
+def job_out(job: Job) -> JobOut:
+    """API view of a job."""
+    return JobOut(
+        id=job.id, status=job.status, prompt=job.prompt, provider=job.provider,  # type: ignore[arg-type]
+        gap_id=job.gap_id, phrase=job.phrase, attempts=job.attempts, created_at=job.created_at,
+        updated_at=job.updated_at, error=job.error, clip_id=job.clip_id,
+    )  # fmt: skip
+
+
+def _require_admin(ctx: AppContext, authorization: str | None) -> None:
+    if not is_admin(ctx, authorization):
+        raise HTTPException(403, "this route needs the admin token")
+
+
+@router.get("/v1/gaps", responses=ADMIN_ERRORS)
+def list_gaps(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> GapList:
+    """What users steer towards that the catalog lacks (operators only)."""
+    _require_admin(ctx, authorization)
+    with ctx.lock:
+        gaps = ctx.filler.gaps(time.time())
+    return GapList(items=[gap_out(g) for g in gaps])
+
+
+@router.post("/v1/gaps/{gap_id}/fill", status_code=202, responses=ADMIN_ERRORS | {404: {}, 429: {}})
+def fill_gap(
+    ctx: Ctx, gap_id: str, body: FillIn | None = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JobList:  # fmt: skip
+    """Queue generation jobs for a gap (operators only)."""
+    _require_admin(ctx, authorization)
+    try:
+        with ctx.lock:
+            result = ctx.filler.fill_gap(gap_id, (body or FillIn()).count, time.time())
+    except BudgetError as exc:
+        raise HTTPException(429, str(exc)) from exc
+    except FeedError as exc:
+        raise _http(exc) from exc
+    return JobList(jobs=[job_out(j) for j in result.jobs])
+
+
+@router.post("/v1/generate", status_code=202, responses={401: {}, 403: {}, 429: {}})
+def generate(ctx: Ctx, user: CurrentUser, body: GenerateIn) -> JobOut:
+    """Ask for a clip of your own; it appears on your feed when made."""
+    try:
+        job = ctx.filler.request(user, body.prompt, time.time())
+    except BudgetError as exc:
+        raise HTTPException(429, str(exc)) from exc
+    except FeedError as exc:
+        raise _http(exc) from exc
+    return job_out(job)
+
+
+@router.get("/v1/jobs/{job_id}", responses={403: {}, 404: {}})
+def get_job(ctx: Ctx, job_id: str, authorization: Annotated[str | None, Header()] = None) -> JobOut:
+    """A job's status: its requester or an operator may look."""
+    job = ctx.filler.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    if not is_admin(ctx, authorization):
+        from feed.api_feed import current_user
+
+        user = current_user(ctx, authorization)
+        if job.requester != user.id:
+            raise HTTPException(403, "that job belongs to someone else")
+    return job_out(job)
+
+
+@router.post("/v1/cameos", status_code=201, responses={401: {}, 403: {}})
+def set_cameo(ctx: Ctx, user: CurrentUser, body: CameoIn) -> CameoOut:
+    """Record who may use your cameo (your own handle only)."""
+    handle = body.handle.removeprefix("@")
+    if handle != user.handle:
+        raise HTTPException(403, "you can only set consent for your own cameo")
+    if body.policy not in POLICIES:
+        raise HTTPException(422, f"policy must be one of {POLICIES}")
+    approved = [h.removeprefix("@") for h in body.approved]
+    blocked = [h.removeprefix("@") for h in body.blocked]
+    ctx.service.state.set_cameo(handle, user.id, body.policy, approved, blocked, time.time())
+    return CameoOut(handle=handle, policy=body.policy, approved=sorted(set(approved)),
+                    blocked=sorted(set(blocked)))  # fmt: skip

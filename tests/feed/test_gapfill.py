@@ -1,0 +1,121 @@
+"""Closing the loop: a user asks for what the catalog lacks, a gap appears, a job fills it
+on the procedural provider, and the user's next page carries the new clip."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from support import steering_catalog_rows
+
+from feed.api import create_app
+from feed.engine import Engine
+from feed.gapfill import GapFiller
+from feed.manifest import parse_entry
+from feed.service import FeedService
+from feed.settings import Settings
+from generation.jobs import Budgets, JobStore
+from generation.providers import ProceduralProvider
+from generation.renderer import RenderSpec
+
+ADMIN = "gap-admin"
+ROWS = steering_catalog_rows()
+
+
+@pytest.fixture
+def app_parts(tmp_path, text_encoder):
+    home = tmp_path / "home"
+    engine = Engine(home, text_encoder, None)
+    entries = [
+        parse_entry({k: v for k, v in r.items() if k not in ("look", "topic")}, i, None, 2000)
+        for i, r in enumerate(ROWS, 1)
+    ]
+    engine.ingest(entries)
+    service = FeedService.open(engine, home)
+    filler = GapFiller(service, JobStore(home / "jobs.sqlite"),
+                       ProceduralProvider(RenderSpec(seconds=1.0)), home / "staging",
+                       Budgets(per_user_daily=2, global_daily=6))  # fmt: skip
+    settings = Settings(home=home, admin_token=ADMIN, run_jobs_in_background=False)
+    with TestClient(create_app(settings, engine, service, filler)) as client:
+        yield client, filler
+
+
+def signup(client, handle):
+    token = client.post("/v1/users", json={"handle": handle}).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
+
+
+@pytest.mark.slow
+def test_steer_to_a_gap_fill_it_and_see_the_new_clip(app_parts):
+    client, filler = app_parts
+    h = signup(client, "vic")
+    # like a skateboarding-adjacent clip so prompts reflect the user's taste
+    client.post("/v1/events", json={"events": [{"clip_id": "photoreal-04", "type": "like"}]},
+                headers=h)  # fmt: skip
+    client.post("/v1/steer", json={"text": "more volcanic eruptions"}, headers=h)
+    assert client.get("/v1/gaps", headers=h).status_code == 403
+    gaps = client.get("/v1/gaps", headers=ADMIN_H).json()["items"]
+    gap = next(g for g in gaps if g["phrase"] == "volcanic eruptions")
+    assert gap["waiting_users"] == 1 and gap["shortfall"] > 0.5
+
+    r = client.post(f"/v1/gaps/{gap['id']}/fill", json={"count": 2}, headers=ADMIN_H)
+    assert r.status_code == 202
+    jobs = r.json()["jobs"]
+    assert len(jobs) == 2 and all("volcanic eruptions" in j["prompt"].lower() for j in jobs)
+    assert any("basketball" in j["prompt"].lower() for j in jobs)  # the user's taste
+    assert client.get(f"/v1/jobs/{jobs[0]['id']}", headers=ADMIN_H).json()["status"] == "queued"
+
+    done = filler.run(max_jobs=5)
+    assert [j.status for j in done] == ["completed", "completed"]
+    job = client.get(f"/v1/jobs/{jobs[0]['id']}", headers=ADMIN_H).json()
+    assert job["status"] == "completed" and job["clip_id"] == f"gen-{jobs[0]['id']}"
+
+    page = client.get("/v1/feed", headers=h).json()["items"]
+    made = [i for i in page if i["clip_id"].startswith("gen-")]
+    assert {i["clip_id"] for i in made} == {f"gen-{j['id']}" for j in jobs}
+    assert page[0]["clip_id"].startswith("gen-")
+    assert made[0]["reasons"][0] == "made for your request: volcanic eruptions"
+    clip = client.get(f"/v1/clips/{made[0]['clip_id']}").json()
+    assert clip["provider"] == "procedural" and clip["video_url"]
+    assert client.get(clip["video_url"]).status_code == 200
+    other = signup(client, "wes")
+    other_ids = {i["clip_id"] for i in client.get("/v1/feed", headers=other).json()["items"]}
+    assert not any(c.startswith("gen-") and "made" in c for c in other_ids)
+
+
+def test_cameo_consent_and_budgets(app_parts):
+    client, filler = app_parts
+    owner, fan = signup(client, "alice"), signup(client, "bob")
+    r = client.post("/v1/generate", json={"prompt": "@alice dancing in the rain"}, headers=fan)
+    assert r.status_code == 403 and "no consent on record" in r.json()["detail"]
+    assert filler.jobs.list() == []
+    assert client.post("/v1/cameos", json={"handle": "bob", "policy": "everyone"},
+                       headers=owner).status_code == 403  # fmt: skip
+    client.post("/v1/cameos", json={"handle": "alice", "policy": "approved", "approved": ["@carl"]},
+                headers=owner)  # fmt: skip
+    r = client.post("/v1/generate", json={"prompt": "@alice dancing in the rain"}, headers=fan)
+    assert r.status_code == 403 and "does not allow you" in r.json()["detail"]
+    client.post("/v1/cameos", json={"handle": "alice", "policy": "everyone", "blocked": []},
+                headers=owner)  # fmt: skip
+    first = client.post("/v1/generate", json={"prompt": "@alice dancing in the rain"}, headers=fan)
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    job_id = first.json()["id"]
+    assert client.get(f"/v1/jobs/{job_id}", headers=fan).status_code == 200
+    assert client.get(f"/v1/jobs/{job_id}", headers=owner).status_code == 403
+    client.post("/v1/generate", json={"prompt": "a second clip"}, headers=fan)
+    over = client.post("/v1/generate", json={"prompt": "a third clip"}, headers=fan)
+    assert over.status_code == 429 and "budget" in over.json()["detail"]
+    assert len(filler.jobs.list()) == 2
+    assert client.post("/v1/generate", json={"prompt": ""}, headers=fan).status_code == 422
+    assert client.post("/v1/generate", json={"prompt": "x"}).status_code == 401
+
+
+def test_fill_refuses_unknown_gaps(app_parts):
+    client, _ = app_parts
+    r = client.post("/v1/gaps/gap_nope/fill", json={"count": 1}, headers=ADMIN_H)
+    assert r.status_code == 404
+    assert time.time() > 0

@@ -254,6 +254,72 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_filler(settings: Settings):  # type: ignore[no-untyped-def]
+    from feed.bootstrap import open_gap_filler
+
+    engine, service = _open_service(settings)
+    return engine, service, open_gap_filler(settings, service)
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    """List what users steer towards that the catalog lacks."""
+    engine, service, filler = _open_filler(_settings(args))
+    try:
+        gaps = filler.gaps(time.time())
+    finally:
+        service.close()
+        engine.catalog.close()
+    if not gaps:
+        print("no gaps: every active request finds enough unseen clips")
+    for g in gaps:
+        print(f"{g.id}  priority {g.priority:5.2f}  '{g.phrase}'  waiting {len(g.waiting_users)}"
+              f"  supply {g.supply}  best match {g.best_match} (z {g.best_z:.2f})")  # fmt: skip
+    return 0
+
+
+def cmd_fill_gaps(args: argparse.Namespace) -> int:
+    """Queue jobs for the top gaps and run them now."""
+    engine, service, filler = _open_filler(_settings(args))
+    try:
+        now = time.time()
+        queued = []
+        for gap in filler.gaps(now)[: args.max]:
+            result = filler.fill_gap(gap.id, args.per_gap, now)
+            queued.extend(result.jobs)
+            print(f"{gap.id} '{gap.phrase}': queued {len(result.jobs)} jobs")
+        with _bar(len(queued), "generate") as bar:
+            done = []
+            while True:
+                ran = filler.run(max_jobs=1)
+                if not ran:
+                    break
+                done.extend(ran)
+                bar.update(1)
+        engine.save()
+    finally:
+        service.close()
+        engine.catalog.close()
+    for job in done:
+        print(f"{job.id}  {job.status:<10} {job.clip_id or job.error or ''}  {job.prompt}")
+    return 0 if all(j.status != "failed" for j in done) else 1
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Generate a clip for a user's prompt now."""
+    engine, service, filler = _open_filler(_settings(args))
+    try:
+        job = filler.request(_user(service, args.user), " ".join(args.prompt), time.time())
+        print(f"queued {job.id}: {job.prompt}")
+        done = filler.run(max_jobs=args.run)
+        engine.save()
+    finally:
+        service.close()
+        engine.catalog.close()
+    for j in done:
+        print(f"{j.id}  {j.status:<10} {j.clip_id or j.error or ''}")
+    return 0 if all(j.status != "failed" for j in done) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
@@ -295,6 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scope", choices=["persistent", "session"], default="persistent")
     p.add_argument("--retract", metavar="ID", help="retract one steering op")
     p.set_defaults(func=cmd_steer)
+
+    p = sub.add_parser("gaps", parents=[common], help="list content gaps by demand x shortfall")
+    p.set_defaults(func=cmd_gaps)
+
+    p = sub.add_parser("fill-gaps", parents=[common], help="generate clips for the top gaps now")
+    p.add_argument("--max", type=int, default=3, help="how many gaps to fill")
+    p.add_argument("--per-gap", type=int, default=2, help="clips per gap")
+    p.set_defaults(func=cmd_fill_gaps)
+
+    p = sub.add_parser("generate", parents=[common], help="generate a clip for a user's prompt")
+    p.add_argument("prompt", nargs="+")
+    p.add_argument("--user", required=True, help="requester handle (created if new)")
+    p.add_argument("--run", type=int, default=1, help="run up to N queued jobs now")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("eval-steering", parents=[common], help="score the steering suite")
     p.add_argument("--suite", help="suite TOML (default data/steering/dev.toml)")

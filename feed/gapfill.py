@@ -29,6 +29,7 @@ from generation.providers import VideoProvider
 log = logging.getLogger(__name__)
 
 GAP_CREATOR = "steerfeed"
+SUPPLY_COSINE = 0.35
 MAX_FILL = 8
 
 
@@ -73,11 +74,14 @@ class GapFiller:
             if record.op not in ("boost", "only"):
                 continue
             z = self.service.relevance(record.phrase)
+            # z alone always finds a "top 7%"; supply also needs real closeness, or a
+            # phrase the catalog lacks entirely would look well served.
+            cosine = snap.vectors["text"] @ self.service.phrase_vectors(record.phrase)["text"]
             unseen = np.ones(len(snap), dtype=bool)
             for seen in (self.service.state.watched(record.user_id or ""),
                          self.service.state.hidden(record.user_id or "")):  # fmt: skip
                 unseen[snap.rows_for_ids(seen)] = False
-            matches = (z >= MATCH_Z) & unseen
+            matches = (z >= MATCH_Z) & (cosine >= SUPPLY_COSINE) & unseen
             best = int(np.argmax(z)) if len(z) else -1
             signals.append(
                 DemandSignal(

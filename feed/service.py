@@ -449,7 +449,9 @@ class FeedService:
                 continue
             reasons = _reasons(it, by_id, clip)
             if clip.id in made_for:
-                reasons = (f"made for your request: {made_for[clip.id]}", *reasons)
+                generic = SOURCE_REASONS["made"]
+                mine = f"made for your request: {made_for[clip.id]}"
+                reasons = (mine, *(r for r in reasons if r != generic))
             out.append(FeedItem(clip, it.score, it.parts, it.sources, reasons))
         self.state.record_page(session_id, page, [i.clip.id for i in out])
         return FeedPage(

@@ -67,6 +67,15 @@ MIGRATIONS: dict[int, str] = {
         created_at REAL NOT NULL, expires_at REAL, retracted_at REAL
     );
     CREATE INDEX steering_user ON steering(user_id);
+    CREATE TABLE clip_stats (
+        clip_id TEXT PRIMARY KEY,
+        views INTEGER NOT NULL DEFAULT 0, likes INTEGER NOT NULL DEFAULT 0,
+        skips INTEGER NOT NULL DEFAULT 0, hides INTEGER NOT NULL DEFAULT 0,
+        shares INTEGER NOT NULL DEFAULT 0, remixes INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    # v2: generated clips routed to the users who asked, and cameo consent.
+    1: """
     CREATE TABLE made_for (
         user_id TEXT NOT NULL, clip_id TEXT NOT NULL, phrase TEXT NOT NULL,
         job_id TEXT NOT NULL, created_at REAL NOT NULL,
@@ -77,12 +86,6 @@ MIGRATIONS: dict[int, str] = {
         approved TEXT NOT NULL DEFAULT '[]', blocked TEXT NOT NULL DEFAULT '[]',
         updated_at REAL NOT NULL
     );
-    CREATE TABLE clip_stats (
-        clip_id TEXT PRIMARY KEY,
-        views INTEGER NOT NULL DEFAULT 0, likes INTEGER NOT NULL DEFAULT 0,
-        skips INTEGER NOT NULL DEFAULT 0, hides INTEGER NOT NULL DEFAULT 0,
-        shares INTEGER NOT NULL DEFAULT 0, remixes INTEGER NOT NULL DEFAULT 0
-    )
     """,
 }
 

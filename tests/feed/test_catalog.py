@@ -91,3 +91,19 @@ def test_reopen_keeps_data(tmp_path):
     cat.close()
     again = Catalog(tmp_path / "c.sqlite")
     assert again.ids() == ["a"] and again.channel_model("text") == "m"
+
+
+def test_user_state_migrates_from_v1(tmp_path):
+    """A user-state file from schema v1 gains the v2 tables and keeps its users."""
+    from feed.db import Database
+    from feed.state import MIGRATIONS, StateStore
+
+    path = tmp_path / "state.sqlite"
+    old = Database(path, "user state", {0: MIGRATIONS[0]})
+    old.conn.execute("INSERT INTO users VALUES ('u1', 'ann', 'h', 1.0)")
+    old.close()
+    state = StateStore(path)
+    assert state.get_user("u1").handle == "ann"
+    state.set_cameo("ann", "u1", "everyone", [], [], 2.0)
+    assert state.cameo("ann") == ("u1", "everyone", (), ())
+    assert dict(state.db.query("SELECT key, value FROM meta"))["schema_version"] == "2"

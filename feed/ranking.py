@@ -83,7 +83,8 @@ def phrase_relevance(
         mask = has[channel]
         if not mask.any():
             continue
-        sims = vectors[channel][mask] @ q
+        # Multiply first, select after: boolean-indexing the (N, d) matrix would copy it.
+        sims = (vectors[channel] @ q)[mask]
         std = float(sims.std())
         z = (sims - sims.mean()) / (std if std > 1e-9 else 1.0)
         total[mask] += z

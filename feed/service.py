@@ -58,7 +58,7 @@ MAX_WATCH_MS = 6 * 3600 * 1000
 FUTURE_SLACK_S = 300.0
 PER_SOURCE = {"taste": 300, "steer": 300, "fresh": 100, "social": 100, "remix": 50,
               "explore": 40, "popular": 100, "made": 50}  # fmt: skip
-ONLY_POOL = 3000
+ONLY_POOL = 600
 SOURCE_REASONS = {
     "taste": "like clips you watched",
     "steer": "matches what you asked for",
@@ -482,7 +482,8 @@ class FeedService:
             # "only": every allowed clip is a candidate, most relevant first.
             z = np.minimum.reduce([s.z for s in only])
             rows = np.flatnonzero(allowed)
-            rows = rows[np.argsort(-z[rows], kind="stable")][:ONLY_POOL]
+            if len(rows) > ONLY_POOL:
+                rows = rows[np.argpartition(-z[rows], ONLY_POOL - 1)[:ONLY_POOL]]
             for row in rows.tolist():
                 found.setdefault(row, []).append("steer")
         for channel, t in tastes.items():

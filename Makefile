@@ -37,7 +37,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy embeddings generation feed
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/core.py
+	$(BIN)/python bench/core_bench.py
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .pytest_cache .ruff_cache .mypy_cache

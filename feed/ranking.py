@@ -130,7 +130,8 @@ def score_candidates(
 ) -> list[ScoredItem]:
     """Score candidate rows; taste/fresh/popular/followed/made/jitter are (len(rows),) arrays.
 
-    `made` marks clips generated for this user's request.
+    `made` marks clips generated for this user's request. Returns the best
+    `weights.pool` items (in no particular order): only they can reach a page.
 
     Boosts add relevance (clipped z) times weight; suppressions subtract only
     positive relevance, so clips unrelated to the phrase are left alone.
@@ -144,7 +145,7 @@ def score_candidates(
         "explore": weights.explore_jitter * jitter,
     }
     steer = np.zeros(len(rows), dtype=np.float32)
-    touched: list[list[str]] = [[] for _ in rows]
+    touched: dict[int, list[str]] = {}
     for s in signals:
         z = s.z[rows]
         if s.op == "boost":
@@ -158,18 +159,24 @@ def score_candidates(
             # "no horror" errs towards hiding a borderline clip rather than showing it.
             steer -= weights.exclude_margin * np.clip(z - EXCLUDE_SOFT_Z, 0.0, None)
         for i in np.flatnonzero(z >= MATCH_Z).tolist():
-            touched[i].append(s.id)
+            touched.setdefault(i, []).append(s.id)
     parts["steer"] = steer
     total = np.sum(list(parts.values()), axis=0)
+    # Only the best `pool` candidates can reach a page (diversify looks no further),
+    # so only they become objects.
+    keep = np.arange(len(rows))
+    if len(rows) > weights.pool:
+        keep = np.argpartition(-total, weights.pool - 1)[: weights.pool]
     items = []
-    for i, row in enumerate(rows.tolist()):
+    for i in keep.tolist():
+        row = int(rows[i])
         items.append(
             ScoredItem(
                 row=row,
                 score=float(total[i]),
                 parts={k: round(float(v[i]), 4) for k, v in parts.items() if v[i] != 0},
                 sources=sources[i],
-                steering=tuple(touched[i]),
+                steering=tuple(touched.get(i, ())),
             )
         )
     return items

@@ -11,7 +11,7 @@ Three measurements, printed as a table and written as JSON:
 
 Every result records how many cores other processes kept busy while it ran.
 
-Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/core.py [--quick] [--out bench/out/core.json]`.
+Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/core_bench.py [--quick] [--out bench/out/core.json]`.
 """
 
 from __future__ import annotations

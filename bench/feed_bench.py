@@ -1,0 +1,1016 @@
+"""Benchmark the feed service: page latency, steering, event-to-page and memory.
+
+At each catalog size (10,000 and 100,000 synthetic clips; 5,000 with --quick), printed
+as a table and written as JSON:
+
+1. `FeedService.feed_page` latency, first pages and follow-on pages through cursors,
+   for users with a liked-clips profile: without steering, with a boost (and an exclude),
+   and with an "only"; plus the first page after a new steering op, with the relevance
+   cache as `steer` leaves it (warm), emptied (cold), and again (warm);
+2. steering: `parse_instruction` alone, and `FeedService.steer` end to end over ~40
+   English and Japanese instructions, split by new phrase (encode + relevance over the
+   catalog) and already-cached phrase;
+3. event to page: `record_events` (5 likes of one topic) plus the next `feed_page`, and
+   whether that page moved towards the topic (against a twin user who posted nothing);
+4. process RSS after building.
+
+Clips go straight into the catalog with `Catalog.upsert_clips`. Encoding 100,000 prompts
+with the sentence model would take minutes, so a pool of real prompts is encoded once
+with the packaged MiniLM and each clip gets its pool entry's vector plus a little seeded
+noise: steering phrases ("more anime style") then meet real sentence-model geometry.
+Timings run with one torch and one FAISS thread (`use_one_thread_per_request`, as
+`steerfeed serve` does); every result records how many cores other processes kept busy.
+
+Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/feed_bench.py [--quick] [--clips 100000]
+[--out bench/out/feed.json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from core_bench import (
+    CpuWindow,
+    Latency,
+    TimedEncoder,
+    machine_info,
+    progress_bar,
+    summarise,
+    timer,
+)
+
+from embeddings.encoders import SentenceEncoder, l2_normalise
+from feed.bootstrap import use_one_thread_per_request
+from feed.catalog import Catalog, ClipRecord, embedding_text
+from feed.engine import TEXT, Engine
+from feed.profile import Event
+from feed.ranking import MATCH_Z, phrase_relevance
+from feed.service import FeedPage, FeedService
+from feed.state import User
+from feed.steering import Glossary, InstructionError, parse_instruction
+
+ROOT = Path(__file__).resolve().parent.parent
+
+log = logging.getLogger("bench.feed")
+
+SEED = 20240612
+NOW = 1_760_000_000.0
+DAY_S = 24 * 3600.0
+CATALOG_DAYS = 30
+CATALOG_BATCH = 2000
+CREATORS = 2000
+REMIX_SHARE = 0.03
+NOISE = 0.15  # norm of the noise added to a pool vector (cosine to it stays ~0.99)
+PAGE = 20
+PAGE_GOAL_P99_MS = 50.0
+STEER_GOAL_P50_MS = 30.0
+
+STYLES = (
+    "anime", "photorealistic", "claymation", "pixel art", "watercolor", "film noir",
+    "cyberpunk", "oil painting", "low-poly 3D", "documentary", "ukiyo-e", "vaporwave",
+    "stop-motion", "pencil sketch",
+)  # fmt: skip
+TOPICS: dict[str, tuple[str, ...]] = {
+    "cats": ("a cat", "a fluffy kitten", "a ginger tabby cat"),
+    "dogs": ("a golden retriever", "a puppy", "a corgi"),
+    "sports": ("a soccer player scoring a goal", "a basketball player dunking",
+               "a tennis player serving", "a skateboarder doing a kickflip"),
+    "horror": ("a ghost", "a zombie", "a creepy clown", "a haunted doll"),
+    "food": ("a chef cooking ramen", "a plate of sushi", "a baker pulling bread from an oven"),
+    "dance": ("a street dancer", "a ballerina", "a tango couple"),
+    "space": ("an astronaut", "a rocket launching", "a comet"),
+    "ocean": ("a jellyfish", "a surfer riding a wave", "a humpback whale"),
+    "music": ("a jazz trio", "a guitarist", "a violinist"),
+    "cars": ("a vintage car", "a race car", "a motorbike"),
+    "fantasy": ("a dragon", "a wizard", "a knight"),
+    "robots": ("a robot", "a delivery drone", "an android"),
+    "birds": ("a parrot", "a hummingbird", "an owl"),
+}  # fmt: skip
+TOPIC_NAMES = tuple(TOPICS)
+SCENES = (
+    "on a rainy rooftop at night", "in a neon city alley", "across a frozen lake",
+    "inside a train station", "in a sunflower field", "in a cluttered kitchen",
+    "through a desert canyon", "at a crowded night market", "in a misty pine forest",
+    "in a 1970s living room", "above the clouds", "on a floating island",
+    "at golden hour on the beach", "in a library of endless shelves", "during a thunderstorm",
+    "in a snow globe",
+)  # fmt: skip
+SHOTS = ("close-up", "wide shot", "slow motion", "drone shot", "time-lapse", "handheld")
+TEMPLATES = (
+    "{Style}: {subject} {scene}",
+    "{subject} {scene}, {style} style",
+    "{Shot} of {subject} {scene}, {style}",
+    "{Style} video of {subject} {scene}",
+)
+
+# Steering instructions a viewer might type (~40, English and Japanese).
+INSTRUCTIONS = (
+    "more anime style", "show me realistic ones", "no horror", "less sports",
+    "a lot more cats, fewer dogs", "only cats", "back to normal", "more watercolor",
+    "a bit less dogs please", "I don't want to see any clowns", "stop showing me zombies",
+    "more food videos", "give me more space stuff", "more claymation", "less cyberpunk",
+    "no more robots", "just show me dance", "i'm in the mood for ocean videos",
+    "Show me more black and white film noir and no horror", "much more pixel art",
+    "tone down the cars", "more music, less sports", "i love birds",
+    "stuff that looks like a Japanese cartoon", "more cute animals", "no jump scares",
+    "more slow motion", "less dark and gloomy stuff", "more dragons and wizards",
+    "fewer drone shots",
+    "もっとアニメ風に", "ホラーは見たくない", "スポーツは少なめで", "猫だけ見せて",
+    "ちょっとだけ犬を増やして", "もっと猫、ホラーはいらない", "クレイアニメをもっと見せて",
+    "実写っぽいのを見せて", "料理をもっと見せて", "宇宙が好き", "元に戻して", "ダンスを増やして",
+)  # fmt: skip
+# (instruction, label kind, label) for the steered cohorts; labels check the pages.
+BOOSTS = (
+    ("more anime style", "style", "anime"), ("more watercolor", "style", "watercolor"),
+    ("more claymation", "style", "claymation"), ("much more pixel art", "style", "pixel art"),
+    ("more cyberpunk", "style", "cyberpunk"), ("more oil painting", "style", "oil painting"),
+)  # fmt: skip
+EXCLUDES = (
+    ("no horror", "topic", "horror"), ("no sports", "topic", "sports"),
+    ("no robots", "topic", "robots"), ("no cars", "topic", "cars"),
+)  # fmt: skip
+ONLYS = (
+    ("only cats", "topic", "cats"), ("just show me dance", "topic", "dance"),
+    ("only anime style", "style", "anime"), ("nothing but food", "topic", "food"),
+    ("猫だけ見せて", "topic", "cats"),
+)  # fmt: skip
+RELEVANCE_CHECKS = (
+    ("anime style", "style", "anime"), ("watercolor painting", "style", "watercolor"),
+    ("claymation", "style", "claymation"), ("horror", "topic", "horror"),
+    ("cats", "topic", "cats"), ("sports", "topic", "sports"), ("food cooking", "topic", "food"),
+)  # fmt: skip
+
+
+# -- results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Build:
+    """Building one catalog size: fill, index, snapshot, and memory afterwards."""
+
+    count: int
+    pool: int
+    remixes: int
+    creators: int
+    index_kind: str
+    fill_s: float
+    index_build_s: float
+    build_threads: int
+    snapshot_s: float
+    rss_mb: float
+    max_rss_mb: float
+
+
+@dataclass(frozen=True)
+class RelevanceCheck:
+    """Clips whose relevance to a phrase reaches MATCH_Z, against the synthetic labels."""
+
+    count: int
+    phrase: str
+    label: str
+    matched: int
+    precision: float
+    recall: float
+
+
+@dataclass(frozen=True)
+class PageLatency:
+    """feed_page latency for one cohort: all requests, first pages, follow-on pages.
+
+    `label_share` is the mean share of page items carrying each checked label
+    (e.g. the boosted style, the excluded topic).
+    """
+
+    count: int
+    scenario: str
+    users: int
+    latency: Latency
+    first_page: Latency
+    follow_on: Latency
+    items_per_page: float
+    label_share: dict[str, float]
+    others_cores: float
+
+
+@dataclass(frozen=True)
+class NewSteerPage:
+    """First page after a new steering op: as `steer` left the relevance cache, emptied, warm."""
+
+    count: int
+    users: int
+    after_steer: Latency
+    cold: Latency
+    warm: Latency
+    others_cores: float
+
+
+@dataclass(frozen=True)
+class SteerTiming:
+    """Instruction to applied ops: parsing alone, and `steer` with new or cached phrases.
+
+    `relevance` is `phrase_relevance` over the whole catalog alone (one phrase);
+    `encode_mean_ms` is the mean phrase encoding time inside new-phrase steer calls.
+    """
+
+    count: int
+    instructions: int
+    refused: tuple[str, ...]
+    parse: Latency
+    new_phrase: Latency
+    cached_phrase: Latency
+    encode_mean_ms: float
+    relevance: Latency
+    others_cores: float
+
+
+@dataclass(frozen=True)
+class EventToPage:
+    """record_events (likes of one topic) plus the next page, and whether the page moved.
+
+    Shares are of the liked topic among page items, averaged over trials: the user's
+    page before the likes, the page after, and a twin's next page (same history,
+    no likes).
+    """
+
+    count: int
+    trials: int
+    likes: int
+    record_events: Latency
+    next_page: Latency
+    total: Latency
+    share_before: float
+    share_after: float
+    share_twin: float
+    moved_trials: int
+    others_cores: float
+
+
+@dataclass
+class SizeReport:
+    """Everything measured at one catalog size."""
+
+    build: Build
+    relevance_checks: list[RelevanceCheck] = field(default_factory=list)
+    pages: list[PageLatency] = field(default_factory=list)
+    new_steer_page: NewSteerPage | None = None
+    steering: SteerTiming | None = None
+    event_to_page: EventToPage | None = None
+
+
+@dataclass
+class Report:
+    """One run."""
+
+    machine: dict[str, Any]
+    config: dict[str, Any]
+    pool_encode_s: float = 0.0
+    sizes: list[SizeReport] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does."""
+
+    counts: tuple[int, ...]
+    pool: int
+    users: int
+    sessions: int
+    pages: int
+    new_steer_users: int
+    parse_rounds: int
+    generated_new: int
+    cached_rounds: int
+    event_trials: int
+
+
+FULL = Sizes((10_000, 100_000), 3000, 50, 4, 5, 30, 25, 120, 3, 10)
+QUICK = Sizes((5_000,), 1000, 8, 2, 3, 5, 3, 10, 1, 3)
+
+
+# -- synthetic catalog ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromptPool:
+    """Real prompts with their MiniLM vectors (n, d) and style/topic labels (n,)."""
+
+    prompts: tuple[str, ...]
+    tags: tuple[tuple[str, ...], ...]
+    vectors: np.ndarray
+    style: np.ndarray
+    topic: np.ndarray
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Per-clip synthetic labels, row i ↔ clip id `clip-{i:07d}`."""
+
+    style: np.ndarray
+    topic: np.ndarray
+    duration_s: np.ndarray
+
+    def of(self, clip_id: str, kind: str) -> int:
+        """The style or topic index of a clip."""
+        row = int(clip_id.removeprefix("clip-"))
+        return int((self.style if kind == "style" else self.topic)[row])
+
+
+def label_index(kind: str, name: str) -> int:
+    """Index of a style or topic name."""
+    return STYLES.index(name) if kind == "style" else TOPIC_NAMES.index(name)
+
+
+def make_pool(n: int, encoder: Any, rng: np.random.Generator) -> PromptPool:
+    """n distinct prompts from style × topic × scene × template, encoded in one go."""
+    seen: dict[str, tuple[int, int]] = {}
+    while len(seen) < n:
+        style, topic = int(rng.integers(len(STYLES))), int(rng.integers(len(TOPICS)))
+        subjects = TOPICS[TOPIC_NAMES[topic]]
+        words = {
+            "style": STYLES[style],
+            "subject": subjects[rng.integers(len(subjects))],
+            "scene": SCENES[rng.integers(len(SCENES))],
+            "shot": SHOTS[rng.integers(len(SHOTS))],
+        }
+        words |= {"Style": words["style"][0].upper() + words["style"][1:]}
+        words |= {"Shot": words["shot"].capitalize()}
+        prompt = TEMPLATES[rng.integers(len(TEMPLATES))].format(**words)
+        seen.setdefault(prompt, (style, topic))
+    prompts = tuple(seen)
+    tags = tuple((STYLES[s].lower().replace(" ", "-"),) for s, _ in seen.values())
+    texts = [embedding_text(p, "", t) for p, t in zip(prompts, tags, strict=True)]
+    vectors = encoder.encode_texts(texts)
+    labels = np.array(list(seen.values()), dtype=np.int16)
+    return PromptPool(prompts, tags, vectors, labels[:, 0], labels[:, 1])
+
+
+def fill_catalog(
+    path: Path, count: int, pool: PromptPool, model_id: str, rng: np.random.Generator
+) -> tuple[Labels, int]:
+    """Insert `count` clips drawn from the pool (noisy pool vectors); return labels, remixes."""
+    entry = rng.integers(len(pool.prompts), size=count)
+    remix_of = np.full(count, -1, dtype=np.int64)
+    remix = np.flatnonzero(rng.random(count) < REMIX_SHARE)
+    remix = remix[remix > 0]
+    remix_of[remix] = (rng.random(len(remix)) * remix).astype(np.int64)
+    entry[remix] = entry[remix_of[remix]]  # a remix looks like its source
+    weights = 1.0 / (np.arange(CREATORS) + 10.0)  # a long tail of creators
+    creator = rng.choice(CREATORS, size=count, p=weights / weights.sum())
+    created_at = NOW - rng.random(count) * CATALOG_DAYS * DAY_S
+    duration_s = rng.uniform(4.0, 20.0, size=count)
+    dim = pool.vectors.shape[1]
+    batch = max(1, min(CATALOG_BATCH, count // 10))  # one progress line per batch
+    catalog = Catalog(path)
+    try:
+        with progress_bar(count, "catalog fill") as bar:
+            for start in range(0, count, batch):
+                rows = range(start, min(start + batch, count))
+                records = [
+                    ClipRecord(
+                        id=f"clip-{i:07d}",
+                        prompt=pool.prompts[entry[i]],
+                        creator=f"creator_{creator[i]:04d}",
+                        created_at=float(created_at[i]),
+                        tags=pool.tags[entry[i]],
+                        remix_of=f"clip-{remix_of[i]:07d}" if remix_of[i] >= 0 else None,
+                        duration_s=round(float(duration_s[i]), 2),
+                        width=720,
+                        height=1280,
+                    )
+                    for i in rows
+                ]
+                noise = rng.standard_normal((len(records), dim), dtype=np.float32)
+                noise *= NOISE / np.sqrt(dim)
+                vectors = l2_normalise(pool.vectors[entry[rows.start : rows.stop]] + noise)
+                catalog.upsert_clips(records, {TEXT: (model_id, vectors)})
+                bar.update(len(records))
+    finally:
+        catalog.close()
+    labels = Labels(pool.style[entry], pool.topic[entry], duration_s)
+    return labels, len(remix)
+
+
+# -- users and events ----------------------------------------------------------------
+
+
+class Clock:
+    """Benchmark time, passed in as `now`; each request moves it on a little."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def tick(self, seconds: float = 2.0) -> float:
+        """Advance and return the new time."""
+        self.now += seconds
+        return self.now
+
+
+def clips_of(labels: Labels, kind: str, index: int, n: int, rng: np.random.Generator) -> list[str]:
+    """n random clip ids carrying a style or topic label."""
+    rows = np.flatnonzero((labels.style if kind == "style" else labels.topic) == index)
+    return [f"clip-{r:07d}" for r in rng.choice(rows, size=n, replace=False).tolist()]
+
+
+def profile_events(
+    labels: Labels, favourites: Sequence[int], now: float, rng: np.random.Generator
+) -> list[Event]:
+    """A few days of a viewer: likes and long views of favourite topics, skips elsewhere."""
+    events = []
+    for i, clip_id in enumerate(
+        [c for t in favourites for c in clips_of(labels, "topic", t, 3, rng)]
+    ):
+        row = int(clip_id.removeprefix("clip-"))
+        watch_ms = int(labels.duration_s[row] * 1000 * rng.uniform(0.7, 1.3))
+        events.append(Event(clip_id, "view", now - 3600.0 * (i + 1), watch_ms))
+        if i % 3 != 2:
+            events.append(Event(clip_id, "like", now - 3600.0 * (i + 1) + 30))
+    others = [t for t in range(len(TOPICS)) if t not in favourites]
+    for t in rng.choice(others, size=2, replace=False).tolist():
+        events.append(Event(clips_of(labels, "topic", t, 1, rng)[0], "skip", now - 600.0))
+    return events
+
+
+def make_users(
+    service: FeedService,
+    prefix: str,
+    n: int,
+    labels: Labels,
+    clock: Clock,
+    rng: np.random.Generator,
+) -> list[User]:
+    """n users, each with a profile of likes in two favourite topics."""
+    users = []
+    for i in range(n):
+        user, _ = service.create_user(f"{prefix}_{i:03d}", clock.now)
+        favourites = rng.choice(len(TOPICS), size=2, replace=False).tolist()
+        service.record_events(user, profile_events(labels, favourites, clock.now, rng), clock.now)
+        users.append(user)
+    return users
+
+
+def share(page: FeedPage, labels: Labels, kind: str, index: int) -> float:
+    """Share of a page's items carrying a label (0 for an empty page)."""
+    if not page.items:
+        return 0.0
+    return sum(labels.of(it.clip.id, kind) == index for it in page.items) / len(page.items)
+
+
+# -- 1. page latency -------------------------------------------------------------------
+
+
+def time_pages(
+    service: FeedService,
+    users: Sequence[User],
+    sizes: Sizes,
+    clock: Clock,
+    checks: Sequence[Sequence[tuple[str, str, str]]] = (),
+    labels: Labels | None = None,
+) -> tuple[list[float], list[float], list[float], dict[str, float]]:
+    """Sessions of first and follow-on pages, users interleaved as a server sees them.
+
+    `checks[k]` lists (name, kind, label) whose share on user k's pages is averaged.
+    Returns seconds of first pages, of follow-on pages, items per page, and the shares.
+    """
+    first: list[float] = []
+    follow: list[float] = []
+    items: list[float] = []
+    shares: dict[str, list[float]] = {}
+    for _ in range(sizes.sessions):
+        cursors: list[str | None] = [None] * len(users)
+        for page_no in range(sizes.pages):
+            for k, user in enumerate(users):
+                now = clock.tick()
+                t0 = time.perf_counter()
+                page = service.feed_page(user, PAGE, cursors[k], now)
+                (follow if page_no else first).append(time.perf_counter() - t0)
+                cursors[k] = page.next_cursor
+                items.append(len(page.items))
+                if labels is not None and checks:
+                    for name, kind, label in checks[k]:
+                        value = share(page, labels, kind, label_index(kind, label))
+                        shares.setdefault(name, []).append(value)
+    return first, follow, items, {k: float(np.mean(v)) for k, v in shares.items()}
+
+
+def bench_pages(
+    service: FeedService,
+    scenario: str,
+    users: Sequence[User],
+    sizes: Sizes,
+    clock: Clock,
+    labels: Labels,
+    checks: Sequence[Sequence[tuple[str, str, str]]] = (),
+) -> PageLatency:
+    """Time one cohort's feed requests."""
+    log.info("pages: %s, %d users", scenario, len(users))
+    with CpuWindow() as cpu:
+        first, follow, items, shares = time_pages(service, users, sizes, clock, checks, labels)
+    return PageLatency(
+        count=len(service.snapshot()),
+        scenario=scenario,
+        users=len(users),
+        latency=summarise(first + follow),
+        first_page=summarise(first),
+        follow_on=summarise(follow),
+        items_per_page=float(np.mean(items)),
+        label_share=shares,
+        others_cores=cpu.others_cores,
+    )
+
+
+def bench_new_steer_page(
+    service: FeedService, users: Sequence[User], clock: Clock, rng: np.random.Generator
+) -> NewSteerPage:
+    """First page after each user's new steering op (a phrase nobody used before).
+
+    `steer` computes the new phrase's relevance itself, so the page right after it
+    finds the cache warm; the cold case empties the relevance cache first (as a
+    catalog change or eviction would), and the warm case repeats the page.
+    """
+    log.info("pages: first page after a new steering op, %d users", len(users))
+    after: list[float] = []
+    cold: list[float] = []
+    warm: list[float] = []
+    phrases = fresh_phrases(len(users), rng)
+    with CpuWindow() as cpu:
+        for user, phrase in zip(users, phrases, strict=True):
+            service.steer(user, f"more {phrase}", clock.tick())
+            for out in (after, cold, warm):
+                if out is cold:
+                    service._relevance.clear()  # private: the only way to empty the cache
+                now = clock.tick()
+                t0 = time.perf_counter()
+                service.feed_page(user, PAGE, None, now)
+                out.append(time.perf_counter() - t0)
+    return NewSteerPage(
+        count=len(service.snapshot()),
+        users=len(users),
+        after_steer=summarise(after),
+        cold=summarise(cold),
+        warm=summarise(warm),
+        others_cores=cpu.others_cores,
+    )
+
+
+def fresh_phrases(n: int, rng: np.random.Generator) -> list[str]:
+    """n distinct phrases (subject + scene) that no instruction list uses."""
+    subjects = [s.split(" ", 1)[1] for group in TOPICS.values() for s in group]
+    pairs = [(a, b) for a in subjects for b in SCENES]
+    order = rng.permutation(len(pairs))[:n]
+    return [f"{pairs[i][0]} {pairs[i][1]}" for i in order.tolist()]
+
+
+# -- 2. steering ------------------------------------------------------------------------
+
+
+def bench_steering(
+    service: FeedService,
+    users: Sequence[User],
+    text: TimedEncoder,
+    sizes: Sizes,
+    clock: Clock,
+    rng: np.random.Generator,
+) -> SteerTiming:
+    """Parse alone, then steer end to end: first sight of each phrase, then cached."""
+    glossary = service.glossary
+    instructions, refused = [], []
+    for instruction in INSTRUCTIONS:
+        try:
+            parse_instruction(instruction, glossary)
+            instructions.append(instruction)
+        except InstructionError as exc:
+            log.warning("instruction %r refused: %s", instruction, exc)
+            refused.append(instruction)
+    parse_s = []
+    with CpuWindow() as cpu:
+        for _ in range(sizes.parse_rounds):
+            for instruction in instructions:
+                t0 = time.perf_counter()
+                parse_instruction(instruction, glossary)
+                parse_s.append(time.perf_counter() - t0)
+
+        generation = service.snapshot().generation
+        new_s: list[float] = []
+        cached_s: list[float] = []
+        encode_s = 0.0
+        first_pass = instructions + [f"more {p}" for p in fresh_phrases(sizes.generated_new, rng)]
+        passes = [first_pass] + [instructions] * sizes.cached_rounds
+        log.info("steering: %d steer calls", sum(len(p) for p in passes))
+        calls = 0
+        for batch in passes:
+            for instruction in batch:
+                phrases = [o.phrase for o in parse_instruction(instruction, glossary) if o.phrase]
+                # private: whether steer will have to compute relevance for a phrase
+                new = any((p, generation) not in service._relevance for p in phrases)
+                user = users[calls % len(users)]
+                calls += 1
+                text.reset()
+                now = clock.tick()
+                t0 = time.perf_counter()
+                service.steer(user, instruction, now)
+                (new_s if new else cached_s).append(time.perf_counter() - t0)
+                if new:
+                    encode_s += text.text_s
+        snap = service.snapshot()
+        relevance_s = []
+        for phrase in fresh_phrases(20, np.random.default_rng(rng.integers(1 << 31))):
+            vectors = service.phrase_vectors(phrase)
+            t0 = time.perf_counter()
+            phrase_relevance(snap.vectors, snap.has, vectors)
+            relevance_s.append(time.perf_counter() - t0)
+    return SteerTiming(
+        count=len(snap),
+        instructions=len(instructions),
+        refused=tuple(refused),
+        parse=summarise(parse_s),
+        new_phrase=summarise(new_s),
+        cached_phrase=summarise(cached_s),
+        encode_mean_ms=encode_s / max(len(new_s), 1) * 1000.0,
+        relevance=summarise(relevance_s),
+        others_cores=cpu.others_cores,
+    )
+
+
+def check_relevance(service: FeedService, labels: Labels) -> list[RelevanceCheck]:
+    """How well phrase relevance finds the clips labelled with what the phrase names."""
+    out = []
+    for phrase, kind, name in RELEVANCE_CHECKS:
+        z = service.relevance(phrase)
+        truth = (labels.style if kind == "style" else labels.topic) == label_index(kind, name)
+        matched = z >= MATCH_Z
+        out.append(
+            RelevanceCheck(
+                count=len(z),
+                phrase=phrase,
+                label=f"{kind}={name}",
+                matched=int(matched.sum()),
+                precision=float(truth[matched].mean()) if matched.any() else 0.0,
+                recall=float(matched[truth].mean()) if truth.any() else 0.0,
+            )
+        )
+    return out
+
+
+# -- 3. event to page -------------------------------------------------------------------
+
+
+def bench_event_to_page(
+    service: FeedService,
+    labels: Labels,
+    sizes: Sizes,
+    clock: Clock,
+    rng: np.random.Generator,
+    likes: int = 5,
+) -> EventToPage:
+    """A user likes clips of a new topic; time the batch plus the next page, check it moved."""
+    log.info("event to page: %d trials", sizes.event_trials)
+    record_s, page_s = [], []
+    before, after, twin_after = [], [], []
+    with CpuWindow() as cpu:
+        for trial in range(sizes.event_trials):
+            target = trial % len(TOPICS)
+            others = [t for t in range(len(TOPICS)) if t != target]
+            favourites = rng.choice(others, size=2, replace=False).tolist()
+            history = profile_events(labels, favourites, clock.now, rng)
+            pair = []
+            for who in ("user", "twin"):
+                user, _ = service.create_user(f"e2p_{who}_{trial:03d}", clock.now)
+                service.record_events(user, history, clock.tick())
+                pair.append((user, service.feed_page(user, PAGE, None, clock.tick())))
+            (user, page), (twin, twin_page) = pair
+            events = [
+                Event(c, "like", clock.now) for c in clips_of(labels, "topic", target, likes, rng)
+            ]
+            now = clock.tick()
+            t0 = time.perf_counter()
+            service.record_events(user, events, now)
+            t1 = time.perf_counter()
+            nxt = service.feed_page(user, PAGE, page.next_cursor, now)
+            t2 = time.perf_counter()
+            record_s.append(t1 - t0)
+            page_s.append(t2 - t1)
+            twin_next = service.feed_page(twin, PAGE, twin_page.next_cursor, now)
+            before.append(share(page, labels, "topic", target))
+            after.append(share(nxt, labels, "topic", target))
+            twin_after.append(share(twin_next, labels, "topic", target))
+    return EventToPage(
+        count=len(service.snapshot()),
+        trials=sizes.event_trials,
+        likes=likes,
+        record_events=summarise(record_s),
+        next_page=summarise(page_s),
+        total=summarise([a + b for a, b in zip(record_s, page_s, strict=True)]),
+        share_before=float(np.mean(before)),
+        share_after=float(np.mean(after)),
+        share_twin=float(np.mean(twin_after)),
+        moved_trials=sum(a > t for a, t in zip(after, twin_after, strict=True)),
+        others_cores=cpu.others_cores,
+    )
+
+
+# -- one size ---------------------------------------------------------------------------
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size of this process in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    current = 0.0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                current = int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return current, peak
+
+
+def build_threads(threads: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Set (torch, FAISS) threads when given; return the previous pair."""
+    import faiss
+    import torch
+
+    previous = (torch.get_num_threads(), faiss.omp_get_max_threads())
+    if threads is not None:
+        torch.set_num_threads(threads[0])
+        faiss.omp_set_num_threads(threads[1])
+    return previous
+
+
+def bench_size(
+    work: Path,
+    count: int,
+    pool: PromptPool,
+    text: TimedEncoder,
+    sizes: Sizes,
+    default_threads: tuple[int, int],
+    seed: int,
+) -> SizeReport:
+    """Build a catalog of `count` clips, open engine and service, run every measurement."""
+    rng = np.random.default_rng(seed)
+    home = work / f"home-{count}"
+    log.info("size %d: filling the catalog", count)
+    with timer() as fill_s:
+        labels, remixes = fill_catalog(home / "catalog.sqlite", count, pool, text.model_id, rng)
+    log.info("size %d: catalog filled in %.1f s; opening the engine", count, fill_s())
+    build_threads(default_threads)  # the index builds as a fresh `steerfeed` process would
+    with timer() as index_s:
+        engine = Engine(home, text, None)
+    log.info("size %d: %s index built in %.1f s", count, engine.indexes[TEXT].kind, index_s())
+    use_one_thread_per_request()  # as `steerfeed serve` does, before any timing
+    service = FeedService.open(engine, home, Glossary.load())
+    try:
+        with timer() as snapshot_s:
+            service.snapshot()
+        current, peak = rss_mb()
+        report = SizeReport(
+            Build(
+                count=count,
+                pool=len(pool.prompts),
+                remixes=remixes,
+                creators=len(service.snapshot().creator_names),
+                index_kind=engine.indexes[TEXT].kind,
+                fill_s=fill_s(),
+                index_build_s=index_s(),
+                build_threads=default_threads[1],
+                snapshot_s=snapshot_s(),
+                rss_mb=current,
+                max_rss_mb=peak,
+            )
+        )
+        log.info("size %d: snapshot in %.1f s; RSS %.0f MiB", count, snapshot_s(), current)
+        report.relevance_checks = check_relevance(service, labels)
+        clock = Clock(NOW)
+        log.info("size %d: creating users", count)
+        warm_users = make_users(service, "warm", 3, labels, clock, rng)
+        for user in warm_users:  # warm-up: first requests pay for lazy imports and caches
+            service.steer(user, "more anime style, no horror", clock.tick())
+        time_pages(service, warm_users, replace(sizes, sessions=1, pages=3), clock)
+        plain = make_users(service, "plain", sizes.users, labels, clock, rng)
+        steered = make_users(service, "steered", sizes.users, labels, clock, rng)
+        only = make_users(service, "only", sizes.users, labels, clock, rng)
+        fresh = make_users(service, "fresh", sizes.new_steer_users, labels, clock, rng)
+        steerers = make_users(service, "steerer", 20, labels, clock, rng)
+
+        report.pages.append(bench_pages(service, "no steering", plain, sizes, clock, labels))
+        checks = []
+        for k, user in enumerate(steered):
+            boost, kind, name = BOOSTS[k % len(BOOSTS)]
+            ops = [("boosted style", kind, name)]
+            instruction = boost
+            if k % 2 == 0:
+                exclude, ekind, ename = EXCLUDES[(k // 2) % len(EXCLUDES)]
+                instruction = f"{boost}, {exclude}"
+                ops.append(("excluded topic", ekind, ename))
+            service.steer(user, instruction, clock.tick())
+            checks.append(ops)
+        report.pages.append(
+            bench_pages(service, "boost (+ exclude)", steered, sizes, clock, labels, checks)
+        )
+        checks = []
+        for k, user in enumerate(only):
+            instruction, kind, name = ONLYS[k % len(ONLYS)]
+            service.steer(user, instruction, clock.tick())
+            checks.append([("only label", kind, name)])
+        report.pages.append(bench_pages(service, "only", only, sizes, clock, labels, checks))
+        report.steering = bench_steering(service, steerers, text, sizes, clock, rng)
+        report.new_steer_page = bench_new_steer_page(service, fresh, clock, rng)
+        report.event_to_page = bench_event_to_page(service, labels, sizes, clock, rng)
+    finally:
+        service.close()
+        engine.catalog.close()  # not engine.close(): the index was saved when built
+    return report
+
+
+# -- report -----------------------------------------------------------------------------
+
+
+def fmt(lat: Latency, digits: int = 1) -> str:
+    """p50 and p99 of a latency, in ms."""
+    return f"p50 {lat.p50_ms:.{digits}f} ms, p99 {lat.p99_ms:.{digits}f} ms"
+
+
+def table(report: Report) -> str:
+    """The report as aligned text rows."""
+    rows: list[tuple[str, str, str]] = [
+        ("pool", f"{report.config['sizes']['pool']:,} prompts", f"{report.pool_encode_s:.1f} s")
+    ]
+    for size in report.sizes:
+        b = size.build
+        n = f"{b.count:,}"
+        rows.append(
+            (
+                "build",
+                f"{n} {b.index_kind}",
+                f"fill {b.fill_s:.1f} s, index {b.index_build_s:.1f} s ({b.build_threads} omp"
+                f" threads), snapshot {b.snapshot_s:.1f} s; {b.creators:,} creators,"
+                f" {b.remixes:,} remixes",
+            )
+        )
+        rows.append(
+            ("memory", n, f"RSS {b.rss_mb:.0f} MiB after building (peak so far {b.max_rss_mb:.0f})")
+        )
+        for c in size.relevance_checks:
+            rows.append(
+                (
+                    "relevance z>=1.5",
+                    f"{n} '{c.phrase}'",
+                    f"{c.matched:,} matched; precision {c.precision:.2f} recall {c.recall:.2f}"
+                    f" for {c.label}",
+                )
+            )
+        for p in size.pages:
+            goal = "meets" if p.latency.p99_ms <= PAGE_GOAL_P99_MS else "MISSES"
+            rows.append(
+                (
+                    "feed_page",
+                    f"{n} {p.scenario}",
+                    f"{fmt(p.latency)} ({p.latency.calls} req; {goal} p99 <="
+                    f" {PAGE_GOAL_P99_MS:.0f} ms)",
+                )
+            )
+            shares = "".join(f"; {k} {v:.0%}" for k, v in p.label_share.items())
+            rows.append(
+                (
+                    "",
+                    "",
+                    f"  first {fmt(p.first_page)}; follow-on {fmt(p.follow_on)};"
+                    f" {p.items_per_page:.1f} items/page{shares};"
+                    f" {p.others_cores:.2f} cores busy elsewhere",
+                )
+            )
+        if size.new_steer_page is not None:
+            ns = size.new_steer_page
+            rows.append(("first page after steer", f"{n} as steer left it", fmt(ns.after_steer)))
+            rows.append(("", f"{n} relevance cache cold", fmt(ns.cold)))
+            rows.append(
+                (
+                    "",
+                    f"{n} warm",
+                    f"{fmt(ns.warm)} ({ns.users} users;"
+                    f" {ns.others_cores:.2f} cores busy elsewhere)",
+                )
+            )
+        if size.steering is not None:
+            s = size.steering
+            goal = "meets" if s.new_phrase.p50_ms <= STEER_GOAL_P50_MS else "MISSES"
+            rows.append(
+                (
+                    "steer: parse only",
+                    f"{n} {s.instructions} instr.",
+                    fmt(s.parse, 3) + (f"; refused {list(s.refused)}" if s.refused else ""),
+                )
+            )
+            rows.append(
+                (
+                    "steer: full, new phrase",
+                    n,
+                    f"{fmt(s.new_phrase)} ({s.new_phrase.calls} calls; encode mean"
+                    f" {s.encode_mean_ms:.1f} ms; {goal} p50 <= {STEER_GOAL_P50_MS:.0f} ms)",
+                )
+            )
+            rows.append(
+                (
+                    "steer: full, cached phrase",
+                    n,
+                    f"{fmt(s.cached_phrase)} ({s.cached_phrase.calls} calls)",
+                )
+            )
+            rows.append(
+                (
+                    "phrase_relevance alone",
+                    n,
+                    f"{fmt(s.relevance)}; {s.others_cores:.2f} cores busy elsewhere",
+                )
+            )
+        if size.event_to_page is not None:
+            e = size.event_to_page
+            rows.append(
+                (
+                    "event -> next page",
+                    f"{n} {e.likes} likes",
+                    f"{fmt(e.total)} (record_events {fmt(e.record_events)};"
+                    f" feed_page {fmt(e.next_page)})",
+                )
+            )
+            rows.append(
+                (
+                    "",
+                    "",
+                    f"  topic share {e.share_before:.0%} before -> {e.share_after:.0%} after"
+                    f" (twin without likes {e.share_twin:.0%}); moved in {e.moved_trials}/"
+                    f"{e.trials} trials; {e.others_cores:.2f} cores busy elsewhere",
+                )
+            )
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    return "\n".join(f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every measurement, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 clips, few requests")
+    parser.add_argument("--clips", type=int, help="largest catalog size (default 100,000)")
+    parser.add_argument(
+        "--out", type=Path, help="JSON path (default bench/out/feed.json, feed-quick.json)"
+    )
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    logging.getLogger("bench.core").setLevel(logging.INFO)  # its progress lines
+
+    out = args.out or ROOT / "bench" / "out" / ("feed-quick.json" if args.quick else "feed.json")
+    sizes = QUICK if args.quick else FULL
+    if args.clips is not None:
+        smaller = tuple(c for c in sizes.counts[:-1] if c < args.clips)
+        sizes = replace(sizes, counts=(*smaller, args.clips))
+    report = Report(
+        machine=machine_info(),
+        config={"quick": args.quick, "seed": args.seed, "sizes": asdict(sizes)}
+        | {"noise": NOISE, "creators": CREATORS, "remix_share": REMIX_SHARE, "page": PAGE},
+    )
+    log.info("machine: %s", report.machine)
+    default_threads = build_threads()
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="steerfeed-bench-feed-") as tmp:
+        text = TimedEncoder(SentenceEncoder.load())
+        log.info("encoding a pool of %d prompts", sizes.pool)
+        with timer() as pool_s:
+            pool = make_pool(sizes.pool, text, rng)
+        report.pool_encode_s = pool_s()
+        report.machine["torch_threads_when_timing"] = 1
+        report.machine["faiss_omp_threads_when_timing"] = 1
+        for count in sizes.counts:
+            report.sizes.append(
+                bench_size(Path(tmp), count, pool, text, sizes, default_threads, args.seed + count)
+            )
+            gc.collect()
+    report.machine["loadavg_at_end"] = os.getloadavg()
+    report.config["total_s"] = time.perf_counter() - started
+
+    print(table(report))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -13,16 +14,24 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from feed.api_feed import CurrentUser, Viewer
 from feed.api_feed import router as feed_router
 from feed.api_generation import router as generation_router
 from feed.context import AppContext, Ctx
 from feed.engine import Engine
 from feed.gapfill import GapFiller
 from feed.manifest import ManifestError, parse_entry
-from feed.schemas import ClipOut, Health, SearchResponse, clip_out, search_item
+from feed.schemas import (
+    AppearanceList,
+    ClipOut,
+    Health,
+    SearchResponse,
+    clip_out,
+    search_item,
+)
 from feed.service import FeedService
 from feed.settings import Settings
 
@@ -96,25 +105,56 @@ def create_app(
     @app.get("/v1/search")
     def search(
         h: Ctx,
+        viewer: Viewer,
         q: Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS)],
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> SearchResponse:
-        """Clips nearest to the query text, across every loaded channel."""
+        """Clips nearest to the query text, across every loaded channel (only those the
+        caller may see: send a bearer token to include consent-gated cameo clips)."""
         if not q.strip():
             raise HTTPException(422, "q must not be blank")
         with h.lock:
-            hits = h.engine.search(q, limit)
+            hits = h.engine.search(q, limit * 2)
+        now = time.time()
+        visible = [x for x in hits if h.service.visible(viewer, x.clip.cameos, x.clip.creator)]
         return SearchResponse(
-            items=[search_item(x) for x in hits], channels=list(h.engine.channels)
+            items=[
+                search_item(x, h.service.media_query(viewer, x.clip, now)) for x in visible[:limit]
+            ],
+            channels=list(h.engine.channels),
         )
 
     @app.get("/v1/clips/{clip_id}", responses={404: {"description": "no such clip"}})
-    def get_clip(h: Ctx, clip_id: str) -> ClipOut:
-        """One clip's metadata."""
+    def get_clip(h: Ctx, viewer: Viewer, clip_id: str) -> ClipOut:
+        """One clip's metadata (404 also for clips the caller may not see)."""
         clip = h.engine.catalog.get(clip_id)
-        if clip is None:
+        if clip is None or not h.service.visible(viewer, clip.cameos, clip.creator):
             raise HTTPException(404, f"no clip {clip_id!r}")
-        return clip_out(clip)
+        return clip_out(clip, h.service.media_query(viewer, clip, time.time()))
+
+    @app.delete("/v1/clips/{clip_id}", status_code=204,
+                responses={401: {}, 403: {"description": "not a co-owner"}, 404: {}})  # fmt: skip
+    def delete_clip(h: Ctx, user: CurrentUser, clip_id: str) -> Response:
+        """Delete a clip: its creator and everyone whose cameo is in it co-own it."""
+        clip = h.engine.catalog.get(clip_id)
+        if clip is None or not h.service.visible(user, clip.cameos, clip.creator):
+            raise HTTPException(404, f"no clip {clip_id!r}")
+        if user.handle != clip.creator and user.handle not in clip.cameos:
+            raise HTTPException(403, "only the clip's creator and its cameos' owners may delete it")
+        with h.lock:
+            h.engine.delete(clip_id)
+            h.engine.save()
+        log.info("clip %s deleted by co-owner %s", clip_id, user.handle)
+        return Response(status_code=204)
+
+    @app.get("/v1/me/cameo-appearances", responses={401: {}})
+    def cameo_appearances(h: Ctx, user: CurrentUser) -> AppearanceList:
+        """Every clip your likeness is in, and who made it."""
+        clips = h.engine.catalog.clips_with_cameo(user.handle)
+        now = time.time()
+        return AppearanceList(
+            items=[clip_out(c, h.service.media_query(user, c, now)) for c in clips]
+        )
 
     @app.post(
         "/v1/clips",
@@ -164,10 +204,16 @@ def create_app(
         return clip_out(clip)
 
     @app.get("/media/{clip_id}", responses={404: {"description": "no media"}})
-    def media(h: Ctx, clip_id: str) -> FileResponse:
-        """The clip's video file; supports HTTP range requests for seeking."""
+    def media(
+        h: Ctx, clip_id: str, v: Annotated[str | None, Query(max_length=200)] = None
+    ) -> FileResponse:
+        """The clip's video, with HTTP range requests. Clips with cameos need the signed
+        `v` token their video_url carries; whoever may not see the clip gets 404."""
         clip = h.engine.catalog.get(clip_id)
         if clip is None or not clip.video_path:
+            raise HTTPException(404, f"no media for clip {clip_id!r}")
+        viewer = h.service.media_viewer(clip_id, v, time.time())
+        if not h.service.visible(viewer, clip.cameos, clip.creator):
             raise HTTPException(404, f"no media for clip {clip_id!r}")
         path = (settings.home / clip.video_path).resolve()
         if not path.is_file() or settings.home.resolve() not in path.parents:

@@ -58,6 +58,16 @@ def current_user(ctx: Ctx, authorization: Annotated[str | None, Header()] = None
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+def optional_user(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> User | None:
+    """The caller if a valid bearer token is sent; None for anonymous callers (401 on a bad one)."""
+    if authorization is None:
+        return None
+    return current_user(ctx, authorization)
+
+
+Viewer = Annotated[User | None, Depends(optional_user)]
+
+
 def _http(exc: FeedError) -> HTTPException:
     status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 422
     return HTTPException(status, str(exc))
@@ -72,10 +82,10 @@ def steering_out(record: SteeringRecord) -> SteeringOut:
     )  # fmt: skip
 
 
-def feed_item_out(item: FeedItem) -> FeedItemOut:
+def feed_item_out(item: FeedItem, media_query: str = "") -> FeedItemOut:
     """API view of a feed item."""
     return FeedItemOut(
-        **clip_out(item.clip).model_dump(), score=round(item.score, 4),
+        **clip_out(item.clip, media_query).model_dump(), score=round(item.score, 4),
         reasons=list(item.reasons), sources=list(item.sources), score_parts=item.parts,
     )  # fmt: skip
 
@@ -105,8 +115,10 @@ def get_feed(
             page = ctx.service.feed_page(user, limit, cursor, time.time())
     except FeedError as exc:
         raise _http(exc) from exc
+    now = time.time()
     return FeedResponse(
-        items=[feed_item_out(i) for i in page.items], next_cursor=page.next_cursor,
+        items=[feed_item_out(i, ctx.service.media_query(user, i.clip, now)) for i in page.items],
+        next_cursor=page.next_cursor,
         session_id=page.session_id, steering=[steering_out(r) for r in page.steering],
         channels=list(page.channels),
     )  # fmt: skip

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, HTTPException
 from pydantic import BaseModel, Field
 
 from feed.api_feed import CurrentUser, _http, is_admin
-from feed.consent import POLICIES
 from feed.context import AppContext, Ctx
 from feed.gapfill import BudgetError
 from feed.service import FeedError
@@ -174,10 +173,11 @@ def set_cameo(ctx: Ctx, user: CurrentUser, body: CameoIn) -> CameoOut:
     handle = body.handle.removeprefix("@")
     if handle != user.handle:
         raise HTTPException(403, "you can only set consent for your own cameo")
-    if body.policy not in POLICIES:
-        raise HTTPException(422, f"policy must be one of {POLICIES}")
     approved = [h.removeprefix("@") for h in body.approved]
     blocked = [h.removeprefix("@") for h in body.blocked]
-    ctx.service.state.set_cameo(handle, user.id, body.policy, approved, blocked, time.time())
-    return CameoOut(handle=handle, policy=body.policy, approved=sorted(set(approved)),
-                    blocked=sorted(set(blocked)))  # fmt: skip
+    try:
+        consent = ctx.service.set_cameo(user, body.policy, approved, blocked, time.time())
+    except FeedError as exc:
+        raise _http(exc) from exc
+    return CameoOut(handle=handle, policy=consent.policy, approved=list(consent.approved),
+                    blocked=list(consent.blocked))  # fmt: skip

@@ -284,6 +284,16 @@ class Catalog:
                     out[row[0]] = self._clip(row)
         return out
 
+    def clips_with_cameo(self, handle: str) -> list[Clip]:
+        """Every clip whose cameos include this handle, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"{self._SELECT} WHERE c.seq IN (SELECT seq FROM clip_cameos WHERE handle=?)"
+                " ORDER BY c.created_at DESC",
+                (handle,),
+            ).fetchall()
+        return [self._clip(r) for r in rows]
+
     def ids(self) -> list[str]:
         """All clip ids, in insertion order."""
         with self._lock:

@@ -49,8 +49,8 @@ class Health(BaseModel):
     channels: list[str]
 
 
-def clip_out(clip: Clip) -> ClipOut:
-    """API view of a catalog clip."""
+def clip_out(clip: Clip, media_query: str = "") -> ClipOut:
+    """API view of a catalog clip; `media_query` signs the media URL for one viewer."""
     return ClipOut(
         clip_id=clip.id,
         prompt=clip.prompt,
@@ -61,16 +61,18 @@ def clip_out(clip: Clip) -> ClipOut:
         remix_of=clip.remix_of,
         duration_s=clip.duration_s,
         created_at=clip.created_at,
-        video_url=f"/media/{clip.id}" if clip.video_path else None,
+        video_url=f"/media/{clip.id}{media_query}" if clip.video_path else None,
         channels=list(clip.channels),
         provider=clip.provider,
     )
 
 
-def search_item(hit: SearchResult) -> SearchItem:
+def search_item(hit: SearchResult, media_query: str = "") -> SearchItem:
     """API view of a search hit."""
     return SearchItem(
-        **clip_out(hit.clip).model_dump(), score=hit.score, channel_scores=hit.channel_scores
+        **clip_out(hit.clip, media_query).model_dump(),
+        score=hit.score,
+        channel_scores=hit.channel_scores,
     )
 
 
@@ -164,3 +166,9 @@ class SteeringList(BaseModel):
     """Steering in force."""
 
     items: list[SteeringOut]
+
+
+class AppearanceList(BaseModel):
+    """Clips a user's cameo appears in (the creator is on each)."""
+
+    items: list[ClipOut]

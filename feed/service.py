@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from feed.catalog import Clip
+from feed.consent import POLICIES, CameoConsent, clip_visible
 from feed.engine import Engine
 from feed.events import EventLog, LoggedEvent
 from feed.manifest import HANDLE_PATTERN
@@ -59,6 +60,7 @@ FUTURE_SLACK_S = 300.0
 PER_SOURCE = {"taste": 300, "steer": 300, "fresh": 100, "social": 100, "remix": 50,
               "explore": 40, "popular": 100, "made": 50}  # fmt: skip
 ONLY_POOL = 600
+MEDIA_TOKEN_TTL_S = 6 * 3600
 SOURCE_REASONS = {
     "taste": "like clips you watched",
     "steer": "matches what you asked for",
@@ -145,6 +147,7 @@ class FeedService:
         self._popular: np.ndarray = np.empty(0, dtype=np.float32)
         self._phrase_vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._consents: dict[str, CameoConsent] | None = None
 
     @classmethod
     def open(cls, engine: Engine, home: Path, glossary: Glossary | None = None) -> FeedService:
@@ -404,6 +407,7 @@ class FeedService:
             snap.rows_for_ids(self.state.served(session_id)),
             snap.rows_for_ids(self.state.watched(user.id)),
             snap.rows_for_ids(self.state.hidden(user.id)),
+            self.invisible_rows(snap, user),
         ]
         allowed = filter_mask(len(snap), blocked, signals)
         made_for = self.state.made_for(user.id)
@@ -445,7 +449,9 @@ class FeedService:
         out = []
         for it in items:
             clip = clips.get(int(snap.seqs[it.row]))
-            if clip is None:
+            # Consent is checked when candidates are fetched and again here, on the
+            # clip as stored now: a revocation a moment ago still wins.
+            if clip is None or not self.visible(user, clip.cameos, clip.creator):
                 continue
             reasons = _reasons(it, by_id, clip)
             if clip.id in made_for:
@@ -517,6 +523,85 @@ class FeedService:
                 "explore",
             )
         return found
+
+    # -- consent --------------------------------------------------------------
+
+    def set_cameo(self, user: User, policy: str, approved: Sequence[str],
+                  blocked: Sequence[str], now: float) -> CameoConsent:  # fmt: skip
+        """Record who may use (and see clips with) the user's cameo; effective at once."""
+        if policy not in POLICIES:
+            raise FeedError(f"policy must be one of {POLICIES}")
+        self.state.set_cameo(user.handle, user.id, policy, approved, blocked, now)
+        with self._lock:
+            self._consents = None
+        return self.consents()[user.handle]
+
+    def consents(self) -> dict[str, CameoConsent]:
+        """Every cameo's consent on record (cached until one changes)."""
+        with self._lock:
+            if self._consents is None:
+                self._consents = {
+                    handle: CameoConsent(handle, owner, policy, approved, blocked)  # type: ignore[arg-type]
+                    for handle, owner, policy, approved, blocked in self.state.all_cameos()
+                }
+            return self._consents
+
+    def visible(self, viewer: User | None, cameos: tuple[str, ...], creator: str) -> bool:
+        """Whether the viewer may see a clip with these cameos by this creator."""
+        if not cameos:
+            return True
+        consents = self.consents()
+        owner_of: dict[str, str] = {}
+        mutual: dict[str, bool] = {}
+        for handle in cameos:
+            consent = consents.get(handle)
+            if consent is None:
+                owner = self.state.user_by_handle(handle)
+                if owner is not None:
+                    owner_of[handle] = owner.id
+            elif viewer is not None and consent.policy == "mutuals":
+                owner = self.state.get_user(consent.owner_id)
+                mutual[handle] = owner is not None and self.state.follows_between(
+                    viewer.id, viewer.handle, owner.id, owner.handle
+                )
+        return clip_visible(
+            cameos, creator, None if viewer is None else viewer.id,
+            None if viewer is None else viewer.handle, consents, owner_of, mutual,
+        )  # fmt: skip
+
+    def media_query(self, viewer: User | None, clip: Clip, now: float) -> str:
+        """A query string that lets this viewer's browser fetch a consent-gated clip's media.
+
+        Video elements cannot send bearer headers, so clips with cameos get a
+        short-lived signed URL per viewer; clips without cameos need none.
+        """
+        if viewer is None or not clip.cameos:
+            return ""
+        expires = int(now + MEDIA_TOKEN_TTL_S)
+        sig = hmac.new(self._secret, f"{viewer.id}:{clip.id}:{expires}".encode(), hashlib.sha256)
+        return f"?v={viewer.id}.{expires}.{sig.hexdigest()[:24]}"
+
+    def media_viewer(self, clip_id: str, token: str | None, now: float) -> User | None:
+        """The user a signed media token was issued to, if it is valid for this clip now."""
+        if not token:
+            return None
+        try:
+            user_id, expires_raw, sig = token.split(".")
+            expires = int(expires_raw)
+        except ValueError:
+            return None
+        want = hmac.new(self._secret, f"{user_id}:{clip_id}:{expires}".encode(), hashlib.sha256)
+        if expires < now or not hmac.compare_digest(sig, want.hexdigest()[:24]):
+            return None
+        return self.state.get_user(user_id)
+
+    def invisible_rows(self, snap: CatalogSnapshot, viewer: User | None) -> np.ndarray:
+        """Snapshot rows the viewer may not see (clips whose cameo owners did not allow it)."""
+        rows = [
+            r for r in snap.cameo_rows.tolist()
+            if not self.visible(viewer, snap.cameos[r], snap.creator_names[snap.creator_codes[r]])
+        ]  # fmt: skip
+        return np.asarray(rows, dtype=np.int64)
 
     # -- cursors --------------------------------------------------------------
 

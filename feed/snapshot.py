@@ -29,6 +29,7 @@ class CatalogSnapshot:
     creator_names: tuple[str, ...]
     remix_of_row: np.ndarray
     cameos: tuple[tuple[str, ...], ...]
+    cameo_rows: np.ndarray
     vectors: dict[str, np.ndarray]
     has: dict[str, np.ndarray]
     newest_first: np.ndarray
@@ -95,6 +96,7 @@ def build_snapshot(engine: Engine) -> CatalogSnapshot:
             [row_of_id.get(c.remix_of, -1) if c.remix_of else -1 for c in ordered], dtype=np.int64
         ),
         cameos=tuple(c.cameos for c in ordered),
+        cameo_rows=np.flatnonzero([bool(c.cameos) for c in ordered]).astype(np.int64),
         vectors=vectors,
         has=has,
         newest_first=np.argsort(-created_at, kind="stable"),

@@ -376,6 +376,15 @@ class StateStore:
         owner, policy, approved, blocked = rows[0]
         return owner, policy, tuple(json.loads(approved)), tuple(json.loads(blocked))
 
+    def all_cameos(self) -> list[tuple[str, str, str, tuple[str, ...], tuple[str, ...]]]:
+        """(handle, owner_id, policy, approved, blocked) of every cameo on record."""
+        return [
+            (h, o, p, tuple(json.loads(a)), tuple(json.loads(b)))
+            for h, o, p, a, b in self.db.query(
+                "SELECT handle, owner_id, policy, approved, blocked FROM cameos"
+            )
+        ]
+
     def follows_between(self, a_id: str, a_handle: str, b_id: str, b_handle: str) -> bool:
         """Whether a and b follow each other (follows are of creator handles)."""
         return b_handle in self.follows(a_id) and a_handle in self.follows(b_id)

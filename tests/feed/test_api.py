@@ -75,7 +75,9 @@ def test_upload_clip(client, real_mp4_small):
     assert body["creator"] == "dee" and body["cameos"] == ["eve"] and body["tags"] == [
         "watercolor", "phone",
     ]  # fmt: skip
-    assert client.get("/media/up-1").status_code == 200
+    # @eve has no consent on record: nobody but the creator and eve may see the clip
+    assert client.get("/media/up-1").status_code == 404
+    assert client.get("/v1/clips/up-1").status_code == 404
     assert client.get("/healthz").json()["clips"] == 12
 
 

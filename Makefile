@@ -8,7 +8,7 @@ HOME_DIR ?= var
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test serve lint bench clean
+.PHONY: demo test serve lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/core_bench.py
+
+# The web tests drive Debian's chromium through Playwright (no browser download).
+browser:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium; }
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .pytest_cache .ruff_cache .mypy_cache

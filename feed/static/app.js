@@ -59,7 +59,7 @@
     muted: true,
     userPaused: false,
     queue: [],
-    offline: !navigator.onLine,
+    offline: false,
     flushTimer: null,
     bannerKind: null,
   };
@@ -246,7 +246,7 @@
     setMuted(true);
     clearInterval(state.flushTimer);
     state.flushTimer = setInterval(flush, FLUSH_MS);
-    if (state.offline) setOffline(true);
+    if (!navigator.onLine) setOffline(true);
     loadChips().catch((err) => setSteerError(`Couldn't load your steering: ${messageOf(err)}`));
     loadFirst().then(() => {
       const wanted = clipFromHash();
@@ -521,7 +521,7 @@
       return;
     }
     if (!state.tail) {
-      state.tail = document.createElement("section");
+      state.tail = document.createElement("article");
       state.tail.className = "slide notice";
       state.tail.tabIndex = -1;
       el.feed.appendChild(state.tail);
@@ -633,15 +633,24 @@
     scrollToIndex(target, true);
   }
 
+  // While our own smooth scroll travels, the scroll position says nothing about the user's
+  // choice: `settle` ignores it until the target is reached or the user takes over.
+  let scrollTarget = null;
+
   function scrollToIndex(i, smooth) {
-    const behavior = smooth && !reducedMotion.matches ? "smooth" : "instant";
-    el.feed.scrollTo({ top: i * el.feed.clientHeight, behavior });
+    const animate = smooth && !reducedMotion.matches;
+    scrollTarget = animate ? i : null;
+    el.feed.scrollTo({ top: i * el.feed.clientHeight, behavior: animate ? "smooth" : "instant" });
   }
 
   function settle() {
     const height = el.feed.clientHeight;
     if (!height || !slideCount()) return;
     const i = Math.round(el.feed.scrollTop / height);
+    if (scrollTarget !== null) {
+      if (Math.abs(el.feed.scrollTop - scrollTarget * height) <= 2) scrollTarget = null;
+      return;
+    }
     if (i !== state.index) setCurrent(i);
   }
 
@@ -740,7 +749,9 @@
 
   /** Send queued events after any send in flight, so events arrive in order. */
   function flush() {
-    flushChain = flushChain.then(() => sendQueued({ keepalive: false }));
+    flushChain = flushChain
+      .then(() => sendQueued({ keepalive: false }))
+      .catch((err) => console.warn("steerfeed: sending events failed:", err));
     return flushChain;
   }
 
@@ -1050,6 +1061,9 @@
       { passive: true },
     );
     el.feed.addEventListener("scrollend", settle);
+    for (const type of ["wheel", "touchstart", "pointerdown"]) {
+      el.feed.addEventListener(type, () => (scrollTarget = null), { passive: true });
+    }
     document.addEventListener("keydown", onKey);
     window.addEventListener("resize", () => {
       measureHeader();

@@ -1,0 +1,399 @@
+"""The web app in a real browser (Debian's chromium through Playwright) against a live server.
+
+The catalog is tiny and labelled: exactly the ANIME clips are anime, so steering must
+bring them to the front and removing the steering must bring the old order back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from feed.api import create_app
+from feed.engine import Engine
+from feed.events import EventLog
+from feed.manifest import parse_entry
+from feed.settings import Settings
+from generation.renderer import ProceduralRenderer, RenderSpec
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    # In CI `.ci/run` installs the browser, so a missing one fails there instead.
+    pytest.skip("Debian's chromium is missing (run `make browser`)", allow_module_level=True)
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+# (id, prompt, creator, cameos, remix_of)
+CLIPS = [
+    ("anime-cat", "A cat leaping across rooftops, anime style", "mika", [], None),
+    ("anime-station", "Cel-shaded anime girl running through a train station", "mika", ["eve"],
+     None),
+    ("anime-robot", "90s anime aesthetic: a robot flying over the city", "hiro", [], None),
+    ("anime-kitten", "Hand-drawn anime of a kitten chasing a laser dot", "hiro", [], "anime-cat"),
+    ("real-dog", "Photorealistic dog catching a frisbee, shot on a DSLR", "lena", ["max"], None),
+    ("real-waves", "Realistic 35mm footage of waves crashing on rocks", "lena", [], None),
+    ("clay-chef", "Claymation chef flipping pancakes", "otto", [], None),
+    ("pixel-knight", "8-bit pixel art knight jumping over lava", "otto", [], None),
+    ("noir-detective", "Black-and-white film noir detective in the rain", "rita", [], "real-waves"),
+    ("water-fox", "Soft watercolor painting of a fox in the snow", "rita", [], None),
+    ("doc-volcano", "Documentary footage of a volcano erupting at night", "juno", [], None),
+    ("stop-garden", "Stop-motion paper flowers growing in a garden", "juno", ["eve"], None),
+]  # fmt: skip
+ANIME = {cid for cid, *_ in CLIPS if cid.startswith("anime-")}
+LAUNCH_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+               "--disable-gpu"]  # fmt: skip
+PLAYING = """() => {
+  const v = document.querySelector('.slide.is-current video');
+  return !!v && !v.paused && v.currentTime > 0;
+}"""
+UPCOMING = """() => {
+  const slides = [...document.querySelectorAll('#feed .slide[data-clip-id]')];
+  const at = slides.findIndex((s) => s.classList.contains('is-current'));
+  return slides.slice(at + 1).map((s) => s.dataset.clipId);
+}"""
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running app: its base URL and home directory."""
+
+    url: str
+    home: Path
+
+    def events(self, user_id: str, clip_id: str, kind: str) -> list[dict]:
+        """The user's events of one kind on one clip, as logged so far."""
+        rows = EventLog(self.home / "events").scan().collect().to_dicts()
+        wanted = (user_id, clip_id, kind)
+        return [e for e in rows if (e["user_id"], e["clip_id"], e["type"]) == wanted]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: dict, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def _allow_cameo(url: str, handle: str) -> None:
+    """Sign the cameo's person up and let everyone see clips they appear in."""
+    token = _post(f"{url}/v1/users", {"handle": handle})["token"]
+    _post(f"{url}/v1/cameos", {"handle": handle, "policy": "everyone"}, token)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, text_encoder) -> Iterator[LiveServer]:
+    """Render the catalog as real MP4s, ingest it, and serve the app from a thread."""
+    home = tmp_path_factory.mktemp("web") / "home"
+    engine = Engine(home, text_encoder, None)
+    engine.media_dir.mkdir(parents=True)
+    renderer = ProceduralRenderer(RenderSpec(seconds=1.0))
+    now = time.time()
+    entries = []
+    for n, (clip_id, prompt, creator, cameos, remix_of) in enumerate(CLIPS, start=1):
+        video = engine.media_dir / f"{clip_id}.mp4"
+        renderer.render(prompt, video, seed=zlib.crc32(clip_id.encode()))
+        raw = {"id": clip_id, "prompt": prompt, "creator": creator, "cameos": cameos,
+               "video": str(video), "created_at": now - 3600 * n}  # fmt: skip
+        if remix_of:
+            raw["remix_of"] = remix_of
+        entries.append(parse_entry(raw, n, None, 2000))
+    report = engine.ingest(entries, now=now)
+    assert report.errors == () and len(report.added) == len(CLIPS)
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(Settings(home=home), engine), host="127.0.0.1", port=port, log_level="warning"
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not uv.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        for handle in sorted({c for *_, cameos, _ in CLIPS for c in cameos}):
+            _allow_cameo(url, handle)
+        yield LiveServer(url, home)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser, server) -> Iterator[Callable[..., Page]]:
+    """Open the app in a fresh browser context; fails the test on any uncaught script error."""
+    contexts = []
+    errors: list[str] = []
+
+    def open_(viewport: dict = PHONE) -> Page:
+        context = browser.new_context(viewport=viewport, base_url=server.url)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto("/")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert errors == []
+
+
+def sign_in(page: Page, handle: str) -> str:
+    """Sign up through the form and wait for the first clip to play; returns the user id."""
+    page.get_by_label("Pick a handle").fill(handle)
+    with page.expect_response("**/v1/users") as answer:
+        page.get_by_label("Pick a handle").press("Enter")
+    expect(page.locator("#who")).to_have_text(f"@{handle}")
+    page.wait_for_function(PLAYING)
+    return answer.value.json()["user_id"]
+
+
+def current(page: Page) -> str:
+    return page.locator(".slide.is-current").get_attribute("data-clip-id")
+
+
+def upcoming(page: Page) -> list[str]:
+    return page.evaluate(UPCOMING)
+
+
+def wait_until(check: Callable[[], object], timeout_s: float = 10.0) -> object:
+    """Poll until `check()` is truthy; returns its value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            assert value, "condition not met in time"
+            return value
+        time.sleep(0.1)
+
+
+def steer(page: Page, text: str) -> None:
+    page.get_by_label("Steer your feed in plain words").fill(text)
+    page.get_by_label("Steer your feed in plain words").press("Enter")
+
+
+def test_sign_in_play_steer_revert_and_like(open_page, server):
+    page = open_page()
+    user = sign_in(page, "mika_fan")
+    video = page.locator(".slide.is-current video")
+    assert video.evaluate("v => v.muted") is True
+    expect(page.get_by_role("button", name="Sound is off. Tap for sound")).to_be_visible()
+    # Real decoding, not a fake: the rendered H.264 has frames of its own size.
+    assert video.evaluate("v => [v.videoWidth, v.videoHeight]") == [288, 512]
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.querySelector('.slide.is-current video').paused")
+    paused_at = video.evaluate("v => v.currentTime")
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        "t => document.querySelector('.slide.is-current video').currentTime > t", arg=paused_at
+    )
+
+    page.get_by_role("button", name="Sound is off. Tap for sound").click()
+    expect(page.locator("#sound")).to_have_text("Mute")
+    assert video.evaluate("v => !v.muted && !v.paused")
+
+    first = current(page)
+    before = upcoming(page)
+    assert len(before) >= 5 and not set(before[:5]) <= ANIME  # only 4 anime clips exist
+
+    steer(page, "more anime style")
+    chip = page.locator(".chip")
+    expect(chip).to_have_count(1)
+    expect(chip.locator(".chip-text")).to_have_text("more anime style")
+    anime_left = len(ANIME - {first})
+    wait_until(lambda: set(upcoming(page)[:anime_left]) <= ANIME)
+    assert current(page) == first  # the clip being watched stays
+    station = page.locator('.slide[data-clip-id="anime-station"]')
+    expect(station.locator(".creator")).to_have_text("@mika")
+    expect(station.locator(".cameos")).to_have_text("with @eve")
+    expect(page.locator('.slide[data-clip-id="anime-kitten"] .remix')).to_have_text(
+        "remix of anime-cat"
+    )
+
+    page.get_by_role("button", name="Remove “more anime style”").click()
+    expect(chip).to_have_count(0)
+    wait_until(lambda: upcoming(page) == before)
+
+    steer(page, "もっとアニメ風に")
+    expect(chip.locator(".chip-text")).to_have_text("more anime style")
+    wait_until(lambda: set(upcoming(page)[:anime_left]) <= ANIME)
+
+    steer(page, "please")
+    expect(page.locator("#steer-error")).to_contain_text("could not understand 'please'")
+    expect(chip).to_have_count(1)
+
+    like = page.locator(".slide.is-current").get_by_role("button", name="Like")
+    like.click()
+    expect(like).to_have_attribute("aria-pressed", "true")
+    wait_until(lambda: server.events(user, first, "like"))
+    assert server.events(user, first, "impression")
+
+    page.reload()  # chips come back from GET /v1/steer
+    expect(chip.locator(".chip-text")).to_have_text("more anime style")
+
+
+def test_keyboard_moves_through_feed_and_sends_watch_time(open_page, server):
+    page = open_page(DESKTOP)
+    user = sign_in(page, "kbd_user")
+    first, second = current(page), upcoming(page)[0]
+    preload = page.locator(f'.slide[data-clip-id="{second}"] video')
+    src, preload_mode = preload.evaluate("v => [v.getAttribute('src'), v.preload]")
+    assert src.startswith(f"/media/{second}") and preload_mode == "auto"
+    page.wait_for_timeout(600)  # watch a while: the view must carry real playing time
+    page.keyboard.press("ArrowDown")
+    expect(page.locator(".slide.is-current")).to_have_attribute("data-clip-id", second)
+    page.wait_for_function(PLAYING)
+    page.keyboard.press("k")
+    expect(page.locator(".slide.is-current")).to_have_attribute("data-clip-id", first)
+    page.keyboard.press("j")
+    expect(page.locator(".slide.is-current")).to_have_attribute("data-clip-id", second)
+
+    # Tab from the steering box reaches the current clip's controls; Enter presses them.
+    page.get_by_label("Steer your feed in plain words").focus()
+    why = page.locator(".slide.is-current .why-toggle")
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if why.evaluate("b => b === document.activeElement"):
+            break
+    page.keyboard.press("Enter")
+    expect(why).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(".slide.is-current .why li").first).to_be_visible()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the next control is Like
+    expect(page.locator(".slide.is-current [data-action=like]")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+    wait_until(lambda: server.events(user, second, "like"))
+    views = server.events(user, first, "view")
+    assert views and max(v["watch_ms"] for v in views) >= 500
+
+    third = upcoming(page)[0]
+    page.mouse.move(700, 400)  # over the clip
+    page.mouse.wheel(0, 800)
+    expect(page.locator(".slide.is-current")).to_have_attribute("data-clip-id", third)
+    page.wait_for_function(PLAYING)
+    page.wait_for_timeout(400)
+    page.goto("about:blank")  # pagehide: the watch so far leaves with a keepalive request
+    wait_until(lambda: server.events(user, third, "view"))
+
+
+def test_skip_hide_share_follow_and_end_of_feed(open_page, server):
+    page = open_page()
+    user = sign_in(page, "end_user")
+    slide = page.locator(".slide.is-current")
+    first = current(page)
+    slide.get_by_role("button", name="Skip").click()
+    expect(slide).not_to_have_attribute("data-clip-id", first)
+    second = current(page)
+    creator = slide.locator(".creator").inner_text()
+    slide.get_by_role("button", name=f"Follow {creator}").click()
+    expect(slide.get_by_role("button", name=f"Following {creator}")).to_be_visible()
+    slide.get_by_role("button", name="Share").click()
+    expect(page.locator("#toast")).to_have_text("Link copied")
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert link == f"{server.url}/#clip={second}"
+    slide.get_by_role("button", name="Hide").click()
+    expect(page.locator(f'.slide[data-clip-id="{second}"]')).to_have_count(0)
+    wait_until(lambda: all(server.events(user, second, k) for k in ("follow", "share", "hide")))
+    skips = server.events(user, first, "skip")
+    assert len(skips) == 1 and skips[0]["watch_ms"] > 0
+
+    steer(page, "more anime style")
+    expect(page.locator(".chip")).to_have_count(1)
+    page.keyboard.press("Escape")  # leave the steering box: arrow keys move the feed again
+    end = page.locator(".notice[data-kind=end]")
+    for _ in range(2 * len(CLIPS)):
+        if end.count() and "is-current" in end.get_attribute("class"):
+            break
+        page.keyboard.press("ArrowDown")
+        page.wait_for_timeout(150)
+    expect(end).to_have_class(re.compile(r"\bis-current\b"))
+    expect(end).to_contain_text("Nothing left to show — try removing a steering chip")
+    shown = page.eval_on_selector_all(".slide[data-clip-id]", "s => s.map(e => e.dataset.clipId)")
+    assert len(shown) == len(set(shown)) == len(CLIPS) - 1  # everything once, minus the hidden
+
+
+def test_taken_handle_offline_and_sign_out(open_page, server):
+    _post(f"{server.url}/v1/users", {"handle": "taken"})
+    page = open_page()
+    page.get_by_label("Pick a handle").fill("taken")
+    page.get_by_role("button", name="Start watching").click()
+    expect(page.locator("#signin-error")).to_have_text(
+        "@taken is already taken on this server — pick another handle."
+    )
+    sign_in(page, "offline_user")
+    assert page.evaluate("localStorage.getItem('steerfeed.token')")
+
+    page.context.set_offline(True)
+    banner = page.locator("#banner")
+    expect(banner).to_contain_text("You're offline")
+    steer(page, "more anime style")
+    expect(page.locator("#steer-error")).to_contain_text("Not applied")
+    page.context.set_offline(False)
+    expect(banner).to_be_hidden()
+
+    page.goto("/#clip=water-fox")  # a shared link: the token survives, the clip is shown
+    expect(page.locator("#who")).to_have_text("@offline_user")
+    expect(page.locator(".slide.is-current")).to_have_attribute("data-clip-id", "water-fox")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Pick a handle")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('steerfeed.token')") is None
+
+
+@pytest.mark.parametrize(("name", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_screenshots(open_page, tmp_path, name, viewport):
+    page = open_page(viewport)
+    sign_in(page, f"shot_{name}")
+    steer(page, "more anime style")
+    expect(page.locator(".chip")).to_have_count(1)
+    page.wait_for_function(  # the upcoming clips were replaced by steered ones
+        "() => /asked/.test(document.querySelector('.slide.is-current + .slide .why').textContent)"
+    )
+    page.keyboard.press("Escape")
+    page.keyboard.press("ArrowDown")
+    page.locator(".slide.is-current .why-toggle").click()
+    expect(page.locator(".slide.is-current .why")).to_contain_text("asked")
+    page.wait_for_function(PLAYING)
+    expect(page.locator("#toast")).not_to_have_class(re.compile(r"\bshow\b"))
+    page.wait_for_timeout(300)  # the toast's fade-out
+    shot = tmp_path / f"screenshot-{name}.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    DOCS.mkdir(exist_ok=True)
+    shutil.copyfile(shot, DOCS / shot.name)

@@ -28,7 +28,7 @@ demo: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/steerfeed serve --home $(HOME_DIR)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev

@@ -239,6 +239,8 @@ def parse_instruction(text: str, glossary: Glossary) -> list[ParsedOp]:
     japanese = bool(_JA_CHARS.search(text))
     splitter = _JA_CLAUSE_SPLIT if japanese else _EN_CLAUSE_SPLIT
     clauses = [c.strip() for c in splitter.split(text if japanese else text.lower()) if c.strip()]
+    if not clauses:
+        raise InstructionError("instruction has no words to understand")
     ops: list[ParsedOp] = []
     previous: OpKind | None = None
     for clause in clauses:

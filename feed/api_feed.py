@@ -155,6 +155,7 @@ def post_steer(
 ) -> SteerResponse:
     """Steer the feed in plain words; answers with what was understood."""
     caller = _steer_caller(ctx, authorization, body.is_global)
+    ctx.rate_limit("steer", "admin" if caller is None else caller.id, time.time())
     try:
         records = ctx.service.steer(
             caller, body.text, time.time(), scope=body.scope, ttl_s=body.ttl_s,

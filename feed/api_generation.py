@@ -143,6 +143,7 @@ def fill_gap(
 @router.post("/v1/generate", status_code=202, responses={401: {}, 403: {}, 429: {}})
 def generate(ctx: Ctx, user: CurrentUser, body: GenerateIn) -> JobOut:
     """Ask for a clip of your own; it appears on your feed when made."""
+    ctx.rate_limit("generate", user.id, time.time())
     try:
         job = ctx.filler.request(user, body.prompt, time.time())
     except BudgetError as exc:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from feed.engine import Engine
 from feed.gapfill import GapFiller
+from feed.ratelimit import Limit, RateLimiter
 from feed.service import FeedService
 from feed.settings import Settings
 
@@ -24,6 +25,19 @@ class AppContext:
         self.service = service
         self.filler = filler
         self.lock = threading.RLock()
+        self.limiter = RateLimiter(
+            {"steer": Limit(settings.steer_per_minute, settings.steer_burst),
+             "generate": Limit(settings.generate_per_minute, settings.generate_burst)}
+        )  # fmt: skip
+
+    def rate_limit(self, what: str, who: str, now: float) -> None:
+        """Raise 429 (with Retry-After) when `who` is over the `what` rate."""
+        wait_s = self.limiter.acquire(what, who, now)
+        if wait_s > 0:
+            raise HTTPException(
+                429, f"too many {what} requests; try again in {wait_s:.0f} s",
+                headers={"Retry-After": str(max(1, round(wait_s)))},
+            )  # fmt: skip
 
 
 def get_context(request: Request) -> AppContext:

@@ -38,6 +38,10 @@ class Settings:
     gen_user_daily: int = 10
     gen_global_daily: int = 200
     run_jobs_in_background: bool = True
+    steer_per_minute: float = 30.0
+    steer_burst: int = 10
+    generate_per_minute: float = 6.0
+    generate_burst: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

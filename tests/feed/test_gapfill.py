@@ -36,7 +36,8 @@ def app_parts(tmp_path, text_encoder):
     filler = GapFiller(service, JobStore(home / "jobs.sqlite"),
                        ProceduralProvider(RenderSpec(seconds=1.0)), home / "staging",
                        Budgets(per_user_daily=2, global_daily=6))  # fmt: skip
-    settings = Settings(home=home, admin_token=ADMIN, run_jobs_in_background=False)
+    settings = Settings(home=home, admin_token=ADMIN, run_jobs_in_background=False,
+                        generate_burst=10)  # fmt: skip
     with TestClient(create_app(settings, engine, service, filler)) as client:
         yield client, filler
 

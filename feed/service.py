@@ -19,6 +19,7 @@ import uuid
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +149,7 @@ class FeedService:
         self._phrase_vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._consents: dict[str, CameoConsent] | None = None
+        self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steerfeed-warm")
 
     @classmethod
     def open(cls, engine: Engine, home: Path, glossary: Glossary | None = None) -> FeedService:
@@ -159,6 +161,7 @@ class FeedService:
 
     def close(self) -> None:
         """Close the user state (the engine belongs to the caller)."""
+        self._warmer.shutdown(wait=True)
         self.state.close()
 
     # -- snapshot and caches --------------------------------------------------
@@ -286,7 +289,9 @@ class FeedService:
         self.state.add_steering(records)
         for record in records:
             if record.op != "reset":
-                self.relevance(record.phrase)  # warm the cache: the next page is fast
+                # Warm the relevance cache off the request path: the answer returns
+                # at once and the next page usually finds the work done.
+                self._warmer.submit(self.relevance, record.phrase)
         return [r for r in records if r.id not in retract]
 
     @staticmethod

@@ -367,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retract", metavar="ID", help="retract one steering op")
     p.set_defaults(func=cmd_steer)
 
+    from feed.experiments.cli import add_experiment_commands
+
+    add_experiment_commands(sub, common)
+
     p = sub.add_parser("gaps", parents=[common], help="list content gaps by demand x shortfall")
     p.set_defaults(func=cmd_gaps)
 

@@ -220,8 +220,18 @@ def _variant(table: object, index: int, base: Path) -> VariantConfig:
 
 def parse_config(data: dict[str, Any], base: Path) -> ExperimentConfig:
     """Check a parsed TOML document and build the config; relative paths resolve against `base`."""
-    known = {"name", "description", "seed", "catalog", "logs", "simulation", "kuairec",
-             "replay", "report", "variant"}  # fmt: skip
+    known = {
+        "name",
+        "description",
+        "seed",
+        "catalog",
+        "logs",
+        "simulation",
+        "kuairec",
+        "replay",
+        "report",
+        "variant",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown top-level keys {unknown}; expected some of {sorted(known)}")
@@ -258,8 +268,12 @@ def _check(config: ExperimentConfig) -> None:
     if len(set(names)) != len(names):
         raise ConfigError(f"variant names must be unique (got {names})")
     catalog, logs, sim, replay, report = (
-        config.catalog, config.logs, config.simulation, config.replay, config.report,
-    )  # fmt: skip
+        config.catalog,
+        config.logs,
+        config.simulation,
+        config.replay,
+        config.report,
+    )
     if catalog.source not in CATALOG_SOURCES:
         raise ConfigError(f"catalog.source must be one of {CATALOG_SOURCES}")
     if logs.source not in LOG_SOURCES:

@@ -18,9 +18,7 @@ def make_table(copies: int = 2, dim: int = 8, seed: int = 0) -> ClipTable:
     rng = np.random.default_rng(seed)
     combos = [
         (style, topic, i)
-        for (style, topic), i in itertools.product(
-            itertools.product(STYLES, TOPICS), range(copies)
-        )
+        for (style, topic), i in itertools.product(itertools.product(STYLES, TOPICS), range(copies))
     ]
     ids = tuple(f"{s.replace(' ', '')}-{t}-{i}" for s, t, i in combos)
     vectors = rng.normal(size=(len(ids), dim)).astype(np.float32)

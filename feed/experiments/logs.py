@@ -1,0 +1,100 @@
+"""The steering log: instructions users gave, kept beside the event log.
+
+The live event log (feed/events.py) holds what users did with clips; what
+they said lives in the user store. Experiments keep instructions in a small
+Parquet file with this schema so that simulated and recorded sessions replay
+the same way. `target` is the catalog tag the instruction is about when it is
+known (the simulator knows it); replay then scores steering by that tag,
+otherwise by the phrase's meaning.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+STEERING_SCHEMA: dict[str, pl.DataType] = {
+    "ts": pl.Float64(),
+    "user_id": pl.String(),
+    "session_id": pl.String(),
+    "text": pl.String(),
+    "target": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class LoggedInstruction:
+    """One steering instruction as logged; `ts` is seconds since the epoch."""
+
+    ts: float
+    user_id: str
+    session_id: str | None
+    text: str
+    target: str | None
+
+
+def empty_steering_log() -> pl.DataFrame:
+    """A steering log with no rows."""
+    return pl.DataFrame(schema=STEERING_SCHEMA)
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
+    """Write a Parquet file via a temp file and a rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_steering_log(path: Path, instructions: Sequence[LoggedInstruction]) -> None:
+    """Write instructions (atomically) as a steering log."""
+    frame = pl.DataFrame(
+        {name: [getattr(i, name) for i in instructions] for name in STEERING_SCHEMA},
+        schema=STEERING_SCHEMA,
+    )
+    write_parquet_atomic(frame, path)
+
+
+def read_steering_log(path: Path) -> pl.DataFrame:
+    """A steering log; raises ValueError if a column is missing."""
+    frame = pl.read_parquet(path)
+    missing = sorted(set(STEERING_SCHEMA) - set(frame.columns) - {"target", "session_id"})
+    if missing:
+        raise ValueError(f"{path} is not a steering log: no column(s) {missing}")
+    for name in ("target", "session_id"):
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String()).alias(name))
+    return frame.select([pl.col(n).cast(t) for n, t in STEERING_SCHEMA.items()])
+
+
+def steering_from_state(path: Path) -> pl.DataFrame:
+    """Users' instructions as stored by a live home's user state (read-only; operators'
+    global steering and resets are left out, targets are unknown)."""
+    uri = f"file:{path}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT created_at, user_id, session_id, text FROM steering"
+            " WHERE user_id IS NOT NULL AND op != 'reset' ORDER BY created_at"
+        ).fetchall()
+    return pl.DataFrame(
+        {
+            "ts": [float(r[0]) for r in rows],
+            "user_id": [r[1] for r in rows],
+            "session_id": [r[2] for r in rows],
+            "text": [r[3] for r in rows],
+            "target": [None] * len(rows),
+        },
+        schema=STEERING_SCHEMA,
+    )

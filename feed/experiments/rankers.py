@@ -1,0 +1,311 @@
+"""Rankers an experiment can drive: the real feed service under chosen settings, and
+baselines (popularity alone, uniform random).
+
+Every ranker keeps its own memory of users, fed only through `record` and
+`steer`, so whoever drives it decides what it may know and when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from feed.engine import Engine
+from feed.events import EventLog, LoggedEvent
+from feed.experiments.clips import ClipTable
+from feed.experiments.config import VariantConfig
+from feed.profile import Event
+from feed.ranking import RankWeights
+from feed.service import MAX_EVENTS_PER_BATCH, FeedService
+from feed.state import StateStore, User, hash_token
+from feed.steering import Glossary
+
+# Engagement that makes a clip popular: the weights the feed service uses.
+POPULARITY_WEIGHT = {
+    "view": 1.0,
+    "like": 3.0,
+    "share": 3.0,
+    "remix": 3.0,
+    "skip": -1.0,
+    "hide": -3.0,
+}
+
+
+class Ranker(Protocol):
+    """What the simulator and replay drive: events and instructions in, pages out."""
+
+    name: str
+    steerable: bool
+
+    def record(self, user_id: str, events: Sequence[Event], now: float) -> None:
+        """Take in a user's events (all with ts <= now)."""
+
+    def steer(self, user_id: str, text: str, now: float) -> None:
+        """Apply a user's instruction; raises FeedError if it cannot be understood."""
+
+    def page(self, user_id: str, session_id: str, k: int, now: float) -> tuple[str, ...]:
+        """The next k clip ids of a session (clips served earlier in it are not repeated)."""
+
+    def probe(self, user_id: str, k: int, pages: int, now: float) -> tuple[str, ...]:
+        """The first `pages` pages of a fresh session, without touching other sessions."""
+
+    def close(self) -> None:
+        """Release what the ranker holds."""
+
+
+# -- the engine ------------------------------------------------------------------
+
+
+class _DiscardedLog(EventLog):
+    """An event log that keeps nothing: the log being replayed is the record."""
+
+    def append(self, events: Sequence[LoggedEvent]) -> list[Path]:
+        """Accept a batch and drop it."""
+        return []
+
+
+class _ReplayState(StateStore):
+    """A throw-away user store whose user ids derive from the handle and a salt, so a
+    seeded replay ranks exactly the same way every time (the service seeds its
+    exploration by user id)."""
+
+    def __init__(self, path: Path, salt: str) -> None:
+        super().__init__(path)
+        self._salt = salt
+
+    def create_user(self, handle: str, now: float) -> tuple[User, str]:
+        """A user with a reproducible id (and a token nobody needs)."""
+        digest = hashlib.sha256(f"{self._salt}:{handle}".encode()).hexdigest()
+        user = User(f"u_{digest[:16]}", handle, now)
+        token = f"replay-{digest}"
+        with self.db.tx() as db:
+            db.execute(
+                "INSERT INTO users (id, handle, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                (user.id, handle, hash_token(token), now),
+            )
+        return user, token
+
+
+class _VariantService(FeedService):
+    """The feed service with some named candidate sources switched off.
+
+    It filters what `FeedService._candidates` found (a private hook: the
+    service has no public switch for sources), so every other stage is the
+    service's own.
+    """
+
+    def __init__(self, *args: Any, sources: frozenset[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sources = sources
+
+    def _candidates(self, *args: Any, **kwargs: Any) -> dict[int, list[str]]:
+        found = super()._candidates(*args, **kwargs)
+        kept = {row: [s for s in found_by if s in self._sources] for row, found_by in found.items()}
+        return {row: found_by for row, found_by in kept.items() if found_by}
+
+
+class EngineRanker:
+    """The real feed service over the real engine, with a throw-away user store."""
+
+    steerable = True
+
+    def __init__(
+        self,
+        name: str,
+        engine: Engine,
+        folder: Path,
+        glossary: Glossary,
+        *,
+        weights: RankWeights,
+        sources: frozenset[str],
+        salt: str,
+    ) -> None:
+        self.name = name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.state = _ReplayState(folder / "state.sqlite", salt)
+        self.service = _VariantService(
+            engine,
+            self.state,
+            _DiscardedLog(folder / "events"),
+            glossary,
+            cursor_secret=b"experiment",
+            weights=weights,
+            sources=sources,
+        )
+        self._users: dict[str, User] = {}
+        self._cursors: dict[str, str] = {}
+
+    def _user(self, user_id: str, now: float) -> User:
+        user = self._users.get(user_id)
+        if user is None:
+            user, _ = self.service.create_user(f"r{len(self._users)}", now)
+            self._users[user_id] = user
+        return user
+
+    def record(self, user_id: str, events: Sequence[Event], now: float) -> None:
+        """Feed events to the service (which updates profile, seen clips and popularity)."""
+        user = self._user(user_id, now)
+        for start in range(0, len(events), MAX_EVENTS_PER_BATCH):
+            self.service.record_events(user, events[start : start + MAX_EVENTS_PER_BATCH], now)
+
+    def steer(self, user_id: str, text: str, now: float) -> None:
+        """Steer the user's feed (persistent scope, default lifetime)."""
+        self.service.steer(self._user(user_id, now), text, now)
+
+    def page(self, user_id: str, session_id: str, k: int, now: float) -> tuple[str, ...]:
+        """The session's next page from the service."""
+        page = self.service.feed_page(
+            self._user(user_id, now), k, self._cursors.get(session_id), now
+        )
+        self._cursors[session_id] = page.next_cursor
+        return tuple(item.clip.id for item in page.items)
+
+    def probe(self, user_id: str, k: int, pages: int, now: float) -> tuple[str, ...]:
+        """Pages of a fresh service session (its own cursor; replayed sessions are untouched)."""
+        user = self._user(user_id, now)
+        out: list[str] = []
+        cursor = None
+        for _ in range(pages):
+            page = self.service.feed_page(user, k, cursor, now)
+            out.extend(item.clip.id for item in page.items)
+            cursor = page.next_cursor
+        return tuple(out)
+
+    def close(self) -> None:
+        """Close the throw-away user store."""
+        self.service.close()
+
+
+# -- baselines -------------------------------------------------------------------
+
+
+class _Memory:
+    """What a baseline remembers: clips each user watched or hid, and what each session served."""
+
+    def __init__(self, table: ClipTable) -> None:
+        self.table = table
+        self.blocked: dict[str, set[int]] = {}
+        self.served: dict[str, set[int]] = {}
+
+    def record(self, user_id: str, events: Sequence[Event]) -> None:
+        blocked = self.blocked.setdefault(user_id, set())
+        for e in events:
+            row = self.table.row_of_id.get(e.clip_id)
+            if row is not None and e.type in ("view", "skip", "hide"):
+                blocked.add(row)
+
+    def allowed(self, user_id: str, served: set[int]) -> np.ndarray:
+        mask = np.ones(len(self.table), dtype=bool)
+        mask[list(self.blocked.get(user_id, set()) | served)] = False
+        return mask
+
+
+class PopularityRanker:
+    """Ranks every unseen clip by engagement so far (views, likes, skips, hides of all
+    users), ignoring who asks and what they say."""
+
+    steerable = False
+
+    def __init__(self, name: str, table: ClipTable, seed: int) -> None:
+        self.name = name
+        self.table = table
+        self._memory = _Memory(table)
+        self._score = np.zeros(len(table), dtype=np.float64)
+        # Ties (every clip, before any event) break in a seeded order, not catalog order.
+        self._tiebreak = np.random.default_rng(seed).permutation(len(table))
+
+    def record(self, user_id: str, events: Sequence[Event], now: float) -> None:
+        """Count engagement and remember what the user has seen."""
+        self._memory.record(user_id, events)
+        for e in events:
+            row = self.table.row_of_id.get(e.clip_id)
+            if row is not None:
+                self._score[row] += POPULARITY_WEIGHT.get(e.type, 0.0)
+
+    def steer(self, user_id: str, text: str, now: float) -> None:
+        """Instructions are ignored: this baseline cannot be steered."""
+
+    def _top(self, allowed: np.ndarray, k: int) -> list[int]:
+        order = np.lexsort((self._tiebreak, -self._score))
+        return order[allowed[order]][:k].tolist()
+
+    def page(self, user_id: str, session_id: str, k: int, now: float) -> tuple[str, ...]:
+        """The k most popular clips the user has not seen in the session or before."""
+        served = self._memory.served.setdefault(session_id, set())
+        rows = self._top(self._memory.allowed(user_id, served), k)
+        served.update(rows)
+        return tuple(self.table.ids[r] for r in rows)
+
+    def probe(self, user_id: str, k: int, pages: int, now: float) -> tuple[str, ...]:
+        """The first pages of a fresh session."""
+        rows = self._top(self._memory.allowed(user_id, set()), k * pages)
+        return tuple(self.table.ids[r] for r in rows)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class RandomRanker:
+    """Serves unseen clips uniformly at random (seeded): an unbiased logging policy."""
+
+    steerable = False
+
+    def __init__(self, name: str, table: ClipTable, seed: int) -> None:
+        self.name = name
+        self.table = table
+        self._memory = _Memory(table)
+        self._rng = np.random.default_rng(seed)
+
+    def record(self, user_id: str, events: Sequence[Event], now: float) -> None:
+        """Remember what the user has seen."""
+        self._memory.record(user_id, events)
+
+    def steer(self, user_id: str, text: str, now: float) -> None:
+        """Instructions are ignored: this baseline cannot be steered."""
+
+    def _draw(self, allowed: np.ndarray, n: int) -> list[int]:
+        pool = np.flatnonzero(allowed)
+        return self._rng.choice(pool, size=min(n, len(pool)), replace=False).tolist()
+
+    def page(self, user_id: str, session_id: str, k: int, now: float) -> tuple[str, ...]:
+        """k clips drawn at random from those the user has not seen."""
+        served = self._memory.served.setdefault(session_id, set())
+        rows = self._draw(self._memory.allowed(user_id, served), k)
+        served.update(rows)
+        return tuple(self.table.ids[r] for r in rows)
+
+    def probe(self, user_id: str, k: int, pages: int, now: float) -> tuple[str, ...]:
+        """Random clips for a fresh session."""
+        rows = self._draw(self._memory.allowed(user_id, set()), k * pages)
+        return tuple(self.table.ids[r] for r in rows)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def build_ranker(
+    variant: VariantConfig,
+    engine: Engine,
+    table: ClipTable,
+    folder: Path,
+    glossary: Glossary,
+    seed: int,
+) -> Ranker:
+    """The ranker a variant describes, with fresh memory under `folder`."""
+    if variant.ranker == "popularity":
+        return PopularityRanker(variant.name, table, seed)
+    if variant.ranker == "random":
+        return RandomRanker(variant.name, table, seed)
+    return EngineRanker(
+        variant.name,
+        engine,
+        folder / variant.name,
+        glossary,
+        weights=variant.weights,
+        sources=variant.sources,
+        salt=str(seed),
+    )

@@ -1,0 +1,307 @@
+"""Running an experiment: catalog, logs, replay of every variant, tables and a report.
+
+This is the experiments' composition root: it opens the engine, builds the
+rankers and hands typed results from stage to stage. Everything it writes
+lands under the output folder:
+
+    home/                   the catalog it built (demo or KuaiRec), text channel only
+    logs/                   simulated event log (live schema), steering log, users' truth
+    steps.parquet           one row per variant and replayed step
+    steering.parquet        one row per variant and instruction
+    metrics.parquet, .csv   per variant and metric: value and bootstrap CI over users
+    deltas.parquet, .csv    per variant and metric: paired difference from the baseline
+    latency.csv             request latency per variant
+    run.json                what ran, on what, for how long
+    report.md, plots/       the report
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from embeddings.encoders import TextEncoder
+from feed.demo import read_demo_spec
+from feed.engine import Engine
+from feed.events import EventLog
+from feed.experiments.clips import ClipTable, build_clip_table
+from feed.experiments.config import ExperimentConfig, VariantConfig
+from feed.experiments.kuairec import kuairec_entries, kuairec_events
+from feed.experiments.logs import (
+    empty_steering_log,
+    read_steering_log,
+    steering_from_state,
+    write_parquet_atomic,
+)
+from feed.experiments.rankers import Ranker, build_ranker
+from feed.experiments.replay import (
+    judge_instructions,
+    load_events,
+    plan_replay,
+    replay,
+    sample_users,
+)
+from feed.experiments.report import RunInfo, write_report
+from feed.experiments.simulator import simulate
+from feed.experiments.summary import (
+    Summary,
+    metric_infos,
+    steering_table,
+    step_table,
+    summarise,
+)
+from feed.manifest import ManifestEntry, parse_entry
+from feed.steering import Glossary
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+# on_stage(name, total) announces a stage and returns the callback that counts its work.
+Stages = Callable[[str, int], Progress]
+
+
+class RunError(ValueError):
+    """An experiment cannot run as configured; the message says why."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """An experiment's summary and where its files are."""
+
+    out: Path
+    info: RunInfo
+    summary: Summary
+    report: Path
+
+
+def _no_progress(name: str, total: int) -> Progress:
+    return lambda n: None
+
+
+@contextmanager
+def single_threaded_math() -> Iterator[None]:
+    """Limit BLAS/OpenMP pools to one thread while replaying.
+
+    Replay is thousands of tiny matrix products; on a small busy machine pool
+    threads only spin (measured on 2 cores: a page took 40 ms with the default
+    pools and 4 ms with one thread).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up, not a requirement
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
+
+
+def demo_entries(now: float, limit: int | None) -> list[ManifestEntry]:
+    """The demo spec's clips without video (text channel only), aged relative to `now`."""
+    entries = []
+    for number, line in enumerate(read_demo_spec()[:limit], start=1):
+        raw = dict(line.raw, created_at=now - line.age_hours * 3600)
+        entries.append(parse_entry(raw, number, None, 2000))
+    return entries
+
+
+def open_catalog(
+    config: ExperimentConfig, out: Path, encoder: TextEncoder, stages: Stages
+) -> Engine:
+    """The engine over the experiment's catalog (built under `out/home` unless it is a home)."""
+    catalog = config.catalog
+    if catalog.source == "home":
+        assert catalog.path is not None
+        if not (catalog.path / "catalog.sqlite").is_file():
+            raise RunError(f"{catalog.path} holds no steerfeed catalog")
+        return Engine(catalog.path, encoder, None)
+    if catalog.source == "kuairec":
+        assert catalog.path is not None
+        entries = kuairec_entries(catalog.path, config.kuairec)[: catalog.limit]
+        now = max((e.created_at or 0.0) for e in entries) if entries else 0.0
+    else:
+        now = config.simulation.start_ts
+        entries = demo_entries(now, catalog.limit)
+    engine = Engine(out / "home", encoder, None)
+    report = engine.ingest(entries, now=now, progress=stages("catalog", len(entries)))
+    for error in report.errors:
+        log.warning("clip %s skipped: %s", error.clip_id, error.reason)
+    return engine
+
+
+def _policy(config: ExperimentConfig) -> VariantConfig:
+    name = config.simulation.logging
+    for variant in config.variants:
+        if variant.name == name:
+            return variant
+    return VariantConfig(name=f"logging-{name}", ranker=name)
+
+
+def collect_logs(
+    config: ExperimentConfig,
+    out: Path,
+    engine: Engine,
+    table: ClipTable,
+    glossary: Glossary,
+    work: Path,
+    stages: Stages,
+) -> tuple[pl.LazyFrame, pl.DataFrame, str]:
+    """The events (lazy, live schema), the steering log, and a line saying where they came from."""
+    logs = config.logs
+    if logs.source == "simulate":
+        sim = config.simulation
+        policy = _policy(config)
+        ranker = build_ranker(policy, engine, table, work / "logging", glossary, config.seed)
+        try:
+            result = simulate(
+                sim,
+                table,
+                ranker,
+                out / "logs",
+                glossary,
+                config.seed,
+                progress=stages("simulate", sim.users * sim.sessions_per_user),
+            )
+        finally:
+            ranker.close()
+        where = (
+            f"{sim.users} simulated users, {result.sessions} sessions of {sim.pages_per_session}"
+            f" pages x {sim.page_size} clips, served by the '{sim.logging}' policy"
+            f" ({result.events} events, {result.instructions} steering instructions)"
+        )
+        return EventLog(result.events_dir).scan(), read_steering_log(result.steering_path), where
+    if logs.source == "kuairec":
+        assert config.catalog.path is not None
+        events = kuairec_events(config.catalog.path, config.kuairec)
+        steering = read_steering_log(logs.steering) if logs.steering else empty_steering_log()
+        return events, steering, f"KuaiRec {config.kuairec.matrix} from {config.catalog.path}"
+    folder = logs.path or (config.catalog.path / "events" if config.catalog.path else None)
+    if folder is None or not folder.is_dir():
+        raise RunError(f"no event log folder at {folder}")
+    if logs.steering is not None:
+        steering = read_steering_log(logs.steering)
+    elif (
+        config.catalog.source == "home"
+        and config.catalog.path is not None
+        and (config.catalog.path / "state.sqlite").is_file()
+    ):
+        steering = steering_from_state(config.catalog.path / "state.sqlite")
+    else:
+        steering = empty_steering_log()
+    return EventLog(folder).scan(), steering, f"event log {folder}"
+
+
+def prepare_out(out: Path) -> None:
+    """Create the output folder; refuse one that already holds files."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunError(f"{out} already exists and is not empty; choose a new --out folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: Path,
+    encoder: TextEncoder,
+    *,
+    config_text: str | None = None,
+    stages: Stages | None = None,
+) -> RunResult:
+    """Build the catalog, get the logs, replay every variant, summarise and report."""
+    started = time.perf_counter()
+    stages = stages or _no_progress
+    prepare_out(out)
+    if config_text is not None:
+        (out / "experiment.toml").write_text(config_text, encoding="utf-8")
+    glossary = Glossary.load()
+    engine = open_catalog(config, out, encoder, stages)
+    try:
+        with single_threaded_math(), tempfile.TemporaryDirectory(dir=out, prefix=".work-") as tmp:
+            work = Path(tmp)
+            table = build_clip_table(engine)
+            if len(table) == 0:
+                raise RunError("the catalog is empty")
+            events, steering, where = collect_logs(
+                config, out, engine, table, glossary, work, stages
+            )
+            users = sample_users(events, config.logs.max_users, config.seed)
+            frame = load_events(events, table.ids, users, config.logs.session_gap_s)
+            if frame.is_empty():
+                raise RunError("no logged events on catalog clips to replay")
+            plan = plan_replay(frame, steering, config.replay)
+            judgements = judge_instructions(
+                plan, table, glossary, lambda phrase: encoder.encode_texts([phrase])[0]
+            )
+            traces = []
+            for variant in config.variants:
+                ranker: Ranker = build_ranker(
+                    variant, engine, table, work / "variants", glossary, config.seed
+                )
+                try:
+                    traces.append(
+                        replay(
+                            plan,
+                            ranker,
+                            table,
+                            judgements,
+                            config.replay,
+                            progress=stages(f"replay {variant.name}", len(plan.actions)),
+                        )
+                    )
+                finally:
+                    ranker.close()
+    finally:
+        engine.catalog.close()
+    rcfg = config.replay
+    steps = pl.concat([step_table(t, table, rcfg.ks) for t in traces], how="diagonal_relaxed")
+    steering_out = pl.concat(
+        [steering_table(t, rcfg.page_size) for t in traces], how="diagonal_relaxed"
+    )
+    summary = summarise(
+        traces,
+        steps,
+        steering_out,
+        table,
+        plan.users,
+        metric_infos(rcfg.ks, rcfg.page_size),
+        baseline=config.baseline,
+        n_boot=config.report.bootstrap,
+        confidence=config.report.confidence,
+        seed=config.seed,
+    )
+    info = RunInfo(
+        name=config.name,
+        description=config.description,
+        seed=config.seed,
+        data=where,
+        catalog_clips=len(table),
+        users=len(plan.users),
+        sessions=plan.sessions,
+        steps=plan.requests,
+        events=plan.events,
+        instructions=len(plan.instructions),
+        variants=tuple(v.name for v in config.variants),
+        baseline=config.baseline,
+        runtime_s=round(time.perf_counter() - started, 1),
+    )
+    write_tables(out, steps, steering_out, summary)
+    report = write_report(out, config, info, summary, steps, steering_out)
+    (out / "run.json").write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
+    return RunResult(out, info, summary, report)
+
+
+def write_tables(out: Path, steps: pl.DataFrame, steering: pl.DataFrame, summary: Summary) -> None:
+    """Per-step and per-instruction Parquet; per-variant metrics and deltas as Parquet and CSV."""
+    write_parquet_atomic(steps, out / "steps.parquet")
+    write_parquet_atomic(steering, out / "steering.parquet")
+    write_parquet_atomic(summary.metrics, out / "metrics.parquet")
+    write_parquet_atomic(summary.deltas, out / "deltas.parquet")
+    summary.metrics.write_csv(out / "metrics.csv")
+    summary.deltas.write_csv(out / "deltas.csv")
+    summary.latency.write_csv(out / "latency.csv")

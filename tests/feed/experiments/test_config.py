@@ -1,0 +1,84 @@
+"""Experiment files: the shipped example reads, mistakes are named in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feed.experiments.config import ConfigError, load_config, parse_config
+from feed.ranking import RankWeights
+from feed.service import PER_SOURCE
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "data" / "experiments" / "example.toml"
+
+
+def test_example_reads():
+    config = load_config(EXAMPLE)
+    assert config.catalog.source == "demo" and config.logs.source == "simulate"
+    names = [v.name for v in config.variants]
+    assert config.baseline == "popularity" and names[0] == "popularity"
+    assert config.variants[0].ranker == "popularity"
+    engines = [v for v in config.variants if v.ranker == "engine"]
+    assert len(engines) >= 2
+    assert any(v.weights != RankWeights() for v in engines)
+    assert any(v.sources != frozenset(PER_SOURCE) for v in engines)
+
+
+def _parse(text: str, tmp_path: Path):
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    return load_config(path)
+
+
+BASE = '[[variant]]\nname = "a"\n'
+
+
+def test_defaults_and_relative_paths(tmp_path):
+    config = _parse('[catalog]\nsource = "home"\npath = "var"\n[logs]\nsource = "eventlog"\n'
+                    + BASE, tmp_path)  # fmt: skip
+    assert config.catalog.path == (tmp_path / "var").resolve()
+    assert config.baseline == "a" and config.replay.ks == (5, 10)
+    assert config.variants[0].weights == RankWeights()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nonsense = 1\n" + BASE, "unknown top-level keys"),
+        ("", "at least one [[variant]]"),
+        ('[[variant]]\nname = "a"\nweights = { tast = 1.0 }\n', "unknown keys ['tast']"),
+        ('[[variant]]\nname = "a"\nweights = { taste = "high" }\n', "taste must be a number"),
+        ('[[variant]]\nname = "a"\nsources = { psychic = false }\n', "unknown candidate source"),
+        ('[[variant]]\nname = "a"\nranker = "oracle"\n', "ranker must be one of"),
+        (
+            '[[variant]]\nname = "a"\nranker = "popularity"\nweights = { taste = 2.0 }\n',
+            "engine ranker only",
+        ),
+        (BASE + BASE, "unique"),
+        ('[report]\nbaseline = "b"\n' + BASE, "is not a variant"),
+        ('[simulation]\nlogging = "oracle"\n' + BASE, "simulation.logging must be one of"),
+        ("[replay]\nks = [20]\n" + BASE, "replay.ks"),
+        ('[replay]\npositives = ["purchase"]\n' + BASE, "replay.positives"),
+        ('[logs]\nsource = "kuairec"\n' + BASE, "KuaiRec logs go with a KuaiRec catalog"),
+        ('[catalog]\nsource = "home"\n' + BASE, "catalog.path is needed"),
+        ("seed = -1\n" + BASE, "seed"),
+        ("name = 'a b'\n" + BASE, "name must be"),
+        ("[simulation\n", "not valid TOML"),
+    ],
+)
+def test_mistakes_are_named(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=None) as info:
+        _parse(text, tmp_path)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_a_logging_policy_may_be_a_variant(tmp_path):
+    config = parse_config({"simulation": {"logging": "a"}, "variant": [{"name": "a"}]}, tmp_path)
+    assert config.simulation.logging == "a"

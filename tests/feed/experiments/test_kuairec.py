@@ -1,0 +1,103 @@
+"""KuaiRec files (tiny ones written here, in the real format) as catalog and logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from feed.events import EVENT_SCHEMA
+from feed.experiments.config import KuaiRecConfig, load_config
+from feed.experiments.kuairec import kuairec_entries, kuairec_events
+from feed.experiments.runner import run_experiment
+
+DAY = 1593878400.0  # 2020-07-05 00:00 UTC
+
+MATRIX = """user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio
+14,148,4381,6067,2020-07-05 05:27:48.378,20200705,1593926868.378,0.722
+14,183,11635,6100,2020-07-05 05:28:00.057,20200705,1593926880.057,1.907
+14,3649,22422,10867,2020-07-05 05:29:09.479,20200705,1593926949.479,2.063
+14,5262,4479,7908,2020-07-05 05:30:43.285,20200705,1593927043.285,0.566
+14,8234,4602,11000,2020-07-05 05:35:43.206,20200705,,0.418
+19,148,9000,6067,2020-07-06 10:00:00.000,20200706,1594029600.0,1.483
+19,183,500,6100,2020-07-06 10:00:10.000,20200706,1594029610.0,0.082
+19,3649,30000,10867,2020-07-06 10:01:00.000,20200706,1594029660.0,2.761
+"""
+CATEGORIES = """video_id,feat
+148,[8]
+183,"[27, 9]"
+3649,[9]
+5262,[6]
+8234,[28]
+"""
+CAPTION_HEADER = (
+    "video_id,manual_cover_text,caption,topic_tag,first_level_category_id,"
+    "first_level_category_name,second_level_category_id,second_level_category_name,"
+    "third_level_category_id,third_level_category_name\n"
+)
+CAPTIONS = (
+    CAPTION_HEADER
+    + """148,UNKNOWN,a cat chasing a laser pointer,[猫咪],9,宠物,-124,UNKNOWN,-124,UNKNOWN
+183,cooking tips,how to fold dumplings fast,"[美食,饺子]",6,美食,708,家常菜,-124,UNKNOWN
+3649,UNKNOWN,,[],8,体育,-124,UNKNOWN,-124,UNKNOWN
+"""
+)
+
+
+def write_kuairec(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "small_matrix.csv").write_text(MATRIX)
+    (folder / "item_categories.csv").write_text(CATEGORIES)
+    (folder / "kuairec_caption_category.csv").write_text(CAPTIONS, encoding="utf-8")
+    return folder
+
+
+def test_videos_become_text_clips(tmp_path):
+    entries = {e.id: e for e in kuairec_entries(write_kuairec(tmp_path / "kr"), KuaiRecConfig())}
+    assert set(entries) == {"kr148", "kr183", "kr3649", "kr5262", "kr8234"}
+    cat = entries["kr148"]
+    assert cat.prompt == "a cat chasing a laser pointer" and cat.caption == ""
+    assert cat.tags == ("宠物", "猫咪", "category 8")
+    dumplings = entries["kr183"]
+    assert dumplings.caption == "cooking tips"
+    assert dumplings.tags == ("美食", "家常菜", "饺子", "category 27", "category 9")
+    # No caption: the cover text, else the tags, name the clip.
+    assert entries["kr3649"].prompt == "体育 category 9"
+    assert entries["kr5262"].prompt == "category 6"
+    assert all(e.video is None for e in entries.values())
+    # One creation time for all: a day before the first interaction.
+    assert {e.created_at for e in entries.values()} == {1593926868.378 - 86400}
+
+
+def test_watch_ratio_becomes_events(tmp_path):
+    frame = kuairec_events(write_kuairec(tmp_path / "kr"), KuaiRecConfig()).collect()
+    assert frame.schema == pl.Schema(EVENT_SCHEMA)
+    by = {(r["user_id"], r["clip_id"], r["type"]): r for r in frame.iter_rows(named=True)}
+    assert ("kr14", "kr148", "impression") in by  # 0.722: between skip and view
+    assert ("kr14", "kr183", "view") in by and ("kr14", "kr183", "like") not in by  # 1.907
+    assert ("kr14", "kr3649", "view") in by and ("kr14", "kr3649", "like") in by  # 2.063
+    assert ("kr19", "kr183", "skip") in by  # 0.082
+    assert by[("kr14", "kr3649", "like")]["watch_ms"] == 22422
+    assert by[("kr14", "kr3649", "like")]["ts"] == pytest.approx(1593926949.479)
+    # The row without a timestamp takes its time from the `time` column.
+    assert by[("kr14", "kr8234", "impression")]["ts"] == pytest.approx(1593927343.206)
+    assert frame["session_id"].null_count() == len(frame)
+
+
+def test_kuairec_experiment_runs(tmp_path, text_encoder):
+    folder = write_kuairec(tmp_path / "kr")
+    exp = tmp_path / "kuairec.toml"
+    exp.write_text(
+        f'name = "kuairec-tiny"\nseed = 1\n[catalog]\nsource = "kuairec"\npath = "{folder}"\n'
+        '[logs]\nsource = "kuairec"\n[replay]\npage_size = 3\nstep_size = 2\nks = [3]\n'
+        'positives = ["like"]\n[report]\nbootstrap = 50\nheadline = ["recall@3"]\n'
+        '[[variant]]\nname = "popularity"\nranker = "popularity"\n[[variant]]\nname = "engine"\n'
+    )
+    result = run_experiment(load_config(exp), tmp_path / "out", text_encoder)
+    assert result.info.users == 2 and result.info.instructions == 0
+    metrics = pl.read_parquet(tmp_path / "out" / "metrics.parquet")
+    assert set(metrics["variant"]) == {"popularity", "engine"}
+    assert "recall@3" in set(metrics["metric"])
+    report = result.report.read_text()
+    assert "No steering instructions" in report and "## Steering" not in report

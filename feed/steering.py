@@ -199,27 +199,23 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _parse_clause_en(clause: str, previous: OpKind | None) -> tuple[OpKind, str] | None:
-    for op, pattern in _EN_RULES:
+def _parse_clause(
+    clause: str,
+    previous: OpKind | None,
+    rules: tuple[tuple[OpKind, re.Pattern[str]], ...],
+    bare_boost: bool,
+) -> tuple[OpKind, str] | None:
+    """(op, raw phrase) of one clause by the first matching rule, or None."""
+    for op, pattern in rules:
         match = pattern.match(clause)
         if match:
             return op, match.groupdict().get("phrase") or ""
     if previous in ("boost", "suppress", "exclude", "only"):
         # "more cats, dogs and birds": a bare list item inherits the previous op.
         return previous, clause
-    if previous is None and re.search(r"[a-z]", clause) and clause not in _BARE_OP_WORDS:
+    if bare_boost and previous is None:
         # A bare description ("stuff that looks like a Japanese cartoon") asks for more of it.
         return "boost", clause
-    return None
-
-
-def _parse_clause_ja(clause: str, previous: OpKind | None) -> tuple[OpKind, str] | None:
-    for op, pattern in _JA_RULES:
-        match = pattern.match(clause)
-        if match:
-            return op, match.groupdict().get("phrase") or ""
-    if previous in ("boost", "suppress", "exclude", "only"):
-        return previous, clause
     return None
 
 
@@ -245,7 +241,7 @@ def parse_instruction(text: str, glossary: Glossary) -> list[ParsedOp]:
     previous: OpKind | None = None
     for clause in clauses:
         if _JA_CHARS.search(clause):
-            parsed = _parse_clause_ja(clause, previous)
+            parsed = _parse_clause(clause, previous, _JA_RULES, bare_boost=False)
             if parsed is None:
                 raise InstructionError(
                     f"could not understand {clause!r}; try 「もっと…」 or 「…は見たくない」"
@@ -261,7 +257,8 @@ def parse_instruction(text: str, glossary: Glossary) -> list[ParsedOp]:
                     raise InstructionError(f"no known concept in {raw!r} (clause {clause!r})")
             weight = _intensity_ja(clause)
         else:
-            parsed = _parse_clause_en(clause, previous)
+            bare = bool(re.search(r"[a-z]", clause)) and clause not in _BARE_OP_WORDS
+            parsed = _parse_clause(clause, previous, _EN_RULES, bare_boost=bare)
             if parsed is None:
                 raise InstructionError(
                     f"could not understand {clause!r}; try 'more X', 'less X', 'no X' or 'only X'"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from support import steering_catalog_rows
+from support import steering_catalog_entries, steering_catalog_rows
 
 from feed.api import create_app
 from feed.engine import Engine
-from feed.manifest import parse_entry
 from feed.settings import Settings
 
 ADMIN = "admin-secret-token"
@@ -19,11 +18,7 @@ ROWS = steering_catalog_rows()
 def client(tmp_path_factory, text_encoder):
     home = tmp_path_factory.mktemp("api-feed")
     engine = Engine(home, text_encoder, None)
-    entries = [
-        parse_entry({k: v for k, v in r.items() if k not in ("look", "topic")}, i, None, 2000)
-        for i, r in enumerate(ROWS, 1)
-    ]
-    engine.ingest(entries)
+    engine.ingest(steering_catalog_entries())
     with TestClient(create_app(Settings(home=home, admin_token=ADMIN), engine)) as c:
         yield c
 

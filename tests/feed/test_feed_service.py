@@ -10,10 +10,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from support import steering_catalog_rows
+from support import steering_catalog_entries, steering_catalog_rows
 
 from feed.engine import Engine
-from feed.manifest import parse_entry
 from feed.profile import Event
 from feed.service import FeedError, FeedService, Forbidden, NotFound
 
@@ -27,11 +26,7 @@ _handles = itertools.count()
 def service(tmp_path_factory, text_encoder):
     home = tmp_path_factory.mktemp("steer-home")
     engine = Engine(home, text_encoder, None)
-    entries = [
-        parse_entry({k: v for k, v in r.items() if k not in ("look", "topic")}, i, None, 2000)
-        for i, r in enumerate(ROWS, 1)
-    ]
-    engine.ingest(entries, now=NOW - 86_400)
+    engine.ingest(steering_catalog_entries(), now=NOW - 86_400)
     svc = FeedService.open(engine, home)
     yield svc
     svc.close()

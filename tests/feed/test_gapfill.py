@@ -7,12 +7,11 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from support import steering_catalog_rows
+from support import steering_catalog_entries, steering_catalog_rows
 
 from feed.api import create_app
 from feed.engine import Engine
 from feed.gapfill import GapFiller
-from feed.manifest import parse_entry
 from feed.service import FeedService
 from feed.settings import Settings
 from generation.jobs import Budgets, JobStore
@@ -27,11 +26,7 @@ ROWS = steering_catalog_rows()
 def app_parts(tmp_path, text_encoder):
     home = tmp_path / "home"
     engine = Engine(home, text_encoder, None)
-    entries = [
-        parse_entry({k: v for k, v in r.items() if k not in ("look", "topic")}, i, None, 2000)
-        for i, r in enumerate(ROWS, 1)
-    ]
-    engine.ingest(entries)
+    engine.ingest(steering_catalog_entries())
     service = FeedService.open(engine, home)
     filler = GapFiller(service, JobStore(home / "jobs.sqlite"),
                        ProceduralProvider(RenderSpec(seconds=1.0)), home / "staging",

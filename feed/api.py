@@ -17,7 +17,7 @@ from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFi
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from feed.api_feed import CurrentUser, Viewer
+from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer
 from feed.api_feed import router as feed_router
 from feed.api_generation import router as generation_router
 from feed.context import AppContext, Ctx
@@ -25,6 +25,7 @@ from feed.engine import Engine
 from feed.gapfill import GapFiller
 from feed.manifest import ManifestError, parse_entry
 from feed.schemas import (
+    INVALID,
     AppearanceList,
     ClipOut,
     Health,
@@ -102,7 +103,7 @@ def create_app(
         """Liveness, clip count and loaded channels."""
         return Health(status="ok", clips=h.engine.catalog.count(), channels=list(h.engine.channels))
 
-    @app.get("/v1/search")
+    @app.get("/v1/search", responses=AUTH_ERRORS | INVALID)
     def search(
         h: Ctx,
         viewer: Viewer,
@@ -124,7 +125,7 @@ def create_app(
             channels=list(h.engine.channels),
         )
 
-    @app.get("/v1/clips/{clip_id}", responses={404: {"description": "no such clip"}})
+    @app.get("/v1/clips/{clip_id}", responses=AUTH_ERRORS | {404: {"description": "no such clip"}})
     def get_clip(h: Ctx, viewer: Viewer, clip_id: str) -> ClipOut:
         """One clip's metadata (404 also for clips the caller may not see)."""
         clip = h.engine.catalog.get(clip_id)
@@ -159,7 +160,7 @@ def create_app(
     @app.post(
         "/v1/clips",
         status_code=201,
-        responses={413: {"description": "video too large"}, 422: {"description": "bad clip"}},
+        responses={413: {"description": "video too large"}, **INVALID},
     )
     def upload_clip(
         h: Ctx,

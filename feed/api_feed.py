@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from feed.context import AppContext, Ctx
 from feed.profile import Event
 from feed.schemas import (
+    INVALID,
     EventsAccepted,
     EventsIn,
     FeedItemOut,
@@ -90,7 +91,12 @@ def feed_item_out(item: FeedItem, media_query: str = "") -> FeedItemOut:
     )  # fmt: skip
 
 
-@router.post("/v1/users", status_code=201, responses={403: {"description": "sign-up closed"}})
+@router.post(
+    "/v1/users",
+    status_code=201,
+    responses=INVALID
+    | {403: {"description": "sign-up closed"}, 409: {"description": "handle taken"}},
+)
 def create_user(ctx: Ctx, body: UserCreate) -> UserCreated:
     """Sign up with a handle; the answer carries the bearer token for every other call."""
     if not ctx.settings.open_signup:
@@ -102,7 +108,9 @@ def create_user(ctx: Ctx, body: UserCreate) -> UserCreated:
     return UserCreated(user_id=user.id, handle=user.handle, token=token)
 
 
-@router.get("/v1/feed", responses=AUTH_ERRORS | {403: {"description": "another user's cursor"}})
+@router.get(
+    "/v1/feed", responses=AUTH_ERRORS | {403: {"description": "another user's cursor"}} | INVALID
+)
 def get_feed(
     ctx: Ctx,
     user: CurrentUser,
@@ -124,7 +132,12 @@ def get_feed(
     )  # fmt: skip
 
 
-@router.post("/v1/events", responses=AUTH_ERRORS | {404: {"description": "unknown clip"}})
+@router.post(
+    "/v1/events",
+    responses=AUTH_ERRORS
+    | {403: {"description": "another user's session"}, 404: {"description": "unknown clip"}}
+    | INVALID,
+)
 def post_events(ctx: Ctx, user: CurrentUser, body: EventsIn) -> EventsAccepted:
     """Record watch events; the next page reflects them."""
     now = time.time()
@@ -149,7 +162,12 @@ def _steer_caller(ctx: AppContext, authorization: str | None, is_global: bool) -
     return current_user(ctx, authorization)
 
 
-@router.post("/v1/steer", responses=AUTH_ERRORS | {403: {"description": "not allowed"}})
+@router.post(
+    "/v1/steer",
+    responses=AUTH_ERRORS
+    | {403: {"description": "not allowed"}, 429: {"description": "rate limited"}}
+    | INVALID,
+)
 def post_steer(
     ctx: Ctx, body: SteerIn, authorization: Annotated[str | None, Header()] = None
 ) -> SteerResponse:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from feed.api_feed import CurrentUser, _http, is_admin
 from feed.context import AppContext, Ctx
 from feed.gapfill import BudgetError
+from feed.schemas import INVALID
 from feed.service import FeedError
 from generation.gaps import Gap
 from generation.jobs import Job
@@ -123,7 +124,9 @@ def list_gaps(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -
     return GapList(items=[gap_out(g) for g in gaps])
 
 
-@router.post("/v1/gaps/{gap_id}/fill", status_code=202, responses=ADMIN_ERRORS | {404: {}, 429: {}})
+@router.post(
+    "/v1/gaps/{gap_id}/fill", status_code=202, responses=ADMIN_ERRORS | {404: {}, 429: {}} | INVALID
+)
 def fill_gap(
     ctx: Ctx, gap_id: str, body: FillIn | None = None,
     authorization: Annotated[str | None, Header()] = None,
@@ -140,7 +143,9 @@ def fill_gap(
     return JobList(jobs=[job_out(j) for j in result.jobs])
 
 
-@router.post("/v1/generate", status_code=202, responses={401: {}, 403: {}, 429: {}})
+@router.post(
+    "/v1/generate", status_code=202, responses=INVALID | {401: {}, 403: {}, 404: {}, 429: {}}
+)
 def generate(ctx: Ctx, user: CurrentUser, body: GenerateIn) -> JobOut:
     """Ask for a clip of your own; it appears on your feed when made."""
     ctx.rate_limit("generate", user.id, time.time())
@@ -153,7 +158,7 @@ def generate(ctx: Ctx, user: CurrentUser, body: GenerateIn) -> JobOut:
     return job_out(job)
 
 
-@router.get("/v1/jobs/{job_id}", responses={403: {}, 404: {}})
+@router.get("/v1/jobs/{job_id}", responses={401: {}, 403: {}, 404: {}})
 def get_job(ctx: Ctx, job_id: str, authorization: Annotated[str | None, Header()] = None) -> JobOut:
     """A job's status: its requester or an operator may look."""
     job = ctx.filler.jobs.get(job_id)
@@ -168,7 +173,7 @@ def get_job(ctx: Ctx, job_id: str, authorization: Annotated[str | None, Header()
     return job_out(job)
 
 
-@router.post("/v1/cameos", status_code=201, responses={401: {}, 403: {}})
+@router.post("/v1/cameos", status_code=201, responses=INVALID | {401: {}, 403: {}, 404: {}})
 def set_cameo(ctx: Ctx, user: CurrentUser, body: CameoIn) -> CameoOut:
     """Record who may use your cameo (your own handle only)."""
     handle = body.handle.removeprefix("@")

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from feed.catalog import Clip
 from feed.engine import SearchResult
+
+
+class ValidationIssue(BaseModel):
+    """One field that failed request validation."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """An error: `detail` is a message, or the fields that failed request validation."""
+
+    detail: str | list[ValidationIssue]
+
+
+# Routes that refuse requests themselves answer 422 with a message, not FastAPI's
+# validation list: declare both shapes so the OpenAPI tells the truth.
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorOut, "description": "invalid request"}
+}
 
 
 class ClipOut(BaseModel):

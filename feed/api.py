@@ -33,7 +33,7 @@ from feed.schemas import (
     clip_out,
     search_item,
 )
-from feed.service import FeedService
+from feed.service import FeedError, FeedService
 from feed.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -160,13 +160,20 @@ def create_app(
     @app.post(
         "/v1/clips",
         status_code=201,
-        responses={413: {"description": "video too large"}, **INVALID},
+        responses={
+            401: {"description": "missing or invalid token"},
+            403: {"description": "someone else's handle, or a cameo that does not allow you"},
+            409: {"description": "the clip id belongs to another creator"},
+            413: {"description": "video too large"},
+            **INVALID,
+        },
     )
     def upload_clip(
         h: Ctx,
+        user: CurrentUser,
         request: Request,
         prompt: Annotated[str, Form(max_length=MAX_TEXT_CHARS)],
-        creator: Annotated[str, Form(max_length=64)],
+        creator: Annotated[str | None, Form(max_length=64, description="defaults to you")] = None,
         video: Annotated[UploadFile | None, File()] = None,
         clip_id: Annotated[str | None, Form(max_length=128)] = None,
         caption: Annotated[str, Form(max_length=MAX_TEXT_CHARS)] = "",
@@ -174,17 +181,30 @@ def create_app(
         cameos: Annotated[str, Form(description="comma-separated handles")] = "",
         remix_of: Annotated[str | None, Form(max_length=128)] = None,
     ) -> ClipOut:
-        """Upload a clip (multipart: optional video file plus metadata fields)."""
+        """Upload a clip as yourself (multipart: optional video file plus metadata fields).
+
+        Cameos named in `cameos` or as @handles in the prompt need their owners' consent.
+        """
         declared = int(request.headers.get("content-length") or 0)
         if declared > settings.max_video_bytes + UPLOAD_CHUNK:
             raise HTTPException(413, f"upload is over {settings.max_video_bytes} bytes")
+        if creator is not None and creator.strip().removeprefix("@") != user.handle:
+            raise HTTPException(403, "you can upload clips only as yourself")
+        handles = [c.removeprefix("@") for c in (s.strip() for s in cameos.split(",")) if c]
+        try:
+            h.filler.check_cameos(user, " ".join(f"@{c}" for c in handles) + " " + prompt)
+        except FeedError as exc:
+            raise HTTPException(403, f"{exc}; nothing was stored") from exc
+        existing = h.engine.catalog.get(clip_id) if clip_id else None
+        if existing is not None and existing.creator != user.handle:
+            raise HTTPException(409, f"clip id {clip_id!r} belongs to another creator")
         raw = {
             "id": clip_id or f"up-{uuid.uuid4().hex[:12]}",
             "prompt": prompt,
-            "creator": creator,
+            "creator": user.handle,
             "caption": caption,
             "tags": [t for t in (s.strip() for s in tags.split(",")) if t],
-            "cameos": [c for c in (s.strip() for s in cameos.split(",")) if c],
+            "cameos": handles,
         }
         if remix_of:
             raw["remix_of"] = remix_of

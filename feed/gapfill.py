@@ -136,7 +136,10 @@ class GapFiller:
         prompt = prompt.strip()
         if not prompt or len(prompt) > 1000:
             raise FeedError("prompt must be 1-1000 characters")
-        self.check_cameos(user, prompt)
+        try:
+            self.check_cameos(user, prompt)
+        except Forbidden as exc:
+            raise Forbidden(f"{exc}; nothing was queued") from exc
         key = key or f"{user.id}:{zlib.crc32(prompt.encode())}:{int(now // 60)}"
         try:
             (job,) = self.jobs.enqueue(
@@ -160,7 +163,7 @@ class GapFiller:
             )
             if not may_use(consent, user.id, user.handle, mutual):
                 reason = "has no consent on record" if consent is None else "does not allow you"
-                raise Forbidden(f"cameo @{handle} {reason}; nothing was queued")
+                raise Forbidden(f"cameo @{handle} {reason}")
 
     # -- running --------------------------------------------------------------
 

@@ -62,45 +62,65 @@ def test_media_supports_range_requests(client):
     assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
 
 
+def signup(client, handle):
+    token = client.post("/v1/users", json={"handle": handle}).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_upload_clip(client, real_mp4_small):
+    dee, eve = signup(client, "dee"), signup(client, "eve")
+    client.post("/v1/cameos", json={"handle": "eve", "policy": "approved", "approved": ["dee"]},
+                headers=eve)  # fmt: skip
     with real_mp4_small.open("rb") as fh:
         r = client.post(
             "/v1/clips",
             data={"clip_id": "up-1", "prompt": "A phone call, watercolor", "creator": "@dee",
                   "tags": "watercolor, phone", "cameos": "@eve"},
             files={"video": ("call.mp4", fh, "video/mp4")},
+            headers=dee,
         )  # fmt: skip
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["creator"] == "dee" and body["cameos"] == ["eve"] and body["tags"] == [
         "watercolor", "phone",
     ]  # fmt: skip
-    # @eve has no consent on record: nobody but the creator and eve may see the clip
+    # eve allows dee only: anonymous callers cannot see the clip or fetch its media
     assert client.get("/media/up-1").status_code == 404
     assert client.get("/v1/clips/up-1").status_code == 404
+    signed = client.get("/v1/clips/up-1", headers=dee).json()["video_url"]
+    assert client.get(signed).status_code == 200
     assert client.get("/healthz").json()["clips"] == 12
 
 
+def test_upload_needs_you_and_your_cameos_consent(client):
+    dee = signup(client, "dee")
+    assert client.post("/v1/clips", data={"prompt": "x"}).status_code == 401
+    r = client.post("/v1/clips", data={"prompt": "x", "creator": "zed"}, headers=dee)
+    assert r.status_code == 403
+    r = client.post("/v1/clips", data={"prompt": "@ghost waving", "cameos": ""}, headers=dee)
+    assert r.status_code == 403 and "nothing was stored" in r.json()["detail"]
+    r = client.post("/v1/clips", data={"prompt": "a wave", "clip_id": "anime-1"}, headers=dee)
+    assert r.status_code == 409
+    assert client.get("/healthz").json()["clips"] == 11
+
+
 def test_upload_rejects_bad_input_and_changes_nothing(client, tmp_path):
+    h = signup(client, "dee")
+
+    def upload(data, name=None, path=None, kind="video/mp4"):
+        if path is None:
+            return client.post("/v1/clips", data=data, headers=h)
+        with path.open("rb") as fh:
+            return client.post("/v1/clips", data=data, headers=h, files={"video": (name, fh, kind)})
+
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video" * 100)
-    with junk.open("rb") as fh:
-        r = client.post("/v1/clips", data={"prompt": "x", "creator": "dee"},
-                        files={"video": ("junk.mp4", fh, "video/mp4")})  # fmt: skip
-    assert r.status_code == 422
-    assert client.post("/v1/clips", data={"prompt": " ", "creator": "dee"}).status_code == 422
-    assert (
-        client.post("/v1/clips", data={"prompt": "x", "creator": "bad handle!"}).status_code == 422
-    )
+    assert upload({"prompt": "x"}, "junk.mp4", junk).status_code == 422
+    assert upload({"prompt": " "}).status_code == 422
+    assert upload({"prompt": "x", "creator": "bad handle!"}).status_code == 403
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\0" * 2_100_000)
-    with big.open("rb") as fh:
-        r = client.post("/v1/clips", data={"prompt": "x", "creator": "dee"},
-                        files={"video": ("big.mp4", fh, "video/mp4")})  # fmt: skip
-    assert r.status_code == 413
-    with junk.open("rb") as fh:
-        r = client.post("/v1/clips", data={"prompt": "x", "creator": "dee"},
-                        files={"video": ("junk.exe", fh, "application/octet-stream")})  # fmt: skip
-    assert r.status_code == 422
+    assert upload({"prompt": "x"}, "big.mp4", big).status_code == 413
+    assert upload({"prompt": "x"}, "junk.exe", junk, "application/octet-stream").status_code == 422
     assert client.get("/healthz").json()["clips"] == 11
     assert not list((tmp_path / "home" / "uploads").glob("*"))

@@ -187,3 +187,17 @@ def set_cameo(ctx: Ctx, user: CurrentUser, body: CameoIn) -> CameoOut:
         raise _http(exc) from exc
     return CameoOut(handle=handle, policy=consent.policy, approved=list(consent.approved),
                     blocked=list(consent.blocked))  # fmt: skip
+
+
+class CameoUpdate(BaseModel):
+    """A new consent policy for your cameo."""
+
+    policy: Literal["only_me", "approved", "mutuals", "everyone"]
+    approved: list[str] = Field(default_factory=list, max_length=1000)
+    blocked: list[str] = Field(default_factory=list, max_length=1000)
+
+
+@router.put("/v1/cameos/{handle}", responses=INVALID | {401: {}, 403: {}})
+def update_cameo(ctx: Ctx, user: CurrentUser, handle: str, body: CameoUpdate) -> CameoOut:
+    """Change who may use and see your cameo; takes effect on the very next request."""
+    return set_cameo(ctx, user, CameoIn(handle=handle, **body.model_dump()))

@@ -114,3 +114,15 @@ def test_co_owners_delete_and_see_their_appearances(client):
     assert client.get("/v1/clips/c-both", headers=bob).status_code == 404
     assert client.delete("/v1/clips/c-plain", headers=bob).status_code == 204
     assert client.delete("/v1/clips/c-plain").status_code == 401
+
+
+def test_put_changes_consent_and_only_the_owner_may(client):
+    alice, bob = signup(client, "alice"), signup(client, "bob")
+    body = {"policy": "everyone", "approved": [], "blocked": []}
+    assert client.put("/v1/cameos/alice", json=body, headers=bob).status_code == 403
+    assert client.put("/v1/cameos/alice", json=body, headers=alice).json()["policy"] == "everyone"
+    assert client.get("/v1/clips/c-alice").status_code == 200
+    body["policy"] = "only_me"
+    assert client.put("/v1/cameos/@alice", json=body, headers=alice).status_code == 200
+    assert client.get("/v1/clips/c-alice").status_code == 404
+    assert client.get("/v1/clips/c-alice", headers=bob).status_code == 200  # the creator

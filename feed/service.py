@@ -19,7 +19,7 @@ import uuid
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +62,7 @@ PER_SOURCE = {"taste": 300, "steer": 300, "fresh": 100, "social": 100, "remix": 
               "explore": 40, "popular": 100, "made": 50}  # fmt: skip
 ONLY_POOL = 600
 MEDIA_TOKEN_TTL_S = 6 * 3600
+WARM_THREAD = "steerfeed-warm"
 SOURCE_REASONS = {
     "taste": "like clips you watched",
     "steer": "matches what you asked for",
@@ -149,7 +150,8 @@ class FeedService:
         self._phrase_vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._consents: dict[str, CameoConsent] | None = None
-        self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steerfeed-warm")
+        self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
+        self._warming: dict[str, Future[None]] = {}
 
     @classmethod
     def open(cls, engine: Engine, home: Path, glossary: Glossary | None = None) -> FeedService:
@@ -217,12 +219,25 @@ class FeedService:
             if cached is not None:
                 self._relevance.move_to_end(key)
                 return cached
+            pending = self._warming.get(phrase)
+        on_warmer = threading.current_thread().name.startswith(WARM_THREAD)
+        if pending is not None and not pending.done() and not on_warmer:
+            pending.result()  # the warm-up is on it: wait rather than compute it twice
+            return self.relevance(phrase)
         z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
         with self._lock:
             self._relevance[key] = z
             while len(self._relevance) > 512:
                 self._relevance.popitem(last=False)
         return z
+
+    def _warm(self, phrase: str) -> None:
+        """Compute a phrase's relevance ahead of the next page (runs on the warm-up thread)."""
+        try:
+            self.relevance(phrase)
+        finally:
+            with self._lock:
+                self._warming.pop(phrase, None)
 
     # -- users ----------------------------------------------------------------
 
@@ -291,7 +306,11 @@ class FeedService:
             if record.op != "reset":
                 # Warm the relevance cache off the request path: the answer returns
                 # at once and the next page usually finds the work done.
-                self._warmer.submit(self.relevance, record.phrase)
+                with self._lock:
+                    if record.phrase not in self._warming:
+                        self._warming[record.phrase] = self._warmer.submit(
+                            self._warm, record.phrase
+                        )
         return [r for r in records if r.id not in retract]
 
     @staticmethod

@@ -221,9 +221,13 @@ class FeedService:
                 return cached
             pending = self._warming.get(phrase)
         on_warmer = threading.current_thread().name.startswith(WARM_THREAD)
-        if pending is not None and not pending.done() and not on_warmer:
-            pending.result()  # the warm-up is on it: wait rather than compute it twice
+        if pending is not None and not on_warmer and not pending.cancel():
+            # Already running on the warm-up thread: wait rather than compute it twice.
+            # (A warm-up still queued behind others was cancelled: compute it here.)
+            pending.result()
             return self.relevance(phrase)
+        if pending is not None and pending.cancelled():
+            self._forget_warm(phrase)
         z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
         with self._lock:
             self._relevance[key] = z
@@ -238,6 +242,10 @@ class FeedService:
         finally:
             with self._lock:
                 self._warming.pop(phrase, None)
+
+    def _forget_warm(self, phrase: str) -> None:
+        with self._lock:
+            self._warming.pop(phrase, None)
 
     # -- users ----------------------------------------------------------------
 

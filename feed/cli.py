@@ -18,6 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from embeddings.encoders import EncoderUnavailable  # noqa: E402
 from feed.catalog import CatalogError  # noqa: E402
+from feed.engine import Engine  # noqa: E402
 from feed.manifest import ManifestError  # noqa: E402
 from feed.service import describe as describe_steering  # noqa: E402
 from feed.settings import Settings  # noqa: E402
@@ -105,14 +106,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, engine: Engine | None = None) -> int:
     import uvicorn
 
     from feed.api import create_app
     from feed.bootstrap import use_one_thread_per_request
 
     use_one_thread_per_request()
-    app = create_app(settings)
+    app = create_app(settings, engine)
     # Models and the catalog snapshot are long-lived: move them out of the GC's
     # way, or full collections scanning ~500k objects stall requests for 300+ ms.
     gc.collect()
@@ -154,17 +155,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
             on_stage=on_stage,
         )
         total = engine.catalog.count()
+    except BaseException:
+        engine.close()
+        raise
     finally:
         for bar in bars:
             bar.close()
-        engine.close()
     print(
         f"demo catalog: {len(report.added)} clips added, {len(report.errors)} skipped;"
         f" {total} clips in {settings.home}"
     )
     if args.no_serve:
+        engine.close()
         return 0
-    return _serve(settings)
+    engine.save()
+    return _serve(settings, engine)  # the same engine: models load (and warn) once
 
 
 def _open_service(settings: Settings):  # type: ignore[no-untyped-def]

@@ -36,7 +36,9 @@ def _bearer(authorization: str | None) -> str | None:
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def is_admin(ctx: AppContext, authorization: str | None) -> bool:

@@ -9,7 +9,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from embeddings.encoders import EncoderUnavailable  # noqa: E402
 from feed.catalog import CatalogError  # noqa: E402
 from feed.engine import Engine  # noqa: E402
+from feed.gapfill import GapFiller  # noqa: E402
 from feed.manifest import ManifestError  # noqa: E402
+from feed.service import FeedService  # noqa: E402
 from feed.service import describe as describe_steering  # noqa: E402
 from feed.settings import Settings  # noqa: E402
+from feed.state import User  # noqa: E402
 
 log = logging.getLogger("steerfeed")
 
@@ -172,15 +176,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _serve(settings, engine)  # the same engine: models load (and warn) once
 
 
-def _open_service(settings: Settings):  # type: ignore[no-untyped-def]
+@contextmanager
+def _feed_service(settings: Settings) -> Iterator[tuple[Engine, FeedService]]:
+    """The engine and feed service over a home, closed (indexes not re-saved) on exit."""
     from feed.bootstrap import open_engine
-    from feed.service import FeedService
 
     engine = open_engine(settings)
-    return engine, FeedService.open(engine, settings.home)
+    service = FeedService.open(engine, settings.home)
+    try:
+        yield engine, service
+    finally:
+        service.close()
+        engine.catalog.close()
 
 
-def _user(service, handle: str):  # type: ignore[no-untyped-def]
+@contextmanager
+def _gap_filler(settings: Settings) -> Iterator[tuple[Engine, FeedService, GapFiller]]:
+    """`_feed_service` plus the gap filler; its job table is closed on exit too."""
+    from feed.bootstrap import open_gap_filler
+
+    with _feed_service(settings) as (engine, service):
+        filler = open_gap_filler(settings, service)
+        try:
+            yield engine, service, filler
+        finally:
+            filler.jobs.close()
+
+
+def _user(service: FeedService, handle: str) -> User:
     user = service.state.user_by_handle(handle.removeprefix("@"))
     if user is None:
         user, _ = service.create_user(handle, time.time())
@@ -190,12 +213,8 @@ def _user(service, handle: str):  # type: ignore[no-untyped-def]
 
 def cmd_feed(args: argparse.Namespace) -> int:
     """Print a page of a user's feed with reasons."""
-    engine, service = _open_service(_settings(args))
-    try:
+    with _feed_service(_settings(args)) as (_, service):
         page = service.feed_page(_user(service, args.user), args.limit, args.cursor, time.time())
-    finally:
-        service.close()
-        engine.catalog.close()
     for r in page.steering:
         print(f"steering: {r.id}  {describe_steering(r)}")
     for item in page.items:
@@ -207,8 +226,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
 def cmd_steer(args: argparse.Namespace) -> int:
     """Steer a user's feed in plain words (or list / retract steering)."""
-    engine, service = _open_service(_settings(args))
-    try:
+    with _feed_service(_settings(args)) as (_, service):
         user = _user(service, args.user)
         now = time.time()
         if args.retract:
@@ -219,9 +237,6 @@ def cmd_steer(args: argparse.Namespace) -> int:
                 print(f"applied: {r.id}  {describe_steering(r)}  ({r.op} '{r.phrase}' x{r.weight})")
         for r in service.active_steering(user, now):
             print(f"active:  {r.id}  {describe_steering(r)}")
-    finally:
-        service.close()
-        engine.catalog.close()
     return 0
 
 
@@ -264,21 +279,10 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_filler(settings: Settings):  # type: ignore[no-untyped-def]
-    from feed.bootstrap import open_gap_filler
-
-    engine, service = _open_service(settings)
-    return engine, service, open_gap_filler(settings, service)
-
-
 def cmd_gaps(args: argparse.Namespace) -> int:
     """List what users steer towards that the catalog lacks."""
-    engine, service, filler = _open_filler(_settings(args))
-    try:
+    with _gap_filler(_settings(args)) as (_, _, filler):
         gaps = filler.gaps(time.time())
-    finally:
-        service.close()
-        engine.catalog.close()
     if not gaps:
         print("no gaps: every active request finds enough unseen clips")
     for g in gaps:
@@ -289,15 +293,14 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
 def cmd_fill_gaps(args: argparse.Namespace) -> int:
     """Queue jobs for the top gaps and run them now."""
-    engine, service, filler = _open_filler(_settings(args))
-    try:
+    with _gap_filler(_settings(args)) as (engine, _, filler):
         now = time.time()
-        queued = []
+        queued = 0
         for gap in filler.gaps(now)[: args.max]:
             result = filler.fill_gap(gap.id, args.per_gap, now)
-            queued.extend(result.jobs)
+            queued += len(result.jobs)
             print(f"{gap.id} '{gap.phrase}': queued {len(result.jobs)} jobs")
-        with _bar(len(queued), "generate") as bar:
+        with _bar(queued, "generate") as bar:
             done = []
             while True:
                 ran = filler.run(max_jobs=1)
@@ -306,9 +309,6 @@ def cmd_fill_gaps(args: argparse.Namespace) -> int:
                 done.extend(ran)
                 bar.update(1)
         engine.save()
-    finally:
-        service.close()
-        engine.catalog.close()
     for job in done:
         print(f"{job.id}  {job.status:<10} {job.clip_id or job.error or ''}  {job.prompt}")
     return 0 if all(j.status != "failed" for j in done) else 1
@@ -316,15 +316,11 @@ def cmd_fill_gaps(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate a clip for a user's prompt now."""
-    engine, service, filler = _open_filler(_settings(args))
-    try:
+    with _gap_filler(_settings(args)) as (engine, service, filler):
         job = filler.request(_user(service, args.user), " ".join(args.prompt), time.time())
         print(f"queued {job.id}: {job.prompt}")
         done = filler.run(max_jobs=args.run)
         engine.save()
-    finally:
-        service.close()
-        engine.catalog.close()
     for j in done:
         print(f"{j.id}  {j.status:<10} {j.clip_id or j.error or ''}")
     return 0 if all(j.status != "failed" for j in done) else 1

@@ -582,10 +582,22 @@ class FeedService:
         """Whether the viewer may see a clip with these cameos by this creator."""
         if not cameos:
             return True
+        owner_of, mutual = self._cameo_facts(viewer, set(cameos))
+        return clip_visible(
+            cameos, creator, None if viewer is None else viewer.id,
+            None if viewer is None else viewer.handle, self.consents(), owner_of, mutual,
+        )  # fmt: skip
+
+    def _cameo_facts(
+        self, viewer: User | None, handles: set[str]
+    ) -> tuple[dict[str, str], dict[str, bool]]:
+        """What consent checks need beyond the policies, looked up once per handle: the
+        user behind each handle without consent on record, and for "mutuals" cameos
+        whether viewer and owner follow each other."""
         consents = self.consents()
         owner_of: dict[str, str] = {}
         mutual: dict[str, bool] = {}
-        for handle in cameos:
+        for handle in handles:
             consent = consents.get(handle)
             if consent is None:
                 owner = self.state.user_by_handle(handle)
@@ -596,10 +608,7 @@ class FeedService:
                 mutual[handle] = owner is not None and self.state.follows_between(
                     viewer.id, viewer.handle, owner.id, owner.handle
                 )
-        return clip_visible(
-            cameos, creator, None if viewer is None else viewer.id,
-            None if viewer is None else viewer.handle, consents, owner_of, mutual,
-        )  # fmt: skip
+        return owner_of, mutual
 
     def media_query(self, viewer: User | None, clip: Clip, now: float) -> str:
         """A query string that lets this viewer's browser fetch a consent-gated clip's media.
@@ -628,10 +637,23 @@ class FeedService:
         return self.state.get_user(user_id)
 
     def invisible_rows(self, snap: CatalogSnapshot, viewer: User | None) -> np.ndarray:
-        """Snapshot rows the viewer may not see (clips whose cameo owners did not allow it)."""
+        """Snapshot rows the viewer may not see (clips whose cameo owners did not allow it).
+
+        Runs on every page, so the store is asked about each cameo handle once, not
+        once per clip.
+        """
+        cameo_rows = snap.cameo_rows.tolist()
+        if not cameo_rows:
+            return np.empty(0, dtype=np.int64)
+        handles = {h for r in cameo_rows for h in snap.cameos[r]}
+        owner_of, mutual = self._cameo_facts(viewer, handles)
+        consents = self.consents()
+        viewer_id = None if viewer is None else viewer.id
+        viewer_handle = None if viewer is None else viewer.handle
         rows = [
-            r for r in snap.cameo_rows.tolist()
-            if not self.visible(viewer, snap.cameos[r], snap.creator_names[snap.creator_codes[r]])
+            r for r in cameo_rows
+            if not clip_visible(snap.cameos[r], snap.creator_names[snap.creator_codes[r]],
+                                viewer_id, viewer_handle, consents, owner_of, mutual)
         ]  # fmt: skip
         return np.asarray(rows, dtype=np.int64)
 

@@ -58,19 +58,20 @@ def serve(home: Path, port: int) -> None:
     from feed.demo import read_demo_spec
     from feed.engine import Engine
     from feed.manifest import parse_entry
-    from feed.settings import Settings
+    from feed.settings import KEEP_ALIVE_S, Settings
 
     use_one_thread_per_request()
     engine = Engine(home, SentenceEncoder.load(), None)
     entries = [parse_entry(dict(s.raw), i, None, 2000) for i, s in enumerate(read_demo_spec(), 1)]
     report = engine.ingest(entries)
     assert not report.errors, report.errors[:3]
-    settings = Settings(home=home, host=HOST, port=port, admin_token=ADMIN,
-                        run_jobs_in_background=False)  # fmt: skip
+    # STEERFEED_* variables apply, as they do for `steerfeed serve`.
+    settings = Settings.from_env(home=home, host=HOST, port=port, admin_token=ADMIN,
+                                 run_jobs_in_background=False)  # fmt: skip
     app = create_app(settings, engine)
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=HOST, port=port, log_level="warning")
+    uvicorn.run(app, host=HOST, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -39,6 +39,7 @@ from feed.settings import Settings
 log = logging.getLogger(__name__)
 
 UPLOAD_CHUNK = 1024 * 1024
+UPLOAD_OVERHEAD = 1024 * 1024  # multipart framing and form fields beside the video
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_TEXT_CHARS = 2000
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
@@ -75,14 +76,16 @@ def create_app(
         yield
         if worker is not None:
             worker.stop()
-        with handle.lock:
-            handle.engine.save()
+        handle.engine.save()
 
     app = FastAPI(
         title="steerfeed",
         version="0.1.0",
         summary="Feed engine for AI-generated short video.",
         lifespan=lifespan,
+        # Bodies are counted as they arrive: an oversized one is cut off with 413
+        # before it is buffered or parsed. Uploads have their own limit below.
+        max_body_size=settings.max_body_bytes,
     )
     app.state.context = handle
     app.include_router(feed_router)
@@ -114,8 +117,7 @@ def create_app(
         caller may see: send a bearer token to include consent-gated cameo clips)."""
         if not q.strip():
             raise HTTPException(422, "q must not be blank")
-        with h.lock:
-            hits = h.engine.search(q, limit * 2)
+        hits = h.engine.search(q, limit * 2)
         now = time.time()
         visible = [x for x in hits if h.service.visible(viewer, x.clip.cameos, x.clip.creator)]
         return SearchResponse(
@@ -142,9 +144,8 @@ def create_app(
             raise HTTPException(404, f"no clip {clip_id!r}")
         if user.handle != clip.creator and user.handle not in clip.cameos:
             raise HTTPException(403, "only the clip's creator and its cameos' owners may delete it")
-        with h.lock:
-            h.engine.delete(clip_id)
-            h.engine.save()
+        h.engine.delete(clip_id)
+        h.engine.save()
         log.info("clip %s deleted by co-owner %s", clip_id, user.handle)
         return Response(status_code=204)
 
@@ -160,6 +161,7 @@ def create_app(
     @app.post(
         "/v1/clips",
         status_code=201,
+        max_body_size=settings.max_video_bytes + UPLOAD_OVERHEAD,
         responses={
             401: {"description": "missing or invalid token"},
             403: {"description": "someone else's handle, or a cameo that does not allow you"},
@@ -171,7 +173,6 @@ def create_app(
     def upload_clip(
         h: Ctx,
         user: CurrentUser,
-        request: Request,
         prompt: Annotated[str, Form(max_length=MAX_TEXT_CHARS)],
         creator: Annotated[str | None, Form(max_length=64, description="defaults to you")] = None,
         video: Annotated[UploadFile | None, File()] = None,
@@ -185,9 +186,6 @@ def create_app(
 
         Cameos named in `cameos` or as @handles in the prompt need their owners' consent.
         """
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > settings.max_video_bytes + UPLOAD_CHUNK:
-            raise HTTPException(413, f"upload is over {settings.max_video_bytes} bytes")
         if creator is not None and creator.strip().removeprefix("@") != user.handle:
             raise HTTPException(403, "you can upload clips only as yourself")
         handles = [c.removeprefix("@") for c in (s.strip() for s in cameos.split(",")) if c]
@@ -215,8 +213,7 @@ def create_app(
                 entry = parse_entry(raw, 1, None, settings.max_prompt_chars)
             except ManifestError as exc:
                 raise HTTPException(422, str(exc)) from exc
-            with h.lock:
-                report = h.engine.ingest([entry])
+            report = h.engine.ingest([entry])
         if report.errors:
             raise HTTPException(422, report.errors[0].reason)
         clip = h.engine.catalog.get(entry.id)
@@ -265,7 +262,7 @@ class JobWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                ran = self._ctx.filler.run(max_jobs=1, ingest_lock=self._ctx.lock)
+                ran = self._ctx.filler.run(max_jobs=1)
             except Exception:  # keep serving; the job table records the failure
                 log.exception("generation worker failed")
                 ran = []

@@ -121,8 +121,7 @@ def get_feed(
 ) -> FeedResponse:
     """The next page of the caller's feed; pass `next_cursor` back for the page after."""
     try:
-        with ctx.lock:
-            page = ctx.service.feed_page(user, limit, cursor, time.time())
+        page = ctx.service.feed_page(user, limit, cursor, time.time())
     except FeedError as exc:
         raise _http(exc) from exc
     now = time.time()
@@ -149,8 +148,7 @@ def post_events(ctx: Ctx, user: CurrentUser, body: EventsIn) -> EventsAccepted:
     if body.session_id is not None and ctx.service.state.session_owner(body.session_id) != user.id:
         raise HTTPException(403, "that session belongs to someone else")
     try:
-        with ctx.lock:
-            accepted = ctx.service.record_events(user, events, now, body.session_id)
+        accepted = ctx.service.record_events(user, events, now, body.session_id)
     except FeedError as exc:
         raise _http(exc) from exc
     return EventsAccepted(accepted=accepted)

@@ -1,8 +1,12 @@
-"""What every request handler reaches: settings, engine, feed service, and the engine lock."""
+"""What every request handler reaches: settings, engine, feed service and rate limits.
+
+Handlers call the engine and the service directly: both are safe to share
+between request threads: the engine behind its readers-writer lock, the
+service behind its own lock for caches and SQLite's for user state.
+"""
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -15,7 +19,7 @@ from feed.settings import Settings
 
 
 class AppContext:
-    """The app's long-lived objects; `lock` serialises engine reads and writes."""
+    """The app's long-lived objects."""
 
     def __init__(
         self, settings: Settings, engine: Engine, service: FeedService, filler: GapFiller
@@ -24,7 +28,6 @@ class AppContext:
         self.engine = engine
         self.service = service
         self.filler = filler
-        self.lock = threading.RLock()
         self.limiter = RateLimiter(
             {"steer": Limit(settings.steer_per_minute, settings.steer_burst),
              "generate": Limit(settings.generate_per_minute, settings.generate_burst)}

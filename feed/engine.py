@@ -4,6 +4,11 @@ It owns ingest (media → vectors → catalog → index), search, deletion and
 reindexing, and keeps each index consistent with the catalog across crashes:
 the catalog commits first, and an index that is behind is caught up from the
 catalog's change log when the engine opens.
+
+The engine is safe to share between threads: `lock` is a readers-writer lock.
+Searches and snapshots read under it together; ingest, deletion and reindexing
+change the catalog and the indexes under it alone, and only for the commit
+itself: decoding and embedding happen before the lock is taken.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +30,7 @@ from embeddings.frames import MediaError, probe_video, sample_frames
 from embeddings.index import IndexMismatchError, VectorIndex
 from feed.catalog import Catalog, CatalogError, Clip, ClipRecord, embedding_text
 from feed.manifest import LineError, ManifestEntry
+from feed.rwlock import ReadWriteLock
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +104,8 @@ class Engine:
         self.frames_per_clip = frames_per_clip
         self.max_video_bytes = max_video_bytes
         self.catalog = Catalog(home / "catalog.sqlite")
+        self.lock = ReadWriteLock()
+        self._save_lock = threading.Lock()
         self.encoders: dict[str, TextEncoder] = {TEXT: text_encoder}
         self.visual_encoder = visual_encoder
         if visual_encoder is not None:
@@ -148,9 +157,11 @@ class Engine:
 
     def save(self) -> None:
         """Persist every index at the catalog's current generation."""
-        for index in self.indexes.values():
-            index.generation = self.catalog.generation
-            index.save(self.index_dir)
+        # Readers may go on while the files are written; writers wait.
+        with self.lock.read(), self._save_lock:
+            for index in self.indexes.values():
+                index.generation = self.catalog.generation
+                index.save(self.index_dir)
 
     def close(self) -> None:
         """Save indexes and close the catalog."""
@@ -262,21 +273,23 @@ class Engine:
                 if item.visual is not None:
                     visual[row] = item.visual
             vectors[VISUAL] = (self.visual_encoder.model_id, visual)
-        seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
-        for channel, (_, matrix) in vectors.items():
-            has = ~np.isnan(matrix).any(axis=1)
-            self.indexes[channel].remove(seqs[~has])
-            if has.any():
-                self.indexes[channel].upsert(seqs[has], matrix[has])
+        with self.lock.write():
+            seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
+            for channel, (_, matrix) in vectors.items():
+                has = ~np.isnan(matrix).any(axis=1)
+                self.indexes[channel].remove(seqs[~has])
+                if has.any():
+                    self.indexes[channel].upsert(seqs[has], matrix[has])
 
     def delete(self, clip_id: str) -> bool:
         """Delete a clip from catalog, indexes and media; False if it did not exist."""
-        clip = self.catalog.get(clip_id)
-        seq = self.catalog.delete_clip(clip_id)
-        if seq is None:
-            return False
-        for index in self.indexes.values():
-            index.remove(np.array([seq], dtype=np.int64))
+        with self.lock.write():
+            clip = self.catalog.get(clip_id)
+            seq = self.catalog.delete_clip(clip_id)
+            if seq is None:
+                return False
+            for index in self.indexes.values():
+                index.remove(np.array([seq], dtype=np.int64))
         if clip is not None and clip.video_path:
             (self.home / clip.video_path).unlink(missing_ok=True)
         return True
@@ -293,22 +306,23 @@ class Engine:
         pool = max(limit * 4, 50)
         query_vectors = {c: e.encode_texts([query]) for c, e in self.encoders.items()}
         candidates: dict[int, None] = {}
-        for channel, qv in query_vectors.items():
-            for seq in self.indexes[channel].search(qv, pool)[0].ids.tolist():
-                candidates.setdefault(seq)
-        if not candidates:
-            return []
-        seqs = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         channels = list(self.encoders)
-        raw = np.full((len(seqs), len(channels)), np.nan, dtype=np.float32)
-        for col, channel in enumerate(channels):
-            index = self.indexes[channel]
-            rows = np.array([s in index for s in seqs.tolist()], dtype=bool)
-            if rows.any():
-                raw[rows, col] = index.vectors_for(seqs[rows]) @ query_vectors[channel][0]
+        with self.lock.read():
+            for channel, qv in query_vectors.items():
+                for seq in self.indexes[channel].search(qv, pool)[0].ids.tolist():
+                    candidates.setdefault(seq)
+            if not candidates:
+                return []
+            seqs = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+            raw = np.full((len(seqs), len(channels)), np.nan, dtype=np.float32)
+            for col, channel in enumerate(channels):
+                index = self.indexes[channel]
+                rows = np.array([s in index for s in seqs.tolist()], dtype=bool)
+                if rows.any():
+                    raw[rows, col] = index.vectors_for(seqs[rows]) @ query_vectors[channel][0]
         fused = fuse_channel_scores(raw)
         order = np.argsort(-fused, kind="stable")[:limit]
-        clips = self.catalog.get_many(seqs[order].tolist())
+        clips = self.catalog.get_many(seqs[order].tolist())  # a clip deleted meanwhile is skipped
         results = []
         for i in order.tolist():
             clip = clips.get(int(seqs[i]))
@@ -337,9 +351,15 @@ class Engine:
                 self._store(prepared)
                 if progress is not None:
                     progress(len(chunk))
-        for channel, encoder in self.encoders.items():
-            self.indexes[channel] = self._build_index(channel, encoder)
-        return {c: len(i) for c, i in self.indexes.items()}
+        with self.lock.write():
+            for channel, encoder in self.encoders.items():
+                self.indexes[channel] = self._build_index(channel, encoder)
+            return {c: len(i) for c, i in self.indexes.items()}
+
+    def nearest(self, channel: str, vector: np.ndarray, k: int) -> np.ndarray:
+        """Sequence numbers of the k clips nearest to one vector in a channel, best first."""
+        with self.lock.read():
+            return self.indexes[channel].search(vector[None, :].astype(np.float32), k)[0].ids
 
     def _reembed_one(self, clip: Clip) -> _Prepared:
         record = ClipRecord(

@@ -57,20 +57,23 @@ class EventLog:
         """Durably write a batch (one file per date it spans); returns the files."""
         if not events:
             return []
-        frame = pl.DataFrame(
-            {name: [getattr(e, name) for e in events] for name in EVENT_SCHEMA},
-            schema=EVENT_SCHEMA,
-        ).with_columns(pl.col("ts").map_elements(event_date, return_dtype=pl.String).alias("_date"))
+        by_date: dict[str, list[LoggedEvent]] = {}
+        for e in events:
+            by_date.setdefault(event_date(e.ts), []).append(e)
         written = []
         stamp = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
-        for (date,), part in frame.group_by("_date", maintain_order=True):
+        for date, batch in by_date.items():
+            part = pl.DataFrame(
+                {name: [getattr(e, name) for e in batch] for name in EVENT_SCHEMA},
+                schema=EVENT_SCHEMA,
+            )
             folder = self.directory / f"date={date}"
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"part-{stamp}.parquet"
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    part.drop("_date").write_parquet(fh)
+                    part.write_parquet(fh)
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, target)

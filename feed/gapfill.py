@@ -73,7 +73,7 @@ class GapFiller:
         for record in self.service.state.live_user_steering(now):
             if record.op not in ("boost", "only"):
                 continue
-            z = self.service.relevance(record.phrase)
+            z = self.service.relevance(record.phrase, snap)
             # z alone always finds a "top 7%"; supply also needs real closeness, or a
             # phrase the catalog lacks entirely would look well served.
             cosine = snap.vectors["text"] @ self.service.phrase_vectors(record.phrase)["text"]
@@ -167,7 +167,7 @@ class GapFiller:
 
     # -- running --------------------------------------------------------------
 
-    def run(self, max_jobs: int = 10, ingest_lock: object | None = None) -> list[Job]:
+    def run(self, max_jobs: int = 10) -> list[Job]:
         """Run queued jobs now; each finished clip is ingested and routed to who asked."""
 
         def ingest(job: Job, path: Path, provider: str) -> str:
@@ -180,11 +180,7 @@ class GapFiller:
                  "video": str(path), "tags": ["generated"]},
                 1, None, 2000,
             )  # fmt: skip
-            if ingest_lock is not None:
-                with ingest_lock:  # type: ignore[attr-defined]
-                    report = self.service.engine.ingest([entry], provider={entry.id: provider})
-            else:
-                report = self.service.engine.ingest([entry], provider={entry.id: provider})
+            report = self.service.engine.ingest([entry], provider={entry.id: provider})
             if report.errors:
                 raise RuntimeError(report.errors[0].reason)
             return entry.id

@@ -167,19 +167,20 @@ def score_candidates(
     keep = np.arange(len(rows))
     if len(rows) > weights.pool:
         keep = np.argpartition(-total, weights.pool - 1)[: weights.pool]
-    items = []
-    for i in keep.tolist():
-        row = int(rows[i])
-        items.append(
-            ScoredItem(
-                row=row,
-                score=float(total[i]),
-                parts={k: round(float(v[i]), 4) for k, v in parts.items() if v[i] != 0},
-                sources=sources[i],
-                steering=tuple(touched.get(i, ())),
-            )
+    names = list(parts)
+    kept_parts = np.round(np.stack([parts[k] for k in names])[:, keep], 4).T.tolist()
+    return [
+        ScoredItem(
+            row=row,
+            score=score,
+            parts={k: v for k, v in zip(names, values, strict=True) if v != 0},
+            sources=sources[i],
+            steering=tuple(touched.get(i, ())),
         )
-    return items
+        for i, row, score, values in zip(
+            keep.tolist(), rows[keep].tolist(), total[keep].tolist(), kept_parts, strict=True
+        )
+    ]
 
 
 def diversify(

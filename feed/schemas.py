@@ -27,7 +27,8 @@ class ErrorOut(BaseModel):
 # Routes that refuse requests themselves answer 422 with a message, not FastAPI's
 # validation list: declare both shapes so the OpenAPI tells the truth.
 INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorOut, "description": "invalid request"}
+    413: {"description": "request body over the server's limit"},
+    422: {"model": ErrorOut, "description": "invalid request"},
 }
 
 

@@ -180,6 +180,13 @@ class FeedService:
                 self._relevance.clear()
             return self._snapshot
 
+    def popularity_of(self, snap: CatalogSnapshot) -> np.ndarray:
+        """Popularity in [0, 1] aligned with `snap`'s rows (even if a newer one replaced it)."""
+        with self._lock:
+            if snap is self._snapshot:
+                return self._popular
+        return self._popularity(snap)
+
     def _popularity(self, snap: CatalogSnapshot) -> np.ndarray:
         raw = np.zeros(len(snap), dtype=np.float32)
         for clip_id, (
@@ -210,9 +217,11 @@ class FeedService:
                 self._phrase_vectors.popitem(last=False)
         return vectors
 
-    def relevance(self, phrase: str) -> np.ndarray:
-        """z-scored relevance of every snapshot row to a phrase (cached per generation)."""
-        snap = self.snapshot()
+    def relevance(self, phrase: str, snap: CatalogSnapshot | None = None) -> np.ndarray:
+        """z-scored relevance of every row of `snap` (default: the current snapshot) to a
+        phrase, cached per generation. A request passes the snapshot it ranks over: an
+        upload meanwhile makes a newer one, whose rows no longer line up with it."""
+        snap = self.snapshot() if snap is None else snap
         key = (phrase, snap.generation)
         with self._lock:
             cached = self._relevance.get(key)
@@ -225,7 +234,7 @@ class FeedService:
             # Already running on the warm-up thread: wait rather than compute it twice.
             # (A warm-up still queued behind others was cancelled: compute it here.)
             pending.result()
-            return self.relevance(phrase)
+            return self.relevance(phrase, snap)
         if pending is not None and pending.cancelled():
             self._forget_warm(phrase)
         z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
@@ -408,10 +417,14 @@ class FeedService:
             self.state.record_events(
                 user.id, [(e.clip_id, e.type, e.ts) for e in events], updated, follows
             )
-            bump = np.zeros(len(snap), dtype=np.float32)
-            for e, r in zip(events, rows.tolist(), strict=True):
-                if e.type in ("like", "share", "remix", "view"):
-                    bump[r] += 0.02
+            # Bump popularity in the newest snapshot's rows (another request may
+            # have replaced `snap` meanwhile; a clip it dropped is skipped).
+            current = self._snapshot if self._snapshot is not None else snap
+            bump = np.zeros(len(current), dtype=np.float32)
+            for e in events:
+                row = current.row_of_id.get(e.clip_id)
+                if row is not None and e.type in ("like", "share", "remix", "view"):
+                    bump[row] += 0.02
             self._popular = np.minimum(self._popular + bump, 1.0)
         return len(events)
 
@@ -430,7 +443,8 @@ class FeedService:
         snap = self.snapshot()
         steering = self.active_steering(user, now, session_id)
         signals = [
-            SteerSignal(r.id, r.op, r.phrase, r.weight, self.relevance(r.phrase)) for r in steering
+            SteerSignal(r.id, r.op, r.phrase, r.weight, self.relevance(r.phrase, snap))
+            for r in steering
         ]
         tastes = self.state.tastes(user.id)
         liked = snap.rows_for_ids(self.state.liked(user.id))
@@ -447,7 +461,8 @@ class FeedService:
         # Seeded by user and page, not session: with nothing changed, a new session
         # shows the same page (so retracting steering visibly restores it).
         seed = zlib.crc32(f"{user.id}:{page}".encode())
-        candidates = self._candidates(snap, tastes, signals, liked, follows, allowed, seed)
+        popular = self.popularity_of(snap)
+        candidates = self._candidates(snap, tastes, signals, liked, follows, allowed, popular, seed)
         for row in made_rows[allowed[made_rows]].tolist():
             candidates.setdefault(row, []).append("made")
         rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
@@ -469,7 +484,7 @@ class FeedService:
                 taste,
                 signals,
                 freshness(snap.created_at[rows], now, self.weights.fresh_half_life_h),
-                self._popular[rows],
+                popular[rows],
                 np.isin(snap.creator_codes[rows], list(follows)).astype(np.float32),
                 np.isin(rows, made_rows).astype(np.float32),
                 rng.random(len(rows)).astype(np.float32),
@@ -506,6 +521,7 @@ class FeedService:
         liked: np.ndarray,
         follows: set[int],
         allowed: np.ndarray,
+        popular: np.ndarray,
         seed: int,
     ) -> dict[int, list[str]]:
         """Rows from each named source (only allowed rows), with the sources that found them."""
@@ -527,11 +543,9 @@ class FeedService:
         for channel, t in tastes.items():
             if t.taste is None or t.taste_weight <= 0 or channel not in self.engine.indexes:
                 continue
-            direction = (t.taste / max(float(np.linalg.norm(t.taste)), 1e-12))[None, :]
-            hits = self.engine.indexes[channel].search(
-                direction.astype(np.float32), PER_SOURCE["taste"] * 2
-            )[0]
-            add(snap.rows_for_seqs(hits.ids), "taste")
+            direction = t.taste / max(float(np.linalg.norm(t.taste)), 1e-12)
+            seqs = self.engine.nearest(channel, direction, PER_SOURCE["taste"] * 2)
+            add(snap.rows_for_seqs(seqs), "taste")
         for s in signals:
             if s.op == "boost":
                 top = np.argpartition(-s.z, min(len(s.z) - 1, PER_SOURCE["steer"] * 2))[
@@ -546,7 +560,7 @@ class FeedService:
             remixes = np.flatnonzero(np.isin(snap.remix_of_row, liked))
             originals = snap.remix_of_row[liked]
             add(np.concatenate([remixes, originals[originals >= 0]]), "remix")
-        add(np.argsort(-self._popular, kind="stable")[: PER_SOURCE["popular"] * 2], "popular")
+        add(np.argsort(-popular, kind="stable")[: PER_SOURCE["popular"] * 2], "popular")
         rng = np.random.default_rng(seed)
         pool = np.flatnonzero(allowed)
         if len(pool):

@@ -10,6 +10,10 @@ from pathlib import Path
 from embeddings.encoders import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 
 OFF_WORDS = {"", "off", "none", "false", "0"}
+# Idle keep-alive connections close after this long. It must outlast the idle
+# timeout of any client pool or proxy in front (5 s in httpx, 60 s in common
+# proxies): when the server closes first, a request sent at that instant is lost.
+KEEP_ALIVE_S = 75
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class Settings:
     device: str = "cpu"
     frames_per_clip: int = 8
     max_video_bytes: int = 200 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024  # every request body but uploads
     max_prompt_chars: int = 2000
     host: str = "127.0.0.1"
     port: int = 8000

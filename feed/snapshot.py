@@ -57,6 +57,11 @@ class CatalogSnapshot:
 
 def build_snapshot(engine: Engine) -> CatalogSnapshot:
     """Read the catalog and indexes into a snapshot (one catalog pass)."""
+    with engine.lock.read():
+        return _build(engine)
+
+
+def _build(engine: Engine) -> CatalogSnapshot:
     text_index = engine.indexes[TEXT]
     seqs = text_index.ids.copy()
     clips = engine.catalog.get_many(seqs.tolist())

@@ -124,3 +124,21 @@ def test_upload_rejects_bad_input_and_changes_nothing(client, tmp_path):
     assert upload({"prompt": "x"}, "junk.exe", junk, "application/octet-stream").status_code == 422
     assert client.get("/healthz").json()["clips"] == 11
     assert not list((tmp_path / "home" / "uploads").glob("*"))
+
+
+def test_oversized_bodies_are_cut_off_with_413_and_change_nothing(client, tmp_path):
+    h = signup(client, "bulky")
+    padding = "x" * (1024 * 1024 + 10)  # over the 1 MiB limit on every JSON body
+    r = client.post("/v1/steer", content=f'{{"text": "more cats", "pad": "{padding}"}}',
+                    headers=h | {"Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 413
+    assert client.get("/v1/steer", headers=h).json()["items"] == []
+    # Uploads have their own, larger limit: the video's limit plus form overhead.
+    huge = tmp_path / "huge.mp4"
+    huge.write_bytes(b"\0" * 3_200_000)
+    with huge.open("rb") as fh:
+        r = client.post("/v1/clips", data={"prompt": "x"}, headers=h,
+                        files={"video": ("huge.mp4", fh, "video/mp4")})  # fmt: skip
+    assert r.status_code == 413
+    assert client.get("/healthz").json()["clips"] == 11
+    assert not list((tmp_path / "home" / "uploads").glob("*"))

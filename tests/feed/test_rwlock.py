@@ -1,0 +1,132 @@
+"""The engine's readers-writer lock: shared reads, exclusive writes, no writer starvation."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from feed.rwlock import ReadWriteLock
+
+WAIT_S = 5.0
+
+
+def in_thread(target) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_readers_hold_the_lock_together():
+    lock = ReadWriteLock()
+    inside = threading.Barrier(3, timeout=WAIT_S)
+
+    def reader():
+        with lock.read():
+            inside.wait()  # only passes if all three are inside at once
+
+    threads = [in_thread(reader) for _ in range(2)]
+    with lock.read():
+        inside.wait()
+    for t in threads:
+        t.join(WAIT_S)
+        assert not t.is_alive()
+
+
+def test_writer_waits_for_readers_and_excludes_them():
+    lock = ReadWriteLock()
+    order: list[str] = []
+    reading = threading.Event()
+    release_reader = threading.Event()
+
+    def reader():
+        with lock.read():
+            reading.set()
+            release_reader.wait(WAIT_S)
+            order.append("read done")
+
+    def writer():
+        with lock.write():
+            order.append("write")
+
+    r = in_thread(reader)
+    assert reading.wait(WAIT_S)
+    w = in_thread(writer)
+    time.sleep(0.1)
+    assert order == []  # the writer is still waiting on the reader
+    release_reader.set()
+    r.join(WAIT_S)
+    w.join(WAIT_S)
+    assert order == ["read done", "write"]
+
+
+def test_waiting_writer_blocks_new_readers():
+    lock = ReadWriteLock()
+    order: list[str] = []
+    reading = threading.Event()
+    release_first = threading.Event()
+
+    def first_reader():
+        with lock.read():
+            reading.set()
+            release_first.wait(WAIT_S)
+
+    def writer():
+        with lock.write():
+            order.append("write")
+
+    def late_reader():
+        with lock.read():
+            order.append("late read")
+
+    first = in_thread(first_reader)
+    assert reading.wait(WAIT_S)
+    w = in_thread(writer)
+    while not lock._writers_waiting:  # the writer is queued
+        time.sleep(0.01)
+    late = in_thread(late_reader)
+    time.sleep(0.1)
+    assert order == []  # the late reader queues behind the writer
+    release_first.set()
+    for t in (first, w, late):
+        t.join(WAIT_S)
+    assert order == ["write", "late read"]
+
+
+def test_holders_reenter_while_a_writer_waits():
+    lock = ReadWriteLock()
+    nested = threading.Event()
+    queued = threading.Event()
+
+    def writer():
+        queued.set()
+        with lock.write():
+            pass
+
+    with lock.read():
+        w = in_thread(writer)
+        queued.wait(WAIT_S)
+        while not lock._writers_waiting:
+            time.sleep(0.01)
+        with lock.read():  # would deadlock if re-entry queued behind the writer
+            nested.set()
+    w.join(WAIT_S)
+    assert nested.is_set() and not w.is_alive()
+
+    with lock.write(), lock.write(), lock.read():
+        pass  # a writer may write again and read
+    with lock.read():
+        pass  # and the lock is free again afterwards
+
+
+def test_a_reader_cannot_upgrade_and_the_lock_stays_usable():
+    lock = ReadWriteLock()
+    with (
+        lock.read(),
+        pytest.raises(RuntimeError, match="reader cannot take the write lock"),
+        lock.write(),
+    ):
+        pass
+    with lock.write():
+        pass

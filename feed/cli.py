@@ -24,7 +24,7 @@ from feed.gapfill import GapFiller  # noqa: E402
 from feed.manifest import ManifestError  # noqa: E402
 from feed.service import FeedService  # noqa: E402
 from feed.service import describe as describe_steering  # noqa: E402
-from feed.settings import Settings  # noqa: E402
+from feed.settings import KEEP_ALIVE_S, Settings  # noqa: E402
 from feed.state import User  # noqa: E402
 
 log = logging.getLogger("steerfeed")
@@ -125,7 +125,8 @@ def _serve(settings: Settings, engine: Engine | None = None) -> int:
     print(
         f"steerfeed serving {settings.home} at http://{settings.host}:{settings.port}", flush=True
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                timeout_keep_alive=KEEP_ALIVE_S)  # fmt: skip
     return 0
 
 
@@ -137,7 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build the demo catalog if absent, then serve it."""
     from feed.bootstrap import open_engine
-    from feed.demo import build_demo
+    from feed.demo import build_demo, record_demo_consent
     from generation.renderer import ProceduralRenderer
 
     settings = _settings(args)
@@ -159,6 +160,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             on_stage=on_stage,
         )
         total = engine.catalog.count()
+        service = FeedService.open(engine, settings.home)
+        try:
+            consents = record_demo_consent(service, time.time())
+        finally:
+            service.close()
     except BaseException:
         engine.close()
         raise
@@ -167,7 +173,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             bar.close()
     print(
         f"demo catalog: {len(report.added)} clips added, {len(report.errors)} skipped;"
-        f" {total} clips in {settings.home}"
+        f" {total} clips in {settings.home}; {consents} cameo policies recorded"
     )
     if args.no_serve:
         engine.close()

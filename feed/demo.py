@@ -1,22 +1,27 @@
-"""The demo catalog: render the shipped spec with the procedural renderer and ingest it."""
+"""The demo catalog: render the shipped spec with the procedural renderer and ingest it,
+and put its cameo owners' consent on record."""
 
 from __future__ import annotations
 
 import json
 import logging
+import tomllib
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from feed.consent import POLICIES
 from feed.engine import Engine, IngestReport, Progress
 from feed.manifest import ManifestError, parse_entry
+from feed.service import FeedService
 from generation.renderer import ProceduralRenderer
 
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_SPEC = DATA_DIR / "demo" / "clips.jsonl"
+DEMO_CAMEOS = DATA_DIR / "demo" / "cameos.toml"
 
 
 @dataclass(frozen=True)
@@ -85,3 +90,41 @@ def build_demo(
     for error in report.errors:
         log.warning("demo clip %s skipped: %s", error.clip_id, error.reason)
     return report
+
+
+@dataclass(frozen=True)
+class DemoCameo:
+    """A demo person's consent: who may see clips with their likeness."""
+
+    handle: str
+    policy: str
+    approved: tuple[str, ...] = ()
+
+
+def read_demo_cameos(path: Path = DEMO_CAMEOS) -> list[DemoCameo]:
+    """The demo's consent file; raises ValueError naming the first bad entry."""
+    cameos = []
+    for number, raw in enumerate(tomllib.loads(path.read_text(encoding="utf-8"))["cameo"], 1):
+        unknown = set(raw) - {"handle", "policy", "approved"}
+        if unknown or raw.get("policy") not in POLICIES or not isinstance(raw.get("handle"), str):
+            raise ValueError(
+                f"{path}: cameo {number} needs a handle and a policy in {POLICIES}"
+                + (f" (unknown keys {sorted(unknown)})" if unknown else "")
+            )
+        cameos.append(DemoCameo(raw["handle"], raw["policy"], tuple(raw.get("approved", ()))))
+    return cameos
+
+
+def record_demo_consent(service: FeedService, now: float, path: Path = DEMO_CAMEOS) -> int:
+    """Sign up each demo cameo's owner (if absent) and record their policy if none is on
+    record; returns how many policies were recorded. The owners' tokens are not kept:
+    nobody signs in as a demo person."""
+    recorded = 0
+    for cameo in read_demo_cameos(path):
+        user = service.state.user_by_handle(cameo.handle)
+        if user is None:
+            user, _ = service.create_user(cameo.handle, now)
+        if service.state.cameo(cameo.handle) is None:
+            service.set_cameo(user, cameo.policy, cameo.approved, (), now)
+            recorded += 1
+    return recorded

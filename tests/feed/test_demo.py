@@ -61,3 +61,42 @@ def test_build_demo_renders_ingests_and_resumes(tmp_path, make_engine):
 
 def test_demo_spec_path_is_shipped():
     assert DEMO_SPEC.is_file()
+
+
+def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, make_engine):
+    from feed.demo import read_demo_cameos, record_demo_consent
+    from feed.service import FeedService
+
+    spec = read_demo_spec()
+    cameo_lines = [line for line in spec if line.raw.get("cameos")]
+    handles = {h for line in cameo_lines for h in line.raw["cameos"]}
+    assert handles == {c.handle for c in read_demo_cameos()}
+    engine = make_engine(tmp_path / "home")
+    engine.ingest([parse_entry(line.raw, n, None, 2000) for n, line in enumerate(cameo_lines, 1)])
+    service = FeedService.open(engine, tmp_path / "home")
+    try:
+        assert record_demo_consent(service, 0.0) == len(handles)
+        assert record_demo_consent(service, 1.0) == 0  # once only: owners' changes stand
+        stranger, _ = service.create_user("stranger", 0.0)
+        emma = service.state.user_by_handle("emma_v") or service.create_user("emma_v", 0.0)[0]
+        policy = {c.handle: c.policy for c in read_demo_cameos()}
+        for line in cameo_lines:
+            clip = engine.catalog.get(str(line.raw["id"]))
+            (cameo,) = clip.cameos
+            everyone = policy[cameo] == "everyone"
+            assert service.visible(stranger, clip.cameos, clip.creator) == (
+                everyone or clip.creator == "stranger"
+            )
+            if cameo == "priya":  # approved: emma_v is on her list
+                assert service.visible(emma, clip.cameos, clip.creator)
+    finally:
+        service.close()
+
+
+def test_a_bad_demo_consent_file_is_refused(tmp_path):
+    from feed.demo import read_demo_cameos
+
+    bad = tmp_path / "cameos.toml"
+    bad.write_text('[[cameo]]\nhandle = "mika"\npolicy = "anyone"\n')
+    with pytest.raises(ValueError, match="cameo 1 needs a handle and a policy"):
+        read_demo_cameos(bad)

@@ -116,3 +116,21 @@ def steering_catalog_entries() -> list:
         parse_entry({k: v for k, v in r.items() if k not in ("look", "topic")}, i, None, 2000)
         for i, r in enumerate(steering_catalog_rows(), 1)
     ]
+
+
+# Source of a deterministic stand-in text encoder, for scripts run in a subprocess
+# (fault tests): no model to load, so a killed worker restarts in a moment.
+HASH_ENCODER = '''
+import hashlib
+import numpy as np
+
+class HashEncoder:
+    """Deterministic stand-in text encoder (no model): vectors from a hash of the text."""
+    model_id = "hash-64"
+    dim = 64
+    def encode_texts(self, texts):
+        rows = [np.frombuffer(hashlib.sha512(t.encode()).digest(), dtype=np.uint8)[:64]
+                for t in texts]
+        out = np.stack(rows).astype(np.float32) - 127.5 if rows else np.empty((0, 64), np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-9)
+'''

@@ -12,24 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import assert_catalog_and_index_agree
+from support import HASH_ENCODER, assert_catalog_and_index_agree
 
 ROOT = Path(__file__).resolve().parents[2]
-
-HASH_ENCODER = '''
-import hashlib
-import numpy as np
-
-class HashEncoder:
-    """Deterministic stand-in text encoder (no model): vectors from a hash of the text."""
-    model_id = "hash-64"
-    dim = 64
-    def encode_texts(self, texts):
-        rows = [np.frombuffer(hashlib.sha512(t.encode()).digest(), dtype=np.uint8)[:64]
-                for t in texts]
-        out = np.stack(rows).astype(np.float32) - 127.5 if rows else np.empty((0, 64), np.float32)
-        return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-9)
-'''
 
 SAVER = (
     HASH_ENCODER

@@ -1,0 +1,194 @@
+"""SIGKILL of the live server under concurrent uploads, events, steering and pages.
+
+Every write the server acknowledged (201 upload, 200 events, 200 steering) must
+be there after the kill, the index must match the catalog, and the server must
+come back up on the same home and serve the same users with the same tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from support import HASH_ENCODER, assert_catalog_and_index_agree
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+SERVER = (
+    HASH_ENCODER
+    + """
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from feed.api import create_app
+from feed.engine import Engine
+from feed.settings import Settings
+
+home, port = Path(sys.argv[1]), int(sys.argv[2])
+engine = Engine(home, HashEncoder(), None)
+settings = Settings(home=home, host="127.0.0.1", port=port, admin_token="admin",
+                    run_jobs_in_background=False, steer_per_minute=6000, steer_burst=1000)
+uvicorn.run(create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning")
+"""
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(home: Path, script: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(script), str(home), str(port)], cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                                 "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    base = f"http://{HOST}:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "server exited on its own"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2, trust_env=False).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not come up")
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path):
+    home = tmp_path / "home"
+    script = tmp_path / "server.py"
+    script.write_text(textwrap.dedent(SERVER))
+    proc, base = start_server(home, script)
+    uploaded: list[str] = []  # acknowledged clip ids
+    events: list[tuple[str, str, str]] = []  # acknowledged (user id, clip id, type)
+    steering: list[str] = []  # acknowledged steering ids
+    lock = threading.Lock()
+    stop = threading.Event()
+    try:
+        with httpx.Client(base_url=base, timeout=30, trust_env=False) as client:
+            users = []
+            for i in range(3):
+                body = client.post("/v1/users", json={"handle": f"survivor{i}"}).json()
+                users.append((body["user_id"], {"Authorization": f"Bearer {body['token']}"}))
+            for i in range(20):
+                form = {"prompt": f"seed clip {i}", "clip_id": f"seed{i}"}
+                r = client.post("/v1/clips", headers=users[i % 3][1], data=form)
+                assert r.status_code == 201, r.text
+                uploaded.append(f"seed{i}")
+
+        def uploader() -> None:
+            with httpx.Client(base_url=base, timeout=30, trust_env=False) as c:
+                for i in range(100_000):
+                    if stop.is_set():
+                        return
+                    form = {"prompt": f"clip under fire {i}", "clip_id": f"live{i}"}
+                    r = c.post("/v1/clips", headers=users[i % 3][1], data=form)
+                    if r.status_code == 201:
+                        with lock:
+                            uploaded.append(f"live{i}")
+
+        def watcher(user_id: str, headers: dict) -> None:
+            with httpx.Client(base_url=base, timeout=30, trust_env=False) as c:
+                while not stop.is_set():
+                    page = c.get("/v1/feed", params={"limit": 5}, headers=headers).json()
+                    batch = [(item["clip_id"], kind) for item in page["items"]
+                             for kind in ("view", "like")]  # fmt: skip
+                    if not batch:
+                        continue
+                    r = c.post("/v1/events", headers=headers, json={
+                        "session_id": page["session_id"],
+                        "events": [{"clip_id": cid, "type": kind, "watch_ms": 3000}
+                                   for cid, kind in batch]})  # fmt: skip
+                    if r.status_code == 200:
+                        with lock:
+                            events.extend((user_id, cid, kind) for cid, kind in batch)
+
+        def steerer() -> None:
+            with httpx.Client(base_url=base, timeout=30, trust_env=False) as c:
+                for i in range(100_000):
+                    if stop.is_set():
+                        return
+                    r = c.post("/v1/steer", headers=users[i % 3][1],
+                               json={"text": f"more clips about topic {i}"})  # fmt: skip
+                    if r.status_code == 200:
+                        with lock:
+                            steering.extend(a["id"] for a in r.json()["applied"])
+
+        def guarded(work, *args):
+            def run() -> None:
+                with contextlib.suppress(httpx.HTTPError):  # the kill cuts requests off
+                    work(*args)
+
+            return threading.Thread(target=run, daemon=True)
+
+        threads = [guarded(uploader), guarded(steerer)]
+        threads += [guarded(watcher, uid, headers) for uid, headers in users]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while len(uploaded) < 40 or len(events) < 40 or len(steering) < 10:
+            assert time.monotonic() < deadline, "the load made no progress"
+            assert all(t.is_alive() for t in threads), "a client stopped before the kill"
+            time.sleep(0.05)
+        time.sleep(np.random.default_rng().random() * 0.5)  # somewhere mid-request
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        stop.set()
+        for t in threads:
+            t.join(30)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+
+    namespace: dict = {}
+    exec(HASH_ENCODER, namespace)
+    from feed.engine import Engine
+    from feed.events import EventLog
+    from feed.state import StateStore
+
+    engine = Engine(home, namespace["HashEncoder"](), None)
+    try:
+        assert set(uploaded) <= set(engine.catalog.ids())
+        assert_catalog_and_index_agree(engine)
+        clips = engine.catalog.count()
+    finally:
+        engine.catalog.close()
+    logged = EventLog(home / "events").scan().collect()
+    on_disk = set(zip(logged["user_id"], logged["clip_id"], logged["type"], strict=True))
+    assert set(events) <= on_disk
+    state = StateStore(home / "state.sqlite")
+    try:
+        assert all(state.get_steering(sid) is not None for sid in steering)
+        for user_id, _ in users:
+            liked = {cid for uid, cid, kind in events if uid == user_id and kind == "like"}
+            assert liked <= state.watched(user_id)
+    finally:
+        state.close()
+
+    proc, base = start_server(home, script)
+    try:
+        with httpx.Client(base_url=base, timeout=30, trust_env=False) as client:
+            assert client.get("/healthz").json()["clips"] == clips
+            for _, headers in users:
+                assert client.get("/v1/feed", headers=headers).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

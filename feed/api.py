@@ -165,6 +165,7 @@ def create_app(
         responses={
             401: {"description": "missing or invalid token"},
             403: {"description": "someone else's handle, or a cameo that does not allow you"},
+            404: {"description": "remix_of names no clip you may see"},
             409: {"description": "the clip id belongs to another creator"},
             413: {"description": "video too large"},
             **INVALID,
@@ -185,10 +186,16 @@ def create_app(
         """Upload a clip as yourself (multipart: optional video file plus metadata fields).
 
         Cameos named in `cameos` or as @handles in the prompt need their owners' consent.
+        A remix keeps the original's cameos: they need consent too, and co-own the remix.
         """
         if creator is not None and creator.strip().removeprefix("@") != user.handle:
             raise HTTPException(403, "you can upload clips only as yourself")
         handles = [c.removeprefix("@") for c in (s.strip() for s in cameos.split(",")) if c]
+        if remix_of:
+            original = h.engine.catalog.get(remix_of)
+            if original is None or not h.service.visible(user, original.cameos, original.creator):
+                raise HTTPException(404, f"no clip {remix_of!r} to remix; nothing was stored")
+            handles += [c for c in original.cameos if c not in handles]
         try:
             h.filler.check_cameos(user, " ".join(f"@{c}" for c in handles) + " " + prompt)
         except FeedError as exc:

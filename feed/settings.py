@@ -71,7 +71,8 @@ class Settings:
         if env.get("STEERFEED_VIDEO_PROVIDER"):
             values["video_provider"] = env["STEERFEED_VIDEO_PROVIDER"]
         for key, name in (("gen_user_daily", "STEERFEED_GEN_USER_DAILY"),
-                          ("gen_global_daily", "STEERFEED_GEN_GLOBAL_DAILY")):  # fmt: skip
+                          ("gen_global_daily", "STEERFEED_GEN_GLOBAL_DAILY"),
+                          ("max_body_bytes", "STEERFEED_MAX_BODY_BYTES")):  # fmt: skip
             if env.get(name):
                 values[key] = int(env[name])
         if "STEERFEED_OPEN_SIGNUP" in env:

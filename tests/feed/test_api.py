@@ -142,3 +142,8 @@ def test_oversized_bodies_are_cut_off_with_413_and_change_nothing(client, tmp_pa
     assert r.status_code == 413
     assert client.get("/healthz").json()["clips"] == 11
     assert not list((tmp_path / "home" / "uploads").glob("*"))
+
+
+def test_body_limit_comes_from_the_environment():
+    assert Settings.from_env({"STEERFEED_MAX_BODY_BYTES": "2048"}).max_body_bytes == 2048
+    assert Settings.from_env({}).max_body_bytes == 1024 * 1024

@@ -126,3 +126,29 @@ def test_put_changes_consent_and_only_the_owner_may(client):
     assert client.put("/v1/cameos/@alice", json=body, headers=alice).status_code == 200
     assert client.get("/v1/clips/c-alice").status_code == 404
     assert client.get("/v1/clips/c-alice", headers=bob).status_code == 200  # the creator
+
+
+def test_a_remix_keeps_the_originals_cameos_and_their_consent(client):
+    alice, bob, carl = signup(client, "alice"), signup(client, "bob"), signup(client, "carl")
+    dora = signup(client, "dora")
+    body = {"policy": "approved", "approved": ["carl"]}
+    assert client.post("/v1/cameos", json={"handle": "alice"} | body, headers=alice).is_success
+    # dora may not see c-alice, so she cannot remix it, nor learn it exists.
+    r = client.post("/v1/clips", data={"prompt": "my take", "remix_of": "c-alice"}, headers=dora)
+    assert r.status_code == 404 and "nothing was stored" in r.json()["detail"]
+    # carl is approved: his remix carries alice's cameo, so alice's consent governs it.
+    r = client.post("/v1/clips", data={"prompt": "a slower version", "remix_of": "c-alice",
+                                       "clip_id": "carl-remix"}, headers=carl)  # fmt: skip
+    assert r.status_code == 201 and r.json()["cameos"] == ["alice"]
+    assert client.get("/v1/clips/carl-remix", headers=dora).status_code == 404
+    assert client.get("/v1/clips/carl-remix", headers=bob).status_code == 404
+    assert "carl-remix" not in shown(client, dora)
+    assert "carl-remix" in {c["clip_id"] for c in client.get(
+        "/v1/me/cameo-appearances", headers=alice).json()["items"]}  # fmt: skip
+    assert client.delete("/v1/clips/carl-remix", headers=alice).status_code == 204  # co-owner
+    # Revoking carl's approval stops his next remix as well.
+    client.put("/v1/cameos/alice", json={"policy": "only_me"}, headers=alice)
+    r = client.post("/v1/clips", data={"prompt": "again", "remix_of": "c-alice"}, headers=carl)
+    assert r.status_code == 404
+    assert client.post("/v1/clips", data={"prompt": "x", "remix_of": "nope"},
+                       headers=carl).status_code == 404  # fmt: skip

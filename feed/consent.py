@@ -29,7 +29,8 @@ def mentioned_cameos(prompt: str) -> list[str]:
 
 def may_use(consent: CameoConsent | None, requester_id: str, requester_handle: str,
             mutual: bool) -> bool:  # fmt: skip
-    """Whether the requester may use this cameo. No consent on record: only its owner."""
+    """Whether the requester may use this cameo. With no consent on record nobody may
+    (callers let the handle's own user through before asking)."""
     if consent is None:
         return False
     if requester_id == consent.owner_id:

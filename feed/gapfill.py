@@ -155,6 +155,8 @@ class GapFiller:
         """Raise Forbidden unless every @cameo in the prompt allows this user."""
         state = self.service.state
         for handle in mentioned_cameos(prompt):
+            if handle == user.handle:
+                continue  # your own likeness is yours to use, consent on record or not
             record = state.cameo(handle)
             consent = None if record is None else CameoConsent(handle, *record)  # type: ignore[arg-type]
             owner = None if record is None else state.get_user(record[0])

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from feed.consent import mentioned_cameos
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 HANDLE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MAX_TAGS = 32
@@ -144,7 +146,11 @@ def parse_entry(
         tags.append(tag.strip().lower())
     if len(tags) > MAX_TAGS:
         raise ManifestError(f"more than {MAX_TAGS} tags")
-    cameos = tuple(dict.fromkeys(parse_handle(h, "cameo") for h in _string_list(obj, "cameos")))
+    declared = [parse_handle(h, "cameo") for h in _string_list(obj, "cameos")]
+    # A prompt that names someone with @ puts their likeness in the clip: their consent
+    # governs it whether or not the manifest lists them.
+    mentioned = [h for h in mentioned_cameos(prompt) if HANDLE_PATTERN.match(h)]
+    cameos = tuple(dict.fromkeys(declared + mentioned))
     remix_of = obj.get("remix_of")
     if remix_of is not None and (not isinstance(remix_of, str) or not ID_PATTERN.match(remix_of)):
         raise ManifestError("'remix_of' must be a clip id")

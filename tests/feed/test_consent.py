@@ -152,3 +152,17 @@ def test_a_remix_keeps_the_originals_cameos_and_their_consent(client):
     assert r.status_code == 404
     assert client.post("/v1/clips", data={"prompt": "x", "remix_of": "nope"},
                        headers=carl).status_code == 404  # fmt: skip
+
+
+def test_your_own_likeness_needs_no_consent_on_record(client):
+    dora, eli = signup(client, "dora"), signup(client, "eli")
+    r = client.post("/v1/clips", data={"prompt": "@dora waving", "clip_id": "dora-1"},
+                    headers=dora)  # fmt: skip
+    assert r.status_code == 201 and r.json()["cameos"] == ["dora"]
+    assert (
+        client.post("/v1/generate", json={"prompt": "@dora surfing"}, headers=dora).status_code
+        == 202
+    )
+    # Nobody else may use it, or see it, until dora says so.
+    assert client.post("/v1/clips", data={"prompt": "@dora again"}, headers=eli).status_code == 403
+    assert client.get("/v1/clips/dora-1", headers=eli).status_code == 404

@@ -1,5 +1,6 @@
-"""Property: whatever users, follows, policies and policy changes, no response ever
-contains a clip its viewer may not see (feed, search, clip detail)."""
+"""Property: whatever users, follows, policies, policy changes and remixes, no response
+ever contains a clip its viewer may not see (feed, search, clip detail), and a remix is
+stored exactly when its maker may see the original and use every likeness in it."""
 
 from __future__ import annotations
 
@@ -58,11 +59,27 @@ def expected_visible(row, viewer, consents, follows) -> bool:
     return True
 
 
+def expected_may_use(handle, user, consents, follows) -> bool:
+    """Whether `user` may put `handle`'s likeness in a clip (the product's words again)."""
+    if user == handle:
+        return True
+    consent = consents.get(handle)
+    if consent is None:
+        return False
+    policy, approved, blocked = consent
+    mutual = handle in follows[user] and user in follows.get(handle, set())
+    return user not in blocked and (
+        policy == "everyone" or (policy == "approved" and user in approved)
+        or (policy == "mutuals" and mutual)
+    )  # fmt: skip
+
+
 ACTION = st.one_of(
     st.tuples(st.just("consent"), st.sampled_from(USERS), st.sampled_from(POLICIES),
               st.sets(st.sampled_from(USERS)), st.sets(st.sampled_from(USERS))),
     st.tuples(st.just("follow"), st.sampled_from(USERS), st.sampled_from(USERS)),
     st.tuples(st.just("check"), st.sampled_from(USERS + [None])),
+    st.tuples(st.just("remix"), st.sampled_from(USERS), st.sampled_from([r["id"] for r in ROWS])),
 )  # fmt: skip
 
 
@@ -82,6 +99,7 @@ def test_no_response_contains_a_clip_its_viewer_may_not_see(text_encoder, action
                 headers[u] = {"Authorization": f"Bearer {token}"}
             consents: dict[str, tuple] = {}
             follows: dict[str, set[str]] = {u: set() for u in USERS}
+            rows = {r["id"]: r for r in ROWS}
             for action in [*actions, ("check", None), *(("check", u) for u in USERS)]:
                 if action[0] == "consent":
                     _, user, policy, approved, blocked = action
@@ -89,6 +107,25 @@ def test_no_response_contains_a_clip_its_viewer_may_not_see(text_encoder, action
                             "blocked": sorted(blocked)}  # fmt: skip
                     assert client.post("/v1/cameos", json=body, headers=headers[user]).is_success
                     consents[user] = (policy, approved, blocked)
+                elif action[0] == "remix":
+                    _, user, original_id = action
+                    original = rows[original_id]
+                    cameos = original.get("cameos", [])
+                    remix = {"id": f"remix-{len(rows)}", "creator": user,
+                             "prompt": "my take on it", "cameos": cameos}  # fmt: skip
+                    if not expected_visible(original, user, consents, follows):
+                        expected = 404
+                    elif not all(expected_may_use(c, user, consents, follows)
+                                 for c in remix["cameos"]):  # fmt: skip
+                        expected = 403
+                    else:
+                        expected = 201
+                    form = {"prompt": remix["prompt"], "clip_id": remix["id"],
+                            "remix_of": original_id}  # fmt: skip
+                    r = client.post("/v1/clips", data=form, headers=headers[user])
+                    assert r.status_code == expected, (action, r.text)
+                    if expected == 201:
+                        rows[remix["id"]] = remix
                 elif action[0] == "follow":
                     _, user, creator = action
                     event = {"clip_id": f"solo-{creator}", "type": "follow"}
@@ -98,7 +135,9 @@ def test_no_response_contains_a_clip_its_viewer_may_not_see(text_encoder, action
                     viewer = action[1]
                     h = headers.get(viewer, {}) if viewer else {}
                     allowed = {
-                        r["id"] for r in ROWS if expected_visible(r, viewer, consents, follows)
+                        r["id"]
+                        for r in rows.values()
+                        if expected_visible(r, viewer, consents, follows)
                     }
                     seen = set()
                     if viewer:
@@ -108,6 +147,6 @@ def test_no_response_contains_a_clip_its_viewer_may_not_see(text_encoder, action
                                       headers=h).json()["items"]  # fmt: skip
                     seen |= {i["clip_id"] for i in hits}
                     assert seen <= allowed, (viewer, seen - allowed)
-                    for row in ROWS:
+                    for row in rows.values():
                         status = client.get(f"/v1/clips/{row['id']}", headers=h).status_code
                         assert (status == 200) == (row["id"] in allowed), (viewer, row["id"])

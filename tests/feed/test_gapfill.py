@@ -115,3 +115,20 @@ def test_fill_refuses_unknown_gaps(app_parts):
     r = client.post("/v1/gaps/gap_nope/fill", json={"count": 1}, headers=ADMIN_H)
     assert r.status_code == 404
     assert time.time() > 0
+
+
+@pytest.mark.slow
+def test_a_generated_clip_carries_the_cameos_its_prompt_names(app_parts):
+    client, filler = app_parts
+    owner, carl, dora = signup(client, "alice"), signup(client, "carl"), signup(client, "dora")
+    client.post("/v1/cameos", json={"handle": "alice", "policy": "approved", "approved": ["carl"]},
+                headers=owner)  # fmt: skip
+    job = client.post("/v1/generate", json={"prompt": "@alice surfing at dawn"}, headers=carl)
+    assert job.status_code == 202
+    (done,) = filler.run(max_jobs=1)
+    clip_id = done.clip_id
+    # carl may use alice's likeness; that does not let everyone else see it.
+    assert client.get(f"/v1/clips/{clip_id}", headers=carl).json()["cameos"] == ["alice"]
+    assert client.get(f"/v1/clips/{clip_id}", headers=owner).status_code == 200
+    assert client.get(f"/v1/clips/{clip_id}", headers=dora).status_code == 404
+    assert client.get(f"/v1/clips/{clip_id}").status_code == 404

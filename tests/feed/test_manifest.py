@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from feed.manifest import ManifestError, parse_time, read_manifest
+from feed.manifest import ManifestError, parse_entry, parse_time, read_manifest
 
 
 def write(path, lines):
@@ -59,3 +59,10 @@ def test_parse_time():
         parse_time("yesterday")
     with pytest.raises(ManifestError):
         parse_time(True)
+
+
+def test_people_named_with_at_in_the_prompt_are_cameos_of_the_clip():
+    raw = {"id": "c1", "prompt": "@alice and @bob. at the beach, mail a@b.c",
+           "creator": "carl", "cameos": ["@dee", "alice"]}  # fmt: skip
+    entry = parse_entry(raw, 1, None, 2000)
+    assert entry.cameos == ("dee", "alice", "bob")

@@ -50,7 +50,6 @@ ROUTES = {
 
 def serve(home: Path, port: int) -> None:
     """Child process: ingest the demo spec text-only into `home`, then serve it."""
-    import uvicorn
 
     from embeddings.encoders import SentenceEncoder
     from feed.api import create_app
@@ -58,7 +57,8 @@ def serve(home: Path, port: int) -> None:
     from feed.demo import read_demo_spec
     from feed.engine import Engine
     from feed.manifest import parse_entry
-    from feed.settings import KEEP_ALIVE_S, Settings
+    from feed.serving import serve_app
+    from feed.settings import Settings
 
     use_one_thread_per_request()
     engine = Engine(home, SentenceEncoder.load(), None)
@@ -71,7 +71,7 @@ def serve(home: Path, port: int) -> None:
     app = create_app(settings, engine)
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=HOST, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
+    serve_app(app, HOST, port)
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from feed.gapfill import GapFiller  # noqa: E402
 from feed.manifest import ManifestError  # noqa: E402
 from feed.service import FeedService  # noqa: E402
 from feed.service import describe as describe_steering  # noqa: E402
-from feed.settings import KEEP_ALIVE_S, Settings  # noqa: E402
+from feed.settings import Settings  # noqa: E402
 from feed.state import User  # noqa: E402
 
 log = logging.getLogger("steerfeed")
@@ -111,10 +111,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, engine: Engine | None = None) -> int:
-    import uvicorn
-
     from feed.api import create_app
     from feed.bootstrap import use_one_thread_per_request
+    from feed.serving import serve_app
 
     use_one_thread_per_request()
     app = create_app(settings, engine)
@@ -125,8 +124,7 @@ def _serve(settings: Settings, engine: Engine | None = None) -> int:
     print(
         f"steerfeed serving {settings.home} at http://{settings.host}:{settings.port}", flush=True
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                timeout_keep_alive=KEEP_ALIVE_S)  # fmt: skip
+    serve_app(app, settings.host, settings.port)
     return 0
 
 

@@ -10,10 +10,6 @@ from pathlib import Path
 from embeddings.encoders import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 
 OFF_WORDS = {"", "off", "none", "false", "0"}
-# Idle keep-alive connections close after this long. It must outlast the idle
-# timeout of any client pool or proxy in front (5 s in httpx, 60 s in common
-# proxies): when the server closes first, a request sent at that instant is lost.
-KEEP_ALIVE_S = 75
 
 
 @dataclass(frozen=True)

@@ -31,17 +31,16 @@ SERVER = (
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from feed.api import create_app
 from feed.engine import Engine
+from feed.serving import serve_app
 from feed.settings import Settings
 
 home, port = Path(sys.argv[1]), int(sys.argv[2])
 engine = Engine(home, HashEncoder(), None)
 settings = Settings(home=home, host="127.0.0.1", port=port, admin_token="admin",
                     run_jobs_in_background=False, steer_per_minute=6000, steer_burst=1000)
-uvicorn.run(create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning")
+serve_app(create_app(settings, engine), "127.0.0.1", port)
 """
 )
 

@@ -158,6 +158,11 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def tombstoned(self) -> bool:
+        """Whether removals wait in the FAISS structure (compacted on the next save)."""
+        return bool(self._tombstones)
+
     def __contains__(self, clip_id: int) -> bool:
         return int(clip_id) in self._row_of
 

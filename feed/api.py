@@ -197,7 +197,7 @@ def create_app(
                 raise HTTPException(404, f"no clip {remix_of!r} to remix; nothing was stored")
             handles += [c for c in original.cameos if c not in handles]
         try:
-            h.filler.check_cameos(user, " ".join(f"@{c}" for c in handles) + " " + prompt)
+            h.filler.check_cameos(user, prompt, handles)
         except FeedError as exc:
             raise HTTPException(403, f"{exc}; nothing was stored") from exc
         existing = h.engine.catalog.get(clip_id) if clip_id else None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from feed.consent import mentioned_cameos
 from feed.db import Database, DatabaseError
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,25 @@ class Catalog:
         self._db = self._database.conn
         self._lock = self._database.lock
         self._tx = self._database.tx
+        self._add_mentioned_cameos()
+
+    def _add_mentioned_cameos(self) -> None:
+        """Once per catalog: make every @handle a prompt names a cameo of its clip.
+
+        Catalogs written before mentions counted as cameos hold only the listed
+        ones, and a likeness named only in a prompt must still be under consent.
+        """
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM meta WHERE key='mentions_are_cameos'").fetchone():
+                return
+            rows = db.execute("SELECT seq, prompt FROM clips").fetchall()
+            pairs = [(seq, h) for seq, prompt in rows for h in mentioned_cameos(prompt)]
+            before = db.execute("SELECT COUNT(*) FROM clip_cameos").fetchone()[0]
+            db.executemany("INSERT OR IGNORE INTO clip_cameos VALUES (?, ?)", pairs)
+            if db.execute("SELECT COUNT(*) FROM clip_cameos").fetchone()[0] != before:
+                self._bump(db)
+                log.warning("%s: prompts' @mentions added as cameos", self.path)
+            db.execute("INSERT INTO meta VALUES ('mentions_are_cameos', '1')")
 
     def close(self) -> None:
         """Close the database connection."""

@@ -116,15 +116,15 @@ def read_demo_cameos(path: Path = DEMO_CAMEOS) -> list[DemoCameo]:
 
 
 def record_demo_consent(service: FeedService, now: float, path: Path = DEMO_CAMEOS) -> int:
-    """Sign up each demo cameo's owner (if absent) and record their policy if none is on
-    record; returns how many policies were recorded. The owners' tokens are not kept:
-    nobody signs in as a demo person."""
+    """Sign up each demo cameo's owner and record their policy; returns how many were
+    recorded. Only people this call signs up get a policy: a handle someone already
+    holds is theirs, and so is the decision over their likeness. The demo people's
+    tokens are not kept: nobody signs in as one."""
     recorded = 0
     for cameo in read_demo_cameos(path):
-        user = service.state.user_by_handle(cameo.handle)
-        if user is None:
-            user, _ = service.create_user(cameo.handle, now)
-        if service.state.cameo(cameo.handle) is None:
-            service.set_cameo(user, cameo.policy, cameo.approved, (), now)
-            recorded += 1
+        if service.state.user_by_handle(cameo.handle) is not None:
+            continue
+        user, _ = service.create_user(cameo.handle, now)
+        service.set_cameo(user, cameo.policy, cameo.approved, (), now)
+        recorded += 1
     return recorded

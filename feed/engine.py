@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,7 @@ class SearchResult:
 class _Prepared:
     record: ClipRecord
     visual: np.ndarray | None
+    staged: Path | None = None  # the video's copy in the media folder, moved into place on commit
 
 
 def fuse_channel_scores(scores: np.ndarray) -> np.ndarray:
@@ -156,12 +157,23 @@ class Engine:
         return index
 
     def save(self) -> None:
-        """Persist every index at the catalog's current generation."""
-        # Readers may go on while the files are written; writers wait.
+        """Persist every index at the catalog's current generation.
+
+        Readers go on while the files are written; writers wait. An index with
+        removals still tombstoned is compacted first, which rebuilds its FAISS
+        structure: that takes the lock alone (at 100,000 clips, seconds).
+        """
         with self.lock.read(), self._save_lock:
-            for index in self.indexes.values():
-                index.generation = self.catalog.generation
-                index.save(self.index_dir)
+            if not any(index.tombstoned for index in self.indexes.values()):
+                self._write_indexes()
+                return
+        with self.lock.write():
+            self._write_indexes()
+
+    def _write_indexes(self) -> None:
+        for index in self.indexes.values():
+            index.generation = self.catalog.generation
+            index.save(self.index_dir)
 
     def close(self) -> None:
         """Save indexes and close the catalog."""
@@ -184,6 +196,7 @@ class Engine:
         has_audio = False
         video_rel = None
         visual = None
+        staged = None
         if entry.video is not None:
             source = entry.video
             if not source.is_file():
@@ -201,8 +214,14 @@ class Engine:
                 visual = pool_frames(self.visual_encoder.encode_images(sampled.frames))
             target = self._media_path(entry.id, source)
             if source.resolve() != target.resolve():
-                _copy_atomic(source, target)
+                staged = _stage_copy(source, target)
             video_rel = str(target.relative_to(self.home))
+        cameos = entry.cameos
+        if entry.remix_of is not None:
+            # A remix keeps the people of its original: their consent governs it too.
+            original = self.catalog.get(entry.remix_of)
+            if original is not None:
+                cameos += tuple(c for c in original.cameos if c not in cameos)
         record = ClipRecord(
             id=entry.id,
             prompt=entry.prompt,
@@ -210,7 +229,7 @@ class Engine:
             created_at=entry.created_at if entry.created_at is not None else now,
             caption=entry.caption,
             tags=entry.tags,
-            cameos=entry.cameos,
+            cameos=cameos,
             remix_of=entry.remix_of,
             duration_s=duration,
             width=width,
@@ -218,7 +237,7 @@ class Engine:
             has_audio=has_audio,
             video_path=video_rel,
         )
-        return _Prepared(record, visual)
+        return _Prepared(record, visual, staged)
 
     def ingest(
         self,
@@ -249,7 +268,7 @@ class Engine:
                     errors.append(LineError(entry.line, entry.id, str(exc)))
                     continue
                 if provider and entry.id in provider:
-                    item = _Prepared(_with_provider(item.record, provider[entry.id]), item.visual)
+                    item = replace(item, record=replace(item.record, provider=provider[entry.id]))
                 prepared.append(item)
             if prepared:
                 existing = {r.record.id for r in prepared if self.catalog.get(r.record.id)}
@@ -273,13 +292,23 @@ class Engine:
                 if item.visual is not None:
                     visual[row] = item.visual
             vectors[VISUAL] = (self.visual_encoder.model_id, visual)
-        with self.lock.write():
-            seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
-            for channel, (_, matrix) in vectors.items():
-                has = ~np.isnan(matrix).any(axis=1)
-                self.indexes[channel].remove(seqs[~has])
-                if has.any():
-                    self.indexes[channel].upsert(seqs[has], matrix[has])
+        try:
+            with self.lock.write():
+                seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
+                for channel, (_, matrix) in vectors.items():
+                    has = ~np.isnan(matrix).any(axis=1)
+                    self.indexes[channel].remove(seqs[~has])
+                    if has.any():
+                        self.indexes[channel].upsert(seqs[has], matrix[has])
+                # Videos move into place with their records: two uploads of one id, or an
+                # upload racing a delete, cannot leave one's record with the other's video.
+                for item in prepared:
+                    if item.staged is not None and item.record.video_path is not None:
+                        os.replace(item.staged, self.home / item.record.video_path)
+        finally:
+            for item in prepared:
+                if item.staged is not None:
+                    item.staged.unlink(missing_ok=True)
 
     def delete(self, clip_id: str) -> bool:
         """Delete a clip from catalog, indexes and media; False if it did not exist."""
@@ -290,8 +319,8 @@ class Engine:
                 return False
             for index in self.indexes.values():
                 index.remove(np.array([seq], dtype=np.int64))
-        if clip is not None and clip.video_path:
-            (self.home / clip.video_path).unlink(missing_ok=True)
+            if clip is not None and clip.video_path:
+                (self.home / clip.video_path).unlink(missing_ok=True)
         return True
 
     # -- search ---------------------------------------------------------------
@@ -378,19 +407,14 @@ class Engine:
         return _Prepared(record, visual)
 
 
-def _with_provider(record: ClipRecord, provider: str) -> ClipRecord:
-    from dataclasses import replace
-
-    return replace(record, provider=provider)
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
+def _stage_copy(source: Path, target: Path) -> Path:
+    """Copy `source` beside `target` under a temporary name; the caller renames it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return Path(tmp)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,10 +151,11 @@ class GapFiller:
         self.service.state.add_made_for([(user.id, job.clip_id_for_ingest, prompt, job.id)], now)
         return job
 
-    def check_cameos(self, user: User, prompt: str) -> None:
-        """Raise Forbidden unless every @cameo in the prompt allows this user."""
+    def check_cameos(self, user: User, prompt: str, listed: Sequence[str] = ()) -> None:
+        """Raise Forbidden unless every cameo (`listed`, and @named in the prompt) allows
+        this user."""
         state = self.service.state
-        for handle in mentioned_cameos(prompt):
+        for handle in dict.fromkeys([*listed, *mentioned_cameos(prompt)]):
             if handle == user.handle:
                 continue  # your own likeness is yours to use, consent on record or not
             record = state.cameo(handle)

@@ -149,8 +149,7 @@ def parse_entry(
     declared = [parse_handle(h, "cameo") for h in _string_list(obj, "cameos")]
     # A prompt that names someone with @ puts their likeness in the clip: their consent
     # governs it whether or not the manifest lists them.
-    mentioned = [h for h in mentioned_cameos(prompt) if HANDLE_PATTERN.match(h)]
-    cameos = tuple(dict.fromkeys(declared + mentioned))
+    cameos = tuple(dict.fromkeys(declared + mentioned_cameos(prompt)))
     remix_of = obj.get("remix_of")
     if remix_of is not None and (not isinstance(remix_of, str) or not ID_PATTERN.match(remix_of)):
         raise ManifestError("'remix_of' must be a clip id")

@@ -168,7 +168,8 @@ def score_candidates(
     if len(rows) > weights.pool:
         keep = np.argpartition(-total, weights.pool - 1)[: weights.pool]
     names = list(parts)
-    kept_parts = np.round(np.stack([parts[k] for k in names])[:, keep], 4).T.tolist()
+    stacked = np.stack([parts[k] for k in names])[:, keep].astype(np.float64)
+    kept_parts = np.round(stacked, 4).T.tolist()
     return [
         ScoredItem(
             row=row,

@@ -58,6 +58,8 @@ class ReadWriteLock:
                         self._cond.wait()
                 finally:
                     self._writers_waiting -= 1
+                    if not self._writers_waiting:
+                        self._cond.notify_all()  # readers held back for writers may go
                 self._writer = me
             self._write_depth += 1
         try:

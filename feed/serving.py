@@ -6,8 +6,10 @@ nothing (slowloris): each such client holds a connection, and a file
 descriptor, for ever. `HeaderDeadlineProtocol` gives every request's headers a
 deadline, counted from the connection opening or from the first byte of a
 later request on a kept-alive connection, and closes the connection when it
-passes. Bodies need no deadline here: the app reads them with a size limit, and
-a stalled body stalls only its own request.
+passes. Past the headers, no deadline: a client that sends its body, or reads
+its response, a byte a minute still holds its connection. `MAX_CONNECTIONS`
+bounds how many such connections can pile up (past it, new requests get 503);
+a reverse proxy with body and send timeouts is the fuller answer.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ HEADER_TIMEOUT_S = 10.0
 # timeout of any client pool or proxy in front (5 s in httpx, 60 s in common
 # proxies): when the server closes first, a request sent at that instant is lost.
 KEEP_ALIVE_S = 75
+MAX_CONNECTIONS = 1000
 
 
 class HeaderDeadlineProtocol(H11Protocol):
@@ -69,4 +72,4 @@ class HeaderDeadlineProtocol(H11Protocol):
 def serve_app(app: FastAPI, host: str, port: int) -> None:
     """Run the app until interrupted, with the timeouts above."""
     uvicorn.run(app, host=host, port=port, log_level="warning", http=HeaderDeadlineProtocol,
-                timeout_keep_alive=KEEP_ALIVE_S)  # fmt: skip
+                timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS)  # fmt: skip

@@ -133,7 +133,14 @@ def test_oversized_bodies_are_cut_off_with_413_and_change_nothing(client, tmp_pa
                     headers=h | {"Content-Type": "application/json"})  # fmt: skip
     assert r.status_code == 413
     assert client.get("/v1/steer", headers=h).json()["items"] == []
-    # Uploads have their own, larger limit: the video's limit plus form overhead.
+    # Uploads have their own, larger limit: the video's limit plus form overhead. A body
+    # over 1 MiB but within it gets through to the video check (junk: 422, not 413).
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\1" * 1_500_000)
+    with junk.open("rb") as fh:
+        r = client.post("/v1/clips", data={"prompt": "x"}, headers=h,
+                        files={"video": ("junk.mp4", fh, "video/mp4")})  # fmt: skip
+    assert r.status_code == 422
     huge = tmp_path / "huge.mp4"
     huge.write_bytes(b"\0" * 3_200_000)
     with huge.open("rb") as fh:

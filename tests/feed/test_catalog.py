@@ -107,3 +107,21 @@ def test_user_state_migrates_from_v1(tmp_path):
     state.set_cameo("ann", "u1", "everyone", [], [], 2.0)
     assert state.cameo("ann") == ("u1", "everyone", (), ())
     assert dict(state.db.query("SELECT key, value FROM meta"))["schema_version"] == "2"
+
+
+def test_an_older_catalog_gets_its_prompts_mentions_as_cameos_once(tmp_path):
+    path = tmp_path / "catalog.sqlite"
+    catalog = Catalog(path)
+    catalog.upsert_clips([record("c1", prompt="@zed waves at @ann.")], {"text": ("m", vec(1))})
+    # As a catalog written before mentions counted: the mention is not stored as a cameo.
+    with catalog._tx() as db:
+        db.execute("DELETE FROM clip_cameos")
+        db.execute("DELETE FROM meta WHERE key='mentions_are_cameos'")
+    generation = catalog.generation
+    catalog.close()
+    reopened = Catalog(path)
+    assert reopened.get("c1").cameos == ("ann", "zed")
+    assert reopened.generation == generation + 1  # snapshots and indexes see the change
+    assert [c.id for c in reopened.clips_with_cameo("zed")] == ["c1"]
+    reopened.close()
+    assert Catalog(path).generation == generation + 1  # done once

@@ -75,15 +75,18 @@ def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, mak
     engine.ingest([parse_entry(line.raw, n, None, 2000) for n, line in enumerate(cameo_lines, 1)])
     service = FeedService.open(engine, tmp_path / "home")
     try:
-        assert record_demo_consent(service, 0.0) == len(handles)
+        mika, _ = service.create_user("mika", 0.0)  # a real person who signed up first
+        assert record_demo_consent(service, 0.0) == len(handles) - 1
         assert record_demo_consent(service, 1.0) == 0  # once only: owners' changes stand
+        assert service.state.cameo("mika") is None  # mika's likeness is hers to decide
         stranger, _ = service.create_user("stranger", 0.0)
         emma = service.state.user_by_handle("emma_v") or service.create_user("emma_v", 0.0)[0]
         policy = {c.handle: c.policy for c in read_demo_cameos()}
         for line in cameo_lines:
             clip = engine.catalog.get(str(line.raw["id"]))
+            assert clip.cameos == parse_entry(line.raw, 1, None, 2000).cameos
             (cameo,) = clip.cameos
-            everyone = policy[cameo] == "everyone"
+            everyone = policy[cameo] == "everyone" and cameo != "mika"
             assert service.visible(stranger, clip.cameos, clip.creator) == (
                 everyone or clip.creator == "stranger"
             )

@@ -158,3 +158,19 @@ def test_reindex_and_reembed(tmp_path, make_engine, labelled_rows):
         engine.indexes["text"].vectors_for(engine.indexes["text"].ids), before, atol=1e-5
     )
     assert_catalog_and_index_agree(engine)
+
+
+def test_a_remix_keeps_its_originals_cameos_and_videos_land_whole(tmp_path, make_engine, media_dir):
+    engine = make_engine(tmp_path / "home")
+    rows = [
+        {"id": "orig", "prompt": "@ann waving", "creator": "bob", "video": "carphone.mp4"},
+        {"id": "rmx", "prompt": "the same, slower", "creator": "cy", "remix_of": "orig",
+         "cameos": ["dee"], "video": "bunny.mp4"},
+    ]  # fmt: skip
+    entries = read_manifest(write_manifest(media_dir / "m.jsonl", rows)).entries
+    engine.ingest(entries[:1])
+    engine.ingest(entries[1:])
+    assert engine.catalog.get("rmx").cameos == ("ann", "dee")
+    # Videos are staged beside their target and renamed on commit: nothing is left over.
+    media = sorted(p.name for p in engine.media_dir.iterdir())
+    assert media == ["orig.mp4", "rmx.mp4"]

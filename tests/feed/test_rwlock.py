@@ -12,6 +12,18 @@ from feed.rwlock import ReadWriteLock
 WAIT_S = 5.0
 
 
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.005)
+
+
+def waiting(lock: ReadWriteLock) -> int:
+    """Threads blocked inside the lock right now."""
+    return len(lock._cond._waiters)  # type: ignore[attr-defined]
+
+
 def in_thread(target) -> threading.Thread:
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
@@ -53,7 +65,7 @@ def test_writer_waits_for_readers_and_excludes_them():
     r = in_thread(reader)
     assert reading.wait(WAIT_S)
     w = in_thread(writer)
-    time.sleep(0.1)
+    wait_until(lambda: waiting(lock) == 1, "the writer blocks")
     assert order == []  # the writer is still waiting on the reader
     release_reader.set()
     r.join(WAIT_S)
@@ -83,10 +95,9 @@ def test_waiting_writer_blocks_new_readers():
     first = in_thread(first_reader)
     assert reading.wait(WAIT_S)
     w = in_thread(writer)
-    while not lock._writers_waiting:  # the writer is queued
-        time.sleep(0.01)
+    wait_until(lambda: waiting(lock) == 1, "the writer queues")
     late = in_thread(late_reader)
-    time.sleep(0.1)
+    wait_until(lambda: waiting(lock) == 2, "the late reader queues too")
     assert order == []  # the late reader queues behind the writer
     release_first.set()
     for t in (first, w, late):
@@ -107,8 +118,7 @@ def test_holders_reenter_while_a_writer_waits():
     with lock.read():
         w = in_thread(writer)
         queued.wait(WAIT_S)
-        while not lock._writers_waiting:
-            time.sleep(0.01)
+        wait_until(lambda: waiting(lock) == 1, "the writer queues")
         with lock.read():  # would deadlock if re-entry queued behind the writer
             nested.set()
     w.join(WAIT_S)

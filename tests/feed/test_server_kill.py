@@ -146,7 +146,9 @@ def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path):
             assert time.monotonic() < deadline, "the load made no progress"
             assert all(t.is_alive() for t in threads), "a client stopped before the kill"
             time.sleep(0.05)
-        time.sleep(np.random.default_rng().random() * 0.5)  # somewhere mid-request
+        seed = int(time.time())
+        print(f"kill delay seed {seed}")  # shown on failure, to replay the timing
+        time.sleep(np.random.default_rng(seed).random() * 0.5)  # somewhere mid-request
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         stop.set()

@@ -21,7 +21,7 @@ from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer
 from feed.api_feed import router as feed_router
 from feed.api_generation import router as generation_router
 from feed.context import AppContext, Ctx
-from feed.engine import Engine
+from feed.engine import NOT_YOURS, Engine
 from feed.gapfill import GapFiller
 from feed.manifest import ManifestError, parse_entry
 from feed.schemas import (
@@ -220,9 +220,10 @@ def create_app(
                 entry = parse_entry(raw, 1, None, settings.max_prompt_chars)
             except ManifestError as exc:
                 raise HTTPException(422, str(exc)) from exc
-            report = h.engine.ingest([entry])
+            report = h.engine.ingest([entry], keep_creators=True)
         if report.errors:
-            raise HTTPException(422, report.errors[0].reason)
+            reason = report.errors[0].reason
+            raise HTTPException(409 if reason == NOT_YOURS else 422, reason)
         clip = h.engine.catalog.get(entry.id)
         assert clip is not None
         log.info("uploaded clip %s by %s", clip.id, clip.creator)

@@ -293,6 +293,17 @@ class Catalog:
             row = self._db.execute(f"{self._SELECT} WHERE c.id=?", (clip_id,)).fetchone()
         return None if row is None else self._clip(row)
 
+    def get_creators(self, clip_ids: Sequence[str]) -> dict[str, str]:
+        """Creator of each of these clip ids that exists."""
+        out: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(clip_ids), 500):
+                chunk = list(clip_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id, creator FROM clips WHERE id IN ({marks})"
+                out.update(self._db.execute(sql, chunk).fetchall())
+        return out
+
     def get_many(self, seqs: Sequence[int]) -> dict[int, Clip]:
         """Clips by seq; missing seqs are absent from the result."""
         out: dict[int, Clip] = {}

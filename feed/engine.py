@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 TEXT = "text"
 VISUAL = "visual"
 INGEST_BATCH = 256
+NOT_YOURS = "clip id belongs to another creator"
 
 Progress = Callable[[int], None]
 
@@ -246,13 +247,17 @@ class Engine:
         now: float | None = None,
         progress: Progress | None = None,
         provider: dict[str, str] | None = None,
+        keep_creators: bool = False,
     ) -> IngestReport:
         """Embed and store entries in batches; bad media is reported, not fatal.
 
         Each batch commits to the catalog, then updates the indexes in memory;
         indexes are saved at the end. A crash between the two is repaired when
         the engine next opens (the index catches up from the catalog).
-        `provider` maps clip id → generating provider name, when known.
+        `provider` maps clip id → generating provider name, when known. With
+        `keep_creators`, an entry whose id a different creator already holds is
+        refused (reason NOT_YOURS), checked at commit, so two uploaders racing
+        for one new id cannot overwrite each other.
         """
         now = time.time() if now is None else now
         added: list[str] = []
@@ -272,15 +277,21 @@ class Engine:
                 prepared.append(item)
             if prepared:
                 existing = {r.record.id for r in prepared if self.catalog.get(r.record.id)}
-                self._store(prepared)
+                refused = self._store(prepared, keep_creators)
+                lines = {e.id: e.line for e in batch}
                 for item in prepared:
-                    (updated if item.record.id in existing else added).append(item.record.id)
+                    clip_id = item.record.id
+                    if clip_id in refused:
+                        errors.append(LineError(lines[clip_id], clip_id, NOT_YOURS))
+                    else:
+                        (updated if clip_id in existing else added).append(clip_id)
             if progress is not None:
                 progress(len(batch))
         self.save()
         return IngestReport(tuple(added), tuple(updated), tuple(errors))
 
-    def _store(self, prepared: Sequence[_Prepared]) -> None:
+    def _store(self, prepared: Sequence[_Prepared], keep_creators: bool = False) -> set[str]:
+        """Commit embedded items; returns the ids refused as another creator's."""
         records = [p.record for p in prepared]
         texts = [embedding_text(r.prompt, r.caption, r.tags) for r in records]
         vectors: dict[str, tuple[str, np.ndarray]] = {
@@ -292,8 +303,20 @@ class Engine:
                 if item.visual is not None:
                     visual[row] = item.visual
             vectors[VISUAL] = (self.visual_encoder.model_id, visual)
+        refused: set[str] = set()
+        stored = list(prepared)
         try:
             with self.lock.write():
+                if keep_creators:
+                    held = self.catalog.get_creators([r.id for r in records])
+                    refused = {r.id for r in records if held.get(r.id, r.creator) != r.creator}
+                if refused:
+                    keep = np.array([r.id not in refused for r in records])
+                    records = [r for r, k in zip(records, keep.tolist(), strict=True) if k]
+                    stored = [p for p, k in zip(stored, keep.tolist(), strict=True) if k]
+                    vectors = {c: (m, matrix[keep]) for c, (m, matrix) in vectors.items()}
+                if not records:
+                    return refused
                 seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
                 for channel, (_, matrix) in vectors.items():
                     has = ~np.isnan(matrix).any(axis=1)
@@ -302,13 +325,14 @@ class Engine:
                         self.indexes[channel].upsert(seqs[has], matrix[has])
                 # Videos move into place with their records: two uploads of one id, or an
                 # upload racing a delete, cannot leave one's record with the other's video.
-                for item in prepared:
+                for item in stored:
                     if item.staged is not None and item.record.video_path is not None:
                         os.replace(item.staged, self.home / item.record.video_path)
         finally:
             for item in prepared:
                 if item.staged is not None:
                     item.staged.unlink(missing_ok=True)
+        return refused
 
     def delete(self, clip_id: str) -> bool:
         """Delete a clip from catalog, indexes and media; False if it did not exist."""

@@ -174,3 +174,25 @@ def test_a_remix_keeps_its_originals_cameos_and_videos_land_whole(tmp_path, make
     # Videos are staged beside their target and renamed on commit: nothing is left over.
     media = sorted(p.name for p in engine.media_dir.iterdir())
     assert media == ["orig.mp4", "rmx.mp4"]
+
+
+def test_keep_creators_refuses_another_creators_id_at_commit(tmp_path, make_engine, media_dir):
+    engine = make_engine(tmp_path / "home")
+    rows = [{"id": "x1", "prompt": "a red kite over a beach", "creator": "ann"}]
+    engine.ingest(read_manifest(write_manifest(media_dir / "a.jsonl", rows)).entries)
+    theirs = [{"id": "x1", "prompt": "my own clip", "creator": "bob"},
+              {"id": "x2", "prompt": "a new one", "creator": "bob"}]  # fmt: skip
+    report = engine.ingest(
+        read_manifest(write_manifest(media_dir / "b.jsonl", theirs)).entries, keep_creators=True
+    )
+    assert report.added == ("x2",) and [(e.clip_id, e.reason) for e in report.errors] == [
+        ("x1", "clip id belongs to another creator")
+    ]
+    assert engine.catalog.get("x1").creator == "ann"
+    assert engine.catalog.get("x1").prompt == "a red kite over a beach"
+    assert_catalog_and_index_agree(engine)
+    mine = [{"id": "x1", "prompt": "a blue kite over a beach", "creator": "ann"}]
+    report = engine.ingest(
+        read_manifest(write_manifest(media_dir / "c.jsonl", mine)).entries, keep_creators=True
+    )
+    assert report.updated == ("x1",) and engine.catalog.get("x1").prompt.startswith("a blue")

@@ -7,7 +7,10 @@ structure without the encoder.
 
 Kind is chosen by size: exact (flat inner product) below `HNSW_THRESHOLD`
 vectors, HNSW above. HNSW cannot delete in place, so removals are tombstoned
-and filtered out of results until the next rebuild.
+and filtered out of results until enough pile up to rebuild. FAISS holds each
+vector under a label of its own, not under the clip id: an updated clip gets a
+new label while its old one lies tombstoned, so it is found again at once.
+Tombstones are saved with the index, so a save never has to rebuild it.
 """
 
 from __future__ import annotations
@@ -91,7 +94,10 @@ class VectorIndex:
         self._ids = np.empty(0, dtype=np.int64)
         self._vectors = np.empty((0, dim), dtype=np.float32)
         self._row_of: dict[int, int] = {}
-        self._tombstones: set[int] = set()
+        self._labels = np.empty(0, dtype=np.int64)  # FAISS label of each row
+        self._id_of_label: dict[int, int] = {}  # live labels only
+        self._tombstones: set[int] = set()  # labels of removed vectors still in FAISS
+        self._next_label = 0
         self._faiss: faiss.Index = self._empty_faiss("flat")
         self.kind: IndexKind = "flat"
 
@@ -108,8 +114,11 @@ class VectorIndex:
     def _rebuild_faiss(self) -> None:
         self.kind = choose_kind(len(self._ids))
         index = self._empty_faiss(self.kind)
+        self._labels = np.arange(len(self._ids), dtype=np.int64)
+        self._id_of_label = dict(zip(self._labels.tolist(), self._ids.tolist(), strict=True))
+        self._next_label = len(self._ids)
         if len(self._ids):
-            index.add_with_ids(self._vectors, self._ids)
+            index.add_with_ids(self._vectors, self._labels)
         self._faiss = index
         self._tombstones.clear()
 
@@ -125,14 +134,18 @@ class VectorIndex:
         if len(existing):
             self.remove(existing)
         start = len(self._ids)
+        labels = np.arange(self._next_label, self._next_label + len(ids), dtype=np.int64)
+        self._next_label += len(ids)
         self._ids = np.concatenate([self._ids, ids])
         self._vectors = np.concatenate([self._vectors, x])
+        self._labels = np.concatenate([self._labels, labels])
         for offset, clip_id in enumerate(ids.tolist()):
             self._row_of[clip_id] = start + offset
+        self._id_of_label.update(zip(labels.tolist(), ids.tolist(), strict=True))
         if self.kind != choose_kind(len(self._ids)):
             self._rebuild_faiss()
         else:
-            self._faiss.add_with_ids(x, ids)
+            self._faiss.add_with_ids(x, labels)
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove ids (unknown ids are ignored); return how many were removed."""
@@ -142,13 +155,17 @@ class VectorIndex:
             return 0
         keep = np.ones(len(self._ids), dtype=bool)
         keep[[self._row_of[i] for i in present]] = False
+        gone = self._labels[~keep]
         self._ids = self._ids[keep]
         self._vectors = self._vectors[keep]
+        self._labels = self._labels[keep]
         self._row_of = {clip_id: row for row, clip_id in enumerate(self._ids.tolist())}
+        for label in gone.tolist():
+            del self._id_of_label[label]
         if self.kind == "flat":
-            self._faiss.remove_ids(np.array(present, dtype=np.int64))  # type: ignore[arg-type]
+            self._faiss.remove_ids(gone)  # type: ignore[arg-type]
         else:
-            self._tombstones.update(present)
+            self._tombstones.update(gone.tolist())
             if len(self._tombstones) > max(1000, len(self._ids) // 10):
                 self._rebuild_faiss()
         return len(present)
@@ -157,11 +174,6 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self._ids)
-
-    @property
-    def tombstoned(self) -> bool:
-        """Whether removals wait in the FAISS structure (compacted on the next save)."""
-        return bool(self._tombstones)
 
     def __contains__(self, clip_id: int) -> bool:
         return int(clip_id) in self._row_of
@@ -192,13 +204,14 @@ class VectorIndex:
             empty = SearchHits(np.empty(0, np.int64), np.empty(0, np.float32))
             return [empty for _ in range(len(q))]
         fetch = min(len(self._ids) + len(self._tombstones), k + len(self._tombstones))
-        scores, ids = self._faiss.search(q, fetch)
+        scores, labels = self._faiss.search(q, fetch)
         hits = []
-        for row_ids, row_scores in zip(ids, scores, strict=True):
-            keep = row_ids >= 0
+        for row_labels, row_scores in zip(labels, scores, strict=True):
+            keep = row_labels >= 0
             if self._tombstones:
-                keep &= ~np.isin(row_ids, list(self._tombstones))
-            hits.append(SearchHits(row_ids[keep][:k], row_scores[keep][:k]))
+                keep &= ~np.isin(row_labels, list(self._tombstones))
+            found = [self._id_of_label[label] for label in row_labels[keep][:k].tolist()]
+            hits.append(SearchHits(np.array(found, dtype=np.int64), row_scores[keep][:k]))
         return hits
 
     # -- persistence ----------------------------------------------------------
@@ -222,8 +235,6 @@ class VectorIndex:
         rebuilds from the catalog instead of serving a half-written index.
         """
         directory.mkdir(parents=True, exist_ok=True)
-        if self._tombstones:
-            self._rebuild_faiss()
         save_id = uuid.uuid4().hex
         manifest = asdict(self.manifest()) | {"save_id": save_id}
         stem = directory / self.channel
@@ -231,8 +242,15 @@ class VectorIndex:
         _atomic_write(
             stem.with_suffix(".npz"),
             lambda fh: np.savez(
-                fh, ids=self._ids, vectors=self._vectors, faiss=blob, save_id=np.array(save_id)
-            ),
+                fh,
+                ids=self._ids,
+                vectors=self._vectors,
+                faiss=blob,
+                save_id=np.array(save_id),
+                labels=self._labels,
+                tombstones=np.array(sorted(self._tombstones), np.int64),
+                next_label=np.array(self._next_label),
+            ),  # fmt: skip
         )
         payload = json.dumps(manifest, indent=2).encode()
         _atomic_write(stem.with_suffix(".json"), lambda fh: fh.write(payload))
@@ -266,18 +284,30 @@ class VectorIndex:
                         f"{channel} index data and manifest are from different saves"
                     )
                 ids, vectors, blob = data["ids"], data["vectors"], data["faiss"]
+                if "labels" in data.files:
+                    labels, tombstones = data["labels"], data["tombstones"]
+                    next_label = int(data["next_label"])
+                else:  # saved before labels: FAISS holds clip ids, compacted on every save
+                    labels, tombstones = ids, np.empty(0, np.int64)
+                    next_label = int(ids.max()) + 1 if len(ids) else 0
             index = faiss.deserialize_index(blob)
         except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
             raise IndexMismatchError(f"unreadable {channel} index: {exc}") from exc
         if len(ids) != found.count or vectors.shape != (found.count, found.dim):
             raise IndexMismatchError(f"{channel} index data disagrees with its manifest")
-        if index.ntotal != found.count or index.d != found.dim:
+        if index.ntotal != found.count + len(tombstones) or index.d != found.dim:
             raise IndexMismatchError(f"{channel} FAISS data disagrees with its manifest")
+        if len(labels) != len(ids):
+            raise IndexMismatchError(f"{channel} index labels disagree with its ids")
         out = cls(found.channel, found.model, found.dim)
         out.generation = found.generation
         out._ids = _as_ids(ids)
         out._vectors = _as_matrix(vectors, found.dim)
         out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}
+        out._labels = _as_ids(labels)
+        out._id_of_label = dict(zip(out._labels.tolist(), out._ids.tolist(), strict=True))
+        out._tombstones = set(_as_ids(tombstones).tolist())
+        out._next_label = next_label
         out._faiss = index
         out.kind = found.kind
         if out.kind == "hnsw":

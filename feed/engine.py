@@ -158,23 +158,12 @@ class Engine:
         return index
 
     def save(self) -> None:
-        """Persist every index at the catalog's current generation.
-
-        Readers go on while the files are written; writers wait. An index with
-        removals still tombstoned is compacted first, which rebuilds its FAISS
-        structure: that takes the lock alone (at 100,000 clips, seconds).
-        """
+        """Persist every index at the catalog's current generation."""
+        # Saving changes nothing in memory: readers go on while the files are written.
         with self.lock.read(), self._save_lock:
-            if not any(index.tombstoned for index in self.indexes.values()):
-                self._write_indexes()
-                return
-        with self.lock.write():
-            self._write_indexes()
-
-    def _write_indexes(self) -> None:
-        for index in self.indexes.values():
-            index.generation = self.catalog.generation
-            index.save(self.index_dir)
+            for index in self.indexes.values():
+                index.generation = self.catalog.generation
+                index.save(self.index_dir)
 
     def close(self) -> None:
         """Save indexes and close the catalog."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import faiss
 import numpy as np
 import pytest
 
@@ -120,3 +121,46 @@ def test_load_refuses_corrupt_data(tmp_path, rng):
     (tmp_path / "text.npz").write_bytes(b"not a zip")
     with pytest.raises(IndexMismatchError, match="unreadable"):
         VectorIndex.load(tmp_path, "text", "m", 16)
+
+
+def test_hnsw_update_is_found_at_once_and_tombstones_survive_save(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    vectors = unit(rng, 600, 32)
+    ids = np.arange(600, dtype=np.int64) + 1000
+    idx = VectorIndex.build("text", "m", ids, vectors, generation=3)
+    assert idx.kind == "hnsw"
+    moved = unit(rng, 1, 32)
+    idx.upsert(np.array([1005]), moved)  # an updated clip: old vector tombstoned
+    idx.remove(np.array([1007]))
+    assert idx.search(moved, 1)[0].ids.tolist() == [1005]
+    faiss_before = idx._faiss
+    idx.save(tmp_path)
+    assert idx._faiss is faiss_before  # saving rebuilt nothing
+    back = VectorIndex.load(tmp_path, "text", "m", 32)
+    assert back.search(moved, 1)[0].ids.tolist() == [1005]
+    old = vectors[[5, 7]]
+    for hits in back.search(old, 10):
+        assert not {1007} & set(hits.ids.tolist())  # removed stays removed
+        assert len(hits.ids) == len(set(hits.ids.tolist())) == 10  # no id twice
+    back.upsert(np.array([2000]), unit(rng, 1, 32))  # labels go on from where they were
+    assert len(back) == 600 and 2000 in back and 1007 not in back
+
+
+def test_an_index_saved_before_labels_still_loads(tmp_path, rng):
+    idx = VectorIndex.build("text", "m", np.array([3, 9, 4]), unit(rng, 3, 8), generation=1)
+    idx.save(tmp_path)
+    npz = tmp_path / "text.npz"
+    with np.load(npz) as data:  # drop the label arrays: the older layout
+        old = {k: data[k] for k in ("ids", "vectors", "faiss", "save_id")}
+    # The older layout stored clip ids in FAISS, not labels.
+    legacy = faiss.IndexIDMap2(faiss.IndexFlatIP(8))
+    legacy.add_with_ids(idx.vectors_for(np.array([3, 9, 4])), np.array([3, 9, 4]))
+    old["faiss"] = faiss.serialize_index(legacy)
+    with npz.open("wb") as fh:
+        np.savez(fh, **old)
+    back = VectorIndex.load(tmp_path, "text", "m", 8)
+    q = idx.vectors_for(np.array([9]))
+    assert back.search(q, 1)[0].ids.tolist() == [9]
+    back.upsert(np.array([10]), unit(rng, 1, 8))
+    assert sorted(back.ids.tolist()) == [3, 4, 9, 10]
+    assert back.search(back.vectors_for(np.array([10])), 1)[0].ids.tolist() == [10]

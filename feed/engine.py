@@ -265,7 +265,7 @@ class Engine:
                     item = replace(item, record=replace(item.record, provider=provider[entry.id]))
                 prepared.append(item)
             if prepared:
-                existing = {r.record.id for r in prepared if self.catalog.get(r.record.id)}
+                existing = self.catalog.get_creators([r.record.id for r in prepared])
                 refused = self._store(prepared, keep_creators)
                 lines = {e.id: e.line for e in batch}
                 for item in prepared:

@@ -67,6 +67,15 @@ def signup(client, handle):
     return {"Authorization": f"Bearer {token}"}
 
 
+def upload(client, headers, data, name=None, path=None, kind="video/mp4"):
+    """POST /v1/clips with form fields and, when given, a video file."""
+    if path is None:
+        return client.post("/v1/clips", data=data, headers=headers)
+    with path.open("rb") as fh:
+        return client.post("/v1/clips", data=data, headers=headers,
+                           files={"video": (name, fh, kind)})  # fmt: skip
+
+
 def test_upload_clip(client, real_mp4_small):
     dee, eve = signup(client, "dee"), signup(client, "eve")
     client.post("/v1/cameos", json={"handle": "eve", "policy": "approved", "approved": ["dee"]},
@@ -106,22 +115,16 @@ def test_upload_needs_you_and_your_cameos_consent(client):
 
 def test_upload_rejects_bad_input_and_changes_nothing(client, tmp_path):
     h = signup(client, "dee")
-
-    def upload(data, name=None, path=None, kind="video/mp4"):
-        if path is None:
-            return client.post("/v1/clips", data=data, headers=h)
-        with path.open("rb") as fh:
-            return client.post("/v1/clips", data=data, headers=h, files={"video": (name, fh, kind)})
-
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video" * 100)
-    assert upload({"prompt": "x"}, "junk.mp4", junk).status_code == 422
-    assert upload({"prompt": " "}).status_code == 422
-    assert upload({"prompt": "x", "creator": "bad handle!"}).status_code == 403
+    assert upload(client, h, {"prompt": "x"}, "junk.mp4", junk).status_code == 422
+    assert upload(client, h, {"prompt": " "}).status_code == 422
+    assert upload(client, h, {"prompt": "x", "creator": "bad handle!"}).status_code == 403
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\0" * 2_100_000)
-    assert upload({"prompt": "x"}, "big.mp4", big).status_code == 413
-    assert upload({"prompt": "x"}, "junk.exe", junk, "application/octet-stream").status_code == 422
+    assert upload(client, h, {"prompt": "x"}, "big.mp4", big).status_code == 413
+    exe = upload(client, h, {"prompt": "x"}, "junk.exe", junk, "application/octet-stream")
+    assert exe.status_code == 422
     assert client.get("/healthz").json()["clips"] == 11
     assert not list((tmp_path / "home" / "uploads").glob("*"))
 
@@ -137,16 +140,10 @@ def test_oversized_bodies_are_cut_off_with_413_and_change_nothing(client, tmp_pa
     # over 1 MiB but within it gets through to the video check (junk: 422, not 413).
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\1" * 1_500_000)
-    with junk.open("rb") as fh:
-        r = client.post("/v1/clips", data={"prompt": "x"}, headers=h,
-                        files={"video": ("junk.mp4", fh, "video/mp4")})  # fmt: skip
-    assert r.status_code == 422
+    assert upload(client, h, {"prompt": "x"}, "junk.mp4", junk).status_code == 422
     huge = tmp_path / "huge.mp4"
     huge.write_bytes(b"\0" * 3_200_000)
-    with huge.open("rb") as fh:
-        r = client.post("/v1/clips", data={"prompt": "x"}, headers=h,
-                        files={"video": ("huge.mp4", fh, "video/mp4")})  # fmt: skip
-    assert r.status_code == 413
+    assert upload(client, h, {"prompt": "x"}, "huge.mp4", huge).status_code == 413
     assert client.get("/healthz").json()["clips"] == 11
     assert not list((tmp_path / "home" / "uploads").glob("*"))
 

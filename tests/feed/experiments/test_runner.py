@@ -16,6 +16,35 @@ from feed.experiments.cli import (
 from feed.experiments.config import load_config
 from feed.experiments.runner import RunError, run_experiment
 
+REPLAY_AND_VARIANTS = """
+[replay]
+page_size = 5
+step_size = 5
+ks = [5]
+probe_pages = 2
+follow_pages = 2
+
+[report]
+baseline = "popularity"
+bootstrap = 100
+{headline}
+
+[[variant]]
+name = "popularity"
+ranker = "popularity"
+
+[[variant]]
+name = "engine"
+
+[[variant]]
+name = "taste-heavy"
+weights = { taste = 2.0, mmr_lambda = 0.9 }
+
+[[variant]]
+name = "no-explore"
+sources = { explore = false }
+"""
+
 TINY = """
 name = "tiny"
 seed = 3
@@ -32,34 +61,7 @@ page_size = 5
 logging = "engine"
 averse_share = 1.0
 shift_share = 1.0
-
-[replay]
-page_size = 5
-step_size = 5
-ks = [5]
-probe_pages = 2
-follow_pages = 2
-
-[report]
-baseline = "popularity"
-bootstrap = 100
-headline = ["ndcg@5", "adherence@5"]
-
-[[variant]]
-name = "popularity"
-ranker = "popularity"
-
-[[variant]]
-name = "engine"
-
-[[variant]]
-name = "taste-heavy"
-weights = { taste = 2.0, mmr_lambda = 0.9 }
-
-[[variant]]
-name = "no-explore"
-sources = { explore = false }
-"""
+""" + REPLAY_AND_VARIANTS.replace("{headline}", 'headline = ["ndcg@5", "adherence@5"]')
 
 REPLAY_RECORDED = """
 name = "recorded"
@@ -73,33 +75,7 @@ path = "{run}/home"
 source = "eventlog"
 path = "{run}/logs/events"
 steering = "{run}/logs/steering.parquet"
-
-[replay]
-page_size = 5
-step_size = 5
-ks = [5]
-probe_pages = 2
-follow_pages = 2
-
-[report]
-baseline = "popularity"
-bootstrap = 100
-
-[[variant]]
-name = "popularity"
-ranker = "popularity"
-
-[[variant]]
-name = "engine"
-
-[[variant]]
-name = "taste-heavy"
-weights = { taste = 2.0, mmr_lambda = 0.9 }
-
-[[variant]]
-name = "no-explore"
-sources = { explore = false }
-"""
+""" + REPLAY_AND_VARIANTS.replace("{headline}", "")
 
 
 def _without_latency(run: Path) -> pl.DataFrame:

@@ -1,0 +1,180 @@
+"""The held-out steering instructions and the labelled catalogs are well formed."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+from support import steering_catalog_rows
+
+from feed.evaluation_data import (
+    POLARITY,
+    ExpectedOp,
+    load_heldout,
+    load_labelled_catalog,
+)
+
+# A boost or only must be able to fill 80% of a 20-item page with its target.
+BOOST_TARGET_MIN_CLIPS = 16
+CATALOG_A_COUNTS = {
+    **dict.fromkeys(["anime", "photoreal", "watercolor", "pixel", "clay", "noir", "paper"], 22),
+    **dict.fromkeys(["horror", "sports"], 21),
+    **dict.fromkeys(["cats", "dogs", "food", "nature", "space", "music", "city"], 14),
+    **dict.fromkeys(["travel", "kids"], 7),
+}
+CATALOG_B_LOOKS = {"ghibli", "mono", "clay", "pixel", "photoreal", "watercolor", "cartoon3d",
+                   "vaporwave"}  # fmt: skip
+CATALOG_B_TOPICS = {"sharks", "ballet", "clowns", "cooking", "cats", "horror", "sports", "trains"}
+ID_PREFIX = {"en": "en", "ja": "ja", "mixed": "mx"}
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return load_heldout()
+
+
+@pytest.fixture(scope="module")
+def catalogs():
+    return {name: load_labelled_catalog(name) for name in ("a", "b")}
+
+
+def test_cases_parse_with_unique_ids_numbered_by_language(cases):
+    assert len(cases) >= 330
+    ids = [c.id for c in cases]
+    assert len(set(ids)) == len(ids)
+    for case in cases:
+        assert re.fullmatch(rf"{ID_PREFIX[case.lang]}-\d{{3}}", case.id), case.id
+    assert len({c.text for c in cases}) == len(cases), "a text appears twice"
+
+
+def test_at_least_42_percent_of_cases_are_japanese(cases):
+    langs = Counter(c.lang for c in cases)
+    assert langs["ja"] / len(cases) >= 0.42
+    assert langs["en"] > 0 and langs["mixed"] > 0
+
+
+def test_concepts_are_verbatim_spans_of_the_text(cases):
+    for case in cases:
+        for op in case.ops:
+            if op.op in ("none", "reset"):
+                assert op.op == "reset" or op.concept is None, case.id
+            else:
+                assert op.concept, f"{case.id}: {op.op} without a concept"
+            if op.concept is not None:
+                assert op.concept in case.text, f"{case.id}: {op.concept!r} not in {case.text!r}"
+                assert op.concept == op.concept.strip(), case.id
+
+
+def test_none_cases_hold_no_other_op(cases):
+    for case in cases:
+        if any(op.op == "none" for op in case.ops):
+            assert len(case.ops) == 1, case.id
+
+
+def test_accept_never_flips_polarity(cases):
+    for case in cases:
+        for op in case.ops:
+            assert op.op not in op.accept, case.id
+            assert all(POLARITY[a] * POLARITY[op.op] >= 0 for a in op.accept), case.id
+
+
+def test_ask_is_kept_rare(cases):
+    asks = sum(any(op.op == "ask" for op in c.ops) for c in cases)
+    assert 0 < asks <= 0.04 * len(cases)
+
+
+def test_enough_cases_have_a_measurable_target(cases):
+    targeted = [c for c in cases if c.target is not None]
+    assert len(targeted) >= 0.6 * len(cases)
+    first_ops = Counter(c.ops[0].op for c in targeted)
+    assert first_ops["suppress"] + first_ops["exclude"] >= 40
+    assert first_ops["boost"] + first_ops["only"] >= 80
+
+
+def test_targets_are_labels_of_their_catalog(cases, catalogs):
+    for case in cases:
+        if case.target is None:
+            continue
+        catalog = catalogs[case.catalog]
+        assert case.target in catalog.labels, f"{case.id}: {case.target} not in {case.catalog}"
+        assert case.ops[0].op in ("boost", "only", "suppress", "exclude"), case.id
+
+
+def test_boost_targets_can_fill_a_page(cases, catalogs):
+    for case in cases:
+        if case.target is not None and case.ops[0].op in ("boost", "only"):
+            clips = len(catalogs[case.catalog].rows_with(case.target))
+            assert clips >= BOOST_TARGET_MIN_CLIPS, f"{case.id}: {case.target} has {clips} clips"
+
+
+@pytest.mark.parametrize("name", ["a", "b"])
+def test_every_row_has_one_look_and_one_topic(catalogs, name):
+    catalog = catalogs[name]
+    ids = [r.id for r in catalog.rows]
+    assert len(set(ids)) == len(ids)
+    assert len({r.prompt for r in catalog.rows}) == len(catalog.rows)
+    for row in catalog.rows:
+        assert catalog.labels[row.look].kind == "look"
+        assert catalog.labels[row.topic].kind == "topic"
+        assert set(row.manifest_row()) == {"id", "prompt", "creator"}
+    for label in catalog.labels.values():
+        assert label.en and label.ja, label.name
+
+
+def test_catalog_a_label_counts(catalogs):
+    catalog = catalogs["a"]
+    assert len(catalog.rows) == 154
+    counts = {label: len(catalog.rows_with(label)) for label in catalog.labels}
+    assert counts == CATALOG_A_COUNTS
+
+
+def test_catalog_b_is_8_looks_by_24_scenes(catalogs):
+    catalog = catalogs["b"]
+    assert len(catalog.rows) == 192
+    kinds = {kind: {n for n, lab in catalog.labels.items() if lab.kind == kind}
+             for kind in ("look", "topic")}  # fmt: skip
+    assert kinds == {"look": CATALOG_B_LOOKS, "topic": CATALOG_B_TOPICS}
+    assert {label: len(catalog.rows_with(label)) for label in catalog.labels} == dict.fromkeys(
+        catalog.labels, 24
+    )
+    pairs = Counter((r.look, r.topic) for r in catalog.rows)
+    assert set(pairs.values()) == {3}, "each look shows each topic's three scenes"
+    for row in catalog.rows:
+        assert row.id.startswith(f"b-{row.look}-"), row.id
+    creators = Counter(r.creator for r in catalog.rows)
+    assert len(creators) == 24 and max(creators.values()) <= 12
+
+
+def test_catalog_b_is_worded_unlike_catalog_a(catalogs):
+    prompts_a = {r.prompt.lower() for r in catalogs["a"].rows}
+    assert not prompts_a & {r.prompt.lower() for r in catalogs["b"].rows}
+
+
+def test_catalog_a_file_matches_the_test_catalog():
+    rows = [
+        {"id": r.id, "prompt": r.prompt, "creator": r.creator, "look": r.look, "topic": r.topic}
+        for r in load_labelled_catalog("a").rows
+    ]
+    assert rows == steering_catalog_rows()
+
+
+def test_expected_op_allows_its_op_and_accepted_ones():
+    op = ExpectedOp("suppress", "clowns", ("exclude",))
+    assert op.allows("suppress") and op.allows("exclude")
+    assert not op.allows("boost")
+
+
+def test_loader_refuses_an_accept_of_opposite_polarity(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[case]]\nid = "en-001"\ntext = "less cats"\nlang = "en"\nkind = "plain"\n'
+        'ops = [{op = "suppress", concept = "cats", accept = ["boost"]}]\n'
+    )
+    with pytest.raises(ValueError, match="opposite polarity"):
+        load_heldout(path)
+
+
+def test_loader_refuses_an_unknown_catalog_name():
+    with pytest.raises(ValueError, match="unknown catalog"):
+        load_labelled_catalog("c")

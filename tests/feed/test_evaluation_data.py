@@ -9,6 +9,7 @@ import pytest
 from support import steering_catalog_rows
 
 from feed.evaluation_data import (
+    DATA_DIR,
     POLARITY,
     ExpectedOp,
     load_heldout,
@@ -178,3 +179,71 @@ def test_loader_refuses_an_accept_of_opposite_polarity(tmp_path):
 def test_loader_refuses_an_unknown_catalog_name():
     with pytest.raises(ValueError, match="unknown catalog"):
         load_labelled_catalog("c")
+
+
+# The development instructions: tuned on, so they must never share a text with
+# the held-out set the parser is finally judged on.
+DEV_PATH = DATA_DIR / "dev_instructions.toml"
+
+
+@pytest.fixture(scope="module")
+def dev_cases():
+    return load_heldout(DEV_PATH)
+
+
+def test_dev_cases_parse_with_unique_ids_numbered_by_language(dev_cases):
+    assert len(dev_cases) >= 200
+    ids = [c.id for c in dev_cases]
+    assert len(set(ids)) == len(ids)
+    for case in dev_cases:
+        assert re.fullmatch(rf"dev-{ID_PREFIX[case.lang]}-\d{{3}}", case.id), case.id
+    assert len({c.text for c in dev_cases}) == len(dev_cases), "a text appears twice"
+
+
+def test_at_least_45_percent_of_dev_cases_are_japanese(dev_cases):
+    langs = Counter(c.lang for c in dev_cases)
+    assert langs["ja"] / len(dev_cases) >= 0.45
+    assert langs["en"] > 0 and langs["mixed"] > 0
+
+
+def test_dev_concepts_are_verbatim_spans_of_the_text(dev_cases):
+    for case in dev_cases:
+        for op in case.ops:
+            if op.op == "none":
+                assert op.concept is None and len(case.ops) == 1, case.id
+            elif op.op != "reset":
+                assert op.concept, f"{case.id}: {op.op} without a concept"
+            if op.concept is not None:
+                assert op.concept in case.text, f"{case.id}: {op.concept!r} not in {case.text!r}"
+                assert op.concept == op.concept.strip(), case.id
+
+
+def test_dev_asks_are_rare_and_accepts_keep_polarity(dev_cases):
+    asks = sum(any(op.op == "ask" for op in c.ops) for c in dev_cases)
+    assert asks <= 0.04 * len(dev_cases)
+    for case in dev_cases:
+        for op in case.ops:
+            assert op.op not in op.accept, case.id
+            assert all(POLARITY[a] * POLARITY[op.op] >= 0 for a in op.accept), case.id
+
+
+def test_dev_targets_are_labels_that_can_move_a_page(dev_cases, catalogs):
+    targeted = [c for c in dev_cases if c.target is not None]
+    assert len(targeted) >= 0.6 * len(dev_cases)
+    for case in targeted:
+        catalog = catalogs[case.catalog]
+        assert case.target in catalog.labels, f"{case.id}: {case.target} not in {case.catalog}"
+        first = case.ops[0].op
+        assert first in ("boost", "only", "suppress", "exclude"), case.id
+        if first in ("boost", "only"):
+            clips = len(catalog.rows_with(case.target))
+            assert clips >= BOOST_TARGET_MIN_CLIPS, f"{case.id}: {case.target} has {clips} clips"
+
+
+def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
+    def norm(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    heldout = {norm(c.text) for c in load_heldout()}
+    shared = [c.id for c in dev_cases if norm(c.text) in heldout]
+    assert not shared, f"dev cases whose text is also held out: {shared}"

@@ -54,6 +54,7 @@ SLOT_GROUPS = {
     "ja": {
         "noun": ("noun",),
         "adj": ("adj", "adj_na"),
+        "adverb": ("adj", "adj_na"),
         "any": ("noun", "adj", "adj_na"),
         "plain": (),
     },
@@ -80,6 +81,7 @@ _PLACEHOLDERS = {"c", "be", "na", "a", "b"}
 
 # Japanese clause endings after which けど / から / かな read naturally.
 _JA_PREDICATE_ENDS = ("たい", "ない", "た", "いい", "ほしい", "しい")
+_CLOSERS = ("?", "!", "？", "！", ".", "。", "…")
 _KATAKANA = re.compile(r"^[\u30a1-\u30f6ー]+$")
 _EN_WORD = re.compile(r"[A-Za-z]{4,}")
 _EN_ABBREVIATIONS = (
@@ -93,6 +95,48 @@ _EN_ABBREVIATIONS = (
     (re.compile(r"\bsomething\b"), "smth"),
     (re.compile(r"\bgoing to\b"), "gonna"),
     (re.compile(r"\bwant to\b"), "wanna"),
+    (re.compile(r"\bplease\b"), "pleeease"),
+    (re.compile(r"\bmore\b"), "moreee"),
+    (re.compile(r"\bno\b"), "noooo"),
+    (re.compile(r"\bso\b"), "sooo"),
+    (re.compile(r"\byour\b"), "ur"),
+    (re.compile(r"\bbecause\b"), "cuz"),
+    (re.compile(r"\bthough\b"), "tho"),
+    (re.compile(r"\bokay\b"), "k"),
+)
+# Words people often leave unconverted (in kana) when typing fast.
+_JA_KANA = (
+    ("見せて", "みせて"),
+    ("見たい", "みたい"),
+    ("減らして", "へらして"),
+    ("増やして", "ふやして"),
+    ("欲しい", "ほしい"),
+    ("飽きた", "あきた"),
+    ("少なめ", "すくなめ"),
+    ("多め", "おおめ"),
+    ("無理", "むり"),
+    ("嫌い", "きらい"),
+    ("大好き", "だいすき"),
+    ("好き", "すき"),
+    ("勘弁", "かんべん"),
+    ("以外", "いがい"),
+    ("表示", "ひょうじ"),
+    ("元に戻して", "もとにもどして"),
+    ("戻して", "もどして"),
+    ("全部", "ぜんぶ"),
+    ("要らない", "いらない"),
+    ("苦手", "にがて"),
+    ("出して", "だして"),
+    ("流して", "ながして"),
+    ("今日", "きょう"),
+    ("最近", "さいきん"),
+    ("禁止", "きんし"),
+    ("外して", "はずして"),
+    ("消して", "けして"),
+    ("お願い", "おねがい"),
+    ("下さい", "ください"),
+    ("絶対", "ぜったい"),
+    ("動画", "どうが"),
 )
 
 
@@ -105,11 +149,12 @@ class Template:
     text: str
     cue: tuple[str, ...]
     kinds: tuple[str, ...]
+    adverb: bool = False  # the slot takes the adverb form: 怖い → 怖く, 静か → 静かに
 
     @property
     def key(self) -> str:
         """Stable identity, used to keep a template's examples on one side of a split."""
-        return f"{self.lang}:{self.op}:{self.text}"
+        return f"{self.lang}:{self.op}:{self.text}" + (":adverb" if self.adverb else "")
 
 
 @dataclass(frozen=True)
@@ -148,6 +193,8 @@ class NoiseSpec:
     connectors: tuple[str, ...]
     predicate_connectors: tuple[str, ...]
     endings: tuple[str, ...]
+    positive_endings: tuple[str, ...]
+    negative_endings: tuple[str, ...]
     chatter: tuple[str, ...]
 
 
@@ -220,11 +267,11 @@ def _load_templates(path: Path, lang: str) -> tuple[list[Template], list[PairTem
                     raise ValueError(f"{path.name}: [{op}] needs a {{c}} slot: {raw!r}")
                 if slots not in wanted:
                     raise ValueError(f"{path.name}: {raw!r} has {slots} {{c}} slots")
-                key = f"{op}:{text}"
+                key = f"{op}:{text}:{group == 'adverb'}"
                 if key in seen:
                     raise ValueError(f"{path.name}: duplicate template {raw!r}")
                 seen.add(key)
-                templates.append(Template(lang, op, text, cue, kinds))
+                templates.append(Template(lang, op, text, cue, kinds, group == "adverb"))
     pairs: list[PairTemplate] = []
     for item in data.get("pair", {}).get("items", []):
         text, cue = _parse_template_text(item["text"])
@@ -265,6 +312,8 @@ def _load_noise(data: dict[str, dict[str, list[str]]], lang: str) -> NoiseSpec:
         connectors=tuple(section["connectors"]),
         predicate_connectors=tuple(section.get("predicate_connectors", [])),
         endings=tuple(section["endings"]),
+        positive_endings=tuple(section["positive_endings"]),
+        negative_endings=tuple(section["negative_endings"]),
         chatter=tuple(section["chatter"]),
     )
 
@@ -337,14 +386,21 @@ class _Pools:
             "ja": tuple(c for c in spec.concepts if c.lang == "ja" and c.kind == "noun"),
         }
         self.pairs = {lang: tuple(p for p in spec.pairs if p.lang == lang) for lang in LANGS}
-        self._by_kinds: dict[tuple[str, tuple[str, ...]], tuple[Concept, ...]] = {}
+        self._by_kinds: dict[tuple[str, tuple[str, ...], bool], tuple[Concept, ...]] = {}
 
-    def concept(self, rng: random.Random, lang: str, kinds: tuple[str, ...]) -> Concept:
-        """A concept of one of `kinds`, each kind weighted by how many concepts it has."""
-        pool = self._by_kinds.get((lang, kinds))
+    def concept(
+        self, rng: random.Random, lang: str, kinds: tuple[str, ...], adverb: bool = False
+    ) -> Concept:
+        """A concept of one of `kinds`; with `adverb`, only adjectives that have that form."""
+        pool = self._by_kinds.get((lang, kinds, adverb))
         if pool is None:
-            pool = tuple(c for k in kinds for c in self.concepts[(lang, k)])
-            self._by_kinds[(lang, kinds)] = pool
+            pool = tuple(
+                c
+                for k in kinds
+                for c in self.concepts[(lang, k)]
+                if not adverb or c.kind == "adj_na" or c.text.endswith("い")
+            )
+            self._by_kinds[(lang, kinds, adverb)] = pool
         return rng.choice(pool)
 
 
@@ -450,7 +506,9 @@ def _clause_pieces(
     if cross:
         concepts = [_fresh(rng, lambda: rng.choice(pools.nouns[concept_lang]), used)]
     else:
-        concepts = [_fresh(rng, lambda: pools.concept(rng, lang, template.kinds), used)]
+        concepts = [
+            _fresh(rng, lambda: pools.concept(rng, lang, template.kinds, template.adverb), used)
+        ]
         first = concepts[0]
         coordinable = lang == "en" or first.kind == "noun"
         if op != "none" and coordinable and rng.random() < coordinate_share:
@@ -465,11 +523,28 @@ def _clause_pieces(
         draft.label_clause.append(clause)
         return
     first_label = len(draft.ops)
-    runs = _coordinate(rng, lang, op, concepts, first_label)
+    if template.adverb:
+        runs = _adverb_runs(concepts[0], first_label)
+    else:
+        runs = _coordinate(rng, lang, op, concepts, first_label)
     draft.pieces += _fill(template.text, {"c": runs, **_grammar_slots(lang, concepts)}, clause)
     for _ in concepts:
         draft.ops.append(op)
         draft.label_clause.append(clause)
+
+
+def _adverb_runs(concept: Concept, label: int) -> list[tuple[str, int]]:
+    """怖い → 怖く (the concept span is 怖く), 静か → 静か + に (に outside the span)."""
+    if concept.kind == "adj_na":
+        return [(concept.text, label), ("に", -1)]
+    text = concept.text
+    # いい conjugates as よい: かっこいい → かっこよく, but かわいい → かわいく.
+    stem = (
+        text[:-2] + "よく"
+        if text.endswith(("っこいい", "ッコいい", "ちいい"))
+        else text[:-1] + "く"
+    )
+    return [(stem, label)]
 
 
 def _fresh(rng: random.Random, pick: Callable[[], Concept], used: set[str]) -> Concept:
@@ -529,8 +604,8 @@ def _add_fillers(rng: random.Random, noise: NoiseSpec, draft: _Draft, lang: str)
             continue
         first, last = indices[0], indices[-1]
         prefix_share = 0.12 if clause == 0 else 0.04
-        if rng.random() < 0.14:
-            text = _clause_text(draft, clause)
+        text = _clause_text(draft, clause)
+        if rng.random() < 0.14 and not text.endswith(_CLOSERS):
             choices = noise.suffixes
             if lang == "ja" and _ja_predicate_end(text):
                 choices = choices + noise.predicate_suffixes
@@ -539,10 +614,22 @@ def _add_fillers(rng: random.Random, noise: NoiseSpec, draft: _Draft, lang: str)
             draft.pieces.insert(first, _Piece(rng.choice(noise.prefixes) + sep, clause))
 
 
+def _ending(rng: random.Random, noise: NoiseSpec, op: str) -> str:
+    """Punctuation or an emoji that fits the mood of the last op (🙏 after a request)."""
+    if op in ("boost", "only"):
+        return rng.choice(noise.endings + noise.positive_endings)
+    if op in ("suppress", "exclude"):
+        return rng.choice(noise.endings + noise.negative_endings)
+    return rng.choice(noise.endings)
+
+
 def _connector(rng: random.Random, noise: NoiseSpec, lang: str, before: str) -> str:
     choices = noise.connectors
     if lang == "ja" and _ja_predicate_end(before):
         choices = choices + noise.predicate_connectors * 3
+    if before.endswith(_CLOSERS):
+        # "more cats?" is not followed by ". also" or "、あと".
+        choices = tuple(c for c in choices if not c.startswith(_CLOSERS + (",", ";", "、")))
     return rng.choice(choices)
 
 
@@ -618,6 +705,11 @@ def _to_hiragana(text: str) -> str:
 
 
 def _noise_ja(rng: random.Random, draft: _Draft) -> None:
+    if rng.random() < 0.10:
+        for piece in draft.pieces:
+            if piece.label < 0:
+                for kanji, kana in _JA_KANA:
+                    piece.text = piece.text.replace(kanji, kana)
     width = rng.random()
     if width < 0.10:
         for piece in draft.pieces:
@@ -631,7 +723,12 @@ def _noise_ja(rng: random.Random, draft: _Draft) -> None:
     if rng.random() < 0.06:
         for i, piece in enumerate(draft.pieces[:-1]):
             after = draft.pieces[i + 1]
-            if piece.label >= 0 and after.label < 0 and after.clause == piece.clause:
+            if (
+                piece.label >= 0
+                and after.label < 0
+                and after.clause == piece.clause
+                and not after.text.startswith(("な", "に"))
+            ):
                 after.text = rng.choice((" ", "　")) + after.text
                 break
 
@@ -678,7 +775,7 @@ def _finish(rng: random.Random, spec: CorpusSpec, draft: _Draft, lang: str) -> T
     noise = spec.noise(noise_lang)
     _add_fillers(rng, noise, draft, noise_lang)
     if rng.random() < 0.45:
-        draft.pieces.append(_Piece(rng.choice(noise.endings), -1))
+        draft.pieces.append(_Piece(_ending(rng, noise, draft.ops[-1]), -1))
     if noise_lang == "en":
         _noise_en(rng, draft)
     else:

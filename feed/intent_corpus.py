@@ -46,6 +46,7 @@ SLOT_GROUPS = {
     "en": {
         "noun": ("mass", "plural"),
         "plural": ("plural",),
+        "mass": ("mass",),
         "adj": ("adj",),
         "attr": ("mass", "adj"),
         "any": ("mass", "plural", "adj"),

@@ -12,8 +12,10 @@ of the text before they are joined, so offsets are computed from what was really
 written and always point at the concept's characters.
 
 Labelling conventions:
-- A clause spans its own words and fillers ("ugh", "pls", "笑"), never the connector
-  before it or the punctuation and emoji that end the sentence.
+- A clause spans its own words and fillers ("ugh", "pls", 「ねえ」), never the connector
+  before it or the punctuation, emoji and laughter marks (笑, w) that end the sentence.
+- suppress is asking for less or being tired of something; exclude is refusing it or
+  disliking it (the rule is spelled out at the top of ops_en.toml and ops_ja.toml).
 - A coordinated list ("no horror or gore", 「猫と犬をもっと」) is one clause that
   carries one label per concept; every label has the clause's span.
 - Head nouns such as "stuff", "videos", "clips", "ones", 「系」「っぽいの」「動画」
@@ -505,17 +507,15 @@ def _clause_pieces(
         draft.label_clause.append(clause)
         return
     if cross:
-        concepts = [_fresh(rng, lambda: rng.choice(pools.nouns[concept_lang]), used)]
+        concepts = [_fresh(lambda: rng.choice(pools.nouns[concept_lang]), used)]
     else:
-        concepts = [
-            _fresh(rng, lambda: pools.concept(rng, lang, template.kinds, template.adverb), used)
-        ]
+        concepts = [_fresh(lambda: pools.concept(rng, lang, template.kinds, template.adverb), used)]
         first = concepts[0]
         coordinable = lang == "en" or first.kind == "noun"
         if op != "none" and coordinable and rng.random() < coordinate_share:
             more = 2 if rng.random() < 0.85 else 3
             while len(concepts) < more:
-                concepts.append(_fresh(rng, lambda: pools.concept(rng, lang, (first.kind,)), used))
+                concepts.append(_fresh(lambda: pools.concept(rng, lang, (first.kind,)), used))
     if op == "none":
         # The concept is mentioned but nothing is asked: not a labelled concept.
         slots = {"c": [(concepts[0].text, -1)], **_grammar_slots(lang, concepts)}
@@ -548,7 +548,7 @@ def _adverb_runs(concept: Concept, label: int) -> list[tuple[str, int]]:
     return [(stem, label)]
 
 
-def _fresh(rng: random.Random, pick: Callable[[], Concept], used: set[str]) -> Concept:
+def _fresh(pick: Callable[[], Concept], used: set[str]) -> Concept:
     """A concept not yet used in this example (gives up after a few tries)."""
     concept = pick()
     for _ in range(8):
@@ -571,7 +571,7 @@ def _pair_pieces(
     for i, body in enumerate((body_head, body_tail)):
         clause = len(draft.clause_ops)
         op = pair.ops[i]
-        concept = _fresh(rng, lambda: pools.concept(rng, lang, pair.kinds), used)
+        concept = _fresh(lambda: pools.concept(rng, lang, pair.kinds), used)
         slot = "a" if "{a}" in body else "b"
         if i:
             draft.pieces.append(_Piece(gap, -1))

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 TEXT = "text"
 VISUAL = "visual"
+MULTI = "multi"
 INGEST_BATCH = 256
 NOT_YOURS = "clip id belongs to another creator"
 
@@ -97,6 +98,7 @@ class Engine:
         text_encoder: TextEncoder,
         visual_encoder: VisualEncoder | None,
         *,
+        multi_encoder: TextEncoder | None = None,
         frames_per_clip: int = 8,
         max_video_bytes: int = 200 * 1024 * 1024,
     ) -> None:
@@ -109,6 +111,8 @@ class Engine:
         self.lock = ReadWriteLock()
         self._save_lock = threading.Lock()
         self.encoders: dict[str, TextEncoder] = {TEXT: text_encoder}
+        if multi_encoder is not None:
+            self.encoders[MULTI] = multi_encoder
         self.visual_encoder = visual_encoder
         if visual_encoder is not None:
             self.encoders[VISUAL] = visual_encoder
@@ -122,6 +126,13 @@ class Engine:
                     " configured; run `steerfeed reindex --reembed` to re-embed"
                 )
             self.indexes[channel] = self._open_index(channel, encoder)
+        if multi_encoder is not None:
+            missing = self.catalog.count() - len(self.indexes[MULTI])
+            if missing > 0:
+                log.warning(
+                    "%d clips have no multilingual vectors yet, so Japanese phrases cannot"
+                    " reach them; run `steerfeed reindex --reembed` to add them", missing,
+                )  # fmt: skip
 
     # -- index lifecycle ------------------------------------------------------
 
@@ -284,7 +295,9 @@ class Engine:
         records = [p.record for p in prepared]
         texts = [embedding_text(r.prompt, r.caption, r.tags) for r in records]
         vectors: dict[str, tuple[str, np.ndarray]] = {
-            TEXT: (self.encoders[TEXT].model_id, self.encoders[TEXT].encode_texts(texts))
+            channel: (self.encoders[channel].model_id, self.encoders[channel].encode_texts(texts))
+            for channel in (TEXT, MULTI)
+            if channel in self.encoders
         }
         if self.visual_encoder is not None:
             visual = np.full((len(records), self.visual_encoder.dim), np.nan, dtype=np.float32)

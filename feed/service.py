@@ -29,6 +29,7 @@ from feed.catalog import Clip
 from feed.consent import POLICIES, CameoConsent, clip_visible
 from feed.engine import Engine
 from feed.events import EventLog, LoggedEvent
+from feed.intent import has_japanese
 from feed.manifest import HANDLE_PATTERN
 from feed.profile import (
     EVENT_TYPES,
@@ -49,7 +50,16 @@ from feed.ranking import (
 )
 from feed.snapshot import CatalogSnapshot, build_snapshot
 from feed.state import ChannelTaste, StateStore, SteeringRecord, User
-from feed.steering import Glossary, InstructionError, ParsedOp, parse_instruction
+from feed.steering import (
+    MAX_INSTRUCTION_CHARS,
+    MAX_OPS_PER_INSTRUCTION,
+    OPS,
+    AmbiguousInstruction,
+    InstructionError,
+    InstructionReader,
+    ParsedOp,
+    load_reader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +87,17 @@ SOURCE_REASONS = {
 
 class FeedError(ValueError):
     """Bad input to the feed: the message is safe to show the caller."""
+
+
+class NeedsConfirmation(FeedError):
+    """The instruction reads two ways (more or less); nothing was applied.
+
+    `readings` are the alternatives, each a full list of ops the caller may apply.
+    """
+
+    def __init__(self, message: str, readings: tuple[tuple[ParsedOp, ...], ...]) -> None:
+        super().__init__(message)
+        self.readings = readings
 
 
 class NotFound(FeedError):
@@ -111,18 +132,36 @@ class FeedPage:
 
 
 def describe(record: SteeringRecord) -> str:
-    """A steering op in words, as the user would say it back."""
+    """A steering op in words, as the user would say it back, in the language they used."""
+    words = describe_op(record.op, record.phrase, record.weight, has_japanese(record.text))
+    if record.user_id is None:
+        return f"{words}（全員）" if has_japanese(record.text) else f"{words} (for everyone)"
+    return words
+
+
+def describe_op(op: str, phrase: str, weight: float, japanese: bool) -> str:
+    """One op in words, in Japanese or English."""
+    if japanese:
+        strength = ""
+        if op in ("boost", "suppress") and weight != 1.0:
+            strength = "かなり" if weight > 1.0 else "少し"
+        return {
+            "boost": f"{phrase}を{strength}多めに",
+            "suppress": f"{phrase}を{strength}少なめに",
+            "exclude": f"{phrase}はなし",
+            "only": f"{phrase}だけ",
+            "reset": "元に戻す",
+        }[op]
     strength = ""
-    if record.op in ("boost", "suppress") and record.weight != 1.0:
-        strength = "much " if record.weight > 1.0 else "a bit "
-    words = {
-        "boost": f"{strength}more {record.phrase}",
-        "suppress": f"{strength}less {record.phrase}",
-        "exclude": f"no {record.phrase}",
-        "only": f"only {record.phrase}",
+    if op in ("boost", "suppress") and weight != 1.0:
+        strength = "much " if weight > 1.0 else "a bit "
+    return {
+        "boost": f"{strength}more {phrase}",
+        "suppress": f"{strength}less {phrase}",
+        "exclude": f"no {phrase}",
+        "only": f"only {phrase}",
         "reset": "back to normal",
-    }[record.op]
-    return words if record.user_id is not None else f"{words} (for everyone)"
+    }[op]
 
 
 class FeedService:
@@ -133,7 +172,7 @@ class FeedService:
         engine: Engine,
         state: StateStore,
         events: EventLog,
-        glossary: Glossary,
+        reader: InstructionReader,
         *,
         cursor_secret: bytes,
         weights: RankWeights | None = None,
@@ -141,7 +180,7 @@ class FeedService:
         self.engine = engine
         self.state = state
         self.events = events
-        self.glossary = glossary
+        self.reader = reader
         self.weights = weights or RankWeights()
         self._secret = cursor_secret
         self._lock = threading.RLock()
@@ -154,12 +193,18 @@ class FeedService:
         self._warming: dict[str, Future[None]] = {}
 
     @classmethod
-    def open(cls, engine: Engine, home: Path, glossary: Glossary | None = None) -> FeedService:
-        """A service over the home's user state and event log."""
+    def open(
+        cls, engine: Engine, home: Path, reader: InstructionReader | None = None
+    ) -> FeedService:
+        """A service over the home's user state and event log.
+
+        Without a `reader`, the instruction reader is loaded (or trained once) under
+        `home/models`.
+        """
+        reader = reader or load_reader(home / "models")
         state = StateStore(home / "state.sqlite")
         secret = _cursor_secret(state)
-        return cls(engine, state, EventLog(home / "events"), glossary or Glossary.load(),
-                   cursor_secret=secret)  # fmt: skip
+        return cls(engine, state, EventLog(home / "events"), reader, cursor_secret=secret)
 
     def close(self) -> None:
         """Close the user state (the engine belongs to the caller)."""
@@ -204,13 +249,25 @@ class FeedService:
         return raw / max(float(raw.max()), 1.0)
 
     def phrase_vectors(self, phrase: str) -> dict[str, np.ndarray]:
-        """The phrase encoded by each channel's own text tower (cached)."""
+        """The phrase encoded by each channel's own text tower that reads its language (cached).
+
+        A multilingual channel reads any phrase. An English-only channel (MiniLM, the CLIP
+        text tower) reads English phrases, and Japanese ones only through the glossary's
+        English for them; otherwise it sits this phrase out.
+        """
         with self._lock:
             cached = self._phrase_vectors.get(phrase)
             if cached is not None:
                 self._phrase_vectors.move_to_end(phrase)
                 return cached
-        vectors = {c: e.encode_texts([phrase])[0] for c, e in self.engine.encoders.items()}
+        vectors = {}
+        japanese = has_japanese(phrase)
+        english = self.reader.glossary.translate(phrase) if japanese else phrase
+        for channel, encoder in self.engine.encoders.items():
+            if getattr(encoder, "multilingual", False):
+                vectors[channel] = encoder.encode_texts([phrase])[0]
+            elif english:
+                vectors[channel] = encoder.encode_texts([english])[0]
         with self._lock:
             self._phrase_vectors[phrase] = vectors
             while len(self._phrase_vectors) > 4096:
@@ -279,21 +336,28 @@ class FeedService:
         scope: str = "persistent",
         ttl_s: float | None = None,
         session_id: str | None = None,
+        reading: Sequence[tuple[str, str]] | None = None,
     ) -> list[SteeringRecord]:
-        """Parse an instruction and apply it; `user` None sets global steering (operators).
+        """Read an instruction and apply it; `user` None sets global steering (operators).
 
-        A new op on a phrase replaces earlier ops on the same phrase; a new
-        "only" replaces earlier ones; "reset" retracts everything active.
+        `reading` applies ops the caller already chose — (op, phrase) pairs, as offered
+        by NeedsConfirmation — instead of reading `text`, which is kept for the record.
+        A new op on a phrase replaces earlier ops on the same phrase; a new "only"
+        replaces earlier ones; "reset" retracts everything active. An instruction that
+        reads two ways raises NeedsConfirmation and applies nothing.
         """
         if scope not in ("session", "persistent"):
             raise FeedError("scope must be 'session' or 'persistent'")
         ttl = DEFAULT_TTL_S if ttl_s is None else float(ttl_s)
         if not 0 < ttl <= MAX_TTL_S:
             raise FeedError(f"ttl_s must be between 1 and {int(MAX_TTL_S)} seconds")
-        try:
-            ops = parse_instruction(text, self.glossary)
-        except InstructionError as exc:
-            raise FeedError(str(exc)) from exc
+        ops = self._read(text) if reading is None else _chosen_ops(reading, text)
+        for op in ops:
+            if op.op != "reset" and not self._readable(op.phrase):
+                raise FeedError(
+                    f"{op.phrase!r} is Japanese and this engine has no multilingual space to"
+                    " match it in; run `steerfeed reindex --reembed`"
+                )
         user_id = None if user is None else user.id
         if scope == "session":
             if user is None:
@@ -329,6 +393,23 @@ class FeedService:
                             self._warm, record.phrase
                         )
         return [r for r in records if r.id not in retract]
+
+    def _read(self, text: str) -> list[ParsedOp]:
+        try:
+            return self.reader.read(text)
+        except AmbiguousInstruction as exc:
+            raise NeedsConfirmation(str(exc), exc.readings) from exc
+        except InstructionError as exc:
+            raise FeedError(str(exc)) from exc
+
+    def _readable(self, phrase: str) -> bool:
+        """True when some channel can compare this phrase with clips."""
+        if not has_japanese(phrase) or self.reader.glossary.translate(phrase):
+            return True
+        return any(
+            getattr(encoder, "multilingual", False) and len(self.engine.indexes[channel])
+            for channel, encoder in self.engine.encoders.items()
+        )
 
     @staticmethod
     def _record(
@@ -693,6 +774,23 @@ class FeedService:
         if page < 0 or not re.fullmatch(r"s_[0-9a-f]{16}", session_id):
             raise FeedError("malformed cursor")
         return session_id, page
+
+
+def _chosen_ops(reading: Sequence[tuple[str, str]], text: str) -> list[ParsedOp]:
+    """Ops a caller picked from the readings offered, checked like parsed ones."""
+    if not reading or len(reading) > MAX_OPS_PER_INSTRUCTION:
+        raise FeedError(f"a reading holds 1 to {MAX_OPS_PER_INSTRUCTION} ops")
+    ops = []
+    for op, phrase in reading:
+        if op not in OPS:
+            raise FeedError(f"unknown op {op!r}; one of {', '.join(OPS)}")
+        phrase = " ".join(str(phrase).split())
+        if op != "reset" and not phrase:
+            raise FeedError(f"the {op} op needs a phrase")
+        if len(phrase) > MAX_INSTRUCTION_CHARS:
+            raise FeedError(f"phrase is longer than {MAX_INSTRUCTION_CHARS} characters")
+        ops.append(ParsedOp(op, "" if op == "reset" else phrase, 1.0, text))  # type: ignore[arg-type]
+    return ops
 
 
 def _finite(value: float) -> float | None:

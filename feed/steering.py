@@ -1,23 +1,51 @@
-"""Steering: plain-language instructions (English and Japanese) to typed ops.
+"""Steering: plain-language instructions (English, Japanese, or both) to typed ops.
 
-Parsing is pure. An instruction is split into clauses; each clause becomes one
-op — boost, suppress, exclude, only or reset — with a phrase and an intensity.
-Phrases are matched to clips later by meaning, through the embedding spaces
-(feed/ranking.py); nothing here decides which clips match.
+An instruction is read by a learned model (feed/intent.py): a CRF over words and
+Japanese morphemes finds the clauses and the concept each names, and a classifier
+gives each clause its op — boost, suppress, exclude, only or reset. Concepts stay in
+the words the person used; they are matched to clips later, by meaning, in every
+embedding space that reads their language (feed/service.py). Nothing here picks clips.
 
-Japanese clauses are parsed by their particles and op words, and their
-concept words are translated to English with a glossary (data/lexicon/ja.toml),
-because the bundled sentence model is English-only.
+A negative instruction never becomes a boost: a clause whose polarity the model cannot
+tell raises `AmbiguousInstruction` with the readings it considered, and nothing is
+applied until the person picks one.
+
+The Japanese glossary (data/lexicon/ja.toml) is no longer the gate for Japanese: it only
+lends English words to the English-only spaces (MiniLM, the CLIP text tower) when a
+Japanese concept is one of its terms.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import tomllib
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
+
+import numpy as np
+
+from feed.intent import (
+    IntentModel,
+    LabelledClause,
+    LabelledText,
+    Token,
+    Tokenizer,
+    clauses_from_tags,
+    fingerprint_of,
+    has_japanese,
+    has_negative_cue,
+    load_tokenizer,
+    normalise,
+    train_intent_model,
+    word_set,
+)
+
+log = logging.getLogger(__name__)
 
 OpKind = Literal["boost", "suppress", "exclude", "only", "reset"]
 OPS: tuple[OpKind, ...] = ("boost", "suppress", "exclude", "only", "reset")
@@ -26,6 +54,9 @@ MAX_INSTRUCTION_CHARS = 500
 MAX_OPS_PER_INSTRUCTION = 8
 STRONG = 1.6
 MILD = 0.5
+CORPUS_SIZE = 12000
+CORPUS_SEED = 0
+SENTENCE_VECTORS = False
 
 GLOSSARY_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "ja.toml"
 
@@ -36,12 +67,20 @@ class InstructionError(ValueError):
 
 @dataclass(frozen=True)
 class ParsedOp:
-    """One understood op: what to do, to which phrase (English), how strongly."""
+    """One understood op: what to do, to which concept (in the user's words), how strongly."""
 
     op: OpKind
     phrase: str
     weight: float
     clause: str
+
+
+class AmbiguousInstruction(InstructionError):
+    """The model could not tell more from less; `readings` are the alternatives it saw."""
+
+    def __init__(self, message: str, readings: tuple[tuple[ParsedOp, ...], ...]) -> None:
+        super().__init__(message)
+        self.readings = readings
 
 
 @dataclass(frozen=True)
@@ -75,203 +114,220 @@ class Glossary:
         return " ".join(found) if found else None
 
 
-# -- English ------------------------------------------------------------------
+# -- intensity (lexical: it scales a weight, it never decides an op) -------------------
 
-_EN_STRONG = r"(?:a lot|lots|much|way|far|many|really|even|tons|a whole lot|loads)"
-_EN_MILD = r"(?:a (?:bit|little|tad|touch)|slightly|somewhat|a little bit)"
+_EN_STRONG = r"(?:a lot|lots|much|way|far|many|really|even|tons|a whole lot|loads|so much)"
+_EN_MILD = r"(?:a (?:bit|little|tad|touch)|slightly|somewhat|a little bit|kinda|kind of)"
 _EN_INTENSITY = re.compile(rf"\b(?:{_EN_STRONG}|{_EN_MILD})\b")
-
-_EN_RULES: tuple[tuple[OpKind, re.Pattern[str]], ...] = tuple(
-    (cast(OpKind, op), re.compile(pattern))
-    for op, pattern in (
-        ("reset", r"^(?:please )?(?:(?:go|get|put (?:it|everything)) )?back to normal$"),
-        ("reset", r"^(?:please )?(?:reset|clear|undo|remove)(?: (?:all|everything|my|the))*"
-                  r"(?: (?:steering|filters|instructions|preferences|feed))*$"),
-        ("reset", r"^(?:start over|forget (?:all|everything|what i said))$"),
-        ("exclude", r"^(?:please )?(?:no more|no|zero|never show(?: me)?|stop showing(?: me)?"
-                    r"|don'?t show(?: me)?|do not show(?: me)?|block|ban|hide(?: all)?|without"
-                    r"|i (?:don'?t|do not) want(?: to see)?(?: any)?|i never want to see"
-                    r"|get rid of|nothing (?:with|about))\s+(?P<phrase>.+)$"),
-        ("only", r"^(?:please )?(?:show(?: me)?|give me|i want)\s+(?:only|just)\s+(?P<phrase>.+)$"),
-        ("only", r"^(?:only|just|nothing but|exclusively)\s+(?:show(?: me)?\s+)?(?P<phrase>.+)$"),
-        ("suppress", rf"^(?:please )?(?:(?:{_EN_STRONG}|{_EN_MILD})\s+)?(?:less|fewer)"
-                     r"(?: of)?\s+(?P<phrase>.+)$"),
-        ("suppress", r"^(?:not so much|not as much|tone down|cut down on|cut back on|reduce"
-                     r"|dial down|dial back|i'?m tired of|i am tired of|enough(?: with)?"
-                     r"|too much)\s+(?P<phrase>.+)$"),
-        ("suppress", r"^(?P<phrase>.+?)\s+(?:less|less often|a bit less|a little less)$"),
-        ("boost", rf"^(?:please )?(?:(?:show|give) me\s+)?(?:(?:{_EN_STRONG}|{_EN_MILD})\s+)?"
-                  r"more(?: of)?\s+(?P<phrase>.+)$"),
-        ("boost", r"^(?:please )?(?:show me|give me|i want(?: to see)?|i'?d like(?: to see)?"
-                  r"|i would like(?: to see)?|let me see|i (?:really )?(?:like|love)|bring on"
-                  r"|bring me|find me|can i (?:get|see)|i'?m into|i am into|i'?m in the mood for"
-                  r"|boost|increase|more)\s+(?P<phrase>.+)$"),
-        ("boost", r"^(?P<phrase>.+?)\s+(?:please|pls|more)$"),
-    )
-)  # fmt: skip
-
-_BARE_OP_WORDS = {"no", "more", "less", "fewer", "only", "just", "stop", "show", "show me",
-                  "give me", "please", "never", "not", "none", "hide", "block"}  # fmt: skip
-_EN_LEADING_FILLER = re.compile(
-    r"^(?:(?:some|any|the|a|an|of|me|those|these|with|all|kind of|sort of|the kind of"
-    r"|things?|stuff|videos?|clips?|ones?|content|more)\s+)+"
-)
-_EN_TRAILING_FILLER = re.compile(
-    r"(?:\s+(?:ones?|stuff|videos?|clips?|content|please|pls|for me|in my feed|on my feed"
-    r"|anymore|any more|again|now|too|as well|instead|thanks|thank you|today|lately))+$"
-)
-_EN_RELATIVE = re.compile(r"^(?:(?:stuff|things?|videos?|clips?|ones?)\s+)?(?:that|which|who)\s+")
-_EN_CLAUSE_SPLIT = re.compile(
-    r"\s*[,;!?]\s*|\s*\.\s+|\s+(?:and|but|plus|also|then|while)\s+"
-    r"(?=(?:a (?:lot|bit|little)\s+|much\s+|way\s+|slightly\s+)?"
-    r"(?:more|less|fewer|no|only|just|stop|show|give|never|don'?t|do not|i|please|hide|block)\b)"
-)
-
-# -- Japanese -----------------------------------------------------------------
-
-_JA_CHARS = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
-_JA_STRONG = r"(?:もっともっと|すごく|めっちゃ|かなり|たくさん|とても|うんと|いっぱい)"
-_JA_MILD = r"(?:ちょっと|少し|すこし|やや|ちょっとだけ|少しだけ)"
-_JA_CLAUSE_SPLIT = re.compile(
-    r"\s*(?:[、。,;!?！？]|けど|けれど|が、|で、|あと|それと|それから)\s*"
-)
-_JA_RULES: tuple[tuple[OpKind, re.Pattern[str]], ...] = tuple(
-    (cast(OpKind, op), re.compile(pattern))
-    for op, pattern in (
-        ("reset", r"^(?:元に戻して|もとに戻して|リセット(?:して)?|普通に戻して|元通りに(?:して)?|全部解除(?:して)?)"
-                  r"(?:ください)?$"),
-        ("exclude", r"^(?P<phrase>.+?)(?:は|を|が|なんて)?(?:もう)?(?:見たくない|見せないで|いらない|要らない"
-                    r"|表示しないで|出さないで|禁止|なしで|無しで|はなし|やめて|NG|ナシで|ナシ|お断り)"
-                    r"(?:ください|です)?$"),
-        ("only", r"^(?P<phrase>.+?)(?:だけ|のみ|ばっかり|ばかり)(?:を|に|で)?(?:見せて|見たい|にして|表示して)?"
-                 r"(?:ください)?$"),
-        ("suppress", r"^(?P<phrase>.+?)(?:は|を|が)?(?:少なめ|少なく|減らして|控えめ|ほどほど|少なくして"
-                     r"|あまり見たくない|多すぎ)(?:に|で)?(?:して)?(?:ください|お願い)?$"),
-        ("boost", r"^(?:もっと|もう少し|もうちょっと)(?P<phrase>.+?)$"),
-        ("boost", r"^(?P<phrase>.+?)(?:を|が|も)?(?:もっと|多めで?|増量)(?:ください|お願い)?$"),
-        ("boost", r"^(?P<phrase>.+?)(?:を|が|も)?(?:もっと)?(?:見せて|見たい|増やして|多めに?|多く"
-                  r"|ください|お願い|がいい|が好き|好き)(?:して)?(?:ください)?$"),
-    )
-)  # fmt: skip
-_JA_PHRASE_SUFFIX = re.compile(
-    r"(?:に(?:して)?|を|が|は|の(?:やつ|もの|動画|を)?|な(?:感じ|の)?|で|っぽいの|っぽい|っぽく|風(?:の|な)?"
-    r"|系(?:の)?|的な|みたいな(?:の)?|のような|動画|ください|して|見せて)+$"
-)
-_JA_PHRASE_PREFIX = re.compile(rf"^(?:{_JA_STRONG}|{_JA_MILD}|もっと)+")
+_JA_STRONG = r"(?:もっともっと|すごく|めっちゃ|めちゃ|かなり|たくさん|とても|うんと|いっぱい|超)"
+_JA_MILD = r"(?:ちょっと|少し|すこし|やや|ちょっとだけ|少しだけ|ちょい)"
 
 
-def _intensity_en(clause: str) -> float:
-    found = _EN_INTENSITY.findall(clause)
+def _intensity(clause: str) -> float:
+    if has_japanese(clause):
+        if re.search(_JA_MILD, clause):
+            return MILD
+        return STRONG if re.search(_JA_STRONG, clause) else 1.0
+    found = _EN_INTENSITY.findall(clause.lower())
     if not found:
         return 1.0
     return MILD if re.match(_EN_MILD, found[0]) else STRONG
 
 
-def _clean_en(phrase: str) -> str:
-    phrase = _EN_INTENSITY.sub(" ", phrase)
-    phrase = re.sub(r"\s+", " ", phrase).strip()
-    phrase = _EN_RELATIVE.sub("", phrase)
-    phrase = _EN_LEADING_FILLER.sub("", phrase)
-    phrase = _EN_TRAILING_FILLER.sub("", phrase)
-    return phrase.strip(" '\"")
+# Words that may sit at the edge of a tagged concept but never carry it.
+_EDGE_WORDS = word_set(
+    "the a an some any those these of me my more less all with stuff things thing videos "
+    "video clips clip ones one content please pls"
+)
+_JA_EDGE = word_set("の を が は も に で や と やつ 奴 動画 もの 物 系 風 っぽい ぽい みたい")
 
 
-def _clean_ja(phrase: str) -> str:
-    phrase = _JA_PHRASE_PREFIX.sub("", phrase.strip())
-    previous = None
-    while previous != phrase:
-        previous = phrase
-        phrase = _JA_PHRASE_SUFFIX.sub("", phrase)
-    return phrase.strip()
+def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> str:
+    """The concept's characters, without generic words or particles at its edges."""
+    inside = [t for t in tokens if t.start >= span[0] and t.end <= span[1]]
+    while inside and (inside[0].norm in _EDGE_WORDS or inside[0].pos in ("PUNCT", "SYM")):
+        inside.pop(0)
+    while inside and (
+        inside[-1].norm in _EDGE_WORDS
+        or inside[-1].text in _JA_EDGE
+        or inside[-1].pos in ("PUNCT", "SYM", "PART")
+    ):
+        inside.pop()
+    if not inside:
+        return ""
+    phrase = text[inside[0].start : inside[-1].end].strip(" '\"")
+    return phrase if has_japanese(phrase) else phrase.lower()
 
 
-def _intensity_ja(clause: str) -> float:
-    if re.search(_JA_MILD, clause):
-        return MILD
-    if re.search(_JA_STRONG, clause):
-        return STRONG
-    return 1.0
+def _hasword_set(text: str) -> bool:
+    return any(unicodedata.category(c)[0] in ("L", "N") for c in text)
 
 
-def _normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = text.replace("’", "'").replace("‘", "'")
-    return re.sub(r"\s+", " ", text).strip()
+Encode = Callable[[Sequence[str]], np.ndarray]
 
 
-def _parse_clause(
-    clause: str,
-    previous: OpKind | None,
-    rules: tuple[tuple[OpKind, re.Pattern[str]], ...],
-    bare_boost: bool,
-) -> tuple[OpKind, str] | None:
-    """(op, raw phrase) of one clause by the first matching rule, or None."""
-    for op, pattern in rules:
-        match = pattern.match(clause)
-        if match:
-            return op, match.groupdict().get("phrase") or ""
-    if previous in ("boost", "suppress", "exclude", "only"):
-        # "more cats, dogs and birds": a bare list item inherits the previous op.
-        return previous, clause
-    if bare_boost and previous is None:
-        # A bare description ("stuff that looks like a Japanese cartoon") asks for more of it.
-        return "boost", clause
-    return None
+@dataclass
+class InstructionReader:
+    """Reads instructions with the trained intent model; see the module docstring."""
+
+    tokenizer: Tokenizer
+    model: IntentModel
+    encode: Encode | None
+    glossary: Glossary
+
+    def read(self, text: str) -> list[ParsedOp]:
+        """Ops of an instruction; raises InstructionError (or AmbiguousInstruction)."""
+        if not isinstance(text, str):
+            raise InstructionError("instruction must be text")
+        if any(unicodedata.category(c) == "Cs" for c in text):
+            raise InstructionError("instruction is not valid Unicode text")
+        text = normalise(" ".join(text.split()))
+        if not text:
+            raise InstructionError("instruction is empty")
+        if len(text) > MAX_INSTRUCTION_CHARS:
+            raise InstructionError(f"instruction is longer than {MAX_INSTRUCTION_CHARS} characters")
+        if not _hasword_set(text):
+            raise InstructionError(
+                "instruction has no words to understand (only symbols, emoji or punctuation)"
+            )
+        tokens = self.tokenizer.tokenize(text)
+        clauses = [
+            c for c in clauses_from_tags(tokens, self.model.tag(tokens))
+            if _hasword_set(text[c.start : c.end])
+        ]  # fmt: skip
+        if not clauses:
+            raise InstructionError("instruction has no words to understand")
+        probs = self.model.op_probs([text] * len(clauses), clauses, [tokens] * len(clauses),
+                                    self.encode)  # fmt: skip
+        readings: list[tuple[ParsedOp, ...]] = [(), ()]
+        unsure = False
+        ops: list[ParsedOp] = []
+        for clause, p in zip(clauses, probs, strict=True):
+            by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
+            op = max(by_op, key=lambda k: by_op[k])
+            words = text[clause.start : clause.end]
+            phrases = [
+                phrase for span in clause.concepts
+                if (phrase := _concept_text(text, tokens, span))
+            ]  # fmt: skip
+            if op == "none":
+                continue
+            if op == "reset":
+                parsed: tuple[ParsedOp, ...] = (ParsedOp("reset", "", 1.0, words),)
+                ops.extend(parsed)
+                readings = [r + parsed for r in readings]
+                continue
+            if not phrases:
+                raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
+            weight = _intensity(words) if op in ("boost", "suppress") else 1.0
+            unclear = _polarity_unclear(by_op, has_negative_cue(clause, tokens))
+            if unclear:
+                unsure = True
+                positive: OpKind = "only" if by_op["only"] > by_op["boost"] else "boost"
+                negative: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
+                readings[0] += tuple(ParsedOp(positive, ph, 1.0, words) for ph in phrases)
+                readings[1] += tuple(ParsedOp(negative, ph, 1.0, words) for ph in phrases)
+                continue
+            parsed = tuple(ParsedOp(cast(OpKind, op), ph, weight, words) for ph in phrases)
+            ops.extend(parsed)
+            readings = [r + parsed for r in readings]
+        if unsure:
+            raise AmbiguousInstruction(
+                f"not sure whether {text!r} asks for more or for less", tuple(readings)
+            )
+        if not ops:
+            raise InstructionError(
+                f"{text!r} does not read as an instruction; try 'more X', 'less X', 'no X',"
+                " 'only X', 「もっと…」 or 「…は見たくない」"
+            )
+        if len(ops) > MAX_OPS_PER_INSTRUCTION:
+            raise InstructionError(f"more than {MAX_OPS_PER_INSTRUCTION} instructions at once")
+        return ops
 
 
-def parse_instruction(text: str, glossary: Glossary) -> list[ParsedOp]:
-    """Parse an instruction into ops; raise InstructionError if nothing is understood.
+_VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave out",
+         "only": "show only"}  # fmt: skip
 
-    Every clause must be understood: a half-understood instruction is refused
-    rather than partly applied.
+# When the model reads a clause as positive while a negative cue word stands in it, it
+# must be this sure; and any op's polarity must hold this share of the polar mass.
+GUARDED_POSITIVE_P = 0.9
+MIN_POLARITY_SHARE = 0.8
+
+
+def _polarity_unclear(by_op: dict[str, float], negative_cue: bool) -> bool:
+    pos = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
+    neg = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
+    share = max(pos, neg) / max(pos + neg, 1e-9)
+    if pos > neg and negative_cue and pos < GUARDED_POSITIVE_P:
+        return True
+    return share < MIN_POLARITY_SHARE
+
+
+def parse_instruction(text: str, reader: InstructionReader) -> list[ParsedOp]:
+    """Parse an instruction into ops with `reader`; see InstructionReader.read."""
+    return reader.read(text)
+
+
+# -- building the reader ----------------------------------------------------------------
+
+
+def training_texts() -> list[LabelledText]:
+    """The training corpus (data/steering/train), expanded with a fixed seed."""
+    from feed.intent_corpus import expand_corpus, load_corpus_spec
+
+    examples = expand_corpus(load_corpus_spec(), CORPUS_SIZE, CORPUS_SEED)
+    return [
+        LabelledText(
+            ex.text,
+            tuple(
+                LabelledClause(c.op, c.start, c.end, c.concept_start, c.concept_end)
+                for c in ex.clauses
+            ),
+        )  # fmt: skip
+        for ex in examples
+    ]
+
+
+_READERS: dict[bool, InstructionReader] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def load_reader(
+    cache_dir: Path,
+    *,
+    sentence_vectors: bool = SENTENCE_VECTORS,
+    progress: Callable[[str], None] | None = None,
+) -> InstructionReader:
+    """The instruction reader, trained on first use and cached in `cache_dir`.
+
+    A saved model is reused only when it was trained from exactly this corpus, seed and
+    encoder; within one process the reader is built once and shared. With
+    `sentence_vectors`, the multilingual sentence vector of each masked clause is a
+    classifier feature.
     """
-    if not isinstance(text, str):
-        raise InstructionError("instruction must be text")
-    text = _normalise(text)
-    if not text:
-        raise InstructionError("instruction is empty")
-    if len(text) > MAX_INSTRUCTION_CHARS:
-        raise InstructionError(f"instruction is longer than {MAX_INSTRUCTION_CHARS} characters")
-    japanese = bool(_JA_CHARS.search(text))
-    splitter = _JA_CLAUSE_SPLIT if japanese else _EN_CLAUSE_SPLIT
-    clauses = [c.strip() for c in splitter.split(text if japanese else text.lower()) if c.strip()]
-    if not clauses:
-        raise InstructionError("instruction has no words to understand")
-    ops: list[ParsedOp] = []
-    previous: OpKind | None = None
-    for clause in clauses:
-        if _JA_CHARS.search(clause):
-            parsed = _parse_clause(clause, previous, _JA_RULES, bare_boost=False)
-            if parsed is None:
-                raise InstructionError(
-                    f"could not understand {clause!r}; try 「もっと…」 or 「…は見たくない」"
-                )
-            op, raw = parsed
-            phrase = ""
-            if op != "reset":
-                cleaned = _clean_ja(raw)
-                phrase = glossary.translate(cleaned) or ""
-                if not phrase and cleaned and not _JA_CHARS.search(cleaned):
-                    phrase = _clean_en(cleaned.lower())
-                if not phrase:
-                    raise InstructionError(f"no known concept in {raw!r} (clause {clause!r})")
-            weight = _intensity_ja(clause)
-        else:
-            bare = bool(re.search(r"[a-z]", clause)) and clause not in _BARE_OP_WORDS
-            parsed = _parse_clause(clause, previous, _EN_RULES, bare_boost=bare)
-            if parsed is None:
-                raise InstructionError(
-                    f"could not understand {clause!r}; try 'more X', 'less X', 'no X' or 'only X'"
-                )
-            op, raw = parsed
-            phrase = "" if op == "reset" else _clean_en(raw)
-            if op != "reset" and not phrase:
-                raise InstructionError(f"{clause!r} names nothing to {op}")
-            weight = _intensity_en(clause) if op in ("boost", "suppress") else 1.0
-        if op in ("exclude", "only", "reset"):
-            weight = 1.0
-        ops.append(ParsedOp(op, phrase, weight, clause))
-        previous = op
-    if len(ops) > MAX_OPS_PER_INSTRUCTION:
-        raise InstructionError(f"more than {MAX_OPS_PER_INSTRUCTION} instructions at once")
-    return ops
+    with _READERS_LOCK:
+        if sentence_vectors in _READERS:
+            return _READERS[sentence_vectors]
+        encoder = None
+        if sentence_vectors:
+            from embeddings.encoders import MultilingualEncoder
+
+            encoder = MultilingualEncoder.load()
+        tokenizer = load_tokenizer()
+        texts = training_texts()
+        encoder_id = None if encoder is None else encoder.model_id
+        encode = None if encoder is None else encoder.encode_texts
+        folder = cache_dir / "intent"
+        fingerprint = fingerprint_of(texts, encoder_id, CORPUS_SEED)
+        model = IntentModel.load(folder, fingerprint)
+        if model is None:
+            log.warning(
+                "training the instruction reader on %d examples in %s (once per corpus; about"
+                " a minute)", len(texts), folder,
+            )  # fmt: skip
+            model = train_intent_model(texts, tokenizer, folder, encode=encode,
+                                       encoder_id=encoder_id, seed=CORPUS_SEED,
+                                       progress=progress)  # fmt: skip
+        reader = InstructionReader(tokenizer, model, encode, Glossary.load())
+        _READERS[sentence_vectors] = reader
+        return reader

@@ -1,0 +1,600 @@
+"""A learned reader of steering instructions: clauses, their ops and their concept spans.
+
+Two small models, trained from the corpus in `data/steering/train/` (feed/intent_corpus.py):
+
+1. A linear-chain CRF (CRFsuite) tags every token as clause start (K), concept begin /
+   inside (B, I; KB when a clause starts with its concept), connector between clauses
+   (S) or other (O). Tokens are English words, or Japanese morphemes from SudachiPy with
+   its bundled dictionary (parts of speech, normalised and dictionary forms).
+2. A multinomial logistic regression reads each clause with its concept masked out and
+   gives the probability of each op: boost, suppress, exclude, only, reset, or none (not
+   an instruction). Its features: word and character n-grams of the masked clause,
+   Japanese lemmas and parts of speech, cue-word features, and the multilingual
+   sentence vector of the masked clause.
+
+Cue lexicons are features of both models and a guard after them, never the parser:
+`reading` refuses to turn a clause with a negative cue into a boost unless the model is
+sure, and a clause whose polarity the model cannot tell is returned as ambiguous.
+
+Loading the sentence encoder and Sudachi happens in `load_tokenizer` and the caller;
+the functions over tokens are pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
+POSITIVE = frozenset({"boost", "only"})
+NEGATIVE = frozenset({"suppress", "exclude"})
+MODEL_VERSION = 3
+HASH_FEATURES = 2**18
+MASK = "X"
+
+_JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ヶ]")
+_JA_RUN = re.compile(
+    r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ヶ、。「」『』・〜～]+"
+)
+_EN_TOKEN = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?|[^\sA-Za-z0-9]")
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of `text`, as a set (lexicons read best as prose)."""
+    return frozenset(text.split())
+
+
+# Cue words: features for both models, and the negative ones guard against inversion.
+EN_NEGATIVE_CUES = word_set(
+    "no not never none nothing without except n't dont don't doesnt doesn't won't wont cant "
+    "can't stop quit tired sick enough hate hates done over less fewer skip ban block hide "
+    "avoid remove drop nope nah zero pass bored boring annoying ugh meh sick kill cut lose "
+    "ditch tone dial reduce lower minus fed rid but exclude"
+)
+EN_POSITIVE_CUES = word_set(
+    "more want wanna love like show give into need bring add boost extra gimme plus please "
+    "lots tons craving crave obsessed yes yay moar keep again"
+)
+EN_ONLY_CUES = word_set("only just nothing exclusively solely purely all")
+EN_RESET_CUES = word_set("reset normal undo clear start default forget back")
+JA_NEGATIVE_CUES = word_set(
+    "無い ない ぬ ず ん ませ 無理 勘弁 嫌 いや 嫌い 以外 飽きる 減らす 控える 止める やめる "
+    "結構 NG 禁止 要らない いらない 除く 外す 消す 少ない 少なめ 減る 疲れる うんざり 苦手 "
+    "遠慮 パス 嫌だ 無し なし ナシ もういい 見飽きる 避ける 抑える"
+)
+JA_POSITIVE_CUES = word_set(
+    "もっと 多い 多め 増やす 見る たい 欲しい ほしい 好き 大好き 頂戴 ちょうだい 下さい "
+    "ください お願い 願う 増量 沢山 たくさん いっぱい 見せる 推す"
+)
+JA_ONLY_CUES = word_set("だけ のみ ばかり ばっかり しか オンリー 限定 専用")
+JA_RESET_CUES = word_set("戻す 元 リセット 解除 普通 元通り 初期")
+
+
+class IntentModelError(RuntimeError):
+    """The intent model cannot be trained or loaded (missing packages, corrupt files)."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of an instruction: characters [start, end) of the normalised text.
+
+    `norm` is the lower-cased word (English) or Sudachi's normalised form (Japanese);
+    `lemma` the dictionary form; `pos` a coarse part of speech.
+    """
+
+    text: str
+    start: int
+    end: int
+    norm: str
+    lemma: str
+    pos: str
+    pos2: str
+    script: str
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A clause found by the tagger: its character span and its concept spans."""
+
+    start: int
+    end: int
+    concepts: tuple[tuple[int, int], ...]
+
+
+def normalise(text: str) -> str:
+    """NFKC per character where it keeps the length (full-width to ASCII, half-width kana
+    to full-width), so character offsets into the original text stay valid."""
+    out = []
+    for ch in text:
+        folded = unicodedata.normalize("NFKC", ch)
+        out.append(folded if len(folded) == 1 else ch)
+    return "".join(out).replace("’", "'").replace("‘", "'")
+
+
+def has_japanese(text: str) -> bool:
+    """True when the text holds kana or kanji."""
+    return bool(_JA_CHAR.search(text))
+
+
+class Tokenizer:
+    """English words by pattern, Japanese runs by SudachiPy (mode C) with its dictionary."""
+
+    def __init__(self, sudachi: Any) -> None:
+        self._sudachi = sudachi
+        self._lock = threading.Lock()
+
+    def tokenize(self, text: str) -> list[Token]:
+        """Tokens of already normalised text, in order, with character offsets."""
+        tokens: list[Token] = []
+        pos = 0
+        for match in _JA_RUN.finditer(text):
+            tokens.extend(_english_tokens(text, pos, match.start()))
+            tokens.extend(self._japanese_tokens(text, match.start(), match.end()))
+            pos = match.end()
+        tokens.extend(_english_tokens(text, pos, len(text)))
+        return tokens
+
+    def _japanese_tokens(self, text: str, start: int, end: int) -> list[Token]:
+        run = text[start:end]
+        with self._lock:  # a Sudachi tokenizer object is not safe across threads
+            morphemes = [
+                (m.surface(), m.begin(), m.end(), m.normalized_form(), m.dictionary_form(),
+                 m.part_of_speech())
+                for m in self._sudachi.tokenize(run)
+            ]  # fmt: skip
+        out = []
+        for surface, b, e, norm, lemma, pos in morphemes:
+            if not surface.strip():
+                continue
+            out.append(
+                Token(surface, start + b, start + e, norm, lemma, _JA_POS.get(pos[0], "X"),
+                      pos[1], "ja")
+            )  # fmt: skip
+        return out
+
+
+_JA_POS = {
+    "名詞": "NOUN", "代名詞": "PRON", "動詞": "VERB", "形容詞": "ADJ", "形状詞": "ADJN",
+    "副詞": "ADV", "助詞": "PART", "助動詞": "AUX", "接尾辞": "SUFF", "接頭辞": "PREF",
+    "補助記号": "PUNCT", "記号": "SYM", "感動詞": "INTJ", "連体詞": "DET", "接続詞": "CONJ",
+}  # fmt: skip
+
+
+def _english_tokens(text: str, start: int, end: int) -> list[Token]:
+    out = []
+    for m in _EN_TOKEN.finditer(text, start, end):
+        word = m.group()
+        low = word.lower()
+        if low.isalpha() or "'" in low:
+            pos = "EN"
+        elif low.isdigit():
+            pos = "NUM"
+        elif unicodedata.category(word[0]).startswith("P"):
+            pos = "PUNCT"
+        elif unicodedata.category(word[0]).startswith("S"):
+            pos = "SYM"
+        else:
+            pos = "EN"
+        out.append(Token(word, m.start(), m.end(), low, low, pos, "*", "en"))
+    return out
+
+
+def load_tokenizer() -> Tokenizer:
+    """A tokenizer over SudachiPy's core dictionary (installed with the package)."""
+    try:
+        from sudachipy import Dictionary, SplitMode
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise IntentModelError("sudachipy is not installed") from exc
+    return Tokenizer(Dictionary(dict="core").create(SplitMode.C))
+
+
+# -- features -------------------------------------------------------------------------
+
+
+def _cue(token: Token) -> str:
+    if token.script == "en":
+        word = token.norm.replace("'", "")
+        if token.norm in EN_NEGATIVE_CUES or word in EN_NEGATIVE_CUES or word.endswith("nt"):
+            return "neg"
+        if token.norm in EN_ONLY_CUES:
+            return "only"
+        if token.norm in EN_RESET_CUES:
+            return "reset"
+        if token.norm in EN_POSITIVE_CUES:
+            return "pos"
+        return ""
+    for form in (token.norm, token.lemma, token.text):
+        if form in JA_NEGATIVE_CUES:
+            return "neg"
+        if form in JA_ONLY_CUES:
+            return "only"
+        if form in JA_RESET_CUES:
+            return "reset"
+        if form in JA_POSITIVE_CUES:
+            return "pos"
+    return ""
+
+
+def _shape(text: str) -> str:
+    if has_japanese(text):
+        kinds = {"katakana" if "\u30a0" <= c <= "\u30ff" else
+                 "hiragana" if "\u3040" <= c <= "\u309f" else "kanji" for c in text}  # fmt: skip
+        return "+".join(sorted(kinds))
+    if text.isdigit():
+        return "digit"
+    if text[:1].isupper():
+        return "Cap"
+    if text.isalpha():
+        return "lower"
+    return "other"
+
+
+def token_features(tokens: Sequence[Token]) -> list[list[str]]:
+    """CRF feature strings for every token (its own word, shape, cue, and its neighbours)."""
+    base = []
+    for t in tokens:
+        base.append({
+            "w": t.norm, "l": t.lemma, "p": t.pos, "p2": f"{t.pos}/{t.pos2}",
+            "s": t.script, "sh": _shape(t.text), "cue": _cue(t) or "-",
+            "suf": t.norm[-3:], "pre": t.norm[:2],
+        })  # fmt: skip
+    feats: list[list[str]] = []
+    n = len(tokens)
+    for i, own in enumerate(base):
+        f = ["bias"] + [f"{k}={v}" for k, v in own.items()]
+        if i == 0:
+            f.append("BOS")
+        if i == n - 1:
+            f.append("EOS")
+        for off in (-2, -1, 1, 2):
+            j = i + off
+            if 0 <= j < n:
+                other = base[j]
+                f += [f"{off}w={other['w']}", f"{off}p={other['p']}", f"{off}cue={other['cue']}"]
+                if abs(off) == 1:
+                    f += [f"{off}p2={other['p2']}", f"{off}sh={other['sh']}"]
+            else:
+                f.append(f"{off}=pad")
+        if i > 0:
+            f.append(f"bi-={base[i - 1]['w']}|{own['w']}")
+        if i < n - 1:
+            f.append(f"bi+={own['w']}|{base[i + 1]['w']}")
+        feats.append(f)
+    return feats
+
+
+def masked_clause(text: str, clause: Clause) -> str:
+    """The clause's text with each concept replaced by MASK."""
+    out = []
+    pos = clause.start
+    for start, end in clause.concepts:
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+    out.append(text[pos : clause.end])
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+def clause_features(text: str, clause: Clause, tokens: Sequence[Token]) -> list[str]:
+    """Sparse feature strings of one clause for the op classifier (concept masked)."""
+    inside = [t for t in tokens if t.start >= clause.start and t.end <= clause.end]
+    masked = masked_clause(text, clause).lower()
+    feats = []
+    words: list[str] = []
+    for t in inside:
+        if any(s <= t.start and t.end <= e for s, e in clause.concepts):
+            if not words or words[-1] != MASK:
+                words.append(MASK)
+            continue
+        words.append(t.norm)
+        cue = _cue(t)
+        feats.append(f"lemma={t.lemma}")
+        feats.append(f"pos={t.pos}:{t.norm}")
+        if cue:
+            feats.append(f"cue={cue}")
+            feats.append(f"cue={cue}:{t.norm}")
+    for i, w in enumerate(words):
+        feats.append(f"w={w}")
+        if i + 1 < len(words):
+            feats.append(f"w2={w}|{words[i + 1]}")
+        if i + 2 < len(words):
+            feats.append(f"w3={w}|{words[i + 1]}|{words[i + 2]}")
+    if words:
+        feats.append(f"first={words[0]}")
+        feats.append(f"last={words[-1]}")
+    padded = f" {masked} "
+    for n in (2, 3, 4):
+        feats.extend(f"c{n}={padded[i : i + n]}" for i in range(len(padded) - n + 1))
+    feats.append(f"concepts={min(len(clause.concepts), 2)}")
+    feats.append(f"question={'?' in masked}")
+    feats.append(f"mask_at={'start' if masked.startswith(MASK.lower()) else 'later'}")
+    feats.append(f"len={min(len(words), 8)}")
+    return feats
+
+
+def has_negative_cue(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """True when a token outside the clause's concepts is a negative cue word."""
+    return any(
+        _cue(t) == "neg"
+        for t in tokens
+        if t.start >= clause.start
+        and t.end <= clause.end
+        and not any(s <= t.start and t.end <= e for s, e in clause.concepts)
+    )
+
+
+# -- tags <-> clauses -----------------------------------------------------------------
+
+TAGS = ("O", "B", "I", "K", "KB", "S")
+
+
+def tags_from_spans(
+    tokens: Sequence[Token], clauses: Sequence[tuple[int, int, int, int]]
+) -> list[str]:
+    """Gold tags for tokens from clause spans (start, end, concept_start, concept_end).
+
+    A token overlapping the concept is part of it; the first token of each clause is
+    marked K (or KB when the concept starts the clause); tokens outside every clause
+    (connectors, fillers) are S.
+    """
+    tags = []
+    for t in tokens:
+        span = next(((cs, ce, ks, ke) for cs, ce, ks, ke in clauses if cs <= t.start < ce), None)
+        if span is None:
+            tags.append("S")
+            continue
+        cs, _, ks, ke = span
+        first = not any(cs <= u.start < t.start for u in tokens)
+        in_concept = ks >= 0 and t.start < ke and t.end > ks
+        concept_first = in_concept and not any(
+            cs <= u.start < t.start and u.start < ke and u.end > ks for u in tokens
+        )
+        if first:
+            tags.append("KB" if in_concept else "K")
+        elif in_concept:
+            tags.append("B" if concept_first else "I")
+        else:
+            tags.append("O")
+    return tags
+
+
+def clauses_from_tags(tokens: Sequence[Token], tags: Sequence[str]) -> list[Clause]:
+    """Clauses (with concept spans) from a tag sequence."""
+    groups: list[list[tuple[Token, str]]] = [[]]
+    for token, tag in zip(tokens, tags, strict=True):
+        if tag == "S":
+            groups.append([])
+            continue
+        if tag in ("K", "KB") and groups[-1]:
+            groups.append([])
+        groups[-1].append((token, tag))
+    clauses = []
+    for group in groups:
+        if not group:
+            continue
+        concepts: list[list[int]] = []
+        previous = "O"
+        for token, tag in group:
+            if tag in ("B", "KB") or (tag == "I" and previous not in ("B", "I", "KB")):
+                concepts.append([token.start, token.end])
+            elif tag == "I":
+                concepts[-1][1] = token.end
+            previous = tag
+        clauses.append(
+            Clause(group[0][0].start, group[-1][0].end, tuple((s, e) for s, e in concepts))
+        )
+    return clauses
+
+
+# -- the model ------------------------------------------------------------------------
+
+
+Encode = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class IntentModel:
+    """The trained tagger and op classifier, with what they were trained with."""
+
+    tagger: Any
+    coef: np.ndarray  # (classes, features)
+    intercept: np.ndarray  # (classes,)
+    classes: tuple[str, ...]
+    dense_scale: float
+    encoder_id: str | None
+    fingerprint: str
+    _lock: threading.Lock
+
+    def tag(self, tokens: Sequence[Token]) -> list[str]:
+        """CRF tags of the tokens."""
+        if not tokens:
+            return []
+        with self._lock:
+            return list(self.tagger.tag(token_features(tokens)))
+
+    def op_probs(
+        self, texts: Sequence[str], clauses: Sequence[Clause], tokens: Sequence[Sequence[Token]],
+        encode: Encode | None,
+    ) -> np.ndarray:  # fmt: skip
+        """(len(clauses), classes) op probabilities; texts[i] holds clauses[i]."""
+        x = _design(texts, clauses, tokens, encode if self.encoder_id else None, self.dense_scale)
+        logits = x @ self.coef.T + self.intercept
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return np.asarray(p / p.sum(axis=1, keepdims=True))
+
+    def save(self, folder: Path, tagger_bytes: bytes) -> None:
+        """Write the model under `folder` (atomically: temp files, then rename)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / "tagger.crfsuite", tagger_bytes)
+        meta = {"version": MODEL_VERSION, "classes": list(self.classes),
+                "dense_scale": self.dense_scale, "encoder_id": self.encoder_id,
+                "fingerprint": self.fingerprint}  # fmt: skip
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
+        os.close(fd)
+        with open(tmp, "wb") as fh:
+            np.savez(fh, coef=self.coef, intercept=self.intercept)
+        os.replace(tmp, folder / "classifier.npz")
+        _atomic_write(folder / "intent.json", json.dumps(meta).encode())
+
+    @classmethod
+    def load(cls, folder: Path, fingerprint: str) -> IntentModel | None:
+        """The model saved under `folder` if it was trained from `fingerprint`, else None."""
+        try:
+            meta = json.loads((folder / "intent.json").read_text())
+            if meta.get("version") != MODEL_VERSION or meta.get("fingerprint") != fingerprint:
+                return None
+            with np.load(folder / "classifier.npz") as z:
+                coef, intercept = z["coef"], z["intercept"]
+            tagger = _open_tagger(folder / "tagger.crfsuite")
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("intent model in %s unreadable (%s); retraining", folder, exc)
+            return None
+        return cls(tagger, coef, intercept, tuple(meta["classes"]), float(meta["dense_scale"]),
+                   meta["encoder_id"], fingerprint, threading.Lock())  # fmt: skip
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _open_tagger(path: Path) -> Any:
+    import pycrfsuite
+
+    tagger = pycrfsuite.Tagger()
+    tagger.open(str(path))
+    return tagger
+
+
+def _hashed(rows: Sequence[Sequence[str]]) -> Any:
+    from sklearn.feature_extraction import FeatureHasher
+
+    return FeatureHasher(n_features=HASH_FEATURES, input_type="string", alternate_sign=False
+                         ).transform(rows)  # fmt: skip
+
+
+def _design(
+    texts: Sequence[str], clauses: Sequence[Clause], tokens: Sequence[Sequence[Token]],
+    encode: Encode | None, dense_scale: float,
+) -> Any:  # fmt: skip
+    from scipy import sparse
+
+    rows = [clause_features(t, c, tok) for t, c, tok in zip(texts, clauses, tokens, strict=True)]
+    x = _hashed(rows)
+    if encode is not None:
+        masked = [masked_clause(t, c) for t, c in zip(texts, clauses, strict=True)]
+        unique = sorted(set(masked))  # templates repeat: encode each masked clause once
+        vectors = encode(unique)
+        row = {m: i for i, m in enumerate(unique)}
+        dense = vectors[[row[m] for m in masked]]
+        x = sparse.hstack([x, sparse.csr_matrix(dense * dense_scale)]).tocsr()
+    else:
+        x = sparse.hstack([x, sparse.csr_matrix((len(rows), 0))]).tocsr()
+    return x
+
+
+@dataclass(frozen=True)
+class LabelledClause:
+    """A training clause: its op, its character span and its concept span (-1 if none)."""
+
+    op: str
+    start: int
+    end: int
+    concept_start: int
+    concept_end: int
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    """A training instruction with its clauses."""
+
+    text: str
+    clauses: tuple[LabelledClause, ...]
+
+
+def fingerprint_of(examples: Sequence[LabelledText], encoder_id: str | None, seed: int) -> str:
+    """A hash naming exactly what a model was trained from."""
+    h = hashlib.sha256(f"v{MODEL_VERSION}|{encoder_id}|{seed}".encode())
+    for ex in examples:
+        h.update(ex.text.encode())
+        for c in ex.clauses:
+            h.update(f"|{c.op}:{c.start}:{c.end}:{c.concept_start}:{c.concept_end}".encode())
+    return h.hexdigest()[:16]
+
+
+def train_intent_model(
+    examples: Sequence[LabelledText],
+    tokenizer: Tokenizer,
+    folder: Path,
+    *,
+    encode: Encode | None,
+    encoder_id: str | None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> IntentModel:
+    """Train tagger and classifier on labelled instructions and save them under `folder`."""
+    import pycrfsuite
+    from sklearn.linear_model import LogisticRegression
+
+    say = progress or (lambda _msg: None)
+    fingerprint = fingerprint_of(examples, encoder_id, seed)
+    texts, clauses, clause_tokens, labels = [], [], [], []
+    trainer = pycrfsuite.Trainer(verbose=False)
+    say(f"tagging {len(examples)} instructions")
+    for ex in examples:
+        text = normalise(ex.text)
+        tokens = tokenizer.tokenize(text)
+        if not tokens:
+            continue
+        spans = [(c.start, c.end, c.concept_start, c.concept_end) for c in ex.clauses]
+        trainer.append(token_features(tokens), tags_from_spans(tokens, spans))
+        for c in ex.clauses:
+            concepts = ((c.concept_start, c.concept_end),) if c.concept_start >= 0 else ()
+            texts.append(text)
+            clauses.append(Clause(c.start, c.end, concepts))
+            clause_tokens.append(tokens)
+            labels.append(c.op)
+    trainer.set_params({"c1": 0.05, "c2": 0.01, "max_iterations": 150,
+                        "feature.possible_transitions": True})  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    say("training the tagger (CRF)")
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".crfsuite.tmp")
+    os.close(fd)
+    try:
+        trainer.train(tmp)
+        tagger_bytes = Path(tmp).read_bytes()
+    finally:
+        os.unlink(tmp)
+    say(f"training the op classifier on {len(labels)} clauses")
+    dense_scale = 1.0
+    x = _design(texts, clauses, clause_tokens, encode, dense_scale)
+    clf = LogisticRegression(C=4.0, max_iter=3000, random_state=seed)
+    clf.fit(x, np.asarray(labels))
+    classes = tuple(str(c) for c in clf.classes_)
+    coef = clf.coef_.astype(np.float32)
+    intercept = clf.intercept_.astype(np.float32)
+    missing = [c for c in OP_CLASSES if c not in classes]
+    if missing:
+        raise IntentModelError(f"training corpus lacks examples of {missing}")
+    model = IntentModel(None, coef, intercept, classes, dense_scale, encoder_id, fingerprint,
+                        threading.Lock())  # fmt: skip
+    model.save(folder, tagger_bytes)
+    model.tagger = _open_tagger(folder / "tagger.crfsuite")
+    return model

@@ -63,7 +63,9 @@ def create_app(
 
         engine = open_engine(settings)
     if service is None:
-        service = FeedService.open(engine, settings.home)
+        from feed.steering import load_reader
+
+        service = FeedService.open(engine, settings.home, load_reader(settings.models_dir))
     if filler is None:
         filler = open_gap_filler(settings, service)
     handle = AppContext(settings, engine, service, filler)

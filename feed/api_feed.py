@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from feed.context import AppContext, Ctx
+from feed.intent import has_japanese
 from feed.profile import Event
 from feed.schemas import (
     INVALID,
@@ -16,6 +17,8 @@ from feed.schemas import (
     EventsIn,
     FeedItemOut,
     FeedResponse,
+    ReadingOp,
+    ReadingOut,
     SteerIn,
     SteeringList,
     SteeringOut,
@@ -24,7 +27,15 @@ from feed.schemas import (
     UserCreated,
     clip_out,
 )
-from feed.service import FeedError, FeedItem, Forbidden, NotFound, describe
+from feed.service import (
+    FeedError,
+    FeedItem,
+    Forbidden,
+    NeedsConfirmation,
+    NotFound,
+    describe,
+    describe_reading,
+)
 from feed.state import SteeringRecord, User
 
 router = APIRouter()
@@ -174,10 +185,21 @@ def post_steer(
     """Steer the feed in plain words; answers with what was understood."""
     caller = _steer_caller(ctx, authorization, body.is_global)
     ctx.rate_limit("steer", "admin" if caller is None else caller.id, time.time())
+    reading = None if body.reading is None else [(r.op, r.phrase) for r in body.reading]
     try:
         records = ctx.service.steer(
             caller, body.text, time.time(), scope=body.scope, ttl_s=body.ttl_s,
-            session_id=body.session_id,
+            session_id=body.session_id, reading=reading,
+        )  # fmt: skip
+    except NeedsConfirmation as exc:
+        japanese = has_japanese(body.text)
+        return SteerResponse(
+            status="needs_confirmation", applied=[],
+            needs_confirmation=[
+                ReadingOut(ops=[ReadingOp(op=o.op, phrase=o.phrase) for o in ops],
+                           description=describe_reading(ops, japanese))
+                for ops in exc.readings
+            ],
         )  # fmt: skip
     except FeedError as exc:
         raise _http(exc) from exc

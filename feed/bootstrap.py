@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from embeddings.encoders import ClipEncoder, EncoderUnavailable, SentenceEncoder, VisualEncoder
+from embeddings.encoders import (
+    ClipEncoder,
+    EncoderUnavailable,
+    MultilingualEncoder,
+    SentenceEncoder,
+    TextEncoder,
+    VisualEncoder,
+)
 from feed.engine import Engine
 from feed.gapfill import GapFiller
 from feed.service import FeedService
@@ -50,6 +57,18 @@ def use_one_thread_per_request() -> None:
     threadpool_limits(1)  # numpy's BLAS, for relevance over the whole catalog
 
 
+def load_multilingual_encoder(settings: Settings) -> TextEncoder | None:
+    """The multilingual text encoder, or None (logged once) when turned off or missing."""
+    if not settings.multilingual:
+        log.warning("multilingual channel off (STEERFEED_MULTILINGUAL)")
+        return None
+    try:
+        return MultilingualEncoder.load()
+    except EncoderUnavailable as exc:
+        log.warning("multilingual channel off: %s; Japanese phrases need the glossary", exc)
+        return None
+
+
 def open_engine(settings: Settings) -> Engine:
     """Load encoders and open the engine over the settings' home."""
     text = SentenceEncoder.load(settings.text_model, device=settings.device)
@@ -58,6 +77,7 @@ def open_engine(settings: Settings) -> Engine:
         settings.home,
         text,
         visual,
+        multi_encoder=load_multilingual_encoder(settings),
         frames_per_clip=settings.frames_per_clip,
         max_video_bytes=settings.max_video_bytes,
     )

@@ -26,6 +26,7 @@ from feed.service import FeedService  # noqa: E402
 from feed.service import describe as describe_steering  # noqa: E402
 from feed.settings import Settings  # noqa: E402
 from feed.state import User  # noqa: E402
+from feed.steering import load_reader  # noqa: E402
 
 log = logging.getLogger("steerfeed")
 
@@ -158,7 +159,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             on_stage=on_stage,
         )
         total = engine.catalog.count()
-        service = FeedService.open(engine, settings.home)
+        service = FeedService.open(engine, settings.home, load_reader(settings.models_dir))
         try:
             consents = record_demo_consent(service, time.time())
         finally:
@@ -186,7 +187,7 @@ def _feed_service(settings: Settings) -> Iterator[tuple[Engine, FeedService]]:
     from feed.bootstrap import open_engine
 
     engine = open_engine(settings)
-    service = FeedService.open(engine, settings.home)
+    service = FeedService.open(engine, settings.home, load_reader(settings.models_dir))
     try:
         yield engine, service
     finally:
@@ -254,7 +255,6 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
     from feed.events import EventLog
     from feed.service import FeedService
     from feed.state import StateStore
-    from feed.steering import Glossary
 
     settings = _settings(args)
     suite = load_suite(Path(args.suite)) if args.suite else load_suite()
@@ -262,7 +262,8 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
     counter = itertools.count()
     with tempfile.TemporaryDirectory(prefix="steerfeed-eval-") as tmp:
         state = StateStore(Path(tmp) / "state.sqlite")
-        service = FeedService(engine, state, EventLog(Path(tmp) / "events"), Glossary.load(),
+        service = FeedService(engine, state, EventLog(Path(tmp) / "events"),
+                              load_reader(settings.models_dir),
                               cursor_secret=b"evaluation")  # fmt: skip
         now = time.time()
         results = []

@@ -166,22 +166,47 @@ class EventsAccepted(BaseModel):
     accepted: int
 
 
+class ReadingOp(BaseModel):
+    """One op of a reading: what to do to which phrase."""
+
+    op: Literal["boost", "suppress", "exclude", "only", "reset"]
+    phrase: str = Field(max_length=500, description="the concept, in the user's words")
+
+
 class SteerIn(BaseModel):
-    """A plain-language instruction, English or Japanese."""
+    """A plain-language instruction, English or Japanese (or both)."""
 
     text: str = Field(
         min_length=1, max_length=500, examples=["more anime style", "ホラーは見たくない"]
     )
+    reading: list[ReadingOp] | None = Field(
+        default=None, min_length=1, max_length=8,
+        description="apply these ops (one of the readings a needs_confirmation answer offered)"
+        " instead of reading `text`, which is kept for the record",
+    )  # fmt: skip
     scope: Literal["session", "persistent"] = "persistent"
     ttl_s: float | None = Field(default=None, gt=0, le=365 * 24 * 3600)
     session_id: str | None = Field(default=None, max_length=64)
     is_global: bool = Field(default=False, description="apply to everyone (admin token only)")
 
 
-class SteerResponse(BaseModel):
-    """What the engine understood and applied."""
+class ReadingOut(BaseModel):
+    """One way to read an instruction, offered when the engine could not tell."""
 
+    ops: list[ReadingOp]
+    description: str = Field(description="the reading in words, in the user's language")
+
+
+class SteerResponse(BaseModel):
+    """What the engine understood and applied, or the readings it wants the user to pick from.
+
+    `status` "needs_confirmation" means nothing was applied: send the chosen reading back
+    as `reading` with the same text.
+    """
+
+    status: Literal["applied", "needs_confirmation"] = "applied"
     applied: list[SteeringOut]
+    needs_confirmation: list[ReadingOut] = Field(default_factory=list)
 
 
 class SteeringList(BaseModel):

@@ -139,6 +139,13 @@ def describe(record: SteeringRecord) -> str:
     return words
 
 
+def describe_reading(ops: Sequence[ParsedOp], japanese: bool) -> str:
+    """A whole reading (several ops) in words."""
+    return ("、" if japanese else ", ").join(
+        describe_op(o.op, o.phrase, o.weight, japanese) for o in ops
+    )
+
+
 def describe_op(op: str, phrase: str, weight: float, japanese: bool) -> str:
     """One op in words, in Japanese or English."""
     if japanese:

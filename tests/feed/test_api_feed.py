@@ -66,13 +66,13 @@ def test_feed_steer_retract_over_http(client):
         "applied"
     ]
     assert [(a["op"], a["phrase"], a["description"]) for a in applied] == [
-        ("boost", "anime style", "more anime style")
+        ("boost", "アニメ", "アニメを多めに")
     ]
     steered = client.get("/v1/feed", headers=h).json()
     anime = sum(i["clip_id"].startswith("anime-") for i in steered["items"])
     assert anime >= 16 and steered["steering"][0]["id"] == applied[0]["id"]
     assert (
-        client.get("/v1/steer", headers=h).json()["items"][0]["description"] == "more anime style"
+        client.get("/v1/steer", headers=h).json()["items"][0]["description"] == "アニメを多めに"
     )
 
     assert client.delete(f"/v1/steer/{applied[0]['id']}", headers=h).status_code == 204

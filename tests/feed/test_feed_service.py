@@ -16,7 +16,7 @@ from support import steering_catalog_entries, steering_catalog_rows
 
 from feed.engine import Engine
 from feed.profile import Event
-from feed.service import FeedError, FeedService, Forbidden, NotFound
+from feed.service import FeedError, FeedService, Forbidden, NotFound, describe
 
 NOW = 1_800_000_000.0
 ROWS = steering_catalog_rows()
@@ -67,7 +67,8 @@ def test_boost_fills_the_page_and_retraction_restores_it(service, text):
     assert [r.op for r in applied] == ["boost"]
     after = service.feed_page(user, 20, None, NOW)
     assert share(after.items, "look", "anime") >= 0.8
-    assert any(r.startswith("you asked: more") for i in after.items for r in i.reasons)
+    asked = f"you asked: {describe(applied[0])}"
+    assert any(r == asked for i in after.items for r in i.reasons)
     service.retract(user, applied[0].id, NOW)
     reverted = service.feed_page(user, 20, None, NOW)
     assert [i.clip.id for i in reverted.items] == [i.clip.id for i in before.items]

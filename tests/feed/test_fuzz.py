@@ -9,19 +9,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feed.manifest import ManifestError, parse_entry, read_manifest
-from feed.steering import OPS, Glossary, InstructionError, parse_instruction
+from feed.steering import OPS, AmbiguousInstruction, InstructionError, parse_instruction
 
-G = Glossary.load()
 WORDS = st.sampled_from(["more", "less", "no", "only", "a lot", "a bit", "anime", "cats", ",",
                          "and", "back to normal", "もっと", "は見たくない", "だけ", "アニメ",
                          "少なめで", "show me", "please", "、", "🙂", " "])  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(max_size=600), st.lists(WORDS, max_size=12).map(" ".join)))
-def test_parser_returns_ops_or_a_clear_error(text):
+def test_parser_returns_ops_or_a_clear_error(reader, text):
     try:
-        ops = parse_instruction(text, G)
+        ops = parse_instruction(text, reader)
+    except AmbiguousInstruction as exc:
+        assert str(exc)
+        assert len(exc.readings) == 2
+        assert {o.op for o in exc.readings[0]} & {"boost", "only"}
+        assert {o.op for o in exc.readings[1]} & {"suppress", "exclude"}
+        return
     except InstructionError as exc:
         assert str(exc)
         return

@@ -8,6 +8,7 @@ come back up on the same home and serve the same users with the same tokens.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ HOST = "127.0.0.1"
 SERVER = (
     HASH_ENCODER
     + """
+import os
 import sys
 from pathlib import Path
 
@@ -39,7 +41,8 @@ from feed.settings import Settings
 home, port = Path(sys.argv[1]), int(sys.argv[2])
 engine = Engine(home, HashEncoder(), None)
 settings = Settings(home=home, host="127.0.0.1", port=port, admin_token="admin",
-                    run_jobs_in_background=False, steer_per_minute=6000, steer_burst=1000)
+                    run_jobs_in_background=False, steer_per_minute=6000, steer_burst=1000,
+                    model_cache=Path(os.environ["STEERFEED_MODEL_CACHE"]))
 serve_app(create_app(settings, engine), "127.0.0.1", port)
 """
 )
@@ -55,7 +58,8 @@ def start_server(home: Path, script: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(script), str(home), str(port)], cwd=ROOT,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
-                                 "HF_HUB_OFFLINE": "1"})  # fmt: skip
+                                 "HF_HUB_OFFLINE": "1",
+                                 "STEERFEED_MODEL_CACHE": os.environ["STEERFEED_MODEL_CACHE"]})  # fmt: skip
     base = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -70,7 +74,8 @@ def start_server(home: Path, script: Path) -> tuple[subprocess.Popen, str]:
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path):
+def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path, reader):
+    # `reader`: the instruction reader is trained before the server starts, which loads it.
     home = tmp_path / "home"
     script = tmp_path / "server.py"
     script.write_text(textwrap.dedent(SERVER))

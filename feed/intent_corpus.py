@@ -684,7 +684,7 @@ def _typo_in(rng: random.Random, text: str) -> str:
 
 def _noise_en(rng: random.Random, draft: _Draft) -> None:
     plain = [p for p in draft.pieces if p.label < 0]
-    if plain and rng.random() < 0.12:
+    if plain and rng.random() < 0.18:
         piece = rng.choice(plain)
         piece.text = _typo_in(rng, piece.text)
     if rng.random() < 0.35:

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 HASH_FEATURES = 2**18
 MASK = "X"
 
@@ -185,12 +185,24 @@ def _english_tokens(text: str, start: int, end: int) -> list[Token]:
             pos = "NUM"
         elif unicodedata.category(word[0]).startswith("P"):
             pos = "PUNCT"
+        elif _is_emoji(word):
+            pos = "EMOJI"  # a picture can name a thing ("more 🦈") or say what to do ("👎")
         elif unicodedata.category(word[0]).startswith("S"):
             pos = "SYM"
         else:
             pos = "EN"
         out.append(Token(word, m.start(), m.end(), low, low, pos, "*", "en"))
     return out
+
+
+def _is_emoji(char: str) -> bool:
+    """True for pictographs (🦈, 👎, ☕), not for signs such as © or ♪."""
+    code = ord(char[0])
+    return (
+        unicodedata.category(char[0]) == "So"
+        and char[0] not in "♪♫♬♩♀♂"
+        and (code >= 0x1F000 or 0x2600 <= code <= 0x27BF or 0x2B00 <= code <= 0x2BFF)
+    )
 
 
 def load_tokenizer() -> Tokenizer:

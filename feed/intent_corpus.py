@@ -20,7 +20,10 @@ Labelling conventions:
   carries one label per concept; every label has the clause's span.
 - Head nouns such as "stuff", "videos", "clips", "ones", 「系」「っぽいの」「動画」
   belong to the template, not the concept.
-- reset and none clauses have concept "" and offsets -1.
+- Clauses that name nothing (greetings, chatter, a reset of everything) have concept ""
+  and offsets -1. A none clause that mentions a concept ("what does {c} mean?") and a
+  reset of one topic ("forget what I said about {c}") carry the concept span.
+- Boost-only tails ("..., more", 「、もっと」) belong to the clause they follow.
 """
 
 from __future__ import annotations
@@ -199,6 +202,7 @@ class NoiseSpec:
     positive_endings: tuple[str, ...]
     negative_endings: tuple[str, ...]
     chatter: tuple[str, ...]
+    boost_suffixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -318,6 +322,7 @@ def _load_noise(data: dict[str, dict[str, list[str]]], lang: str) -> NoiseSpec:
         positive_endings=tuple(section["positive_endings"]),
         negative_endings=tuple(section["negative_endings"]),
         chatter=tuple(section["chatter"]),
+        boost_suffixes=tuple(section.get("boost_suffixes", [])),
     )
 
 
@@ -458,9 +463,17 @@ def _grammar_slots(lang: str, concepts: Sequence[Concept]) -> dict[str, list[tup
 
 
 def _coordinate(
-    rng: random.Random, lang: str, op: str, concepts: Sequence[Concept], first_label: int
+    rng: random.Random,
+    lang: str,
+    op: str,
+    concepts: Sequence[Concept],
+    first_label: int,
+    also: bool = False,
 ) -> list[tuple[str, int]]:
-    """The runs of a concept slot: one concept, or a short list joined the way people do."""
+    """The runs of a concept slot: one concept, or a short list joined the way people do.
+
+    With `also`, a Japanese list may be 「AもBも」 (the caller drops the particle after it).
+    """
     if len(concepts) == 1:
         return [(concepts[0].text, first_label)]
     if lang == "en":
@@ -473,7 +486,10 @@ def _coordinate(
                 runs.append((joiner if last or joiner == ", " else ", ", -1))
             runs.append((concept.text, first_label + i))
         return runs
-    joiner, closer = rng.choice((("と", ""), ("や", ""), ("とか", "とか"), ("、", "")))
+    pairs = [("と", ""), ("と", ""), ("や", ""), ("とか", "とか"), ("、", "")]
+    if also:
+        pairs += [("も", "も"), ("も", "も")]
+    joiner, closer = rng.choice(pairs)
     runs = []
     for i, concept in enumerate(concepts):
         if i:
@@ -517,18 +533,24 @@ def _clause_pieces(
             while len(concepts) < more:
                 concepts.append(_fresh(lambda: pools.concept(rng, lang, (first.kind,)), used))
     if op == "none":
-        # The concept is mentioned but nothing is asked: not a labelled concept.
-        slots = {"c": [(concepts[0].text, -1)], **_grammar_slots(lang, concepts)}
+        # The concept is mentioned but nothing is asked: labelled, so the tagger finds
+        # the thing named however the sentence goes on, and the op says it is no request.
+        slots = {"c": [(concepts[0].text, len(draft.ops))], **_grammar_slots(lang, concepts)}
         draft.pieces += _fill(template.text, slots, clause)
         draft.ops.append(op)
         draft.label_clause.append(clause)
         return
     first_label = len(draft.ops)
+    text = template.text
     if template.adverb:
         runs = _adverb_runs(concepts[0], first_label)
     else:
-        runs = _coordinate(rng, lang, op, concepts, first_label)
-    draft.pieces += _fill(template.text, {"c": runs, **_grammar_slots(lang, concepts)}, clause)
+        after = text.partition("{c}")[2][:1]
+        also = lang == "ja" and after in ("は", "を", "が")
+        runs = _coordinate(rng, lang, op, concepts, first_label, also)
+        if also and runs[-1] == ("も", -1):
+            text = text.replace("{c}" + after, "{c}", 1)  # 「猫は」 → 「猫も犬も」
+    draft.pieces += _fill(text, {"c": runs, **_grammar_slots(lang, concepts)}, clause)
     for _ in concepts:
         draft.ops.append(op)
         draft.label_clause.append(clause)
@@ -606,7 +628,12 @@ def _add_fillers(rng: random.Random, noise: NoiseSpec, draft: _Draft, lang: str)
         first, last = indices[0], indices[-1]
         prefix_share = 0.12 if clause == 0 else 0.04
         text = _clause_text(draft, clause)
-        if rng.random() < 0.14 and not text.endswith(_CLOSERS):
+        boost = draft.clause_ops[clause] == "boost"
+        if boost and noise.boost_suffixes and rng.random() < 0.05:
+            tail = rng.choice(noise.boost_suffixes)
+            glue = "" if tail.startswith((",", "、", "?", "？", "!", "！")) else sep
+            draft.pieces.insert(last + 1, _Piece(glue + tail, clause))
+        elif rng.random() < 0.14 and not text.endswith(_CLOSERS):
             choices = noise.suffixes
             if lang == "ja" and _ja_predicate_end(text):
                 choices = choices + noise.predicate_suffixes
@@ -657,7 +684,7 @@ def _typo_in(rng: random.Random, text: str) -> str:
 
 def _noise_en(rng: random.Random, draft: _Draft) -> None:
     plain = [p for p in draft.pieces if p.label < 0]
-    if plain and rng.random() < 0.12:
+    if plain and rng.random() < 0.18:
         piece = rng.choice(plain)
         piece.text = _typo_in(rng, piece.text)
     if rng.random() < 0.35:
@@ -719,19 +746,21 @@ def _noise_ja(rng: random.Random, draft: _Draft) -> None:
         for piece in draft.pieces:
             piece.text = _to_half_width(piece.text)
     for piece in draft.pieces:
-        if piece.label >= 0 and _KATAKANA.match(piece.text) and rng.random() < 0.08:
+        if piece.label >= 0 and _KATAKANA.match(piece.text) and rng.random() < 0.15:
             piece.text = _to_hiragana(piece.text)
-    if rng.random() < 0.06:
-        for i, piece in enumerate(draft.pieces[:-1]):
-            after = draft.pieces[i + 1]
-            if (
-                piece.label >= 0
-                and after.label < 0
-                and after.clause == piece.clause
-                and not after.text.startswith(("な", "に"))
-            ):
-                after.text = rng.choice((" ", "　")) + after.text
-                break
+    # A space after the concept: now and then, and often after an English word.
+    spaced = rng.random()
+    for i, piece in enumerate(draft.pieces[:-1]):
+        after = draft.pieces[i + 1]
+        if (
+            piece.label >= 0
+            and after.label < 0
+            and after.clause == piece.clause
+            and not after.text.startswith(("な", "に", " ", "　"))
+            and spaced < (0.4 if piece.text.isascii() else 0.06)
+        ):
+            after.text = rng.choice((" ", "　")) + after.text
+            break
 
 
 # -- assembling ----------------------------------------------------------------
@@ -791,7 +820,7 @@ def _empty_draft() -> _Draft:
 def _single(rng: random.Random, pools: _Pools, lang: str) -> TrainingExample:
     draft = _empty_draft()
     op = _weighted(rng, SINGLE_OP_WEIGHTS)
-    _clause_pieces(rng, pools, draft, lang, op, lang, set(), coordinate_share=0.07)
+    _clause_pieces(rng, pools, draft, lang, op, lang, set(), coordinate_share=0.12)
     return _finish(rng, pools.spec, draft, lang)
 
 
@@ -816,16 +845,26 @@ def _multi(rng: random.Random, pools: _Pools, lang: str) -> TrainingExample:
         if draft.pieces:
             before = _clause_text(draft, len(draft.clause_ops) - 1)
             draft.pieces.append(_Piece(_connector(rng, noise, lang, before), -1))
-        _clause_pieces(rng, pools, draft, lang, op, lang, used, coordinate_share=0.04)
+        _clause_pieces(rng, pools, draft, lang, op, lang, used, coordinate_share=0.10)
     return _finish(rng, pools.spec, draft, lang)
 
 
 def _mixed(rng: random.Random, pools: _Pools) -> TrainingExample:
+    """One language's phrasing around the other's concept; sometimes a second clause
+    that switches back ("バレエ more, horror は勘弁")."""
     draft = _empty_draft()
     lang = rng.choice(LANGS)
     other = "ja" if lang == "en" else "en"
     op = _weighted(rng, SINGLE_OP_WEIGHTS[:4])
-    _clause_pieces(rng, pools, draft, lang, op, other, set(), coordinate_share=0.0)
+    used: set[str] = set()
+    _clause_pieces(rng, pools, draft, lang, op, other, used, coordinate_share=0.0)
+    if rng.random() < 0.3:
+        second = rng.choice(LANGS)
+        before = _clause_text(draft, 0)
+        noise = pools.spec.noise(second)
+        draft.pieces.append(_Piece(_connector(rng, noise, second, before), -1))
+        op = _weighted(rng, MULTI_OP_WEIGHTS)
+        _clause_pieces(rng, pools, draft, second, op, lang if second == other else other, used, 0.0)
     example = _finish(rng, pools.spec, draft, lang)
     return TrainingExample(example.text, "mixed", example.clauses, example.templates)
 

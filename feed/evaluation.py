@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from feed.engine import Engine
+from feed.evaluation_data import HeldoutCase, LabelledCatalog
 from feed.profile import Event, taste_similarity
+from feed.ranking import EXCLUDE_Z
 from feed.service import FeedError, FeedItem, FeedService
+from feed.steering import InstructionReader
+from feed.understanding import CaseScore, read_instruction, score_case
 
 SUITE_PATH = Path(__file__).resolve().parent.parent / "data" / "steering" / "dev.toml"
 PAGE = 20
@@ -186,3 +191,156 @@ def format_report(results: list[CaseResult]) -> str:
         f" (over {len(values)} cases whose steered page kept non-target items)"
     )
     return "\n".join(lines)
+
+
+# -- held-out instructions on labelled catalogs ------------------------------------------
+
+# Page targets of the steering issue: a boost fills this share of the next page.
+BOOST_SHARE_EN = 0.8
+BOOST_SHARE_JA = 0.7
+WARM_LIKES = 5
+
+
+@dataclass(frozen=True)
+class HeldoutResult:
+    """One held-out case: how it was read, and (with a target) what the next pages showed.
+
+    `before`/`after` are the target's share of the first page (boost, only) or of
+    three pages (suppress, exclude); nan without a target or when nothing was applied.
+    """
+
+    score: CaseScore
+    op: str
+    before: float
+    after: float
+    page_ok: bool | None
+
+
+def _label_share(items: Sequence[FeedItem], labels: Mapping[str, set[str]], target: str) -> float:
+    return sum(target in labels[i.clip.id] for i in items) / max(len(items), 1)
+
+
+def page_effect(
+    service: FeedService, case: HeldoutCase, labels: Mapping[str, set[str]], now: float,
+    handle: str,
+) -> tuple[str, float, float, bool]:  # fmt: skip
+    """(first op applied, before, after, target met) for a case with a target, fresh user."""
+    user, _ = service.create_user(handle, now)
+    try:
+        records = service.steer(user, case.text, now)
+    except FeedError:
+        return "", float("nan"), float("nan"), False
+    if not records or records[0].op == "reset":
+        return "", float("nan"), float("nan"), False
+    first_op = records[0].op
+    target = case.target or ""
+    pages = 1 if first_op in ("boost", "only") else PAGES
+    after_items = _pages(service, user, now, pages)
+    base_user, _ = service.create_user(handle + "-base", now)
+    base = _pages(service, base_user, now, pages)
+    before = _label_share(base, labels, target)
+    after = _label_share(after_items, labels, target)
+    wanted = case.ops[0]
+    if not wanted.allows(first_op):
+        met = False
+    elif first_op == "boost" or first_op == "only":
+        met = after >= (BOOST_SHARE_EN if case.lang == "en" else BOOST_SHARE_JA)
+    elif first_op == "exclude":
+        met = after == 0.0
+    else:
+        met = after <= (1 - SUPPRESS_FALL) * before if before > 0 else after == 0.0
+    return first_op, before, after, met
+
+
+def evaluate_heldout(
+    reader: InstructionReader,
+    cases: Sequence[HeldoutCase],
+    services: Mapping[str, FeedService],
+    labels: Mapping[str, Mapping[str, set[str]]],
+    now: float,
+    progress: Callable[[int], None] | None = None,
+) -> list[HeldoutResult]:
+    """Read every case and, where it names a target, measure the next pages' effect.
+
+    `services[name]` serves labelled catalog `name`; `labels[name][clip_id]` are that
+    clip's labels (look and topic), used only to score.
+    """
+    out = []
+    for i, case in enumerate(cases):
+        score = score_case(case, read_instruction(reader, case.text))
+        op, before, after, ok = "", float("nan"), float("nan"), None
+        if case.target is not None and case.catalog is not None and case.catalog in services:
+            op, before, after, ok = page_effect(
+                services[case.catalog], case, labels[case.catalog], now, f"heldout{i}"
+            )
+        out.append(HeldoutResult(score, op, before, after, ok))
+        if progress is not None:
+            progress(1)
+    return out
+
+
+@dataclass(frozen=True)
+class ExclusionResult:
+    """Exclusion of one label over many users: leaks and false exclusions.
+
+    `leaks` counts target clips shown in the first three pages over all users;
+    `false_exclusion` is the share of non-target clips a phrase's exclusion removes,
+    averaged over the phrases used.
+    """
+
+    catalog: str
+    target: str
+    phrases: tuple[str, ...]
+    users: int
+    leaks: int
+    false_exclusion: float
+
+
+def exclusion_sweep(
+    service: FeedService,
+    catalog: str,
+    target: str,
+    texts: Sequence[str],
+    labels: Mapping[str, set[str]],
+    users: int,
+    now: float,
+    seed: int = 0,
+    handle_prefix: str = "x",
+) -> ExclusionResult:
+    """Half fresh, half warm users (who liked a few random clips) each say one of `texts`;
+    count target clips in their first three pages."""
+    rng = np.random.default_rng(seed)
+    snap = service.snapshot()
+    leaks = 0
+    phrases: set[str] = set()
+    for u in range(users):
+        user, _ = service.create_user(f"{handle_prefix}{catalog}{target}{u}", now)
+        if u % 2:
+            liked = rng.choice(len(snap.clip_ids), size=WARM_LIKES, replace=False)
+            events = [Event(snap.clip_ids[int(r)], "like", now) for r in liked]
+            service.record_events(user, events, now)
+        records = service.steer(user, texts[u % len(texts)], now)
+        phrases.update(r.phrase for r in records if r.op == "exclude")
+        shown = _pages(service, user, now, PAGES)
+        leaks += sum(target in labels[i.clip.id] for i in shown)
+    non_target = np.array([target not in labels[c] for c in snap.clip_ids])
+    removed = [
+        float(((service.relevance(p, snap) >= EXCLUDE_Z) & non_target).sum() / non_target.sum())
+        for p in sorted(phrases)
+    ]
+    return ExclusionResult(catalog, target, tuple(sorted(phrases)), users, leaks,
+                           float(np.mean(removed)) if removed else float("nan"))  # fmt: skip
+
+
+def open_labelled_service(
+    catalog: LabelledCatalog, home: Path, engine: Engine, reader: InstructionReader, now: float
+) -> tuple[FeedService, dict[str, set[str]]]:
+    """Ingest a labelled catalog into `engine` (on `home`) and open a service over it.
+
+    Returns the service and each clip's labels (kept away from the engine)."""
+    from feed.manifest import parse_entry
+
+    entries = [parse_entry(r.manifest_row(), n, None, 2000) for n, r in enumerate(catalog.rows, 1)]
+    engine.ingest(entries, now=now - 3600)
+    labels = {r.id: {r.look, r.topic} for r in catalog.rows}
+    return FeedService.open(engine, home, reader), labels

@@ -39,13 +39,14 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/core_bench.py
 
-# The web tests drive Debian's chromium through Playwright (no browser download).
+# The web tests drive Debian's chromium through Playwright (no browser download);
+# fonts-noto-cjk lets pages and screenshots show Japanese in real glyphs.
 browser:
-	@test -x /usr/bin/chromium || { \
+	@{ test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		$$SUDO apt-get update && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y --no-install-recommends chromium; }
+			apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .pytest_cache .ruff_cache .mypy_cache

@@ -24,6 +24,7 @@
     steerInput: $("#steer-input"),
     steerSubmit: $("#steer-submit"),
     steerError: $("#steer-error"),
+    steerChoices: $("#steer-choices"),
     chips: $("#chips"),
     sound: $("#sound"),
     soundLabel: $("#sound-label"),
@@ -950,6 +951,32 @@
     await refreshUpcoming();
   }
 
+  const JAPANESE = /[\u3040-\u30ff\u3400-\u9fff]/;
+
+  /** The instruction read two ways: offer both readings; nothing is applied until one is picked. */
+  function offerReadings(text, readings) {
+    const japanese = JAPANESE.test(text);
+    const title = el.steerChoices.querySelector("p");
+    title.textContent = japanese ? "どちらの意味ですか？" : "Did you mean…";
+    const buttons = el.steerChoices.querySelector(".steer-choice-buttons");
+    buttons.replaceChildren();
+    for (const reading of readings) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "ghost small";
+      button.textContent = reading.description;
+      button.addEventListener("click", () => sendSteer(text, reading.ops));
+      buttons.append(button);
+    }
+    el.steerChoices.hidden = false;
+    buttons.querySelector("button")?.focus();
+  }
+
+  function hideReadings() {
+    el.steerChoices.hidden = true;
+    el.steerChoices.querySelector(".steer-choice-buttons").replaceChildren();
+  }
+
   async function steer(event) {
     event.preventDefault();
     const text = el.steerInput.value.trim();
@@ -958,14 +985,26 @@
       el.steerInput.focus();
       return;
     }
+    await sendSteer(text, null);
+  }
+
+  async function sendSteer(text, reading) {
     setSteerError(null);
+    hideReadings();
     el.steerSubmit.disabled = true;
     el.steerSubmit.textContent = "Steering…";
     try {
-      const body = await api("/v1/steer", { method: "POST", body: { text, scope: "persistent" } });
+      const payload = { text, scope: "persistent" };
+      if (reading) payload.reading = reading;
+      const body = await api("/v1/steer", { method: "POST", body: payload });
+      if (body.status === "needs_confirmation") {
+        offerReadings(text, body.needs_confirmation);
+        return;
+      }
       el.steerInput.value = "";
-      const understood = body.applied.map((r) => r.description).join(", ");
-      toast(understood ? `Understood: ${understood}` : "Nothing to change");
+      const understood = body.applied.map((r) => r.description).join(JAPANESE.test(text) ? "、" : ", ");
+      const said = JAPANESE.test(text) ? `了解：${understood}` : `Understood: ${understood}`;
+      toast(understood ? said : "Nothing to change");
       await loadChips();
       await refreshUpcoming();
     } catch (err) {

@@ -9,6 +9,7 @@ from support import steering_catalog_entries, steering_catalog_rows
 from feed.api import create_app
 from feed.engine import Engine
 from feed.settings import Settings
+from feed.steering import AmbiguousInstruction, ParsedOp
 
 ADMIN = "admin-secret-token"
 ROWS = steering_catalog_rows()
@@ -71,9 +72,7 @@ def test_feed_steer_retract_over_http(client):
     steered = client.get("/v1/feed", headers=h).json()
     anime = sum(i["clip_id"].startswith("anime-") for i in steered["items"])
     assert anime >= 16 and steered["steering"][0]["id"] == applied[0]["id"]
-    assert (
-        client.get("/v1/steer", headers=h).json()["items"][0]["description"] == "アニメを多めに"
-    )
+    assert client.get("/v1/steer", headers=h).json()["items"][0]["description"] == "アニメを多めに"
 
     assert client.delete(f"/v1/steer/{applied[0]['id']}", headers=h).status_code == 204
     assert client.get("/v1/steer", headers=h).json()["items"] == []
@@ -140,3 +139,41 @@ def test_global_steering_needs_the_admin_token(client):
     assert client.delete(f"/v1/steer/{sid}", headers=h).status_code == 403
     admin = {"Authorization": f"Bearer {ADMIN}"}
     assert client.delete(f"/v1/steer/{sid}", headers=admin).status_code == 204
+
+
+@pytest.mark.parametrize("text", ["🦈🦈🦈", "?!…", "\u0000\u0007", "　"])
+def test_instruction_without_words_is_422_and_changes_nothing(client, text):
+    h = signup(client, f"nowords{len(text)}{ord(text[0])}")
+    r = client.post("/v1/steer", json={"text": text}, headers=h)
+    assert r.status_code == 422
+    assert client.get("/v1/steer", headers=h).json()["items"] == []
+
+
+def test_unclear_instruction_needs_confirmation_then_the_reading_picked_applies(
+    client, monkeypatch
+):
+    service = client.app.state.context.service
+    reader = service.reader
+
+    class Unsure:
+        glossary = reader.glossary
+
+        def read(self, text):
+            readings = ((ParsedOp("boost", "horror", 1.0, text),),
+                        (ParsedOp("suppress", "horror", 1.0, text),))  # fmt: skip
+            raise AmbiguousInstruction("not sure", readings)
+
+    monkeypatch.setattr(service, "reader", Unsure())
+    h = signup(client, "unsure")
+    r = client.post("/v1/steer", json={"text": "horror... hmm"}, headers=h)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "needs_confirmation" and body["applied"] == []
+    assert [x["description"] for x in body["needs_confirmation"]] == ["more horror", "less horror"]
+    assert client.get("/v1/steer", headers=h).json()["items"] == []  # nothing applied
+    chosen = body["needs_confirmation"][1]["ops"]
+    r = client.post("/v1/steer", json={"text": "horror... hmm", "reading": chosen}, headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "applied"
+    assert [(a["op"], a["phrase"]) for a in r.json()["applied"]] == [("suppress", "horror")]
+    bad = {"text": "x", "reading": [{"op": "boost", "phrase": "  "}]}
+    assert client.post("/v1/steer", json=bad, headers=h).status_code == 422

@@ -55,11 +55,12 @@ def free_port() -> int:
 
 
 def start_server(home: Path, script: Path) -> tuple[subprocess.Popen, str]:
+    MODELS = os.environ["STEERFEED_MODEL_CACHE"]  # noqa: N806 - the trained reader, shared
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(script), str(home), str(port)], cwd=ROOT,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
                                  "HF_HUB_OFFLINE": "1",
-                                 "STEERFEED_MODEL_CACHE": os.environ["STEERFEED_MODEL_CACHE"]})  # fmt: skip
+                                 "STEERFEED_MODEL_CACHE": MODELS})  # fmt: skip
     base = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

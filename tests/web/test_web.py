@@ -27,7 +27,9 @@ from feed.api import create_app
 from feed.engine import Engine
 from feed.events import EventLog
 from feed.manifest import parse_entry
+from feed.service import FeedService
 from feed.settings import Settings
+from feed.steering import AmbiguousInstruction, ParsedOp
 from generation.renderer import ProceduralRenderer, RenderSpec
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,6 +76,7 @@ class LiveServer:
 
     url: str
     home: Path
+    service: FeedService
 
     def events(self, user_id: str, clip_id: str, kind: str) -> list[dict]:
         """The user's events of one kind on one clip, as logged so far."""
@@ -123,9 +126,8 @@ def server(tmp_path_factory, text_encoder) -> Iterator[LiveServer]:
     report = engine.ingest(entries, now=now)
     assert report.errors == () and len(report.added) == len(CLIPS)
     port = _free_port()
-    config = uvicorn.Config(
-        create_app(Settings(home=home), engine), host="127.0.0.1", port=port, log_level="warning"
-    )
+    app = create_app(Settings(home=home), engine)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -137,7 +139,7 @@ def server(tmp_path_factory, text_encoder) -> Iterator[LiveServer]:
         url = f"http://127.0.0.1:{port}"
         for handle in sorted({c for *_, cameos, _ in CLIPS for c in cameos}):
             _allow_cameo(url, handle)
-        yield LiveServer(url, home)
+        yield LiveServer(url, home, app.state.context.service)
     finally:
         uv.should_exit = True
         thread.join(timeout=10)
@@ -250,11 +252,12 @@ def test_sign_in_play_steer_revert_and_like(open_page, server):
     wait_until(lambda: upcoming(page) == before)
 
     steer(page, "もっとアニメ風に")
-    expect(chip.locator(".chip-text")).to_have_text("more anime style")
+    expect(chip.locator(".chip-text")).to_have_text("アニメを多めに")  # in the user's language
+    expect(page.locator("#toast")).to_contain_text("了解：アニメを多めに")
     wait_until(lambda: set(upcoming(page)[:anime_left]) <= ANIME)
 
-    steer(page, "please")
-    expect(page.locator("#steer-error")).to_contain_text("could not understand 'please'")
+    steer(page, "!!!")
+    expect(page.locator("#steer-error")).to_contain_text("no words to understand")
     expect(chip).to_have_count(1)
 
     like = page.locator(".slide.is-current").get_by_role("button", name="Like")
@@ -264,7 +267,38 @@ def test_sign_in_play_steer_revert_and_like(open_page, server):
     assert server.events(user, first, "impression")
 
     page.reload()  # chips come back from GET /v1/steer
-    expect(chip.locator(".chip-text")).to_have_text("more anime style")
+    expect(chip.locator(".chip-text")).to_have_text("アニメを多めに")
+
+
+def test_unclear_instruction_offers_readings_and_applies_the_one_picked(
+    open_page, server, monkeypatch
+):
+    """When the reader cannot tell more from less, the page asks; nothing applies until then."""
+    reader = server.service.reader
+
+    class Unsure:
+        def __getattr__(self, name):
+            return getattr(reader, name)
+
+        def read(self, text):
+            if text != "ホラーかぁ…":
+                return reader.read(text)
+            readings = ((ParsedOp("boost", "ホラー", 1.0, text),),
+                        (ParsedOp("exclude", "ホラー", 1.0, text),))  # fmt: skip
+            raise AmbiguousInstruction("not sure", readings)
+
+    monkeypatch.setattr(server.service, "reader", Unsure())
+    page = open_page()
+    sign_in(page, "unsure_fan")
+    steer(page, "ホラーかぁ…")
+    choices = page.locator("#steer-choices")
+    expect(choices).to_be_visible()
+    expect(choices).to_contain_text("どちらの意味ですか？")
+    expect(page.locator(".chip")).to_have_count(0)  # nothing applied yet
+    expect(choices.get_by_role("button", name="ホラーを多めに")).to_be_visible()
+    choices.get_by_role("button", name="ホラーはなし").click()
+    expect(page.locator(".chip .chip-text")).to_have_text("ホラーはなし")
+    expect(choices).to_be_hidden()
 
 
 def test_keyboard_moves_through_feed_and_sends_watch_time(open_page, server):
@@ -376,11 +410,15 @@ def test_taken_handle_offline_and_sign_out(open_page, server):
     assert page.evaluate("localStorage.getItem('steerfeed.token')") is None
 
 
-@pytest.mark.parametrize(("name", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
-def test_screenshots(open_page, tmp_path, name, viewport):
+@pytest.mark.parametrize(
+    ("name", "viewport", "instruction"),
+    [("phone", PHONE, "more anime style"), ("desktop", DESKTOP, "more anime style"),
+     ("japanese", PHONE, "もっとアニメ風に")],
+)  # fmt: skip
+def test_screenshots(open_page, tmp_path, name, viewport, instruction):
     page = open_page(viewport)
     sign_in(page, f"shot_{name}")
-    steer(page, "more anime style")
+    steer(page, instruction)
     expect(page.locator(".chip")).to_have_count(1)
     page.wait_for_function(  # the upcoming clips were replaced by steered ones
         "() => /asked/.test(document.querySelector('.slide.is-current + .slide .why').textContent)"

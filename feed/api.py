@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer
 from feed.api_feed import router as feed_router
 from feed.api_generation import router as generation_router
+from feed.consent import normalise_handle
 from feed.context import AppContext, Ctx
 from feed.engine import NOT_YOURS, Engine
 from feed.gapfill import GapFiller
@@ -142,7 +143,7 @@ def create_app(
         clip = h.engine.catalog.get(clip_id)
         if clip is None or not h.service.visible(user, clip.cameos, clip.creator):
             raise HTTPException(404, f"no clip {clip_id!r}")
-        if user.handle != clip.creator and user.handle not in clip.cameos:
+        if not h.service.co_owns(user, clip):
             raise HTTPException(403, "only the clip's creator and its cameos' owners may delete it")
         h.engine.delete(clip_id)
         h.engine.save()
@@ -188,21 +189,25 @@ def create_app(
         Cameos named in `cameos` or as @handles in the prompt need their owners' consent.
         A remix keeps the original's cameos: they need consent too, and co-own the remix.
         """
-        if creator is not None and creator.strip().removeprefix("@") != user.handle:
+        if creator is not None and normalise_handle(creator) != user.handle:
             raise HTTPException(403, "you can upload clips only as yourself")
-        handles = [c.removeprefix("@") for c in (s.strip() for s in cameos.split(",")) if c]
+        handles = [c for c in (s.strip() for s in cameos.split(",")) if c]
         if remix_of:
             original = h.engine.catalog.get(remix_of)
             if original is None or not h.service.visible(user, original.cameos, original.creator):
                 raise HTTPException(404, f"no clip {remix_of!r} to remix; nothing was stored")
-            handles += [c for c in original.cameos if c not in handles]
-        try:
-            h.filler.check_cameos(user, prompt, handles)
-        except FeedError as exc:
-            raise HTTPException(403, f"{exc}; nothing was stored") from exc
+            handles += original.cameos
         existing = h.engine.catalog.get(clip_id) if clip_id else None
         if existing is not None and existing.creator != user.handle:
             raise HTTPException(409, f"clip id {clip_id!r} belongs to another creator")
+        if existing is not None:
+            # A re-upload keeps the stored clip's cameos (they co-own it), so it needs
+            # their consent now as much as a new clip would.
+            handles += existing.cameos
+        try:
+            handles = list(h.service.check_cameos(user, prompt, handles))
+        except FeedError as exc:
+            raise HTTPException(403, f"{exc}; nothing was stored") from exc
         raw = {
             "id": clip_id or f"up-{uuid.uuid4().hex[:12]}",
             "prompt": prompt,

@@ -19,9 +19,10 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -40,6 +41,14 @@ INGEST_BATCH = 256
 NOT_YOURS = "clip id belongs to another creator"
 
 Progress = Callable[[int], None]
+
+
+class HandleRegistry(Protocol):
+    """Where accounts live: ingest reserves an account for every handle it stores."""
+
+    def reserve_handles(self, handles: Iterable[str], now: float) -> int:
+        """Make a reserved account for each handle nobody holds yet."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,12 @@ class Engine:
         *,
         frames_per_clip: int = 8,
         max_video_bytes: int = 200 * 1024 * 1024,
+        accounts: HandleRegistry | None = None,
     ) -> None:
         self.home = home
+        # Set by whoever owns the accounts (the feed service); until then ingest stores
+        # handles unreserved, and the service reserves them when it opens.
+        self.accounts = accounts
         self.media_dir = home / "media"
         self.index_dir = home / "index"
         self.frames_per_clip = frames_per_clip
@@ -265,6 +278,12 @@ class Engine:
                     item = replace(item, record=replace(item.record, provider=provider[entry.id]))
                 prepared.append(item)
             if prepared:
+                if self.accounts is not None:
+                    # Before the catalog names them, so nobody can sign up as a creator
+                    # or a cameo between the two.
+                    self.accounts.reserve_handles(
+                        {h for p in prepared for h in (p.record.creator, *p.record.cameos)}, now
+                    )
                 existing = self.catalog.get_creators([r.record.id for r in prepared])
                 refused = self._store(prepared, keep_creators)
                 lines = {e.id: e.line for e in batch}
@@ -276,7 +295,12 @@ class Engine:
                         (updated if clip_id in existing else added).append(clip_id)
             if progress is not None:
                 progress(len(batch))
-        self.save()
+        try:
+            self.save()
+        except OSError as exc:
+            # The catalog committed: the clips are stored, and the index catches up
+            # from the catalog's change log when the engine next opens.
+            log.warning("index not saved (%s); it will catch up from the catalog", exc)
         return IngestReport(tuple(added), tuple(updated), tuple(errors))
 
     def _store(self, prepared: Sequence[_Prepared], keep_creators: bool = False) -> set[str]:
@@ -306,6 +330,7 @@ class Engine:
                     vectors = {c: (m, matrix[keep]) for c, (m, matrix) in vectors.items()}
                 if not records:
                     return refused
+                before = self.catalog.video_paths([r.id for r in records])
                 seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
                 for channel, (_, matrix) in vectors.items():
                     has = ~np.isnan(matrix).any(axis=1)
@@ -317,6 +342,9 @@ class Engine:
                 for item in stored:
                     if item.staged is not None and item.record.video_path is not None:
                         os.replace(item.staged, self.home / item.record.video_path)
+                    old = before.get(item.record.id)
+                    if old is not None and old != item.record.video_path:
+                        (self.home / old).unlink(missing_ok=True)  # replaced, or now none
         finally:
             for item in prepared:
                 if item.staged is not None:

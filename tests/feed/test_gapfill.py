@@ -86,6 +86,7 @@ def test_steer_to_a_gap_fill_it_and_see_the_new_clip(app_parts):
 def test_cameo_consent_and_budgets(app_parts):
     client, filler = app_parts
     owner, fan = signup(client, "alice"), signup(client, "bob")
+    signup(client, "carl")
     r = client.post("/v1/generate", json={"prompt": "@alice dancing in the rain"}, headers=fan)
     assert r.status_code == 403 and "no consent on record" in r.json()["detail"]
     assert filler.jobs.list() == []

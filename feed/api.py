@@ -169,6 +169,7 @@ def create_app(
             404: {"description": "remix_of names no clip you may see"},
             409: {"description": "the clip id belongs to another creator"},
             413: {"description": "video too large"},
+            429: {"description": "too many uploads; see Retry-After"},
             **INVALID,
         },
     )
@@ -189,6 +190,7 @@ def create_app(
         Cameos named in `cameos` or as @handles in the prompt need their owners' consent.
         A remix keeps the original's cameos: they need consent too, and co-own the remix.
         """
+        h.rate_limit("upload", user.id, time.time())
         if creator is not None and normalise_handle(creator) != user.handle:
             raise HTTPException(403, "you can upload clips only as yourself")
         handles = [c for c in (s.strip() for s in cameos.split(",")) if c]

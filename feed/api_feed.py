@@ -136,12 +136,17 @@ def get_feed(
 @router.post(
     "/v1/events",
     responses=AUTH_ERRORS
-    | {403: {"description": "another user's session"}, 404: {"description": "unknown clip"}}
+    | {
+        403: {"description": "another user's session"},
+        404: {"description": "unknown clip"},
+        429: {"description": "too many event batches; see Retry-After"},
+    }
     | INVALID,
 )
 def post_events(ctx: Ctx, user: CurrentUser, body: EventsIn) -> EventsAccepted:
     """Record watch events; the next page reflects them."""
     now = time.time()
+    ctx.rate_limit("events", user.id, now)
     events = [
         Event(e.clip_id, e.type, now if e.ts is None else e.ts, e.watch_ms) for e in body.events
     ]

@@ -253,3 +253,29 @@ def test_a_re_upload_cannot_drop_a_cameo(client, real_mp4_small):
     assert "c-alice" in {c["clip_id"] for c in client.get(
         "/v1/me/cameo-appearances", headers=alice).json()["items"]}  # fmt: skip
     assert client.delete("/v1/clips/c-alice", headers=alice).status_code == 204
+
+
+def test_blocked_holds_against_anonymous_requests(client):
+    """Finding 3: a blocked person cannot sign out to see the clips. A viewer nobody can
+    identify sees a cameo only when its owner allows everyone and blocks nobody."""
+    alice, carl, dora = signup(client, "alice"), signup(client, "carl"), signup(client, "dora")
+    body = {"handle": "alice", "policy": "everyone", "blocked": ["carl"]}
+    assert client.post("/v1/cameos", json=body, headers=alice).status_code == 201
+
+    def reach(headers):
+        hits = client.get("/v1/search", params={"q": "rooftop anime", "limit": 50},
+                          headers=headers).json()["items"]  # fmt: skip
+        return (
+            "c-alice" in {h["clip_id"] for h in hits},
+            client.get("/v1/clips/c-alice", headers=headers).status_code,
+            client.get("/media/c-alice").status_code,
+        )
+
+    assert reach({}) == (False, 404, 404)  # anonymous: could be carl
+    assert reach(carl) == (False, 404, 404)
+    detail = client.get("/v1/clips/c-alice", headers=dora).json()
+    assert client.get(detail["video_url"]).status_code == 200  # dora's signed URL
+    assert "c-alice" in shown(client, dora) and "c-alice" not in shown(client, carl)
+    body["blocked"] = []
+    client.post("/v1/cameos", json=body, headers=alice)
+    assert reach({}) == (True, 200, 200)

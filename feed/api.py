@@ -11,11 +11,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer
 from feed.api_feed import router as feed_router
@@ -25,6 +27,7 @@ from feed.context import AppContext, Ctx
 from feed.engine import NOT_YOURS, Engine
 from feed.gapfill import GapFiller
 from feed.manifest import ManifestError, parse_entry
+from feed.request_body import StrictJSONRoute
 from feed.schemas import (
     INVALID,
     AppearanceList,
@@ -88,6 +91,8 @@ def create_app(
         # before it is buffered or parsed. Uploads have their own limit below.
         max_body_size=settings.max_body_bytes,
     )
+    app.router.route_class = StrictJSONRoute
+    install_error_handlers(app)
     app.state.context = handle
     app.include_router(feed_router)
     app.include_router(generation_router)
@@ -254,6 +259,42 @@ def create_app(
         return FileResponse(path, media_type="video/mp4")
 
     return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer request errors in the documented shapes, without echoing what was sent.
+
+    Validation errors list where and why (FastAPI's default also echoes the input, and
+    an input that cannot be written back as JSON, NaN or a lone surrogate, turned a 422
+    into a 500). A body that cannot be parsed at all is a 422 like any invalid input.
+    """
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = []
+        for error in exc.errors():
+            msg = error.get("msg", "invalid")
+            if error.get("type") == "json_invalid" and error.get("ctx", {}).get("error"):
+                msg = f"{msg}: {error['ctx']['error']}"
+            issues.append({"loc": [_printable(part) for part in error.get("loc", ())],
+                           "msg": _printable(msg),
+                           "type": _printable(error.get("type", "value_error"))})  # fmt: skip
+        return JSONResponse({"detail": issues}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        status = 422 if exc.status_code == 400 else exc.status_code
+        if status in (204, 304):
+            return Response(status_code=status, headers=exc.headers)
+        return JSONResponse({"detail": _printable(exc.detail)}, status_code=status,
+                            headers=exc.headers)  # fmt: skip
+
+
+def _printable(value: object) -> Any:
+    """Text that encodes as UTF-8 (lone surrogates replaced); ints stay ints."""
+    if isinstance(value, int):
+        return value
+    return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
 class JobWorker:

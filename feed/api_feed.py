@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from feed.context import AppContext, Ctx
 from feed.profile import Event
+from feed.request_body import StrictJSONRoute
 from feed.schemas import (
     INVALID,
     EventsAccepted,
@@ -27,7 +28,7 @@ from feed.schemas import (
 from feed.service import FeedError, FeedItem, Forbidden, NotFound, describe
 from feed.state import SteeringRecord, User
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute)
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid token"}}
 

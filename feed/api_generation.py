@@ -12,13 +12,14 @@ from feed.api_feed import CurrentUser, _http, is_admin
 from feed.consent import normalise_handle
 from feed.context import AppContext, Ctx
 from feed.gapfill import BudgetError
+from feed.request_body import StrictJSONRoute
 from feed.schemas import INVALID
 from feed.service import FeedError
 from feed.state import User
 from generation.gaps import Gap
 from generation.jobs import Job
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute)
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {403: {"description": "needs the admin token"}}
 
 

@@ -151,3 +151,46 @@ def test_oversized_bodies_are_cut_off_with_413_and_change_nothing(client, tmp_pa
 def test_body_limit_comes_from_the_environment():
     assert Settings.from_env({"STEERFEED_MAX_BODY_BYTES": "2048"}).max_body_bytes == 2048
     assert Settings.from_env({}).max_body_bytes == 1024 * 1024
+
+
+BAD_JSON = [
+    b'{"handle": NaN}',
+    b'{"handle": Infinity}',
+    b'{"handle": -Infinity}',
+    b'{"handle": 1e400}',
+    b'{"handle": "\\ud800"}',
+    b'{"\\udfff": "x"}',
+    b'{"handle": "\xff\xfe"}',
+    b'{"handle": 1' + b"0" * 5000 + b"}",
+    b"[" * 100_000,
+]
+
+
+@pytest.mark.parametrize("body", BAD_JSON, ids=range(len(BAD_JSON)))
+def test_json_that_is_not_finite_or_not_unicode_is_a_422_everywhere(client, body):
+    """Finding 8: non-finite numbers, lone surrogates and undecodable bodies used to reach
+    validation (or SQLite) and come back as 500s with a traceback."""
+    h = signup(client, "dee") | {"content-type": "application/json"}
+    for method, path in [("POST", "/v1/users"), ("POST", "/v1/steer"), ("POST", "/v1/events"),
+                         ("POST", "/v1/cameos"), ("PUT", "/v1/cameos/dee"),
+                         ("POST", "/v1/generate")]:  # fmt: skip
+        r = client.request(method, path, content=body, headers=h)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert isinstance(r.json()["detail"], list)
+
+
+def test_non_finite_values_inside_valid_fields_are_422(client):
+    h = signup(client, "dee") | {"content-type": "application/json"}
+    for path, body in [
+        ("/v1/steer", '{"text": "more cats", "ttl_s": NaN}'),
+        ("/v1/steer", '{"text": "more \\ud83d cats"}'),
+        ("/v1/events", '{"events": [{"clip_id": "anime-1", "type": "view", "ts": Infinity}]}'),
+    ]:
+        assert client.post(path, content=body, headers=h).status_code == 422, body
+
+
+def test_a_long_cameo_handle_in_the_path_is_a_4xx(client):
+    h = signup(client, "dee")
+    for handle in ["a" * 65, "a" * 66, "@" + "a" * 64, "a" * 5000]:
+        r = client.put(f"/v1/cameos/{handle}", json={"policy": "everyone"}, headers=h)
+        assert 400 <= r.status_code < 500, (len(handle), r.status_code)

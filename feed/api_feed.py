@@ -25,12 +25,14 @@ from feed.schemas import (
     UserCreated,
     clip_out,
 )
-from feed.service import FeedError, FeedItem, Forbidden, NotFound, describe
+from feed.service import FUTURE_SLACK_S, FeedError, FeedItem, Forbidden, NotFound, describe
 from feed.state import SteeringRecord, User
 
 router = APIRouter(route_class=StrictJSONRoute)
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid token"}}
+# How old an event a client may still report (apps queue events while offline).
+MAX_EVENT_AGE_S = 7 * 86_400.0
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -151,6 +153,12 @@ def post_events(ctx: Ctx, user: CurrentUser, body: EventsIn) -> EventsAccepted:
     events = [
         Event(e.clip_id, e.type, now if e.ts is None else e.ts, e.watch_ms) for e in body.events
     ]
+    stale = [e.ts for e in events if not now - MAX_EVENT_AGE_S <= e.ts <= now + FUTURE_SLACK_S]
+    if stale:
+        days = MAX_EVENT_AGE_S // 86_400
+        raise HTTPException(
+            422, f"event time {stale[0]} is outside the last {days:.0f} days (or in the future)"
+        )
     if body.session_id is not None and ctx.service.state.session_owner(body.session_id) != user.id:
         raise HTTPException(403, "that session belongs to someone else")
     try:

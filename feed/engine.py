@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from embeddings.encoders import TextEncoder, VisualEncoder, pool_frames
-from embeddings.frames import MediaError, probe_video, sample_frames
+from embeddings.frames import MediaError, MediaLimits, probe_video, sample_frames
 from embeddings.index import IndexMismatchError, VectorIndex
 from feed.catalog import Catalog, CatalogError, Clip, ClipRecord, embedding_text
 from feed.manifest import LineError, ManifestEntry
@@ -108,9 +108,14 @@ class Engine:
         *,
         frames_per_clip: int = 8,
         max_video_bytes: int = 200 * 1024 * 1024,
+        media_limits: MediaLimits | None = None,
         accounts: HandleRegistry | None = None,
     ) -> None:
         self.home = home
+        self.media_limits = media_limits or MediaLimits()
+        # Decoding runs beside the pages: at most two at once, so a burst of uploads
+        # cannot take every core from the requests.
+        self._decode_slots = threading.BoundedSemaphore(2)
         # Set by whoever owns the accounts (the feed service); until then ingest stores
         # handles unreserved, and the service reserves them when it opens.
         self.accounts = accounts
@@ -209,8 +214,9 @@ class Engine:
                 raise MediaError(f"video is {size} bytes, over the {self.max_video_bytes} limit")
             if size == 0:
                 raise MediaError("video file is empty")
-            info = probe_video(source)
-            sampled = sample_frames(source, self.frames_per_clip)
+            info = probe_video(source, self.media_limits)  # before anything is decoded
+            with self._decode_slots:
+                sampled = sample_frames(source, self.frames_per_clip)
             duration, width, height = info.duration_s, info.width, info.height
             has_audio = info.has_audio
             if self.visual_encoder is not None:

@@ -145,7 +145,8 @@ class FeedResponse(BaseModel):
 
 
 class EventIn(BaseModel):
-    """One event. `ts` is seconds since the epoch (defaults to now)."""
+    """One event. `ts` is seconds since the epoch (defaults to now); at most seven days
+    old and five minutes ahead of the server's clock."""
 
     clip_id: str = Field(min_length=1, max_length=128)
     type: Literal["impression", "view", "like", "skip", "hide", "share", "remix", "follow"]

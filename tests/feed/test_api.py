@@ -194,3 +194,64 @@ def test_a_long_cameo_handle_in_the_path_is_a_4xx(client):
     for handle in ["a" * 65, "a" * 66, "@" + "a" * 64, "a" * 5000]:
         r = client.put(f"/v1/cameos/{handle}", json={"policy": "everyone"}, headers=h)
         assert 400 <= r.status_code < 500, (len(handle), r.status_code)
+
+
+def write_video(path, width, height, frames=2, fps=24, codec="mpeg4"):
+    """A tiny real video of the given frame size (grey frames, so it compresses to little)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), mode="w", format="mp4") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 128, np.uint8), "rgb24")
+        for _ in range(frames):
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_media_is_probed_and_limited_before_it_is_decoded(client, tmp_path, monkeypatch):
+    """Finding 6: frame size, duration, frame count and container are checked from the
+    container; an image renamed .mp4 is not a video."""
+    from PIL import Image
+
+    import feed.engine
+
+    decoded = []
+    real_sample = feed.engine.sample_frames
+    monkeypatch.setattr(feed.engine, "sample_frames",
+                        lambda *a, **k: decoded.append(a[0]) or real_sample(*a, **k))  # fmt: skip
+    h = signup(client, "dee")
+    huge = write_video(tmp_path / "huge.mp4", 4096, 4096)
+    assert huge.stat().st_size < 200_000
+    r = upload(client, h, {"prompt": "huge"}, "huge.mp4", huge)
+    assert r.status_code == 422 and "4096x4096" in r.json()["detail"], r.text
+    wide = write_video(tmp_path / "wide.mp4", 2560, 720)
+    assert upload(client, h, {"prompt": "wide"}, "wide.mp4", wide).status_code == 422
+    long = write_video(tmp_path / "long.mp4", 64, 64, frames=200, fps=1)
+    r = upload(client, h, {"prompt": "long"}, "long.mp4", long)
+    assert r.status_code == 422 and "lasts" in r.json()["detail"], r.text
+    for fmt in ("PNG", "GIF"):
+        image = tmp_path / f"image-{fmt}.mp4"
+        Image.new("RGB", (64, 64), "red").save(image, format=fmt)
+        r = upload(client, h, {"prompt": "an image"}, "pic.mp4", image)
+        assert r.status_code == 422 and "not a video container" in r.json()["detail"], r.text
+    assert decoded == []  # every refusal came before decoding
+    ok = write_video(tmp_path / "ok.mp4", 1080, 1920, frames=3)
+    assert upload(client, h, {"prompt": "fine"}, "ok.mp4", ok).status_code == 201
+    assert len(decoded) == 1
+    assert client.get("/healthz").json()["clips"] == 12
+
+
+def test_uploads_are_rate_limited_per_user(tmp_path, make_engine):
+    home = tmp_path / "home"
+    settings = Settings(home=home, upload_per_minute=1, upload_burst=2)
+    with TestClient(create_app(settings, make_engine(home))) as c:
+        dee, eve = signup(c, "dee"), signup(c, "eve")
+        codes = [c.post("/v1/clips", data={"prompt": f"clip {i}"}, headers=dee).status_code
+                 for i in range(3)]  # fmt: skip
+        assert codes == [201, 201, 429]
+        r = c.post("/v1/clips", data={"prompt": "x"}, headers=dee)
+        assert int(r.headers["retry-after"]) >= 1
+        assert c.post("/v1/clips", data={"prompt": "mine"}, headers=eve).status_code == 201

@@ -24,7 +24,7 @@ from feed.api_feed import router as feed_router
 from feed.api_generation import router as generation_router
 from feed.consent import normalise_handle
 from feed.context import AppContext, Ctx
-from feed.engine import NOT_YOURS, Engine
+from feed.engine import NOT_YOURS, Engine, sweep_temp_files
 from feed.gapfill import GapFiller
 from feed.manifest import ManifestError, parse_entry
 from feed.request_body import StrictJSONRoute
@@ -74,6 +74,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweep_temp_files(settings.home, time.time())  # what a killed server left behind
         worker = JobWorker(handle) if settings.run_jobs_in_background else None
         if worker is not None:
             worker.start()
@@ -175,6 +176,7 @@ def create_app(
             409: {"description": "the clip id belongs to another creator"},
             413: {"description": "video too large"},
             429: {"description": "too many uploads; see Retry-After"},
+            503: {"description": "storage unavailable; nothing was stored"},
             **INVALID,
         },
     )
@@ -225,16 +227,23 @@ def create_app(
         }
         if remix_of:
             raw["remix_of"] = remix_of
-        with _spooled_upload(video, settings.home / "uploads", settings.max_video_bytes) as path:
-            if path is not None:
-                raw["video"] = str(path)
-            try:
-                entry = parse_entry(raw, 1, None, settings.max_prompt_chars)
-            except ManifestError as exc:
-                raise HTTPException(422, str(exc)) from exc
-            report = h.engine.ingest([entry], keep_creators=True)
+        try:
+            with _spooled_upload(
+                video, settings.home / "uploads", settings.max_video_bytes
+            ) as path:
+                if path is not None:
+                    raw["video"] = str(path)
+                try:
+                    entry = parse_entry(raw, 1, None, settings.max_prompt_chars)
+                except ManifestError as exc:
+                    raise HTTPException(422, str(exc)) from exc
+                report = h.engine.ingest([entry], keep_creators=True)
+        except OSError as exc:  # the home cannot be written: nothing was committed
+            log.error("upload by %s not stored: %s", user.handle, exc)
+            raise HTTPException(503, "storage is unavailable; nothing was stored",
+                                headers={"Retry-After": "30"}) from exc  # fmt: skip
         if report.errors:
-            reason = report.errors[0].reason
+            reason = _without_paths(report.errors[0].reason, path, settings.home)
             raise HTTPException(409 if reason == NOT_YOURS else 422, reason)
         clip = h.engine.catalog.get(entry.id)
         assert clip is not None
@@ -288,6 +297,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return Response(status_code=status, headers=exc.headers)
         return JSONResponse({"detail": _printable(exc.detail)}, status_code=status,
                             headers=exc.headers)  # fmt: skip
+
+
+def _without_paths(reason: str, upload: Path | None, home: Path) -> str:
+    """An ingest error as the uploader may read it: no server paths in it."""
+    if upload is not None:
+        reason = reason.replace(str(upload), "the video").replace(upload.name, "the video")
+    return reason.replace(str(home.resolve()), "<home>").replace(str(home), "<home>")
 
 
 def _printable(value: object) -> Any:

@@ -454,6 +454,32 @@ class Engine:
         return _Prepared(record, visual)
 
 
+# Temp files each writer leaves behind when killed mid-write, by folder under the home:
+# staged media and index saves (".name.XXXX.tmp"), event batches (".part-XXXX.tmp"),
+# rendered or downloaded clips (".name.XXXX.part"), and spooled uploads (any name).
+TEMP_PATTERNS = (("media", ".*.tmp"), ("index", ".*.tmp"), ("events", "date=*/.part-*.tmp"),
+                 ("staging", ".*.part"), ("staging", "*.mp4"), ("uploads", "*"),
+                 ("media", ".*.part"))  # fmt: skip
+
+
+def sweep_temp_files(home: Path, now: float, min_age_s: float = 3600.0) -> int:
+    """Remove temp files under a home that no writer can still be using (older than
+    `min_age_s`: another process on the same home may be writing one right now).
+    Returns how many were removed."""
+    removed = 0
+    for folder, pattern in TEMP_PATTERNS:
+        for path in (home / folder).glob(pattern):
+            try:
+                if path.is_file() and now - path.stat().st_mtime >= min_age_s:
+                    path.unlink()
+                    removed += 1
+            except OSError as exc:  # gone meanwhile, or not ours to remove
+                log.debug("temp file %s left: %s", path.name, exc)
+    if removed:
+        log.info("removed %d stale temp files from %s", removed, home)
+    return removed
+
+
 def _stage_copy(source: Path, target: Path) -> Path:
     """Copy `source` beside `target` under a temporary name; the caller renames it."""
     target.parent.mkdir(parents=True, exist_ok=True)

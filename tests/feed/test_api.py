@@ -255,3 +255,76 @@ def test_uploads_are_rate_limited_per_user(tmp_path, make_engine):
         r = c.post("/v1/clips", data={"prompt": "x"}, headers=dee)
         assert int(r.headers["retry-after"]) >= 1
         assert c.post("/v1/clips", data={"prompt": "mine"}, headers=eve).status_code == 201
+
+
+def test_an_index_that_cannot_be_saved_does_not_fail_a_stored_upload(client, monkeypatch):
+    """Finding 9: with the index folder unwritable the upload answered 500 although the
+    clip was stored. The catalog is the record: the upload stands, the index catches up."""
+    import embeddings.index
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/srv/home/index/text.npz")
+
+    monkeypatch.setattr(embeddings.index.VectorIndex, "save", refuse)
+    h = signup(client, "dee")
+    r = client.post("/v1/clips", data={"prompt": "a kite over dunes"}, headers=h)
+    assert r.status_code == 201, r.text
+    assert client.get(f"/v1/clips/{r.json()['clip_id']}").status_code == 200
+
+
+def test_a_failed_upload_leaves_nothing_and_shows_no_server_path(client, tmp_path, monkeypatch):
+    import feed.engine
+
+    h = signup(client, "dee")
+    home = client.app.state.context.settings.home
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 300)
+    r = upload(client, h, {"prompt": "x"}, "holiday.mp4", junk)
+    assert r.status_code == 422
+    assert str(home) not in r.text and "/tmp" not in r.text and "uploads" not in r.text, r.text
+
+    def unwritable(source, target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(feed.engine, "_stage_copy", unwritable)
+    ok = tmp_path / "ok.mp4"
+    ok.write_bytes(next(home.glob("media/*.mp4")).read_bytes())
+    r = upload(client, h, {"prompt": "a kite", "clip_id": "kite-1"}, "ok.mp4", ok)
+    assert r.status_code == 503 and str(home) not in r.text
+    assert client.get("/v1/clips/kite-1").status_code == 404
+    assert client.get("/healthz").json()["clips"] == 11
+    assert list((home / "uploads").iterdir()) == []
+
+
+def test_re_uploading_without_a_video_leaves_no_orphaned_file(client, real_mp4_small):
+    h = signup(client, "dee")
+    home = client.app.state.context.settings.home
+    assert upload(client, h, {"prompt": "v1", "clip_id": "dee-1"}, "a.mov", real_mp4_small)
+    assert (home / "media" / "dee-1.mov").is_file()
+    r = upload(client, h, {"prompt": "v2", "clip_id": "dee-1"}, "a.mp4", real_mp4_small)
+    assert r.status_code == 201 and not (home / "media" / "dee-1.mov").exists()
+    r = client.post("/v1/clips", data={"prompt": "v3", "clip_id": "dee-1"}, headers=h)
+    assert r.status_code == 201 and r.json()["video_url"] is None
+    assert not list((home / "media").glob("dee-1*"))
+
+
+def test_start_up_removes_stale_temp_files(tmp_path, make_engine):
+    import os
+    import time as clock
+
+    home = tmp_path / "home"
+    engine = make_engine(home)
+    stale = [home / "uploads" / "tmpab12.mp4", home / "media" / ".c1.mp4.x1.tmp",
+             home / "index" / ".text.npz.y2.tmp", home / "events" / "date=2026-01-01" /
+             ".part-z3.tmp", home / "staging" / "gen-j1.mp4"]  # fmt: skip
+    fresh = home / "uploads" / "tmpcd34.mp4"
+    keep = home / "media" / "c1.mp4"
+    for path in [*stale, fresh, keep]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    old = clock.time() - 2 * 3600
+    for path in [*stale, keep]:
+        os.utime(path, (old, old))
+    with TestClient(create_app(Settings(home=home), engine)):
+        assert [p for p in stale if p.exists()] == []
+        assert fresh.exists() and keep.exists()  # maybe still being written; not temp

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer
 from feed.api_feed import router as feed_router
@@ -47,6 +48,7 @@ UPLOAD_OVERHEAD = 1024 * 1024  # multipart framing and form fields beside the vi
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_TEXT_CHARS = 2000
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
+VIDEO = {"type": "string", "format": "binary"}
 
 
 def create_app(
@@ -250,7 +252,18 @@ def create_app(
         log.info("uploaded clip %s by %s", clip.id, clip.creator)
         return clip_out(clip)
 
-    @app.get("/media/{clip_id}", responses={404: {"description": "no media"}})
+    @app.get(
+        "/media/{clip_id}",
+        response_class=FileResponse,
+        responses={
+            200: {"description": "the video", "content": {"video/mp4": {"schema": VIDEO}}},
+            206: {"description": "the requested byte range",
+                  "content": {"video/mp4": {"schema": VIDEO}}},
+            404: {"description": "no media"},
+            416: {"description": "range not satisfiable"},
+            **INVALID,
+        },
+    )  # fmt: skip
     def media(
         h: Ctx, clip_id: str, v: Annotated[str | None, Query(max_length=200)] = None
     ) -> FileResponse:
@@ -293,6 +306,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         status = 422 if exc.status_code == 400 else exc.status_code
+        if status == 405:
+            # Starlette names only the first route that matched the path; every method
+            # the path answers belongs in Allow.
+            allowed = {
+                method.upper()
+                for path, item in app.openapi()["paths"].items()
+                if compile_path(path)[0].match(request.url.path)
+                for method in item
+            }
+            headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+            return JSONResponse({"detail": "method not allowed"}, 405, headers=headers)
         if status in (204, 304):
             return Response(status_code=status, headers=exc.headers)
         return JSONResponse({"detail": _printable(exc.detail)}, status_code=status,

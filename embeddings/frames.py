@@ -23,12 +23,58 @@ class MediaError(ValueError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video file holds, as read from its container."""
+    """What a video file holds, as read from its container (nothing decoded).
+
+    `frames` is the container's frame count, or duration x frame rate where the
+    container does not say; 0 when neither is known.
+    """
 
     duration_s: float
     width: int
     height: int
     has_audio: bool
+    container: str = ""
+    codec: str = ""
+    frames: int = 0
+
+
+# Containers and codecs a short generated clip comes in. Images (PNG, GIF, JPEG, WebP)
+# renamed to .mp4 open as one-frame "videos" through their own demuxers: refused.
+VIDEO_CONTAINERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
+VIDEO_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4"})
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """What one clip may cost to decode, checked from its container before decoding."""
+
+    max_side: int = 1920
+    max_pixels: int = 1920 * 1080
+    max_duration_s: float = 180.0
+    max_frames: int = 180 * 60
+    containers: frozenset[str] = VIDEO_CONTAINERS
+    codecs: frozenset[str] = VIDEO_CODECS
+
+
+def check_limits(info: VideoInfo, limits: MediaLimits) -> None:
+    """Raise MediaError (naming the limit) for a video the limits do not allow."""
+    if info.container not in limits.containers:
+        raise MediaError(f"not a video container ({info.container or 'unknown'});"
+                         " use MP4, MOV, MKV or WebM")  # fmt: skip
+    if info.codec not in limits.codecs:
+        raise MediaError(f"video codec {info.codec or 'unknown'!r} is not accepted;"
+                         f" use one of {sorted(limits.codecs)}")  # fmt: skip
+    if max(info.width, info.height) > limits.max_side or info.width * info.height > (
+        limits.max_pixels
+    ):
+        raise MediaError(
+            f"video is {info.width}x{info.height}; at most {limits.max_side} pixels a side"
+            f" and {limits.max_pixels} pixels a frame"
+        )
+    if not 0 < info.duration_s <= limits.max_duration_s:
+        raise MediaError(f"video lasts {info.duration_s:.1f} s; 0-{limits.max_duration_s:g} s")
+    if info.frames > limits.max_frames:
+        raise MediaError(f"video has {info.frames} frames; at most {limits.max_frames}")
 
 
 @dataclass(frozen=True)
@@ -70,13 +116,23 @@ def _info(container: av.container.InputContainer, path: Path) -> VideoInfo:
     height = stream.codec_context.height
     if not width or not height:
         raise MediaError(f"{path}: video stream has no frame size")
-    return VideoInfo(duration_s, width, height, has_audio=bool(container.streams.audio))
+    frames = int(stream.frames or 0)
+    if not frames and stream.average_rate:
+        frames = int(duration_s * float(stream.average_rate))
+    return VideoInfo(
+        duration_s, width, height, has_audio=bool(container.streams.audio),
+        container=container.format.name, codec=stream.codec_context.name, frames=frames,
+    )  # fmt: skip
 
 
-def probe_video(path: Path) -> VideoInfo:
-    """Read duration, size and audio presence without decoding frames."""
+def probe_video(path: Path, limits: MediaLimits | None = None) -> VideoInfo:
+    """Read duration, size, codec and audio presence without decoding frames; with
+    `limits`, MediaError for a video they do not allow."""
     with _open(path) as container:
-        return _info(container, path)
+        info = _info(container, path)
+    if limits is not None:
+        check_limits(info, limits)
+    return info
 
 
 def sample_frames(path: Path, n: int, max_side: int = 448) -> SampledFrames:

@@ -11,19 +11,24 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer
 from feed.api_feed import router as feed_router
 from feed.api_generation import router as generation_router
+from feed.consent import normalise_handle
 from feed.context import AppContext, Ctx
-from feed.engine import NOT_YOURS, Engine
+from feed.engine import NOT_YOURS, Engine, sweep_temp_files
 from feed.gapfill import GapFiller
 from feed.manifest import ManifestError, parse_entry
+from feed.request_body import StrictJSONRoute
 from feed.schemas import (
     INVALID,
     AppearanceList,
@@ -43,6 +48,7 @@ UPLOAD_OVERHEAD = 1024 * 1024  # multipart framing and form fields beside the vi
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_TEXT_CHARS = 2000
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
+VIDEO = {"type": "string", "format": "binary"}
 
 
 def create_app(
@@ -72,6 +78,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweep_temp_files(settings.home, time.time())  # what a killed server left behind
         worker = JobWorker(handle) if settings.run_jobs_in_background else None
         if worker is not None:
             worker.start()
@@ -89,6 +96,8 @@ def create_app(
         # before it is buffered or parsed. Uploads have their own limit below.
         max_body_size=settings.max_body_bytes,
     )
+    app.router.route_class = StrictJSONRoute
+    install_error_handlers(app)
     app.state.context = handle
     app.include_router(feed_router)
     app.include_router(generation_router)
@@ -144,7 +153,7 @@ def create_app(
         clip = h.engine.catalog.get(clip_id)
         if clip is None or not h.service.visible(user, clip.cameos, clip.creator):
             raise HTTPException(404, f"no clip {clip_id!r}")
-        if user.handle != clip.creator and user.handle not in clip.cameos:
+        if not h.service.co_owns(user, clip):
             raise HTTPException(403, "only the clip's creator and its cameos' owners may delete it")
         h.engine.delete(clip_id)
         h.engine.save()
@@ -170,6 +179,8 @@ def create_app(
             404: {"description": "remix_of names no clip you may see"},
             409: {"description": "the clip id belongs to another creator"},
             413: {"description": "video too large"},
+            429: {"description": "too many uploads; see Retry-After"},
+            503: {"description": "storage unavailable; nothing was stored"},
             **INVALID,
         },
     )
@@ -190,21 +201,26 @@ def create_app(
         Cameos named in `cameos` or as @handles in the prompt need their owners' consent.
         A remix keeps the original's cameos: they need consent too, and co-own the remix.
         """
-        if creator is not None and creator.strip().removeprefix("@") != user.handle:
+        h.rate_limit("upload", user.id, time.time())
+        if creator is not None and normalise_handle(creator) != user.handle:
             raise HTTPException(403, "you can upload clips only as yourself")
-        handles = [c.removeprefix("@") for c in (s.strip() for s in cameos.split(",")) if c]
+        handles = [c for c in (s.strip() for s in cameos.split(",")) if c]
         if remix_of:
             original = h.engine.catalog.get(remix_of)
             if original is None or not h.service.visible(user, original.cameos, original.creator):
                 raise HTTPException(404, f"no clip {remix_of!r} to remix; nothing was stored")
-            handles += [c for c in original.cameos if c not in handles]
-        try:
-            h.filler.check_cameos(user, prompt, handles)
-        except FeedError as exc:
-            raise HTTPException(403, f"{exc}; nothing was stored") from exc
+            handles += original.cameos
         existing = h.engine.catalog.get(clip_id) if clip_id else None
         if existing is not None and existing.creator != user.handle:
             raise HTTPException(409, f"clip id {clip_id!r} belongs to another creator")
+        if existing is not None:
+            # A re-upload keeps the stored clip's cameos (they co-own it), so it needs
+            # their consent now as much as a new clip would.
+            handles += existing.cameos
+        try:
+            handles = list(h.service.check_cameos(user, prompt, handles))
+        except FeedError as exc:
+            raise HTTPException(403, f"{exc}; nothing was stored") from exc
         raw = {
             "id": clip_id or f"up-{uuid.uuid4().hex[:12]}",
             "prompt": prompt,
@@ -215,23 +231,41 @@ def create_app(
         }
         if remix_of:
             raw["remix_of"] = remix_of
-        with _spooled_upload(video, settings.home / "uploads", settings.max_video_bytes) as path:
-            if path is not None:
-                raw["video"] = str(path)
-            try:
-                entry = parse_entry(raw, 1, None, settings.max_prompt_chars)
-            except ManifestError as exc:
-                raise HTTPException(422, str(exc)) from exc
-            report = h.engine.ingest([entry], keep_creators=True)
+        try:
+            with _spooled_upload(
+                video, settings.home / "uploads", settings.max_video_bytes
+            ) as path:
+                if path is not None:
+                    raw["video"] = str(path)
+                try:
+                    entry = parse_entry(raw, 1, None, settings.max_prompt_chars)
+                except ManifestError as exc:
+                    raise HTTPException(422, str(exc)) from exc
+                report = h.engine.ingest([entry], keep_creators=True)
+        except OSError as exc:  # the home cannot be written: nothing was committed
+            log.error("upload by %s not stored: %s", user.handle, exc)
+            raise HTTPException(503, "storage is unavailable; nothing was stored",
+                                headers={"Retry-After": "30"}) from exc  # fmt: skip
         if report.errors:
-            reason = report.errors[0].reason
+            reason = _without_paths(report.errors[0].reason, path, settings.home)
             raise HTTPException(409 if reason == NOT_YOURS else 422, reason)
         clip = h.engine.catalog.get(entry.id)
         assert clip is not None
         log.info("uploaded clip %s by %s", clip.id, clip.creator)
         return clip_out(clip)
 
-    @app.get("/media/{clip_id}", responses={404: {"description": "no media"}})
+    @app.get(
+        "/media/{clip_id}",
+        response_class=FileResponse,
+        responses={
+            200: {"description": "the video", "content": {"video/mp4": {"schema": VIDEO}}},
+            206: {"description": "the requested byte range",
+                  "content": {"video/mp4": {"schema": VIDEO}}},
+            404: {"description": "no media"},
+            416: {"description": "range not satisfiable"},
+            **INVALID,
+        },
+    )  # fmt: skip
     def media(
         h: Ctx, clip_id: str, v: Annotated[str | None, Query(max_length=200)] = None
     ) -> FileResponse:
@@ -249,6 +283,60 @@ def create_app(
         return FileResponse(path, media_type="video/mp4")
 
     return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer request errors in the documented shapes, without echoing what was sent.
+
+    Validation errors list where and why (FastAPI's default also echoes the input, and
+    an input that cannot be written back as JSON, NaN or a lone surrogate, turned a 422
+    into a 500). A body that cannot be parsed at all is a 422 like any invalid input.
+    """
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = []
+        for error in exc.errors():
+            msg = error.get("msg", "invalid")
+            if error.get("type") == "json_invalid" and error.get("ctx", {}).get("error"):
+                msg = f"{msg}: {error['ctx']['error']}"
+            issues.append({"loc": [_printable(part) for part in error.get("loc", ())],
+                           "msg": _printable(msg),
+                           "type": _printable(error.get("type", "value_error"))})  # fmt: skip
+        return JSONResponse({"detail": issues}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        status = 422 if exc.status_code == 400 else exc.status_code
+        if status == 405:
+            # Starlette names only the first route that matched the path; every method
+            # the path answers belongs in Allow.
+            allowed = {
+                method.upper()
+                for path, item in app.openapi()["paths"].items()
+                if compile_path(path)[0].match(request.url.path)
+                for method in item
+            }
+            headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+            return JSONResponse({"detail": "method not allowed"}, 405, headers=headers)
+        if status in (204, 304):
+            return Response(status_code=status, headers=exc.headers)
+        return JSONResponse({"detail": _printable(exc.detail)}, status_code=status,
+                            headers=exc.headers)  # fmt: skip
+
+
+def _without_paths(reason: str, upload: Path | None, home: Path) -> str:
+    """An ingest error as the uploader may read it: no server paths in it."""
+    if upload is not None:
+        reason = reason.replace(str(upload), "the video").replace(upload.name, "the video")
+    return reason.replace(str(home.resolve()), "<home>").replace(str(home), "<home>")
+
+
+def _printable(value: object) -> Any:
+    """Text that encodes as UTF-8 (lone surrogates replaced); ints stay ints."""
+    if isinstance(value, int):
+        return value
+    return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
 class JobWorker:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from feed.context import AppContext, Ctx
 from feed.intent import has_japanese
 from feed.profile import Event
+from feed.request_body import StrictJSONRoute
 from feed.schemas import (
     INVALID,
     EventsAccepted,
@@ -28,6 +29,7 @@ from feed.schemas import (
     clip_out,
 )
 from feed.service import (
+    FUTURE_SLACK_S,
     FeedError,
     FeedItem,
     Forbidden,
@@ -38,9 +40,11 @@ from feed.service import (
 )
 from feed.state import SteeringRecord, User
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute)
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid token"}}
+# How old an event a client may still report (apps queue events while offline).
+MAX_EVENT_AGE_S = 7 * 86_400.0
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -147,15 +151,26 @@ def get_feed(
 @router.post(
     "/v1/events",
     responses=AUTH_ERRORS
-    | {403: {"description": "another user's session"}, 404: {"description": "unknown clip"}}
+    | {
+        403: {"description": "another user's session"},
+        404: {"description": "unknown clip"},
+        429: {"description": "too many event batches; see Retry-After"},
+    }
     | INVALID,
 )
 def post_events(ctx: Ctx, user: CurrentUser, body: EventsIn) -> EventsAccepted:
     """Record watch events; the next page reflects them."""
     now = time.time()
+    ctx.rate_limit("events", user.id, now)
     events = [
         Event(e.clip_id, e.type, now if e.ts is None else e.ts, e.watch_ms) for e in body.events
     ]
+    stale = [e.ts for e in events if not now - MAX_EVENT_AGE_S <= e.ts <= now + FUTURE_SLACK_S]
+    if stale:
+        days = MAX_EVENT_AGE_S // 86_400
+        raise HTTPException(
+            422, f"event time {stale[0]} is outside the last {days:.0f} days (or in the future)"
+        )
     if body.session_id is not None and ctx.service.state.session_owner(body.session_id) != user.id:
         raise HTTPException(403, "that session belongs to someone else")
     try:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Path
 from pydantic import BaseModel, Field
 
 from feed.api_feed import CurrentUser, _http, is_admin
+from feed.consent import normalise_handle
 from feed.context import AppContext, Ctx
 from feed.gapfill import BudgetError
+from feed.request_body import StrictJSONRoute
 from feed.schemas import INVALID
 from feed.service import FeedError
+from feed.state import User
 from generation.gaps import Gap
 from generation.jobs import Job
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute)
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {403: {"description": "needs the admin token"}}
 
 
@@ -74,13 +77,18 @@ class GenerateIn(BaseModel):
     prompt: str = Field(min_length=1, max_length=1000)
 
 
-class CameoIn(BaseModel):
-    """Who may put your likeness in clips."""
+class CameoUpdate(BaseModel):
+    """A new consent policy for your cameo."""
 
-    handle: str = Field(min_length=1, max_length=64)
     policy: Literal["only_me", "approved", "mutuals", "everyone"]
     approved: list[str] = Field(default_factory=list, max_length=1000)
     blocked: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class CameoIn(CameoUpdate):
+    """Who may put your likeness in clips: your handle, a policy, accounts by handle."""
+
+    handle: str = Field(min_length=1, max_length=65)
 
 
 class CameoOut(BaseModel):
@@ -173,29 +181,29 @@ def get_job(ctx: Ctx, job_id: str, authorization: Annotated[str | None, Header()
 
 @router.post("/v1/cameos", status_code=201, responses=INVALID | {401: {}, 403: {}, 404: {}})
 def set_cameo(ctx: Ctx, user: CurrentUser, body: CameoIn) -> CameoOut:
-    """Record who may use your cameo (your own handle only)."""
-    handle = body.handle.removeprefix("@")
-    if handle != user.handle:
-        raise HTTPException(403, "you can only set consent for your own cameo")
-    approved = [h.removeprefix("@") for h in body.approved]
-    blocked = [h.removeprefix("@") for h in body.blocked]
-    try:
-        consent = ctx.service.set_cameo(user, body.policy, approved, blocked, time.time())
-    except FeedError as exc:
-        raise _http(exc) from exc
-    return CameoOut(handle=handle, policy=consent.policy, approved=list(consent.approved),
-                    blocked=list(consent.blocked))  # fmt: skip
-
-
-class CameoUpdate(BaseModel):
-    """A new consent policy for your cameo."""
-
-    policy: Literal["only_me", "approved", "mutuals", "everyone"]
-    approved: list[str] = Field(default_factory=list, max_length=1000)
-    blocked: list[str] = Field(default_factory=list, max_length=1000)
+    """Record who may use your cameo (your own handle only). `approved` and `blocked` name
+    accounts by handle (422 for a handle that is no account); they are kept as those
+    accounts, so whoever takes a handle later is not on your lists."""
+    return _record_cameo(ctx, user, body.handle, body)
 
 
 @router.put("/v1/cameos/{handle}", responses=INVALID | {401: {}, 403: {}})
-def update_cameo(ctx: Ctx, user: CurrentUser, handle: str, body: CameoUpdate) -> CameoOut:
+def update_cameo(
+    ctx: Ctx, user: CurrentUser, handle: Annotated[str, Path(max_length=65)], body: CameoUpdate
+) -> CameoOut:
     """Change who may use and see your cameo; takes effect on the very next request."""
-    return set_cameo(ctx, user, CameoIn(handle=handle, **body.model_dump()))
+    return _record_cameo(ctx, user, handle, body)
+
+
+def _record_cameo(ctx: AppContext, user: User, handle: str, body: CameoUpdate) -> CameoOut:
+    if normalise_handle(handle) != user.handle:
+        raise HTTPException(403, "you can only set consent for your own cameo")
+    try:
+        consent = ctx.service.set_cameo(user, body.policy, body.approved, body.blocked,
+                                        time.time())  # fmt: skip
+    except FeedError as exc:
+        raise _http(exc) from exc
+    names = ctx.service.state.handles_of([*consent.approved, *consent.blocked])
+    return CameoOut(handle=user.handle, policy=consent.policy,
+                    approved=sorted(names[i] for i in consent.approved if i in names),
+                    blocked=sorted(names[i] for i in consent.blocked if i in names))  # fmt: skip

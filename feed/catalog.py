@@ -18,16 +18,37 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.consent import mentioned_cameos
-from feed.db import Database, DatabaseError
+from feed.consent import mentioned_cameos, normalise_handle
+from feed.db import Database, DatabaseError, Migration
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
 
 # Migrations: MIGRATIONS[v] upgrades a catalog at version v to v + 1.
 # Version 0 is an empty database.
-MIGRATIONS: dict[int, str] = {
+def _normalised_handles(db: sqlite3.Connection) -> None:
+    """v2: creator and cameo handles in their one normalised form (case-folded)."""
+    creators = db.execute("SELECT handle, created_at FROM creators").fetchall()
+    db.executemany(
+        "INSERT OR IGNORE INTO creators VALUES (?, ?)",
+        [(normalise_handle(h), t) for h, t in sorted(creators, key=lambda r: r[1])],
+    )
+    for handle, _ in creators:
+        if normalise_handle(handle) != handle:
+            db.execute("UPDATE clips SET creator = ? WHERE creator = ?",
+                       (normalise_handle(handle), handle))  # fmt: skip
+            db.execute("DELETE FROM creators WHERE handle = ?", (handle,))
+    cameos = db.execute("SELECT seq, handle FROM clip_cameos").fetchall()
+    db.execute("DELETE FROM clip_cameos")
+    db.executemany(
+        "INSERT OR IGNORE INTO clip_cameos VALUES (?, ?)",
+        [(seq, normalise_handle(h)) for seq, h in cameos],
+    )
+
+
+MIGRATIONS: dict[int, Migration] = {
     0: """
     INSERT INTO meta VALUES ('generation', '0');
     CREATE TABLE creators (
@@ -68,7 +89,10 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE TABLE deleted_clips (seq INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
     """,
+    1: _normalised_handles,
 }
+# Bumped whenever mention finding changes: every stored prompt is searched again once.
+MENTION_RULES = "2"
 
 
 CatalogError = DatabaseError
@@ -156,13 +180,16 @@ class Catalog:
         self._add_mentioned_cameos()
 
     def _add_mentioned_cameos(self) -> None:
-        """Once per catalog: make every @handle a prompt names a cameo of its clip.
+        """Once per catalog and mention rules: make every @handle a prompt names a cameo
+        of its clip.
 
-        Catalogs written before mentions counted as cameos hold only the listed
-        ones, and a likeness named only in a prompt must still be under consent.
+        Catalogs written before mentions counted as cameos (or before "＠alice" and
+        "x@alice" counted as mentions) hold only the ones found then, and a likeness
+        named in a prompt must still be under consent.
         """
         with self._tx() as db:
-            if db.execute("SELECT 1 FROM meta WHERE key='mentions_are_cameos'").fetchone():
+            found = db.execute("SELECT value FROM meta WHERE key='mentions_are_cameos'")
+            if (found.fetchone() or ("",))[0] == MENTION_RULES:
                 return
             rows = db.execute("SELECT seq, prompt FROM clips").fetchall()
             pairs = [(seq, h) for seq, prompt in rows for h in mentioned_cameos(prompt)]
@@ -171,7 +198,8 @@ class Catalog:
             if db.execute("SELECT COUNT(*) FROM clip_cameos").fetchone()[0] != before:
                 self._bump(db)
                 log.warning("%s: prompts' @mentions added as cameos", self.path)
-            db.execute("INSERT INTO meta VALUES ('mentions_are_cameos', '1')")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('mentions_are_cameos', ?)",
+                       (MENTION_RULES,))  # fmt: skip
 
     def close(self) -> None:
         """Close the database connection."""
@@ -200,6 +228,8 @@ class Catalog:
 
         `vectors` maps channel → (model, float32 (len(records), d)); a row of
         NaN means that clip has no vector on that channel. Returns the seqs.
+        An update keeps the clip's cameos: a likeness once in a clip stays under its
+        owner's consent (and co-ownership) until the clip is deleted.
         """
         for channel, (_, matrix) in vectors.items():
             if matrix.shape[0] != len(records):
@@ -233,7 +263,6 @@ class Catalog:
                         " provider=?, gen=? WHERE seq=?",
                         (*values, seq),
                     )
-                    db.execute("DELETE FROM clip_cameos WHERE seq=?", (seq,))
                     db.execute("DELETE FROM clip_vectors WHERE seq=?", (seq,))
                 db.executemany(
                     "INSERT OR IGNORE INTO clip_cameos VALUES (?, ?)",
@@ -334,6 +363,28 @@ class Catalog:
         """All creator handles."""
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT handle FROM creators ORDER BY handle")]
+
+    def handles(self) -> set[str]:
+        """Every handle the catalog names: creators and cameos."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT handle FROM creators UNION SELECT handle FROM clip_cameos"
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def video_paths(self, clip_ids: Sequence[str]) -> dict[str, str]:
+        """Stored video path of each of these clip ids that has one."""
+        out: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(clip_ids), 500):
+                chunk = list(clip_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    f"SELECT id, video_path FROM clips WHERE id IN ({marks})"
+                    " AND video_path IS NOT NULL"
+                )
+                out.update(self._db.execute(sql, chunk).fetchall())
+        return out
 
     def channel_vectors(self, channel: str) -> ChannelVectors:
         """Every stored vector of a channel (for building or checking an index)."""

@@ -19,13 +19,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from embeddings.encoders import EncoderUnavailable  # noqa: E402
 from feed.catalog import CatalogError  # noqa: E402
+from feed.consent import normalise_handle  # noqa: E402
 from feed.engine import Engine  # noqa: E402
 from feed.gapfill import GapFiller  # noqa: E402
 from feed.manifest import ManifestError  # noqa: E402
 from feed.service import FeedService  # noqa: E402
 from feed.service import describe as describe_steering  # noqa: E402
 from feed.settings import Settings  # noqa: E402
-from feed.state import User  # noqa: E402
+from feed.state import StateStore, User  # noqa: E402
 from feed.steering import load_reader  # noqa: E402
 
 log = logging.getLogger("steerfeed")
@@ -59,12 +60,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     manifest = read_manifest(Path(args.manifest), settings.max_prompt_chars)
     engine = open_engine(settings)
+    # Creators and cameos become reserved accounts as they are stored, even while a
+    # server on the same home takes sign-ups.
+    accounts = StateStore(settings.home / "state.sqlite")
+    engine.accounts = accounts
     try:
         with _bar(len(manifest.entries), "ingest") as bar:
             report = engine.ingest(manifest.entries, progress=bar.update)
         total = engine.catalog.count()
     finally:
         engine.close()
+        accounts.close()
     errors = sorted(manifest.errors + report.errors, key=lambda e: e.line)
     for error in errors:
         print(f"line {error.line}: skipped ({error.reason})", file=sys.stderr)
@@ -209,7 +215,7 @@ def _gap_filler(settings: Settings) -> Iterator[tuple[Engine, FeedService, GapFi
 
 
 def _user(service: FeedService, handle: str) -> User:
-    user = service.state.user_by_handle(handle.removeprefix("@"))
+    user = service.state.user_by_handle(normalise_handle(handle))
     if user is None:
         user, _ = service.create_user(handle, time.time())
         print(f"created user @{user.handle}", file=sys.stderr)

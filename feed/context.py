@@ -30,7 +30,9 @@ class AppContext:
         self.filler = filler
         self.limiter = RateLimiter(
             {"steer": Limit(settings.steer_per_minute, settings.steer_burst),
-             "generate": Limit(settings.generate_per_minute, settings.generate_burst)}
+             "generate": Limit(settings.generate_per_minute, settings.generate_burst),
+             "upload": Limit(settings.upload_per_minute, settings.upload_burst),
+             "events": Limit(settings.event_per_minute, settings.event_burst)}
         )  # fmt: skip
 
     def rate_limit(self, what: str, who: str, now: float) -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 APP_ID = "steerfeed"
+
+# A migration is SQL, or a function for what SQL cannot say (Unicode normalisation);
+# either runs inside the transaction that records the new version.
+Migration = str | Callable[[sqlite3.Connection], None]
 
 
 class DatabaseError(RuntimeError):
@@ -21,12 +25,12 @@ class DatabaseError(RuntimeError):
 class Database:
     """A SQLite connection shared across threads behind one lock.
 
-    `migrations[v]` is the SQL that upgrades the schema from version v to v+1
+    `migrations[v]` upgrades the schema from version v to v+1
     (version 0 is an empty file); `kind` names what the file holds, so a
     catalog is never opened as a user store or the other way round.
     """
 
-    def __init__(self, path: Path, kind: str, migrations: Mapping[int, str]) -> None:
+    def __init__(self, path: Path, kind: str, migrations: Mapping[int, Migration]) -> None:
         self.path = path
         self.kind = kind
         self.schema_version = max(migrations) + 1
@@ -62,7 +66,7 @@ class Database:
             )
         return int(meta["schema_version"])
 
-    def _migrate(self, migrations: Mapping[int, str]) -> None:
+    def _migrate(self, migrations: Mapping[int, Migration]) -> None:
         with self.lock:
             version = self._version()
             if version > self.schema_version:
@@ -75,9 +79,13 @@ class Database:
                 with self.tx() as db:
                     if version == 0:
                         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                    for statement in migrations[version].split(";"):
-                        if statement.strip():
-                            db.execute(statement)
+                    step = migrations[version]
+                    if callable(step):
+                        step(db)
+                    else:
+                        for statement in step.split(";"):
+                            if statement.strip():
+                                db.execute(statement)
                     db.executemany(
                         "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                         [

@@ -116,15 +116,18 @@ def read_demo_cameos(path: Path = DEMO_CAMEOS) -> list[DemoCameo]:
 
 
 def record_demo_consent(service: FeedService, now: float, path: Path = DEMO_CAMEOS) -> int:
-    """Sign up each demo cameo's owner and record their policy; returns how many were
-    recorded. Only people this call signs up get a policy: a handle someone already
-    holds is theirs, and so is the decision over their likeness. The demo people's
-    tokens are not kept: nobody signs in as one."""
+    """Record each demo cameo's policy on its reserved account; returns how many were
+    recorded. The catalog's handles are reserved accounts nobody can sign in as, so the
+    demo decides for them, once: a handle a person signed up as before the catalog named
+    it is theirs, and so is the decision over their likeness, and a policy on record
+    stands."""
     recorded = 0
     for cameo in read_demo_cameos(path):
-        if service.state.user_by_handle(cameo.handle) is not None:
+        service.state.reserve_handles([cameo.handle], now)
+        user = service.state.user_by_handle(cameo.handle)
+        if user is None or not user.reserved or service.state.cameo(cameo.handle) is not None:
             continue
-        user, _ = service.create_user(cameo.handle, now)
+        service.state.reserve_handles(cameo.approved, now)
         service.set_cameo(user, cameo.policy, cameo.approved, (), now)
         recorded += 1
     return recorded

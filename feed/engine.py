@@ -19,14 +19,15 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from embeddings.encoders import TextEncoder, VisualEncoder, pool_frames
-from embeddings.frames import MediaError, probe_video, sample_frames
+from embeddings.frames import MediaError, MediaLimits, probe_video, sample_frames
 from embeddings.index import IndexMismatchError, VectorIndex
 from feed.catalog import Catalog, CatalogError, Clip, ClipRecord, embedding_text
 from feed.manifest import LineError, ManifestEntry
@@ -41,6 +42,14 @@ INGEST_BATCH = 256
 NOT_YOURS = "clip id belongs to another creator"
 
 Progress = Callable[[int], None]
+
+
+class HandleRegistry(Protocol):
+    """Where accounts live: ingest reserves an account for every handle it stores."""
+
+    def reserve_handles(self, handles: Iterable[str], now: float) -> int:
+        """Make a reserved account for each handle nobody holds yet."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -101,8 +110,17 @@ class Engine:
         multi_encoder: TextEncoder | None = None,
         frames_per_clip: int = 8,
         max_video_bytes: int = 200 * 1024 * 1024,
+        media_limits: MediaLimits | None = None,
+        accounts: HandleRegistry | None = None,
     ) -> None:
         self.home = home
+        self.media_limits = media_limits or MediaLimits()
+        # Decoding runs beside the pages: at most two at once, so a burst of uploads
+        # cannot take every core from the requests.
+        self._decode_slots = threading.BoundedSemaphore(2)
+        # Set by whoever owns the accounts (the feed service); until then ingest stores
+        # handles unreserved, and the service reserves them when it opens.
+        self.accounts = accounts
         self.media_dir = home / "media"
         self.index_dir = home / "index"
         self.frames_per_clip = frames_per_clip
@@ -207,8 +225,9 @@ class Engine:
                 raise MediaError(f"video is {size} bytes, over the {self.max_video_bytes} limit")
             if size == 0:
                 raise MediaError("video file is empty")
-            info = probe_video(source)
-            sampled = sample_frames(source, self.frames_per_clip)
+            info = probe_video(source, self.media_limits)  # before anything is decoded
+            with self._decode_slots:
+                sampled = sample_frames(source, self.frames_per_clip)
             duration, width, height = info.duration_s, info.width, info.height
             has_audio = info.has_audio
             if self.visual_encoder is not None:
@@ -276,6 +295,12 @@ class Engine:
                     item = replace(item, record=replace(item.record, provider=provider[entry.id]))
                 prepared.append(item)
             if prepared:
+                if self.accounts is not None:
+                    # Before the catalog names them, so nobody can sign up as a creator
+                    # or a cameo between the two.
+                    self.accounts.reserve_handles(
+                        {h for p in prepared for h in (p.record.creator, *p.record.cameos)}, now
+                    )
                 existing = self.catalog.get_creators([r.record.id for r in prepared])
                 refused = self._store(prepared, keep_creators)
                 lines = {e.id: e.line for e in batch}
@@ -287,7 +312,12 @@ class Engine:
                         (updated if clip_id in existing else added).append(clip_id)
             if progress is not None:
                 progress(len(batch))
-        self.save()
+        try:
+            self.save()
+        except OSError as exc:
+            # The catalog committed: the clips are stored, and the index catches up
+            # from the catalog's change log when the engine next opens.
+            log.warning("index not saved (%s); it will catch up from the catalog", exc)
         return IngestReport(tuple(added), tuple(updated), tuple(errors))
 
     def _store(self, prepared: Sequence[_Prepared], keep_creators: bool = False) -> set[str]:
@@ -319,6 +349,7 @@ class Engine:
                     vectors = {c: (m, matrix[keep]) for c, (m, matrix) in vectors.items()}
                 if not records:
                     return refused
+                before = self.catalog.video_paths([r.id for r in records])
                 seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
                 for channel, (_, matrix) in vectors.items():
                     has = ~np.isnan(matrix).any(axis=1)
@@ -330,6 +361,9 @@ class Engine:
                 for item in stored:
                     if item.staged is not None and item.record.video_path is not None:
                         os.replace(item.staged, self.home / item.record.video_path)
+                    old = before.get(item.record.id)
+                    if old is not None and old != item.record.video_path:
+                        (self.home / old).unlink(missing_ok=True)  # replaced, or now none
         finally:
             for item in prepared:
                 if item.staged is not None:
@@ -431,6 +465,32 @@ class Engine:
             except MediaError as exc:
                 log.warning("clip %s: %s; no visual vector", clip.id, exc)
         return _Prepared(record, visual)
+
+
+# Temp files each writer leaves behind when killed mid-write, by folder under the home:
+# staged media and index saves (".name.XXXX.tmp"), event batches (".part-XXXX.tmp"),
+# rendered or downloaded clips (".name.XXXX.part"), and spooled uploads (any name).
+TEMP_PATTERNS = (("media", ".*.tmp"), ("index", ".*.tmp"), ("events", "date=*/.part-*.tmp"),
+                 ("staging", ".*.part"), ("staging", "*.mp4"), ("uploads", "*"),
+                 ("media", ".*.part"))  # fmt: skip
+
+
+def sweep_temp_files(home: Path, now: float, min_age_s: float = 3600.0) -> int:
+    """Remove temp files under a home that no writer can still be using (older than
+    `min_age_s`: another process on the same home may be writing one right now).
+    Returns how many were removed."""
+    removed = 0
+    for folder, pattern in TEMP_PATTERNS:
+        for path in (home / folder).glob(pattern):
+            try:
+                if path.is_file() and now - path.stat().st_mtime >= min_age_s:
+                    path.unlink()
+                    removed += 1
+            except OSError as exc:  # gone meanwhile, or not ours to remove
+                log.debug("temp file %s left: %s", path.name, exc)
+    if removed:
+        log.info("removed %d stale temp files from %s", removed, home)
+    return removed
 
 
 def _stage_copy(source: Path, target: Path) -> Path:

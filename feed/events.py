@@ -1,8 +1,10 @@
-"""The event log: append-only Parquet files partitioned by event date (polars).
+"""The event log: append-only Parquet files partitioned by arrival date (polars).
 
 Each accepted batch becomes one file, written to a temp name, fsynced and
 renamed, so a reader never sees half a batch and an acknowledged batch is on
-disk. Offline experiments scan the folder lazily.
+disk. Batches land in the folder of the day they arrived (`received_at`), not of
+the times their clients claim: a batch is one file, whatever its timestamps say.
+Offline experiments scan the folder lazily.
 """
 
 from __future__ import annotations
@@ -43,23 +45,23 @@ class LoggedEvent:
 
 
 def event_date(ts: float) -> str:
-    """UTC date (YYYY-MM-DD) of a timestamp: the partition an event lands in."""
+    """UTC date (YYYY-MM-DD) of a timestamp (an event's arrival: its partition)."""
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
 class EventLog:
-    """Parquet event log under `directory/date=YYYY-MM-DD/part-*.parquet`."""
+    """Parquet event log under `directory/date=YYYY-MM-DD/part-*.parquet` (arrival date)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
     def append(self, events: Sequence[LoggedEvent]) -> list[Path]:
-        """Durably write a batch (one file per date it spans); returns the files."""
+        """Durably write a batch (one file per arrival date, normally one); returns the files."""
         if not events:
             return []
         by_date: dict[str, list[LoggedEvent]] = {}
         for e in events:
-            by_date.setdefault(event_date(e.ts), []).append(e)
+            by_date.setdefault(event_date(e.received_at), []).append(e)
         written = []
         stamp = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
         for date, batch in by_date.items():

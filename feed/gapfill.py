@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from feed.consent import CameoConsent, may_use, mentioned_cameos
+from feed.consent import mentioned_cameos
 from feed.manifest import parse_entry
 from feed.ranking import MATCH_Z
 from feed.service import FeedError, FeedService, Forbidden, NotFound
@@ -66,12 +66,33 @@ class GapFiller:
 
     # -- demand and gaps ------------------------------------------------------
 
+    def system_user(self) -> User:
+        """The reserved account gap fills are made as: it holds no likeness of its own, so a
+        gap naming a cameo is filled only if that cameo allows anyone to use it."""
+        state = self.service.state
+        state.reserve_handles([GAP_CREATOR], self.clock())
+        user = state.user_by_handle(GAP_CREATOR)
+        assert user is not None
+        return user
+
+    def _allowed(self, user: User, prompt: str) -> bool:
+        try:
+            self.service.check_cameos(user, prompt)
+        except Forbidden:
+            return False
+        return True
+
     def demand(self, now: float) -> list[DemandSignal]:
-        """One signal per user per active boost/only phrase, with that user's unseen supply."""
+        """One signal per user per active boost/only phrase, with that user's unseen supply.
+
+        A phrase naming a cameo that does not allow generation by the gap filler is no
+        demand: no gap is ever filled with a likeness its owner did not allow.
+        """
         snap = self.service.snapshot()
         signals = []
+        system = self.system_user()
         for record in self.service.state.live_user_steering(now):
-            if record.op not in ("boost", "only"):
+            if record.op not in ("boost", "only") or not self._allowed(system, record.phrase):
                 continue
             z = self.service.relevance(record.phrase, snap)
             # z alone always finds a "top 7%"; supply also needs real closeness, or a
@@ -104,12 +125,19 @@ class GapFiller:
         gap = next((g for g in self.gaps(now) if g.id == gap_id), None)
         if gap is None:
             raise NotFound(f"no open gap {gap_id!r}")
+        system = self.system_user()
         liked: list[str] = []
         for user_id in gap.waiting_users:
             clips = self.service.engine.catalog
-            liked += [c.prompt for cid in self.service.state.liked(user_id, 10)
-                      if (c := clips.get(cid)) is not None]  # fmt: skip
+            # Subjects never come from a prompt that names someone: a likeness is not
+            # carried from a liked clip into a new one.
+            for clip_id in self.service.state.liked(user_id, 10):
+                clip = clips.get(clip_id)
+                if clip is not None and not mentioned_cameos(clip.prompt):
+                    liked.append(clip.prompt)
         prompts = compose_prompts(gap.phrase, liked, count, seed=zlib.crc32(gap.id.encode()))
+        for prompt in prompts:
+            self.service.check_cameos(system, prompt)  # the phrase was checked: belt and braces
         day = int(now // 86_400)
         new = [
             NewJob(
@@ -137,7 +165,7 @@ class GapFiller:
         if not prompt or len(prompt) > 1000:
             raise FeedError("prompt must be 1-1000 characters")
         try:
-            self.check_cameos(user, prompt)
+            self.service.check_cameos(user, prompt)
         except Forbidden as exc:
             raise Forbidden(f"{exc}; nothing was queued") from exc
         key = key or f"{user.id}:{zlib.crc32(prompt.encode())}:{int(now // 60)}"
@@ -151,33 +179,19 @@ class GapFiller:
         self.service.state.add_made_for([(user.id, job.clip_id_for_ingest, prompt, job.id)], now)
         return job
 
-    def check_cameos(self, user: User, prompt: str, listed: Sequence[str] = ()) -> None:
-        """Raise Forbidden unless every cameo (`listed`, and @named in the prompt) allows
-        this user."""
-        state = self.service.state
-        for handle in dict.fromkeys([*listed, *mentioned_cameos(prompt)]):
-            if handle == user.handle:
-                continue  # your own likeness is yours to use, consent on record or not
-            record = state.cameo(handle)
-            consent = None if record is None else CameoConsent(handle, *record)  # type: ignore[arg-type]
-            owner = None if record is None else state.get_user(record[0])
-            mutual = owner is not None and state.follows_between(
-                user.id, user.handle, owner.id, owner.handle
-            )
-            if not may_use(consent, user.id, user.handle, mutual):
-                reason = "has no consent on record" if consent is None else "does not allow you"
-                raise Forbidden(f"cameo @{handle} {reason}")
-
     # -- running --------------------------------------------------------------
 
     def run(self, max_jobs: int = 10) -> list[Job]:
         """Run queued jobs now; each finished clip is ingested and routed to who asked."""
 
         def ingest(job: Job, path: Path, provider: str) -> str:
-            creator = GAP_CREATOR
+            maker = self.system_user()
             if job.requester is not None:
-                requester = self.service.state.get_user(job.requester)
-                creator = requester.handle if requester is not None else GAP_CREATOR
+                maker = self.service.state.get_user(job.requester) or maker
+            # Consent is checked again as the clip is stored: a cameo's owner may have
+            # changed their mind since the job was queued.
+            self.service.check_cameos(maker, job.prompt)
+            creator = maker.handle
             entry = parse_entry(
                 {"id": job.clip_id_for_ingest, "prompt": job.prompt, "creator": creator,
                  "video": str(path), "tags": ["generated"]},

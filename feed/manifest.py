@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feed.consent import mentioned_cameos
+from feed.consent import HANDLE_PATTERN, mentioned_cameos, normalise_handle
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-HANDLE_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MAX_TAGS = 32
 MAX_TAG_CHARS = 64
 MAX_LINE_BYTES = 64 * 1024
@@ -83,10 +82,10 @@ def _text(obj: dict[str, Any], key: str, *, required: bool, max_chars: int) -> s
 
 
 def parse_handle(raw: object, what: str) -> str:
-    """A creator or cameo handle without its leading '@'."""
+    """A creator or cameo handle in its stored form (normalised, without its leading '@')."""
     if not isinstance(raw, str):
         raise ManifestError(f"{what} must be a string")
-    handle = raw.strip().removeprefix("@")
+    handle = normalise_handle(raw)
     if not HANDLE_PATTERN.match(handle):
         raise ManifestError(f"{what} {raw!r} is not a valid handle (letters, digits, _ . -)")
     return handle

@@ -101,7 +101,13 @@ def search_item(hit: SearchResult, media_query: str = "") -> SearchItem:
 class UserCreate(BaseModel):
     """Sign-up request."""
 
-    handle: str = Field(min_length=1, max_length=64, examples=["mika"])
+    handle: str = Field(
+        min_length=1,
+        max_length=65,
+        pattern=r"^@?[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$",
+        examples=["mika"],
+        description="letters, digits, _ . - (stored lower-case; a leading @ is dropped)",
+    )
 
 
 class UserCreated(BaseModel):
@@ -145,7 +151,8 @@ class FeedResponse(BaseModel):
 
 
 class EventIn(BaseModel):
-    """One event. `ts` is seconds since the epoch (defaults to now)."""
+    """One event. `ts` is seconds since the epoch (defaults to now); at most seven days
+    old and five minutes ahead of the server's clock."""
 
     clip_id: str = Field(min_length=1, max_length=128)
     type: Literal["impression", "view", "like", "skip", "hide", "share", "remix", "follow"]

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 import zlib
 from collections import OrderedDict
@@ -26,11 +27,18 @@ from pathlib import Path
 import numpy as np
 
 from feed.catalog import Clip
-from feed.consent import POLICIES, CameoConsent, clip_visible
+from feed.consent import (
+    HANDLE_PATTERN,
+    POLICIES,
+    CameoConsent,
+    clip_visible,
+    may_use,
+    mentioned_cameos,
+    normalise_handle,
+)
 from feed.engine import Engine
 from feed.events import EventLog, LoggedEvent
 from feed.intent import has_japanese
-from feed.manifest import HANDLE_PATTERN
 from feed.profile import (
     EVENT_TYPES,
     Event,
@@ -196,6 +204,11 @@ class FeedService:
         self._phrase_vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._consents: dict[str, CameoConsent] | None = None
+        self._owner_ids: dict[str, str] = {}  # handle → user id; a binding never changes
+        # Ingest reserves every handle it stores as an account, so nobody can sign up as
+        # a creator or a cameo; handles stored before this service opened are reserved now.
+        engine.accounts = state
+        state.reserve_handles(engine.catalog.handles(), time.time())
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
         self._warming: dict[str, Future[None]] = {}
 
@@ -216,6 +229,8 @@ class FeedService:
     def close(self) -> None:
         """Close the user state (the engine belongs to the caller)."""
         self._warmer.shutdown(wait=True)
+        if self.engine.accounts is self.state:
+            self.engine.accounts = None
         self.state.close()
 
     # -- snapshot and caches --------------------------------------------------
@@ -323,14 +338,30 @@ class FeedService:
     # -- users ----------------------------------------------------------------
 
     def create_user(self, handle: str, now: float) -> tuple[User, str]:
-        """Sign up a user; returns the user and their bearer token."""
-        handle = handle.strip().removeprefix("@") if isinstance(handle, str) else ""
+        """Sign up a user; returns the user and their bearer token.
+
+        Handles are stored normalised ("Ａlice" and "ALICE" are "alice"), so two
+        handles that look alike cannot both exist; handles the catalog names are
+        reserved and refused as taken.
+        """
+        handle = normalise_handle(handle) if isinstance(handle, str) else ""
         if not HANDLE_PATTERN.match(handle):
             raise FeedError("handle must be 1-64 letters, digits, _ . - (not starting with . or -)")
         try:
             return self.state.create_user(handle, now)
         except ValueError as exc:
             raise FeedError(str(exc)) from exc
+
+    def user_ids(self, handles: Sequence[str]) -> tuple[str, ...]:
+        """The user ids of these handles (with or without '@', in any case); FeedError
+        naming every handle that is no account, so a list never holds a name that
+        whoever signs up next would get."""
+        wanted = list(dict.fromkeys(normalise_handle(h) for h in handles))
+        found = self.state.users_by_handles(wanted)
+        unknown = [h for h in wanted if h not in found]
+        if unknown:
+            raise FeedError(f"no account with handle {', '.join('@' + h for h in unknown[:10])}")
+        return tuple(found[h].id for h in wanted)
 
     # -- steering -------------------------------------------------------------
 
@@ -463,7 +494,8 @@ class FeedService:
         if len(events) > MAX_EVENTS_PER_BATCH:
             raise FeedError(f"at most {MAX_EVENTS_PER_BATCH} events per request")
         snap = self.snapshot()
-        unknown = sorted({e.clip_id for e in events if e.clip_id not in snap.row_of_id})
+        # A clip the user may not see is answered as one that does not exist.
+        unknown = sorted({e.clip_id for e in events if not self.visible_row(user, snap, e.clip_id)})
         if unknown:
             raise NotFound(f"unknown clip ids: {unknown[:10]}")
         for e in events:
@@ -659,13 +691,20 @@ class FeedService:
         return found
 
     # -- consent --------------------------------------------------------------
+    #
+    # The one gate: every path that shows a clip asks `visible`, every path that puts
+    # a likeness in a clip asks `check_cameos`, and deleting asks `co_owns`.
 
     def set_cameo(self, user: User, policy: str, approved: Sequence[str],
                   blocked: Sequence[str], now: float) -> CameoConsent:  # fmt: skip
-        """Record who may use (and see clips with) the user's cameo; effective at once."""
+        """Record who may use (and see clips with) the user's cameo; effective at once.
+
+        `approved` and `blocked` are handles, stored as the user ids they name now.
+        """
         if policy not in POLICIES:
             raise FeedError(f"policy must be one of {POLICIES}")
-        self.state.set_cameo(user.handle, user.id, policy, approved, blocked, now)
+        approved_ids, blocked_ids = self.user_ids(approved), self.user_ids(blocked)
+        self.state.set_cameo(user.handle, user.id, policy, approved_ids, blocked_ids, now)
         with self._lock:
             self._consents = None
         return self.consents()[user.handle]
@@ -680,36 +719,77 @@ class FeedService:
                 }
             return self._consents
 
+    def owner_ids(self, handles: set[str]) -> dict[str, str]:
+        """The user id holding each handle that is an account (cached: a handle's account
+        never changes once it has one)."""
+        with self._lock:
+            missing = handles - self._owner_ids.keys()
+        if missing:
+            found = {h: u.id for h, u in self.state.users_by_handles(missing).items()}
+            with self._lock:
+                self._owner_ids.update(found)
+        with self._lock:
+            return {h: self._owner_ids[h] for h in handles if h in self._owner_ids}
+
     def visible(self, viewer: User | None, cameos: tuple[str, ...], creator: str) -> bool:
         """Whether the viewer may see a clip with these cameos by this creator."""
         if not cameos:
             return True
-        owner_of, mutual = self._cameo_facts(viewer, set(cameos))
-        return clip_visible(
-            cameos, creator, None if viewer is None else viewer.id,
-            None if viewer is None else viewer.handle, self.consents(), owner_of, mutual,
-        )  # fmt: skip
+        owner_of, mutual = self._cameo_facts(viewer, set(cameos) | {creator})
+        return clip_visible(cameos, creator, None if viewer is None else viewer.id,
+                            self.consents(), owner_of, mutual)  # fmt: skip
+
+    def visible_row(self, viewer: User | None, snap: CatalogSnapshot, clip_id: str) -> bool:
+        """Whether the clip is in the snapshot and the viewer may see it."""
+        row = snap.row_of_id.get(clip_id)
+        if row is None:
+            return False
+        return self.visible(viewer, snap.cameos[row], snap.creator_names[snap.creator_codes[row]])
+
+    def co_owns(self, user: User, clip: Clip) -> bool:
+        """Whether the user co-owns the clip: made it, or their likeness is in it."""
+        owners = self.owner_ids({clip.creator, *clip.cameos})
+        return user.id in owners.values()
+
+    def check_cameos(self, user: User, prompt: str, listed: Sequence[str] = ()) -> tuple[str, ...]:
+        """Every cameo in a new clip (`listed`, and @named in the prompt after
+        normalisation), normalised; Forbidden unless each allows this user."""
+        handles = tuple(dict.fromkeys([*(normalise_handle(h) for h in listed),
+                                       *mentioned_cameos(prompt)]))  # fmt: skip
+        consents = self.consents()
+        owner_of = self.owner_ids(set(handles))
+        for handle in handles:
+            if owner_of.get(handle) == user.id:
+                continue  # your own likeness is yours to use, consent on record or not
+            consent = consents.get(handle)
+            mutual = False
+            if consent is not None and consent.policy == "mutuals":
+                owner = self.state.get_user(consent.owner_id)
+                mutual = owner is not None and self.state.follows_between(
+                    user.id, user.handle, owner.id, owner.handle
+                )
+            if not may_use(consent, user.id, mutual):
+                reason = "has no consent on record" if consent is None else "does not allow you"
+                raise Forbidden(f"cameo @{handle} {reason}")
+        return handles
 
     def _cameo_facts(
         self, viewer: User | None, handles: set[str]
     ) -> tuple[dict[str, str], dict[str, bool]]:
         """What consent checks need beyond the policies, looked up once per handle: the
-        user behind each handle without consent on record, and for "mutuals" cameos
-        whether viewer and owner follow each other."""
+        user id behind each handle, and for "mutuals" cameos whether viewer and owner
+        follow each other."""
         consents = self.consents()
-        owner_of: dict[str, str] = {}
+        owner_of = self.owner_ids(handles)
         mutual: dict[str, bool] = {}
-        for handle in handles:
-            consent = consents.get(handle)
-            if consent is None:
-                owner = self.state.user_by_handle(handle)
-                if owner is not None:
-                    owner_of[handle] = owner.id
-            elif viewer is not None and consent.policy == "mutuals":
-                owner = self.state.get_user(consent.owner_id)
-                mutual[handle] = owner is not None and self.state.follows_between(
-                    viewer.id, viewer.handle, owner.id, owner.handle
-                )
+        if viewer is not None:
+            for handle in handles:
+                consent = consents.get(handle)
+                if consent is not None and consent.policy == "mutuals":
+                    owner = self.state.get_user(consent.owner_id)
+                    mutual[handle] = owner is not None and self.state.follows_between(
+                        viewer.id, viewer.handle, owner.id, owner.handle
+                    )
         return owner_of, mutual
 
     def media_query(self, viewer: User | None, clip: Clip, now: float) -> str:
@@ -748,14 +828,14 @@ class FeedService:
         if not cameo_rows:
             return np.empty(0, dtype=np.int64)
         handles = {h for r in cameo_rows for h in snap.cameos[r]}
+        handles |= {snap.creator_names[snap.creator_codes[r]] for r in cameo_rows}
         owner_of, mutual = self._cameo_facts(viewer, handles)
         consents = self.consents()
         viewer_id = None if viewer is None else viewer.id
-        viewer_handle = None if viewer is None else viewer.handle
         rows = [
             r for r in cameo_rows
             if not clip_visible(snap.cameos[r], snap.creator_names[snap.creator_codes[r]],
-                                viewer_id, viewer_handle, consents, owner_of, mutual)
+                                viewer_id, consents, owner_of, mutual)
         ]  # fmt: skip
         return np.asarray(rows, dtype=np.int64)
 

@@ -45,6 +45,10 @@ class Settings:
     steer_burst: int = 10
     generate_per_minute: float = 6.0
     generate_burst: int = 3
+    upload_per_minute: float = 12.0
+    upload_burst: int = 6
+    event_per_minute: float = 120.0  # batches of up to 500 events each
+    event_burst: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import sqlite3
 import uuid
@@ -18,9 +19,68 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.db import Database
+from feed.consent import HANDLE_PATTERN, normalise_handle
+from feed.db import Database, Migration
 
-MIGRATIONS: dict[int, str] = {
+log = logging.getLogger(__name__)
+
+RESERVED_TOKEN = "reserved:"  # prefix of a reserved account's token hash: no token matches
+
+
+def _identities_by_id(db: sqlite3.Connection) -> None:
+    """v3: handles normalised and unique, reserved accounts, consent lists of user ids.
+
+    Handles that collide once normalised keep the oldest account; a later one gets a
+    numbered handle (logged). Approved and blocked handles become the user ids they
+    name; a handle with no account names nobody and is dropped (logged).
+    """
+    db.execute("ALTER TABLE users ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0")
+    users = db.execute("SELECT id, handle FROM users ORDER BY created_at, rowid").fetchall()
+    taken: set[str] = set()
+    final: dict[str, str] = {}
+    for user_id, handle in users:
+        base = normalise_handle(handle)
+        base = base if HANDLE_PATTERN.match(base) else handle
+        candidate, n = base, 2
+        while candidate in taken:
+            candidate, n = f"{base[:60]}-{n}", n + 1
+        taken.add(candidate)
+        final[user_id] = candidate
+        if candidate != base:
+            log.warning("handle %r collides with another once normalised; now %r", handle,
+                        candidate)  # fmt: skip
+    renamed = {uid: h for uid, h in final.items() if h != dict(users)[uid]}
+    for user_id in renamed:  # two steps, so no rename trips over another's old handle
+        db.execute("UPDATE users SET handle = ? WHERE id = ?", (f"#{user_id}", user_id))
+    for user_id, handle in renamed.items():
+        db.execute("UPDATE users SET handle = ? WHERE id = ?", (handle, user_id))
+    follows = db.execute("SELECT user_id, creator, created_at FROM follows").fetchall()
+    db.execute("DELETE FROM follows")
+    db.executemany(
+        "INSERT OR IGNORE INTO follows VALUES (?, ?, ?)",
+        [(u, normalise_handle(c), t) for u, c, t in follows],
+    )
+    id_of = {h: uid for uid, h in final.items()}
+    cameos = db.execute("SELECT owner_id, policy, approved, blocked, updated_at FROM cameos")
+    rows = cameos.fetchall()
+    db.execute("DELETE FROM cameos")
+    for owner_id, policy, approved, blocked, updated_at in rows:
+        if owner_id not in final:
+            continue
+        lists = []
+        for raw in (approved, blocked):
+            handles = [normalise_handle(h) for h in json.loads(raw)]
+            unknown = sorted(h for h in handles if h not in id_of)
+            if unknown:
+                log.warning("cameo of %s: %s name no account; dropped", final[owner_id], unknown)
+            lists.append(json.dumps(sorted({id_of[h] for h in handles if h in id_of})))
+        db.execute(
+            "INSERT OR REPLACE INTO cameos VALUES (?, ?, ?, ?, ?, ?)",
+            (final[owner_id], owner_id, policy, lists[0], lists[1], updated_at),
+        )
+
+
+MIGRATIONS: dict[int, Migration] = {
     0: """
     CREATE TABLE users (
         id TEXT PRIMARY KEY,
@@ -87,6 +147,7 @@ MIGRATIONS: dict[int, str] = {
         updated_at REAL NOT NULL
     );
     """,
+    2: _identities_by_id,
 }
 
 STAT_COLUMNS = {"view": "views", "like": "likes", "skip": "skips", "hide": "hides",
@@ -100,11 +161,13 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class User:
-    """A signed-up user."""
+    """An account. A reserved one was made for a handle the catalog names (a creator or a
+    cameo nobody signed up as): it holds the handle, and nobody can sign in as it."""
 
     id: str
     handle: str
     created_at: float
+    reserved: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,39 +223,89 @@ class StateStore:
     def create_user(self, handle: str, now: float) -> tuple[User, str]:
         """A new user and their bearer token (shown once; only its hash is kept).
 
-        Raises ValueError if the handle is taken.
+        `handle` must be normalised already. Raises ValueError if it is taken, by a
+        person or by a reservation.
         """
         token = secrets.token_urlsafe(32)
         user = User(f"u_{uuid.uuid4().hex[:16]}", handle, now)
         try:
             with self.db.tx() as db:
                 db.execute(
-                    "INSERT INTO users VALUES (?, ?, ?, ?)",
+                    "INSERT INTO users VALUES (?, ?, ?, ?, 0)",
                     (user.id, handle, hash_token(token), now),
                 )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"handle {handle!r} is taken") from exc
         return user, token
 
+    def reserve_handles(self, handles: Iterable[str], now: float) -> int:
+        """Make a reserved account for each (normalised) handle nobody holds; returns how
+        many were made. Nobody can sign up as, or sign in as, a reserved account."""
+        wanted = sorted(set(handles))
+        if not wanted:
+            return 0
+        with self.db.tx() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO users VALUES (?, ?, ?, ?, 1)",
+                [(f"u_{uuid.uuid4().hex[:16]}", h, f"{RESERVED_TOKEN}{uuid.uuid4().hex}", now)
+                 for h in wanted],
+            )  # fmt: skip
+            return int(db.total_changes - before)
+
     def authenticate(self, token: str) -> User | None:
         """The user owning this token, or None."""
         digest = hash_token(token)
         rows = self.db.query(
-            "SELECT id, handle, created_at, token_hash FROM users WHERE token_hash = ?", (digest,)
+            "SELECT id, handle, created_at, reserved, token_hash FROM users"
+            " WHERE token_hash = ? AND reserved = 0",
+            (digest,),
         )
-        if not rows or not hmac.compare_digest(rows[0][3], digest):
+        if not rows or not hmac.compare_digest(rows[0][4], digest):
             return None
-        return User(rows[0][0], rows[0][1], rows[0][2])
+        return self._user(rows[0])
+
+    @staticmethod
+    def _user(row: tuple) -> User:
+        return User(row[0], row[1], row[2], bool(row[3]))
 
     def get_user(self, user_id: str) -> User | None:
         """A user by id, or None."""
-        rows = self.db.query("SELECT id, handle, created_at FROM users WHERE id = ?", (user_id,))
-        return User(*rows[0]) if rows else None
+        rows = self.db.query(
+            "SELECT id, handle, created_at, reserved FROM users WHERE id = ?", (user_id,)
+        )
+        return self._user(rows[0]) if rows else None
 
     def user_by_handle(self, handle: str) -> User | None:
-        """A user by handle, or None."""
-        rows = self.db.query("SELECT id, handle, created_at FROM users WHERE handle = ?", (handle,))
-        return User(*rows[0]) if rows else None
+        """The account holding a (normalised) handle, or None."""
+        rows = self.db.query(
+            "SELECT id, handle, created_at, reserved FROM users WHERE handle = ?", (handle,)
+        )
+        return self._user(rows[0]) if rows else None
+
+    def users_by_handles(self, handles: Iterable[str]) -> dict[str, User]:
+        """Accounts holding these (normalised) handles; handles nobody holds are absent."""
+        wanted = sorted(set(handles))
+        out: dict[str, User] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                f"SELECT id, handle, created_at, reserved FROM users WHERE handle IN ({marks})",
+                chunk,
+            ):
+                out[row[1]] = self._user(row)
+        return out
+
+    def handles_of(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Handle of each of these user ids that exists."""
+        wanted = sorted(set(user_ids))
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.query(f"SELECT id, handle FROM users WHERE id IN ({marks})", chunk))
+        return out
 
     # -- relations ------------------------------------------------------------
 
@@ -358,7 +471,7 @@ class StateStore:
         self, handle: str, owner_id: str, policy: str, approved: Sequence[str],
         blocked: Sequence[str], now: float,
     ) -> None:  # fmt: skip
-        """Record (or replace) the consent policy of a cameo."""
+        """Record (or replace) the consent policy of a cameo; the lists are user ids."""
         with self.db.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO cameos VALUES (?, ?, ?, ?, ?, ?)",
@@ -367,7 +480,7 @@ class StateStore:
             )  # fmt: skip
 
     def cameo(self, handle: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | None:
-        """(owner_id, policy, approved handles, blocked handles) of a cameo, or None."""
+        """(owner_id, policy, approved user ids, blocked user ids) of a cameo, or None."""
         rows = self.db.query(
             "SELECT owner_id, policy, approved, blocked FROM cameos WHERE handle=?", (handle,)
         )

@@ -177,3 +177,29 @@ def test_unclear_instruction_needs_confirmation_then_the_reading_picked_applies(
     assert [(a["op"], a["phrase"]) for a in r.json()["applied"]] == [("suppress", "horror")]
     bad = {"text": "x", "reading": [{"op": "boost", "phrase": "  "}]}
     assert client.post("/v1/steer", json=bad, headers=h).status_code == 422
+
+
+def test_events_outside_a_sane_window_are_refused_and_batches_are_rate_limited(
+    tmp_path, make_engine
+):
+    """Finding 7: any timestamp from 1970 on was accepted, and batches had no limit."""
+    import time as clock
+
+    home = tmp_path / "home"
+    engine = make_engine(home)
+    engine.ingest(steering_catalog_entries())
+    settings = Settings(home=home, event_per_minute=1, event_burst=4)
+    with TestClient(create_app(settings, engine)) as c:
+        token = c.post("/v1/users", json={"handle": "tess"}).json()["token"]
+        h = {"Authorization": f"Bearer {token}"}
+        now = clock.time()
+        clip = ROWS[0]["id"]
+        for ts in [0.0, now - 8 * 86_400, now + 3_600]:
+            r = c.post("/v1/events", json={"events": [{"clip_id": clip, "type": "view",
+                                                       "ts": ts}]}, headers=h)  # fmt: skip
+            assert r.status_code == 422, (ts, r.text)
+        days = [{"clip_id": clip, "type": "view", "ts": now - d * 3_600} for d in range(100)]
+        assert c.post("/v1/events", json={"events": days}, headers=h).status_code == 200
+        assert len(list((home / "events").iterdir())) == 1  # the day it arrived
+        r = c.post("/v1/events", json={"events": days[:1]}, headers=h)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1

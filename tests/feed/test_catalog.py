@@ -32,7 +32,7 @@ def test_upsert_get_and_update_in_place(tmp_path):
     assert again == [seqs[0]]
     assert cat.count() == 2
     assert cat.get("a").prompt == "new words"
-    assert cat.get("a").cameos == ()
+    assert cat.get("a").cameos == ("bo",)  # a likeness stays in the clip until it is deleted
     stored = cat.channel_vectors("text")
     assert stored.vectors.shape == (2, 4)
     assert stored.vectors[stored.seqs.tolist().index(seqs[0])][0] == pytest.approx(0.1)
@@ -106,13 +106,57 @@ def test_user_state_migrates_from_v1(tmp_path):
     assert state.get_user("u1").handle == "ann"
     state.set_cameo("ann", "u1", "everyone", [], [], 2.0)
     assert state.cameo("ann") == ("u1", "everyone", (), ())
-    assert dict(state.db.query("SELECT key, value FROM meta"))["schema_version"] == "2"
+    assert dict(state.db.query("SELECT key, value FROM meta"))["schema_version"] == "3"
+
+
+def test_user_state_v2_gets_one_normalised_handle_per_account_and_lists_of_ids(tmp_path):
+    """Finding 1 and 5 on an existing home: handles that differ only in case collapse to one
+    (the older account keeps it), and consent lists of handles become lists of user ids."""
+    from feed.db import Database
+    from feed.state import MIGRATIONS, StateStore
+
+    path = tmp_path / "state.sqlite"
+    old = Database(path, "user state", {0: MIGRATIONS[0], 1: MIGRATIONS[1]})
+    old.conn.executemany(
+        "INSERT INTO users VALUES (?, ?, ?, ?)",
+        [("u1", "Ann", "h1", 1.0), ("u2", "ann", "h2", 2.0), ("u3", "ＢＯＢ", "h3", 3.0)],
+    )
+    old.conn.execute("INSERT INTO follows VALUES ('u1', 'BOB', 1.0)")
+    old.conn.execute("INSERT INTO cameos VALUES ('Ann', 'u1', 'approved', ?, ?, 1.0)",
+                     ('["bob", "ghost"]', '["ANN"]'))  # fmt: skip
+    old.close()
+    state = StateStore(path)
+    assert state.get_user("u1").handle == "ann" and state.get_user("u3").handle == "bob"
+    assert state.get_user("u2").handle == "ann-2"
+    assert state.follows("u1") == {"bob"}
+    assert state.cameo("ann") == ("u1", "approved", ("u3",), ("u1",))  # ghost: nobody
+    with pytest.raises(ValueError, match="taken"):
+        state.create_user("bob", 4.0)
+    state.close()
+
+
+def test_a_catalog_v1_gets_normalised_handles(tmp_path):
+    from feed.catalog import MIGRATIONS as CATALOG_MIGRATIONS
+    from feed.db import Database
+
+    path = tmp_path / "catalog.sqlite"
+    old = Database(path, "catalog", {0: CATALOG_MIGRATIONS[0]})
+    old.conn.executemany("INSERT INTO creators VALUES (?, ?)", [("Bob", 1.0), ("bob", 2.0)])
+    old.conn.execute(
+        "INSERT INTO clips (id, prompt, creator, created_at, gen) VALUES ('c1', 'hi', 'Bob', 1, 1)"
+    )
+    old.conn.execute("INSERT INTO clip_cameos VALUES (1, 'Alice')")
+    old.close()
+    catalog = Catalog(path)
+    assert catalog.get("c1").creator == "bob" and catalog.get("c1").cameos == ("alice",)
+    assert catalog.creators() == ["bob"] and catalog.handles() == {"alice", "bob"}
+    catalog.close()
 
 
 def test_an_older_catalog_gets_its_prompts_mentions_as_cameos_once(tmp_path):
     path = tmp_path / "catalog.sqlite"
     catalog = Catalog(path)
-    catalog.upsert_clips([record("c1", prompt="@zed waves at @ann.")], {"text": ("m", vec(1))})
+    catalog.upsert_clips([record("c1", prompt="＠zed waves at x@ann.")], {"text": ("m", vec(1))})
     # As a catalog written before mentions counted: the mention is not stored as a cameo.
     with catalog._tx() as db:
         db.execute("DELETE FROM clip_cameos")

@@ -9,25 +9,50 @@ from feed.api import create_app
 from feed.consent import CameoConsent, clip_visible, mentioned_cameos
 from feed.engine import Engine
 from feed.manifest import parse_entry
+from feed.service import FeedError
 from feed.settings import Settings
 
 
 def test_clip_visible_rules():
-    alice = CameoConsent("alice", "u_a", "approved", approved=("carl",), blocked=("dan",))
+    alice = CameoConsent("alice", "u_a", "approved", approved=("u_c",), blocked=("u_d",))
     consents = {"alice": alice}
+    owner_of = {"alice": "u_a", "bob": "u_b", "zed": "u_z"}
 
-    def sees(viewer_id, viewer_handle, cameos=("alice",), creator="bob", mutual=None):
-        return clip_visible(cameos, creator, viewer_id, viewer_handle, consents,
-                            {"zed": "u_z"}, mutual or {})  # fmt: skip
+    def sees(viewer_id, cameos=("alice",), creator="bob", mutual=None):
+        return clip_visible(cameos, creator, viewer_id, consents, owner_of, mutual or {})
 
-    assert sees("u_a", "alice") and sees("u_b", "bob") and sees("u_c", "carl")
-    assert not sees("u_e", "eve") and not sees(None, None)
-    assert sees("u_z", "zed", cameos=("zed",))  # no consent on record: owner sees it
-    assert not sees("u_c", "carl", cameos=("zed",))  # ... and nobody else but the creator
-    assert not sees("u_c", "carl", cameos=("alice", "zed"))  # every co-owner must allow
-    assert sees("u_a", "alice", cameos=("alice", "zed"))  # co-owners always see it
-    assert sees("u_x", "x", cameos=())
-    assert mentioned_cameos("@alice and @bob meet @alice. email a@b.c") == ["alice", "bob"]
+    assert sees("u_a") and sees("u_b") and sees("u_c")
+    assert not sees("u_e") and not sees(None) and not sees("u_d")
+    assert sees("u_z", cameos=("zed",))  # no consent on record: owner sees it
+    assert not sees("u_c", cameos=("zed",))  # ... and nobody else but the creator
+    assert not sees("u_c", cameos=("alice", "zed"))  # every co-owner must allow
+    assert sees("u_a", cameos=("alice", "zed"))  # co-owners always see it
+    assert sees("u_x", cameos=())
+    # Anonymous viewers see a cameo only when it is open to anyone: everyone, no one blocked.
+    open_ = {"alice": CameoConsent("alice", "u_a", "everyone")}
+    assert clip_visible(("alice",), "bob", None, open_, owner_of, {})
+    guarded = {"alice": CameoConsent("alice", "u_a", "everyone", blocked=("u_d",))}
+    assert not clip_visible(("alice",), "bob", None, guarded, owner_of, {})
+    assert not clip_visible(("alice",), "bob", "u_d", guarded, owner_of, {})
+    assert clip_visible(("alice",), "bob", "u_e", guarded, owner_of, {})
+
+
+def test_mentions_are_found_however_they_are_written():
+    """Finding 5: full-width, zero-width, accented, cased and glued mentions all count."""
+    for prompt in [
+        "＠alice dancing",
+        "@\u200balice dancing",
+        "x@alice dancing",
+        "@ALICE.",
+        "@a\u0301lice",
+        "＠ａｌｉｃｅ",
+        "@\u2060alice",
+        "@\u3164alice",
+        "hi@Alice",
+    ]:
+        assert mentioned_cameos(prompt) == ["alice"], prompt
+    assert mentioned_cameos("@alice and @bob meet @alice.") == ["alice", "bob"]
+    assert mentioned_cameos("a@b.c") == ["b.c"]  # any @handle names someone
 
 
 PROMPTS = [
@@ -35,6 +60,9 @@ PROMPTS = [
     ("c-alice", "@alice dancing on a rooftop, anime style", "bob", ["alice"]),
     ("c-both", "@alice and @zoe skateboarding, anime style", "bob", ["alice", "zoe"]),
 ]
+
+
+CAST = ["alice", "bob", "carl", "dora", "eli"]  # signed up before the catalog names them
 
 
 @pytest.fixture
@@ -45,15 +73,21 @@ def client(tmp_path, text_encoder, real_mp4_small):
             for cid, p, c, cam in PROMPTS]  # fmt: skip
     rows += [{"id": f"filler-{i}", "prompt": f"a dog number {i} in a park", "creator": f"f{i}"}
              for i in range(30)]  # fmt: skip
-    engine.ingest([parse_entry(r, i, None, 2000) for i, r in enumerate(rows, 1)])
     settings = Settings(home=home, run_jobs_in_background=False)
     with TestClient(create_app(settings, engine)) as c:
+        c.cast = {}
+        c.cast = {h: signup(c, h) for h in CAST}
+        engine.ingest([parse_entry(r, i, None, 2000) for i, r in enumerate(rows, 1)])
         yield c
 
 
 def signup(client, handle):
-    token = client.post("/v1/users", json={"handle": handle}).json()["token"]
-    return {"Authorization": f"Bearer {token}"}
+    """Bearer headers of a user (the fixture's cast are signed up already)."""
+    if handle in getattr(client, "cast", {}):
+        return client.cast[handle]
+    r = client.post("/v1/users", json={"handle": handle})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def shown(client, headers):
@@ -166,3 +200,87 @@ def test_your_own_likeness_needs_no_consent_on_record(client):
     # Nobody else may use it, or see it, until dora says so.
     assert client.post("/v1/clips", data={"prompt": "@dora again"}, headers=eli).status_code == 403
     assert client.get("/v1/clips/dora-1", headers=eli).status_code == 404
+
+
+def test_nobody_can_claim_a_handle_the_catalog_or_a_consent_list_names(client):
+    """Finding 1: creators and cameos the catalog names are reserved accounts; consent
+    lists hold accounts, never free text that whoever signs up next would match."""
+    alice, carl = signup(client, "alice"), signup(client, "carl")
+    for taken in ["f1", "zoe", "ALICE", "@alice", "@Zoe"]:
+        r = client.post("/v1/users", json={"handle": taken})
+        assert r.status_code == 409, (taken, r.text)
+    for look_alike in ["Ａｌｉｃｅ", "al\u200bice", "zo\u0301e"]:  # outside the published pattern
+        assert client.post("/v1/users", json={"handle": look_alike}).status_code == 422
+        with pytest.raises(FeedError, match="taken"):  # and the service folds it anyway
+            client.app.state.context.service.create_user(look_alike, 0.0)
+    # f1 is a reserved account: nobody holds a token for it, so nobody deletes its clips.
+    assert client.delete("/v1/clips/filler-1", headers=carl).status_code == 403
+    # Lists name accounts: an unknown handle is refused, not kept for a future sign-up.
+    body = {"handle": "alice", "policy": "approved", "approved": ["mallory"]}
+    r = client.post("/v1/cameos", json=body, headers=alice)
+    assert r.status_code == 422 and "@mallory" in r.json()["detail"]
+    body = {"handle": "alice", "policy": "everyone", "blocked": ["nobody-yet"]}
+    assert client.post("/v1/cameos", json=body, headers=alice).status_code == 422
+    body = {"handle": "ALICE", "policy": "approved", "approved": ["@CARL", "zoe"]}
+    r = client.post("/v1/cameos", json=body, headers=alice)
+    assert r.status_code == 201 and r.json()["approved"] == ["carl", "zoe"]
+    assert client.get("/v1/clips/c-alice", headers=carl).status_code == 200
+
+
+def test_a_mention_however_written_needs_consent(client):
+    """Finding 5: full-width, zero-width and glued mentions cannot slip past the check."""
+    carl = signup(client, "carl")
+    for prompt in ["＠alice dancing", "@\u200balice dancing", "x@alice dancing", "@ALICE jumps"]:
+        r = client.post("/v1/clips", data={"prompt": prompt}, headers=carl)
+        assert r.status_code == 403 and "@alice" in r.json()["detail"], prompt
+    for prompt in ["＠alice dancing", "x@alice dancing"]:  # within the generation rate limit
+        r = client.post("/v1/generate", json={"prompt": prompt}, headers=carl)
+        assert r.status_code == 403, prompt
+    assert client.get("/healthz").json()["clips"] == 33
+
+
+def test_a_re_upload_cannot_drop_a_cameo(client, real_mp4_small):
+    """Finding 4: re-uploading a clip without its cameo neither frees it nor takes it
+    from the cameo's owner."""
+    alice, bob, carl = signup(client, "alice"), signup(client, "bob"), signup(client, "carl")
+    form = {"prompt": "a rooftop at night, anime style", "clip_id": "c-alice"}
+    # alice has no consent on record: a new version of her clip needs her consent too.
+    r = client.post("/v1/clips", data=form, headers=bob)
+    assert r.status_code == 403 and "@alice" in r.json()["detail"]
+    body = {"handle": "alice", "policy": "approved", "approved": ["bob"]}
+    assert client.post("/v1/cameos", json=body, headers=alice).status_code == 201
+    with real_mp4_small.open("rb") as fh:
+        r = client.post("/v1/clips", data=form, headers=bob,
+                        files={"video": ("v.mp4", fh, "video/mp4")})  # fmt: skip
+    assert r.status_code == 201 and r.json()["cameos"] == ["alice"]
+    assert client.get("/v1/clips/c-alice", headers=carl).status_code == 404
+    assert client.get("/v1/clips/c-alice").status_code == 404
+    assert "c-alice" in {c["clip_id"] for c in client.get(
+        "/v1/me/cameo-appearances", headers=alice).json()["items"]}  # fmt: skip
+    assert client.delete("/v1/clips/c-alice", headers=alice).status_code == 204
+
+
+def test_blocked_holds_against_anonymous_requests(client):
+    """Finding 3: a blocked person cannot sign out to see the clips. A viewer nobody can
+    identify sees a cameo only when its owner allows everyone and blocks nobody."""
+    alice, carl, dora = signup(client, "alice"), signup(client, "carl"), signup(client, "dora")
+    body = {"handle": "alice", "policy": "everyone", "blocked": ["carl"]}
+    assert client.post("/v1/cameos", json=body, headers=alice).status_code == 201
+
+    def reach(headers):
+        hits = client.get("/v1/search", params={"q": "rooftop anime", "limit": 50},
+                          headers=headers).json()["items"]  # fmt: skip
+        return (
+            "c-alice" in {h["clip_id"] for h in hits},
+            client.get("/v1/clips/c-alice", headers=headers).status_code,
+            client.get("/media/c-alice").status_code,
+        )
+
+    assert reach({}) == (False, 404, 404)  # anonymous: could be carl
+    assert reach(carl) == (False, 404, 404)
+    detail = client.get("/v1/clips/c-alice", headers=dora).json()
+    assert client.get(detail["video_url"]).status_code == 200  # dora's signed URL
+    assert "c-alice" in shown(client, dora) and "c-alice" not in shown(client, carl)
+    body["blocked"] = []
+    client.post("/v1/cameos", json=body, headers=alice)
+    assert reach({}) == (True, 200, 200)

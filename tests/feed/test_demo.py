@@ -65,22 +65,25 @@ def test_demo_spec_path_is_shipped():
 
 def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, make_engine):
     from feed.demo import read_demo_cameos, record_demo_consent
-    from feed.service import FeedService
+    from feed.service import FeedError, FeedService
 
     spec = read_demo_spec()
     cameo_lines = [line for line in spec if line.raw.get("cameos")]
     handles = {h for line in cameo_lines for h in line.raw["cameos"]}
     assert handles == {c.handle for c in read_demo_cameos()}
     engine = make_engine(tmp_path / "home")
-    engine.ingest([parse_entry(line.raw, n, None, 2000) for n, line in enumerate(cameo_lines, 1)])
     service = FeedService.open(engine, tmp_path / "home")
     try:
         mika, _ = service.create_user("mika", 0.0)  # a real person who signed up first
+        entries = [parse_entry(line.raw, n, None, 2000) for n, line in enumerate(cameo_lines, 1)]
+        engine.ingest(entries)
+        with pytest.raises(FeedError, match="taken"):  # the catalog's people are reserved
+            service.create_user("priya", 0.0)
         assert record_demo_consent(service, 0.0) == len(handles) - 1
         assert record_demo_consent(service, 1.0) == 0  # once only: owners' changes stand
         assert service.state.cameo("mika") is None  # mika's likeness is hers to decide
         stranger, _ = service.create_user("stranger", 0.0)
-        emma = service.state.user_by_handle("emma_v") or service.create_user("emma_v", 0.0)[0]
+        emma = service.state.user_by_handle("emma_v")  # reserved: on priya's list by id
         policy = {c.handle: c.policy for c in read_demo_cameos()}
         for line in cameo_lines:
             clip = engine.catalog.get(str(line.raw["id"]))

@@ -27,3 +27,15 @@ def test_append_and_scan_by_date(tmp_path):
 
 def test_empty_log_scans_to_empty_frame(tmp_path):
     assert EventLog(tmp_path / "none").scan().collect().height == 0
+
+
+def test_a_batch_lands_in_its_arrival_day_whatever_its_timestamps(tmp_path):
+    """Finding 7: 500 events claiming 500 different days used to write 500 folders."""
+    log = EventLog(tmp_path / "events")
+    arrived = 1_767_225_600.0 + 3_600  # 2026-01-01 01:00 UTC
+    batch = [LoggedEvent(arrived - day * 86_400, "u1", None, "c1", "view", 10, arrived)
+             for day in range(500)]  # fmt: skip
+    (written,) = log.append(batch)
+    assert [p.name for p in (tmp_path / "events").iterdir()] == ["date=2026-01-01"]
+    assert written.parent.name == "date=2026-01-01"
+    assert log.scan().collect().height == 500

@@ -86,6 +86,7 @@ def test_steer_to_a_gap_fill_it_and_see_the_new_clip(app_parts):
 def test_cameo_consent_and_budgets(app_parts):
     client, filler = app_parts
     owner, fan = signup(client, "alice"), signup(client, "bob")
+    signup(client, "carl")
     r = client.post("/v1/generate", json={"prompt": "@alice dancing in the rain"}, headers=fan)
     assert r.status_code == 403 and "no consent on record" in r.json()["detail"]
     assert filler.jobs.list() == []
@@ -132,3 +133,29 @@ def test_a_generated_clip_carries_the_cameos_its_prompt_names(app_parts):
     assert client.get(f"/v1/clips/{clip_id}", headers=owner).status_code == 200
     assert client.get(f"/v1/clips/{clip_id}", headers=dora).status_code == 404
     assert client.get(f"/v1/clips/{clip_id}").status_code == 404
+
+
+@pytest.mark.slow
+def test_gap_filling_never_puts_a_likeness_its_owner_did_not_allow(app_parts):
+    """Finding 2: a steering phrase naming a cameo is demand only if that cameo lets the gap
+    filler use it, and consent is checked again when the clip is stored."""
+    client, filler = app_parts
+    alice, vic = signup(client, "alice"), signup(client, "vic")
+    only_me = {"handle": "alice", "policy": "only_me"}
+    assert client.post("/v1/cameos", json=only_me, headers=alice).status_code == 201
+    for text in ["more @alice", "more ＠alice dancing"]:
+        assert client.post("/v1/steer", json={"text": text}, headers=vic).status_code == 200
+    gaps = client.get("/v1/gaps", headers=ADMIN_H).json()["items"]
+    assert not [g for g in gaps if "alice" in g["phrase"]]
+
+    # Allowed to everyone, the gap opens and is filled; revoked before the clip is made,
+    # the job fails and no clip shows her.
+    client.post("/v1/cameos", json={"handle": "alice", "policy": "everyone"}, headers=alice)
+    gaps = client.get("/v1/gaps", headers=ADMIN_H).json()["items"]
+    gap = next(g for g in gaps if g["phrase"] == "@alice")
+    r = client.post(f"/v1/gaps/{gap['id']}/fill", json={"count": 1}, headers=ADMIN_H)
+    assert r.status_code == 202
+    client.post("/v1/cameos", json=only_me, headers=alice)
+    (job,) = filler.run(max_jobs=1)
+    assert job.status != "completed" and "@alice" in (job.error or "")
+    assert client.get("/v1/me/cameo-appearances", headers=alice).json()["items"] == []

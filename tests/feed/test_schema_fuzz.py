@@ -6,10 +6,13 @@ match the OpenAPI the app publishes (an undeclared status code is a failure too)
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     not_a_server_error,
     response_schema_conformance,
@@ -42,6 +45,35 @@ def _published_operations() -> list[tuple[str, str]]:
         for method in item
         if method in HTTP_METHODS
     )
+
+
+# What a hostile client sends that the schema cannot describe: numbers JSON has no
+# words for (written raw, as Python's json writes them), strings no UTF-8 encoder can
+# write, and path parameters far past any limit.
+HOSTILE_VALUES = st.sampled_from(
+    [float("nan"), float("inf"), float("-inf"), "\ud800", "a\udfffb", "\udbff\udc00x\ud800",
+     10**400, {"\ud800": 1}, ["\udc00"]]
+)  # fmt: skip
+HOSTILE_PATHS = st.sampled_from(
+    ["a" * 65, "x" * 5000, "@" + "a" * 64, "＠ａｌｉｃｅ", "al\u200bice", "..", "%2e%2e%2f", "a/b"]
+)
+
+
+@st.composite
+def hostile(draw, case):
+    """The case with one JSON value, or one path parameter, replaced by something hostile."""
+    case.headers = dict(case.headers or {})
+    if case.path_parameters and (not isinstance(case.body, dict) or draw(st.booleans())):
+        name = draw(st.sampled_from(sorted(case.path_parameters)))
+        case.path_parameters = {**case.path_parameters, name: draw(HOSTILE_PATHS)}
+        return case
+    if isinstance(case.body, dict):
+        body = dict(case.body)
+        key = draw(st.sampled_from(sorted(body) or ["extra"]))
+        body[key] = draw(HOSTILE_VALUES)
+        case.body = json.dumps(body, ensure_ascii=True).encode()  # NaN stays NaN
+        case.headers["Content-Type"] = "application/json"
+    return case
 
 
 # schemathesis' own pytest integration (`from_fixture`, `parametrize`) does not run on
@@ -78,14 +110,19 @@ def test_the_fuzzed_operations_cover_the_api():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("auth", ["valid-token", "generated"])
+@pytest.mark.parametrize("auth", ["valid-token", "generated", "hostile"])
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_operation_matches_its_published_schema(api_schema, fuzz_app, method, path, auth):
     """With a valid token (the admin's on admin routes) the routes' own logic is reached;
-    with whatever Authorization header schemathesis generates, the auth failures are."""
+    with whatever Authorization header schemathesis generates, the auth failures are; and
+    with a valid token, hostile values (NaN, lone surrogates, long path parameters) must
+    be refused in the published shapes, never with a 5xx."""
     token = ADMIN if path in ADMIN_PATHS else fuzz_app.state.fuzz_token
+    strategy = api_schema[path][method].as_strategy()
+    if auth == "hostile":
+        strategy = strategy.flatmap(hostile)
 
-    @given(case=api_schema[path][method].as_strategy())
+    @given(case=strategy)
     @settings(
         max_examples=25,
         deadline=None,
@@ -94,7 +131,7 @@ def test_operation_matches_its_published_schema(api_schema, fuzz_app, method, pa
         database=None,
     )
     def call_and_check(case):
-        if auth == "valid-token":
+        if auth != "generated":
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
         case.call_and_validate(checks=CHECKS)
 

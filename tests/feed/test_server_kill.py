@@ -42,7 +42,8 @@ home, port = Path(sys.argv[1]), int(sys.argv[2])
 engine = Engine(home, HashEncoder(), None)
 settings = Settings(home=home, host="127.0.0.1", port=port, admin_token="admin",
                     run_jobs_in_background=False, steer_per_minute=6000, steer_burst=1000,
-                    model_cache=Path(os.environ["STEERFEED_MODEL_CACHE"]))
+                    upload_per_minute=6000, upload_burst=1000, event_per_minute=60000,
+                    event_burst=1000, model_cache=Path(os.environ["STEERFEED_MODEL_CACHE"]))
 serve_app(create_app(settings, engine), "127.0.0.1", port)
 """
 )

@@ -253,6 +253,8 @@ def cmd_steer(args: argparse.Namespace) -> int:
 
 def cmd_eval_steering(args: argparse.Namespace) -> int:
     """Score the steering suite on the home's catalog (throw-away users)."""
+    if args.heldout or args.instructions:
+        return _eval_heldout(args)
     import itertools
     import tempfile
 
@@ -284,6 +286,74 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
             state.close()
             engine.catalog.close()
     report = format_report(results)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report + "\n")
+    return 0
+
+
+def _eval_heldout(args: argparse.Namespace) -> int:
+    """Held-out instructions on the labelled test catalogs: understanding and page effects."""
+    import tempfile
+
+    from embeddings.encoders import SentenceEncoder
+    from feed.bootstrap import load_multilingual_encoder
+    from feed.evaluation import evaluate_heldout, exclusion_sweep, open_labelled_service
+    from feed.evaluation_data import HELDOUT_PATH, load_heldout, load_labelled_catalog
+    from feed.understanding import summarise
+
+    settings = _settings(args)
+    cases = load_heldout(Path(args.instructions) if args.instructions else HELDOUT_PATH)
+    reader = load_reader(settings.models_dir)
+    text = SentenceEncoder.load(settings.text_model, device=settings.device)
+    multi = load_multilingual_encoder(settings)
+    now = time.time()
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="steerfeed-heldout-") as tmp:
+        services, labels = {}, {}
+        for name in ("a", "b"):
+            home = Path(tmp) / name
+            engine = Engine(home, text, None, multi_encoder=multi)
+            services[name], labels[name] = open_labelled_service(
+                load_labelled_catalog(name), home, engine, reader, now
+            )
+        with _bar(len(cases), "evaluate") as bar:
+            results = evaluate_heldout(reader, cases, services, labels, now, bar.update)
+        lines.append("lang   cases  op_acc  concept_acc  inversions  asked  refused  page_ok")
+        for lang in ("all", "en", "ja", "mixed"):
+            sub = [r for r in results if lang == "all" or r.score.case.lang == lang]
+            s = summarise([r.score for r in sub])
+            paged = [r for r in sub if r.page_ok is not None]
+            lines.append(
+                f"{lang:6} {s.cases:5}  {s.op_accuracy:6.3f}  {s.concept_accuracy:11.3f}"
+                f"  {s.inversions:10}  {s.asked:5}  {s.refused:7}"
+                f"  {sum(bool(r.page_ok) for r in paged)}/{len(paged)}"
+            )
+        for op in ("boost", "only", "suppress", "exclude"):
+            paged = [r for r in results if r.page_ok is not None and r.score.case.ops[0].op == op]
+            lines.append(f"page {op:8} met {sum(bool(r.page_ok) for r in paged)}/{len(paged)}")
+        if args.sweep_users:
+            for name, service in services.items():
+                by_target: dict[str, list[str]] = {}
+                for c in cases:
+                    if c.catalog == name and c.target and c.ops[0].op == "exclude":
+                        by_target.setdefault(c.target, []).append(c.text)
+                for target, texts in sorted(by_target.items()):
+                    sweep = exclusion_sweep(service, name, target, texts, labels[name],
+                                        args.sweep_users, now)  # fmt: skip
+                    lines.append(
+                        f"exclude {name}/{target:11} users {sweep.users}  leaks {sweep.leaks}"
+                        f"  false exclusion {sweep.false_exclusion:.3f}"
+                    )
+        if args.verbose:
+            for r in results:
+                if not r.score.ops_right or r.score.inversions or r.page_ok is False:
+                    lines.append(f"  {r.score.case.id:9} {r.score.reading.kind:7}"
+                                 f" {r.score.reading.ops}  {r.score.case.text}")  # fmt: skip
+        for service in services.values():
+            service.close()
+            service.engine.catalog.close()
+    report = "\n".join(lines)
     print(report)
     if args.out:
         Path(args.out).write_text(report + "\n")
@@ -399,6 +469,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval-steering", parents=[common], help="score the steering suite")
     p.add_argument("--suite", help="suite TOML (default data/steering/dev.toml)")
+    p.add_argument("--heldout", action="store_true",
+                   help="read the held-out instructions and measure them on the labelled"
+                        " test catalogs A and B instead")  # fmt: skip
+    p.add_argument("--instructions", help="another instruction set in the held-out format")
+    p.add_argument(
+        "--sweep-users",
+        type=int,
+        default=0,
+        help="with --heldout: users per excluded label in an exclusion sweep",
+    )
+    p.add_argument("--verbose", action="store_true", help="list every miss")
     p.add_argument("--out", help="also write the report to this file")
     p.set_defaults(func=cmd_eval_steering)
 

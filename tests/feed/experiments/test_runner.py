@@ -61,6 +61,7 @@ page_size = 5
 logging = "engine"
 averse_share = 1.0
 shift_share = 1.0
+instructions = "{corpus}"
 """ + REPLAY_AND_VARIANTS.replace("{headline}", 'headline = ["ndcg@5", "adherence@5"]')
 
 REPLAY_RECORDED = """
@@ -84,12 +85,13 @@ def _without_latency(run: Path) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, text_encoder) -> tuple[Path, Path]:
+def runs(tmp_path_factory, text_encoder, corpus_writer) -> tuple[Path, Path]:
     """The tiny experiment run twice: by the library, then by the CLI function."""
     folder = tmp_path_factory.mktemp("runs")
     exp = folder / "tiny.toml"
-    exp.write_text(TINY)
-    first = run_experiment(load_config(exp), folder / "a", text_encoder, config_text=TINY)
+    text = TINY.replace("{corpus}", str(corpus_writer(folder / "heldout.toml")))
+    exp.write_text(text)
+    first = run_experiment(load_config(exp), folder / "a", text_encoder, config_text=text)
     assert first.out == folder / "a"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("embeddings.encoders.SentenceEncoder.load", lambda *a, **k: text_encoder)

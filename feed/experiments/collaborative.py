@@ -13,6 +13,7 @@ and, like every model here, ranks by popularity for a user it knows nothing of.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -173,7 +174,25 @@ class CollaborativeRanker:
 
 
 def _fit(kind: str, user_items: Any, params: ModelParams, seed: int) -> Any:
-    """Fit one `implicit` CPU model on a (users, clips) confidence matrix."""
+    """Fit one `implicit` CPU model on a (users, clips) confidence matrix.
+
+    BLAS runs single-threaded (implicit's own advice; its solvers are the parallel
+    part). Two notices are silenced because they fire on every refit and say nothing
+    about the experiment: item-kNN converting its normalised matrix to CSR, and ALS
+    checking the BLAS pool size before the limit above is seen by its check.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Method expects CSR input")
+        warnings.filterwarnings("ignore", message="OpenBLAS is configured")
+        model = _model(kind, params, seed)
+        model.fit(user_items, show_progress=False)
+    return model
+
+
+def _model(kind: str, params: ModelParams, seed: int) -> Any:
+    """An unfitted `implicit` CPU model of the given kind."""
     if kind == "als":
         from implicit.cpu.als import AlternatingLeastSquares
 
@@ -200,5 +219,4 @@ def _fit(kind: str, user_items: Any, params: ModelParams, seed: int) -> Any:
         from implicit.nearest_neighbours import CosineRecommender
 
         model = CosineRecommender(K=params.neighbours, num_threads=1)
-    model.fit(user_items, show_progress=False)
     return model

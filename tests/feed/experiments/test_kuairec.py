@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from feed.events import EVENT_SCHEMA
-from feed.experiments.config import KuaiRecConfig, load_config
+from feed.experiments.config import ConfigError, KuaiRecConfig, load_config
 from feed.experiments.kuairec import kuairec_entries, kuairec_events
 from feed.experiments.runner import run_experiment
 
@@ -85,19 +85,57 @@ def test_watch_ratio_becomes_events(tmp_path):
     assert frame["session_id"].null_count() == len(frame)
 
 
+KUAIREC_EXPERIMENT = """
+name = "kuairec-tiny"
+seed = 1
+[catalog]
+source = "kuairec"
+path = "{folder}"
+[logs]
+source = "kuairec"
+[replay]
+page_size = 3
+step_size = 2
+ks = [3]
+positives = ["like"]
+window_s = 86400
+[report]
+bootstrap = 50
+headline = ["recall@3"]
+{off_policy}
+[[variant]]
+name = "popularity"
+ranker = "popularity"
+[[variant]]
+name = "als"
+ranker = "als"
+model = {{ factors = 4, iterations = 5 }}
+[[variant]]
+name = "item-knn"
+ranker = "item-knn"
+[[variant]]
+name = "engine"
+"""
+
+
 def test_kuairec_experiment_runs(tmp_path, text_encoder):
     folder = write_kuairec(tmp_path / "kr")
     exp = tmp_path / "kuairec.toml"
-    exp.write_text(
-        f'name = "kuairec-tiny"\nseed = 1\n[catalog]\nsource = "kuairec"\npath = "{folder}"\n'
-        '[logs]\nsource = "kuairec"\n[replay]\npage_size = 3\nstep_size = 2\nks = [3]\n'
-        'positives = ["like"]\n[report]\nbootstrap = 50\nheadline = ["recall@3"]\n'
-        '[[variant]]\nname = "popularity"\nranker = "popularity"\n[[variant]]\nname = "engine"\n'
-    )
+    exp.write_text(KUAIREC_EXPERIMENT.format(folder=folder, off_policy=""))
     result = run_experiment(load_config(exp), tmp_path / "out", text_encoder)
     assert result.info.users == 2 and result.info.instructions == 0
     metrics = pl.read_parquet(tmp_path / "out" / "metrics.parquet")
-    assert set(metrics["variant"]) == {"popularity", "engine"}
+    assert set(metrics["variant"]) == {"popularity", "als", "item-knn", "engine"}
     assert "recall@3" in set(metrics["metric"])
     report = result.report.read_text()
     assert "No steering instructions" in report and "## Steering" not in report
+    # KuaiRec has no logging propensities: the report says so instead of estimating.
+    assert "KuaiRec records no logging propensities" in report
+    assert not set(metrics["metric"]) & {"ips_like", "dr_like"}
+
+
+def test_kuairec_refuses_a_demand_for_off_policy_estimates(tmp_path):
+    exp = tmp_path / "kuairec.toml"
+    exp.write_text(KUAIREC_EXPERIMENT.format(folder=tmp_path, off_policy="off_policy = true"))
+    with pytest.raises(ConfigError, match="KuaiRec logs record no logging propensities"):
+        load_config(exp)

@@ -96,3 +96,11 @@ def test_a_corpus_path_resolves_against_the_file(tmp_path):
 def test_a_logging_policy_may_be_a_variant(tmp_path):
     config = parse_config({"simulation": {"logging": "a"}, "variant": [{"name": "a"}]}, tmp_path)
     assert config.simulation.logging == "a"
+
+
+def test_the_kuairec_template_reads_and_asks_for_no_off_policy_estimates():
+    config = load_config(EXAMPLE.parent / "kuairec.toml")
+    assert config.catalog.source == config.logs.source == "kuairec"
+    assert config.catalog.path is not None and config.catalog.path.name == "data"
+    assert config.report.off_policy is None and config.replay.window_s == 86400
+    assert {"als", "bpr", "item-knn"} <= {v.ranker for v in config.variants}

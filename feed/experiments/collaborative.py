@@ -176,14 +176,13 @@ class CollaborativeRanker:
 def _fit(kind: str, user_items: Any, params: ModelParams, seed: int) -> Any:
     """Fit one `implicit` CPU model on a (users, clips) confidence matrix.
 
-    BLAS runs single-threaded (implicit's own advice; its solvers are the parallel
-    part). Two notices are silenced because they fire on every refit and say nothing
-    about the experiment: item-kNN converting its normalised matrix to CSR, and ALS
-    checking the BLAS pool size before the limit above is seen by its check.
+    Two notices are silenced because they fire on every refit and say nothing about
+    the experiment: item-kNN converting its normalised matrix to CSR, and ALS advising
+    a single-threaded BLAS (experiments already run their math on one thread; see
+    `single_threaded_math` in the runner; limiting it here again per fit cost more than
+    the fit).
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Method expects CSR input")
         warnings.filterwarnings("ignore", message="OpenBLAS is configured")
         model = _model(kind, params, seed)

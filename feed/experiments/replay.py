@@ -403,7 +403,13 @@ def replay(
                 ranker.steer(action.user_id, action.text, action.ts)
             except FeedError:
                 applied = False
-            after = table.rows(ranker.probe(action.user_id, k, pages, action.ts))
+            # A ranker that cannot be steered ignores the instruction: its page after is
+            # its page before, so it is not ranked twice.
+            after = (
+                table.rows(ranker.probe(action.user_id, k, pages, action.ts))
+                if ranker.steerable
+                else before
+            )
             mask = judgement.matches
             trace = SteerTrace(
                 user_id=action.user_id,

@@ -361,10 +361,11 @@ def run_experiment(
         pages = logged_pages(exposures, frame, config.report.rewards, plan.users)
         estimates = off_policy(pages, traces, plan.users, config.report.rewards)
         infos += off_policy_infos(config.report.rewards)
-        matched = sorted(estimates.matched.values()) or [0]
+        matched = sorted(set(estimates.matched.values())) or [0]
+        share = f"{matched[0]}" if len(matched) == 1 else f"{matched[0]}-{matched[-1]}"
         off_policy_note = (
-            f"{estimates.pages} logged pages with propensities, {matched[0]}-{matched[-1]}"
-            " of them matched to each variant's replayed steps."
+            f"{estimates.pages} logged pages with propensities; {share} of them matched to"
+            " the steps each variant replayed."
         )
     steps = pl.concat([step_table(t, table, rcfg.ks) for t in traces], how="diagonal_relaxed")
     steering_out = pl.concat(

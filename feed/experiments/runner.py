@@ -10,8 +10,10 @@ lands under the output folder:
     steps.parquet           one row per variant and replayed step
     steering.parquet        one row per variant and instruction
     metrics.parquet, .csv   per variant and metric: value and bootstrap CI over users
+                            (replay metrics, and IPS/SNIPS/DR when the logs have propensities)
     deltas.parquet, .csv    per variant and metric: paired difference from the baseline
     latency.csv             request latency per variant
+    logging_policy.csv      the logging policy's own reward rates (with off-policy estimates)
     run.json                what ran, on what, for how long
     report.md, plots/       the report
 """

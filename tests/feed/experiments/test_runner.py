@@ -173,6 +173,17 @@ def test_a_recorded_log_replays_like_the_simulated_one(runs, tmp_path, text_enco
     assert _without_latency(a).equals(_without_latency(tmp_path / "out"))
 
 
+def test_a_demand_for_estimates_without_propensities_is_refused(runs, tmp_path, text_encoder):
+    a, _ = runs
+    text = REPLAY_RECORDED.replace("{run}", str(a)).replace(
+        f'exposures = "{a}/logs/exposures.parquet"\n', ""
+    )
+    exp = tmp_path / "recorded.toml"
+    exp.write_text(text.replace("bootstrap = 100", "bootstrap = 100\noff_policy = true"))
+    with pytest.raises(RunError, match="report.off_policy: .* records no logging propensities"):
+        run_experiment(load_config(exp), tmp_path / "out", text_encoder)
+
+
 def test_compare_prints_and_writes_differences(runs, tmp_path, capsys):
     a, b = runs
     out = tmp_path / "compare.md"

@@ -63,12 +63,12 @@ CORPUS_CASES = [
         [("exclude", "sports"), ("boost", "cats")],
         "sports",
     ),
-    ("t-en-15", "more trains", "en", "plain", [("boost", "trains")], "trains"),
-    ("t-en-16", "lol", "en", "none", [], None),
+    ("t-en-15", "more steam locomotives", "en", "plain", [("boost", "steam locomotives")], None),
+    ("t-en-16", "haha ok then", "en", "none", [], None),
     ("t-ja-1", "ホラーは見たくない", "ja", "negation", [("exclude", "ホラー")], "horror"),
     ("t-ja-2", "もっとアニメ風に", "ja", "plain", [("boost", "アニメ")], "anime"),
     ("t-ja-3", "スポーツは少なめに", "ja", "plain", [("suppress", "スポーツ")], "sports"),
-    ("t-mx-1", "no ホラー please", "mixed", "mixed", [("exclude", "ホラー")], "horror"),
+    ("t-mx-1", "ホラー no thanks", "mixed", "mixed", [("exclude", "ホラー")], "horror"),
 ]
 TOPICS_DEMO = ("music", "dance", "skateboarding", "cats", "nature", "cars", "food", "city",
                "space", "ocean", "dogs")  # fmt: skip

@@ -39,8 +39,8 @@ def test_the_corpus_loads_and_unusable_cases_are_counted(corpus):
     assert len(cases) == 42 and {c.lang for c in cases} == {"en", "ja", "mixed"}
     book = build_phrasebook(cases, DEMO_TAGS, "fixture", Glossary.load().translate)
     usable = {p.case.id: p.intents for p in book.phrasings}
-    # "more trains" names no tag, "lol" is no instruction; eight styles and six topics of
-    # the fixture are not in DEMO_TAGS.
+    # "more steam locomotives" names no tag, "haha ok then" is no instruction; the
+    # fixture's other styles and topics are not in DEMO_TAGS.
     assert "t-en-15" not in usable and "t-en-16" not in usable
     assert usable["t-en-9"] == (("boost", "photorealistic"),)  # by its target label
     assert usable["t-ja-1"] == (("exclude", "horror"),)  # Japanese concept, target label

@@ -20,7 +20,9 @@ from feed.profile import EVENT_TYPES
 from feed.ranking import RankWeights
 from feed.service import PER_SOURCE
 
-RANKERS = ("engine", "popularity", "random")
+RANKERS = ("engine", "popularity", "random", "als", "bpr", "item-knn")
+CF_RANKERS = ("als", "bpr", "item-knn")
+INSTRUCTION_SOURCES = ("heldout", "templates")
 CATALOG_SOURCES = ("demo", "home", "kuairec")
 LOG_SOURCES = ("simulate", "eventlog", "kuairec")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -46,13 +48,20 @@ class LogsConfig:
     source: str = "simulate"
     path: Path | None = None
     steering: Path | None = None
+    exposures: Path | None = None
     max_users: int | None = None
     session_gap_s: float = 1800.0
 
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """The simulated population and how it was served (`logging` names the policy)."""
+    """The simulated population and how it was served (`logging` names the policy).
+
+    `instructions` is where simulated users take their words from: "heldout" (the
+    held-out steering corpus, data/steering/heldout.toml, which no parser was written or
+    trained on), a path to a corpus in that format, or "templates" (a few fixed phrasings
+    the parser was written for: fast, but steering numbers are then circular).
+    """
 
     users: int = 100
     sessions_per_user: int = 2
@@ -64,6 +73,7 @@ class SimulationConfig:
     averse_share: float = 0.5
     start_ts: float = 1_800_000_000.0
     clip_duration_s: float = 10.0
+    instructions: str = "heldout"
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,8 @@ class ReplayConfig:
 
     A step is `step_size` consecutive logged clips; at each step a variant
     ranks `page_size` clips. Positives are clips with one of the `positives`
-    event types later in the same session.
+    event types later in the same session. Collaborative-filtering baselines are
+    refit at the start of every `window_s` window on the events logged before it.
     """
 
     page_size: int = 10
@@ -92,26 +103,50 @@ class ReplayConfig:
     probe_pages: int = 3
     follow_pages: int = 3
     max_steps_per_session: int | None = None
+    window_s: float = 3600.0
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """Confidence intervals and the variant every other one is compared with."""
+    """Confidence intervals, the variant every other one is compared with, and off-policy
+    estimates (IPS, SNIPS, DR) of the `rewards` event rates: `off_policy` true demands them
+    (the run is refused when the logs hold no propensities), false skips them, unset
+    computes them whenever the logs allow."""
 
     baseline: str | None = None
     bootstrap: int = 1000
     confidence: float = 0.95
     headline: tuple[str, ...] = ("ndcg@10", "recall@10", "adherence@10")
+    off_policy: bool | None = None
+    rewards: tuple[str, ...] = ("like", "view")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Hyper-parameters of the collaborative-filtering baselines (implicit's names).
+
+    `factors`, `regularization` and `iterations` apply to ALS and BPR, `alpha` to ALS,
+    `learning_rate` to BPR, `neighbours` (K) to item-kNN.
+    """
+
+    factors: int = 32
+    regularization: float = 0.05
+    iterations: int = 15
+    alpha: float = 2.0
+    learning_rate: float = 0.05
+    neighbours: int = 50
 
 
 @dataclass(frozen=True)
 class VariantConfig:
-    """One ranker setting: the engine with weights and candidate sources, or a baseline."""
+    """One ranker setting: the engine with weights and candidate sources, or a baseline
+    (popularity, random, or a collaborative-filtering model with its parameters)."""
 
     name: str
     ranker: str = "engine"
     weights: RankWeights = field(default_factory=RankWeights)
     sources: frozenset[str] = field(default_factory=lambda: frozenset(PER_SOURCE))
+    model: ModelParams = field(default_factory=ModelParams)
 
 
 @dataclass(frozen=True)
@@ -187,7 +222,7 @@ def _variant(table: object, index: int, base: Path) -> VariantConfig:
     where = f"variant[{index}]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
-    unknown = sorted(set(table) - {"name", "ranker", "weights", "sources"})
+    unknown = sorted(set(table) - {"name", "ranker", "weights", "sources", "model"})
     if unknown:
         raise ConfigError(f"{where} has unknown keys {unknown}")
     name = table.get("name")
@@ -198,7 +233,14 @@ def _variant(table: object, index: int, base: Path) -> VariantConfig:
         raise ConfigError(f"variant {name!r}: ranker must be one of {RANKERS}")
     if ranker != "engine" and ("weights" in table or "sources" in table):
         raise ConfigError(f"variant {name!r}: weights and sources apply to the engine ranker only")
+    if ranker not in CF_RANKERS and "model" in table:
+        raise ConfigError(f"variant {name!r}: model applies to {', '.join(CF_RANKERS)} only")
     weights = _section(RankWeights, table.get("weights", {}), f"variant {name}.weights", base)
+    model = _section(ModelParams, table.get("model", {}), f"variant {name}.model", base)
+    if min(model.factors, model.iterations, model.neighbours) < 1:
+        raise ConfigError(f"variant {name!r}: model factors, iterations, neighbours must be >= 1")
+    if min(model.regularization, model.alpha, model.learning_rate) <= 0:
+        raise ConfigError(f"variant {name!r}: model rates and regularization must be positive")
     sources = set(PER_SOURCE)
     raw_sources = table.get("sources", {})
     if not isinstance(raw_sources, dict):
@@ -215,7 +257,17 @@ def _variant(table: object, index: int, base: Path) -> VariantConfig:
             sources.discard(source)
     if not sources:
         raise ConfigError(f"variant {name!r}: every candidate source is off")
-    return VariantConfig(name, ranker, weights, frozenset(sources))
+    return VariantConfig(name, ranker, weights, frozenset(sources), model)
+
+
+def _simulation(table: object, base: Path) -> SimulationConfig:
+    """The [simulation] table; an `instructions` corpus path resolves against `base`."""
+    sim: SimulationConfig = _section(SimulationConfig, table, "simulation", base)
+    if sim.instructions not in INSTRUCTION_SOURCES:
+        path = Path(sim.instructions).expanduser()
+        resolved = path if path.is_absolute() else (base / path).resolve()
+        sim = dataclasses.replace(sim, instructions=str(resolved))
+    return sim
 
 
 def parse_config(data: dict[str, Any], base: Path) -> ExperimentConfig:
@@ -253,7 +305,7 @@ def parse_config(data: dict[str, Any], base: Path) -> ExperimentConfig:
         seed=seed,
         catalog=_section(CatalogConfig, data.get("catalog", {}), "catalog", base),
         logs=_section(LogsConfig, data.get("logs", {}), "logs", base),
-        simulation=_section(SimulationConfig, data.get("simulation", {}), "simulation", base),
+        simulation=_simulation(data.get("simulation", {}), base),
         kuairec=_section(KuaiRecConfig, data.get("kuairec", {}), "kuairec", base),
         replay=_section(ReplayConfig, data.get("replay", {}), "replay", base),
         report=_section(ReportConfig, data.get("report", {}), "report", base),
@@ -299,6 +351,8 @@ def _check(config: ExperimentConfig) -> None:
         raise ConfigError("replay.page_size must be between 1 and 100")
     if replay.step_size < 1 or replay.probe_pages < 1 or replay.follow_pages < 0:
         raise ConfigError("replay.step_size and probe_pages must be positive")
+    if not replay.window_s > 0:
+        raise ConfigError("replay.window_s must be positive")
     if not replay.ks or any(not 1 <= k <= replay.page_size for k in replay.ks):
         raise ConfigError(f"replay.ks must lie between 1 and page_size ({replay.page_size})")
     bad = sorted(set(replay.positives) - set(EVENT_TYPES))
@@ -312,6 +366,14 @@ def _check(config: ExperimentConfig) -> None:
         raise ConfigError("report.confidence must be in [0.5, 1)")
     if logs.max_users is not None and logs.max_users < 1:
         raise ConfigError("logs.max_users must be positive")
+    bad = sorted(set(report.rewards) - set(EVENT_TYPES))
+    if bad or not report.rewards:
+        raise ConfigError(f"report.rewards must be event types of {EVENT_TYPES} (got {bad})")
+    if report.off_policy and logs.source == "kuairec":
+        raise ConfigError(
+            "report.off_policy: KuaiRec logs record no logging propensities (which clips a"
+            " policy could have shown, and how likely), so IPS, SNIPS and DR cannot be computed"
+        )
 
 
 def load_config(path: Path) -> ExperimentConfig:

@@ -5,7 +5,13 @@ they said lives in the user store. Experiments keep instructions in a small
 Parquet file with this schema so that simulated and recorded sessions replay
 the same way. `target` is the catalog tag the instruction is about when it is
 known (the simulator knows it); replay then scores steering by that tag,
-otherwise by the phrase's meaning.
+otherwise by the phrase's meaning. `op` is what the user meant (boost,
+suppress, exclude, only) when known; `lang`, `kind` and `case_id` name the
+held-out corpus case the words came from.
+
+Beside them, the exposure log records what a logging policy served: one row
+per clip on a page, with its propensity (the probability the policy had of
+putting it there), which is what off-policy estimates (IPS, SNIPS, DR) need.
 """
 
 from __future__ import annotations
@@ -26,6 +32,23 @@ STEERING_SCHEMA: dict[str, pl.DataType] = {
     "session_id": pl.String(),
     "text": pl.String(),
     "target": pl.String(),
+    "op": pl.String(),
+    "lang": pl.String(),
+    "kind": pl.String(),
+    "case_id": pl.String(),
+}
+OPTIONAL_STEERING = ("session_id", "target", "op", "lang", "kind", "case_id")
+
+EXPOSURE_SCHEMA: dict[str, pl.DataType] = {
+    "ts": pl.Float64(),
+    "user_id": pl.String(),
+    "session_id": pl.String(),
+    "page": pl.Int64(),
+    "position": pl.Int64(),
+    "clip_id": pl.String(),
+    "propensity": pl.Float64(),
+    "pool": pl.Int64(),
+    "policy": pl.String(),
 }
 
 
@@ -38,6 +61,27 @@ class LoggedInstruction:
     session_id: str | None
     text: str
     target: str | None
+    op: str | None = None
+    lang: str | None = None
+    kind: str | None = None
+    case_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One clip a logging policy served: page `page` of the session, at `position`, with
+    the probability it had of being on that page (None when the policy cannot say), out
+    of `pool` clips the policy could have served."""
+
+    ts: float
+    user_id: str
+    session_id: str
+    page: int
+    position: int
+    clip_id: str
+    propensity: float | None
+    pool: int | None
+    policy: str
 
 
 def empty_steering_log() -> pl.DataFrame:
@@ -70,10 +114,10 @@ def write_steering_log(path: Path, instructions: Sequence[LoggedInstruction]) ->
 def read_steering_log(path: Path) -> pl.DataFrame:
     """A steering log; raises ValueError if a column is missing."""
     frame = pl.read_parquet(path)
-    missing = sorted(set(STEERING_SCHEMA) - set(frame.columns) - {"target", "session_id"})
+    missing = sorted(set(STEERING_SCHEMA) - set(frame.columns) - set(OPTIONAL_STEERING))
     if missing:
         raise ValueError(f"{path} is not a steering log: no column(s) {missing}")
-    for name in ("target", "session_id"):
+    for name in OPTIONAL_STEERING:
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String()).alias(name))
     return frame.select([pl.col(n).cast(t) for n, t in STEERING_SCHEMA.items()])
@@ -94,7 +138,25 @@ def steering_from_state(path: Path) -> pl.DataFrame:
             "user_id": [r[1] for r in rows],
             "session_id": [r[2] for r in rows],
             "text": [r[3] for r in rows],
-            "target": [None] * len(rows),
+            **{name: [None] * len(rows) for name in OPTIONAL_STEERING[1:]},
         },
         schema=STEERING_SCHEMA,
     )
+
+
+def write_exposure_log(path: Path, exposures: Sequence[Exposure]) -> None:
+    """Write what a logging policy served (atomically) as an exposure log."""
+    frame = pl.DataFrame(
+        {name: [getattr(e, name) for e in exposures] for name in EXPOSURE_SCHEMA},
+        schema=EXPOSURE_SCHEMA,
+    )
+    write_parquet_atomic(frame, path)
+
+
+def read_exposure_log(path: Path) -> pl.DataFrame:
+    """An exposure log; raises ValueError if it is not one (a `propensity` column is needed)."""
+    frame = pl.read_parquet(path)
+    missing = sorted(set(EXPOSURE_SCHEMA) - set(frame.columns))
+    if missing:
+        raise ValueError(f"{path} is not an exposure log: no column(s) {missing}")
+    return frame.select([pl.col(n).cast(t) for n, t in EXPOSURE_SCHEMA.items()])

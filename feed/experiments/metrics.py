@@ -132,6 +132,18 @@ def obeys(op: str, share_after: float, share_before: float) -> bool:
     raise ValueError(f"unknown op {op!r}")
 
 
+def inverted(op: str, share_before: float, share_after: float) -> bool:
+    """Whether the instruction moved its target the wrong way: more of it after a
+    suppress/exclude, less of it after a boost/only (the feed did the opposite)."""
+    if not (np.isfinite(share_before) and np.isfinite(share_after)):
+        return False
+    if op in ("boost", "only"):
+        return share_after < share_before
+    if op in ("suppress", "exclude"):
+        return share_after > share_before
+    raise ValueError(f"unknown op {op!r}")
+
+
 def suppression_ratio(share_before: float, share_after: float) -> float:
     """Target share after a suppress/exclude over the share before (0 = gone, 1 = no
     change); nan when the target was absent before."""

@@ -1,5 +1,6 @@
 """Rankers an experiment can drive: the real feed service under chosen settings, and
-baselines (popularity alone, uniform random).
+baselines (popularity alone, uniform random; collaborative filtering lives in
+feed/experiments/collaborative.py).
 
 Every ranker keeps its own memory of users, fed only through `record` and
 `steer`, so whoever drives it decides what it may know and when.
@@ -9,15 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from feed.engine import Engine
 from feed.events import EventLog, LoggedEvent
 from feed.experiments.clips import ClipTable
-from feed.experiments.config import VariantConfig
+from feed.experiments.config import CF_RANKERS, VariantConfig
 from feed.profile import Event
 from feed.ranking import RankWeights
 from feed.service import MAX_EVENTS_PER_BATCH, FeedService
@@ -55,6 +57,25 @@ class Ranker(Protocol):
 
     def close(self) -> None:
         """Release what the ranker holds."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """A page from a stochastic policy: its clips, the probability each had of being on
+    it (its propensity), and how many clips the policy drew from."""
+
+    clips: tuple[str, ...]
+    propensities: tuple[float, ...]
+    pool: int
+
+
+@runtime_checkable
+class StochasticPolicy(Protocol):
+    """A ranker that knows the probability of every page it serves (a logging policy
+    whose logs support off-policy estimates)."""
+
+    def serve(self, user_id: str, session_id: str, k: int, now: float) -> Served:
+        """The session's next page, with each clip's propensity."""
 
 
 # -- the engine ------------------------------------------------------------------
@@ -183,8 +204,9 @@ class EngineRanker:
 # -- baselines -------------------------------------------------------------------
 
 
-class _Memory:
-    """What a baseline remembers: clips each user watched or hid, and what each session served."""
+class BlockList:
+    """What a baseline may not show again: clips each user watched, skipped or hid, and
+    what each session served."""
 
     def __init__(self, table: ClipTable) -> None:
         self.table = table
@@ -192,6 +214,7 @@ class _Memory:
         self.served: dict[str, set[int]] = {}
 
     def record(self, user_id: str, events: Sequence[Event]) -> None:
+        """Block the clips a user met."""
         blocked = self.blocked.setdefault(user_id, set())
         for e in events:
             row = self.table.row_of_id.get(e.clip_id)
@@ -199,6 +222,7 @@ class _Memory:
                 blocked.add(row)
 
     def allowed(self, user_id: str, served: set[int]) -> np.ndarray:
+        """Rows (N,) the user may be shown, given what their session served."""
         mask = np.ones(len(self.table), dtype=bool)
         mask[list(self.blocked.get(user_id, set()) | served)] = False
         return mask
@@ -213,7 +237,7 @@ class PopularityRanker:
     def __init__(self, name: str, table: ClipTable, seed: int) -> None:
         self.name = name
         self.table = table
-        self._memory = _Memory(table)
+        self._memory = BlockList(table)
         self._score = np.zeros(len(table), dtype=np.float64)
         # Ties (every clip, before any event) break in a seeded order, not catalog order.
         self._tiebreak = np.random.default_rng(seed).permutation(len(table))
@@ -257,7 +281,7 @@ class RandomRanker:
     def __init__(self, name: str, table: ClipTable, seed: int) -> None:
         self.name = name
         self.table = table
-        self._memory = _Memory(table)
+        self._memory = BlockList(table)
         self._rng = np.random.default_rng(seed)
 
     def record(self, user_id: str, events: Sequence[Event], now: float) -> None:
@@ -271,12 +295,19 @@ class RandomRanker:
         pool = np.flatnonzero(allowed)
         return self._rng.choice(pool, size=min(n, len(pool)), replace=False).tolist()
 
+    def serve(self, user_id: str, session_id: str, k: int, now: float) -> Served:
+        """k clips drawn at random from the n the user has not seen; each had k/n chance."""
+        served = self._memory.served.setdefault(session_id, set())
+        allowed = self._memory.allowed(user_id, served)
+        pool = int(allowed.sum())
+        rows = self._draw(allowed, k)
+        served.update(rows)
+        chance = len(rows) / pool if pool else 0.0
+        return Served(tuple(self.table.ids[r] for r in rows), (chance,) * len(rows), pool)
+
     def page(self, user_id: str, session_id: str, k: int, now: float) -> tuple[str, ...]:
         """k clips drawn at random from those the user has not seen."""
-        served = self._memory.served.setdefault(session_id, set())
-        rows = self._draw(self._memory.allowed(user_id, served), k)
-        served.update(rows)
-        return tuple(self.table.ids[r] for r in rows)
+        return self.serve(user_id, session_id, k, now).clips
 
     def probe(self, user_id: str, k: int, pages: int, now: float) -> tuple[str, ...]:
         """Random clips for a fresh session."""
@@ -294,8 +325,17 @@ def build_ranker(
     folder: Path,
     glossary: Glossary,
     seed: int,
+    *,
+    window_s: float = 3600.0,
 ) -> Ranker:
-    """The ranker a variant describes, with fresh memory under `folder`."""
+    """The ranker a variant describes, with fresh memory under `folder` (collaborative
+    filtering models refit every `window_s` seconds)."""
+    if variant.ranker in CF_RANKERS:
+        from feed.experiments.collaborative import CollaborativeRanker
+
+        return CollaborativeRanker(
+            variant.name, variant.ranker, table, variant.model, window_s, seed
+        )
     if variant.ranker == "popularity":
         return PopularityRanker(variant.name, table, seed)
     if variant.ranker == "random":

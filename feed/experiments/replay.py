@@ -34,6 +34,7 @@ from feed.steering import Glossary, InstructionError, parse_instruction
 
 Encode = Callable[[str], np.ndarray]
 PROGRESS_EVERY = 50
+JUDGED_OPS = ("boost", "suppress", "exclude", "only")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Request:
     session_id: str
     step: int
     positives: frozenset[str]
+    opens: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,11 @@ class Observation:
 
 @dataclass(frozen=True)
 class Instruction:
-    """A logged steering instruction; `index` numbers the plan's instructions."""
+    """A logged steering instruction; `index` numbers the plan's instructions.
+
+    `op` is what the user meant when the log knows it (the simulator does), and
+    `lang`/`kind` describe the wording (from the held-out corpus case it came from).
+    """
 
     ts: float
     user_id: str
@@ -66,6 +72,9 @@ class Instruction:
     text: str
     target: str | None
     index: int
+    op: str | None = None
+    lang: str | None = None
+    kind: str | None = None
 
 
 Action = Request | Observation | Instruction
@@ -100,7 +109,7 @@ class StepTrace:
     """What a variant showed at one step, with what is needed to score it.
 
     `popularity` holds, per shown item, the share of users who had met it before
-    the step (smoothed, in (0, 1]).
+    the step (smoothed, in (0, 1]); `opens` is the logged clip that opened the step.
     """
 
     user_id: str
@@ -111,6 +120,7 @@ class StepTrace:
     positives: frozenset[str]
     latency_ms: float
     popularity: tuple[float, ...]
+    opens: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,8 @@ class SteerTrace:
     before_relevance: tuple[float, ...]
     after_relevance: tuple[float, ...]
     follow: tuple[tuple[bool, ...], ...]
+    lang: str | None = None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,10 +222,12 @@ def plan_replay(events: pl.DataFrame, steering: pl.DataFrame, config: ReplayConf
         # A step begins where its first clip is first met in the session.
         met: set[str] = set()
         starts: list[float] = []
+        opens: list[str] = []
         for ts, clip, _, _ in logged:
             if clip not in met:
                 if len(met) % config.step_size == 0 and (not starts or ts > starts[-1]):
                     starts.append(ts)
+                    opens.append(clip)
                 met.add(clip)
         if config.max_steps_per_session is not None:
             starts = starts[: config.max_steps_per_session]
@@ -223,7 +237,7 @@ def plan_replay(events: pl.DataFrame, steering: pl.DataFrame, config: ReplayConf
                 for ts, clip, kind, _ in logged
                 if ts >= start and kind in positive_types and first_met[(user_id, clip)] >= start
             )
-            actions.append(Request(start, user_id, str(session_id), step, positives))
+            actions.append(Request(start, user_id, str(session_id), step, positives, opens[step]))
         bounds = [*starts[1:], float("inf")]
         batch: list[Event] = []
         b = 0
@@ -238,12 +252,15 @@ def plan_replay(events: pl.DataFrame, steering: pl.DataFrame, config: ReplayConf
             actions.append(Observation(batch[-1].ts, user_id, tuple(batch)))
     users = set(events["user_id"].unique().to_list())
     instructions: list[Instruction] = []
-    for ts, user_id, session_id, text, target in (
-        steering.select(["ts", "user_id", "session_id", "text", "target"]).sort("ts").iter_rows()
+    columns = ["ts", "user_id", "session_id", "text", "target", "op", "lang", "kind"]
+    for ts, user_id, session_id, text, target, op, lang, kind in (
+        steering.select(columns).sort("ts", maintain_order=True).iter_rows()
     ):
         if user_id in users:
             instructions.append(
-                Instruction(float(ts), user_id, session_id, text, target, len(instructions))
+                Instruction(
+                    float(ts), user_id, session_id, text, target, len(instructions), op, lang, kind
+                )
             )
     actions.extend(instructions)
     actions.sort(key=lambda a: (a.ts, _ORDER[type(a)]))
@@ -262,10 +279,17 @@ def judge_instructions(
     plan: ReplayPlan, table: ClipTable, glossary: Glossary, encode: Encode
 ) -> dict[int, Judgement]:
     """What each instruction is about: its target tag's clips when the log names one,
-    else the clips whose text is about its phrase (z >= MATCH_Z, as the ranker's "only")."""
+    else the clips whose text is about its phrase (z >= MATCH_Z, as the ranker's "only").
+
+    When the log says what the user meant (op and target), that is the judgement and
+    the parser is not asked: scoring must not depend on the reading it scores.
+    """
     judged = {}
     has = {"text": np.ones(len(table), dtype=bool)}
     for ins in plan.instructions:
+        if ins.op in JUDGED_OPS and ins.target:
+            judged[ins.index] = Judgement(ins.op, ins.target, table.tag_mask(ins.target))
+            continue
         try:
             ops = [op for op in parse_instruction(ins.text, glossary) if op.op != "reset"]
         except InstructionError:
@@ -362,6 +386,7 @@ def replay(
                     action.positives,
                     latency_ms,
                     memory.popularity(rows),
+                    action.opens,
                 )
             )
             open_steer = following.get(action.user_id)
@@ -378,7 +403,13 @@ def replay(
                 ranker.steer(action.user_id, action.text, action.ts)
             except FeedError:
                 applied = False
-            after = table.rows(ranker.probe(action.user_id, k, pages, action.ts))
+            # A ranker that cannot be steered ignores the instruction: its page after is
+            # its page before, so it is not ranked twice.
+            after = (
+                table.rows(ranker.probe(action.user_id, k, pages, action.ts))
+                if ranker.steerable
+                else before
+            )
             mask = judgement.matches
             trace = SteerTrace(
                 user_id=action.user_id,
@@ -392,6 +423,8 @@ def replay(
                 before_relevance=memory.relevance(action.user_id, before[~mask[before]]),
                 after_relevance=memory.relevance(action.user_id, after[~mask[after]]),
                 follow=(),
+                lang=action.lang,
+                kind=action.kind,
             )
             open_steer = _OpenSteer(trace, judgement)
             steered.append(open_steer)

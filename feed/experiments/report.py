@@ -23,6 +23,7 @@ GROUP_TITLES = {
     "accuracy": "Ranking accuracy (held-out positives)",
     "beyond": "Beyond accuracy",
     "steering": "Steering",
+    "off-policy": "Off-policy estimates (IPS, SNIPS, DR from the logging propensities)",
     "latency": "Latency",
 }
 MARKS = {"better": " ▲", "worse": " ▼", "differs": " ◆", "unclear": ""}
@@ -45,6 +46,8 @@ class RunInfo:
     variants: tuple[str, ...]
     baseline: str
     runtime_s: float
+    words: str = ""
+    off_policy: str = ""
 
 
 def fmt(value: float | None) -> str:
@@ -211,6 +214,8 @@ def write_report(
         f"- **Replayed:** {info.users} users, {info.sessions} sessions, {info.steps} steps,"
         f" {info.instructions} steering instructions, {info.events} events.",
         f"- **Variants:** {', '.join(variants)}; baseline **{info.baseline}**.",
+        *([f"- **Instructions:** {info.words}."] if info.words else []),
+        *([f"- **Off-policy:** {info.off_policy}"] if info.off_policy else []),
         f"- **Intervals:** {conf} percentile bootstrap over users ({summary.n_boot} resamples,"
         f" seed {info.seed}); differences are paired (the same resampled users for every"
         " variant).",
@@ -243,6 +248,9 @@ def write_report(
         ]
         if group == "steering":
             lines += steering_breakdown(steering, variants, adherence)
+            lines += wording_breakdown(steering, steerable, adherence)
+        if group == "off-policy":
+            lines += logging_reference(summary)
         if group == "latency":
             lines += latency_table(summary)
         if group in plots:
@@ -295,6 +303,56 @@ def steering_breakdown(
     return [*lines, ""]
 
 
+def wording_breakdown(steering: pl.DataFrame, variants: Sequence[str], adherence: str) -> list[str]:
+    """Adherence and inversions per language and per kind of wording, for every steerable
+    variant: `adherence (inverted/instructions)` in each cell."""
+    if steering.is_empty() or not adherence or adherence not in steering.columns:
+        return []
+    judged = steering.filter((pl.col("op") != "error") & pl.col("variant").is_in(list(variants)))
+    if judged.is_empty() or judged["lang"].null_count() == len(judged):
+        return []
+    lines: list[str] = []
+    for column, title in (("lang", "language"), ("kind", "kind of wording")):
+        table = judged.group_by([column, "variant"]).agg(
+            pl.len().alias("n"), pl.col(adherence).mean(), pl.col("inverted").sum()
+        )
+        lines += [
+            f"By {title} ({adherence}, and inverted / instructions):",
+            "",
+            f"| {column} | " + " | ".join(variants) + " |",
+            "|---" * (len(variants) + 1) + "|",
+        ]
+        for value in sorted({str(v) for v in table[column].to_list()}):
+            cells = []
+            for v in variants:
+                rows = table.filter((pl.col(column).cast(pl.String) == value)
+                                    & (pl.col("variant") == v))  # fmt: skip
+                if rows.is_empty():
+                    cells.append("–")
+                    continue
+                row = rows.row(0, named=True)
+                cells.append(f"{fmt(row[adherence])} ({int(row['inverted'] or 0)}/{row['n']})")
+            lines.append(f"| {value} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def logging_reference(summary: Summary) -> list[str]:
+    """The logging policy's own rates: what the random policy achieved, for scale."""
+    if summary.reference.is_empty():
+        return []
+    conf = f"{summary.confidence:.0%}"
+    parts = [
+        f"{row['metric'].removeprefix('logged_')} {fmt_ci(row['value'], row['lo'], row['hi'])}"
+        for row in summary.reference.iter_rows(named=True)
+    ]
+    return [
+        f"The logging policy's own rates per shown clip ({conf} CI): {'; '.join(parts)}."
+        " A variant that ranked like it would be estimated at these values.",
+        "",
+    ]
+
+
 def latency_table(summary: Summary) -> list[str]:
     """Per-variant latency percentiles (wall clock on the machine that ran the experiment)."""
     lines = [
@@ -341,8 +399,14 @@ def method(config: ExperimentConfig, summary: Summary) -> list[str]:
         "- Collateral compares the non-target items of the probe pages before and after, by"
         " cosine to the user's positives logged so far (0: the rest of the feed stayed as"
         " relevant).",
-        "- Popularity and random baselines cannot be steered: their steering numbers are the"
-        " base rate.",
+        "- Inverted: the target's share moved the wrong way (up after 'less'/'no', down after"
+        " 'more'). When the log says what the user meant (the simulator does), steering is"
+        " judged by that, never by the parser's reading.",
+        "- Popularity, random and collaborative-filtering baselines cannot be steered: their"
+        " steering numbers are the base rate.",
+        f"- ALS, BPR and item-kNN (implicit) are refit every {r.window_s:g} s of log time on"
+        " the events logged before the window began; within a window ALS and item-kNN also"
+        " read the user's own events so far, and a user unknown to the model gets popularity.",
         "- Coverage and creator Gini pool every user's pages; resampling users draws fewer"
         " distinct users, so their intervals lean low (coverage) or high (Gini) of the point.",
     ]
@@ -351,6 +415,18 @@ def method(config: ExperimentConfig, summary: Summary) -> list[str]:
             f"- The simulated sessions were served by the '{config.simulation.logging}' policy;"
             " positives can only be clips it showed, which favours variants that rank like it"
             " (a uniformly random policy favours none)."
+        )
+    if not summary.reference.is_empty():
+        lines.append(
+            "- Off-policy: each logged page of the uniformly random policy, whose propensity"
+            " p (page size over the clips it could draw from) is in the exposure log, is"
+            " matched to the page a variant ranked for the replayed step it opens. With"
+            " w = 1[variant shows the clip] / p, IPS = sum(w r) / clips the variants show,"
+            " SNIPS = sum(w r) / sum(w), DR adds a reward model's prediction for every shown"
+            " clip and corrects it by sum(w (r - prediction)); the model is a clip's mean"
+            " reward over the other users, shrunk to their overall mean. A clip's reward is"
+            " taken to be the same wherever it sits on a page. Support is the share of the"
+            " variant's clips the policy could have shown; outside it IPS counts 0."
         )
     lines += ["", "Metrics:", ""]
     lines += [f"- `{i.name}`: {i.description}." for i in summary.info]
@@ -408,23 +484,30 @@ def _forest(
         squeeze=False,
         sharey=True,
     )
-    colours = plt.get_cmap("tab10")
+    tab10 = plt.get_cmap("tab10")
+    # tab10's grey (7) would read as the baseline's.
+    palette = [tab10(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]
     for i, metric in enumerate(metrics):
         ax = axes[i // cols][i % cols]
         base = estimate(summary.metrics, summary.baseline, metric)
+        # One call per kind of mark, not one errorbar per variant: with a dozen variants
+        # and thirty metrics, per-point artists made the plots the slowest part of a run.
+        ys, values, lows, highs, marks = [], [], [], [], []
         for y, v in enumerate(variants):
             est = estimate(summary.metrics, v, metric)
             if est is None or not est.finite:
                 continue
-            value, lo, hi = est.value, est.lo, est.hi
-            colour = "0.45" if v == summary.baseline else colours(y % 10)
-            if np.isfinite(lo) and np.isfinite(hi):
-                # Coverage and Gini are not means: their point estimate may sit outside
-                # the percentile interval, so the bars are clipped at the point.
-                xerr = [[max(value - lo, 0.0)], [max(hi - value, 0.0)]]
-                ax.errorbar(value, y, xerr=xerr, fmt="o", color=colour, capsize=3)
-            else:
-                ax.plot(value, y, "o", color=colour)
+            ys.append(y)
+            values.append(est.value)
+            marks.append("0.45" if v == summary.baseline else palette[y % len(palette)])
+            # Coverage and Gini are not means: their point estimate may sit outside the
+            # percentile interval, so the bars are clipped at the point.
+            lows.append(min(est.lo, est.value) if np.isfinite(est.lo) else est.value)
+            highs.append(max(est.hi, est.value) if np.isfinite(est.hi) else est.value)
+        if ys:
+            ax.hlines(ys, lows, highs, colors=marks, linewidth=1.2)
+            ax.scatter(lows + highs, ys + ys, c=marks + marks, marker="|", s=40)
+            ax.scatter(values, ys, c=marks, marker="o", s=28, zorder=3)
         if base is not None and base.finite:
             ax.axvline(base.value, color="0.6", linestyle="--", linewidth=0.8)
         ax.set_title(metric, fontsize=10)

@@ -5,12 +5,15 @@ rankers and hands typed results from stage to stage. Everything it writes
 lands under the output folder:
 
     home/                   the catalog it built (demo or KuaiRec), text channel only
-    logs/                   simulated event log (live schema), steering log, users' truth
+    logs/                   simulated event log (live schema), steering log, users' truth,
+                            exposure log (what the logging policy served, with propensities)
     steps.parquet           one row per variant and replayed step
     steering.parquet        one row per variant and instruction
     metrics.parquet, .csv   per variant and metric: value and bootstrap CI over users
+                            (replay metrics, and IPS/SNIPS/DR when the logs have propensities)
     deltas.parquet, .csv    per variant and metric: paired difference from the baseline
     latency.csv             request latency per variant
+    logging_policy.csv      the logging policy's own reward rates (with off-policy estimates)
     run.json                what ran, on what, for how long
     report.md, plots/       the report
 """
@@ -34,12 +37,27 @@ from feed.engine import Engine
 from feed.events import EventLog
 from feed.experiments.clips import ClipTable, build_clip_table
 from feed.experiments.config import ExperimentConfig, VariantConfig
+from feed.experiments.heldout import (
+    HELDOUT_PATH,
+    CorpusError,
+    Phrasebook,
+    build_phrasebook,
+    load_heldout,
+)
 from feed.experiments.kuairec import kuairec_entries, kuairec_events
 from feed.experiments.logs import (
     empty_steering_log,
+    read_exposure_log,
     read_steering_log,
     steering_from_state,
     write_parquet_atomic,
+)
+from feed.experiments.offpolicy import (
+    OffPolicy,
+    PropensityError,
+    logged_pages,
+    off_policy,
+    require_propensities,
 )
 from feed.experiments.rankers import Ranker, build_ranker
 from feed.experiments.replay import (
@@ -50,10 +68,11 @@ from feed.experiments.replay import (
     sample_users,
 )
 from feed.experiments.report import RunInfo, write_report
-from feed.experiments.simulator import simulate
+from feed.experiments.simulator import clip_facets, simulate
 from feed.experiments.summary import (
     Summary,
     metric_infos,
+    off_policy_infos,
     steering_table,
     step_table,
     summarise,
@@ -144,6 +163,39 @@ def _policy(config: ExperimentConfig) -> VariantConfig:
     return VariantConfig(name=f"logging-{name}", ranker=name)
 
 
+@dataclass(frozen=True)
+class Logs:
+    """What an experiment replays: events (lazy, live schema), the steering log, the
+    exposure log when there is one, and lines saying where they came from."""
+
+    events: pl.LazyFrame
+    steering: pl.DataFrame
+    exposures: pl.DataFrame | None
+    where: str
+    words: str = ""
+
+
+def phrasebook_for(
+    config: ExperimentConfig, table: ClipTable, glossary: Glossary
+) -> Phrasebook | None:
+    """The held-out cases simulated users may say on this catalog (None: fixed templates)."""
+    source = config.simulation.instructions
+    if source == "templates":
+        return None
+    path = HELDOUT_PATH if source == "heldout" else Path(source)
+    try:
+        cases = load_heldout(path)
+    except CorpusError as exc:
+        raise RunError(f"simulation.instructions: {exc}") from exc
+    facets = clip_facets(table)
+    tags = sorted({f.style for f in facets if f.style} | {f.topic for f in facets if f.topic})
+    book = build_phrasebook(cases, tags, str(path), glossary.translate)
+    if not book.phrasings:
+        raise RunError(f"simulation.instructions: none of the {len(cases)} cases in {path} fit"
+                       " the catalog's tags")  # fmt: skip
+    return book
+
+
 def collect_logs(
     config: ExperimentConfig,
     out: Path,
@@ -152,13 +204,22 @@ def collect_logs(
     glossary: Glossary,
     work: Path,
     stages: Stages,
-) -> tuple[pl.LazyFrame, pl.DataFrame, str]:
-    """The events (lazy, live schema), the steering log, and a line saying where they came from."""
+) -> Logs:
+    """The logs the experiment names (simulated now, or read from where they are)."""
     logs = config.logs
     if logs.source == "simulate":
         sim = config.simulation
         policy = _policy(config)
-        ranker = build_ranker(policy, engine, table, work / "logging", glossary, config.seed)
+        book = phrasebook_for(config, table, glossary)
+        ranker = build_ranker(
+            policy,
+            engine,
+            table,
+            work / "logging",
+            glossary,
+            config.seed,
+            window_s=config.replay.window_s,
+        )
         try:
             result = simulate(
                 sim,
@@ -168,6 +229,7 @@ def collect_logs(
                 glossary,
                 config.seed,
                 progress=stages("simulate", sim.users * sim.sessions_per_user),
+                phrasebook=book,
             )
         finally:
             ranker.close()
@@ -176,26 +238,57 @@ def collect_logs(
             f" pages x {sim.page_size} clips, served by the '{sim.logging}' policy"
             f" ({result.events} events, {result.instructions} steering instructions)"
         )
-        return EventLog(result.events_dir).scan(), read_steering_log(result.steering_path), where
+        if book is None:
+            words = "fixed templates the parser was written for (steering numbers are circular)"
+        else:
+            words = f"{book.summary()}; {result.unsaid} intent(s) no usable case could word"
+        return Logs(
+            EventLog(result.events_dir).scan(),
+            read_steering_log(result.steering_path),
+            read_exposure_log(result.exposures_path),
+            where,
+            words,
+        )
+    steering = read_steering_log(logs.steering) if logs.steering else None
+    exposures = read_exposure_log(logs.exposures) if logs.exposures else None
     if logs.source == "kuairec":
         assert config.catalog.path is not None
         events = kuairec_events(config.catalog.path, config.kuairec)
-        steering = read_steering_log(logs.steering) if logs.steering else empty_steering_log()
-        return events, steering, f"KuaiRec {config.kuairec.matrix} from {config.catalog.path}"
+        where = f"KuaiRec {config.kuairec.matrix} from {config.catalog.path}"
+        return Logs(events, _or_empty(steering), exposures, where)
     folder = logs.path or (config.catalog.path / "events" if config.catalog.path else None)
     if folder is None or not folder.is_dir():
         raise RunError(f"no event log folder at {folder}")
-    if logs.steering is not None:
-        steering = read_steering_log(logs.steering)
-    elif (
-        config.catalog.source == "home"
+    if (
+        steering is None
+        and config.catalog.source == "home"
         and config.catalog.path is not None
         and (config.catalog.path / "state.sqlite").is_file()
     ):
         steering = steering_from_state(config.catalog.path / "state.sqlite")
-    else:
-        steering = empty_steering_log()
-    return EventLog(folder).scan(), steering, f"event log {folder}"
+    return Logs(EventLog(folder).scan(), _or_empty(steering), exposures, f"event log {folder}")
+
+
+def _or_empty(steering: pl.DataFrame | None) -> pl.DataFrame:
+    return empty_steering_log() if steering is None else steering
+
+
+def checked_exposures(config: ExperimentConfig, logs: Logs) -> tuple[pl.DataFrame | None, str]:
+    """The exposure log when off-policy estimates are to be made, else None and why not.
+
+    Raises RunError when the experiment demands them (report.off_policy = true) and the
+    logs cannot give them.
+    """
+    if config.report.off_policy is False:
+        return None, "off-policy estimates were switched off (report.off_policy = false)"
+    source = "KuaiRec" if config.logs.source == "kuairec" else logs.where
+    try:
+        return require_propensities(logs.exposures, source), ""
+    except PropensityError as exc:
+        if config.report.off_policy:
+            raise RunError(f"report.off_policy: {exc}") from exc
+        log.info("%s", exc)
+        return None, str(exc)
 
 
 def prepare_out(out: Path) -> None:
@@ -227,21 +320,26 @@ def run_experiment(
             table = build_clip_table(engine)
             if len(table) == 0:
                 raise RunError("the catalog is empty")
-            events, steering, where = collect_logs(
-                config, out, engine, table, glossary, work, stages
-            )
-            users = sample_users(events, config.logs.max_users, config.seed)
-            frame = load_events(events, table.ids, users, config.logs.session_gap_s)
+            logs = collect_logs(config, out, engine, table, glossary, work, stages)
+            exposures, off_policy_note = checked_exposures(config, logs)
+            users = sample_users(logs.events, config.logs.max_users, config.seed)
+            frame = load_events(logs.events, table.ids, users, config.logs.session_gap_s)
             if frame.is_empty():
                 raise RunError("no logged events on catalog clips to replay")
-            plan = plan_replay(frame, steering, config.replay)
+            plan = plan_replay(frame, logs.steering, config.replay)
             judgements = judge_instructions(
                 plan, table, glossary, lambda phrase: encoder.encode_texts([phrase])[0]
             )
             traces = []
             for variant in config.variants:
                 ranker: Ranker = build_ranker(
-                    variant, engine, table, work / "variants", glossary, config.seed
+                    variant,
+                    engine,
+                    table,
+                    work / "variants",
+                    glossary,
+                    config.seed,
+                    window_s=config.replay.window_s,
                 )
                 try:
                     traces.append(
@@ -259,6 +357,18 @@ def run_experiment(
     finally:
         engine.catalog.close()
     rcfg = config.replay
+    estimates: OffPolicy | None = None
+    infos = metric_infos(rcfg.ks, rcfg.page_size)
+    if exposures is not None:
+        pages = logged_pages(exposures, frame, config.report.rewards, plan.users)
+        estimates = off_policy(pages, traces, plan.users, config.report.rewards)
+        infos += off_policy_infos(config.report.rewards)
+        matched = sorted(set(estimates.matched.values())) or [0]
+        share = f"{matched[0]}" if len(matched) == 1 else f"{matched[0]}-{matched[-1]}"
+        off_policy_note = (
+            f"{estimates.pages} logged pages with propensities; {share} of them matched to"
+            " the steps each variant replayed."
+        )
     steps = pl.concat([step_table(t, table, rcfg.ks) for t in traces], how="diagonal_relaxed")
     steering_out = pl.concat(
         [steering_table(t, rcfg.page_size) for t in traces], how="diagonal_relaxed"
@@ -269,17 +379,21 @@ def run_experiment(
         steering_out,
         table,
         plan.users,
-        metric_infos(rcfg.ks, rcfg.page_size),
+        infos,
         baseline=config.baseline,
         n_boot=config.report.bootstrap,
         confidence=config.report.confidence,
         seed=config.seed,
+        ratios=estimates.ratios if estimates else None,
+        reference=estimates.logged if estimates else None,
     )
     info = RunInfo(
         name=config.name,
         description=config.description,
         seed=config.seed,
-        data=where,
+        data=logs.where,
+        words=logs.words,
+        off_policy=off_policy_note,
         catalog_clips=len(table),
         users=len(plan.users),
         sessions=plan.sessions,
@@ -291,6 +405,8 @@ def run_experiment(
         runtime_s=round(time.perf_counter() - started, 1),
     )
     write_tables(out, steps, steering_out, summary)
+    if not summary.reference.is_empty():
+        summary.reference.write_csv(out / "logging_policy.csv")
     report = write_report(out, config, info, summary, steps, steering_out)
     (out / "run.json").write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
     return RunResult(out, info, summary, report)

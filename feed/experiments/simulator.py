@@ -4,15 +4,22 @@ and plain-language steering when a user's taste shifts.
 Every clip's first tag is its style and its second its topic (as in the demo
 spec). A simulated user likes a few styles and topics, may loathe one topic,
 and may turn to a new style part-way through their first session. Watching,
-skipping, liking and hiding follow from taste, novelty and fatigue. Instructions
-("more anime style", 「もっとアニメ風に」, "no horror", "less sports") are given in
-the user's language when their taste shifts, when a loathed topic shows up, or
-when one topic crowds a page.
+skipping, liking and hiding follow from taste, novelty and fatigue. A user
+steers when their taste shifts (boost the new style), when a loathed topic shows
+up (exclude it) or when one topic crowds a page (suppress it). The words come
+from the held-out steering corpus (feed/experiments/heldout.py): a case that
+expresses that op on that tag, in the user's language when one exists. With
+`instructions = "templates"` users say fixed phrasings instead ("more anime
+style", 「もっとアニメ風に」, "no horror", "less sports"), which the parser was
+written for.
 
 The simulator serves users from a ranker (the logging policy) and writes what
-happened in the live event log's schema (EventLog.append) plus a steering log,
-so simulated sessions replay exactly like recorded ones. Time is passed in and
-every draw comes from a seeded generator.
+happened in the live event log's schema (EventLog.append), a steering log
+(with what each instruction meant), and an exposure log of every page served
+with each clip's propensity when the policy knows it (the uniform random policy
+does), so simulated sessions replay exactly like recorded ones and support
+off-policy estimates. Time is passed in and every draw comes from a seeded
+generator.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +36,15 @@ import polars as pl
 from feed.events import EventLog, LoggedEvent
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import SimulationConfig
-from feed.experiments.logs import LoggedInstruction, write_parquet_atomic, write_steering_log
-from feed.experiments.rankers import Ranker
+from feed.experiments.heldout import Phrasebook
+from feed.experiments.logs import (
+    Exposure,
+    LoggedInstruction,
+    write_exposure_log,
+    write_parquet_atomic,
+    write_steering_log,
+)
+from feed.experiments.rankers import Ranker, StochasticPolicy
 from feed.profile import Event
 from feed.service import FeedError
 from feed.steering import Glossary
@@ -106,6 +120,8 @@ class SimulationResult:
     events_dir: Path
     steering_path: Path
     users_path: Path
+    exposures_path: Path
+    unsaid: int = 0
 
 
 def clip_facets(table: ClipTable) -> tuple[Facets, ...]:
@@ -236,30 +252,71 @@ class _Simulation:
         ranker: Ranker,
         glossary: Glossary,
         rng: np.random.Generator,
+        phrasebook: Phrasebook | None,
     ) -> None:
         self.config = config
         self.table = table
         self.ranker = ranker
         self.glossary = glossary
         self.rng = rng
+        self.phrasebook = phrasebook
         self.facets = clip_facets(table)
         self.styles = {f.style for f in self.facets if f.style}
         self.clock = config.start_ts
         self.events: list[LoggedEvent] = []
         self.instructions: list[LoggedInstruction] = []
+        self.exposures: list[Exposure] = []
+        self.unsaid = 0
+
+    def words(self, language: str, op: str, tag: str) -> LoggedInstruction | None:
+        """What a user says to mean `op` on `tag` (time and ids left blank), or None when
+        the corpus has no case for it."""
+        if self.phrasebook is None:
+            text = instruction_text(op, tag, tag in self.styles, language, self.glossary)
+            said = "ja" if language == "ja" and japanese_term(tag, self.glossary) else "en"
+            return LoggedInstruction(0.0, "", None, text, tag, op, said, "template", None)
+        own = ("ja", "mixed") if language == "ja" else ("en",)
+        fitting = self.phrasebook.fitting(op, tag, own) or self.phrasebook.fitting(
+            op, tag, ("en", "ja", "mixed")
+        )
+        if not fitting:
+            return None
+        case = fitting[int(self.rng.integers(len(fitting)))].case
+        return LoggedInstruction(0.0, "", None, case.text, tag, op, case.lang, case.kind, case.id)
 
     def say(self, state: _UserState, session_id: str, op: str, tag: str) -> None:
-        """Give the ranker an instruction and log it (a refusal is logged, not fatal)."""
-        text = instruction_text(op, tag, tag in self.styles, state.user.language, self.glossary)
+        """Give the ranker an instruction and log it with what it meant (a refusal is
+        logged as a warning, not fatal; an intent the corpus cannot word is counted)."""
+        words = self.words(state.user.language, op, tag)
+        if words is None:
+            self.unsaid += 1
+            return
         try:
-            self.ranker.steer(state.user.id, text, self.clock)
+            self.ranker.steer(state.user.id, words.text, self.clock)
         except FeedError as exc:
-            log.warning("simulated instruction %r refused: %s", text, exc)
-        else:
-            self.instructions.append(
-                LoggedInstruction(self.clock, state.user.id, session_id, text, tag)
-            )
+            log.warning("simulated instruction %r refused: %s", words.text, exc)
+        self.instructions.append(
+            replace(words, ts=self.clock, user_id=state.user.id, session_id=session_id)
+        )
         self.clock += 1.0
+
+    def serve(self, user: SimUser, session_id: str, number: int) -> tuple[str, ...]:
+        """The policy's next page, logged as exposures (with propensities when known)."""
+        k = self.config.page_size
+        chances: tuple[float | None, ...]
+        pool: int | None
+        if isinstance(self.ranker, StochasticPolicy):
+            served = self.ranker.serve(user.id, session_id, k, self.clock)
+            page, chances, pool = served.clips, served.propensities, served.pool
+        else:
+            page = self.ranker.page(user.id, session_id, k, self.clock)
+            chances, pool = (None,) * len(page), None
+        self.exposures.extend(
+            Exposure(self.clock, user.id, session_id, number, position, clip, chance, pool,
+                     self.ranker.name)
+            for position, (clip, chance) in enumerate(zip(page, chances, strict=True))
+        )  # fmt: skip
+        return page
 
     def session(self, state: _UserState, number: int) -> None:
         """One session: pages of clips, reactions, and instructions between pages."""
@@ -271,7 +328,7 @@ class _Simulation:
             if number == 0 and p == user.shift_page and user.shift_to is not None:
                 state.style[user.shift_to] = SHIFT_AFFINITY
                 self.say(state, session_id, "boost", user.shift_to)
-            page = self.ranker.page(user.id, session_id, self.config.page_size, self.clock)
+            page = self.serve(user, session_id, p)
             self.clock += 0.3
             events, saw_averse = self.watch(state, page, recent)
             if events:
@@ -331,18 +388,21 @@ def simulate(
     glossary: Glossary,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    phrasebook: Phrasebook | None = None,
 ) -> SimulationResult:
     """Serve every simulated session from `ranker` and log it under `out`.
 
     Sessions run one after another on one clock starting at `config.start_ts`
     (round-robin over users), so the log is in time order and every user's
-    later sessions follow their earlier ones.
+    later sessions follow their earlier ones. Users word their instructions with
+    `phrasebook`'s held-out cases (None: the fixed templates).
     """
     facets = clip_facets(table)
     styles = sorted({f.style for f in facets if f.style})
     topics = sorted({f.topic for f in facets if f.topic})
     users = sample_users(config.users, styles, topics, config, seed)
-    run = _Simulation(config, table, ranker, glossary, np.random.default_rng([seed, len(users), 1]))
+    rng = np.random.default_rng([seed, len(users), 1])
+    run = _Simulation(config, table, ranker, glossary, rng, phrasebook)
     events_log = EventLog(out / "events")
     total_events = 0
     states = [_UserState(u) for u in users]
@@ -361,6 +421,8 @@ def simulate(
     write_steering_log(steering_path, run.instructions)
     users_path = out / "users.parquet"
     write_parquet_atomic(_users_frame(users), users_path)
+    exposures_path = out / "exposures.parquet"
+    write_exposure_log(exposures_path, run.exposures)
     return SimulationResult(
         users=users,
         sessions=len(users) * config.sessions_per_user,
@@ -369,6 +431,8 @@ def simulate(
         events_dir=events_log.directory,
         steering_path=steering_path,
         users_path=users_path,
+        exposures_path=exposures_path,
+        unsaid=run.unsaid,
     )
 
 

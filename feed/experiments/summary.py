@@ -3,7 +3,7 @@ with bootstrap confidence intervals over users (paired across variants)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,8 @@ class MetricInfo:
 
 @dataclass(frozen=True)
 class Summary:
-    """Per-variant metrics with CIs, differences from the baseline, and latency."""
+    """Per-variant metrics with CIs, differences from the baseline, and latency;
+    `reference` holds metrics of the logs themselves (the logging policy's own rates)."""
 
     metrics: pl.DataFrame
     deltas: pl.DataFrame
@@ -37,6 +38,7 @@ class Summary:
     baseline: str
     confidence: float
     n_boot: int
+    reference: pl.DataFrame
 
 
 def metric_infos(ks: Sequence[int], page_size: int) -> tuple[MetricInfo, ...]:
@@ -65,6 +67,12 @@ def metric_infos(ks: Sequence[int], page_size: int) -> tuple[MetricInfo, ...]:
         ),
         MetricInfo("obeyed", "steering", True, "share of instructions the next page obeys"),
         MetricInfo(
+            "inverted",
+            "steering",
+            False,
+            "share of instructions after which the target moved the wrong way",
+        ),
+        MetricInfo(
             "suppression_ratio",
             "steering",
             False,
@@ -87,6 +95,29 @@ def metric_infos(ks: Sequence[int], page_size: int) -> tuple[MetricInfo, ...]:
         ),
         MetricInfo("latency_ms", "latency", False, "time to rank one page (ms)"),
     ]
+    return tuple(out)
+
+
+def off_policy_infos(rewards: Sequence[str]) -> tuple[MetricInfo, ...]:
+    """The off-policy metrics: IPS, SNIPS and DR of each reward rate, and support."""
+    words = {
+        "ips": "IPS estimate of the {r} rate per clip of the variant's own pages",
+        "snips": "self-normalised IPS estimate of the {r} rate (over the supported clips)",
+        "dr": "doubly robust estimate of the {r} rate (per-clip mean reward model)",
+    }
+    out = [
+        MetricInfo(f"{name}_{r}", "off-policy", True, words[name].format(r=r))
+        for r in rewards
+        for name in ("ips", "snips", "dr")
+    ]
+    out.append(
+        MetricInfo(
+            "support",
+            "off-policy",
+            None,
+            "share of the variant's clips the logging policy could have shown",
+        )
+    )
     return tuple(out)
 
 
@@ -138,6 +169,8 @@ def steering_table(trace: VariantTrace, page_size: int) -> pl.DataFrame:
             "op": t.op,
             "target": t.label,
             "applied": t.applied,
+            "lang": t.lang,
+            "kind": t.kind,
         }
         if t.op == "error":
             rows.append(row)
@@ -150,6 +183,7 @@ def steering_table(trace: VariantTrace, page_size: int) -> pl.DataFrame:
             "share_after": after,
             f"adherence@{page_size}": m.adherence_at_k(t.op, t.after, page_size),
             "obeyed": float(m.obeys(t.op, after, before)),
+            "inverted": float(m.inverted(t.op, before, after)),
             "suppression_ratio": m.suppression_ratio(before, after) if removal else float("nan"),
             "collateral": m.collateral_change(
                 np.asarray(t.before_relevance), np.asarray(t.after_relevance)
@@ -167,10 +201,13 @@ def steering_table(trace: VariantTrace, page_size: int) -> pl.DataFrame:
         "op": pl.String(),
         "target": pl.String(),
         "applied": pl.Boolean(),
+        "lang": pl.String(),
+        "kind": pl.String(),
         "share_before": pl.Float64(),
         "share_after": pl.Float64(),
         f"adherence@{page_size}": pl.Float64(),
         "obeyed": pl.Float64(),
+        "inverted": pl.Float64(),
         "suppression_ratio": pl.Float64(),
         "collateral": pl.Float64(),
         "steps_to_obey": pl.Float64(),
@@ -226,9 +263,16 @@ def summarise(
     n_boot: int,
     confidence: float,
     seed: int,
+    ratios: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None,
+    reference: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Summary:
     """Point estimates and percentile bootstrap CIs over users for every variant and metric,
-    and paired CIs of each variant's difference from the baseline."""
+    and paired CIs of each variant's difference from the baseline.
+
+    `ratios[variant][metric]` holds per-user numerators and denominators (n_users,) of
+    metrics that are ratios of sums (the off-policy estimates), resampled the same way;
+    `reference[metric]` likewise for the logs themselves.
+    """
     weights = m.resample_weights(len(users), n_boot, seed)
     ones = np.ones((1, len(users)))
     creators = np.zeros((len(table), len(table.creator_names)))
@@ -260,6 +304,10 @@ def summarise(
         samples[(v, "creator_gini")] = np.array([m.gini(r) for r in weights @ by_creator])
         active = int((shown.sum(axis=1) > 0).sum())
         counts[(v, "coverage")] = counts[(v, "creator_gini")] = active
+        for name, (num, den) in (ratios or {}).get(v, {}).items():
+            points[(v, name)] = ratio_of_sums(num, den, ones)[0]
+            samples[(v, name)] = ratio_of_sums(num, den, weights)
+            counts[(v, name)] = int((den > 0).sum())
     metric_rows, delta_rows = [], []
     for info in infos:
         for trace in traces:
@@ -308,7 +356,20 @@ def summarise(
                 "max_ms": summary.max_ms,
             }
         )
+    reference_rows = []
+    for name, (num, den) in (reference or {}).items():
+        lo, hi = m.percentile_interval(ratio_of_sums(num, den, weights), confidence)
+        reference_rows.append(
+            {
+                "metric": name,
+                "value": float(ratio_of_sums(num, den, ones)[0]),
+                "lo": lo,
+                "hi": hi,
+                "n_users": int((den > 0).sum()),
+            }
+        )
     return Summary(
+        reference=_frame(reference_rows, REFERENCE_SCHEMA),
         metrics=_frame(metric_rows, METRIC_SCHEMA),
         deltas=_frame(delta_rows, DELTA_SCHEMA),
         latency=_frame(latency_rows, LATENCY_SCHEMA),
@@ -338,6 +399,13 @@ DELTA_SCHEMA = {
     "hi": pl.Float64(),
     "verdict": pl.String(),
 }
+REFERENCE_SCHEMA = {
+    "metric": pl.String(),
+    "value": pl.Float64(),
+    "lo": pl.Float64(),
+    "hi": pl.Float64(),
+    "n_users": pl.Int64(),
+}
 LATENCY_SCHEMA = {
     "variant": pl.String(),
     "requests": pl.Int64(),
@@ -350,6 +418,14 @@ LATENCY_SCHEMA = {
 
 def _frame(rows: list[dict[str, object]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+
+
+def ratio_of_sums(num: np.ndarray, den: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum(w * num) / sum(w * den) under each row of weights (n_boot, n_users); nan where
+    the denominator is 0."""
+    top, bottom = weights @ num, weights @ den
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(bottom > 0, top / np.maximum(bottom, 1e-300), np.nan)
 
 
 def verdict(lo: float, hi: float, higher_is_better: bool | None) -> str:

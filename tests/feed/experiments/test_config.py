@@ -23,6 +23,9 @@ def test_example_reads():
     assert len(engines) >= 2
     assert any(v.weights != RankWeights() for v in engines)
     assert any(v.sources != frozenset(PER_SOURCE) for v in engines)
+    assert {"als", "bpr", "item-knn"} <= {v.ranker for v in config.variants}
+    assert config.simulation.logging == "random" and config.simulation.instructions == "heldout"
+    assert "dr_like" in config.report.headline and config.report.rewards == ("like", "view")
 
 
 def _parse(text: str, tmp_path: Path):
@@ -65,6 +68,11 @@ def test_defaults_and_relative_paths(tmp_path):
         ("seed = -1\n" + BASE, "seed"),
         ("name = 'a b'\n" + BASE, "name must be"),
         ("[simulation\n", "not valid TOML"),
+        ('[[variant]]\nname = "a"\nranker = "als"\nmodel = { factor = 8 }\n', "['factor']"),
+        ('[[variant]]\nname = "a"\nranker = "bpr"\nmodel = { factors = 0 }\n', "must be >= 1"),
+        ('[[variant]]\nname = "a"\nmodel = { factors = 8 }\n', "model applies to als"),
+        ("[replay]\nwindow_s = 0\n" + BASE, "replay.window_s"),
+        ('[report]\nrewards = ["click"]\n' + BASE, "report.rewards"),
     ],
 )
 def test_mistakes_are_named(tmp_path, text, message):
@@ -79,6 +87,20 @@ def test_missing_file_is_one_line(tmp_path):
         load_config(tmp_path / "nope.toml")
 
 
+def test_a_corpus_path_resolves_against_the_file(tmp_path):
+    config = _parse('[simulation]\ninstructions = "corpus/heldout.toml"\n' + BASE, tmp_path)
+    assert config.simulation.instructions == str((tmp_path / "corpus/heldout.toml").resolve())
+    assert _parse(BASE, tmp_path).simulation.instructions == "heldout"
+
+
 def test_a_logging_policy_may_be_a_variant(tmp_path):
     config = parse_config({"simulation": {"logging": "a"}, "variant": [{"name": "a"}]}, tmp_path)
     assert config.simulation.logging == "a"
+
+
+def test_the_kuairec_template_reads_and_asks_for_no_off_policy_estimates():
+    config = load_config(EXAMPLE.parent / "kuairec.toml")
+    assert config.catalog.source == config.logs.source == "kuairec"
+    assert config.catalog.path is not None and config.catalog.path.name == "data"
+    assert config.report.off_policy is None and config.replay.window_s == 86400
+    assert {"als", "bpr", "item-knn"} <= {v.ranker for v in config.variants}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from feed.events import EVENT_SCHEMA
-from feed.experiments.config import KuaiRecConfig, load_config
+from feed.experiments.config import ConfigError, KuaiRecConfig, load_config
 from feed.experiments.kuairec import kuairec_entries, kuairec_events
 from feed.experiments.runner import run_experiment
 
@@ -85,19 +86,121 @@ def test_watch_ratio_becomes_events(tmp_path):
     assert frame["session_id"].null_count() == len(frame)
 
 
+KUAIREC_EXPERIMENT = """
+name = "kuairec-tiny"
+seed = 1
+[catalog]
+source = "kuairec"
+path = "{folder}"
+[logs]
+source = "kuairec"
+[replay]
+page_size = 3
+step_size = 2
+ks = [3]
+positives = ["like"]
+window_s = 86400
+[report]
+bootstrap = 50
+headline = ["recall@3"]
+{off_policy}
+[[variant]]
+name = "popularity"
+ranker = "popularity"
+[[variant]]
+name = "als"
+ranker = "als"
+model = {{ factors = 4, iterations = 5 }}
+[[variant]]
+name = "item-knn"
+ranker = "item-knn"
+[[variant]]
+name = "engine"
+"""
+
+
 def test_kuairec_experiment_runs(tmp_path, text_encoder):
     folder = write_kuairec(tmp_path / "kr")
     exp = tmp_path / "kuairec.toml"
-    exp.write_text(
-        f'name = "kuairec-tiny"\nseed = 1\n[catalog]\nsource = "kuairec"\npath = "{folder}"\n'
-        '[logs]\nsource = "kuairec"\n[replay]\npage_size = 3\nstep_size = 2\nks = [3]\n'
-        'positives = ["like"]\n[report]\nbootstrap = 50\nheadline = ["recall@3"]\n'
-        '[[variant]]\nname = "popularity"\nranker = "popularity"\n[[variant]]\nname = "engine"\n'
-    )
+    exp.write_text(KUAIREC_EXPERIMENT.format(folder=folder, off_policy=""))
     result = run_experiment(load_config(exp), tmp_path / "out", text_encoder)
     assert result.info.users == 2 and result.info.instructions == 0
     metrics = pl.read_parquet(tmp_path / "out" / "metrics.parquet")
-    assert set(metrics["variant"]) == {"popularity", "engine"}
+    assert set(metrics["variant"]) == {"popularity", "als", "item-knn", "engine"}
     assert "recall@3" in set(metrics["metric"])
     report = result.report.read_text()
     assert "No steering instructions" in report and "## Steering" not in report
+    # KuaiRec has no logging propensities: the report says so instead of estimating.
+    assert "KuaiRec records no logging propensities" in report
+    assert not set(metrics["metric"]) & {"ips_like", "dr_like"}
+
+
+def test_kuairec_refuses_a_demand_for_off_policy_estimates(tmp_path):
+    exp = tmp_path / "kuairec.toml"
+    exp.write_text(KUAIREC_EXPERIMENT.format(folder=tmp_path, off_policy="off_policy = true"))
+    with pytest.raises(ConfigError, match="KuaiRec logs record no logging propensities"):
+        load_config(exp)
+
+
+def write_two_camps(folder: Path, users: int = 24, videos: int = 60, seed: int = 4) -> Path:
+    """A fully observed KuaiRec-shaped matrix: even users love the first half of the
+    videos (watch ratio >= 2) and skip the rest, odd users the other way round; each
+    user watches ten videos a day, in random order, until they have seen them all."""
+    rng = np.random.default_rng(seed)
+    lines = ["user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio"]
+    for user in range(users):
+        order = rng.permutation(videos)
+        for n, video in enumerate(order.tolist()):
+            loved = (video < videos // 2) == (user % 2 == 0)
+            ratio = float(rng.uniform(2.0, 3.0) if loved else rng.uniform(0.0, 0.15))
+            ts = DAY + 86400 * (n // 10) + 3600 * (user % 12) + 40 * (n % 10)
+            lines.append(f"{user},{video},{int(ratio * 8000)},8000,,,{ts},{ratio:.3f}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "small_matrix.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+CAMPS_EXPERIMENT = """
+name = "camps"
+seed = 2
+[catalog]
+source = "kuairec"
+path = "{folder}"
+[logs]
+source = "kuairec"
+[replay]
+page_size = 5
+step_size = 5
+ks = [5]
+window_s = 86400
+[report]
+bootstrap = 50
+headline = ["recall@5"]
+[[variant]]
+name = "popularity"
+ranker = "popularity"
+[[variant]]
+name = "als"
+ranker = "als"
+model = {{ factors = 4, iterations = 15, regularization = 0.1 }}
+[[variant]]
+name = "item-knn"
+ranker = "item-knn"
+"""
+
+
+def test_collaborative_filtering_finds_the_camps_on_kuairec_shaped_logs(tmp_path, text_encoder):
+    folder = write_two_camps(tmp_path / "kr")
+    exp = tmp_path / "camps.toml"
+    exp.write_text(CAMPS_EXPERIMENT.format(folder=folder))
+    result = run_experiment(load_config(exp), tmp_path / "out", text_encoder)
+    assert result.info.users == 24 and result.info.sessions == 24 * 6
+    metrics = pl.read_parquet(tmp_path / "out" / "metrics.parquet")
+    recall = {
+        row["variant"]: row["value"]
+        for row in metrics.filter(pl.col("metric") == "recall@5").iter_rows(named=True)
+    }
+    # Every video is loved by half the users: popularity cannot tell the camps apart,
+    # while ALS and item-kNN, refit each day on the days before, learn them.
+    assert recall["als"] > recall["popularity"] + 0.08
+    assert recall["item-knn"] > recall["popularity"] + 0.08

@@ -63,8 +63,10 @@ LOG = [
 
 
 def _steering(rows: list[tuple]) -> pl.DataFrame:
+    """Rows of (ts, user, session, text, target[, op, lang, kind, case_id])."""
     return pl.DataFrame(
-        {k: [r[i] for r in rows] for i, k in enumerate(STEERING_SCHEMA)}, schema=STEERING_SCHEMA
+        {k: [r[i] if i < len(r) else None for r in rows] for i, k in enumerate(STEERING_SCHEMA)},
+        schema=STEERING_SCHEMA,
     )
 
 

@@ -31,6 +31,7 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
     from embeddings.encoders import SentenceEncoder
     from feed.experiments.runner import run_experiment
     from feed.settings import Settings
+    from feed.steering import load_reader
 
     path = Path(args.experiment)
     config = load_config(path)
@@ -44,6 +45,7 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
             encoder,
             config_text=path.read_text(encoding="utf-8"),
             stages=on_stage,
+            reader=load_reader(settings.models_dir),
         )
     finally:
         for bar in bars:

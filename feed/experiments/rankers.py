@@ -24,7 +24,7 @@ from feed.profile import Event
 from feed.ranking import RankWeights
 from feed.service import MAX_EVENTS_PER_BATCH, FeedService
 from feed.state import StateStore, User, hash_token
-from feed.steering import Glossary
+from feed.steering import InstructionReader
 
 # Engagement that makes a clip popular: the weights the feed service uses.
 POPULARITY_WEIGHT = {
@@ -139,7 +139,7 @@ class EngineRanker:
         name: str,
         engine: Engine,
         folder: Path,
-        glossary: Glossary,
+        reader: InstructionReader,
         *,
         weights: RankWeights,
         sources: frozenset[str],
@@ -152,7 +152,7 @@ class EngineRanker:
             engine,
             self.state,
             _DiscardedLog(folder / "events"),
-            glossary,
+            reader,
             cursor_secret=b"experiment",
             weights=weights,
             sources=sources,
@@ -323,7 +323,7 @@ def build_ranker(
     engine: Engine,
     table: ClipTable,
     folder: Path,
-    glossary: Glossary,
+    reader: InstructionReader,
     seed: int,
     *,
     window_s: float = 3600.0,
@@ -344,7 +344,7 @@ def build_ranker(
         variant.name,
         engine,
         folder / variant.name,
-        glossary,
+        reader,
         weights=variant.weights,
         sources=variant.sources,
         salt=str(seed),

@@ -30,7 +30,7 @@ from feed.experiments.rankers import Ranker
 from feed.profile import EVENT_TYPES, Event
 from feed.ranking import MATCH_Z, phrase_relevance
 from feed.service import FeedError
-from feed.steering import Glossary, InstructionError, parse_instruction
+from feed.steering import InstructionError, InstructionReader, parse_instruction
 
 Encode = Callable[[str], np.ndarray]
 PROGRESS_EVERY = 50
@@ -276,7 +276,7 @@ def plan_replay(events: pl.DataFrame, steering: pl.DataFrame, config: ReplayConf
 
 
 def judge_instructions(
-    plan: ReplayPlan, table: ClipTable, glossary: Glossary, encode: Encode
+    plan: ReplayPlan, table: ClipTable, reader: InstructionReader, encode: Encode
 ) -> dict[int, Judgement]:
     """What each instruction is about: its target tag's clips when the log names one,
     else the clips whose text is about its phrase (z >= MATCH_Z, as the ranker's "only").
@@ -291,7 +291,7 @@ def judge_instructions(
             judged[ins.index] = Judgement(ins.op, ins.target, table.tag_mask(ins.target))
             continue
         try:
-            ops = [op for op in parse_instruction(ins.text, glossary) if op.op != "reset"]
+            ops = [op for op in parse_instruction(ins.text, reader) if op.op != "reset"]
         except InstructionError:
             ops = []
         if not ops:

@@ -78,7 +78,7 @@ from feed.experiments.summary import (
     summarise,
 )
 from feed.manifest import ManifestEntry, parse_entry
-from feed.steering import Glossary
+from feed.steering import Glossary, InstructionReader, load_reader  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -305,14 +305,19 @@ def run_experiment(
     *,
     config_text: str | None = None,
     stages: Stages | None = None,
+    reader: InstructionReader | None = None,
 ) -> RunResult:
-    """Build the catalog, get the logs, replay every variant, summarise and report."""
+    """Build the catalog, get the logs, replay every variant, summarise and report.
+
+    `reader` reads the logged instructions (default: trained or loaded under out/models).
+    """
     started = time.perf_counter()
     stages = stages or _no_progress
     prepare_out(out)
     if config_text is not None:
         (out / "experiment.toml").write_text(config_text, encoding="utf-8")
-    glossary = Glossary.load()
+    reader = reader or load_reader(out / "models")
+    glossary = reader.glossary
     engine = open_catalog(config, out, encoder, stages)
     try:
         with single_threaded_math(), tempfile.TemporaryDirectory(dir=out, prefix=".work-") as tmp:
@@ -328,7 +333,7 @@ def run_experiment(
                 raise RunError("no logged events on catalog clips to replay")
             plan = plan_replay(frame, logs.steering, config.replay)
             judgements = judge_instructions(
-                plan, table, glossary, lambda phrase: encoder.encode_texts([phrase])[0]
+                plan, table, reader, lambda phrase: encoder.encode_texts([phrase])[0]
             )
             traces = []
             for variant in config.variants:
@@ -337,7 +342,7 @@ def run_experiment(
                     engine,
                     table,
                     work / "variants",
-                    glossary,
+                    reader,
                     config.seed,
                     window_s=config.replay.window_s,
                 )

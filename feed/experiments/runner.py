@@ -78,7 +78,7 @@ from feed.experiments.summary import (
     summarise,
 )
 from feed.manifest import ManifestEntry, parse_entry
-from feed.steering import Glossary, InstructionReader, load_reader  # noqa: F401
+from feed.steering import Glossary, InstructionReader, load_reader
 
 log = logging.getLogger(__name__)
 
@@ -201,11 +201,12 @@ def collect_logs(
     out: Path,
     engine: Engine,
     table: ClipTable,
-    glossary: Glossary,
+    reader: InstructionReader,
     work: Path,
     stages: Stages,
 ) -> Logs:
     """The logs the experiment names (simulated now, or read from where they are)."""
+    glossary = reader.glossary
     logs = config.logs
     if logs.source == "simulate":
         sim = config.simulation
@@ -216,7 +217,7 @@ def collect_logs(
             engine,
             table,
             work / "logging",
-            glossary,
+            reader,
             config.seed,
             window_s=config.replay.window_s,
         )
@@ -317,7 +318,6 @@ def run_experiment(
     if config_text is not None:
         (out / "experiment.toml").write_text(config_text, encoding="utf-8")
     reader = reader or load_reader(out / "models")
-    glossary = reader.glossary
     engine = open_catalog(config, out, encoder, stages)
     try:
         with single_threaded_math(), tempfile.TemporaryDirectory(dir=out, prefix=".work-") as tmp:
@@ -325,7 +325,7 @@ def run_experiment(
             table = build_clip_table(engine)
             if len(table) == 0:
                 raise RunError("the catalog is empty")
-            logs = collect_logs(config, out, engine, table, glossary, work, stages)
+            logs = collect_logs(config, out, engine, table, reader, work, stages)
             exposures, off_policy_note = checked_exposures(config, logs)
             users = sample_users(logs.events, config.logs.max_users, config.seed)
             frame = load_events(logs.events, table.ids, users, config.logs.session_gap_s)

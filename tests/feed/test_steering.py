@@ -107,7 +107,8 @@ def test_unclear_polarity_asks_with_both_readings(reader):
     with pytest.raises(AmbiguousInstruction) as caught:
         torn.read("sharks")
     assert [[(o.op, o.phrase) for o in r] for r in caught.value.readings] == [
-        [("boost", "sharks")], [("exclude", "sharks")]
+        [("boost", "sharks")],
+        [("exclude", "sharks")],
     ]
 
 

@@ -16,7 +16,6 @@ from feed.experiments.replay import Request, load_events, plan_replay, replay
 from feed.manifest import parse_entry
 from feed.profile import Event
 from feed.service import PER_SOURCE
-from feed.steering import Glossary
 
 NOW = 1_800_000_000.0
 KINDS = ("als", "bpr", "item-knn")
@@ -153,16 +152,15 @@ def test_every_fit_precedes_the_steps_it_serves(table, kind):
         assert step.ts - serving < STEP.window_s  # served by the fit of its own window
 
 
-def test_the_engine_sees_no_event_after_its_step(tmp_path, make_engine, labelled_rows):
+def test_the_engine_sees_no_event_after_its_step(tmp_path, make_engine, labelled_rows, reader):
     engine = make_engine(tmp_path / "home")
     entries = [parse_entry(dict(r, created_at=NOW - 3600), n, None, 2000)
                for n, r in enumerate(labelled_rows, 1)]  # fmt: skip
     engine.ingest(entries, now=NOW)
     table = build_clip_table(engine)
-    glossary = Glossary.load()
     variant = VariantConfig("engine", sources=frozenset(PER_SOURCE))
     runs = iter(range(100))
     _assert_past_only(
         table,
-        lambda: build_ranker(variant, engine, table, tmp_path / f"r{next(runs)}", glossary, 3),
+        lambda: build_ranker(variant, engine, table, tmp_path / f"r{next(runs)}", reader, 3),
     )

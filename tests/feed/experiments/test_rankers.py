@@ -12,7 +12,6 @@ from feed.manifest import parse_entry
 from feed.profile import Event
 from feed.ranking import RankWeights
 from feed.service import PER_SOURCE
-from feed.steering import Glossary
 
 NOW = 1_800_000_000.0
 
@@ -64,10 +63,9 @@ def labelled_engine(tmp_path, make_engine, labelled_rows):
     return engine
 
 
-def test_engine_variant_uses_only_enabled_sources(labelled_engine, tmp_path):
-    glossary = Glossary.load()
+def test_engine_variant_uses_only_enabled_sources(labelled_engine, tmp_path, reader):
     only_fresh = EngineRanker(
-        "fresh", labelled_engine, tmp_path / "v", glossary,
+        "fresh", labelled_engine, tmp_path / "v", reader,
         weights=RankWeights(), sources=frozenset({"fresh"}), salt="1",
     )  # fmt: skip
     user = only_fresh._user("u", NOW)
@@ -76,13 +74,12 @@ def test_engine_variant_uses_only_enabled_sources(labelled_engine, tmp_path):
     only_fresh.close()
 
 
-def test_engine_rankers_with_one_salt_rank_alike(labelled_engine, tmp_path):
+def test_engine_rankers_with_one_salt_rank_alike(labelled_engine, tmp_path, reader):
     table = build_clip_table(labelled_engine)
-    glossary = Glossary.load()
     variant = VariantConfig("engine", sources=frozenset(PER_SOURCE))
     pages = []
     for run in ("a", "b"):
-        ranker = build_ranker(variant, labelled_engine, table, tmp_path / run, glossary, seed=9)
+        ranker = build_ranker(variant, labelled_engine, table, tmp_path / run, reader, seed=9)
         ranker.record("u", [Event(cid, "like", NOW) for cid, _, lab in LABELLED if lab == "anime"],
                       NOW)  # fmt: skip
         pages.append((ranker.page("u", "s", 4, NOW + 1), ranker.probe("u", 4, 1, NOW + 1)))

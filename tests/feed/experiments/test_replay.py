@@ -22,7 +22,6 @@ from feed.experiments.replay import (
     sample_users,
 )
 from feed.profile import Event
-from feed.steering import Glossary
 
 CONFIG = ReplayConfig(page_size=3, step_size=2, ks=(3,), positives=("like",), probe_pages=1,
                       follow_pages=2)  # fmt: skip
@@ -135,9 +134,9 @@ class Recorder:
         pass
 
 
-def test_replay_feeds_only_the_past(plan, table):
+def test_replay_feeds_only_the_past(plan, table, reader):
     ranker = Recorder(table.ids)
-    judgements = judge_instructions(plan, table, Glossary.load(), lambda p: np.zeros(8))
+    judgements = judge_instructions(plan, table, reader, lambda p: np.zeros(8))
     trace = replay(plan, ranker, table, judgements, CONFIG)
     assert [c for c in ranker.calls if c[1] == "A"] == [
         ("page", "A", 1.0), ("page", "A", 10.0), ("steer", "A", 25.0), ("page", "A", 30.0)
@@ -149,8 +148,8 @@ def test_replay_feeds_only_the_past(plan, table):
     assert step.positives == {"pixelart-horror-0"}
 
 
-def test_steering_is_judged_by_its_target_tag(plan, table):
-    judgements = judge_instructions(plan, table, Glossary.load(), lambda p: np.zeros(8))
+def test_steering_is_judged_by_its_target_tag(plan, table, reader):
+    judgements = judge_instructions(plan, table, reader, lambda p: np.zeros(8))
     (judgement,) = judgements.values()
     assert judgement.op == "exclude" and judgement.label == "horror"
     assert judgement.matches.sum() == 6  # 3 styles x 2 copies of horror

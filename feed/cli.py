@@ -345,7 +345,7 @@ def _eval_heldout(args: argparse.Namespace) -> int:
                         f"exclude {name}/{target:11} users {sweep.users}  leaks {sweep.leaks}"
                         f"  false exclusion {sweep.false_exclusion:.3f}"
                     )
-        if args.verbose:
+        if args.misses:
             for r in results:
                 if not r.score.ops_right or r.score.inversions or r.page_ok is False:
                     lines.append(f"  {r.score.case.id:9} {r.score.reading.kind:7}"
@@ -479,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="with --heldout: users per excluded label in an exclusion sweep",
     )
-    p.add_argument("--verbose", action="store_true", help="list every miss")
+    p.add_argument("--misses", action="store_true", help="with --heldout: list every miss")
     p.add_argument("--out", help="also write the report to this file")
     p.set_defaults(func=cmd_eval_steering)
 

@@ -8,6 +8,7 @@ page can say why each item is there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -90,6 +91,46 @@ def phrase_relevance(
         total[mask] += z
         count[mask] += 1
     return (total / np.maximum(count, 1)).astype(np.float32)
+
+
+# Words that name a kind of thing rather than the thing: "anime style" is about anime.
+_GENERIC_WORDS = frozenset(
+    ("style", "styles", "styled", "look", "looks", "vibe", "vibes", "aesthetic", "stuff",
+     "videos", "video", "clips", "clip", "ones", "content", "things", "thing", "kind", "sort",
+     "type")
+)  # fmt: skip
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def lexical_matches(texts: Sequence[str], phrase: str) -> np.ndarray:
+    """Rows (N,) whose lower-cased text names the phrase outright.
+
+    English: every content word of the phrase appears as a word of the text (a plural
+    "s"/"es" aside). Japanese (or any non-Latin phrase): the phrase appears as written.
+    The lexical half of hybrid retrieval: sentence vectors miss some clips that say
+    exactly what the person named.
+    """
+    phrase = phrase.lower().strip()
+    if not phrase:
+        return np.zeros(len(texts), dtype=bool)
+    if not phrase.isascii():
+        return np.fromiter((phrase in t for t in texts), dtype=bool, count=len(texts))
+    words = [_stem(w) for w in _WORD.findall(phrase) if w not in _GENERIC_WORDS]
+    if not words or all(len(w) < 3 for w in words):
+        return np.zeros(len(texts), dtype=bool)
+    out = np.zeros(len(texts), dtype=bool)
+    for row, text in enumerate(texts):
+        if all(w in text for w in words):  # cheap pre-check before tokenising the text
+            present = {_stem(w) for w in _WORD.findall(text)}
+            out[row] = all(w in present for w in words)
+    return out
+
+
+def _stem(word: str) -> str:
+    for suffix in ("es", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2 and not word.endswith("ss"):
+            return word[: -len(suffix)]
+    return word
 
 
 def filter_mask(

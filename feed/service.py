@@ -47,12 +47,14 @@ from feed.profile import (
     update_taste,
 )
 from feed.ranking import (
+    MATCH_Z,
     RankWeights,
     ScoredItem,
     SteerSignal,
     diversify,
     filter_mask,
     freshness,
+    lexical_matches,
     phrase_relevance,
     score_candidates,
 )
@@ -317,6 +319,10 @@ class FeedService:
         if pending is not None and pending.cancelled():
             self._forget_warm(phrase)
         z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
+        if snap.texts:
+            # A clip that names the phrase outright matches it, whatever the vectors say.
+            z = np.where(lexical_matches(snap.texts, phrase), np.maximum(z, MATCH_Z), z)
+            z = z.astype(np.float32)
         with self._lock:
             self._relevance[key] = z
             while len(self._relevance) > 512:

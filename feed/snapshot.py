@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from feed.catalog import embedding_text
 from feed.engine import TEXT, Engine
 
 
@@ -33,6 +34,7 @@ class CatalogSnapshot:
     vectors: dict[str, np.ndarray]
     has: dict[str, np.ndarray]
     newest_first: np.ndarray
+    texts: tuple[str, ...] = ()  # each clip's prompt, caption and tags, lower-cased
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -105,4 +107,5 @@ def _build(engine: Engine) -> CatalogSnapshot:
         vectors=vectors,
         has=has,
         newest_first=np.argsort(-created_at, kind="stable"),
+        texts=tuple(embedding_text(c.prompt, c.caption, c.tags).lower() for c in ordered),
     )

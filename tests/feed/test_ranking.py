@@ -81,3 +81,23 @@ def test_diversify_caps_creators_and_avoids_near_duplicates(rng):
     assert len(rows) == 5
     assert sum(creators[r] == 4 for r in rows) <= 2
     assert sum(r < 4 for r in rows) < 4  # top-5 by score alone would be all four duplicates
+
+
+def test_lexical_matches_names_the_phrase_outright():
+    from feed.ranking import lexical_matches
+
+    texts = [
+        "a clown juggling at the circus",
+        "clowns on parade",
+        "a catsuit on the catwalk",
+        "soft watercolor painting of a fox",
+        "サメが泳ぐ水槽",
+        "anime girl at a station",
+    ]
+    assert lexical_matches(texts, "clowns").tolist() == [True, True, False, False, False, False]
+    assert lexical_matches(texts, "cats").tolist() == [False] * 6  # whole words only
+    assert lexical_matches(texts, "Watercolor Fox").tolist() == [False, False, False, True, False,
+                                                                 False]  # fmt: skip
+    assert lexical_matches(texts, "anime style")[5]  # "style" names a kind, not the thing
+    assert lexical_matches(texts, "サメ").tolist() == [False, False, False, False, True, False]
+    assert not lexical_matches(texts, "a").any() and not lexical_matches(texts, "").any()

@@ -319,7 +319,7 @@ class FeedService:
         if pending is not None and pending.cancelled():
             self._forget_warm(phrase)
         z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
-        if snap.texts:
+        if snap.texts is not None:
             # A clip that names the phrase outright matches it, whatever the vectors say.
             z = np.where(lexical_matches(snap.texts, phrase), np.maximum(z, MATCH_Z), z)
             z = z.astype(np.float32)

@@ -12,6 +12,7 @@ import numpy as np
 
 from feed.catalog import embedding_text
 from feed.engine import TEXT, Engine
+from feed.ranking import ClipTexts
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class CatalogSnapshot:
     vectors: dict[str, np.ndarray]
     has: dict[str, np.ndarray]
     newest_first: np.ndarray
-    texts: tuple[str, ...] = ()  # each clip's prompt, caption and tags, lower-cased
+    texts: ClipTexts | None = None  # each clip's prompt, caption and tags
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -107,5 +108,5 @@ def _build(engine: Engine) -> CatalogSnapshot:
         vectors=vectors,
         has=has,
         newest_first=np.argsort(-created_at, kind="stable"),
-        texts=tuple(embedding_text(c.prompt, c.caption, c.tags).lower() for c in ordered),
+        texts=ClipTexts.of([embedding_text(c.prompt, c.caption, c.tags) for c in ordered]),
     )

@@ -84,16 +84,17 @@ def test_diversify_caps_creators_and_avoids_near_duplicates(rng):
 
 
 def test_lexical_matches_names_the_phrase_outright():
-    from feed.ranking import lexical_matches
+    from feed.ranking import ClipTexts, lexical_matches
 
-    texts = [
+    rows = [
         "a clown juggling at the circus",
         "clowns on parade",
         "a catsuit on the catwalk",
         "soft watercolor painting of a fox",
         "サメが泳ぐ水槽",
-        "anime girl at a station",
+        "Anime girl at a station",
     ]
+    texts = ClipTexts.of(rows)
     assert lexical_matches(texts, "clowns").tolist() == [True, True, False, False, False, False]
     assert lexical_matches(texts, "cats").tolist() == [False] * 6  # whole words only
     assert lexical_matches(texts, "Watercolor Fox").tolist() == [False, False, False, True, False,

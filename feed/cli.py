@@ -344,6 +344,7 @@ def _eval_heldout(args: argparse.Namespace) -> int:
                     lines.append(
                         f"exclude {name}/{target:11} users {sweep.users}  leaks {sweep.leaks}"
                         f"  false exclusion {sweep.false_exclusion:.3f}"
+                        f"  asked or refused {sweep.unapplied}"
                     )
         if args.misses:
             for r in results:

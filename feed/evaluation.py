@@ -283,7 +283,8 @@ def evaluate_heldout(
 class ExclusionResult:
     """Exclusion of one label over many users: leaks and false exclusions.
 
-    `leaks` counts target clips shown in the first three pages over all users;
+    `leaks` counts target clips shown in the first three pages over the users whose
+    instruction was applied; `unapplied` users were asked to confirm (or refused) instead.
     `false_exclusion` is the share of non-target clips a phrase's exclusion removes,
     averaged over the phrases used.
     """
@@ -294,6 +295,7 @@ class ExclusionResult:
     users: int
     leaks: int
     false_exclusion: float
+    unapplied: int = 0
 
 
 def exclusion_sweep(
@@ -312,6 +314,7 @@ def exclusion_sweep(
     rng = np.random.default_rng(seed)
     snap = service.snapshot()
     leaks = 0
+    unapplied = 0
     phrases: set[str] = set()
     for u in range(users):
         user, _ = service.create_user(f"{handle_prefix}{catalog}{target}{u}", now)
@@ -319,7 +322,11 @@ def exclusion_sweep(
             liked = rng.choice(len(snap.clip_ids), size=WARM_LIKES, replace=False)
             events = [Event(snap.clip_ids[int(r)], "like", now) for r in liked]
             service.record_events(user, events, now)
-        records = service.steer(user, texts[u % len(texts)], now)
+        try:
+            records = service.steer(user, texts[u % len(texts)], now)
+        except FeedError:
+            unapplied += 1
+            continue
         phrases.update(r.phrase for r in records if r.op == "exclude")
         shown = _pages(service, user, now, PAGES)
         leaks += sum(target in labels[i.clip.id] for i in shown)
@@ -329,7 +336,8 @@ def exclusion_sweep(
         for p in sorted(phrases)
     ]
     return ExclusionResult(catalog, target, tuple(sorted(phrases)), users, leaks,
-                           float(np.mean(removed)) if removed else float("nan"))  # fmt: skip
+                           float(np.mean(removed)) if removed else float("nan"),
+                           unapplied)  # fmt: skip
 
 
 def open_labelled_service(

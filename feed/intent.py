@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 HASH_FEATURES = 2**18
 MASK = "X"
 
@@ -50,7 +50,10 @@ _JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々
 _JA_RUN = re.compile(
     r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ヶ、。「」『』・〜～]+"
 )
-_EN_TOKEN = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?|[^\sA-Za-z0-9]")
+_EN_TOKEN = re.compile(
+    r"@[A-Za-z0-9_][A-Za-z0-9_.\-]*"  # an @handle: one token, always a concept
+    r"|[A-Za-z0-9]+(?:['’][A-Za-z]+)?|[^\sA-Za-z0-9]"
+)
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -179,7 +182,9 @@ def _english_tokens(text: str, start: int, end: int) -> list[Token]:
     for m in _EN_TOKEN.finditer(text, start, end):
         word = m.group()
         low = word.lower()
-        if low.isalpha() or "'" in low:
+        if low.startswith("@") and len(low) > 1:
+            pos = "MENTION"
+        elif low.isalpha() or "'" in low:
             pos = "EN"
         elif low.isdigit():
             pos = "NUM"
@@ -382,6 +387,19 @@ def tags_from_spans(
         else:
             tags.append("O")
     return tags
+
+
+def tag_mentions(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:
+    """Tags with every @handle marked as a concept: a person named is always what the
+    clause is about (their consent is checked downstream), whatever the tagger said."""
+    out = list(tags)
+    for i, token in enumerate(tokens):
+        if token.pos != "MENTION" or out[i] in ("B", "I", "KB"):
+            continue
+        starts_clause = out[i] in ("K", "KB")
+        follows_concept = i > 0 and out[i - 1] in ("B", "I", "KB")
+        out[i] = "KB" if starts_clause else ("I" if follows_concept else "B")
+    return out
 
 
 def clauses_from_tags(tokens: Sequence[Token], tags: Sequence[str]) -> list[Clause]:

@@ -57,8 +57,7 @@ def pages(service, user, n=3, limit=20):
     return out
 
 
-@pytest.mark.parametrize("text", ["more anime style", "もっとアニメ風に",
-                                  "stuff that looks like a Japanese cartoon"])  # fmt: skip
+@pytest.mark.parametrize("text", ["more anime style", "もっとアニメ風に", "show me more anime"])
 def test_boost_fills_the_page_and_retraction_restores_it(service, text):
     user = fresh_user(service)
     before = service.feed_page(user, 20, None, NOW)

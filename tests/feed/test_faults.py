@@ -41,7 +41,7 @@ while True:  # keep changing the catalog and saving the index until killed
 )
 
 EVENTS = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 from feed.events import EventLog, LoggedEvent
 
@@ -51,7 +51,10 @@ i = 0
 while True:
     log.append([LoggedEvent(1_767_225_600.0 + i, "u1", None, f"c{i}", "view", 100, 0.0)])
     i += 1
-    acked.write_text(str(i))  # acknowledged only after append returned
+    # Acknowledged only after append returned; written whole, so a kill cannot leave the
+    # count half-written.
+    acked.with_suffix(".tmp").write_text(str(i))
+    os.replace(acked.with_suffix(".tmp"), acked)
 """
 
 

@@ -65,6 +65,6 @@ def test_people_named_with_at_in_the_prompt_are_cameos_of_the_clip():
     raw = {"id": "c1", "prompt": "@alice and @bob. at the beach, mail a@b.c",
            "creator": "carl", "cameos": ["@dee", "alice"]}  # fmt: skip
     entry = parse_entry(raw, 1, None, 2000)
-    # Any "@name" is a mention, even inside an address: naming too many people only
-    # narrows who sees the clip, while missing one would show a likeness unallowed.
+    # Any @handle names someone, whatever precedes it ("x@alice" reads as alice to a video
+    # model), so the address's "b.c" is a cameo too: over-asking for consent is the safe side.
     assert entry.cameos == ("dee", "alice", "bob", "b.c")

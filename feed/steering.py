@@ -41,6 +41,7 @@ from feed.intent import (
     has_negative_cue,
     load_tokenizer,
     normalise,
+    split_contrasts,
     train_intent_model,
     word_set,
 )
@@ -192,7 +193,7 @@ class InstructionReader:
             )
         tokens = self.tokenizer.tokenize(text)
         clauses = [
-            c for c in clauses_from_tags(tokens, self.model.tag(tokens))
+            c for c in split_contrasts(clauses_from_tags(tokens, self.model.tag(tokens)), tokens)
             if _hasword_set(text[c.start : c.end])
         ]  # fmt: skip
         if not clauses:

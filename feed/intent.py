@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 6
+MODEL_VERSION = 7
 HASH_FEATURES = 2**18
 MASK = "X"
 
@@ -79,7 +79,7 @@ EN_RESET_CUES = word_set("reset normal undo clear start default forget back")
 JA_NEGATIVE_CUES = word_set(
     "無い ない ぬ ず ん ませ 無理 勘弁 嫌 いや 嫌い 以外 飽きる 減らす 控える 止める やめる "
     "結構 NG 禁止 要らない いらない 除く 外す 消す 少ない 少なめ 減る 疲れる うんざり 苦手 "
-    "遠慮 パス 嫌だ 無し なし ナシ もういい 見飽きる 避ける 抑える"
+    "遠慮 パス 嫌だ 無し なし ナシ もういい 見飽きる 避ける 抑える 控えめ 控え目 ほどほど"
 )
 JA_POSITIVE_CUES = word_set(
     "もっと 多い 多め 増やす 見る たい 欲しい ほしい 好き 大好き 頂戴 ちょうだい 下さい "
@@ -210,6 +210,28 @@ def _is_emoji(char: str) -> bool:
     )
 
 
+# Pictographs that say how someone feels (faces, hands, hearts) rather than name a thing.
+_MOOD_NAMES = ("THUMBS", "HAND", "HEART", "SPARKLES", "SKULL", "HUNDRED", "CLAPPING", "FLEXED")
+
+
+def emoji_kind(char: str) -> str:
+    """ "mood" for a face, hand or heart (😂, 👎, 💕), "thing" for 🐈 or 🍣, "" otherwise.
+
+    Animal, robot and clown faces (🐱, 🤖, 🤡) are things: people ask for them.
+    """
+    if not _is_emoji(char):
+        return ""
+    code = ord(char[0])
+    name = unicodedata.name(char[0], "")
+    faces = (
+        (0x1F600 <= code <= 0x1F64F and not 0x1F638 <= code <= 0x1F640)
+        or (0x1F910 <= code <= 0x1F92F and code not in (0x1F916, 0x1F921))
+        or 0x1F970 <= code <= 0x1F97A
+        or 0x1FAE0 <= code <= 0x1FAFF
+    )
+    return "mood" if faces or any(word in name for word in _MOOD_NAMES) else "thing"
+
+
 def load_tokenizer() -> Tokenizer:
     """A tokenizer over SudachiPy's core dictionary (installed with the package)."""
     try:
@@ -267,7 +289,7 @@ def token_features(tokens: Sequence[Token]) -> list[list[str]]:
         base.append({
             "w": t.norm, "l": t.lemma, "p": t.pos, "p2": f"{t.pos}/{t.pos2}",
             "s": t.script, "sh": _shape(t.text), "cue": _cue(t) or "-",
-            "suf": t.norm[-3:], "pre": t.norm[:2],
+            "suf": t.norm[-3:], "pre": t.norm[:2], "emo": emoji_kind(t.text) or "-",
         })  # fmt: skip
     feats: list[list[str]] = []
     n = len(tokens)
@@ -283,7 +305,8 @@ def token_features(tokens: Sequence[Token]) -> list[list[str]]:
                 other = base[j]
                 f += [f"{off}w={other['w']}", f"{off}p={other['p']}", f"{off}cue={other['cue']}"]
                 if abs(off) == 1:
-                    f += [f"{off}p2={other['p2']}", f"{off}sh={other['sh']}"]
+                    f += [f"{off}p2={other['p2']}", f"{off}sh={other['sh']}",
+                          f"{off}emo={other['emo']}"]  # fmt: skip
             else:
                 f.append(f"{off}=pad")
         if i > 0:
@@ -434,6 +457,22 @@ def _polarity(tokens: Sequence[Token]) -> str:
     if "neg" in cues:
         return "-"  # negation wraps what it follows: 見たくない, don't want
     return "+" if cues & {"pos", "only"} else ""
+
+
+def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses without concept spans made only of cue words (「控えめ」 tagged like 「静か」),
+    when the clause names something else: the cue says what to do, it is not the topic."""
+    out = []
+    for clause in clauses:
+        keep = tuple(
+            (s, e)
+            for s, e in clause.concepts
+            if not all(
+                _cue(t) and t.norm not in _POLITE for t in tokens if s <= t.start and t.end <= e
+            )
+        )
+        out.append(Clause(clause.start, clause.end, keep) if keep else clause)
+    return out
 
 
 def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:

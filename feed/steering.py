@@ -36,6 +36,7 @@ from feed.intent import (
     Token,
     Tokenizer,
     clauses_from_tags,
+    drop_cue_concepts,
     fingerprint_of,
     has_japanese,
     has_negative_cue,
@@ -193,7 +194,9 @@ class InstructionReader:
             )
         tokens = self.tokenizer.tokenize(text)
         clauses = [
-            c for c in split_contrasts(clauses_from_tags(tokens, self.model.tag(tokens)), tokens)
+            c for c in split_contrasts(
+                drop_cue_concepts(clauses_from_tags(tokens, self.model.tag(tokens)), tokens), tokens
+            )
             if _hasword_set(text[c.start : c.end])
         ]  # fmt: skip
         if not clauses:

@@ -8,6 +8,7 @@ import pytest
 from feed.intent import (
     Clause,
     clauses_from_tags,
+    emoji_kind,
     load_tokenizer,
     normalise,
     split_contrasts,
@@ -165,6 +166,12 @@ def test_opposite_asks_left_joined_are_split(text, tags, parts):
     tokens = load_tokenizer().tokenize(normalise(text))
     clauses = split_contrasts(clauses_from_tags(tokens, tags.split()), tokens)
     assert [text[c.start : c.end] for c in clauses] == parts
+
+
+def test_faces_and_hands_are_moods_animals_and_things_are_not():
+    assert [emoji_kind(e) for e in "😂👎💕🥺"] == ["mood"] * 4
+    assert [emoji_kind(e) for e in "🐱🤖🍣🚀"] == ["thing"] * 4
+    assert emoji_kind("a") == emoji_kind("♪") == ""
 
 
 def test_japanese_goes_through_the_morphological_analyser():

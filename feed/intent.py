@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 5
+MODEL_VERSION = 8
 HASH_FEATURES = 2**18
 MASK = "X"
 
@@ -72,12 +72,17 @@ EN_POSITIVE_CUES = word_set(
     "more want wanna love like show give into need bring add boost extra gimme plus please "
     "lots tons craving crave obsessed yes yay moar keep again"
 )
+# Negated auxiliaries as people type them without the apostrophe ("dont", "cant").
+_EN_NEGATED = word_set(
+    "dont doesnt didnt isnt arent wasnt werent cant couldnt shouldnt wouldnt wont havent "
+    "hasnt hadnt aint neednt mustnt"
+)
 EN_ONLY_CUES = word_set("only just nothing exclusively solely purely all")
 EN_RESET_CUES = word_set("reset normal undo clear start default forget back")
 JA_NEGATIVE_CUES = word_set(
     "無い ない ぬ ず ん ませ 無理 勘弁 嫌 いや 嫌い 以外 飽きる 減らす 控える 止める やめる "
     "結構 NG 禁止 要らない いらない 除く 外す 消す 少ない 少なめ 減る 疲れる うんざり 苦手 "
-    "遠慮 パス 嫌だ 無し なし ナシ もういい 見飽きる 避ける 抑える"
+    "遠慮 パス 嫌だ 無し なし ナシ もういい 見飽きる 避ける 抑える 控えめ 控え目 ほどほど"
 )
 JA_POSITIVE_CUES = word_set(
     "もっと 多い 多め 増やす 見る たい 欲しい ほしい 好き 大好き 頂戴 ちょうだい 下さい "
@@ -210,6 +215,28 @@ def _is_emoji(char: str) -> bool:
     )
 
 
+# Pictographs that say how someone feels (faces, hands, hearts) rather than name a thing.
+_MOOD_NAMES = ("THUMBS", "HAND", "HEART", "SPARKLES", "SKULL", "HUNDRED", "CLAPPING", "FLEXED")
+
+
+def emoji_kind(char: str) -> str:
+    """ "mood" for a face, hand or heart (😂, 👎, 💕), "thing" for 🐈 or 🍣, "" otherwise.
+
+    Animal, robot and clown faces (🐱, 🤖, 🤡) are things: people ask for them.
+    """
+    if not _is_emoji(char):
+        return ""
+    code = ord(char[0])
+    name = unicodedata.name(char[0], "")
+    faces = (
+        (0x1F600 <= code <= 0x1F64F and not 0x1F638 <= code <= 0x1F640)
+        or (0x1F910 <= code <= 0x1F92F and code not in (0x1F916, 0x1F921))
+        or 0x1F970 <= code <= 0x1F97A
+        or 0x1FAE0 <= code <= 0x1FAFF
+    )
+    return "mood" if faces or any(word in name for word in _MOOD_NAMES) else "thing"
+
+
 def load_tokenizer() -> Tokenizer:
     """A tokenizer over SudachiPy's core dictionary (installed with the package)."""
     try:
@@ -225,7 +252,7 @@ def load_tokenizer() -> Tokenizer:
 def _cue(token: Token) -> str:
     if token.script == "en":
         word = token.norm.replace("'", "")
-        if token.norm in EN_NEGATIVE_CUES or word in EN_NEGATIVE_CUES or word.endswith("nt"):
+        if token.norm in EN_NEGATIVE_CUES or word in EN_NEGATIVE_CUES or word in _EN_NEGATED:
             return "neg"
         if token.norm in EN_ONLY_CUES:
             return "only"
@@ -267,7 +294,7 @@ def token_features(tokens: Sequence[Token]) -> list[list[str]]:
         base.append({
             "w": t.norm, "l": t.lemma, "p": t.pos, "p2": f"{t.pos}/{t.pos2}",
             "s": t.script, "sh": _shape(t.text), "cue": _cue(t) or "-",
-            "suf": t.norm[-3:], "pre": t.norm[:2],
+            "suf": t.norm[-3:], "pre": t.norm[:2], "emo": emoji_kind(t.text) or "-",
         })  # fmt: skip
     feats: list[list[str]] = []
     n = len(tokens)
@@ -283,7 +310,8 @@ def token_features(tokens: Sequence[Token]) -> list[list[str]]:
                 other = base[j]
                 f += [f"{off}w={other['w']}", f"{off}p={other['p']}", f"{off}cue={other['cue']}"]
                 if abs(off) == 1:
-                    f += [f"{off}p2={other['p2']}", f"{off}sh={other['sh']}"]
+                    f += [f"{off}p2={other['p2']}", f"{off}sh={other['sh']}",
+                          f"{off}emo={other['emo']}"]  # fmt: skip
             else:
                 f.append(f"{off}=pad")
         if i > 0:
@@ -364,25 +392,31 @@ def tags_from_spans(
 ) -> list[str]:
     """Gold tags for tokens from clause spans (start, end, concept_start, concept_end).
 
-    A token overlapping the concept is part of it; the first token of each clause is
-    marked K (or KB when the concept starts the clause); tokens outside every clause
-    (connectors, fillers) are S.
+    A coordinated list ("no cats or dogs") comes as one entry per concept with the same
+    clause span; every concept of a clause is tagged. A token overlapping a concept is
+    part of it; the first token of each clause is marked K (or KB when a concept starts
+    the clause); tokens outside every clause (connectors, fillers) are S.
     """
+    concepts: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for cs, ce, ks, ke in clauses:
+        found = concepts.setdefault((cs, ce), [])
+        if ks >= 0:
+            found.append((ks, ke))
     tags = []
     for t in tokens:
-        span = next(((cs, ce, ks, ke) for cs, ce, ks, ke in clauses if cs <= t.start < ce), None)
+        span = next(((cs, ce) for cs, ce in concepts if cs <= t.start < ce), None)
         if span is None:
             tags.append("S")
             continue
-        cs, _, ks, ke = span
+        cs = span[0]
         first = not any(cs <= u.start < t.start for u in tokens)
-        in_concept = ks >= 0 and t.start < ke and t.end > ks
-        concept_first = in_concept and not any(
-            cs <= u.start < t.start and u.start < ke and u.end > ks for u in tokens
+        concept = next(((ks, ke) for ks, ke in concepts[span] if t.start < ke and t.end > ks), None)
+        concept_first = concept is not None and not any(
+            cs <= u.start < t.start and u.start < concept[1] and u.end > concept[0] for u in tokens
         )
         if first:
-            tags.append("KB" if in_concept else "K")
-        elif in_concept:
+            tags.append("KB" if concept else "K")
+        elif concept:
             tags.append("B" if concept_first else "I")
         else:
             tags.append("O")
@@ -428,6 +462,91 @@ def clauses_from_tags(tokens: Sequence[Token], tags: Sequence[str]) -> list[Clau
             Clause(group[0][0].start, group[-1][0].end, tuple((s, e) for s, e in concepts))
         )
     return clauses
+
+
+# Politeness says nothing about direction: 「消してください」 asks for less.
+_POLITE = word_set("please pls plz ください 下さい お願い 願う")
+_CLAUSE_PUNCT = frozenset(",、;；")
+
+
+def _polarity(tokens: Sequence[Token]) -> str:
+    """ "-" when a negative cue stands among `tokens`, "+" for a positive one, else ""."""
+    cues = {_cue(t) for t in tokens if t.norm not in _POLITE and t.text not in _POLITE}
+    if "neg" in cues:
+        return "-"  # negation wraps what it follows: 見たくない, don't want
+    return "+" if cues & {"pos", "only"} else ""
+
+
+def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses without concept spans made only of cue words (「控えめ」 tagged like 「静か」),
+    when the clause names something else: the cue says what to do, it is not the topic."""
+    out = []
+    for clause in clauses:
+        keep = tuple(
+            (s, e)
+            for s, e in clause.concepts
+            if not all(
+                _cue(t) and t.norm not in _POLITE for t in tokens if s <= t.start and t.end <= e
+            )
+        )
+        out.append(Clause(clause.start, clause.end, keep) if keep else clause)
+    return out
+
+
+def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses with any two opposite asks the tagger left joined split apart.
+
+    A clause is cut at a comma, 、 or semicolon, or where a cue word meets a concept
+    ("more sharks | less cats", 「猫もっと|犬は減らして」), when the part before holds a
+    concept and a cue of one polarity and the part after (up to its concept's end and
+    the next such place) holds a concept and a cue of the other. A boost-only tail
+    ("X is fire, more") names nothing and never splits.
+    """
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = [t for t in tokens if clause.start <= t.start < clause.end]
+
+        def concept_at(t: Token, clause: Clause = clause) -> bool:
+            return any(s <= t.start < e for s, e in clause.concepts)
+
+        cuts: list[int] = []  # a cut before inside[i]; punctuation at i-1 is dropped
+        for i in range(1, len(inside)):
+            prev, here = inside[i - 1], inside[i]
+            if concept_at(prev) and concept_at(here):
+                continue
+            punct = prev.text in _CLAUSE_PUNCT
+            cue_after_concept = concept_at(prev) and not concept_at(here) and _cue(here) != ""
+            cue_before_concept = _cue(prev) != "" and not concept_at(prev) and concept_at(here)
+            if punct or cue_after_concept or cue_before_concept:
+                cuts.append(i)
+        begin = 0
+        pieces: list[tuple[int, int]] = []
+        for k, cut in enumerate(cuts):
+            left = inside[begin:cut]
+            if left and left[-1].text in _CLAUSE_PUNCT:
+                left = left[:-1]
+            first = next((j for j in range(cut, len(inside)) if concept_at(inside[j])), None)
+            if first is None or not any(concept_at(t) for t in left):
+                continue
+            stop = first
+            while stop < len(inside) and concept_at(inside[stop]):
+                stop += 1
+            until = next((c for c in cuts[k + 1 :] if c > stop), len(inside))
+            right = [t for t in inside[cut:until] if not concept_at(t)]
+            left_plain = [t for t in left if not concept_at(t)]
+            sides = _polarity(left_plain), _polarity(right)
+            if "" not in sides and sides[0] != sides[1]:
+                pieces.append((begin, len(left) + begin))
+                begin = cut
+        pieces.append((begin, len(inside)))
+        if len(pieces) == 1:
+            out.append(clause)
+            continue
+        for a, b in pieces:
+            start, end = inside[a].start, inside[b - 1].end
+            spans = tuple((s, e) for s, e in clause.concepts if start <= s < end)
+            out.append(Clause(start, end, spans))
+    return out
 
 
 # -- the model ------------------------------------------------------------------------
@@ -595,12 +714,17 @@ def train_intent_model(
             continue
         spans = [(c.start, c.end, c.concept_start, c.concept_end) for c in ex.clauses]
         trainer.append(token_features(tokens), tags_from_spans(tokens, spans))
+        # One row per clause, every concept of a list masked, as the reader will see it.
+        by_span: dict[tuple[int, int], tuple[str, list[tuple[int, int]]]] = {}
         for c in ex.clauses:
-            concepts = ((c.concept_start, c.concept_end),) if c.concept_start >= 0 else ()
+            op, concepts = by_span.setdefault((c.start, c.end), (c.op, []))
+            if c.concept_start >= 0:
+                concepts.append((c.concept_start, c.concept_end))
+        for (start, end), (op, concepts) in by_span.items():
             texts.append(text)
-            clauses.append(Clause(c.start, c.end, concepts))
+            clauses.append(Clause(start, end, tuple(sorted(concepts))))
             clause_tokens.append(tokens)
-            labels.append(c.op)
+            labels.append(op)
     trainer.set_params({"c1": 0.05, "c2": 0.01, "max_iterations": 150,
                         "feature.possible_transitions": True})  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,8 @@ Labelling conventions:
   and offsets -1. A none clause that mentions a concept ("what does {c} mean?") and a
   reset of one topic ("forget what I said about {c}") carry the concept span.
 - Boost-only tails ("..., more", 「、もっと」) belong to the clause they follow.
+- Hedges ("{c} huh", 「{c}かぁ…」, the [ask] sections) are labelled boost half the time and
+  suppress or exclude the other half: their polarity cannot be told, and the reader asks.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ TRAIN_ROOT = Path(__file__).resolve().parent.parent / "data" / "steering" / "tra
 
 OPS = ("boost", "suppress", "exclude", "only", "reset", "none")
 CONCEPT_OPS = ("boost", "suppress", "exclude", "only")
+# Hedges ("{c} huh", 「{c}かぁ…」) name a thing without saying which way to move it. They
+# are written in their own [ask] section and labelled boost or less at random, so the
+# classifier learns that it cannot tell and the reader asks.
+HEDGE = "ask"
+HEDGE_READINGS = (("boost", 0.5), ("suppress", 0.25), ("exclude", 0.25))
 LANGS = ("en", "ja")
 
 # Concept kinds. English: mass ("anime", "horror"), plural ("cats"), adj ("scary").
@@ -73,7 +80,11 @@ SINGLE_OP_WEIGHTS = (
     ("only", 0.12),
     ("reset", 0.07),
     ("none", 0.05),
+    (HEDGE, 0.03),
 )
+# Share of single boosts that are the bare concept ("sharks", 「猫！」): one template
+# among hundreds, but as common as one-word chatter ("hi", "lol") that it must be told from.
+BARE_BOOST_SHARE = 0.10
 MULTI_OP_WEIGHTS = (("boost", 0.40), ("suppress", 0.22), ("exclude", 0.28), ("only", 0.10))
 
 # Shares of the four kinds of example (the rest are non-instructions).
@@ -260,7 +271,7 @@ def _load_templates(path: Path, lang: str) -> tuple[list[Template], list[PairTem
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     templates: list[Template] = []
     seen: set[str] = set()
-    for op in OPS:
+    for op in (*OPS, HEDGE):
         groups = data.get(op, {})
         for group, items in groups.items():
             if group not in SLOT_GROUPS[lang]:
@@ -270,7 +281,7 @@ def _load_templates(path: Path, lang: str) -> tuple[list[Template], list[PairTem
                 text, cue = _parse_template_text(raw)
                 slots = text.count("{c}")
                 wanted = (0,) if group == "plain" else (1,)
-                if op in CONCEPT_OPS and group == "plain":
+                if op in (*CONCEPT_OPS, HEDGE) and group == "plain":
                     raise ValueError(f"{path.name}: [{op}] needs a {{c}} slot: {raw!r}")
                 if slots not in wanted:
                     raise ValueError(f"{path.name}: {raw!r} has {slots} {{c}} slots")
@@ -379,7 +390,7 @@ class _Pools:
         self.cross_templates: dict[tuple[str, str], tuple[Template, ...]] = {}
         for lang in LANGS:
             cross_kind = "mass" if lang == "en" else "noun"
-            for op in OPS:
+            for op in (*OPS, HEDGE):
                 found = tuple(t for t in spec.templates if t.lang == lang and t.op == op)
                 self.templates[(lang, op)] = found
                 self.cross_templates[(lang, op)] = tuple(t for t in found if cross_kind in t.kinds)
@@ -392,6 +403,14 @@ class _Pools:
         self.nouns = {
             "en": tuple(c for c in spec.concepts if c.lang == "en" and c.kind != "adj"),
             "ja": tuple(c for c in spec.concepts if c.lang == "ja" and c.kind == "noun"),
+        }
+        self.bare = {
+            lang: tuple(
+                t
+                for t in self.templates[(lang, "boost")]
+                if not t.text.strip("!").replace("{c}", "")
+            )
+            for lang in LANGS
         }
         self.pairs = {lang: tuple(p for p in spec.pairs if p.lang == lang) for lang in LANGS}
         self._by_kinds: dict[tuple[str, tuple[str, ...], bool], tuple[Concept, ...]] = {}
@@ -509,13 +528,16 @@ def _clause_pieces(
     concept_lang: str,
     used: set[str],
     coordinate_share: float,
+    bare: bool = False,
 ) -> None:
-    """Append one clause of `op` to `draft`."""
+    """Append one clause of `op` to `draft`; with `bare`, a boost that is just the concept."""
     clause = len(draft.clause_ops)
     cross = concept_lang != lang
     table = pools.cross_templates if cross else pools.templates
-    template = rng.choice(table[(lang, op)])
+    template = rng.choice(pools.bare[lang] if bare else table[(lang, op)])
     draft.templates.append(template.key)
+    if op == HEDGE:
+        op = _weighted(rng, HEDGE_READINGS)
     draft.clause_ops.append(op)
     if not template.kinds:
         draft.pieces += _fill(template.text, {}, clause)
@@ -820,7 +842,8 @@ def _empty_draft() -> _Draft:
 def _single(rng: random.Random, pools: _Pools, lang: str) -> TrainingExample:
     draft = _empty_draft()
     op = _weighted(rng, SINGLE_OP_WEIGHTS)
-    _clause_pieces(rng, pools, draft, lang, op, lang, set(), coordinate_share=0.12)
+    bare = op == "boost" and bool(pools.bare[lang]) and rng.random() < BARE_BOOST_SHARE
+    _clause_pieces(rng, pools, draft, lang, op, lang, set(), coordinate_share=0.12, bare=bare)
     return _finish(rng, pools.spec, draft, lang)
 
 

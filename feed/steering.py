@@ -36,11 +36,13 @@ from feed.intent import (
     Token,
     Tokenizer,
     clauses_from_tags,
+    drop_cue_concepts,
     fingerprint_of,
     has_japanese,
     has_negative_cue,
     load_tokenizer,
     normalise,
+    split_contrasts,
     tag_mentions,
     train_intent_model,
     word_set,
@@ -160,7 +162,7 @@ def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> 
     return phrase if has_japanese(phrase) else phrase.lower()
 
 
-def _hasword_set(text: str) -> bool:
+def _has_words(text: str) -> bool:
     return any(unicodedata.category(c)[0] in ("L", "N") for c in text)
 
 
@@ -187,14 +189,20 @@ class InstructionReader:
             raise InstructionError("instruction is empty")
         if len(text) > MAX_INSTRUCTION_CHARS:
             raise InstructionError(f"instruction is longer than {MAX_INSTRUCTION_CHARS} characters")
-        if not _hasword_set(text):
+        if not _has_words(text):
             raise InstructionError(
                 "instruction has no words to understand (only symbols, emoji or punctuation)"
             )
         tokens = self.tokenizer.tokenize(text)
         clauses = [
-            c for c in clauses_from_tags(tokens, tag_mentions(tokens, self.model.tag(tokens)))
-            if _hasword_set(text[c.start : c.end])
+            c for c in split_contrasts(
+                drop_cue_concepts(
+                    clauses_from_tags(tokens, tag_mentions(tokens, self.model.tag(tokens))),
+                    tokens,
+                ),
+                tokens,
+            )
+            if _has_words(text[c.start : c.end])
         ]  # fmt: skip
         if not clauses:
             raise InstructionError("instruction has no words to understand")

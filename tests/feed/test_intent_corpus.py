@@ -11,6 +11,7 @@ import pytest
 
 from feed.intent_corpus import (
     CONCEPT_OPS,
+    HEDGE,
     OPS,
     CorpusSpec,
     TrainingExample,
@@ -197,3 +198,15 @@ def test_expansion_is_fast(spec):
     start = time.process_time()
     expand_corpus(spec, N, seed=7)
     assert time.process_time() - start < 2.0
+
+
+def test_hedges_are_read_both_ways_in_both_languages(corpus):
+    hedged = [
+        (e.lang, c.op)
+        for e in corpus
+        if any(key.split(":")[1] == HEDGE for key in e.templates)
+        for c in e.clauses
+    ]
+    for lang in ("en", "ja"):
+        ops = {op for found, op in hedged if found == lang}
+        assert "boost" in ops and ops & {"suppress", "exclude"}, lang

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feed.intent import Clause, clauses_from_tags, load_tokenizer, normalise, tags_from_spans
+from feed.intent import (
+    Clause,
+    clauses_from_tags,
+    emoji_kind,
+    load_tokenizer,
+    normalise,
+    split_contrasts,
+    tags_from_spans,
+)
 from feed.steering import (
     AmbiguousInstruction,
     Glossary,
@@ -132,6 +140,38 @@ def test_tags_and_clauses_round_trip():
     tags = tags_from_spans(tokens, spans)
     assert tags == ["K", "B", "S", "K", "B", "O"]
     assert clauses_from_tags(tokens, tags) == [Clause(0, 7, ((3, 7),)), Clause(9, 25, ((14, 18),))]
+
+
+def test_every_concept_of_a_list_is_tagged():
+    tokenizer = load_tokenizer()
+    text = normalise("no cats or dogs")
+    tokens = tokenizer.tokenize(text)
+    tags = tags_from_spans(tokens, [(0, 15, 3, 7), (0, 15, 11, 15)])
+    assert tags == ["K", "B", "O", "B"]
+    assert clauses_from_tags(tokens, tags) == [Clause(0, 15, ((3, 7), (11, 15)))]
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "parts"),
+    [
+        ("more cats, less dogs", "K B O O B", ["more cats", "less dogs"]),
+        ("more cats less dogs", "K B O B", ["more cats", "less dogs"]),
+        ("猫もっと犬は減らして", "KB O B O O O", ["猫もっと", "犬は減らして"]),
+        ("no cats, dogs or birds please", "K B O B O B O", ["no cats, dogs or birds please"]),
+        ("cats are fire, more", "KB O O O O", ["cats are fire, more"]),
+        ("no more cats", "K O B", ["no more cats"]),
+    ],
+)
+def test_opposite_asks_left_joined_are_split(text, tags, parts):
+    tokens = load_tokenizer().tokenize(normalise(text))
+    clauses = split_contrasts(clauses_from_tags(tokens, tags.split()), tokens)
+    assert [text[c.start : c.end] for c in clauses] == parts
+
+
+def test_faces_and_hands_are_moods_animals_and_things_are_not():
+    assert [emoji_kind(e) for e in "😂👎💕🥺"] == ["mood"] * 4
+    assert [emoji_kind(e) for e in "🐱🤖🍣🚀"] == ["thing"] * 4
+    assert emoji_kind("a") == emoji_kind("♪") == ""
 
 
 def test_japanese_goes_through_the_morphological_analyser():

@@ -52,16 +52,17 @@ def test_steer_to_a_gap_fill_it_and_see_the_new_clip(app_parts):
     # like a skateboarding-adjacent clip so prompts reflect the user's taste
     client.post("/v1/events", json={"events": [{"clip_id": "photoreal-04", "type": "like"}]},
                 headers=h)  # fmt: skip
-    client.post("/v1/steer", json={"text": "more volcanic eruptions"}, headers=h)
+    steered = client.post("/v1/steer", json={"text": "more volcanoes"}, headers=h).json()
+    assert [(a["op"], a["phrase"]) for a in steered["applied"]] == [("boost", "volcanoes")]
     assert client.get("/v1/gaps", headers=h).status_code == 403
     gaps = client.get("/v1/gaps", headers=ADMIN_H).json()["items"]
-    gap = next(g for g in gaps if g["phrase"] == "volcanic eruptions")
+    gap = next(g for g in gaps if g["phrase"] == "volcanoes")
     assert gap["waiting_users"] == 1 and gap["shortfall"] > 0.5
 
     r = client.post(f"/v1/gaps/{gap['id']}/fill", json={"count": 2}, headers=ADMIN_H)
     assert r.status_code == 202
     jobs = r.json()["jobs"]
-    assert len(jobs) == 2 and all("volcanic eruptions" in j["prompt"].lower() for j in jobs)
+    assert len(jobs) == 2 and all("volcanoes" in j["prompt"].lower() for j in jobs)
     assert any("basketball" in j["prompt"].lower() for j in jobs)  # the user's taste
     assert client.get(f"/v1/jobs/{jobs[0]['id']}", headers=ADMIN_H).json()["status"] == "queued"
 
@@ -74,7 +75,7 @@ def test_steer_to_a_gap_fill_it_and_see_the_new_clip(app_parts):
     made = [i for i in page if i["clip_id"].startswith("gen-")]
     assert {i["clip_id"] for i in made} == {f"gen-{j['id']}" for j in jobs}
     assert page[0]["clip_id"].startswith("gen-")
-    assert made[0]["reasons"][0] == "made for your request: volcanic eruptions"
+    assert made[0]["reasons"][0] == "made for your request: volcanoes"
     clip = client.get(f"/v1/clips/{made[0]['clip_id']}").json()
     assert clip["provider"] == "procedural" and clip["video_url"]
     assert client.get(clip["video_url"]).status_code == 200

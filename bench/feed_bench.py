@@ -909,12 +909,16 @@ def bench_size(
         for k, user in enumerate(steered):
             boost, kind, name = BOOSTS[k % len(BOOSTS)]
             ops = [("boosted style", kind, name)]
-            instruction = boost
+            instructions = [boost]
             if k % 2 == 0:
                 exclude, ekind, ename = EXCLUDES[(k // 2) % len(EXCLUDES)]
-                instruction = f"{boost}, {exclude}"
+                # One instruction in one language; a Japanese exclude is sent on its own.
+                instructions = (
+                    [boost, exclude] if not exclude.isascii() else [f"{boost}, {exclude}"]
+                )
                 ops.append(("excluded topic", ekind, ename))
-            service.steer(user, instruction, clock.tick())
+            for instruction in instructions:
+                service.steer(user, instruction, clock.tick())
             checks.append(ops)
         report.pages.append(
             bench_pages(service, "boost (+ exclude)", steered, sizes, clock, labels, checks)

@@ -257,6 +257,8 @@ class TimedEncoder:
         self.inner = inner
         self.model_id: str = inner.model_id
         self.dim: int = inner.dim
+        # The feed service asks whether an encoder reads any language (feed/service.py).
+        self.multilingual: bool = bool(getattr(inner, "multilingual", False))
         self.text_s = 0.0
         self.image_s = 0.0
 

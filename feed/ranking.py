@@ -125,12 +125,54 @@ class ClipTexts:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def rows_matching(self, pattern: re.Pattern[str]) -> np.ndarray:
-        """Rows (N,) whose text the pattern matches somewhere."""
+    def rows_matching(
+        self, pattern: re.Pattern[str], within: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows (N,) whose text the pattern matches somewhere.
+
+        With `within` (N,) bool, only those rows can match: when they are few, each is
+        searched on its own instead of scanning the whole blob.
+        """
         out = np.zeros(len(self.starts), dtype=bool)
+        if within is not None:
+            rows = np.flatnonzero(within)
+            if len(rows) * _ROW_SCAN_SHARE <= len(self.starts):
+                ends = np.append(self.starts[1:] - 1, len(self.blob))
+                search, blob = pattern.search, self.blob
+                for row, start, end in zip(
+                    rows.tolist(), self.starts[rows].tolist(), ends[rows].tolist(), strict=True
+                ):
+                    if search(blob, start, end) is not None:
+                        out[row] = True
+                return out
         at = np.fromiter((m.start() for m in pattern.finditer(self.blob)), dtype=np.int64)
         if len(at):
             out[np.searchsorted(self.starts, at, side="right") - 1] = True
+        if within is not None:
+            out &= within
+        return out
+
+    def rows_naming(self, literal: str, pattern: re.Pattern[str]) -> np.ndarray:
+        """Rows (N,) whose text `pattern` matches at some occurrence of `literal`; the
+        pattern must begin with the literal, so these are the rows it matches anywhere.
+
+        `str.find` skips to each occurrence faster than the regex engine scans, and a
+        row that matched is not searched further.
+        """
+        blob = self.blob
+        find, match = blob.find, pattern.match
+        hits: list[int] = []
+        at = find(literal)
+        while at >= 0:
+            if match(blob, at) is not None:
+                hits.append(at)
+                at = find("\n", at)  # the rest of this row can add nothing
+                if at < 0:
+                    break
+            at = find(literal, at + 1)
+        out = np.zeros(len(self.starts), dtype=bool)
+        if hits:
+            out[np.searchsorted(self.starts, np.asarray(hits), side="right") - 1] = True
         return out
 
 
@@ -146,14 +188,30 @@ def lexical_matches(texts: ClipTexts, phrase: str) -> np.ndarray:
     if not phrase or "\n" in phrase:
         return np.zeros(len(texts), dtype=bool)
     if not phrase.isascii():
-        return texts.rows_matching(re.compile(re.escape(phrase)))
+        return texts.rows_naming(phrase, re.compile(re.escape(phrase)))
     words = [_stem(w) for w in _WORD.findall(phrase) if w not in _GENERIC_WORDS]
     if not words or all(len(w) < 3 for w in words):
         return np.zeros(len(texts), dtype=bool)
-    out = np.ones(len(texts), dtype=bool)
-    for word in dict.fromkeys(words):
-        out &= texts.rows_matching(re.compile(rf"\b{re.escape(word)}(?:e?s)?\b"))
+    # Longest (usually rarest) word first: the rows it leaves are all the others search.
+    ordered = sorted(dict.fromkeys(words), key=len, reverse=True)
+    out = texts.rows_naming(ordered[0], _word_pattern(ordered[0]))
+    for word in ordered[1:]:
+        if not out.any():
+            break
+        out = texts.rows_matching(_word_pattern(word), out)
     return out
+
+
+# Rows are searched one by one only while at most 1 in this many are left; more, one scan.
+_ROW_SCAN_SHARE = 8
+
+
+def _word_pattern(word: str) -> re.Pattern[str]:
+    r"""The word as a whole word, plural "s"/"es" allowed: `\bword(?:e?s)?\b`, written to
+    start with the literal word (then a look-behind for the leading boundary), so a search
+    can skip to each occurrence of the word instead of trying every position."""
+    w = re.escape(word)
+    return re.compile(rf"{w}(?<=\b{w})(?:e?s)?\b")
 
 
 def _stem(word: str) -> str:

@@ -49,6 +49,11 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_TEXT_CHARS = 2000
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
 VIDEO = {"type": "string", "format": "binary"}
+FOREIGN_ID = "a clip_id that is neither one of your clips nor starts with your handle and '-'"
+TAKEN_ID = (
+    "an id in your namespace that another creator took before it was yours (a catalog id), "
+    "or one your own concurrent upload just took"
+)
 
 
 def create_app(
@@ -177,11 +182,12 @@ def create_app(
             401: {"description": "missing or invalid token"},
             403: {"description": "someone else's handle, or a cameo that does not allow you"},
             404: {"description": "remix_of names no clip you may see"},
-            409: {"description": "the clip id belongs to another creator"},
+            409: {"description": TAKEN_ID},
             413: {"description": "video too large"},
             429: {"description": "too many uploads; see Retry-After"},
             503: {"description": "storage unavailable; nothing was stored"},
             **INVALID,
+            422: INVALID[422] | {"description": f"invalid request, or {FOREIGN_ID}"},
         },
     )
     def upload_clip(
@@ -200,19 +206,33 @@ def create_app(
 
         Cameos named in `cameos` or as @handles in the prompt need their owners' consent.
         A remix keeps the original's cameos: they need consent too, and co-own the remix.
+
+        `clip_id` is optional (the server assigns one). A chosen id must be one of your
+        own clips (a re-upload: a new version of it) or start with your handle and '-'
+        (`alice-holiday` for @alice); any other id is refused with the same 422 whether it
+        is free, another creator's or a clip you may not see, so an upload never tells
+        whether a clip you cannot see exists.
         """
         h.rate_limit("upload", user.id, time.time())
         if creator is not None and normalise_handle(creator) != user.handle:
             raise HTTPException(403, "you can upload clips only as yourself")
+        existing = h.engine.catalog.get(clip_id) if clip_id else None
+        if clip_id and (existing is None or existing.creator != user.handle):
+            # Checked before anything that depends on whether the id exists, so an id
+            # outside your namespace gets one answer whether it is free, taken or hidden.
+            if not h.service.in_id_namespace(user, clip_id):
+                raise HTTPException(422, f"clip_id must be one of your clips or start with "
+                                         f"'{user.handle}-'")  # fmt: skip
+            if existing is not None:
+                # Only an id named before your namespace was yours gets here: a catalog
+                # id, or one taken before your account existed (by a shorter handle).
+                raise HTTPException(409, NOT_YOURS)
         handles = [c for c in (s.strip() for s in cameos.split(",")) if c]
         if remix_of:
             original = h.engine.catalog.get(remix_of)
             if original is None or not h.service.visible(user, original.cameos, original.creator):
                 raise HTTPException(404, f"no clip {remix_of!r} to remix; nothing was stored")
             handles += original.cameos
-        existing = h.engine.catalog.get(clip_id) if clip_id else None
-        if existing is not None and existing.creator != user.handle:
-            raise HTTPException(409, f"clip id {clip_id!r} belongs to another creator")
         if existing is not None:
             # A re-upload keeps the stored clip's cameos (they co-own it), so it needs
             # their consent now as much as a new clip would.

@@ -737,6 +737,16 @@ class FeedService:
         with self._lock:
             return {h: self._owner_ids[h] for h in handles if h in self._owner_ids}
 
+    def in_id_namespace(self, user: User, clip_id: str) -> bool:
+        """Whether a clip id is the user's to choose: it starts with '<handle>-' and no
+        longer handle that is an account claims it too ('bob-x-1' is @bob-x's, not @bob's).
+        Depends only on accounts, never on which clips exist."""
+        prefix = user.handle + "-"
+        if not clip_id.startswith(prefix):
+            return False
+        longer = {clip_id[:i] for i in range(len(prefix), len(clip_id)) if clip_id[i] == "-"}
+        return not longer or not self.owner_ids(longer)
+
     def visible(self, viewer: User | None, cameos: tuple[str, ...], creator: str) -> bool:
         """Whether the viewer may see a clip with these cameos by this creator."""
         if not cameos:

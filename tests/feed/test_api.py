@@ -83,7 +83,7 @@ def test_upload_clip(client, real_mp4_small):
     with real_mp4_small.open("rb") as fh:
         r = client.post(
             "/v1/clips",
-            data={"clip_id": "up-1", "prompt": "A phone call, watercolor", "creator": "@dee",
+            data={"clip_id": "dee-call", "prompt": "A phone call, watercolor", "creator": "@dee",
                   "tags": "watercolor, phone", "cameos": "@eve"},
             files={"video": ("call.mp4", fh, "video/mp4")},
             headers=dee,
@@ -94,9 +94,9 @@ def test_upload_clip(client, real_mp4_small):
         "watercolor", "phone",
     ]  # fmt: skip
     # eve allows dee only: anonymous callers cannot see the clip or fetch its media
-    assert client.get("/media/up-1").status_code == 404
-    assert client.get("/v1/clips/up-1").status_code == 404
-    signed = client.get("/v1/clips/up-1", headers=dee).json()["video_url"]
+    assert client.get("/media/dee-call").status_code == 404
+    assert client.get("/v1/clips/dee-call").status_code == 404
+    signed = client.get("/v1/clips/dee-call", headers=dee).json()["video_url"]
     assert client.get(signed).status_code == 200
     assert client.get("/healthz").json()["clips"] == 12
 
@@ -108,8 +108,9 @@ def test_upload_needs_you_and_your_cameos_consent(client):
     assert r.status_code == 403
     r = client.post("/v1/clips", data={"prompt": "@ghost waving", "cameos": ""}, headers=dee)
     assert r.status_code == 403 and "nothing was stored" in r.json()["detail"]
+    # Another creator's id is not yours to overwrite (nor to learn about: see test_consent).
     r = client.post("/v1/clips", data={"prompt": "a wave", "clip_id": "anime-1"}, headers=dee)
-    assert r.status_code == 409
+    assert r.status_code == 422 and "'dee-'" in r.json()["detail"]
     assert client.get("/healthz").json()["clips"] == 11
 
 
@@ -289,9 +290,9 @@ def test_a_failed_upload_leaves_nothing_and_shows_no_server_path(client, tmp_pat
     monkeypatch.setattr(feed.engine, "_stage_copy", unwritable)
     ok = tmp_path / "ok.mp4"
     ok.write_bytes(next(home.glob("media/*.mp4")).read_bytes())
-    r = upload(client, h, {"prompt": "a kite", "clip_id": "kite-1"}, "ok.mp4", ok)
+    r = upload(client, h, {"prompt": "a kite", "clip_id": "dee-kite-1"}, "ok.mp4", ok)
     assert r.status_code == 503 and str(home) not in r.text
-    assert client.get("/v1/clips/kite-1").status_code == 404
+    assert client.get("/v1/clips/dee-kite-1").status_code == 404
     assert client.get("/healthz").json()["clips"] == 11
     assert list((home / "uploads").iterdir()) == []
 

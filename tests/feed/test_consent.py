@@ -284,3 +284,79 @@ def test_blocked_holds_against_anonymous_requests(client):
     body["blocked"] = []
     client.post("/v1/cameos", json=body, headers=alice)
     assert reach({}) == (True, 200, 200)
+
+
+def test_an_upload_cannot_tell_a_hidden_clip_from_a_missing_one(client):
+    """Finding 9: a client-chosen clip_id outside your namespace gets one answer whether
+    it is free, another creator's, or a clip you may not see; only your own clips and ids
+    starting with your handle are yours to name."""
+    dora, eli = signup(client, "dora"), signup(client, "eli")
+    assert client.get("/v1/clips/c-alice", headers=dora).status_code == 404  # hidden from dora
+    answers = []
+    for clip_id in ["c-alice", "no-such-clip", "c-plain", "carl-free"]:
+        # hidden, missing, someone's visible clip, free in another's namespace
+        r = client.post("/v1/clips", data={"prompt": "a wave", "clip_id": clip_id}, headers=dora)
+        answers.append((r.status_code, r.json()))
+    assert (
+        answers
+        == [(422, {"detail": "clip_id must be one of your clips or start with 'dora-'"})] * 4
+    )
+    assert client.get("/healthz").json()["clips"] == 33
+    kept = client.get("/v1/clips/c-alice", headers=signup(client, "bob")).json()
+    assert kept["creator"] == "bob" and kept["prompt"].startswith("@alice dancing")
+    # Your namespace and your own clips are yours.
+    r = client.post("/v1/clips", data={"prompt": "a wave", "clip_id": "dora-wave"}, headers=dora)
+    assert r.status_code == 201 and r.json()["creator"] == "dora"
+    r = client.post("/v1/clips", data={"prompt": "a wave, v2", "clip_id": "dora-wave"},
+                    headers=dora)  # fmt: skip
+    assert r.status_code == 201 and r.json()["prompt"] == "a wave, v2"
+    # A longer handle that is an account owns its own ids: eli cannot name eli-x's, free or not.
+    eli_x = signup(client, "eli-x")
+    refused = (422, {"detail": "clip_id must be one of your clips or start with 'eli-'"})
+    r = client.post("/v1/clips", data={"prompt": "x", "clip_id": "eli-x-1"}, headers=eli)
+    assert (r.status_code, r.json()) == refused
+    r = client.post("/v1/clips", data={"prompt": "x", "clip_id": "eli-x-1"}, headers=eli_x)
+    assert r.status_code == 201
+    r = client.post("/v1/clips", data={"prompt": "x", "clip_id": "eli-x-1"}, headers=eli)
+    assert (r.status_code, r.json()) == refused
+    # Without a clip_id the server names the clip.
+    r = client.post("/v1/clips", data={"prompt": "a wave"}, headers=eli)
+    assert r.status_code == 201 and r.json()["creator"] == "eli"
+
+
+def test_no_route_tells_a_hidden_clip_from_a_missing_one(client):
+    """Finding 9, every other path: detail, media, delete, events, remix_of on upload and
+    generation answer for a clip you may not see exactly as for one that does not exist."""
+    dora = signup(client, "dora")
+
+    def shape(r, clip_id):
+        body = r.text.replace(clip_id, "<id>") if r.content else ""
+        return r.status_code, body
+
+    def same(call):
+        hidden, missing = call("c-alice"), call("no-such-clip")
+        assert shape(hidden, "c-alice") == shape(missing, "no-such-clip"), (
+            hidden.text, missing.text)  # fmt: skip
+        return hidden.status_code
+
+    assert same(lambda cid: client.get(f"/v1/clips/{cid}", headers=dora)) == 404
+    assert same(lambda cid: client.get(f"/media/{cid}", headers=dora)) == 404
+    assert same(lambda cid: client.get(f"/media/{cid}")) == 404
+    assert same(lambda cid: client.delete(f"/v1/clips/{cid}", headers=dora)) == 404
+    for kind in ["view", "like", "hide", "remix"]:
+        events = lambda cid, kind=kind: client.post(  # noqa: E731
+            "/v1/events", json={"events": [{"clip_id": cid, "type": kind}]}, headers=dora
+        )
+        assert same(events) == 404
+    remix = lambda cid: client.post(  # noqa: E731
+        "/v1/clips", data={"prompt": "my take", "remix_of": cid}, headers=dora
+    )
+    assert same(remix) == 404
+    # Generation takes no clip id: a remix_of field is not read, so it cannot tell either.
+    gen = lambda cid: client.post(  # noqa: E731
+        "/v1/generate", json={"prompt": "a kite", "remix_of": cid}, headers=dora
+    )
+    hidden, missing = gen("c-alice"), gen("no-such-clip")
+    assert hidden.status_code == missing.status_code == 202
+    assert hidden.json().keys() == missing.json().keys()
+    assert client.get("/healthz").json()["clips"] == 33

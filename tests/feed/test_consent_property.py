@@ -1,10 +1,13 @@
 """Property: whatever users, follows, policies, policy changes, uploads, re-uploads,
 remixes, generation requests and deletions, no path ever shows a clip to a viewer its
 cameos' owners did not allow (feed, search, clip detail, media, events; signed in or
-anonymous), and a likeness goes into a clip exactly when its owner allows the maker."""
+anonymous), a likeness goes into a clip exactly when its owner allows the maker, and a
+chosen clip id outside the uploader's clips and namespace answers the same whether that
+clip exists, is hidden or is free."""
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -81,6 +84,9 @@ def expected_may_use(handle, user, consents, follows) -> bool:
 
 
 ROW_IDS = [r["id"] for r in ROWS]
+# Ids nobody holds: free in a user's namespace, and free in nobody's.
+FREE_IDS = [f"{u}-fresh" for u in USERS] + ["lost-1"]
+FRESH = itertools.count()
 ACTION = st.one_of(
     st.tuples(st.just("consent"), st.sampled_from(USERS), st.sampled_from(POLICIES),
               st.sets(st.sampled_from(HANDLES)), st.sets(st.sampled_from(HANDLES))),
@@ -89,7 +95,7 @@ ACTION = st.one_of(
     st.tuples(st.just("remix"), st.sampled_from(USERS), st.sampled_from(ROW_IDS)),
     st.tuples(st.just("upload"), st.sampled_from(USERS), st.sets(st.sampled_from(HANDLES)),
               st.sampled_from(["@{h}", "＠{h}", "x@{h}", "@\u200b{h}"])),
-    st.tuples(st.just("reupload"), st.sampled_from(USERS), st.sampled_from(ROW_IDS)),
+    st.tuples(st.just("reupload"), st.sampled_from(USERS), st.sampled_from(ROW_IDS + FREE_IDS)),
     st.tuples(st.just("generate"), st.sampled_from(USERS), st.sampled_from(HANDLES)),
     st.tuples(st.just("event"), st.sampled_from(USERS), st.sampled_from(ROW_IDS)),
     st.tuples(st.just("delete"), st.sampled_from(USERS), st.sampled_from(ROW_IDS)),
@@ -141,7 +147,7 @@ def run(client, headers, action, rows, consents, follows) -> None:
         _, user, original_id = action
         original = rows.get(original_id)
         cameos = [] if original is None else original.get("cameos", [])
-        new_id = f"remix-{len(rows)}"
+        new_id = f"{user}-remix-{next(FRESH)}"
         if original is None or not expected_visible(original, user, consents, follows):
             expected = 404
         elif not all(expected_may_use(c, user, consents, follows) for c in cameos):
@@ -155,7 +161,7 @@ def run(client, headers, action, rows, consents, follows) -> None:
             rows[new_id] = {"id": new_id, "creator": user, "cameos": cameos}
     elif kind == "upload":
         _, user, named, spelling = action
-        new_id = f"up-{len(rows)}"
+        new_id = f"{user}-up-{next(FRESH)}"
         prompt = " and ".join(spelling.format(h=h) for h in sorted(named)) or "a quiet sea"
         ok = all(expected_may_use(h, user, consents, follows) for h in named)
         r = client.post("/v1/clips", data={"prompt": f"{prompt} at a lighthouse",
@@ -166,20 +172,24 @@ def run(client, headers, action, rows, consents, follows) -> None:
             rows[new_id] = {"id": new_id, "creator": user, "cameos": sorted(named)}
     elif kind == "reupload":
         # A new version without any @mention: the stored cameos stay, and need consent.
+        # An id that is neither yours nor in your namespace gets one answer, whether
+        # it is free, someone else's or hidden from you.
         _, user, clip_id = action
         row = rows.get(clip_id)
         form = {"prompt": "a lighthouse, plain version", "clip_id": clip_id}
         r = client.post("/v1/clips", data=form, headers=headers[user])
-        if row is None:
-            assert r.status_code == 201, (action, r.text)
-            rows[clip_id] = {"id": clip_id, "creator": user, "cameos": []}
-        elif row["creator"] != user:
-            assert r.status_code == 409, (action, r.text)
-        else:
+        if row is not None and row["creator"] == user:
             ok = all(expected_may_use(h, user, consents, follows) for h in row.get("cameos", []))
             assert r.status_code == (201 if ok else 403), (action, r.text)
             if ok:
                 assert sorted(r.json()["cameos"]) == sorted(row.get("cameos", []))
+        elif clip_id.startswith(f"{user}-"):
+            # Free: only this user creates ids in this namespace here.
+            assert row is None and r.status_code == 201, (action, r.text)
+            rows[clip_id] = {"id": clip_id, "creator": user, "cameos": []}
+        else:
+            refused = {"detail": f"clip_id must be one of your clips or start with '{user}-'"}
+            assert (r.status_code, r.json()) == (422, refused), (action, r.text)
     elif kind == "generate":
         _, user, handle = action
         r = client.post("/v1/generate", json={"prompt": f"@{handle} surfing at dawn"},

@@ -94,21 +94,21 @@ def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path, reader):
                 body = client.post("/v1/users", json={"handle": f"survivor{i}"}).json()
                 users.append((body["user_id"], {"Authorization": f"Bearer {body['token']}"}))
             for i in range(20):
-                form = {"prompt": f"seed clip {i}", "clip_id": f"seed{i}"}
+                form = {"prompt": f"seed clip {i}", "clip_id": f"survivor{i % 3}-seed{i}"}
                 r = client.post("/v1/clips", headers=users[i % 3][1], data=form)
                 assert r.status_code == 201, r.text
-                uploaded.append(f"seed{i}")
+                uploaded.append(form["clip_id"])
 
         def uploader() -> None:
             with httpx.Client(base_url=base, timeout=30, trust_env=False) as c:
                 for i in range(100_000):
                     if stop.is_set():
                         return
-                    form = {"prompt": f"clip under fire {i}", "clip_id": f"live{i}"}
+                    form = {"prompt": f"clip under fire {i}", "clip_id": f"survivor{i % 3}-live{i}"}
                     r = c.post("/v1/clips", headers=users[i % 3][1], data=form)
                     if r.status_code == 201:
                         with lock:
-                            uploaded.append(f"live{i}")
+                            uploaded.append(form["clip_id"])
 
         def watcher(user_id: str, headers: dict) -> None:
             with httpx.Client(base_url=base, timeout=30, trust_env=False) as c:

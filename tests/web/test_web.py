@@ -63,6 +63,11 @@ PLAYING = """() => {
   const v = document.querySelector('.slide.is-current video');
   return !!v && !v.paused && v.currentTime > 0;
 }"""
+SETTLED = """() => {
+  const feed = document.getElementById('feed');
+  const slide = feed.querySelector('.slide.is-current');
+  return !!slide && Math.abs(slide.offsetTop - feed.scrollTop) < 2;
+}"""
 UPCOMING = """() => {
   const slides = [...document.querySelectorAll('#feed .slide[data-clip-id]')];
   const at = slides.findIndex((s) => s.classList.contains('is-current'));
@@ -427,6 +432,7 @@ def test_screenshots(open_page, tmp_path, name, viewport, instruction):
     )
     page.keyboard.press("Escape")
     page.keyboard.press("ArrowDown")
+    page.wait_for_function(SETTLED)  # the smooth scroll to the next clip has arrived
     page.locator(".slide.is-current .why-toggle").click()
     expect(page.locator(".slide.is-current .why")).to_contain_text("asked")
     page.wait_for_function(PLAYING)
@@ -675,10 +681,10 @@ def test_creator_screenshots(open_page, tmp_path, server, name, viewport):
     open_view(page, "Create")
     make_clip(page, "雪の中を走るキツネ、水彩画風")
     page.get_by_label("Describe your clip").fill("")
-    page.get_by_label("Describe your clip").press_sequentially("@cam")
-    shots = {}
-    expect(page.get_by_role("option").first).to_be_visible()
-    shots["create"] = page
+    page.get_by_label("Describe your clip").press_sequentially("夕暮れの海辺で踊る @m")
+    mentions = page.locator("#mentions [role=option]")
+    expect(mentions.filter(has_text="@max")).to_be_visible()  # allows everyone
+    expect(mentions.filter(has_text="@mika")).to_contain_text("has not recorded a cameo")
     _shoot(page, tmp_path, f"create-{name}")
     page.goto("/#me")
     expect(page.locator("#me-made .card")).to_have_count(1)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +18,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from feed.api_creator import router as creator_router
+from feed.api_creator import upload_router as creator_upload_router
 from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer
 from feed.api_feed import router as feed_router
 from feed.api_generation import router as generation_router
@@ -35,19 +35,17 @@ from feed.schemas import (
     ClipOut,
     Health,
     SearchResponse,
-    clip_out,
     search_item,
 )
 from feed.service import FeedError, FeedService
 from feed.settings import Settings
+from feed.uploads import VIDEO_SUFFIXES, spooled_upload
 
 log = logging.getLogger(__name__)
 
-UPLOAD_CHUNK = 1024 * 1024
 UPLOAD_OVERHEAD = 1024 * 1024  # multipart framing and form fields beside the video
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_TEXT_CHARS = 2000
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".m4v"}
 VIDEO = {"type": "string", "format": "binary"}
 FOREIGN_ID = "a clip_id that is neither one of your clips nor starts with your handle and '-'"
 TAKEN_ID = (
@@ -106,6 +104,9 @@ def create_app(
     app.state.context = handle
     app.include_router(feed_router)
     app.include_router(generation_router)
+    app.include_router(creator_router)
+    app.include_router(creator_upload_router,
+                       max_body_size=settings.max_video_bytes + UPLOAD_OVERHEAD)  # fmt: skip
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -137,9 +138,7 @@ def create_app(
         now = time.time()
         visible = [x for x in hits if h.service.visible(viewer, x.clip.cameos, x.clip.creator)]
         return SearchResponse(
-            items=[
-                search_item(x, h.service.media_query(viewer, x.clip, now)) for x in visible[:limit]
-            ],
+            items=[search_item(x, h.clip_view(viewer, x.clip, now)) for x in visible[:limit]],
             channels=list(h.engine.channels),
         )
 
@@ -149,7 +148,7 @@ def create_app(
         clip = h.engine.catalog.get(clip_id)
         if clip is None or not h.service.visible(viewer, clip.cameos, clip.creator):
             raise HTTPException(404, f"no clip {clip_id!r}")
-        return clip_out(clip, h.service.media_query(viewer, clip, time.time()))
+        return h.clip_view(viewer, clip, time.time())
 
     @app.delete("/v1/clips/{clip_id}", status_code=204,
                 responses={401: {}, 403: {"description": "not a co-owner"}, 404: {}})  # fmt: skip
@@ -170,9 +169,7 @@ def create_app(
         """Every clip your likeness is in, and who made it."""
         clips = h.engine.catalog.clips_with_cameo(user.handle)
         now = time.time()
-        return AppearanceList(
-            items=[clip_out(c, h.service.media_query(user, c, now)) for c in clips]
-        )
+        return AppearanceList(items=[h.clip_view(user, c, now) for c in clips])
 
     @app.post(
         "/v1/clips",
@@ -252,8 +249,8 @@ def create_app(
         if remix_of:
             raw["remix_of"] = remix_of
         try:
-            with _spooled_upload(
-                video, settings.home / "uploads", settings.max_video_bytes
+            with spooled_upload(
+                video, settings.home / "uploads", settings.max_video_bytes, VIDEO_SUFFIXES
             ) as path:
                 if path is not None:
                     raw["video"] = str(path)
@@ -272,7 +269,7 @@ def create_app(
         clip = h.engine.catalog.get(entry.id)
         assert clip is not None
         log.info("uploaded clip %s by %s", clip.id, clip.creator)
-        return clip_out(clip)
+        return h.clip_view(user, clip, time.time())
 
     @app.get(
         "/media/{clip_id}",
@@ -386,30 +383,3 @@ class JobWorker:
                 ran = []
             if not ran:
                 self._stop.wait(self._idle_s)
-
-
-@contextmanager
-def _spooled_upload(
-    upload: UploadFile | None, directory: Path, max_bytes: int
-) -> Iterator[Path | None]:
-    """Stream an upload to a temp file of bounded size; the file is removed on exit."""
-    if upload is None:
-        yield None
-        return
-    suffix = Path(upload.filename or "clip.mp4").suffix.lower() or ".mp4"
-    if suffix not in VIDEO_SUFFIXES:
-        raise HTTPException(422, f"unsupported video type {suffix!r}")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
-    path = Path(name)
-    try:
-        written = 0
-        with os.fdopen(fd, "wb") as out:
-            while chunk := upload.file.read(UPLOAD_CHUNK):
-                written += len(chunk)
-                if written > max_bytes:
-                    raise HTTPException(413, f"upload is over {max_bytes} bytes")
-                out.write(chunk)
-        yield path
-    finally:
-        path.unlink(missing_ok=True)

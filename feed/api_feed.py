@@ -14,6 +14,7 @@ from feed.profile import Event
 from feed.request_body import StrictJSONRoute
 from feed.schemas import (
     INVALID,
+    ClipOut,
     EventsAccepted,
     EventsIn,
     FeedItemOut,
@@ -26,7 +27,6 @@ from feed.schemas import (
     SteerResponse,
     UserCreate,
     UserCreated,
-    clip_out,
 )
 from feed.service import (
     FUTURE_SLACK_S,
@@ -100,10 +100,10 @@ def steering_out(record: SteeringRecord) -> SteeringOut:
     )  # fmt: skip
 
 
-def feed_item_out(item: FeedItem, media_query: str = "") -> FeedItemOut:
-    """API view of a feed item."""
+def feed_item_out(item: FeedItem, view: ClipOut) -> FeedItemOut:
+    """API view of a feed item, from its clip as the viewer gets it."""
     return FeedItemOut(
-        **clip_out(item.clip, media_query).model_dump(), score=round(item.score, 4),
+        **view.model_dump(), score=round(item.score, 4),
         reasons=list(item.reasons), sources=list(item.sources), score_parts=item.parts,
     )  # fmt: skip
 
@@ -141,7 +141,7 @@ def get_feed(
         raise _http(exc) from exc
     now = time.time()
     return FeedResponse(
-        items=[feed_item_out(i, ctx.service.media_query(user, i.clip, now)) for i in page.items],
+        items=[feed_item_out(i, ctx.clip_view(user, i.clip, now)) for i in page.items],
         next_cursor=page.next_cursor,
         session_id=page.session_id, steering=[steering_out(r) for r in page.steering],
         channels=list(page.channels),

@@ -55,8 +55,12 @@ class JobOut(BaseModel):
     attempts: int
     created_at: float
     updated_at: float
-    error: str | None
-    clip_id: str | None
+    error: str | None = Field(description="why the last attempt failed (a queued job retries)")
+    clip_id: str | None = Field(description="the finished clip")
+    progress: float = Field(ge=0, le=1, description="how far the job has got, 0..1")
+    remix_of: str | None = Field(description="the clip this job remixes")
+    seconds: float | None = Field(description="requested length (None: the provider's default)")
+    aspect: str | None = Field(description="requested width:height (None: the default)")
 
 
 class JobList(BaseModel):
@@ -72,9 +76,26 @@ class FillIn(BaseModel):
 
 
 class GenerateIn(BaseModel):
-    """A user's own generation request; @handles name cameos."""
+    """A user's own generation request; @handles name cameos. A remix names the clip it
+    remixes and keeps that clip's cameos (their consent is needed too)."""
 
     prompt: str = Field(min_length=1, max_length=1000)
+    remix_of: str | None = Field(default=None, min_length=1, max_length=128)
+    seconds: float | None = Field(
+        default=None, gt=0, le=60, description="one of the provider's durations_s"
+    )
+    aspect: Literal["9:16", "16:9", "1:1"] | None = Field(
+        default=None, description="one of the provider's aspects"
+    )
+
+
+class GenerationOptions(BaseModel):
+    """What the configured provider can make: lengths and shapes, defaults first."""
+
+    provider: str
+    durations_s: list[float]
+    aspects: list[str]
+    max_prompt_chars: int
 
 
 class CameoUpdate(BaseModel):
@@ -115,7 +136,17 @@ def job_out(job: Job) -> JobOut:
         id=job.id, status=job.status, prompt=job.prompt, provider=job.provider,  # type: ignore[arg-type]
         gap_id=job.gap_id, phrase=job.phrase, attempts=job.attempts, created_at=job.created_at,
         updated_at=job.updated_at, error=job.error, clip_id=job.clip_id,
+        progress=round(job.progress, 3), remix_of=job.remix_of, seconds=job.seconds,
+        aspect=job.aspect,
     )  # fmt: skip
+
+
+def budget_refusal(exc: BudgetError) -> HTTPException:
+    """429 for a spent budget, saying when a slot frees (and in Retry-After)."""
+    wait_s = max(1, round(exc.retry_after_s))
+    hours, minutes = divmod(-(-wait_s // 60), 60)
+    when = f"{hours} h {minutes} min" if hours else f"{max(minutes, 1)} min"
+    return HTTPException(429, f"{exc}; try again in {when}", headers={"Retry-After": str(wait_s)})
 
 
 def _require_admin(ctx: AppContext, authorization: str | None) -> None:
@@ -143,30 +174,54 @@ def fill_gap(
     try:
         result = ctx.filler.fill_gap(gap_id, (body or FillIn()).count, time.time())
     except BudgetError as exc:
-        raise HTTPException(429, str(exc)) from exc
+        raise budget_refusal(exc) from exc
     except FeedError as exc:
         raise _http(exc) from exc
     return JobList(jobs=[job_out(j) for j in result.jobs])
 
 
+@router.get("/v1/generate/options")
+def generation_options(ctx: Ctx) -> GenerationOptions:
+    """The lengths and shapes the configured provider makes (the first of each is the default)."""
+    provider = ctx.filler.provider
+    return GenerationOptions(provider=provider.name, durations_s=list(provider.durations_s),
+                             aspects=list(provider.aspects), max_prompt_chars=1000)  # fmt: skip
+
+
 @router.post(
-    "/v1/generate", status_code=202, responses=INVALID | {401: {}, 403: {}, 404: {}, 429: {}}
+    "/v1/generate",
+    status_code=202,
+    responses=INVALID
+    | {
+        401: {"description": "missing or invalid token"},
+        403: {"description": "a cameo (named or kept from the remixed clip) does not allow you"},
+        404: {"description": "remix_of names no clip you may see"},
+        429: {"description": "rate limit or daily budget; Retry-After says when to try again"},
+    },
 )
 def generate(ctx: Ctx, user: CurrentUser, body: GenerateIn) -> JobOut:
-    """Ask for a clip of your own; it appears on your feed when made."""
+    """Ask for a clip of your own (or a remix of a clip you may see); it appears on your
+    feed and your profile when made. Poll `GET /v1/jobs/{id}` for status and progress."""
     ctx.rate_limit("generate", user.id, time.time())
     try:
-        job = ctx.filler.request(user, body.prompt, time.time())
+        job = ctx.filler.request(user, body.prompt, time.time(), remix_of=body.remix_of,
+                                 seconds=body.seconds, aspect=body.aspect)  # fmt: skip
     except BudgetError as exc:
-        raise HTTPException(429, str(exc)) from exc
+        raise budget_refusal(exc) from exc
     except FeedError as exc:
         raise _http(exc) from exc
     return job_out(job)
 
 
+@router.get("/v1/me/jobs", responses={401: {"description": "missing or invalid token"}})
+def my_jobs(ctx: Ctx, user: CurrentUser) -> JobList:
+    """Your generation jobs, newest first (the last 50)."""
+    return JobList(jobs=[job_out(j) for j in ctx.filler.jobs.for_requester(user.id, 50)])
+
+
 @router.get("/v1/jobs/{job_id}", responses={401: {}, 403: {}, 404: {}})
 def get_job(ctx: Ctx, job_id: str, authorization: Annotated[str | None, Header()] = None) -> JobOut:
-    """A job's status: its requester or an operator may look."""
+    """A job's status and progress: its requester or an operator may look."""
     job = ctx.filler.jobs.get(job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")

@@ -90,6 +90,8 @@ MIGRATIONS: dict[int, Migration] = {
     CREATE TABLE deleted_clips (seq INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
     """,
     1: _normalised_handles,
+    # v3: a clip's remixes are listed on its page.
+    2: "CREATE INDEX clips_remix_of ON clips(remix_of, created_at)",
 }
 # Bumped whenever mention finding changes: every stored prompt is searched again once.
 MENTION_RULES = "2"
@@ -351,6 +353,24 @@ class Catalog:
                 f"{self._SELECT} WHERE c.seq IN (SELECT seq FROM clip_cameos WHERE handle=?)"
                 " ORDER BY c.created_at DESC",
                 (handle,),
+            ).fetchall()
+        return [self._clip(r) for r in rows]
+
+    def clips_by_creator(self, handle: str, limit: int) -> list[Clip]:
+        """The creator's clips, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"{self._SELECT} WHERE c.creator=? ORDER BY c.created_at DESC, c.seq DESC LIMIT ?",
+                (handle, limit),
+            ).fetchall()
+        return [self._clip(r) for r in rows]
+
+    def remixes_of(self, clip_id: str, limit: int) -> list[Clip]:
+        """Clips that remix this one, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"{self._SELECT} WHERE c.remix_of=? ORDER BY c.created_at DESC, c.seq DESC LIMIT ?",
+                (clip_id, limit),
             ).fetchall()
         return [self._clip(r) for r in rows]
 

@@ -86,6 +86,24 @@ def may_use(consent: CameoConsent | None, requester_id: str, mutual: bool) -> bo
     return False
 
 
+def refusal(consent: CameoConsent | None, requester_id: str, mutual: bool) -> str | None:
+    """Why the requester may not use this cameo, in words for them; None when they may.
+
+    A block reads like any other refusal: nobody learns from it that they were blocked.
+    """
+    if may_use(consent, requester_id, mutual):
+        return None
+    if consent is None:
+        return "has not recorded a cameo for others to use"
+    if consent.policy == "only_me":
+        return "keeps their cameo to themselves"
+    if consent.policy == "approved" and requester_id not in consent.blocked:
+        return "lets only people they approve use their cameo"
+    if consent.policy == "mutuals" and requester_id not in consent.blocked:
+        return "lets only mutuals use their cameo: you don't both follow each other"
+    return "does not let you use their cameo"
+
+
 def open_to_anyone(consent: CameoConsent | None) -> bool:
     """Whether a viewer nobody can identify may see this cameo: its policy is `everyone`
     and it blocks nobody (a blocked person could otherwise just sign out to look)."""

@@ -11,11 +11,15 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from feed.catalog import Clip
 from feed.engine import Engine
 from feed.gapfill import GapFiller
 from feed.ratelimit import Limit, RateLimiter
+from feed.references import CameoReferences
+from feed.schemas import ClipOut, clip_out
 from feed.service import FeedService
 from feed.settings import Settings
+from feed.state import User
 
 
 class AppContext:
@@ -28,6 +32,7 @@ class AppContext:
         self.engine = engine
         self.service = service
         self.filler = filler
+        self.references = CameoReferences(settings.home / "cameos")
         self.limiter = RateLimiter(
             {"steer": Limit(settings.steer_per_minute, settings.steer_burst),
              "generate": Limit(settings.generate_per_minute, settings.generate_burst),
@@ -43,6 +48,12 @@ class AppContext:
                 429, f"too many {what} requests; try again in {wait_s:.0f} s",
                 headers={"Retry-After": str(max(1, round(wait_s)))},
             )  # fmt: skip
+
+    def clip_view(self, viewer: User | None, clip: Clip, now: float) -> ClipOut:
+        """A clip as this viewer gets it: media URL signed for them, and whether they may
+        remix it."""
+        return clip_out(clip, self.service.media_query(viewer, clip, now),
+                        self.service.may_remix(viewer, clip))  # fmt: skip
 
 
 def get_context(request: Request) -> AppContext:

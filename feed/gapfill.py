@@ -34,7 +34,11 @@ MAX_FILL = 8
 
 
 class BudgetError(FeedError):
-    """A generation budget is spent; nothing was queued."""
+    """A generation budget is spent; nothing was queued. `retry_after_s`: when a slot frees."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ class GapFiller:
         try:
             jobs = self.jobs.enqueue(new, self.provider.name, now, self.budgets)
         except BudgetExceeded as exc:
-            raise BudgetError(str(exc)) from exc
+            raise BudgetError(str(exc), exc.retry_after_s) from exc
         # Route now, while we know who is waiting: the clips appear on their pages
         # as soon as they are ingested.
         self.service.state.add_made_for(
@@ -159,25 +163,54 @@ class GapFiller:
 
     # -- user requests --------------------------------------------------------
 
-    def request(self, user: User, prompt: str, now: float, key: str | None = None) -> Job:
-        """Queue a user's own generation request (cameos need their owners' consent)."""
+    def request(
+        self,
+        user: User,
+        prompt: str,
+        now: float,
+        key: str | None = None,
+        *,
+        remix_of: str | None = None,
+        seconds: float | None = None,
+        aspect: str | None = None,
+    ) -> Job:
+        """Queue a user's own generation request (cameos need their owners' consent).
+
+        A remix names a clip the user may see (NotFound otherwise); it keeps that clip's
+        cameos, whose consent is needed as for any named in the prompt. `seconds` and
+        `aspect` must be ones the provider makes (None: its default).
+        """
         prompt = prompt.strip()
         if not prompt or len(prompt) > 1000:
             raise FeedError("prompt must be 1-1000 characters")
+        if seconds is not None and seconds not in self.provider.durations_s:
+            raise FeedError(f"seconds must be one of {list(self.provider.durations_s)}")
+        if aspect is not None and aspect not in self.provider.aspects:
+            raise FeedError(f"aspect must be one of {list(self.provider.aspects)}")
+        inherited = self._remixed_cameos(user, remix_of)
         try:
-            self.service.check_cameos(user, prompt)
+            self.service.check_cameos(user, prompt, inherited)
         except Forbidden as exc:
             raise Forbidden(f"{exc}; nothing was queued") from exc
-        key = key or f"{user.id}:{zlib.crc32(prompt.encode())}:{int(now // 60)}"
+        key = key or f"{user.id}:{zlib.crc32(f'{prompt}|{remix_of}|{seconds}|{aspect}'.encode())}"
+        key += f":{int(now // 60)}"
+        new = NewJob(prompt=prompt, idempotency_key=key, requester=user.id, remix_of=remix_of,
+                     seconds=seconds, aspect=aspect)  # fmt: skip
         try:
-            (job,) = self.jobs.enqueue(
-                [NewJob(prompt=prompt, idempotency_key=key, requester=user.id)],
-                self.provider.name, now, self.budgets,
-            )  # fmt: skip
+            (job,) = self.jobs.enqueue([new], self.provider.name, now, self.budgets)
         except BudgetExceeded as exc:
-            raise BudgetError(str(exc)) from exc
+            raise BudgetError(str(exc), exc.retry_after_s) from exc
         self.service.state.add_made_for([(user.id, job.clip_id_for_ingest, prompt, job.id)], now)
         return job
+
+    def _remixed_cameos(self, user: User, remix_of: str | None) -> tuple[str, ...]:
+        """The cameos a remix of `remix_of` inherits; NotFound unless the user may see it."""
+        if remix_of is None:
+            return ()
+        original = self.service.engine.catalog.get(remix_of)
+        if original is None or not self.service.visible(user, original.cameos, original.creator):
+            raise NotFound(f"no clip {remix_of!r} to remix; nothing was queued")
+        return original.cameos
 
     # -- running --------------------------------------------------------------
 
@@ -189,14 +222,18 @@ class GapFiller:
             if job.requester is not None:
                 maker = self.service.state.get_user(job.requester) or maker
             # Consent is checked again as the clip is stored: a cameo's owner may have
-            # changed their mind since the job was queued.
-            self.service.check_cameos(maker, job.prompt)
-            creator = maker.handle
-            entry = parse_entry(
-                {"id": job.clip_id_for_ingest, "prompt": job.prompt, "creator": creator,
-                 "video": str(path), "tags": ["generated"]},
-                1, None, 2000,
-            )  # fmt: skip
+            # changed their mind since the job was queued (or deleted the remixed clip).
+            raw: dict[str, object] = {"id": job.clip_id_for_ingest, "prompt": job.prompt,
+                                      "creator": maker.handle, "video": str(path),
+                                      "tags": ["generated"]}  # fmt: skip
+            inherited: tuple[str, ...] = ()
+            if job.remix_of is not None:
+                original = self.service.engine.catalog.get(job.remix_of)
+                if original is None:
+                    raise RuntimeError(f"the clip it remixes ({job.remix_of}) was deleted")
+                inherited, raw["remix_of"] = original.cameos, job.remix_of
+            raw["cameos"] = list(self.service.check_cameos(maker, job.prompt, inherited))
+            entry = parse_entry(raw, 1, None, 2000)
             report = self.service.engine.ingest([entry], provider={entry.id: provider})
             if report.errors:
                 raise RuntimeError(report.errors[0].reason)

@@ -47,6 +47,10 @@ class ClipOut(BaseModel):
     video_url: str | None
     channels: list[str] = Field(description="embedding channels this clip has")
     provider: str | None = Field(description="what made the clip, when known")
+    may_remix: bool = Field(
+        description="whether the caller may remix it: signed in, and every cameo in it allows"
+        " them (a remix keeps them)"
+    )
 
 
 class SearchItem(ClipOut):
@@ -71,8 +75,9 @@ class Health(BaseModel):
     channels: list[str]
 
 
-def clip_out(clip: Clip, media_query: str = "") -> ClipOut:
-    """API view of a catalog clip; `media_query` signs the media URL for one viewer."""
+def clip_out(clip: Clip, media_query: str = "", may_remix: bool = False) -> ClipOut:
+    """API view of a catalog clip; `media_query` signs the media URL for one viewer, and
+    `may_remix` says whether that viewer may remix it."""
     return ClipOut(
         clip_id=clip.id,
         prompt=clip.prompt,
@@ -86,13 +91,14 @@ def clip_out(clip: Clip, media_query: str = "") -> ClipOut:
         video_url=f"/media/{clip.id}{media_query}" if clip.video_path else None,
         channels=list(clip.channels),
         provider=clip.provider,
+        may_remix=may_remix,
     )
 
 
-def search_item(hit: SearchResult, media_query: str = "") -> SearchItem:
-    """API view of a search hit."""
+def search_item(hit: SearchResult, view: ClipOut) -> SearchItem:
+    """API view of a search hit, from the clip as its viewer gets it."""
     return SearchItem(
-        **clip_out(hit.clip, media_query).model_dump(),
+        **view.model_dump(),
         score=hit.score,
         channel_scores=hit.channel_scores,
     )
@@ -224,5 +230,11 @@ class SteeringList(BaseModel):
 
 class AppearanceList(BaseModel):
     """Clips a user's cameo appears in (the creator is on each)."""
+
+    items: list[ClipOut]
+
+
+class ClipList(BaseModel):
+    """Clips, newest first."""
 
     items: list[ClipOut]

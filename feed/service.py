@@ -35,6 +35,7 @@ from feed.consent import (
     may_use,
     mentioned_cameos,
     normalise_handle,
+    refusal,
 )
 from feed.engine import Engine
 from feed.events import EventLog, LoggedEvent
@@ -127,6 +128,25 @@ class FeedItem:
     parts: dict[str, float]
     sources: tuple[str, ...]
     reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CameoChoice:
+    """A person one may try to name in a prompt: whether their cameo allows it, and if
+    not, why (in words for the requester)."""
+
+    handle: str
+    allowed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class MadeForYou:
+    """A clip made for a user's request, and the request in their words."""
+
+    clip: Clip
+    request: str
+    made_at: float
 
 
 @dataclass(frozen=True)
@@ -788,6 +808,64 @@ class FeedService:
                 reason = "has no consent on record" if consent is None else "does not allow you"
                 raise Forbidden(f"cameo @{handle} {reason}")
         return handles
+
+    def may_remix(self, viewer: User | None, clip: Clip) -> bool:
+        """Whether the viewer may remix the clip: signed in, and every cameo in it (which
+        a remix keeps) allows them."""
+        if viewer is None:
+            return False
+        try:
+            self.check_cameos(viewer, "", clip.cameos)
+        except Forbidden:
+            return False
+        return True
+
+    def cameo_choices(self, user: User, prefix: str, limit: int) -> list[CameoChoice]:
+        """People whose handle starts with `prefix`, for @mention completion: those whose
+        cameo allows the user first, then those that do not, each with the reason."""
+        prefix = normalise_handle(prefix)
+        handles = self.state.handles_starting(prefix, max(limit * 4, 40))
+        consents = self.consents()
+        owner_of = self.owner_ids(set(handles))
+        choices = []
+        for handle in handles:
+            if handle == user.handle:
+                choices.append(CameoChoice(handle, True, "your own cameo"))
+                continue
+            consent = consents.get(handle)
+            mutual = False
+            if consent is not None and consent.policy == "mutuals":
+                mutual = self.state.follows_between(user.id, user.handle, owner_of.get(handle, ""),
+                                                    handle)  # fmt: skip
+            why = refusal(consent, user.id, mutual)
+            choices.append(CameoChoice(handle, why is None, why or "allows you"))
+        choices.sort(key=lambda c: not c.allowed)  # stable: allowed first, each by handle
+        return choices[:limit]
+
+    def follow(self, user: User, handle: str, now: float, *, on: bool = True) -> None:
+        """Follow (or, `on` False, stop following) an account; NotFound for no account."""
+        handle = normalise_handle(handle)
+        if self.state.user_by_handle(handle) is None:
+            raise NotFound(f"no account @{handle}")
+        if handle == user.handle:
+            raise FeedError("you cannot follow yourself")
+        if on:
+            self.state.follow(user.id, handle, now)
+        else:
+            self.state.unfollow(user.id, handle)
+
+    def made_for_you(self, user: User, limit: int) -> list[MadeForYou]:
+        """Clips others made for the user's requests (gap fills), newest first, only those
+        the user may see."""
+        rows = self.state.made_for_rows(user.id, limit * 2)
+        out = []
+        for clip_id, phrase, made_at in rows:
+            clip = self.engine.catalog.get(clip_id)
+            if clip is None or clip.creator == user.handle:
+                continue  # not made yet, deleted, or the user's own generation request
+            if self.visible(user, clip.cameos, clip.creator):
+                out.append(MadeForYou(clip, phrase, made_at))
+        return out[:limit]
 
     def _cameo_facts(
         self, viewer: User | None, handles: set[str]

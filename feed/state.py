@@ -307,7 +307,25 @@ class StateStore:
             out.update(self.db.query(f"SELECT id, handle FROM users WHERE id IN ({marks})", chunk))
         return out
 
+    def handles_starting(self, prefix: str, limit: int) -> list[str]:
+        """Handles that start with a (normalised) prefix, in order; every one if it is empty."""
+        rows = self.db.query(
+            "SELECT handle FROM users WHERE handle >= ? AND handle < ? ORDER BY handle LIMIT ?",
+            (prefix, prefix + "\U0010ffff", limit),
+        )
+        return [r[0] for r in rows]
+
     # -- relations ------------------------------------------------------------
+
+    def follow(self, user_id: str, handle: str, now: float) -> None:
+        """The user follows the account holding this (normalised) handle."""
+        with self.db.tx() as db:
+            db.execute("INSERT OR IGNORE INTO follows VALUES (?, ?, ?)", (user_id, handle, now))
+
+    def unfollow(self, user_id: str, handle: str) -> None:
+        """The user stops following this handle."""
+        with self.db.tx() as db:
+            db.execute("DELETE FROM follows WHERE user_id=? AND creator=?", (user_id, handle))
 
     def follows(self, user_id: str) -> set[str]:
         """Creators the user follows."""
@@ -461,6 +479,15 @@ class StateStore:
                 "INSERT OR IGNORE INTO made_for VALUES (?, ?, ?, ?, ?)",
                 [(*r, now) for r in rows],
             )
+
+    def made_for_rows(self, user_id: str, limit: int) -> list[tuple[str, str, float]]:
+        """(clip_id, phrase, created_at) made for this user, newest first."""
+        rows = self.db.query(
+            "SELECT clip_id, phrase, created_at FROM made_for WHERE user_id=?"
+            " ORDER BY created_at DESC LIMIT ?",
+            (user_id, limit),
+        )
+        return [(str(c), str(p), float(t)) for c, p, t in rows]
 
     def made_for(self, user_id: str) -> dict[str, str]:
         """Clip id → the phrase it was made for, for this user."""

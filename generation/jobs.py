@@ -1,9 +1,10 @@
 """The durable job table: generation requests that survive restarts, with budgets.
 
-A job moves queued → in_progress → completed | failed. Claiming a job takes a
-lease; a process that dies mid-job leaves the lease to expire, and the next
-run resumes the job (the provider's idempotency key makes the redo the same
-job, and the clip id is derived from the job id, so ingest never duplicates).
+A job moves queued → in_progress → completed | failed, and reports how far its
+provider has got (0..1) while it runs. Claiming a job takes a lease; a process that
+dies mid-job leaves the lease to expire, and the next run resumes the job (the
+provider's idempotency key makes the redo the same job, and the clip id is derived
+from the job id, so ingest never duplicates).
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from generation.providers import GenerationRequest, VideoProvider
+from generation.providers import (
+    DEFAULT_ASPECT,
+    DEFAULT_SECONDS,
+    GenerationRequest,
+    VideoProvider,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +48,27 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_requester ON jobs(requester, created_at)
 """
+# Columns added after the first release, appended in this order (SELECT * keeps it).
+ADDED_COLUMNS = (
+    ("remix_of", "TEXT"),
+    ("seconds", "REAL"),
+    ("aspect", "TEXT"),
+    ("progress", "REAL NOT NULL DEFAULT 0"),
+)
 DAY_S = 86_400.0
 MAX_ATTEMPTS = 3
 LEASE_S = 600.0
 
 
 class BudgetExceeded(RuntimeError):
-    """A daily generation budget would be exceeded; nothing was queued."""
+    """A daily generation budget would be exceeded; nothing was queued.
+
+    `retry_after_s` is how long until the rolling window frees a slot.
+    """
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,9 @@ class NewJob:
     requester: str | None = None
     gap_id: str | None = None
     phrase: str | None = None
+    remix_of: str | None = None
+    seconds: float | None = None
+    aspect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +104,10 @@ class Job:
     error: str | None
     clip_id: str | None
     external_id: str | None
+    remix_of: str | None = None
+    seconds: float | None = None
+    aspect: str | None = None
+    progress: float = 0.0
 
     @property
     def clip_id_for_ingest(self) -> str:
@@ -109,6 +136,10 @@ class JobStore:
         with self._tx() as db:
             for statement in SCHEMA.split(";"):
                 db.execute(statement)
+            have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in ADDED_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -138,31 +169,36 @@ class JobStore:
             seen = "SELECT 1 FROM jobs WHERE idempotency_key=?"
             fresh = [j for j in jobs if db.execute(seen, (j.idempotency_key,)).fetchone() is None]
             since = now - DAY_S
-            total = db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE created_at > ?", (since,)
-            ).fetchone()[0]
+            total, oldest = db.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM jobs WHERE created_at > ?", (since,)
+            ).fetchone()
             if total + len(fresh) > budgets.global_daily:
                 raise BudgetExceeded(
                     f"global daily generation budget of {budgets.global_daily} reached"
-                    f" ({total} in the last 24 h)"
+                    f" ({total} in the last 24 h)",
+                    _frees_in(oldest, now),
                 )
             for requester in {j.requester for j in fresh if j.requester is not None}:
-                used = db.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE requester=? AND created_at > ?",
+                used, first = db.execute(
+                    "SELECT COUNT(*), MIN(created_at) FROM jobs"
+                    " WHERE requester=? AND created_at > ?",
                     (requester, since),
-                ).fetchone()[0]
+                ).fetchone()
                 wanted = sum(j.requester == requester for j in fresh)
                 if used + wanted > budgets.per_user_daily:
                     raise BudgetExceeded(
                         f"daily generation budget of {budgets.per_user_daily} per user reached"
-                        f" ({used} in the last 24 h)"
+                        f" ({used} in the last 24 h)",
+                        _frees_in(first, now),
                     )
             for j in fresh:
                 db.execute(
                     "INSERT INTO jobs (id, idempotency_key, requester, gap_id, phrase, prompt,"
-                    " provider, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " provider, status, created_at, updated_at, remix_of, seconds, aspect)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (f"job_{uuid.uuid4().hex[:12]}", j.idempotency_key, j.requester, j.gap_id,
-                     j.phrase, j.prompt, provider, "queued", now, now),
+                     j.phrase, j.prompt, provider, "queued", now, now, j.remix_of, j.seconds,
+                     j.aspect),
                 )  # fmt: skip
             keys = [j.idempotency_key for j in jobs]
             rows = db.execute(
@@ -176,6 +212,24 @@ class JobStore:
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
         return None if row is None else Job(*row)
+
+    def for_requester(self, requester: str, limit: int = 50) -> list[Job]:
+        """A requester's jobs, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE requester=? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (requester, limit),
+            ).fetchall()
+        return [Job(*r) for r in rows]
+
+    def set_progress(self, job_id: str, progress: float, now: float) -> None:
+        """Record how far a running job has got (0..1; never moves back within an attempt)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET progress=max(progress, ?), updated_at=?"
+                " WHERE id=? AND status='in_progress'",
+                (min(max(progress, 0.0), 1.0), now, job_id),
+            )
 
     def list(self, status: str | None = None, limit: int = 100) -> list[Job]:
         """Recent jobs, newest first."""
@@ -209,7 +263,7 @@ class JobStore:
                 return None
             db.execute(
                 "UPDATE jobs SET status='in_progress', attempts=attempts+1, lease_until=?,"
-                " updated_at=? WHERE id=?",
+                " progress=0, updated_at=? WHERE id=?",
                 (now + lease_s, now, row[0]),
             )
             claimed = db.execute("SELECT * FROM jobs WHERE id=?", (row[0],)).fetchone()
@@ -229,15 +283,23 @@ class JobStore:
                 status = "failed" if attempts >= MAX_ATTEMPTS else "queued"
             db.execute(
                 "UPDATE jobs SET status=?, clip_id=coalesce(?, clip_id), error=?,"
-                " external_id=coalesce(?, external_id), lease_until=NULL, updated_at=?"
-                " WHERE id=?",
-                (status, clip_id, error, external_id, now, job_id),
-            )
+                " external_id=coalesce(?, external_id), lease_until=NULL, updated_at=?,"
+                " progress=? WHERE id=?",
+                (status, clip_id, error, external_id, now, 1.0 if error is None else 0.0,
+                 job_id),
+            )  # fmt: skip
             row = db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
         return Job(*row)
 
 
 Ingest = Callable[[Job, Path, str], str]
+# The provider's share of a job's progress; ingest (embedding, indexing) is the rest.
+PROVIDER_SHARE = 0.9
+
+
+def _frees_in(oldest: float | None, now: float) -> float:
+    """Seconds until the oldest job of the rolling window leaves it."""
+    return max(1.0, (oldest if oldest is not None else now) + DAY_S - now)
 
 
 def run_jobs(
@@ -262,8 +324,14 @@ def run_jobs(
         if job is None:
             break
         out_path = staging / f"{job.clip_id_for_ingest}.mp4"
+        report = _progress_reporter(store, job.id, clock)
+        request = GenerationRequest(
+            job.prompt, job.idempotency_key, seconds=job.seconds or DEFAULT_SECONDS,
+            aspect=job.aspect or DEFAULT_ASPECT, on_progress=report,
+        )  # fmt: skip
         try:
-            video = provider.generate(GenerationRequest(job.prompt, job.idempotency_key), out_path)
+            video = provider.generate(request, out_path)
+            store.set_progress(job.id, PROVIDER_SHARE, clock())
             clip_id = ingest(job, video.path, provider.name)
             finished = store.finish(job.id, clock(), clip_id=clip_id, external_id=video.external_id)
         except Exception as exc:  # a provider or ingest failure fails this attempt only
@@ -275,3 +343,18 @@ def run_jobs(
         if on_done is not None:
             on_done(finished)
     return done
+
+
+def _progress_reporter(
+    store: JobStore, job_id: str, clock: Callable[[], float]
+) -> Callable[[float], None]:
+    """A callback for the provider's progress (0..1), written in steps of 5%."""
+    last = [-1.0]
+
+    def report(fraction: float) -> None:
+        step = round(min(max(fraction, 0.0), 1.0) * 20) / 20
+        if step > last[0]:
+            last[0] = step
+            store.set_progress(job_id, step * PROVIDER_SHARE, clock())
+
+    return report

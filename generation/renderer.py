@@ -1577,6 +1577,15 @@ def _iter_frames(scene: _Scene, n_frames: int) -> Iterator[np.ndarray]:
         yield last
 
 
+def _reporting(
+    frames: Iterator[np.ndarray], n_frames: int, on_progress: Callable[[float], None]
+) -> Iterator[np.ndarray]:
+    """The frames, telling `on_progress` the share drawn as each one is handed on."""
+    for i, frame in enumerate(frames, start=1):
+        yield frame
+        on_progress(i / n_frames)
+
+
 # --------------------------------------------------------------------------- sound
 
 
@@ -1659,9 +1668,17 @@ def _encode_mp4(
 
 
 def render_clip(
-    prompt: str, out_path: Path, *, seed: int = 0, spec: RenderSpec = DEFAULT_SPEC
+    prompt: str,
+    out_path: Path,
+    *,
+    seed: int = 0,
+    spec: RenderSpec = DEFAULT_SPEC,
+    on_progress: Callable[[float], None] | None = None,
 ) -> RenderedClip:
-    """Render a procedural clip for the prompt to out_path (MP4, H.264 + AAC)."""
+    """Render a procedural clip for the prompt to out_path (MP4, H.264 + AAC).
+
+    `on_progress` hears the share of frames drawn so far (0..1).
+    """
     prompt = _checked_prompt(prompt)
     started = time.perf_counter()
     out_path = Path(out_path)
@@ -1674,7 +1691,10 @@ def render_clip(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        _encode_mp4(tmp, _iter_frames(scene, spec.frame_count), audio, spec)
+        frames = _iter_frames(scene, spec.frame_count)
+        if on_progress is not None:
+            frames = _reporting(frames, spec.frame_count, on_progress)
+        _encode_mp4(tmp, frames, audio, spec)
         os.replace(tmp, out_path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -1707,6 +1727,13 @@ class ProceduralRenderer:
     def __init__(self, spec: RenderSpec = DEFAULT_SPEC) -> None:
         self.spec = spec
 
-    def render(self, prompt: str, out_path: Path, *, seed: int = 0) -> RenderedClip:
+    def render(
+        self,
+        prompt: str,
+        out_path: Path,
+        *,
+        seed: int = 0,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> RenderedClip:
         """Render one clip for the prompt to out_path with this renderer's spec."""
-        return render_clip(prompt, out_path, seed=seed, spec=self.spec)
+        return render_clip(prompt, out_path, seed=seed, spec=self.spec, on_progress=on_progress)

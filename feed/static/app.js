@@ -1,5 +1,5 @@
-// steerfeed web app: a vertical feed of clips with plain-language steering.
-// Plain JS, no build step. Talks to the feed API with a bearer token kept in localStorage.
+// steerfeed web app: a vertical feed of clips with plain-language steering, and the creator
+// side: make and remix clips, your cameo and who may use it, profiles. Plain JS, no build step. Talks to the feed API with a bearer token kept in localStorage.
 "use strict";
 
 (() => {
@@ -63,6 +63,7 @@
     offline: false,
     flushTimer: null,
     bannerKind: null,
+    view: "feed",
   };
   let slideSerial = 0;
   let flushChain = Promise.resolve();
@@ -70,9 +71,10 @@
   // -- API --------------------------------------------------------------------
 
   class ApiError extends Error {
-    constructor(status, message) {
+    constructor(status, message, retryAfterS = null) {
       super(message);
       this.status = status;
+      this.retryAfterS = retryAfterS; // from Retry-After on 429 and 503
     }
   }
 
@@ -85,7 +87,7 @@
     return "";
   }
 
-  async function api(path, { method = "GET", body, keepalive = false, auth = true } = {}) {
+  async function api(path, { method = "GET", body, form, keepalive = false, auth = true, raw = false } = {}) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (auth && state.token) headers.Authorization = `Bearer ${state.token}`;
@@ -95,7 +97,7 @@
         method,
         headers,
         keepalive,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: form !== undefined ? form : body === undefined ? undefined : JSON.stringify(body),
       });
     } catch {
       setOffline(true);
@@ -105,13 +107,15 @@
     }
     setOffline(false);
     if (response.status === 204) return null;
+    if (raw && response.ok) return response;
     const data = await response.json().catch(() => null);
     if (!response.ok) {
       const message = detailOf(data) || `The server answered ${response.status}.`;
       if (response.status === 401 && auth && state.token) {
         signOut("Your sign-in is no longer valid on this server. Pick a handle to continue.");
       }
-      throw new ApiError(response.status, message);
+      const retry = Number(response.headers.get("Retry-After"));
+      throw new ApiError(response.status, message, Number.isFinite(retry) && retry > 0 ? retry : null);
     }
     return data;
   }
@@ -249,10 +253,12 @@
     state.flushTimer = setInterval(flush, FLUSH_MS);
     if (!navigator.onLine) setOffline(true);
     loadChips().catch((err) => setSteerError(`Couldn't load your steering: ${messageOf(err)}`));
+    route();
     loadFirst().then(() => {
       const wanted = clipFromHash();
       if (wanted) openClip(wanted);
     });
+    loadOptions();
   }
 
   function signOut(message) {
@@ -278,6 +284,7 @@
     el.chips.replaceChildren();
     setSteerError(null);
     hideBanner();
+    resetCreator();
     document.body.classList.remove("signed-in");
     el.topbar.hidden = true;
     el.stage.hidden = true;
@@ -451,7 +458,11 @@
     slide.dataset.clipId = clip.clip_id;
     slide.tabIndex = -1;
     slide.setAttribute("aria-label", `${clip.prompt} — by @${clip.creator}`);
-    slide.querySelector(".creator").textContent = `@${clip.creator}`;
+    const creator = slide.querySelector(".creator");
+    creator.textContent = `@${clip.creator}`;
+    creator.href = `#user=${encodeURIComponent(clip.creator)}`;
+    creator.setAttribute("aria-label", `@${clip.creator}: open their profile`);
+    if (clip.may_remix) slide.querySelector("[data-action=remix]").hidden = false;
     slide.querySelector(".prompt").textContent = clip.prompt;
     const follow = slide.querySelector(".follow");
     follow.setAttribute("aria-label", `Follow @${clip.creator}`);
@@ -614,6 +625,7 @@
       state.impressed.add(item.clip.clip_id);
       queueEvent(item, "impression");
     }
+    loadRemixes(item);
     play(item);
   }
 
@@ -685,6 +697,7 @@
   function play(item) {
     if (!item.clip.video_url || item.video.hidden || document.hidden) return;
     attachVideo(item);
+    if (state.view !== "feed") return; // preloaded; plays when the feed is shown again
     item.video.muted = state.muted;
     const started = item.video.play();
     if (!started) return;
@@ -824,6 +837,11 @@
         return;
       case "follow":
         follow(item);
+        return;
+      case "remix":
+        queueEvent(item, "remix");
+        flush();
+        location.hash = `#remix=${encodeURIComponent(item.clip.clip_id)}`;
         return;
       default:
         return;
@@ -1017,6 +1035,734 @@
     }
   }
 
+  // -- views ------------------------------------------------------------------
+  //
+  // The hash names the view: #feed (or nothing), #clip=ID (a clip in the feed), #create,
+  // #remix=ID (Create, remixing a clip), #me, #cameo, #user=HANDLE.
+
+  const VIEWS = ["feed", "create", "me", "cameo", "user"];
+  const POLL_MS = 700;
+  const creator = {
+    options: null,
+    remix: null, // the clip being remixed, or null
+    jobs: new Map(), // job id → job, newest first by created_at
+    pollTimer: null,
+    mention: null, // {start, end, choices, active} while the @mention list is open
+    mentionSeq: 0,
+    cameo: null, // {policy, approved: [], blocked: []} as edited
+    profile: null,
+    objectUrl: null,
+  };
+  const view$ = (id) => document.getElementById(id);
+
+  function viewFromHash() {
+    const hash = location.hash.replace(/^#/, "");
+    const [name, value] = hash.split("=", 2);
+    if (name === "remix" && value) return { view: "create", remix: decodeURIComponent(value) };
+    if (name === "user" && value) {
+      const handle = decodeURIComponent(value);
+      return handle === state.handle ? { view: "me" } : { view: "user", handle };
+    }
+    if (VIEWS.includes(name)) return { view: name };
+    return { view: "feed" };
+  }
+
+  function route() {
+    const wanted = viewFromHash();
+    showView(wanted.view);
+    if (wanted.view === "create") openCreate(wanted.remix || null);
+    else if (wanted.view === "me") loadMe();
+    else if (wanted.view === "cameo") loadCameo();
+    else if (wanted.view === "user") loadProfile(wanted.handle);
+  }
+
+  function showView(name) {
+    const leaving = state.view;
+    state.view = name;
+    document.body.dataset.view = name;
+    el.stage.hidden = name !== "feed";
+    for (const v of VIEWS.slice(1)) view$(`view-${v}`).hidden = v !== name;
+    for (const link of document.querySelectorAll(".tabs a")) {
+      if (link.dataset.view === name) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    const item = currentItem();
+    if (name !== "feed" && item) {
+      stopWatch(item);
+      if (!item.video.paused) item.video.pause();
+    }
+    if (name === "feed" && leaving !== "feed") {
+      measureHeader();
+      scrollToIndex(state.index, false); // a hidden feed forgets where it was scrolled to
+      if (item && !state.userPaused) play(item);
+    }
+    if (name !== leaving && name !== "feed") {
+      const heading = view$(`view-${name}`).querySelector("h2");
+      heading.tabIndex = -1;
+      heading.focus({ preventScroll: true });
+    }
+    measureHeader();
+    pollJobs();
+  }
+
+  function resetCreator() {
+    clearTimeout(creator.pollTimer);
+    creator.jobs.clear();
+    creator.remix = null;
+    creator.cameo = null;
+    for (const id of ["create-jobs", "me-jobs", "me-clips", "me-made", "user-clips", "appearances"]) {
+      view$(id).replaceChildren();
+    }
+    view$("prompt").value = "";
+    state.view = "feed";
+    document.body.dataset.view = "feed";
+    for (const v of VIEWS.slice(1)) view$(`view-${v}`).hidden = true;
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  function when(seconds) {
+    const at = new Date(Date.now() + seconds * 1000);
+    const clock = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (seconds < 90) return `in ${Math.ceil(seconds)} s`;
+    const minutes = Math.ceil(seconds / 60);
+    const span = minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+    return `at ${clock} (in ${span})`;
+  }
+
+  function card(clip, { meta = "", actions = [] } = {}) {
+    const li = view$("card-template").content.firstElementChild.cloneNode(true);
+    li.dataset.clipId = clip.clip_id;
+    const open = li.querySelector(".card-open");
+    open.href = `#clip=${encodeURIComponent(clip.clip_id)}`;
+    open.setAttribute("aria-label", `Watch “${clip.prompt}” by @${clip.creator}`);
+    li.querySelector(".card-prompt").textContent = clip.prompt;
+    const thumb = li.querySelector(".card-thumb");
+    if (clip.video_url) thumb.src = `${clip.video_url}#t=0.4`; // a frame, not the black start
+    else thumb.hidden = true;
+    const line = li.querySelector(".card-meta");
+    const by = document.createElement("a");
+    by.href = `#user=${encodeURIComponent(clip.creator)}`;
+    by.textContent = `@${clip.creator}`;
+    line.append("by ", by);
+    if (clip.cameos.length) line.append(` · with ${clip.cameos.map((c) => `@${c}`).join(", ")}`);
+    if (clip.remix_of) {
+      const original = document.createElement("a");
+      original.href = `#clip=${encodeURIComponent(clip.remix_of)}`;
+      original.textContent = clip.remix_of;
+      line.append(" · remix of ", original);
+    }
+    if (meta) {
+      const extra = document.createElement("span");
+      extra.className = "card-extra";
+      extra.textContent = meta;
+      line.append(document.createElement("br"), extra);
+    }
+    li.querySelector(".card-actions").append(...actions);
+    return li;
+  }
+
+  function button(label, run, { className = "small", ariaLabel = null } = {}) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = className;
+    b.textContent = label;
+    if (ariaLabel) b.setAttribute("aria-label", ariaLabel);
+    b.addEventListener("click", () => run(b));
+    return b;
+  }
+
+  function emptyNote(list, text) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = text;
+    list.replaceChildren(li);
+  }
+
+  // -- remixes on a clip's slide ----------------------------------------------
+
+  /** List the clip's remixes on its slide (asked each time it is shown: new ones appear). */
+  async function loadRemixes(item) {
+    try {
+      const body = await api(`/v1/clips/${encodeURIComponent(item.clip.clip_id)}/remixes?limit=5`);
+      const line = item.slide.querySelector(".remixes");
+      line.hidden = !body.items.length;
+      if (!body.items.length) return;
+      line.replaceChildren(`${body.items.length === 1 ? "1 remix" : `${body.items.length} remixes`}: `);
+      body.items.forEach((clip, i) => {
+        const link = document.createElement("a");
+        link.href = `#clip=${encodeURIComponent(clip.clip_id)}`;
+        link.textContent = `@${clip.creator}: ${clip.prompt}`;
+        if (i) line.append(", ");
+        line.append(link);
+      });
+    } catch {
+      // Left as it was; the next time the clip is shown asks again.
+    }
+  }
+
+  // -- create -----------------------------------------------------------------
+
+  async function loadOptions() {
+    try {
+      creator.options = await api("/v1/generate/options", { auth: false });
+    } catch {
+      return;
+    }
+    const o = creator.options;
+    const seconds = view$("gen-seconds");
+    seconds.replaceChildren(...o.durations_s.map((s) => new Option(`${s} s`, String(s))));
+    const names = { "9:16": "Tall 9:16", "16:9": "Wide 16:9", "1:1": "Square 1:1" };
+    view$("gen-aspect").replaceChildren(...o.aspects.map((a) => new Option(names[a] || a, a)));
+    view$("provider-note").textContent = o.provider === "procedural"
+      ? "This server draws clips with a procedural renderer, not a generative model: a look per " +
+        "style (anime, watercolor, pixel art, film noir…), a subject that moves, sound at the " +
+        "impacts, your prompt as the caption. It cannot draw people's faces or follow a story."
+      : `Clips are made by the ${o.provider} provider.`;
+  }
+
+  async function openCreate(remixId) {
+    loadJobs();
+    if (!remixId) return;
+    try {
+      const clip = await api(`/v1/clips/${encodeURIComponent(remixId)}`);
+      creator.remix = clip;
+      view$("prompt").value = clip.prompt;
+      const people = clip.cameos.length ? ` It keeps ${clip.cameos.map((c) => `@${c}`).join(", ")} in it.` : "";
+      view$("remix-text").textContent = `Remixing @${clip.creator}'s “${clip.prompt}”: edit the prompt.${people}`;
+      view$("remix-note").hidden = false;
+      view$("prompt").focus();
+    } catch (err) {
+      setCreateError(`Can't remix ${remixId}: ${messageOf(err)}`);
+    }
+  }
+
+  function cancelRemix() {
+    creator.remix = null;
+    view$("remix-note").hidden = true;
+    if (location.hash.startsWith("#remix=")) history.replaceState(null, "", "#create");
+    view$("prompt").focus();
+  }
+
+  function setCreateError(text) {
+    const box = view$("create-error");
+    box.textContent = text || "";
+    box.hidden = !text;
+    view$("prompt").setAttribute("aria-invalid", text ? "true" : "false");
+  }
+
+  async function submitCreate(event) {
+    event.preventDefault();
+    closeMentions();
+    const prompt = view$("prompt").value.trim();
+    if (!prompt) {
+      setCreateError("Describe the clip you want first.");
+      view$("prompt").focus();
+      return;
+    }
+    setCreateError(null);
+    const submit = view$("create-submit");
+    submit.disabled = true;
+    const body = { prompt };
+    if (creator.remix) body.remix_of = creator.remix.clip_id;
+    if (view$("gen-seconds").value) body.seconds = Number(view$("gen-seconds").value);
+    if (view$("gen-aspect").value) body.aspect = view$("gen-aspect").value;
+    try {
+      const job = await api("/v1/generate", { method: "POST", body });
+      creator.jobs.set(job.id, job);
+      renderJobs();
+      view$("prompt").value = "";
+      if (creator.remix) cancelRemix();
+      toast("Queued — your clip is on its way");
+      pollJobs();
+    } catch (err) {
+      let text = `Not queued: ${messageOf(err)}`;
+      if (err instanceof ApiError && err.status === 429 && err.retryAfterS) {
+        text = `Not queued: ${err.message.replace(/;? ?try again in [^;]*$/, "")}. Try again ${when(err.retryAfterS)}.`;
+      }
+      setCreateError(text);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  // -- jobs -------------------------------------------------------------------
+
+  async function loadJobs() {
+    try {
+      const body = await api("/v1/me/jobs");
+      for (const job of body.jobs) creator.jobs.set(job.id, job);
+      renderJobs();
+      pollJobs();
+    } catch (err) {
+      emptyNote(view$("create-jobs"), `Couldn't load your jobs: ${messageOf(err)}`);
+    }
+  }
+
+  const STATUS = {
+    queued: "Queued",
+    in_progress: "Making it",
+    completed: "Done",
+    failed: "Failed",
+  };
+
+  function jobCard(job) {
+    const li = document.createElement("li");
+    li.className = "job";
+    li.dataset.jobId = job.id;
+    li.dataset.status = job.status;
+    const prompt = document.createElement("p");
+    prompt.className = "job-prompt";
+    prompt.textContent = job.prompt;
+    const status = document.createElement("p");
+    status.className = "job-status";
+    const pct = Math.round(job.progress * 100);
+    let text = STATUS[job.status] || job.status;
+    if (job.status === "in_progress") text += ` — ${pct}%`;
+    if (job.status === "queued" && job.error) text += ` (retrying after: ${job.error})`;
+    if (job.status === "failed") text += `: ${job.error || "no reason given"}`;
+    const details = [job.seconds ? `${job.seconds} s` : "", job.aspect || "",
+      job.remix_of ? `remix of ${job.remix_of}` : ""].filter(Boolean).join(" · ");
+    status.textContent = details ? `${text} · ${details}` : text;
+    const bar = document.createElement("progress");
+    bar.max = 1;
+    bar.value = job.progress;
+    bar.setAttribute("aria-label", `Progress of “${job.prompt}”`);
+    li.append(prompt, status, bar);
+    if (job.status === "completed" && job.clip_id) {
+      const watch = document.createElement("a");
+      watch.className = "button-like small";
+      watch.href = `#clip=${encodeURIComponent(job.clip_id)}`;
+      watch.textContent = "Watch";
+      watch.setAttribute("aria-label", `Watch “${job.prompt}”`);
+      li.append(watch);
+    }
+    return li;
+  }
+
+  function renderJobs() {
+    const jobs = [...creator.jobs.values()].sort((a, b) => b.created_at - a.created_at);
+    for (const id of ["create-jobs", "me-jobs"]) {
+      const list = view$(id);
+      if (!jobs.length) {
+        emptyNote(list, "No jobs yet: describe a clip in Create and it is made here.");
+        continue;
+      }
+      // Keep focus where it was when a card is redrawn.
+      const focused = list.contains(document.activeElement)
+        ? document.activeElement.closest(".job")?.dataset.jobId : null;
+      list.replaceChildren(...jobs.map(jobCard));
+      if (focused) list.querySelector(`[data-job-id="${focused}"] a`)?.focus();
+    }
+  }
+
+  /** Poll unfinished jobs while a view that shows them is open. */
+  function pollJobs() {
+    clearTimeout(creator.pollTimer);
+    const active = [...creator.jobs.values()].filter((j) => j.status === "queued" || j.status === "in_progress");
+    if (!active.length || !state.token || !["create", "me"].includes(state.view)) return;
+    creator.pollTimer = setTimeout(async () => {
+      await Promise.all(active.map(async (job) => {
+        try {
+          const fresh = await api(`/v1/jobs/${encodeURIComponent(job.id)}`);
+          if (fresh.status === "completed" && job.status !== "completed") {
+            toast(`Ready: “${fresh.prompt}” — press Watch`, 4000);
+          }
+          creator.jobs.set(fresh.id, fresh);
+        } catch {
+          // Kept as it was; the next poll tries again.
+        }
+      }));
+      renderJobs();
+      pollJobs();
+    }, POLL_MS);
+  }
+
+  // -- @mentions --------------------------------------------------------------
+
+  function mentionAtCaret() {
+    const box = view$("prompt");
+    const upto = box.value.slice(0, box.selectionStart);
+    const match = /(^|[^\w@])@([\w.-]{0,64})$/.exec(upto);
+    if (!match) return null;
+    return { start: upto.length - match[2].length - 1, end: box.selectionStart, prefix: match[2] };
+  }
+
+  async function updateMentions() {
+    const at = mentionAtCaret();
+    if (!at) {
+      closeMentions();
+      return;
+    }
+    const seq = ++creator.mentionSeq;
+    let body;
+    try {
+      body = await api(`/v1/cameos?limit=8&q=${encodeURIComponent(at.prefix)}`);
+    } catch {
+      return;
+    }
+    if (seq !== creator.mentionSeq) return;
+    creator.mention = { ...at, choices: body.items, active: body.items.findIndex((c) => c.allowed) };
+    renderMentions();
+  }
+
+  function renderMentions() {
+    const list = view$("mentions");
+    const m = creator.mention;
+    if (!m || !m.choices.length) {
+      closeMentions();
+      return;
+    }
+    list.replaceChildren(...m.choices.map((choice, i) => {
+      const li = document.createElement("li");
+      li.id = `mention-${i}`;
+      li.setAttribute("role", "option");
+      li.className = choice.allowed ? "mention" : "mention refused";
+      li.setAttribute("aria-selected", String(i === m.active));
+      if (!choice.allowed) li.setAttribute("aria-disabled", "true");
+      const name = document.createElement("strong");
+      name.textContent = `@${choice.handle}`;
+      const why = document.createElement("span");
+      why.textContent = choice.allowed ? (choice.reason === "your own cameo" ? " — you" : "") : ` — ${choice.reason}`;
+      li.append(name, why);
+      li.addEventListener("mousedown", (event) => {
+        event.preventDefault(); // keep focus in the prompt
+        pickMention(i);
+      });
+      return li;
+    }));
+    list.hidden = false;
+    const box = view$("prompt");
+    box.setAttribute("aria-expanded", "true");
+    if (m.active >= 0) box.setAttribute("aria-activedescendant", `mention-${m.active}`);
+    else box.removeAttribute("aria-activedescendant");
+  }
+
+  function closeMentions() {
+    creator.mention = null;
+    creator.mentionSeq += 1;
+    view$("mentions").hidden = true;
+    view$("prompt").setAttribute("aria-expanded", "false");
+    view$("prompt").removeAttribute("aria-activedescendant");
+  }
+
+  function pickMention(i) {
+    const m = creator.mention;
+    const choice = m && m.choices[i];
+    if (!choice) return;
+    if (!choice.allowed) {
+      setCreateError(`You can't put @${choice.handle} in a clip: they ${choice.reason}.`);
+      return;
+    }
+    setCreateError(null);
+    const box = view$("prompt");
+    const insert = `@${choice.handle} `;
+    box.value = box.value.slice(0, m.start) + insert + box.value.slice(m.end);
+    const caret = m.start + insert.length;
+    box.setSelectionRange(caret, caret);
+    closeMentions();
+    box.focus();
+  }
+
+  function onPromptKey(event) {
+    const m = creator.mention;
+    if (!m) return;
+    const moves = { ArrowDown: 1, ArrowUp: -1 };
+    if (event.key in moves) {
+      m.active = (Math.max(m.active, -1) + moves[event.key] + m.choices.length) % m.choices.length;
+      renderMentions();
+      event.preventDefault();
+    } else if ((event.key === "Enter" || event.key === "Tab") && m.active >= 0) {
+      pickMention(m.active);
+      event.preventDefault();
+    } else if (event.key === "Escape") {
+      closeMentions();
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }
+
+  // -- me and profiles --------------------------------------------------------
+
+  async function deleteClip(clip, b, after) {
+    if (!window.confirm(`Delete “${clip.prompt}” for everyone? This can't be undone.`)) return;
+    b.disabled = true;
+    try {
+      await api(`/v1/clips/${encodeURIComponent(clip.clip_id)}`, { method: "DELETE" });
+      toast("Deleted");
+      after();
+    } catch (err) {
+      b.disabled = false;
+      toast(`Couldn't delete: ${messageOf(err)}`, 4000);
+    }
+  }
+
+  async function loadMe() {
+    view$("me-title").textContent = `@${state.handle}`;
+    loadJobs();
+    try {
+      const [profile, made] = await Promise.all([
+        api(`/v1/users/${encodeURIComponent(state.handle)}`),
+        api("/v1/me/made-for-you"),
+      ]);
+      const clips = view$("me-clips");
+      if (profile.clips.length) {
+        clips.replaceChildren(...profile.clips.map((clip) => card(clip, {
+          actions: [button("Delete", (b) => deleteClip(clip, b, loadMe),
+            { className: "small ghost", ariaLabel: `Delete “${clip.prompt}”` })],
+        })));
+      } else emptyNote(clips, "No clips yet. Make one in Create.");
+      const list = view$("me-made");
+      if (made.items.length) {
+        list.replaceChildren(...made.items.map((m) => card(m.clip, { meta: `for your request: ${m.request}` })));
+      } else emptyNote(list, "Nothing yet. Steer the feed towards something it lacks, and clips are made for it.");
+    } catch (err) {
+      emptyNote(view$("me-clips"), `Couldn't load your clips: ${messageOf(err)}`);
+    }
+  }
+
+  async function loadProfile(handle) {
+    view$("user-title").textContent = `@${handle}`;
+    const follow = view$("user-follow");
+    follow.hidden = true;
+    view$("user-note").textContent = "";
+    try {
+      const profile = await api(`/v1/users/${encodeURIComponent(handle)}`);
+      creator.profile = profile;
+      renderFollow();
+      follow.hidden = false;
+      const list = view$("user-clips");
+      if (profile.clips.length) list.replaceChildren(...profile.clips.map((clip) => card(clip)));
+      else emptyNote(list, "No clips you can see.");
+    } catch (err) {
+      emptyNote(view$("user-clips"), err.status === 404 ? `There is no @${handle} here.` : messageOf(err));
+    }
+  }
+
+  function renderFollow() {
+    const p = creator.profile;
+    const follow = view$("user-follow");
+    follow.textContent = p.following ? "Following" : "Follow";
+    follow.setAttribute("aria-pressed", String(p.following));
+    follow.setAttribute("aria-label", `${p.following ? "Following" : "Follow"} @${p.handle}`);
+    view$("user-note").textContent = p.follows_you
+      ? p.following ? "You follow each other." : `@${p.handle} follows you.` : "";
+  }
+
+  async function toggleFollow() {
+    const p = creator.profile;
+    if (!p) return;
+    const on = !p.following;
+    try {
+      await api(`/v1/me/follows/${encodeURIComponent(p.handle)}`, { method: on ? "PUT" : "DELETE" });
+      p.following = on;
+      if (on) state.followed.add(p.handle);
+      else state.followed.delete(p.handle);
+      renderFollow();
+      toast(on ? `Following @${p.handle}` : `Stopped following @${p.handle}`);
+    } catch (err) {
+      toast(`Couldn't change that: ${messageOf(err)}`, 4000);
+    }
+  }
+
+  // -- my cameo ---------------------------------------------------------------
+
+  async function loadCameo() {
+    try {
+      const me = await api("/v1/me/cameo");
+      creator.cameo = { policy: me.policy || "only_me", approved: me.approved, blocked: me.blocked };
+      for (const radio of document.querySelectorAll("#policy-form input[name=policy]")) {
+        radio.checked = radio.value === creator.cameo.policy;
+      }
+      renderPeople();
+      view$("policy-status").textContent = me.policy
+        ? "" : "Nobody else may use your cameo until you save a choice.";
+      showReference(me.reference);
+    } catch (err) {
+      view$("policy-status").textContent = `Couldn't load your cameo: ${messageOf(err)}`;
+    }
+    loadAppearances();
+  }
+
+  async function showReference(reference) {
+    const box = view$("ref-preview");
+    if (creator.objectUrl) URL.revokeObjectURL(creator.objectUrl);
+    creator.objectUrl = null;
+    if (!reference) {
+      box.replaceChildren(Object.assign(document.createElement("p"), { textContent: "No cameo recorded yet." }));
+      return;
+    }
+    try {
+      const response = await api("/v1/me/cameo/reference", { raw: true });
+      creator.objectUrl = URL.createObjectURL(await response.blob());
+    } catch {
+      return;
+    }
+    const media = document.createElement(reference.kind === "image" ? "img" : "video");
+    media.src = creator.objectUrl;
+    media.className = "ref-media";
+    if (reference.kind === "image") media.alt = "Your cameo";
+    else Object.assign(media, { muted: true, loop: true, autoplay: true, playsInline: true });
+    media.setAttribute("aria-label", "Your cameo");
+    const recorded = new Date(reference.updated_at * 1000).toLocaleString();
+    const note = Object.assign(document.createElement("p"), { className: "hint", textContent: `Recorded ${recorded}` });
+    box.replaceChildren(media, note);
+  }
+
+  async function uploadReference() {
+    const input = view$("ref-file");
+    const file = input.files && input.files[0];
+    if (!file) return;
+    const status = view$("ref-status");
+    status.textContent = "Uploading…";
+    const form = new FormData();
+    form.append("file", file);
+    try {
+      const reference = await api("/v1/me/cameo/reference", { method: "PUT", form });
+      status.textContent = "Your cameo is recorded.";
+      showReference(reference);
+    } catch (err) {
+      status.textContent = `Not recorded: ${messageOf(err)}`;
+    } finally {
+      input.value = "";
+    }
+  }
+
+  function renderPeople() {
+    for (const kind of ["approved", "blocked"]) {
+      const box = document.querySelector(`.people[data-list=${kind}]`);
+      box.hidden = kind === "approved" && creator.cameo.policy !== "approved";
+      box.querySelector(".chips").replaceChildren(...creator.cameo[kind].map((handle) => {
+        const chip = document.createElement("li");
+        chip.className = "chip";
+        const text = Object.assign(document.createElement("span"), { className: "chip-text", textContent: `@${handle}` });
+        const remove = button("✕", () => {
+          creator.cameo[kind] = creator.cameo[kind].filter((h) => h !== handle);
+          renderPeople();
+          view$(`${kind}-input`).focus();
+        }, { className: "chip-remove", ariaLabel: `Remove @${handle} from ${kind}` });
+        chip.append(text, remove);
+        return chip;
+      }));
+    }
+  }
+
+  async function suggestPeople(input) {
+    const q = input.value.trim().replace(/^@/, "");
+    try {
+      const body = await api(`/v1/users?limit=10&q=${encodeURIComponent(q)}`);
+      view$("people-options").replaceChildren(
+        ...body.items.filter((h) => h !== state.handle).map((h) => new Option(`@${h}`, h)),
+      );
+    } catch {
+      // Suggestions are a convenience; typing a full handle still works.
+    }
+  }
+
+  async function addPerson(kind) {
+    const input = view$(`${kind}-input`);
+    const handle = input.value.trim().replace(/^@/, "").toLowerCase();
+    const status = view$("policy-status");
+    if (!handle) return;
+    try {
+      const body = await api(`/v1/users?limit=1&q=${encodeURIComponent(handle)}`);
+      if (body.items[0] !== handle) {
+        status.textContent = `There is no @${handle} here: pick someone from the list.`;
+        return;
+      }
+    } catch (err) {
+      status.textContent = messageOf(err);
+      return;
+    }
+    if (handle === state.handle) {
+      status.textContent = "That's you.";
+      return;
+    }
+    const other = kind === "approved" ? "blocked" : "approved";
+    creator.cameo[other] = creator.cameo[other].filter((h) => h !== handle);
+    if (!creator.cameo[kind].includes(handle)) creator.cameo[kind].push(handle);
+    input.value = "";
+    status.textContent = `@${handle} added — save to apply.`;
+    renderPeople();
+  }
+
+  async function savePolicy(event) {
+    event.preventDefault();
+    const c = creator.cameo;
+    const status = view$("policy-status");
+    const save = view$("policy-save");
+    save.disabled = true;
+    try {
+      const body = { policy: c.policy, approved: c.policy === "approved" ? c.approved : [], blocked: c.blocked };
+      const saved = await api(`/v1/cameos/${encodeURIComponent(state.handle)}`, { method: "PUT", body });
+      Object.assign(c, { approved: saved.approved, blocked: saved.blocked });
+      renderPeople();
+      const words = { only_me: "only you", approved: "people you approve", mutuals: "mutuals", everyone: "everyone" };
+      status.textContent = `Saved: ${words[saved.policy]} may use your cameo${saved.blocked.length ? `, never ${saved.blocked.map((h) => `@${h}`).join(", ")}` : ""}.`;
+      loadAppearances();
+    } catch (err) {
+      status.textContent = `Not saved: ${messageOf(err)}`;
+    } finally {
+      save.disabled = false;
+    }
+  }
+
+  async function loadAppearances() {
+    const list = view$("appearances");
+    try {
+      const body = await api("/v1/me/cameo-appearances");
+      if (!body.items.length) {
+        emptyNote(list, "You are in no clips yet.");
+        return;
+      }
+      list.replaceChildren(...body.items.map((clip) => card(clip, {
+        meta: clip.creator === state.handle ? "made by you" : `made by @${clip.creator}`,
+        actions: [button("Delete", (b) => deleteClip(clip, b, loadAppearances),
+          { className: "small ghost", ariaLabel: `Delete “${clip.prompt}” (you co-own it)` })],
+      })));
+    } catch (err) {
+      emptyNote(list, `Couldn't load them: ${messageOf(err)}`);
+    }
+  }
+
+  function initCreator() {
+    view$("create-form").addEventListener("submit", submitCreate);
+    view$("remix-cancel").addEventListener("click", cancelRemix);
+    const prompt = view$("prompt");
+    prompt.addEventListener("input", () => {
+      setCreateError(null);
+      updateMentions();
+    });
+    prompt.addEventListener("keydown", onPromptKey);
+    prompt.addEventListener("blur", () => setTimeout(closeMentions, 150));
+    prompt.addEventListener("keydown", (event) => {
+      // Ctrl/Cmd+Enter sends, as in most compose boxes.
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) view$("create-form").requestSubmit();
+    });
+    view$("user-follow").addEventListener("click", toggleFollow);
+    view$("ref-file").addEventListener("change", uploadReference);
+    view$("policy-form").addEventListener("submit", savePolicy);
+    view$("policy-form").addEventListener("change", (event) => {
+      if (event.target.name === "policy") {
+        creator.cameo.policy = event.target.value;
+        renderPeople();
+      }
+    });
+    for (const kind of ["approved", "blocked"]) {
+      const input = view$(`${kind}-input`);
+      input.addEventListener("input", () => suggestPeople(input));
+      input.addEventListener("focus", () => suggestPeople(input));
+      input.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") {
+          event.preventDefault();
+          addPerson(kind);
+        }
+      });
+    }
+    for (const add of document.querySelectorAll("[data-add]")) {
+      add.addEventListener("click", () => addPerson(add.dataset.add));
+    }
+  }
+
   // -- layout -----------------------------------------------------------------
 
   function measureHeader() {
@@ -1026,7 +1772,16 @@
   // -- wiring -----------------------------------------------------------------
 
   function onKey(event) {
-    if (el.stage.hidden || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (el.stage.hidden) {
+      const typing = event.target instanceof HTMLInputElement ||
+        event.target instanceof HTMLTextAreaElement || event.target instanceof HTMLSelectElement;
+      if (event.key === "Escape" && state.token && !typing && state.view !== "feed") {
+        location.hash = "#feed";
+        event.preventDefault();
+      }
+      return;
+    }
     const target = event.target;
     const typing =
       target instanceof HTMLInputElement ||
@@ -1112,9 +1867,12 @@
     window.addEventListener("online", () => setOffline(false));
     window.addEventListener("offline", () => setOffline(true));
     window.addEventListener("hashchange", () => {
+      if (!state.token) return;
+      route();
       const wanted = clipFromHash();
-      if (wanted && state.token) openClip(wanted);
+      if (wanted) openClip(wanted);
     });
+    initCreator();
     document.addEventListener("visibilitychange", () => {
       if (!state.token) return;
       if (document.visibilityState === "hidden") {
@@ -1123,7 +1881,7 @@
         if (item && !item.video.paused) item.video.pause();
       } else {
         const item = currentItem();
-        if (item && !state.userPaused) play(item);
+        if (item && !state.userPaused && state.view === "feed") play(item);
       }
     });
     window.addEventListener("pagehide", () => {

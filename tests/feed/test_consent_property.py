@@ -1,9 +1,9 @@
-"""Property: whatever users, follows, policies, policy changes, uploads, re-uploads,
-remixes, generation requests and deletions, no path ever shows a clip to a viewer its
-cameos' owners did not allow (feed, search, clip detail, media, events; signed in or
-anonymous), a likeness goes into a clip exactly when its owner allows the maker, and a
-chosen clip id outside the uploader's clips and namespace answers the same whether that
-clip exists, is hidden or is free."""
+"""Property: whatever users, follows (and unfollows), policies, policy changes, uploads,
+re-uploads, remixes (uploaded or generated), generation requests and deletions, no path
+ever shows a clip to a viewer its cameos' owners did not allow (feed, search, clip detail,
+remix lists, profiles, media, events; signed in or anonymous), a likeness goes into a clip
+exactly when its owner allows the maker, and a chosen clip id outside the uploader's clips
+and namespace answers the same whether that clip exists, is hidden or is free."""
 
 from __future__ import annotations
 
@@ -91,6 +91,9 @@ ACTION = st.one_of(
     st.tuples(st.just("consent"), st.sampled_from(USERS), st.sampled_from(POLICIES),
               st.sets(st.sampled_from(HANDLES)), st.sets(st.sampled_from(HANDLES))),
     st.tuples(st.just("follow"), st.sampled_from(USERS), st.sampled_from(USERS)),
+    st.tuples(st.just("follow_route"), st.sampled_from(USERS), st.sampled_from(USERS),
+              st.booleans()),
+    st.tuples(st.just("generate_remix"), st.sampled_from(USERS), st.sampled_from(ROW_IDS)),
     st.tuples(st.just("check"), st.sampled_from([*USERS, None])),
     st.tuples(st.just("remix"), st.sampled_from(USERS), st.sampled_from(ROW_IDS)),
     st.tuples(st.just("upload"), st.sampled_from(USERS), st.sets(st.sampled_from(HANDLES)),
@@ -143,6 +146,24 @@ def run(client, headers, action, rows, consents, follows) -> None:
         event = {"clip_id": f"solo-{creator}", "type": "follow"}
         client.post("/v1/events", json={"events": [event]}, headers=headers[user])
         follows[user].add(creator)
+    elif kind == "follow_route":
+        _, user, other, on = action
+        path = f"/v1/me/follows/{other}"
+        r = (client.put if on else client.delete)(path, headers=headers[user])
+        assert r.status_code == (422 if user == other else 204), (action, r.text)
+        if user != other:
+            (follows[user].add if on else follows[user].discard)(other)
+    elif kind == "generate_remix":
+        _, user, original_id = action
+        original = rows.get(original_id)
+        body = {"prompt": "my version, at dawn", "remix_of": original_id}
+        r = client.post("/v1/generate", json=body, headers=headers[user])
+        if original is None or not expected_visible(original, user, consents, follows):
+            assert r.status_code == 404, (action, r.text)
+        else:
+            ok = all(expected_may_use(c, user, consents, follows)
+                     for c in original.get("cameos", []))  # fmt: skip
+            assert r.status_code == (202 if ok else 403), (action, r.text)
     elif kind == "remix":
         _, user, original_id = action
         original = rows.get(original_id)
@@ -229,10 +250,18 @@ def check(client, headers, viewer, rows, consents, follows) -> None:
     hits = client.get("/v1/search", params={"q": "lighthouse", "limit": 100},
                       headers=h).json()["items"]  # fmt: skip
     seen |= {i["clip_id"] for i in hits}
+    for creator in USERS:
+        profile = client.get(f"/v1/users/{creator}", params={"limit": 100}, headers=h).json()
+        seen |= {i["clip_id"] for i in profile["clips"]}
     assert seen <= allowed, (viewer, seen - allowed)
     for clip_id, row in rows.items():
         detail = client.get(f"/v1/clips/{clip_id}", headers=h)
         assert (detail.status_code == 200) == (clip_id in allowed), (viewer, clip_id)
+        remixes = client.get(f"/v1/clips/{clip_id}/remixes", headers=h)
+        assert (remixes.status_code == 200) == (clip_id in allowed), (viewer, clip_id)
+        if remixes.status_code == 200:
+            listed = {i["clip_id"] for i in remixes.json()["items"]}
+            assert listed <= allowed, (viewer, clip_id, listed - allowed)
         plain = client.get(f"/media/{clip_id}").status_code
         assert plain in (200, 404)
         if plain == 200:  # unsigned media: only what anyone at all may see

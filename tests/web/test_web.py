@@ -63,6 +63,11 @@ PLAYING = """() => {
   const v = document.querySelector('.slide.is-current video');
   return !!v && !v.paused && v.currentTime > 0;
 }"""
+SETTLED = """() => {
+  const feed = document.getElementById('feed');
+  const slide = feed.querySelector('.slide.is-current');
+  return !!slide && Math.abs(slide.offsetTop - feed.scrollTop) < 2;
+}"""
 UPCOMING = """() => {
   const slides = [...document.querySelectorAll('#feed .slide[data-clip-id]')];
   const at = slides.findIndex((s) => s.classList.contains('is-current'));
@@ -427,6 +432,7 @@ def test_screenshots(open_page, tmp_path, name, viewport, instruction):
     )
     page.keyboard.press("Escape")
     page.keyboard.press("ArrowDown")
+    page.wait_for_function(SETTLED)  # the smooth scroll to the next clip has arrived
     page.locator(".slide.is-current .why-toggle").click()
     expect(page.locator(".slide.is-current .why")).to_contain_text("asked")
     page.wait_for_function(PLAYING)
@@ -436,5 +442,281 @@ def test_screenshots(open_page, tmp_path, name, viewport, instruction):
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
     if os.environ.get("STEERFEED_UPDATE_SCREENSHOTS"):  # refresh the copies README shows
+        DOCS.mkdir(exist_ok=True)
+        shutil.copyfile(shot, DOCS / shot.name)
+
+
+# -- the creator side: make, remix, cameo, profiles ------------------------------------
+
+JOB_DONE_S = 60.0  # a 2 s procedural clip renders in about a second; the worker polls each 1 s
+
+
+def png_bytes() -> bytes:
+    """A small real PNG (a face-coloured disc), as a phone photo would be."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (120, 160), (40, 40, 60))
+    ImageDraw.Draw(image).ellipse((20, 30, 100, 130), fill=(230, 190, 160))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def open_view(page: Page, name: str) -> None:
+    page.locator(".tabs").get_by_role("link", name=name, exact=True).click()
+
+
+def make_clip(page: Page, prompt: str, *, seconds: str = "2 s", shape: str | None = None) -> str:
+    """Describe a clip in Create, send it, wait for its job card to say Done; its clip id."""
+    box = page.get_by_label("Describe your clip")
+    box.fill(prompt)
+    page.get_by_label("Length").select_option(label=seconds)
+    if shape:
+        page.get_by_label("Shape").select_option(label=shape)
+    with page.expect_response("**/v1/generate") as answer:
+        page.get_by_role("button", name="Make it").click()
+    job = answer.value.json()
+    assert answer.value.status == 202, job
+    card = page.locator(f'#create-jobs .job[data-job-id="{job["id"]}"]')
+    expect(card).to_have_attribute("data-status", "completed", timeout=JOB_DONE_S * 1000)
+    return f"gen-{job['id']}"
+
+
+def test_make_a_clip_watch_it_survive_reload_and_remix_it(open_page, server):
+    page = open_page(DESKTOP)
+    sign_in(page, "maker")
+    open_view(page, "Create")
+    expect(page.locator("#provider-note")).to_contain_text("not a generative model")
+    page.get_by_label("Describe your clip").fill("A fox running through snow, watercolor style")
+    page.get_by_label("Length").select_option(label="2 s")
+    page.get_by_label("Shape").select_option(label="Square 1:1")
+    seen: list[dict] = []
+    page.on("response", lambda r: "/v1/jobs/" in r.url and seen.append(r.json()))
+    with page.expect_response("**/v1/generate") as answer:
+        page.get_by_role("button", name="Make it").click()
+    job = answer.value.json()
+    card = page.locator(f'.job[data-job-id="{job["id"]}"]').first
+    expect(card).to_contain_text("A fox running through snow")
+    page.reload()  # the job card comes back from GET /v1/me/jobs and keeps going
+    expect(page.get_by_role("heading", name="Create")).to_be_visible()
+    expect(card).to_have_attribute("data-status", "completed", timeout=JOB_DONE_S * 1000)
+    expect(card).to_contain_text("Done")
+    progress = [j["progress"] for j in seen if j["id"] == job["id"]]
+    assert progress and progress == sorted(progress) and progress[-1] == 1.0
+
+    clip_id = f"gen-{job['id']}"
+    card.get_by_role("link", name="Watch “A fox running through snow, watercolor style”").click()
+    expect(page.locator(".slide.is-current")).to_have_attribute("data-clip-id", clip_id)
+    page.wait_for_function(PLAYING)
+    video = page.locator(".slide.is-current video")
+    assert video.evaluate("v => [v.videoWidth, v.videoHeight]") == [384, 384]  # square, as asked
+
+    page.locator(".slide.is-current").get_by_role("button", name="Remix").click()
+    expect(page.locator("#remix-text")).to_contain_text("Remixing @maker's")
+    box = page.get_by_label("Describe your clip")
+    expect(box).to_have_value("A fox running through snow, watercolor style")
+    remix_id = make_clip(page, "A fox running through snow, pixel art style")
+    page.locator(f'.job[data-job-id="{remix_id[4:]}"]').first.get_by_role("link").click()
+    slide = page.locator(".slide.is-current")
+    expect(slide).to_have_attribute("data-clip-id", remix_id)
+    expect(slide.locator(".remix")).to_have_text(f"remix of {clip_id}")
+    slide.locator(".remix-link").click()  # back to the original, which lists its remixes
+    expect(page.locator(".slide.is-current")).to_have_attribute("data-clip-id", clip_id)
+    expect(page.locator(".slide.is-current .remixes")).to_contain_text(
+        "1 remix: @maker: A fox running through snow, pixel art style"
+    )
+    user = server.service.state.user_by_handle("maker")
+    assert server.events(user.id, clip_id, "remix")
+
+
+def test_cameo_policy_changes_a_second_users_view_and_co_owner_deletes(open_page, server):
+    owner = open_page(DESKTOP)
+    sign_in(owner, "cam_owner")
+    friend = open_page(PHONE)
+    sign_in(friend, "cam_friend")
+
+    open_view(owner, "My cameo")
+    expect(owner.locator("#policy-status")).to_contain_text("Nobody else may use your cameo")
+    owner.get_by_label("Record or replace it").set_input_files(
+        {"name": "me.png", "mimeType": "image/png", "buffer": png_bytes()}
+    )
+    expect(owner.get_by_role("img", name="Your cameo")).to_be_visible()
+    owner.get_by_label("Everyone").check()
+    owner.get_by_role("button", name="Save").click()
+    expect(owner.locator("#policy-status")).to_have_text("Saved: everyone may use your cameo.")
+    open_view(owner, "Create")
+    own = make_clip(owner, "@cam_owner juggling on a rooftop, anime style")
+
+    # the friend may now mention the owner: the completion offers them, Enter picks them
+    open_view(friend, "Create")
+    box = friend.get_by_label("Describe your clip")
+    box.press_sequentially("@cam_o")
+    option = friend.get_by_role("option", name="@cam_owner")
+    expect(option).to_have_attribute("aria-selected", "true")
+    box.press("Enter")
+    expect(box).to_have_value("@cam_owner ")
+    theirs = make_clip(friend, "@cam_owner surfing at dawn, realistic")
+    friend.goto("/#user=cam_owner")
+    expect(friend.locator(f'#user-clips [data-clip-id="{own}"]')).to_be_visible()
+
+    # the owner allows only people they approve (nobody yet): on the next request the
+    # friend cannot name them, and no longer sees the owner's clip with their likeness
+    open_view(owner, "My cameo")
+    owner.get_by_label("People I approve").check()
+    owner.get_by_role("button", name="Save").click()
+    expect(owner.locator("#policy-status")).to_have_text(
+        "Saved: people you approve may use your cameo."
+    )
+    friend.reload()
+    expect(friend.get_by_role("heading", name="@cam_owner")).to_be_visible()
+    expect(friend.locator("#user-clips")).to_contain_text("No clips you can see.")
+    friend.goto("/#create")
+    box.press_sequentially("@cam_o")
+    refused = friend.get_by_role("option", name=re.compile("@cam_owner"))
+    expect(refused).to_have_attribute("aria-disabled", "true")
+    expect(refused).to_contain_text("lets only people they approve use their cameo")
+    box.fill("@cam_owner dancing in the rain")
+    friend.get_by_role("button", name="Make it").click()
+    expect(friend.locator("#create-error")).to_contain_text("cameo @cam_owner does not allow you")
+
+    # approving the friend (picked from real accounts) lets them in again
+    owner.get_by_label("Approved people").fill("nobody_here")
+    owner.get_by_role("button", name="Add").first.click()
+    expect(owner.locator("#policy-status")).to_contain_text("There is no @nobody_here here")
+    owner.get_by_label("Approved people").fill("cam_friend")
+    owner.get_by_role("button", name="Add").first.click()
+    owner.get_by_role("button", name="Save").click()
+    expect(owner.locator(".people[data-list=approved] .chip")).to_have_text(["@cam_friend✕"])
+    friend.goto("/#user=cam_owner")
+    expect(friend.locator(f'#user-clips [data-clip-id="{own}"]')).to_be_visible()
+
+    # every clip with the owner's likeness, with its maker; the owner deletes the friend's
+    appearances = owner.locator("#appearances")
+    expect(appearances.locator(f'[data-clip-id="{theirs}"]')).to_contain_text("made by @cam_friend")
+    expect(appearances.locator(f'[data-clip-id="{own}"]')).to_contain_text("made by you")
+    owner.once("dialog", lambda dialog: dialog.accept())
+    appearances.get_by_role("button", name="Delete “@cam_owner surfing at dawn, realistic”").click()
+    expect(appearances.locator(f'[data-clip-id="{theirs}"]')).to_have_count(0)
+    friend.goto("/#me")
+    expect(friend.locator("#me-clips")).to_contain_text("No clips yet")
+    assert server.service.engine.catalog.get(theirs) is None
+
+
+def test_profiles_follow_and_made_for_you(open_page, server):
+    page = open_page()
+    user_id = sign_in(page, "follower")
+    server.service.state.add_made_for(
+        [(user_id, "doc-volcano", "volcanoes at night", "job_seeded")], time.time()
+    )
+    page.goto("/#user=juno")
+    expect(page.get_by_role("heading", name="@juno")).to_be_visible()
+    clips = page.locator("#user-clips .card")
+    expect(clips).to_have_count(2)  # doc-volcano and stop-garden (eve allows everyone)
+    follow = page.get_by_role("button", name="Follow @juno")
+    follow.click()
+    expect(page.get_by_role("button", name="Following @juno")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert "juno" in server.service.state.follows(user_id)
+    clips.first.get_by_role("link").first.click()  # a card opens its clip in the player
+    expect(page.locator(".slide.is-current .creator")).to_have_text("@juno")
+    page.wait_for_function(PLAYING)
+    open_view(page, "Me")
+    expect(page.get_by_role("heading", name="@follower")).to_be_visible()
+    made = page.locator('#me-made [data-clip-id="doc-volcano"]')
+    expect(made).to_contain_text("for your request: volcanoes at night")
+    expect(page.locator("#me-clips")).to_contain_text("No clips yet")
+
+
+def test_create_by_keyboard_only(open_page, server):
+    page = open_page(DESKTOP)
+    sign_in(page, "kbd_maker")
+    create = page.locator(".tabs").get_by_role("link", name="Create")
+    page.keyboard.press("Tab")
+    for _ in range(10):
+        if create.evaluate("a => a === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Create")).to_be_focused()
+    page.keyboard.press("Tab")  # the prompt box
+    box = page.get_by_label("Describe your clip")
+    expect(box).to_be_focused()
+    page.keyboard.type("A paper boat on a river with @ev")
+    expect(page.get_by_role("option", name="@eve")).to_be_visible()
+    page.keyboard.press("Enter")
+    page.keyboard.type("waving, stop-motion")
+    expect(box).to_have_value("A paper boat on a river with @eve waving, stop-motion")
+    page.keyboard.press("Tab")  # Length
+    page.keyboard.press("ArrowDown")  # 3 s → 2 s
+    expect(page.get_by_label("Length")).to_have_value("2")
+    page.keyboard.press("Tab")  # Shape
+    page.keyboard.press("Tab")  # Make it
+    page.keyboard.press("Enter")
+    card = page.locator("#create-jobs .job").first
+    expect(card).to_have_attribute("data-status", "completed", timeout=JOB_DONE_S * 1000)
+    watch = card.get_by_role("link", name=re.compile("^Watch"))
+    watch.focus()  # Tab order reaches it too; focus directly to keep the test short
+    page.keyboard.press("Enter")
+    slide = page.locator(".slide.is-current")
+    expect(slide).to_contain_text("@eve")
+    page.wait_for_function(PLAYING)
+    page.keyboard.press("Escape")
+    open_view(page, "Me")
+    page.keyboard.press("Escape")  # Esc goes back to the feed from any view
+    expect(page.locator("#stage")).to_be_visible()
+    expect(page.locator(".tabs [aria-current=page]")).to_have_text("Feed")
+
+
+@pytest.mark.parametrize(("name", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_creator_screenshots(open_page, tmp_path, server, name, viewport):
+    """Every creator view on a phone and a desktop, with Japanese in real glyphs."""
+    page = open_page(viewport)
+    user_id = sign_in(page, f"shot_maker_{name}")
+    server.service.state.add_made_for(
+        [(user_id, "water-fox", "水彩画をもっと", "job_shot")], time.time()
+    )
+    open_view(page, "Create")
+    make_clip(page, "雪の中を走るキツネ、水彩画風")
+    page.get_by_label("Describe your clip").fill("")
+    page.get_by_label("Describe your clip").press_sequentially("夕暮れの海辺で踊る @m")
+    mentions = page.locator("#mentions [role=option]")
+    expect(mentions.filter(has_text="@max")).to_be_visible()  # allows everyone
+    expect(mentions.filter(has_text="@mika")).to_contain_text("has not recorded a cameo")
+    _shoot(page, tmp_path, f"create-{name}")
+    page.goto("/#me")
+    expect(page.locator("#me-made .card")).to_have_count(1)
+    _wait_thumbs(page)
+    _shoot(page, tmp_path, f"me-{name}")
+    page.goto("/#cameo")
+    page.get_by_label("Record or replace it").set_input_files(
+        {"name": "me.png", "mimeType": "image/png", "buffer": png_bytes()}
+    )
+    expect(page.get_by_role("img", name="Your cameo")).to_be_visible()
+    page.get_by_label("People I approve").check()
+    page.get_by_label("Approved people").fill("mika")
+    page.get_by_role("button", name="Add").first.click()
+    expect(page.locator(".people[data-list=approved] .chip")).to_have_count(1)
+    _shoot(page, tmp_path, f"cameo-{name}")
+    page.goto("/#user=mika")
+    expect(page.locator("#user-clips .card")).to_have_count(2)
+    _wait_thumbs(page)
+    _shoot(page, tmp_path, f"profile-{name}")
+
+
+def _wait_thumbs(page: Page) -> None:
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.card-thumb')].every(v => v.readyState >= 2)"
+    )
+
+
+def _shoot(page: Page, tmp_path: Path, stem: str) -> None:
+    expect(page.locator("#toast")).not_to_have_class(re.compile(r"\bshow\b"), timeout=6000)
+    shot = tmp_path / f"screenshot-{stem}.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("STEERFEED_UPDATE_SCREENSHOTS"):
         DOCS.mkdir(exist_ok=True)
         shutil.copyfile(shot, DOCS / shot.name)

@@ -168,8 +168,14 @@ class EngineRanker:
         return user
 
     def record(self, user_id: str, events: Sequence[Event], now: float) -> None:
-        """Feed events to the service (which updates profile, seen clips and popularity)."""
+        """Feed events to the service (which updates profile, seen clips and popularity).
+
+        Events on clips this user may not see (a logging policy that ignored cameo consent
+        served them) are dropped: the service answers them as unknown clips.
+        """
         user = self._user(user_id, now)
+        snap = self.service.snapshot()
+        events = [e for e in events if self.service.visible_row(user, snap, e.clip_id)]
         for start in range(0, len(events), MAX_EVENTS_PER_BATCH):
             self.service.record_events(user, events[start : start + MAX_EVENTS_PER_BATCH], now)
 

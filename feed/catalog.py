@@ -23,7 +23,6 @@ from feed.db import Database, DatabaseError, Migration
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
 
 
 # Migrations: MIGRATIONS[v] upgrades a catalog at version v to v + 1.
@@ -93,6 +92,7 @@ MIGRATIONS: dict[int, Migration] = {
     # v3: a clip's remixes are listed on its page.
     2: "CREATE INDEX clips_remix_of ON clips(remix_of, created_at)",
 }
+SCHEMA_VERSION = max(MIGRATIONS) + 1  # the version a catalog has after every migration
 # Bumped whenever mention finding changes: every stored prompt is searched again once.
 MENTION_RULES = "2"
 

@@ -130,8 +130,11 @@ def evaluate_case(
     other = [cid for cid in snap.clip_ids if case.target not in _tags(service, cid)]
     rng = np.random.default_rng(abs(hash(case.text)) % 2**32)
     anchor = other[int(rng.integers(len(other)))]
-    liked = [snap.clip_ids[r] for r in _neighbours(snap, snap.row_of_id[anchor], LIKES)]
     person, _ = service.create_user(make_handle(), now)
+    liked = [
+        cid for r in _neighbours(snap, snap.row_of_id[anchor], LIKES * 2)
+        if service.visible_row(person, snap, cid := snap.clip_ids[r])
+    ][:LIKES]  # fmt: skip
     service.record_events(person, [Event(c, "like", now) for c in liked], now)
     taste = service.state.tastes(person.id).get("text")
     p_before = service.feed_page(person, PAGE, None, now).items

@@ -352,11 +352,11 @@ def test_no_route_tells_a_hidden_clip_from_a_missing_one(client):
         "/v1/clips", data={"prompt": "my take", "remix_of": cid}, headers=dora
     )
     assert same(remix) == 404
-    # Generation takes no clip id: a remix_of field is not read, so it cannot tell either.
+    # Generation remixes only what the caller may see: hidden answers as missing.
     gen = lambda cid: client.post(  # noqa: E731
         "/v1/generate", json={"prompt": "a kite", "remix_of": cid}, headers=dora
     )
     hidden, missing = gen("c-alice"), gen("no-such-clip")
-    assert hidden.status_code == missing.status_code == 202
+    assert hidden.status_code == missing.status_code == 404
     assert hidden.json().keys() == missing.json().keys()
     assert client.get("/healthz").json()["clips"] == 33

@@ -24,7 +24,6 @@ from feed.db import Database, DatabaseError, Migration
 log = logging.getLogger(__name__)
 
 
-
 # Migrations: MIGRATIONS[v] upgrades a catalog at version v to v + 1.
 # Version 0 is an empty database.
 def _normalised_handles(db: sqlite3.Connection) -> None:

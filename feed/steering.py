@@ -18,7 +18,9 @@ Japanese concept is one of its terms.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import threading
 import tomllib
 import unicodedata
@@ -297,7 +299,8 @@ def training_texts() -> list[LabelledText]:
     ]
 
 
-_READERS: dict[bool, InstructionReader] = {}
+_READERS: dict[bool, tuple[InstructionReader, Path]] = {}
+_MODEL_FILES = ("tagger.crfsuite", "classifier.npz", "intent.json")  # intent.json last
 _READERS_LOCK = threading.Lock()
 
 
@@ -315,8 +318,17 @@ def load_reader(
     classifier feature.
     """
     with _READERS_LOCK:
+        folder = cache_dir / "intent"
         if sentence_vectors in _READERS:
-            return _READERS[sentence_vectors]
+            reader, saved_in = _READERS[sentence_vectors]
+            if saved_in != folder and not (folder / "intent.json").exists():
+                # Other processes told to use this folder find the model there too.
+                folder.mkdir(parents=True, exist_ok=True)
+                for name in _MODEL_FILES:
+                    tmp = folder / f".{name}.tmp"
+                    shutil.copyfile(saved_in / name, tmp)
+                    os.replace(tmp, folder / name)
+            return reader
         encoder = None
         if sentence_vectors:
             from embeddings.encoders import MultilingualEncoder
@@ -326,7 +338,6 @@ def load_reader(
         texts = training_texts()
         encoder_id = None if encoder is None else encoder.model_id
         encode = None if encoder is None else encoder.encode_texts
-        folder = cache_dir / "intent"
         fingerprint = fingerprint_of(texts, encoder_id, CORPUS_SEED)
         model = IntentModel.load(folder, fingerprint)
         if model is None:
@@ -338,5 +349,5 @@ def load_reader(
                                        encoder_id=encoder_id, seed=CORPUS_SEED,
                                        progress=progress)  # fmt: skip
         reader = InstructionReader(tokenizer, model, encode, Glossary.load())
-        _READERS[sentence_vectors] = reader
+        _READERS[sentence_vectors] = (reader, folder)
         return reader

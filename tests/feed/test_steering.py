@@ -185,3 +185,12 @@ def test_glossary_prefers_longest_match():
     assert glossary.translate("クレイアニメ") == "claymation"
     assert glossary.translate("アニメ") == "anime style"
     assert glossary.translate("ふつう") is None
+
+
+def test_a_reader_loaded_again_for_another_folder_leaves_its_model_there(reader, tmp_path):
+    """Child processes told to use another cache folder find the trained model in it."""
+    from feed.intent import IntentModel
+    from feed.steering import load_reader
+
+    assert load_reader(tmp_path) is reader
+    assert IntentModel.load(tmp_path / "intent", reader.model.fingerprint) is not None

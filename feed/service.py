@@ -304,19 +304,26 @@ class FeedService:
             if cached is not None:
                 self._phrase_vectors.move_to_end(phrase)
                 return cached
-        vectors = {}
-        japanese = has_japanese(phrase)
-        english = self.reader.glossary.translate(phrase) if japanese else phrase
-        for channel, encoder in self.engine.encoders.items():
-            if getattr(encoder, "multilingual", False):
-                vectors[channel] = encoder.encode_texts([phrase])[0]
-            elif english:
-                vectors[channel] = encoder.encode_texts([english])[0]
+        vectors = {
+            channel: self.engine.encoders[channel].encode_texts([text])[0]
+            for channel, text in self._channel_texts(phrase).items()
+        }
         with self._lock:
             self._phrase_vectors[phrase] = vectors
             while len(self._phrase_vectors) > 4096:
                 self._phrase_vectors.popitem(last=False)
         return vectors
+
+    def _channel_texts(self, phrase: str) -> dict[str, str]:
+        """What each channel that reads the phrase's language encodes for it (see above)."""
+        english = self.reader.glossary.translate(phrase) if has_japanese(phrase) else phrase
+        texts = {}
+        for channel, encoder in self.engine.encoders.items():
+            if getattr(encoder, "multilingual", False):
+                texts[channel] = phrase
+            elif english:
+                texts[channel] = english
+        return texts
 
     def relevance(self, phrase: str, snap: CatalogSnapshot | None = None) -> np.ndarray:
         """z-scored relevance of every row of `snap` (default: the current snapshot) to a
@@ -467,12 +474,12 @@ class FeedService:
             raise FeedError(str(exc)) from exc
 
     def _readable(self, phrase: str) -> bool:
-        """True when some channel can compare this phrase with clips."""
-        if not has_japanese(phrase) or self.reader.glossary.translate(phrase):
-            return True
+        """True when some channel can compare this phrase with clips (a multilingual one
+        only once it holds vectors: homes from before it existed lack them)."""
         return any(
-            getattr(encoder, "multilingual", False) and len(self.engine.indexes[channel])
-            for channel, encoder in self.engine.encoders.items()
+            len(self.engine.indexes[channel])
+            or not getattr(self.engine.encoders[channel], "multilingual", False)
+            for channel in self._channel_texts(phrase)
         )
 
     @staticmethod

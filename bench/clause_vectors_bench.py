@@ -3,7 +3,7 @@
 The engine embeds each clip's text as one vector per text space, so a look and a
 content blend ("a porcelain doll turning its head, claymation" is mostly
 claymation to MiniLM). This splits every prompt into clauses
-(`feed.clauses.split_clauses`), embeds each clause, and compares four ways to
+(`feed.core.clauses.split_clauses`), embeds each clause, and compares four ways to
 score a clip against a phrase, in each space:
 
 - whole:  cosine with the whole prompt (what the engine does);
@@ -12,10 +12,10 @@ score a clip against a phrase, in each space:
 - mix:    the mean of whole and best clause.
 
 Spaces: MiniLM (English), USE multilingual v3, and the engine's fusion (the
-z-score over the catalog in each space, averaged; `feed.ranking.phrase_relevance`).
+z-score over the catalog in each space, averaged; `feed.core.ranking.phrase_relevance`).
 Queries, per label: its English description, its Japanese one (USE only, so
 fused = USE for them) and its name. Catalogs: the labelled test catalogs A and B
-(`feed.evaluation_data`), and the demo catalog (data/demo/clips.jsonl), whose
+(`feed.evaluation.data`), and the demo catalog (data/demo/clips.jsonl), whose
 tags are its look and topic labels; it has no descriptions, so its queries are
 the tag and, where the Japanese glossary (data/lexicon/ja.toml) has a term for
 it, that term. Only prompts are embedded (the demo's tags are its labels).
@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.encoders import MultilingualEncoder, SentenceEncoder
-from feed.clauses import split_clauses
-from feed.evaluation_data import load_labelled_catalog
+from feed.core.clauses import split_clauses
+from feed.evaluation.data import load_labelled_catalog
 from generation.renderer import STYLE_KEYWORDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,7 +336,7 @@ def main() -> None:
         "cosine with the whole prompt (`whole`, the engine today), with its best clause "
         "(`clause`), max(whole, best clause) (`max`) or their mean (`mix`). Every score is "
         "z-scored over its catalog per space; `fused` averages the spaces' z like "
-        "`feed.ranking.phrase_relevance` (Japanese queries: USE only). Metrics are means "
+        "`feed.core.ranking.phrase_relevance` (Japanese queries: USE only). Metrics are means "
         "over (label, query) items; recall / false excl. is the share of label / other "
         "clips at z ≥ the threshold (the engine excludes at z ≥ 1.0).\n",
         "Catalogs: " + "; ".join(stats) + ".\n",

@@ -45,9 +45,9 @@ from embeddings.index import (
     HNSW_THRESHOLD,
     VectorIndex,
 )
-from feed.catalog import Catalog, ClipRecord
-from feed.engine import TEXT, Engine
-from feed.manifest import read_manifest
+from feed.core.manifest import read_manifest
+from feed.services.clips import TEXT, Engine
+from feed.storage.catalog import Catalog, ClipRecord
 
 log = logging.getLogger("bench.core")
 
@@ -257,7 +257,7 @@ class TimedEncoder:
         self.inner = inner
         self.model_id: str = inner.model_id
         self.dim: int = inner.dim
-        # The feed service asks whether an encoder reads any language (feed/service.py).
+        # The feed service asks whether an encoder reads any language (feed/services/feed.py).
         self.multilingual: bool = bool(getattr(inner, "multilingual", False))
         self.text_s = 0.0
         self.image_s = 0.0

@@ -59,13 +59,13 @@ from core_bench import (
 
 from embeddings.encoders import MultilingualEncoder, SentenceEncoder, l2_normalise
 from feed.bootstrap import use_one_thread_per_request
-from feed.catalog import Catalog, ClipRecord, embedding_text
-from feed.engine import MULTI, TEXT, Engine
-from feed.profile import Event
-from feed.ranking import MATCH_Z, lexical_matches, phrase_relevance
-from feed.service import FeedError, FeedPage, FeedService
-from feed.state import User
-from feed.steering import InstructionError, InstructionReader, load_reader, parse_instruction
+from feed.core.profile import Event
+from feed.core.ranking import MATCH_Z, lexical_matches, phrase_relevance
+from feed.core.steering import InstructionError, InstructionReader, load_reader, parse_instruction
+from feed.services.clips import MULTI, TEXT, Engine
+from feed.services.feed import FeedError, FeedPage, FeedService
+from feed.storage.catalog import Catalog, ClipRecord, embedding_text
+from feed.storage.state import User
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -52,12 +52,12 @@ def serve(home: Path, port: int) -> None:
     """Child process: ingest the demo spec text-only into `home`, then serve it."""
 
     from embeddings.encoders import SentenceEncoder
-    from feed.api import create_app
     from feed.bootstrap import use_one_thread_per_request
-    from feed.demo import read_demo_spec
-    from feed.engine import Engine
-    from feed.manifest import parse_entry
-    from feed.serving import serve_app
+    from feed.core.manifest import parse_entry
+    from feed.http.app import create_app
+    from feed.http.serving import serve_app
+    from feed.services.clips import Engine
+    from feed.services.demo import read_demo_spec
     from feed.settings import Settings
 
     use_one_thread_per_request()

@@ -12,9 +12,9 @@ from embeddings.encoders import (
     TextEncoder,
     VisualEncoder,
 )
-from feed.engine import Engine
-from feed.gapfill import GapFiller
-from feed.service import FeedService
+from feed.services.clips import Engine
+from feed.services.feed import FeedService
+from feed.services.gaps import GapFiller
 from feed.settings import Settings
 
 log = logging.getLogger(__name__)

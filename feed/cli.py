@@ -18,16 +18,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from embeddings.encoders import EncoderUnavailable  # noqa: E402
-from feed.catalog import CatalogError  # noqa: E402
-from feed.consent import normalise_handle  # noqa: E402
-from feed.engine import Engine  # noqa: E402
-from feed.gapfill import GapFiller  # noqa: E402
-from feed.manifest import ManifestError  # noqa: E402
-from feed.service import FeedService  # noqa: E402
-from feed.service import describe as describe_steering  # noqa: E402
+from feed.core.consent import normalise_handle  # noqa: E402
+from feed.core.manifest import ManifestError  # noqa: E402
+from feed.core.steering import load_reader  # noqa: E402
+from feed.services.clips import Engine  # noqa: E402
+from feed.services.feed import FeedService  # noqa: E402
+from feed.services.feed import describe as describe_steering  # noqa: E402
+from feed.services.gaps import GapFiller  # noqa: E402
 from feed.settings import Settings  # noqa: E402
-from feed.state import StateStore, User  # noqa: E402
-from feed.steering import load_reader  # noqa: E402
+from feed.storage.catalog import CatalogError  # noqa: E402
+from feed.storage.state import StateStore, User  # noqa: E402
 
 log = logging.getLogger("steerfeed")
 
@@ -55,7 +55,7 @@ def _bar(total: int, desc: str):  # type: ignore[no-untyped-def]
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Ingest a JSONL manifest."""
     from feed.bootstrap import open_engine
-    from feed.manifest import read_manifest
+    from feed.core.manifest import read_manifest
 
     settings = _settings(args)
     manifest = read_manifest(Path(args.manifest), settings.max_prompt_chars)
@@ -118,9 +118,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, engine: Engine | None = None) -> int:
-    from feed.api import create_app
     from feed.bootstrap import use_one_thread_per_request
-    from feed.serving import serve_app
+    from feed.http.app import create_app
+    from feed.http.serving import serve_app
 
     use_one_thread_per_request()
     app = create_app(settings, engine)
@@ -143,7 +143,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build the demo catalog if absent, then serve it."""
     from feed.bootstrap import open_engine
-    from feed.demo import build_demo, record_demo_consent
+    from feed.services.demo import build_demo, record_demo_consent
     from generation.renderer import ProceduralRenderer
 
     settings = _settings(args)
@@ -259,10 +259,10 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
     import tempfile
 
     from feed.bootstrap import open_engine
-    from feed.evaluation import evaluate_case, format_report, load_suite
-    from feed.events import EventLog
-    from feed.service import FeedService
-    from feed.state import StateStore
+    from feed.evaluation.pages import evaluate_case, format_report, load_suite
+    from feed.services.feed import FeedService
+    from feed.storage.events import EventLog
+    from feed.storage.state import StateStore
 
     settings = _settings(args)
     suite = load_suite(Path(args.suite)) if args.suite else load_suite()
@@ -298,9 +298,9 @@ def _eval_heldout(args: argparse.Namespace) -> int:
 
     from embeddings.encoders import SentenceEncoder
     from feed.bootstrap import load_multilingual_encoder
-    from feed.evaluation import evaluate_heldout, exclusion_sweep, open_labelled_service
-    from feed.evaluation_data import HELDOUT_PATH, load_heldout, load_labelled_catalog
-    from feed.understanding import summarise
+    from feed.evaluation.data import HELDOUT_PATH, load_heldout, load_labelled_catalog
+    from feed.evaluation.pages import evaluate_heldout, exclusion_sweep, open_labelled_service
+    from feed.evaluation.understanding import summarise
 
     settings = _settings(args)
     cases = load_heldout(Path(args.instructions) if args.instructions else HELDOUT_PATH)

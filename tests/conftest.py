@@ -44,7 +44,7 @@ def model_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def reader(model_cache):
     """The instruction reader, trained once per test run from the shipped corpus."""
-    from feed.steering import load_reader
+    from feed.core.steering import load_reader
 
     return load_reader(model_cache)
 

@@ -110,7 +110,7 @@ def steering_catalog_rows() -> list[dict]:
 
 def steering_catalog_entries() -> list:
     """The steering test catalog as manifest entries, without the labels the engine never sees."""
-    from feed.manifest import parse_entry
+    from feed.core.manifest import parse_entry
 
     return [
         parse_entry({k: v for k, v in r.items() if k not in ("look", "topic")}, i, None, 2000)

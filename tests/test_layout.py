@@ -38,7 +38,8 @@ def test_importing_packages_loads_no_model_library():
     code = (
         "import sys, importlib\n"
         "for m in ['embeddings.encoders', 'embeddings.index', 'embeddings.frames',"
-        " 'feed.api', 'feed.engine', 'feed.cli', 'feed.demo', 'generation.renderer']:\n"
+        " 'feed.http.app', 'feed.services.clips', 'feed.cli', 'feed.services.demo',"
+        " 'generation.renderer']:\n"
         "    importlib.import_module(m)\n"
         f"print(sorted(h for h in {HEAVY!r} if h in sys.modules))\n"
     )

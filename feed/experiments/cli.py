@@ -29,9 +29,9 @@ def _stages() -> tuple[Any, list[Any]]:
 def cmd_experiment_run(args: argparse.Namespace) -> int:
     """Run an experiment file and write metrics, CIs and a report under --out."""
     from embeddings.encoders import SentenceEncoder
+    from feed.core.steering import load_reader
     from feed.experiments.runner import run_experiment
     from feed.settings import Settings
-    from feed.steering import load_reader
 
     path = Path(args.experiment)
     config = load_config(path)

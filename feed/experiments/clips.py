@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feed.engine import TEXT, Engine
-from feed.snapshot import build_snapshot
+from feed.services.clips import TEXT, Engine
+from feed.services.snapshot import build_snapshot
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from feed.core.profile import Event
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import ModelParams
 from feed.experiments.rankers import POPULARITY_WEIGHT, BlockList
-from feed.profile import Event
 
 # How much an event says the user wanted the clip (implicit feedback confidence).
 # Skips, hides and bare impressions say nothing positive and are left out.

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feed.profile import EVENT_TYPES
-from feed.ranking import RankWeights
-from feed.service import PER_SOURCE
+from feed.core.profile import EVENT_TYPES
+from feed.core.ranking import RankWeights
+from feed.services.feed import PER_SOURCE
 
 RANKERS = ("engine", "popularity", "random", "als", "bpr", "item-knn")
 CF_RANKERS = ("als", "bpr", "item-knn")

@@ -33,7 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-HELDOUT_PATH = Path(__file__).resolve().parents[2] / "data" / "steering" / "heldout.toml"
+from feed.resources import DATA_DIR
+
+HELDOUT_PATH = DATA_DIR / "steering" / "heldout.toml"
 LANGS = ("en", "ja", "mixed")
 SIMULATED_OPS = ("boost", "suppress", "exclude")
 MIN_PREFIX = 4

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import polars as pl
 
-from feed.events import EVENT_SCHEMA
+from feed.core.manifest import ManifestEntry, ManifestError, parse_entry
 from feed.experiments.config import KuaiRecConfig
-from feed.manifest import ManifestEntry, ManifestError, parse_entry
+from feed.storage.events import EVENT_SCHEMA
 
 CAPTIONS = "kuairec_caption_category.csv"
 CATEGORIES = "item_categories.csv"

@@ -1,6 +1,6 @@
 """The steering log: instructions users gave, kept beside the event log.
 
-The live event log (feed/events.py) holds what users did with clips; what
+The live event log (feed/storage/events.py) holds what users did with clips; what
 they said lives in the user store. Experiments keep instructions in a small
 Parquet file with this schema so that simulated and recorded sessions replay
 the same way. `target` is the catalog tag the instruction is about when it is

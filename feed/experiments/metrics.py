@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # What "the feed obeys" means, per op: the same targets as `steerfeed eval-steering`.
-from feed.evaluation import BOOST_SHARE, SUPPRESS_FALL
+from feed.evaluation.pages import BOOST_SHARE, SUPPRESS_FALL
 
 # -- accuracy against held-out positives ---------------------------------------
 

@@ -16,15 +16,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from feed.engine import Engine
-from feed.events import EventLog, LoggedEvent
+from feed.core.profile import Event
+from feed.core.ranking import RankWeights
+from feed.core.steering import InstructionReader
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import CF_RANKERS, VariantConfig
-from feed.profile import Event
-from feed.ranking import RankWeights
-from feed.service import MAX_EVENTS_PER_BATCH, FeedService
-from feed.state import StateStore, User, hash_token
-from feed.steering import InstructionReader
+from feed.services.clips import Engine
+from feed.services.feed import MAX_EVENTS_PER_BATCH, FeedService
+from feed.storage.events import EventLog, LoggedEvent
+from feed.storage.state import StateStore, User, hash_token
 
 # Engagement that makes a clip popular: the weights the feed service uses.
 POPULARITY_WEIGHT = {

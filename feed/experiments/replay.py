@@ -23,14 +23,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
-from feed.events import EVENT_SCHEMA
+from feed.core.profile import EVENT_TYPES, Event
+from feed.core.ranking import MATCH_Z, phrase_relevance
+from feed.core.steering import InstructionError, InstructionReader, parse_instruction
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import ReplayConfig
 from feed.experiments.rankers import Ranker
-from feed.profile import EVENT_TYPES, Event
-from feed.ranking import MATCH_Z, phrase_relevance
-from feed.service import FeedError
-from feed.steering import InstructionError, InstructionReader, parse_instruction
+from feed.services.feed import FeedError
+from feed.storage.events import EVENT_SCHEMA
 
 Encode = Callable[[str], np.ndarray]
 PROGRESS_EVERY = 50

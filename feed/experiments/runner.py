@@ -32,9 +32,8 @@ from pathlib import Path
 import polars as pl
 
 from embeddings.encoders import TextEncoder
-from feed.demo import read_demo_spec
-from feed.engine import Engine
-from feed.events import EventLog
+from feed.core.manifest import ManifestEntry, parse_entry
+from feed.core.steering import Glossary, InstructionReader, load_reader
 from feed.experiments.clips import ClipTable, build_clip_table
 from feed.experiments.config import ExperimentConfig, VariantConfig
 from feed.experiments.heldout import (
@@ -77,8 +76,9 @@ from feed.experiments.summary import (
     step_table,
     summarise,
 )
-from feed.manifest import ManifestEntry, parse_entry
-from feed.steering import Glossary, InstructionReader, load_reader
+from feed.services.clips import Engine
+from feed.services.demo import read_demo_spec
+from feed.storage.events import EventLog
 
 log = logging.getLogger(__name__)
 

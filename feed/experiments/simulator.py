@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from feed.events import EventLog, LoggedEvent
+from feed.core.profile import Event
+from feed.core.steering import Glossary
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import SimulationConfig
 from feed.experiments.heldout import Phrasebook
@@ -45,9 +46,8 @@ from feed.experiments.logs import (
     write_steering_log,
 )
 from feed.experiments.rankers import Ranker, StochasticPolicy
-from feed.profile import Event
-from feed.service import FeedError
-from feed.steering import Glossary
+from feed.services.feed import FeedError
+from feed.storage.events import EventLog, LoggedEvent
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import LABELLED
 
-from feed.engine import Engine
+from feed.services.clips import Engine
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from support import ANIME, write_manifest
 
-from feed.api import create_app
-from feed.manifest import read_manifest
+from feed.core.manifest import read_manifest
+from feed.http.app import create_app
 from feed.settings import Settings
 
 
@@ -217,11 +217,11 @@ def test_media_is_probed_and_limited_before_it_is_decoded(client, tmp_path, monk
     container; an image renamed .mp4 is not a video."""
     from PIL import Image
 
-    import feed.engine
+    import feed.services.clips
 
     decoded = []
-    real_sample = feed.engine.sample_frames
-    monkeypatch.setattr(feed.engine, "sample_frames",
+    real_sample = feed.services.clips.sample_frames
+    monkeypatch.setattr(feed.services.clips, "sample_frames",
                         lambda *a, **k: decoded.append(a[0]) or real_sample(*a, **k))  # fmt: skip
     h = signup(client, "dee")
     huge = write_video(tmp_path / "huge.mp4", 4096, 4096)
@@ -274,7 +274,7 @@ def test_an_index_that_cannot_be_saved_does_not_fail_a_stored_upload(client, mon
 
 
 def test_a_failed_upload_leaves_nothing_and_shows_no_server_path(client, tmp_path, monkeypatch):
-    import feed.engine
+    import feed.services.clips
 
     h = signup(client, "dee")
     home = client.app.state.context.settings.home
@@ -287,7 +287,7 @@ def test_a_failed_upload_leaves_nothing_and_shows_no_server_path(client, tmp_pat
     def unwritable(source, target):
         raise PermissionError(13, "Permission denied", str(target))
 
-    monkeypatch.setattr(feed.engine, "_stage_copy", unwritable)
+    monkeypatch.setattr(feed.services.clips, "_stage_copy", unwritable)
     ok = tmp_path / "ok.mp4"
     ok.write_bytes(next(home.glob("media/*.mp4")).read_bytes())
     r = upload(client, h, {"prompt": "a kite", "clip_id": "dee-kite-1"}, "ok.mp4", ok)

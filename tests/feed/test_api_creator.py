@@ -8,11 +8,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from feed.api import create_app
-from feed.engine import Engine
-from feed.gapfill import GapFiller
-from feed.manifest import parse_entry
-from feed.service import FeedService
+from feed.core.manifest import parse_entry
+from feed.http.app import create_app
+from feed.services.clips import Engine
+from feed.services.feed import FeedService
+from feed.services.gaps import GapFiller
 from feed.settings import Settings
 from generation.jobs import Budgets, JobStore
 from generation.providers import ProceduralProvider

@@ -6,10 +6,10 @@ import pytest
 from fastapi.testclient import TestClient
 from support import steering_catalog_entries, steering_catalog_rows
 
-from feed.api import create_app
-from feed.engine import Engine
+from feed.core.steering import AmbiguousInstruction, ParsedOp
+from feed.http.app import create_app
+from feed.services.clips import Engine
 from feed.settings import Settings
-from feed.steering import AmbiguousInstruction, ParsedOp
 
 ADMIN = "admin-secret-token"
 ROWS = steering_catalog_rows()

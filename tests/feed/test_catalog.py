@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from feed.catalog import SCHEMA_VERSION, Catalog, CatalogError, ClipRecord, embedding_text
+from feed.storage.catalog import SCHEMA_VERSION, Catalog, CatalogError, ClipRecord, embedding_text
 
 
 def record(clip_id: str, **kw) -> ClipRecord:
@@ -95,8 +95,8 @@ def test_reopen_keeps_data(tmp_path):
 
 def test_user_state_migrates_from_v1(tmp_path):
     """A user-state file from schema v1 gains the v2 tables and keeps its users."""
-    from feed.db import Database
-    from feed.state import MIGRATIONS, StateStore
+    from feed.storage.sqlite import Database
+    from feed.storage.state import MIGRATIONS, StateStore
 
     path = tmp_path / "state.sqlite"
     old = Database(path, "user state", {0: MIGRATIONS[0]})
@@ -112,8 +112,8 @@ def test_user_state_migrates_from_v1(tmp_path):
 def test_user_state_v2_gets_one_normalised_handle_per_account_and_lists_of_ids(tmp_path):
     """Finding 1 and 5 on an existing home: handles that differ only in case collapse to one
     (the older account keeps it), and consent lists of handles become lists of user ids."""
-    from feed.db import Database
-    from feed.state import MIGRATIONS, StateStore
+    from feed.storage.sqlite import Database
+    from feed.storage.state import MIGRATIONS, StateStore
 
     path = tmp_path / "state.sqlite"
     old = Database(path, "user state", {0: MIGRATIONS[0], 1: MIGRATIONS[1]})
@@ -136,8 +136,8 @@ def test_user_state_v2_gets_one_normalised_handle_per_account_and_lists_of_ids(t
 
 
 def test_a_catalog_v1_gets_normalised_handles(tmp_path):
-    from feed.catalog import MIGRATIONS as CATALOG_MIGRATIONS
-    from feed.db import Database
+    from feed.storage.catalog import MIGRATIONS as CATALOG_MIGRATIONS
+    from feed.storage.sqlite import Database
 
     path = tmp_path / "catalog.sqlite"
     old = Database(path, "catalog", {0: CATALOG_MIGRATIONS[0]})

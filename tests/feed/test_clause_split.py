@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feed.clauses import split_clauses
+from feed.core.clauses import split_clauses
 
 
 @pytest.mark.parametrize(

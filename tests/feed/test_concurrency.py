@@ -11,9 +11,9 @@ import threading
 
 from support import assert_catalog_and_index_agree, steering_catalog_entries
 
-from feed.manifest import parse_entry
-from feed.profile import Event
-from feed.service import FeedService, NotFound
+from feed.core.manifest import parse_entry
+from feed.core.profile import Event
+from feed.services.feed import FeedService, NotFound
 
 NOW = 1_800_000_000.0
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from feed.api import create_app
-from feed.consent import CameoConsent, clip_visible, mentioned_cameos
-from feed.engine import Engine
-from feed.manifest import parse_entry
-from feed.service import FeedError
+from feed.core.consent import CameoConsent, clip_visible, mentioned_cameos
+from feed.core.manifest import parse_entry
+from feed.http.app import create_app
+from feed.services.clips import Engine
+from feed.services.feed import FeedError
 from feed.settings import Settings
 
 

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feed.api import create_app
-from feed.engine import Engine
-from feed.manifest import parse_entry
+from feed.core.manifest import parse_entry
+from feed.http.app import create_app
+from feed.services.clips import Engine
 from feed.settings import Settings
 
 USERS = ["ann", "ben", "cat", "dov"]
@@ -45,7 +45,7 @@ ROWS = catalog()
 
 
 def expected_visible(row, viewer, consents, follows) -> bool:
-    """The rule, written from the product's words rather than from feed/consent.py."""
+    """The rule, written from the product's words rather than from feed/core/consent.py."""
     cameos = row.get("cameos", [])
     if not cameos or viewer == row["creator"] or viewer in cameos:
         return True  # no likeness involved, or the viewer co-owns the clip

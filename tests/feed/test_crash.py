@@ -59,7 +59,7 @@ def test_kill_during_ingest_leaves_catalog_and_index_agreeing(tmp_path, make_eng
     assert engine.catalog.count() == at_kill
     assert_catalog_and_index_agree(engine)
     # and the interrupted ingest can simply be run again to completion
-    from feed.manifest import read_manifest
+    from feed.core.manifest import read_manifest
 
     report = engine.ingest(read_manifest(manifest).entries)
     assert len(report.added) == TOTAL - at_kill and engine.catalog.count() == TOTAL

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from support import assert_catalog_and_index_agree
 
-from feed.demo import DEMO_SPEC, build_demo, read_demo_spec
-from feed.manifest import parse_entry
+from feed.core.manifest import parse_entry
+from feed.services.demo import DEMO_SPEC, build_demo, read_demo_spec
 from generation.renderer import ProceduralRenderer, RenderSpec
 
 STYLES = {"anime", "photorealistic", "claymation", "pixel art", "watercolor", "film noir"}
@@ -64,8 +64,8 @@ def test_demo_spec_path_is_shipped():
 
 
 def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, make_engine):
-    from feed.demo import read_demo_cameos, record_demo_consent
-    from feed.service import FeedError, FeedService
+    from feed.services.demo import read_demo_cameos, record_demo_consent
+    from feed.services.feed import FeedError, FeedService
 
     spec = read_demo_spec()
     cameo_lines = [line for line in spec if line.raw.get("cameos")]
@@ -100,7 +100,7 @@ def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, mak
 
 
 def test_a_bad_demo_consent_file_is_refused(tmp_path):
-    from feed.demo import read_demo_cameos
+    from feed.services.demo import read_demo_cameos
 
     bad = tmp_path / "cameos.toml"
     bad.write_text('[[cameo]]\nhandle = "mika"\npolicy = "anyone"\n')

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 from support import ANIME, assert_catalog_and_index_agree, write_manifest
 
-from feed.engine import fuse_channel_scores
-from feed.manifest import read_manifest
+from feed.core.manifest import read_manifest
+from feed.services.clips import fuse_channel_scores
 
 
 def ingest_rows(engine, path, rows):

@@ -6,17 +6,17 @@ import itertools
 
 import pytest
 
-from feed.demo import read_demo_spec
-from feed.evaluation import SteeringCase, evaluate_case, format_report, load_suite
-from feed.manifest import parse_entry
-from feed.service import FeedService
+from feed.core.manifest import parse_entry
+from feed.evaluation.pages import SteeringCase, evaluate_case, format_report, load_suite
+from feed.services.demo import read_demo_spec
+from feed.services.feed import FeedService
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture(scope="module")
 def demo_service(tmp_path_factory, text_encoder):
-    from feed.engine import Engine
+    from feed.services.clips import Engine
 
     home = tmp_path_factory.mktemp("eval-home")
     engine = Engine(home, text_encoder, None)

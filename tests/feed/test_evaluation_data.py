@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from support import steering_catalog_rows
 
-from feed.evaluation_data import (
+from feed.evaluation.data import (
     DATA_DIR,
     POLARITY,
     ExpectedOp,

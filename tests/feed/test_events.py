@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from feed.events import EventLog, LoggedEvent, event_date
+from feed.storage.events import EventLog, LoggedEvent, event_date
 
 
 def test_append_and_scan_by_date(tmp_path):

@@ -21,8 +21,8 @@ SAVER = (
     + """
 import sys
 from pathlib import Path
-from feed.catalog import ClipRecord
-from feed.engine import Engine
+from feed.storage.catalog import ClipRecord
+from feed.services.clips import Engine
 
 home = Path(sys.argv[1])
 engine = Engine(home, HashEncoder(), None)
@@ -43,7 +43,7 @@ while True:  # keep changing the catalog and saving the index until killed
 EVENTS = """
 import os, sys, time
 from pathlib import Path
-from feed.events import EventLog, LoggedEvent
+from feed.storage.events import EventLog, LoggedEvent
 
 log = EventLog(Path(sys.argv[1]))
 acked = Path(sys.argv[2])
@@ -84,7 +84,7 @@ def test_kill_during_index_save(tmp_path, attempt):
     run_and_kill(SAVER, [str(home), str(tmp_path / "n")], tmp_path / "n", tmp_path, 1500)
     namespace: dict = {}
     exec(HASH_ENCODER, namespace)  # the same stand-in encoder
-    from feed.engine import Engine
+    from feed.services.clips import Engine
 
     engine = Engine(home, namespace["HashEncoder"](), None)
     assert engine.catalog.count() >= 1500
@@ -96,7 +96,7 @@ def test_kill_during_index_save(tmp_path, attempt):
 def test_kill_during_event_writes_loses_no_acknowledged_event(tmp_path):
     acked = tmp_path / "acked"
     run_and_kill(EVENTS, [str(tmp_path / "events"), str(acked)], acked, tmp_path, 50)
-    from feed.events import EventLog
+    from feed.storage.events import EventLog
 
     frame = EventLog(tmp_path / "events").scan().collect()
     assert frame.height >= int(acked.read_text())

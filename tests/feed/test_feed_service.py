@@ -14,9 +14,9 @@ from unittest.mock import patch
 import pytest
 from support import steering_catalog_entries, steering_catalog_rows
 
-from feed.engine import Engine
-from feed.profile import Event
-from feed.service import FeedError, FeedService, Forbidden, NotFound, describe
+from feed.core.profile import Event
+from feed.services.clips import Engine
+from feed.services.feed import FeedError, FeedService, Forbidden, NotFound, describe
 
 NOW = 1_800_000_000.0
 ROWS = steering_catalog_rows()
@@ -39,7 +39,7 @@ def fresh_user(service):
     """A new user with an id fixed by creation order: pages are seeded by user id, so
     the assertions below see the same pages on every run."""
     n = next(_handles)
-    with patch("feed.state.uuid.uuid4", return_value=uuid.UUID(int=(n + 1) << 64)):
+    with patch("feed.storage.state.uuid.uuid4", return_value=uuid.UUID(int=(n + 1) << 64)):
         user, _ = service.create_user(f"viewer{n}", NOW)
     return user
 

@@ -8,8 +8,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feed.manifest import ManifestError, parse_entry, read_manifest
-from feed.steering import OPS, AmbiguousInstruction, InstructionError, parse_instruction
+from feed.core.manifest import ManifestError, parse_entry, read_manifest
+from feed.core.steering import OPS, AmbiguousInstruction, InstructionError, parse_instruction
 
 WORDS = st.sampled_from(["more", "less", "no", "only", "a lot", "a bit", "anime", "cats", ",",
                          "and", "back to normal", "もっと", "は見たくない", "だけ", "アニメ",

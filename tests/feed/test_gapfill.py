@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from support import steering_catalog_entries, steering_catalog_rows
 
-from feed.api import create_app
-from feed.engine import Engine
-from feed.gapfill import GapFiller
-from feed.service import FeedService
+from feed.http.app import create_app
+from feed.services.clips import Engine
+from feed.services.feed import FeedService
+from feed.services.gaps import GapFiller
 from feed.settings import Settings
 from generation.jobs import Budgets, JobStore
 from generation.providers import ProceduralProvider

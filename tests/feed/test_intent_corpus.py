@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from feed.intent_corpus import (
+from feed.core.intent_corpus import (
     CONCEPT_OPS,
     HEDGE,
     OPS,

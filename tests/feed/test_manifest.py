@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from feed.manifest import ManifestError, parse_entry, parse_time, read_manifest
+from feed.core.manifest import ManifestError, parse_entry, parse_time, read_manifest
 
 
 def write(path, lines):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feed.profile import HALF_LIFE_S, Event, event_weights, taste_similarity, update_taste
+from feed.core.profile import HALF_LIFE_S, Event, event_weights, taste_similarity, update_taste
 
 
 def test_event_weights():

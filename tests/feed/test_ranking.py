@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from embeddings.encoders import l2_normalise
-from feed.ranking import (
+from feed.core.ranking import (
     EXCLUDE_Z,
     MATCH_Z,
     RankWeights,
@@ -84,7 +84,7 @@ def test_diversify_caps_creators_and_avoids_near_duplicates(rng):
 
 
 def test_lexical_matches_names_the_phrase_outright():
-    from feed.ranking import ClipTexts, lexical_matches
+    from feed.core.ranking import ClipTexts, lexical_matches
 
     rows = [
         "a clown juggling at the circus",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from feed.api import create_app
-from feed.engine import Engine
-from feed.manifest import parse_entry
-from feed.ratelimit import Limit, RateLimiter
+from feed.core.manifest import parse_entry
+from feed.http.app import create_app
+from feed.services.clips import Engine
 from feed.settings import Settings
+from feed.storage.ratelimit import Limit, RateLimiter
 
 
 def test_token_bucket():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from feed.rwlock import ReadWriteLock
+from feed.services.rwlock import ReadWriteLock
 
 WAIT_S = 5.0
 

@@ -20,9 +20,9 @@ from schemathesis.checks import (
 )
 from support import LABELLED
 
-from feed.api import create_app
-from feed.engine import Engine
-from feed.manifest import parse_entry
+from feed.core.manifest import parse_entry
+from feed.http.app import create_app
+from feed.services.clips import Engine
 from feed.settings import Settings
 
 ADMIN = "fuzz-admin-token"

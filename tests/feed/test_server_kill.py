@@ -33,9 +33,9 @@ import os
 import sys
 from pathlib import Path
 
-from feed.api import create_app
-from feed.engine import Engine
-from feed.serving import serve_app
+from feed.http.app import create_app
+from feed.services.clips import Engine
+from feed.http.serving import serve_app
 from feed.settings import Settings
 
 home, port = Path(sys.argv[1]), int(sys.argv[2])
@@ -168,9 +168,9 @@ def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path, reader):
 
     namespace: dict = {}
     exec(HASH_ENCODER, namespace)
-    from feed.engine import Engine
-    from feed.events import EventLog
-    from feed.state import StateStore
+    from feed.services.clips import Engine
+    from feed.storage.events import EventLog
+    from feed.storage.state import StateStore
 
     engine = Engine(home, namespace["HashEncoder"](), None)
     try:

@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from feed.serving import HeaderDeadlineProtocol
+from feed.http.serving import HeaderDeadlineProtocol
 
 DEADLINE_S = 0.5
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feed.intent import (
+from feed.core.intent import (
     Clause,
     clauses_from_tags,
     emoji_kind,
@@ -14,7 +14,7 @@ from feed.intent import (
     split_contrasts,
     tags_from_spans,
 )
-from feed.steering import (
+from feed.core.steering import (
     AmbiguousInstruction,
     Glossary,
     InstructionError,
@@ -189,8 +189,8 @@ def test_glossary_prefers_longest_match():
 
 def test_a_reader_loaded_again_for_another_folder_leaves_its_model_there(reader, tmp_path):
     """Child processes told to use another cache folder find the trained model in it."""
-    from feed.intent import IntentModel
-    from feed.steering import load_reader
+    from feed.core.intent import IntentModel
+    from feed.core.steering import load_reader
 
     assert load_reader(tmp_path) is reader
     assert IntentModel.load(tmp_path / "intent", reader.model.fingerprint) is not None

@@ -23,13 +23,13 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from feed.api import create_app
-from feed.engine import Engine
-from feed.events import EventLog
-from feed.manifest import parse_entry
-from feed.service import FeedService
+from feed.core.manifest import parse_entry
+from feed.core.steering import AmbiguousInstruction, ParsedOp
+from feed.http.app import create_app
+from feed.services.clips import Engine
+from feed.services.feed import FeedService
 from feed.settings import Settings
-from feed.steering import AmbiguousInstruction, ParsedOp
+from feed.storage.events import EventLog
 from generation.renderer import ProceduralRenderer, RenderSpec
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,16 +6,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feed.events import EVENT_SCHEMA
+from feed.core.manifest import parse_entry
+from feed.core.profile import Event
 from feed.experiments.clips import ClipTable, build_clip_table
 from feed.experiments.collaborative import CollaborativeRanker
 from feed.experiments.config import ModelParams, ReplayConfig, VariantConfig
 from feed.experiments.logs import empty_steering_log
 from feed.experiments.rankers import build_ranker
 from feed.experiments.replay import Request, load_events, plan_replay, replay
-from feed.manifest import parse_entry
-from feed.profile import Event
-from feed.service import PER_SOURCE
+from feed.services.feed import PER_SOURCE
+from feed.storage.events import EVENT_SCHEMA
 
 NOW = 1_800_000_000.0
 KINDS = ("als", "bpr", "item-knn")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from feed.core.steering import Glossary
 from feed.experiments.config import SimulationConfig
 from feed.experiments.heldout import (
     HELDOUT_PATH,
@@ -17,7 +18,6 @@ from feed.experiments.heldout import (
 from feed.experiments.logs import read_exposure_log, read_steering_log
 from feed.experiments.rankers import RandomRanker
 from feed.experiments.simulator import simulate
-from feed.steering import Glossary
 
 DEMO_TAGS = ("anime", "claymation", "film noir", "photorealistic", "pixel art", "watercolor",
              "cats", "dogs", "horror", "sports", "food")  # fmt: skip
@@ -72,7 +72,7 @@ def test_a_broken_corpus_is_named_in_one_line(tmp_path, text, message):
 
 @pytest.mark.skipif(not HELDOUT_PATH.is_file(), reason="the held-out corpus is not here yet")
 def test_the_shipped_corpus_gives_the_demo_catalog_words_in_every_language():
-    from feed.demo import read_demo_spec
+    from feed.services.demo import read_demo_spec
 
     tags = sorted({str(t) for line in read_demo_spec() for t in line.raw["tags"][:2]})  # type: ignore[index]
     book = build_phrasebook(load_heldout(), tags, "shipped", Glossary.load().translate)

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feed.events import EVENT_SCHEMA
 from feed.experiments.config import ConfigError, KuaiRecConfig, load_config
 from feed.experiments.kuairec import kuairec_entries, kuairec_events
 from feed.experiments.runner import run_experiment
+from feed.storage.events import EVENT_SCHEMA
 
 DAY = 1593878400.0  # 2020-07-05 00:00 UTC
 

@@ -8,7 +8,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feed.events import EVENT_SCHEMA
 from feed.experiments.logs import EXPOSURE_SCHEMA
 from feed.experiments.offpolicy import (
     ItemMeanModel,
@@ -22,6 +21,7 @@ from feed.experiments.offpolicy import (
 )
 from feed.experiments.replay import StepTrace, VariantTrace
 from feed.experiments.summary import ratio_of_sums
+from feed.storage.events import EVENT_SCHEMA
 
 
 def _page(user: str, clips: str, p: float, likes: Sequence[int], blocked: str = "") -> LoggedPage:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from support import LABELLED
 
+from feed.core.manifest import parse_entry
+from feed.core.profile import Event
+from feed.core.ranking import RankWeights
 from feed.experiments.clips import build_clip_table
 from feed.experiments.config import VariantConfig
 from feed.experiments.rankers import EngineRanker, PopularityRanker, RandomRanker, build_ranker
-from feed.manifest import parse_entry
-from feed.profile import Event
-from feed.ranking import RankWeights
-from feed.service import PER_SOURCE
+from feed.services.feed import PER_SOURCE
 
 NOW = 1_800_000_000.0
 

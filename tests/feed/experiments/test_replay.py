@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feed.events import EVENT_SCHEMA
+from feed.core.profile import Event
 from feed.experiments.config import ReplayConfig
 from feed.experiments.logs import STEERING_SCHEMA
 from feed.experiments.replay import (
@@ -21,7 +21,7 @@ from feed.experiments.replay import (
     replay,
     sample_users,
 )
-from feed.profile import Event
+from feed.storage.events import EVENT_SCHEMA
 
 CONFIG = ReplayConfig(page_size=3, step_size=2, ks=(3,), positives=("like",), probe_pages=1,
                       follow_pages=2)  # fmt: skip

@@ -6,8 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from feed.demo import read_demo_spec
-from feed.events import EVENT_SCHEMA, EventLog
+from feed.core.steering import Glossary, parse_instruction
 from feed.experiments.config import SimulationConfig
 from feed.experiments.logs import read_steering_log
 from feed.experiments.rankers import RandomRanker
@@ -20,7 +19,8 @@ from feed.experiments.simulator import (
     sample_users,
     simulate,
 )
-from feed.steering import Glossary, parse_instruction
+from feed.services.demo import read_demo_spec
+from feed.storage.events import EVENT_SCHEMA, EventLog
 
 NOW = 1_800_000_000.0
 

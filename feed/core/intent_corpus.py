@@ -38,7 +38,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-TRAIN_ROOT = Path(__file__).resolve().parent.parent / "data" / "steering" / "train"
+from feed.resources import DATA_DIR
+
+TRAIN_ROOT = DATA_DIR / "steering" / "train"
 
 OPS = ("boost", "suppress", "exclude", "only", "reset", "none")
 CONCEPT_OPS = ("boost", "suppress", "exclude", "only")

@@ -11,14 +11,14 @@ from fastapi import APIRouter, File, HTTPException, Path, Query, Response, Uploa
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer, _http
-from feed.consent import normalise_handle
-from feed.context import Ctx
-from feed.references import MEDIA_TYPES
-from feed.request_body import StrictJSONRoute
-from feed.schemas import INVALID, ClipList, ClipOut
-from feed.service import FeedError
-from feed.uploads import spooled_upload
+from feed.core.consent import normalise_handle
+from feed.http.deps import Ctx
+from feed.http.request_body import StrictJSONRoute
+from feed.http.routes_feed import AUTH_ERRORS, CurrentUser, Viewer, _http
+from feed.http.schemas import INVALID, ClipList, ClipOut
+from feed.http.uploads import spooled_upload
+from feed.services.feed import FeedError
+from feed.storage.references import MEDIA_TYPES
 
 router = APIRouter(route_class=StrictJSONRoute)
 # Routes taking files: the app includes these with its upload size limit.

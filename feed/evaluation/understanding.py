@@ -1,6 +1,6 @@
 """Scoring how well instructions are understood: ops, concepts and inversions.
 
-Pure: a case's expected ops (feed/evaluation_data.py) against what a reader made of
+Pure: a case's expected ops (feed/evaluation/data.py) against what a reader made of
 its text. A case's ops are right when the reader found the same number of ops, each
 one allowed by the expected op at its position (an ask is right only where the case
 expects one; a refusal only where it expects none). A concept is right when it names
@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from feed.evaluation_data import POLARITY, HeldoutCase
-from feed.steering import AmbiguousInstruction, InstructionError, InstructionReader
+from feed.core.steering import AmbiguousInstruction, InstructionError, InstructionReader
+from feed.evaluation.data import POLARITY, HeldoutCase
 
 _SUFFIXES = re.compile(
     r"(?:styled?|videos?|clips?|stuff|ones?|content|っぽいの|っぽい|ぽい|風の|風|系の|系|的な|動画|もの|やつ|の)+$"

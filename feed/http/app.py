@@ -18,18 +18,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from feed.api_creator import router as creator_router
-from feed.api_creator import upload_router as creator_upload_router
-from feed.api_feed import AUTH_ERRORS, CurrentUser, Viewer
-from feed.api_feed import router as feed_router
-from feed.api_generation import router as generation_router
-from feed.consent import normalise_handle
-from feed.context import AppContext, Ctx
-from feed.engine import NOT_YOURS, Engine, sweep_temp_files
-from feed.gapfill import GapFiller
-from feed.manifest import ManifestError, parse_entry
-from feed.request_body import StrictJSONRoute
-from feed.schemas import (
+from feed.core.consent import normalise_handle
+from feed.core.manifest import ManifestError, parse_entry
+from feed.http.deps import AppContext, Ctx
+from feed.http.request_body import StrictJSONRoute
+from feed.http.routes_creator import router as creator_router
+from feed.http.routes_creator import upload_router as creator_upload_router
+from feed.http.routes_feed import AUTH_ERRORS, CurrentUser, Viewer
+from feed.http.routes_feed import router as feed_router
+from feed.http.routes_generation import router as generation_router
+from feed.http.schemas import (
     INVALID,
     AppearanceList,
     ClipOut,
@@ -37,9 +35,11 @@ from feed.schemas import (
     SearchResponse,
     search_item,
 )
-from feed.service import FeedError, FeedService
+from feed.http.uploads import VIDEO_SUFFIXES, spooled_upload
+from feed.services.clips import NOT_YOURS, Engine, sweep_temp_files
+from feed.services.feed import FeedError, FeedService
+from feed.services.gaps import GapFiller
 from feed.settings import Settings
-from feed.uploads import VIDEO_SUFFIXES, spooled_upload
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def create_app(
 
         engine = open_engine(settings)
     if service is None:
-        from feed.steering import load_reader
+        from feed.core.steering import load_reader
 
         service = FeedService.open(engine, settings.home, load_reader(settings.models_dir))
     if filler is None:

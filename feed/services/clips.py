@@ -29,9 +29,9 @@ import numpy as np
 from embeddings.encoders import TextEncoder, VisualEncoder, pool_frames
 from embeddings.frames import MediaError, MediaLimits, probe_video, sample_frames
 from embeddings.index import IndexMismatchError, VectorIndex
-from feed.catalog import Catalog, CatalogError, Clip, ClipRecord, embedding_text
-from feed.manifest import LineError, ManifestEntry
-from feed.rwlock import ReadWriteLock
+from feed.core.manifest import LineError, ManifestEntry
+from feed.services.rwlock import ReadWriteLock
+from feed.storage.catalog import Catalog, CatalogError, Clip, ClipRecord, embedding_text
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feed.consent import HANDLE_PATTERN, mentioned_cameos, normalise_handle
+from feed.core.consent import HANDLE_PATTERN, mentioned_cameos, normalise_handle
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 MAX_TAGS = 32

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.engine import Engine
-from feed.evaluation_data import HeldoutCase, LabelledCatalog
-from feed.profile import Event, taste_similarity
-from feed.ranking import EXCLUDE_Z
-from feed.service import FeedError, FeedItem, FeedService
-from feed.steering import InstructionReader
-from feed.understanding import CaseScore, read_instruction, score_case
+from feed.core.profile import Event, taste_similarity
+from feed.core.ranking import EXCLUDE_Z
+from feed.core.steering import InstructionReader
+from feed.evaluation.data import HeldoutCase, LabelledCatalog
+from feed.evaluation.understanding import CaseScore, read_instruction, score_case
+from feed.resources import DATA_DIR
+from feed.services.clips import Engine
+from feed.services.feed import FeedError, FeedItem, FeedService
 
-SUITE_PATH = Path(__file__).resolve().parent.parent / "data" / "steering" / "dev.toml"
+SUITE_PATH = DATA_DIR / "steering" / "dev.toml"
 PAGE = 20
 PAGES = 3
 LIKES = 5
@@ -349,7 +350,7 @@ def open_labelled_service(
     """Ingest a labelled catalog into `engine` (on `home`) and open a service over it.
 
     Returns the service and each clip's labels (kept away from the engine)."""
-    from feed.manifest import parse_entry
+    from feed.core.manifest import parse_entry
 
     entries = [parse_entry(r.manifest_row(), n, None, 2000) for n, r in enumerate(catalog.rows, 1)]
     engine.ingest(entries, now=now - 3600)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.consent import mentioned_cameos, normalise_handle
-from feed.db import Database, DatabaseError, Migration
+from feed.core.consent import mentioned_cameos, normalise_handle
+from feed.storage.sqlite import Database, DatabaseError, Migration
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from feed.consent import POLICIES
-from feed.engine import Engine, IngestReport, Progress
-from feed.manifest import ManifestError, parse_entry
-from feed.service import FeedService
+from feed.core.consent import POLICIES
+from feed.core.manifest import ManifestError, parse_entry
+from feed.resources import DATA_DIR
+from feed.services.clips import Engine, IngestReport, Progress
+from feed.services.feed import FeedService
 from generation.renderer import ProceduralRenderer
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_SPEC = DATA_DIR / "demo" / "clips.jsonl"
 DEMO_CAMEOS = DATA_DIR / "demo" / "cameos.toml"
 

@@ -1,10 +1,10 @@
 """Steering: plain-language instructions (English, Japanese, or both) to typed ops.
 
-An instruction is read by a learned model (feed/intent.py): a CRF over words and
+An instruction is read by a learned model (feed/core/intent.py): a CRF over words and
 Japanese morphemes finds the clauses and the concept each names, and a classifier
 gives each clause its op — boost, suppress, exclude, only or reset. Concepts stay in
 the words the person used; they are matched to clips later, by meaning, in every
-embedding space that reads their language (feed/service.py). Nothing here picks clips.
+embedding space that reads their language (feed/services/feed.py). Nothing here picks clips.
 
 A negative instruction never becomes a boost: a clause whose polarity the model cannot
 tell raises `AmbiguousInstruction` with the readings it considered, and nothing is
@@ -31,7 +31,7 @@ from typing import Literal, cast
 
 import numpy as np
 
-from feed.intent import (
+from feed.core.intent import (
     IntentModel,
     LabelledClause,
     LabelledText,
@@ -49,6 +49,7 @@ from feed.intent import (
     train_intent_model,
     word_set,
 )
+from feed.resources import DATA_DIR
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ CORPUS_SIZE = 12000
 CORPUS_SEED = 0
 SENTENCE_VECTORS = False
 
-GLOSSARY_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "ja.toml"
+GLOSSARY_PATH = DATA_DIR / "lexicon" / "ja.toml"
 
 
 class InstructionError(ValueError):
@@ -284,7 +285,7 @@ def parse_instruction(text: str, reader: InstructionReader) -> list[ParsedOp]:
 
 def training_texts() -> list[LabelledText]:
     """The training corpus (data/steering/train), expanded with a fixed seed."""
-    from feed.intent_corpus import expand_corpus, load_corpus_spec
+    from feed.core.intent_corpus import expand_corpus, load_corpus_spec
 
     examples = expand_corpus(load_corpus_spec(), CORPUS_SIZE, CORPUS_SEED)
     return [

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
-from feed.context import AppContext, Ctx
-from feed.intent import has_japanese
-from feed.profile import Event
-from feed.request_body import StrictJSONRoute
-from feed.schemas import (
+from feed.core.intent import has_japanese
+from feed.core.profile import Event
+from feed.http.deps import AppContext, Ctx
+from feed.http.request_body import StrictJSONRoute
+from feed.http.schemas import (
     INVALID,
     ClipOut,
     EventsAccepted,
@@ -28,7 +28,7 @@ from feed.schemas import (
     UserCreate,
     UserCreated,
 )
-from feed.service import (
+from feed.services.feed import (
     FUTURE_SLACK_S,
     FeedError,
     FeedItem,
@@ -38,7 +38,7 @@ from feed.service import (
     describe,
     describe_reading,
 )
-from feed.state import SteeringRecord, User
+from feed.storage.state import SteeringRecord, User
 
 router = APIRouter(route_class=StrictJSONRoute)
 

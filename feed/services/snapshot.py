@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feed.catalog import embedding_text
-from feed.engine import TEXT, Engine
-from feed.ranking import ClipTexts
+from feed.core.ranking import ClipTexts
+from feed.services.clips import TEXT, Engine
+from feed.storage.catalog import embedding_text
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A learned reader of steering instructions: clauses, their ops and their concept spans.
 
-Two small models, trained from the corpus in `data/steering/train/` (feed/intent_corpus.py):
+Two small models, trained from the corpus in `data/steering/train/` (feed/core/intent_corpus.py):
 
 1. A linear-chain CRF (CRFsuite) tags every token as clause start (K), concept begin /
    inside (B, I; KB when a clause starts with its concept), connector between clauses

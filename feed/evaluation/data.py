@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "steering"
+from feed.resources import DATA_DIR as SHIPPED
+
+DATA_DIR = SHIPPED / "steering"
 HELDOUT_PATH = DATA_DIR / "heldout.toml"
 
 # +1: more of the concept, -1: less of it, 0: neither. An op's `accept` never

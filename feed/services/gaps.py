@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.consent import mentioned_cameos
-from feed.manifest import parse_entry
-from feed.ranking import MATCH_Z
-from feed.service import FeedError, FeedService, Forbidden, NotFound
-from feed.state import User
+from feed.core.consent import mentioned_cameos
+from feed.core.manifest import parse_entry
+from feed.core.ranking import MATCH_Z
+from feed.services.feed import FeedError, FeedService, Forbidden, NotFound
+from feed.storage.state import User
 from generation.gaps import DemandSignal, Gap, detect_gaps
 from generation.jobs import BudgetExceeded, Budgets, Job, JobStore, NewJob, run_jobs
 from generation.prompts import compose_prompts

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from feed.catalog import Clip
-from feed.engine import SearchResult
+from feed.services.clips import SearchResult
+from feed.storage.catalog import Clip
 
 
 class ValidationIssue(BaseModel):

@@ -11,15 +11,15 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from feed.catalog import Clip
-from feed.engine import Engine
-from feed.gapfill import GapFiller
-from feed.ratelimit import Limit, RateLimiter
-from feed.references import CameoReferences
-from feed.schemas import ClipOut, clip_out
-from feed.service import FeedService
+from feed.http.schemas import ClipOut, clip_out
+from feed.services.clips import Engine
+from feed.services.feed import FeedService
+from feed.services.gaps import GapFiller
 from feed.settings import Settings
-from feed.state import User
+from feed.storage.catalog import Clip
+from feed.storage.ratelimit import Limit, RateLimiter
+from feed.storage.references import CameoReferences
+from feed.storage.state import User
 
 
 class AppContext:

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.catalog import Clip
-from feed.consent import (
+from feed.core.consent import (
     HANDLE_PATTERN,
     POLICIES,
     CameoConsent,
@@ -37,17 +36,15 @@ from feed.consent import (
     normalise_handle,
     refusal,
 )
-from feed.engine import Engine
-from feed.events import EventLog, LoggedEvent
-from feed.intent import has_japanese
-from feed.profile import (
+from feed.core.intent import has_japanese
+from feed.core.profile import (
     EVENT_TYPES,
     Event,
     event_weights,
     taste_similarity,
     update_taste,
 )
-from feed.ranking import (
+from feed.core.ranking import (
     MATCH_Z,
     RankWeights,
     ScoredItem,
@@ -59,9 +56,7 @@ from feed.ranking import (
     phrase_relevance,
     score_candidates,
 )
-from feed.snapshot import CatalogSnapshot, build_snapshot
-from feed.state import ChannelTaste, StateStore, SteeringRecord, User
-from feed.steering import (
+from feed.core.steering import (
     MAX_INSTRUCTION_CHARS,
     MAX_OPS_PER_INSTRUCTION,
     OPS,
@@ -71,6 +66,11 @@ from feed.steering import (
     ParsedOp,
     load_reader,
 )
+from feed.services.clips import Engine
+from feed.services.snapshot import CatalogSnapshot, build_snapshot
+from feed.storage.catalog import Clip
+from feed.storage.events import EventLog, LoggedEvent
+from feed.storage.state import ChannelTaste, StateStore, SteeringRecord, User
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.consent import HANDLE_PATTERN, normalise_handle
-from feed.db import Database, Migration
+from feed.core.consent import HANDLE_PATTERN, normalise_handle
+from feed.storage.sqlite import Database, Migration
 
 log = logging.getLogger(__name__)
 

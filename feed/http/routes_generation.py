@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from feed.api_feed import CurrentUser, _http, is_admin
-from feed.consent import normalise_handle
-from feed.context import AppContext, Ctx
-from feed.gapfill import BudgetError
-from feed.request_body import StrictJSONRoute
-from feed.schemas import INVALID
-from feed.service import FeedError
-from feed.state import User
+from feed.core.consent import normalise_handle
+from feed.http.deps import AppContext, Ctx
+from feed.http.request_body import StrictJSONRoute
+from feed.http.routes_feed import CurrentUser, _http, is_admin
+from feed.http.schemas import INVALID
+from feed.services.feed import FeedError
+from feed.services.gaps import BudgetError
+from feed.storage.state import User
 from generation.gaps import Gap
 from generation.jobs import Job
 
@@ -226,7 +226,7 @@ def get_job(ctx: Ctx, job_id: str, authorization: Annotated[str | None, Header()
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")
     if not is_admin(ctx, authorization):
-        from feed.api_feed import current_user
+        from feed.http.routes_feed import current_user
 
         user = current_user(ctx, authorization)
         if job.requester != user.id:

@@ -1,0 +1,1 @@
+"""Steering evaluation: labelled data, scoring of understanding, and page effects."""

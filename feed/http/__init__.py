@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI app, its routes, request dependencies, schemas and the web page."""

@@ -6,7 +6,7 @@ Three measurements, printed as a table and written as JSON:
 2. ingest of real MP4s (frame sampling, media copy, text embedding), with the visual
    channel off and with a ViT-B-32 image tower of random weights (timing only);
 3. search latency at two catalog sizes: the bare `VectorIndex` (with recall@10 against
-   exact search) and `Engine.search` end to end, query encoding included; plus recall@10
+   exact search) and `ClipStore.search` end to end, query encoding included; plus recall@10
    of an HNSW with the engine's parameters over the text ingest's real MiniLM vectors.
 
 Every result records how many cores other processes kept busy while it ran.
@@ -46,7 +46,7 @@ from embeddings.index import (
     VectorIndex,
 )
 from feed.core.manifest import read_manifest
-from feed.services.clips import TEXT, Engine
+from feed.services.clips import TEXT, ClipStore
 from feed.storage.catalog import Catalog, ClipRecord
 
 log = logging.getLogger("bench.core")
@@ -175,7 +175,7 @@ class IndexSearchResult:
 
 @dataclass(frozen=True)
 class EngineSearchResult:
-    """Engine.search at one catalog size, query encoding included."""
+    """ClipStore.search at one catalog size, query encoding included."""
 
     count: int
     kind: str
@@ -466,7 +466,7 @@ def run_ingest(
     report.manifest_parse[label] = parse_s()
     if manifest.errors:
         raise RuntimeError(f"bench manifest has bad lines: {manifest.errors[:3]}")
-    engine = Engine(home, text, visual, frames_per_clip=FRAMES_PER_CLIP)
+    engine = ClipStore(home, text, visual, frames_per_clip=FRAMES_PER_CLIP)
     text.reset()
     if visual is not None:
         visual.reset()
@@ -542,7 +542,7 @@ def render_clips(
 
 
 def bench_frame_sampling(sources: Sequence[tuple[str, Path]], repeats: int, report: Report) -> None:
-    """What `Engine._prepare` pays per clip before any encoder: probe + sample 8 frames."""
+    """What `ClipStore._prepare` pays per clip before any encoder: probe + sample 8 frames."""
     for name, path in sources:
         info = probe_video(path)
         sample_frames(path, FRAMES_PER_CLIP)  # warm-up (page cache, codec init)
@@ -760,7 +760,7 @@ def fill_catalog(path: Path, count: int, model_id: str, rng: np.random.Generator
     return elapsed()
 
 
-def time_searches(engine: Engine, queries: Sequence[str]) -> list[float]:
+def time_searches(engine: ClipStore, queries: Sequence[str]) -> list[float]:
     """Seconds per `engine.search(query, 20)`."""
     times = []
     for q in queries:
@@ -773,7 +773,7 @@ def time_searches(engine: Engine, queries: Sequence[str]) -> list[float]:
 def bench_engine_search(
     work: Path, count: int, sizes: Sizes, text: TimedEncoder, report: Report, seed: int
 ) -> None:
-    """Engine.search over a catalog of `count` clips; latency includes query encoding."""
+    """ClipStore.search over a catalog of `count` clips; latency includes query encoding."""
     import torch  # already loaded by the sentence encoder; needed to set its threads
 
     rng = np.random.default_rng(seed)
@@ -783,10 +783,10 @@ def bench_engine_search(
     log.info("engine search: catalog filled in %.1f s; opening engine", fill_s)
     # No index on disk yet: the first open builds it from the catalog and saves it.
     with timer() as build_s:
-        engine = Engine(home, text, None)
+        engine = ClipStore(home, text, None)
     engine.catalog.close()
     with timer() as load_s:
-        engine = Engine(home, text, None)
+        engine = ClipStore(home, text, None)
     try:
         kind = engine.indexes[TEXT].kind
         queries = make_queries(sizes.engine_queries, rng)

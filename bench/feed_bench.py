@@ -62,10 +62,10 @@ from feed.bootstrap import use_one_thread_per_request
 from feed.core.profile import Event
 from feed.core.ranking import MATCH_Z, lexical_matches, phrase_relevance
 from feed.core.steering import InstructionError, InstructionReader, load_reader, parse_instruction
-from feed.services.clips import MULTI, TEXT, Engine
+from feed.core.types import User
+from feed.services.clips import MULTI, TEXT, ClipStore
 from feed.services.feed import FeedError, FeedPage, FeedService
 from feed.storage.catalog import Catalog, ClipRecord, embedding_text
-from feed.storage.state import User
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -491,9 +491,11 @@ def make_users(
     """n users, each with a profile of likes in two favourite topics."""
     users = []
     for i in range(n):
-        user, _ = service.create_user(f"{prefix}_{i:03d}", clock.now)
+        user, _ = service.accounts.create_user(f"{prefix}_{i:03d}", clock.now)
         favourites = rng.choice(len(TOPICS), size=2, replace=False).tolist()
-        service.record_events(user, profile_events(labels, favourites, clock.now, rng), clock.now)
+        service.intake.record_events(
+            user, profile_events(labels, favourites, clock.now, rng), clock.now
+        )
         users.append(user)
     return users
 
@@ -531,7 +533,7 @@ def time_pages(
             for k, user in enumerate(users):
                 now = clock.tick()
                 t0 = time.perf_counter()
-                page = service.feed_page(user, PAGE, cursors[k], now)
+                page = service.pages.feed_page(user, PAGE, cursors[k], now)
                 (follow if page_no else first).append(time.perf_counter() - t0)
                 cursors[k] = page.next_cursor
                 items.append(len(page.items))
@@ -556,7 +558,7 @@ def bench_pages(
     with CpuWindow() as cpu:
         first, follow, items, shares = time_pages(service, users, sizes, clock, checks, labels)
     return PageLatency(
-        count=len(service.snapshot()),
+        count=len(service.snapshots.current()),
         scenario=scenario,
         users=len(users),
         latency=summarise(first + follow),
@@ -591,19 +593,19 @@ def bench_new_steer_page(
     with CpuWindow() as cpu:
         for user, instruction in zip(users, instructions, strict=True):
             try:
-                service.steer(user, instruction, clock.tick())
+                service.steering.steer(user, instruction, clock.tick())
             except FeedError as exc:
                 log.warning("new-phrase instruction %r refused: %s", instruction, exc)
                 continue
             for out in (after, cold, warm):
                 if out is cold:
-                    service._relevance.clear()  # private: the only way to empty the cache
+                    service.phrases.clear()
                 now = clock.tick()
                 t0 = time.perf_counter()
-                service.feed_page(user, PAGE, None, now)
+                service.pages.feed_page(user, PAGE, None, now)
                 out.append(time.perf_counter() - t0)
     return NewSteerPage(
-        count=len(service.snapshot()),
+        count=len(service.snapshots.current()),
         users=len(users),
         after_steer=summarise(after),
         cold=summarise(cold),
@@ -658,7 +660,7 @@ def bench_steering(
                 parse_instruction(instruction, reader)
                 parse_s.append(time.perf_counter() - t0)
 
-        generation = service.snapshot().generation
+        generation = service.snapshots.current().generation
         new_s: list[float] = []
         cached_s: list[float] = []
         fresh = [f"more {p}" for p in fresh_phrases(sizes.generated_new, rng)]
@@ -670,17 +672,17 @@ def bench_steering(
             for instruction in batch:
                 phrases = [o.phrase for o in parse_instruction(instruction, reader) if o.phrase]
                 # private: whether steer will have to compute relevance for a phrase
-                new = any((p, generation) not in service._relevance for p in phrases)
+                new = any(not service.phrases.cached(p, generation) for p in phrases)
                 user = users[calls % len(users)]
                 calls += 1
                 now = clock.tick()
                 t0 = time.perf_counter()
-                service.steer(user, instruction, now)
+                service.steering.steer(user, instruction, now)
                 (new_s if new else cached_s).append(time.perf_counter() - t0)
                 for phrase in phrases:  # what the next page waits for; untimed here
-                    service.relevance(phrase)
+                    service.phrases.relevance(phrase)
     return SteerTiming(
-        count=len(service.snapshot()),
+        count=len(service.snapshots.current()),
         instructions=len(instructions),
         refused=tuple(refused),
         parse=summarise(parse_s),
@@ -705,7 +707,7 @@ def bench_new_phrase_cost(
 ) -> NewPhraseCost:
     """Each part of a new phrase's relevance alone, then `relevance` with nothing cached."""
     log.info("new phrase cost: %d phrases", len(phrases))
-    snap = service.snapshot()
+    snap = service.snapshots.current()
     encode_s: dict[str, list[float]] = {c: [] for c in encoders}
     product_s: dict[str, list[float]] = {c: [] for c in encoders}
     lexical_s, relevance_s = [], []
@@ -725,10 +727,9 @@ def bench_new_phrase_cost(
             t0 = time.perf_counter()
             lexical_matches(snap.texts, phrase)
             lexical_s.append(time.perf_counter() - t0)
-            service._relevance.clear()  # private: the only way to empty the caches
-            service._phrase_vectors.clear()
+            service.phrases.clear()
             t0 = time.perf_counter()
-            service.relevance(phrase, snap)
+            service.phrases.relevance(phrase, snap)
             relevance_s.append(time.perf_counter() - t0)
     return NewPhraseCost(
         count=len(snap),
@@ -745,7 +746,7 @@ def check_relevance(service: FeedService, labels: Labels) -> list[RelevanceCheck
     """How well phrase relevance finds the clips labelled with what the phrase names."""
     out = []
     for phrase, kind, name in RELEVANCE_CHECKS:
-        z = service.relevance(phrase)
+        z = service.phrases.relevance(phrase)
         truth = (labels.style if kind == "style" else labels.topic) == label_index(kind, name)
         matched = z >= MATCH_Z
         out.append(
@@ -784,27 +785,27 @@ def bench_event_to_page(
             history = profile_events(labels, favourites, clock.now, rng)
             pair = []
             for who in ("user", "twin"):
-                user, _ = service.create_user(f"e2p_{who}_{trial:03d}", clock.now)
-                service.record_events(user, history, clock.tick())
-                pair.append((user, service.feed_page(user, PAGE, None, clock.tick())))
+                user, _ = service.accounts.create_user(f"e2p_{who}_{trial:03d}", clock.now)
+                service.intake.record_events(user, history, clock.tick())
+                pair.append((user, service.pages.feed_page(user, PAGE, None, clock.tick())))
             (user, page), (twin, twin_page) = pair
             events = [
                 Event(c, "like", clock.now) for c in clips_of(labels, "topic", target, likes, rng)
             ]
             now = clock.tick()
             t0 = time.perf_counter()
-            service.record_events(user, events, now)
+            service.intake.record_events(user, events, now)
             t1 = time.perf_counter()
-            nxt = service.feed_page(user, PAGE, page.next_cursor, now)
+            nxt = service.pages.feed_page(user, PAGE, page.next_cursor, now)
             t2 = time.perf_counter()
             record_s.append(t1 - t0)
             page_s.append(t2 - t1)
-            twin_next = service.feed_page(twin, PAGE, twin_page.next_cursor, now)
+            twin_next = service.pages.feed_page(twin, PAGE, twin_page.next_cursor, now)
             before.append(share(page, labels, "topic", target))
             after.append(share(nxt, labels, "topic", target))
             twin_after.append(share(twin_next, labels, "topic", target))
     return EventToPage(
-        count=len(service.snapshot()),
+        count=len(service.snapshots.current()),
         trials=sizes.event_trials,
         likes=likes,
         record_events=summarise(record_s),
@@ -866,21 +867,21 @@ def bench_size(
     log.info("size %d: catalog filled in %.1f s; opening the engine", count, fill_s())
     build_threads(default_threads)  # the indexes build as a fresh `steerfeed` process would
     with timer() as index_s:
-        engine = Engine(home, encoders[TEXT], None, multi_encoder=encoders[MULTI])
+        engine = ClipStore(home, encoders[TEXT], None, multi_encoder=encoders[MULTI])
     kinds = "/".join(f"{c} {i.kind}" for c, i in engine.indexes.items())
     log.info("size %d: indexes (%s) built in %.1f s", count, kinds, index_s())
     use_one_thread_per_request()  # as `steerfeed serve` does, before any timing
     service = FeedService.open(engine, home, reader)
     try:
         with timer() as snapshot_s:
-            service.snapshot()
+            service.snapshots.current()
         current, peak = rss_mb()
         report = SizeReport(
             Build(
                 count=count,
                 pool=len(pool.prompts),
                 remixes=remixes,
-                creators=len(service.snapshot().creator_names),
+                creators=len(service.snapshots.current().creator_names),
                 index_kind=kinds,
                 fill_s=fill_s(),
                 index_build_s=index_s(),
@@ -896,7 +897,7 @@ def bench_size(
         log.info("size %d: creating users", count)
         warm_users = make_users(service, "warm", 3, labels, clock, rng)
         for user in warm_users:  # warm-up: first requests pay for lazy imports and caches
-            service.steer(user, "more anime style, no horror", clock.tick())
+            service.steering.steer(user, "more anime style, no horror", clock.tick())
         time_pages(service, warm_users, replace(sizes, sessions=1, pages=3), clock)
         plain = make_users(service, "plain", sizes.users, labels, clock, rng)
         steered = make_users(service, "steered", sizes.users, labels, clock, rng)
@@ -918,7 +919,7 @@ def bench_size(
                 )
                 ops.append(("excluded topic", ekind, ename))
             for instruction in instructions:
-                service.steer(user, instruction, clock.tick())
+                service.steering.steer(user, instruction, clock.tick())
             checks.append(ops)
         report.pages.append(
             bench_pages(service, "boost (+ exclude)", steered, sizes, clock, labels, checks)
@@ -926,7 +927,7 @@ def bench_size(
         checks = []
         for k, user in enumerate(only):
             instruction, kind, name = ONLYS[k % len(ONLYS)]
-            service.steer(user, instruction, clock.tick())
+            service.steering.steer(user, instruction, clock.tick())
             checks.append([("only label", kind, name)])
         report.pages.append(bench_pages(service, "only", only, sizes, clock, labels, checks))
         report.steering = bench_steering(service, steerers, sizes, clock, rng)

@@ -56,12 +56,12 @@ def serve(home: Path, port: int) -> None:
     from feed.core.manifest import parse_entry
     from feed.http.app import create_app
     from feed.http.serving import serve_app
-    from feed.services.clips import Engine
+    from feed.services.clips import ClipStore
     from feed.services.demo import read_demo_spec
     from feed.settings import Settings
 
     use_one_thread_per_request()
-    engine = Engine(home, SentenceEncoder.load(), None)
+    engine = ClipStore(home, SentenceEncoder.load(), None)
     entries = [parse_entry(dict(s.raw), i, None, 2000) for i, s in enumerate(read_demo_spec(), 1)]
     report = engine.ingest(entries)
     assert not report.errors, report.errors[:3]

@@ -8,7 +8,7 @@ the engine's own `VectorIndex` over them (HNSW above 50,000 vectors, with the
 engine's M, efConstruction and efSearch), and compares its top 10 with exact
 inner-product search for two kinds of query the engine asks:
 
-- typed searches ("anime cats at night"), encoded like `Engine.search` does;
+- typed searches ("anime cats at night"), encoded like `ClipStore.search` does;
 - taste vectors: the normalised mean of a few catalog clips, like a user's
   profile direction in the feed's `taste` source.
 

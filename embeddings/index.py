@@ -64,6 +64,11 @@ class SearchHits:
     scores: np.ndarray
 
 
+def set_search_threads(n: int) -> None:
+    """How many threads FAISS may use inside one search or build."""
+    faiss.omp_set_num_threads(n)
+
+
 def choose_kind(count: int) -> IndexKind:
     """Exact search while small; HNSW once exact search gets slow."""
     return "hnsw" if count >= HNSW_THRESHOLD else "flat"

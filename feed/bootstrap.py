@@ -12,10 +12,12 @@ from embeddings.encoders import (
     TextEncoder,
     VisualEncoder,
 )
-from feed.services.clips import Engine
+from feed.core.steering import InstructionReader, load_reader
+from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
 from feed.settings import Settings
+from feed.storage.stores import open_store
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +50,13 @@ def use_one_thread_per_request() -> None:
     oversubscribe the cores (measured on 2 cores: search p99 32-49 ms with two
     torch threads, 18 ms with one, and 20x worse when another process is busy).
     """
-    import faiss
     import torch
     from threadpoolctl import threadpool_limits
 
+    from embeddings.index import set_search_threads
+
     torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
+    set_search_threads(1)
     threadpool_limits(1)  # numpy's BLAS, for relevance over the whole catalog
 
 
@@ -69,18 +72,36 @@ def load_multilingual_encoder(settings: Settings) -> TextEncoder | None:
         return None
 
 
-def open_engine(settings: Settings) -> Engine:
-    """Load encoders and open the engine over the settings' home."""
+def open_engine(settings: Settings) -> ClipStore:
+    """Load encoders and open the clip store over the settings' catalog and indexes."""
     text = SentenceEncoder.load(settings.text_model, device=settings.device)
     visual = load_visual_encoder(settings)
-    return Engine(
-        settings.home,
-        text,
-        visual,
-        multi_encoder=load_multilingual_encoder(settings),
-        frames_per_clip=settings.frames_per_clip,
-        max_video_bytes=settings.max_video_bytes,
-    )
+    urls = settings.store_urls
+    catalog = open_store("catalog", urls.catalog)
+    try:
+        indexes = open_store("vectors", urls.vectors)
+        return ClipStore(
+            settings.home,
+            text,
+            visual,
+            multi_encoder=load_multilingual_encoder(settings),
+            frames_per_clip=settings.frames_per_clip,
+            max_video_bytes=settings.max_video_bytes,
+            catalog=catalog,
+            indexes=indexes,
+        )
+    except BaseException:
+        catalog.close()
+        raise
+
+
+def open_service(
+    settings: Settings, clips: ClipStore, reader: InstructionReader | None = None
+) -> FeedService:
+    """The feed service over the settings' user state and event log (the reader loaded,
+    or trained once, in the settings' model folder unless given)."""
+    reader = reader or load_reader(settings.models_dir)
+    return FeedService.open(clips, settings.home, reader, settings.store_urls)
 
 
 def open_gap_filler(settings: Settings, service: FeedService) -> GapFiller:

@@ -21,13 +21,14 @@ from embeddings.encoders import EncoderUnavailable  # noqa: E402
 from feed.core.consent import normalise_handle  # noqa: E402
 from feed.core.manifest import ManifestError  # noqa: E402
 from feed.core.steering import load_reader  # noqa: E402
-from feed.services.clips import Engine  # noqa: E402
+from feed.core.types import User
+from feed.services.clips import ClipStore  # noqa: E402
 from feed.services.feed import FeedService  # noqa: E402
 from feed.services.feed import describe as describe_steering  # noqa: E402
 from feed.services.gaps import GapFiller  # noqa: E402
 from feed.settings import Settings  # noqa: E402
 from feed.storage.catalog import CatalogError  # noqa: E402
-from feed.storage.state import StateStore, User  # noqa: E402
+from feed.storage.state import StateStore  # noqa: E402
 
 log = logging.getLogger("steerfeed")
 
@@ -117,7 +118,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: Settings, engine: Engine | None = None) -> int:
+def _serve(settings: Settings, engine: ClipStore | None = None) -> int:
     from feed.bootstrap import use_one_thread_per_request
     from feed.http.app import create_app
     from feed.http.serving import serve_app
@@ -165,7 +166,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             on_stage=on_stage,
         )
         total = engine.catalog.count()
-        service = FeedService.open(engine, settings.home, load_reader(settings.models_dir))
+        from feed.bootstrap import open_service
+
+        service = open_service(settings, engine)
         try:
             consents = record_demo_consent(service, time.time())
         finally:
@@ -188,12 +191,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _feed_service(settings: Settings) -> Iterator[tuple[Engine, FeedService]]:
+def _feed_service(settings: Settings) -> Iterator[tuple[ClipStore, FeedService]]:
     """The engine and feed service over a home, closed (indexes not re-saved) on exit."""
-    from feed.bootstrap import open_engine
+    from feed.bootstrap import open_engine, open_service
 
     engine = open_engine(settings)
-    service = FeedService.open(engine, settings.home, load_reader(settings.models_dir))
+    service = open_service(settings, engine)
     try:
         yield engine, service
     finally:
@@ -202,7 +205,7 @@ def _feed_service(settings: Settings) -> Iterator[tuple[Engine, FeedService]]:
 
 
 @contextmanager
-def _gap_filler(settings: Settings) -> Iterator[tuple[Engine, FeedService, GapFiller]]:
+def _gap_filler(settings: Settings) -> Iterator[tuple[ClipStore, FeedService, GapFiller]]:
     """`_feed_service` plus the gap filler; its job table is closed on exit too."""
     from feed.bootstrap import open_gap_filler
 
@@ -215,9 +218,9 @@ def _gap_filler(settings: Settings) -> Iterator[tuple[Engine, FeedService, GapFi
 
 
 def _user(service: FeedService, handle: str) -> User:
-    user = service.state.user_by_handle(normalise_handle(handle))
+    user = service.users.user_by_handle(normalise_handle(handle))
     if user is None:
-        user, _ = service.create_user(handle, time.time())
+        user, _ = service.accounts.create_user(handle, time.time())
         print(f"created user @{user.handle}", file=sys.stderr)
     return user
 
@@ -225,7 +228,9 @@ def _user(service: FeedService, handle: str) -> User:
 def cmd_feed(args: argparse.Namespace) -> int:
     """Print a page of a user's feed with reasons."""
     with _feed_service(_settings(args)) as (_, service):
-        page = service.feed_page(_user(service, args.user), args.limit, args.cursor, time.time())
+        page = service.pages.feed_page(
+            _user(service, args.user), args.limit, args.cursor, time.time()
+        )
     for r in page.steering:
         print(f"steering: {r.id}  {describe_steering(r)}")
     for item in page.items:
@@ -241,12 +246,12 @@ def cmd_steer(args: argparse.Namespace) -> int:
         user = _user(service, args.user)
         now = time.time()
         if args.retract:
-            service.retract(user, args.retract, now)
+            service.steering.retract(user, args.retract, now)
             print(f"retracted {args.retract}")
         elif args.text:
-            for r in service.steer(user, " ".join(args.text), now, scope=args.scope):
+            for r in service.steering.steer(user, " ".join(args.text), now, scope=args.scope):
                 print(f"applied: {r.id}  {describe_steering(r)}  ({r.op} '{r.phrase}' x{r.weight})")
-        for r in service.active_steering(user, now):
+        for r in service.steering.active_steering(user, now):
             print(f"active:  {r.id}  {describe_steering(r)}")
     return 0
 
@@ -271,8 +276,7 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="steerfeed-eval-") as tmp:
         state = StateStore(Path(tmp) / "state.sqlite")
         service = FeedService(engine, state, EventLog(Path(tmp) / "events"),
-                              load_reader(settings.models_dir),
-                              cursor_secret=b"evaluation")  # fmt: skip
+                              load_reader(settings.models_dir))  # fmt: skip
         now = time.time()
         results = []
         try:
@@ -313,7 +317,7 @@ def _eval_heldout(args: argparse.Namespace) -> int:
         services, labels = {}, {}
         for name in ("a", "b"):
             home = Path(tmp) / name
-            engine = Engine(home, text, None, multi_encoder=multi)
+            engine = ClipStore(home, text, None, multi_encoder=multi)
             services[name], labels[name] = open_labelled_service(
                 load_labelled_catalog(name), home, engine, reader, now
             )
@@ -353,7 +357,7 @@ def _eval_heldout(args: argparse.Namespace) -> int:
                                  f" {r.score.reading.ops}  {r.score.case.text}")  # fmt: skip
         for service in services.values():
             service.close()
-            service.engine.catalog.close()
+            service.clips.catalog.close()
     report = "\n".join(lines)
     print(report)
     if args.out:

@@ -1,4 +1,4 @@
-"""Engine settings: where state lives and which models to load."""
+"""ClipStore settings: where state lives and which models to load."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from embeddings.encoders import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
+from feed.storage.stores import StoreURLs
 
 OFF_WORDS = {"", "off", "none", "false", "0"}
 
@@ -49,6 +50,12 @@ class Settings:
     upload_burst: int = 6
     event_per_minute: float = 120.0  # batches of up to 500 events each
     event_burst: int = 60
+    # Where each store lives, by URL (None: the embedded default under `home`).
+    catalog_url: str | None = None
+    state_url: str | None = None
+    vectors_url: str | None = None
+    events_url: str | None = None
+    cache_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -81,12 +88,27 @@ class Settings:
                           ("max_body_bytes", "STEERFEED_MAX_BODY_BYTES")):  # fmt: skip
             if env.get(name):
                 values[key] = int(env[name])
+        for key in ("catalog_url", "state_url", "vectors_url", "events_url", "cache_url"):
+            if env.get(f"STEERFEED_{key.upper()}"):
+                values[key] = env[f"STEERFEED_{key.upper()}"]
         if "STEERFEED_OPEN_SIGNUP" in env:
             values["open_signup"] = env["STEERFEED_OPEN_SIGNUP"].strip().lower() not in OFF_WORDS
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "home" in values:
             values["home"] = Path(str(values["home"]))
         return replace(cls(), **values)  # type: ignore[arg-type]
+
+    @property
+    def store_urls(self) -> StoreURLs:
+        """Each store's URL: the one set, else the embedded default under `home`."""
+        default = StoreURLs.embedded(self.home)
+        return StoreURLs(
+            catalog=self.catalog_url or default.catalog,
+            vectors=self.vectors_url or default.vectors,
+            users=self.state_url or default.users,
+            events=self.events_url or default.events,
+            limits=self.cache_url or default.limits,
+        )
 
     @property
     def catalog_path(self) -> Path:

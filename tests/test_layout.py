@@ -46,3 +46,48 @@ def test_importing_packages_loads_no_model_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+# Inside feed/, each layer may import only the layers named here (and itself).
+LAYERS = {
+    "feed.core": {"feed.resources"},
+    "feed.storage": {"feed.core", "feed.resources"},
+    "feed.services": {"feed.core", "feed.storage", "feed.resources"},
+    "feed.http": {"feed.core", "feed.storage", "feed.services", "feed.resources",
+                  "feed.settings", "feed.bootstrap"},
+}  # fmt: skip
+STORAGE_ONLY = ("sqlite3", "faiss")
+
+
+def test_layers_inside_feed_import_only_downwards():
+    violations = []
+    for layer, allowed in LAYERS.items():
+        for path in (ROOT / layer.replace(".", "/")).rglob("*.py"):
+            for name in imported_modules(path):
+                if not name.startswith("feed.") or name.startswith(layer + ".") or name == layer:
+                    continue
+                if not any(name == a or name.startswith(a + ".") for a in allowed):
+                    violations.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert violations == []
+
+
+def test_only_storage_talks_to_sqlite_or_faiss():
+    offenders = []
+    for path in (ROOT / "feed").rglob("*.py"):
+        if (ROOT / "feed" / "storage") in path.parents:
+            continue
+        bad = {n.split(".")[0] for n in imported_modules(path)} & set(STORAGE_ONLY)
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert offenders == []

@@ -141,3 +141,9 @@ def clip_visible(
         elif not may_use(consent, viewer_id, mutual.get(handle, False)):
             return False
     return True
+
+
+def inherited_cameos(listed: tuple[str, ...], original: tuple[str, ...]) -> tuple[str, ...]:
+    """The cameos of a remix: its own, then those of the clip it remixes (a remix keeps
+    the people of its original, so their consent governs it too)."""
+    return listed + tuple(c for c in original if c not in listed)

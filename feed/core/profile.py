@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feed.storage.state import ChannelTaste
+from feed.core.types import ChannelTaste
 
 EVENT_TYPES = ("impression", "view", "like", "skip", "hide", "share", "remix", "follow")
 HALF_LIFE_S = 7 * 24 * 3600.0

@@ -24,7 +24,7 @@ from feed.core.steering import InstructionReader
 from feed.evaluation.data import HeldoutCase, LabelledCatalog
 from feed.evaluation.understanding import CaseScore, read_instruction, score_case
 from feed.resources import DATA_DIR
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.feed import FeedError, FeedItem, FeedService
 
 SUITE_PATH = DATA_DIR / "steering" / "dev.toml"
@@ -86,7 +86,7 @@ def _pages(service: FeedService, user: object, now: float, n: int) -> list[FeedI
     out: list[FeedItem] = []
     cursor = None
     for _ in range(n):
-        page = service.feed_page(user, PAGE, cursor, now)  # type: ignore[arg-type]
+        page = service.pages.feed_page(user, PAGE, cursor, now)  # type: ignore[arg-type]
         out.extend(page.items)
         cursor = page.next_cursor
     return out
@@ -96,23 +96,23 @@ def evaluate_case(
     service: FeedService, case: SteeringCase, now: float, make_handle: Callable[[], str]
 ) -> CaseResult:
     """Score one case with a fresh user and a personal user."""
-    snap = service.snapshot()
-    fresh, _ = service.create_user(make_handle(), now)
-    base_first = service.feed_page(fresh, PAGE, None, now).items
+    snap = service.snapshots.current()
+    fresh, _ = service.accounts.create_user(make_handle(), now)
+    base_first = service.pages.feed_page(fresh, PAGE, None, now).items
     base_three = _pages(service, fresh, now, PAGES)
     started = time.perf_counter()
     try:
-        records = service.steer(fresh, case.text, now)
+        records = service.steering.steer(fresh, case.text, now)
     except FeedError as exc:
         return CaseResult(case.text, f"error: {exc}"[:60], case.target, 0.0, 0.0, 0.0, 0.0,
                           0.0, False, 0.0, False)  # fmt: skip
     steer_ms = (time.perf_counter() - started) * 1000
     ops = {r.op for r in records}
-    first = service.feed_page(fresh, PAGE, None, now).items
+    first = service.pages.feed_page(fresh, PAGE, None, now).items
     three = _pages(service, fresh, now, PAGES)
     for r in records:
-        service.retract(fresh, r.id, now)
-    reverted = [i.clip.id for i in service.feed_page(fresh, PAGE, None, now).items] == [
+        service.steering.retract(fresh, r.id, now)
+    reverted = [i.clip.id for i in service.pages.feed_page(fresh, PAGE, None, now).items] == [
         i.clip.id for i in base_first
     ]
     if ops & {"boost", "only"}:
@@ -131,18 +131,18 @@ def evaluate_case(
     other = [cid for cid in snap.clip_ids if case.target not in _tags(service, cid)]
     rng = np.random.default_rng(abs(hash(case.text)) % 2**32)
     anchor = other[int(rng.integers(len(other)))]
-    person, _ = service.create_user(make_handle(), now)
+    person, _ = service.accounts.create_user(make_handle(), now)
     liked = [
         cid for r in _neighbours(snap, snap.row_of_id[anchor], LIKES * 2)
-        if service.visible_row(person, snap, cid := snap.clip_ids[r])
+        if service.consent.visible_row(person, snap, cid := snap.clip_ids[r])
     ][:LIKES]  # fmt: skip
-    service.record_events(person, [Event(c, "like", now) for c in liked], now)
-    taste = service.state.tastes(person.id).get("text")
-    p_before = service.feed_page(person, PAGE, None, now).items
-    p_records = service.steer(person, case.text, now)
-    p_after = service.feed_page(person, PAGE, None, now).items
+    service.intake.record_events(person, [Event(c, "like", now) for c in liked], now)
+    taste = service.users.tastes(person.id).get("text")
+    p_before = service.pages.feed_page(person, PAGE, None, now).items
+    p_records = service.steering.steer(person, case.text, now)
+    p_after = service.pages.feed_page(person, PAGE, None, now).items
     for r in p_records:
-        service.retract(person, r.id, now)
+        service.steering.retract(person, r.id, now)
     personal_before = _personal(snap, taste, p_before, case.target)
     personal_after = _personal(snap, taste, p_after, case.target)
     # nan when the steered page holds only targets: there is no "rest" to compare.
@@ -155,7 +155,7 @@ def evaluate_case(
 
 
 def _tags(service: FeedService, clip_id: str) -> tuple[str, ...]:
-    clip = service.engine.catalog.get(clip_id)
+    clip = service.clips.catalog.get(clip_id)
     return () if clip is None else clip.tags
 
 
@@ -229,9 +229,9 @@ def page_effect(
     handle: str,
 ) -> tuple[str, float, float, bool]:  # fmt: skip
     """(first op applied, before, after, target met) for a case with a target, fresh user."""
-    user, _ = service.create_user(handle, now)
+    user, _ = service.accounts.create_user(handle, now)
     try:
-        records = service.steer(user, case.text, now)
+        records = service.steering.steer(user, case.text, now)
     except FeedError:
         return "", float("nan"), float("nan"), False
     if not records or records[0].op == "reset":
@@ -240,7 +240,7 @@ def page_effect(
     target = case.target or ""
     pages = 1 if first_op in ("boost", "only") else PAGES
     after_items = _pages(service, user, now, pages)
-    base_user, _ = service.create_user(handle + "-base", now)
+    base_user, _ = service.accounts.create_user(handle + "-base", now)
     base = _pages(service, base_user, now, pages)
     before = _label_share(base, labels, target)
     after = _label_share(after_items, labels, target)
@@ -316,18 +316,18 @@ def exclusion_sweep(
     """Half fresh, half warm users (who liked a few random clips) each say one of `texts`;
     count target clips in their first three pages."""
     rng = np.random.default_rng(seed)
-    snap = service.snapshot()
+    snap = service.snapshots.current()
     leaks = 0
     unapplied = 0
     phrases: set[str] = set()
     for u in range(users):
-        user, _ = service.create_user(f"{handle_prefix}{catalog}{target}{u}", now)
+        user, _ = service.accounts.create_user(f"{handle_prefix}{catalog}{target}{u}", now)
         if u % 2:
             liked = rng.choice(len(snap.clip_ids), size=WARM_LIKES, replace=False)
             events = [Event(snap.clip_ids[int(r)], "like", now) for r in liked]
-            service.record_events(user, events, now)
+            service.intake.record_events(user, events, now)
         try:
-            records = service.steer(user, texts[u % len(texts)], now)
+            records = service.steering.steer(user, texts[u % len(texts)], now)
         except FeedError:
             unapplied += 1
             continue
@@ -336,7 +336,10 @@ def exclusion_sweep(
         leaks += sum(target in labels[i.clip.id] for i in shown)
     non_target = np.array([target not in labels[c] for c in snap.clip_ids])
     removed = [
-        float(((service.relevance(p, snap) >= EXCLUDE_Z) & non_target).sum() / non_target.sum())
+        float(
+            ((service.phrases.relevance(p, snap) >= EXCLUDE_Z) & non_target).sum()
+            / non_target.sum()
+        )
         for p in sorted(phrases)
     ]
     return ExclusionResult(catalog, target, tuple(sorted(phrases)), users, leaks,
@@ -345,7 +348,7 @@ def exclusion_sweep(
 
 
 def open_labelled_service(
-    catalog: LabelledCatalog, home: Path, engine: Engine, reader: InstructionReader, now: float
+    catalog: LabelledCatalog, home: Path, engine: ClipStore, reader: InstructionReader, now: float
 ) -> tuple[FeedService, dict[str, set[str]]]:
     """Ingest a labelled catalog into `engine` (on `home`) and open a service over it.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feed.services.clips import TEXT, Engine
+from feed.services.clips import TEXT, ClipStore
 from feed.services.snapshot import build_snapshot
 
 
@@ -40,7 +40,7 @@ class ClipTable:
         return np.array([tag in t for t in self.tags], dtype=bool)
 
 
-def build_clip_table(engine: Engine) -> ClipTable:
+def build_clip_table(engine: ClipStore) -> ClipTable:
     """Read the engine's catalog into a table aligned with its ranking snapshot."""
     snap = build_snapshot(engine)
     clips = engine.catalog.get_many([int(s) for s in snap.seqs.tolist()])

@@ -18,7 +18,7 @@ from typing import Any
 
 from feed.core.profile import EVENT_TYPES
 from feed.core.ranking import RankWeights
-from feed.services.feed import PER_SOURCE
+from feed.services.pages import PER_SOURCE
 
 RANKERS = ("engine", "popularity", "random", "als", "bpr", "item-knn")
 CF_RANKERS = ("als", "bpr", "item-knn")

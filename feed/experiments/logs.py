@@ -17,14 +17,14 @@ putting it there), which is what off-policy estimates (IPS, SNIPS, DR) need.
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+
+from feed.storage.state import user_instructions
 
 STEERING_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Float64(),
@@ -126,12 +126,7 @@ def read_steering_log(path: Path) -> pl.DataFrame:
 def steering_from_state(path: Path) -> pl.DataFrame:
     """Users' instructions as stored by a live home's user state (read-only; operators'
     global steering and resets are left out, targets are unknown)."""
-    uri = f"file:{path}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as conn:
-        rows = conn.execute(
-            "SELECT DISTINCT created_at, user_id, session_id, text FROM steering"
-            " WHERE user_id IS NOT NULL AND op != 'reset' ORDER BY created_at"
-        ).fetchall()
+    rows = user_instructions(path)
     return pl.DataFrame(
         {
             "ts": [float(r[0]) for r in rows],

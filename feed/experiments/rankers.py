@@ -12,19 +12,20 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from feed.core.profile import Event
 from feed.core.ranking import RankWeights
 from feed.core.steering import InstructionReader
+from feed.core.types import User
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import CF_RANKERS, VariantConfig
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.feed import MAX_EVENTS_PER_BATCH, FeedService
 from feed.storage.events import EventLog, LoggedEvent
-from feed.storage.state import StateStore, User, hash_token
+from feed.storage.state import StateStore
 
 # Engagement that makes a clip popular: the weights the feed service uses.
 POPULARITY_WEIGHT = {
@@ -98,35 +99,10 @@ class _ReplayState(StateStore):
         super().__init__(path)
         self._salt = salt
 
-    def create_user(self, handle: str, now: float) -> tuple[User, str]:
-        """A user with a reproducible id (and a token nobody needs)."""
+    def create_user(self, handle: str, now: float, user_id: str | None = None) -> tuple[User, str]:
+        """A user with a reproducible id."""
         digest = hashlib.sha256(f"{self._salt}:{handle}".encode()).hexdigest()
-        user = User(f"u_{digest[:16]}", handle, now)
-        token = f"replay-{digest}"
-        with self.db.tx() as db:
-            db.execute(
-                "INSERT INTO users (id, handle, token_hash, created_at) VALUES (?, ?, ?, ?)",
-                (user.id, handle, hash_token(token), now),
-            )
-        return user, token
-
-
-class _VariantService(FeedService):
-    """The feed service with some named candidate sources switched off.
-
-    It filters what `FeedService._candidates` found (a private hook: the
-    service has no public switch for sources), so every other stage is the
-    service's own.
-    """
-
-    def __init__(self, *args: Any, sources: frozenset[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sources = sources
-
-    def _candidates(self, *args: Any, **kwargs: Any) -> dict[int, list[str]]:
-        found = super()._candidates(*args, **kwargs)
-        kept = {row: [s for s in found_by if s in self._sources] for row, found_by in found.items()}
-        return {row: found_by for row, found_by in kept.items() if found_by}
+        return super().create_user(handle, now, user_id or f"u_{digest[:16]}")
 
 
 class EngineRanker:
@@ -137,7 +113,7 @@ class EngineRanker:
     def __init__(
         self,
         name: str,
-        engine: Engine,
+        engine: ClipStore,
         folder: Path,
         reader: InstructionReader,
         *,
@@ -148,22 +124,17 @@ class EngineRanker:
         self.name = name
         folder.mkdir(parents=True, exist_ok=True)
         self.state = _ReplayState(folder / "state.sqlite", salt)
-        self.service = _VariantService(
-            engine,
-            self.state,
-            _DiscardedLog(folder / "events"),
-            reader,
-            cursor_secret=b"experiment",
-            weights=weights,
-            sources=sources,
-        )
+        self.service = FeedService(
+            engine, self.state, _DiscardedLog(folder / "events"), reader,
+            weights=weights, sources=sources,
+        )  # fmt: skip
         self._users: dict[str, User] = {}
         self._cursors: dict[str, str] = {}
 
     def _user(self, user_id: str, now: float) -> User:
         user = self._users.get(user_id)
         if user is None:
-            user, _ = self.service.create_user(f"r{len(self._users)}", now)
+            user, _ = self.service.accounts.create_user(f"r{len(self._users)}", now)
             self._users[user_id] = user
         return user
 
@@ -174,18 +145,20 @@ class EngineRanker:
         served them) are dropped: the service answers them as unknown clips.
         """
         user = self._user(user_id, now)
-        snap = self.service.snapshot()
-        events = [e for e in events if self.service.visible_row(user, snap, e.clip_id)]
+        snap = self.service.snapshots.current()
+        events = [e for e in events if self.service.consent.visible_row(user, snap, e.clip_id)]
         for start in range(0, len(events), MAX_EVENTS_PER_BATCH):
-            self.service.record_events(user, events[start : start + MAX_EVENTS_PER_BATCH], now)
+            self.service.intake.record_events(
+                user, events[start : start + MAX_EVENTS_PER_BATCH], now
+            )
 
     def steer(self, user_id: str, text: str, now: float) -> None:
         """Steer the user's feed (persistent scope, default lifetime)."""
-        self.service.steer(self._user(user_id, now), text, now)
+        self.service.steering.steer(self._user(user_id, now), text, now)
 
     def page(self, user_id: str, session_id: str, k: int, now: float) -> tuple[str, ...]:
         """The session's next page from the service."""
-        page = self.service.feed_page(
+        page = self.service.pages.feed_page(
             self._user(user_id, now), k, self._cursors.get(session_id), now
         )
         self._cursors[session_id] = page.next_cursor
@@ -197,7 +170,7 @@ class EngineRanker:
         out: list[str] = []
         cursor = None
         for _ in range(pages):
-            page = self.service.feed_page(user, k, cursor, now)
+            page = self.service.pages.feed_page(user, k, cursor, now)
             out.extend(item.clip.id for item in page.items)
             cursor = page.next_cursor
         return tuple(out)
@@ -326,7 +299,7 @@ class RandomRanker:
 
 def build_ranker(
     variant: VariantConfig,
-    engine: Engine,
+    engine: ClipStore,
     table: ClipTable,
     folder: Path,
     reader: InstructionReader,

@@ -76,7 +76,7 @@ from feed.experiments.summary import (
     step_table,
     summarise,
 )
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.demo import read_demo_spec
 from feed.storage.events import EventLog
 
@@ -133,14 +133,14 @@ def demo_entries(now: float, limit: int | None) -> list[ManifestEntry]:
 
 def open_catalog(
     config: ExperimentConfig, out: Path, encoder: TextEncoder, stages: Stages
-) -> Engine:
+) -> ClipStore:
     """The engine over the experiment's catalog (built under `out/home` unless it is a home)."""
     catalog = config.catalog
     if catalog.source == "home":
         assert catalog.path is not None
         if not (catalog.path / "catalog.sqlite").is_file():
             raise RunError(f"{catalog.path} holds no steerfeed catalog")
-        return Engine(catalog.path, encoder, None)
+        return ClipStore(catalog.path, encoder, None)
     if catalog.source == "kuairec":
         assert catalog.path is not None
         entries = kuairec_entries(catalog.path, config.kuairec)[: catalog.limit]
@@ -148,7 +148,7 @@ def open_catalog(
     else:
         now = config.simulation.start_ts
         entries = demo_entries(now, catalog.limit)
-    engine = Engine(out / "home", encoder, None)
+    engine = ClipStore(out / "home", encoder, None)
     report = engine.ingest(entries, now=now, progress=stages("catalog", len(entries)))
     for error in report.errors:
         log.warning("clip %s skipped: %s", error.clip_id, error.reason)
@@ -199,7 +199,7 @@ def phrasebook_for(
 def collect_logs(
     config: ExperimentConfig,
     out: Path,
-    engine: Engine,
+    engine: ClipStore,
     table: ClipTable,
     reader: InstructionReader,
     work: Path,

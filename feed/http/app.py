@@ -36,8 +36,9 @@ from feed.http.schemas import (
     search_item,
 )
 from feed.http.uploads import VIDEO_SUFFIXES, spooled_upload
-from feed.services.clips import NOT_YOURS, Engine, sweep_temp_files
-from feed.services.feed import FeedError, FeedService
+from feed.services.clips import NOT_YOURS, ClipStore, sweep_temp_files
+from feed.services.errors import FeedError, NotFound
+from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
 from feed.settings import Settings
 
@@ -56,7 +57,7 @@ TAKEN_ID = (
 
 def create_app(
     settings: Settings,
-    engine: Engine | None = None,
+    engine: ClipStore | None = None,
     service: FeedService | None = None,
     filler: GapFiller | None = None,
 ) -> FastAPI:
@@ -72,23 +73,23 @@ def create_app(
 
         engine = open_engine(settings)
     if service is None:
-        from feed.core.steering import load_reader
+        from feed.bootstrap import open_service
 
-        service = FeedService.open(engine, settings.home, load_reader(settings.models_dir))
+        service = open_service(settings, engine)
     if filler is None:
         filler = open_gap_filler(settings, service)
-    handle = AppContext(settings, engine, service, filler)
+    context = AppContext(settings, engine, service, filler)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweep_temp_files(settings.home, time.time())  # what a killed server left behind
-        worker = JobWorker(handle) if settings.run_jobs_in_background else None
+        worker = JobWorker(context) if settings.run_jobs_in_background else None
         if worker is not None:
             worker.start()
         yield
         if worker is not None:
             worker.stop()
-        handle.engine.save()
+        context.clips.save()
 
     app = FastAPI(
         title="steerfeed",
@@ -101,7 +102,7 @@ def create_app(
     )
     app.router.route_class = StrictJSONRoute
     install_error_handlers(app)
-    app.state.context = handle
+    app.state.context = context
     app.include_router(feed_router)
     app.include_router(generation_router)
     app.include_router(creator_router)
@@ -119,13 +120,15 @@ def create_app(
         return FileResponse(page, media_type="text/html")
 
     @app.get("/healthz")
-    def healthz(h: Ctx) -> Health:
+    def healthz(ctx: Ctx) -> Health:
         """Liveness, clip count and loaded channels."""
-        return Health(status="ok", clips=h.engine.catalog.count(), channels=list(h.engine.channels))
+        return Health(
+            status="ok", clips=ctx.clips.catalog.count(), channels=list(ctx.clips.channels)
+        )
 
     @app.get("/v1/search", responses=AUTH_ERRORS | INVALID)
     def search(
-        h: Ctx,
+        ctx: Ctx,
         viewer: Viewer,
         q: Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS)],
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -134,42 +137,44 @@ def create_app(
         caller may see: send a bearer token to include consent-gated cameo clips)."""
         if not q.strip():
             raise HTTPException(422, "q must not be blank")
-        hits = h.engine.search(q, limit * 2)
+        hits = ctx.clips.search(q, limit * 2)
         now = time.time()
-        visible = [x for x in hits if h.service.visible(viewer, x.clip.cameos, x.clip.creator)]
+        visible = [
+            x for x in hits if ctx.service.consent.visible(viewer, x.clip.cameos, x.clip.creator)
+        ]
         return SearchResponse(
-            items=[search_item(x, h.clip_view(viewer, x.clip, now)) for x in visible[:limit]],
-            channels=list(h.engine.channels),
+            items=[search_item(x, ctx.clip_view(viewer, x.clip, now)) for x in visible[:limit]],
+            channels=list(ctx.clips.channels),
         )
 
     @app.get("/v1/clips/{clip_id}", responses=AUTH_ERRORS | {404: {"description": "no such clip"}})
-    def get_clip(h: Ctx, viewer: Viewer, clip_id: str) -> ClipOut:
+    def get_clip(ctx: Ctx, viewer: Viewer, clip_id: str) -> ClipOut:
         """One clip's metadata (404 also for clips the caller may not see)."""
-        clip = h.engine.catalog.get(clip_id)
-        if clip is None or not h.service.visible(viewer, clip.cameos, clip.creator):
+        clip = ctx.clips.catalog.get(clip_id)
+        if clip is None or not ctx.service.consent.visible(viewer, clip.cameos, clip.creator):
             raise HTTPException(404, f"no clip {clip_id!r}")
-        return h.clip_view(viewer, clip, time.time())
+        return ctx.clip_view(viewer, clip, time.time())
 
     @app.delete("/v1/clips/{clip_id}", status_code=204,
                 responses={401: {}, 403: {"description": "not a co-owner"}, 404: {}})  # fmt: skip
-    def delete_clip(h: Ctx, user: CurrentUser, clip_id: str) -> Response:
+    def delete_clip(ctx: Ctx, user: CurrentUser, clip_id: str) -> Response:
         """Delete a clip: its creator and everyone whose cameo is in it co-own it."""
-        clip = h.engine.catalog.get(clip_id)
-        if clip is None or not h.service.visible(user, clip.cameos, clip.creator):
+        clip = ctx.clips.catalog.get(clip_id)
+        if clip is None or not ctx.service.consent.visible(user, clip.cameos, clip.creator):
             raise HTTPException(404, f"no clip {clip_id!r}")
-        if not h.service.co_owns(user, clip):
+        if not ctx.service.consent.co_owns(user, clip):
             raise HTTPException(403, "only the clip's creator and its cameos' owners may delete it")
-        h.engine.delete(clip_id)
-        h.engine.save()
+        ctx.clips.delete(clip_id)
+        ctx.clips.save()
         log.info("clip %s deleted by co-owner %s", clip_id, user.handle)
         return Response(status_code=204)
 
     @app.get("/v1/me/cameo-appearances", responses={401: {}})
-    def cameo_appearances(h: Ctx, user: CurrentUser) -> AppearanceList:
+    def cameo_appearances(ctx: Ctx, user: CurrentUser) -> AppearanceList:
         """Every clip your likeness is in, and who made it."""
-        clips = h.engine.catalog.clips_with_cameo(user.handle)
+        clips = ctx.clips.catalog.clips_with_cameo(user.handle)
         now = time.time()
-        return AppearanceList(items=[h.clip_view(user, c, now) for c in clips])
+        return AppearanceList(items=[ctx.clip_view(user, c, now) for c in clips])
 
     @app.post(
         "/v1/clips",
@@ -188,7 +193,7 @@ def create_app(
         },
     )
     def upload_clip(
-        h: Ctx,
+        ctx: Ctx,
         user: CurrentUser,
         prompt: Annotated[str, Form(max_length=MAX_TEXT_CHARS)],
         creator: Annotated[str | None, Form(max_length=64, description="defaults to you")] = None,
@@ -210,14 +215,14 @@ def create_app(
         is free, another creator's or a clip you may not see, so an upload never tells
         whether a clip you cannot see exists.
         """
-        h.rate_limit("upload", user.id, time.time())
+        ctx.rate_limit("upload", user.id, time.time())
         if creator is not None and normalise_handle(creator) != user.handle:
             raise HTTPException(403, "you can upload clips only as yourself")
-        existing = h.engine.catalog.get(clip_id) if clip_id else None
+        existing = ctx.clips.catalog.get(clip_id) if clip_id else None
         if clip_id and (existing is None or existing.creator != user.handle):
             # Checked before anything that depends on whether the id exists, so an id
             # outside your namespace gets one answer whether it is free, taken or hidden.
-            if not h.service.in_id_namespace(user, clip_id):
+            if not ctx.service.consent.in_id_namespace(user, clip_id):
                 raise HTTPException(422, f"clip_id must be one of your clips or start with "
                                          f"'{user.handle}-'")  # fmt: skip
             if existing is not None:
@@ -225,17 +230,16 @@ def create_app(
                 # id, or one taken before your account existed (by a shorter handle).
                 raise HTTPException(409, NOT_YOURS)
         handles = [c for c in (s.strip() for s in cameos.split(",")) if c]
-        if remix_of:
-            original = h.engine.catalog.get(remix_of)
-            if original is None or not h.service.visible(user, original.cameos, original.creator):
-                raise HTTPException(404, f"no clip {remix_of!r} to remix; nothing was stored")
-            handles += original.cameos
         if existing is not None:
             # A re-upload keeps the stored clip's cameos (they co-own it), so it needs
             # their consent now as much as a new clip would.
             handles += existing.cameos
         try:
-            handles = list(h.service.check_cameos(user, prompt, handles))
+            handles = list(
+                ctx.service.consent.remix_cameos(user, prompt, handles, remix_of or None)
+            )
+        except NotFound as exc:
+            raise HTTPException(404, f"{exc}; nothing was stored") from exc
         except FeedError as exc:
             raise HTTPException(403, f"{exc}; nothing was stored") from exc
         raw = {
@@ -258,7 +262,7 @@ def create_app(
                     entry = parse_entry(raw, 1, None, settings.max_prompt_chars)
                 except ManifestError as exc:
                     raise HTTPException(422, str(exc)) from exc
-                report = h.engine.ingest([entry], keep_creators=True)
+                report = ctx.clips.ingest([entry], keep_creators=True)
         except OSError as exc:  # the home cannot be written: nothing was committed
             log.error("upload by %s not stored: %s", user.handle, exc)
             raise HTTPException(503, "storage is unavailable; nothing was stored",
@@ -266,10 +270,10 @@ def create_app(
         if report.errors:
             reason = _without_paths(report.errors[0].reason, path, settings.home)
             raise HTTPException(409 if reason == NOT_YOURS else 422, reason)
-        clip = h.engine.catalog.get(entry.id)
+        clip = ctx.clips.catalog.get(entry.id)
         assert clip is not None
         log.info("uploaded clip %s by %s", clip.id, clip.creator)
-        return h.clip_view(user, clip, time.time())
+        return ctx.clip_view(user, clip, time.time())
 
     @app.get(
         "/media/{clip_id}",
@@ -284,15 +288,15 @@ def create_app(
         },
     )  # fmt: skip
     def media(
-        h: Ctx, clip_id: str, v: Annotated[str | None, Query(max_length=200)] = None
+        ctx: Ctx, clip_id: str, v: Annotated[str | None, Query(max_length=200)] = None
     ) -> FileResponse:
         """The clip's video, with HTTP range requests. Clips with cameos need the signed
         `v` token their video_url carries; whoever may not see the clip gets 404."""
-        clip = h.engine.catalog.get(clip_id)
+        clip = ctx.clips.catalog.get(clip_id)
         if clip is None or not clip.video_path:
             raise HTTPException(404, f"no media for clip {clip_id!r}")
-        viewer = h.service.media_viewer(clip_id, v, time.time())
-        if not h.service.visible(viewer, clip.cameos, clip.creator):
+        viewer = ctx.service.consent.media_viewer(clip_id, v, time.time())
+        if not ctx.service.consent.visible(viewer, clip.cameos, clip.creator):
             raise HTTPException(404, f"no media for clip {clip_id!r}")
         path = (settings.home / clip.video_path).resolve()
         if not path.is_file() or settings.home.resolve() not in path.parents:

@@ -1,8 +1,9 @@
-"""What every request handler reaches: settings, engine, feed service and rate limits.
+"""What every request handler reaches (`AppContext`): settings, the clip store, the feed
+service, the gap filler and rate limits.
 
-Handlers call the engine and the service directly: both are safe to share
-between request threads: the engine behind its readers-writer lock, the
-service behind its own lock for caches and SQLite's for user state.
+Handlers call the clip store and the service's concerns directly: both are safe to
+share between request threads: the clip store behind its readers-writer lock, the
+services behind their own locks for caches and the stores' for state.
 """
 
 from __future__ import annotations
@@ -11,33 +12,35 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from feed.core.types import User
 from feed.http.schemas import ClipOut, clip_out
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
 from feed.settings import Settings
 from feed.storage.catalog import Clip
-from feed.storage.ratelimit import Limit, RateLimiter
+from feed.storage.ratelimit import Limit
 from feed.storage.references import CameoReferences
-from feed.storage.state import User
+from feed.storage.stores import open_limits
 
 
 class AppContext:
     """The app's long-lived objects."""
 
     def __init__(
-        self, settings: Settings, engine: Engine, service: FeedService, filler: GapFiller
+        self, settings: Settings, engine: ClipStore, service: FeedService, filler: GapFiller
     ) -> None:
         self.settings = settings
-        self.engine = engine
+        self.clips = engine
         self.service = service
         self.filler = filler
         self.references = CameoReferences(settings.home / "cameos")
-        self.limiter = RateLimiter(
+        self.limiter = open_limits(
+            settings.store_urls.limits,
             {"steer": Limit(settings.steer_per_minute, settings.steer_burst),
              "generate": Limit(settings.generate_per_minute, settings.generate_burst),
              "upload": Limit(settings.upload_per_minute, settings.upload_burst),
-             "events": Limit(settings.event_per_minute, settings.event_burst)}
+             "events": Limit(settings.event_per_minute, settings.event_burst)},
         )  # fmt: skip
 
     def rate_limit(self, what: str, who: str, now: float) -> None:
@@ -52,8 +55,8 @@ class AppContext:
     def clip_view(self, viewer: User | None, clip: Clip, now: float) -> ClipOut:
         """A clip as this viewer gets it: media URL signed for them, and whether they may
         remix it."""
-        return clip_out(clip, self.service.media_query(viewer, clip, now),
-                        self.service.may_remix(viewer, clip))  # fmt: skip
+        return clip_out(clip, self.service.consent.media_query(viewer, clip, now),
+                        self.service.consent.may_remix(viewer, clip))  # fmt: skip
 
 
 def get_context(request: Request) -> AppContext:

@@ -101,7 +101,7 @@ def find_users(
     ctx: Ctx, user: CurrentUser, q: Prefix = "", limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> HandleList:
     """Accounts whose handle starts with `q` (to pick people for approved or blocked lists)."""
-    return HandleList(items=ctx.service.state.handles_starting(normalise_handle(q), limit))
+    return HandleList(items=ctx.service.users.handles_starting(normalise_handle(q), limit))
 
 
 @router.get("/v1/cameos", responses=AUTH_ERRORS | INVALID)
@@ -110,7 +110,7 @@ def cameo_choices(
 ) -> CameoChoiceList:
     """People whose handle starts with `q`, for @mention completion: whether each one's cameo
     lets you put them in a clip, and if not, why (policies as of this request)."""
-    choices = ctx.service.cameo_choices(user, q, limit)
+    choices = ctx.service.consent.cameo_choices(user, q, limit)
     return CameoChoiceList(
         items=[CameoChoiceOut(handle=c.handle, allowed=c.allowed, reason=c.reason) for c in choices]
     )
@@ -123,17 +123,17 @@ def profile(
 ) -> ProfileOut:  # fmt: skip
     """A person's clips that you may see, newest first, and whether you follow each other."""
     name = normalise_handle(handle)
-    owner = ctx.service.state.user_by_handle(name)
+    owner = ctx.service.users.user_by_handle(name)
     if owner is None:
         raise HTTPException(404, f"no account @{name}")
     now = time.time()
     clips = [
         ctx.clip_view(viewer, c, now)
-        for c in ctx.engine.catalog.clips_by_creator(name, limit * 2)
-        if ctx.service.visible(viewer, c.cameos, c.creator)
+        for c in ctx.clips.catalog.clips_by_creator(name, limit * 2)
+        if ctx.service.consent.visible(viewer, c.cameos, c.creator)
     ][:limit]
-    following = viewer is not None and name in ctx.service.state.follows(viewer.id)
-    follows_you = viewer is not None and viewer.handle in ctx.service.state.follows(owner.id)
+    following = viewer is not None and name in ctx.service.users.follows(viewer.id)
+    follows_you = viewer is not None and viewer.handle in ctx.service.users.follows(owner.id)
     return ProfileOut(handle=name, you=viewer is not None and viewer.id == owner.id,
                       following=following, follows_you=follows_you, clips=clips)  # fmt: skip
 
@@ -143,7 +143,7 @@ def profile(
 def follow(ctx: Ctx, user: CurrentUser, handle: HandlePath) -> Response:
     """Follow someone (mutual follows count for cameos set to `mutuals`, at once)."""
     try:
-        ctx.service.follow(user, handle, time.time())
+        ctx.service.accounts.follow(user, handle, time.time())
     except FeedError as exc:
         raise _http(exc) from exc
     return Response(status_code=204)
@@ -154,7 +154,7 @@ def follow(ctx: Ctx, user: CurrentUser, handle: HandlePath) -> Response:
 def unfollow(ctx: Ctx, user: CurrentUser, handle: HandlePath) -> Response:
     """Stop following someone."""
     try:
-        ctx.service.follow(user, handle, time.time(), on=False)
+        ctx.service.accounts.follow(user, handle, time.time(), on=False)
     except FeedError as exc:
         raise _http(exc) from exc
     return Response(status_code=204)
@@ -166,14 +166,14 @@ def remixes(
     ctx: Ctx, viewer: Viewer, clip_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> ClipList:
     """Remixes of a clip, newest first (only those you may see; 404 for a clip you may not)."""
-    clip = ctx.engine.catalog.get(clip_id)
-    if clip is None or not ctx.service.visible(viewer, clip.cameos, clip.creator):
+    clip = ctx.clips.catalog.get(clip_id)
+    if clip is None or not ctx.service.consent.visible(viewer, clip.cameos, clip.creator):
         raise HTTPException(404, f"no clip {clip_id!r}")
     now = time.time()
-    found = ctx.engine.catalog.remixes_of(clip_id, limit * 2)
+    found = ctx.clips.catalog.remixes_of(clip_id, limit * 2)
     return ClipList(items=[
         ctx.clip_view(viewer, c, now) for c in found
-        if ctx.service.visible(viewer, c.cameos, c.creator)
+        if ctx.service.consent.visible(viewer, c.cameos, c.creator)
     ][:limit])  # fmt: skip
 
 
@@ -185,14 +185,14 @@ def made_for_you(
     now = time.time()
     return MadeForYouList(items=[
         MadeForYouOut(clip=ctx.clip_view(user, m.clip, now), request=m.request, made_at=m.made_at)
-        for m in ctx.service.made_for_you(user, limit)
+        for m in ctx.service.accounts.made_for_you(user, limit)
     ])  # fmt: skip
 
 
 @router.get("/v1/me/cameo", responses=AUTH_ERRORS)
 def my_cameo(ctx: Ctx, user: CurrentUser) -> MyCameoOut:
     """Your cameo: its reference (if recorded) and who may use it."""
-    consent = ctx.service.consents().get(user.handle)
+    consent = ctx.service.consent.consents().get(user.handle)
     ref = ctx.references.get(user.id)
     reference = None if ref is None else ReferenceOut(
         kind=ref.kind, media_type=ref.media_type, size_bytes=ref.size_bytes,
@@ -201,7 +201,7 @@ def my_cameo(ctx: Ctx, user: CurrentUser) -> MyCameoOut:
     if consent is None:
         return MyCameoOut(handle=user.handle, policy=None, approved=[], blocked=[],
                           reference=reference)  # fmt: skip
-    names = ctx.service.state.handles_of([*consent.approved, *consent.blocked])
+    names = ctx.service.users.handles_of([*consent.approved, *consent.blocked])
     return MyCameoOut(handle=user.handle, policy=consent.policy,
                       approved=sorted(names[i] for i in consent.approved if i in names),
                       blocked=sorted(names[i] for i in consent.blocked if i in names),

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from feed.core.intent import has_japanese
 from feed.core.profile import Event
+from feed.core.types import SteeringRecord, User
 from feed.http.deps import AppContext, Ctx
 from feed.http.request_body import StrictJSONRoute
 from feed.http.schemas import (
@@ -28,17 +29,10 @@ from feed.http.schemas import (
     UserCreate,
     UserCreated,
 )
-from feed.services.feed import (
-    FUTURE_SLACK_S,
-    FeedError,
-    FeedItem,
-    Forbidden,
-    NeedsConfirmation,
-    NotFound,
-    describe,
-    describe_reading,
-)
-from feed.storage.state import SteeringRecord, User
+from feed.services.errors import FeedError, Forbidden, NeedsConfirmation, NotFound
+from feed.services.intake import FUTURE_SLACK_S
+from feed.services.pages import FeedItem
+from feed.services.steering import describe, describe_reading
 
 router = APIRouter(route_class=StrictJSONRoute)
 
@@ -66,7 +60,7 @@ def is_admin(ctx: AppContext, authorization: str | None) -> bool:
 def current_user(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> User:
     """The user whose bearer token is on the request; 401 otherwise."""
     token = _bearer(authorization)
-    user = ctx.service.state.authenticate(token) if token else None
+    user = ctx.service.users.authenticate(token) if token else None
     if user is None:
         raise HTTPException(401, "missing or invalid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
@@ -119,7 +113,7 @@ def create_user(ctx: Ctx, body: UserCreate) -> UserCreated:
     if not ctx.settings.open_signup:
         raise HTTPException(403, "open sign-up is disabled on this server")
     try:
-        user, token = ctx.service.create_user(body.handle, time.time())
+        user, token = ctx.service.accounts.create_user(body.handle, time.time())
     except FeedError as exc:
         raise HTTPException(409 if "taken" in str(exc) else 422, str(exc)) from exc
     return UserCreated(user_id=user.id, handle=user.handle, token=token)
@@ -136,7 +130,7 @@ def get_feed(
 ) -> FeedResponse:
     """The next page of the caller's feed; pass `next_cursor` back for the page after."""
     try:
-        page = ctx.service.feed_page(user, limit, cursor, time.time())
+        page = ctx.service.pages.feed_page(user, limit, cursor, time.time())
     except FeedError as exc:
         raise _http(exc) from exc
     now = time.time()
@@ -171,10 +165,10 @@ def post_events(ctx: Ctx, user: CurrentUser, body: EventsIn) -> EventsAccepted:
         raise HTTPException(
             422, f"event time {stale[0]} is outside the last {days:.0f} days (or in the future)"
         )
-    if body.session_id is not None and ctx.service.state.session_owner(body.session_id) != user.id:
+    if body.session_id is not None and ctx.service.users.session_owner(body.session_id) != user.id:
         raise HTTPException(403, "that session belongs to someone else")
     try:
-        accepted = ctx.service.record_events(user, events, now, body.session_id)
+        accepted = ctx.service.intake.record_events(user, events, now, body.session_id)
     except FeedError as exc:
         raise _http(exc) from exc
     return EventsAccepted(accepted=accepted)
@@ -202,7 +196,7 @@ def post_steer(
     ctx.rate_limit("steer", "admin" if caller is None else caller.id, time.time())
     reading = None if body.reading is None else [(r.op, r.phrase) for r in body.reading]
     try:
-        records = ctx.service.steer(
+        records = ctx.service.steering.steer(
             caller, body.text, time.time(), scope=body.scope, ttl_s=body.ttl_s,
             session_id=body.session_id, reading=reading,
         )  # fmt: skip
@@ -224,7 +218,7 @@ def post_steer(
 @router.get("/v1/steer", responses=AUTH_ERRORS)
 def list_steer(ctx: Ctx, user: CurrentUser) -> SteeringList:
     """Steering in force for the caller (their own and global), in words."""
-    records = ctx.service.active_steering(user, time.time())
+    records = ctx.service.steering.active_steering(user, time.time())
     return SteeringList(items=[steering_out(r) for r in records])
 
 
@@ -237,10 +231,10 @@ def delete_steer(
     ctx: Ctx, steering_id: str, authorization: Annotated[str | None, Header()] = None
 ) -> Response:
     """Retract one steering op; the next page reverts."""
-    record = ctx.service.state.get_steering(steering_id)
+    record = ctx.service.users.get_steering(steering_id)
     caller = _steer_caller(ctx, authorization, record is not None and record.user_id is None)
     try:
-        ctx.service.retract(caller, steering_id, time.time())
+        ctx.service.steering.retract(caller, steering_id, time.time())
     except FeedError as exc:
         raise _http(exc) from exc
     return Response(status_code=204)

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Header, HTTPException, Path
 from pydantic import BaseModel, Field
 
 from feed.core.consent import normalise_handle
+from feed.core.types import User
 from feed.http.deps import AppContext, Ctx
 from feed.http.request_body import StrictJSONRoute
 from feed.http.routes_feed import CurrentUser, _http, is_admin
 from feed.http.schemas import INVALID
 from feed.services.feed import FeedError
 from feed.services.gaps import BudgetError
-from feed.storage.state import User
 from generation.gaps import Gap
 from generation.jobs import Job
 
@@ -254,11 +254,11 @@ def _record_cameo(ctx: AppContext, user: User, handle: str, body: CameoUpdate) -
     if normalise_handle(handle) != user.handle:
         raise HTTPException(403, "you can only set consent for your own cameo")
     try:
-        consent = ctx.service.set_cameo(user, body.policy, body.approved, body.blocked,
+        consent = ctx.service.consent.set_cameo(user, body.policy, body.approved, body.blocked,
                                         time.time())  # fmt: skip
     except FeedError as exc:
         raise _http(exc) from exc
-    names = ctx.service.state.handles_of([*consent.approved, *consent.blocked])
+    names = ctx.service.users.handles_of([*consent.approved, *consent.blocked])
     return CameoOut(handle=user.handle, policy=consent.policy,
                     approved=sorted(names[i] for i in consent.approved if i in names),
                     blocked=sorted(names[i] for i in consent.blocked if i in names))  # fmt: skip

@@ -1,4 +1,4 @@
-"""The clip engine: catalog + encoders + one vector index per channel.
+"""The clip store: catalog + encoders + one vector index per channel.
 
 It owns ingest (media → vectors → catalog → index), search, deletion and
 reindexing, and keeps each index consistent with the catalog across crashes:
@@ -28,10 +28,12 @@ import numpy as np
 
 from embeddings.encoders import TextEncoder, VisualEncoder, pool_frames
 from embeddings.frames import MediaError, MediaLimits, probe_video, sample_frames
-from embeddings.index import IndexMismatchError, VectorIndex
+from feed.core.consent import inherited_cameos
 from feed.core.manifest import LineError, ManifestEntry
 from feed.services.rwlock import ReadWriteLock
-from feed.storage.catalog import Catalog, CatalogError, Clip, ClipRecord, embedding_text
+from feed.storage.catalog import CatalogError, Clip, ClipRecord, embedding_text
+from feed.storage.interfaces import Catalog, VectorIndex, VectorIndexes
+from feed.storage.stores import StoreURLs, open_store
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def fuse_channel_scores(scores: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, z.sum(axis=1) / np.maximum(counts, 1), -np.inf).astype(np.float32)
 
 
-class Engine:
+class ClipStore:
     """Clips in, vectors out, neighbours back; the catalog is the source of truth."""
 
     def __init__(
@@ -112,7 +114,11 @@ class Engine:
         max_video_bytes: int = 200 * 1024 * 1024,
         media_limits: MediaLimits | None = None,
         accounts: HandleRegistry | None = None,
+        catalog: Catalog | None = None,
+        indexes: VectorIndexes | None = None,
     ) -> None:
+        """Clips of the catalog and indexes given, or of the embedded ones under `home`
+        (media always lives under `home/media`)."""
         self.home = home
         self.media_limits = media_limits or MediaLimits()
         # Decoding runs beside the pages: at most two at once, so a burst of uploads
@@ -122,10 +128,11 @@ class Engine:
         # handles unreserved, and the service reserves them when it opens.
         self.accounts = accounts
         self.media_dir = home / "media"
-        self.index_dir = home / "index"
         self.frames_per_clip = frames_per_clip
         self.max_video_bytes = max_video_bytes
-        self.catalog = Catalog(home / "catalog.sqlite")
+        urls = StoreURLs.embedded(home)
+        self.catalog: Catalog = catalog or open_store("catalog", urls.catalog)
+        self.index_store: VectorIndexes = indexes or open_store("vectors", urls.vectors)
         self.lock = ReadWriteLock()
         self._save_lock = threading.Lock()
         self.encoders: dict[str, TextEncoder] = {TEXT: text_encoder}
@@ -155,36 +162,10 @@ class Engine:
     # -- index lifecycle ------------------------------------------------------
 
     def _open_index(self, channel: str, encoder: TextEncoder) -> VectorIndex:
-        try:
-            index = VectorIndex.load(self.index_dir, channel, encoder.model_id, encoder.dim)
-        except IndexMismatchError as exc:
-            if self.catalog.count():
-                log.warning("%s; rebuilding the %s index from the catalog", exc, channel)
-            return self._build_index(channel, encoder)
-        if index.generation > self.catalog.generation:
-            log.warning("%s index is ahead of the catalog; rebuilding", channel)
-            return self._build_index(channel, encoder)
-        if index.generation < self.catalog.generation:
-            changes = self.catalog.channel_changes(channel, index.generation)
-            index.remove(changes.removed)
-            if len(changes.upserted.seqs):
-                index.upsert(changes.upserted.seqs, changes.upserted.vectors)
-            index.generation = self.catalog.generation
-            log.info(
-                "%s index caught up: %d upserted, %d removed",
-                channel, len(changes.upserted.seqs), len(changes.removed),
-            )  # fmt: skip
-            index.save(self.index_dir)
-        return index
+        return self.index_store.open(channel, encoder.model_id, encoder.dim, self.catalog)
 
     def _build_index(self, channel: str, encoder: TextEncoder) -> VectorIndex:
-        stored = self.catalog.channel_vectors(channel)
-        vectors = stored.vectors if len(stored.seqs) else np.empty((0, encoder.dim), np.float32)
-        index = VectorIndex.build(
-            channel, encoder.model_id, stored.seqs, vectors, self.catalog.generation
-        )
-        index.save(self.index_dir)
-        return index
+        return self.index_store.build(channel, encoder.model_id, encoder.dim, self.catalog)
 
     def save(self) -> None:
         """Persist every index at the catalog's current generation."""
@@ -192,7 +173,7 @@ class Engine:
         with self.lock.read(), self._save_lock:
             for index in self.indexes.values():
                 index.generation = self.catalog.generation
-                index.save(self.index_dir)
+                self.index_store.save(index)
 
     def close(self) -> None:
         """Save indexes and close the catalog."""
@@ -238,10 +219,8 @@ class Engine:
             video_rel = str(target.relative_to(self.home))
         cameos = entry.cameos
         if entry.remix_of is not None:
-            # A remix keeps the people of its original: their consent governs it too.
             original = self.catalog.get(entry.remix_of)
-            if original is not None:
-                cameos += tuple(c for c in original.cameos if c not in cameos)
+            cameos = inherited_cameos(cameos, original.cameos if original is not None else ())
         record = ClipRecord(
             id=entry.id,
             prompt=entry.prompt,

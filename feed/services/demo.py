@@ -14,7 +14,7 @@ from pathlib import Path
 from feed.core.consent import POLICIES
 from feed.core.manifest import ManifestError, parse_entry
 from feed.resources import DATA_DIR
-from feed.services.clips import Engine, IngestReport, Progress
+from feed.services.clips import ClipStore, IngestReport, Progress
 from feed.services.feed import FeedService
 from generation.renderer import ProceduralRenderer
 
@@ -49,7 +49,7 @@ def read_demo_spec(path: Path = DEMO_SPEC) -> list[DemoSpecLine]:
 
 
 def build_demo(
-    engine: Engine,
+    engine: ClipStore,
     renderer: ProceduralRenderer,
     *,
     now: float,
@@ -123,11 +123,11 @@ def record_demo_consent(service: FeedService, now: float, path: Path = DEMO_CAME
     stands."""
     recorded = 0
     for cameo in read_demo_cameos(path):
-        service.state.reserve_handles([cameo.handle], now)
-        user = service.state.user_by_handle(cameo.handle)
-        if user is None or not user.reserved or service.state.cameo(cameo.handle) is not None:
+        service.users.reserve_handles([cameo.handle], now)
+        user = service.users.user_by_handle(cameo.handle)
+        if user is None or not user.reserved or service.users.cameo(cameo.handle) is not None:
             continue
-        service.state.reserve_handles(cameo.approved, now)
-        service.set_cameo(user, cameo.policy, cameo.approved, (), now)
+        service.users.reserve_handles(cameo.approved, now)
+        service.consent.set_cameo(user, cameo.policy, cameo.approved, (), now)
         recorded += 1
     return recorded

@@ -19,8 +19,8 @@ import numpy as np
 from feed.core.consent import mentioned_cameos
 from feed.core.manifest import parse_entry
 from feed.core.ranking import MATCH_Z
+from feed.core.types import User
 from feed.services.feed import FeedError, FeedService, Forbidden, NotFound
-from feed.storage.state import User
 from generation.gaps import DemandSignal, Gap, detect_gaps
 from generation.jobs import BudgetExceeded, Budgets, Job, JobStore, NewJob, run_jobs
 from generation.prompts import compose_prompts
@@ -73,7 +73,7 @@ class GapFiller:
     def system_user(self) -> User:
         """The reserved account gap fills are made as: it holds no likeness of its own, so a
         gap naming a cameo is filled only if that cameo allows anyone to use it."""
-        state = self.service.state
+        state = self.service.users
         state.reserve_handles([GAP_CREATOR], self.clock())
         user = state.user_by_handle(GAP_CREATOR)
         assert user is not None
@@ -81,7 +81,7 @@ class GapFiller:
 
     def _allowed(self, user: User, prompt: str) -> bool:
         try:
-            self.service.check_cameos(user, prompt)
+            self.service.consent.check_cameos(user, prompt)
         except Forbidden:
             return False
         return True
@@ -92,19 +92,21 @@ class GapFiller:
         A phrase naming a cameo that does not allow generation by the gap filler is no
         demand: no gap is ever filled with a likeness its owner did not allow.
         """
-        snap = self.service.snapshot()
+        snap = self.service.snapshots.current()
         signals = []
         system = self.system_user()
-        for record in self.service.state.live_user_steering(now):
+        for record in self.service.users.live_user_steering(now):
             if record.op not in ("boost", "only") or not self._allowed(system, record.phrase):
                 continue
-            z = self.service.relevance(record.phrase, snap)
+            z = self.service.phrases.relevance(record.phrase, snap)
             # z alone always finds a "top 7%"; supply also needs real closeness, or a
             # phrase the catalog lacks entirely would look well served.
-            cosine = snap.vectors["text"] @ self.service.phrase_vectors(record.phrase)["text"]
+            cosine = (
+                snap.vectors["text"] @ self.service.phrases.phrase_vectors(record.phrase)["text"]
+            )
             unseen = np.ones(len(snap), dtype=bool)
-            for seen in (self.service.state.watched(record.user_id or ""),
-                         self.service.state.hidden(record.user_id or "")):  # fmt: skip
+            for seen in (self.service.users.watched(record.user_id or ""),
+                         self.service.users.hidden(record.user_id or "")):  # fmt: skip
                 unseen[snap.rows_for_ids(seen)] = False
             matches = (z >= MATCH_Z) & (cosine >= SUPPLY_COSINE) & unseen
             best = int(np.argmax(z)) if len(z) else -1
@@ -132,16 +134,18 @@ class GapFiller:
         system = self.system_user()
         liked: list[str] = []
         for user_id in gap.waiting_users:
-            clips = self.service.engine.catalog
+            clips = self.service.clips.catalog
             # Subjects never come from a prompt that names someone: a likeness is not
             # carried from a liked clip into a new one.
-            for clip_id in self.service.state.liked(user_id, 10):
+            for clip_id in self.service.users.liked(user_id, 10):
                 clip = clips.get(clip_id)
                 if clip is not None and not mentioned_cameos(clip.prompt):
                     liked.append(clip.prompt)
         prompts = compose_prompts(gap.phrase, liked, count, seed=zlib.crc32(gap.id.encode()))
         for prompt in prompts:
-            self.service.check_cameos(system, prompt)  # the phrase was checked: belt and braces
+            self.service.consent.check_cameos(
+                system, prompt
+            )  # the phrase was checked: belt and braces
         day = int(now // 86_400)
         new = [
             NewJob(
@@ -155,7 +159,7 @@ class GapFiller:
             raise BudgetError(str(exc), exc.retry_after_s) from exc
         # Route now, while we know who is waiting: the clips appear on their pages
         # as soon as they are ingested.
-        self.service.state.add_made_for(
+        self.service.users.add_made_for(
             [(u, j.clip_id_for_ingest, gap.phrase, j.id) for j in jobs for u in gap.waiting_users],
             now,
         )
@@ -187,11 +191,10 @@ class GapFiller:
             raise FeedError(f"seconds must be one of {list(self.provider.durations_s)}")
         if aspect is not None and aspect not in self.provider.aspects:
             raise FeedError(f"aspect must be one of {list(self.provider.aspects)}")
-        inherited = self._remixed_cameos(user, remix_of)
         try:
-            self.service.check_cameos(user, prompt, inherited)
-        except Forbidden as exc:
-            raise Forbidden(f"{exc}; nothing was queued") from exc
+            self.service.consent.remix_cameos(user, prompt, (), remix_of)
+        except (NotFound, Forbidden) as exc:
+            raise type(exc)(f"{exc}; nothing was queued") from exc
         key = key or f"{user.id}:{zlib.crc32(f'{prompt}|{remix_of}|{seconds}|{aspect}'.encode())}"
         key += f":{int(now // 60)}"
         new = NewJob(prompt=prompt, idempotency_key=key, requester=user.id, remix_of=remix_of,
@@ -200,17 +203,8 @@ class GapFiller:
             (job,) = self.jobs.enqueue([new], self.provider.name, now, self.budgets)
         except BudgetExceeded as exc:
             raise BudgetError(str(exc), exc.retry_after_s) from exc
-        self.service.state.add_made_for([(user.id, job.clip_id_for_ingest, prompt, job.id)], now)
+        self.service.users.add_made_for([(user.id, job.clip_id_for_ingest, prompt, job.id)], now)
         return job
-
-    def _remixed_cameos(self, user: User, remix_of: str | None) -> tuple[str, ...]:
-        """The cameos a remix of `remix_of` inherits; NotFound unless the user may see it."""
-        if remix_of is None:
-            return ()
-        original = self.service.engine.catalog.get(remix_of)
-        if original is None or not self.service.visible(user, original.cameos, original.creator):
-            raise NotFound(f"no clip {remix_of!r} to remix; nothing was queued")
-        return original.cameos
 
     # -- running --------------------------------------------------------------
 
@@ -220,21 +214,21 @@ class GapFiller:
         def ingest(job: Job, path: Path, provider: str) -> str:
             maker = self.system_user()
             if job.requester is not None:
-                maker = self.service.state.get_user(job.requester) or maker
+                maker = self.service.users.get_user(job.requester) or maker
             # Consent is checked again as the clip is stored: a cameo's owner may have
             # changed their mind since the job was queued (or deleted the remixed clip).
             raw: dict[str, object] = {"id": job.clip_id_for_ingest, "prompt": job.prompt,
                                       "creator": maker.handle, "video": str(path),
                                       "tags": ["generated"]}  # fmt: skip
-            inherited: tuple[str, ...] = ()
             if job.remix_of is not None:
-                original = self.service.engine.catalog.get(job.remix_of)
-                if original is None:
-                    raise RuntimeError(f"the clip it remixes ({job.remix_of}) was deleted")
-                inherited, raw["remix_of"] = original.cameos, job.remix_of
-            raw["cameos"] = list(self.service.check_cameos(maker, job.prompt, inherited))
+                raw["remix_of"] = job.remix_of
+            try:
+                cameos = self.service.consent.remix_cameos(maker, job.prompt, (), job.remix_of)
+            except NotFound as exc:
+                raise RuntimeError(f"the clip it remixes ({job.remix_of}) was deleted") from exc
+            raw["cameos"] = list(cameos)
             entry = parse_entry(raw, 1, None, 2000)
-            report = self.service.engine.ingest([entry], provider={entry.id: provider})
+            report = self.service.clips.ingest([entry], provider={entry.id: provider})
             if report.errors:
                 raise RuntimeError(report.errors[0].reason)
             return entry.id

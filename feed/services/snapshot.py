@@ -1,18 +1,22 @@
 """A columnar, in-memory view of the catalog for ranking: one row per clip.
 
-Rows follow the text index's order, so the text vectors are the index's own
-array (no copy). The snapshot is rebuilt when the catalog generation moves.
+Built from the catalog's stored vectors (the source of truth, not the search index),
+and rebuilt when the catalog generation moves.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from feed.core.popularity import ENGAGEMENT, engagement, popularity
 from feed.core.ranking import ClipTexts
-from feed.services.clips import TEXT, Engine
+from feed.services.clips import TEXT, ClipStore
 from feed.storage.catalog import embedding_text
+from feed.storage.interfaces import UserState
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class CatalogSnapshot:
     def __len__(self) -> int:
         return len(self.seqs)
 
-    def rows_for_ids(self, clip_ids: list[str] | set[str]) -> np.ndarray:
+    def rows_for_ids(self, clip_ids: Iterable[str]) -> np.ndarray:
         """Rows of the given clip ids that are in the snapshot (unknown ids dropped)."""
         rows = [self.row_of_id[c] for c in clip_ids if c in self.row_of_id]
         return np.asarray(rows, dtype=np.int64)
@@ -58,42 +62,47 @@ class CatalogSnapshot:
             return -1
 
 
-def build_snapshot(engine: Engine) -> CatalogSnapshot:
+def build_snapshot(clips: ClipStore) -> CatalogSnapshot:
     """Read the catalog and indexes into a snapshot (one catalog pass)."""
-    with engine.lock.read():
-        return _build(engine)
+    with clips.lock.read():
+        return _build(clips)
 
 
-def _build(engine: Engine) -> CatalogSnapshot:
-    text_index = engine.indexes[TEXT]
-    seqs = text_index.ids.copy()
-    clips = engine.catalog.get_many(seqs.tolist())
-    keep = np.array([int(s) in clips for s in seqs.tolist()], dtype=bool)
-    seqs = seqs[keep]
-    text_vectors = text_index.vectors[keep] if not keep.all() else text_index.vectors
-    ordered = [clips[int(s)] for s in seqs.tolist()]
+def _build(clips: ClipStore) -> CatalogSnapshot:
+    # Rows are the clips with a text vector, in catalog order; other channels line up
+    # with them, zero where a clip lacks the channel.
+    text = clips.catalog.channel_vectors(TEXT)
+    by_seq = clips.catalog.get_many(text.seqs.tolist())
+    keep = np.array([int(s) in by_seq for s in text.seqs.tolist()], dtype=bool)
+    seqs = text.seqs[keep]
+    ordered = [by_seq[int(s)] for s in seqs.tolist()]
     clip_ids = tuple(c.id for c in ordered)
     row_of_id = {cid: row for row, cid in enumerate(clip_ids)}
+    row_of_seq = {int(s): row for row, s in enumerate(seqs.tolist())}
     creator_names = tuple(sorted({c.creator for c in ordered}))
     code_of = {name: i for i, name in enumerate(creator_names)}
     created_at = np.array([c.created_at for c in ordered], dtype=np.float64)
-    vectors = {TEXT: text_vectors}
+    dim = text.vectors.shape[1] if len(seqs) else clips.encoders[TEXT].dim
+    vectors = {TEXT: text.vectors[keep] if len(seqs) else np.zeros((0, dim), np.float32)}
     has = {TEXT: np.ones(len(seqs), dtype=bool)}
-    for channel, index in engine.indexes.items():
+    for channel in clips.channels:
         if channel == TEXT:
             continue
-        present = np.array([int(s) in index for s in seqs.tolist()], dtype=bool)
-        matrix = np.zeros((len(seqs), index.dim), dtype=np.float32)
-        if present.any():
-            matrix[present] = index.vectors_for(seqs[present])
+        stored = clips.catalog.channel_vectors(channel)
+        rows = np.array([row_of_seq.get(int(s), -1) for s in stored.seqs.tolist()], np.int64)
+        found = rows >= 0
+        matrix = np.zeros((len(seqs), clips.encoders[channel].dim), dtype=np.float32)
+        if found.any():
+            matrix[rows[found]] = stored.vectors[found]
         vectors[channel] = matrix
-        has[channel] = present
+        has[channel] = np.zeros(len(seqs), dtype=bool)
+        has[channel][rows[found]] = True
     return CatalogSnapshot(
-        generation=engine.catalog.generation,
+        generation=clips.catalog.generation,
         seqs=seqs,
         clip_ids=clip_ids,
         row_of_id=row_of_id,
-        row_of_seq={int(s): row for row, s in enumerate(seqs.tolist())},
+        row_of_seq=row_of_seq,
         created_at=created_at,
         duration_s=np.array(
             [np.nan if c.duration_s is None else c.duration_s for c in ordered], dtype=np.float64
@@ -110,3 +119,57 @@ def _build(engine: Engine) -> CatalogSnapshot:
         newest_first=np.argsort(-created_at, kind="stable"),
         texts=ClipTexts.of([embedding_text(c.prompt, c.caption, c.tags) for c in ordered]),
     )
+
+
+class Snapshots:
+    """The current catalog snapshot and its popularity, rebuilt when the catalog moves.
+
+    Popularity is kept as raw engagement per row, so events between rebuilds move it by
+    the same formula (`feed.core.popularity`) a rebuild would apply.
+    """
+
+    def __init__(self, clips: ClipStore, users: UserState) -> None:
+        self.clips = clips
+        self.users = users
+        self._lock = threading.Lock()
+        self._snapshot: CatalogSnapshot | None = None
+        self._engagement = np.empty(0, dtype=np.float64)
+        self._popular = np.empty(0, dtype=np.float32)
+
+    def current(self) -> CatalogSnapshot:
+        """The current snapshot, rebuilt if the catalog's generation moved."""
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or snap.generation != self.clips.catalog.generation:
+                snap = self._snapshot = build_snapshot(self.clips)
+                self._engagement = self._raw_engagement(snap)
+                self._popular = popularity(self._engagement)
+            return snap
+
+    def popularity(self, snap: CatalogSnapshot) -> np.ndarray:
+        """Popularity in [0, 1] aligned with `snap`'s rows (even if a newer one replaced it)."""
+        with self._lock:
+            if snap is self._snapshot:
+                return self._popular
+        return popularity(self._raw_engagement(snap))
+
+    def engaged(self, events: Sequence[tuple[str, str]]) -> None:
+        """Count (clip_id, event type) pairs just recorded into the newest snapshot's
+        popularity (a clip it lacks is skipped)."""
+        with self._lock:
+            snap = self._snapshot
+            if snap is None:
+                return
+            for clip_id, kind in events:
+                row = snap.row_of_id.get(clip_id)
+                if row is not None:
+                    self._engagement[row] += ENGAGEMENT.get(kind, 0.0)
+            self._popular = popularity(self._engagement)
+
+    def _raw_engagement(self, snap: CatalogSnapshot) -> np.ndarray:
+        raw = np.zeros(len(snap), dtype=np.float64)
+        for clip_id, counts in self.users.clip_stats().items():
+            row = snap.row_of_id.get(clip_id)
+            if row is not None:
+                raw[row] = engagement(counts)
+        return raw

@@ -108,7 +108,7 @@ class Database:
                 raise
             self.conn.execute("COMMIT")
 
-    def query(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+    def query(self, sql: str, args: tuple | list | dict = ()) -> list[tuple]:
         """Run a read query and return all rows."""
         with self.lock:
             return self.conn.execute(sql, args).fetchall()

@@ -14,12 +14,13 @@ import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 
 from feed.core.consent import HANDLE_PATTERN, normalise_handle
+from feed.core.types import ChannelTaste, SteeringRecord, User, UserView
 from feed.storage.sqlite import Database, Migration
 
 log = logging.getLogger(__name__)
@@ -154,58 +155,47 @@ STAT_COLUMNS = {"view": "views", "like": "likes", "skip": "skips", "hide": "hide
                 "share": "shares", "remix": "remixes"}  # fmt: skip
 
 
+LIKED_PER_PAGE = 50
+# One row per fact, tagged with its kind; columns a..l mean what each kind says.
+PAGE_VIEW_SQL = """
+SELECT 'taste', channel, taste, negative, taste_weight, negative_weight, updated_at,
+       NULL, NULL, NULL, NULL, NULL, NULL
+  FROM profiles WHERE user_id = :user
+UNION ALL SELECT 'follow', creator, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM follows WHERE user_id = :user
+UNION ALL SELECT 'hidden', clip_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM hidden WHERE user_id = :user
+UNION ALL SELECT 'watched', clip_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL
+  FROM watched WHERE user_id = :user
+UNION ALL SELECT 'liked', clip_id, NULL, NULL, ts, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM liked WHERE user_id = :user
+UNION ALL SELECT 'served', clip_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM served WHERE session_id = :session
+UNION ALL SELECT 'session', user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL
+  FROM sessions WHERE id = :session
+UNION ALL SELECT 'made_for', clip_id, phrase, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL
+  FROM made_for WHERE user_id = :user
+UNION ALL SELECT 'steering', id, user_id, session_id, weight, created_at, expires_at, retracted_at,
+       rowid, op, phrase, scope, text
+  FROM steering WHERE user_id = :user OR user_id IS NULL
+UNION ALL SELECT 'follower', c.owner_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL
+  FROM cameos c JOIN follows f ON f.user_id = c.owner_id
+  JOIN users u ON u.id = :user AND f.creator = u.handle
+  WHERE c.policy = 'mutuals'
+"""
+
+
+def _vector(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
+
+
 def hash_token(token: str) -> str:
     """SHA-256 of a bearer token; only hashes are stored."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class User:
-    """An account. A reserved one was made for a handle the catalog names (a creator or a
-    cameo nobody signed up as): it holds the handle, and nobody can sign in as it."""
-
-    id: str
-    handle: str
-    created_at: float
-    reserved: bool = False
-
-
-@dataclass(frozen=True)
-class ChannelTaste:
-    """A user's taste on one channel: weighted sums of liked and disliked clip vectors."""
-
-    taste: np.ndarray | None
-    taste_weight: float
-    negative: np.ndarray | None
-    negative_weight: float
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class SteeringRecord:
-    """A stored steering op (user_id None means global, set by an operator)."""
-
-    id: str
-    user_id: str | None
-    op: str
-    phrase: str
-    weight: float
-    scope: str
-    session_id: str | None
-    text: str
-    created_at: float
-    expires_at: float | None
-    retracted_at: float | None
-
-    def live(self, now: float) -> bool:
-        """Neither retracted nor expired at `now`."""
-        if self.retracted_at is not None:
-            return False
-        return self.expires_at is None or now < self.expires_at
-
-    def active(self, now: float, session_id: str | None) -> bool:
-        """In force at `now` for a feed in `session_id`."""
-        return self.live(now) and (self.scope != "session" or self.session_id == session_id)
 
 
 class StateStore:
@@ -220,14 +210,14 @@ class StateStore:
 
     # -- users ----------------------------------------------------------------
 
-    def create_user(self, handle: str, now: float) -> tuple[User, str]:
+    def create_user(self, handle: str, now: float, user_id: str | None = None) -> tuple[User, str]:
         """A new user and their bearer token (shown once; only its hash is kept).
 
         `handle` must be normalised already. Raises ValueError if it is taken, by a
-        person or by a reservation.
+        person or by a reservation. `user_id` fixes the id (reproducible replays).
         """
         token = secrets.token_urlsafe(32)
-        user = User(f"u_{uuid.uuid4().hex[:16]}", handle, now)
+        user = User(user_id or f"u_{uuid.uuid4().hex[:16]}", handle, now)
         try:
             with self.db.tx() as db:
                 db.execute(
@@ -459,16 +449,65 @@ class StateStore:
             for r in self.db.query("SELECT clip_id FROM served WHERE session_id=?", (session_id,))
         }
 
-    def record_page(self, session_id: str, page: int, clip_ids: Sequence[str]) -> None:
-        """Remember a served page."""
+    def page_view(self, user_id: str, session_id: str) -> UserView:
+        """What one feed page reads about a user, in a single query (see `UserView`)."""
+        rows = self.db.query(PAGE_VIEW_SQL, {"user": user_id, "session": session_id})
+        kinds: dict[str, list[tuple]] = {}
+        for row in rows:
+            kinds.setdefault(row[0], []).append(row[1:])
+
+        def ids(kind: str) -> frozenset[str]:
+            return frozenset(r[0] for r in kinds.get(kind, ()))
+
+        tastes = {
+            r[0]: ChannelTaste(_vector(r[1]), r[3], _vector(r[2]), r[4], r[5])
+            for r in kinds.get("taste", ())
+        }
+        liked = sorted(kinds.get("liked", ()), key=lambda r: -r[3])[:LIKED_PER_PAGE]
+        steering = [
+            SteeringRecord(r[0], r[1], r[8], r[9], r[3], r[10], r[2], r[11], r[4], r[5], r[6])
+            for r in sorted(kinds.get("steering", ()), key=lambda r: r[7])
+        ]  # fmt: skip
+        owners = kinds.get("session", ())
+        return UserView(
+            user_id=user_id,
+            session_owner=owners[0][0] if owners else None,
+            tastes=tastes,
+            follows=ids("follow"),
+            hidden=ids("hidden"),
+            watched=ids("watched"),
+            served=ids("served"),
+            liked=tuple(r[0] for r in liked),
+            steering=tuple(steering),
+            made_for={r[0]: r[1] for r in kinds.get("made_for", ())},
+            mutual_followers=ids("follower"),
+        )
+
+    def record_page(
+        self, session_id: str, user_id: str, page: int, clip_ids: Sequence[str], now: float
+    ) -> None:
+        """Remember a served page, opening its session on the first one."""
         with self.db.tx() as db:
+            db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE"
+                " SET pages = max(pages, excluded.pages)",
+                (session_id, user_id, now, page + 1),
+            )
             db.executemany(
                 "INSERT OR IGNORE INTO served VALUES (?, ?, ?)",
                 [(session_id, c, page) for c in clip_ids],
             )
-            db.execute(
-                "UPDATE sessions SET pages = max(pages, ?) WHERE id=?", (page + 1, session_id)
-            )
+
+    def secret(self, name: str) -> bytes:
+        """A random secret kept in this database under `name`, made on first use."""
+        with self.db.tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (f"secret:{name}",)).fetchone()
+            if row is None:
+                legacy = db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+                value = legacy[0] if legacy else secrets.token_hex(32)
+                db.execute("INSERT INTO meta VALUES (?, ?)", (f"secret:{name}", value))
+                return str(value).encode()
+            return str(row[0]).encode()
 
     # -- generated clips and cameos --------------------------------------------
 
@@ -585,3 +624,15 @@ class StateStore:
                 )
                 count += cur.rowcount
         return count
+
+
+def user_instructions(path: Path) -> list[tuple[float, str, str | None, str]]:
+    """(created_at, user_id, session_id, text) of every user's instructions in a state
+    file, oldest first, read without opening it for writing (operators' global steering
+    and resets left out)."""
+    uri = f"file:{path}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as conn:
+        return conn.execute(
+            "SELECT DISTINCT created_at, user_id, session_id, text FROM steering"
+            " WHERE user_id IS NOT NULL AND op != 'reset' ORDER BY created_at"
+        ).fetchall()

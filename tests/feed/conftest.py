@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import LABELLED
 
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 
 
 @pytest.fixture
@@ -32,11 +32,11 @@ def media_dir(tmp_path, real_mp4_with_audio, real_mp4_small) -> Path:
 
 @pytest.fixture
 def make_engine(text_encoder):
-    """Open an Engine on a home with the shared real text encoder (visual optional)."""
-    opened: list[Engine] = []
+    """Open an ClipStore on a home with the shared real text encoder (visual optional)."""
+    opened: list[ClipStore] = []
 
-    def make(home: Path, visual=None, **kw) -> Engine:
-        engine = Engine(home, text_encoder, visual, **kw)
+    def make(home: Path, visual=None, **kw) -> ClipStore:
+        engine = ClipStore(home, text_encoder, visual, **kw)
         opened.append(engine)
         return engine
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from feed.core.manifest import parse_entry
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
 from feed.settings import Settings
@@ -28,7 +28,7 @@ ROWS = [
 @pytest.fixture
 def app_parts(tmp_path, text_encoder, reader):
     home = tmp_path / "home"
-    engine = Engine(home, text_encoder, None)
+    engine = ClipStore(home, text_encoder, None)
     service = FeedService.open(engine, home, reader)
     filler = GapFiller(service, JobStore(home / "jobs.sqlite"),
                        ProceduralProvider(RenderSpec(seconds=1.0)), home / "staging",
@@ -44,7 +44,7 @@ def signup(client, handle):
 
 
 def ingest(client, rows):
-    engine = client.app.state.context.engine
+    engine = client.app.state.context.clips
     engine.ingest([parse_entry(r, i, None, 2000) for i, r in enumerate(rows, 1)])
 
 
@@ -209,7 +209,7 @@ def test_made_for_you_lists_gap_fills_with_the_request(app_parts):
     client, _ = app_parts
     ann = signup(client, "ann")
     ingest(client, ROWS)
-    state = client.app.state.context.service.state
+    state = client.app.state.context.service.users
     user = state.user_by_handle("ann")
     state.add_made_for([(user.id, "by-eve", "kites", "job_1"), (user.id, "not-made", "x", "j2")],
                        time.time())  # fmt: skip

@@ -8,7 +8,7 @@ from support import steering_catalog_entries, steering_catalog_rows
 
 from feed.core.steering import AmbiguousInstruction, ParsedOp
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.settings import Settings
 
 ADMIN = "admin-secret-token"
@@ -18,7 +18,7 @@ ROWS = steering_catalog_rows()
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, text_encoder):
     home = tmp_path_factory.mktemp("api-feed")
-    engine = Engine(home, text_encoder, None)
+    engine = ClipStore(home, text_encoder, None)
     engine.ingest(steering_catalog_entries())
     with TestClient(create_app(Settings(home=home, admin_token=ADMIN), engine)) as c:
         yield c
@@ -163,7 +163,7 @@ def test_unclear_instruction_needs_confirmation_then_the_reading_picked_applies(
                         (ParsedOp("suppress", "horror", 1.0, text),))  # fmt: skip
             raise AmbiguousInstruction("not sure", readings)
 
-    monkeypatch.setattr(service, "reader", Unsure())
+    monkeypatch.setattr(service.steering, "reader", Unsure())
     h = signup(client, "unsure")
     r = client.post("/v1/steer", json={"text": "horror... hmm"}, headers=h)
     assert r.status_code == 200

@@ -23,7 +23,7 @@ def test_readers_and_writers_together_leave_a_consistent_engine(tmp_path, make_e
     base = steering_catalog_entries()
     engine.ingest(base, now=NOW - 3600)
     service = FeedService.open(engine, tmp_path / "home")
-    users = [service.create_user(f"reader{i}", NOW)[0] for i in range(4)]
+    users = [service.accounts.create_user(f"reader{i}", NOW)[0] for i in range(4)]
     new_entries = [
         parse_entry(
             {
@@ -52,16 +52,16 @@ def test_readers_and_writers_together_leave_a_consistent_engine(tmp_path, make_e
         return run
 
     def reader(user):
-        service.steer(user, "more storms at sea", NOW)  # pages rank by relevance, too
+        service.steering.steer(user, "more storms at sea", NOW)  # pages rank by relevance, too
         cursor, mine = None, 0
         while not written.is_set() or mine < 5:
-            page = service.feed_page(user, 10, cursor, NOW)
+            page = service.pages.feed_page(user, 10, cursor, NOW)
             # A session never repeats a clip: start a new one before the catalog runs out.
             cursor, mine = (page.next_cursor if mine % 4 != 3 else None), mine + 1
             pages_seen.append(len(page.items))
             ids = [item.clip.id for item in page.items[:3]]
             try:
-                service.record_events(user, [Event(c, "like", NOW) for c in ids], NOW)
+                service.intake.record_events(user, [Event(c, "like", NOW) for c in ids], NOW)
             except NotFound:
                 # The writer deleted a clip of this page meanwhile: refusing is right.
                 assert set(ids) & deleted, ids
@@ -89,8 +89,8 @@ def test_readers_and_writers_together_leave_a_consistent_engine(tmp_path, make_e
     assert engine.catalog.count() == len(base) + 24 - 8
     assert_catalog_and_index_agree(engine)
     # The snapshot catches up with the writes: a fresh page can reach the new clips.
-    assert service.snapshot().generation == engine.catalog.generation
-    assert len(service.snapshot()) == len(base) + 16
+    assert service.snapshots.current().generation == engine.catalog.generation
+    assert len(service.snapshots.current()) == len(base) + 16
     service.close()
 
 
@@ -100,11 +100,11 @@ def test_a_page_ranks_over_one_snapshot_when_an_upload_lands_midway(tmp_path, ma
     engine = make_engine(tmp_path / "home")
     engine.ingest(steering_catalog_entries(), now=NOW - 3600)
     service = FeedService.open(engine, tmp_path / "home")
-    user, _ = service.create_user("steady", NOW)
-    service.steer(user, "more storms at sea", NOW)
-    for warming in list(service._warming.values()):
+    user, _ = service.accounts.create_user("steady", NOW)
+    service.steering.steer(user, "more storms at sea", NOW)
+    for warming in service.phrases.warming():
         warming.result()  # the warm-up must not take the patched snapshot below
-    take_snapshot = service.snapshot
+    take_snapshot = service.snapshots.current
     uploads = iter([parse_entry({"id": "midway", "prompt": "a storm at sea",
                                  "creator": "late"}, 1, None, 2000)])  # fmt: skip
 
@@ -115,11 +115,11 @@ def test_a_page_ranks_over_one_snapshot_when_an_upload_lands_midway(tmp_path, ma
             engine.ingest([entry], now=NOW)  # lands after the page took its snapshot
         return snap
 
-    service.snapshot = snapshot_then_upload
+    service.snapshots.current = snapshot_then_upload
     try:
-        page = service.feed_page(user, 10, None, NOW)
+        page = service.pages.feed_page(user, 10, None, NOW)
     finally:
-        del service.snapshot
+        del service.snapshots.current
     assert len(page.items) == 10 and "midway" not in {i.clip.id for i in page.items}
-    assert "midway" in {i.clip.id for i in service.feed_page(user, 100, None, NOW).items}
+    assert "midway" in {i.clip.id for i in service.pages.feed_page(user, 100, None, NOW).items}
     service.close()

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from feed.core.consent import CameoConsent, clip_visible, mentioned_cameos
 from feed.core.manifest import parse_entry
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.feed import FeedError
 from feed.settings import Settings
 
@@ -68,7 +68,7 @@ CAST = ["alice", "bob", "carl", "dora", "eli"]  # signed up before the catalog n
 @pytest.fixture
 def client(tmp_path, text_encoder, real_mp4_small):
     home = tmp_path / "home"
-    engine = Engine(home, text_encoder, None)
+    engine = ClipStore(home, text_encoder, None)
     rows = [{"id": cid, "prompt": p, "creator": c, "cameos": cam, "video": str(real_mp4_small)}
             for cid, p, c, cam in PROMPTS]  # fmt: skip
     rows += [{"id": f"filler-{i}", "prompt": f"a dog number {i} in a park", "creator": f"f{i}"}
@@ -212,7 +212,7 @@ def test_nobody_can_claim_a_handle_the_catalog_or_a_consent_list_names(client):
     for look_alike in ["Ａｌｉｃｅ", "al\u200bice", "zo\u0301e"]:  # outside the published pattern
         assert client.post("/v1/users", json={"handle": look_alike}).status_code == 422
         with pytest.raises(FeedError, match="taken"):  # and the service folds it anyway
-            client.app.state.context.service.create_user(look_alike, 0.0)
+            client.app.state.context.service.accounts.create_user(look_alike, 0.0)
     # f1 is a reserved account: nobody holds a token for it, so nobody deletes its clips.
     assert client.delete("/v1/clips/filler-1", headers=carl).status_code == 403
     # Lists name accounts: an unknown handle is refused, not kept for a future sign-up.

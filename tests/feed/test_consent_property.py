@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from feed.core.manifest import parse_entry
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.settings import Settings
 
 USERS = ["ann", "ben", "cat", "dov"]
@@ -111,7 +111,7 @@ ACTION = st.one_of(
 def test_no_path_shows_a_clip_its_viewer_may_not_see(text_encoder, real_mp4_small, actions):
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        engine = Engine(home, text_encoder, None)
+        engine = ClipStore(home, text_encoder, None)
         app = create_app(
             Settings(home=home, run_jobs_in_background=False, generate_burst=1000,
                      gen_user_daily=1000, gen_global_daily=1000, upload_burst=1000,

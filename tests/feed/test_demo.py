@@ -74,27 +74,27 @@ def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, mak
     engine = make_engine(tmp_path / "home")
     service = FeedService.open(engine, tmp_path / "home")
     try:
-        mika, _ = service.create_user("mika", 0.0)  # a real person who signed up first
+        mika, _ = service.accounts.create_user("mika", 0.0)  # a real person who signed up first
         entries = [parse_entry(line.raw, n, None, 2000) for n, line in enumerate(cameo_lines, 1)]
         engine.ingest(entries)
         with pytest.raises(FeedError, match="taken"):  # the catalog's people are reserved
-            service.create_user("priya", 0.0)
+            service.accounts.create_user("priya", 0.0)
         assert record_demo_consent(service, 0.0) == len(handles) - 1
         assert record_demo_consent(service, 1.0) == 0  # once only: owners' changes stand
-        assert service.state.cameo("mika") is None  # mika's likeness is hers to decide
-        stranger, _ = service.create_user("stranger", 0.0)
-        emma = service.state.user_by_handle("emma_v")  # reserved: on priya's list by id
+        assert service.users.cameo("mika") is None  # mika's likeness is hers to decide
+        stranger, _ = service.accounts.create_user("stranger", 0.0)
+        emma = service.users.user_by_handle("emma_v")  # reserved: on priya's list by id
         policy = {c.handle: c.policy for c in read_demo_cameos()}
         for line in cameo_lines:
             clip = engine.catalog.get(str(line.raw["id"]))
             assert clip.cameos == parse_entry(line.raw, 1, None, 2000).cameos
             (cameo,) = clip.cameos
             everyone = policy[cameo] == "everyone" and cameo != "mika"
-            assert service.visible(stranger, clip.cameos, clip.creator) == (
+            assert service.consent.visible(stranger, clip.cameos, clip.creator) == (
                 everyone or clip.creator == "stranger"
             )
             if cameo == "priya":  # approved: emma_v is on her list
-                assert service.visible(emma, clip.cameos, clip.creator)
+                assert service.consent.visible(emma, clip.cameos, clip.creator)
     finally:
         service.close()
 

@@ -1,4 +1,4 @@
-"""Engine: ingest real and broken media, search by meaning, stay consistent across crashes."""
+"""ClipStore: ingest real and broken media, search by meaning, stay consistent across crashes."""
 
 from __future__ import annotations
 

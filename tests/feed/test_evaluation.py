@@ -16,10 +16,10 @@ NOW = 1_800_000_000.0
 
 @pytest.fixture(scope="module")
 def demo_service(tmp_path_factory, text_encoder):
-    from feed.services.clips import Engine
+    from feed.services.clips import ClipStore
 
     home = tmp_path_factory.mktemp("eval-home")
-    engine = Engine(home, text_encoder, None)
+    engine = ClipStore(home, text_encoder, None)
     spec = read_demo_spec()
     engine.ingest([parse_entry(line.raw, n, None, 2000) for n, line in enumerate(spec, 1)],
                   now=NOW - 3600)  # fmt: skip

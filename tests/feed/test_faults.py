@@ -22,10 +22,10 @@ SAVER = (
 import sys
 from pathlib import Path
 from feed.storage.catalog import ClipRecord
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 
 home = Path(sys.argv[1])
-engine = Engine(home, HashEncoder(), None)
+engine = ClipStore(home, HashEncoder(), None)
 enc = HashEncoder()
 n = 0
 while True:  # keep changing the catalog and saving the index until killed
@@ -84,9 +84,9 @@ def test_kill_during_index_save(tmp_path, attempt):
     run_and_kill(SAVER, [str(home), str(tmp_path / "n")], tmp_path / "n", tmp_path, 1500)
     namespace: dict = {}
     exec(HASH_ENCODER, namespace)  # the same stand-in encoder
-    from feed.services.clips import Engine
+    from feed.services.clips import ClipStore
 
-    engine = Engine(home, namespace["HashEncoder"](), None)
+    engine = ClipStore(home, namespace["HashEncoder"](), None)
     assert engine.catalog.count() >= 1500
     assert_catalog_and_index_agree(engine)
     engine.catalog.close()

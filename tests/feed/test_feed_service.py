@@ -15,7 +15,7 @@ import pytest
 from support import steering_catalog_entries, steering_catalog_rows
 
 from feed.core.profile import Event
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.feed import FeedError, FeedService, Forbidden, NotFound, describe
 
 NOW = 1_800_000_000.0
@@ -27,7 +27,7 @@ _handles = itertools.count()
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, text_encoder):
     home = tmp_path_factory.mktemp("steer-home")
-    engine = Engine(home, text_encoder, None)
+    engine = ClipStore(home, text_encoder, None)
     engine.ingest(steering_catalog_entries(), now=NOW - 86_400)
     svc = FeedService.open(engine, home)
     yield svc
@@ -40,7 +40,7 @@ def fresh_user(service):
     the assertions below see the same pages on every run."""
     n = next(_handles)
     with patch("feed.storage.state.uuid.uuid4", return_value=uuid.UUID(int=(n + 1) << 64)):
-        user, _ = service.create_user(f"viewer{n}", NOW)
+        user, _ = service.accounts.create_user(f"viewer{n}", NOW)
     return user
 
 
@@ -51,7 +51,7 @@ def share(items, key, value):
 def pages(service, user, n=3, limit=20):
     out, cursor = [], None
     for _ in range(n):
-        page = service.feed_page(user, limit, cursor, NOW)
+        page = service.pages.feed_page(user, limit, cursor, NOW)
         out.append(page)
         cursor = page.next_cursor
     return out
@@ -60,16 +60,16 @@ def pages(service, user, n=3, limit=20):
 @pytest.mark.parametrize("text", ["more anime style", "もっとアニメ風に", "show me more anime"])
 def test_boost_fills_the_page_and_retraction_restores_it(service, text):
     user = fresh_user(service)
-    before = service.feed_page(user, 20, None, NOW)
+    before = service.pages.feed_page(user, 20, None, NOW)
     assert share(before.items, "look", "anime") <= 0.5  # 1 in 7 on average; pages vary by user
-    applied = service.steer(user, text, NOW)
+    applied = service.steering.steer(user, text, NOW)
     assert [r.op for r in applied] == ["boost"]
-    after = service.feed_page(user, 20, None, NOW)
+    after = service.pages.feed_page(user, 20, None, NOW)
     assert share(after.items, "look", "anime") >= 0.8
     asked = f"you asked: {describe(applied[0])}"
     assert any(r == asked for i in after.items for r in i.reasons)
-    service.retract(user, applied[0].id, NOW)
-    reverted = service.feed_page(user, 20, None, NOW)
+    service.steering.retract(user, applied[0].id, NOW)
+    reverted = service.pages.feed_page(user, 20, None, NOW)
     assert [i.clip.id for i in reverted.items] == [i.clip.id for i in before.items]
 
 
@@ -78,20 +78,20 @@ def test_exclude_leaves_zero_matches_over_three_pages(service, text):
     user = fresh_user(service)
     base = [i for p in pages(service, user) for i in p.items]
     assert share(base, "topic", "horror") > 0
-    applied = service.steer(user, text, NOW)
+    applied = service.steering.steer(user, text, NOW)
     steered = [i for p in pages(service, user) for i in p.items]
     assert len(steered) == 60
     assert share(steered, "topic", "horror") == 0
-    service.retract(user, applied[0].id, NOW)
+    service.steering.retract(user, applied[0].id, NOW)
     back = [i for p in pages(service, user) for i in p.items]
     assert [i.clip.id for i in back] == [i.clip.id for i in base]
 
 
 def test_exclude_catches_the_pale_figure_by_meaning(service):
     user = fresh_user(service)
-    service.steer(user, "no horror", NOW)
-    z = service.relevance("horror")
-    snap = service.snapshot()
+    service.steering.steer(user, "no horror", NOW)
+    z = service.phrases.relevance("horror")
+    snap = service.snapshots.current()
     pale = [snap.row_of_id[r["id"]] for r in ROWS if "pale figure" in r["prompt"]]
     shown = {i.clip.id for p in pages(service, user) for i in p.items}
     assert not shown & {r["id"] for r in ROWS if "pale figure" in r["prompt"]}
@@ -102,11 +102,11 @@ def test_exclude_catches_the_pale_figure_by_meaning(service):
 def test_suppress_cuts_share_by_70_percent(service, text):
     user = fresh_user(service)
     liked = [r["id"] for r in ROWS if r["topic"] == "sports"][:4]
-    service.record_events(user, [Event(c, "like", NOW) for c in liked], NOW)
+    service.intake.record_events(user, [Event(c, "like", NOW) for c in liked], NOW)
     base = [i for p in pages(service, user, n=2) for i in p.items]
     base_share = share(base, "topic", "sports")
     assert base_share >= 0.2
-    service.steer(user, text, NOW)
+    service.steering.steer(user, text, NOW)
     steered = [i for p in pages(service, user, n=2) for i in p.items]
     assert share(steered, "topic", "sports") <= 0.3 * base_share
 
@@ -114,8 +114,8 @@ def test_suppress_cuts_share_by_70_percent(service, text):
 @pytest.mark.parametrize("text", ["only cats", "猫だけ見せて"])
 def test_only_is_hard(service, text):
     user = fresh_user(service)
-    service.steer(user, text, NOW)
-    page = service.feed_page(user, 20, None, NOW)
+    service.steering.steer(user, text, NOW)
+    page = service.pages.feed_page(user, 20, None, NOW)
     cats = [r["id"] for r in ROWS if r["topic"] == "cats"]
     assert page.items and {i.clip.id for i in page.items} <= set(cats)
 
@@ -124,9 +124,9 @@ def test_boost_keeps_the_feed_personal(service):
     """Among boosted anime clips, the ones closest to what the user likes come first."""
     user = fresh_user(service)
     dogs = [r["id"] for r in ROWS if r["topic"] == "dogs" and r["look"] != "anime"]
-    service.record_events(user, [Event(c, "like", NOW) for c in dogs], NOW)
-    service.steer(user, "more anime style", NOW)
-    top = service.feed_page(user, 20, None, NOW).items
+    service.intake.record_events(user, [Event(c, "like", NOW) for c in dogs], NOW)
+    service.steering.steer(user, "more anime style", NOW)
+    top = service.pages.feed_page(user, 20, None, NOW).items
     assert share(top, "look", "anime") >= 0.8
     anime_dogs = {r["id"] for r in ROWS if r["topic"] == "dogs" and r["look"] == "anime"}
     assert top[0].clip.id in anime_dogs
@@ -135,18 +135,18 @@ def test_boost_keeps_the_feed_personal(service):
 
 def test_events_reflect_on_the_next_page(service):
     user = fresh_user(service)
-    first = service.feed_page(user, 10, None, NOW)
+    first = service.pages.feed_page(user, 10, None, NOW)
     hidden = first.items[0].clip.id
     cats = [r["id"] for r in ROWS if r["topic"] == "cats"][:3]
-    service.record_events(
+    service.intake.record_events(
         user, [Event(hidden, "hide", NOW)] + [Event(c, "like", NOW) for c in cats], NOW
     )
-    nxt = service.feed_page(user, 10, None, NOW)
+    nxt = service.pages.feed_page(user, 10, None, NOW)
     ids = [i.clip.id for i in nxt.items]
     assert hidden not in ids
     assert share(nxt.items, "topic", "cats") > share(first.items, "topic", "cats")
     assert any("like clips you watched" in r for i in nxt.items for r in i.reasons)
-    frame = service.events.scan().collect()
+    frame = service.log.scan().collect()
     assert {"hide", "like"} <= set(frame.filter(frame["user_id"] == user.id)["type"].to_list())
 
 
@@ -159,43 +159,79 @@ def test_cursor_never_repeats_within_a_session(service):
 def test_bad_input_changes_nothing(service):
     user, other = fresh_user(service), fresh_user(service)
     with pytest.raises(FeedError, match="malformed cursor"):
-        service.feed_page(user, 20, "not-a-cursor", NOW)
-    foreign = service.feed_page(other, 5, None, NOW).next_cursor
+        service.pages.feed_page(user, 20, "not-a-cursor", NOW)
+    foreign = service.pages.feed_page(other, 5, None, NOW).next_cursor
     with pytest.raises(Forbidden):
-        service.feed_page(user, 20, foreign, NOW)
+        service.pages.feed_page(user, 20, foreign, NOW)
     with pytest.raises(NotFound):
-        service.record_events(user, [Event("nope", "like", NOW)], NOW)
+        service.intake.record_events(user, [Event("nope", "like", NOW)], NOW)
     with pytest.raises(FeedError, match="unknown event type"):
-        service.record_events(user, [Event(ROWS[0]["id"], "superlike", NOW)], NOW)
+        service.intake.record_events(user, [Event(ROWS[0]["id"], "superlike", NOW)], NOW)
     with pytest.raises(FeedError):
-        service.steer(user, "", NOW)
+        service.steering.steer(user, "", NOW)
     with pytest.raises(FeedError):
-        service.steer(user, "x" * 5000, NOW)
-    assert service.state.tastes(user.id) == {}
-    assert service.active_steering(user, NOW) == []
-    record = service.steer(other, "no horror", NOW)[0]
+        service.steering.steer(user, "x" * 5000, NOW)
+    assert service.users.tastes(user.id) == {}
+    assert service.steering.active_steering(user, NOW) == []
+    record = service.steering.steer(other, "no horror", NOW)[0]
     with pytest.raises(Forbidden):
-        service.retract(user, record.id, NOW)
+        service.steering.retract(user, record.id, NOW)
 
 
 def test_new_op_on_a_phrase_replaces_the_old_one_and_reset_clears(service):
     user = fresh_user(service)
-    service.steer(user, "more cats", NOW)
-    service.steer(user, "less cats", NOW)
-    assert [(r.op, r.phrase) for r in service.active_steering(user, NOW)] == [("suppress", "cats")]
-    service.steer(user, "no horror, only dogs", NOW)
-    assert len(service.active_steering(user, NOW)) == 3
-    service.steer(user, "back to normal", NOW)
-    assert service.active_steering(user, NOW) == []
+    service.steering.steer(user, "more cats", NOW)
+    service.steering.steer(user, "less cats", NOW)
+    assert [(r.op, r.phrase) for r in service.steering.active_steering(user, NOW)] == [
+        ("suppress", "cats")
+    ]
+    service.steering.steer(user, "no horror, only dogs", NOW)
+    assert len(service.steering.active_steering(user, NOW)) == 3
+    service.steering.steer(user, "back to normal", NOW)
+    assert service.steering.active_steering(user, NOW) == []
 
 
 def test_global_steering_applies_to_everyone_and_expires(service):
     user = fresh_user(service)
-    record = service.steer(None, "no horror", NOW, ttl_s=60)[0]
+    record = service.steering.steer(None, "no horror", NOW, ttl_s=60)[0]
     try:
         assert record.user_id is None
         items = [i for p in pages(service, user) for i in p.items]
         assert share(items, "topic", "horror") == 0
-        assert service.active_steering(user, NOW + 61) == []
+        assert service.steering.active_steering(user, NOW + 61) == []
     finally:
-        service.retract(None, record.id, NOW)
+        service.steering.retract(None, record.id, NOW)
+
+
+def test_a_page_reads_the_user_once_and_writes_it_once(service):
+    """Whatever the user has (steering, likes, hides, follows), a page costs two round
+    trips to the user store: one read of the user's view, one write of the page."""
+    user = fresh_user(service)
+    clips = [r["id"] for r in ROWS[:6]]
+    service.steering.steer(user, "more anime style, no horror", NOW)
+    service.intake.record_events(
+        user, [Event(clips[0], "like", NOW), Event(clips[1], "hide", NOW),
+               Event(clips[2], "view", NOW, 4000)], NOW,
+    )  # fmt: skip
+    creator = service.clips.catalog.get(clips[3]).creator
+    service.accounts.follow(user, creator, NOW)
+    first = service.pages.feed_page(user, 10, None, NOW)  # warms the per-process caches
+    db = service.users.db
+    calls: list[str] = []
+
+    def counted(kind, call):
+        def counting(*args, **kwargs):
+            calls.append(kind)
+            return call(*args, **kwargs)
+
+        return counting
+
+    with (
+        patch.object(db, "query", counted("read", db.query)),
+        patch.object(db, "tx", counted("write", db.tx)),
+    ):
+        second = service.pages.feed_page(user, 10, first.next_cursor, NOW)
+        fresh = service.pages.feed_page(user, 10, None, NOW)
+    assert calls == ["read", "write", "read", "write"]
+    assert second.items and fresh.items
+    assert not {i.clip.id for i in second.items} & {i.clip.id for i in first.items}

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from support import steering_catalog_entries, steering_catalog_rows
 
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
 from feed.settings import Settings
@@ -25,7 +25,7 @@ ROWS = steering_catalog_rows()
 @pytest.fixture
 def app_parts(tmp_path, text_encoder):
     home = tmp_path / "home"
-    engine = Engine(home, text_encoder, None)
+    engine = ClipStore(home, text_encoder, None)
     engine.ingest(steering_catalog_entries())
     service = FeedService.open(engine, home)
     filler = GapFiller(service, JobStore(home / "jobs.sqlite"),

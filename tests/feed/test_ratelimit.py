@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from feed.core.manifest import parse_entry
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.settings import Settings
 from feed.storage.ratelimit import Limit, RateLimiter
 
@@ -21,7 +21,7 @@ def test_token_bucket():
 
 
 def test_steering_is_rate_limited_per_user(tmp_path, text_encoder):
-    engine = Engine(tmp_path / "home", text_encoder, None)
+    engine = ClipStore(tmp_path / "home", text_encoder, None)
     engine.ingest([parse_entry({"id": "c1", "prompt": "a cat", "creator": "x"}, 1, None, 100)])
     settings = Settings(home=tmp_path / "home", run_jobs_in_background=False, steer_per_minute=1)
     with TestClient(create_app(settings, engine)) as client:

@@ -22,7 +22,7 @@ from support import LABELLED
 
 from feed.core.manifest import parse_entry
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.settings import Settings
 
 ADMIN = "fuzz-admin-token"
@@ -85,7 +85,7 @@ OPERATIONS = _published_operations()
 def fuzz_app(tmp_path_factory, text_encoder):
     """The real app over a small labelled catalog, with one signed-up user."""
     home = tmp_path_factory.mktemp("schema-fuzz")
-    engine = Engine(home, text_encoder, None)
+    engine = ClipStore(home, text_encoder, None)
     rows = [
         {"id": cid, "prompt": prompt, "creator": f"maker{i % 3}", "tags": [label]}
         for i, (cid, prompt, label) in enumerate(LABELLED)

@@ -34,12 +34,12 @@ import sys
 from pathlib import Path
 
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.http.serving import serve_app
 from feed.settings import Settings
 
 home, port = Path(sys.argv[1]), int(sys.argv[2])
-engine = Engine(home, HashEncoder(), None)
+engine = ClipStore(home, HashEncoder(), None)
 settings = Settings(home=home, host="127.0.0.1", port=port, admin_token="admin",
                     run_jobs_in_background=False, steer_per_minute=6000, steer_burst=1000,
                     upload_per_minute=6000, upload_burst=1000, event_per_minute=60000,
@@ -168,11 +168,11 @@ def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path, reader):
 
     namespace: dict = {}
     exec(HASH_ENCODER, namespace)
-    from feed.services.clips import Engine
+    from feed.services.clips import ClipStore
     from feed.storage.events import EventLog
     from feed.storage.state import StateStore
 
-    engine = Engine(home, namespace["HashEncoder"](), None)
+    engine = ClipStore(home, namespace["HashEncoder"](), None)
     try:
         assert set(uploaded) <= set(engine.catalog.ids())
         assert_catalog_and_index_agree(engine)

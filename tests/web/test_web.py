@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from feed.core.manifest import parse_entry
 from feed.core.steering import AmbiguousInstruction, ParsedOp
 from feed.http.app import create_app
-from feed.services.clips import Engine
+from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.settings import Settings
 from feed.storage.events import EventLog
@@ -108,16 +108,16 @@ def _post(url: str, body: dict, token: str | None = None) -> dict:
 def _allow_cameo(service, handle: str) -> None:
     """Let everyone see clips the cameo's person appears in (their account is reserved by
     the ingest, as the demo's people are, and the catalog's operator decides for it)."""
-    user = service.state.user_by_handle(handle)
+    user = service.users.user_by_handle(handle)
     assert user is not None and user.reserved
-    service.set_cameo(user, "everyone", (), (), time.time())
+    service.consent.set_cameo(user, "everyone", (), (), time.time())
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, text_encoder) -> Iterator[LiveServer]:
     """Render the catalog as real MP4s, ingest it, and serve the app from a thread."""
     home = tmp_path_factory.mktemp("web") / "home"
-    engine = Engine(home, text_encoder, None)
+    engine = ClipStore(home, text_encoder, None)
     engine.media_dir.mkdir(parents=True)
     renderer = ProceduralRenderer(RenderSpec(seconds=1.0))
     now = time.time()
@@ -294,7 +294,7 @@ def test_unclear_instruction_offers_readings_and_applies_the_one_picked(
                         (ParsedOp("exclude", "ホラー", 1.0, text),))  # fmt: skip
             raise AmbiguousInstruction("not sure", readings)
 
-    monkeypatch.setattr(server.service, "reader", Unsure())
+    monkeypatch.setattr(server.service.steering, "reader", Unsure())
     page = open_page()
     sign_in(page, "unsure_fan")
     steer(page, "ホラーかぁ…")
@@ -530,7 +530,7 @@ def test_make_a_clip_watch_it_survive_reload_and_remix_it(open_page, server):
     expect(page.locator(".slide.is-current .remixes")).to_contain_text(
         "1 remix: @maker: A fox running through snow, pixel art style"
     )
-    user = server.service.state.user_by_handle("maker")
+    user = server.service.users.user_by_handle("maker")
     assert server.events(user.id, clip_id, "remix")
 
 
@@ -604,13 +604,13 @@ def test_cameo_policy_changes_a_second_users_view_and_co_owner_deletes(open_page
     expect(appearances.locator(f'[data-clip-id="{theirs}"]')).to_have_count(0)
     friend.goto("/#me")
     expect(friend.locator("#me-clips")).to_contain_text("No clips yet")
-    assert server.service.engine.catalog.get(theirs) is None
+    assert server.service.clips.catalog.get(theirs) is None
 
 
 def test_profiles_follow_and_made_for_you(open_page, server):
     page = open_page()
     user_id = sign_in(page, "follower")
-    server.service.state.add_made_for(
+    server.service.users.add_made_for(
         [(user_id, "doc-volcano", "volcanoes at night", "job_seeded")], time.time()
     )
     page.goto("/#user=juno")
@@ -622,7 +622,7 @@ def test_profiles_follow_and_made_for_you(open_page, server):
     expect(page.get_by_role("button", name="Following @juno")).to_have_attribute(
         "aria-pressed", "true"
     )
-    assert "juno" in server.service.state.follows(user_id)
+    assert "juno" in server.service.users.follows(user_id)
     clips.first.get_by_role("link").first.click()  # a card opens its clip in the player
     expect(page.locator(".slide.is-current .creator")).to_have_text("@juno")
     page.wait_for_function(PLAYING)
@@ -678,7 +678,7 @@ def test_creator_screenshots(open_page, tmp_path, server, name, viewport):
     """Every creator view on a phone and a desktop, with Japanese in real glyphs."""
     page = open_page(viewport)
     user_id = sign_in(page, f"shot_maker_{name}")
-    server.service.state.add_made_for(
+    server.service.users.add_made_for(
         [(user_id, "water-fox", "水彩画をもっと", "job_shot")], time.time()
     )
     open_view(page, "Create")

@@ -1456,8 +1456,10 @@
     setCreateError(null);
     const box = view$("prompt");
     const insert = `@${choice.handle} `;
-    box.value = box.value.slice(0, m.start) + insert + box.value.slice(m.end);
-    const caret = m.start + insert.length;
+    // The list may be a keystroke behind the box: replace the mention as it is now.
+    const at = mentionAtCaret() || m;
+    box.value = box.value.slice(0, at.start) + insert + box.value.slice(at.end);
+    const caret = at.start + insert.length;
     box.setSelectionRange(caret, caret);
     closeMentions();
     box.focus();

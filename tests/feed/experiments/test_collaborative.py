@@ -14,7 +14,7 @@ from feed.experiments.config import ModelParams, ReplayConfig, VariantConfig
 from feed.experiments.logs import empty_steering_log
 from feed.experiments.rankers import build_ranker
 from feed.experiments.replay import Request, load_events, plan_replay, replay
-from feed.services.feed import PER_SOURCE
+from feed.services.pages import PER_SOURCE
 from feed.storage.events import EVENT_SCHEMA
 
 NOW = 1_800_000_000.0

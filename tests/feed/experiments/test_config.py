@@ -8,7 +8,7 @@ import pytest
 
 from feed.core.ranking import RankWeights
 from feed.experiments.config import ConfigError, load_config, parse_config
-from feed.services.feed import PER_SOURCE
+from feed.services.pages import PER_SOURCE
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "data" / "experiments" / "example.toml"
 

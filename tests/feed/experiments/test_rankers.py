@@ -11,7 +11,7 @@ from feed.core.ranking import RankWeights
 from feed.experiments.clips import build_clip_table
 from feed.experiments.config import VariantConfig
 from feed.experiments.rankers import EngineRanker, PopularityRanker, RandomRanker, build_ranker
-from feed.services.feed import PER_SOURCE
+from feed.services.pages import PER_SOURCE
 
 NOW = 1_800_000_000.0
 
@@ -69,7 +69,7 @@ def test_engine_variant_uses_only_enabled_sources(labelled_engine, tmp_path, rea
         weights=RankWeights(), sources=frozenset({"fresh"}), salt="1",
     )  # fmt: skip
     user = only_fresh._user("u", NOW)
-    page = only_fresh.service.feed_page(user, 5, None, NOW)
+    page = only_fresh.service.pages.feed_page(user, 5, None, NOW)
     assert page.items and all(item.sources == ("fresh",) for item in page.items)
     only_fresh.close()
 

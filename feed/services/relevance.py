@@ -1,0 +1,145 @@
+"""How much each clip is about a phrase: the phrase encoded in every channel that reads
+its language, compared with the snapshot's vectors, cached per catalog generation and
+warmed off the request path right after a steer."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from feed.core.intent import has_japanese
+from feed.core.ranking import MATCH_Z, lexical_matches, phrase_relevance
+from feed.core.steering import Glossary
+from feed.services.clips import ClipStore
+from feed.services.snapshot import CatalogSnapshot, Snapshots
+
+WARM_THREAD = "steerfeed-warm"
+MAX_PHRASES = 4096
+MAX_RELEVANCE = 512
+
+
+class PhraseRelevance:
+    """Phrase vectors and relevance arrays, cached; `warm` computes ahead of the page."""
+
+    def __init__(self, clips: ClipStore, snapshots: Snapshots, glossary: Glossary) -> None:
+        self.clips = clips
+        self.snapshots = snapshots
+        self.glossary = glossary
+        self._lock = threading.RLock()
+        self._vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
+        self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
+        self._warming: dict[str, Future[None]] = {}
+
+    def close(self) -> None:
+        """Finish warm-ups in flight."""
+        self._warmer.shutdown(wait=True)
+
+    def clear(self) -> None:
+        """Forget every cached vector and relevance array."""
+        with self._lock:
+            self._vectors.clear()
+            self._relevance.clear()
+
+    def cached(self, phrase: str, generation: int) -> bool:
+        """Whether the phrase's relevance at this catalog generation is cached."""
+        with self._lock:
+            return (phrase, generation) in self._relevance
+
+    def phrase_vectors(self, phrase: str) -> dict[str, np.ndarray]:
+        """The phrase encoded by each channel's own text tower that reads its language (cached).
+
+        A multilingual channel reads any phrase. An English-only channel (MiniLM, the CLIP
+        text tower) reads English phrases, and Japanese ones only through the glossary's
+        English for them; otherwise it sits this phrase out.
+        """
+        with self._lock:
+            cached = self._vectors.get(phrase)
+            if cached is not None:
+                self._vectors.move_to_end(phrase)
+                return cached
+        vectors = {
+            channel: self.clips.encoders[channel].encode_texts([text])[0]
+            for channel, text in self.channel_texts(phrase).items()
+        }
+        with self._lock:
+            self._vectors[phrase] = vectors
+            while len(self._vectors) > MAX_PHRASES:
+                self._vectors.popitem(last=False)
+        return vectors
+
+    def channel_texts(self, phrase: str) -> dict[str, str]:
+        """What each channel that reads the phrase's language encodes for it (see above)."""
+        english = self.glossary.translate(phrase) if has_japanese(phrase) else phrase
+        texts = {}
+        for channel, encoder in self.clips.encoders.items():
+            if getattr(encoder, "multilingual", False):
+                texts[channel] = phrase
+            elif english:
+                texts[channel] = english
+        return texts
+
+    def readable(self, phrase: str) -> bool:
+        """True when some channel can compare this phrase with clips (a multilingual one
+        only once it holds vectors: homes from before it existed lack them)."""
+        return any(
+            len(self.clips.indexes[channel])
+            or not getattr(self.clips.encoders[channel], "multilingual", False)
+            for channel in self.channel_texts(phrase)
+        )
+
+    def relevance(self, phrase: str, snap: CatalogSnapshot | None = None) -> np.ndarray:
+        """z-scored relevance of every row of `snap` (default: the current snapshot) to a
+        phrase, cached per generation. A request passes the snapshot it ranks over: an
+        upload meanwhile makes a newer one, whose rows no longer line up with it."""
+        snap = self.snapshots.current() if snap is None else snap
+        key = (phrase, snap.generation)
+        with self._lock:
+            cached = self._relevance.get(key)
+            if cached is not None:
+                self._relevance.move_to_end(key)
+                return cached
+            pending = self._warming.get(phrase)
+        on_warmer = threading.current_thread().name.startswith(WARM_THREAD)
+        if pending is not None and not on_warmer and not pending.cancel():
+            # Already running on the warm-up thread: wait rather than compute it twice.
+            # (A warm-up still queued behind others was cancelled: compute it here.)
+            pending.result()
+            return self.relevance(phrase, snap)
+        if pending is not None and pending.cancelled():
+            self._forget_warm(phrase)
+        z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
+        if snap.texts is not None:
+            # A clip that names the phrase outright matches it, whatever the vectors say.
+            z = np.where(lexical_matches(snap.texts, phrase), np.maximum(z, MATCH_Z), z)
+            z = z.astype(np.float32)
+        with self._lock:
+            self._relevance[key] = z
+            while len(self._relevance) > MAX_RELEVANCE:
+                self._relevance.popitem(last=False)
+        return z
+
+    def warm(self, phrase: str) -> None:
+        """Compute a phrase's relevance on the warm-up thread, so the answer to a steer
+        returns at once and the next page usually finds the work done."""
+        with self._lock:
+            if phrase not in self._warming:
+                self._warming[phrase] = self._warmer.submit(self._warm, phrase)
+
+    def warming(self) -> list[Future[None]]:
+        """Warm-ups queued or running."""
+        with self._lock:
+            return list(self._warming.values())
+
+    def _warm(self, phrase: str) -> None:
+        try:
+            self.relevance(phrase)
+        finally:
+            self._forget_warm(phrase)
+
+    def _forget_warm(self, phrase: str) -> None:
+        with self._lock:
+            self._warming.pop(phrase, None)

@@ -1,0 +1,136 @@
+"""Opening the stores by URL: each URL's scheme picks a backend from a registry.
+
+| store     | setting                 | embedded default             | schemes          |
+|-----------|-------------------------|------------------------------|------------------|
+| catalog   | `catalog_url`           | `sqlite:///<home>/catalog.sqlite` | sqlite      |
+| vectors   | `vectors_url`           | `faiss://<home>/index`        | faiss            |
+| users     | `state_url`             | `sqlite:///<home>/state.sqlite`   | sqlite      |
+| events    | `events_url`            | `parquet://<home>/events`     | parquet          |
+| limits    | `cache_url`             | `memory://`                   | memory           |
+
+A backend is a function from a parsed URL to a store satisfying the protocol in
+`feed.storage.interfaces`; `register` adds one (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from feed.storage.catalog import Catalog as SqliteCatalog
+from feed.storage.events import EventLog as ParquetEventLog
+from feed.storage.interfaces import Catalog, EventLog, RateLimits, UserState, VectorIndexes
+from feed.storage.ratelimit import Limit, RateLimiter
+from feed.storage.state import StateStore
+from feed.storage.vectors import FaissIndexes
+
+KINDS = ("catalog", "vectors", "users", "events", "limits")
+
+
+class StoreURLError(ValueError):
+    """A store URL names no known backend, or is malformed."""
+
+
+@dataclass(frozen=True)
+class StoreURLs:
+    """Where each store lives."""
+
+    catalog: str
+    vectors: str
+    users: str
+    events: str
+    limits: str = "memory://"
+
+    @classmethod
+    def embedded(cls, home: Path) -> StoreURLs:
+        """The one-machine default: files under `home`, limits in memory."""
+        return cls(
+            catalog=f"sqlite:///{home}/catalog.sqlite", vectors=f"faiss://{home}/index",
+            users=f"sqlite:///{home}/state.sqlite", events=f"parquet://{home}/events",
+        )  # fmt: skip
+
+
+@dataclass
+class Stores:
+    """Every store a service needs (limits are built per app, from their `Limit`s)."""
+
+    catalog: Catalog
+    vectors: VectorIndexes
+    users: UserState
+    events: EventLog
+
+    def close(self) -> None:
+        """Close what holds files or connections."""
+        self.users.close()
+        self.catalog.close()
+
+
+def local_path(url: str) -> Path:
+    """The filesystem path of `scheme:///abs/path` or `scheme://rel/path`."""
+    parts = urlsplit(url)
+    path = parts.netloc + parts.path
+    if not path:
+        raise StoreURLError(f"{url!r} names no path")
+    return Path(path)
+
+
+Opener = Callable[[str], Any]
+BACKENDS: dict[str, dict[str, Opener]] = {
+    "catalog": {"sqlite": lambda url: SqliteCatalog(local_path(url))},
+    "vectors": {"faiss": lambda url: FaissIndexes(local_path(url))},
+    "users": {"sqlite": lambda url: StateStore(local_path(url))},
+    "events": {"parquet": lambda url: ParquetEventLog(local_path(url))},
+}
+LIMITS: dict[str, Callable[[str, Mapping[str, Limit]], RateLimits]] = {
+    "memory": lambda url, limits: RateLimiter(dict(limits)),
+}
+
+
+def register(kind: str, scheme: str, opener: Opener) -> None:
+    """Add a backend: `opener(url)` returns a store of `kind` for URLs with `scheme`."""
+    if kind not in BACKENDS:
+        raise StoreURLError(f"unknown store kind {kind!r}; one of {', '.join(BACKENDS)}")
+    BACKENDS[kind][scheme] = opener
+
+
+def open_store(kind: str, url: str) -> Any:
+    """The store of `kind` at `url`, from the backend its scheme names."""
+    backends = BACKENDS.get(kind)
+    if backends is None:
+        raise StoreURLError(f"unknown store kind {kind!r}; one of {', '.join(BACKENDS)}")
+    scheme = urlsplit(url).scheme
+    if scheme not in backends:
+        raise StoreURLError(
+            f"no {kind} backend for {url!r}; known schemes: {', '.join(sorted(backends))}"
+        )
+    return backends[scheme](url)
+
+
+def open_limits(url: str, limits: Mapping[str, Limit]) -> RateLimits:
+    """Rate limits at `url` (`memory://`: private to this process)."""
+    scheme = urlsplit(url).scheme
+    if scheme not in LIMITS:
+        raise StoreURLError(f"no limits backend for {url!r}; known: {', '.join(sorted(LIMITS))}")
+    return LIMITS[scheme](url, limits)
+
+
+def open_stores(urls: StoreURLs) -> Stores:
+    """Open every store; a bad URL is refused before anything is opened."""
+    for kind in ("catalog", "vectors", "users", "events"):
+        scheme = urlsplit(getattr(urls, kind)).scheme
+        if scheme not in BACKENDS[kind]:
+            raise StoreURLError(
+                f"no {kind} backend for {getattr(urls, kind)!r};"
+                f" known schemes: {', '.join(sorted(BACKENDS[kind]))}"
+            )
+    catalog = open_store("catalog", urls.catalog)
+    try:
+        users = open_store("users", urls.users)
+    except Exception:
+        catalog.close()
+        raise
+    return Stores(catalog, open_store("vectors", urls.vectors), users,
+                  open_store("events", urls.events))  # fmt: skip

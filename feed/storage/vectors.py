@@ -1,0 +1,61 @@
+"""faiss://<folder>: one FAISS index file per channel, kept consistent with the catalog.
+
+The catalog commits first; an index found behind it on open catches up from the
+catalog's change log, one found ahead of it (or of another model) is rebuilt from the
+catalog's vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.index import IndexMismatchError, VectorIndex
+from feed.storage.interfaces import Catalog
+
+log = logging.getLogger(__name__)
+
+
+class FaissIndexes:
+    """Channel indexes saved as files (with a manifest) under one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def open(self, channel: str, model: str, dim: int, catalog: Catalog) -> VectorIndex:
+        """The channel's saved index, caught up with the catalog (or rebuilt from it)."""
+        try:
+            index = VectorIndex.load(self.folder, channel, model, dim)
+        except IndexMismatchError as exc:
+            if catalog.count():
+                log.warning("%s; rebuilding the %s index from the catalog", exc, channel)
+            return self.build(channel, model, dim, catalog)
+        if index.generation > catalog.generation:
+            log.warning("%s index is ahead of the catalog; rebuilding", channel)
+            return self.build(channel, model, dim, catalog)
+        if index.generation < catalog.generation:
+            changes = catalog.channel_changes(channel, index.generation)
+            index.remove(changes.removed)
+            if len(changes.upserted.seqs):
+                index.upsert(changes.upserted.seqs, changes.upserted.vectors)
+            index.generation = catalog.generation
+            log.info(
+                "%s index caught up: %d upserted, %d removed",
+                channel, len(changes.upserted.seqs), len(changes.removed),
+            )  # fmt: skip
+            self.save(index)
+        return index
+
+    def build(self, channel: str, model: str, dim: int, catalog: Catalog) -> VectorIndex:
+        """A new index of every vector the catalog holds for the channel, saved."""
+        stored = catalog.channel_vectors(channel)
+        vectors = stored.vectors if len(stored.seqs) else np.empty((0, dim), np.float32)
+        index = VectorIndex.build(channel, model, stored.seqs, vectors, catalog.generation)
+        self.save(index)
+        return index
+
+    def save(self, index: VectorIndex) -> None:  # type: ignore[override]
+        """Write the index (atomically) at its generation."""
+        index.save(self.folder)

@@ -85,7 +85,8 @@ def open_engine(settings: Settings) -> Engine:
 
 def open_gap_filler(settings: Settings, service: FeedService) -> GapFiller:
     """The gap filler with the configured provider, job table and budgets."""
-    from generation.jobs import Budgets, JobStore
+    from feed.storage.jobs import SqliteJobStore
+    from generation.jobs import Budgets
     from generation.providers import ProceduralProvider, RemoteProvider, VideoProvider
 
     provider: VideoProvider
@@ -101,5 +102,5 @@ def open_gap_filler(settings: Settings, service: FeedService) -> GapFiller:
         )
     budgets = Budgets(per_user_daily=settings.gen_user_daily,
                       global_daily=settings.gen_global_daily)  # fmt: skip
-    return GapFiller(service, JobStore(settings.jobs_path), provider,
+    return GapFiller(service, SqliteJobStore(settings.jobs_path), provider,
                      settings.home / "staging", budgets)  # fmt: skip

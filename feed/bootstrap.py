@@ -106,7 +106,8 @@ def open_service(
 
 def open_gap_filler(settings: Settings, service: FeedService) -> GapFiller:
     """The gap filler with the configured provider, job table and budgets."""
-    from generation.jobs import Budgets, JobStore
+    from feed.storage.jobs import SqliteJobStore
+    from generation.jobs import Budgets
     from generation.providers import ProceduralProvider, RemoteProvider, VideoProvider
 
     provider: VideoProvider
@@ -122,5 +123,5 @@ def open_gap_filler(settings: Settings, service: FeedService) -> GapFiller:
         )
     budgets = Budgets(per_user_daily=settings.gen_user_daily,
                       global_daily=settings.gen_global_daily)  # fmt: skip
-    return GapFiller(service, JobStore(settings.jobs_path), provider,
+    return GapFiller(service, SqliteJobStore(settings.jobs_path), provider,
                      settings.home / "staging", budgets)  # fmt: skip

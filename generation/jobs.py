@@ -1,22 +1,22 @@
-"""The durable job table: generation requests that survive restarts, with budgets.
+"""Generation jobs: requests that survive restarts, with budgets, leases and retries.
 
 A job moves queued → in_progress → completed | failed, and reports how far its
 provider has got (0..1) while it runs. Claiming a job takes a lease; a process that
 dies mid-job leaves the lease to expire, and the next run resumes the job (the
 provider's idempotency key makes the redo the same job, and the clip id is derived
 from the job id, so ingest never duplicates).
+
+This module holds the rules and the `JobStore` protocol; the stores that keep jobs
+durably live in `feed.storage.jobs`.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import threading
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from generation.providers import (
     DEFAULT_ASPECT,
@@ -27,34 +27,6 @@ from generation.providers import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    requester TEXT,
-    gap_id TEXT,
-    phrase TEXT,
-    prompt TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    lease_until REAL,
-    error TEXT,
-    clip_id TEXT,
-    external_id TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
-CREATE INDEX IF NOT EXISTS jobs_requester ON jobs(requester, created_at)
-"""
-# Columns added after the first release, appended in this order (SELECT * keeps it).
-ADDED_COLUMNS = (
-    ("remix_of", "TEXT"),
-    ("seconds", "REAL"),
-    ("aspect", "TEXT"),
-    ("progress", "REAL NOT NULL DEFAULT 0"),
-)
 DAY_S = 86_400.0
 MAX_ATTEMPTS = 3
 LEASE_S = 600.0
@@ -124,38 +96,59 @@ class Budgets:
     max_in_progress: int = 2
 
 
-class JobStore:
-    """Jobs in their own SQLite file (WAL)."""
+@dataclass(frozen=True)
+class WindowUsage:
+    """Jobs created in the rolling day before now: how many, and when the oldest was."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        with self._tx() as db:
-            for statement in SCHEMA.split(";"):
-                db.execute(statement)
-            have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-            for name, kind in ADDED_COLUMNS:
-                if name not in have:
-                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+    count: int
+    oldest: float | None
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
+def check_budgets(
+    fresh: Sequence[NewJob],
+    everyone: WindowUsage,
+    by_requester: Mapping[str, WindowUsage],
+    budgets: Budgets,
+    now: float,
+) -> None:
+    """Raise BudgetExceeded if queuing `fresh` would pass a daily budget.
+
+    `everyone` is the usage of the rolling day by all jobs, `by_requester` that of
+    each requester among `fresh`.
+    """
+    if everyone.count + len(fresh) > budgets.global_daily:
+        raise BudgetExceeded(
+            f"global daily generation budget of {budgets.global_daily} reached"
+            f" ({everyone.count} in the last 24 h)",
+            _frees_in(everyone.oldest, now),
+        )
+    for requester, used in sorted(by_requester.items()):
+        wanted = sum(j.requester == requester for j in fresh)
+        if used.count + wanted > budgets.per_user_daily:
+            raise BudgetExceeded(
+                f"daily generation budget of {budgets.per_user_daily} per user reached"
+                f" ({used.count} in the last 24 h)",
+                _frees_in(used.oldest, now),
+            )
+
+
+def _frees_in(oldest: float | None, now: float) -> float:
+    """Seconds until the oldest job of the rolling window leaves it."""
+    return max(1.0, (oldest if oldest is not None else now) + DAY_S - now)
+
+
+def status_after(attempts: int, error: str | None) -> str:
+    """Where an attempt leaves its job: completed, queued again while attempts remain, or failed."""
+    if error is None:
+        return "completed"
+    return "failed" if attempts >= MAX_ATTEMPTS else "queued"
+
+
+class JobStore(Protocol):
+    """Where jobs are kept: what `run_jobs` and the feed side need.
+
+    Every backend runs the contract suite in tests/feed/storage/test_jobs_contract.py.
+    """
 
     def enqueue(
         self, jobs: Sequence[NewJob], provider: str, now: float, budgets: Budgets
@@ -163,143 +156,47 @@ class JobStore:
         """Queue jobs atomically; a key seen before returns the existing job.
 
         Raises BudgetExceeded (queuing nothing) if any requester, or everyone
-        together, would pass a daily budget.
+        together, would pass a daily budget (`check_budgets`).
         """
-        with self._tx() as db:
-            seen = "SELECT 1 FROM jobs WHERE idempotency_key=?"
-            fresh = [j for j in jobs if db.execute(seen, (j.idempotency_key,)).fetchone() is None]
-            since = now - DAY_S
-            total, oldest = db.execute(
-                "SELECT COUNT(*), MIN(created_at) FROM jobs WHERE created_at > ?", (since,)
-            ).fetchone()
-            if total + len(fresh) > budgets.global_daily:
-                raise BudgetExceeded(
-                    f"global daily generation budget of {budgets.global_daily} reached"
-                    f" ({total} in the last 24 h)",
-                    _frees_in(oldest, now),
-                )
-            for requester in {j.requester for j in fresh if j.requester is not None}:
-                used, first = db.execute(
-                    "SELECT COUNT(*), MIN(created_at) FROM jobs"
-                    " WHERE requester=? AND created_at > ?",
-                    (requester, since),
-                ).fetchone()
-                wanted = sum(j.requester == requester for j in fresh)
-                if used + wanted > budgets.per_user_daily:
-                    raise BudgetExceeded(
-                        f"daily generation budget of {budgets.per_user_daily} per user reached"
-                        f" ({used} in the last 24 h)",
-                        _frees_in(first, now),
-                    )
-            for j in fresh:
-                db.execute(
-                    "INSERT INTO jobs (id, idempotency_key, requester, gap_id, phrase, prompt,"
-                    " provider, status, created_at, updated_at, remix_of, seconds, aspect)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (f"job_{uuid.uuid4().hex[:12]}", j.idempotency_key, j.requester, j.gap_id,
-                     j.phrase, j.prompt, provider, "queued", now, now, j.remix_of, j.seconds,
-                     j.aspect),
-                )  # fmt: skip
-            keys = [j.idempotency_key for j in jobs]
-            rows = db.execute(
-                f"SELECT * FROM jobs WHERE idempotency_key IN ({','.join('?' * len(keys))})", keys
-            ).fetchall()
-        by_key = {r[1]: Job(*r) for r in rows}
-        return [by_key[k] for k in keys]
+        ...
 
     def get(self, job_id: str) -> Job | None:
         """A job by id."""
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-        return None if row is None else Job(*row)
+        ...
 
     def for_requester(self, requester: str, limit: int = 50) -> list[Job]:
         """A requester's jobs, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM jobs WHERE requester=? ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (requester, limit),
-            ).fetchall()
-        return [Job(*r) for r in rows]
+        ...
+
+    def claim(self, now: float, budgets: Budgets, lease_s: float = LEASE_S) -> Job | None:
+        """Take the oldest runnable job (queued, or in progress with an expired lease).
+
+        None when nothing is runnable or `budgets.max_in_progress` leases are live.
+        Claiming counts an attempt, resets progress and holds the job until `now + lease_s`.
+        """
+        ...
 
     def set_progress(self, job_id: str, progress: float, now: float) -> None:
         """Record how far a running job has got (0..1; never moves back within an attempt)."""
-        with self._tx() as db:
-            db.execute(
-                "UPDATE jobs SET progress=max(progress, ?), updated_at=?"
-                " WHERE id=? AND status='in_progress'",
-                (min(max(progress, 0.0), 1.0), now, job_id),
-            )
-
-    def list(self, status: str | None = None, limit: int = 100) -> list[Job]:
-        """Recent jobs, newest first."""
-        with self._lock:
-            if status is None:
-                rows = self._db.execute(
-                    "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT * FROM jobs WHERE status=? ORDER BY created_at DESC LIMIT ?",
-                    (status, limit),
-                ).fetchall()
-        return [Job(*r) for r in rows]
-
-    def claim(self, now: float, budgets: Budgets, lease_s: float = LEASE_S) -> Job | None:
-        """Take the oldest runnable job (queued, or in progress with an expired lease)."""
-        with self._tx() as db:
-            running = db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE status='in_progress' AND lease_until > ?", (now,)
-            ).fetchone()[0]
-            if running >= budgets.max_in_progress:
-                return None
-            row = db.execute(
-                "SELECT id FROM jobs WHERE status='queued'"
-                " OR (status='in_progress' AND lease_until <= ?)"
-                " ORDER BY created_at, rowid LIMIT 1",
-                (now,),
-            ).fetchone()
-            if row is None:
-                return None
-            db.execute(
-                "UPDATE jobs SET status='in_progress', attempts=attempts+1, lease_until=?,"
-                " progress=0, updated_at=? WHERE id=?",
-                (now + lease_s, now, row[0]),
-            )
-            claimed = db.execute("SELECT * FROM jobs WHERE id=?", (row[0],)).fetchone()
-        return Job(*claimed)
+        ...
 
     def finish(self, job_id: str, now: float, *, clip_id: str | None = None,
                error: str | None = None, external_id: str | None = None) -> Job:  # fmt: skip
         """Mark a claimed job completed (with clip_id) or failed (with error).
 
-        A failed attempt is requeued while attempts remain.
+        The new status is `status_after(attempts, error)`; the lease is released and
+        progress is 1 on completion, 0 otherwise.
         """
-        with self._tx() as db:
-            attempts = db.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
-            if error is None:
-                status = "completed"
-            else:
-                status = "failed" if attempts >= MAX_ATTEMPTS else "queued"
-            db.execute(
-                "UPDATE jobs SET status=?, clip_id=coalesce(?, clip_id), error=?,"
-                " external_id=coalesce(?, external_id), lease_until=NULL, updated_at=?,"
-                " progress=? WHERE id=?",
-                (status, clip_id, error, external_id, now, 1.0 if error is None else 0.0,
-                 job_id),
-            )  # fmt: skip
-            row = db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-        return Job(*row)
+        ...
+
+    def close(self) -> None:
+        """Close the store (closing twice is harmless)."""
+        ...
 
 
 Ingest = Callable[[Job, Path, str], str]
 # The provider's share of a job's progress; ingest (embedding, indexing) is the rest.
 PROVIDER_SHARE = 0.9
-
-
-def _frees_in(oldest: float | None, now: float) -> float:
-    """Seconds until the oldest job of the rolling window leaves it."""
-    return max(1.0, (oldest if oldest is not None else now) + DAY_S - now)
 
 
 def run_jobs(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,11 +28,23 @@ class Database:
     `migrations[v]` upgrades the schema from version v to v+1
     (version 0 is an empty file); `kind` names what the file holds, so a
     catalog is never opened as a user store or the other way round.
+
+    `unversioned_tables` adopts files written before their kind had a versioned
+    schema: a file without version whose tables are all among these opens as
+    version 0, so `migrations[0]` must be idempotent over them. Any other file
+    without version is refused as foreign.
     """
 
-    def __init__(self, path: Path, kind: str, migrations: Mapping[int, Migration]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        migrations: Mapping[int, Migration],
+        unversioned_tables: Collection[str] = (),
+    ) -> None:
         self.path = path
         self.kind = kind
+        self.unversioned_tables = frozenset(unversioned_tables)
         self.schema_version = max(migrations) + 1
         path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
@@ -53,6 +65,9 @@ class Database:
             r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         if not tables:
+            return 0
+        if "meta" not in tables and tables <= self.unversioned_tables:
+            log.info("adopting unversioned %s %s as schema v0", self.kind, self.path)
             return 0
         if "meta" not in tables:
             raise DatabaseError(

@@ -14,7 +14,8 @@ from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
 from feed.settings import Settings
-from generation.jobs import Budgets, JobStore
+from feed.storage.jobs import SqliteJobStore
+from generation.jobs import Budgets
 from generation.providers import ProceduralProvider
 from generation.renderer import RenderSpec
 
@@ -30,7 +31,7 @@ def app_parts(tmp_path, text_encoder, reader):
     home = tmp_path / "home"
     engine = ClipStore(home, text_encoder, None)
     service = FeedService.open(engine, home, reader)
-    filler = GapFiller(service, JobStore(home / "jobs.sqlite"),
+    filler = GapFiller(service, SqliteJobStore(home / "jobs.sqlite"),
                        ProceduralProvider(RenderSpec(seconds=1.0)), home / "staging",
                        Budgets(per_user_daily=3, global_daily=50))  # fmt: skip
     settings = Settings(home=home, run_jobs_in_background=False, generate_burst=20)
@@ -116,7 +117,7 @@ def test_generation_options_length_aspect_and_budget_retry(app_parts):
 
 
 def test_job_progress_is_reported_while_the_provider_renders(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = SqliteJobStore(tmp_path / "jobs.sqlite")
     seen = []
 
     class Watching(ProceduralProvider):

@@ -14,7 +14,8 @@ from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
 from feed.settings import Settings
-from generation.jobs import Budgets, JobStore
+from feed.storage.jobs import SqliteJobStore
+from generation.jobs import Budgets
 from generation.providers import ProceduralProvider
 from generation.renderer import RenderSpec
 
@@ -28,7 +29,7 @@ def app_parts(tmp_path, text_encoder):
     engine = ClipStore(home, text_encoder, None)
     engine.ingest(steering_catalog_entries())
     service = FeedService.open(engine, home)
-    filler = GapFiller(service, JobStore(home / "jobs.sqlite"),
+    filler = GapFiller(service, SqliteJobStore(home / "jobs.sqlite"),
                        ProceduralProvider(RenderSpec(seconds=1.0)), home / "staging",
                        Budgets(per_user_daily=2, global_daily=6))  # fmt: skip
     settings = Settings(home=home, admin_token=ADMIN, run_jobs_in_background=False,

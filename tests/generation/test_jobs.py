@@ -1,4 +1,9 @@
-"""The durable job table: idempotency, budgets, leases, retries, and kill -9 mid-job."""
+"""Running jobs: ingest once, retries, attempts running out, and kill -9 mid-job.
+
+The stores' own behaviour (keys, budgets, leases) is the contract suite's, in
+tests/feed/storage/test_jobs_contract.py; here a store in memory stands in, except
+where a real file must outlive a killed process.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from memory_jobs import MemoryJobStore
 
-from generation.jobs import (
-    LEASE_S,
-    MAX_ATTEMPTS,
-    BudgetExceeded,
-    Budgets,
-    JobStore,
-    NewJob,
-    run_jobs,
-)
+from feed.storage.jobs import SqliteJobStore
+from generation.jobs import LEASE_S, MAX_ATTEMPTS, Budgets, NewJob, run_jobs
 from generation.providers import GeneratedVideo, GenerationRequest
 
 NOW = 1_000_000.0
@@ -40,24 +39,8 @@ class FakeProvider:
         return GeneratedVideo(out_path, self.name, f"ext-{request.idempotency_key}")
 
 
-def test_enqueue_is_idempotent_and_budgeted(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite")
-    budgets = Budgets(per_user_daily=2, global_daily=3)
-    (a,) = store.enqueue([NewJob("p1", "k1", requester="u1")], "fake", NOW, budgets)
-    (again,) = store.enqueue([NewJob("p1", "k1", requester="u1")], "fake", NOW, budgets)
-    assert a.id == again.id and a.status == "queued"
-    store.enqueue([NewJob("p2", "k2", requester="u1")], "fake", NOW, budgets)
-    with pytest.raises(BudgetExceeded, match="per user"):
-        store.enqueue([NewJob("p3", "k3", requester="u1")], "fake", NOW, budgets)
-    with pytest.raises(BudgetExceeded, match="global"):
-        store.enqueue([NewJob("p4", "k4"), NewJob("p5", "k5")], "fake", NOW, budgets)
-    assert len(store.list()) == 2  # nothing was queued by the refused calls
-    # a day later the budget is fresh again
-    store.enqueue([NewJob("p3", "k3", requester="u1")], "fake", NOW + 86_401, budgets)
-
-
 def test_run_ingests_once_and_retries_failures(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = MemoryJobStore()
     store.enqueue([NewJob("a cat", "k1"), NewJob("a dog", "k2")], "fake", NOW, Budgets())
     provider = FakeProvider(fail_times=1)
     ingested: list[str] = []
@@ -69,37 +52,27 @@ def test_run_ingests_once_and_retries_failures(tmp_path):
 
     done = run_jobs(store, provider, ingest, tmp_path / "staging", lambda: NOW, Budgets())
     assert [j.status for j in done] == ["queued", "completed", "completed"]
-    assert sorted(j.status for j in store.list()) == ["completed", "completed"]
+    assert sorted(j.status for j in store.jobs.values()) == ["completed", "completed"]
     assert len(ingested) == 2 and not list((tmp_path / "staging").iterdir())
-    job = store.list()[0]
+    job = list(store.jobs.values())[0]
     assert job.clip_id == job.clip_id_for_ingest and job.external_id.startswith("ext-")
 
 
 def test_failures_stop_after_max_attempts(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = MemoryJobStore()
     store.enqueue([NewJob("a cat", "k1")], "fake", NOW, Budgets())
     provider = FakeProvider(fail_times=99)
     run_jobs(store, provider, lambda *a: "x", tmp_path / "s", lambda: NOW, Budgets(), max_jobs=10)
-    (job,) = store.list()
+    (job,) = store.jobs.values()
     assert job.status == "failed" and job.attempts == MAX_ATTEMPTS and "hiccup" in job.error
-
-
-def test_concurrency_limit_and_lease(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite")
-    store.enqueue([NewJob(f"p{i}", f"k{i}") for i in range(3)], "fake", NOW, Budgets())
-    budgets = Budgets(max_in_progress=2)
-    assert store.claim(NOW, budgets) and store.claim(NOW, budgets)
-    assert store.claim(NOW, budgets) is None
-    # leases expire: a dead worker's job becomes claimable again
-    resumed = store.claim(NOW + LEASE_S + 1, budgets)
-    assert resumed is not None and resumed.attempts in (1, 2)
 
 
 CRASHING_WORKER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from generation.jobs import Budgets, JobStore, run_jobs
+    from feed.storage.jobs import SqliteJobStore
+    from generation.jobs import Budgets, run_jobs
     from generation.providers import GeneratedVideo
 
     class Slow:
@@ -108,7 +81,7 @@ CRASHING_WORKER = textwrap.dedent(
             Path(sys.argv[2]).write_text("started")
             time.sleep(60)
 
-    store = JobStore(Path(sys.argv[1]))
+    store = SqliteJobStore(Path(sys.argv[1]))
     run_jobs(store, Slow(), lambda *a: "never", Path(sys.argv[1]).parent / "staging",
              lambda: 1_000_000.0, Budgets())
     """
@@ -118,7 +91,7 @@ CRASHING_WORKER = textwrap.dedent(
 @pytest.mark.slow
 def test_kill_mid_job_neither_loses_nor_duplicates(tmp_path):
     db = tmp_path / "jobs.sqlite"
-    store = JobStore(db)
+    store = SqliteJobStore(db)
     store.enqueue([NewJob("a volcano, anime style", "gap:1")], "fake", NOW, Budgets())
     marker = tmp_path / "started"
     script = tmp_path / "worker.py"

@@ -71,6 +71,17 @@ def test_every_code_and_data_folder_is_a_listed_package():
     assert SETUPTOOLS["package-dir"] == {"feed.data": "data"}
 
 
+def test_a_shipped_experiment_is_found_by_name(tmp_path, monkeypatch):
+    from feed.experiments.cli import experiment_path
+    from feed.resources import DATA_DIR
+
+    monkeypatch.chdir(tmp_path)
+    assert experiment_path("example") == DATA_DIR / "experiments" / "example.toml"
+    (tmp_path / "example").write_text("")
+    assert experiment_path("example") == Path("example")  # a file of that name wins
+    assert experiment_path("mine.toml") == Path("mine.toml")
+
+
 @dataclass(frozen=True)
 class Installed:
     """A venv holding only the wheel, and how to run its `steerfeed`."""

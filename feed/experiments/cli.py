@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from feed.experiments.config import load_config
+from feed.resources import DATA_DIR
 
 
 def _stages() -> tuple[Any, list[Any]]:
@@ -26,6 +27,15 @@ def _stages() -> tuple[Any, list[Any]]:
     return on_stage, bars
 
 
+def experiment_path(given: str) -> Path:
+    """The experiment file `given`, or the shipped one of that bare name (`example`)."""
+    path = Path(given)
+    shipped = DATA_DIR / "experiments" / f"{given}.toml"
+    if not path.exists() and path.name == given and not path.suffix and shipped.is_file():
+        return shipped
+    return path
+
+
 def cmd_experiment_run(args: argparse.Namespace) -> int:
     """Run an experiment file and write metrics, CIs and a report under --out."""
     from embeddings.encoders import SentenceEncoder
@@ -33,7 +43,7 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
     from feed.experiments.runner import run_experiment
     from feed.settings import Settings
 
-    path = Path(args.experiment)
+    path = experiment_path(args.experiment)
     config = load_config(path)
     settings = Settings.from_env(home=getattr(args, "home", None))
     encoder = SentenceEncoder.load(settings.text_model, device=settings.device)
@@ -96,7 +106,9 @@ def add_experiment_commands(
     p = commands.add_parser(
         "run", parents=[common], help="simulate or load logs, replay variants, write a report"
     )
-    p.add_argument("experiment", metavar="EXP.toml", help="experiment file")
+    p.add_argument(
+        "experiment", metavar="EXP.toml", help="experiment file, or a shipped one by name: example"
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="new folder for the results")
     p.set_defaults(func=cmd_experiment_run)
     p = commands.add_parser("compare", parents=[common], help="compare the metrics of two runs")

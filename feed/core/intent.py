@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 8
+MODEL_VERSION = 9
 HASH_FEATURES = 2**18
 MASK = "X"
 
@@ -67,7 +67,7 @@ EN_NEGATIVE_CUES = word_set(
     "no not never none nothing without except n't dont don't doesnt doesn't won't wont cant "
     "can't stop quit tired sick enough hate hates done over less fewer skip ban block hide "
     "avoid remove drop nope nah zero pass bored boring annoying ugh meh sick kill cut lose "
-    "ditch tone dial reduce lower minus fed rid but exclude"
+    "ditch tone dial reduce lower minus fed rid but exclude instead replace swap trade"
 )
 EN_POSITIVE_CUES = word_set(
     "more want wanna love like show give into need bring add boost extra gimme plus please "
@@ -77,6 +77,22 @@ EN_POSITIVE_CUES = word_set(
 _EN_NEGATED = word_set(
     "dont doesnt didnt isnt arent wasnt werent cant couldnt shouldnt wouldnt wont havent "
     "hasnt hadnt aint neednt mustnt"
+)
+# How a thing makes the person feel ("gives me nightmares", "sounds fun"): cues of the
+# same polarity, so a clause that only says what a thing does to someone still reads
+# as more or less. Words that are concepts themselves ("creepy", "epic") stay out.
+EN_NEGATIVE_AFFECT = word_set(
+    "nightmare nightmares creeps chills queasy nauseous nausea anxious anxiety stress "
+    "stressful stresses ruin ruins ruined ruining unbearable awful worst terrible horrible "
+    "traumatizing traumatising trauma headache crawl bother bothers annoy annoys irritating "
+    "irritates upset upsets dread disgusting nasty yuck ew eww stale overdone repetitive sucks "
+    "suck trash garbage lame exhausting draining frustrating dislike loathe gag nauseating "
+    "triggers freak freaks terrifies terrified sickening unwatchable insufferable tiresome"
+)
+EN_POSITIVE_AFFECT = word_set(
+    "fun cool awesome amazing great fire goated jam best favorite favourite fave underrated "
+    "adore enjoy enjoying dig digging vibing hyped excited lovely stoked ftw supremacy "
+    "gorgeous fantastic incredible perfect wonderful"
 )
 EN_ONLY_CUES = word_set("only just nothing exclusively solely purely all")
 EN_RESET_CUES = word_set("reset normal undo clear start default forget back")
@@ -88,6 +104,13 @@ JA_NEGATIVE_CUES = word_set(
 JA_POSITIVE_CUES = word_set(
     "もっと 多い 多め 増やす 見る たい 欲しい ほしい 好き 大好き 頂戴 ちょうだい 下さい "
     "ください お願い 願う 増量 沢山 たくさん いっぱい 見せる 推す"
+)
+JA_NEGATIVE_AFFECT = word_set(
+    "鳥肌 イライラ いらいら トラウマ ストレス 吐き気 吐く 萎える しんどい だるい 最悪 不快 悪夢 "
+    "憂鬱 うざい ウザい 台無し 食傷 胸焼け ぞっと ぞわっと 苦痛 しつこい 寒気 げんなり"
+)
+JA_POSITIVE_AFFECT = word_set(
+    "最高 神 尊い 嬉しい うれしい ハマる はまる 推し 素敵 素晴らしい 楽しみ"
 )
 JA_ONLY_CUES = word_set("だけ のみ ばかり ばっかり しか オンリー 限定 専用")
 JA_RESET_CUES = word_set("戻す 元 リセット 解除 普通 元通り 初期")
@@ -253,25 +276,53 @@ def load_tokenizer() -> Tokenizer:
 def _cue(token: Token) -> str:
     if token.script == "en":
         word = token.norm.replace("'", "")
-        if token.norm in EN_NEGATIVE_CUES or word in EN_NEGATIVE_CUES or word in _EN_NEGATED:
+        if (
+            token.norm in EN_NEGATIVE_CUES
+            or word in EN_NEGATIVE_CUES
+            or word in _EN_NEGATED
+            or token.norm in EN_NEGATIVE_AFFECT
+        ):
             return "neg"
         if token.norm in EN_ONLY_CUES:
             return "only"
         if token.norm in EN_RESET_CUES:
             return "reset"
-        if token.norm in EN_POSITIVE_CUES:
+        if token.norm in EN_POSITIVE_CUES or token.norm in EN_POSITIVE_AFFECT:
             return "pos"
         return ""
     for form in (token.norm, token.lemma, token.text):
-        if form in JA_NEGATIVE_CUES:
+        if form in JA_NEGATIVE_CUES or form in JA_NEGATIVE_AFFECT:
             return "neg"
         if form in JA_ONLY_CUES:
             return "only"
         if form in JA_RESET_CUES:
             return "reset"
-        if form in JA_POSITIVE_CUES:
+        if form in JA_POSITIVE_CUES or form in JA_POSITIVE_AFFECT:
             return "pos"
     return ""
+
+
+# English function words by class: the tagger has no English part-of-speech tags, and
+# these closed classes are what tells "cats playing in the snow" (one concept) from
+# "cats, more of the snow" (two).
+_EN_FUNCTION = {
+    word: kind
+    for kind, words in (
+        ("det", "the a an this that these those some any all every each no"),
+        ("pron", "i me my mine you your u ur it its they them their we us our he him his she her"),
+        ("prep", "of in on at over under with w/ from for to by about into through across near "
+                 "around behind during after before without like than"),
+        ("aux", "is are was were be been am do does did has have had can could would will "
+                "should shall may might must gonna wanna"),
+        ("conj", "and or but nor so plus n &"),
+        ("wh", "what why how where who when which"),
+    )
+    for word in words.split()
+}  # fmt: skip
+
+
+def _function_class(token: Token) -> str:
+    return _EN_FUNCTION.get(token.norm, "-") if token.script == "en" else token.pos
 
 
 def _shape(text: str) -> str:
@@ -296,6 +347,7 @@ def token_features(tokens: Sequence[Token]) -> list[list[str]]:
             "w": t.norm, "l": t.lemma, "p": t.pos, "p2": f"{t.pos}/{t.pos2}",
             "s": t.script, "sh": _shape(t.text), "cue": _cue(t) or "-",
             "suf": t.norm[-3:], "pre": t.norm[:2], "emo": emoji_kind(t.text) or "-",
+            "fc": _function_class(t),
         })  # fmt: skip
     feats: list[list[str]] = []
     n = len(tokens)
@@ -312,7 +364,7 @@ def token_features(tokens: Sequence[Token]) -> list[list[str]]:
                 f += [f"{off}w={other['w']}", f"{off}p={other['p']}", f"{off}cue={other['cue']}"]
                 if abs(off) == 1:
                     f += [f"{off}p2={other['p2']}", f"{off}sh={other['sh']}",
-                          f"{off}emo={other['emo']}"]  # fmt: skip
+                          f"{off}emo={other['emo']}", f"{off}fc={other['fc']}"]  # fmt: skip
             else:
                 f.append(f"{off}=pad")
         if i > 0:
@@ -374,13 +426,27 @@ def clause_features(text: str, clause: Clause, tokens: Sequence[Token]) -> list[
 
 def has_negative_cue(clause: Clause, tokens: Sequence[Token]) -> bool:
     """True when a token outside the clause's concepts is a negative cue word."""
-    return any(
-        _cue(t) == "neg"
+    return "neg" in _clause_cues(clause, tokens)
+
+
+def has_positive_cue(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """True when a token outside the clause's concepts asks for more. Politeness says
+    nothing (「消してください」 asks for less), nor do "only" words ("nothing scary")."""
+    return "pos" in _clause_cues(clause, tokens, skip=_POLITE)
+
+
+def _clause_cues(
+    clause: Clause, tokens: Sequence[Token], skip: frozenset[str] = frozenset()
+) -> set[str]:
+    return {
+        _cue(t)
         for t in tokens
         if t.start >= clause.start
         and t.end <= clause.end
+        and t.norm not in skip
+        and t.text not in skip
         and not any(s <= t.start and t.end <= e for s, e in clause.concepts)
-    )
+    }
 
 
 # -- tags <-> clauses -----------------------------------------------------------------
@@ -511,18 +577,28 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             return any(s <= t.start < e for s, e in clause.concepts)
 
         cuts: list[int] = []  # a cut before inside[i]; punctuation at i-1 is dropped
+        bounds: list[int] = []  # cuts that also end the part after a cut
+        # Whether the last concept-or-cue token so far was a concept: "cat videos | give
+        # me birds" is cut at the cue that comes after the concept and its head noun.
+        concept_last = False
         for i in range(1, len(inside)):
             prev, here = inside[i - 1], inside[i]
+            if concept_at(prev):
+                concept_last = True
+            elif _cue(prev):
+                concept_last = False
             if concept_at(prev) and concept_at(here):
                 continue
             punct = prev.text in _CLAUSE_PUNCT
-            cue_after_concept = concept_at(prev) and not concept_at(here) and _cue(here) != ""
+            cue_after_concept = concept_last and not concept_at(here) and _cue(here) != ""
             cue_before_concept = _cue(prev) != "" and not concept_at(prev) and concept_at(here)
             if punct or cue_after_concept or cue_before_concept:
                 cuts.append(i)
+            if punct or cue_before_concept or (cue_after_concept and concept_at(prev)):
+                bounds.append(i)
         begin = 0
         pieces: list[tuple[int, int]] = []
-        for k, cut in enumerate(cuts):
+        for cut in cuts:
             left = inside[begin:cut]
             if left and left[-1].text in _CLAUSE_PUNCT:
                 left = left[:-1]
@@ -532,7 +608,7 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             stop = first
             while stop < len(inside) and concept_at(inside[stop]):
                 stop += 1
-            until = next((c for c in cuts[k + 1 :] if c > stop), len(inside))
+            until = next((c for c in bounds if c > stop), len(inside))
             right = [t for t in inside[cut:until] if not concept_at(t)]
             left_plain = [t for t in left if not concept_at(t)]
             sides = _polarity(left_plain), _polarity(right)

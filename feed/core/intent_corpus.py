@@ -88,6 +88,9 @@ SINGLE_OP_WEIGHTS = (
 # among hundreds, but as common as one-word chatter ("hi", "lol") that it must be told from.
 BARE_BOOST_SHARE = 0.10
 MULTI_OP_WEIGHTS = (("boost", 0.40), ("suppress", 0.22), ("exclude", 0.28), ("only", 0.10))
+# Share of multi-clause examples that come from pair templates ("swap {a} for {b}"), whose
+# verbs carry both ops and are rarer than two clauses joined by a connector.
+PAIR_SHARE = 0.35
 
 # Shares of the four kinds of example (the rest are non-instructions).
 SINGLE_SHARE = 0.70
@@ -855,11 +858,11 @@ def _multi(rng: random.Random, pools: _Pools, lang: str) -> TrainingExample:
     noise = pools.spec.noise(lang)
     n_clauses = 2 if rng.random() < 0.75 else 3
     start = rng.random()
-    if start < 0.20 and pools.pairs[lang]:
+    if start < PAIR_SHARE and pools.pairs[lang]:
         _pair_pieces(rng, pools, draft, lang, used)
-    elif start < 0.27:
+    elif start < PAIR_SHARE + 0.07:
         _chatter_pieces(rng, pools.spec, draft, lang)
-    elif start < 0.33:
+    elif start < PAIR_SHARE + 0.13:
         _clause_pieces(rng, pools, draft, lang, "reset", lang, used, 0.0)
     had_only = False
     while len(draft.clause_ops) < n_clauses:

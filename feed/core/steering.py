@@ -42,6 +42,7 @@ from feed.core.intent import (
     fingerprint_of,
     has_japanese,
     has_negative_cue,
+    has_positive_cue,
     load_tokenizer,
     normalise,
     split_contrasts,
@@ -60,7 +61,7 @@ MAX_INSTRUCTION_CHARS = 500
 MAX_OPS_PER_INSTRUCTION = 8
 STRONG = 1.6
 MILD = 0.5
-CORPUS_SIZE = 12000
+CORPUS_SIZE = 16000
 CORPUS_SEED = 0
 SENTENCE_VECTORS = False
 
@@ -232,7 +233,9 @@ class InstructionReader:
             if not phrases:
                 raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
-            unclear = _polarity_unclear(by_op, has_negative_cue(clause, tokens))
+            unclear = _polarity_unclear(
+                by_op, has_negative_cue(clause, tokens), has_positive_cue(clause, tokens)
+            )
             if unclear:
                 unsure = True
                 positive: OpKind = "only" if by_op["only"] > by_op["boost"] else "boost"
@@ -261,16 +264,22 @@ _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave 
          "only": "show only"}  # fmt: skip
 
 # When the model reads a clause as positive while a negative cue word stands in it, it
-# must be this sure; and any op's polarity must hold this share of the polar mass.
+# must be this sure; so must a negative reading of a clause whose only cues ask for
+# more; and any op's polarity must hold this share of the polar mass.
 GUARDED_POSITIVE_P = 0.9
+GUARDED_NEGATIVE_P = 0.9
 MIN_POLARITY_SHARE = 0.8
 
 
-def _polarity_unclear(by_op: dict[str, float], negative_cue: bool) -> bool:
+def _polarity_unclear(
+    by_op: dict[str, float], negative_cue: bool, positive_cue: bool = False
+) -> bool:
     pos = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
     neg = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
     share = max(pos, neg) / max(pos + neg, 1e-9)
     if pos > neg and negative_cue and pos < GUARDED_POSITIVE_P:
+        return True
+    if neg > pos and positive_cue and not negative_cue and neg < GUARDED_NEGATIVE_P:
         return True
     return share < MIN_POLARITY_SHARE
 

@@ -247,3 +247,43 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
     heldout = {norm(c.text) for c in load_heldout()}
     shared = [c.id for c in dev_cases if norm(c.text) in heldout]
     assert not shared, f"dev cases whose text is also held out: {shared}"
+
+
+DEV2_PATH = DATA_DIR / "dev2_instructions.toml"
+
+
+@pytest.fixture(scope="module")
+def dev2_cases():
+    return load_heldout(DEV2_PATH)
+
+
+def test_dev2_cases_parse_with_unique_ids_numbered_by_language(dev2_cases):
+    assert len(dev2_cases) >= 200
+    ids = [c.id for c in dev2_cases]
+    assert len(set(ids)) == len(ids)
+    for case in dev2_cases:
+        assert re.fullmatch(rf"dev2-{ID_PREFIX[case.lang]}-\d{{3}}", case.id), case.id
+    assert len({c.text for c in dev2_cases}) == len(dev2_cases), "a text appears twice"
+    langs = Counter(c.lang for c in dev2_cases)
+    assert langs["ja"] / len(dev2_cases) >= 0.40
+
+
+def test_dev2_concepts_are_verbatim_and_accepts_keep_polarity(dev2_cases):
+    for case in dev2_cases:
+        for op in case.ops:
+            if op.op == "none":
+                assert op.concept is None and len(case.ops) == 1, case.id
+            elif op.op != "reset":
+                assert op.concept and op.concept in case.text, case.id
+            assert all(POLARITY[a] * POLARITY[op.op] >= 0 for a in op.accept), case.id
+    asks = sum(any(op.op == "ask" for op in c.ops) for c in dev2_cases)
+    assert asks <= 0.05 * len(dev2_cases)
+
+
+def test_dev2_shares_no_text_with_the_other_sets(dev2_cases, dev_cases):
+    def norm(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    others = {norm(c.text) for c in (*load_heldout(), *dev_cases)}
+    shared = [c.id for c in dev2_cases if norm(c.text) in others]
+    assert not shared, f"dev2 cases whose text is also in dev or held out: {shared}"

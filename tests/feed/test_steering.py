@@ -74,6 +74,50 @@ def test_negative_intent_is_never_a_boost(reader, text, concept):
     assert concept in [phrase for _, phrase in found]
 
 
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("wasps give me anxiety", "wasps"),
+        ("the slime videos stress me out", "slime"),
+        ("mummies keep me up at night", "mummies"),
+        ("ウナギの動画は鳥肌が立つ", "ウナギ"),
+        ("ゾンビは見ると吐き気がする", "ゾンビ"),
+    ],
+)
+def test_what_a_thing_does_to_the_person_reads_as_less(reader, text, concept):
+    """Causal negatives name no cue word ("no", "less") yet ask for less; never a boost."""
+    assert ops(reader, text) in ([("exclude", concept)], [("suppress", concept)])
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        ("instead of the pranks show me some pottery", "pranks", "pottery"),
+        ("stop the sumo and bring back the ballet", "sumo", "ballet"),
+        ("ゴルフじゃなくてテニスがいい", "ゴルフ", "テニス"),
+        ("サッカーやめて野球にして", "サッカー", "野球"),
+    ],
+)
+def test_verbs_across_a_contrast_give_two_ops(reader, text, first, second):
+    (op_a, concept_a), (op_b, concept_b) = ops(reader, text)
+    assert op_a in NEGATIVE and op_b == "boost"
+    assert (concept_a, concept_b) == (first, second)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("more foxes playing in the snow", [("boost", "foxes playing in the snow")]),
+        ("雨の日の大阪の動画もっと", [("boost", "雨の日の大阪")]),
+        ("could you cut back on the golf?", [("suppress", "golf")]),
+        ("any chance of more sumo", [("boost", "sumo")]),
+        ("less golf would be nice", [("suppress", "golf")]),
+    ],
+)
+def test_long_concepts_and_casual_questions(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
 def test_intensity_scales_the_weight(reader):
     assert [o.weight for o in parse_instruction("a lot more cats", reader)] == [1.6]
     assert [o.weight for o in parse_instruction("ちょっとだけ犬を増やして", reader)] == [0.5]
@@ -130,6 +174,11 @@ def test_polarity_guard():
     assert _polarity_unclear(leaning_boost, negative_cue=True)
     torn = {"boost": 0.5, "suppress": 0.3, "exclude": 0.2, "only": 0.0}
     assert _polarity_unclear(torn, negative_cue=False)
+    # A negative reading of a clause whose only cues ask for more must be as sure.
+    leaning_less = {"boost": 0.15, "suppress": 0.8, "exclude": 0.05, "only": 0.0}
+    assert not _polarity_unclear(leaning_less, negative_cue=False, positive_cue=False)
+    assert _polarity_unclear(leaning_less, negative_cue=False, positive_cue=True)
+    assert not _polarity_unclear(leaning_less, negative_cue=True, positive_cue=True)
 
 
 def test_tags_and_clauses_round_trip():
@@ -160,6 +209,11 @@ def test_every_concept_of_a_list_is_tagged():
         ("no cats, dogs or birds please", "K B O B O B O", ["no cats, dogs or birds please"]),
         ("cats are fire, more", "KB O O O O", ["cats are fire, more"]),
         ("no more cats", "K O B", ["no more cats"]),
+        (
+            "instead of cat videos give me birds",
+            "K O B O O O B",
+            ["instead of cat videos", "give me birds"],
+        ),
     ],
 )
 def test_opposite_asks_left_joined_are_split(text, tags, parts):

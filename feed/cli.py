@@ -28,7 +28,7 @@ from feed.services.feed import describe as describe_steering  # noqa: E402
 from feed.services.gaps import GapFiller  # noqa: E402
 from feed.settings import Settings  # noqa: E402
 from feed.storage.catalog import CatalogError  # noqa: E402
-from feed.storage.state import StateStore  # noqa: E402
+from feed.storage.stores import StoreURLs, open_store  # noqa: E402
 
 log = logging.getLogger("steerfeed")
 
@@ -63,7 +63,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     engine = open_engine(settings)
     # Creators and cameos become reserved accounts as they are stored, even while a
     # server on the same home takes sign-ups.
-    accounts = StateStore(settings.home / "state.sqlite")
+    accounts = open_store("users", settings.store_urls.users)
     engine.accounts = accounts
     try:
         with _bar(len(manifest.entries), "ingest") as bar:
@@ -266,16 +266,15 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
     from feed.bootstrap import open_engine
     from feed.evaluation.pages import evaluate_case, format_report, load_suite
     from feed.services.feed import FeedService
-    from feed.storage.events import EventLog
-    from feed.storage.state import StateStore
 
     settings = _settings(args)
     suite = load_suite(Path(args.suite)) if args.suite else load_suite()
     engine = open_engine(settings)
     counter = itertools.count()
     with tempfile.TemporaryDirectory(prefix="steerfeed-eval-") as tmp:
-        state = StateStore(Path(tmp) / "state.sqlite")
-        service = FeedService(engine, state, EventLog(Path(tmp) / "events"),
+        scratch = StoreURLs.embedded(Path(tmp))
+        service = FeedService(engine, open_store("users", scratch.users),
+                              open_store("events", scratch.events),
                               load_reader(settings.models_dir))  # fmt: skip
         now = time.time()
         results = []
@@ -287,7 +286,7 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
                     )
                     bar.update(1)
         finally:
-            state.close()
+            service.close()
             engine.catalog.close()
     report = format_report(results)
     print(report)

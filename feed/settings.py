@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from embeddings.encoders import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
-from feed.storage.stores import StoreURLs
+from feed.storage.stores import CATALOG_FILE, EVENTS_DIR, INDEX_DIR, JOBS_FILE, StoreURLs
 
 OFF_WORDS = {"", "off", "none", "false", "0"}
 
@@ -113,7 +113,7 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         """SQLite file holding clips, creators and their vectors."""
-        return self.home / "catalog.sqlite"
+        return self.home / CATALOG_FILE
 
     @property
     def models_dir(self) -> Path:
@@ -123,7 +123,7 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         """Folder of FAISS files and their manifests."""
-        return self.home / "index"
+        return self.home / INDEX_DIR
 
     @property
     def media_dir(self) -> Path:
@@ -133,9 +133,9 @@ class Settings:
     @property
     def jobs_path(self) -> Path:
         """SQLite file of generation jobs."""
-        return self.home / "jobs.sqlite"
+        return self.home / JOBS_FILE
 
     @property
     def events_dir(self) -> Path:
         """Folder of the Parquet event log, partitioned by date."""
-        return self.home / "events"
+        return self.home / EVENTS_DIR

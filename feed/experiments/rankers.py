@@ -26,6 +26,7 @@ from feed.services.clips import ClipStore
 from feed.services.feed import MAX_EVENTS_PER_BATCH, FeedService
 from feed.storage.events import EventLog, LoggedEvent
 from feed.storage.state import StateStore
+from feed.storage.stores import EVENTS_DIR, STATE_FILE
 
 # Engagement that makes a clip popular: the weights the feed service uses.
 POPULARITY_WEIGHT = {
@@ -123,9 +124,9 @@ class EngineRanker:
     ) -> None:
         self.name = name
         folder.mkdir(parents=True, exist_ok=True)
-        self.state = _ReplayState(folder / "state.sqlite", salt)
+        self.state = _ReplayState(folder / STATE_FILE, salt)
         self.service = FeedService(
-            engine, self.state, _DiscardedLog(folder / "events"), reader,
+            engine, self.state, _DiscardedLog(folder / EVENTS_DIR), reader,
             weights=weights, sources=sources,
         )  # fmt: skip
         self._users: dict[str, User] = {}

@@ -79,6 +79,7 @@ from feed.experiments.summary import (
 from feed.services.clips import ClipStore
 from feed.services.demo import read_demo_spec
 from feed.storage.events import EventLog
+from feed.storage.stores import CATALOG_FILE, EVENTS_DIR, STATE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def open_catalog(
     catalog = config.catalog
     if catalog.source == "home":
         assert catalog.path is not None
-        if not (catalog.path / "catalog.sqlite").is_file():
+        if not (catalog.path / CATALOG_FILE).is_file():
             raise RunError(f"{catalog.path} holds no steerfeed catalog")
         return ClipStore(catalog.path, encoder, None)
     if catalog.source == "kuairec":
@@ -257,16 +258,16 @@ def collect_logs(
         events = kuairec_events(config.catalog.path, config.kuairec)
         where = f"KuaiRec {config.kuairec.matrix} from {config.catalog.path}"
         return Logs(events, _or_empty(steering), exposures, where)
-    folder = logs.path or (config.catalog.path / "events" if config.catalog.path else None)
+    folder = logs.path or (config.catalog.path / EVENTS_DIR if config.catalog.path else None)
     if folder is None or not folder.is_dir():
         raise RunError(f"no event log folder at {folder}")
     if (
         steering is None
         and config.catalog.source == "home"
         and config.catalog.path is not None
-        and (config.catalog.path / "state.sqlite").is_file()
+        and (config.catalog.path / STATE_FILE).is_file()
     ):
-        steering = steering_from_state(config.catalog.path / "state.sqlite")
+        steering = steering_from_state(config.catalog.path / STATE_FILE)
     return Logs(EventLog(folder).scan(), _or_empty(steering), exposures, f"event log {folder}")
 
 

@@ -48,6 +48,7 @@ from feed.experiments.logs import (
 from feed.experiments.rankers import Ranker, StochasticPolicy
 from feed.services.feed import FeedError
 from feed.storage.events import EventLog, LoggedEvent
+from feed.storage.stores import EVENTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +404,7 @@ def simulate(
     users = sample_users(config.users, styles, topics, config, seed)
     rng = np.random.default_rng([seed, len(users), 1])
     run = _Simulation(config, table, ranker, glossary, rng, phrasebook)
-    events_log = EventLog(out / "events")
+    events_log = EventLog(out / EVENTS_DIR)
     total_events = 0
     states = [_UserState(u) for u in users]
     for number in range(config.sessions_per_user):

@@ -28,6 +28,12 @@ from feed.storage.state import StateStore
 from feed.storage.vectors import FaissIndexes
 
 KINDS = ("catalog", "vectors", "users", "events", "limits")
+# What the embedded backends keep under a home folder (named here only).
+CATALOG_FILE = "catalog.sqlite"
+STATE_FILE = "state.sqlite"
+JOBS_FILE = "jobs.sqlite"
+INDEX_DIR = "index"
+EVENTS_DIR = "events"
 
 
 class StoreURLError(ValueError):
@@ -48,8 +54,8 @@ class StoreURLs:
     def embedded(cls, home: Path) -> StoreURLs:
         """The one-machine default: files under `home`, limits in memory."""
         return cls(
-            catalog=f"sqlite:///{home}/catalog.sqlite", vectors=f"faiss://{home}/index",
-            users=f"sqlite:///{home}/state.sqlite", events=f"parquet://{home}/events",
+            catalog=f"sqlite:///{home / CATALOG_FILE}", vectors=f"faiss://{home / INDEX_DIR}",
+            users=f"sqlite:///{home / STATE_FILE}", events=f"parquet://{home / EVENTS_DIR}",
         )  # fmt: skip
 
 

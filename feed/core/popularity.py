@@ -18,7 +18,9 @@ def engagement(counts: tuple[int, ...]) -> float:
     return float(sum(ENGAGEMENT[kind] * n for kind, n in zip(STAT_EVENTS, counts, strict=True)))
 
 
-def popularity(raw: np.ndarray) -> np.ndarray:
-    """Popularity in [0, 1] from raw engagement (negative engagement counts as none)."""
+def popularity(raw: np.ndarray, peak: float | None = None) -> np.ndarray:
+    """Popularity in [0, 1] from raw engagement, scaled by the most engaged clip's (`peak`;
+    default: the most in `raw`). Negative engagement counts as none."""
+    peak = float(raw.max(initial=0.0)) if peak is None else peak
     scaled = np.log1p(np.maximum(raw, 0.0)).astype(np.float32)
-    return scaled / max(float(scaled.max(initial=0.0)), 1.0)
+    return scaled / max(float(np.log1p(max(peak, 0.0))), 1.0)

@@ -225,15 +225,17 @@ def filter_mask(
     n: int,
     blocked_rows: Sequence[np.ndarray],
     signals: Sequence[SteerSignal],
+    margins: Mapping[str, float] | None = None,
 ) -> np.ndarray:
-    """Rows (N,) allowed on a page: not blocked (seen, hidden, …) and within steering's
-    hard ops (exclude removes matches; only keeps matches)."""
+    """Rows (n,) allowed on a page: not blocked (seen, hidden, …) and within steering's
+    hard ops (exclude removes matches; only keeps matches). `margins[signal id]` lowers
+    an exclusion's bar (for z from sampled statistics)."""
     allowed = np.ones(n, dtype=bool)
     for rows in blocked_rows:
         allowed[rows] = False
     for s in signals:
         if s.op == "exclude":
-            allowed &= s.z < EXCLUDE_Z
+            allowed &= s.z < EXCLUDE_Z - (margins or {}).get(s.id, 0.0)
         elif s.op == "only":
             allowed &= s.z >= MATCH_Z
     return allowed

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from feed.core.popularity import ENGAGEMENT
 from feed.core.profile import Event
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import ModelParams
-from feed.experiments.rankers import POPULARITY_WEIGHT, BlockList
+from feed.experiments.rankers import BlockList
 
 # How much an event says the user wanted the clip (implicit feedback confidence).
 # Skips, hides and bare impressions say nothing positive and are left out.
@@ -87,7 +88,7 @@ class CollaborativeRanker:
             row = self.table.row_of_id.get(e.clip_id)
             if row is None:
                 continue
-            self._popularity[row] += POPULARITY_WEIGHT.get(e.type, 0.0)
+            self._popularity[row] += ENGAGEMENT.get(e.type, 0.0)
             weight = CF_WEIGHT.get(e.type, 0.0)
             if weight <= 0:
                 continue

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from feed.core.popularity import ENGAGEMENT
 from feed.core.profile import Event
 from feed.core.ranking import RankWeights
 from feed.core.steering import InstructionReader
@@ -27,16 +28,6 @@ from feed.services.feed import MAX_EVENTS_PER_BATCH, FeedService
 from feed.storage.events import EventLog, LoggedEvent
 from feed.storage.state import StateStore
 from feed.storage.stores import EVENTS_DIR, STATE_FILE
-
-# Engagement that makes a clip popular: the weights the feed service uses.
-POPULARITY_WEIGHT = {
-    "view": 1.0,
-    "like": 3.0,
-    "share": 3.0,
-    "remix": 3.0,
-    "skip": -1.0,
-    "hide": -3.0,
-}
 
 
 class Ranker(Protocol):
@@ -228,7 +219,7 @@ class PopularityRanker:
         for e in events:
             row = self.table.row_of_id.get(e.clip_id)
             if row is not None:
-                self._score[row] += POPULARITY_WEIGHT.get(e.type, 0.0)
+                self._score[row] += ENGAGEMENT.get(e.type, 0.0)
 
     def steer(self, user_id: str, text: str, now: float) -> None:
         """Instructions are ignored: this baseline cannot be steered."""

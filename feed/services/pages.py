@@ -15,7 +15,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from feed.core.types import ChannelTaste, SteeringRecord, User
 from feed.services.clips import ClipStore
 from feed.services.consent import ConsentGate
 from feed.services.errors import FeedError, Forbidden
-from feed.services.relevance import PhraseRelevance
+from feed.services.relevance import PhraseMatch, PhraseRelevance
 from feed.services.snapshot import CatalogSnapshot, Snapshots
 from feed.services.steering import describe, in_force
 from feed.storage.catalog import Clip
@@ -118,36 +118,30 @@ class FeedPages:
             raise Forbidden("that cursor belongs to someone else")
         snap = self.snapshots.current()
         steering = in_force(view.steering, now, session_id)
-        signals = [
-            SteerSignal(r.id, r.op, r.phrase, r.weight, self.phrases.relevance(r.phrase, snap))
-            for r in steering
-        ]
-        tastes = view.tastes
+        matches = {r.id: self.phrases.match(r.phrase, snap) for r in steering}
         liked = snap.rows_for_ids(list(view.liked))
         follows = {snap.creator_code(c) for c in view.follows} - {-1}
-        blocked = [
+        blocked = np.concatenate([
             snap.rows_for_ids(view.served),
             snap.rows_for_ids(view.watched),
             snap.rows_for_ids(view.hidden),
             self.consent.invisible_rows(snap, user, view),
-        ]
-        allowed = filter_mask(len(snap), blocked, signals)
+        ]).astype(np.int64)  # fmt: skip
         made_for = view.made_for
         made_rows = snap.rows_for_ids(list(made_for))
         # Seeded by user and page, not session: with nothing changed, a new session
         # shows the same page (so retracting steering visibly restores it).
         seed = zlib.crc32(f"{user.id}:{page}".encode())
-        popular = self.snapshots.popularity(snap)
-        candidates = self._candidates(snap, tastes, signals, liked, follows, allowed, popular, seed)
-        if "made" in self.sources:
-            for row in made_rows[allowed[made_rows]].tolist():
-                candidates.setdefault(row, []).append("made")
-        rows = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        found = self._candidates(snap, view.tastes, steering, matches, liked, follows,
+                                 made_rows, blocked, seed)  # fmt: skip
+        rows = np.fromiter(found, dtype=np.int64, count=len(found))
         items: list[ScoredItem] = []
         if len(rows):
+            signals = [SteerSignal(r.id, r.op, r.phrase, r.weight, matches[r.id].z(rows))
+                       for r in steering]  # fmt: skip
             taste = np.zeros(len(rows), dtype=np.float32)
             counted = np.zeros(len(rows), dtype=np.float32)
-            for channel, t in tastes.items():
+            for channel, t in view.tastes.items():
                 if channel not in snap.vectors:
                     continue
                 present = snap.has[channel][rows]
@@ -155,19 +149,23 @@ class FeedPages:
                 counted[present] += 1
             taste /= np.maximum(counted, 1)
             rng = np.random.default_rng(seed)
+            # Scored over the candidates alone: row i of every array is candidate i.
+            local = np.arange(len(rows))
             scored = score_candidates(
-                rows,
-                [tuple(candidates[r]) for r in rows.tolist()],
+                local,
+                [tuple(found[r]) for r in rows.tolist()],
                 taste,
                 signals,
                 freshness(snap.created_at[rows], now, self.weights.fresh_half_life_h),
-                popular[rows],
+                self.snapshots.popularity(snap, rows),
                 np.isin(snap.creator_codes[rows], list(follows)).astype(np.float32),
                 np.isin(rows, made_rows).astype(np.float32),
                 rng.random(len(rows)).astype(np.float32),
                 self.weights,
             )
-            items = diversify(scored, snap.vectors["text"], snap.creator_codes, limit, self.weights)
+            chosen = diversify(scored, snap.vectors["text"][rows], snap.creator_codes[rows],
+                               limit, self.weights)  # fmt: skip
+            items = [replace(it, row=int(rows[it.row])) for it in chosen]
         clips = self.catalog.get_many([int(snap.seqs[it.row]) for it in items])
         by_id = {r.id: r for r in steering}
         out = []
@@ -194,60 +192,78 @@ class FeedPages:
         self,
         snap: CatalogSnapshot,
         tastes: dict[str, ChannelTaste],
-        signals: Sequence[SteerSignal],
+        steering: Sequence[SteeringRecord],
+        matches: dict[str, PhraseMatch],
         liked: np.ndarray,
         follows: set[int],
-        allowed: np.ndarray,
-        popular: np.ndarray,
+        made_rows: np.ndarray,
+        blocked: np.ndarray,
         seed: int,
     ) -> dict[int, list[str]]:
-        """Rows from each named source (only allowed rows), with the sources that found them."""
-        found: dict[int, list[str]] = {}
+        """Rows from each named source, with the sources that found them.
 
-        def add(rows: np.ndarray, source: str) -> None:
-            if source not in self.sources:
-                return
-            for row in rows[allowed[rows]][: PER_SOURCE[source]].tolist():
-                found.setdefault(row, []).append(source)
-
-        only = [s for s in signals if s.op == "only"]
+        Each source fetches its rows through an index (the vector indexes, the
+        snapshot's newest-first, per-creator and remix lists, the popularity short
+        list) a little deeper than it may bring; then every fetched row is tested
+        against what the page must not show (seen, hidden, not allowed by a cameo,
+        excluded, outside an "only") and each source keeps its first allowed rows.
+        """
+        fetched: list[tuple[str, np.ndarray, int]] = []  # (source, rows in order, how many)
+        only = [r for r in steering if r.op == "only"]
         if only:
-            # "only": every allowed clip is a candidate, most relevant first.
-            z = np.minimum.reduce([s.z for s in only])
-            rows = np.flatnonzero(allowed)
-            if len(rows) > ONLY_POOL:
-                rows = rows[np.argpartition(-z[rows], ONLY_POOL - 1)[:ONLY_POOL]]
-            for row in rows.tolist():
-                if "steer" in self.sources:
-                    found.setdefault(row, []).append("steer")
+            # "only": the phrases' nearest matches, most relevant (to all of them) first.
+            hits = np.unique(np.concatenate(
+                [self.phrases.nearest(matches[r.id], ONLY_POOL * 2)[0] for r in only]
+            ))  # fmt: skip
+            z = np.minimum.reduce([matches[r.id].z(hits) for r in only])
+            fetched.append(("steer", hits[np.argsort(-z, kind="stable")], ONLY_POOL))
         for channel, t in tastes.items():
             if t.taste is None or t.taste_weight <= 0 or channel not in self.clips.indexes:
                 continue
             direction = t.taste / max(float(np.linalg.norm(t.taste)), 1e-12)
             seqs = self.clips.nearest(channel, direction, PER_SOURCE["taste"] * 2)
-            add(snap.rows_for_seqs(seqs), "taste")
-        for s in signals:
-            if s.op == "boost":
-                top = np.argpartition(-s.z, min(len(s.z) - 1, PER_SOURCE["steer"] * 2))[
-                    : PER_SOURCE["steer"] * 2
-                ]
-                add(top[np.argsort(-s.z[top], kind="stable")], "steer")
-        add(snap.newest_first[: PER_SOURCE["fresh"] * 4], "fresh")
+            fetched.append(("taste", snap.rows_for_seqs(seqs), PER_SOURCE["taste"]))
+        for r in steering:
+            if r.op == "boost":
+                hits, _ = self.phrases.nearest(matches[r.id], PER_SOURCE["steer"] * 2)
+                fetched.append(("steer", hits, PER_SOURCE["steer"]))
+        fetched.append(("fresh", snap.newest_first[: PER_SOURCE["fresh"] * 4], PER_SOURCE["fresh"]))
         if follows:
-            mine = snap.newest_first[np.isin(snap.creator_codes[snap.newest_first], list(follows))]
-            add(mine, "social")
-        if len(liked):
-            remixes = np.flatnonzero(np.isin(snap.remix_of_row, liked))
-            originals = snap.remix_of_row[liked]
-            add(np.concatenate([remixes, originals[originals >= 0]]), "remix")
-        add(np.argsort(-popular, kind="stable")[: PER_SOURCE["popular"] * 2], "popular")
-        rng = np.random.default_rng(seed)
-        pool = np.flatnonzero(allowed)
-        if len(pool):
-            add(
-                rng.choice(pool, size=min(len(pool), PER_SOURCE["explore"]), replace=False),
-                "explore",
+            mine = np.concatenate(
+                [
+                    snap.by_creator[c][: PER_SOURCE["social"] * 2]
+                    for c in follows
+                    if c in snap.by_creator
+                ]
+                or [_NO_ROWS]
             )
+            mine = mine[np.argsort(-snap.created_at[mine], kind="stable")]
+            fetched.append(("social", mine, PER_SOURCE["social"]))
+        if len(liked):
+            remixes = np.concatenate([snap.remixes.get(int(r), _NO_ROWS) for r in liked])
+            originals = snap.remix_of_row[liked]
+            fetched.append(("remix", np.concatenate([np.sort(remixes), originals[originals >= 0]]),
+                            PER_SOURCE["remix"]))  # fmt: skip
+        popular = self.snapshots.most_popular(snap)[: PER_SOURCE["popular"] * 2]
+        fetched.append(("popular", popular, PER_SOURCE["popular"]))
+        rng = np.random.default_rng(seed)
+        fetched.append(("explore", _draw(rng, len(snap), PER_SOURCE["explore"] * 4),
+                        PER_SOURCE["explore"]))  # fmt: skip
+        fetched.append(("made", made_rows, len(made_rows)))
+        fetched = [f for f in fetched if f[0] in self.sources and len(f[1])]
+        if not fetched:
+            return {}
+        pool = np.unique(np.concatenate([rows for _, rows, _ in fetched]))
+        signals = [SteerSignal(r.id, r.op, r.phrase, r.weight, matches[r.id].z(pool))
+                   for r in steering if r.op in ("exclude", "only")]  # fmt: skip
+        margins = {r.id: matches[r.id].exclude_margin for r in steering if r.op == "exclude"}
+        on_pool = np.flatnonzero(np.isin(pool, blocked))
+        allowed = filter_mask(len(pool), [on_pool], signals, margins)
+        found: dict[int, list[str]] = {}
+        for source, rows, cap in fetched:
+            keep = allowed[np.searchsorted(pool, rows)]
+            for row in rows[keep][:cap].tolist():
+                found.setdefault(row, []).append(source)
         return found
 
     # -- cursors --------------------------------------------------------------
@@ -290,3 +306,15 @@ def _reasons(item: ScoredItem, steering: dict[str, SteeringRecord], clip: Clip) 
             continue
         reasons.append(text)
     return tuple(dict.fromkeys(reasons))
+
+
+_NO_ROWS = np.empty(0, dtype=np.int64)
+
+
+def _draw(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """Up to k distinct rows of n, drawn at random without touching all n."""
+    if n <= 4 * k:
+        return rng.permutation(n)[:k]
+    drawn = rng.integers(0, n, size=2 * k)
+    _, first = np.unique(drawn, return_index=True)
+    return drawn[np.sort(first)][:k]

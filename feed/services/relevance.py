@@ -1,12 +1,19 @@
 """How much each clip is about a phrase: the phrase encoded in every channel that reads
 its language, compared with the snapshot's vectors, cached per catalog generation and
-warmed off the request path right after a steer."""
+warmed off the request path right after a steer.
+
+Pages never score every clip: a `PhraseMatch` holds the phrase's similarity statistics
+in each space, taken over a fixed sample of the catalog (all of it up to
+`SAMPLE_ROWS` clips), and scores only the rows asked about; its best matches come from
+the vector indexes. `relevance` (every clip at once) stays for offline measurement.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,7 +23,51 @@ from feed.core.steering import Glossary
 from feed.services.clips import ClipStore
 from feed.services.snapshot import CatalogSnapshot, Snapshots
 
+
+@dataclass(frozen=True)
+class PhraseMatch:
+    """A phrase against one snapshot: z-statistics per space and the rows naming it.
+
+    `z(rows)` is each row's relevance: in every space that has the row, its similarity
+    to the phrase in standard deviations above the sample's mean, averaged over spaces;
+    a row whose text names the phrase outright scores at least MATCH_Z.
+    """
+
+    phrase: str
+    snap: CatalogSnapshot
+    queries: dict[str, np.ndarray]
+    stats: dict[str, tuple[float, float]]
+    named: np.ndarray  # rows whose text names the phrase, sorted
+    sampled: bool  # statistics from a sample rather than every row
+
+    @property
+    def exclude_margin(self) -> float:
+        """How far below the exclusion bar a row is still removed (see SAMPLED_EXCLUDE_MARGIN)."""
+        return SAMPLED_EXCLUDE_MARGIN if self.sampled else 0.0
+
+    def z(self, rows: np.ndarray) -> np.ndarray:
+        """Relevance of `rows` (float32, aligned with them)."""
+        total = np.zeros(len(rows), dtype=np.float64)
+        count = np.zeros(len(rows), dtype=np.float64)
+        for channel, q in self.queries.items():
+            mean, std = self.stats[channel]
+            present = self.snap.has[channel][rows]
+            if not present.any():
+                continue
+            sims = self.snap.vectors[channel][rows[present]] @ q
+            total[present] += (sims - mean) / std
+            count[present] += 1
+        z = total / np.maximum(count, 1)
+        named = np.isin(rows, self.named)
+        z[named] = np.maximum(z[named], MATCH_Z)
+        return z.astype(np.float32)
+
+
 WARM_THREAD = "steerfeed-warm"
+# With statistics from a sample, a clip's z is off by about 1/sqrt(sample) standard
+# deviations; an exclusion then also removes clips this close below its bar, so it never
+# shows one the exact statistics would remove (4 standard errors at 8,192 samples).
+SAMPLED_EXCLUDE_MARGIN = 0.06
 MAX_PHRASES = 4096
 MAX_RELEVANCE = 512
 
@@ -31,6 +82,7 @@ class PhraseRelevance:
         self._lock = threading.RLock()
         self._vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._matches: OrderedDict[tuple[str, int], PhraseMatch] = OrderedDict()
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
         self._warming: dict[str, Future[None]] = {}
 
@@ -43,11 +95,62 @@ class PhraseRelevance:
         with self._lock:
             self._vectors.clear()
             self._relevance.clear()
+            self._matches.clear()
 
     def cached(self, phrase: str, generation: int) -> bool:
-        """Whether the phrase's relevance at this catalog generation is cached."""
+        """Whether the phrase's match at this catalog generation is cached."""
         with self._lock:
-            return (phrase, generation) in self._relevance
+            return (phrase, generation) in self._matches
+
+    def match(self, phrase: str, snap: CatalogSnapshot | None = None) -> PhraseMatch:
+        """The phrase against `snap` (default: the current snapshot), cached per generation."""
+        snap = self.snapshots.current() if snap is None else snap
+        key = (phrase, snap.generation)
+        with self._lock:
+            cached = self._matches.get(key)
+            if cached is not None:
+                self._matches.move_to_end(key)
+                return cached
+            pending = self._warming.get(phrase)
+        on_warmer = threading.current_thread().name.startswith(WARM_THREAD)
+        if pending is not None and not on_warmer and not pending.cancel():
+            # Already running on the warm-up thread: wait rather than compute it twice.
+            # (A warm-up still queued behind others was cancelled: compute it here.)
+            pending.result()
+            return self.match(phrase, snap)
+        if pending is not None and pending.cancelled():
+            self._forget_warm(phrase)
+        queries = self.phrase_vectors(phrase)
+        stats = {}
+        for channel, q in queries.items():
+            rows = snap.sample[snap.has[channel][snap.sample]]
+            if len(rows):
+                sims = snap.vectors[channel][rows] @ q
+                std = float(sims.std())
+                stats[channel] = (float(sims.mean()), std if std > 1e-9 else 1.0)
+        named = np.flatnonzero(lexical_matches(snap.texts, phrase)) if snap.texts else None
+        found = PhraseMatch(
+            phrase, snap, {c: q for c, q in queries.items() if c in stats}, stats,
+            np.empty(0, np.int64) if named is None else named, len(snap.sample) < len(snap),
+        )  # fmt: skip
+        with self._lock:
+            self._matches[key] = found
+            while len(self._matches) > MAX_RELEVANCE:
+                self._matches.popitem(last=False)
+        return found
+
+    def nearest(self, found: PhraseMatch, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The phrase's best matches (rows, z), best first: each space's k nearest clips
+        from its index, and every clip naming the phrase outright."""
+        snap = found.snap
+        hits = [found.named]
+        for channel, q in found.queries.items():
+            if channel in self.clips.indexes:
+                hits.append(snap.rows_for_seqs(self.clips.nearest(channel, q, k)))
+        rows = np.unique(np.concatenate(hits)).astype(np.int64)
+        z = found.z(rows)
+        order = np.argsort(-z, kind="stable")
+        return rows[order], z[order]
 
     def phrase_vectors(self, phrase: str) -> dict[str, np.ndarray]:
         """The phrase encoded by each channel's own text tower that reads its language (cached).
@@ -136,7 +239,7 @@ class PhraseRelevance:
 
     def _warm(self, phrase: str) -> None:
         try:
-            self.relevance(phrase)
+            self.match(phrase)
         finally:
             self._forget_warm(phrase)
 

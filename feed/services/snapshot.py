@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +40,11 @@ class CatalogSnapshot:
     has: dict[str, np.ndarray]
     newest_first: np.ndarray
     texts: ClipTexts | None = None  # each clip's prompt, caption and tags
+    # Small secondary indexes, so candidate sources never scan every row:
+    by_creator: dict[int, np.ndarray] = field(default_factory=dict)  # code → rows, newest first
+    remixes: dict[int, np.ndarray] = field(default_factory=dict)  # row → rows remixing it
+    code_of_creator: dict[str, int] = field(default_factory=dict)
+    sample: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # for z statistics
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -56,10 +61,7 @@ class CatalogSnapshot:
 
     def creator_code(self, handle: str) -> int:
         """Code of a creator handle, or -1 if no clip of theirs is in the snapshot."""
-        try:
-            return self.creator_names.index(handle)
-        except ValueError:
-            return -1
+        return self.code_of_creator.get(handle, -1)
 
 
 def build_snapshot(clips: ClipStore) -> CatalogSnapshot:
@@ -97,6 +99,11 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         vectors[channel] = matrix
         has[channel] = np.zeros(len(seqs), dtype=bool)
         has[channel][rows[found]] = True
+    creator_codes = np.array([code_of[c.creator] for c in ordered], dtype=np.int32)
+    remix_of_row = np.array(
+        [row_of_id.get(c.remix_of, -1) if c.remix_of else -1 for c in ordered], dtype=np.int64
+    )
+    newest_first = np.argsort(-created_at, kind="stable")
     return CatalogSnapshot(
         generation=clips.catalog.generation,
         seqs=seqs,
@@ -107,25 +114,57 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         duration_s=np.array(
             [np.nan if c.duration_s is None else c.duration_s for c in ordered], dtype=np.float64
         ),
-        creator_codes=np.array([code_of[c.creator] for c in ordered], dtype=np.int32),
+        creator_codes=creator_codes,
         creator_names=creator_names,
-        remix_of_row=np.array(
-            [row_of_id.get(c.remix_of, -1) if c.remix_of else -1 for c in ordered], dtype=np.int64
-        ),
+        remix_of_row=remix_of_row,
         cameos=tuple(c.cameos for c in ordered),
         cameo_rows=np.flatnonzero([bool(c.cameos) for c in ordered]).astype(np.int64),
         vectors=vectors,
         has=has,
-        newest_first=np.argsort(-created_at, kind="stable"),
+        newest_first=newest_first,
         texts=ClipTexts.of([embedding_text(c.prompt, c.caption, c.tags) for c in ordered]),
+        by_creator=_group(creator_codes[newest_first], newest_first),
+        remixes=_group(remix_of_row, np.arange(len(seqs), dtype=np.int64), skip=-1),
+        code_of_creator=code_of,
+        sample=sample_rows(len(seqs)),
     )
+
+
+SAMPLE_ROWS = 8192
+
+
+def sample_rows(n: int, size: int = SAMPLE_ROWS) -> np.ndarray:
+    """The rows a phrase's similarity statistics are taken over: every row of a catalog
+    up to `size` rows, else a fixed random `size` of them (sorted)."""
+    if n <= size:
+        return np.arange(n, dtype=np.int64)
+    return np.sort(np.random.default_rng(0).choice(n, size=size, replace=False))
+
+
+def _group(keys: np.ndarray, rows: np.ndarray, skip: int | None = None) -> dict[int, np.ndarray]:
+    """rows grouped by key, each group in the order given (`skip`: a key left out)."""
+    if not len(keys):
+        return {}
+    order = np.argsort(keys, kind="stable")
+    keys, rows = keys[order], rows[order]
+    cuts = np.flatnonzero(np.diff(keys)) + 1
+    firsts = keys[np.r_[0, cuts]].tolist()
+    return {
+        key: group
+        for key, group in zip(firsts, np.split(rows, cuts), strict=True)
+        if skip is None or key != skip
+    }
+
+
+POPULAR_DEPTH = 1000
 
 
 class Snapshots:
     """The current catalog snapshot and its popularity, rebuilt when the catalog moves.
 
     Popularity is kept as raw engagement per row, so events between rebuilds move it by
-    the same formula (`feed.core.popularity`) a rebuild would apply.
+    the same formula (`feed.core.popularity`) a rebuild would apply; the most popular
+    rows are kept as a short list, so no page sorts the whole catalog.
     """
 
     def __init__(self, clips: ClipStore, users: UserState) -> None:
@@ -134,7 +173,8 @@ class Snapshots:
         self._lock = threading.Lock()
         self._snapshot: CatalogSnapshot | None = None
         self._engagement = np.empty(0, dtype=np.float64)
-        self._popular = np.empty(0, dtype=np.float32)
+        self._peak = 0.0
+        self._top = np.empty(0, dtype=np.int64)
 
     def current(self) -> CatalogSnapshot:
         """The current snapshot, rebuilt if the catalog's generation moved."""
@@ -143,15 +183,24 @@ class Snapshots:
             if snap is None or snap.generation != self.clips.catalog.generation:
                 snap = self._snapshot = build_snapshot(self.clips)
                 self._engagement = self._raw_engagement(snap)
-                self._popular = popularity(self._engagement)
+                self._peak = float(self._engagement.max(initial=0.0))
+                self._top = _most(self._engagement, np.arange(len(snap)), POPULAR_DEPTH)
             return snap
 
-    def popularity(self, snap: CatalogSnapshot) -> np.ndarray:
-        """Popularity in [0, 1] aligned with `snap`'s rows (even if a newer one replaced it)."""
+    def popularity(self, snap: CatalogSnapshot, rows: np.ndarray) -> np.ndarray:
+        """Popularity in [0, 1] of `snap`'s rows (even if a newer snapshot replaced it)."""
         with self._lock:
             if snap is self._snapshot:
-                return self._popular
-        return popularity(self._raw_engagement(snap))
+                return popularity(self._engagement[rows], self._peak)
+        raw = self._raw_engagement(snap)
+        return popularity(raw[rows], float(raw.max(initial=0.0)))
+
+    def most_popular(self, snap: CatalogSnapshot) -> np.ndarray:
+        """Rows of `snap` by popularity, most popular first (the first POPULAR_DEPTH)."""
+        with self._lock:
+            if snap is self._snapshot:
+                return self._top
+        return _most(self._raw_engagement(snap), np.arange(len(snap)), POPULAR_DEPTH)
 
     def engaged(self, events: Sequence[tuple[str, str]]) -> None:
         """Count (clip_id, event type) pairs just recorded into the newest snapshot's
@@ -160,11 +209,16 @@ class Snapshots:
             snap = self._snapshot
             if snap is None:
                 return
+            rows = []
             for clip_id, kind in events:
                 row = snap.row_of_id.get(clip_id)
                 if row is not None:
                     self._engagement[row] += ENGAGEMENT.get(kind, 0.0)
-            self._popular = popularity(self._engagement)
+                    self._peak = max(self._peak, float(self._engagement[row]))
+                    rows.append(row)
+            if rows:
+                pool = np.union1d(self._top, np.asarray(rows, dtype=np.int64))
+                self._top = _most(self._engagement, pool, POPULAR_DEPTH)
 
     def _raw_engagement(self, snap: CatalogSnapshot) -> np.ndarray:
         raw = np.zeros(len(snap), dtype=np.float64)
@@ -173,3 +227,10 @@ class Snapshots:
             if row is not None:
                 raw[row] = engagement(counts)
         return raw
+
+
+def _most(raw: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """The k rows of `rows` with the most engagement, most first (ties: lower row first)."""
+    if len(rows) > k:
+        rows = rows[np.argpartition(-raw[rows], k - 1)[:k]]
+    return rows[np.lexsort((rows, -raw[rows]))]

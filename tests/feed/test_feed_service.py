@@ -11,6 +11,7 @@ import itertools
 import uuid
 from unittest.mock import patch
 
+import numpy as np
 import pytest
 from support import steering_catalog_entries, steering_catalog_rows
 
@@ -235,3 +236,18 @@ def test_a_page_reads_the_user_once_and_writes_it_once(service):
     assert calls == ["read", "write", "read", "write"]
     assert second.items and fresh.items
     assert not {i.clip.id for i in second.items} & {i.clip.id for i in first.items}
+
+
+@pytest.mark.parametrize("phrase", ["horror", "anime style", "cats", "ホラー", "猫"])
+def test_a_phrase_match_scores_like_the_whole_catalog_relevance(service, phrase):
+    """On a catalog smaller than the sample, pages rank with exactly the z-scores a scan
+    of every clip gives, and the index-fetched best matches are the scan's best."""
+    snap = service.snapshots.current()
+    rows = np.arange(len(snap))
+    exact = service.phrases.relevance(phrase, snap)
+    match = service.phrases.match(phrase, snap)
+    assert not match.sampled and match.exclude_margin == 0.0
+    np.testing.assert_allclose(match.z(rows), exact, atol=1e-4)
+    best, z = service.phrases.nearest(match, 20)
+    assert len(best) >= 20
+    np.testing.assert_allclose(z[:20], np.sort(exact)[::-1][:20], atol=1e-4)

@@ -75,7 +75,7 @@ def test_build_holds_every_catalog_vector_of_the_channel(open_indexes, catalog, 
     index = open_indexes().build("text", MODEL, DIM, catalog)
     assert_holds_the_catalog(index, catalog)
     assert 999_999 not in index
-    assert_holds_the_catalog(open_indexes().open("text", MODEL, DIM, catalog), catalog)  # saved
+    assert_holds_the_catalog(open_indexes().open("text", MODEL, DIM, catalog), catalog)
 
 
 def test_search_returns_the_nearest_by_inner_product(open_indexes, catalog, rng):

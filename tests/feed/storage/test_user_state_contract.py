@@ -78,7 +78,7 @@ def assert_same_tastes(got: dict[str, ChannelTaste], want: dict[str, ChannelTast
         for ours, theirs in ((other.taste, taste.taste), (other.negative, taste.negative)):
             assert (ours is None) == (theirs is None), channel
             if theirs is not None:
-                assert ours.dtype == np.float32
+                assert ours is not None and ours.dtype == np.float32
                 np.testing.assert_array_equal(ours, theirs)
         assert (other.taste_weight, other.negative_weight, other.updated_at) == (
             taste.taste_weight, taste.negative_weight, taste.updated_at)  # fmt: skip

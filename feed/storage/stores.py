@@ -133,10 +133,14 @@ def open_stores(urls: StoreURLs) -> Stores:
                 f" known schemes: {', '.join(sorted(BACKENDS[kind]))}"
             )
     catalog = open_store("catalog", urls.catalog)
+    opened = [catalog]
     try:
         users = open_store("users", urls.users)
+        opened.append(users)
+        vectors = open_store("vectors", urls.vectors)
+        events = open_store("events", urls.events)
     except Exception:
-        catalog.close()
+        for store in reversed(opened):
+            store.close()
         raise
-    return Stores(catalog, open_store("vectors", urls.vectors), users,
-                  open_store("events", urls.events))  # fmt: skip
+    return Stores(catalog, vectors, users, events)

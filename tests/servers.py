@@ -54,9 +54,11 @@ def find_binary(name: str, package: str) -> str:
     """Path of a server binary: on PATH, else in Debian's versioned PostgreSQL folder."""
     found = shutil.which(name)
     if found is None:
-        versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
-                          key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
-        found = str(versions[-1]) if versions else None  # fmt: skip
+        versions = sorted(
+            Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+            key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+        )
+        found = str(versions[-1]) if versions else None
     if found is None:
         raise ServerUnavailable(
             f"{name} not found: the tests need the Debian package {package}; `make test`"
@@ -100,7 +102,9 @@ def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen, log: Path, wh
         if proc.poll() is not None:
             raise ServerUnavailable(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
         if time.monotonic() > deadline:
-            raise ServerUnavailable(f"{what} not ready after {START_TIMEOUT_S:.0f} s:\n{_tail(log)}")
+            raise ServerUnavailable(
+                f"{what} not ready after {START_TIMEOUT_S:.0f} s:\n{_tail(log)}"
+            )
         time.sleep(pause_s)
         pause_s = min(pause_s * 2, 0.2)
 

@@ -56,9 +56,10 @@ class StoreURLs:
     @classmethod
     def embedded(cls, home: Path) -> StoreURLs:
         """The one-machine default: files under `home`, limits in memory."""
+        home = home.absolute()  # `sqlite:///var/x` would name /var/x, not ./var/x
         return cls(
-            catalog=f"sqlite:///{home / CATALOG_FILE}", vectors=f"faiss://{home / INDEX_DIR}",
-            users=f"sqlite:///{home / STATE_FILE}", events=f"parquet://{home / EVENTS_DIR}",
+            catalog=f"sqlite://{home / CATALOG_FILE}", vectors=f"faiss://{home / INDEX_DIR}",
+            users=f"sqlite://{home / STATE_FILE}", events=f"parquet://{home / EVENTS_DIR}",
         )  # fmt: skip
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from feed.settings import Settings
 from feed.storage.stores import StoreURLError, StoreURLs, local_path, open_limits, open_store
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("home", ["var", "/srv/feed"])
@@ -38,3 +42,15 @@ def test_unknown_schemes_are_refused_with_the_known_ones():
         open_store("jobs", "mysql://db/jobs")
     with pytest.raises(StoreURLError, match="memory, redis"):
         open_limits("memcached://cache", {})
+
+
+def test_the_embedded_default_needs_no_server_client():
+    code = (
+        "import sys\n"
+        "import feed.cli, feed.http.app, feed.bootstrap, feed.storage.stores\n"
+        "print(sorted(m for m in ('psycopg', 'redis') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

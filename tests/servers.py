@@ -8,8 +8,8 @@ refuses to run as root: under root both `initdb` and `postgres` run as the `post
 account, in a temp dir it owns. A missing server binary fails the test with a message
 naming the package; `make test` installs both.
 
-Use the fixtures by importing them into a test module:
-`from servers import postgres_url, postgres_server  # noqa: F401`.
+tests/conftest.py loads this module as a plugin, so every test can ask for
+`postgres_url` or `redis_url` (a fresh database each) without importing them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -37,6 +38,7 @@ PG_USER = "steerfeed"
 PG_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off",
                "max_connections=200")  # fmt: skip
 PR_SET_PDEATHSIG = 1
+T = TypeVar("T")
 
 
 class ServerUnavailable(RuntimeError):
@@ -128,6 +130,22 @@ def _stop(proc: subprocess.Popen, sig: signal.Signals) -> None:
         proc.wait()
 
 
+def serve(servers: Iterator[T]) -> Iterator[T]:
+    """Yield the server `servers` starts and stop it afterwards; one that cannot start
+    fails the tests that need it with its one message."""
+    try:
+        server = next(servers)
+    except ServerUnavailable as exc:
+        failure = str(exc)
+    else:
+        try:
+            yield server
+        finally:
+            servers.close()  # runs the starter's cleanup: stop the server, remove its dir
+        return
+    pytest.fail(failure, pytrace=False)
+
+
 # -- PostgreSQL -------------------------------------------------------------------------
 
 
@@ -206,10 +224,7 @@ def start_postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A private PostgreSQL for the whole test run."""
-    try:
-        yield from start_postgres()
-    except ServerUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+    yield from serve(start_postgres())
 
 
 @pytest.fixture
@@ -273,10 +288,7 @@ def start_redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A private Redis for the whole test run."""
-    try:
-        yield from start_redis()
-    except ServerUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+    yield from serve(start_redis())
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from memory_jobs import MemoryJobStore
-from servers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 from feed.storage import stores
 from feed.storage.jobs import MIGRATIONS, SqliteJobStore
@@ -266,7 +265,7 @@ def test_sqlite_refuses_foreign_and_newer_files(tmp_path):
 # -- PostgreSQL --------------------------------------------------------------------------
 
 
-def test_postgres_workers_claiming_at_once_share_the_jobs_and_the_limit(postgres_url):  # noqa: F811
+def test_postgres_workers_claiming_at_once_share_the_jobs_and_the_limit(postgres_url):
     workers = [stores.open_store("jobs", postgres_url) for _ in range(3)]
     workers[0].enqueue([NewJob(f"p{i}", f"k{i}") for i in range(6)], "fake", NOW, Budgets())
     limit = Budgets(max_in_progress=4)
@@ -285,5 +284,30 @@ def test_postgres_workers_claiming_at_once_share_the_jobs_and_the_limit(postgres
         t.join()
     assert len(claimed) == 4 and len({j.id for j in claimed}) == 4
     assert all(j.attempts == 1 for j in claimed)
+    for w in workers:
+        w.close()
+
+
+def test_postgres_budgets_hold_when_workers_queue_at_once(postgres_url):
+    workers = [stores.open_store("jobs", postgres_url) for _ in range(4)]
+    budgets = Budgets(per_user_daily=100, global_daily=5)
+    queued: list[Job] = []
+    refused: list[BudgetExceeded] = []
+    barrier = threading.Barrier(len(workers))
+
+    def queue(n: int, store: JobStore) -> None:
+        barrier.wait()
+        try:
+            queued.extend(store.enqueue([NewJob(f"p{n}-{i}", f"k{n}-{i}") for i in range(2)],
+                                        "fake", NOW, budgets))  # fmt: skip
+        except BudgetExceeded as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=queue, args=(n, w)) for n, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(queued) == 4 and len(refused) == 2  # two batches of two fit under five
     for w in workers:
         w.close()

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 import pytest
-from servers import free_port, redis_server, redis_url  # noqa: F401  (fixtures)
+from servers import free_port
 
 from feed.storage.interfaces import RateLimits
 from feed.storage.ratelimit import Limit
@@ -56,7 +56,7 @@ def test_a_burst_then_the_steady_rate(limiter):
     assert limiter.acquire("steer", "u", 100.0) == 1.0
 
 
-def test_redis_clients_sharing_a_bucket_see_one_budget(redis_url):  # noqa: F811
+def test_redis_clients_sharing_a_bucket_see_one_budget(redis_url):
     burst = 10
     limits = {"steer": Limit(per_minute=60, burst=burst)}
     first, second = open_limits(redis_url, limits), open_limits(redis_url, limits)

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import psycopg
 import pytest
-from servers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 from feed.core.types import ChannelTaste, SteeringRecord, UserView
 from feed.storage.interfaces import UserState
@@ -311,7 +310,7 @@ def test_page_view_reads_what_the_getters_read(open_state):
 # -- PostgreSQL specifics ----------------------------------------------------------------
 
 
-def test_postgres_page_is_one_query_and_one_transaction(postgres_url):  # noqa: F811
+def test_postgres_page_is_one_query_and_one_transaction(postgres_url):
     state = PostgresUserState(postgres_url)
     ann, _ = state.create_user("ann", NOW)
     calls: list[str] = []
@@ -324,7 +323,7 @@ def test_postgres_page_is_one_query_and_one_transaction(postgres_url):  # noqa: 
     state.close()
 
 
-def test_postgres_records_its_schema_and_refuses_a_newer_one(postgres_url):  # noqa: F811
+def test_postgres_records_its_schema_and_refuses_a_newer_one(postgres_url):
     PostgresUserState(postgres_url).close()
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert conn.execute("SELECT kind, app, version FROM schema_version").fetchall() == [
@@ -334,13 +333,13 @@ def test_postgres_records_its_schema_and_refuses_a_newer_one(postgres_url):  # n
         PostgresUserState(postgres_url)
 
 
-def test_postgres_reports_an_unreachable_server_in_one_line(postgres_server):  # noqa: F811
+def test_postgres_reports_an_unreachable_server_in_one_line(postgres_server):
     url = postgres_server.url("missing_db")
     with pytest.raises(DatabaseError, match="not a usable steerfeed user state"):
         PostgresUserState(url)
 
 
-def test_postgres_reconnects_after_its_connection_is_cut(postgres_url):  # noqa: F811
+def test_postgres_reconnects_after_its_connection_is_cut(postgres_url):
     state = PostgresUserState(postgres_url)
     ann, _ = state.create_user("ann", NOW)
     with psycopg.connect(postgres_url, autocommit=True) as admin:

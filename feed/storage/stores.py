@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feed.storage.catalog import Catalog as SqliteCatalog
@@ -29,6 +29,9 @@ from feed.storage.interfaces import Catalog, EventLog, RateLimits, UserState, Ve
 from feed.storage.ratelimit import Limit, RateLimiter
 from feed.storage.state import StateStore
 from feed.storage.vectors import FaissIndexes
+
+if TYPE_CHECKING:
+    from generation.jobs import JobStore
 
 KINDS = ("catalog", "vectors", "users", "events", "limits", "jobs")
 # What the embedded backends keep under a home folder (named here only).
@@ -93,13 +96,13 @@ def _postgres_users(url: str) -> UserState:
     return PostgresUserState(url)
 
 
-def _sqlite_jobs(url: str) -> Any:
+def _sqlite_jobs(url: str) -> JobStore:
     from feed.storage.jobs import SqliteJobStore
 
     return SqliteJobStore(local_path(url))
 
 
-def _postgres_jobs(url: str) -> Any:
+def _postgres_jobs(url: str) -> JobStore:
     from feed.storage.postgres_jobs import PostgresJobStore
 
     return PostgresJobStore(url)

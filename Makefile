@@ -8,7 +8,7 @@ HOME_DIR ?= var
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test serve lint bench clean browser
+.PHONY: demo test serve lint bench clean browser services
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ demo: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/steerfeed serve --home $(HOME_DIR)
 
-test: $(VENV)/.installed-dev browser
+test: $(VENV)/.installed-dev browser services
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
@@ -47,6 +47,16 @@ browser:
 		$$SUDO apt-get update && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }
+
+# The storage contract tests start their own PostgreSQL and Redis on 127.0.0.1
+# (tests/servers.py) from Debian's binaries; Debian keeps initdb off PATH.
+services:
+	@{ { command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 && \
+		command -v redis-server >/dev/null; } || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends postgresql redis-server; }
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .pytest_cache .ruff_cache .mypy_cache

@@ -106,7 +106,6 @@ def open_service(
 
 def open_gap_filler(settings: Settings, service: FeedService) -> GapFiller:
     """The gap filler with the configured provider, job table and budgets."""
-    from feed.storage.jobs import SqliteJobStore
     from generation.jobs import Budgets
     from generation.providers import ProceduralProvider, RemoteProvider, VideoProvider
 
@@ -123,5 +122,5 @@ def open_gap_filler(settings: Settings, service: FeedService) -> GapFiller:
         )
     budgets = Budgets(per_user_daily=settings.gen_user_daily,
                       global_daily=settings.gen_global_daily)  # fmt: skip
-    return GapFiller(service, SqliteJobStore(settings.jobs_path), provider,
+    return GapFiller(service, open_store("jobs", settings.jobs_store_url), provider,
                      settings.home / "staging", budgets)  # fmt: skip

@@ -56,6 +56,7 @@ class Settings:
     vectors_url: str | None = None
     events_url: str | None = None
     cache_url: str | None = None
+    jobs_url: str | None = None  # generation jobs (None: `jobs.sqlite` under `home`)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -88,7 +89,8 @@ class Settings:
                           ("max_body_bytes", "STEERFEED_MAX_BODY_BYTES")):  # fmt: skip
             if env.get(name):
                 values[key] = int(env[name])
-        for key in ("catalog_url", "state_url", "vectors_url", "events_url", "cache_url"):
+        for key in ("catalog_url", "state_url", "vectors_url", "events_url", "cache_url",
+                    "jobs_url"):  # fmt: skip
             if env.get(f"STEERFEED_{key.upper()}"):
                 values[key] = env[f"STEERFEED_{key.upper()}"]
         if "STEERFEED_OPEN_SIGNUP" in env:
@@ -134,6 +136,11 @@ class Settings:
     def jobs_path(self) -> Path:
         """SQLite file of generation jobs."""
         return self.home / JOBS_FILE
+
+    @property
+    def jobs_store_url(self) -> str:
+        """Where generation jobs live: the URL set, else the SQLite file under `home`."""
+        return self.jobs_url or f"sqlite://{self.jobs_path.absolute()}"
 
     @property
     def events_dir(self) -> Path:

@@ -11,6 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Private PostgreSQL and Redis servers for the storage contract tests (`postgres_url`,
+# `redis_url`), started once per run and only when a test asks for one.
+pytest_plugins = ["servers"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

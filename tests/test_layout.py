@@ -70,7 +70,7 @@ LAYERS = {
     "feed.http": {"feed.core", "feed.storage", "feed.services", "feed.resources",
                   "feed.settings", "feed.bootstrap"},
 }  # fmt: skip
-STORAGE_ONLY = ("sqlite3", "faiss")
+STORAGE_ONLY = ("sqlite3", "faiss", "psycopg", "redis")
 
 
 def test_layers_inside_feed_import_only_downwards():

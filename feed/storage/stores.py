@@ -4,12 +4,15 @@
 |-----------|-------------------------|------------------------------|------------------|
 | catalog   | `catalog_url`           | `sqlite:///<home>/catalog.sqlite` | sqlite      |
 | vectors   | `vectors_url`           | `faiss://<home>/index`        | faiss            |
-| users     | `state_url`             | `sqlite:///<home>/state.sqlite`   | sqlite      |
+| users     | `state_url`             | `sqlite:///<home>/state.sqlite`   | sqlite, postgresql |
 | events    | `events_url`            | `parquet://<home>/events`     | parquet          |
-| limits    | `cache_url`             | `memory://`                   | memory           |
+| limits    | `cache_url`             | `memory://`                   | memory, redis    |
+| jobs      | `jobs_url`              | `sqlite:///<home>/jobs.sqlite`    | sqlite, postgresql |
 
 A backend is a function from a parsed URL to a store satisfying the protocol in
-`feed.storage.interfaces`; `register` adds one (see docs/architecture.md).
+`feed.storage.interfaces`; `register` adds one (see docs/architecture.md). Backends with
+a server (PostgreSQL, Redis) import their client library when first opened, so the
+embedded default needs neither.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feed.storage.catalog import Catalog as SqliteCatalog
@@ -27,7 +30,10 @@ from feed.storage.ratelimit import Limit, RateLimiter
 from feed.storage.state import StateStore
 from feed.storage.vectors import FaissIndexes
 
-KINDS = ("catalog", "vectors", "users", "events", "limits")
+if TYPE_CHECKING:
+    from generation.jobs import JobStore
+
+KINDS = ("catalog", "vectors", "users", "events", "limits", "jobs")
 # What the embedded backends keep under a home folder (named here only).
 CATALOG_FILE = "catalog.sqlite"
 STATE_FILE = "state.sqlite"
@@ -53,9 +59,10 @@ class StoreURLs:
     @classmethod
     def embedded(cls, home: Path) -> StoreURLs:
         """The one-machine default: files under `home`, limits in memory."""
+        home = home.absolute()  # `sqlite:///var/x` would name /var/x, not ./var/x
         return cls(
-            catalog=f"sqlite:///{home / CATALOG_FILE}", vectors=f"faiss://{home / INDEX_DIR}",
-            users=f"sqlite:///{home / STATE_FILE}", events=f"parquet://{home / EVENTS_DIR}",
+            catalog=f"sqlite://{home / CATALOG_FILE}", vectors=f"faiss://{home / INDEX_DIR}",
+            users=f"sqlite://{home / STATE_FILE}", events=f"parquet://{home / EVENTS_DIR}",
         )  # fmt: skip
 
 
@@ -83,15 +90,43 @@ def local_path(url: str) -> Path:
     return Path(path)
 
 
+def _postgres_users(url: str) -> UserState:
+    from feed.storage.postgres import PostgresUserState
+
+    return PostgresUserState(url)
+
+
+def _sqlite_jobs(url: str) -> JobStore:
+    from feed.storage.jobs import SqliteJobStore
+
+    return SqliteJobStore(local_path(url))
+
+
+def _postgres_jobs(url: str) -> JobStore:
+    from feed.storage.postgres_jobs import PostgresJobStore
+
+    return PostgresJobStore(url)
+
+
+def _redis_limits(url: str, limits: Mapping[str, Limit]) -> RateLimits:
+    from feed.storage.redis_store import RedisRateLimits
+
+    return RedisRateLimits(url, dict(limits))
+
+
 Opener = Callable[[str], Any]
 BACKENDS: dict[str, dict[str, Opener]] = {
     "catalog": {"sqlite": lambda url: SqliteCatalog(local_path(url))},
     "vectors": {"faiss": lambda url: FaissIndexes(local_path(url))},
-    "users": {"sqlite": lambda url: StateStore(local_path(url))},
+    "users": {"sqlite": lambda url: StateStore(local_path(url)),
+              "postgresql": _postgres_users, "postgres": _postgres_users},
     "events": {"parquet": lambda url: ParquetEventLog(local_path(url))},
-}
+    # generation.jobs.JobStore (opened by the gap filler, not by open_stores)
+    "jobs": {"sqlite": _sqlite_jobs, "postgresql": _postgres_jobs, "postgres": _postgres_jobs},
+}  # fmt: skip
 LIMITS: dict[str, Callable[[str, Mapping[str, Limit]], RateLimits]] = {
     "memory": lambda url, limits: RateLimiter(dict(limits)),
+    "redis": _redis_limits,
 }
 
 

@@ -1,19 +1,21 @@
 """The job store contract: every JobStore backend runs this suite.
 
-A new backend (PostgreSQL, say) joins by adding one entry to BACKENDS: a function
-that, given a test's tmp_path, returns how to open (and reopen) one store.
-The tests at the end are about the SQLite file itself.
+A backend joins by adding one entry to BACKENDS: a function that, given the test's
+request (for `tmp_path`, or a server fixture from tests/servers.py), returns how to open
+(and reopen) one store. The tests at the end are about the SQLite file itself.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from memory_jobs import MemoryJobStore
 
+from feed.storage import stores
 from feed.storage.jobs import MIGRATIONS, SqliteJobStore
 from feed.storage.sqlite import DatabaseError
 from generation.jobs import (
@@ -31,23 +33,31 @@ NOW = 1_000_000.0
 Opener = Callable[[], JobStore]
 
 
-def _sqlite(tmp_path: Path) -> Opener:
-    return lambda: SqliteJobStore(tmp_path / "jobs.sqlite")
+def _sqlite(request: pytest.FixtureRequest) -> Opener:
+    path = request.getfixturevalue("tmp_path") / "jobs.sqlite"
+    return lambda: SqliteJobStore(path)
 
 
-def _memory(tmp_path: Path) -> Opener:
+def _memory(request: pytest.FixtureRequest) -> Opener:
     jobs: dict[str, Job] = {}
     return lambda: MemoryJobStore(jobs)
 
 
-BACKENDS: dict[str, Callable[[Path], Opener]] = {"sqlite": _sqlite, "memory": _memory}
+def _postgresql(request: pytest.FixtureRequest) -> Opener:
+    url = request.getfixturevalue("postgres_url")
+    return lambda: stores.open_store("jobs", url)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Opener]] = {
+    "sqlite": _sqlite, "memory": _memory, "postgresql": _postgresql,
+}  # fmt: skip
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def open_job_store(request, tmp_path) -> Iterator[Opener]:
+def open_job_store(request) -> Iterator[Opener]:
     """Opens the backend's store; each call opens the same jobs again, as after a restart."""
     opened: list[JobStore] = []
-    opener = BACKENDS[request.param](tmp_path)
+    opener = BACKENDS[request.param](request)
 
     def open_store() -> JobStore:
         opened.append(opener())
@@ -250,3 +260,54 @@ def test_sqlite_refuses_foreign_and_newer_files(tmp_path):
     db.close()
     with pytest.raises(DatabaseError, match="newer"):
         SqliteJobStore(newer)
+
+
+# -- PostgreSQL --------------------------------------------------------------------------
+
+
+def test_postgres_workers_claiming_at_once_share_the_jobs_and_the_limit(postgres_url):
+    workers = [stores.open_store("jobs", postgres_url) for _ in range(3)]
+    workers[0].enqueue([NewJob(f"p{i}", f"k{i}") for i in range(6)], "fake", NOW, Budgets())
+    limit = Budgets(max_in_progress=4)
+    claimed: list[Job] = []
+    barrier = threading.Barrier(len(workers))
+
+    def work(store: JobStore) -> None:
+        barrier.wait()
+        while (job := store.claim(NOW, limit)) is not None:
+            claimed.append(job)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == 4 and len({j.id for j in claimed}) == 4
+    assert all(j.attempts == 1 for j in claimed)
+    for w in workers:
+        w.close()
+
+
+def test_postgres_budgets_hold_when_workers_queue_at_once(postgres_url):
+    workers = [stores.open_store("jobs", postgres_url) for _ in range(4)]
+    budgets = Budgets(per_user_daily=100, global_daily=5)
+    queued: list[Job] = []
+    refused: list[BudgetExceeded] = []
+    barrier = threading.Barrier(len(workers))
+
+    def queue(n: int, store: JobStore) -> None:
+        barrier.wait()
+        try:
+            queued.extend(store.enqueue([NewJob(f"p{n}-{i}", f"k{n}-{i}") for i in range(2)],
+                                        "fake", NOW, budgets))  # fmt: skip
+        except BudgetExceeded as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=queue, args=(n, w)) for n, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(queued) == 4 and len(refused) == 2  # two batches of two fit under five
+    for w in workers:
+        w.close()

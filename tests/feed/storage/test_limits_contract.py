@@ -68,4 +68,4 @@ def test_each_key_has_its_own_bucket(limits):
 
 def test_an_unknown_scheme_is_refused():
     with pytest.raises(StoreURLError, match="memory"):
-        open_limits("redis://localhost:6379", LIMITS)
+        open_limits("memcached://localhost:11211", LIMITS)

@@ -1,14 +1,13 @@
 """The user state contract: every UserState backend runs this suite.
 
-A new backend (PostgreSQL, say) joins by adding one entry to BACKENDS: a function that,
-given a test's tmp_path, returns the URL of an empty user state for `open_store`.
+A backend joins by adding one entry to BACKENDS: a function that, given the test's
+request (for `tmp_path`, or a server fixture), returns the URL of an empty user state.
 Migrations of the SQLite file stay in tests/feed/test_catalog.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,17 +20,24 @@ NOW = 1_000_000.0
 Opener = Callable[[], UserState]
 
 
-def _sqlite(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.sqlite'}"
+def _sqlite(request: pytest.FixtureRequest) -> str:
+    return f"sqlite:///{request.getfixturevalue('tmp_path') / 'state.sqlite'}"
 
 
-BACKENDS: dict[str, Callable[[Path], str]] = {"sqlite": _sqlite}
+def _postgresql(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("postgres_url"))
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
+    "sqlite": _sqlite,
+    "postgresql": _postgresql,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def open_users(request, tmp_path) -> Iterator[Opener]:
+def open_users(request) -> Iterator[Opener]:
     """Opens the backend's user state; each call opens the same state again."""
-    url = BACKENDS[request.param](tmp_path)
+    url = BACKENDS[request.param](request)
     opened: list[UserState] = []
 
     def open_one() -> UserState:

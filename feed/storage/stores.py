@@ -2,7 +2,7 @@
 
 | store     | setting                 | embedded default             | schemes          |
 |-----------|-------------------------|------------------------------|------------------|
-| catalog   | `catalog_url`           | `sqlite:///<home>/catalog.sqlite` | sqlite      |
+| catalog   | `catalog_url`           | `sqlite:///<home>/catalog.sqlite` | sqlite, postgresql |
 | vectors   | `vectors_url`           | `faiss://<home>/index`        | faiss            |
 | users     | `state_url`             | `sqlite:///<home>/state.sqlite`   | sqlite, postgresql |
 | events    | `events_url`            | `parquet://<home>/events`     | parquet          |
@@ -90,6 +90,12 @@ def local_path(url: str) -> Path:
     return Path(path)
 
 
+def _postgres_catalog(url: str) -> Catalog:
+    from feed.storage.postgres_catalog import PostgresCatalog
+
+    return PostgresCatalog(url)
+
+
 def _postgres_users(url: str) -> UserState:
     from feed.storage.postgres import PostgresUserState
 
@@ -116,7 +122,8 @@ def _redis_limits(url: str, limits: Mapping[str, Limit]) -> RateLimits:
 
 Opener = Callable[[str], Any]
 BACKENDS: dict[str, dict[str, Opener]] = {
-    "catalog": {"sqlite": lambda url: SqliteCatalog(local_path(url))},
+    "catalog": {"sqlite": lambda url: SqliteCatalog(local_path(url)),
+                "postgresql": _postgres_catalog, "postgres": _postgres_catalog},
     "vectors": {"faiss": lambda url: FaissIndexes(local_path(url))},
     "users": {"sqlite": lambda url: StateStore(local_path(url)),
               "postgresql": _postgres_users, "postgres": _postgres_users},

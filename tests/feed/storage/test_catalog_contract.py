@@ -1,14 +1,13 @@
 """The catalog contract: every Catalog backend runs this suite.
 
-A new backend (PostgreSQL, say) joins by adding one entry to BACKENDS: a function that,
-given a test's tmp_path, returns the URL of an empty catalog for `open_store`.
+A backend joins by adding one entry to BACKENDS: a function that, given the test's
+request (for `tmp_path`, or a server fixture), returns the URL of an empty catalog.
 SQLite specifics (migrations, foreign files) stay in tests/feed/test_catalog.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,17 +20,24 @@ DIM = 4
 Opener = Callable[[], Catalog]
 
 
-def _sqlite(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+def _sqlite(request: pytest.FixtureRequest) -> str:
+    return f"sqlite:///{request.getfixturevalue('tmp_path') / 'catalog.sqlite'}"
 
 
-BACKENDS: dict[str, Callable[[Path], str]] = {"sqlite": _sqlite}
+def _postgresql(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("postgres_url"))
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
+    "sqlite": _sqlite,
+    "postgresql": _postgresql,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def open_catalog(request, tmp_path) -> Iterator[Opener]:
+def open_catalog(request) -> Iterator[Opener]:
     """Opens the backend's catalog; each call opens the same clips again, as after a restart."""
-    url = BACKENDS[request.param](tmp_path)
+    url = BACKENDS[request.param](request)
     opened: list[Catalog] = []
 
     def open_one() -> Catalog:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from feed.storage.catalog import ClipRecord
+from feed.storage.catalog import CatalogError, ClipRecord
 from feed.storage.interfaces import Catalog
 from feed.storage.stores import open_store
 
@@ -298,3 +298,27 @@ def test_reopening_keeps_clips_vectors_generation_and_change_log(open_catalog, r
     (seq_c,) = again.upsert_clips([record("c")], {"text": ("m", unit_rows(rng, 1))})
     assert seq_c not in (seq_a, seq_b)  # a seq is never handed out twice
     assert again.generation > generation
+
+
+def test_an_id_repeated_in_one_batch_is_one_clip_as_last_written(catalog, rng):
+    text = unit_rows(rng, 3)
+    seqs = catalog.upsert_clips(
+        [record("a", cameos=("bo",)), record("b"), record("a", prompt="later", cameos=("cy",))],
+        {"text": ("m", text)},
+    )
+    assert seqs[0] == seqs[2] != seqs[1] and catalog.ids() == ["a", "b"]
+    a = catalog.get("a")
+    assert a is not None and (a.prompt, a.cameos) == ("later", ("bo", "cy"))
+    stored = catalog.channel_vectors("text")
+    assert as_dict(stored.seqs, stored.vectors) == as_dict(np.array(seqs[1:]), text[1:])
+
+
+def test_a_channel_holding_vectors_of_two_models_is_refused(catalog, rng):
+    catalog.upsert_clips([record("a")], {"text": ("old", unit_rows(rng, 1))})
+    saved_at = catalog.generation
+    catalog.upsert_clips([record("b")], {"text": ("new", unit_rows(rng, 1))})
+    with pytest.raises(CatalogError, match="several models"):
+        catalog.channel_vectors("text")
+    assert catalog.channel_changes("text", saved_at).upserted.model == "new"
+    with pytest.raises(CatalogError, match="several models"):
+        catalog.channel_changes("text", 0)

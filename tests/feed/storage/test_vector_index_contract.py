@@ -1,5 +1,5 @@
 """The vector index contract: every VectorIndexes backend runs this suite, against a real
-catalog whose change log it catches up from.
+catalog (of each backend) whose change log it catches up from.
 
 A new backend (Milvus, say) joins by adding one entry to BACKENDS: a function that, given
 a test's tmp_path, returns the URL of an empty place for indexes for `open_store`.
@@ -36,10 +36,25 @@ def open_indexes(request, tmp_path) -> Opener:
     return lambda: open_store("vectors", url)
 
 
-@pytest.fixture
-def catalog(tmp_path) -> Iterator[Catalog]:
+def _sqlite_catalog(request: pytest.FixtureRequest) -> str:
+    return f"sqlite:///{request.getfixturevalue('tmp_path') / 'catalog.sqlite'}"
+
+
+def _postgresql_catalog(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("postgres_url"))
+
+
+# Indexes catch up from a catalog only through the Catalog protocol: each backend of it.
+CATALOGS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
+    "sqlite": _sqlite_catalog,
+    "postgresql": _postgresql_catalog,
+}
+
+
+@pytest.fixture(params=sorted(CATALOGS))
+def catalog(request) -> Iterator[Catalog]:
     """An empty catalog, the source of truth the indexes follow."""
-    opened = open_store("catalog", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    opened = open_store("catalog", CATALOGS[request.param](request))
     yield opened
     opened.close()
 

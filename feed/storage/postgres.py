@@ -38,7 +38,7 @@ class PostgresDatabase:
     schema per `kind` recorded in the `schema_version` table.
 
     `migrations[v]` upgrades the schema of `kind` from version v to v+1 (version 0: none
-    of its tables exist). Several kinds (user state, jobs) may share one database.
+    of its tables exist). Several kinds (catalog, user state, jobs) may share one database.
     """
 
     def __init__(self, url: str, kind: str, migrations: Mapping[int, PgMigration]) -> None:

@@ -4,6 +4,8 @@ test_catalog_contract.py)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import psycopg
 import pytest
@@ -59,3 +61,29 @@ def test_an_unreachable_server_is_one_clear_error(postgres_server):
     url = postgres_server.url("no_such_database")
     with pytest.raises(CatalogError, match="not a usable steerfeed catalog"):
         open_store("catalog", url)
+
+
+def test_writers_on_two_connections_neither_deadlock_nor_lose_a_generation(postgres_url):
+    writers = [open_store("catalog", postgres_url) for _ in range(2)]
+    try:
+        writers[0].upsert_clips([record(f"c{i}") for i in range(20)], text(20))
+        start = writers[0].generation
+
+        def churn(catalog, offset: int) -> int:
+            writes = 0
+            for i in range(offset, 20, 2):  # updates and deletes of the same clips
+                catalog.upsert_clips([record(f"c{i}"), record(f"c{(i + 1) % 20}")], text(2))
+                writes += 1
+                writes += catalog.delete_clip(f"c{(i + 3) % 20}") is not None
+            return writes
+
+        with ThreadPoolExecutor(2) as pool:
+            done = list(pool.map(churn, writers, (0, 1)))
+        assert writers[1].generation == start + sum(done)
+        changes = writers[1].channel_changes("text", start)
+        alive = {c.seq for c in writers[1].get_many(changes.upserted.seqs.tolist()).values()}
+        assert alive == set(changes.upserted.seqs.tolist())
+        assert not alive & set(changes.removed.tolist())
+    finally:
+        for catalog in writers:
+            catalog.close()

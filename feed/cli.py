@@ -121,11 +121,12 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise CliError("--shard-size must be positive")
     # One intra-op thread per single-threaded worker: the workers are the parallelism.
     spec = encoder_spec(settings, torch_threads=1 if args.local_cluster else None)
-    runner: AbstractContextManager[ShardRunner] = (
-        dask_runner(args.dask, args.local_cluster)
-        if args.dask or args.local_cluster
-        else nullcontext(run_here)
-    )
+    runner: AbstractContextManager[ShardRunner] = nullcontext(run_here)
+    if args.dask or args.local_cluster:
+        import distributed  # noqa: F401  (sets its loggers' levels on import; quieted below)
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+        runner = dask_runner(args.dask, args.local_cluster)
     shards = -(-len(manifest.entries) // args.shard_size)
     started = time.perf_counter()
     with runner as run, _bar(shards, "embed", unit="shard") as bar:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -29,6 +29,9 @@ from feed.services.gaps import GapFiller  # noqa: E402
 from feed.settings import Settings  # noqa: E402
 from feed.storage.catalog import CatalogError  # noqa: E402
 from feed.storage.stores import StoreURLs, open_store  # noqa: E402
+
+if TYPE_CHECKING:
+    from feed.services.shards import EncoderSpec
 
 log = logging.getLogger("steerfeed")
 
@@ -47,10 +50,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _bar(total: int, desc: str):  # type: ignore[no-untyped-def]
+def _bar(total: int, desc: str, unit: str = "clip"):  # type: ignore[no-untyped-def]
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="clip", disable=None, file=sys.stderr)
+    return tqdm(total=total, desc=desc, unit=unit, disable=None, file=sys.stderr)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -60,6 +63,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     manifest = read_manifest(Path(args.manifest), settings.max_prompt_chars)
+    precomputed = None
+    if args.vectors:
+        from feed.services.shards import read_vectors
+
+        precomputed = read_vectors(Path(args.vectors), manifest.entries)
     engine = open_engine(settings)
     # Creators and cameos become reserved accounts as they are stored, even while a
     # server on the same home takes sign-ups.
@@ -67,7 +75,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     engine.accounts = accounts
     try:
         with _bar(len(manifest.entries), "ingest") as bar:
-            report = engine.ingest(manifest.entries, progress=bar.update)
+            report = engine.ingest(manifest.entries, progress=bar.update, precomputed=precomputed)
         total = engine.catalog.count()
     finally:
         engine.close()
@@ -80,6 +88,62 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f" {len(errors)} skipped; catalog has {total} clips"
     )
     return 1 if errors and not (report.added or report.updated) else 0
+
+
+def encoder_spec(settings: Settings, torch_threads: int | None = None) -> EncoderSpec:
+    """The encoders the settings name, as a spec any worker process can load."""
+    from feed.services.shards import EncoderSpec
+
+    return EncoderSpec(
+        text_model=settings.text_model,
+        multilingual=settings.multilingual,
+        clip_model=settings.clip_model,
+        clip_pretrained=settings.clip_pretrained,
+        clip_config=str(settings.clip_config) if settings.clip_config else None,
+        device=settings.device,
+        frames_per_clip=settings.frames_per_clip,
+        torch_threads=torch_threads,
+    )
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    """Embed a manifest into vector shards, here or on a Dask cluster."""
+    from contextlib import AbstractContextManager, nullcontext
+
+    from feed.core.manifest import read_manifest
+    from feed.services.shards import ShardRunner, dask_runner, embed_manifest, run_here
+
+    settings = _settings(args)
+    manifest = read_manifest(Path(args.manifest), settings.max_prompt_chars)
+    if args.dask and args.local_cluster:
+        raise CliError("give --dask or --local-cluster, not both")
+    if args.shard_size <= 0:
+        raise CliError("--shard-size must be positive")
+    # One intra-op thread per single-threaded worker: the workers are the parallelism.
+    spec = encoder_spec(settings, torch_threads=1 if args.local_cluster else None)
+    runner: AbstractContextManager[ShardRunner] = nullcontext(run_here)
+    if args.dask or args.local_cluster:
+        import distributed  # noqa: F401  (sets its loggers' levels on import; quieted below)
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+        runner = dask_runner(args.dask, args.local_cluster)
+    shards = -(-len(manifest.entries) // args.shard_size)
+    started = time.perf_counter()
+    with runner as run, _bar(shards, "embed", unit="shard") as bar:
+        report = embed_manifest(
+            manifest.entries, Path(args.out), spec, shard_size=args.shard_size,
+            run=run, progress=bar.update,
+        )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    for error in manifest.errors:
+        print(f"line {error.line}: skipped ({error.reason})", file=sys.stderr)
+    for message in report.media_errors:
+        print(f"no visual vector for {message}", file=sys.stderr)
+    print(
+        f"embedded {report.written} shards ({report.clips} clips), {report.skipped} already"
+        f" done, in {elapsed:.1f} s; {len(manifest.errors)} lines skipped"
+    )
+    return 1 if manifest.errors and not manifest.entries else 0
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -421,7 +485,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common], help="ingest a JSONL manifest of clips")
     p.add_argument("manifest", help="one JSON object per line (id, prompt, creator, video, ...)")
+    p.add_argument(
+        "--vectors",
+        metavar="DIR",
+        help="use the vectors `steerfeed embed` wrote here instead of encoding",
+    )
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser(
+        "embed",
+        parents=[common],
+        help="embed a manifest into Parquet vector shards (here or on Dask)",
+    )
+    p.add_argument("--manifest", required=True, help="the JSONL manifest `ingest` reads")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder of shard files")
+    p.add_argument("--shard-size", type=int, default=1000, help="clips per shard")
+    p.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument(
+        "--local-cluster",
+        type=int,
+        metavar="K",
+        help="run K worker processes on 127.0.0.1 for this command",
+    )
+    p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("reindex", parents=[common], help="rebuild vector indexes from the catalog")
     p.add_argument("--reembed", action="store_true", help="re-encode every clip first")

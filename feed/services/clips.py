@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -73,10 +73,27 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
+class PrecomputedVectors:
+    """Vectors embedded elsewhere (`steerfeed embed`), used by ingest instead of encoding.
+
+    `model_ids` names each channel's model; `vectors[channel][clip_id]` is a float32
+    (dim,) L2-normalised row. A clip or channel absent here is encoded at ingest.
+    """
+
+    model_ids: dict[str, str]
+    vectors: dict[str, dict[str, np.ndarray]]
+
+    def for_clip(self, clip_id: str) -> dict[str, np.ndarray]:
+        """The given vectors of one clip, by channel."""
+        return {c: rows[clip_id] for c, rows in self.vectors.items() if clip_id in rows}
+
+
+@dataclass(frozen=True)
 class _Prepared:
     record: ClipRecord
     visual: np.ndarray | None
     staged: Path | None = None  # the video's copy in the media folder, moved into place on commit
+    given: dict[str, np.ndarray] = field(default_factory=dict)  # text channels embedded elsewhere
 
 
 def fuse_channel_scores(scores: np.ndarray) -> np.ndarray:
@@ -190,8 +207,15 @@ class ClipStore:
     def _media_path(self, clip_id: str, source: Path) -> Path:
         return self.media_dir / f"{clip_id}{source.suffix.lower() or '.mp4'}"
 
-    def _prepare(self, entry: ManifestEntry, now: float) -> _Prepared:
-        """Validate and embed one entry's video; copy it into the home. Raises MediaError."""
+    def _prepare(
+        self, entry: ManifestEntry, now: float, given: dict[str, np.ndarray] | None = None
+    ) -> _Prepared:
+        """Validate and embed one entry's video; copy it into the home. Raises MediaError.
+
+        `given` holds vectors embedded elsewhere by channel; the video is still
+        probed and copied, but a given visual vector spares decoding its frames.
+        """
+        given = given or {}
         duration = width = height = None
         has_audio = False
         video_rel = None
@@ -207,12 +231,15 @@ class ClipStore:
             if size == 0:
                 raise MediaError("video file is empty")
             info = probe_video(source, self.media_limits)  # before anything is decoded
-            with self._decode_slots:
-                sampled = sample_frames(source, self.frames_per_clip)
             duration, width, height = info.duration_s, info.width, info.height
             has_audio = info.has_audio
-            if self.visual_encoder is not None:
-                visual = pool_frames(self.visual_encoder.encode_images(sampled.frames))
+            if self.visual_encoder is not None and VISUAL in given:
+                visual = given[VISUAL]
+            else:
+                with self._decode_slots:
+                    sampled = sample_frames(source, self.frames_per_clip)
+                if self.visual_encoder is not None:
+                    visual = pool_frames(self.visual_encoder.encode_images(sampled.frames))
             target = self._media_path(entry.id, source)
             if source.resolve() != target.resolve():
                 staged = _stage_copy(source, target)
@@ -236,7 +263,27 @@ class ClipStore:
             has_audio=has_audio,
             video_path=video_rel,
         )
-        return _Prepared(record, visual, staged)
+        texts = {c: v for c, v in given.items() if c in (TEXT, MULTI)}
+        return _Prepared(record, visual, staged, texts)
+
+    def _check_precomputed(self, precomputed: PrecomputedVectors) -> None:
+        """Refuse vectors of another model or dimension than this engine's encoders."""
+        for channel, model_id in precomputed.model_ids.items():
+            encoder = self.encoders.get(channel)
+            if encoder is None:
+                continue  # a channel this engine does not keep
+            if model_id != encoder.model_id:
+                raise CatalogError(
+                    f"{channel} vectors given come from {model_id!r} but {encoder.model_id!r} is"
+                    " configured; embed again with this model, or switch models with"
+                    " `steerfeed reindex --reembed`"
+                )
+            for clip_id, vector in precomputed.vectors.get(channel, {}).items():
+                if vector.shape != (encoder.dim,):
+                    raise CatalogError(
+                        f"{channel} vector of {clip_id} has shape {vector.shape},"
+                        f" expected ({encoder.dim},)"
+                    )
 
     def ingest(
         self,
@@ -246,6 +293,7 @@ class ClipStore:
         progress: Progress | None = None,
         provider: dict[str, str] | None = None,
         keep_creators: bool = False,
+        precomputed: PrecomputedVectors | None = None,
     ) -> IngestReport:
         """Embed and store entries in batches; bad media is reported, not fatal.
 
@@ -255,8 +303,12 @@ class ClipStore:
         `provider` maps clip id → generating provider name, when known. With
         `keep_creators`, an entry whose id a different creator already holds is
         refused (reason NOT_YOURS), checked at commit, so two uploaders racing
-        for one new id cannot overwrite each other.
+        for one new id cannot overwrite each other. `precomputed` vectors are
+        stored as given (checked against the configured models before anything is
+        written); what they lack is encoded here.
         """
+        if precomputed is not None:
+            self._check_precomputed(precomputed)
         now = time.time() if now is None else now
         added: list[str] = []
         updated: list[str] = []
@@ -266,7 +318,8 @@ class ClipStore:
             prepared: list[_Prepared] = []
             for entry in batch:
                 try:
-                    item = self._prepare(entry, now)
+                    given = precomputed.for_clip(entry.id) if precomputed is not None else None
+                    item = self._prepare(entry, now, given)
                 except MediaError as exc:
                     errors.append(LineError(entry.line, entry.id, str(exc)))
                     continue
@@ -304,7 +357,7 @@ class ClipStore:
         records = [p.record for p in prepared]
         texts = [embedding_text(r.prompt, r.caption, r.tags) for r in records]
         vectors: dict[str, tuple[str, np.ndarray]] = {
-            channel: (self.encoders[channel].model_id, self.encoders[channel].encode_texts(texts))
+            channel: (self.encoders[channel].model_id, self._text_vectors(channel, texts, prepared))
             for channel in (TEXT, MULTI)
             if channel in self.encoders
         }
@@ -348,6 +401,22 @@ class ClipStore:
                 if item.staged is not None:
                     item.staged.unlink(missing_ok=True)
         return refused
+
+    def _text_vectors(
+        self, channel: str, texts: Sequence[str], prepared: Sequence[_Prepared]
+    ) -> np.ndarray:
+        """(n, d) vectors of one text channel: given rows as they are, the rest encoded."""
+        encoder = self.encoders[channel]
+        missing = [row for row, item in enumerate(prepared) if channel not in item.given]
+        if len(missing) == len(prepared):
+            return encoder.encode_texts(texts)
+        matrix = np.empty((len(prepared), encoder.dim), dtype=np.float32)
+        for row, item in enumerate(prepared):
+            if channel in item.given:
+                matrix[row] = item.given[channel]
+        if missing:
+            matrix[missing] = encoder.encode_texts([texts[row] for row in missing])
+        return matrix
 
     def delete(self, clip_id: str) -> bool:
         """Delete a clip from catalog, indexes and media; False if it did not exist."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
@@ -11,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,14 +185,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 def _serve(settings: Settings, engine: ClipStore | None = None) -> int:
     from feed.bootstrap import use_one_thread_per_request
     from feed.http.app import create_app
-    from feed.http.serving import serve_app
+    from feed.http.serving import freeze_long_lived, serve_app
 
     use_one_thread_per_request()
     app = create_app(settings, engine)
-    # Models and the catalog snapshot are long-lived: move them out of the GC's
-    # way, or full collections scanning ~500k objects stall requests for 300+ ms.
-    gc.collect()
-    gc.freeze()
+    freeze_long_lived()
     print(
         f"steerfeed serving {settings.home} at http://{settings.host}:{settings.port}", flush=True
     )
@@ -200,9 +197,39 @@ def _serve(settings: Settings, engine: ClipStore | None = None) -> int:
     return 0
 
 
+def _serve_workers(settings: Settings, workers: int) -> int:
+    """Serve from `workers` processes on one port; each opens the stores on its own."""
+    from feed.http.serving import serve_workers
+
+    urls = settings.store_urls
+    if settings.cache_url is None:
+        log.warning("rate limits are per process with the in-memory cache: %d workers allow"
+                    " %d times each budget; set STEERFEED_CACHE_URL=redis://... to share them",
+                    workers, workers)  # fmt: skip
+    # Schemas are created or migrated here, once, before the workers race to open them.
+    stores = (("catalog", urls.catalog), ("users", urls.users), ("jobs", settings.jobs_store_url))
+    for kind, url in stores:
+        open_store(kind, url).close()
+    # The workers build their settings from the environment: what the command line
+    # chose goes there too.
+    os.environ["STEERFEED_HOME"] = str(settings.home.absolute())
+    os.environ["STEERFEED_RUN_JOBS"] = "on" if settings.run_jobs_in_background else "off"
+    print(f"steerfeed serving {settings.home} at http://{settings.host}:{settings.port}"
+          f" from {workers} worker processes", flush=True)  # fmt: skip
+    serve_workers(settings.host, settings.port, workers)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the HTTP API."""
-    return _serve(_settings(args))
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1")
+    settings = _settings(args)
+    if args.no_jobs:
+        settings = replace(settings, run_jobs_in_background=False)
+    if args.workers > 1:
+        return _serve_workers(settings, args.workers)
+    return _serve(settings)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -524,6 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve_opts.add_argument("--port", type=int, help="port (default 8000)")
 
     p = sub.add_parser("serve", parents=[common, serve_opts], help="serve the HTTP API")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes on the one port (default 1); generation jobs run in"
+                        " one of them")  # fmt: skip
+    p.add_argument("--no-jobs", action="store_true",
+                   help="run no generation jobs here (another server runs them)")  # fmt: skip
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("feed", parents=[common], help="print a page of a user's feed")

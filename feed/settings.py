@@ -93,6 +93,10 @@ class Settings:
                     "jobs_url"):  # fmt: skip
             if env.get(f"STEERFEED_{key.upper()}"):
                 values[key] = env[f"STEERFEED_{key.upper()}"]
+        if "STEERFEED_RUN_JOBS" in env:
+            values["run_jobs_in_background"] = (
+                env["STEERFEED_RUN_JOBS"].strip().lower() not in OFF_WORDS
+            )
         if "STEERFEED_OPEN_SIGNUP" in env:
             values["open_signup"] = env["STEERFEED_OPEN_SIGNUP"].strip().lower() not in OFF_WORDS
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -64,7 +64,8 @@ class UserView:
     `session_owner` is who the requested session belongs to (None: no such session yet).
     `mutual_followers` holds the ids of "mutuals" cameo owners who follow the user back
     (with `follows`, whether the two are mutuals); `steering` holds the user's and global
-    ops, retracted ones included, oldest first.
+    ops, retracted ones included, oldest first. `consent_version` is the counter every
+    cameo consent change moves (`UserState.consent_version`), read with the rest.
     """
 
     user_id: str
@@ -78,3 +79,4 @@ class UserView:
     steering: tuple[SteeringRecord, ...] = ()
     made_for: dict[str, str] = field(default_factory=dict)
     mutual_followers: frozenset[str] = frozenset()
+    consent_version: int = 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 import time
 import uuid
@@ -83,12 +85,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweep_temp_files(settings.home, time.time())  # what a killed server left behind
-        worker = JobWorker(context) if settings.run_jobs_in_background else None
+        lease = JobWorkerLease.take(settings.home) if settings.run_jobs_in_background else None
+        worker = JobWorker(context) if lease is not None else None
         if worker is not None:
             worker.start()
         yield
         if worker is not None:
             worker.stop()
+        if lease is not None:
+            lease.release()
         context.clips.save()
 
     app = FastAPI(
@@ -358,6 +363,36 @@ def _printable(value: object) -> Any:
     if isinstance(value, int):
         return value
     return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
+class JobWorkerLease:
+    """The right to run the job worker for one home, held by one process at a time.
+
+    `serve --workers N` starts N identical processes; the first to take this lock (an
+    exclusive `flock` on `<home>/job-worker.lock`) runs jobs, the others serve only. The
+    kernel drops the lock when its process dies, so the worker process uvicorn starts in
+    its place takes it over. Servers on other hosts run no jobs with `--no-jobs`.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @classmethod
+    def take(cls, home: Path) -> JobWorkerLease | None:
+        """The lease, or None while another process holds it."""
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(home / "job-worker.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            log.info("another process runs the generation jobs of %s", home)
+            return None
+        return cls(fd)
+
+    def release(self) -> None:
+        """Give the lease up (closing the file drops the lock)."""
+        os.close(self._fd)
 
 
 class JobWorker:

@@ -15,6 +15,7 @@ a reverse proxy with body and send timeouts is the fuller answer.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import uvicorn
@@ -73,3 +74,30 @@ def serve_app(app: FastAPI, host: str, port: int) -> None:
     """Run the app until interrupted, with the timeouts above."""
     uvicorn.run(app, host=host, port=port, log_level="warning", http=HeaderDeadlineProtocol,
                 timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS)  # fmt: skip
+
+
+def serve_workers(host: str, port: int, workers: int) -> None:
+    """Run `workers` processes on one port, each building its app from the STEERFEED_*
+    environment (`app_from_env`), until interrupted; a worker that dies is replaced."""
+    uvicorn.run("feed.http.serving:app_from_env", factory=True, workers=workers, host=host,
+                port=port, log_level="warning", http=HeaderDeadlineProtocol,
+                timeout_keep_alive=KEEP_ALIVE_S, limit_concurrency=MAX_CONNECTIONS)  # fmt: skip
+
+
+def app_from_env() -> FastAPI:
+    """The app of the settings in the environment: what each worker process serves."""
+    from feed.bootstrap import use_one_thread_per_request
+    from feed.http.app import create_app
+    from feed.settings import Settings
+
+    use_one_thread_per_request()
+    app = create_app(Settings.from_env())
+    freeze_long_lived()
+    return app
+
+
+def freeze_long_lived() -> None:
+    """Move what is loaded so far (models, the catalog snapshot) out of the GC's way:
+    full collections scanning ~500k long-lived objects stall requests for 300+ ms."""
+    gc.collect()
+    gc.freeze()

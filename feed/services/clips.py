@@ -34,6 +34,7 @@ from feed.services.rwlock import ReadWriteLock
 from feed.storage.catalog import CatalogError, Clip, ClipRecord, embedding_text
 from feed.storage.interfaces import Catalog, VectorIndex, VectorIndexes
 from feed.storage.stores import StoreURLs, open_store
+from feed.storage.vectors import catch_up
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +185,33 @@ class ClipStore:
     def _build_index(self, channel: str, encoder: TextEncoder) -> VectorIndex:
         return self.index_store.build(channel, encoder.model_id, encoder.dim, self.catalog)
 
+    def catch_up(self, generation: int | None = None) -> bool:
+        """Bring every index up to the catalog's generation (`generation`, when the caller
+        just read it) from the change log; True if any index moved.
+
+        Another process sharing the catalog (a replica, a worker, `steerfeed ingest`)
+        moves it without touching this process's indexes; each request that notices a
+        new generation calls this, so its uploads become searchable here too.
+        """
+        target = self.catalog.generation if generation is None else generation
+        if all(index.generation >= target for index in self.indexes.values()):
+            return False
+        with self.lock.write():
+            moved = False
+            for index in self.indexes.values():
+                if index.generation < target:
+                    upserted, removed = catch_up(index, self.catalog, target)
+                    moved = True
+                    log.debug("%s index caught up to generation %d: %d upserted, %d removed",
+                              index.channel, target, upserted, removed)  # fmt: skip
+            return moved
+
     def save(self) -> None:
-        """Persist every index at the catalog's current generation."""
+        """Persist every index, caught up with the catalog, at the generation it holds."""
+        self.catch_up()
         # Saving changes nothing in memory: readers go on while the files are written.
         with self.lock.read(), self._save_lock:
             for index in self.indexes.values():
-                index.generation = self.catalog.generation
                 self.index_store.save(index)
 
     def close(self) -> None:
@@ -444,6 +466,7 @@ class ClipStore:
         query_vectors = {c: e.encode_texts([query]) for c, e in self.encoders.items()}
         candidates: dict[int, None] = {}
         channels = list(self.encoders)
+        self.catch_up()
         with self.lock.read():
             for channel, qv in query_vectors.items():
                 for seq in self.indexes[channel].search(qv, pool)[0].ids.tolist():

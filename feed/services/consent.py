@@ -2,9 +2,12 @@
 puts a likeness in a clip asks `check_cameos`, and deleting asks `co_owns`.
 
 Policies and accounts come from the user store; what never changes once known (the
-account behind a handle) and what changes rarely (the policies, dropped on every
-change made here) is cached. Media of clips with cameos is fetched through URLs signed
-per viewer.
+account behind a handle) and what changes rarely (the policies) is cached. Every
+consent change, made by any server sharing the store, moves the store's consent
+version; the policies are reloaded when a check sees it moved. A feed page reads the
+version with the rest of its user (`UserView.consent_version`), other paths with one
+small query, so a revocation on one server wins on the next request to any. Media of
+clips with cameos is fetched through URLs signed per viewer.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class ConsentGate:
         self._secret = secret
         self._lock = threading.Lock()
         self._consents: dict[str, CameoConsent] | None = None
+        self._version = -1  # the consent version `_consents` is at least as new as
         self._owner_ids: dict[str, str] = {}  # handle → user id; a binding never changes
 
     def set_cameo(self, user: User, policy: str, approved: Sequence[str],
@@ -82,15 +86,24 @@ class ConsentGate:
             raise FeedError(f"no account with handle {', '.join('@' + h for h in unknown[:10])}")
         return tuple(found[h].id for h in wanted)
 
-    def consents(self) -> dict[str, CameoConsent]:
-        """Every cameo's consent on record (cached until one changes)."""
+    def consents(self, version: int | None = None) -> dict[str, CameoConsent]:
+        """Every cameo's consent on record, at least as new as consent `version` (read
+        from the store when not given); cached until the version moves."""
+        if version is None:
+            version = self.users.consent_version()
         with self._lock:
-            if self._consents is None:
-                self._consents = {
-                    handle: CameoConsent(handle, owner, policy, approved, blocked)  # type: ignore[arg-type]
-                    for handle, owner, policy, approved, blocked in self.users.all_cameos()
-                }
-            return self._consents
+            if self._consents is not None and self._version >= version:
+                return self._consents
+        # The version was read before the cameos: a change landing in between makes
+        # the next check reload again, never keeps a stale policy.
+        consents = {
+            handle: CameoConsent(handle, owner, policy, approved, blocked)  # type: ignore[arg-type]
+            for handle, owner, policy, approved, blocked in self.users.all_cameos()
+        }
+        with self._lock:
+            if version >= self._version:
+                self._consents, self._version = consents, version
+        return consents
 
     def owner_ids(self, handles: set[str]) -> dict[str, str]:
         """The user id holding each handle that is an account (cached: a handle's account
@@ -122,9 +135,10 @@ class ConsentGate:
         the viewer's page view, when the caller has it, saves looking up follows)."""
         if not cameos:
             return True
-        owner_of, mutual = self._facts(viewer, set(cameos) | {creator}, view)
+        consents = self.consents(None if view is None else view.consent_version)
+        owner_of, mutual = self._facts(viewer, set(cameos) | {creator}, view, consents)
         return clip_visible(cameos, creator, None if viewer is None else viewer.id,
-                            self.consents(), owner_of, mutual)  # fmt: skip
+                            consents, owner_of, mutual)  # fmt: skip
 
     def visible_row(self, viewer: User | None, snap: CatalogSnapshot, clip_id: str) -> bool:
         """Whether the clip is in the snapshot and the viewer may see it."""
@@ -146,8 +160,8 @@ class ConsentGate:
             return np.empty(0, dtype=np.int64)
         handles = {h for r in cameo_rows for h in snap.cameos[r]}
         handles |= {snap.creator_names[snap.creator_codes[r]] for r in cameo_rows}
-        owner_of, mutual = self._facts(viewer, handles, view)
-        consents = self.consents()
+        consents = self.consents(None if view is None else view.consent_version)
+        owner_of, mutual = self._facts(viewer, handles, view, consents)
         viewer_id = None if viewer is None else viewer.id
         rows = [
             r for r in cameo_rows
@@ -230,12 +244,12 @@ class ConsentGate:
         return self.users.follows_between(user.id, user.handle, consent.owner_id, consent.handle)
 
     def _facts(
-        self, viewer: User | None, handles: set[str], view: UserView | None
-    ) -> tuple[dict[str, str], dict[str, bool]]:
+        self, viewer: User | None, handles: set[str], view: UserView | None,
+        consents: dict[str, CameoConsent],
+    ) -> tuple[dict[str, str], dict[str, bool]]:  # fmt: skip
         """What consent checks need beyond the policies: the user id behind each handle,
         and for "mutuals" cameos whether viewer and owner follow each other (from the
         viewer's page view when given, else looked up)."""
-        consents = self.consents()
         owner_of = self.owner_ids(handles)
         mutual: dict[str, bool] = {}
         if viewer is not None:

@@ -180,7 +180,11 @@ class Snapshots:
         """The current snapshot, rebuilt if the catalog's generation moved."""
         with self._lock:
             snap = self._snapshot
-            if snap is None or snap.generation != self.clips.catalog.generation:
+            generation = self.clips.catalog.generation
+            if snap is None or snap.generation != generation:
+                # Another process may have moved the catalog: the search indexes follow
+                # it before candidate sources read them.
+                self.clips.catch_up(generation)
                 snap = self._snapshot = build_snapshot(self.clips)
                 self._engagement = self._raw_engagement(snap)
                 self._peak = float(self._engagement.max(initial=0.0))

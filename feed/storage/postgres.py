@@ -198,6 +198,12 @@ MIGRATIONS: dict[int, PgMigration] = {
     CREATE INDEX cameos_owner ON cameos(owner_id);
     CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)
     """,
+    # A counter every cameo consent change bumps, so a server's cached policies can
+    # tell (from its page reads) that another server changed one.
+    1: """
+    CREATE TABLE consent_version (version BIGINT NOT NULL);
+    INSERT INTO consent_version VALUES (0);
+    """,
 }
 
 STEERING_COLUMNS = ("id, user_id, op, phrase, weight, scope, session_id, text, created_at,"
@@ -241,6 +247,9 @@ UNION ALL SELECT 'follower', c.owner_id, NULL, NULL, NULL, NULL, NULL, NULL, NUL
   FROM cameos c JOIN follows f ON f.user_id = c.owner_id
   JOIN users u ON u.id = %(user)s AND f.creator = u.handle
   WHERE c.policy = 'mutuals'
+UNION ALL SELECT 'consent_version', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, version
+  FROM consent_version
 """
 
 
@@ -540,6 +549,7 @@ class PostgresUserState:
             steering=tuple(steering),
             made_for={r[0]: r[1] for r in kinds.get("made_for", ())},
             mutual_followers=ids("follower"),
+            consent_version=int(kinds["consent_version"][0][13]),
         )
 
     def record_page(
@@ -597,6 +607,11 @@ class PostgresUserState:
                 " updated_at = excluded.updated_at",
                 (handle, owner_id, policy, sorted(set(approved)), sorted(set(blocked)), now),
             )
+            cur.execute("UPDATE consent_version SET version = version + 1")
+
+    def consent_version(self) -> int:
+        """A counter that every cameo consent change moves."""
+        return int(self.db.query("SELECT version FROM consent_version")[0][0])
 
     def cameo(self, handle: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | None:
         """(owner_id, policy, approved user ids, blocked user ids) of a cameo, or None."""

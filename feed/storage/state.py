@@ -149,6 +149,12 @@ MIGRATIONS: dict[int, Migration] = {
     );
     """,
     2: _identities_by_id,
+    # v4: a counter every cameo consent change bumps, so a server's cached policies can
+    # tell (from its page reads) that another server changed one.
+    3: """
+    CREATE TABLE consent_version (version INTEGER NOT NULL);
+    INSERT INTO consent_version VALUES (0);
+    """,
 }
 
 STAT_COLUMNS = {"view": "views", "like": "likes", "skip": "skips", "hide": "hides",
@@ -186,6 +192,9 @@ UNION ALL SELECT 'follower', c.owner_id, NULL, NULL, NULL, NULL, NULL, NULL, NUL
   FROM cameos c JOIN follows f ON f.user_id = c.owner_id
   JOIN users u ON u.id = :user AND f.creator = u.handle
   WHERE c.policy = 'mutuals'
+UNION ALL SELECT 'consent_version', NULL, NULL, NULL, version, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL
+  FROM consent_version
 """
 
 
@@ -481,6 +490,7 @@ class StateStore:
             steering=tuple(steering),
             made_for={r[0]: r[1] for r in kinds.get("made_for", ())},
             mutual_followers=ids("follower"),
+            consent_version=int(kinds["consent_version"][0][3]),
         )
 
     def record_page(
@@ -544,6 +554,11 @@ class StateStore:
                 (handle, owner_id, policy, json.dumps(sorted(set(approved))),
                  json.dumps(sorted(set(blocked))), now),
             )  # fmt: skip
+            db.execute("UPDATE consent_version SET version = version + 1")
+
+    def consent_version(self) -> int:
+        """A counter that every cameo consent change moves."""
+        return int(self.db.query("SELECT version FROM consent_version")[0][0])
 
     def cameo(self, handle: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]] | None:
         """(owner_id, policy, approved user ids, blocked user ids) of a cameo, or None."""

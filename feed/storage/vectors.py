@@ -1,8 +1,8 @@
 """faiss://<folder>: one FAISS index file per channel, kept consistent with the catalog.
 
-The catalog commits first; an index found behind it on open catches up from the
-catalog's change log, one found ahead of it (or of another model) is rebuilt from the
-catalog's vectors.
+The catalog commits first; an index found behind it (on open, or while serving when
+another process moved the catalog) catches up from the catalog's change log, one found
+ahead of it (or of another model) is rebuilt from the catalog's vectors.
 """
 
 from __future__ import annotations
@@ -14,8 +14,28 @@ import numpy as np
 
 from embeddings.index import IndexMismatchError, VectorIndex
 from feed.storage.interfaces import Catalog
+from feed.storage.interfaces import VectorIndex as SearchIndex
 
 log = logging.getLogger(__name__)
+
+
+def catch_up(
+    index: SearchIndex, catalog: Catalog, generation: int | None = None
+) -> tuple[int, int]:
+    """Apply the catalog's changes after the index's generation to the index, which is
+    then at `generation` (the catalog's, read first when not given); returns how many
+    vectors were upserted and removed.
+
+    The generation is read before the change log, so a write committed in between is
+    applied now and again (to the same effect) by the next catch-up, never missed.
+    """
+    target = catalog.generation if generation is None else generation
+    changes = catalog.channel_changes(index.channel, index.generation)
+    removed = index.remove(changes.removed) if len(changes.removed) else 0
+    if len(changes.upserted.seqs):
+        index.upsert(changes.upserted.seqs, changes.upserted.vectors)
+    index.generation = max(index.generation, target)
+    return len(changes.upserted.seqs), removed
 
 
 class FaissIndexes:
@@ -36,15 +56,8 @@ class FaissIndexes:
             log.warning("%s index is ahead of the catalog; rebuilding", channel)
             return self.build(channel, model, dim, catalog)
         if index.generation < catalog.generation:
-            changes = catalog.channel_changes(channel, index.generation)
-            index.remove(changes.removed)
-            if len(changes.upserted.seqs):
-                index.upsert(changes.upserted.seqs, changes.upserted.vectors)
-            index.generation = catalog.generation
-            log.info(
-                "%s index caught up: %d upserted, %d removed",
-                channel, len(changes.upserted.seqs), len(changes.removed),
-            )  # fmt: skip
+            upserted, removed = catch_up(index, catalog)
+            log.info("%s index caught up: %d upserted, %d removed", channel, upserted, removed)
             self.save(index)
         return index
 

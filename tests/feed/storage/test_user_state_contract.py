@@ -73,7 +73,7 @@ def view_from_getters(users: UserState, user_id: str, session_id: str) -> UserVi
         hidden=frozenset(users.hidden(user_id)), watched=frozenset(users.watched(user_id)),
         served=frozenset(users.served(session_id)), liked=tuple(users.liked(user_id)),
         steering=tuple(users.steering_for(user_id)), made_for=users.made_for(user_id),
-        mutual_followers=frozenset(mutual),
+        mutual_followers=frozenset(mutual), consent_version=users.consent_version(),
     )  # fmt: skip
 
 
@@ -93,7 +93,7 @@ def assert_same_tastes(got: dict[str, ChannelTaste], want: dict[str, ChannelTast
 def assert_same_view(got: UserView, want: UserView) -> None:
     assert_same_tastes(got.tastes, want.tastes)
     for name in ("user_id", "session_owner", "follows", "hidden", "watched", "served", "liked",
-                 "steering", "made_for", "mutual_followers"):  # fmt: skip
+                 "steering", "made_for", "mutual_followers", "consent_version"):  # fmt: skip
         assert getattr(got, name) == getattr(want, name), name
 
 
@@ -303,6 +303,23 @@ def test_cameo_consent_is_kept_and_replaced(users):
     assert users.cameo("ann") == ("u_ann", "only_me", (), ("u4",))
     assert sorted(users.all_cameos()) == [("ann", "u_ann", "only_me", (), ("u4",)),
                                           ("bo", "u_bo", "mutuals", (), ())]  # fmt: skip
+
+
+def test_every_consent_change_moves_the_consent_version_and_nothing_else_does(open_users):
+    users = open_users()
+    ann, _ = users.create_user("ann", NOW)
+    start = users.consent_version()
+    assert users.page_view(ann.id, "s1").consent_version == start
+    users.follow(ann.id, "bo", NOW)
+    users.record_page("s1", ann.id, 0, ["c1"], NOW)
+    assert users.consent_version() == start
+    users.set_cameo("ann", ann.id, "everyone", [], [], NOW)
+    users.set_cameo("ann", ann.id, "only_me", [], [], NOW + 1)  # a revocation
+    assert users.consent_version() == start + 2
+    assert users.page_view(ann.id, "s1").consent_version == start + 2
+    users.close()
+    # kept across reopening, as another server sharing the store would read it
+    assert open_users().consent_version() == start + 2
 
 
 def test_a_secret_is_made_once_and_kept(open_users):

@@ -1,7 +1,8 @@
-"""Benchmark the feed service: page latency, steering, event-to-page and memory.
+"""Benchmark the feed service: page latency, steering, event-to-page, memory, and the
+retrieve-then-rank method against the exact whole-catalog one.
 
-At each catalog size (10,000 and 100,000 synthetic clips; 5,000 with --quick), printed
-as a table and written as JSON:
+At each catalog size (10,000 and 100,000 synthetic clips; 5,000 with --quick; or the
+sizes given), printed as a table and written as JSON:
 
 1. `FeedService.feed_page` latency, first pages and follow-on pages through cursors,
    for users with a liked-clips profile: without steering, with a boost (and an exclude),
@@ -10,11 +11,18 @@ as a table and written as JSON:
 2. steering: `parse_instruction` alone (the learned reader: Sudachi, CRF, classifier),
    and `FeedService.steer` end to end (the `POST /v1/steer` work) over ~50 English and
    Japanese instructions, split by new phrase and already-cached phrase; and what a new
-   phrase costs the page after it, part by part (encoding per channel, the products
-   over the catalog, the lexical scan);
+   phrase costs the page after it, part by part (encoding per channel, its statistics
+   over the snapshot's sample, the index fetch per channel, the lexical scan), beside
+   the exact whole-catalog relevance that pages no longer compute;
 3. event to page: `record_events` (5 likes of one topic) plus the next `feed_page`, and
    whether that page moved towards the topic (against a twin user who posted nothing);
-4. process RSS after building.
+4. the new method against the exact one, in the same run: how much of each steering
+   phrase's exact top 20 (`PhraseRelevance.relevance`, the z of every clip) its
+   `nearest` also ranks top 20; and, for users with an exclude op, served clips whose
+   exact z reaches the exclusion bar, and candidates the sampled statistics' margin
+   removed that the exact method would have allowed;
+5. process RSS after building, and opening the built home again (indexes loaded from
+   disk, service, first snapshot), as a restarted server would.
 
 Clips go straight into the catalog with `Catalog.upsert_clips`. Encoding 100,000 prompts
 with the sentence models would take minutes, so a pool of real prompts is encoded once
@@ -27,7 +35,7 @@ and one FAISS thread (`use_one_thread_per_request`, as `steerfeed serve` does); 
 result records how many cores other processes kept busy.
 
 Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/feed_bench.py [--quick] [--clips 100000]
-[--out bench/out/feed.json]`.
+[--sizes 1000000] [--out bench/out/feed.json]`.
 """
 
 from __future__ import annotations
@@ -41,8 +49,8 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +68,13 @@ from core_bench import (
 from embeddings.encoders import MultilingualEncoder, SentenceEncoder, l2_normalise
 from feed.bootstrap import use_one_thread_per_request
 from feed.core.profile import Event
-from feed.core.ranking import MATCH_Z, lexical_matches, phrase_relevance
+from feed.core.ranking import EXCLUDE_Z, MATCH_Z, lexical_matches
 from feed.core.steering import InstructionError, InstructionReader, load_reader, parse_instruction
 from feed.core.types import User
 from feed.services.clips import MULTI, TEXT, ClipStore
 from feed.services.feed import FeedError, FeedPage, FeedService
+from feed.services.pages import PER_SOURCE, FeedPages
+from feed.services.relevance import PhraseMatch
 from feed.storage.catalog import Catalog, ClipRecord, embedding_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,9 +90,18 @@ CREATORS = 2000
 REMIX_SHARE = 0.03
 NOISE = 0.15  # norm of the noise added to a pool vector (cosine to it stays ~0.99)
 PAGE = 20
-PAGE_GOAL_P99_MS = 50.0
-NEW_PHRASE_PAGE_GOAL_P99_MS = 60.0
+# Goals (at 1,000,000 clips): page p99, first page after a new phrase p99, event to next
+# page p99, RSS after building, opening a built home; steer p50; top-20 overlap.
+PAGE_GOAL_P99_MS = 20.0
+NEW_PHRASE_PAGE_GOAL_P99_MS = 50.0
+EVENT_GOAL_P99_MS = 30.0
+RSS_GOAL_MB = 3 * 1024.0
+OPEN_GOAL_S = 10.0
 STEER_GOAL_P50_MS = 10.0
+TOP_K = 20
+OVERLAP_GOAL = 0.95
+NEAREST_K = PER_SOURCE["steer"] * 2  # what a boost's candidate source fetches
+EXCLUDE_PAGES = 3
 
 STYLES = (
     "anime", "photorealistic", "claymation", "pixel art", "watercolor", "film noir",
@@ -234,8 +253,8 @@ class SteerTiming:
     """Instruction to applied ops: parsing alone, and `steer` with new or cached phrases.
 
     `steer` stores the ops and hands each new phrase to the warm-up thread; each timed
-    call here is followed (untimed) by that phrase's relevance, as the next page would
-    need it, so calls do not queue behind earlier warm-ups.
+    call here is followed (untimed) by that phrase's `PhraseRelevance.match`, as the next
+    page would need it, so calls do not queue behind earlier warm-ups.
     """
 
     count: int
@@ -251,19 +270,87 @@ class SteerTiming:
 class NewPhraseCost:
     """What a new phrase costs before a page can use it, part by part, over `phrases`.
 
-    `encode[c]`: the phrase through channel c's text tower; `product[c]`: the phrase's
-    z-scored similarity to every clip of channel c (`phrase_relevance` of that channel
-    alone); `lexical`: `lexical_matches` over every clip's text; `relevance`:
-    `FeedService.relevance` end to end with nothing cached (all of the above).
+    `encode[c]`: the phrase through channel c's text tower; `sample[c]`: its similarity
+    statistics in channel c over the snapshot's sample (`snapshot.sample`); `fetch[c]`:
+    channel c's index asked for the NEAREST_K nearest clips, as rows; `lexical`:
+    `lexical_matches` over every clip's text; `match`: `PhraseRelevance.match` with
+    nothing cached (encoding, statistics, lexical scan); `nearest`: then
+    `PhraseRelevance.nearest` (the fetches, scored); `total`: the two together, what a
+    boost's first page waits for. `exact`: `PhraseRelevance.relevance` with nothing
+    cached, the whole-catalog z (an N×d product per channel) that pages no longer
+    compute, kept for offline measurement and shown for comparison.
     """
 
     count: int
     phrases: int
     encode: dict[str, Latency]
-    product: dict[str, Latency]
+    sample: dict[str, Latency]
+    fetch: dict[str, Latency]
     lexical: Latency
-    relevance: Latency
+    match: Latency
+    nearest: Latency
+    total: Latency
+    exact: Latency
     others_cores: float
+
+
+@dataclass(frozen=True)
+class TopOverlap:
+    """How much of each phrase's exact top TOP_K its `nearest` also ranks top TOP_K.
+
+    Exact: `PhraseRelevance.relevance` (every clip's z, statistics over every clip).
+    New: `PhraseRelevance.nearest(match, NEAREST_K)` (each space's index, plus clips
+    naming the phrase, scored with the sample's statistics). Clips tied with the exact
+    TOP_K-th z count as in its top TOP_K. `overlap[i]` belongs to `phrases[i]`.
+    """
+
+    count: int
+    k: int
+    fetched: int
+    phrases: tuple[str, ...]
+    overlap: tuple[float, ...]
+    mean: float
+    minimum: float
+
+
+@dataclass(frozen=True)
+class ExclusionCheck:
+    """Exclusions against the exact z, over EXCLUDE_PAGES new pages of each user with an
+    exclude op in force.
+
+    `leaks`: served clips whose exact z reaches EXCLUDE_Z for an exclusion in force
+    (goal 0). Over each page's candidates (every row its sources fetched, tested per
+    exclusion): `removed` by the sampled z with the margin; `by_margin`, removed only
+    because of the margin (sampled z just below the bar); `by_margin_allowed`, those of
+    them the exact z allows (the margin's false exclusions); `false_removed`, every
+    removal the exact z allows, margin or not; `saved_by_margin`, removed by the margin
+    though the exact z reaches the bar (leaks without it).
+    """
+
+    count: int
+    users: int
+    pages: int
+    served: int
+    leaks: int
+    margin: float
+    candidates: int
+    removed: int
+    by_margin: int
+    by_margin_allowed: int
+    false_removed: int
+    saved_by_margin: int
+
+
+@dataclass(frozen=True)
+class Opening:
+    """Opening the built home again, as a restarted server does: the clip store (indexes
+    loaded from disk), the feed service, and its first snapshot."""
+
+    count: int
+    clip_store_s: float
+    service_s: float
+    snapshot_s: float
+    total_s: float
 
 
 @dataclass(frozen=True)
@@ -299,6 +386,9 @@ class SizeReport:
     steering: SteerTiming | None = None
     new_phrase_cost: NewPhraseCost | None = None
     event_to_page: EventToPage | None = None
+    top_overlap: TopOverlap | None = None
+    exclusions: ExclusionCheck | None = None
+    opening: Opening | None = None
 
 
 @dataclass
@@ -680,7 +770,7 @@ def bench_steering(
                 service.steering.steer(user, instruction, now)
                 (new_s if new else cached_s).append(time.perf_counter() - t0)
                 for phrase in phrases:  # what the next page waits for; untimed here
-                    service.phrases.relevance(phrase)
+                    service.phrases.match(phrase)
     return SteerTiming(
         count=len(service.snapshots.current()),
         instructions=len(instructions),
@@ -705,12 +795,15 @@ def readable(reader: InstructionReader, instruction: str) -> bool:
 def bench_new_phrase_cost(
     service: FeedService, phrases: Sequence[str], encoders: dict[str, TimedEncoder]
 ) -> NewPhraseCost:
-    """Each part of a new phrase's relevance alone, then `relevance` with nothing cached."""
+    """Each part of a new phrase's match alone, then `match` and `nearest` with nothing
+    cached; and the exact whole-catalog `relevance`, for comparison."""
     log.info("new phrase cost: %d phrases", len(phrases))
     snap = service.snapshots.current()
+    assert snap.texts is not None
     encode_s: dict[str, list[float]] = {c: [] for c in encoders}
-    product_s: dict[str, list[float]] = {c: [] for c in encoders}
-    lexical_s, relevance_s = [], []
+    sample_s: dict[str, list[float]] = {c: [] for c in encoders}
+    fetch_s: dict[str, list[float]] = {c: [] for c in encoders}
+    lexical_s, match_s, nearest_s, exact_s = [], [], [], []
     with CpuWindow() as cpu:
         for phrase in phrases:
             for channel, encoder in encoders.items():
@@ -719,25 +812,43 @@ def bench_new_phrase_cost(
                 t0 = time.perf_counter()
                 q = encoder.encode_texts([phrase])[0]
                 t1 = time.perf_counter()
-                phrase_relevance(snap.vectors, snap.has, {channel: q})
+                # As `PhraseRelevance.match` takes a channel's statistics.
+                rows = snap.sample[snap.has[channel][snap.sample]]
+                sims = snap.vectors[channel][rows] @ q
+                float(sims.mean()), float(sims.std())
                 t2 = time.perf_counter()
+                snap.rows_for_seqs(service.clips.nearest(channel, q, NEAREST_K))
+                t3 = time.perf_counter()
                 encode_s[channel].append(t1 - t0)
-                product_s[channel].append(t2 - t1)
-            assert snap.texts is not None
+                sample_s[channel].append(t2 - t1)
+                fetch_s[channel].append(t3 - t2)
             t0 = time.perf_counter()
             lexical_matches(snap.texts, phrase)
             lexical_s.append(time.perf_counter() - t0)
             service.phrases.clear()
             t0 = time.perf_counter()
+            found = service.phrases.match(phrase, snap)
+            t1 = time.perf_counter()
+            service.phrases.nearest(found, NEAREST_K)
+            t2 = time.perf_counter()
+            match_s.append(t1 - t0)
+            nearest_s.append(t2 - t1)
+            service.phrases.clear()
+            t0 = time.perf_counter()
             service.phrases.relevance(phrase, snap)
-            relevance_s.append(time.perf_counter() - t0)
+            exact_s.append(time.perf_counter() - t0)
+    service.phrases.clear()
     return NewPhraseCost(
         count=len(snap),
         phrases=len(phrases),
         encode={c: summarise(v) for c, v in encode_s.items() if v},
-        product={c: summarise(v) for c, v in product_s.items() if v},
+        sample={c: summarise(v) for c, v in sample_s.items() if v},
+        fetch={c: summarise(v) for c, v in fetch_s.items() if v},
         lexical=summarise(lexical_s),
-        relevance=summarise(relevance_s),
+        match=summarise(match_s),
+        nearest=summarise(nearest_s),
+        total=summarise([a + b for a, b in zip(match_s, nearest_s, strict=True)]),
+        exact=summarise(exact_s),
         others_cores=cpu.others_cores,
     )
 
@@ -816,6 +927,139 @@ def bench_event_to_page(
         share_twin=float(np.mean(twin_after)),
         moved_trials=sum(a > t for a, t in zip(after, twin_after, strict=True)),
         others_cores=cpu.others_cores,
+    )
+
+
+# -- 4. against the exact method --------------------------------------------------------
+
+
+def steering_phrases(reader: InstructionReader) -> list[str]:
+    """Every distinct phrase the bench's instructions steer by, in first-seen order."""
+    instructions = [*INSTRUCTIONS, *(i for group in (BOOSTS, EXCLUDES, ONLYS) for i, _, _ in group)]
+    phrases: dict[str, None] = {}
+    for instruction in instructions:
+        if readable(reader, instruction):
+            phrases.update((op.phrase, None) for op in reader.read(instruction) if op.phrase)
+    return list(phrases)
+
+
+def bench_top_overlap(service: FeedService, phrases: Sequence[str]) -> TopOverlap:
+    """Share of each phrase's exact top TOP_K that `nearest` also ranks top TOP_K."""
+    log.info("top-%d overlap against the exact method: %d phrases", TOP_K, len(phrases))
+    snap = service.snapshots.current()
+    overlap = []
+    for phrase in phrases:
+        exact = service.phrases.relevance(phrase, snap)
+        bar = np.partition(exact, len(exact) - TOP_K)[len(exact) - TOP_K]  # TOP_K-th best
+        rows, _ = service.phrases.nearest(service.phrases.match(phrase, snap), NEAREST_K)
+        found = int((exact[rows[:TOP_K]] >= bar).sum())
+        overlap.append(min(found, TOP_K) / TOP_K)
+    return TopOverlap(
+        count=len(snap),
+        k=TOP_K,
+        fetched=NEAREST_K,
+        phrases=tuple(phrases),
+        overlap=tuple(overlap),
+        mean=float(np.mean(overlap)),
+        minimum=float(np.min(overlap)),
+    )
+
+
+@dataclass(frozen=True)
+class WatchedMatch(PhraseMatch):
+    """A phrase match that keeps the rows it was asked to score."""
+
+    asked: list[np.ndarray] = field(default_factory=list)
+
+    def z(self, rows: np.ndarray) -> np.ndarray:
+        """Relevance of `rows`, noting them."""
+        self.asked.append(rows)
+        return super().z(rows)
+
+
+def watch_exclusions(
+    pages: FeedPages, seen: list[tuple[PhraseMatch, np.ndarray]]
+) -> Callable[[], None]:
+    """Note, for every exclusion in force, the candidates each page tests against it
+    (appended to `seen`); returns the function that stops watching.
+
+    Within `FeedPages._candidates` an exclusion's match scores exactly the rows every
+    source fetched, so a match standing in for it there sees the page's candidates.
+    """
+    original = pages._candidates
+
+    def candidates(
+        snap: Any, tastes: Any, steering: Sequence[Any], matches: dict[str, PhraseMatch],
+        *rest: Any,
+    ) -> dict[int, list[str]]:  # fmt: skip
+        excluded = {r.id for r in steering if r.op == "exclude"}
+        watched = {
+            i: WatchedMatch(**{f.name: getattr(m, f.name) for f in fields(PhraseMatch)})
+            if i in excluded else m
+            for i, m in matches.items()
+        }  # fmt: skip
+        found = original(snap, tastes, steering, watched, *rest)
+        for i in excluded:
+            asked = watched[i].asked  # type: ignore[attr-defined]
+            seen.append((matches[i], asked[0] if asked else np.empty(0, np.int64)))
+        return found
+
+    pages._candidates = candidates  # type: ignore[method-assign, assignment]
+    return lambda: delattr(pages, "_candidates")
+
+
+def bench_exclusions(service: FeedService, users: Sequence[User], clock: Clock) -> ExclusionCheck:
+    """EXCLUDE_PAGES new pages for each user with an exclude op, checked against the
+    exact z: served clips at or over the bar, and what the sampled statistics removed."""
+    log.info("exclusions against the exact method: %d users", len(users))
+    served = leaks = pages = 0
+    seen: list[tuple[PhraseMatch, np.ndarray]] = []
+    stop = watch_exclusions(service.pages, seen)
+    try:
+        for user in users:
+            cursor = None
+            for _ in range(EXCLUDE_PAGES):
+                page = service.pages.feed_page(user, PAGE, cursor, clock.tick())
+                cursor = page.next_cursor
+                pages += 1
+                snap = service.snapshots.current()
+                rows = snap.rows_for_ids([it.clip.id for it in page.items])
+                leaked = np.zeros(len(rows), dtype=bool)
+                for record in page.steering:
+                    if record.op == "exclude":
+                        exact = service.phrases.relevance(record.phrase, snap)
+                        leaked |= exact[rows] >= EXCLUDE_Z
+                served += len(rows)
+                leaks += int(leaked.sum())
+    finally:
+        stop()
+    candidates = removed = by_margin = by_margin_allowed = false_removed = saved = 0
+    margin = 0.0
+    for match, pool in seen:
+        sampled = match.z(pool)
+        exact = service.phrases.relevance(match.phrase, match.snap)[pool]
+        margin = max(margin, match.exclude_margin)
+        out = sampled >= EXCLUDE_Z - match.exclude_margin
+        near = out & (sampled < EXCLUDE_Z)
+        candidates += len(pool)
+        removed += int(out.sum())
+        by_margin += int(near.sum())
+        by_margin_allowed += int((near & (exact < EXCLUDE_Z)).sum())
+        false_removed += int((out & (exact < EXCLUDE_Z)).sum())
+        saved += int((near & (exact >= EXCLUDE_Z)).sum())
+    return ExclusionCheck(
+        count=len(service.snapshots.current()),
+        users=len(users),
+        pages=pages,
+        served=served,
+        leaks=leaks,
+        margin=margin,
+        candidates=candidates,
+        removed=removed,
+        by_margin=by_margin,
+        by_margin_allowed=by_margin_allowed,
+        false_removed=false_removed,
+        saved_by_margin=saved,
     )
 
 
@@ -907,6 +1151,7 @@ def bench_size(
 
         report.pages.append(bench_pages(service, "no steering", plain, sizes, clock, labels))
         checks = []
+        excluding = []
         for k, user in enumerate(steered):
             boost, kind, name = BOOSTS[k % len(BOOSTS)]
             ops = [("boosted style", kind, name)]
@@ -918,6 +1163,7 @@ def bench_size(
                     [boost, exclude] if not exclude.isascii() else [f"{boost}, {exclude}"]
                 )
                 ops.append(("excluded topic", ekind, ename))
+                excluding.append(user)
             for instruction in instructions:
                 service.steering.steer(user, instruction, clock.tick())
             checks.append(ops)
@@ -939,10 +1185,41 @@ def bench_size(
         ]  # fmt: skip
         report.new_phrase_cost = bench_new_phrase_cost(service, cost_phrases, encoders)
         report.event_to_page = bench_event_to_page(service, labels, sizes, clock, rng)
+        report.top_overlap = bench_top_overlap(service, steering_phrases(reader))
+        report.exclusions = bench_exclusions(service, excluding, clock)
     finally:
         service.close()
         engine.catalog.close()  # not engine.close(): the index was saved when built
+    del service, engine
+    gc.collect()
+    report.opening = bench_opening(home, count, encoders, reader)
     return report
+
+
+def bench_opening(
+    home: Path, count: int, encoders: dict[str, TimedEncoder], reader: InstructionReader
+) -> Opening:
+    """Open the built home again as a restarted server would, up to its first snapshot."""
+    log.info("size %d: opening the home again", count)
+    with timer() as clip_store_s:
+        engine = ClipStore(home, encoders[TEXT], None, multi_encoder=encoders[MULTI])
+    try:
+        with timer() as service_s:
+            service = FeedService.open(engine, home, reader)
+        try:
+            with timer() as snapshot_s:
+                service.snapshots.current()
+        finally:
+            service.close()
+    finally:
+        engine.catalog.close()
+    return Opening(
+        count=count,
+        clip_store_s=clip_store_s(),
+        service_s=service_s(),
+        snapshot_s=snapshot_s(),
+        total_s=clip_store_s() + service_s() + snapshot_s(),
+    )
 
 
 # -- report -----------------------------------------------------------------------------
@@ -951,6 +1228,11 @@ def bench_size(
 def fmt(lat: Latency, digits: int = 1) -> str:
     """p50 and p99 of a latency, in ms."""
     return f"p50 {lat.p50_ms:.{digits}f} ms, p99 {lat.p99_ms:.{digits}f} ms"
+
+
+def share_of(part: int, whole: int) -> str:
+    """part / whole as a percentage ("-" when whole is 0)."""
+    return f"{part / whole:.1%}" if whole else "-"
 
 
 def table(report: Report) -> str:
@@ -975,9 +1257,27 @@ def table(report: Report) -> str:
                 f" {b.remixes:,} remixes",
             )
         )
+        goal = "meets" if b.rss_mb <= RSS_GOAL_MB else "MISSES"
         rows.append(
-            ("memory", n, f"RSS {b.rss_mb:.0f} MiB after building (peak so far {b.max_rss_mb:.0f})")
+            (
+                "memory",
+                n,
+                f"RSS {b.rss_mb:.0f} MiB after building (peak so far {b.max_rss_mb:.0f});"
+                f" {goal} <= {RSS_GOAL_MB:.0f} MiB",
+            )
         )
+        if size.opening is not None:
+            o = size.opening
+            goal = "meets" if o.total_s <= OPEN_GOAL_S else "MISSES"
+            rows.append(
+                (
+                    "open a built home",
+                    n,
+                    f"{o.total_s:.1f} s: clip store (indexes from disk) {o.clip_store_s:.1f} s,"
+                    f" service {o.service_s:.1f} s, first snapshot {o.snapshot_s:.1f} s"
+                    f" ({goal} <= {OPEN_GOAL_S:.0f} s)",
+                )
+            )
         for c in size.relevance_checks:
             rows.append(
                 (
@@ -1056,25 +1356,31 @@ def table(report: Report) -> str:
             cost = size.new_phrase_cost
             rows.append(
                 (
-                    "new phrase: relevance",
+                    "new phrase: match+nearest",
                     f"{n} {cost.phrases} phrases",
-                    f"{fmt(cost.relevance)} (nothing cached; {cost.others_cores:.2f} cores busy"
+                    f"{fmt(cost.total)} (nothing cached; {cost.others_cores:.2f} cores busy"
                     " elsewhere)",
                 )
             )
+            rows.append(("", f"{n} match", fmt(cost.match)))
+            rows.append(("", f"{n} nearest (k={NEAREST_K})", fmt(cost.nearest)))
             for channel, lat in cost.encode.items():
                 rows.append(("", f"{n} encode {channel}", f"{fmt(lat)} ({lat.calls} phrases)"))
-            for channel, lat in cost.product.items():
-                rows.append(("", f"{n} product {channel}", f"{fmt(lat)} ({lat.calls} phrases)"))
+            for channel, lat in cost.sample.items():
+                rows.append(("", f"{n} sample statistics {channel}", fmt(lat, 2)))
+            for channel, lat in cost.fetch.items():
+                rows.append(("", f"{n} index fetch {channel}", fmt(lat, 2)))
             rows.append(("", f"{n} lexical scan", fmt(cost.lexical)))
+            rows.append(("", f"{n} exact (offline) whole-catalog relevance", fmt(cost.exact)))
         if size.event_to_page is not None:
             e = size.event_to_page
+            goal = "meets" if e.total.p99_ms <= EVENT_GOAL_P99_MS else "MISSES"
             rows.append(
                 (
                     "event -> next page",
                     f"{n} {e.likes} likes",
-                    f"{fmt(e.total)} (record_events {fmt(e.record_events)};"
-                    f" feed_page {fmt(e.next_page)})",
+                    f"{fmt(e.total)} ({goal} p99 <= {EVENT_GOAL_P99_MS:.0f} ms; record_events"
+                    f" {fmt(e.record_events)}; feed_page {fmt(e.next_page)})",
                 )
             )
             rows.append(
@@ -1084,6 +1390,40 @@ def table(report: Report) -> str:
                     f"  topic share {e.share_before:.0%} before -> {e.share_after:.0%} after"
                     f" (twin without likes {e.share_twin:.0%}); moved in {e.moved_trials}/"
                     f"{e.trials} trials; {e.others_cores:.2f} cores busy elsewhere",
+                )
+            )
+        if size.top_overlap is not None:
+            t = size.top_overlap
+            goal = "meets" if t.minimum >= OVERLAP_GOAL else "MISSES"
+            worst = f" ('{t.phrases[int(np.argmin(t.overlap))]}')" if t.minimum < 1 else ""
+            rows.append(
+                (
+                    f"top-{t.k} vs exact",
+                    f"{n} {len(t.phrases)} phrases",
+                    f"mean {t.mean:.3f}, min {t.minimum:.2f}{worst} of the exact top"
+                    f" {t.k} in nearest's (k={t.fetched}; {goal} >= {OVERLAP_GOAL:.2f})",
+                )
+            )
+        if size.exclusions is not None:
+            x = size.exclusions
+            rows.append(
+                (
+                    "exclude vs exact",
+                    f"{n} {x.users} users",
+                    f"{x.leaks} of {x.served:,} served clips have exact z >= {EXCLUDE_Z}"
+                    f" (goal 0; {x.pages} pages)",
+                )
+            )
+            rows.append(
+                (
+                    "",
+                    "",
+                    f"  candidates {x.candidates:,}: removed {x.removed:,}, by the margin"
+                    f" ({x.margin}) {x.by_margin:,}, of which exact allows"
+                    f" {x.by_margin_allowed:,} ({share_of(x.by_margin_allowed, x.by_margin)} of"
+                    f" them, {share_of(x.by_margin_allowed, x.candidates)} of candidates);"
+                    f" all false removals {x.false_removed:,}; margin kept out"
+                    f" {x.saved_by_margin:,} exact matches",
                 )
             )
     w0 = max(len(r[0]) for r in rows)
@@ -1096,6 +1436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 clips, few requests")
     parser.add_argument("--clips", type=int, help="largest catalog size (default 100,000)")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        help="catalog sizes to run, comma-separated (instead of the defaults and --clips)",
+    )
     parser.add_argument(
         "--out", type=Path, help="JSON path (default bench/out/feed.json, feed-quick.json)"
     )
@@ -1112,6 +1457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.clips is not None:
         smaller = tuple(c for c in sizes.counts[:-1] if c < args.clips)
         sizes = replace(sizes, counts=(*smaller, args.clips))
+    if args.sizes:
+        sizes = replace(sizes, counts=args.sizes)
     report = Report(
         machine=machine_info(),
         config={"quick": args.quick, "seed": args.seed, "sizes": asdict(sizes)}

@@ -33,7 +33,7 @@ from feed.core.types import ChannelTaste, SteeringRecord, User
 from feed.services.clips import ClipStore
 from feed.services.consent import ConsentGate
 from feed.services.errors import FeedError, Forbidden
-from feed.services.relevance import PhraseMatch, PhraseRelevance
+from feed.services.relevance import FETCH_DEPTH, PhraseMatch, PhraseRelevance
 from feed.services.snapshot import CatalogSnapshot, Snapshots
 from feed.services.steering import describe, in_force
 from feed.storage.catalog import Clip
@@ -213,7 +213,7 @@ class FeedPages:
         if only:
             # "only": the phrases' nearest matches, most relevant (to all of them) first.
             hits = np.unique(np.concatenate(
-                [self.phrases.nearest(matches[r.id], ONLY_POOL * 2)[0] for r in only]
+                [self.phrases.nearest(matches[r.id], FETCH_DEPTH)[0] for r in only]
             ))  # fmt: skip
             z = np.minimum.reduce([matches[r.id].z(hits) for r in only])
             fetched.append(("steer", hits[np.argsort(-z, kind="stable")], ONLY_POOL))
@@ -225,7 +225,7 @@ class FeedPages:
             fetched.append(("taste", snap.rows_for_seqs(seqs), PER_SOURCE["taste"]))
         for r in steering:
             if r.op == "boost":
-                hits, _ = self.phrases.nearest(matches[r.id], PER_SOURCE["steer"] * 2)
+                hits, _ = self.phrases.nearest(matches[r.id], FETCH_DEPTH)
                 fetched.append(("steer", hits, PER_SOURCE["steer"]))
         fetched.append(("fresh", snap.newest_first[: PER_SOURCE["fresh"] * 4], PER_SOURCE["fresh"]))
         if follows:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,6 +39,8 @@ class PhraseMatch:
     stats: dict[str, tuple[float, float]]
     named: np.ndarray  # rows whose text names the phrase, sorted
     sampled: bool  # statistics from a sample rather than every row
+    # When the sample is the whole catalog, every row's z, computed once (N <= SAMPLE_ROWS).
+    dense: np.ndarray | None = None
 
     @property
     def exclude_margin(self) -> float:
@@ -47,6 +49,8 @@ class PhraseMatch:
 
     def z(self, rows: np.ndarray) -> np.ndarray:
         """Relevance of `rows` (float32, aligned with them)."""
+        if self.dense is not None:
+            return self.dense[rows]
         total = np.zeros(len(rows), dtype=np.float64)
         count = np.zeros(len(rows), dtype=np.float64)
         for channel, q in self.queries.items():
@@ -68,6 +72,9 @@ WARM_THREAD = "steerfeed-warm"
 # deviations; an exclusion then also removes clips this close below its bar, so it never
 # shows one the exact statistics would remove (4 standard errors at 8,192 samples).
 SAMPLED_EXCLUDE_MARGIN = 0.06
+# How deep pages fetch a phrase's best matches from the indexes (for a boost or an
+# "only"); the warm-up fetches as deep, so the page after a steer finds it done.
+FETCH_DEPTH = 1200
 MAX_PHRASES = 4096
 MAX_RELEVANCE = 512
 
@@ -83,6 +90,9 @@ class PhraseRelevance:
         self._vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._matches: OrderedDict[tuple[str, int], PhraseMatch] = OrderedDict()
+        self._nearest: OrderedDict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
         self._warming: dict[str, Future[None]] = {}
 
@@ -96,6 +106,7 @@ class PhraseRelevance:
             self._vectors.clear()
             self._relevance.clear()
             self._matches.clear()
+            self._nearest.clear()
 
     def cached(self, phrase: str, generation: int) -> bool:
         """Whether the phrase's match at this catalog generation is cached."""
@@ -133,6 +144,9 @@ class PhraseRelevance:
             phrase, snap, {c: q for c, q in queries.items() if c in stats}, stats,
             np.empty(0, np.int64) if named is None else named, len(snap.sample) < len(snap),
         )  # fmt: skip
+        if not found.sampled:
+            # A small catalog: score every row once, so pages only look z up.
+            found = replace(found, dense=found.z(np.arange(len(snap), dtype=np.int64)))
         with self._lock:
             self._matches[key] = found
             while len(self._matches) > MAX_RELEVANCE:
@@ -141,16 +155,36 @@ class PhraseRelevance:
 
     def nearest(self, found: PhraseMatch, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The phrase's best matches (rows, z), best first: each space's k nearest clips
-        from its index, and every clip naming the phrase outright."""
+        from its index, and every clip naming the phrase outright. Kept with the match:
+        it is the same for every user until the catalog moves."""
+        key = (found.phrase, found.snap.generation, k)
+        with self._lock:
+            cached = self._nearest.get(key)
+            if cached is not None:
+                return cached
         snap = found.snap
-        hits = [found.named]
-        for channel, q in found.queries.items():
-            if channel in self.clips.indexes:
-                hits.append(snap.rows_for_seqs(self.clips.nearest(channel, q, k)))
-        rows = np.unique(np.concatenate(hits)).astype(np.int64)
+        if found.dense is not None:
+            # Every row is scored already: its best k are exact, no index needed.
+            rows = (
+                np.argpartition(-found.dense, min(k, len(snap)) - 1)[:k]
+                if len(snap)
+                else found.named
+            )
+            rows = np.union1d(rows, found.named).astype(np.int64)
+        else:
+            hits = [found.named]
+            for channel, q in found.queries.items():
+                if channel in self.clips.indexes:
+                    hits.append(snap.rows_for_seqs(self.clips.nearest(channel, q, k)))
+            rows = np.unique(np.concatenate(hits)).astype(np.int64)
         z = found.z(rows)
         order = np.argsort(-z, kind="stable")
-        return rows[order], z[order]
+        best = rows[order], z[order]
+        with self._lock:
+            self._nearest[key] = best
+            while len(self._nearest) > MAX_RELEVANCE:
+                self._nearest.popitem(last=False)
+        return best
 
     def phrase_vectors(self, phrase: str) -> dict[str, np.ndarray]:
         """The phrase encoded by each channel's own text tower that reads its language (cached).
@@ -239,7 +273,7 @@ class PhraseRelevance:
 
     def _warm(self, phrase: str) -> None:
         try:
-            self.match(phrase)
+            self.nearest(self.match(phrase), FETCH_DEPTH)
         finally:
             self._forget_warm(phrase)
 

@@ -132,21 +132,27 @@ class PhraseRelevance:
         if pending is not None and pending.cancelled():
             self._forget_warm(phrase)
         queries = self.phrase_vectors(phrase)
+        sampled = len(snap.sample) < len(snap)
         stats = {}
         for channel, q in queries.items():
-            rows = snap.sample[snap.has[channel][snap.sample]]
-            if len(rows):
-                sims = snap.vectors[channel][rows] @ q
+            if sampled:
+                sims = snap.sample_vectors[channel][snap.sample_has[channel]] @ q
+            else:
+                # Multiply first, select after: selecting rows of (N, d) would copy it.
+                sims = (snap.vectors[channel] @ q)[snap.has[channel]]
+            if len(sims):
                 std = float(sims.std())
                 stats[channel] = (float(sims.mean()), std if std > 1e-9 else 1.0)
         named = np.flatnonzero(lexical_matches(snap.texts, phrase)) if snap.texts else None
-        found = PhraseMatch(
-            phrase, snap, {c: q for c, q in queries.items() if c in stats}, stats,
-            np.empty(0, np.int64) if named is None else named, len(snap.sample) < len(snap),
-        )  # fmt: skip
-        if not found.sampled:
-            # A small catalog: score every row once, so pages only look z up.
-            found = replace(found, dense=found.z(np.arange(len(snap), dtype=np.int64)))
+        queries = {c: q for c, q in queries.items() if c in stats}
+        found = PhraseMatch(phrase, snap, queries, stats,
+                            np.empty(0, np.int64) if named is None else named, sampled)  # fmt: skip
+        if not sampled:
+            # A small catalog: score every row once (as a full scan would), so pages
+            # only look z up.
+            dense = phrase_relevance(snap.vectors, snap.has, queries)
+            dense[found.named] = np.maximum(dense[found.named], MATCH_Z)
+            found = replace(found, dense=dense)
         with self._lock:
             self._matches[key] = found
             while len(self._matches) > MAX_RELEVANCE:

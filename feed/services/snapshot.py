@@ -45,6 +45,9 @@ class CatalogSnapshot:
     remixes: dict[int, np.ndarray] = field(default_factory=dict)  # row → rows remixing it
     code_of_creator: dict[str, int] = field(default_factory=dict)
     sample: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # for z statistics
+    # The sample's rows of each channel, contiguous (for catalogs larger than the sample).
+    sample_vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    sample_has: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -104,6 +107,8 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         [row_of_id.get(c.remix_of, -1) if c.remix_of else -1 for c in ordered], dtype=np.int64
     )
     newest_first = np.argsort(-created_at, kind="stable")
+    sample = sample_rows(len(seqs))
+    sampled = len(sample) < len(seqs)
     return CatalogSnapshot(
         generation=clips.catalog.generation,
         seqs=seqs,
@@ -126,7 +131,9 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         by_creator=_group(creator_codes[newest_first], newest_first),
         remixes=_group(remix_of_row, np.arange(len(seqs), dtype=np.int64), skip=-1),
         code_of_creator=code_of,
-        sample=sample_rows(len(seqs)),
+        sample=sample,
+        sample_vectors={c: v[sample] for c, v in vectors.items()} if sampled else {},
+        sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
     )
 
 

@@ -245,15 +245,7 @@ class PhraseRelevance:
             if cached is not None:
                 self._relevance.move_to_end(key)
                 return cached
-            pending = self._warming.get(phrase)
-        on_warmer = threading.current_thread().name.startswith(WARM_THREAD)
-        if pending is not None and not on_warmer and not pending.cancel():
-            # Already running on the warm-up thread: wait rather than compute it twice.
-            # (A warm-up still queued behind others was cancelled: compute it here.)
-            pending.result()
-            return self.relevance(phrase, snap)
-        if pending is not None and pending.cancelled():
-            self._forget_warm(phrase)
+        # Warm-ups make matches, not these: nothing to wait for or cancel here.
         z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
         if snap.texts is not None:
             # A clip that names the phrase outright matches it, whatever the vectors say.

@@ -154,6 +154,7 @@ def serving(
     every worker) on exit."""
     own_home = home is None
     home = Path(tempfile.mkdtemp(prefix="steerfeed-load-")) if home is None else home
+    home.mkdir(parents=True, exist_ok=True)
     env = server_env(home, urls)
     try:
         if build:
@@ -308,9 +309,10 @@ class CpuSample:
     databases_s: float
 
     @classmethod
-    def take(cls, server_pid: int) -> CpuSample:
+    def take(cls, server_pids: set[int]) -> CpuSample:
+        """Now, with the servers rooted at `server_pids`."""
         table = process_table()
-        server = descendants({server_pid}, table)
+        server = descendants(server_pids, table)
         children = descendants({os.getpid()}, table) - server - {os.getpid()}
         return cls(time.perf_counter(), machine_busy_s(), own_cpu_s(),
                    sum(table[p][1] for p in server if p in table),
@@ -503,7 +505,7 @@ async def run_load(server: Server, load: Load) -> dict:
 
     async def sample_cpu_at_start() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
-        samples.append(CpuSample.take(server.pid))
+        samples.append(CpuSample.take({server.pid}))
 
     rngs = [random.Random(load.seed * 1000 + i) for i in range(load.users)]
     users = [
@@ -511,7 +513,7 @@ async def run_load(server: Server, load: Load) -> dict:
         for conn, token, rng in zip(conns, tokens, rngs, strict=True)
     ]
     await asyncio.gather(sample_cpu_at_start(), *users)
-    samples.append(CpuSample.take(server.pid))
+    samples.append(CpuSample.take({server.pid}))
     elapsed = time.monotonic() - measure_from
     for conn in conns:
         conn.close()

@@ -297,6 +297,18 @@ def tree_cpu_s(roots: set[int]) -> float:
     return sum(table[pid][1] for pid in descendants(roots, table) if pid in table)
 
 
+def rss_mb(roots: set[int]) -> list[float]:
+    """Resident memory (MB) of each process of `roots` and their descendants, largest
+    first."""
+    sizes = []
+    for pid in descendants(roots, process_table()):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(round(int(line.split()[1]) / 1024, 1))
+    return sorted(sizes, reverse=True)
+
+
 @dataclass(frozen=True)
 class CpuSample:
     """Busy CPU seconds so far: the machine, this process (the load generator), the
@@ -515,6 +527,7 @@ async def run_load(server: Server, load: Load) -> dict:
     await asyncio.gather(sample_cpu_at_start(), *users)
     samples.append(CpuSample.take({server.pid}))
     elapsed = time.monotonic() - measure_from
+    server_rss_mb = rss_mb({server.pid})
     for conn in conns:
         conn.close()
     routes = {}
@@ -538,6 +551,7 @@ async def run_load(server: Server, load: Load) -> dict:
         "req_per_s": round(len(every) / elapsed, 1),
         **percentiles(every),
         "cores": cores_between(samples[0], samples[-1]),
+        "server_rss_mb": server_rss_mb,
         "routes": routes,
         "error_samples": tally.error_samples,
     }
@@ -570,6 +584,9 @@ def print_routes(results: list[dict]) -> None:
     for res in results:
         run = f"{res['workers']} x {res['backend']}"
         print(f"{run:<14}" + "".join(f"{v:>11}" for v in res["cores"].values()))
+    for res in results:
+        print(f"{res['workers']} x {res['backend']}: server processes' RSS (MB)",
+              res["server_rss_mb"])  # fmt: skip
     for res in results:
         for sample in res["error_samples"][:5]:
             print(f"error ({res['workers']} x {res['backend']}):", sample)

@@ -18,14 +18,16 @@ POST /v1/steer (English and Japanese) and, now and then, DELETE /v1/steer/{id}. 
 status but the expected one is an error, except 429 from the steering rate limiter,
 counted apart. Prints requests, errors, throughput and p50/p99 latency per route and
 overall; writes JSON. `--matrix` runs the same load (users, seed, duration) against
-{1, 2} workers x {embedded, servers} and prints one table.
+{1, 2} workers x {embedded, servers} and prints one table; `--rounds R` runs every
+set-up R times, interleaved, since busy neighbours move these numbers by a lot.
 
 The load generator is this process, on the same cores as the servers: every result
 records the cores it, the server processes, the database servers and everything else
 ("others") kept busy during the measured window.
 
 Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/load_bench.py [--users 50] [--duration 60]
-[--warmup 0] [--workers 1] [--backend embedded] [--matrix] [--out bench/out/load.json]`.
+[--warmup 0] [--workers 1] [--backend embedded] [--matrix [--rounds 1]]
+[--out bench/out/load.json]`.
 The instruction reader is trained once and cached in $STEERFEED_MODEL_CACHE (default
 bench/out/models).
 """
@@ -528,6 +530,7 @@ async def run_load(server: Server, load: Load) -> dict:
     samples.append(CpuSample.take({server.pid}))
     elapsed = time.monotonic() - measure_from
     server_rss_mb = rss_mb({server.pid})
+    cores = cores_between(samples[0], samples[-1])
     for conn in conns:
         conn.close()
     routes = {}
@@ -550,7 +553,9 @@ async def run_load(server: Server, load: Load) -> dict:
         "rate_limited": sum(tally.limited.values()),
         "req_per_s": round(len(every) / elapsed, 1),
         **percentiles(every),
-        "cores": cores_between(samples[0], samples[-1]),
+        "cores": cores,
+        # CPU the servers spent per request: less sensitive to busy neighbours than rates
+        "server_cpu_ms_per_request": round(cores["server"] * elapsed * 1000 / len(every), 2),
         "server_rss_mb": server_rss_mb,
         "routes": routes,
         "error_samples": tally.error_samples,
@@ -579,11 +584,13 @@ def print_routes(results: list[dict]) -> None:
             print(f"{run:<14}{label:<24}{r['requests']:>9}{r['errors']:>9}"
                   f"{r['rate_limited']:>9}{r['req_per_s']:>9}{r['p50_ms']:>9}"
                   f"{r['p99_ms']:>9}")  # fmt: skip
-    print("cores busy in the measured window (of", os.cpu_count(), "):")
-    print(f"{'run':<14}" + "".join(f"{k:>11}" for k in results[0]["cores"]))
+    print(f"cores busy in the measured window (of {os.cpu_count()}), and the servers' CPU"
+          " per request:")  # fmt: skip
+    print(f"{'run':<14}" + "".join(f"{k:>11}" for k in results[0]["cores"]) + "  ms/request")
     for res in results:
         run = f"{res['workers']} x {res['backend']}"
-        print(f"{run:<14}" + "".join(f"{v:>11}" for v in res["cores"].values()))
+        print(f"{run:<14}" + "".join(f"{v:>11}" for v in res["cores"].values())
+              + f"{res['server_cpu_ms_per_request']:>12}")  # fmt: skip
     for res in results:
         print(f"{res['workers']} x {res['backend']}: server processes' RSS (MB)",
               res["server_rss_mb"])  # fmt: skip
@@ -605,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="embedded stores, or PostgreSQL + Redis started here")  # fmt: skip
     p.add_argument("--matrix", action="store_true",
                    help="run 1 and 2 workers over each backend with the same load")  # fmt: skip
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every server set-up this many times, interleaved")  # fmt: skip
     p.add_argument("--out", type=Path, help="JSON path (default bench/out/load.json, "
                    "load-matrix.json with --matrix)")  # fmt: skip
     p.add_argument("--prepare", type=Path, metavar="HOME", help=argparse.SUPPRESS)
@@ -615,8 +624,9 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM stops the servers as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load = Load(ns.users, ns.duration, ns.warmup, ns.think_ms / 1000, ns.seed)
-    cells = ([(w, b) for b in BACKENDS for w in (1, 2)] if ns.matrix
-             else [(ns.workers, ns.backend)])  # fmt: skip
+    setups = ([(w, b) for b in BACKENDS for w in (1, 2)] if ns.matrix
+              else [(ns.workers, ns.backend)])  # fmt: skip
+    cells = setups * ns.rounds
     results = []
     with contextlib.ExitStack() as stack:
         databases = None

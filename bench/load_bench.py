@@ -117,9 +117,13 @@ def free_port() -> int:
 
 
 def server_env(home: Path, urls: dict[str, str]) -> dict[str, str]:
-    """The environment of a server over `home` and the store URLs given (by setting name)."""
+    """The environment of a server over `home` and the store URLs given (by setting name).
+
+    Other STEERFEED_* settings apply, as they do for `steerfeed serve`, except store URLs:
+    a bench never opens a store it did not start."""
     cache = os.environ.get("STEERFEED_MODEL_CACHE") or str(ROOT / "bench" / "out" / "models")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEERFEED_")}
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("STEERFEED_") and k.endswith("_URL"))}  # fmt: skip
     path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     env |= {
         "HF_HUB_OFFLINE": "1",

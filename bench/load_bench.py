@@ -656,4 +656,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the servers are stopped by then
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

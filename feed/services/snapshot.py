@@ -6,7 +6,9 @@ and rebuilt when the catalog generation moves.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,7 +18,8 @@ from feed.core.popularity import ENGAGEMENT, engagement, popularity
 from feed.core.ranking import ClipTexts
 from feed.services.clips import TEXT, ClipStore
 from feed.storage.catalog import embedding_text
-from feed.storage.interfaces import UserState
+from feed.storage.engagement import LocalEngagement
+from feed.storage.interfaces import SharedEngagement, UserState
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ def _group(keys: np.ndarray, rows: np.ndarray, skip: int | None = None) -> dict[
 
 
 POPULAR_DEPTH = 1000
+HEAR_INTERVAL_S = 1.0  # how often a snapshot takes other processes' engagement
 
 
 class Snapshots:
@@ -171,12 +175,19 @@ class Snapshots:
 
     Popularity is kept as raw engagement per row, so events between rebuilds move it by
     the same formula (`feed.core.popularity`) a rebuild would apply; the most popular
-    rows are kept as a short list, so no page sorts the whole catalog.
+    rows are kept as a short list, so no page sorts the whole catalog. Events recorded
+    by other serving processes arrive through `shared` (at most every
+    `HEAR_INTERVAL_S`); a rebuild reads every clip's counts afresh from the user state.
+    An event posted while a rebuild reads the counts may count twice until the next one.
     """
 
-    def __init__(self, clips: ClipStore, users: UserState) -> None:
+    def __init__(
+        self, clips: ClipStore, users: UserState, shared: SharedEngagement | None = None
+    ) -> None:
         self.clips = clips
         self.users = users
+        self.shared: SharedEngagement = shared or LocalEngagement()
+        self._heard_at = -math.inf  # when other processes' engagement was last taken
         self._lock = threading.Lock()
         self._snapshot: CatalogSnapshot | None = None
         self._engagement = np.empty(0, dtype=np.float64)
@@ -193,9 +204,14 @@ class Snapshots:
                 # it before candidate sources read them.
                 self.clips.catch_up(generation)
                 snap = self._snapshot = build_snapshot(self.clips)
+                self.shared.take()  # the counts read next hold what was posted so far
+                self._heard_at = time.monotonic()
                 self._engagement = self._raw_engagement(snap)
                 self._peak = float(self._engagement.max(initial=0.0))
                 self._top = _most(self._engagement, np.arange(len(snap)), POPULAR_DEPTH)
+            elif time.monotonic() - self._heard_at >= HEAR_INTERVAL_S:
+                self._heard_at = time.monotonic()
+                self._apply(snap, self.shared.take().items())
             return snap
 
     def popularity(self, snap: CatalogSnapshot, rows: np.ndarray) -> np.ndarray:
@@ -215,21 +231,29 @@ class Snapshots:
 
     def engaged(self, events: Sequence[tuple[str, str]]) -> None:
         """Count (clip_id, event type) pairs just recorded into the newest snapshot's
-        popularity (a clip it lacks is skipped)."""
+        popularity (a clip it lacks is skipped), and pass them on to other processes."""
+        deltas: dict[str, float] = {}
+        for clip_id, kind in events:
+            if ENGAGEMENT.get(kind, 0.0):
+                deltas[clip_id] = deltas.get(clip_id, 0.0) + ENGAGEMENT[kind]
         with self._lock:
-            snap = self._snapshot
-            if snap is None:
-                return
-            rows = []
-            for clip_id, kind in events:
-                row = snap.row_of_id.get(clip_id)
-                if row is not None:
-                    self._engagement[row] += ENGAGEMENT.get(kind, 0.0)
-                    self._peak = max(self._peak, float(self._engagement[row]))
-                    rows.append(row)
-            if rows:
-                pool = np.union1d(self._top, np.asarray(rows, dtype=np.int64))
-                self._top = _most(self._engagement, pool, POPULAR_DEPTH)
+            if self._snapshot is not None:
+                self._apply(self._snapshot, deltas.items())
+        self.shared.post(deltas)
+
+    def _apply(self, snap: CatalogSnapshot, deltas: Iterable[tuple[str, float]]) -> None:
+        """Add engagement deltas to the rows of `snap`, the current snapshot (a clip it
+        lacks is skipped); the caller holds the lock."""
+        rows = []
+        for clip_id, delta in deltas:
+            row = snap.row_of_id.get(clip_id)
+            if row is not None:
+                self._engagement[row] += delta
+                self._peak = max(self._peak, float(self._engagement[row]))
+                rows.append(row)
+        if rows:
+            pool = np.union1d(self._top, np.asarray(rows, dtype=np.int64))
+            self._top = _most(self._engagement, pool, POPULAR_DEPTH)
 
     def _raw_engagement(self, snap: CatalogSnapshot) -> np.ndarray:
         raw = np.zeros(len(snap), dtype=np.float64)

@@ -7,6 +7,7 @@
 | users     | `state_url`             | `sqlite:///<home>/state.sqlite`   | sqlite, postgresql |
 | events    | `events_url`            | `parquet://<home>/events`     | parquet          |
 | limits    | `cache_url`             | `memory://`                   | memory, redis    |
+| engagement| `cache_url`             | `memory://`                   | memory, redis    |
 | jobs      | `jobs_url`              | `sqlite:///<home>/jobs.sqlite`    | sqlite, postgresql |
 
 A backend is a function from a parsed URL to a store satisfying the protocol in
@@ -24,8 +25,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feed.storage.catalog import Catalog as SqliteCatalog
+from feed.storage.engagement import LocalEngagement
 from feed.storage.events import EventLog as ParquetEventLog
-from feed.storage.interfaces import Catalog, EventLog, RateLimits, UserState, VectorIndexes
+from feed.storage.interfaces import (
+    Catalog,
+    EventLog,
+    RateLimits,
+    SharedEngagement,
+    UserState,
+    VectorIndexes,
+)
 from feed.storage.ratelimit import Limit, RateLimiter
 from feed.storage.state import StateStore
 from feed.storage.vectors import FaissIndexes
@@ -137,6 +146,18 @@ LIMITS: dict[str, Callable[[str, Mapping[str, Limit]], RateLimits]] = {
 }
 
 
+def _redis_engagement(url: str) -> SharedEngagement:
+    from feed.storage.redis_store import RedisEngagement
+
+    return RedisEngagement(url)
+
+
+ENGAGEMENT: dict[str, Callable[[str], SharedEngagement]] = {
+    "memory": lambda url: LocalEngagement(),
+    "redis": _redis_engagement,
+}
+
+
 def register(kind: str, scheme: str, opener: Opener) -> None:
     """Add a backend: `opener(url)` returns a store of `kind` for URLs with `scheme`."""
     if kind not in BACKENDS:
@@ -163,6 +184,16 @@ def open_limits(url: str, limits: Mapping[str, Limit]) -> RateLimits:
     if scheme not in LIMITS:
         raise StoreURLError(f"no limits backend for {url!r}; known: {', '.join(sorted(LIMITS))}")
     return LIMITS[scheme](url, limits)
+
+
+def open_engagement(url: str) -> SharedEngagement:
+    """Engagement shared between serving processes at `url` (`memory://`: none)."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ENGAGEMENT:
+        raise StoreURLError(
+            f"no engagement backend for {url!r}; known: {', '.join(sorted(ENGAGEMENT))}"
+        )
+    return ENGAGEMENT[scheme](url)
 
 
 def open_stores(urls: StoreURLs) -> Stores:

@@ -37,6 +37,17 @@ def test_jobs_default_to_the_sqlite_file_and_follow_their_setting(monkeypatch, t
     store.close()
 
 
+def test_one_database_url_holds_catalog_users_and_jobs_unless_one_is_set_apart():
+    db, other = "postgresql://feed@db.internal/feed", "postgresql://feed@jobs.internal/jobs"
+    settings = Settings.from_env({"STEERFEED_DATABASE_URL": db, "STEERFEED_JOBS_URL": other})
+    urls = settings.store_urls
+    assert (urls.catalog, urls.users, settings.jobs_store_url) == (db, db, other)
+    assert urls.vectors.startswith("faiss://") and urls.limits == "memory://"
+    # the command line's --database-url wins over the environment
+    flagged = Settings.from_env({"STEERFEED_CATALOG_URL": other}, database_url=db).store_urls
+    assert flagged.catalog == flagged.users == db
+
+
 def test_unknown_schemes_are_refused_with_the_known_ones():
     with pytest.raises(StoreURLError, match="postgres, postgresql, sqlite"):
         open_store("jobs", "mysql://db/jobs")

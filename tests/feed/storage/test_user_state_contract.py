@@ -249,13 +249,6 @@ def test_the_first_page_opens_a_session_and_pages_add_what_they_served(users):
     assert users.latest_session("u1") == "s3" and users.served("s3") == set()
 
 
-def test_a_started_session_is_empty_and_its_users_latest(users):
-    users.record_page("s1", "u1", 0, ["c1"], NOW)
-    started = users.start_session("u1", NOW + 1)
-    assert started != "s1" and users.session_owner(started) == "u1"
-    assert users.latest_session("u1") == started and users.served(started) == set()
-
-
 def test_a_session_belongs_to_whoever_opened_it(users):
     users.record_page("s1", "u1", 0, ["c1"], NOW)
     users.record_page("s1", "u2", 1, ["c2"], NOW + 1)

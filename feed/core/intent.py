@@ -559,7 +559,8 @@ class ClauseCues:
     """What a clause's own words (concepts and politeness aside) ask for: less, more, only.
 
     A cue in the scope of a negator counts the other way: "don't want" and 「見れない」
-    ask for less, "never stop" and 「嫌いじゃない」 for more. A Japanese negative question
+    ask for less, "never stop" and 「嫌いじゃない」 for more; `negated_ask` says that a
+    request word was negated. A Japanese negative question
     (「もっとない？」「控えめにできない？」) is a request, and 「しか…ない」 means only: their
     negators negate nothing.
     """
@@ -567,6 +568,7 @@ class ClauseCues:
     negative: bool
     positive: bool
     only: bool
+    negated_ask: bool = False  # a request negated outright: "no more", "don't show"
 
 
 def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
@@ -604,7 +606,8 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         t.norm in _ONLY_MARKERS or t.lemma in _ONLY_MARKERS or t.text in _ONLY_MARKERS
         for t in words
     )
-    return ClauseCues(negative, positive, only)
+    negated_ask = any(flipped[i] and cues[i] == "pos" for i in range(len(words)))
+    return ClauseCues(negative, positive, only, negated_ask)
 
 
 def _negation_reach(words: Sequence[Token], i: int) -> list[int]:

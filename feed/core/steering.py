@@ -234,7 +234,11 @@ class InstructionReader:
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
             cues = clause_cues(clause, tokens)
             unclear = _polarity_unclear(
-                by_op, cues.negative, cues.positive, only_cue=cues.only and op == "only"
+                by_op,
+                cues.negative,
+                cues.positive,
+                only_cue=cues.only and op == "only",
+                negated_ask=cues.negated_ask,
             )
             if unclear:
                 unsure = True
@@ -263,8 +267,9 @@ class InstructionReader:
 _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave out",
          "only": "show only"}  # fmt: skip
 
-# A clause whose own words only ask for less is never read as more without asking
-# ("these whispers have become so annoying"); where its cues point both ways, the model
+# A clause whose own words only ask for less, or that negates a request outright ("no
+# more X", whatever else it says), is never read as more without asking ("these
+# whispers have become so annoying"); where its cues point both ways, the model
 # must be this sure. "Only" with an only word ("nothing but X", 「X以外いらない」) is
 # judged by that certainty alone. A negative reading of a clause whose only cues ask for
 # more ("cool it on the anime", 「多すぎ」) must be as sure; and any op's polarity must
@@ -280,12 +285,13 @@ def _polarity_unclear(
     positive_cue: bool = False,
     *,
     only_cue: bool = False,
+    negated_ask: bool = False,
 ) -> bool:
     pos = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
     neg = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
     share = max(pos, neg) / max(pos + neg, 1e-9)
     if pos > neg and negative_cue:
-        if not positive_cue and not only_cue:
+        if (not positive_cue or negated_ask) and not only_cue:
             return True
         if pos < GUARDED_POSITIVE_P:
             return True

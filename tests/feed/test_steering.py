@@ -172,6 +172,8 @@ def test_polarity_guard():
     # A clause whose cues only ask for less is never read as more without asking.
     assert _polarity_unclear(sure_boost, negative_cue=True)
     assert not _polarity_unclear(sure_boost, negative_cue=True, positive_cue=True)
+    # ... nor one that negates a request ("for the love of god no more minions").
+    assert _polarity_unclear(sure_boost, negative_cue=True, positive_cue=True, negated_ask=True)
     sure_only = {"boost": 0.02, "suppress": 0.02, "exclude": 0.01, "only": 0.95}
     assert not _polarity_unclear(sure_only, negative_cue=True, only_cue=True)
     # With cues both ways, a boost must be very sure.

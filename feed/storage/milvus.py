@@ -74,6 +74,8 @@ MAX_TOPK = 16_384  # the most neighbours Milvus returns per query (and rows per 
 # in Python (20,000 of dim 384 took 2 s a search, 0.07 s once flushed), and a server
 # rate-limits flushes, so neither wants one per upload.
 FLUSH_ROWS = 1000
+LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1,
+                     "grpc.keepalive_permit_without_calls": False}  # fmt: skip
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -290,7 +292,12 @@ class MilvusIndexes:
             lite.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._client = MilvusClient(
-                uri=self.target.uri, token=self.target.token, db_name=self.target.db_name
+                uri=self.target.uri,
+                token=self.target.token,
+                db_name=self.target.db_name,
+                # milvus-lite runs in this process: no keepalive pings (its server answers
+                # pings on an idle connection by hanging up).
+                **({"grpc_options": LITE_GRPC_OPTIONS} if lite is not None else {}),
             )
         except MilvusException as exc:
             busy = " (is another process using the file?)" if lite is not None else ""
@@ -397,8 +404,7 @@ class MilvusIndexes:
         params = self._client.prepare_index_params()
         params.add_index(field_name="marker", index_type="FLAT", metric_type="L2")
         try:
-            self._client.create_collection(self._metadata, schema=schema, index_params=params,
-                                           consistency_level="Strong")  # fmt: skip
+            self._create_loaded(self._metadata, schema, params)
         except MilvusException:
             if not self._client.has_collection(self._metadata):  # else another process won
                 raise
@@ -412,8 +418,15 @@ class MilvusIndexes:
         hnsw = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
         params.add_index(field_name=VECTOR, index_type=self.target.index, metric_type="IP",
                          params=hnsw if self.target.index == "HNSW" else {})  # fmt: skip
-        self._client.create_collection(collection, schema=schema, index_params=params,
-                                       consistency_level="Strong")  # fmt: skip
+        self._create_loaded(collection, schema, params)
+
+    def _create_loaded(self, collection: str, schema: Any, params: Any) -> None:
+        """Create an empty collection with its index, loaded for search. The index is
+        not waited for: on an empty collection there is nothing to build (and waiting
+        asks for a timestamp milvus-lite cannot give)."""
+        self._client.create_collection(collection, schema=schema, consistency_level="Strong")
+        self._client.create_index(collection, params, sync=False)
+        self._client.load_collection(collection)
 
     def _read(self, channel: str) -> dict[str, Any] | None:
         fields = ["collection", "model", "dim", "kind", "generation", "version"]

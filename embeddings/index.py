@@ -74,14 +74,16 @@ def choose_kind(count: int) -> IndexKind:
     return "hnsw" if count >= HNSW_THRESHOLD else "flat"
 
 
-def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
+def as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """Vectors as contiguous float32 (n, dim); ValueError on another shape."""
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != dim:
         raise ValueError(f"expected vectors of shape (n, {dim}), got {x.shape}")
     return x
 
 
-def _as_ids(ids: np.ndarray) -> np.ndarray:
+def as_ids(ids: np.ndarray) -> np.ndarray:
+    """IDs as contiguous int64 (n,); ValueError on another shape."""
     out = np.ascontiguousarray(ids, dtype=np.int64)
     if out.ndim != 1:
         raise ValueError(f"expected ids of shape (n,), got {out.shape}")
@@ -129,8 +131,8 @@ class VectorIndex:
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under ids, replacing any vector already stored for an id."""
-        ids = _as_ids(ids)
-        x = _as_matrix(vectors, self.dim)
+        ids = as_ids(ids)
+        x = as_matrix(vectors, self.dim)
         if len(ids) != len(x):
             raise ValueError(f"{len(ids)} ids for {len(x)} vectors")
         if len(set(ids.tolist())) != len(ids):
@@ -154,7 +156,7 @@ class VectorIndex:
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove ids (unknown ids are ignored); return how many were removed."""
-        ids = _as_ids(ids)
+        ids = as_ids(ids)
         present = [i for i in ids.tolist() if i in self._row_of]
         if not present:
             return 0
@@ -199,12 +201,12 @@ class VectorIndex:
 
     def vectors_for(self, ids: np.ndarray) -> np.ndarray:
         """Vectors of the given ids, float32 (len(ids), d); KeyError on an unknown id."""
-        rows = [self._row_of[i] for i in _as_ids(ids).tolist()]
+        rows = [self._row_of[i] for i in as_ids(ids).tolist()]
         return self._vectors[rows]
 
     def search(self, queries: np.ndarray, k: int) -> list[SearchHits]:
         """k nearest ids per query row, best first (fewer when the index is small)."""
-        q = _as_matrix(queries, self.dim)
+        q = as_matrix(queries, self.dim)
         if k <= 0 or len(self._ids) == 0:
             empty = SearchHits(np.empty(0, np.int64), np.empty(0, np.float32))
             return [empty for _ in range(len(q))]
@@ -306,12 +308,12 @@ class VectorIndex:
             raise IndexMismatchError(f"{channel} index labels disagree with its ids")
         out = cls(found.channel, found.model, found.dim)
         out.generation = found.generation
-        out._ids = _as_ids(ids)
-        out._vectors = _as_matrix(vectors, found.dim)
+        out._ids = as_ids(ids)
+        out._vectors = as_matrix(vectors, found.dim)
         out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}
-        out._labels = _as_ids(labels)
+        out._labels = as_ids(labels)
         out._id_of_label = dict(zip(out._labels.tolist(), out._ids.tolist(), strict=True))
-        out._tombstones = set(_as_ids(tombstones).tolist())
+        out._tombstones = set(as_ids(tombstones).tolist())
         out._next_label = next_label
         out._faiss = index
         out.kind = found.kind
@@ -329,8 +331,8 @@ class VectorIndex:
         x = np.asarray(vectors, dtype=np.float32)
         dim = x.shape[1]
         out = cls(channel, model, dim)
-        out._ids = _as_ids(ids).copy()
-        out._vectors = _as_matrix(x, dim).copy()
+        out._ids = as_ids(ids).copy()
+        out._vectors = as_matrix(x, dim).copy()
         if len(set(out._ids.tolist())) != len(out._ids):
             raise ValueError("duplicate ids")
         out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}

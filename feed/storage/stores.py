@@ -1,19 +1,21 @@
 """Opening the stores by URL: each URL's scheme picks a backend from a registry.
 
-| store     | setting                 | embedded default             | schemes          |
-|-----------|-------------------------|------------------------------|------------------|
-| catalog   | `catalog_url`           | `sqlite:///<home>/catalog.sqlite` | sqlite, postgresql |
-| vectors   | `vectors_url`           | `faiss://<home>/index`        | faiss            |
-| users     | `state_url`             | `sqlite:///<home>/state.sqlite`   | sqlite, postgresql |
-| events    | `events_url`            | `parquet://<home>/events`     | parquet          |
-| limits    | `cache_url`             | `memory://`                   | memory, redis    |
-| engagement| `cache_url`             | `memory://`                   | memory, redis    |
-| jobs      | `jobs_url`              | `sqlite:///<home>/jobs.sqlite`    | sqlite, postgresql |
+| store   | setting       | embedded default                  | schemes                     |
+|---------|---------------|-----------------------------------|-----------------------------|
+| catalog | `catalog_url` | `sqlite:///<home>/catalog.sqlite` | sqlite, postgresql          |
+| vectors | `vectors_url` | `faiss://<home>/index`            | faiss, milvus, milvus+https |
+| users   | `state_url`   | `sqlite:///<home>/state.sqlite`   | sqlite, postgresql          |
+| events  | `events_url`  | `parquet://<home>/events`         | parquet                     |
+| limits  | `cache_url`   | `memory://`                       | memory, redis               |
+| engagement | `cache_url` | `memory://`                    | memory, redis               |
+| jobs    | `jobs_url`    | `sqlite:///<home>/jobs.sqlite`    | sqlite, postgresql          |
 
 A backend is a function from a parsed URL to a store satisfying the protocol in
 `feed.storage.interfaces`; `register` adds one (see docs/architecture.md). Backends with
-a server (PostgreSQL, Redis) import their client library when first opened, so the
-embedded default needs neither.
+a server (PostgreSQL, Redis, Milvus) import their client library when first opened, so the
+embedded default needs none of them. `milvus:///abs/path/vectors.db` is a milvus-lite file,
+`milvus://host:19530[/db]` (or `milvus+https://`) a Milvus server; see
+`feed.storage.milvus` for the options.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class Stores:
 
     def close(self) -> None:
         """Close what holds files or connections."""
+        self.vectors.close()
         self.users.close()
         self.catalog.close()
 
@@ -123,6 +126,12 @@ def _postgres_jobs(url: str) -> JobStore:
     return PostgresJobStore(url)
 
 
+def _milvus_vectors(url: str) -> VectorIndexes:
+    from feed.storage.milvus import MilvusIndexes
+
+    return MilvusIndexes(url)
+
+
 def _redis_limits(url: str, limits: Mapping[str, Limit]) -> RateLimits:
     from feed.storage.redis_store import RedisRateLimits
 
@@ -133,7 +142,8 @@ Opener = Callable[[str], Any]
 BACKENDS: dict[str, dict[str, Opener]] = {
     "catalog": {"sqlite": lambda url: SqliteCatalog(local_path(url)),
                 "postgresql": _postgres_catalog, "postgres": _postgres_catalog},
-    "vectors": {"faiss": lambda url: FaissIndexes(local_path(url))},
+    "vectors": {"faiss": lambda url: FaissIndexes(local_path(url)),
+                "milvus": _milvus_vectors, "milvus+https": _milvus_vectors},
     "users": {"sqlite": lambda url: StateStore(local_path(url)),
               "postgresql": _postgres_users, "postgres": _postgres_users},
     "events": {"parquet": lambda url: ParquetEventLog(local_path(url))},

@@ -12,7 +12,13 @@ and, in a fresh process, the built home opened again (indexes loaded, snapshot b
 a restarted server would. Each step reports the RSS it keeps and its peak above the RSS
 it started from (VmHWM, reset before each step), divided by the clip count.
 
-Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/memory_bench.py [--sizes 100000,200000]`.
+`--recall N` instead builds, over N such "text" vectors, HNSW with float32 storage
+(IndexHNSWFlat, as before compact storage) and with 8-bit codes (the engine's index),
+with the engine's M, efConstruction and efSearch, and prints each one's recall@10
+against exact search for 300 queries (noisy catalog vectors and means of 5 of them).
+
+Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/memory_bench.py [--sizes 100000,200000]`
+or `... bench/memory_bench.py --recall 100000`.
 """
 
 from __future__ import annotations
@@ -186,12 +192,49 @@ def open_home(home: Path) -> dict[str, float]:
     }
 
 
+def recall(count: int, seed: int) -> dict[str, float]:
+    """recall@10 against exact search of HNSW with float32 storage and with 8-bit codes."""
+    import faiss
+
+    from embeddings import index as index_mod
+
+    rng = np.random.default_rng(seed)
+    dim = DIMS[TEXT]
+    pool = l2_normalise(rng.standard_normal((POOL, dim)).astype(np.float32))
+    noise = rng.standard_normal((count, dim), dtype=np.float32) * (NOISE / np.sqrt(dim))
+    base = l2_normalise(pool[rng.integers(POOL, size=count)] + noise)
+    near = base[rng.integers(count, size=150)]
+    near = l2_normalise(near + rng.standard_normal(near.shape).astype(np.float32) * 0.02)
+    taste = l2_normalise(base[rng.integers(count, size=(150, 5))].mean(axis=1))
+    queries = np.concatenate([near, taste]).astype(np.float32)
+    truth = np.argsort(-(queries @ base.T), axis=1)[:, :10]
+    out: dict[str, float] = {"count": count}
+    for name, inner in (
+        ("hnsw_flat", faiss.IndexHNSWFlat(dim, index_mod.HNSW_M, faiss.METRIC_INNER_PRODUCT)),
+        ("hnsw_sq8", faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, index_mod.HNSW_M,
+                                       faiss.METRIC_INNER_PRODUCT)),
+    ):  # fmt: skip
+        inner.hnsw.efConstruction = index_mod.HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = index_mod.HNSW_EF_SEARCH
+        t0 = time.perf_counter()
+        inner.train(base)
+        inner.add(base)
+        out[f"{name}_build_s"] = time.perf_counter() - t0
+        _, found = inner.search(queries, 10)
+        hits = [len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]
+        out[f"{name}_recall_at_10"] = float(np.mean(hits))
+        out[f"{name}_bytes_per_vector"] = len(faiss.serialize_index(inner)) / count
+        del inner
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure each size, print a table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,200000")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "memory.json")
+    parser.add_argument("--recall", type=int, help="recall@10 of HNSW float32 vs 8-bit codes")
     parser.add_argument("--open", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     import faiss
@@ -199,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     faiss.omp_set_num_threads(1)
     if args.open:
         print(json.dumps(open_home(args.open)))
+        return 0
+    if args.recall:
+        print(json.dumps(recall(args.recall, args.seed), indent=2))
         return 0
     rows = []
     with tempfile.TemporaryDirectory(prefix="steerfeed-bench-memory-") as tmp:

@@ -118,7 +118,7 @@ class VectorIndex:
 
     def _empty_faiss(self, kind: IndexKind) -> faiss.Index:
         if kind == "hnsw":
-            qt = faiss.ScalarQuantizer.QT_8bit
+            qt: Any = faiss.ScalarQuantizer.QT_8bit  # an enum value the stubs type as int
             inner = faiss.IndexHNSWSQ(self.dim, qt, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             inner.hnsw.efSearch = HNSW_EF_SEARCH

@@ -1,7 +1,9 @@
 """A columnar, in-memory view of the catalog for ranking: one row per clip.
 
 Built from the catalog's stored vectors (the source of truth, not the search index),
-and rebuilt when the catalog generation moves.
+and rebuilt when the catalog generation moves. From `COMPACT_ROWS` clips on, each
+channel's vectors are held as 8-bit codes (`QuantizedVectors`, a quarter of float32)
+and decoded only for the rows a page scores; smaller catalogs keep float32 matrices.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from feed.core.popularity import ENGAGEMENT, engagement, popularity
+from feed.core.quantized import Matrix, quantize
 from feed.core.ranking import ClipTexts
 from feed.services.clips import TEXT, ClipStore
 from feed.storage.catalog import embedding_text
@@ -25,7 +28,9 @@ from feed.storage.interfaces import SharedEngagement, UserState
 @dataclass(frozen=True)
 class CatalogSnapshot:
     """Clips as arrays aligned by row; `vectors[c]` is (N, d) with `has[c]` (N,) marking
-    rows that have channel c (missing rows are zero)."""
+    rows that have channel c (missing rows are zero). `vectors[c][rows]` is float32
+    whichever form the matrix takes (float32, or 8-bit codes in a large catalog), and
+    `vectors[c] @ q` scores every row."""
 
     generation: int
     seqs: np.ndarray
@@ -39,7 +44,7 @@ class CatalogSnapshot:
     remix_of_row: np.ndarray
     cameos: tuple[tuple[str, ...], ...]
     cameo_rows: np.ndarray
-    vectors: dict[str, np.ndarray]
+    vectors: dict[str, Matrix]
     has: dict[str, np.ndarray]
     newest_first: np.ndarray
     texts: ClipTexts | None = None  # each clip's prompt, caption and tags
@@ -70,6 +75,11 @@ class CatalogSnapshot:
         return self.code_of_creator.get(handle, -1)
 
 
+# From this many clips on, a snapshot holds its vectors as 8-bit codes (as the indexes
+# switch to HNSW over 8-bit codes at embeddings.index.HNSW_THRESHOLD).
+COMPACT_ROWS = 50_000
+
+
 def build_snapshot(clips: ClipStore) -> CatalogSnapshot:
     """Read the catalog and indexes into a snapshot (one catalog pass)."""
     with clips.lock.read():
@@ -77,6 +87,8 @@ def build_snapshot(clips: ClipStore) -> CatalogSnapshot:
 
 
 def _build(clips: ClipStore) -> CatalogSnapshot:
+    # Each channel's float32 matrix is read, placed and (in a large catalog) encoded
+    # before the next is read, so at most one is held beside the snapshot being built.
     # Rows are the clips with a text vector, in catalog order; other channels line up
     # with them, zero where a clip lacks the channel.
     text = clips.catalog.channel_vectors(TEXT)
@@ -91,7 +103,13 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     code_of = {name: i for i, name in enumerate(creator_names)}
     created_at = np.array([c.created_at for c in ordered], dtype=np.float64)
     dim = text.vectors.shape[1] if len(seqs) else clips.encoders[TEXT].dim
-    vectors = {TEXT: text.vectors[keep] if len(seqs) else np.zeros((0, dim), np.float32)}
+    compact = len(seqs) >= COMPACT_ROWS
+    if not len(seqs):
+        matrix = np.zeros((0, dim), np.float32)
+    else:  # every row kept (the usual case): the matrix read is the snapshot's, uncopied
+        matrix = text.vectors if keep.all() else text.vectors[keep]
+    del text
+    vectors: dict[str, Matrix] = {TEXT: quantize(matrix) if compact else matrix}
     has = {TEXT: np.ones(len(seqs), dtype=bool)}
     for channel in clips.channels:
         if channel == TEXT:
@@ -99,12 +117,17 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         stored = clips.catalog.channel_vectors(channel)
         rows = np.array([row_of_seq.get(int(s), -1) for s in stored.seqs.tolist()], np.int64)
         found = rows >= 0
-        matrix = np.zeros((len(seqs), clips.encoders[channel].dim), dtype=np.float32)
-        if found.any():
-            matrix[rows[found]] = stored.vectors[found]
-        vectors[channel] = matrix
         has[channel] = np.zeros(len(seqs), dtype=bool)
         has[channel][rows[found]] = True
+        if len(seqs) and np.array_equal(rows, np.arange(len(seqs))):
+            matrix = stored.vectors  # row i is snapshot row i already: no copy
+        else:
+            matrix = np.zeros((len(seqs), clips.encoders[channel].dim), dtype=np.float32)
+            if found.any():
+                matrix[rows[found]] = stored.vectors[found]
+        del stored
+        vectors[channel] = quantize(matrix) if compact else matrix
+    del matrix
     creator_codes = np.array([code_of[c.creator] for c in ordered], dtype=np.int32)
     remix_of_row = np.array(
         [row_of_id.get(c.remix_of, -1) if c.remix_of else -1 for c in ordered], dtype=np.int64

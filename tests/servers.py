@@ -9,7 +9,9 @@ account, in a temp dir it owns. A missing server binary fails the test with a me
 naming the package; `make test` installs both.
 
 tests/conftest.py loads this module as a plugin, so every test can ask for
-`postgres_url` or `redis_url` (a fresh database each) without importing them.
+`postgres_url` or `redis_url` (a fresh database each) without importing them. The
+starters `start_postgres` and `start_redis` are plain generators: the load benches run
+them as context managers (`contextlib.contextmanager(start_postgres)()`).
 """
 
 from __future__ import annotations

@@ -1,15 +1,17 @@
 """FAISS vector index keyed by catalog ids, persisted with a manifest.
 
 Vectors are float32 (n, d), L2-normalised, so inner product is cosine
-similarity. IDs are int64 (n,). The index keeps its own copy of every vector
-so that it can answer `vectors_for(ids)` for ranking and rebuild its FAISS
-structure without the encoder.
+similarity. IDs are int64 (n,).
 
 Kind is chosen by size: exact (flat inner product) below `HNSW_THRESHOLD`
-vectors, HNSW above. HNSW cannot delete in place, so removals are tombstoned
-and filtered out of results until enough pile up to rebuild. FAISS holds each
-vector under a label of its own, not under the clip id: an updated clip gets a
-new label while its old one lies tombstoned, so it is found again at once.
+vectors, HNSW above. A flat index keeps its own float32 copy of every vector, so
+`vectors_for(ids)` is exact. An HNSW index stores its vectors once, inside FAISS,
+as 8-bit scalar-quantized codes (a quarter of float32; range per dimension trained
+on the vectors it is built from), and `vectors_for` decodes them: callers that rank
+re-score its candidates from their own vectors. HNSW cannot delete in place, so
+removals are tombstoned and filtered out of results until enough pile up to rebuild.
+FAISS holds each vector under a label of its own, not under the clip id: an updated
+clip gets a new label while its old one lies tombstoned, so it is found again at once.
 Tombstones are saved with the index, so a save never has to rebuild it.
 """
 
@@ -32,6 +34,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 IndexKind = Literal["flat", "hnsw"]
+# How an HNSW index stores its vectors: "sq8" (8-bit codes) since compact storage;
+# "float32" in manifests written before it (IndexHNSWFlat), still loaded as they are.
+Codec = Literal["float32", "sq8"]
 HNSW_THRESHOLD = 50_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -54,6 +59,7 @@ class IndexManifest:
     count: int
     generation: int = 0
     version: int = MANIFEST_VERSION
+    codec: Codec = "float32"
 
 
 @dataclass(frozen=True)
@@ -74,14 +80,16 @@ def choose_kind(count: int) -> IndexKind:
     return "hnsw" if count >= HNSW_THRESHOLD else "flat"
 
 
-def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
+def as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """Vectors as contiguous float32 (n, dim); ValueError on another shape."""
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != dim:
         raise ValueError(f"expected vectors of shape (n, {dim}), got {x.shape}")
     return x
 
 
-def _as_ids(ids: np.ndarray) -> np.ndarray:
+def as_ids(ids: np.ndarray) -> np.ndarray:
+    """IDs as contiguous int64 (n,); ValueError on another shape."""
     out = np.ascontiguousarray(ids, dtype=np.int64)
     if out.ndim != 1:
         raise ValueError(f"expected ids of shape (n,), got {out.shape}")
@@ -97,7 +105,8 @@ class VectorIndex:
         self.dim = dim
         self.generation = 0
         self._ids = np.empty(0, dtype=np.int64)
-        self._vectors = np.empty((0, dim), dtype=np.float32)
+        # Float32 copies, row-aligned with _ids; None when FAISS holds the only copy (sq8).
+        self._vectors: np.ndarray | None = np.empty((0, dim), dtype=np.float32)
         self._row_of: dict[int, int] = {}
         self._labels = np.empty(0, dtype=np.int64)  # FAISS label of each row
         self._id_of_label: dict[int, int] = {}  # live labels only
@@ -105,32 +114,46 @@ class VectorIndex:
         self._next_label = 0
         self._faiss: faiss.Index = self._empty_faiss("flat")
         self.kind: IndexKind = "flat"
+        self.codec: Codec = "float32"
 
     # -- building -------------------------------------------------------------
 
     def _empty_faiss(self, kind: IndexKind) -> faiss.Index:
         if kind == "hnsw":
-            inner = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            qt: Any = faiss.ScalarQuantizer.QT_8bit  # an enum value the stubs type as int
+            inner = faiss.IndexHNSWSQ(self.dim, qt, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             inner.hnsw.efSearch = HNSW_EF_SEARCH
             return faiss.IndexIDMap(inner)
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
 
-    def _rebuild_faiss(self) -> None:
+    def _rebuild_faiss(self, vectors: np.ndarray | None = None) -> None:
+        """A new FAISS structure over every live vector (`vectors`, row-aligned with ids;
+        default: the rows' float32 copies, or their codes decoded)."""
+        if vectors is None:
+            vectors = self._vectors if self._vectors is not None else self._decoded(self._ids)
         self.kind = choose_kind(len(self._ids))
         index = self._empty_faiss(self.kind)
         self._labels = np.arange(len(self._ids), dtype=np.int64)
         self._id_of_label = dict(zip(self._labels.tolist(), self._ids.tolist(), strict=True))
         self._next_label = len(self._ids)
         if len(self._ids):
-            index.add_with_ids(self._vectors, self._labels)
+            if self.kind == "hnsw":
+                index.train(vectors)
+            index.add_with_ids(vectors, self._labels)
         self._faiss = index
         self._tombstones.clear()
+        # An HNSW index's codes are its only copy: the float32 rows are dropped.
+        self.codec = "sq8" if self.kind == "hnsw" else "float32"
+        if self.codec == "sq8":
+            self._vectors = None
+        elif self._vectors is None:
+            self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under ids, replacing any vector already stored for an id."""
-        ids = _as_ids(ids)
-        x = _as_matrix(vectors, self.dim)
+        ids = as_ids(ids)
+        x = as_matrix(vectors, self.dim)
         if len(ids) != len(x):
             raise ValueError(f"{len(ids)} ids for {len(x)} vectors")
         if len(set(ids.tolist())) != len(ids):
@@ -138,23 +161,28 @@ class VectorIndex:
         existing = np.array([i for i in ids.tolist() if i in self._row_of], dtype=np.int64)
         if len(existing):
             self.remove(existing)
+        rebuild = self.kind != choose_kind(len(self._ids) + len(ids))
+        if rebuild:  # the new structure is built from every vector, old and new
+            old = self._vectors if self._vectors is not None else self._decoded(self._ids)
+            every = np.concatenate([old, x])
         start = len(self._ids)
         labels = np.arange(self._next_label, self._next_label + len(ids), dtype=np.int64)
         self._next_label += len(ids)
         self._ids = np.concatenate([self._ids, ids])
-        self._vectors = np.concatenate([self._vectors, x])
+        if self._vectors is not None:
+            self._vectors = np.concatenate([self._vectors, x])
         self._labels = np.concatenate([self._labels, labels])
         for offset, clip_id in enumerate(ids.tolist()):
             self._row_of[clip_id] = start + offset
         self._id_of_label.update(zip(labels.tolist(), ids.tolist(), strict=True))
-        if self.kind != choose_kind(len(self._ids)):
-            self._rebuild_faiss()
+        if rebuild:
+            self._rebuild_faiss(every)
         else:
             self._faiss.add_with_ids(x, labels)
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove ids (unknown ids are ignored); return how many were removed."""
-        ids = _as_ids(ids)
+        ids = as_ids(ids)
         present = [i for i in ids.tolist() if i in self._row_of]
         if not present:
             return 0
@@ -162,7 +190,8 @@ class VectorIndex:
         keep[[self._row_of[i] for i in present]] = False
         gone = self._labels[~keep]
         self._ids = self._ids[keep]
-        self._vectors = self._vectors[keep]
+        if self._vectors is not None:
+            self._vectors = self._vectors[keep]
         self._labels = self._labels[keep]
         self._row_of = {clip_id: row for row, clip_id in enumerate(self._ids.tolist())}
         for label in gone.tolist():
@@ -192,19 +221,33 @@ class VectorIndex:
 
     @property
     def vectors(self) -> np.ndarray:
-        """All vectors, float32 (n, d), rows aligned with `ids` (read-only view)."""
-        view = self._vectors.view()
+        """All vectors, float32 (n, d), rows aligned with `ids` (read-only; an sq8
+        index decodes them)."""
+        view = self._vectors.view() if self._vectors is not None else self._decoded(self._ids)
         view.flags.writeable = False
         return view
 
     def vectors_for(self, ids: np.ndarray) -> np.ndarray:
-        """Vectors of the given ids, float32 (len(ids), d); KeyError on an unknown id."""
-        rows = [self._row_of[i] for i in _as_ids(ids).tolist()]
+        """Vectors of the given ids, float32 (len(ids), d); KeyError on an unknown id.
+        Exact for a flat index; an sq8 index decodes its codes (error about 1e-3)."""
+        if self._vectors is None:
+            return self._decoded(ids)
+        rows = [self._row_of[i] for i in as_ids(ids).tolist()]
         return self._vectors[rows]
+
+    def _decoded(self, ids: np.ndarray) -> np.ndarray:
+        """Vectors of ids decoded from the FAISS codes (FAISS position == label: labels
+        are numbered in the order vectors are added, and HNSW never drops one)."""
+        labels = self._labels[[self._row_of[i] for i in as_ids(ids).tolist()]]
+        if not len(labels):
+            return np.empty((0, self.dim), dtype=np.float32)
+        id_map: Any = faiss.downcast_index(self._faiss)
+        inner: Any = faiss.downcast_index(id_map.index)
+        return inner.reconstruct_batch(labels)
 
     def search(self, queries: np.ndarray, k: int) -> list[SearchHits]:
         """k nearest ids per query row, best first (fewer when the index is small)."""
-        q = _as_matrix(queries, self.dim)
+        q = as_matrix(queries, self.dim)
         if k <= 0 or len(self._ids) == 0:
             empty = SearchHits(np.empty(0, np.int64), np.empty(0, np.float32))
             return [empty for _ in range(len(q))]
@@ -230,27 +273,32 @@ class VectorIndex:
             kind=self.kind,
             count=len(self._ids),
             generation=self.generation,
+            codec=self.codec,
         )
 
     def save(self, directory: Path) -> None:
-        """Write `<channel>.npz` (ids, vectors, FAISS bytes) then `<channel>.json`, atomically.
+        """Write `<channel>.<save id>.faiss` (the FAISS structure), `<channel>.npz` (ids,
+        labels, tombstones, a flat index's vectors) then `<channel>.json`, atomically.
 
-        Both carry the same random save id; a crash between the two renames
-        leaves a pair whose ids differ, which `load` refuses, so the caller
-        rebuilds from the catalog instead of serving a half-written index.
+        All three carry the same random save id; a crash between the renames leaves
+        a manifest whose id the data lacks, which `load` refuses, so the caller
+        rebuilds from the catalog instead of serving a half-written index. FAISS
+        writes its file itself, so no serialized copy of the index is held in memory.
         """
         directory.mkdir(parents=True, exist_ok=True)
         save_id = uuid.uuid4().hex
         manifest = asdict(self.manifest()) | {"save_id": save_id}
         stem = directory / self.channel
-        blob = faiss.serialize_index(self._faiss)
+        _atomic_write_index(self._faiss, _faiss_path(directory, self.channel, save_id))
+        vectors = self._vectors
+        if vectors is None:
+            vectors = np.empty((0, self.dim), np.float32)
         _atomic_write(
             stem.with_suffix(".npz"),
             lambda fh: np.savez(
                 fh,
                 ids=self._ids,
-                vectors=self._vectors,
-                faiss=blob,
+                vectors=vectors,
                 save_id=np.array(save_id),
                 labels=self._labels,
                 tombstones=np.array(sorted(self._tombstones), np.int64),
@@ -259,6 +307,9 @@ class VectorIndex:
         )
         payload = json.dumps(manifest, indent=2).encode()
         _atomic_write(stem.with_suffix(".json"), lambda fh: fh.write(payload))
+        for stale in directory.glob(f"{self.channel}.*.faiss"):
+            if stale.name != _faiss_path(directory, self.channel, save_id).name:
+                stale.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, directory: Path, channel: str, model: str, dim: int) -> VectorIndex:
@@ -288,17 +339,23 @@ class VectorIndex:
                     raise IndexMismatchError(
                         f"{channel} index data and manifest are from different saves"
                     )
-                ids, vectors, blob = data["ids"], data["vectors"], data["faiss"]
+                ids, vectors = data["ids"], data["vectors"]
+                blob = data["faiss"] if "faiss" in data.files else None  # before .faiss files
                 if "labels" in data.files:
                     labels, tombstones = data["labels"], data["tombstones"]
                     next_label = int(data["next_label"])
                 else:  # saved before labels: FAISS holds clip ids, compacted on every save
                     labels, tombstones = ids, np.empty(0, np.int64)
                     next_label = int(ids.max()) + 1 if len(ids) else 0
-            index = faiss.deserialize_index(blob)
+            if blob is None:
+                index = faiss.read_index(str(_faiss_path(directory, channel, save_id)))
+            else:
+                index = faiss.deserialize_index(blob)
+            del blob
         except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
             raise IndexMismatchError(f"unreadable {channel} index: {exc}") from exc
-        if len(ids) != found.count or vectors.shape != (found.count, found.dim):
+        kept = found.count if found.codec == "float32" else 0  # sq8: FAISS holds them
+        if len(ids) != found.count or vectors.shape != (kept, found.dim):
             raise IndexMismatchError(f"{channel} index data disagrees with its manifest")
         if index.ntotal != found.count + len(tombstones) or index.d != found.dim:
             raise IndexMismatchError(f"{channel} FAISS data disagrees with its manifest")
@@ -306,12 +363,13 @@ class VectorIndex:
             raise IndexMismatchError(f"{channel} index labels disagree with its ids")
         out = cls(found.channel, found.model, found.dim)
         out.generation = found.generation
-        out._ids = _as_ids(ids)
-        out._vectors = _as_matrix(vectors, found.dim)
+        out._ids = as_ids(ids)
+        out._vectors = as_matrix(vectors, found.dim) if found.codec == "float32" else None
+        out.codec = found.codec
         out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}
-        out._labels = _as_ids(labels)
+        out._labels = as_ids(labels)
         out._id_of_label = dict(zip(out._labels.tolist(), out._ids.tolist(), strict=True))
-        out._tombstones = set(_as_ids(tombstones).tolist())
+        out._tombstones = set(as_ids(tombstones).tolist())
         out._next_label = next_label
         out._faiss = index
         out.kind = found.kind
@@ -329,14 +387,34 @@ class VectorIndex:
         x = np.asarray(vectors, dtype=np.float32)
         dim = x.shape[1]
         out = cls(channel, model, dim)
-        out._ids = _as_ids(ids).copy()
-        out._vectors = _as_matrix(x, dim).copy()
+        out._ids = as_ids(ids).copy()
+        x = as_matrix(x, dim)
+        # A flat index keeps its own copy; an HNSW one only its codes (no copy made).
+        out._vectors = x.copy() if choose_kind(len(out._ids)) == "flat" else None
         if len(set(out._ids.tolist())) != len(out._ids):
             raise ValueError("duplicate ids")
         out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}
-        out._rebuild_faiss()
+        out._rebuild_faiss(x)
         out.generation = generation
         return out
+
+
+def _faiss_path(directory: Path, channel: str, save_id: str) -> Path:
+    return directory / f"{channel}.{save_id}.faiss"
+
+
+def _atomic_write_index(index: faiss.Index, path: Path) -> None:
+    """faiss.write_index to a temp file beside `path`, fsync, then rename over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        faiss.write_index(index, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:

@@ -17,6 +17,7 @@ from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
 from feed.settings import Settings
+from feed.storage.interfaces import VectorIndexes
 from feed.storage.stores import open_store
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def open_engine(settings: Settings) -> ClipStore:
     visual = load_visual_encoder(settings)
     urls = settings.store_urls
     catalog = open_store("catalog", urls.catalog)
+    indexes: VectorIndexes | None = None
     try:
         indexes = open_store("vectors", urls.vectors)
         return ClipStore(
@@ -91,6 +93,8 @@ def open_engine(settings: Settings) -> ClipStore:
             indexes=indexes,
         )
     except BaseException:
+        if indexes is not None:
+            indexes.close()
         catalog.close()
         raise
 

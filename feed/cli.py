@@ -47,6 +47,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         home=getattr(args, "home", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        database_url=getattr(args, "database_url", None),
+        vectors_url=getattr(args, "vectors_url", None),
+        cache_url=getattr(args, "cache_url", None),
     )
 
 
@@ -213,6 +216,9 @@ def _serve_workers(settings: Settings, workers: int) -> int:
     # The workers build their settings from the environment: what the command line
     # chose goes there too.
     os.environ["STEERFEED_HOME"] = str(settings.home.absolute())
+    for key in ("catalog_url", "state_url", "jobs_url", "vectors_url", "cache_url"):
+        if getattr(settings, key):
+            os.environ[f"STEERFEED_{key.upper()}"] = getattr(settings, key)
     os.environ["STEERFEED_RUN_JOBS"] = "on" if settings.run_jobs_in_background else "off"
     print(f"steerfeed serving {settings.home} at http://{settings.host}:{settings.port}"
           f" from {workers} worker processes", flush=True)  # fmt: skip
@@ -507,6 +513,20 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="state folder (default ./var or $STEERFEED_HOME)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument(
+        "--database-url",
+        help="catalog, users and jobs in one database, e.g."
+        " postgresql://host/steerfeed ($STEERFEED_DATABASE_URL)",
+    )
+    common.add_argument(
+        "--vectors-url",
+        help="vector indexes ($STEERFEED_VECTORS_URL; default faiss://<home>/index)",
+    )
+    common.add_argument(
+        "--cache-url",
+        help="rate limits and shared engagement, e.g."
+        " redis://host:6379/0 ($STEERFEED_CACHE_URL; default memory://)",
+    )
     parser = argparse.ArgumentParser(prog="steerfeed", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -11,6 +11,8 @@ from embeddings.encoders import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 from feed.storage.stores import CATALOG_FILE, EVENTS_DIR, INDEX_DIR, JOBS_FILE, StoreURLs
 
 OFF_WORDS = {"", "off", "none", "false", "0"}
+# The stores STEERFEED_DATABASE_URL (or --database-url) puts in one database.
+DATABASE_STORES = ("catalog_url", "state_url", "jobs_url")
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,19 @@ class Settings:
                           ("max_body_bytes", "STEERFEED_MAX_BODY_BYTES")):  # fmt: skip
             if env.get(name):
                 values[key] = int(env[name])
+        # One database for the catalog, users and jobs, unless one of them is set apart.
+        if env.get("STEERFEED_DATABASE_URL"):
+            for key in DATABASE_STORES:
+                values[key] = env["STEERFEED_DATABASE_URL"]
         for key in ("catalog_url", "state_url", "vectors_url", "events_url", "cache_url",
                     "jobs_url"):  # fmt: skip
             if env.get(f"STEERFEED_{key.upper()}"):
                 values[key] = env[f"STEERFEED_{key.upper()}"]
+        database_url = overrides.pop("database_url", None)
+        if database_url is not None:
+            for key in DATABASE_STORES:
+                if overrides.get(key) is None:
+                    overrides[key] = database_url
         if "STEERFEED_RUN_JOBS" in env:
             values["run_jobs_in_background"] = (
                 env["STEERFEED_RUN_JOBS"].strip().lower() not in OFF_WORDS

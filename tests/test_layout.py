@@ -71,7 +71,7 @@ LAYERS = {
     "feed.http": {"feed.core", "feed.storage", "feed.services", "feed.resources",
                   "feed.settings", "feed.bootstrap"},
 }  # fmt: skip
-STORAGE_ONLY = ("sqlite3", "faiss", "psycopg", "redis")
+STORAGE_ONLY = ("sqlite3", "faiss", "psycopg", "redis", "pymilvus", "milvus_lite")
 
 
 def test_layers_inside_feed_import_only_downwards():
@@ -87,7 +87,8 @@ def test_layers_inside_feed_import_only_downwards():
 
 
 def test_only_storage_talks_to_sqlite_or_faiss():
-    """SQL and FAISS live in feed/storage/ (FAISS also in embeddings/, which wraps it)."""
+    """SQL, FAISS and the server clients live in feed/storage/ (FAISS also in embeddings/,
+    which wraps it)."""
     offenders = []
     for package in ALLOWED:
         for path in (ROOT / package).rglob("*.py"):

@@ -22,6 +22,7 @@ the functions over tokens are pure.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 9
+MODEL_VERSION = 10
 HASH_FEATURES = 2**18
 MASK = "X"
 
@@ -87,14 +88,15 @@ EN_NEGATIVE_AFFECT = word_set(
     "traumatizing traumatising trauma headache crawl bother bothers annoy annoys irritating "
     "irritates upset upsets dread disgusting nasty yuck ew eww stale overdone repetitive sucks "
     "suck trash garbage lame exhausting draining frustrating dislike loathe gag nauseating "
-    "triggers freak freaks terrifies terrified sickening unwatchable insufferable tiresome"
+    "triggers freak freaks terrifies terrified sickening unwatchable insufferable tiresome "
+    "ick cringe cringey cringy obnoxious grating unbearably"
 )
 EN_POSITIVE_AFFECT = word_set(
     "fun cool awesome amazing great fire goated jam best favorite favourite fave underrated "
     "adore enjoy enjoying dig digging vibing hyped excited lovely stoked ftw supremacy "
     "gorgeous fantastic incredible perfect wonderful"
 )
-EN_ONLY_CUES = word_set("only just nothing exclusively solely purely all")
+EN_ONLY_CUES = word_set("only just nothing exclusively solely purely all strictly")
 EN_RESET_CUES = word_set("reset normal undo clear start default forget back")
 JA_NEGATIVE_CUES = word_set(
     "無い ない ぬ ず ん ませ 無理 勘弁 嫌 いや 嫌い 以外 飽きる 減らす 控える 止める やめる "
@@ -107,12 +109,13 @@ JA_POSITIVE_CUES = word_set(
 )
 JA_NEGATIVE_AFFECT = word_set(
     "鳥肌 イライラ いらいら トラウマ ストレス 吐き気 吐く 萎える しんどい だるい 最悪 不快 悪夢 "
-    "憂鬱 うざい ウザい 台無し 食傷 胸焼け ぞっと ぞわっと 苦痛 しつこい 寒気 げんなり"
+    "憂鬱 うざい ウザい 台無し 食傷 胸焼け ぞっと ぞわっと 苦痛 しつこい 寒気 げんなり "
+    "痛い 気持ち悪い キモい きもい 耐える 耐えられる"
 )
 JA_POSITIVE_AFFECT = word_set(
     "最高 神 尊い 嬉しい うれしい ハマる はまる 推し 素敵 素晴らしい 楽しみ"
 )
-JA_ONLY_CUES = word_set("だけ のみ ばかり ばっかり しか オンリー 限定 専用")
+JA_ONLY_CUES = word_set("だけ のみ ばかり ばっかり しか オンリー 限定 専用 縛り 縛る")
 JA_RESET_CUES = word_set("戻す 元 リセット 解除 普通 元通り 初期")
 
 
@@ -273,9 +276,98 @@ def load_tokenizer() -> Tokenizer:
 # -- features -------------------------------------------------------------------------
 
 
+# Typed cue words: an unknown word one slip of the finger from a cue word reads as that
+# cue ("stpo", "mroe", "tierd", "lesss", "moooore"). A slip is a swap of two neighbouring
+# letters, a dropped letter, a key next to the right one (pressed instead or as well),
+# or a key held down (three of a letter); both words have four letters or more, except
+# for a held key.
+_EN_CUE_WORDS = frozenset(
+    w
+    for words in (EN_NEGATIVE_CUES, EN_POSITIVE_CUES, EN_ONLY_CUES, EN_RESET_CUES, _EN_NEGATED)
+    for w in words
+    if w.isalpha()
+)
+_EN_ALL_CUES = _EN_CUE_WORDS | EN_NEGATIVE_AFFECT | EN_POSITIVE_AFFECT
+# Words in their own right one slip from a cue word ("snow" is not "show"): never cues.
+_EN_NEAR_CUE_WORDS = word_set(
+    "aero anna ardent aren atop aunt avid bates being bing bloc boeing bone boot boots bore "
+    "bred brig carving cave cone crop dail dick dome dong drip drone dual dutch ever excerpt "
+    "fired fitch five font forge gain gate gates gone grade hack hare haste hats hayes hire "
+    "hive hope indo info intro jeep jill keel lass lear lease lime live lobe lock logs loose "
+    "loser loss lost lover lowe luke mill moat mode moore mora morse must nate nine norma "
+    "noting omar onto pads paws pike pleas plots pose pots power rave rent rest ring saint "
+    "sant shoe slip snow sock star starr stat suck tied tire tires tome tones trace trader "
+    "tried unto void wang wong yates"
+)
+_KEYS = {
+    ch: (row, col + (0.0, 0.25, 0.75)[row])
+    for row, keys in enumerate(("qwertyuiop", "asdfghjkl", "zxcvbnm"))
+    for col, ch in enumerate(keys)
+}
+
+
+def _next_key(a: str, b: str) -> bool:
+    """True when keys `a` and `b` touch on a QWERTY keyboard (or are the same key)."""
+    if a == b:
+        return True
+    if a not in _KEYS or b not in _KEYS:
+        return False
+    (ra, xa), (rb, xb) = _KEYS[a], _KEYS[b]
+    return abs(ra - rb) <= 1 and abs(xa - xb) <= 1.0
+
+
+def _slip_of(word: str, cue: str) -> bool:
+    """True when `word` is `cue` typed with one slip (see _EN_CUE_WORDS)."""
+    n, m = len(word), len(cue)
+    if n == m:
+        diff = [i for i in range(n) if word[i] != cue[i]]
+        if len(diff) == 1:
+            return _next_key(word[diff[0]], cue[diff[0]])
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and word[diff[0]] == cue[diff[1]]
+            and word[diff[1]] == cue[diff[0]]
+        )
+    if n == m - 1:
+        return any(cue[:i] + cue[i + 1 :] == word for i in range(m))
+    if n == m + 1:
+        return any(
+            word[:i] + word[i + 1 :] == cue
+            and any(_next_key(word[i], word[j]) for j in (i - 1, i + 1) if 0 <= j < n)
+            for i in range(n)
+        )
+    return False
+
+
+_HELD_KEY = re.compile(r"(.)\1+")
+_HELD_KEY_LONG = re.compile(r"(.)\1\1")  # "feed" is not "fed", but "lesss" is "less"
+
+
+@functools.cache
+def _cue_word(norm: str) -> str:
+    """The cue word `norm` stands for: itself without apostrophes, or the cue it is a typo
+    of when it is no word of the lexicons and no word in its own right."""
+    word = norm.replace("'", "")
+    if not word.isalpha() or not word.isascii() or word in _EN_ALL_CUES:
+        return word
+    if word in _EN_NEAR_CUE_WORDS:
+        return word
+    if _HELD_KEY_LONG.search(word):
+        squeezed = _HELD_KEY.sub(r"\1", word)
+        held = [c for c in _EN_CUE_WORDS if _HELD_KEY.sub(r"\1", c) == squeezed]
+        if held:
+            return min(held, key=len)
+    if len(word) >= 4:
+        for cue in sorted(_EN_CUE_WORDS):
+            if len(cue) >= 4 and _slip_of(word, cue):
+                return cue
+    return word
+
+
 def _cue(token: Token) -> str:
     if token.script == "en":
-        word = token.norm.replace("'", "")
+        word = _cue_word(token.norm)
         if (
             token.norm in EN_NEGATIVE_CUES
             or word in EN_NEGATIVE_CUES
@@ -283,11 +375,11 @@ def _cue(token: Token) -> str:
             or token.norm in EN_NEGATIVE_AFFECT
         ):
             return "neg"
-        if token.norm in EN_ONLY_CUES:
+        if word in EN_ONLY_CUES:
             return "only"
-        if token.norm in EN_RESET_CUES:
+        if word in EN_RESET_CUES:
             return "reset"
-        if token.norm in EN_POSITIVE_CUES or token.norm in EN_POSITIVE_AFFECT:
+        if word in EN_POSITIVE_CUES or token.norm in EN_POSITIVE_AFFECT:
             return "pos"
         return ""
     for form in (token.norm, token.lemma, token.text):
@@ -447,6 +539,114 @@ def _clause_cues(
         and t.text not in skip
         and not any(s <= t.start and t.end <= e for s, e in clause.concepts)
     }
+
+
+# Words that negate the cue they scope over: English negators come before it ("don't
+# want", "never stop"), Japanese negative auxiliaries after it (見たくない, 嫌いじゃない).
+_EN_NEGATORS = _EN_NEGATED | word_set("not no never nothing none without n't don't can't won't")
+_JA_NEGATORS = word_set("ない 無い ず ぬ ん ませ")
+# What may stand between an English negator and the cue it negates ("don't really want",
+# "can't get enough"); "wouldn't mind more" keeps its "more".
+_EN_NEGATION_GAP = word_set("really even so too ever actually get want wanna need to any")
+# Words that make a clause with a negative cue an ask for "only" ("nothing but X",
+# 「X以外いらない」), not for less.
+_ONLY_MARKERS = EN_ONLY_CUES | JA_ONLY_CUES | word_set("but 以外")
+_QUESTION_TAIL = word_set("の か かな よね ?")
+
+
+@dataclass(frozen=True)
+class ClauseCues:
+    """What a clause's own words (concepts and politeness aside) ask for: less, more, only.
+
+    A cue in the scope of a negator counts the other way: "don't want" and 「見れない」
+    ask for less, "never stop" and 「嫌いじゃない」 for more; `negated_ask` says that a
+    request word was negated. A Japanese negative question
+    (「もっとない？」「控えめにできない？」) is a request, and 「しか…ない」 means only: their
+    negators negate nothing.
+    """
+
+    negative: bool
+    positive: bool
+    only: bool
+    negated_ask: bool = False  # a request negated outright: "no more", "don't show"
+
+
+def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
+    """The cues of one clause, with negation read over the cue it scopes."""
+    words = [
+        t
+        for t in tokens
+        if t.start >= clause.start
+        and t.end <= clause.end
+        and not any(s <= t.start and t.end <= e for s, e in clause.concepts)
+    ]
+    after = [t for t in tokens if t.start >= clause.end][:1]  # the "?" that ends it
+    cues = [_cue(t) for t in words]
+    roles = [_negator_role(words, i, after) for i in range(len(words))]
+    negator = [role == "negates" for role in roles]
+    flipped = [False] * len(words)
+    consumed = [False] * len(words)
+    for i in range(len(words)):
+        if cues[i] not in ("pos", "neg") or negator[i]:
+            continue
+        for j in _negation_reach(words, i):
+            if negator[j]:
+                flipped[i] = consumed[j] = True
+                break
+    negative = positive = False
+    for i, t in enumerate(words):
+        if t.norm in _POLITE or t.text in _POLITE or consumed[i] or roles[i] == "inert":
+            continue
+        cue = cues[i]
+        if cue == "neg":
+            positive, negative = (True, negative) if flipped[i] else (positive, True)
+        elif cue == "pos":
+            positive, negative = (positive, True) if flipped[i] else (True, negative)
+    only = any(
+        t.norm in _ONLY_MARKERS or t.lemma in _ONLY_MARKERS or t.text in _ONLY_MARKERS
+        for t in words
+    )
+    negated_ask = any(flipped[i] and cues[i] == "pos" for i in range(len(words)))
+    return ClauseCues(negative, positive, only, negated_ask)
+
+
+def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
+    """Positions of the negators that may scope over the cue at `i`, nearest first."""
+    out = []
+    if words[i].script == "en":
+        for j in range(i - 1, max(i - 3, -1), -1):
+            out.append(j)
+            if words[j].script != "en" or words[j].norm not in _EN_NEGATION_GAP:
+                break
+        return out
+    for j in range(i + 1, min(i + 4, len(words))):
+        out.append(j)
+        if words[j].script != "ja" or words[j].pos not in ("AUX", "PART", "ADJ"):
+            break
+    return out
+
+
+def _negator_role(words: Sequence[Token], i: int, after: Sequence[Token]) -> str:
+    """How words[i] negates: "negates" (the cue it scopes counts the other way), "inert"
+    (a Japanese negative question, 「しか…ない」, the ん of 「なんだけど」: no cue at all),
+    or "" (no negator, or 「ない」 of absence, a negative cue that scopes over nothing)."""
+    t = words[i]
+    if t.script == "en":
+        negates = t.norm in _EN_NEGATORS or _cue_word(t.norm) in _EN_NEGATORS
+        return "negates" if negates else ""
+    if t.norm not in _JA_NEGATORS and t.lemma not in _JA_NEGATORS:
+        return ""
+    if t.pos not in ("AUX", "ADJ"):
+        return "inert"
+    if any(w.lemma == "しか" for w in words[:i]):
+        return "inert"
+    rest = [w.text for w in [*words[i + 1 :], *after]]
+    tail = rest[: next((k for k, w in enumerate(rest) if w not in _QUESTION_TAIL), len(rest))]
+    if "?" in tail:
+        return "inert"
+    if t.pos == "ADJ" and not (i > 0 and words[i - 1].pos == "AUX"):
+        return ""  # 「ホラーはない方がいい」: absence; 「嫌いじゃない」 negates
+    return "negates"
 
 
 # -- tags <-> clauses -----------------------------------------------------------------

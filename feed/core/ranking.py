@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from feed.core.quantized import Matrix
+
 # A clip "matches" a phrase when its similarity stands this many standard
 # deviations above the catalog's mean similarity to that phrase. Exclusion uses
 # a lower bar than "only": hiding a borderline clip costs less than showing one
@@ -68,7 +70,7 @@ class ScoredItem:
 
 
 def phrase_relevance(
-    vectors: Mapping[str, np.ndarray],
+    vectors: Mapping[str, Matrix],
     has: Mapping[str, np.ndarray],
     query: Mapping[str, np.ndarray],
 ) -> np.ndarray:

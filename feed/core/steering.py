@@ -37,12 +37,11 @@ from feed.core.intent import (
     LabelledText,
     Token,
     Tokenizer,
+    clause_cues,
     clauses_from_tags,
     drop_cue_concepts,
     fingerprint_of,
     has_japanese,
-    has_negative_cue,
-    has_positive_cue,
     load_tokenizer,
     normalise,
     split_contrasts,
@@ -233,8 +232,13 @@ class InstructionReader:
             if not phrases:
                 raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
+            cues = clause_cues(clause, tokens)
             unclear = _polarity_unclear(
-                by_op, has_negative_cue(clause, tokens), has_positive_cue(clause, tokens)
+                by_op,
+                cues.negative,
+                cues.positive,
+                only_cue=cues.only and op == "only",
+                negated_ask=cues.negated_ask,
             )
             if unclear:
                 unsure = True
@@ -263,22 +267,34 @@ class InstructionReader:
 _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave out",
          "only": "show only"}  # fmt: skip
 
-# When the model reads a clause as positive while a negative cue word stands in it, it
-# must be this sure; so must a negative reading of a clause whose only cues ask for
-# more; and any op's polarity must hold this share of the polar mass.
+# A clause whose own words only ask for less, or that negates a request outright ("no
+# more X", whatever else it says), is never read as more without asking ("these
+# whispers have become so annoying"); where its cues point both ways, the model
+# must be this sure. "Only" with an only word ("nothing but X", 「X以外いらない」) is
+# judged by that certainty alone. A negative reading of a clause whose only cues ask for
+# more ("cool it on the anime", 「多すぎ」) must be as sure; and any op's polarity must
+# hold this share of the polar mass.
 GUARDED_POSITIVE_P = 0.9
 GUARDED_NEGATIVE_P = 0.9
 MIN_POLARITY_SHARE = 0.8
 
 
 def _polarity_unclear(
-    by_op: dict[str, float], negative_cue: bool, positive_cue: bool = False
+    by_op: dict[str, float],
+    negative_cue: bool,
+    positive_cue: bool = False,
+    *,
+    only_cue: bool = False,
+    negated_ask: bool = False,
 ) -> bool:
     pos = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
     neg = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
     share = max(pos, neg) / max(pos + neg, 1e-9)
-    if pos > neg and negative_cue and pos < GUARDED_POSITIVE_P:
-        return True
+    if pos > neg and negative_cue:
+        if (not positive_cue or negated_ask) and not only_cue:
+            return True
+        if pos < GUARDED_POSITIVE_P:
+            return True
     if neg > pos and positive_cue and not negative_cue and neg < GUARDED_NEGATIVE_P:
         return True
     return share < MIN_POLARITY_SHARE

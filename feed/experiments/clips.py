@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from feed.core.quantized import Matrix, QuantizedVectors
 from feed.services.clips import TEXT, ClipStore
 from feed.services.snapshot import build_snapshot
 
@@ -51,6 +52,13 @@ def build_clip_table(engine: ClipStore) -> ClipTable:
         tags=tags,
         creator_codes=snap.creator_codes.astype(np.int64),
         creator_names=snap.creator_names,
-        vectors=np.ascontiguousarray(snap.vectors[TEXT], dtype=np.float32),
+        vectors=_dense(snap.vectors[TEXT]),
         duration_s=snap.duration_s,
     )
+
+
+def _dense(matrix: Matrix) -> np.ndarray:
+    """A snapshot channel's matrix as float32 (N, d) (8-bit codes decoded)."""
+    if isinstance(matrix, QuantizedVectors):
+        return matrix.dense()
+    return np.ascontiguousarray(matrix, dtype=np.float32)

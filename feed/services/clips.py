@@ -215,8 +215,9 @@ class ClipStore:
                 self.index_store.save(index)
 
     def close(self) -> None:
-        """Save indexes and close the catalog."""
+        """Save indexes and close them and the catalog."""
         self.save()
+        self.index_store.close()
         self.catalog.close()
 
     @property

@@ -21,8 +21,8 @@ from feed.services.pages import SOURCES, FeedItem, FeedPage, FeedPages
 from feed.services.relevance import PhraseRelevance
 from feed.services.snapshot import Snapshots
 from feed.services.steering import Steering, describe, describe_op, describe_reading
-from feed.storage.interfaces import EventLog, UserState
-from feed.storage.stores import StoreURLs, open_store
+from feed.storage.interfaces import EventLog, SharedEngagement, UserState
+from feed.storage.stores import StoreURLs, open_engagement, open_store
 
 __all__ = [
     "MAX_EVENTS_PER_BATCH", "CameoChoice", "FeedError", "FeedItem", "FeedPage", "FeedService",
@@ -45,13 +45,14 @@ class FeedService:
         *,
         weights: RankWeights | None = None,
         sources: Iterable[str] = SOURCES,
+        shared: SharedEngagement | None = None,
     ) -> None:
         self.clips = clips
         self.users = users
         self.log = log
         self.reader = reader
         secret = users.secret(CURSOR_SECRET)
-        self.snapshots = Snapshots(clips, users)
+        self.snapshots = Snapshots(clips, users, shared)
         self.phrases = PhraseRelevance(clips, self.snapshots, reader.glossary)
         self.consent = ConsentGate(users, clips.catalog, secret)
         self.accounts = Accounts(users, clips.catalog, self.consent)
@@ -74,12 +75,14 @@ class FeedService:
         trained once) under `home/models`."""
         urls = urls or StoreURLs.embedded(home)
         reader = reader or load_reader(home / "models")
+        shared = open_engagement(urls.limits)
         users = open_store("users", urls.users)
-        return cls(clips, users, open_store("events", urls.events), reader)
+        return cls(clips, users, open_store("events", urls.events), reader, shared=shared)
 
     def close(self) -> None:
         """Close the user state (the clip store belongs to the caller)."""
         self.phrases.close()
+        self.snapshots.shared.close()
         if self.clips.accounts is self.users:
             self.clips.accounts = None
         self.users.close()

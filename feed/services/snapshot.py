@@ -1,28 +1,36 @@
 """A columnar, in-memory view of the catalog for ranking: one row per clip.
 
 Built from the catalog's stored vectors (the source of truth, not the search index),
-and rebuilt when the catalog generation moves.
+and rebuilt when the catalog generation moves. From `COMPACT_ROWS` clips on, each
+channel's vectors are held as 8-bit codes (`QuantizedVectors`, a quarter of float32)
+and decoded only for the rows a page scores; smaller catalogs keep float32 matrices.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from feed.core.popularity import ENGAGEMENT, engagement, popularity
+from feed.core.quantized import Matrix, quantize
 from feed.core.ranking import ClipTexts
 from feed.services.clips import TEXT, ClipStore
 from feed.storage.catalog import embedding_text
-from feed.storage.interfaces import UserState
+from feed.storage.engagement import LocalEngagement
+from feed.storage.interfaces import SharedEngagement, UserState
 
 
 @dataclass(frozen=True)
 class CatalogSnapshot:
     """Clips as arrays aligned by row; `vectors[c]` is (N, d) with `has[c]` (N,) marking
-    rows that have channel c (missing rows are zero)."""
+    rows that have channel c (missing rows are zero). `vectors[c][rows]` is float32
+    whichever form the matrix takes (float32, or 8-bit codes in a large catalog), and
+    `vectors[c] @ q` scores every row."""
 
     generation: int
     seqs: np.ndarray
@@ -36,7 +44,7 @@ class CatalogSnapshot:
     remix_of_row: np.ndarray
     cameos: tuple[tuple[str, ...], ...]
     cameo_rows: np.ndarray
-    vectors: dict[str, np.ndarray]
+    vectors: dict[str, Matrix]
     has: dict[str, np.ndarray]
     newest_first: np.ndarray
     texts: ClipTexts | None = None  # each clip's prompt, caption and tags
@@ -67,6 +75,11 @@ class CatalogSnapshot:
         return self.code_of_creator.get(handle, -1)
 
 
+# From this many clips on, a snapshot holds its vectors as 8-bit codes (as the indexes
+# switch to HNSW over 8-bit codes at embeddings.index.HNSW_THRESHOLD).
+COMPACT_ROWS = 50_000
+
+
 def build_snapshot(clips: ClipStore) -> CatalogSnapshot:
     """Read the catalog and indexes into a snapshot (one catalog pass)."""
     with clips.lock.read():
@@ -74,6 +87,8 @@ def build_snapshot(clips: ClipStore) -> CatalogSnapshot:
 
 
 def _build(clips: ClipStore) -> CatalogSnapshot:
+    # Each channel's float32 matrix is read, placed and (in a large catalog) encoded
+    # before the next is read, so at most one is held beside the snapshot being built.
     # Rows are the clips with a text vector, in catalog order; other channels line up
     # with them, zero where a clip lacks the channel.
     text = clips.catalog.channel_vectors(TEXT)
@@ -88,7 +103,13 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     code_of = {name: i for i, name in enumerate(creator_names)}
     created_at = np.array([c.created_at for c in ordered], dtype=np.float64)
     dim = text.vectors.shape[1] if len(seqs) else clips.encoders[TEXT].dim
-    vectors = {TEXT: text.vectors[keep] if len(seqs) else np.zeros((0, dim), np.float32)}
+    compact = len(seqs) >= COMPACT_ROWS
+    if not len(seqs):
+        matrix = np.zeros((0, dim), np.float32)
+    else:  # every row kept (the usual case): the matrix read is the snapshot's, uncopied
+        matrix = text.vectors if keep.all() else text.vectors[keep]
+    del text
+    vectors: dict[str, Matrix] = {TEXT: quantize(matrix) if compact else matrix}
     has = {TEXT: np.ones(len(seqs), dtype=bool)}
     for channel in clips.channels:
         if channel == TEXT:
@@ -96,12 +117,17 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         stored = clips.catalog.channel_vectors(channel)
         rows = np.array([row_of_seq.get(int(s), -1) for s in stored.seqs.tolist()], np.int64)
         found = rows >= 0
-        matrix = np.zeros((len(seqs), clips.encoders[channel].dim), dtype=np.float32)
-        if found.any():
-            matrix[rows[found]] = stored.vectors[found]
-        vectors[channel] = matrix
         has[channel] = np.zeros(len(seqs), dtype=bool)
         has[channel][rows[found]] = True
+        if len(seqs) and np.array_equal(rows, np.arange(len(seqs))):
+            matrix = stored.vectors  # row i is snapshot row i already: no copy
+        else:
+            matrix = np.zeros((len(seqs), clips.encoders[channel].dim), dtype=np.float32)
+            if found.any():
+                matrix[rows[found]] = stored.vectors[found]
+        del stored
+        vectors[channel] = quantize(matrix) if compact else matrix
+    del matrix
     creator_codes = np.array([code_of[c.creator] for c in ordered], dtype=np.int32)
     remix_of_row = np.array(
         [row_of_id.get(c.remix_of, -1) if c.remix_of else -1 for c in ordered], dtype=np.int64
@@ -164,6 +190,7 @@ def _group(keys: np.ndarray, rows: np.ndarray, skip: int | None = None) -> dict[
 
 
 POPULAR_DEPTH = 1000
+HEAR_INTERVAL_S = 1.0  # how often a snapshot takes other processes' engagement
 
 
 class Snapshots:
@@ -171,12 +198,19 @@ class Snapshots:
 
     Popularity is kept as raw engagement per row, so events between rebuilds move it by
     the same formula (`feed.core.popularity`) a rebuild would apply; the most popular
-    rows are kept as a short list, so no page sorts the whole catalog.
+    rows are kept as a short list, so no page sorts the whole catalog. Events recorded
+    by other serving processes arrive through `shared` (at most every
+    `HEAR_INTERVAL_S`); a rebuild reads every clip's counts afresh from the user state.
+    An event posted while a rebuild reads the counts may count twice until the next one.
     """
 
-    def __init__(self, clips: ClipStore, users: UserState) -> None:
+    def __init__(
+        self, clips: ClipStore, users: UserState, shared: SharedEngagement | None = None
+    ) -> None:
         self.clips = clips
         self.users = users
+        self.shared: SharedEngagement = shared or LocalEngagement()
+        self._heard_at = -math.inf  # when other processes' engagement was last taken
         self._lock = threading.Lock()
         self._snapshot: CatalogSnapshot | None = None
         self._engagement = np.empty(0, dtype=np.float64)
@@ -193,9 +227,14 @@ class Snapshots:
                 # it before candidate sources read them.
                 self.clips.catch_up(generation)
                 snap = self._snapshot = build_snapshot(self.clips)
+                self.shared.take()  # the counts read next hold what was posted so far
+                self._heard_at = time.monotonic()
                 self._engagement = self._raw_engagement(snap)
                 self._peak = float(self._engagement.max(initial=0.0))
                 self._top = _most(self._engagement, np.arange(len(snap)), POPULAR_DEPTH)
+            elif time.monotonic() - self._heard_at >= HEAR_INTERVAL_S:
+                self._heard_at = time.monotonic()
+                self._apply(snap, self.shared.take().items())
             return snap
 
     def popularity(self, snap: CatalogSnapshot, rows: np.ndarray) -> np.ndarray:
@@ -215,21 +254,29 @@ class Snapshots:
 
     def engaged(self, events: Sequence[tuple[str, str]]) -> None:
         """Count (clip_id, event type) pairs just recorded into the newest snapshot's
-        popularity (a clip it lacks is skipped)."""
+        popularity (a clip it lacks is skipped), and pass them on to other processes."""
+        deltas: dict[str, float] = {}
+        for clip_id, kind in events:
+            if ENGAGEMENT.get(kind, 0.0):
+                deltas[clip_id] = deltas.get(clip_id, 0.0) + ENGAGEMENT[kind]
         with self._lock:
-            snap = self._snapshot
-            if snap is None:
-                return
-            rows = []
-            for clip_id, kind in events:
-                row = snap.row_of_id.get(clip_id)
-                if row is not None:
-                    self._engagement[row] += ENGAGEMENT.get(kind, 0.0)
-                    self._peak = max(self._peak, float(self._engagement[row]))
-                    rows.append(row)
-            if rows:
-                pool = np.union1d(self._top, np.asarray(rows, dtype=np.int64))
-                self._top = _most(self._engagement, pool, POPULAR_DEPTH)
+            if self._snapshot is not None:
+                self._apply(self._snapshot, deltas.items())
+        self.shared.post(deltas)
+
+    def _apply(self, snap: CatalogSnapshot, deltas: Iterable[tuple[str, float]]) -> None:
+        """Add engagement deltas to the rows of `snap`, the current snapshot (a clip it
+        lacks is skipped); the caller holds the lock."""
+        rows = []
+        for clip_id, delta in deltas:
+            row = snap.row_of_id.get(clip_id)
+            if row is not None:
+                self._engagement[row] += delta
+                self._peak = max(self._peak, float(self._engagement[row]))
+                rows.append(row)
+        if rows:
+            pool = np.union1d(self._top, np.asarray(rows, dtype=np.int64))
+            self._top = _most(self._engagement, pool, POPULAR_DEPTH)
 
     def _raw_engagement(self, snap: CatalogSnapshot) -> np.ndarray:
         raw = np.zeros(len(snap), dtype=np.float64)

@@ -141,6 +141,9 @@ class Clip:
     channels: tuple[str, ...]
 
 
+VECTOR_CHUNK_ROWS = 8192  # rows per fetch when reading a channel's vectors
+
+
 @dataclass(frozen=True)
 class ChannelVectors:
     """All stored vectors of one channel: seqs int64 (n,), vectors float32 (n, d)."""
@@ -430,21 +433,42 @@ class Catalog:
         return ChannelChanges(upserted, np.asarray(gone + stale, dtype=np.int64))
 
     def _vectors_where(self, channel: str, where: str, args: tuple) -> ChannelVectors:
+        # Read in chunks into one matrix: only a chunk of rows is ever held as Python
+        # objects, so the peak is the matrix itself, not the matrix two or three times.
+        join = "FROM clip_vectors v JOIN clips c ON c.seq = v.seq"
         with self._lock:
-            rows = self._db.execute(
-                "SELECT v.seq, v.model, v.vec FROM clip_vectors v JOIN clips c ON c.seq = v.seq"
-                f" WHERE v.channel = ?{where} ORDER BY v.seq",
-                (channel, *args),
-            ).fetchall()
-        models = {r[1] for r in rows}
+            # One read transaction: the count and the rows see the same catalog state.
+            self._db.execute("BEGIN")
+            try:
+                return self._read_vectors(channel, join, where, args)
+            finally:
+                self._db.execute("COMMIT")
+
+    def _read_vectors(self, channel: str, join: str, where: str, args: tuple) -> ChannelVectors:
+        """The rows of `_vectors_where`; the caller holds the lock and a read transaction."""
+        count, dim = self._db.execute(
+            f"SELECT COUNT(*), MAX(length(v.vec)) / 4 {join} WHERE v.channel = ?{where}",
+            (channel, *args),
+        ).fetchone()
+        seqs = np.empty(count, dtype=np.int64)
+        vectors = np.empty((count, dim or 0), dtype=np.float32)
+        models: set[str] = set()
+        cursor = self._db.execute(
+            f"SELECT v.seq, v.model, v.vec {join} WHERE v.channel = ?{where} ORDER BY v.seq",
+            (channel, *args),
+        )
+        start = 0
+        while chunk := cursor.fetchmany(VECTOR_CHUNK_ROWS):
+            end = start + len(chunk)
+            seqs[start:end] = [r[0] for r in chunk]
+            models.update(r[1] for r in chunk)
+            flat = np.frombuffer(b"".join(r[2] for r in chunk), dtype=np.float32)
+            vectors[start:end] = flat.reshape(len(chunk), -1)
+            start = end
         if len(models) > 1:
             raise CatalogError(f"{channel} vectors come from several models: {sorted(models)}")
         model = models.pop() if models else ""
-        seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        if rows:
-            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
-            vectors = vectors.reshape(len(rows), -1)
-        else:
+        if not count:
             vectors = np.empty((0, 0), dtype=np.float32)
         return ChannelVectors(channel, model, seqs, vectors)
 

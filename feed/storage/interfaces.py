@@ -7,7 +7,7 @@ adding itself to that suite's backend fixture.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -71,6 +71,7 @@ class VectorIndexes(Protocol):
     def open(self, channel: str, model: str, dim: int, catalog: Catalog) -> VectorIndex: ...
     def build(self, channel: str, model: str, dim: int, catalog: Catalog) -> VectorIndex: ...
     def save(self, index: VectorIndex) -> None: ...
+    def close(self) -> None: ...
 
 
 class UserState(Protocol):
@@ -139,3 +140,12 @@ class RateLimits(Protocol):
     """Token buckets keyed by (what, who)."""
 
     def acquire(self, what: str, who: str, now: float) -> float: ...
+
+
+class SharedEngagement(Protocol):
+    """Engagement each serving process records, passed on to the others, so popularity
+    moves alike in every replica between catalog snapshots."""
+
+    def post(self, deltas: Mapping[str, float]) -> None: ...
+    def take(self) -> dict[str, float]: ...
+    def close(self) -> None: ...

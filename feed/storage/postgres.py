@@ -486,16 +486,6 @@ class PostgresUserState:
 
     # -- sessions -------------------------------------------------------------
 
-    def start_session(self, user_id: str, now: float) -> str:
-        """A new feed session id."""
-        session_id = f"s_{uuid.uuid4().hex[:16]}"
-        with self.db.tx() as cur:
-            cur.execute(
-                "INSERT INTO sessions (id, user_id, created_at) VALUES (%s, %s, %s)",
-                (session_id, user_id, now),
-            )
-        return session_id
-
     def session_owner(self, session_id: str) -> str | None:
         """The user a session belongs to, or None if unknown."""
         rows = self.db.query("SELECT user_id FROM sessions WHERE id = %s", (session_id,))

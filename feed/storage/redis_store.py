@@ -1,5 +1,5 @@
-"""Rate limits in Redis, behind `RateLimits`: one set of token buckets shared by every
-serving process.
+"""Redis, shared by every serving process: rate limits behind `RateLimits` (one set of
+token buckets) and engagement behind `SharedEngagement` (one stream of deltas).
 
 Each bucket is a hash (`tokens`, `last`) updated by one Lua script, so taking a token is
 atomic however many processes ask at once. The rules are those of the in-memory
@@ -9,7 +9,10 @@ long enough to refill expires, which is the same as full.
 
 from __future__ import annotations
 
+import json
 import math
+import uuid
+from collections.abc import Mapping
 
 import redis
 
@@ -63,6 +66,59 @@ class RedisRateLimits:
             keys=[f"{KEY_PREFIX}:{what}:{who}"], args=[limit.burst, repr(rate), repr(now), idle_ms]
         )
         return float(wait)
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._client.close()
+
+
+ENGAGEMENT_STREAM = "steerfeed:engagement"
+# Entries kept in the stream: a process further behind than this misses some deltas
+# until its next snapshot rebuild, which reads every clip's counts afresh.
+ENGAGEMENT_KEPT = 200_000
+READ_BATCH = 2_000
+
+
+class RedisEngagement:
+    """Engagement deltas passed between serving processes through one Redis stream.
+
+    Each process posts what its own events added (`post`) and, now and then, takes what
+    the others posted since its last look (`take`), skipping its own entries: replicas'
+    popularity then agrees within one look, without a per-page round trip.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url)
+        self._origin = uuid.uuid4().hex
+        try:
+            newest = self._client.xrevrange(ENGAGEMENT_STREAM, count=1)
+        except redis.RedisError as exc:
+            raise DatabaseError(f"no Redis answering at {redact(url)} ({exc})") from exc
+        # Only what is posted from now on: the snapshot read everything before it.
+        self._last = newest[0][0] if newest else b"0-0"
+
+    def post(self, deltas: Mapping[str, float]) -> None:
+        """Tell the other processes what this one's events added to each clip."""
+        if deltas:
+            self._client.xadd(
+                ENGAGEMENT_STREAM, {"origin": self._origin, "deltas": json.dumps(deltas)},
+                maxlen=ENGAGEMENT_KEPT, approximate=True,
+            )  # fmt: skip
+
+    def take(self) -> dict[str, float]:
+        """Deltas other processes posted since the last take, summed per clip."""
+        summed: dict[str, float] = {}
+        while True:
+            read = self._client.xread({ENGAGEMENT_STREAM: self._last}, count=READ_BATCH)
+            entries = read[0][1] if read else []
+            for entry_id, fields in entries:
+                self._last = entry_id
+                if fields[b"origin"].decode() == self._origin:
+                    continue
+                for clip_id, delta in json.loads(fields[b"deltas"]).items():
+                    summed[clip_id] = summed.get(clip_id, 0.0) + float(delta)
+            if len(entries) < READ_BATCH:
+                return summed
 
     def close(self) -> None:
         """Close the connections."""

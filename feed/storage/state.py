@@ -431,13 +431,6 @@ class StateStore:
 
     # -- sessions -------------------------------------------------------------
 
-    def start_session(self, user_id: str, now: float) -> str:
-        """A new feed session id."""
-        session_id = f"s_{uuid.uuid4().hex[:16]}"
-        with self.db.tx() as db:
-            db.execute("INSERT INTO sessions VALUES (?, ?, ?, 0)", (session_id, user_id, now))
-        return session_id
-
     def session_owner(self, session_id: str) -> str | None:
         """The user a session belongs to, or None if unknown."""
         rows = self.db.query("SELECT user_id FROM sessions WHERE id=?", (session_id,))

@@ -1,18 +1,21 @@
 """Opening the stores by URL: each URL's scheme picks a backend from a registry.
 
-| store     | setting                 | embedded default             | schemes          |
-|-----------|-------------------------|------------------------------|------------------|
-| catalog   | `catalog_url`           | `sqlite:///<home>/catalog.sqlite` | sqlite, postgresql |
-| vectors   | `vectors_url`           | `faiss://<home>/index`        | faiss            |
-| users     | `state_url`             | `sqlite:///<home>/state.sqlite`   | sqlite, postgresql |
-| events    | `events_url`            | `parquet://<home>/events`     | parquet          |
-| limits    | `cache_url`             | `memory://`                   | memory, redis    |
-| jobs      | `jobs_url`              | `sqlite:///<home>/jobs.sqlite`    | sqlite, postgresql |
+| store   | setting       | embedded default                  | schemes                     |
+|---------|---------------|-----------------------------------|-----------------------------|
+| catalog | `catalog_url` | `sqlite:///<home>/catalog.sqlite` | sqlite, postgresql          |
+| vectors | `vectors_url` | `faiss://<home>/index`            | faiss, milvus, milvus+https |
+| users   | `state_url`   | `sqlite:///<home>/state.sqlite`   | sqlite, postgresql          |
+| events  | `events_url`  | `parquet://<home>/events`         | parquet                     |
+| limits  | `cache_url`   | `memory://`                       | memory, redis               |
+| engagement | `cache_url` | `memory://`                    | memory, redis               |
+| jobs    | `jobs_url`    | `sqlite:///<home>/jobs.sqlite`    | sqlite, postgresql          |
 
 A backend is a function from a parsed URL to a store satisfying the protocol in
 `feed.storage.interfaces`; `register` adds one (see docs/architecture.md). Backends with
-a server (PostgreSQL, Redis) import their client library when first opened, so the
-embedded default needs neither.
+a server (PostgreSQL, Redis, Milvus) import their client library when first opened, so the
+embedded default needs none of them. `milvus:///abs/path/vectors.db` is a milvus-lite file,
+`milvus://host:19530[/db]` (or `milvus+https://`) a Milvus server; see
+`feed.storage.milvus` for the options.
 """
 
 from __future__ import annotations
@@ -24,8 +27,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feed.storage.catalog import Catalog as SqliteCatalog
+from feed.storage.engagement import LocalEngagement
 from feed.storage.events import EventLog as ParquetEventLog
-from feed.storage.interfaces import Catalog, EventLog, RateLimits, UserState, VectorIndexes
+from feed.storage.interfaces import (
+    Catalog,
+    EventLog,
+    RateLimits,
+    SharedEngagement,
+    UserState,
+    VectorIndexes,
+)
 from feed.storage.ratelimit import Limit, RateLimiter
 from feed.storage.state import StateStore
 from feed.storage.vectors import FaissIndexes
@@ -77,6 +88,7 @@ class Stores:
 
     def close(self) -> None:
         """Close what holds files or connections."""
+        self.vectors.close()
         self.users.close()
         self.catalog.close()
 
@@ -114,6 +126,12 @@ def _postgres_jobs(url: str) -> JobStore:
     return PostgresJobStore(url)
 
 
+def _milvus_vectors(url: str) -> VectorIndexes:
+    from feed.storage.milvus import MilvusIndexes
+
+    return MilvusIndexes(url)
+
+
 def _redis_limits(url: str, limits: Mapping[str, Limit]) -> RateLimits:
     from feed.storage.redis_store import RedisRateLimits
 
@@ -124,7 +142,8 @@ Opener = Callable[[str], Any]
 BACKENDS: dict[str, dict[str, Opener]] = {
     "catalog": {"sqlite": lambda url: SqliteCatalog(local_path(url)),
                 "postgresql": _postgres_catalog, "postgres": _postgres_catalog},
-    "vectors": {"faiss": lambda url: FaissIndexes(local_path(url))},
+    "vectors": {"faiss": lambda url: FaissIndexes(local_path(url)),
+                "milvus": _milvus_vectors, "milvus+https": _milvus_vectors},
     "users": {"sqlite": lambda url: StateStore(local_path(url)),
               "postgresql": _postgres_users, "postgres": _postgres_users},
     "events": {"parquet": lambda url: ParquetEventLog(local_path(url))},
@@ -134,6 +153,18 @@ BACKENDS: dict[str, dict[str, Opener]] = {
 LIMITS: dict[str, Callable[[str, Mapping[str, Limit]], RateLimits]] = {
     "memory": lambda url, limits: RateLimiter(dict(limits)),
     "redis": _redis_limits,
+}
+
+
+def _redis_engagement(url: str) -> SharedEngagement:
+    from feed.storage.redis_store import RedisEngagement
+
+    return RedisEngagement(url)
+
+
+ENGAGEMENT: dict[str, Callable[[str], SharedEngagement]] = {
+    "memory": lambda url: LocalEngagement(),
+    "redis": _redis_engagement,
 }
 
 
@@ -163,6 +194,16 @@ def open_limits(url: str, limits: Mapping[str, Limit]) -> RateLimits:
     if scheme not in LIMITS:
         raise StoreURLError(f"no limits backend for {url!r}; known: {', '.join(sorted(LIMITS))}")
     return LIMITS[scheme](url, limits)
+
+
+def open_engagement(url: str) -> SharedEngagement:
+    """Engagement shared between serving processes at `url` (`memory://`: none)."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ENGAGEMENT:
+        raise StoreURLError(
+            f"no engagement backend for {url!r}; known: {', '.join(sorted(ENGAGEMENT))}"
+        )
+    return ENGAGEMENT[scheme](url)
 
 
 def open_stores(urls: StoreURLs) -> Stores:

@@ -72,3 +72,6 @@ class FaissIndexes:
     def save(self, index: VectorIndex) -> None:  # type: ignore[override]
         """Write the index (atomically) at its generation."""
         index.save(self.folder)
+
+    def close(self) -> None:
+        """Nothing to release: each save wrote its files whole."""

@@ -150,8 +150,10 @@ def test_an_index_saved_before_labels_still_loads(tmp_path, rng):
     idx = VectorIndex.build("text", "m", np.array([3, 9, 4]), unit(rng, 3, 8), generation=1)
     idx.save(tmp_path)
     npz = tmp_path / "text.npz"
-    with np.load(npz) as data:  # drop the label arrays: the older layout
-        old = {k: data[k] for k in ("ids", "vectors", "faiss", "save_id")}
+    with np.load(npz) as data:  # no label arrays, FAISS bytes inside: the older layout
+        old = {k: data[k] for k in ("ids", "vectors", "save_id")}
+    for separate in tmp_path.glob("text.*.faiss"):
+        separate.unlink()
     # The older layout stored clip ids in FAISS, not labels.
     legacy = faiss.IndexIDMap2(faiss.IndexFlatIP(8))
     legacy.add_with_ids(idx.vectors_for(np.array([3, 9, 4])), np.array([3, 9, 4]))
@@ -164,3 +166,41 @@ def test_an_index_saved_before_labels_still_loads(tmp_path, rng):
     back.upsert(np.array([10]), unit(rng, 1, 8))
     assert sorted(back.ids.tolist()) == [3, 4, 9, 10]
     assert back.search(back.vectors_for(np.array([10])), 1)[0].ids.tolist() == [10]
+
+
+def test_hnsw_keeps_8bit_codes_only_and_decodes_them_closely(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    vectors = unit(rng, 400, 32)
+    ids = np.arange(400, dtype=np.int64) + 7
+    idx = VectorIndex.build("text", "m", ids, vectors, generation=1)
+    assert idx.kind == "hnsw" and idx.codec == "sq8"
+    # Decoded codes stay within a quantization step of the vectors given.
+    np.testing.assert_allclose(idx.vectors_for(ids[[0, 5, 399]]), vectors[[0, 5, 399]], atol=0.01)
+    idx.save(tmp_path)
+    with np.load(tmp_path / "text.npz") as data:
+        assert data["vectors"].shape == (0, 32)  # no float32 copy beside the codes
+    back = VectorIndex.load(tmp_path, "text", "m", 32)
+    assert back.codec == "sq8" and len(list(tmp_path.glob("text.*.faiss"))) == 1
+    np.testing.assert_array_equal(back.vectors_for(ids[:20]), idx.vectors_for(ids[:20]))
+    assert back.search(vectors[:1], 1)[0].ids.tolist() == [7]
+    # Removals past the tombstone limit rebuild from the decoded codes; shrinking below
+    # the threshold turns it back into an exact flat index.
+    back.remove(ids[:250])
+    back.upsert(np.array([9000]), vectors[:1])
+    assert back.kind == "flat" and back.codec == "float32"
+    assert back.search(vectors[:1], 2)[0].ids.tolist()[0] in (7, 9000)
+    assert 7 not in back and len(back) == 151
+
+
+def test_flat_index_saved_beside_its_faiss_file_matches_the_one_kept(tmp_path, rng):
+    vectors = unit(rng, 50, 16)
+    idx = VectorIndex.build("text", "m", np.arange(50), vectors, generation=1)
+    idx.save(tmp_path)
+    idx.save(tmp_path)  # the older FAISS file goes
+    assert len(list(tmp_path.glob("text.*.faiss"))) == 1
+    back = VectorIndex.load(tmp_path, "text", "m", 16)
+    assert back.codec == "float32"
+    np.testing.assert_array_equal(back.vectors, vectors)
+    for a, b in zip(idx.search(vectors[:5], 5), back.search(vectors[:5], 5), strict=True):
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.scores, b.scores)

@@ -287,3 +287,45 @@ def test_dev2_shares_no_text_with_the_other_sets(dev2_cases, dev_cases):
     others = {norm(c.text) for c in (*load_heldout(), *dev_cases)}
     shared = [c.id for c in dev2_cases if norm(c.text) in others]
     assert not shared, f"dev2 cases whose text is also in dev or held out: {shared}"
+
+
+# A third development set, never tuned on: it checks that changes tuned on the first two
+# generalise.
+DEV3_PATH = DATA_DIR / "dev3_instructions.toml"
+
+
+@pytest.fixture(scope="module")
+def dev3_cases():
+    return load_heldout(DEV3_PATH)
+
+
+def test_dev3_cases_parse_with_unique_ids_numbered_by_language(dev3_cases):
+    assert len(dev3_cases) >= 150
+    ids = [c.id for c in dev3_cases]
+    assert len(set(ids)) == len(ids)
+    for case in dev3_cases:
+        assert re.fullmatch(rf"dev3-{ID_PREFIX[case.lang]}-\d{{3}}", case.id), case.id
+    assert len({c.text for c in dev3_cases}) == len(dev3_cases), "a text appears twice"
+    langs = Counter(c.lang for c in dev3_cases)
+    assert langs["ja"] / len(dev3_cases) >= 0.40
+
+
+def test_dev3_concepts_are_verbatim_and_accepts_keep_polarity(dev3_cases):
+    for case in dev3_cases:
+        for op in case.ops:
+            if op.op == "none":
+                assert op.concept is None and len(case.ops) == 1, case.id
+            elif op.op != "reset":
+                assert op.concept and op.concept in case.text, case.id
+            assert all(POLARITY[a] * POLARITY[op.op] >= 0 for a in op.accept), case.id
+    asks = sum(any(op.op == "ask" for op in c.ops) for c in dev3_cases)
+    assert asks <= 0.05 * len(dev3_cases)
+
+
+def test_dev3_shares_no_text_with_the_other_sets(dev3_cases, dev2_cases, dev_cases):
+    def norm(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    others = {norm(c.text) for c in (*load_heldout(), *dev_cases, *dev2_cases)}
+    shared = [c.id for c in dev3_cases if norm(c.text) in others]
+    assert not shared, f"dev3 cases whose text is also in dev, dev2 or held out: {shared}"

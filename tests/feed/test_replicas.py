@@ -4,14 +4,16 @@ catalog's generation moved."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from support import assert_catalog_and_index_agree
 
 from feed.core.manifest import parse_entry
+from feed.services import snapshot
 from feed.services.clips import ClipStore
 from feed.services.consent import ConsentGate
 from feed.services.snapshot import Snapshots
-from feed.storage.stores import open_store
+from feed.storage.stores import open_engagement, open_store
 
 PROMPTS = ("a cat asleep on a sofa", "a dog running in the rain", "a heron at dawn")
 
@@ -68,6 +70,38 @@ def test_engines_over_a_postgres_catalog_catch_up(tmp_path, text_encoder, postgr
     try:
         check_catch_up(a, b)
     finally:
+        a.close()
+        b.close()
+
+
+def test_engagement_through_one_process_moves_popularity_in_another(
+    tmp_path, text_encoder, redis_url, monkeypatch
+):
+    monkeypatch.setattr(snapshot, "HEAR_INTERVAL_S", 0.0)  # take on every look
+    a, b = replicas(tmp_path, text_encoder, None)
+    users = open_store("users", f"sqlite://{tmp_path / 'users.db'}")
+    snapshots = [Snapshots(e, users, open_engagement(redis_url)) for e in (a, b)]
+    try:
+        a.ingest([entry(f"c{i}", p, i + 1) for i, p in enumerate(PROMPTS)], now=100.0)
+        here, there = snapshots
+        snap = there.current()
+        assert there.popularity(snap, snap.rows_for_ids(["c1"])).tolist() == [0.0]
+        here.current()
+        here.engaged([("c1", "like"), ("c1", "view"), ("c2", "skip")])
+        assert there.current() is snap  # the catalog did not move: no rebuild
+        row = snap.row_of_id["c1"]
+        assert there.most_popular(snap)[0] == row
+        popular = there.popularity(snap, snap.rows_for_ids(["c0", "c1", "c2"]))
+        assert popular[1] == 1.0 and popular[0] == popular[2] == 0.0
+        # the process that recorded them counted them once, as the other did
+        mine = here.current()
+        assert here.popularity(mine, mine.rows_for_ids(["c1"])).tolist() == [1.0]
+        every = np.arange(len(snap))
+        assert here.popularity(mine, every).tolist() == there.popularity(snap, every).tolist()
+    finally:
+        for each in snapshots:
+            each.shared.close()
+        users.close()
         a.close()
         b.close()
 

@@ -7,6 +7,8 @@ import pytest
 
 from feed.core.intent import (
     Clause,
+    _cue_word,
+    clause_cues,
     clauses_from_tags,
     emoji_kind,
     load_tokenizer,
@@ -167,11 +169,17 @@ def test_unclear_polarity_asks_with_both_readings(reader):
 def test_polarity_guard():
     sure_boost = {"boost": 0.95, "suppress": 0.02, "exclude": 0.01, "only": 0.0}
     assert not _polarity_unclear(sure_boost, negative_cue=False)
-    assert not _polarity_unclear(sure_boost, negative_cue=True)
-    # With a negative cue in the clause, a boost must be very sure.
+    # A clause whose cues only ask for less is never read as more without asking.
+    assert _polarity_unclear(sure_boost, negative_cue=True)
+    assert not _polarity_unclear(sure_boost, negative_cue=True, positive_cue=True)
+    # ... nor one that negates a request ("for the love of god no more minions").
+    assert _polarity_unclear(sure_boost, negative_cue=True, positive_cue=True, negated_ask=True)
+    sure_only = {"boost": 0.02, "suppress": 0.02, "exclude": 0.01, "only": 0.95}
+    assert not _polarity_unclear(sure_only, negative_cue=True, only_cue=True)
+    # With cues both ways, a boost must be very sure.
     leaning_boost = {"boost": 0.85, "suppress": 0.1, "exclude": 0.05, "only": 0.0}
     assert not _polarity_unclear(leaning_boost, negative_cue=False)
-    assert _polarity_unclear(leaning_boost, negative_cue=True)
+    assert _polarity_unclear(leaning_boost, negative_cue=True, positive_cue=True)
     torn = {"boost": 0.5, "suppress": 0.3, "exclude": 0.2, "only": 0.0}
     assert _polarity_unclear(torn, negative_cue=False)
     # A negative reading of a clause whose only cues ask for more must be as sure.
@@ -179,6 +187,33 @@ def test_polarity_guard():
     assert not _polarity_unclear(leaning_less, negative_cue=False, positive_cue=False)
     assert _polarity_unclear(leaning_less, negative_cue=False, positive_cue=True)
     assert not _polarity_unclear(leaning_less, negative_cue=True, positive_cue=True)
+
+
+@pytest.mark.parametrize(
+    ("typed", "cue"),
+    [("stpo", "stop"), ("mroe", "more"), ("tierd", "tired"), ("onyl", "only"),
+     ("lesss", "less"), ("moooore", "more"), ("likes", "like"), ("snow", "snow"),
+     ("feed", "feed"), ("gore", "gore"), ("cats", "cats")],
+)  # fmt: skip
+def test_typed_cue_words(typed, cue):
+    assert _cue_word(typed) == cue
+
+
+@pytest.mark.parametrize(
+    ("text", "negative", "positive"),
+    [("no more golf", True, False), ("i dont want cats", True, False),
+     ("never stop showing otters", False, True), ("cant get enough of pottery", False, True),
+     ("stpo showing spiders", True, False), ("もっと見たい", False, True),
+     ("こわくて見れない", True, False), ("嫌いじゃない", False, True),
+     ("I wouldn't mind more trains", True, True), ("もっとない?", False, True),
+     ("マジで無理なんだけど", True, False), ("控えめにできない?", True, False),
+     ("サメしか勝たん", False, False)],
+)  # fmt: skip
+def test_clause_cues_read_negation_scope(text, negative, positive):
+    text = normalise(text)
+    tokens = load_tokenizer().tokenize(text)
+    cues = clause_cues(Clause(0, len(text), ()), tokens)
+    assert (cues.negative, cues.positive) == (negative, positive)
 
 
 def test_tags_and_clauses_round_trip():

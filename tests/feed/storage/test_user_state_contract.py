@@ -2,7 +2,8 @@
 
 A backend joins by adding one entry to BACKENDS: a function that, given the test's
 request (for `tmp_path`, or a server fixture), returns the URL of an empty user state.
-Migrations of the SQLite file stay in tests/feed/test_catalog.py.
+Migrations of the SQLite file stay in tests/feed/test_catalog.py; what only PostgreSQL
+promises is in test_postgres_user_state.py.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def users(open_users) -> UserState:
 
 
 def steer(steering_id: str, user_id: str | None, phrase: str, created_at: float, *,
-          op: str = "boost", scope: str = "persistent", session_id: str | None = None,
-          expires_at: float | None = None) -> SteeringRecord:  # fmt: skip
-    return SteeringRecord(steering_id, user_id, op, phrase, 1.5, scope, session_id,
+          op: str = "boost", weight: float = 1.5, scope: str = "persistent",
+          session_id: str | None = None, expires_at: float | None = None
+          ) -> SteeringRecord:  # fmt: skip
+    return SteeringRecord(steering_id, user_id, op, phrase, weight, scope, session_id,
                           f"more {phrase}", created_at, expires_at, None)  # fmt: skip
 
 
@@ -102,7 +104,8 @@ def assert_same_view(got: UserView, want: UserView) -> None:
 
 def test_an_account_signs_in_with_its_token_only(users):
     ann, token = users.create_user("ann", NOW)
-    assert ann.handle == "ann" and ann.created_at == NOW and not ann.reserved and ann.id
+    assert ann.handle == "ann" and ann.created_at == NOW and not ann.reserved
+    assert ann.id.startswith("u_")
     assert isinstance(token, str) and len(token) >= 32
     assert users.authenticate(token) == ann
     assert users.authenticate(token + "x") is None and users.authenticate("") is None
@@ -130,10 +133,11 @@ def test_reserved_handles_hold_their_name_and_cannot_sign_in(users):
     assert users.reserve_handles(["cy", "dee", "ann", "cy"], NOW) == 2  # ann is held already
     assert users.reserve_handles([], NOW) == 0
     assert users.reserve_handles(["cy"], NOW + 1) == 0
+    assert users.reserve_handles(["cy", "eve"], NOW + 1) == 1  # only eve is new
     cy = users.user_by_handle("cy")
     assert cy is not None and cy.reserved and cy.handle == "cy"
     assert not users.user_by_handle("ann").reserved
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="taken"):
         users.create_user("cy", NOW + 2)
     # no token was handed out for a reservation, and none that a client could send works
     for token in ("", "cy", cy.id, "reserved:", "null"):
@@ -146,19 +150,22 @@ def test_handles_by_id_and_accounts_by_handle(users):
     users.reserve_handles(["cy"], NOW)
     assert users.handles_of([ann.id, bo.id, ann.id, "u_nobody"]) == {ann.id: "ann", bo.id: "bo"}
     assert users.handles_of([]) == {}
-    found = users.users_by_handles(["ann", "cy", "zed"])
+    found = users.users_by_handles(["ann", "cy", "zed", "ann"])
     assert found.keys() == {"ann", "cy"} and found["ann"] == ann and found["cy"].reserved
     assert users.users_by_handles([]) == {}
 
 
-def test_handles_starting_with_a_prefix_come_in_order(users):
-    for handle in ("bo", "annie", "ann", "dee", "anna"):
+def test_handles_starting_with_a_prefix_come_in_byte_order(users):
+    for handle in ("bo", "annie", "ann_d", "ann", "dee", "ann.c", "anna", "ann-b"):
         users.create_user(handle, NOW)
     users.reserve_handles(["cy"], NOW)
-    assert users.handles_starting("ann", 10) == ["ann", "anna", "annie"]
-    assert users.handles_starting("ann", 2) == ["ann", "anna"]
-    assert users.handles_starting("", 10) == ["ann", "anna", "annie", "bo", "cy", "dee"]
-    assert users.handles_starting("", 2) == ["ann", "anna"]
+    # byte order whatever the database's collation: "-", "." and "_" come before letters
+    in_order = ["ann", "ann-b", "ann.c", "ann_d", "anna", "annie"]
+    assert users.handles_starting("ann", 10) == in_order
+    assert users.handles_starting("ann", 2) == ["ann", "ann-b"]
+    assert users.handles_starting("ann_", 10) == ["ann_d"]  # "_" is no wildcard
+    assert users.handles_starting("", 10) == [*in_order, "bo", "cy", "dee"]
+    assert users.handles_starting("", 2) == ["ann", "ann-b"]
     assert users.handles_starting("z", 10) == []
 
 
@@ -189,8 +196,9 @@ def test_recorded_events_become_history_tastes_and_counts(users, rng):
               "visual": ChannelTaste(None, 0.0, negative, 1.5, NOW + 7)}  # fmt: skip
     rows = [("c1", "view", NOW + 1), ("c2", "skip", NOW + 2), ("c3", "hide", NOW + 3),
             ("c4", "like", NOW + 4), ("c5", "share", NOW + 5), ("c6", "remix", NOW + 6),
-            ("c4", "view", NOW + 7), ("c1", "view", NOW + 8)]  # fmt: skip
-    users.record_events("u1", rows, tastes, follows=["maker"])
+            ("c4", "view", NOW + 7), ("c1", "view", NOW + 8),
+            ("c7", "follow", NOW + 8)]  # fmt: skip
+    users.record_events("u1", rows, tastes, follows=["maker"])  # a follow counts for no clip
     assert users.watched("u1") == {"c1", "c2", "c4"}  # views and skips
     assert users.hidden("u1") == {"c3"}
     assert users.liked("u1") == ["c6", "c5", "c4"]  # likes, shares and remixes, newest first
@@ -208,14 +216,18 @@ def test_recorded_events_become_history_tastes_and_counts(users, rng):
     assert users.tastes("u2") == {} and users.hidden("u2") == set()
 
 
-def test_a_later_like_moves_a_clip_up_and_tastes_replace_per_channel(users, rng):
+def test_a_later_batch_moves_a_like_up_counts_again_and_replaces_tastes_per_channel(users, rng):
     first = {"text": ChannelTaste(rng.standard_normal(4).astype(np.float32), 1.0, None, 0.0, NOW),
              "visual": ChannelTaste(None, 0.0, None, 0.0, NOW)}  # fmt: skip
-    users.record_events("u1", [("c1", "like", NOW), ("c2", "like", NOW + 1)], first, [])
-    later = {"text": ChannelTaste(rng.standard_normal(4).astype(np.float32), 3.0, None, 0.0,
+    users.record_events("u1", [("c1", "like", NOW), ("c2", "like", NOW + 1),
+                               ("c3", "hide", NOW + 2)], first, [])  # fmt: skip
+    # the text taste becomes a negative only: a channel's taste is replaced whole
+    later = {"text": ChannelTaste(None, 0.0, rng.standard_normal(4).astype(np.float32), 1.5,
                                   NOW + 5)}  # fmt: skip
-    users.record_events("u1", [("c1", "like", NOW + 5)], later, [])
-    assert users.liked("u1") == ["c1", "c2"]
+    users.record_events("u1", [("c1", "like", NOW + 5), ("c3", "hide", NOW + 5)], later, [])
+    assert users.liked("u1") == ["c1", "c2"] and users.hidden("u1") == {"c3"}
+    stats = users.clip_stats()
+    assert stats["c1"] == (0, 2, 0, 0, 0, 0) and stats["c3"] == (0, 0, 0, 2, 0, 0)
     assert_same_tastes(users.tastes("u1"), {"text": later["text"], "visual": first["visual"]})
 
 
@@ -225,7 +237,7 @@ def test_a_later_like_moves_a_clip_up_and_tastes_replace_per_channel(users, rng)
 def test_the_first_page_opens_a_session_and_pages_add_what_they_served(users):
     assert users.session_owner("s1") is None and users.served("s1") == set()
     assert users.latest_session("u1") is None
-    users.record_page("s1", "u1", 0, ["c1", "c2"], NOW)
+    users.record_page("s1", "u1", 0, ["c1", "c2", "c2"], NOW)
     assert users.session_owner("s1") == "u1" and users.latest_session("u1") == "s1"
     users.record_page("s1", "u1", 1, ["c2", "c3"], NOW + 10)
     assert users.served("s1") == {"c1", "c2", "c3"}
@@ -233,12 +245,14 @@ def test_the_first_page_opens_a_session_and_pages_add_what_they_served(users):
     assert users.latest_session("u1") == "s2"
     assert users.served("s1") == {"c1", "c2", "c3"} and users.served("s2") == {"c9"}
     assert users.latest_session("u2") is None
+    users.record_page("s3", "u1", 0, [], NOW + 20)  # an empty page, at the same time
+    assert users.latest_session("u1") == "s3" and users.served("s3") == set()
 
 
 def test_a_session_belongs_to_whoever_opened_it(users):
     users.record_page("s1", "u1", 0, ["c1"], NOW)
     users.record_page("s1", "u2", 1, ["c2"], NOW + 1)
-    assert users.session_owner("s1") == "u1"
+    assert users.session_owner("s1") == "u1" and users.served("s1") == {"c1", "c2"}
     assert users.latest_session("u2") is None
 
 
@@ -279,6 +293,23 @@ def test_retracted_ops_stay_on_record_and_leave_the_live_set(users):
     assert users.live_user_steering(NOW + 500) == []
 
 
+def test_steering_made_in_one_instant_keeps_the_order_it_was_added_in(users):
+    ops = [steer("g1", None, "calm", NOW),
+           steer("a1", "ann", "cats", NOW, scope="session", session_id="s1"),
+           steer("b1", "bo", "dogs", NOW, expires_at=NOW + 10),
+           steer("a0", "ann", "rain", NOW, op="suppress", weight=-0.5,
+                 expires_at=NOW + 100)]  # fmt: skip
+    users.add_steering(ops)
+    users.add_steering([])
+    assert users.get_steering("a0") == ops[3]
+    assert users.steering_for("ann") == [ops[0], ops[1], ops[3]]  # in the order added, not by id
+    assert users.live_user_steering(NOW) == ops[1:]  # a session's ops are live too
+    assert users.live_user_steering(NOW + 50) == [ops[1], ops[3]]
+    assert users.retract_steering(["a1", "a1", "zz"], NOW + 1) == 1
+    assert users.retract_steering([], NOW + 2) == 0
+    assert users.live_user_steering(NOW + 50) == [ops[3]]
+
+
 # -- made for users, and cameos ------------------------------------------------------------
 
 
@@ -286,6 +317,7 @@ def test_clips_made_for_a_user(users):
     users.add_made_for([("u1", "m1", "herons", "j1"), ("u1", "m2", "cats", "j2"),
                         ("u2", "m4", "owls", "j4")], NOW)  # fmt: skip
     users.add_made_for([("u1", "m3", "dogs", "j3"), ("u1", "m1", "again", "j9")], NOW + 5)
+    users.add_made_for([], NOW + 6)
     assert users.made_for("u1") == {"m1": "herons", "m2": "cats", "m3": "dogs"}
     assert users.made_for("u2") == {"m4": "owls"} and users.made_for("u3") == {}
     rows = users.made_for_rows("u1", 10)
@@ -338,13 +370,14 @@ def populate(users: UserState, rng: np.random.Generator) -> dict[str, str]:
     """Two sessions of `vee`, who follows and is followed, with steering and made-for clips.
 
     Of the "mutuals" cameo owners, only `ay` follows vee; `cee` follows vee but lets
-    everyone use their cameo.
+    everyone use their cameo. vee has tastes of two widths; ay a channel with no vector.
     """
     ids = {h: users.create_user(h, NOW)[0].id for h in ("vee", "ay", "bee", "cee")}
     vee = ids["vee"]
     tastes = {"text": ChannelTaste(rng.standard_normal(4).astype(np.float32), 2.0,
                                    rng.standard_normal(4).astype(np.float32), 0.5, NOW + 9),
-              "visual": ChannelTaste(None, 0.0, None, 0.0, NOW + 9)}  # fmt: skip
+              "visual": ChannelTaste(rng.standard_normal(8).astype(np.float32), 1.0, None, 0.0,
+                                     NOW + 9)}  # fmt: skip
     users.record_events(vee, [("c1", "view", NOW + 1), ("c2", "skip", NOW + 2),
                               ("c3", "hide", NOW + 3), ("c4", "like", NOW + 4),
                               ("c5", "share", NOW + 5), ("c4", "view", NOW + 6)],
@@ -352,6 +385,8 @@ def populate(users: UserState, rng: np.random.Generator) -> dict[str, str]:
     users.follow(vee, "bee", NOW)
     for handle, policy in (("ay", "mutuals"), ("bee", "mutuals"), ("cee", "everyone")):
         users.set_cameo(handle, ids[handle], policy, [], [], NOW)
+    empty = ChannelTaste(None, 0.0, None, 0.0, NOW + 14)
+    users.record_events(ids["ay"], [("c12", "view", NOW + 14)], {"visual": empty}, follows=[])
     users.follow(ids["ay"], "vee", NOW)
     users.follow(ids["cee"], "vee", NOW)
     users.follow(ids["bee"], "ay", NOW)

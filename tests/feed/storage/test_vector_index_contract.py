@@ -26,14 +26,26 @@ def _faiss(tmp_path: Path) -> str:
     return f"faiss://{tmp_path / 'index'}"
 
 
-BACKENDS: dict[str, Callable[[Path], str]] = {"faiss": _faiss}
+def _milvus(tmp_path: Path) -> str:
+    return f"milvus://{tmp_path / 'vectors.db'}"  # a milvus-lite file: the client, no server
+
+
+BACKENDS: dict[str, Callable[[Path], str]] = {"faiss": _faiss, "milvus": _milvus}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def open_indexes(request, tmp_path) -> Opener:
+def open_indexes(request, tmp_path) -> Iterator[Opener]:
     """Opens the backend's indexes; each call opens the same saved indexes again."""
     url = BACKENDS[request.param](tmp_path)
-    return lambda: open_store("vectors", url)
+    opened: list[VectorIndexes] = []
+
+    def reopen() -> VectorIndexes:
+        opened.append(open_store("vectors", url))
+        return opened[-1]
+
+    yield reopen
+    for indexes in opened:
+        indexes.close()
 
 
 def _sqlite_catalog(request: pytest.FixtureRequest) -> str:

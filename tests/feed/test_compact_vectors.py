@@ -1,0 +1,88 @@
+"""Snapshots of large catalogs hold 8-bit codes: close to float32, same pages' rules.
+
+The threshold is lowered so a small labelled catalog takes the compact path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from support import steering_catalog_entries, steering_catalog_rows
+
+from embeddings.encoders import l2_normalise
+from feed.core.profile import Event
+from feed.core.quantized import QuantizedVectors, quantize
+from feed.core.ranking import EXCLUDE_Z, phrase_relevance
+from feed.services import snapshot as snapshot_mod
+from feed.services.clips import ClipStore
+from feed.services.feed import FeedService
+from feed.services.snapshot import build_snapshot
+
+NOW = 1_800_000_000.0
+LABEL = {r["id"]: r for r in steering_catalog_rows()}
+PHRASES = ("anime style", "horror", "sports", "cats", "realistic footage", "watercolor")
+
+
+def test_codes_decode_within_half_a_step_and_score_like_the_decoded_rows(rng):
+    vectors = l2_normalise(rng.standard_normal((1000, 64)).astype(np.float32))
+    codes = quantize(vectors)
+    assert codes.codes.dtype == np.uint8 and codes.shape == (1000, 64)
+    assert codes.nbytes < vectors.nbytes / 3.9
+    err = np.abs(codes.rows(np.arange(1000)) - vectors)
+    assert (err <= codes.step / 2 + 1e-6).all()
+    q = vectors[3]
+    np.testing.assert_allclose(codes @ q, codes.rows(np.arange(1000)) @ q, atol=1e-5)
+    np.testing.assert_allclose(codes @ q, vectors @ q, atol=0.01)
+    assert codes[[3, 4]].shape == (2, 64) and codes[np.array([7])].dtype == np.float32
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, text_encoder):
+    home = tmp_path_factory.mktemp("compact-home")
+    engine = ClipStore(home, text_encoder, None)
+    engine.ingest(steering_catalog_entries(), now=NOW - 86_400)
+    yield engine
+    engine.close()
+
+
+def test_a_compact_snapshot_ranks_like_the_float32_one(built, monkeypatch):
+    exact = build_snapshot(built)
+    monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
+    compact = build_snapshot(built)
+    assert isinstance(compact.vectors["text"], QuantizedVectors)
+    assert isinstance(exact.vectors["text"], np.ndarray)
+    for phrase in PHRASES:
+        q = {"text": built.encoders["text"].encode_texts([phrase])[0]}
+        a = phrase_relevance(exact.vectors, exact.has, q)
+        b = phrase_relevance(compact.vectors, compact.has, q)
+        assert np.abs(a - b).max() < 0.05  # z, in standard deviations
+        top_a, top_b = np.argsort(-a)[:10], np.argsort(-b)[:10]
+        assert len(set(top_a) & set(top_b)) >= 9
+        # Exclusions remove the same clips, except any within the error of the bar.
+        near_bar = np.abs(a - EXCLUDE_Z) < 0.05
+        np.testing.assert_array_equal((a >= EXCLUDE_Z)[~near_bar], (b >= EXCLUDE_Z)[~near_bar])
+
+
+def test_pages_over_a_compact_snapshot_obey_steering_and_events(built, reader, monkeypatch):
+    monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
+    service = FeedService.open(built, built.home, reader)
+    try:
+        assert isinstance(service.snapshots.current().vectors["text"], QuantizedVectors)
+        user, _ = service.accounts.create_user("compactviewer", NOW)
+        service.steering.steer(user, "more anime style", NOW)
+        first = service.pages.feed_page(user, 20, None, NOW + 1)
+        anime = sum(LABEL[i.clip.id]["look"] == "anime" for i in first.items) / len(first.items)
+        assert anime >= 0.8  # the bar the float32 snapshot meets (test_feed_service.py)
+        service.steering.steer(user, "no horror", NOW + 2)
+        items, cursor = [], None
+        for _ in range(3):
+            page = service.pages.feed_page(user, 20, cursor, NOW + 3)
+            items += page.items
+            cursor = page.next_cursor
+        assert items and not [i for i in items if LABEL[i.clip.id]["topic"] == "horror"]
+        liked = [i.clip.id for i in items[:3]]
+        events = [Event(c, "like", NOW + 5) for c in liked]
+        assert service.intake.record_events(user, events, NOW + 5) == 3
+        assert "text" in service.users.tastes(user.id)
+    finally:
+        service.close()

@@ -249,83 +249,52 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
     assert not shared, f"dev cases whose text is also held out: {shared}"
 
 
-DEV2_PATH = DATA_DIR / "dev2_instructions.toml"
+# Two more development sets in the same format: dev2 (a casual phone-typing voice, tuned
+# on) and dev3 (other voices, never tuned on: it checks that changes generalise).
+MORE_DEV = {"dev2": 200, "dev3": 150}  # set → fewest cases
 
 
-@pytest.fixture(scope="module")
-def dev2_cases():
-    return load_heldout(DEV2_PATH)
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
-def test_dev2_cases_parse_with_unique_ids_numbered_by_language(dev2_cases):
-    assert len(dev2_cases) >= 200
-    ids = [c.id for c in dev2_cases]
+@pytest.fixture(scope="module", params=sorted(MORE_DEV))
+def more_dev(request):
+    """(name, cases) of each further development set."""
+    return request.param, load_heldout(DATA_DIR / f"{request.param}_instructions.toml")
+
+
+def test_more_dev_cases_parse_with_unique_ids_numbered_by_language(more_dev):
+    name, cases = more_dev
+    assert len(cases) >= MORE_DEV[name]
+    ids = [c.id for c in cases]
     assert len(set(ids)) == len(ids)
-    for case in dev2_cases:
-        assert re.fullmatch(rf"dev2-{ID_PREFIX[case.lang]}-\d{{3}}", case.id), case.id
-    assert len({c.text for c in dev2_cases}) == len(dev2_cases), "a text appears twice"
-    langs = Counter(c.lang for c in dev2_cases)
-    assert langs["ja"] / len(dev2_cases) >= 0.40
+    for case in cases:
+        assert re.fullmatch(rf"{name}-{ID_PREFIX[case.lang]}-\d{{3}}", case.id), case.id
+    assert len({c.text for c in cases}) == len(cases), "a text appears twice"
+    langs = Counter(c.lang for c in cases)
+    assert langs["ja"] / len(cases) >= 0.40
 
 
-def test_dev2_concepts_are_verbatim_and_accepts_keep_polarity(dev2_cases):
-    for case in dev2_cases:
+def test_more_dev_concepts_are_verbatim_and_accepts_keep_polarity(more_dev):
+    _, cases = more_dev
+    for case in cases:
         for op in case.ops:
             if op.op == "none":
                 assert op.concept is None and len(case.ops) == 1, case.id
             elif op.op != "reset":
                 assert op.concept and op.concept in case.text, case.id
             assert all(POLARITY[a] * POLARITY[op.op] >= 0 for a in op.accept), case.id
-    asks = sum(any(op.op == "ask" for op in c.ops) for c in dev2_cases)
-    assert asks <= 0.05 * len(dev2_cases)
+    asks = sum(any(op.op == "ask" for op in c.ops) for c in cases)
+    assert asks <= 0.05 * len(cases)
 
 
-def test_dev2_shares_no_text_with_the_other_sets(dev2_cases, dev_cases):
-    def norm(text: str) -> str:
-        return " ".join(text.casefold().split())
-
-    others = {norm(c.text) for c in (*load_heldout(), *dev_cases)}
-    shared = [c.id for c in dev2_cases if norm(c.text) in others]
-    assert not shared, f"dev2 cases whose text is also in dev or held out: {shared}"
-
-
-# A third development set, never tuned on: it checks that changes tuned on the first two
-# generalise.
-DEV3_PATH = DATA_DIR / "dev3_instructions.toml"
-
-
-@pytest.fixture(scope="module")
-def dev3_cases():
-    return load_heldout(DEV3_PATH)
-
-
-def test_dev3_cases_parse_with_unique_ids_numbered_by_language(dev3_cases):
-    assert len(dev3_cases) >= 150
-    ids = [c.id for c in dev3_cases]
-    assert len(set(ids)) == len(ids)
-    for case in dev3_cases:
-        assert re.fullmatch(rf"dev3-{ID_PREFIX[case.lang]}-\d{{3}}", case.id), case.id
-    assert len({c.text for c in dev3_cases}) == len(dev3_cases), "a text appears twice"
-    langs = Counter(c.lang for c in dev3_cases)
-    assert langs["ja"] / len(dev3_cases) >= 0.40
-
-
-def test_dev3_concepts_are_verbatim_and_accepts_keep_polarity(dev3_cases):
-    for case in dev3_cases:
-        for op in case.ops:
-            if op.op == "none":
-                assert op.concept is None and len(case.ops) == 1, case.id
-            elif op.op != "reset":
-                assert op.concept and op.concept in case.text, case.id
-            assert all(POLARITY[a] * POLARITY[op.op] >= 0 for a in op.accept), case.id
-    asks = sum(any(op.op == "ask" for op in c.ops) for c in dev3_cases)
-    assert asks <= 0.05 * len(dev3_cases)
-
-
-def test_dev3_shares_no_text_with_the_other_sets(dev3_cases, dev2_cases, dev_cases):
-    def norm(text: str) -> str:
-        return " ".join(text.casefold().split())
-
-    others = {norm(c.text) for c in (*load_heldout(), *dev_cases, *dev2_cases)}
-    shared = [c.id for c in dev3_cases if norm(c.text) in others]
-    assert not shared, f"dev3 cases whose text is also in dev, dev2 or held out: {shared}"
+def test_each_dev_set_shares_no_text_with_the_others(dev_cases):
+    sets = {"held out": load_heldout(), "dev": dev_cases}
+    for name in sorted(MORE_DEV):
+        sets[name] = load_heldout(DATA_DIR / f"{name}_instructions.toml")
+    for name in sorted(MORE_DEV):
+        others = {_norm(c.text) for other, cases in sets.items() if other != name
+                  for c in cases}  # fmt: skip
+        shared = [c.id for c in sets[name] if _norm(c.text) in others]
+        assert not shared, f"{name} cases whose text is also in another set: {shared}"

@@ -8,6 +8,7 @@ and decoded only for the rows a page scores; smaller catalogs keep float32 matri
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -23,6 +24,9 @@ from feed.services.clips import TEXT, ClipStore
 from feed.storage.catalog import embedding_text
 from feed.storage.engagement import LocalEngagement
 from feed.storage.interfaces import SharedEngagement, UserState
+from feed.storage.sqlite import DatabaseError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -227,15 +231,24 @@ class Snapshots:
                 # it before candidate sources read them.
                 self.clips.catch_up(generation)
                 snap = self._snapshot = build_snapshot(self.clips)
-                self.shared.take()  # the counts read next hold what was posted so far
+                self._heard()  # the counts read next hold what was posted so far
                 self._heard_at = time.monotonic()
                 self._engagement = self._raw_engagement(snap)
                 self._peak = float(self._engagement.max(initial=0.0))
                 self._top = _most(self._engagement, np.arange(len(snap)), POPULAR_DEPTH)
             elif time.monotonic() - self._heard_at >= HEAR_INTERVAL_S:
                 self._heard_at = time.monotonic()
-                self._apply(snap, self.shared.take().items())
+                self._apply(snap, self._heard().items())
             return snap
+
+    def _heard(self) -> dict[str, float]:
+        """Other processes' engagement since the last look; none when the shared store
+        does not answer (popularity then moves with this process's events alone)."""
+        try:
+            return self.shared.take()
+        except DatabaseError as exc:
+            log.warning("%s; popularity goes on from this process's events", exc)
+            return {}
 
     def popularity(self, snap: CatalogSnapshot, rows: np.ndarray) -> np.ndarray:
         """Popularity in [0, 1] of `snap`'s rows (even if a newer snapshot replaced it)."""
@@ -262,7 +275,10 @@ class Snapshots:
         with self._lock:
             if self._snapshot is not None:
                 self._apply(self._snapshot, deltas.items())
-        self.shared.post(deltas)
+        try:
+            self.shared.post(deltas)
+        except DatabaseError as exc:
+            log.warning("%s; the other processes count these at their next rebuild", exc)
 
     def _apply(self, snap: CatalogSnapshot, deltas: Iterable[tuple[str, float]]) -> None:
         """Add engagement deltas to the rows of `snap`, the current snapshot (a clip it

@@ -98,15 +98,26 @@ class RedisEngagement:
         self._last = newest[0][0] if newest else b"0-0"
 
     def post(self, deltas: Mapping[str, float]) -> None:
-        """Tell the other processes what this one's events added to each clip."""
+        """Tell the other processes what this one's events added to each clip
+        (DatabaseError when Redis does not answer)."""
         if deltas:
-            self._client.xadd(
-                ENGAGEMENT_STREAM, {"origin": self._origin, "deltas": json.dumps(deltas)},
-                maxlen=ENGAGEMENT_KEPT, approximate=True,
-            )  # fmt: skip
+            try:
+                self._client.xadd(
+                    ENGAGEMENT_STREAM, {"origin": self._origin, "deltas": json.dumps(deltas)},
+                    maxlen=ENGAGEMENT_KEPT, approximate=True,
+                )  # fmt: skip
+            except redis.RedisError as exc:
+                raise DatabaseError(f"engagement not shared: {exc}") from exc
 
     def take(self) -> dict[str, float]:
-        """Deltas other processes posted since the last take, summed per clip."""
+        """Deltas other processes posted since the last take, summed per clip
+        (DatabaseError when Redis does not answer; the next take goes on from there)."""
+        try:
+            return self._take()
+        except redis.RedisError as exc:
+            raise DatabaseError(f"engagement of other processes not read: {exc}") from exc
+
+    def _take(self) -> dict[str, float]:
         summed: dict[str, float] = {}
         while True:
             read = self._client.xread({ENGAGEMENT_STREAM: self._last}, count=READ_BATCH)

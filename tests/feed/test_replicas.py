@@ -13,6 +13,7 @@ from feed.services import snapshot
 from feed.services.clips import ClipStore
 from feed.services.consent import ConsentGate
 from feed.services.snapshot import Snapshots
+from feed.storage.sqlite import DatabaseError
 from feed.storage.stores import open_engagement, open_store
 
 PROMPTS = ("a cat asleep on a sofa", "a dog running in the rain", "a heron at dawn")
@@ -101,6 +102,36 @@ def test_engagement_through_one_process_moves_popularity_in_another(
     finally:
         for each in snapshots:
             each.shared.close()
+        users.close()
+        a.close()
+        b.close()
+
+
+def test_a_snapshot_goes_on_when_the_shared_engagement_does_not_answer(
+    tmp_path, text_encoder, monkeypatch, caplog
+):
+    class Unreachable:
+        def post(self, deltas):
+            raise DatabaseError("no Redis answering")
+
+        def take(self):
+            raise DatabaseError("no Redis answering")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(snapshot, "HEAR_INTERVAL_S", 0.0)
+    a, b = replicas(tmp_path, text_encoder, None)
+    users = open_store("users", f"sqlite://{tmp_path / 'users.db'}")
+    try:
+        a.ingest([entry(f"c{i}", p, i + 1) for i, p in enumerate(PROMPTS)], now=100.0)
+        snapshots = Snapshots(a, users, Unreachable())
+        snap = snapshots.current()
+        snapshots.engaged([("c1", "like")])  # counted here, not passed on
+        assert snapshots.current() is snap
+        assert snapshots.most_popular(snap)[0] == snap.row_of_id["c1"]
+        assert "no Redis answering" in caplog.text
+    finally:
         users.close()
         a.close()
         b.close()

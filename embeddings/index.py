@@ -96,6 +96,16 @@ def as_ids(ids: np.ndarray) -> np.ndarray:
     return out
 
 
+def upsert_rows(ids: np.ndarray, vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ids and float32 rows of one upsert, checked: one row per id, no id twice."""
+    ids, x = as_ids(ids), as_matrix(vectors, dim)
+    if len(ids) != len(x):
+        raise ValueError(f"{len(ids)} ids for {len(x)} vectors")
+    if len(set(ids.tolist())) != len(ids):
+        raise ValueError("duplicate ids in one upsert")
+    return ids, x
+
+
 class VectorIndex:
     """A channel's vectors in FAISS, with upsert, remove, search and atomic save."""
 
@@ -152,12 +162,7 @@ class VectorIndex:
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under ids, replacing any vector already stored for an id."""
-        ids = as_ids(ids)
-        x = as_matrix(vectors, self.dim)
-        if len(ids) != len(x):
-            raise ValueError(f"{len(ids)} ids for {len(x)} vectors")
-        if len(set(ids.tolist())) != len(ids):
-            raise ValueError("duplicate ids in one upsert")
+        ids, x = upsert_rows(ids, vectors, self.dim)
         existing = np.array([i for i in ids.tolist() if i in self._row_of], dtype=np.int64)
         if len(existing):
             self.remove(existing)

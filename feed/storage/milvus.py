@@ -51,13 +51,14 @@ from embeddings.index import (
     SearchHits,
     as_ids,
     as_matrix,
+    upsert_rows,
 )
 from feed.storage.interfaces import Catalog
 from feed.storage.interfaces import VectorIndex as SearchIndex
 from feed.storage.sqlite import DatabaseError
 from feed.storage.stores import StoreURLError
 from feed.storage.urls import redact
-from feed.storage.vectors import catch_up
+from feed.storage.vectors import caught_up_on_open
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +194,7 @@ class MilvusIndex:
         self._write(ids, vectors, self._client.insert)
 
     def _write(self, ids: np.ndarray, vectors: np.ndarray, call: Any) -> None:
-        ids = as_ids(ids)
-        x = as_matrix(vectors, self.dim)
-        if len(ids) != len(x):
-            raise ValueError(f"{len(ids)} ids for {len(x)} vectors")
-        if len(set(ids.tolist())) != len(ids):
-            raise ValueError("duplicate ids in one upsert")
+        ids, x = upsert_rows(ids, vectors, self.dim)
         for start in range(0, len(ids), self.batch_rows):
             stop = start + self.batch_rows
             seqs = ids[start:stop].tolist()
@@ -326,10 +322,7 @@ class MilvusIndexes:
         self._client.load_collection(collection)  # milvus-lite reopens them released
         index = MilvusIndex(self._client, collection, channel, model, dim, self.target.index,
                             int(found["generation"]), self._read_ids(collection))  # fmt: skip
-        if index.generation < catalog.generation:
-            upserted, removed = catch_up(index, catalog)
-            log.info("%s index caught up: %d upserted, %d removed", channel, upserted, removed)
-            self.save(index)
+        caught_up_on_open(index, catalog, self.save)
         return index
 
     def build(self, channel: str, model: str, dim: int, catalog: Catalog) -> MilvusIndex:

@@ -13,6 +13,7 @@ import json
 import math
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import redis
 
@@ -91,11 +92,11 @@ class RedisEngagement:
         self._client = redis.Redis.from_url(url)
         self._origin = uuid.uuid4().hex
         try:
-            newest = self._client.xrevrange(ENGAGEMENT_STREAM, count=1)
+            newest: Any = self._client.xrevrange(ENGAGEMENT_STREAM, count=1)
         except redis.RedisError as exc:
             raise DatabaseError(f"no Redis answering at {redact(url)} ({exc})") from exc
         # Only what is posted from now on: the snapshot read everything before it.
-        self._last = newest[0][0] if newest else b"0-0"
+        self._last: bytes = newest[0][0] if newest else b"0-0"
 
     def post(self, deltas: Mapping[str, float]) -> None:
         """Tell the other processes what this one's events added to each clip
@@ -120,7 +121,8 @@ class RedisEngagement:
     def _take(self) -> dict[str, float]:
         summed: dict[str, float] = {}
         while True:
-            read = self._client.xread({ENGAGEMENT_STREAM: self._last}, count=READ_BATCH)
+            # redis-py types stream replies loosely: [[stream, [(id, {field: value})]]]
+            read: Any = self._client.xread({ENGAGEMENT_STREAM: self._last}, count=READ_BATCH)
             entries = read[0][1] if read else []
             for entry_id, fields in entries:
                 self._last = entry_id

@@ -8,7 +8,9 @@ ahead of it (or of another model) is rebuilt from the catalog's vectors.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +40,15 @@ def catch_up(
     return len(changes.upserted.seqs), removed
 
 
+def caught_up_on_open(index: SearchIndex, catalog: Catalog, save: Callable[[Any], None]) -> None:
+    """An index just opened behind the catalog: caught up from its change log and saved
+    at the catalog's generation (an index in step is left as it is)."""
+    if index.generation < catalog.generation:
+        upserted, removed = catch_up(index, catalog)
+        log.info("%s index caught up: %d upserted, %d removed", index.channel, upserted, removed)
+        save(index)
+
+
 class FaissIndexes:
     """Channel indexes saved as files (with a manifest) under one folder."""
 
@@ -55,10 +66,7 @@ class FaissIndexes:
         if index.generation > catalog.generation:
             log.warning("%s index is ahead of the catalog; rebuilding", channel)
             return self.build(channel, model, dim, catalog)
-        if index.generation < catalog.generation:
-            upserted, removed = catch_up(index, catalog)
-            log.info("%s index caught up: %d upserted, %d removed", channel, upserted, removed)
-            self.save(index)
+        caught_up_on_open(index, catalog, self.save)
         return index
 
     def build(self, channel: str, model: str, dim: int, catalog: Catalog) -> VectorIndex:

@@ -67,6 +67,7 @@ from core_bench import (
 
 from embeddings.encoders import MultilingualEncoder, SentenceEncoder, l2_normalise
 from feed.bootstrap import use_one_thread_per_request
+from feed.core.manifest import parse_entry
 from feed.core.profile import Event
 from feed.core.ranking import EXCLUDE_Z, MATCH_Z, lexical_matches
 from feed.core.steering import InstructionError, InstructionReader, load_reader, parse_instruction
@@ -375,6 +376,19 @@ class EventToPage:
     others_cores: float
 
 
+@dataclass(frozen=True)
+class UploadToPage:
+    """An upload (`ClipStore.ingest` of one clip) and a steered user's next page, with the
+    snapshot grown by the new clip and, for comparison, rebuilt from the catalog."""
+
+    trials: int
+    ingest: Latency
+    next_page: Latency
+    shown: int  # trials whose next page served the new clip
+    rebuild_trials: int
+    rebuild_next_page: Latency
+
+
 @dataclass
 class SizeReport:
     """Everything measured at one catalog size."""
@@ -386,6 +400,7 @@ class SizeReport:
     steering: SteerTiming | None = None
     new_phrase_cost: NewPhraseCost | None = None
     event_to_page: EventToPage | None = None
+    upload_to_page: UploadToPage | None = None
     top_overlap: TopOverlap | None = None
     exclusions: ExclusionCheck | None = None
     opening: Opening | None = None
@@ -930,6 +945,34 @@ def bench_event_to_page(
     )
 
 
+def bench_upload_to_page(
+    service: FeedService, pool: PromptPool, user: User, clock: Clock, rng: np.random.Generator,
+    trials: int, rebuild_trials: int,
+) -> UploadToPage:  # fmt: skip
+    """One clip uploaded, then the user's next page: the page brings the snapshot up to
+    date first (grown by the clip; in the rebuild trials, rebuilt from the catalog)."""
+    log.info("upload to page: %d trials, %d rebuilding", trials, rebuild_trials)
+    ingest_s, page_s, rebuild_s, shown = [], [], [], 0
+    for trial in range(trials + rebuild_trials):
+        rebuilding = trial >= trials
+        service.snapshots.grow = not rebuilding
+        prompt = pool.prompts[int(rng.integers(len(pool.prompts)))]
+        raw = {"id": f"upload-{trial:04d}", "prompt": prompt, "creator": "uploader"}
+        now = clock.tick()
+        t0 = time.perf_counter()
+        service.clips.ingest([parse_entry(raw, trial + 1, None, 2000)], now=now)
+        t1 = time.perf_counter()
+        page = service.pages.feed_page(user, PAGE, None, clock.tick())
+        t2 = time.perf_counter()
+        (rebuild_s if rebuilding else page_s).append(t2 - t1)
+        if not rebuilding:
+            ingest_s.append(t1 - t0)
+            shown += any(i.clip.id == raw["id"] for i in page.items)
+    service.snapshots.grow = True
+    return UploadToPage(trials, summarise(ingest_s), summarise(page_s), shown, rebuild_trials,
+                        summarise(rebuild_s))  # fmt: skip
+
+
 # -- 4. against the exact method --------------------------------------------------------
 
 
@@ -1185,6 +1228,9 @@ def bench_size(
         ]  # fmt: skip
         report.new_phrase_cost = bench_new_phrase_cost(service, cost_phrases, encoders)
         report.event_to_page = bench_event_to_page(service, labels, sizes, clock, rng)
+        report.upload_to_page = bench_upload_to_page(
+            service, pool, steered[0], clock, rng, sizes.event_trials * 2, 3
+        )
         report.top_overlap = bench_top_overlap(service, steering_phrases(reader))
         report.exclusions = bench_exclusions(service, excluding, clock)
     finally:
@@ -1392,6 +1438,20 @@ def table(report: Report) -> str:
                     f"{e.trials} trials; {e.others_cores:.2f} cores busy elsewhere",
                 )
             )
+        if size.upload_to_page is not None:
+            u = size.upload_to_page
+            rows.append(
+                (
+                    "upload -> next page",
+                    f"{n} 1 clip",
+                    f"feed_page {fmt(u.next_page)} (snapshot grown; ingest {fmt(u.ingest)});"
+                    f" new clip served in {u.shown}/{u.trials}",
+                )
+            )
+            rows.append(
+                ("", "", f"  rebuilt from the catalog instead: feed_page {fmt(u.rebuild_next_page)}"
+                         f" ({u.rebuild_trials} trials)")
+            )  # fmt: skip
         if size.top_overlap is not None:
             t = size.top_overlap
             goal = "meets" if t.minimum >= OVERLAP_GOAL else "MISSES"

@@ -59,6 +59,11 @@ class QuantizedVectors:
             out[start : start + BLOCK_ROWS] = block @ scaled + offset
         return out
 
+    def encode(self, vectors: np.ndarray) -> np.ndarray:
+        """Codes of more float32 vectors (k, d) on this matrix's per-dimension ranges; a
+        value outside its dimension's range takes the nearest end."""
+        return _codes(vectors, self.low, self.step)
+
     def dense(self) -> np.ndarray:
         """The whole matrix decoded, float32 (N, d) (for offline use on small catalogs)."""
         return self.rows(slice(None))  # type: ignore[arg-type]
@@ -86,8 +91,13 @@ def quantize(vectors: np.ndarray) -> QuantizedVectors:
     if not n:
         low[:], high[:] = 0.0, 0.0
     step = np.maximum(high - low, 1e-12).astype(np.float32) / LEVELS
-    codes = np.empty((n, d), dtype=np.uint8)
-    for start in range(0, n, BLOCK_ROWS):
+    return QuantizedVectors(_codes(vectors, low, step), low, step)
+
+
+def _codes(vectors: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """uint8 codes (N, d) of float32 vectors, block by block."""
+    codes = np.empty(vectors.shape, dtype=np.uint8)
+    for start in range(0, len(vectors), BLOCK_ROWS):
         block = (vectors[start : start + BLOCK_ROWS] - low) / step
         codes[start : start + BLOCK_ROWS] = np.clip(np.rint(block), 0, LEVELS)
-    return QuantizedVectors(codes, low, step)
+    return codes

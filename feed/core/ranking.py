@@ -177,8 +177,61 @@ class ClipTexts:
             out[np.searchsorted(self.starts, np.asarray(hits), side="right") - 1] = True
         return out
 
+    def joined(self, other: ClipTexts) -> ClipTexts:
+        """These rows, then `other`'s, as one blob."""
+        if not len(self):
+            return other
+        if not len(other):
+            return self
+        shift = len(self.blob) + 1
+        return ClipTexts(
+            f"{self.blob}\n{other.blob}", np.concatenate([self.starts, other.starts + shift])
+        )
 
-def lexical_matches(texts: ClipTexts, phrase: str) -> np.ndarray:
+
+@dataclass(frozen=True)
+class SegmentedTexts:
+    """Clip texts kept as a few `ClipTexts` segments in row order, so rows can be added
+    without copying every text: `extended` adds the new rows as a segment and merges the
+    last two while the newer is at least half the older, which keeps O(log N) segments and
+    copies each text O(log N) times in all. Read like `ClipTexts`."""
+
+    segments: tuple[ClipTexts, ...]
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.segments)
+
+    def extended(self, texts: Sequence[str]) -> SegmentedTexts:
+        """These rows, then the given texts as new rows."""
+        segments = [*self.segments, ClipTexts.of(texts)]
+        while len(segments) > 1 and 2 * len(segments[-1]) >= len(segments[-2]):
+            last = segments.pop()
+            segments[-1] = segments[-1].joined(last)
+        return SegmentedTexts(tuple(segments))
+
+    def rows_matching(
+        self, pattern: re.Pattern[str], within: np.ndarray | None = None
+    ) -> np.ndarray:
+        """As `ClipTexts.rows_matching`, segment by segment."""
+        out, start = [], 0
+        for segment in self.segments:
+            end = start + len(segment)
+            out.append(
+                segment.rows_matching(pattern, None if within is None else within[start:end])
+            )
+            start = end
+        return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+
+    def rows_naming(self, literal: str, pattern: re.Pattern[str]) -> np.ndarray:
+        """As `ClipTexts.rows_naming`, segment by segment."""
+        out = [segment.rows_naming(literal, pattern) for segment in self.segments]
+        return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+
+
+Texts = ClipTexts | SegmentedTexts
+
+
+def lexical_matches(texts: Texts, phrase: str) -> np.ndarray:
     """Rows (N,) whose text names the phrase outright.
 
     English: every content word of the phrase appears as a word of the text (a plural

@@ -47,8 +47,8 @@ def build_clip_table(engine: ClipStore) -> ClipTable:
     clips = engine.catalog.get_many([int(s) for s in snap.seqs.tolist()])
     tags = tuple(clips[int(s)].tags for s in snap.seqs.tolist())
     return ClipTable(
-        ids=snap.clip_ids,
-        row_of_id=dict(snap.row_of_id),
+        ids=tuple(snap.clip_ids.tolist()),
+        row_of_id=dict(snap.row_of_id.items()),
         tags=tags,
         creator_codes=snap.creator_codes.astype(np.int64),
         creator_names=snap.creator_names,

@@ -42,6 +42,11 @@ TEXT = "text"
 VISUAL = "visual"
 MULTI = "multi"
 INGEST_BATCH = 256
+# An ingest saves the indexes once this many clips (or this share of the catalog) changed
+# since they were last saved. The catalog is the record: an index opened from an older
+# save catches up from its change log, so a one-clip upload writes no index file.
+SAVE_AFTER_ROWS = 1000
+SAVE_AFTER_SHARE = 0.05
 NOT_YOURS = "clip id belongs to another creator"
 
 Progress = Callable[[int], None]
@@ -153,6 +158,7 @@ class ClipStore:
         self.index_store: VectorIndexes = indexes or open_store("vectors", urls.vectors)
         self.lock = ReadWriteLock()
         self._save_lock = threading.Lock()
+        self._unsaved = 0  # clips stored since the indexes were last saved
         self.encoders: dict[str, TextEncoder] = {TEXT: text_encoder}
         if multi_encoder is not None:
             self.encoders[MULTI] = multi_encoder
@@ -206,11 +212,23 @@ class ClipStore:
                               index.channel, target, upserted, removed)  # fmt: skip
             return moved
 
+    def _applied_own_write(self, before: int) -> None:
+        """Indexes that were at generation `before` and were just given this process's own
+        write move to the generation it committed, when it was the only write since (so
+        no catch-up reads back and re-applies what they hold already). The caller holds
+        the write lock."""
+        if self.catalog.generation != before + 1:
+            return  # another process wrote too: the next catch-up applies both
+        for index in self.indexes.values():
+            if index.generation == before:
+                index.generation = before + 1
+
     def save(self) -> None:
         """Persist every index, caught up with the catalog, at the generation it holds."""
         self.catch_up()
         # Saving changes nothing in memory: readers go on while the files are written.
         with self.lock.read(), self._save_lock:
+            self._unsaved = 0
             for index in self.indexes.values():
                 self.index_store.save(index)
 
@@ -321,8 +339,9 @@ class ClipStore:
         """Embed and store entries in batches; bad media is reported, not fatal.
 
         Each batch commits to the catalog, then updates the indexes in memory;
-        indexes are saved at the end. A crash between the two is repaired when
-        the engine next opens (the index catches up from the catalog).
+        indexes are saved at the end once enough changed since their last save
+        (`SAVE_AFTER_ROWS`). A crash before a save is repaired when the engine next
+        opens (the index catches up from the catalog).
         `provider` maps clip id → generating provider name, when known. With
         `keep_creators`, an entry whose id a different creator already holds is
         refused (reason NOT_YOURS), checked at commit, so two uploaders racing
@@ -367,6 +386,10 @@ class ClipStore:
                         (updated if clip_id in existing else added).append(clip_id)
             if progress is not None:
                 progress(len(batch))
+        self._unsaved += len(added) + len(updated)
+        size = max((len(i) for i in self.indexes.values()), default=0)
+        if self._unsaved < max(SAVE_AFTER_ROWS, SAVE_AFTER_SHARE * size):
+            return IngestReport(tuple(added), tuple(updated), tuple(errors))
         try:
             self.save()
         except OSError as exc:
@@ -405,12 +428,14 @@ class ClipStore:
                 if not records:
                     return refused
                 before = self.catalog.video_paths([r.id for r in records])
+                generation = self.catalog.generation
                 seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
                 for channel, (_, matrix) in vectors.items():
                     has = ~np.isnan(matrix).any(axis=1)
                     self.indexes[channel].remove(seqs[~has])
                     if has.any():
                         self.indexes[channel].upsert(seqs[has], matrix[has])
+                self._applied_own_write(generation)
                 # Videos move into place with their records: two uploads of one id, or an
                 # upload racing a delete, cannot leave one's record with the other's video.
                 for item in stored:
@@ -445,11 +470,13 @@ class ClipStore:
         """Delete a clip from catalog, indexes and media; False if it did not exist."""
         with self.lock.write():
             clip = self.catalog.get(clip_id)
+            generation = self.catalog.generation
             seq = self.catalog.delete_clip(clip_id)
             if seq is None:
                 return False
             for index in self.indexes.values():
                 index.remove(np.array([seq], dtype=np.int64))
+            self._applied_own_write(generation)
             if clip is not None and clip.video_path:
                 (self.home / clip.video_path).unlink(missing_ok=True)
         return True

@@ -131,6 +131,9 @@ class PhraseRelevance:
             return self.match(phrase, snap)
         if pending is not None and pending.cancelled():
             self._forget_warm(phrase)
+        carried = self._carried(phrase, snap)
+        if carried is not None:
+            return carried
         queries = self.phrase_vectors(phrase)
         sampled = len(snap.sample) < len(snap)
         stats = {}
@@ -153,11 +156,28 @@ class PhraseRelevance:
             dense = phrase_relevance(snap.vectors, snap.has, queries)
             dense[found.named] = np.maximum(dense[found.named], MATCH_Z)
             found = replace(found, dense=dense)
+        return self._keep(found)
+
+    def _keep(self, found: PhraseMatch) -> PhraseMatch:
         with self._lock:
-            self._matches[key] = found
+            self._matches[(found.phrase, found.snap.generation)] = found
             while len(self._matches) > MAX_RELEVANCE:
                 self._matches.popitem(last=False)
         return found
+
+    def _carried(self, phrase: str, snap: CatalogSnapshot) -> PhraseMatch | None:
+        """The phrase's match against the snapshot `snap` grew from, carried over: the
+        same sample gives the same statistics, so only the added rows' texts are read."""
+        growth = snap.grown_from
+        if growth is None:
+            return None
+        with self._lock:
+            older = self._matches.get((phrase, growth.generation))
+        if older is None or older.snap.sample is not snap.sample or older.dense is not None:
+            return None
+        added = np.flatnonzero(lexical_matches(growth.texts, phrase)) + growth.rows
+        named = np.concatenate([older.named, added.astype(np.int64)])
+        return self._keep(replace(older, snap=snap, named=named))
 
     def nearest(self, found: PhraseMatch, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The phrase's best matches (rows, z), best first: each space's k nearest clips

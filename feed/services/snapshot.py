@@ -1,9 +1,12 @@
 """A columnar, in-memory view of the catalog for ranking: one row per clip.
 
 Built from the catalog's stored vectors (the source of truth, not the search index),
-and rebuilt when the catalog generation moves. From `COMPACT_ROWS` clips on, each
-channel's vectors are held as 8-bit codes (`QuantizedVectors`, a quarter of float32)
-and decoded only for the rows a page scores; smaller catalogs keep float32 matrices.
+and brought up to date when the catalog generation moves: clips only added since (the
+usual change: uploads, made clips) are appended in time proportional to what was added
+(`grow_snapshot`); a deletion or an edit rebuilds it from the catalog. From
+`COMPACT_ROWS` clips on, each channel's vectors are held as 8-bit codes
+(`QuantizedVectors`, a quarter of float32) and decoded only for the rows a page scores;
+smaller catalogs keep float32 matrices.
 """
 
 from __future__ import annotations
@@ -12,21 +15,62 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from feed.core.popularity import ENGAGEMENT, engagement, popularity
-from feed.core.quantized import Matrix, quantize
-from feed.core.ranking import ClipTexts
+from feed.core.quantized import Matrix, QuantizedVectors, quantize
+from feed.core.ranking import ClipTexts, SegmentedTexts
 from feed.services.clips import TEXT, ClipStore
-from feed.storage.catalog import embedding_text
+from feed.storage.catalog import Clip, embedding_text
 from feed.storage.engagement import LocalEngagement
 from feed.storage.interfaces import SharedEngagement, UserState
 from feed.storage.sqlite import DatabaseError
 
 log = logging.getLogger(__name__)
+
+
+class RowsById(Mapping[str, int]):
+    """The row of each clip id in a snapshot of `n` rows. The dict may be shared with
+    snapshots grown from this one, which only add ids of rows past `n`: those are not
+    this snapshot's, and it does not see them."""
+
+    def __init__(self, rows: dict[str, int], n: int) -> None:
+        self._rows = rows
+        self._n = n
+
+    @property
+    def table(self) -> dict[str, int]:
+        """The shared dict (ids of later rows included)."""
+        return self._rows
+
+    def __getitem__(self, clip_id: str) -> int:
+        row = self._rows[clip_id]
+        if row >= self._n:
+            raise KeyError(clip_id)
+        return row
+
+    def __contains__(self, clip_id: object) -> bool:
+        return self._rows.get(clip_id, self._n) < self._n  # type: ignore[call-overload]
+
+    def __iter__(self) -> Iterator[str]:
+        return (c for c, row in list(self._rows.items()) if row < self._n)
+
+    def __len__(self) -> int:
+        return self._n
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How a snapshot was grown from an older one: that one's generation and row count
+    (rows from there on are new) and the new rows' texts, so a phrase matched against the
+    older snapshot needs matching against the new rows only."""
+
+    generation: int
+    rows: int
+    texts: ClipTexts
 
 
 @dataclass(frozen=True)
@@ -37,21 +81,20 @@ class CatalogSnapshot:
     `vectors[c] @ q` scores every row."""
 
     generation: int
-    seqs: np.ndarray
-    clip_ids: tuple[str, ...]
-    row_of_id: dict[str, int]
-    row_of_seq: dict[int, int]
+    seqs: np.ndarray  # ascending: catalog seqs only grow, and rows follow them
+    clip_ids: np.ndarray  # object (N,): str
+    row_of_id: Mapping[str, int]
     created_at: np.ndarray
     duration_s: np.ndarray
     creator_codes: np.ndarray
     creator_names: tuple[str, ...]
     remix_of_row: np.ndarray
-    cameos: tuple[tuple[str, ...], ...]
+    cameos: np.ndarray  # object (N,): tuple[str, ...] of each clip's cameo handles
     cameo_rows: np.ndarray
     vectors: dict[str, Matrix]
     has: dict[str, np.ndarray]
     newest_first: np.ndarray
-    texts: ClipTexts | None = None  # each clip's prompt, caption and tags
+    texts: SegmentedTexts | None = None  # each clip's prompt, caption and tags
     # Small secondary indexes, so candidate sources never scan every row:
     by_creator: dict[int, np.ndarray] = field(default_factory=dict)  # code → rows, newest first
     remixes: dict[int, np.ndarray] = field(default_factory=dict)  # row → rows remixing it
@@ -60,6 +103,8 @@ class CatalogSnapshot:
     # The sample's rows of each channel, contiguous (for catalogs larger than the sample).
     sample_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     sample_has: dict[str, np.ndarray] = field(default_factory=dict)
+    sample_of: int = 0  # the row count when the sample was drawn
+    grown_from: Growth | None = None  # None: built from the whole catalog
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -71,8 +116,8 @@ class CatalogSnapshot:
 
     def rows_for_seqs(self, seqs: np.ndarray) -> np.ndarray:
         """Rows of the given catalog seqs that are in the snapshot (unknown seqs dropped)."""
-        rows = [self.row_of_seq[s] for s in seqs.tolist() if s in self.row_of_seq]
-        return np.asarray(rows, dtype=np.int64)
+        rows, found = _rows_of(self.seqs, np.asarray(seqs, dtype=np.int64))
+        return rows[found]
 
     def creator_code(self, handle: str) -> int:
         """Code of a creator handle, or -1 if no clip of theirs is in the snapshot."""
@@ -100,9 +145,8 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     keep = np.array([int(s) in by_seq for s in text.seqs.tolist()], dtype=bool)
     seqs = text.seqs[keep]
     ordered = [by_seq[int(s)] for s in seqs.tolist()]
-    clip_ids = tuple(c.id for c in ordered)
-    row_of_id = {cid: row for row, cid in enumerate(clip_ids)}
-    row_of_seq = {int(s): row for row, s in enumerate(seqs.tolist())}
+    clip_ids = _objects([c.id for c in ordered])
+    row_of_id = {cid: row for row, cid in enumerate(clip_ids.tolist())}
     creator_names = tuple(sorted({c.creator for c in ordered}))
     code_of = {name: i for i, name in enumerate(creator_names)}
     created_at = np.array([c.created_at for c in ordered], dtype=np.float64)
@@ -119,11 +163,10 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         if channel == TEXT:
             continue
         stored = clips.catalog.channel_vectors(channel)
-        rows = np.array([row_of_seq.get(int(s), -1) for s in stored.seqs.tolist()], np.int64)
-        found = rows >= 0
+        rows, found = _rows_of(seqs, stored.seqs)
         has[channel] = np.zeros(len(seqs), dtype=bool)
         has[channel][rows[found]] = True
-        if len(seqs) and np.array_equal(rows, np.arange(len(seqs))):
+        if len(seqs) and found.all() and np.array_equal(rows, np.arange(len(seqs))):
             matrix = stored.vectors  # row i is snapshot row i already: no copy
         else:
             matrix = np.zeros((len(seqs), clips.encoders[channel].dim), dtype=np.float32)
@@ -143,8 +186,7 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         generation=clips.catalog.generation,
         seqs=seqs,
         clip_ids=clip_ids,
-        row_of_id=row_of_id,
-        row_of_seq=row_of_seq,
+        row_of_id=RowsById(row_of_id, len(seqs)),
         created_at=created_at,
         duration_s=np.array(
             [np.nan if c.duration_s is None else c.duration_s for c in ordered], dtype=np.float64
@@ -152,27 +194,196 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         creator_codes=creator_codes,
         creator_names=creator_names,
         remix_of_row=remix_of_row,
-        cameos=tuple(c.cameos for c in ordered),
+        cameos=_objects([c.cameos for c in ordered]),
         cameo_rows=np.flatnonzero([bool(c.cameos) for c in ordered]).astype(np.int64),
         vectors=vectors,
         has=has,
         newest_first=newest_first,
-        texts=ClipTexts.of([embedding_text(c.prompt, c.caption, c.tags) for c in ordered]),
+        texts=SegmentedTexts((ClipTexts.of([_text(c) for c in ordered]),)),
         by_creator=_group(creator_codes[newest_first], newest_first),
         remixes=_group(remix_of_row, np.arange(len(seqs), dtype=np.int64), skip=-1),
         code_of_creator=code_of,
         sample=sample,
         sample_vectors={c: v[sample] for c, v in vectors.items()} if sampled else {},
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
+        sample_of=len(seqs),
     )
 
 
+def _text(clip: Clip) -> str:
+    return embedding_text(clip.prompt, clip.caption, clip.tags)
+
+
+def _objects(values: Sequence[object]) -> np.ndarray:
+    """A 1-D object array of the values (tuples stay whole, not a second axis)."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
+def _rows_of(seqs: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ascending `seqs` of each wanted seq, and whether it is there."""
+    if not len(seqs):
+        return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), dtype=bool)
+    at = np.minimum(np.searchsorted(seqs, wanted), len(seqs) - 1)
+    return at.astype(np.int64), seqs[at] == wanted
+
+
+class Columns:
+    """The newest snapshot's row-aligned arrays, with room to grow.
+
+    A grown snapshot's arrays are views of the first N rows of these buffers, so
+    appending writes past every view in use and rows a snapshot sees never change. Only
+    the newest snapshot grows (`Snapshots` holds the lock while it does), so no two
+    snapshots ever write the same spare rows.
+    """
+
+    def __init__(self, snap: CatalogSnapshot) -> None:
+        self.rows = len(snap)
+        if not isinstance(snap.row_of_id, RowsById):
+            raise TypeError("a snapshot grows from one it built or grew")
+        self.ids = snap.row_of_id.table
+        self._data: dict[str, np.ndarray] = {
+            "seqs": snap.seqs, "clip_ids": snap.clip_ids, "created_at": snap.created_at,
+            "duration_s": snap.duration_s, "creator_codes": snap.creator_codes,
+            "remix_of_row": snap.remix_of_row, "cameos": snap.cameos,
+            "oldest_first": snap.newest_first[::-1].copy(),
+        }  # fmt: skip
+        for channel, matrix in snap.vectors.items():
+            codes = matrix.codes if isinstance(matrix, QuantizedVectors) else matrix
+            self._data[f"vectors:{channel}"] = codes
+            self._data[f"has:{channel}"] = snap.has[channel]
+
+    def append(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The column with `rows` after its first `self.rows` rows (call `advance` once
+        every column has them)."""
+        data, n = self._data[name], self.rows
+        need = n + len(rows)
+        if need > len(data):  # half again as much room: each row is copied O(1) times
+            bigger = np.empty((max(need, n + n // 2), *data.shape[1:]), dtype=data.dtype)
+            bigger[:n] = data[:n]
+            data = self._data[name] = bigger
+        data[n:need] = rows
+        return data[:need]
+
+    def advance(self, added: int) -> None:
+        self.rows += added
+
+
+# Grow the sample's pool once the catalog is this many times the size it was drawn from.
+RESAMPLE_GROWTH = 1.5
+
+
+def grow_snapshot(
+    clips: ClipStore, snap: CatalogSnapshot, columns: Columns
+) -> CatalogSnapshot | None:
+    """`snap` with the clips added to the catalog since its generation, or None when more
+    than additions happened (a deletion, an edit, a clip no newer than every row, a move
+    across `COMPACT_ROWS`) or the catalog is small enough to be scored whole: the
+    caller then rebuilds. Costs what was added, not the catalog's size."""
+    n0 = len(snap)
+    if n0 <= SAMPLE_ROWS or columns.rows != n0 or not n0:
+        return None
+    with clips.lock.read():
+        generation = clips.catalog.generation
+        changes = {c: clips.catalog.channel_changes(c, snap.generation) for c in clips.channels}
+        last = int(snap.seqs[-1])
+        if set(changes) != set(snap.vectors) or any(
+            (ch.removed <= last).any() or (ch.upserted.seqs <= last).any()
+            for ch in changes.values()
+        ):
+            return None
+        text = changes[TEXT].upserted
+        found = clips.catalog.get_many(text.seqs.tolist())
+    keep = np.array([int(s) in found for s in text.seqs.tolist()], dtype=bool)
+    seqs = text.seqs[keep]
+    added = [found[int(s)] for s in seqs.tolist()]
+    k, n1 = len(added), n0 + len(added)
+    created = np.array([c.created_at for c in added], dtype=np.float64)
+    newest = float(snap.created_at[snap.newest_first[0]])
+    if k and (created.min() <= newest or (n0 >= COMPACT_ROWS) != (n1 >= COMPACT_ROWS)):
+        return None
+    if not k:
+        return replace(snap, generation=generation,
+                       grown_from=Growth(snap.generation, n0, ClipTexts.of([])))  # fmt: skip
+    ids = [c.id for c in added]
+    for row, clip_id in enumerate(ids, start=n0):
+        columns.ids[clip_id] = row
+    vectors: dict[str, Matrix] = {}
+    has: dict[str, np.ndarray] = {}
+    for channel, change in changes.items():
+        old = snap.vectors[channel]
+        at, present = _rows_of(seqs, change.upserted.seqs)
+        matrix = np.zeros((k, old.shape[1]), dtype=np.float32)
+        matrix[at[present]] = change.upserted.vectors[present]
+        marks = np.zeros(k, dtype=bool)
+        marks[at[present]] = True
+        has[channel] = columns.append(f"has:{channel}", marks)
+        if isinstance(old, QuantizedVectors):
+            codes = columns.append(f"vectors:{channel}", old.encode(matrix))
+            vectors[channel] = QuantizedVectors(codes, old.low, old.step)
+        else:
+            vectors[channel] = columns.append(f"vectors:{channel}", matrix)
+    names, code_of = list(snap.creator_names), dict(snap.code_of_creator)
+    for clip in added:
+        if clip.creator not in code_of:
+            code_of[clip.creator] = len(names)
+            names.append(clip.creator)
+    codes = np.array([code_of[c.creator] for c in added], dtype=np.int32)
+    remix_of = np.array([columns.ids.get(c.remix_of, -1) if c.remix_of else -1 for c in added],
+                        dtype=np.int64)  # fmt: skip
+    new_rows = np.arange(n0, n1, dtype=np.int64)
+    order = new_rows[np.argsort(-created, kind="stable")]  # the new rows, newest first
+    by_creator = dict(snap.by_creator)
+    for code, group in _group(codes[order - n0], order).items():
+        by_creator[code] = np.concatenate([group, snap.by_creator.get(code, _NO_ROWS)])
+    remixes = dict(snap.remixes)
+    for original, group in _group(remix_of, new_rows, skip=-1).items():
+        remixes[original] = np.concatenate([snap.remixes.get(original, _NO_ROWS), group])
+    cameos = _objects([c.cameos for c in added])
+    grown = replace(
+        snap,
+        generation=generation,
+        seqs=columns.append("seqs", seqs),
+        clip_ids=columns.append("clip_ids", _objects(ids)),
+        row_of_id=RowsById(columns.ids, n1),
+        created_at=columns.append("created_at", created),
+        duration_s=columns.append("duration_s", np.array(
+            [np.nan if c.duration_s is None else c.duration_s for c in added], np.float64)),
+        creator_codes=columns.append("creator_codes", codes),
+        creator_names=tuple(names),
+        remix_of_row=columns.append("remix_of_row", remix_of),
+        cameos=columns.append("cameos", cameos),
+        cameo_rows=np.concatenate([snap.cameo_rows, new_rows[[bool(c) for c in cameos]]]),
+        vectors=vectors,
+        has=has,
+        newest_first=columns.append("oldest_first", order[::-1])[::-1],
+        texts=(snap.texts or SegmentedTexts(())).extended([_text(c) for c in added]),
+        by_creator=by_creator,
+        remixes=remixes,
+        code_of_creator=code_of,
+        grown_from=Growth(snap.generation, n0, ClipTexts.of([_text(c) for c in added])),
+    )  # fmt: skip
+    columns.advance(k)
+    if n1 >= RESAMPLE_GROWTH * snap.sample_of:
+        sample = sample_rows(n1)
+        grown = replace(
+            grown, sample=sample, sample_of=n1,
+            sample_vectors={c: v[sample] for c, v in vectors.items()},
+            sample_has={c: h[sample] for c, h in has.items()},
+        )  # fmt: skip
+    return grown
+
+
+_NO_ROWS = np.empty(0, dtype=np.int64)
 SAMPLE_ROWS = 8192
 
 
-def sample_rows(n: int, size: int = SAMPLE_ROWS) -> np.ndarray:
+def sample_rows(n: int, size: int | None = None) -> np.ndarray:
     """The rows a phrase's similarity statistics are taken over: every row of a catalog
-    up to `size` rows, else a fixed random `size` of them (sorted)."""
+    up to `size` (default `SAMPLE_ROWS`) rows, else a fixed random `size` of them (sorted)."""
+    size = SAMPLE_ROWS if size is None else size
     if n <= size:
         return np.arange(n, dtype=np.int64)
     return np.sort(np.random.default_rng(0).choice(n, size=size, replace=False))
@@ -217,6 +428,8 @@ class Snapshots:
         self._heard_at = -math.inf  # when other processes' engagement was last taken
         self._lock = threading.Lock()
         self._snapshot: CatalogSnapshot | None = None
+        self._columns: Columns | None = None
+        self.grow = True  # False: every catalog change rebuilds (to measure the difference)
         self._engagement = np.empty(0, dtype=np.float64)
         self._peak = 0.0
         self._top = np.empty(0, dtype=np.int64)
@@ -230,7 +443,17 @@ class Snapshots:
                 # Another process may have moved the catalog: the search indexes follow
                 # it before candidate sources read them.
                 self.clips.catch_up(generation)
+                grown = None
+                if snap is not None and self._columns is not None and self.grow:
+                    grown = grow_snapshot(self.clips, snap, self._columns)
+                if snap is not None and grown is not None:
+                    # New clips have no engagement yet; the short list stands.
+                    added = np.zeros(len(grown) - len(snap), dtype=np.float64)
+                    self._engagement = np.concatenate([self._engagement, added])
+                    snap = self._snapshot = grown
+                    return snap
                 snap = self._snapshot = build_snapshot(self.clips)
+                self._columns = Columns(snap)
                 self._heard()  # the counts read next hold what was posted so far
                 self._heard_at = time.monotonic()
                 self._engagement = self._raw_engagement(snap)

@@ -90,6 +90,8 @@ MIGRATIONS: dict[int, Migration] = {
     1: _normalised_handles,
     # v3: a clip's remixes are listed on its page.
     2: "CREATE INDEX clips_remix_of ON clips(remix_of, created_at)",
+    # v4: the change log reads deletions after a generation without a scan.
+    3: "CREATE INDEX deleted_clips_gen ON deleted_clips(gen)",
 }
 SCHEMA_VERSION = max(MIGRATIONS) + 1  # the version a catalog has after every migration
 # Bumped whenever mention finding changes: every stored prompt is searched again once.
@@ -200,7 +202,11 @@ class Catalog:
             before = db.execute("SELECT COUNT(*) FROM clip_cameos").fetchone()[0]
             db.executemany("INSERT OR IGNORE INTO clip_cameos VALUES (?, ?)", pairs)
             if db.execute("SELECT COUNT(*) FROM clip_cameos").fetchone()[0] != before:
-                self._bump(db)
+                # The clips' generation moves too: readers catching up from the change log
+                # (indexes, snapshots) see these clips as changed.
+                gen = self._bump(db)
+                db.executemany("UPDATE clips SET gen=? WHERE seq=?",
+                               [(gen, seq) for seq in {seq for seq, _ in pairs}])  # fmt: skip
                 log.warning("%s: prompts' @mentions added as cameos", self.path)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('mentions_are_cameos', ?)",
                        (MENTION_RULES,))  # fmt: skip
@@ -414,7 +420,12 @@ class Catalog:
 
     def channel_changes(self, channel: str, after_gen: int) -> ChannelChanges:
         """Vectors upserted and clips deleted after generation `after_gen`."""
-        upserted = self._vectors_where(channel, " AND c.gen > ?", (after_gen,))
+        # Clips first, through their generation index: only the changed rows are read
+        # (left to itself, SQLite walks every stored vector of the channel in seq order).
+        upserted = self._vectors_where(
+            channel, " AND c.gen > ?", (after_gen,),
+            join="FROM clips c CROSS JOIN clip_vectors v ON c.seq = v.seq",
+        )  # fmt: skip
         with self._lock:
             gone = [
                 r[0]
@@ -432,10 +443,12 @@ class Catalog:
             ]
         return ChannelChanges(upserted, np.asarray(gone + stale, dtype=np.int64))
 
-    def _vectors_where(self, channel: str, where: str, args: tuple) -> ChannelVectors:
+    def _vectors_where(
+        self, channel: str, where: str, args: tuple,
+        join: str = "FROM clip_vectors v JOIN clips c ON c.seq = v.seq",
+    ) -> ChannelVectors:  # fmt: skip
         # Read in chunks into one matrix: only a chunk of rows is ever held as Python
         # objects, so the peak is the matrix itself, not the matrix two or three times.
-        join = "FROM clip_vectors v JOIN clips c ON c.seq = v.seq"
         with self._lock:
             # One read transaction: the count and the rows see the same catalog state.
             self._db.execute("BEGIN")

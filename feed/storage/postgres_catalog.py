@@ -177,7 +177,10 @@ class PostgresCatalog:
                     ([p[0] for p in pairs], [p[1] for p in pairs]),
                 )
                 if cur.rowcount > 0:
-                    _bump(cur)
+                    gen = _bump(cur)
+                    # as in the SQLite catalog: these clips count as changed
+                    cur.execute("UPDATE catalog_clips SET gen = %s WHERE seq = ANY(%s)",
+                                (gen, sorted({p[0] for p in pairs})))  # fmt: skip
                     log.warning("%s: prompts' @mentions added as cameos", redact(self.url))
             cur.execute(
                 "INSERT INTO catalog_meta VALUES ('mentions_are_cameos', %s)"

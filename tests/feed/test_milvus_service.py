@@ -91,10 +91,12 @@ def test_a_feed_over_milvus_searches_serves_steers_and_catches_up(
     other.close()
 
     caplog.clear()
-    caplog.set_level(logging.INFO, logger="feed.storage.milvus")
+    loggers = ("feed.storage.milvus", "feed.storage.vectors")  # the index, and its catch-up
+    for name in loggers:
+        caplog.set_level(logging.INFO, logger=name)
     again = open_engine(settings, text_encoder)
     try:
-        said = [r.getMessage() for r in caplog.records if r.name == "feed.storage.milvus"]
+        said = [r.getMessage() for r in caplog.records if r.name in loggers]
         assert said == ["text index caught up: 2 upserted, 0 removed"]  # not rebuilt
         assert len(again.indexes["text"]) == len(ROWS) + 2
         top = again.search("jellyfish in the subway", limit=1)

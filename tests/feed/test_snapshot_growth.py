@@ -1,0 +1,247 @@
+"""A snapshot grown by the clips added since it was built holds what a rebuild from the
+whole catalog holds; older snapshots are left as they were; anything but additions
+rebuilds; phrase matches carry over to the grown snapshot.
+
+`SAMPLE_ROWS` is lowered so a small catalog takes the growing path (catalogs up to the
+sample size are rebuilt and scored whole).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from feed.core.manifest import parse_entry
+from feed.core.quantized import QuantizedVectors
+from feed.core.ranking import ClipTexts, SegmentedTexts
+from feed.core.steering import Glossary
+from feed.services import snapshot as snapshot_mod
+from feed.services.clips import ClipStore
+from feed.services.relevance import PhraseRelevance
+from feed.services.snapshot import CatalogSnapshot, Snapshots, build_snapshot
+from feed.storage.stores import open_store
+
+NOW = 1_800_000_000.0
+FIRST = (
+    ("a1", "a heron at dawn on a misty lake", "ann", None),
+    ("a2", "a cat asleep on a sofa, watercolor", "bob", None),
+    ("a3", "a dog running in the rain", "ann", None),
+    ("a4", "@carol dancing in a kitchen", "bob", None),
+    ("a5", "a city street at night, neon signs", "dee", None),
+    ("a6", "a remix: the heron at dusk", "dee", "a1"),
+    ("a7", "claymation robot making tea", "ann", None),
+    ("a8", "a horror film scene in a graveyard", "eve", None),
+)
+ADDED = (
+    ("b1", "a fox in the snow, anime style", "ann", None),  # a creator already there
+    ("b2", "another heron remix, pencil sketch", "fay", "a1"),  # new creator, a remix
+    ("b3", "@carol and @dan surfing a wave", "fay", None),  # cameos
+    ("b4", "a heron catching a fish", "gus", "b2"),  # a remix of a clip just added
+)
+
+
+def entries(rows, start_line: int):
+    out = []
+    for i, (clip_id, prompt, creator, remix_of) in enumerate(rows):
+        raw = {"id": clip_id, "prompt": prompt, "creator": creator}
+        if remix_of:
+            raw["remix_of"] = remix_of
+        out.append(parse_entry(raw, start_line + i, None, 100))
+    return out
+
+
+@pytest.fixture
+def store(tmp_path, text_encoder, monkeypatch):
+    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 4)
+    clips = ClipStore(tmp_path / "home", text_encoder, None)
+    users = open_store("users", f"sqlite://{tmp_path / 'users.db'}")
+    yield clips, Snapshots(clips, users)
+    clips.close()
+
+
+def add(clips: ClipStore, rows, when: float, line: int = 1) -> None:
+    for offset, entry in enumerate(entries(rows, line)):
+        clips.ingest([entry], now=when + offset)
+
+
+def same_content(grown: CatalogSnapshot, rebuilt: CatalogSnapshot, exact: bool = True) -> None:
+    np.testing.assert_array_equal(grown.seqs, rebuilt.seqs)
+    assert grown.clip_ids.tolist() == rebuilt.clip_ids.tolist()
+    assert dict(grown.row_of_id.items()) == dict(rebuilt.row_of_id.items())
+    np.testing.assert_array_equal(grown.created_at, rebuilt.created_at)
+    np.testing.assert_array_equal(grown.duration_s, rebuilt.duration_s)
+    names = lambda s: [s.creator_names[c] for c in s.creator_codes]  # noqa: E731
+    assert names(grown) == names(rebuilt)
+    np.testing.assert_array_equal(grown.remix_of_row, rebuilt.remix_of_row)
+    assert grown.cameos.tolist() == rebuilt.cameos.tolist()
+    np.testing.assert_array_equal(grown.cameo_rows, rebuilt.cameo_rows)
+    np.testing.assert_array_equal(grown.newest_first, rebuilt.newest_first)
+    by_name = lambda s: {s.creator_names[c]: r.tolist() for c, r in s.by_creator.items()}  # noqa: E731
+    assert by_name(grown) == by_name(rebuilt)
+    assert {k: v.tolist() for k, v in grown.remixes.items()} == {
+        k: v.tolist() for k, v in rebuilt.remixes.items()
+    }
+    for handle in ("ann", "fay", "nobody"):
+        assert (grown.creator_code(handle) == -1) == (rebuilt.creator_code(handle) == -1)
+    assert grown.texts is not None and rebuilt.texts is not None
+    for word in ("heron", "carol", "anime", "fish", "zebra"):
+        pattern = re.compile(word)
+        np.testing.assert_array_equal(
+            grown.texts.rows_matching(pattern), rebuilt.texts.rows_matching(pattern)
+        )
+    everything = np.arange(len(rebuilt))
+    for channel, matrix in rebuilt.vectors.items():
+        np.testing.assert_array_equal(grown.has[channel], rebuilt.has[channel])
+        if exact:
+            np.testing.assert_array_equal(grown.vectors[channel][everything],
+                                          matrix[everything])  # fmt: skip
+
+
+def test_a_grown_snapshot_holds_what_a_rebuild_holds(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    old = snapshots.current()
+    assert old.grown_from is None and len(old) == len(FIRST)
+    add(clips, ADDED[:2], NOW + 100)
+    middle = snapshots.current()
+    add(clips, ADDED[2:], NOW + 200, line=3)
+    grown = snapshots.current()
+    assert grown.grown_from is not None and grown.grown_from.rows == len(FIRST) + 2
+    same_content(grown, build_snapshot(clips))
+    assert grown.generation == clips.catalog.generation
+    # the older snapshots still read as they did: same rows, no later clip ids
+    assert len(old) == len(FIRST) and "b1" not in old.row_of_id and "a8" in old.row_of_id
+    assert len(list(old.row_of_id)) == len(FIRST) and old.rows_for_ids(["b1", "a2"]).tolist() == [1]
+    assert old.newest_first.tolist() == build_snapshot_of(old).tolist()
+    assert len(middle) == len(FIRST) + 2 and "b3" not in middle.row_of_id
+    assert old.rows_for_seqs(grown.seqs).tolist() == list(range(len(FIRST)))
+    # a grown snapshot keeps the sample it was drawn from until the catalog grows enough
+    assert grown.sample_of >= len(FIRST)
+
+
+def build_snapshot_of(snap: CatalogSnapshot) -> np.ndarray:
+    """Rows of `snap`, newest first, computed from its own times."""
+    return np.argsort(-snap.created_at, kind="stable")
+
+
+def test_compact_snapshots_grow_their_codes_on_the_same_ranges(store, monkeypatch):
+    clips, snapshots = store
+    monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
+    add(clips, FIRST, NOW)
+    old = snapshots.current()
+    add(clips, ADDED, NOW + 100)
+    grown = snapshots.current()
+    assert grown.grown_from is not None
+    same_content(grown, build_snapshot(clips), exact=False)
+    codes = grown.vectors["text"]
+    assert isinstance(codes, QuantizedVectors) and isinstance(old.vectors["text"], QuantizedVectors)
+    assert codes.low is old.vectors["text"].low  # new rows encoded on the old ranges
+    stored = clips.catalog.channel_vectors("text")
+    high = codes.low + codes.step * 255
+    expected = np.clip(stored.vectors, codes.low, high)
+    err = np.abs(codes[np.arange(len(grown))] - expected)
+    assert (err <= codes.step / 2 + 1e-6).all()
+
+
+def test_anything_but_additions_rebuilds(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    snapshots.current()
+    assert clips.delete("a3")
+    rebuilt = snapshots.current()
+    assert rebuilt.grown_from is None and "a3" not in rebuilt.row_of_id
+    # an edit of a clip already there (same id, new prompt) rebuilds too
+    add(clips, [("a2", "a cat asleep on a sofa, oil painting", "bob", None)], NOW + 50)
+    edited = snapshots.current()
+    assert edited.grown_from is None
+    assert edited.texts is not None
+    assert edited.texts.rows_matching(re.compile("oil painting")).sum() == 1
+    # a clip older than the newest one is not appended at the end: rebuilt in order
+    add(clips, [("c1", "an old home movie of a beach", "hal", None)], NOW - 10_000)
+    older = snapshots.current()
+    assert older.grown_from is None
+    np.testing.assert_array_equal(older.newest_first, build_snapshot(clips).newest_first)
+    # and additions after that grow again
+    add(clips, [("c2", "a fox in the snow", "hal", None)], NOW + 500)
+    assert snapshots.current().grown_from is not None
+
+
+def test_small_catalogs_are_rebuilt_whole(tmp_path, text_encoder):
+    clips = ClipStore(tmp_path / "home", text_encoder, None)
+    snapshots = Snapshots(clips, open_store("users", f"sqlite://{tmp_path / 'users.db'}"))
+    try:
+        add(clips, FIRST, NOW)
+        snapshots.current()
+        add(clips, ADDED[:1], NOW + 100)
+        assert snapshots.current().grown_from is None  # up to SAMPLE_ROWS: scored whole
+    finally:
+        clips.close()
+
+
+def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    before = phrases.match("heron")
+    assert before.sampled and set(before.named.tolist()) == {0, 5}
+    add(clips, ADDED[:3], NOW + 100)
+    grown = snapshots.current()
+    carried = phrases.match("heron", grown)
+    assert carried.snap is grown and carried.stats is before.stats
+    assert set(carried.named.tolist()) == {0, 5, 9}  # a1, a6, b2 name a heron
+    # the same relevance as matching afresh against the grown snapshot
+    fresh = PhraseRelevance(clips, snapshots, Glossary({})).match("heron", grown)
+    rows = np.arange(len(grown))
+    np.testing.assert_allclose(carried.z(rows), fresh.z(rows), atol=1e-6)
+    np.testing.assert_array_equal(np.sort(carried.named), fresh.named)
+    # at half again the rows the sample was drawn from, it is drawn afresh: matched anew
+    add(clips, ADDED[3:], NOW + 200, line=4)
+    resampled = snapshots.current()
+    assert resampled.grown_from is not None and resampled.sample_of == len(FIRST) + 4
+    again = phrases.match("heron", resampled)
+    assert again.stats is not before.stats and set(again.named.tolist()) == {0, 5, 9, 11}
+
+
+def test_segmented_texts_read_like_one_blob():
+    texts = [f"clip {i} {'heron' if i % 7 == 0 else 'cat'} #tag{i % 3}" for i in range(200)]
+    whole = ClipTexts.of(texts)
+    grown = SegmentedTexts(())
+    for start in range(0, 200, 9):
+        grown = grown.extended(texts[start : start + 9])
+    assert len(grown) == 200 and len(grown.segments) <= 8
+    for pattern in ("heron", r"#tag2\b", "clip 19 "):
+        rx = re.compile(pattern)
+        np.testing.assert_array_equal(grown.rows_matching(rx), whole.rows_matching(rx))
+        within = np.arange(200) % 2 == 0
+        np.testing.assert_array_equal(grown.rows_matching(rx, within),
+                                      whole.rows_matching(rx, within))  # fmt: skip
+    rx = re.compile("heron")
+    np.testing.assert_array_equal(grown.rows_naming("heron", rx), whole.rows_naming("heron", rx))
+
+
+def test_pages_over_grown_snapshots_keep_exclusions_and_show_new_clips(
+    tmp_path, text_encoder, reader, monkeypatch
+):
+    from feed.services.feed import FeedService
+
+    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 4)
+    clips = ClipStore(tmp_path / "home", text_encoder, None)
+    add(clips, FIRST, NOW)
+    service = FeedService.open(clips, clips.home, reader)
+    try:
+        user, _ = service.accounts.create_user("grower", NOW)
+        service.steering.steer(user, "no herons", NOW + 1)
+        first = service.pages.feed_page(user, 50, None, NOW + 2)
+        assert first.items and not [i for i in first.items if "heron" in i.clip.prompt]
+        add(clips, ADDED, NOW + 100)  # two of them name a heron
+        assert service.snapshots.current().grown_from is not None
+        page = service.pages.feed_page(user, 50, None, NOW + 300)
+        shown = {i.clip.id for i in page.items}
+        assert not [i for i in page.items if "heron" in i.clip.prompt]
+        assert "b1" in shown  # a new clip without a heron is served
+        # @carol and @dan hold no account that allows it: their cameos stay unseen
+        assert not shown & {"a4", "b3"}
+    finally:
+        service.close()

@@ -231,9 +231,10 @@ class InstructionReader:
             if not phrases:
                 # "eels are cool, show me more", "i don't hate X, just fewer please": a
                 # clause that names nothing asks about what the clause before it named,
-                # and its ask replaces whatever that clause was read as.
+                # and its ask replaces whatever that clause was read as. "Only" never
+                # points back: "just" in such a clause is an adverb ("i just see too many").
                 before = next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
-                if before is None:
+                if before is None or op == "only":
                     raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
                 phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 10
+MODEL_VERSION = 11
 HASH_FEATURES = 2**18
 MASK = "X"
 
@@ -101,7 +101,8 @@ EN_RESET_CUES = word_set("reset normal undo clear start default forget back")
 JA_NEGATIVE_CUES = word_set(
     "無い ない ぬ ず ん ませ 無理 勘弁 嫌 いや 嫌い 以外 飽きる 減らす 控える 止める やめる "
     "結構 NG 禁止 要らない いらない 除く 外す 消す 少ない 少なめ 減る 疲れる うんざり 苦手 "
-    "遠慮 パス 嫌だ 無し なし ナシ もういい 見飽きる 避ける 抑える 控えめ 控え目 ほどほど"
+    "遠慮 パス 嫌だ 無し なし ナシ もういい 見飽きる 避ける 抑える 控えめ 控え目 ほどほど "
+    "へん ひん"
 )
 JA_POSITIVE_CUES = word_set(
     "もっと 多い 多め 増やす 見る たい 欲しい ほしい 好き 大好き 頂戴 ちょうだい 下さい "
@@ -110,7 +111,7 @@ JA_POSITIVE_CUES = word_set(
 JA_NEGATIVE_AFFECT = word_set(
     "鳥肌 イライラ いらいら トラウマ ストレス 吐き気 吐く 萎える しんどい だるい 最悪 不快 悪夢 "
     "憂鬱 うざい ウザい 台無し 食傷 胸焼け ぞっと ぞわっと 苦痛 しつこい 寒気 げんなり "
-    "痛い 気持ち悪い キモい きもい 耐える 耐えられる"
+    "痛い 気持ち悪い キモい きもい 耐える 耐えられる きつい きっつい キツい キツイ"
 )
 JA_POSITIVE_AFFECT = word_set(
     "最高 神 尊い 嬉しい うれしい ハマる はまる 推し 素敵 素晴らしい 楽しみ"
@@ -192,14 +193,35 @@ class Tokenizer:
                 for m in self._sudachi.tokenize(run)
             ]  # fmt: skip
         out = []
-        for surface, b, e, norm, lemma, pos in morphemes:
+        for k, (surface, b, e, norm, lemma, pos) in enumerate(morphemes):
             if not surface.strip():
+                continue
+            if _fused_negator(surface, pos, morphemes[k + 1 : k + 2]):
+                # 見せんといて: Sudachi reads 見せん as 見せる (連体形-撥音便); before とく
+                # it can only be the Kansai negator ん, so it becomes its own token.
+                out.append(Token(surface[:-1], start + b, start + e - 1, norm, lemma, "VERB",
+                                 pos[1], "ja"))  # fmt: skip
+                out.append(Token("ん", start + e - 1, start + e, "ん", "ぬ", "AUX", "*", "ja"))
                 continue
             out.append(
                 Token(surface, start + b, start + e, norm, lemma, _JA_POS.get(pos[0], "X"),
                       pos[1], "ja")
             )  # fmt: skip
         return out
+
+
+def _fused_negator(surface: str, pos: Sequence[str], after: Sequence[tuple[Any, ...]]) -> bool:
+    """True when a verb Sudachi read in its 撥音便 form carries a Kansai negator ん: the
+    next morpheme is the auxiliary とく (見せんといて, 流さんといて), which a 連体形 never
+    precedes."""
+    return (
+        pos[0] == "動詞"
+        and len(surface) > 1
+        and surface.endswith("ん")
+        and pos[5].endswith("撥音便")
+        and bool(after)
+        and after[0][4] == "とく"
+    )
 
 
 _JA_POS = {
@@ -544,7 +566,8 @@ def _clause_cues(
 # Words that negate the cue they scope over: English negators come before it ("don't
 # want", "never stop"), Japanese negative auxiliaries after it (見たくない, 嫌いじゃない).
 _EN_NEGATORS = _EN_NEGATED | word_set("not no never nothing none without n't don't can't won't")
-_JA_NEGATORS = word_set("ない 無い ず ぬ ん ませ")
+# へん / ひん are the Kansai negators (見せへん, 見ひん), Sudachi's 助動詞-ヘン.
+_JA_NEGATORS = word_set("ない 無い ず ぬ ん ませ へん ひん")
 # What may stand between an English negator and the cue it negates ("don't really want",
 # "can't get enough"); "wouldn't mind more" keeps its "more".
 _EN_NEGATION_GAP = word_set("really even so too ever actually get want wanna need to any")
@@ -569,6 +592,9 @@ class ClauseCues:
     positive: bool
     only: bool
     negated_ask: bool = False  # a request negated outright: "no more", "don't show"
+    # A refusal or dislike negated ("don't stop", "never not", 「嫌いじゃない」): the clause
+    # leans to more, but only through a double turn that a classifier easily misreads.
+    negated_refusal: bool = False
 
 
 def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
@@ -586,6 +612,19 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     negator = [role == "negates" for role in roles]
     flipped = [False] * len(words)
     consumed = [False] * len(words)
+    doubled = False
+    for i in range(len(words) - 1):
+        # "never not", "can't not": a negator right before "not" cancels into a yes
+        # ("no cats no dogs" has a concept between its two negators).
+        first, second = words[i], words[i + 1]
+        if (
+            negator[i]
+            and first.script == second.script == "en"
+            and second.norm == "not" != first.norm
+            and second.start - first.end <= 1
+        ):
+            consumed[i] = consumed[i + 1] = doubled = True
+            negator[i] = negator[i + 1] = False
     for i in range(len(words)):
         if cues[i] not in ("pos", "neg") or negator[i]:
             continue
@@ -603,11 +642,15 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         elif cue == "pos":
             positive, negative = (positive, True) if flipped[i] else (True, negative)
     only = any(
-        t.norm in _ONLY_MARKERS or t.lemma in _ONLY_MARKERS or t.text in _ONLY_MARKERS
-        for t in words
+        (t.norm in _ONLY_MARKERS or t.lemma in _ONLY_MARKERS or t.text in _ONLY_MARKERS)
+        # だけ after a verb is "merely" (見てるだけで鳥肌), not "only": 猫だけ.
+        and not (t.script == "ja" and k > 0 and words[k - 1].pos in ("VERB", "AUX"))
+        for k, t in enumerate(words)
     )
     negated_ask = any(flipped[i] and cues[i] == "pos" for i in range(len(words)))
-    return ClauseCues(negative, positive, only, negated_ask)
+    negated_refusal = doubled or any(flipped[i] and cues[i] == "neg" for i in range(len(words)))
+    positive = positive or doubled
+    return ClauseCues(negative, positive, only, negated_ask, negated_refusal)
 
 
 def _negation_reach(words: Sequence[Token], i: int) -> list[int]:

@@ -211,9 +211,8 @@ class InstructionReader:
             raise InstructionError("instruction has no words to understand")
         probs = self.model.op_probs([text] * len(clauses), clauses, [tokens] * len(clauses),
                                     self.encode)  # fmt: skip
-        readings: list[tuple[ParsedOp, ...]] = [(), ()]
-        unsure = False
-        ops: list[ParsedOp] = []
+        # Per clause: the phrases it names and its two readings (equal unless it asked).
+        read: list[tuple[list[str], tuple[ParsedOp, ...], tuple[ParsedOp, ...]]] = []
         for clause, p in zip(clauses, probs, strict=True):
             by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
             op = max(by_op, key=lambda k: by_op[k])
@@ -223,14 +222,21 @@ class InstructionReader:
                 if (phrase := _concept_text(text, tokens, span))
             ]  # fmt: skip
             if op == "none":
+                read.append((phrases, (), ()))
                 continue
             if op == "reset":
                 parsed: tuple[ParsedOp, ...] = (ParsedOp("reset", "", 1.0, words),)
-                ops.extend(parsed)
-                readings = [r + parsed for r in readings]
+                read.append(([], parsed, parsed))
                 continue
             if not phrases:
-                raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
+                # "eels are cool, show me more", "i don't hate X, just fewer please": a
+                # clause that names nothing asks about what the clause before it named,
+                # and its ask replaces whatever that clause was read as. "Only" never
+                # points back: "just" in such a clause is an adverb ("i just see too many").
+                before = next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
+                if before is None or op == "only":
+                    raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
+                phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
             cues = clause_cues(clause, tokens)
             unclear = _polarity_unclear(
@@ -239,17 +245,25 @@ class InstructionReader:
                 cues.positive,
                 only_cue=cues.only and op == "only",
                 negated_ask=cues.negated_ask,
+                negated_refusal=cues.negated_refusal,
             )
             if unclear:
-                unsure = True
                 positive: OpKind = "only" if by_op["only"] > by_op["boost"] else "boost"
                 negative: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
-                readings[0] += tuple(ParsedOp(positive, ph, 1.0, words) for ph in phrases)
-                readings[1] += tuple(ParsedOp(negative, ph, 1.0, words) for ph in phrases)
+                read.append((
+                    phrases,
+                    tuple(ParsedOp(positive, ph, 1.0, words) for ph in phrases),
+                    tuple(ParsedOp(negative, ph, 1.0, words) for ph in phrases),
+                ))  # fmt: skip
                 continue
             parsed = tuple(ParsedOp(cast(OpKind, op), ph, weight, words) for ph in phrases)
-            ops.extend(parsed)
-            readings = [r + parsed for r in readings]
+            read.append((phrases, parsed, parsed))
+        ops = [o for _, first, _ in read for o in first]
+        unsure = any(first != second for _, first, second in read)
+        readings = (
+            tuple(o for _, first, _ in read for o in first),
+            tuple(o for _, _, second in read for o in second),
+        )
         if unsure:
             raise AmbiguousInstruction(
                 f"not sure whether {text!r} asks for more or for less", tuple(readings)
@@ -273,7 +287,8 @@ _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave 
 # must be this sure. "Only" with an only word ("nothing but X", 「X以外いらない」) is
 # judged by that certainty alone. A negative reading of a clause whose only cues ask for
 # more ("cool it on the anime", 「多すぎ」) must be as sure; and any op's polarity must
-# hold this share of the polar mass.
+# hold this share of the polar mass. A clause whose only lean to more is a negated
+# refusal ("don't stop", 「嫌いじゃない」) is never read as less without asking.
 GUARDED_POSITIVE_P = 0.9
 GUARDED_NEGATIVE_P = 0.9
 MIN_POLARITY_SHARE = 0.8
@@ -286,6 +301,7 @@ def _polarity_unclear(
     *,
     only_cue: bool = False,
     negated_ask: bool = False,
+    negated_refusal: bool = False,
 ) -> bool:
     pos = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
     neg = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
@@ -297,6 +313,9 @@ def _polarity_unclear(
             return True
     if neg > pos and positive_cue and not negative_cue and neg < GUARDED_NEGATIVE_P:
         return True
+    if neg > pos and negated_refusal and not negative_cue:
+        return True  # "don't stop X", "never not happy to see X" read as less: ask
+
     return share < MIN_POLARITY_SHARE
 
 

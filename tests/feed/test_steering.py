@@ -187,6 +187,12 @@ def test_polarity_guard():
     assert not _polarity_unclear(leaning_less, negative_cue=False, positive_cue=False)
     assert _polarity_unclear(leaning_less, negative_cue=False, positive_cue=True)
     assert not _polarity_unclear(leaning_less, negative_cue=True, positive_cue=True)
+    # Less, when the only lean to more is a negated refusal ("don't stop X"), is asked.
+    sure_less = {"boost": 0.01, "suppress": 0.04, "exclude": 0.95, "only": 0.0}
+    assert _polarity_unclear(sure_less, negative_cue=False, positive_cue=True, negated_refusal=True)
+    assert not _polarity_unclear(
+        sure_less, negative_cue=True, positive_cue=True, negated_refusal=True
+    )
 
 
 @pytest.mark.parametrize(
@@ -207,7 +213,8 @@ def test_typed_cue_words(typed, cue):
      ("こわくて見れない", True, False), ("嫌いじゃない", False, True),
      ("I wouldn't mind more trains", True, True), ("もっとない?", False, True),
      ("マジで無理なんだけど", True, False), ("控えめにできない?", True, False),
-     ("サメしか勝たん", False, False)],
+     ("サメしか勝たん", False, False), ("never not happy to see snails", False, True),
+     ("見せんといて", True, False), ("見せへんで", True, False), ("きっつ", True, False)],
 )  # fmt: skip
 def test_clause_cues_read_negation_scope(text, negative, positive):
     text = normalise(text)
@@ -267,6 +274,14 @@ def test_japanese_goes_through_the_morphological_analyser():
     tokens = load_tokenizer().tokenize("もう猫はいいや")
     assert [t.text for t in tokens] == ["もう", "猫", "は", "いい", "や"]
     assert tokens[1].pos == "NOUN" and tokens[3].lemma == "いい"
+
+
+def test_a_kansai_negator_fused_into_a_verb_is_its_own_token():
+    tokens = load_tokenizer().tokenize("猫は見せんといて")
+    assert [t.text for t in tokens][:4] == ["猫", "は", "見せ", "ん"]
+    assert tokens[2].lemma == "見せる" and tokens[3].lemma == "ぬ"
+    # 見せんの (見せるの) keeps its verb whole.
+    assert "ん" not in [t.text for t in load_tokenizer().tokenize("見せんの好き")]
 
 
 def test_glossary_prefers_longest_match():

@@ -7,11 +7,13 @@ cache. Callers use the concern they need (`service.pages.feed_page(...)`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
 from feed.core.ranking import RankWeights
 from feed.core.steering import InstructionReader, load_reader
+from feed.services import snapshot
 from feed.services.accounts import Accounts, MadeForYou
 from feed.services.clips import ClipStore
 from feed.services.consent import CameoChoice, ConsentGate
@@ -20,6 +22,7 @@ from feed.services.intake import MAX_EVENTS_PER_BATCH, EventIntake
 from feed.services.pages import SOURCES, FeedItem, FeedPage, FeedPages
 from feed.services.relevance import PhraseRelevance
 from feed.services.snapshot import Snapshots
+from feed.services.snapshot_files import load_snapshot, save_snapshot
 from feed.services.steering import Steering, describe, describe_op, describe_reading
 from feed.storage.interfaces import EventLog, SharedEngagement, UserState
 from feed.storage.stores import StoreURLs, open_engagement, open_store
@@ -31,6 +34,7 @@ __all__ = [
 ]  # fmt: skip
 
 CURSOR_SECRET = "cursor_secret"
+log = logging.getLogger(__name__)
 
 
 class FeedService:
@@ -60,6 +64,9 @@ class FeedService:
         self.intake = EventIntake(users, log, self.snapshots, self.consent)
         self.pages = FeedPages(clips, users, self.snapshots, self.phrases, self.consent, secret,
                                weights=weights, sources=sources)  # fmt: skip
+        saved = load_snapshot(self.snapshot_folder, clips)
+        if saved is not None:
+            self.snapshots.start_from(saved)
         # Ingest reserves every handle it stores as an account, so nobody can sign up as
         # a creator or a cameo; handles stored before this service opened are reserved now.
         clips.accounts = users
@@ -79,8 +86,26 @@ class FeedService:
         users = open_store("users", urls.users)
         return cls(clips, users, open_store("events", urls.events), reader, shared=shared)
 
+    @property
+    def snapshot_folder(self) -> Path:
+        """Where the catalog snapshot is saved between runs."""
+        return self.clips.home / "snapshots"
+
+    def save_snapshot(self) -> None:
+        """Save the latest catalog snapshot, when it is larger than a rebuild that costs
+        well under a second (`SAMPLE_ROWS` clips), so the next open starts from it."""
+        snap = self.snapshots.latest()
+        if snap is None or len(snap) <= snapshot.SAMPLE_ROWS:
+            return
+        try:
+            save_snapshot(snap, self.clips, self.snapshot_folder)
+        except OSError as exc:
+            log.warning("snapshot not saved (%s); the next open rebuilds it", exc)
+
     def close(self) -> None:
-        """Close the user state (the clip store belongs to the caller)."""
+        """Save the snapshot and close the user state (the clip store belongs to the
+        caller)."""
+        self.save_snapshot()
         self.phrases.close()
         self.snapshots.shared.close()
         if self.clips.accounts is self.users:

@@ -145,7 +145,7 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     keep = np.array([int(s) in by_seq for s in text.seqs.tolist()], dtype=bool)
     seqs = text.seqs[keep]
     ordered = [by_seq[int(s)] for s in seqs.tolist()]
-    clip_ids = _objects([c.id for c in ordered])
+    clip_ids = object_array([c.id for c in ordered])
     row_of_id = {cid: row for row, cid in enumerate(clip_ids.tolist())}
     creator_names = tuple(sorted({c.creator for c in ordered}))
     code_of = {name: i for i, name in enumerate(creator_names)}
@@ -194,14 +194,14 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         creator_codes=creator_codes,
         creator_names=creator_names,
         remix_of_row=remix_of_row,
-        cameos=_objects([c.cameos for c in ordered]),
+        cameos=object_array([c.cameos for c in ordered]),
         cameo_rows=np.flatnonzero([bool(c.cameos) for c in ordered]).astype(np.int64),
         vectors=vectors,
         has=has,
         newest_first=newest_first,
         texts=SegmentedTexts((ClipTexts.of([_text(c) for c in ordered]),)),
-        by_creator=_group(creator_codes[newest_first], newest_first),
-        remixes=_group(remix_of_row, np.arange(len(seqs), dtype=np.int64), skip=-1),
+        by_creator=group_rows(creator_codes[newest_first], newest_first),
+        remixes=group_rows(remix_of_row, np.arange(len(seqs), dtype=np.int64), skip=-1),
         code_of_creator=code_of,
         sample=sample,
         sample_vectors={c: v[sample] for c, v in vectors.items()} if sampled else {},
@@ -214,7 +214,7 @@ def _text(clip: Clip) -> str:
     return embedding_text(clip.prompt, clip.caption, clip.tags)
 
 
-def _objects(values: Sequence[object]) -> np.ndarray:
+def object_array(values: Sequence[object]) -> np.ndarray:
     """A 1-D object array of the values (tuples stay whole, not a second axis)."""
     out = np.empty(len(values), dtype=object)
     for i, value in enumerate(values):
@@ -336,17 +336,17 @@ def grow_snapshot(
     new_rows = np.arange(n0, n1, dtype=np.int64)
     order = new_rows[np.argsort(-created, kind="stable")]  # the new rows, newest first
     by_creator = dict(snap.by_creator)
-    for code, group in _group(codes[order - n0], order).items():
+    for code, group in group_rows(codes[order - n0], order).items():
         by_creator[code] = np.concatenate([group, snap.by_creator.get(code, _NO_ROWS)])
     remixes = dict(snap.remixes)
-    for original, group in _group(remix_of, new_rows, skip=-1).items():
+    for original, group in group_rows(remix_of, new_rows, skip=-1).items():
         remixes[original] = np.concatenate([snap.remixes.get(original, _NO_ROWS), group])
-    cameos = _objects([c.cameos for c in added])
+    cameos = object_array([c.cameos for c in added])
     grown = replace(
         snap,
         generation=generation,
         seqs=columns.append("seqs", seqs),
-        clip_ids=columns.append("clip_ids", _objects(ids)),
+        clip_ids=columns.append("clip_ids", object_array(ids)),
         row_of_id=RowsById(columns.ids, n1),
         created_at=columns.append("created_at", created),
         duration_s=columns.append("duration_s", np.array(
@@ -389,7 +389,9 @@ def sample_rows(n: int, size: int | None = None) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, size=size, replace=False))
 
 
-def _group(keys: np.ndarray, rows: np.ndarray, skip: int | None = None) -> dict[int, np.ndarray]:
+def group_rows(
+    keys: np.ndarray, rows: np.ndarray, skip: int | None = None
+) -> dict[int, np.ndarray]:
     """rows grouped by key, each group in the order given (`skip`: a key left out)."""
     if not len(keys):
         return {}
@@ -452,17 +454,34 @@ class Snapshots:
                     self._engagement = np.concatenate([self._engagement, added])
                     snap = self._snapshot = grown
                     return snap
-                snap = self._snapshot = build_snapshot(self.clips)
-                self._columns = Columns(snap)
-                self._heard()  # the counts read next hold what was posted so far
-                self._heard_at = time.monotonic()
-                self._engagement = self._raw_engagement(snap)
-                self._peak = float(self._engagement.max(initial=0.0))
-                self._top = _most(self._engagement, np.arange(len(snap)), POPULAR_DEPTH)
+                snap = build_snapshot(self.clips)
+                self._adopt(snap)
             elif time.monotonic() - self._heard_at >= HEAR_INTERVAL_S:
                 self._heard_at = time.monotonic()
                 self._apply(snap, self._heard().items())
             return snap
+
+    def start_from(self, snap: CatalogSnapshot) -> None:
+        """Serve from `snap` (a saved one just loaded) until the catalog moves past it;
+        then it grows, or is rebuilt, like any other."""
+        with self._lock:
+            self._adopt(snap)
+
+    def latest(self) -> CatalogSnapshot | None:
+        """The snapshot last served, without catching up (None before the first)."""
+        with self._lock:
+            return self._snapshot
+
+    def _adopt(self, snap: CatalogSnapshot) -> None:
+        """Make `snap`, read whole from the catalog or from files, the current snapshot;
+        the caller holds the lock."""
+        self._snapshot = snap
+        self._columns = Columns(snap)
+        self._heard()  # the counts read next hold what was posted so far
+        self._heard_at = time.monotonic()
+        self._engagement = self._raw_engagement(snap)
+        self._peak = float(self._engagement.max(initial=0.0))
+        self._top = _most(self._engagement, np.arange(len(snap)), POPULAR_DEPTH)
 
     def _heard(self) -> dict[str, float]:
         """Other processes' engagement since the last look; none when the shared store

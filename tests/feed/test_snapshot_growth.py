@@ -8,6 +8,7 @@ sample size are rebuilt and scored whole).
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -245,3 +246,74 @@ def test_pages_over_grown_snapshots_keep_exclusions_and_show_new_clips(
         assert not shown & {"a4", "b3"}
     finally:
         service.close()
+
+
+def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(
+    tmp_path, text_encoder, reader, monkeypatch
+):
+    from feed.services.feed import FeedService
+
+    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 4)
+    monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
+    clips = ClipStore(tmp_path / "home", text_encoder, None)
+    add(clips, FIRST, NOW)
+    service = FeedService.open(clips, clips.home, reader)
+    built = service.snapshots.current()
+    service.close()  # saves it
+    assert (clips.home / "snapshots" / "current.json").exists()
+
+    service = FeedService.open(clips, clips.home, reader)
+    try:
+        loaded = service.snapshots.latest()  # read from the files, before any page
+        assert loaded is not None and loaded.generation == built.generation
+        same_content(loaded, built)
+        assert isinstance(loaded.vectors["text"], QuantizedVectors)
+        np.testing.assert_array_equal(loaded.vectors["text"].codes, built.vectors["text"].codes)
+        assert service.snapshots.current() is loaded  # the catalog has not moved
+        user, _ = service.accounts.create_user("reopened", NOW)
+        assert service.pages.feed_page(user, 5, None, NOW + 1).items
+        add(clips, ADDED, NOW + 100)
+        grown = service.snapshots.current()
+        assert grown.grown_from is not None
+        same_content(grown, build_snapshot(clips), exact=False)
+    finally:
+        service.close()
+        clips.close()
+
+
+def test_a_saved_snapshot_that_does_not_fit_the_catalog_is_rebuilt(
+    tmp_path, text_encoder, reader, monkeypatch
+):
+    from feed.services.feed import FeedService
+    from feed.services.snapshot_files import load_snapshot
+
+    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 4)
+    clips = ClipStore(tmp_path / "home", text_encoder, None)
+    add(clips, FIRST, NOW)
+    service = FeedService.open(clips, clips.home, reader)
+    service.snapshots.current()
+    service.close()
+    folder = clips.home / "snapshots"
+    assert load_snapshot(folder, clips) is not None
+    # the last clip saved is gone: the saved rows are not the catalog's any more
+    assert clips.delete("a8")
+    assert load_snapshot(folder, clips) is None
+    service = FeedService.open(clips, clips.home, reader)
+    try:
+        assert service.snapshots.latest() is None
+        assert "a8" not in service.snapshots.current().row_of_id
+    finally:
+        service.close()
+    # another model for a channel, or files written by another format: not read
+    saved = next(p for p in folder.iterdir() if p.is_dir()) / "snapshot.json"
+    manifest = json.loads(saved.read_text())
+    manifest["channels"]["text"]["model"] = "another-model"
+    saved.write_text(json.dumps(manifest))
+    assert load_snapshot(folder, clips) is None
+    manifest["channels"]["text"]["model"] = clips.encoders["text"].model_id
+    manifest["format"] = 99
+    saved.write_text(json.dumps(manifest))
+    assert load_snapshot(folder, clips) is None
+    (folder / "current.json").write_text("{not json")
+    assert load_snapshot(folder, clips) is None
+    clips.close()

@@ -1,0 +1,180 @@
+"""A snapshot saved as files, so a large catalog opens without reading every clip.
+
+`save_snapshot` writes a snapshot's columns as `.npy` files, its texts as one UTF-8
+file and a `snapshot.json` naming the generation, row count, channels and models, into
+a folder of its own under `<home>/snapshots`; then `current.json` (replaced atomically)
+points to it and older folders are removed. Processes sharing a home never write the
+same folder, and one still reading an older folder keeps its open files.
+`load_snapshot` reads them back (vectors memory-mapped: pages are read as rows are
+used) and returns None when they do not fit the catalog as it is: another format,
+other channels or models, a generation ahead of the catalog, or a first or last clip
+that is not the one saved. A snapshot loaded behind the catalog is then grown, or
+rebuilt, like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from feed.core.quantized import Matrix, QuantizedVectors
+from feed.core.ranking import ClipTexts, SegmentedTexts
+from feed.services.clips import ClipStore
+from feed.services.snapshot import CatalogSnapshot, RowsById, group_rows, object_array
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MANIFEST = "snapshot.json"
+POINTER = "current.json"
+_COLUMNS = ("seqs", "created_at", "duration_s", "creator_codes", "remix_of_row", "cameo_rows",
+            "newest_first", "sample")  # fmt: skip
+
+
+def save_snapshot(snap: CatalogSnapshot, clips: ClipStore, folder: Path) -> Path:
+    """Write `snap` into a new folder under `folder` and make it the current one."""
+    target = folder / f"{snap.generation}-{uuid.uuid4().hex[:12]}"
+    target.mkdir(parents=True)
+    _write(snap, clips, target)
+    pointer = folder / f".{target.name}.json"
+    pointer.write_text(json.dumps({"folder": target.name}), encoding="utf-8")
+    os.replace(pointer, folder / POINTER)
+    for other in folder.iterdir():
+        if other.is_dir() and other.name != target.name:
+            shutil.rmtree(other, ignore_errors=True)
+    return target
+
+
+def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
+    for name in _COLUMNS:
+        np.save(staging / f"{name}.npy", getattr(snap, name))
+    np.save(staging / "clip_ids.npy", np.asarray(snap.clip_ids.tolist(), dtype=str))
+    channels = {}
+    for channel, matrix in snap.vectors.items():
+        np.save(staging / f"has.{channel}.npy", snap.has[channel])
+        if isinstance(matrix, QuantizedVectors):
+            np.save(staging / f"vectors.{channel}.npy", matrix.codes)
+            np.save(staging / f"low.{channel}.npy", matrix.low)
+            np.save(staging / f"step.{channel}.npy", matrix.step)
+        else:
+            np.save(staging / f"vectors.{channel}.npy", matrix)
+        channels[channel] = {
+            "model": clips.encoders[channel].model_id,
+            "compact": isinstance(matrix, QuantizedVectors),
+        }
+    texts = _one_blob(snap.texts)
+    (staging / "texts.txt").write_text(texts.blob, encoding="utf-8")
+    np.save(staging / "text_starts.npy", texts.starts)
+    n = len(snap)
+    manifest = {
+        "format": FORMAT,
+        "generation": snap.generation,
+        "rows": n,
+        "channels": channels,
+        "creator_names": list(snap.creator_names),
+        "cameos": {str(r): list(snap.cameos[r]) for r in snap.cameo_rows.tolist()},
+        "sample_of": snap.sample_of,
+        "ends": [[int(snap.seqs[0]), snap.clip_ids[0]], [int(snap.seqs[-1]), snap.clip_ids[-1]]]
+        if n
+        else [],
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def load_snapshot(folder: Path, clips: ClipStore) -> CatalogSnapshot | None:
+    """The snapshot saved under `folder`, or None when there is none that fits (see above)."""
+    try:
+        name = json.loads((folder / POINTER).read_text(encoding="utf-8"))["folder"]
+        folder = folder / str(name)
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    channels = manifest.get("channels", {})
+    models = {c: clips.encoders[c].model_id for c in clips.channels}
+    if (
+        manifest.get("format") != FORMAT
+        or manifest["generation"] > clips.catalog.generation
+        or {c: v["model"] for c, v in channels.items()} != models
+        or not _same_ends(manifest["ends"], clips)
+    ):
+        log.info("saved snapshot in %s does not fit the catalog; rebuilding", folder)
+        return None
+    try:
+        return _read(folder, manifest)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("saved snapshot in %s unreadable (%s); rebuilding", folder, exc)
+        return None
+
+
+def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
+    n = manifest["rows"]
+    cols = {name: np.load(folder / f"{name}.npy") for name in _COLUMNS}
+    if any(len(cols[name]) != n for name in ("seqs", "created_at", "newest_first")):
+        raise ValueError("columns of different lengths")
+    clip_ids = np.load(folder / "clip_ids.npy").astype(object)
+    vectors: dict[str, Matrix] = {}
+    has = {}
+    for channel, about in manifest["channels"].items():
+        has[channel] = np.load(folder / f"has.{channel}.npy")
+        matrix = np.load(folder / f"vectors.{channel}.npy", mmap_mode="r")
+        if about["compact"]:
+            low, step = (np.load(folder / f"{k}.{channel}.npy") for k in ("low", "step"))
+            vectors[channel] = QuantizedVectors(matrix, low, step)
+        else:
+            vectors[channel] = matrix
+    cameos = object_array([()] * n)
+    for row, handles in manifest["cameos"].items():
+        cameos[int(row)] = tuple(handles)
+    blob = (folder / "texts.txt").read_text(encoding="utf-8")
+    texts = ClipTexts(blob, np.load(folder / "text_starts.npy"))
+    names = tuple(manifest["creator_names"])
+    creator_codes, newest_first, sample = (
+        cols["creator_codes"], cols["newest_first"], cols["sample"]
+    )  # fmt: skip
+    sampled = len(sample) < n
+    return CatalogSnapshot(
+        generation=manifest["generation"],
+        seqs=cols["seqs"],
+        clip_ids=clip_ids,
+        row_of_id=RowsById({cid: row for row, cid in enumerate(clip_ids.tolist())}, n),
+        created_at=cols["created_at"],
+        duration_s=cols["duration_s"],
+        creator_codes=creator_codes,
+        creator_names=names,
+        remix_of_row=cols["remix_of_row"],
+        cameos=cameos,
+        cameo_rows=cols["cameo_rows"],
+        vectors=vectors,
+        has=has,
+        newest_first=newest_first,
+        texts=SegmentedTexts((texts,)),
+        by_creator=group_rows(creator_codes[newest_first], newest_first),
+        remixes=group_rows(cols["remix_of_row"], np.arange(n, dtype=np.int64), skip=-1),
+        code_of_creator={name: i for i, name in enumerate(names)},
+        sample=sample,
+        sample_vectors={c: v[sample] for c, v in vectors.items()} if sampled else {},
+        sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
+        sample_of=manifest["sample_of"],
+    )
+
+
+def _same_ends(ends: list, clips: ClipStore) -> bool:
+    """Whether the catalog still holds the saved first and last clips under their seqs (a
+    catalog replaced by another fails this; one that lost them rebuilds anyway)."""
+    if not ends:
+        return True
+    found = clips.catalog.get_many([int(seq) for seq, _ in ends])
+    return all(seq in found and found[seq].id == clip_id for seq, clip_id in ends)
+
+
+def _one_blob(texts: SegmentedTexts | None) -> ClipTexts:
+    out = ClipTexts("", np.zeros(0, dtype=np.int64))
+    for segment in texts.segments if texts is not None else ():
+        out = out.joined(segment)
+    return out

@@ -64,6 +64,13 @@ class QuantizedVectors:
         value outside its dimension's range takes the nearest end."""
         return _codes(vectors, self.low, self.step)
 
+    def covers(self, vectors: np.ndarray) -> bool:
+        """Whether `encode` keeps every value of these vectors within half a step (none
+        lies further than that outside its dimension's range)."""
+        margin = self.step / 2
+        high = self.low + self.step * LEVELS
+        return bool(((vectors >= self.low - margin) & (vectors <= high + margin)).all())
+
     def dense(self) -> np.ndarray:
         """The whole matrix decoded, float32 (N, d) (for offline use on small catalogs)."""
         return self.rows(slice(None))  # type: ignore[arg-type]

@@ -65,6 +65,7 @@ class FeedService:
         self.pages = FeedPages(clips, users, self.snapshots, self.phrases, self.consent, secret,
                                weights=weights, sources=sources)  # fmt: skip
         saved = load_snapshot(self.snapshot_folder, clips)
+        self._saved_generation = -1 if saved is None else saved.generation
         if saved is not None:
             self.snapshots.start_from(saved)
         # Ingest reserves every handle it stores as an account, so nobody can sign up as
@@ -97,8 +98,11 @@ class FeedService:
         snap = self.snapshots.latest()
         if snap is None or len(snap) <= snapshot.SAMPLE_ROWS:
             return
+        if snap.generation == self._saved_generation:
+            return  # the one saved is this one
         try:
             save_snapshot(snap, self.clips, self.snapshot_folder)
+            self._saved_generation = snap.generation
         except OSError as exc:
             log.warning("snapshot not saved (%s); the next open rebuilds it", exc)
 

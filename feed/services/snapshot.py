@@ -24,7 +24,7 @@ from feed.core.popularity import ENGAGEMENT, engagement, popularity
 from feed.core.quantized import Matrix, QuantizedVectors, quantize
 from feed.core.ranking import ClipTexts, SegmentedTexts
 from feed.services.clips import TEXT, ClipStore
-from feed.storage.catalog import Clip, embedding_text
+from feed.storage.catalog import ChannelVectors, Clip, embedding_text
 from feed.storage.engagement import LocalEngagement
 from feed.storage.interfaces import SharedEngagement, UserState
 from feed.storage.sqlite import DatabaseError
@@ -140,6 +140,9 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     # before the next is read, so at most one is held beside the snapshot being built.
     # Rows are the clips with a text vector, in catalog order; other channels line up
     # with them, zero where a clip lacks the channel.
+    # Read first: a write committed while the rest is read is then read again by the next
+    # catch-up, never taken as included.
+    generation = clips.catalog.generation
     text = clips.catalog.channel_vectors(TEXT)
     by_seq = clips.catalog.get_many(text.seqs.tolist())
     keep = np.array([int(s) in by_seq for s in text.seqs.tolist()], dtype=bool)
@@ -183,7 +186,7 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     sample = sample_rows(len(seqs))
     sampled = len(sample) < len(seqs)
     return CatalogSnapshot(
-        generation=clips.catalog.generation,
+        generation=generation,
         seqs=seqs,
         clip_ids=clip_ids,
         row_of_id=RowsById(row_of_id, len(seqs)),
@@ -275,18 +278,22 @@ class Columns:
 RESAMPLE_GROWTH = 1.5
 
 
-def grow_snapshot(
-    clips: ClipStore, snap: CatalogSnapshot, columns: Columns
-) -> CatalogSnapshot | None:
-    """`snap` with the clips added to the catalog since its generation, or None when more
-    than additions happened (a deletion, an edit, a clip no newer than every row, a move
-    across `COMPACT_ROWS`) or the catalog is small enough to be scored whole: the
-    caller then rebuilds. Costs what was added, not the catalog's size."""
-    n0 = len(snap)
-    if n0 <= SAMPLE_ROWS or columns.rows != n0 or not n0:
-        return None
+@dataclass(frozen=True)
+class _Additions:
+    """Clips added to the catalog after a snapshot's generation, and nothing else."""
+
+    generation: int
+    seqs: np.ndarray
+    clips: list[Clip]
+    vectors: dict[str, ChannelVectors]  # each channel's upserts (all of them new clips)
+
+
+def _additions(clips: ClipStore, snap: CatalogSnapshot) -> _Additions | None:
+    """What was added since `snap`, or None when anything else changed: a deletion, an
+    edit, a clip no newer than every row, a remix whose original only arrives now, a
+    move across `COMPACT_ROWS`."""
     with clips.lock.read():
-        generation = clips.catalog.generation
+        generation = clips.catalog.generation  # first: see `_build`
         changes = {c: clips.catalog.channel_changes(c, snap.generation) for c in clips.channels}
         last = int(snap.seqs[-1])
         if set(changes) != set(snap.vectors) or any(
@@ -296,29 +303,62 @@ def grow_snapshot(
             return None
         text = changes[TEXT].upserted
         found = clips.catalog.get_many(text.seqs.tolist())
-    keep = np.array([int(s) in found for s in text.seqs.tolist()], dtype=bool)
-    seqs = text.seqs[keep]
-    added = [found[int(s)] for s in seqs.tolist()]
-    k, n1 = len(added), n0 + len(added)
-    created = np.array([c.created_at for c in added], dtype=np.float64)
+        seqs = np.array([s for s in text.seqs.tolist() if s in found], dtype=np.int64)
+        added = [found[int(s)] for s in seqs.tolist()]
+        # An older clip naming a new one as its original is linked by a rebuild only
+        # (newest first: at most the new clips come before it).
+        if any(
+            r.seq <= last for c in added for r in clips.catalog.remixes_of(c.id, len(added) + 1)
+        ):
+            return None
+    n0, n1 = len(snap), len(snap) + len(added)
     newest = float(snap.created_at[snap.newest_first[0]])
-    if k and (created.min() <= newest or (n0 >= COMPACT_ROWS) != (n1 >= COMPACT_ROWS)):
+    if added and (
+        min(c.created_at for c in added) <= newest
+        or (n0 >= COMPACT_ROWS) != (n1 >= COMPACT_ROWS)
+        or any(c.id in snap.row_of_id for c in added)
+    ):
         return None
+    return _Additions(generation, seqs, added, {c: ch.upserted for c, ch in changes.items()})
+
+
+def grow_snapshot(
+    clips: ClipStore, snap: CatalogSnapshot, columns: Columns
+) -> CatalogSnapshot | None:
+    """`snap` with the clips added to the catalog since its generation, or None when more
+    than additions happened (see `_additions`) or the catalog is small enough to be
+    scored whole: the caller then rebuilds. Costs what was added, not the catalog's size.
+    """
+    n0 = len(snap)
+    if n0 <= SAMPLE_ROWS or columns.rows != n0:
+        return None
+    found = _additions(clips, snap)
+    if found is None:
+        return None
+    seqs, added, generation = found.seqs, found.clips, found.generation
+    k, n1 = len(added), n0 + len(added)
     if not k:
         return replace(snap, generation=generation,
                        grown_from=Growth(snap.generation, n0, ClipTexts.of([])))  # fmt: skip
-    ids = [c.id for c in added]
-    for row, clip_id in enumerate(ids, start=n0):
-        columns.ids[clip_id] = row
-    vectors: dict[str, Matrix] = {}
-    has: dict[str, np.ndarray] = {}
-    for channel, change in changes.items():
+    matrices = {}
+    for channel, upserted in found.vectors.items():
         old = snap.vectors[channel]
-        at, present = _rows_of(seqs, change.upserted.seqs)
+        at, present = _rows_of(seqs, upserted.seqs)
         matrix = np.zeros((k, old.shape[1]), dtype=np.float32)
-        matrix[at[present]] = change.upserted.vectors[present]
+        matrix[at[present]] = upserted.vectors[present]
+        if isinstance(old, QuantizedVectors) and not old.covers(matrix):
+            return None  # codes on the old ranges would be off by more than half a step
         marks = np.zeros(k, dtype=bool)
         marks[at[present]] = True
+        matrices[channel] = (matrix, marks)
+    ids = [c.id for c in added]
+    new_ids = {clip_id: row for row, clip_id in enumerate(ids, start=n0)}
+    # From here nothing reads the catalog or refuses: the columns take the new rows, and
+    # the shared ids take them last, just before the row count moves on.
+    vectors: dict[str, Matrix] = {}
+    has: dict[str, np.ndarray] = {}
+    for channel, (matrix, marks) in matrices.items():
+        old = snap.vectors[channel]
         has[channel] = columns.append(f"has:{channel}", marks)
         if isinstance(old, QuantizedVectors):
             codes = columns.append(f"vectors:{channel}", old.encode(matrix))
@@ -331,8 +371,11 @@ def grow_snapshot(
             code_of[clip.creator] = len(names)
             names.append(clip.creator)
     codes = np.array([code_of[c.creator] for c in added], dtype=np.int32)
-    remix_of = np.array([columns.ids.get(c.remix_of, -1) if c.remix_of else -1 for c in added],
-                        dtype=np.int64)  # fmt: skip
+    remix_of = np.array(
+        [new_ids.get(c.remix_of, columns.ids.get(c.remix_of, -1)) if c.remix_of else -1
+         for c in added], dtype=np.int64,
+    )  # fmt: skip
+    created = np.array([c.created_at for c in added], dtype=np.float64)
     new_rows = np.arange(n0, n1, dtype=np.int64)
     order = new_rows[np.argsort(-created, kind="stable")]  # the new rows, newest first
     by_creator = dict(snap.by_creator)
@@ -365,6 +408,7 @@ def grow_snapshot(
         code_of_creator=code_of,
         grown_from=Growth(snap.generation, n0, ClipTexts.of([_text(c) for c in added])),
     )  # fmt: skip
+    columns.ids.update(new_ids)
     columns.advance(k)
     if n1 >= RESAMPLE_GROWTH * snap.sample_of:
         sample = sample_rows(n1)
@@ -447,7 +491,10 @@ class Snapshots:
                 self.clips.catch_up(generation)
                 grown = None
                 if snap is not None and self._columns is not None and self.grow:
-                    grown = grow_snapshot(self.clips, snap, self._columns)
+                    try:
+                        grown = grow_snapshot(self.clips, snap, self._columns)
+                    except Exception:  # a rebuild reads it all again: it is the safe path
+                        log.exception("snapshot could not grow; rebuilding it")
                 if snap is not None and grown is not None:
                     # New clips have no engagement yet; the short list stands.
                     added = np.zeros(len(grown) - len(snap), dtype=np.float64)

@@ -46,9 +46,15 @@ def save_snapshot(snap: CatalogSnapshot, clips: ClipStore, folder: Path) -> Path
     pointer.write_text(json.dumps({"folder": target.name}), encoding="utf-8")
     os.replace(pointer, folder / POINTER)
     for other in folder.iterdir():
-        if other.is_dir() and other.name != target.name:
+        # Only older ones: another process may be saving one of the same generation.
+        if other.is_dir() and _generation_of(other.name) < snap.generation:
             shutil.rmtree(other, ignore_errors=True)
     return target
+
+
+def _generation_of(name: str) -> int:
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else -1
 
 
 def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
@@ -88,26 +94,26 @@ def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
 
 
 def load_snapshot(folder: Path, clips: ClipStore) -> CatalogSnapshot | None:
-    """The snapshot saved under `folder`, or None when there is none that fits (see above)."""
+    """The snapshot saved under `folder`, or None when there is none that fits (see above)
+    or it cannot be read (the caller then rebuilds)."""
     try:
         name = json.loads((folder / POINTER).read_text(encoding="utf-8"))["folder"]
-        folder = folder / str(name)
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    channels = manifest.get("channels", {})
-    models = {c: clips.encoders[c].model_id for c in clips.channels}
-    if (
-        manifest.get("format") != FORMAT
-        or manifest["generation"] > clips.catalog.generation
-        or {c: v["model"] for c, v in channels.items()} != models
-        or not _same_ends(manifest["ends"], clips)
-    ):
-        log.info("saved snapshot in %s does not fit the catalog; rebuilding", folder)
-        return None
     try:
-        return _read(folder, manifest)
-    except (OSError, ValueError, KeyError) as exc:
+        saved = folder / str(name)
+        manifest = json.loads((saved / MANIFEST).read_text(encoding="utf-8"))
+        models = {c: clips.encoders[c].model_id for c in clips.channels}
+        if (
+            manifest["format"] != FORMAT
+            or manifest["generation"] > clips.catalog.generation
+            or {c: v["model"] for c, v in manifest["channels"].items()} != models
+            or not _same_ends(manifest["ends"], clips)
+        ):
+            log.info("saved snapshot in %s does not fit the catalog; rebuilding", saved)
+            return None
+        return _read(saved, manifest)
+    except Exception as exc:  # anything unreadable costs a rebuild, never an open
         log.warning("saved snapshot in %s unreadable (%s); rebuilding", folder, exc)
         return None
 
@@ -115,7 +121,7 @@ def load_snapshot(folder: Path, clips: ClipStore) -> CatalogSnapshot | None:
 def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
     n = manifest["rows"]
     cols = {name: np.load(folder / f"{name}.npy") for name in _COLUMNS}
-    if any(len(cols[name]) != n for name in ("seqs", "created_at", "newest_first")):
+    if any(len(cols[name]) != n for name in _COLUMNS if name not in ("cameo_rows", "sample")):
         raise ValueError("columns of different lengths")
     clip_ids = np.load(folder / "clip_ids.npy").astype(object)
     vectors: dict[str, Matrix] = {}
@@ -123,6 +129,8 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
     for channel, about in manifest["channels"].items():
         has[channel] = np.load(folder / f"has.{channel}.npy")
         matrix = np.load(folder / f"vectors.{channel}.npy", mmap_mode="r")
+        if len(has[channel]) != n or len(matrix) != n:
+            raise ValueError(f"{channel}: {len(matrix)} vectors for {n} rows")
         if about["compact"]:
             low, step = (np.load(folder / f"{k}.{channel}.npy") for k in ("low", "step"))
             vectors[channel] = QuantizedVectors(matrix, low, step)

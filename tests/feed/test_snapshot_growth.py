@@ -131,8 +131,15 @@ def test_compact_snapshots_grow_their_codes_on_the_same_ranges(store, monkeypatc
     clips, snapshots = store
     monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
     add(clips, FIRST, NOW)
+    snapshots.current()
+    add(clips, ADDED[:1], NOW + 100)
+    # Eight clips' ranges do not hold a ninth: its codes would be off by more than half a
+    # step, so the snapshot is rebuilt on new ranges.
+    assert snapshots.current().grown_from is None
+    # (A large catalog's ranges hold nearly every new clip; here they are taken as holding.)
+    monkeypatch.setattr(QuantizedVectors, "covers", lambda self, vectors: True)
     old = snapshots.current()
-    add(clips, ADDED, NOW + 100)
+    add(clips, ADDED[1:], NOW + 200, line=2)
     grown = snapshots.current()
     assert grown.grown_from is not None
     same_content(grown, build_snapshot(clips), exact=False)
@@ -272,6 +279,8 @@ def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(
         assert service.snapshots.current() is loaded  # the catalog has not moved
         user, _ = service.accounts.create_user("reopened", NOW)
         assert service.pages.feed_page(user, 5, None, NOW + 1).items
+        # (eight clips' code ranges are taken as holding new ones, as a large catalog's do)
+        monkeypatch.setattr(QuantizedVectors, "covers", lambda self, vectors: True)
         add(clips, ADDED, NOW + 100)
         grown = service.snapshots.current()
         assert grown.grown_from is not None
@@ -317,3 +326,52 @@ def test_a_saved_snapshot_that_does_not_fit_the_catalog_is_rebuilt(
     (folder / "current.json").write_text("{not json")
     assert load_snapshot(folder, clips) is None
     clips.close()
+
+
+def test_a_remix_whose_original_arrives_later_is_linked_by_a_rebuild(store):
+    clips, snapshots = store
+    add(clips, [*FIRST, ("r1", "a remix of a clip not here yet", "ivy", "zz")], NOW)
+    before = snapshots.current()
+    assert before.remix_of_row[before.row_of_id["r1"]] == -1
+    add(clips, [("zz", "the original, uploaded late", "ivy", None)], NOW + 100)
+    after = snapshots.current()
+    assert after.grown_from is None  # rebuilt: the older clip now has its original
+    assert after.remix_of_row[after.row_of_id["r1"]] == after.row_of_id["zz"]
+    same_content(after, build_snapshot(clips))
+
+
+def test_a_growth_that_fails_midway_leaves_nothing_behind(store, monkeypatch):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    snapshots.current()
+    add(clips, ADDED[:2], NOW + 100)
+    real = snapshot_mod.Columns.append
+
+    def failing(self, name, rows):
+        if name == "seqs":
+            raise MemoryError("no room")
+        return real(self, name, rows)
+
+    monkeypatch.setattr(snapshot_mod.Columns, "append", failing)
+    rebuilt = snapshots.current()  # the growth failed: rebuilt from the catalog instead
+    monkeypatch.setattr(snapshot_mod.Columns, "append", real)
+    assert rebuilt.grown_from is None
+    assert clips.delete("b1")
+    add(clips, ADDED[2:], NOW + 200, line=3)
+    snapshots.current()
+    add(clips, [("c9", "a lighthouse in a storm", "jo", None)], NOW + 300)
+    grown = snapshots.current()
+    assert grown.grown_from is not None
+    same_content(grown, build_snapshot(clips))
+    assert len(list(grown.row_of_id)) == len(grown)
+
+
+def test_codes_cover_only_values_within_half_a_step_of_their_ranges(rng):
+    from feed.core.quantized import quantize
+
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    codes = quantize(vectors)
+    assert codes.covers(vectors) and codes.covers(vectors[:3] * 0.5)
+    beyond = vectors[:1].copy()
+    beyond[0, 3] = vectors[:, 3].max() + codes.step[3]
+    assert not codes.covers(beyond)

@@ -20,8 +20,10 @@ from feed.core.ranking import ClipTexts, SegmentedTexts
 from feed.core.steering import Glossary
 from feed.services import snapshot as snapshot_mod
 from feed.services.clips import ClipStore
+from feed.services.feed import FeedService
 from feed.services.relevance import PhraseRelevance
 from feed.services.snapshot import CatalogSnapshot, Snapshots, build_snapshot
+from feed.services.snapshot_files import load_snapshot
 from feed.storage.stores import open_store
 
 NOW = 1_800_000_000.0
@@ -59,6 +61,16 @@ def store(tmp_path, text_encoder, monkeypatch):
     clips = ClipStore(tmp_path / "home", text_encoder, None)
     users = open_store("users", f"sqlite://{tmp_path / 'users.db'}")
     yield clips, Snapshots(clips, users)
+    clips.close()
+
+
+@pytest.fixture
+def served(tmp_path, text_encoder, reader, monkeypatch):
+    """A clip store holding FIRST, and a way to open a feed service over it."""
+    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 4)
+    clips = ClipStore(tmp_path / "home", text_encoder, None)
+    add(clips, FIRST, NOW)
+    yield clips, lambda: FeedService.open(clips, clips.home, reader)
     clips.close()
 
 
@@ -229,15 +241,9 @@ def test_segmented_texts_read_like_one_blob():
     np.testing.assert_array_equal(grown.rows_naming("heron", rx), whole.rows_naming("heron", rx))
 
 
-def test_pages_over_grown_snapshots_keep_exclusions_and_show_new_clips(
-    tmp_path, text_encoder, reader, monkeypatch
-):
-    from feed.services.feed import FeedService
-
-    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 4)
-    clips = ClipStore(tmp_path / "home", text_encoder, None)
-    add(clips, FIRST, NOW)
-    service = FeedService.open(clips, clips.home, reader)
+def test_pages_over_grown_snapshots_keep_exclusions_and_show_new_clips(served):
+    clips, open_service = served
+    service = open_service()
     try:
         user, _ = service.accounts.create_user("grower", NOW)
         service.steering.steer(user, "no herons", NOW + 1)
@@ -255,21 +261,15 @@ def test_pages_over_grown_snapshots_keep_exclusions_and_show_new_clips(
         service.close()
 
 
-def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(
-    tmp_path, text_encoder, reader, monkeypatch
-):
-    from feed.services.feed import FeedService
-
-    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 4)
+def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(served, monkeypatch):
+    clips, open_service = served
     monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
-    clips = ClipStore(tmp_path / "home", text_encoder, None)
-    add(clips, FIRST, NOW)
-    service = FeedService.open(clips, clips.home, reader)
+    service = open_service()
     built = service.snapshots.current()
     service.close()  # saves it
     assert (clips.home / "snapshots" / "current.json").exists()
 
-    service = FeedService.open(clips, clips.home, reader)
+    service = open_service()
     try:
         loaded = service.snapshots.latest()  # read from the files, before any page
         assert loaded is not None and loaded.generation == built.generation
@@ -287,19 +287,11 @@ def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(
         same_content(grown, build_snapshot(clips), exact=False)
     finally:
         service.close()
-        clips.close()
 
 
-def test_a_saved_snapshot_that_does_not_fit_the_catalog_is_rebuilt(
-    tmp_path, text_encoder, reader, monkeypatch
-):
-    from feed.services.feed import FeedService
-    from feed.services.snapshot_files import load_snapshot
-
-    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 4)
-    clips = ClipStore(tmp_path / "home", text_encoder, None)
-    add(clips, FIRST, NOW)
-    service = FeedService.open(clips, clips.home, reader)
+def test_a_saved_snapshot_that_does_not_fit_the_catalog_is_rebuilt(served):
+    clips, open_service = served
+    service = open_service()
     service.snapshots.current()
     service.close()
     folder = clips.home / "snapshots"
@@ -307,7 +299,7 @@ def test_a_saved_snapshot_that_does_not_fit_the_catalog_is_rebuilt(
     # the last clip saved is gone: the saved rows are not the catalog's any more
     assert clips.delete("a8")
     assert load_snapshot(folder, clips) is None
-    service = FeedService.open(clips, clips.home, reader)
+    service = open_service()
     try:
         assert service.snapshots.latest() is None
         assert "a8" not in service.snapshots.current().row_of_id
@@ -325,7 +317,6 @@ def test_a_saved_snapshot_that_does_not_fit_the_catalog_is_rebuilt(
     assert load_snapshot(folder, clips) is None
     (folder / "current.json").write_text("{not json")
     assert load_snapshot(folder, clips) is None
-    clips.close()
 
 
 def test_a_remix_whose_original_arrives_later_is_linked_by_a_rebuild(store):

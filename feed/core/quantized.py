@@ -64,12 +64,13 @@ class QuantizedVectors:
         value outside its dimension's range takes the nearest end."""
         return _codes(vectors, self.low, self.step)
 
-    def covers(self, vectors: np.ndarray) -> bool:
-        """Whether `encode` keeps every value of these vectors within half a step (none
-        lies further than that outside its dimension's range)."""
-        margin = self.step / 2
-        high = self.low + self.step * LEVELS
-        return bool(((vectors >= self.low - margin) & (vectors <= high + margin)).all())
+    def holds(self, vectors: np.ndarray) -> bool:
+        """Whether `encode` keeps every one of these vectors within twice the error a
+        vector inside the ranges can have, in L2 norm (which bounds the error of its dot
+        product with a unit query); a value far outside its dimension's range is not."""
+        decoded = self.encode(vectors).astype(np.float32) * self.step + self.low
+        bound = 2.0 * float(np.linalg.norm(self.step / 2))
+        return bool((np.linalg.norm(decoded - vectors, axis=1) <= bound).all())
 
     def dense(self) -> np.ndarray:
         """The whole matrix decoded, float32 (N, d) (for offline use on small catalogs)."""

@@ -75,6 +75,7 @@ SAMPLED_EXCLUDE_MARGIN = 0.06
 # How deep pages fetch a phrase's best matches from the indexes (for a boost or an
 # "only"); the warm-up fetches as deep, so the page after a steer finds it done.
 FETCH_DEPTH = 1200
+NEAREST_DEPTH_SHARE = 2  # `nearest(found, k)` keeps at most this many times k rows
 MAX_PHRASES = 4096
 MAX_RELEVANCE = 512
 
@@ -180,9 +181,10 @@ class PhraseRelevance:
         return self._keep(replace(older, snap=snap, named=named))
 
     def nearest(self, found: PhraseMatch, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The phrase's best matches (rows, z), best first: each space's k nearest clips
-        from its index, and every clip naming the phrase outright. Kept with the match:
-        it is the same for every user until the catalog moves."""
+        """The phrase's best matches (rows, z), best first, at most 2k of them: each
+        space's k nearest clips from its index and the clips naming the phrase outright,
+        the best of them kept. Kept with the match: it is the same for every user until
+        the catalog moves."""
         key = (found.phrase, found.snap.generation, k)
         with self._lock:
             cached = self._nearest.get(key)
@@ -204,7 +206,10 @@ class PhraseRelevance:
                     hits.append(snap.rows_for_seqs(self.clips.nearest(channel, q, k)))
             rows = np.unique(np.concatenate(hits)).astype(np.int64)
         z = found.z(rows)
-        order = np.argsort(-z, kind="stable")
+        # Best first, and no more than twice as deep as asked: the clips naming a common
+        # word are a share of the catalog (75,000 "cats" in a million), and pages work
+        # over what this returns, so it must not grow with the catalog.
+        order = np.argsort(-z, kind="stable")[: NEAREST_DEPTH_SHARE * k]
         best = rows[order], z[order]
         with self._lock:
             self._nearest[key] = best

@@ -346,8 +346,8 @@ def grow_snapshot(
         at, present = _rows_of(seqs, upserted.seqs)
         matrix = np.zeros((k, old.shape[1]), dtype=np.float32)
         matrix[at[present]] = upserted.vectors[present]
-        if isinstance(old, QuantizedVectors) and not old.covers(matrix):
-            return None  # codes on the old ranges would be off by more than half a step
+        if isinstance(old, QuantizedVectors) and not old.holds(matrix):
+            return None  # codes on the old ranges would be off by too much: new ranges
         marks = np.zeros(k, dtype=bool)
         marks[at[present]] = True
         matrices[channel] = (matrix, marks)

@@ -144,12 +144,12 @@ def test_compact_snapshots_grow_their_codes_on_the_same_ranges(store, monkeypatc
     monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
     add(clips, FIRST, NOW)
     snapshots.current()
+    # A vector far outside eight clips' ranges is rebuilt on new ranges.
+    monkeypatch.setattr(QuantizedVectors, "holds", lambda self, vectors: False)
     add(clips, ADDED[:1], NOW + 100)
-    # Eight clips' ranges do not hold a ninth: its codes would be off by more than half a
-    # step, so the snapshot is rebuilt on new ranges.
     assert snapshots.current().grown_from is None
     # (A large catalog's ranges hold nearly every new clip; here they are taken as holding.)
-    monkeypatch.setattr(QuantizedVectors, "covers", lambda self, vectors: True)
+    monkeypatch.setattr(QuantizedVectors, "holds", lambda self, vectors: True)
     old = snapshots.current()
     add(clips, ADDED[1:], NOW + 200, line=2)
     grown = snapshots.current()
@@ -280,7 +280,7 @@ def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(served, 
         user, _ = service.accounts.create_user("reopened", NOW)
         assert service.pages.feed_page(user, 5, None, NOW + 1).items
         # (eight clips' code ranges are taken as holding new ones, as a large catalog's do)
-        monkeypatch.setattr(QuantizedVectors, "covers", lambda self, vectors: True)
+        monkeypatch.setattr(QuantizedVectors, "holds", lambda self, vectors: True)
         add(clips, ADDED, NOW + 100)
         grown = service.snapshots.current()
         assert grown.grown_from is not None
@@ -357,12 +357,15 @@ def test_a_growth_that_fails_midway_leaves_nothing_behind(store, monkeypatch):
     assert len(list(grown.row_of_id)) == len(grown)
 
 
-def test_codes_cover_only_values_within_half_a_step_of_their_ranges(rng):
+def test_codes_hold_vectors_near_their_ranges_and_not_far_outside(rng):
     from feed.core.quantized import quantize
 
     vectors = rng.standard_normal((500, 16)).astype(np.float32)
     codes = quantize(vectors)
-    assert codes.covers(vectors) and codes.covers(vectors[:3] * 0.5)
-    beyond = vectors[:1].copy()
-    beyond[0, 3] = vectors[:, 3].max() + codes.step[3]
-    assert not codes.covers(beyond)
+    assert codes.holds(vectors) and codes.holds(vectors[:3] * 0.5)
+    near = vectors[:1].copy()
+    near[0, 3] = vectors[:, 3].max() + codes.step[3]  # clipped by about a step: held
+    assert codes.holds(near)
+    far = vectors[:1].copy()
+    far[0, 3] = vectors[:, 3].max() + 10 * float(np.linalg.norm(codes.step))
+    assert not codes.holds(far)

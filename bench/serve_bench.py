@@ -1,0 +1,160 @@
+"""Serving a built home in a fresh process, as a restarted server does: open time, RSS,
+and page latencies (plain, boost + exclude, "only", the first page after a new phrase,
+the next page after an upload).
+
+`feed_bench.py` builds its catalogs and measures in the process that built them, whose
+memory still holds what building needed; this opens a home it built (or any home) the
+way `steerfeed serve` would, with one thread per request.
+
+    HF_HUB_OFFLINE=1 python bench/serve_bench.py --home /path/to/home-1000000 \\
+        --out bench/out/serve-1m.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from core_bench import Latency, machine_info, summarise
+from feed_bench import BOOSTS, EXCLUDES, ONLYS, SEED, fresh_phrases, rss_mb
+
+from embeddings.encoders import MultilingualEncoder, SentenceEncoder
+from feed.bootstrap import use_one_thread_per_request
+from feed.core.manifest import parse_entry
+from feed.core.profile import Event
+from feed.core.steering import load_reader
+from feed.services.clips import MULTI, TEXT, ClipStore
+from feed.services.feed import FeedService
+
+log = logging.getLogger("bench.serve")
+PAGE = 20
+
+
+def time_pages(service: FeedService, users, instructions, pages: int, now: float) -> Latency:
+    """Each user steered by its instruction, then `pages` pages timed (the first ones pay
+    for a phrase no one used yet)."""
+    took = []
+    for user, instruction in zip(users, instructions, strict=True):
+        if instruction:
+            service.steering.steer(user, instruction, now)
+        cursor = None
+        for _ in range(pages):
+            start = time.perf_counter()
+            page = service.pages.feed_page(user, PAGE, cursor, now)
+            took.append(time.perf_counter() - start)
+            cursor = page.next_cursor
+    return summarise(took)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True, help="a built home")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--pages", type=int, default=5, help="pages per user and scenario")
+    parser.add_argument("--uploads", type=int, default=10)
+    parser.add_argument("--out", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    if not (args.home / "catalog.sqlite").exists():
+        parser.error(f"{args.home} holds no catalog.sqlite")
+    rng = np.random.default_rng(SEED)
+    encoders = {TEXT: SentenceEncoder.load(), MULTI: MultilingualEncoder.load()}
+    cache = Path(os.environ.get("STEERFEED_MODEL_CACHE", args.home / "models"))
+    reader = load_reader(cache)
+    models_mb = rss_mb()[0]
+    use_one_thread_per_request()  # as `steerfeed serve` does
+    report: dict = {"machine": machine_info(), "home": str(args.home), "models_rss_mb": models_mb}
+    started = time.perf_counter()
+    engine = ClipStore(args.home, encoders[TEXT], None, multi_encoder=encoders[MULTI])
+    opened = time.perf_counter()
+    service = FeedService.open(engine, args.home, reader)
+    from_saved = service.snapshots.latest() is not None
+    snap = service.snapshots.current()
+    ready = time.perf_counter()
+    report["open"] = {
+        "clips": len(snap), "clip_store_s": opened - started, "service_s": ready - opened,
+        "total_s": ready - started, "saved_snapshot_loaded": from_saved,
+        "rss_mb": rss_mb()[0],
+    }  # fmt: skip
+    log.info("open: %s", report["open"])
+    try:
+        now = time.time()
+        users = []
+        for k in range(args.users):
+            user, _ = service.accounts.create_user(f"serve_{int(now)}_{k:03d}", now)
+            liked = rng.choice(len(snap), size=5, replace=False)
+            events = [Event(str(snap.clip_ids[int(r)]), "like", now) for r in liked]
+            service.intake.record_events(user, events, now)
+            users.append(user)
+        n = len(users)
+        scenarios = {
+            "no steering": [None] * n,
+            "boost + exclude": [
+                f"{BOOSTS[k % len(BOOSTS)][0]}, {EXCLUDES[k % 4][0]}" for k in range(n)
+            ],  # fmt: skip
+            "only": [ONLYS[k % len(ONLYS)][0] for k in range(n)],
+        }
+        report["pages"] = {}
+        for name, instructions in scenarios.items():
+            log.info("pages: %s", name)
+            took = time_pages(service, users, instructions, args.pages, now)
+            report["pages"][name] = asdict(took)
+        log.info("first page after a new phrase")
+        phrases = fresh_phrases(n, rng)
+        first = []
+        for user, phrase in zip(users, phrases, strict=True):
+            service.steering.steer(user, f"more {phrase}", now)
+            start = time.perf_counter()
+            service.pages.feed_page(user, PAGE, None, now)
+            first.append(time.perf_counter() - start)
+        report["new_phrase_first_page"] = asdict(summarise(first))
+        log.info("upload -> next page")
+        ingest, after = [], []
+        for k in range(args.uploads):
+            raw = {"id": f"serve-upload-{int(now)}-{k}", "creator": "uploader",
+                   "prompt": f"a {phrases[k % n]} at dusk"}  # fmt: skip
+            entry = parse_entry(raw, k + 1, None, 2000)
+            start = time.perf_counter()
+            engine.ingest([entry], now=time.time())
+            mid = time.perf_counter()
+            service.pages.feed_page(users[k % n], PAGE, None, now)
+            ingest.append(mid - start)
+            after.append(time.perf_counter() - mid)
+        report["upload"] = {"ingest": asdict(summarise(ingest)),
+                            "next_page": asdict(summarise(after))}  # fmt: skip
+        report["rss_mb_after"], report["peak_rss_mb"] = rss_mb()
+    finally:
+        service.close()
+        engine.close()
+    lines = [f"open: {report['open']['total_s']:.1f} s ({report['open']['clips']:,} clips;"
+             f" saved snapshot loaded: {from_saved}); RSS {report['open']['rss_mb']:.0f} MiB"
+             f" (models alone {models_mb:.0f})"]  # fmt: skip
+    for name, lat in report["pages"].items():
+        lines.append(f"feed_page, {name}: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
+    lat = report["new_phrase_first_page"]
+    lines.append(f"first page after a new phrase: p50 {lat['p50_ms']:.1f}, p99 {lat['p99_ms']:.1f}")
+    up = report["upload"]
+    nxt = up["next_page"]
+    lines.append(f"upload -> next page: p50 {nxt['p50_ms']:.1f}, p99 {nxt['p99_ms']:.1f} ms"
+                 f" (ingest p50 {up['ingest']['p50_ms']:.1f})")  # fmt: skip
+    lines.append(f"RSS after serving {report['rss_mb_after']:.0f} MiB"
+                 f" (peak {report['peak_rss_mb']:.0f})")  # fmt: skip
+    print("\n".join(lines))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -41,6 +41,7 @@ Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/feed_bench.py [--quick] [--clips 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import logging
@@ -1519,6 +1520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, help="JSON path (default bench/out/feed.json, feed-quick.json)"
     )
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--keep", type=Path,
+        help="build the homes under this folder and keep them (for bench/serve_bench.py)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -1542,7 +1547,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     default_threads = build_threads()
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="steerfeed-bench-feed-") as tmp:
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    work = (
+        contextlib.nullcontext(str(args.keep))
+        if args.keep
+        else tempfile.TemporaryDirectory(prefix="steerfeed-bench-feed-")
+    )
+    with work as tmp:
         encoders = {
             TEXT: TimedEncoder(SentenceEncoder.load()),
             MULTI: TimedEncoder(MultilingualEncoder.load()),

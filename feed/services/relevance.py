@@ -200,7 +200,7 @@ class PhraseRelevance:
             )
             rows = np.union1d(rows, found.named).astype(np.int64)
         else:
-            hits = [found.named]
+            hits = [self._named_since(found, k)]
             for channel, q in found.queries.items():
                 if channel in self.clips.indexes:
                     hits.append(snap.rows_for_seqs(self.clips.nearest(channel, q, k)))
@@ -216,6 +216,22 @@ class PhraseRelevance:
             while len(self._nearest) > MAX_RELEVANCE:
                 self._nearest.popitem(last=False)
         return best
+
+    def _named_since(self, found: PhraseMatch, k: int) -> np.ndarray:
+        """The rows naming the phrase that `nearest` scores: all of them, or, when the
+        snapshot grew from one whose best matches are known under the same statistics,
+        those best matches and the added rows naming it (a row that was not among the
+        best then is beaten by them still)."""
+        growth = found.snap.grown_from
+        if growth is None:
+            return found.named
+        with self._lock:
+            older = self._matches.get((found.phrase, growth.generation))
+            best = self._nearest.get((found.phrase, growth.generation, k))
+        if older is None or best is None or older.stats is not found.stats:
+            return found.named
+        added = found.named[np.searchsorted(found.named, growth.rows) :]
+        return np.concatenate([best[0], added])
 
     def phrase_vectors(self, phrase: str) -> dict[str, np.ndarray]:
         """The phrase encoded by each channel's own text tower that reads its language (cached).

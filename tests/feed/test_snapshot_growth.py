@@ -216,6 +216,13 @@ def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
     rows = np.arange(len(grown))
     np.testing.assert_allclose(carried.z(rows), fresh.z(rows), atol=1e-6)
     np.testing.assert_array_equal(np.sort(carried.named), fresh.named)
+    # its best matches too, from the older best ones and the added rows: the same as
+    # fetching them afresh
+    phrases.nearest(before, 2)
+    best, z = phrases.nearest(carried, 2)
+    again, z_again = PhraseRelevance(clips, snapshots, Glossary({})).nearest(fresh, 2)
+    np.testing.assert_array_equal(best, again)
+    np.testing.assert_allclose(z, z_again, atol=1e-6)
     # at half again the rows the sample was drawn from, it is drawn afresh: matched anew
     add(clips, ADDED[3:], NOW + 200, line=4)
     resampled = snapshots.current()

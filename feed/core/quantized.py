@@ -42,9 +42,11 @@ class QuantizedVectors:
 
     def rows(self, rows: np.ndarray | list[int] | int) -> np.ndarray:
         """Decoded float32 vectors of the given rows ((len(rows), d), or (d,) for one)."""
-        return (self.codes[rows].astype(np.float32) * self.step + self.low).astype(
-            np.float32, copy=False
-        )
+        return self._decoded(self.codes[rows])
+
+    def _decoded(self, codes: np.ndarray) -> np.ndarray:
+        """float32 vectors of uint8 codes on this matrix's ranges."""
+        return (codes.astype(np.float32) * self.step + self.low).astype(np.float32, copy=False)
 
     __getitem__ = rows
 
@@ -68,7 +70,7 @@ class QuantizedVectors:
         """Whether `encode` keeps every one of these vectors within twice the error a
         vector inside the ranges can have, in L2 norm (which bounds the error of its dot
         product with a unit query); a value far outside its dimension's range is not."""
-        decoded = self.encode(vectors).astype(np.float32) * self.step + self.low
+        decoded = self._decoded(self.encode(vectors))
         bound = 2.0 * float(np.linalg.norm(self.step / 2))
         return bool((np.linalg.norm(decoded - vectors, axis=1) <= bound).all())
 

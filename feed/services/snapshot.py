@@ -385,6 +385,7 @@ def grow_snapshot(
     for original, group in group_rows(remix_of, new_rows, skip=-1).items():
         remixes[original] = np.concatenate([snap.remixes.get(original, _NO_ROWS), group])
     cameos = object_array([c.cameos for c in added])
+    added_texts = [_text(c) for c in added]
     grown = replace(
         snap,
         generation=generation,
@@ -402,11 +403,11 @@ def grow_snapshot(
         vectors=vectors,
         has=has,
         newest_first=columns.append("oldest_first", order[::-1])[::-1],
-        texts=(snap.texts or SegmentedTexts(())).extended([_text(c) for c in added]),
+        texts=(snap.texts or SegmentedTexts(())).extended(added_texts),
         by_creator=by_creator,
         remixes=remixes,
         code_of_creator=code_of,
-        grown_from=Growth(snap.generation, n0, ClipTexts.of([_text(c) for c in added])),
+        grown_from=Growth(snap.generation, n0, ClipTexts.of(added_texts)),
     )  # fmt: skip
     columns.ids.update(new_ids)
     columns.advance(k)

@@ -1147,8 +1147,10 @@ def bench_size(
     sizes: Sizes,
     default_threads: tuple[int, int],
     seed: int,
+    build_only: bool = False,
 ) -> SizeReport:
-    """Build a catalog of `count` clips, open engine and service, run every measurement."""
+    """Build a catalog of `count` clips, open engine and service, run every measurement
+    (with `build_only`, stop once the snapshot is built: closing saves it)."""
     rng = np.random.default_rng(seed)
     home = work / f"home-{count}"
     log.info("size %d: filling the catalog", count)
@@ -1183,6 +1185,8 @@ def bench_size(
             )
         )
         log.info("size %d: snapshot in %.1f s; RSS %.0f MiB", count, snapshot_s(), current)
+        if build_only:
+            return report
         report.relevance_checks = check_relevance(service, labels)
         clock = Clock(NOW)
         log.info("size %d: creating users", count)
@@ -1524,6 +1528,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--keep", type=Path,
         help="build the homes under this folder and keep them (for bench/serve_bench.py)",
     )  # fmt: skip
+    parser.add_argument(
+        "--build-only", action="store_true",
+        help="build (and with --keep, keep) the homes, measure nothing but the build",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -1581,6 +1589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sizes,
                     default_threads,
                     args.seed + count,
+                    args.build_only,
                 )
             )
             gc.collect()

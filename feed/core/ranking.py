@@ -9,12 +9,13 @@ page can say why each item is there.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from feed.core.quantized import Matrix
+from feed.core.words import WORD, WordIndex, phrase_grams
 
 # A clip "matches" a phrase when its similarity stands this many standard
 # deviations above the catalog's mean similarity to that phrase. Exclusion uses
@@ -101,7 +102,7 @@ _GENERIC_WORDS = frozenset(
      "videos", "video", "clips", "clip", "ones", "content", "things", "thing", "kind", "sort",
      "type")
 )  # fmt: skip
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = WORD
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,13 @@ class ClipTexts:
     """Every clip's lower-cased text in one string, for lexical matching in C-speed scans.
 
     `starts[i]` is where row i's text begins in `blob` (rows are joined by newlines).
+    From `INDEXED_ROWS` rows on, `words` indexes them (see `feed.core.words`), and a
+    phrase is looked up there instead of scanned for.
     """
 
     blob: str
     starts: np.ndarray
+    words: WordIndex | None = None
 
     @classmethod
     def of(cls, texts: Sequence[str]) -> ClipTexts:
@@ -122,15 +126,88 @@ class ClipTexts:
         starts = np.zeros(len(cleaned), dtype=np.int64)
         if len(cleaned) > 1:
             np.cumsum(lengths[:-1], out=starts[1:])
-        return cls("\n".join(cleaned), starts)
+        words = WordIndex.build(cleaned) if len(cleaned) >= INDEXED_ROWS else None
+        return cls("\n".join(cleaned), starts, words)
 
     def __len__(self) -> int:
         return len(self.starts)
 
+    def indexed(self) -> ClipTexts:
+        """These texts with their word index from `INDEXED_ROWS` rows on (built from the
+        blob when missing)."""
+        if self.words is not None or len(self) < INDEXED_ROWS:
+            return self
+        return replace(self, words=self._word_index())
+
+    def _word_index(self) -> WordIndex:
+        return self.words or WordIndex.build(self.blob.split("\n"))
+
+    def rows_with_words(self, words: Sequence[str]) -> np.ndarray:
+        """Rows (N,) whose text holds each of `words` as a whole word, a plural "s"/"es"
+        allowed (rarest word first is fastest)."""
+        patterns = [_word_pattern(w) for w in words]
+        if self.words is None:
+            out = self.rows_naming(words[0], patterns[0])
+            for pattern in patterns[1:]:
+                if not out.any():
+                    break
+                out = self.rows_matching(pattern, out)
+            return out
+        found = None
+        for w in words:
+            rows = self.words.rows_of_any((w, f"{w}s", f"{w}es"))
+            found = rows if found is None else np.intersect1d(found, rows, assume_unique=True)
+            if not len(found):
+                break
+        out = np.zeros(len(self), dtype=bool)
+        if found is None or not len(found):
+            return out
+        plain = self.words.plain[found]
+        out[found[plain]] = True  # a plain row's words are its whole words
+        blob = self.blob
+        self._check(
+            found[~plain],
+            out,
+            lambda at, end: all(p.search(blob, at, end) is not None for p in patterns),
+        )
+        return out
+
+    def rows_containing(self, literal: str) -> np.ndarray:
+        """Rows (N,) whose text contains `literal` (lower-cased) as written."""
+        index = self.words
+        if index is None or literal.isascii():
+            return self.rows_naming(literal, re.compile(re.escape(literal)))
+        found = None
+        for key in sorted(phrase_grams(literal), key=lambda k: len(index.rows_of(k))):
+            rows = index.rows_of(key)
+            found = rows if found is None else np.intersect1d(found, rows, assume_unique=True)
+            if not len(found):
+                break
+        out = np.zeros(len(self), dtype=bool)
+        if found is not None and len(literal) <= 2 and literal in index.ids:
+            out[found] = True  # the literal is a key: its rows hold it, nothing to check
+        elif found is not None and len(found):
+            find = self.blob.find
+            self._check(found, out, lambda at, end: find(literal, at, end) >= 0)
+        return out
+
+    def _check(self, rows: np.ndarray, out: np.ndarray, holds: Callable[[int, int], bool]) -> None:
+        """Set `out[row]` for each of `rows` whose text span (start, end) `holds`."""
+        if not len(rows):
+            return
+        starts = self.starts[rows]
+        ends = np.full(len(rows), len(self.blob), dtype=np.int64)
+        inner = rows + 1 < len(self)
+        ends[inner] = self.starts[rows[inner] + 1] - 1  # the newline after the row
+        for row, at, end in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            if holds(at, end):
+                out[row] = True
+
     def rows_matching(
         self, pattern: re.Pattern[str], within: np.ndarray | None = None
     ) -> np.ndarray:
-        """Rows (N,) whose text the pattern matches somewhere.
+        """Rows (N,) whose text the pattern matches somewhere (a scan; the word index is
+        not used).
 
         With `within` (N,) bool, only those rows can match: when they are few, each is
         searched on its own instead of scanning the whole blob.
@@ -139,13 +216,8 @@ class ClipTexts:
         if within is not None:
             rows = np.flatnonzero(within)
             if len(rows) * _ROW_SCAN_SHARE <= len(self.starts):
-                ends = np.append(self.starts[1:] - 1, len(self.blob))
-                search, blob = pattern.search, self.blob
-                for row, start, end in zip(
-                    rows.tolist(), self.starts[rows].tolist(), ends[rows].tolist(), strict=True
-                ):
-                    if search(blob, start, end) is not None:
-                        out[row] = True
+                blob = self.blob
+                self._check(rows, out, lambda at, end: pattern.search(blob, at, end) is not None)
                 return out
         at = np.fromiter((m.start() for m in pattern.finditer(self.blob)), dtype=np.int64)
         if len(at):
@@ -178,14 +250,20 @@ class ClipTexts:
         return out
 
     def joined(self, other: ClipTexts) -> ClipTexts:
-        """These rows, then `other`'s, as one blob."""
+        """These rows, then `other`'s, as one blob (indexed from `INDEXED_ROWS` rows on:
+        the two indexes are merged, not built again)."""
         if not len(self):
             return other
         if not len(other):
             return self
         shift = len(self.blob) + 1
+        words = None
+        if len(self) + len(other) >= INDEXED_ROWS:
+            words = self._word_index().joined(other._word_index())
         return ClipTexts(
-            f"{self.blob}\n{other.blob}", np.concatenate([self.starts, other.starts + shift])
+            f"{self.blob}\n{other.blob}",
+            np.concatenate([self.starts, other.starts + shift]),
+            words,
         )
 
 
@@ -209,26 +287,40 @@ class SegmentedTexts:
             segments[-1] = segments[-1].joined(last)
         return SegmentedTexts(tuple(segments))
 
+    def _each(
+        self,
+        rows: Callable[[ClipTexts, np.ndarray | None], np.ndarray],
+        within: np.ndarray | None = None,
+    ) -> np.ndarray:
+        out, start = [], 0
+        for segment in self.segments:
+            end = start + len(segment)
+            out.append(rows(segment, None if within is None else within[start:end]))
+            start = end
+        return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+
+    def rows_with_words(self, words: Sequence[str]) -> np.ndarray:
+        """As `ClipTexts.rows_with_words`, segment by segment."""
+        return self._each(lambda segment, _: segment.rows_with_words(words))
+
+    def rows_containing(self, literal: str) -> np.ndarray:
+        """As `ClipTexts.rows_containing`, segment by segment."""
+        return self._each(lambda segment, _: segment.rows_containing(literal))
+
     def rows_matching(
         self, pattern: re.Pattern[str], within: np.ndarray | None = None
     ) -> np.ndarray:
         """As `ClipTexts.rows_matching`, segment by segment."""
-        out, start = [], 0
-        for segment in self.segments:
-            end = start + len(segment)
-            out.append(
-                segment.rows_matching(pattern, None if within is None else within[start:end])
-            )
-            start = end
-        return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+        return self._each(lambda segment, part: segment.rows_matching(pattern, part), within)
 
     def rows_naming(self, literal: str, pattern: re.Pattern[str]) -> np.ndarray:
         """As `ClipTexts.rows_naming`, segment by segment."""
-        out = [segment.rows_naming(literal, pattern) for segment in self.segments]
-        return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+        return self._each(lambda segment, _: segment.rows_naming(literal, pattern))
 
 
 Texts = ClipTexts | SegmentedTexts
+# Texts of at least this many rows are looked up through a word index; fewer are scanned.
+INDEXED_ROWS = 4096
 
 
 def lexical_matches(texts: Texts, phrase: str) -> np.ndarray:
@@ -243,18 +335,12 @@ def lexical_matches(texts: Texts, phrase: str) -> np.ndarray:
     if not phrase or "\n" in phrase:
         return np.zeros(len(texts), dtype=bool)
     if not phrase.isascii():
-        return texts.rows_naming(phrase, re.compile(re.escape(phrase)))
+        return texts.rows_containing(phrase)
     words = [_stem(w) for w in _WORD.findall(phrase) if w not in _GENERIC_WORDS]
     if not words or all(len(w) < 3 for w in words):
         return np.zeros(len(texts), dtype=bool)
     # Longest (usually rarest) word first: the rows it leaves are all the others search.
-    ordered = sorted(dict.fromkeys(words), key=len, reverse=True)
-    out = texts.rows_naming(ordered[0], _word_pattern(ordered[0]))
-    for word in ordered[1:]:
-        if not out.any():
-            break
-        out = texts.rows_matching(_word_pattern(word), out)
-    return out
+    return texts.rows_with_words(sorted(dict.fromkeys(words), key=len, reverse=True))
 
 
 # Rows are searched one by one only while at most 1 in this many are left; more, one scan.

@@ -1,10 +1,11 @@
 """A snapshot saved as files, so a large catalog opens without reading every clip.
 
 `save_snapshot` writes a snapshot's columns as `.npy` files, its texts as one UTF-8
-file and a `snapshot.json` naming the generation, row count, channels and models, into
-a folder of its own under `<home>/snapshots`; then `current.json` (replaced atomically)
-points to it and older folders are removed. Processes sharing a home never write the
-same folder, and one still reading an older folder keeps its open files.
+file (their word index beside them) and a `snapshot.json` naming the generation, row
+count, channels and models, into a folder of its own under `<home>/snapshots`; then
+`current.json` (replaced atomically) points to it and older folders are removed.
+Processes sharing a home never write the same folder, and one still reading an older
+folder keeps its open files.
 `load_snapshot` reads them back (vectors memory-mapped: pages are read as rows are
 used) and returns None when they do not fit the catalog as it is: another format,
 other channels or models, a generation ahead of the catalog, or a first or last clip
@@ -19,12 +20,14 @@ import logging
 import os
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from feed.core.quantized import Matrix, QuantizedVectors
 from feed.core.ranking import ClipTexts, SegmentedTexts
+from feed.core.words import WordIndex
 from feed.services.clips import ClipStore
 from feed.services.snapshot import CatalogSnapshot, RowsById, group_rows, object_array
 
@@ -77,6 +80,11 @@ def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
     texts = _one_blob(snap.texts)
     (staging / "texts.txt").write_text(texts.blob, encoding="utf-8")
     np.save(staging / "text_starts.npy", texts.starts)
+    if texts.words is not None:
+        # Keys hold no newline (texts have none), so one per line.
+        (staging / "words.txt").write_text("\n".join(texts.words.tokens), encoding="utf-8")
+        for part in ("offsets", "rows", "plain"):
+            np.save(staging / f"words_{part}.npy", getattr(texts.words, part))
     n = len(snap)
     manifest = {
         "format": FORMAT,
@@ -140,7 +148,7 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
     for row, handles in manifest["cameos"].items():
         cameos[int(row)] = tuple(handles)
     blob = (folder / "texts.txt").read_text(encoding="utf-8")
-    texts = ClipTexts(blob, np.load(folder / "text_starts.npy"))
+    texts = _read_words(folder, ClipTexts(blob, np.load(folder / "text_starts.npy")))
     names = tuple(manifest["creator_names"])
     creator_codes, newest_first, sample = (
         cols["creator_codes"], cols["newest_first"], cols["sample"]
@@ -170,6 +178,21 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
         sample_of=manifest["sample_of"],
     )
+
+
+def _read_words(folder: Path, texts: ClipTexts) -> ClipTexts:
+    """`texts` with their saved word index, or one built now (saved before it existed)."""
+    if not (folder / "words.txt").exists():
+        indexed = texts.indexed()
+        if indexed is not texts:
+            log.info("saved snapshot in %s has no word index; indexed %d texts", folder, len(texts))
+        return indexed
+    tokens = (folder / "words.txt").read_text(encoding="utf-8").split("\n")
+    parts = [np.load(folder / f"words_{part}.npy") for part in ("offsets", "rows", "plain")]
+    words = WordIndex.loaded(tokens, *parts)
+    if len(words) != len(texts):
+        raise ValueError(f"word index of {len(words)} rows for {len(texts)} texts")
+    return replace(texts, words=words)
 
 
 def _same_ends(ends: list, clips: ClipStore) -> bool:

@@ -14,9 +14,10 @@ import re
 import numpy as np
 import pytest
 
+from feed.core import ranking
 from feed.core.manifest import parse_entry
 from feed.core.quantized import QuantizedVectors
-from feed.core.ranking import ClipTexts, SegmentedTexts
+from feed.core.ranking import ClipTexts, SegmentedTexts, lexical_matches
 from feed.core.steering import Glossary
 from feed.services import snapshot as snapshot_mod
 from feed.services.clips import ClipStore
@@ -271,6 +272,7 @@ def test_pages_over_grown_snapshots_keep_exclusions_and_show_new_clips(served):
 def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(served, monkeypatch):
     clips, open_service = served
     monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
+    monkeypatch.setattr(ranking, "INDEXED_ROWS", 1)  # texts looked up through a word index
     service = open_service()
     built = service.snapshots.current()
     service.close()  # saves it
@@ -283,6 +285,10 @@ def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(served, 
         same_content(loaded, built)
         assert isinstance(loaded.vectors["text"], QuantizedVectors)
         np.testing.assert_array_equal(loaded.vectors["text"].codes, built.vectors["text"].codes)
+        assert loaded.texts is not None and loaded.texts.segments[0].words is not None
+        for phrase in ("heron", "herons", "a cat", "tea robot"):
+            np.testing.assert_array_equal(lexical_matches(loaded.texts, phrase),
+                                          lexical_matches(built.texts, phrase))  # fmt: skip
         assert service.snapshots.current() is loaded  # the catalog has not moved
         user, _ = service.accounts.create_user("reopened", NOW)
         assert service.pages.feed_page(user, 5, None, NOW + 1).items

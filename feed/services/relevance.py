@@ -62,7 +62,8 @@ class PhraseMatch:
             total[present] += (sims - mean) / std
             count[present] += 1
         z = total / np.maximum(count, 1)
-        named = np.isin(rows, self.named)
+        at = np.minimum(np.searchsorted(self.named, rows), max(len(self.named) - 1, 0))
+        named = self.named[at] == rows if len(self.named) else np.zeros(len(rows), dtype=bool)
         z[named] = np.maximum(z[named], MATCH_Z)
         return z.astype(np.float32)
 
@@ -94,6 +95,10 @@ class PhraseRelevance:
         self._nearest: OrderedDict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = (
             OrderedDict()
         )
+        # Each phrase's newest match, and its newest best matches per depth, whatever the
+        # generation: a snapshot grown since reuses them (see `_carried`, `nearest`).
+        self._latest: OrderedDict[str, PhraseMatch] = OrderedDict()
+        self._latest_nearest: OrderedDict[tuple[str, int], Nearest] = OrderedDict()
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
         self._warming: dict[str, Future[None]] = {}
 
@@ -108,6 +113,8 @@ class PhraseRelevance:
             self._relevance.clear()
             self._matches.clear()
             self._nearest.clear()
+            self._latest.clear()
+            self._latest_nearest.clear()
 
     def cached(self, phrase: str, generation: int) -> bool:
         """Whether the phrase's match at this catalog generation is cached."""
@@ -147,10 +154,8 @@ class PhraseRelevance:
             if len(sims):
                 std = float(sims.std())
                 stats[channel] = (float(sims.mean()), std if std > 1e-9 else 1.0)
-        named = np.flatnonzero(lexical_matches(snap.texts, phrase)) if snap.texts else None
         queries = {c: q for c, q in queries.items() if c in stats}
-        found = PhraseMatch(phrase, snap, queries, stats,
-                            np.empty(0, np.int64) if named is None else named, sampled)  # fmt: skip
+        found = PhraseMatch(phrase, snap, queries, stats, _named(snap, phrase), sampled)
         if not sampled:
             # A small catalog: score every row once (as a full scan would), so pages
             # only look z up.
@@ -161,35 +166,42 @@ class PhraseRelevance:
 
     def _keep(self, found: PhraseMatch) -> PhraseMatch:
         with self._lock:
-            self._matches[(found.phrase, found.snap.generation)] = found
-            while len(self._matches) > MAX_RELEVANCE:
-                self._matches.popitem(last=False)
+            _put(self._matches, (found.phrase, found.snap.generation), found)
+            newest = self._latest.get(found.phrase)
+            if newest is None or newest.snap.generation <= found.snap.generation:
+                _put(self._latest, found.phrase, found)
         return found
 
     def _carried(self, phrase: str, snap: CatalogSnapshot) -> PhraseMatch | None:
-        """The phrase's match against the snapshot `snap` grew from, carried over: the
-        same sample gives the same statistics, so only the added rows' texts are read."""
+        """The phrase's newest match against a snapshot that `snap` grew from (by one
+        growth or many), carried over: the same sample gives the same statistics, so only
+        the rows naming the phrase are looked up again."""
         growth = snap.grown_from
         if growth is None:
             return None
         with self._lock:
-            older = self._matches.get((phrase, growth.generation))
-        if older is None or older.snap.sample is not snap.sample or older.dense is not None:
+            older = self._latest.get(phrase)
+        if older is None or older.dense is not None or not _grew_from(snap, older.snap):
             return None
-        added = np.flatnonzero(lexical_matches(growth.texts, phrase)) + growth.rows
-        named = np.concatenate([older.named, added.astype(np.int64)])
+        if older.snap.generation == growth.generation:  # the snapshot just before
+            added = np.flatnonzero(lexical_matches(growth.texts, phrase)) + growth.rows
+            named = np.concatenate([older.named, added.astype(np.int64)])
+        else:
+            named = _named(snap, phrase)
         return self._keep(replace(older, snap=snap, named=named))
 
     def nearest(self, found: PhraseMatch, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The phrase's best matches (rows, z), best first, at most 2k of them: each
-        space's k nearest clips from its index and the clips naming the phrase outright,
-        the best of them kept. Kept with the match: it is the same for every user until
-        the catalog moves."""
+        space's k nearest clips from its index and the newest clips naming the phrase
+        outright, the best of them kept. Kept with the match: it is the same for every
+        user until the catalog moves; after the catalog grows by a few rows, the older
+        best matches and the added rows are scored instead of searching again."""
         key = (found.phrase, found.snap.generation, k)
         with self._lock:
             cached = self._nearest.get(key)
-            if cached is not None:
-                return cached
+            older = self._latest_nearest.get((found.phrase, k))
+        if cached is not None:
+            return cached
         snap = found.snap
         if found.dense is not None:
             # Every row is scored already: its best k are exact, no index needed.
@@ -199,39 +211,32 @@ class PhraseRelevance:
                 else found.named
             )
             rows = np.union1d(rows, found.named).astype(np.int64)
+        elif (
+            older is not None
+            and older.stats is found.stats
+            and _grew_from(snap, older.snap)
+            and len(snap) - len(older.snap) <= NEAREST_DEPTH_SHARE * k
+        ):
+            # Same statistics, so the older best keep their z; every added row is scored.
+            rows = np.union1d(older.rows, np.arange(len(older.snap), len(snap), dtype=np.int64))
         else:
-            hits = [self._named_since(found, k)]
+            hits = [_newest(found.named, NEAREST_DEPTH_SHARE * k)]
             for channel, q in found.queries.items():
                 if channel in self.clips.indexes:
                     hits.append(snap.rows_for_seqs(self.clips.nearest(channel, q, k)))
             rows = np.unique(np.concatenate(hits)).astype(np.int64)
         z = found.z(rows)
-        # Best first, and no more than twice as deep as asked: the clips naming a common
-        # word are a share of the catalog (75,000 "cats" in a million), and pages work
-        # over what this returns, so it must not grow with the catalog.
+        # Best first, and no more than twice as deep as asked: pages work over what this
+        # returns, so it must not grow with the catalog.
         order = np.argsort(-z, kind="stable")[: NEAREST_DEPTH_SHARE * k]
         best = rows[order], z[order]
         with self._lock:
-            self._nearest[key] = best
-            while len(self._nearest) > MAX_RELEVANCE:
-                self._nearest.popitem(last=False)
+            _put(self._nearest, key, best)
+            newest = self._latest_nearest.get((found.phrase, k))
+            if newest is None or newest.snap.generation <= snap.generation:
+                kept = Nearest(snap, found.stats, np.sort(best[0]))
+                _put(self._latest_nearest, (found.phrase, k), kept)
         return best
-
-    def _named_since(self, found: PhraseMatch, k: int) -> np.ndarray:
-        """The rows naming the phrase that `nearest` scores: all of them, or, when the
-        snapshot grew from one whose best matches are known under the same statistics,
-        those best matches and the added rows naming it (a row that was not among the
-        best then is beaten by them still)."""
-        growth = found.snap.grown_from
-        if growth is None:
-            return found.named
-        with self._lock:
-            older = self._matches.get((found.phrase, growth.generation))
-            best = self._nearest.get((found.phrase, growth.generation, k))
-        if older is None or best is None or older.stats is not found.stats:
-            return found.named
-        added = found.named[np.searchsorted(found.named, growth.rows) :]
-        return np.concatenate([best[0], added])
 
     def phrase_vectors(self, phrase: str) -> dict[str, np.ndarray]:
         """The phrase encoded by each channel's own text tower that reads its language (cached).
@@ -319,3 +324,45 @@ class PhraseRelevance:
     def _forget_warm(self, phrase: str) -> None:
         with self._lock:
             self._warming.pop(phrase, None)
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """A phrase's best matches against one snapshot (rows sorted), under `stats`."""
+
+    snap: CatalogSnapshot
+    stats: dict[str, tuple[float, float]]
+    rows: np.ndarray
+
+
+def _put(cache: OrderedDict, key: object, value: object) -> None:
+    """Store as the most recent entry, dropping the least recent past MAX_RELEVANCE."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > MAX_RELEVANCE:
+        cache.popitem(last=False)
+
+
+def _grew_from(snap: CatalogSnapshot, older: CatalogSnapshot) -> bool:
+    """Whether `snap` was grown from `older` (by any number of growths), so rows up to
+    `older`'s count are the same rows: growths keep the sample they started from, and a
+    rebuild or a resample draws a new one."""
+    return (
+        older.sample is snap.sample
+        and older.generation < snap.generation
+        and len(older) <= len(snap)
+    )
+
+
+def _named(snap: CatalogSnapshot, phrase: str) -> np.ndarray:
+    """Rows of `snap` whose text names the phrase outright, sorted."""
+    if snap.texts is None:
+        return np.empty(0, np.int64)
+    return np.flatnonzero(lexical_matches(snap.texts, phrase))
+
+
+def _newest(rows: np.ndarray, most: int) -> np.ndarray:
+    """At most `most` of the sorted `rows`, the newest (highest) ones. A common word names
+    a share of the catalog (75,000 "cats" in a million), all of them at the match bar;
+    scoring every one would grow with the catalog."""
+    return rows[-most:] if len(rows) > most else rows

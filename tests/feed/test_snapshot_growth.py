@@ -217,19 +217,48 @@ def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
     rows = np.arange(len(grown))
     np.testing.assert_allclose(carried.z(rows), fresh.z(rows), atol=1e-6)
     np.testing.assert_array_equal(np.sort(carried.named), fresh.named)
-    # its best matches too, from the older best ones and the added rows: the same as
-    # fetching them afresh
+    # its best matches too, from the older best ones and every added row scored: what
+    # fetching them afresh finds, and the added rows the index did not return
     phrases.nearest(before, 2)
     best, z = phrases.nearest(carried, 2)
     again, z_again = PhraseRelevance(clips, snapshots, Glossary({})).nearest(fresh, 2)
-    np.testing.assert_array_equal(best, again)
-    np.testing.assert_allclose(z, z_again, atol=1e-6)
+    np.testing.assert_array_equal(best[: len(again)], again)
+    np.testing.assert_allclose(z[: len(again)], z_again, atol=1e-6)
+    np.testing.assert_allclose(z, fresh.z(best), atol=1e-6)
+    assert set(best.tolist()) - set(again.tolist()) <= set(range(len(FIRST), len(grown)))
     # at half again the rows the sample was drawn from, it is drawn afresh: matched anew
     add(clips, ADDED[3:], NOW + 200, line=4)
     resampled = snapshots.current()
     assert resampled.grown_from is not None and resampled.sample_of == len(FIRST) + 4
     again = phrases.match("heron", resampled)
     assert again.stats is not before.stats and set(again.named.tolist()) == {0, 5, 9, 11}
+
+
+def test_a_phrase_match_carries_over_many_growths(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    before = phrases.match("heron")
+    phrases.nearest(before, 2)
+    for i in range(3):  # three uploads, each growing the snapshot; no one asks meanwhile
+        add(clips, ADDED[i : i + 1], NOW + 100 * (i + 1), line=i + 1)
+        snapshots.current()
+    grown = snapshots.current()
+    assert grown.grown_from is not None and grown.grown_from.generation != before.snap.generation
+    carried = phrases.match("heron", grown)
+    assert carried.stats is before.stats  # statistics carried, not computed again
+    fresh = PhraseRelevance(clips, snapshots, Glossary({})).match("heron", grown)
+    np.testing.assert_array_equal(carried.named, fresh.named)
+    best, z = phrases.nearest(carried, 2)
+    # every added row was scored: those left out rank below every kept one
+    left = np.setdiff1d(np.arange(len(FIRST), len(grown)), best)
+    assert len(best) == 4 and (fresh.z(left) <= z.min()).all()
+    np.testing.assert_allclose(z, fresh.z(best), atol=1e-6)
+    # a deletion rebuilds, drawing another sample: nothing carries over it
+    assert clips.delete("b1")
+    rebuilt = snapshots.current()
+    assert rebuilt.grown_from is None
+    assert phrases.match("heron", rebuilt).stats is not before.stats
 
 
 def test_segmented_texts_read_like_one_blob():

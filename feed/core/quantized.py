@@ -46,7 +46,16 @@ class QuantizedVectors:
 
     def _decoded(self, codes: np.ndarray) -> np.ndarray:
         """float32 vectors of uint8 codes on this matrix's ranges."""
-        return (codes.astype(np.float32) * self.step + self.low).astype(np.float32, copy=False)
+        out = codes.astype(np.float32)
+        out *= self.step
+        out += self.low
+        return out
+
+    def dots(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """The given rows' dot products with q (d,), float32 (len(rows),), without decoding
+        them: each is its codes against `step * q`, plus `low @ q`."""
+        q = np.asarray(q, dtype=np.float32)
+        return self.codes[rows].astype(np.float32) @ (self.step * q) + np.float32(self.low @ q)
 
     __getitem__ = rows
 
@@ -83,6 +92,13 @@ class QuantizedVectors:
 Matrix = np.ndarray | QuantizedVectors
 
 
+def row_dots(matrix: Matrix, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Dot products of the given rows of `matrix` with q (d,), float32 (len(rows),)."""
+    if isinstance(matrix, QuantizedVectors):
+        return matrix.dots(rows, q)
+    return matrix[rows] @ q
+
+
 def _widen(vectors: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
     """Widen `low` and `high` (d,) in place to cover every row of `vectors`."""
     if len(vectors):
@@ -90,9 +106,11 @@ def _widen(vectors: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
         np.maximum(high, vectors.max(axis=0), out=high)
 
 
-def quantize(vectors: np.ndarray) -> QuantizedVectors:
+def quantize(vectors: np.ndarray, room: int = 0) -> QuantizedVectors:
     """Encode float32 (N, d) vectors, range per dimension taken from every row (block by
-    block, so the only float32 copy held is a block)."""
+    block, so the only float32 copy held is a block). With `room`, the codes are the first
+    N rows of a buffer that many rows longer (see `spare_rows`), so a snapshot grows into
+    it without copying them; untouched, the spare rows take no memory."""
     n, d = vectors.shape
     low = np.full(d, np.inf, dtype=np.float32)
     high = np.full(d, -np.inf, dtype=np.float32)
@@ -101,12 +119,32 @@ def quantize(vectors: np.ndarray) -> QuantizedVectors:
     if not n:
         low[:], high[:] = 0.0, 0.0
     step = np.maximum(high - low, 1e-12).astype(np.float32) / LEVELS
-    return QuantizedVectors(_codes(vectors, low, step), low, step)
+    buffer = np.empty((n + room, d), dtype=np.uint8)
+    return QuantizedVectors(_codes(vectors, low, step, buffer[:n]), low, step)
 
 
-def _codes(vectors: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """uint8 codes (N, d) of float32 vectors, block by block."""
-    codes = np.empty(vectors.shape, dtype=np.uint8)
+def spare_rows(array: np.ndarray) -> np.ndarray:
+    """The writable buffer `array` is the first rows of (same dtype and row shape, starting
+    at the same address), or `array` itself when it is not such a view."""
+    base = array.base
+    if (
+        isinstance(base, np.ndarray)
+        and base.dtype == array.dtype
+        and base.shape[1:] == array.shape[1:]
+        and len(base) >= len(array)
+        and base.flags.c_contiguous
+        and base.flags.writeable
+        and base.__array_interface__["data"][0] == array.__array_interface__["data"][0]
+    ):
+        return base
+    return array
+
+
+def _codes(
+    vectors: np.ndarray, low: np.ndarray, step: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """uint8 codes (N, d) of float32 vectors, block by block (into `out` when given)."""
+    codes = np.empty(vectors.shape, dtype=np.uint8) if out is None else out
     for start in range(0, len(vectors), BLOCK_ROWS):
         block = (vectors[start : start + BLOCK_ROWS] - low) / step
         codes[start : start + BLOCK_ROWS] = np.clip(np.rint(block), 0, LEVELS)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from feed.core.intent import has_japanese
+from feed.core.quantized import row_dots
 from feed.core.ranking import MATCH_Z, lexical_matches, phrase_relevance
 from feed.core.steering import Glossary
 from feed.services.clips import ClipStore
@@ -58,7 +59,7 @@ class PhraseMatch:
             present = self.snap.has[channel][rows]
             if not present.any():
                 continue
-            sims = self.snap.vectors[channel][rows[present]] @ q
+            sims = row_dots(self.snap.vectors[channel], rows[present], q)
             total[present] += (sims - mean) / std
             count[present] += 1
         z = total / np.maximum(count, 1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from feed.core.popularity import ENGAGEMENT, engagement, popularity
-from feed.core.quantized import Matrix, QuantizedVectors, quantize
+from feed.core.quantized import Matrix, QuantizedVectors, quantize, spare_rows
 from feed.core.ranking import ClipTexts, SegmentedTexts
 from feed.services.clips import TEXT, ClipStore
 from feed.storage.catalog import ChannelVectors, Clip, embedding_text
@@ -127,6 +127,9 @@ class CatalogSnapshot:
 # From this many clips on, a snapshot holds its vectors as 8-bit codes (as the indexes
 # switch to HNSW over 8-bit codes at embeddings.index.HNSW_THRESHOLD).
 COMPACT_ROWS = 50_000
+# A compact snapshot's codes sit in a buffer this share of rows longer (1/8), which the
+# clips added next fill without copying every row.
+SPARE_SHARE = 8
 
 
 def build_snapshot(clips: ClipStore) -> CatalogSnapshot:
@@ -160,7 +163,8 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     else:  # every row kept (the usual case): the matrix read is the snapshot's, uncopied
         matrix = text.vectors if keep.all() else text.vectors[keep]
     del text
-    vectors: dict[str, Matrix] = {TEXT: quantize(matrix) if compact else matrix}
+    room = len(seqs) // SPARE_SHARE  # rows the codes can grow by without a copy
+    vectors: dict[str, Matrix] = {TEXT: quantize(matrix, room) if compact else matrix}
     has = {TEXT: np.ones(len(seqs), dtype=bool)}
     for channel in clips.channels:
         if channel == TEXT:
@@ -176,7 +180,7 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
             if found.any():
                 matrix[rows[found]] = stored.vectors[found]
         del stored
-        vectors[channel] = quantize(matrix) if compact else matrix
+        vectors[channel] = quantize(matrix, room) if compact else matrix
     del matrix
     creator_codes = np.array([code_of[c.creator] for c in ordered], dtype=np.int32)
     remix_of_row = np.array(
@@ -255,7 +259,10 @@ class Columns:
         }  # fmt: skip
         for channel, matrix in snap.vectors.items():
             codes = matrix.codes if isinstance(matrix, QuantizedVectors) else matrix
-            self._data[f"vectors:{channel}"] = codes
+            # Codes built or loaded with spare rows grow into them (see `quantize`); a
+            # float32 matrix may be a view of what the catalog holds, so it is copied.
+            compact = isinstance(matrix, QuantizedVectors)
+            self._data[f"vectors:{channel}"] = spare_rows(codes) if compact else codes
             self._data[f"has:{channel}"] = snap.has[channel]
 
     def append(self, name: str, rows: np.ndarray) -> np.ndarray:

@@ -25,11 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.core.quantized import Matrix, QuantizedVectors
+from feed.core.quantized import BLOCK_ROWS, Matrix, QuantizedVectors
 from feed.core.ranking import ClipTexts, SegmentedTexts
 from feed.core.words import WordIndex
 from feed.services.clips import ClipStore
-from feed.services.snapshot import CatalogSnapshot, RowsById, group_rows, object_array
+from feed.services.snapshot import (
+    SPARE_SHARE,
+    CatalogSnapshot,
+    RowsById,
+    group_rows,
+    object_array,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,7 @@ def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
     for channel, matrix in snap.vectors.items():
         np.save(staging / f"has.{channel}.npy", snap.has[channel])
         if isinstance(matrix, QuantizedVectors):
-            np.save(staging / f"vectors.{channel}.npy", matrix.codes)
+            _save_with_room(staging / f"vectors.{channel}.npy", matrix.codes)
             np.save(staging / f"low.{channel}.npy", matrix.low)
             np.save(staging / f"step.{channel}.npy", matrix.step)
         else:
@@ -136,13 +142,18 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
     has = {}
     for channel, about in manifest["channels"].items():
         has[channel] = np.load(folder / f"has.{channel}.npy")
-        matrix = np.load(folder / f"vectors.{channel}.npy", mmap_mode="r")
-        if len(has[channel]) != n or len(matrix) != n:
-            raise ValueError(f"{channel}: {len(matrix)} vectors for {n} rows")
         if about["compact"]:
+            # Copy-on-write: rows added later go into the spare rows of this process's
+            # mapping (see `_save_with_room`); the file is never written.
+            codes = np.asarray(np.load(folder / f"vectors.{channel}.npy", mmap_mode="c"))
+            if len(has[channel]) != n or len(codes) < n:
+                raise ValueError(f"{channel}: {len(codes)} vectors for {n} rows")
             low, step = (np.load(folder / f"{k}.{channel}.npy") for k in ("low", "step"))
-            vectors[channel] = QuantizedVectors(matrix, low, step)
+            vectors[channel] = QuantizedVectors(codes[:n], low, step)
         else:
+            matrix = np.load(folder / f"vectors.{channel}.npy", mmap_mode="r")
+            if len(has[channel]) != n or len(matrix) != n:
+                raise ValueError(f"{channel}: {len(matrix)} vectors for {n} rows")
             vectors[channel] = matrix
     cameos = object_array([()] * n)
     for row, handles in manifest["cameos"].items():
@@ -178,6 +189,19 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
         sample_of=manifest["sample_of"],
     )
+
+
+def _save_with_room(path: Path, codes: np.ndarray) -> None:
+    """Save codes followed by `len(codes) // SPARE_SHARE` zero rows, which a snapshot
+    loaded from them grows into without copying the rest."""
+    room = len(codes) // SPARE_SHARE
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=codes.dtype,
+                                    shape=(len(codes) + room, *codes.shape[1:]))  # fmt: skip
+    for start in range(0, len(codes), BLOCK_ROWS):
+        block = codes[start : start + BLOCK_ROWS]
+        out[start : start + len(block)] = block
+    out.flush()
+    del out
 
 
 def _read_words(folder: Path, texts: ClipTexts) -> ClipTexts:

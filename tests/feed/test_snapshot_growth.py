@@ -20,6 +20,7 @@ from feed.core.quantized import QuantizedVectors
 from feed.core.ranking import ClipTexts, SegmentedTexts, lexical_matches
 from feed.core.steering import Glossary
 from feed.services import snapshot as snapshot_mod
+from feed.services import snapshot_files
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.relevance import PhraseRelevance
@@ -151,6 +152,8 @@ def test_compact_snapshots_grow_their_codes_on_the_same_ranges(store, monkeypatc
     assert snapshots.current().grown_from is None
     # (A large catalog's ranges hold nearly every new clip; here they are taken as holding.)
     monkeypatch.setattr(QuantizedVectors, "holds", lambda self, vectors: True)
+    monkeypatch.setattr(snapshot_mod, "SPARE_SHARE", 1)  # room for as many rows again
+    clips.delete("b1")  # a rebuild, now with room
     old = snapshots.current()
     add(clips, ADDED[1:], NOW + 200, line=2)
     grown = snapshots.current()
@@ -159,6 +162,9 @@ def test_compact_snapshots_grow_their_codes_on_the_same_ranges(store, monkeypatc
     codes = grown.vectors["text"]
     assert isinstance(codes, QuantizedVectors) and isinstance(old.vectors["text"], QuantizedVectors)
     assert codes.low is old.vectors["text"].low  # new rows encoded on the old ranges
+    # the added rows went into the spare rows after the old ones: nothing was copied
+    assert np.shares_memory(codes.codes, old.vectors["text"].codes)
+    assert len(old.vectors["text"]) == len(FIRST)  # and the old snapshot still sees its rows
     stored = clips.catalog.channel_vectors("text")
     high = codes.low + codes.step * 255
     expected = np.clip(stored.vectors, codes.low, high)
@@ -301,6 +307,7 @@ def test_pages_over_grown_snapshots_keep_exclusions_and_show_new_clips(served):
 def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(served, monkeypatch):
     clips, open_service = served
     monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
+    monkeypatch.setattr(snapshot_files, "SPARE_SHARE", 1)  # saved with room for 8 more rows
     monkeypatch.setattr(ranking, "INDEXED_ROWS", 1)  # texts looked up through a word index
     service = open_service()
     built = service.snapshots.current()
@@ -327,6 +334,11 @@ def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(served, 
         grown = service.snapshots.current()
         assert grown.grown_from is not None
         same_content(grown, build_snapshot(clips), exact=False)
+        # saved with spare rows, mapped copy-on-write: grown in place, the file untouched
+        assert np.shares_memory(grown.vectors["text"].codes, loaded.vectors["text"].codes)
+        saved = load_snapshot(clips.home / "snapshots", clips)
+        assert saved is not None and len(saved) == len(FIRST)
+        np.testing.assert_array_equal(saved.vectors["text"].codes, built.vectors["text"].codes)
     finally:
         service.close()
 

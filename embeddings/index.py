@@ -117,9 +117,12 @@ class VectorIndex:
         self._ids = np.empty(0, dtype=np.int64)
         # Float32 copies, row-aligned with _ids; None when FAISS holds the only copy (sq8).
         self._vectors: np.ndarray | None = np.empty((0, dim), dtype=np.float32)
-        self._row_of: dict[int, int] = {}
+        # Rows are found by binary search: over `_ids` while they increase (catalog seqs
+        # arrive in order), else over them in `_order` (computed when first needed).
+        self._increasing = True
+        self._order: np.ndarray | None = None
         self._labels = np.empty(0, dtype=np.int64)  # FAISS label of each row
-        self._id_of_label: dict[int, int] = {}  # live labels only
+        self._id_by_label = np.empty(0, dtype=np.int64)  # clip id per label, -1 if dead
         self._tombstones: set[int] = set()  # labels of removed vectors still in FAISS
         self._next_label = 0
         self._faiss: faiss.Index = self._empty_faiss("flat")
@@ -145,7 +148,7 @@ class VectorIndex:
         self.kind = choose_kind(len(self._ids))
         index = self._empty_faiss(self.kind)
         self._labels = np.arange(len(self._ids), dtype=np.int64)
-        self._id_of_label = dict(zip(self._labels.tolist(), self._ids.tolist(), strict=True))
+        self._id_by_label = self._ids.copy()
         self._next_label = len(self._ids)
         if len(self._ids):
             if self.kind == "hnsw":
@@ -163,23 +166,22 @@ class VectorIndex:
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under ids, replacing any vector already stored for an id."""
         ids, x = upsert_rows(ids, vectors, self.dim)
-        existing = np.array([i for i in ids.tolist() if i in self._row_of], dtype=np.int64)
-        if len(existing):
-            self.remove(existing)
+        _, present = self._rows_of(ids)
+        if present.any():
+            self.remove(ids[present])
         rebuild = self.kind != choose_kind(len(self._ids) + len(ids))
         if rebuild:  # the new structure is built from every vector, old and new
             old = self._vectors if self._vectors is not None else self._decoded(self._ids)
             every = np.concatenate([old, x])
-        start = len(self._ids)
         labels = np.arange(self._next_label, self._next_label + len(ids), dtype=np.int64)
         self._next_label += len(ids)
+        self._increasing = self._increasing and _increasing(ids, self._ids[-1:])
+        self._order = None
         self._ids = np.concatenate([self._ids, ids])
         if self._vectors is not None:
             self._vectors = np.concatenate([self._vectors, x])
         self._labels = np.concatenate([self._labels, labels])
-        for offset, clip_id in enumerate(ids.tolist()):
-            self._row_of[clip_id] = start + offset
-        self._id_of_label.update(zip(labels.tolist(), ids.tolist(), strict=True))
+        self._id_by_label = np.concatenate([self._id_by_label, ids])  # labels run on
         if rebuild:
             self._rebuild_faiss(every)
         else:
@@ -187,27 +189,25 @@ class VectorIndex:
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove ids (unknown ids are ignored); return how many were removed."""
-        ids = as_ids(ids)
-        present = [i for i in ids.tolist() if i in self._row_of]
-        if not present:
+        rows, present = self._rows_of(as_ids(ids))
+        if not present.any():
             return 0
         keep = np.ones(len(self._ids), dtype=bool)
-        keep[[self._row_of[i] for i in present]] = False
+        keep[rows[present]] = False
         gone = self._labels[~keep]
-        self._ids = self._ids[keep]
+        self._ids = self._ids[keep]  # still in order: still increasing if they were
+        self._order = None
         if self._vectors is not None:
             self._vectors = self._vectors[keep]
         self._labels = self._labels[keep]
-        self._row_of = {clip_id: row for row, clip_id in enumerate(self._ids.tolist())}
-        for label in gone.tolist():
-            del self._id_of_label[label]
+        self._id_by_label[gone] = -1
         if self.kind == "flat":
             self._faiss.remove_ids(gone)  # type: ignore[arg-type]
         else:
             self._tombstones.update(gone.tolist())
             if len(self._tombstones) > max(1000, len(self._ids) // 10):
                 self._rebuild_faiss()
-        return len(present)
+        return int(np.unique(rows[present]).size)
 
     # -- reading --------------------------------------------------------------
 
@@ -215,7 +215,29 @@ class VectorIndex:
         return len(self._ids)
 
     def __contains__(self, clip_id: int) -> bool:
-        return int(clip_id) in self._row_of
+        return bool(self._rows_of(np.array([int(clip_id)], dtype=np.int64))[1][0])
+
+    def _rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row of each id (int64), and whether it is stored (rows of missing ids are 0)."""
+        if not len(self._ids):
+            return np.zeros(len(ids), np.int64), np.zeros(len(ids), dtype=bool)
+        if self._increasing:
+            keys, order = self._ids, None
+        else:
+            if self._order is None:
+                self._order = np.argsort(self._ids, kind="stable")
+            keys, order = self._ids[self._order], self._order
+        at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        found = keys[at] == ids
+        return (at if order is None else order[at]).astype(np.int64), found
+
+    def _rows_for(self, ids: np.ndarray) -> np.ndarray:
+        """Rows of ids that must be stored; KeyError naming the first that is not."""
+        ids = as_ids(ids)
+        rows, found = self._rows_of(ids)
+        if not found.all():
+            raise KeyError(int(ids[~found][0]))
+        return rows
 
     @property
     def ids(self) -> np.ndarray:
@@ -237,13 +259,12 @@ class VectorIndex:
         Exact for a flat index; an sq8 index decodes its codes (error about 1e-3)."""
         if self._vectors is None:
             return self._decoded(ids)
-        rows = [self._row_of[i] for i in as_ids(ids).tolist()]
-        return self._vectors[rows]
+        return self._vectors[self._rows_for(ids)]
 
     def _decoded(self, ids: np.ndarray) -> np.ndarray:
         """Vectors of ids decoded from the FAISS codes (FAISS position == label: labels
         are numbered in the order vectors are added, and HNSW never drops one)."""
-        labels = self._labels[[self._row_of[i] for i in as_ids(ids).tolist()]]
+        labels = self._labels[self._rows_for(ids)]
         if not len(labels):
             return np.empty((0, self.dim), dtype=np.float32)
         id_map: Any = faiss.downcast_index(self._faiss)
@@ -260,11 +281,11 @@ class VectorIndex:
         scores, labels = self._faiss.search(q, fetch)
         hits = []
         for row_labels, row_scores in zip(labels, scores, strict=True):
-            keep = row_labels >= 0
-            if self._tombstones:
-                keep &= ~np.isin(row_labels, list(self._tombstones))
-            found = [self._id_of_label[label] for label in row_labels[keep][:k].tolist()]
-            hits.append(SearchHits(np.array(found, dtype=np.int64), row_scores[keep][:k]))
+            found = np.full(len(row_labels), -1, dtype=np.int64)
+            valid = row_labels >= 0
+            found[valid] = self._id_by_label[row_labels[valid]]  # a tombstone's is -1
+            keep = found >= 0
+            hits.append(SearchHits(found[keep][:k], row_scores[keep][:k]))
         return hits
 
     # -- persistence ----------------------------------------------------------
@@ -371,9 +392,10 @@ class VectorIndex:
         out._ids = as_ids(ids)
         out._vectors = as_matrix(vectors, found.dim) if found.codec == "float32" else None
         out.codec = found.codec
-        out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}
+        out._increasing = _increasing(out._ids)
         out._labels = as_ids(labels)
-        out._id_of_label = dict(zip(out._labels.tolist(), out._ids.tolist(), strict=True))
+        out._id_by_label = np.full(next_label, -1, dtype=np.int64)
+        out._id_by_label[out._labels] = out._ids
         out._tombstones = set(as_ids(tombstones).tolist())
         out._next_label = next_label
         out._faiss = index
@@ -396,12 +418,19 @@ class VectorIndex:
         x = as_matrix(x, dim)
         # A flat index keeps its own copy; an HNSW one only its codes (no copy made).
         out._vectors = x.copy() if choose_kind(len(out._ids)) == "flat" else None
-        if len(set(out._ids.tolist())) != len(out._ids):
+        if len(np.unique(out._ids)) != len(out._ids):
             raise ValueError("duplicate ids")
-        out._row_of = {clip_id: row for row, clip_id in enumerate(out._ids.tolist())}
+        out._increasing = _increasing(out._ids)
         out._rebuild_faiss(x)
         out.generation = generation
         return out
+
+
+def _increasing(ids: np.ndarray, after: np.ndarray | None = None) -> bool:
+    """Whether ids rise strictly, and start above `after` (its one id, if any)."""
+    if after is not None and len(after) and len(ids) and ids[0] <= after[0]:
+        return False
+    return bool((np.diff(ids) > 0).all())
 
 
 def _faiss_path(directory: Path, channel: str, save_id: str) -> Path:

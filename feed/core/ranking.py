@@ -153,14 +153,9 @@ class ClipTexts:
                     break
                 out = self.rows_matching(pattern, out)
             return out
-        found = None
-        for w in words:
-            rows = self.words.rows_of_any((w, f"{w}s", f"{w}es"))
-            found = rows if found is None else np.intersect1d(found, rows, assume_unique=True)
-            if not len(found):
-                break
+        found = self.words.rows_with_all([(w, f"{w}s", f"{w}es") for w in words])
         out = np.zeros(len(self), dtype=bool)
-        if found is None or not len(found):
+        if not len(found):
             return out
         plain = self.words.plain[found]
         out[found[plain]] = True  # a plain row's words are its whole words
@@ -177,16 +172,11 @@ class ClipTexts:
         index = self.words
         if index is None or literal.isascii():
             return self.rows_naming(literal, re.compile(re.escape(literal)))
-        found = None
-        for key in sorted(phrase_grams(literal), key=lambda k: len(index.rows_of(k))):
-            rows = index.rows_of(key)
-            found = rows if found is None else np.intersect1d(found, rows, assume_unique=True)
-            if not len(found):
-                break
+        found = index.rows_with_all([(key,) for key in phrase_grams(literal)])
         out = np.zeros(len(self), dtype=bool)
-        if found is not None and len(literal) <= 2 and literal in index.ids:
+        if len(literal) <= 2 and literal in index.ids:
             out[found] = True  # the literal is a key: its rows hold it, nothing to check
-        elif found is not None and len(found):
+        elif len(found):
             find = self.blob.find
             self._check(found, out, lambda at, end: find(literal, at, end) >= 0)
         return out

@@ -121,13 +121,29 @@ class WordIndex:
             return np.zeros(0, dtype=np.int32)
         return self.rows[self.offsets[i] : self.offsets[i + 1]]
 
-    def rows_of_any(self, keys: Iterable[str]) -> np.ndarray:
-        """The sorted rows holding at least one of `keys`."""
-        found = [self.rows_of(k) for k in keys]
-        found = [f for f in found if len(f)]
-        if len(found) <= 1:
-            return found[0] if found else np.zeros(0, dtype=np.int32)
-        return np.unique(np.concatenate(found))
+    def rows_with_all(self, groups: Sequence[Sequence[str]]) -> np.ndarray:
+        """The sorted rows holding at least one key of every group.
+
+        The group with the fewest rows is read whole; every other one only answers
+        whether it holds those rows (a binary search each), so a common word ("the",
+        a million rows) costs the rare word's rows, not its own.
+        """
+        postings = [[self.rows_of(k) for k in group] for group in groups]
+        if not postings:
+            return np.zeros(0, dtype=np.int32)
+        sizes = [sum(len(p) for p in lists) for lists in postings]
+        order = np.argsort(sizes, kind="stable")
+        found = np.unique(np.concatenate(postings[order[0]]))
+        for i in order[1:]:
+            if not len(found):
+                break
+            held = np.zeros(len(found), dtype=bool)
+            for rows in postings[i]:
+                if len(rows):
+                    at = np.minimum(np.searchsorted(rows, found), len(rows) - 1)
+                    held |= rows[at] == found
+            found = found[held]
+        return found
 
     def joined(self, other: WordIndex) -> WordIndex:
         """This index's rows, then `other`'s, as one index (no text is read again)."""

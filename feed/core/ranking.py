@@ -289,6 +289,16 @@ class SegmentedTexts:
             start = end
         return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
+    def tail(self, row: int) -> tuple[SegmentedTexts, int]:
+        """The segments from the one holding `row` on, and the row their first begins at
+        (the texts of rows added since `row`, with as few older ones as segments allow)."""
+        start = 0
+        for i, segment in enumerate(self.segments):
+            if start + len(segment) > row:
+                return SegmentedTexts(self.segments[i:]), start
+            start += len(segment)
+        return SegmentedTexts(()), start
+
     def rows_with_words(self, words: Sequence[str]) -> np.ndarray:
         """As `ClipTexts.rows_with_words`, segment by segment."""
         return self._each(lambda segment, _: segment.rows_with_words(words))

@@ -186,9 +186,12 @@ class PhraseRelevance:
             return None
         if older.snap.generation == growth.generation:  # the snapshot just before
             added = np.flatnonzero(lexical_matches(growth.texts, phrase)) + growth.rows
-            named = np.concatenate([older.named, added.astype(np.int64)])
-        else:
-            named = _named(snap, phrase)
+        else:  # grown more than once since: the segments holding the rows added since
+            assert snap.texts is not None  # a grown snapshot has texts
+            texts, first = snap.texts.tail(len(older.snap))
+            added = np.flatnonzero(lexical_matches(texts, phrase)) + first
+            added = added[added >= len(older.snap)]
+        named = np.concatenate([older.named, added.astype(np.int64)])
         return self._keep(replace(older, snap=snap, named=named))
 
     def nearest(self, found: PhraseMatch, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -97,6 +97,13 @@ def test_grown_segments_keep_their_index_and_read_like_one_blob(rng, monkeypatch
         np.testing.assert_array_equal(
             lexical_matches(grown, phrase), lexical_matches(scan, phrase), err_msg=phrase
         )
+    # the segments holding rows from 900 on answer for those rows, and hold few others
+    tail, first = grown.tail(900)
+    assert first <= 900 and len(tail) == 1000 - first < 1000
+    for phrase in ("cats", "サメ", "horror ballet"):
+        found = np.flatnonzero(lexical_matches(tail, phrase)) + first
+        expected = np.flatnonzero(lexical_matches(scan, phrase))
+        np.testing.assert_array_equal(found[found >= 900], expected[expected >= 900])
 
 
 def test_joined_indexes_equal_one_built_over_both(rng):

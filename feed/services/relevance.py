@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -167,11 +168,25 @@ class PhraseRelevance:
 
     def _keep(self, found: PhraseMatch) -> PhraseMatch:
         with self._lock:
+            if found.snap.grown_from is None:
+                self._forget_replaced(found.snap)
             _put(self._matches, (found.phrase, found.snap.generation), found)
             newest = self._latest.get(found.phrase)
             if newest is None or newest.snap.generation <= found.snap.generation:
                 _put(self._latest, found.phrase, found)
         return found
+
+    def _forget_replaced(self, snap: CatalogSnapshot) -> None:
+        """Drop matches against snapshots from before the rebuild that made `snap`: none
+        can carry over again, and each holds a whole snapshot in memory (the caller holds
+        the lock)."""
+        caches: tuple[OrderedDict[Any, Any], ...] = (
+            self._matches, self._latest, self._latest_nearest,
+        )  # fmt: skip
+        for cache in caches:
+            stale = [key for key, kept in cache.items() if _replaced(snap, kept.snap)]
+            for key in stale:
+                del cache[key]
 
     def _carried(self, phrase: str, snap: CatalogSnapshot) -> PhraseMatch | None:
         """The phrase's newest match against a snapshot that `snap` grew from (by one
@@ -356,6 +371,11 @@ def _grew_from(snap: CatalogSnapshot, older: CatalogSnapshot) -> bool:
         and older.generation < snap.generation
         and len(older) <= len(snap)
     )
+
+
+def _replaced(snap: CatalogSnapshot, older: CatalogSnapshot) -> bool:
+    """Whether `older` is from before the rebuild that `snap` descends from."""
+    return older.sample is not snap.sample and older.generation < snap.generation
 
 
 def _named(snap: CatalogSnapshot, phrase: str) -> np.ndarray:

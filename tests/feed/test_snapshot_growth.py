@@ -265,6 +265,10 @@ def test_a_phrase_match_carries_over_many_growths(store):
     rebuilt = snapshots.current()
     assert rebuilt.grown_from is None
     assert phrases.match("heron", rebuilt).stats is not before.stats
+    # and what was kept against the snapshots before it is let go
+    kept = [*phrases._matches.values(), *phrases._latest.values(),
+            *phrases._latest_nearest.values()]  # fmt: skip
+    assert kept and all(m.snap.sample is rebuilt.sample for m in kept)
 
 
 def test_segmented_texts_read_like_one_blob():

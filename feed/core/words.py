@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from feed.core.lookup import find_sorted
+
 WORD = re.compile(r"[a-z0-9]+")
 # What makes a text's words differ from its regex whole words: "_", or a letter or digit
 # outside ASCII touching an ASCII one ("猫cat" holds the word "cat" but no whole word).
@@ -139,9 +141,7 @@ class WordIndex:
                 break
             held = np.zeros(len(found), dtype=bool)
             for rows in postings[i]:
-                if len(rows):
-                    at = np.minimum(np.searchsorted(rows, found), len(rows) - 1)
-                    held |= rows[at] == found
+                held |= find_sorted(rows, found)[1]
             found = found[held]
         return found
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from feed.core.intent import has_japanese
+from feed.core.lookup import find_sorted
 from feed.core.quantized import row_dots
 from feed.core.ranking import MATCH_Z, lexical_matches, phrase_relevance
 from feed.core.steering import Glossary
@@ -64,8 +65,7 @@ class PhraseMatch:
             total[present] += (sims - mean) / std
             count[present] += 1
         z = total / np.maximum(count, 1)
-        at = np.minimum(np.searchsorted(self.named, rows), max(len(self.named) - 1, 0))
-        named = self.named[at] == rows if len(self.named) else np.zeros(len(rows), dtype=bool)
+        _, named = find_sorted(self.named, rows)
         z[named] = np.maximum(z[named], MATCH_Z)
         return z.astype(np.float32)
 

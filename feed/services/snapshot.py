@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from feed.core.lookup import find_sorted
 from feed.core.popularity import ENGAGEMENT, engagement, popularity
 from feed.core.quantized import Matrix, QuantizedVectors, quantize, spare_rows
 from feed.core.ranking import ClipTexts, SegmentedTexts
@@ -116,7 +117,7 @@ class CatalogSnapshot:
 
     def rows_for_seqs(self, seqs: np.ndarray) -> np.ndarray:
         """Rows of the given catalog seqs that are in the snapshot (unknown seqs dropped)."""
-        rows, found = _rows_of(self.seqs, np.asarray(seqs, dtype=np.int64))
+        rows, found = find_sorted(self.seqs, np.asarray(seqs, dtype=np.int64))
         return rows[found]
 
     def creator_code(self, handle: str) -> int:
@@ -170,7 +171,7 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         if channel == TEXT:
             continue
         stored = clips.catalog.channel_vectors(channel)
-        rows, found = _rows_of(seqs, stored.seqs)
+        rows, found = find_sorted(seqs, stored.seqs)
         has[channel] = np.zeros(len(seqs), dtype=bool)
         has[channel][rows[found]] = True
         if len(seqs) and found.all() and np.array_equal(rows, np.arange(len(seqs))):
@@ -227,14 +228,6 @@ def object_array(values: Sequence[object]) -> np.ndarray:
     for i, value in enumerate(values):
         out[i] = value
     return out
-
-
-def _rows_of(seqs: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions in ascending `seqs` of each wanted seq, and whether it is there."""
-    if not len(seqs):
-        return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), dtype=bool)
-    at = np.minimum(np.searchsorted(seqs, wanted), len(seqs) - 1)
-    return at.astype(np.int64), seqs[at] == wanted
 
 
 class Columns:
@@ -350,7 +343,7 @@ def grow_snapshot(
     matrices = {}
     for channel, upserted in found.vectors.items():
         old = snap.vectors[channel]
-        at, present = _rows_of(seqs, upserted.seqs)
+        at, present = find_sorted(seqs, upserted.seqs)
         matrix = np.zeros((k, old.shape[1]), dtype=np.float32)
         matrix[at[present]] = upserted.vectors[present]
         if isinstance(old, QuantizedVectors) and not old.holds(matrix):

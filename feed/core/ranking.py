@@ -269,9 +269,10 @@ class SegmentedTexts:
     def __len__(self) -> int:
         return sum(len(s) for s in self.segments)
 
-    def extended(self, texts: Sequence[str]) -> SegmentedTexts:
-        """These rows, then the given texts as new rows."""
-        segments = [*self.segments, ClipTexts.of(texts)]
+    def extended(self, added: ClipTexts) -> SegmentedTexts:
+        """These rows, then `added`'s as new rows (kept as given: a segment of its own
+        until it is merged)."""
+        segments = [*self.segments, added]
         while len(segments) > 1 and 2 * len(segments[-1]) >= len(segments[-2]):
             last = segments.pop()
             segments[-1] = segments[-1].joined(last)

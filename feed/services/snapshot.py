@@ -385,7 +385,7 @@ def grow_snapshot(
     for original, group in group_rows(remix_of, new_rows, skip=-1).items():
         remixes[original] = np.concatenate([snap.remixes.get(original, _NO_ROWS), group])
     cameos = object_array([c.cameos for c in added])
-    added_texts = [_text(c) for c in added]
+    added_texts = ClipTexts.of([_text(c) for c in added])  # for the snapshot and its growth
     grown = replace(
         snap,
         generation=generation,
@@ -407,7 +407,7 @@ def grow_snapshot(
         by_creator=by_creator,
         remixes=remixes,
         code_of_creator=code_of,
-        grown_from=Growth(snap.generation, n0, ClipTexts.of(added_texts)),
+        grown_from=Growth(snap.generation, n0, added_texts),
     )  # fmt: skip
     columns.ids.update(new_ids)
     columns.advance(k)

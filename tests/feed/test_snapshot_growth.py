@@ -276,7 +276,7 @@ def test_segmented_texts_read_like_one_blob():
     whole = ClipTexts.of(texts)
     grown = SegmentedTexts(())
     for start in range(0, 200, 9):
-        grown = grown.extended(texts[start : start + 9])
+        grown = grown.extended(ClipTexts.of(texts[start : start + 9]))
     assert len(grown) == 200 and len(grown.segments) <= 8
     for pattern in ("heron", r"#tag2\b", "clip 19 "):
         rx = re.compile(pattern)

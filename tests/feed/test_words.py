@@ -89,7 +89,7 @@ def test_grown_segments_keep_their_index_and_read_like_one_blob(rng, monkeypatch
     texts = random_texts(rng, 1000)
     grown = SegmentedTexts(())
     for start in range(0, 1000, 37):
-        grown = grown.extended(texts[start : start + 37])
+        grown = grown.extended(ClipTexts.of(texts[start : start + 37]))
     assert any(s.words is not None for s in grown.segments)
     assert any(s.words is None for s in grown.segments)  # small ones are scanned
     scan = scanned(texts)

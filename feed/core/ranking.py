@@ -102,7 +102,6 @@ _GENERIC_WORDS = frozenset(
      "videos", "video", "clips", "clip", "ones", "content", "things", "thing", "kind", "sort",
      "type")
 )  # fmt: skip
-_WORD = WORD
 
 
 @dataclass(frozen=True)
@@ -337,7 +336,7 @@ def lexical_matches(texts: Texts, phrase: str) -> np.ndarray:
         return np.zeros(len(texts), dtype=bool)
     if not phrase.isascii():
         return texts.rows_containing(phrase)
-    words = [_stem(w) for w in _WORD.findall(phrase) if w not in _GENERIC_WORDS]
+    words = [_stem(w) for w in WORD.findall(phrase) if w not in _GENERIC_WORDS]
     if not words or all(len(w) < 3 for w in words):
         return np.zeros(len(texts), dtype=bool)
     # Longest (usually rarest) word first: the rows it leaves are all the others search.

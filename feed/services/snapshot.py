@@ -251,11 +251,11 @@ class Columns:
             "oldest_first": snap.newest_first[::-1].copy(),
         }  # fmt: skip
         for channel, matrix in snap.vectors.items():
-            codes = matrix.codes if isinstance(matrix, QuantizedVectors) else matrix
             # Codes built or loaded with spare rows grow into them (see `quantize`); a
             # float32 matrix may be a view of what the catalog holds, so it is copied.
-            compact = isinstance(matrix, QuantizedVectors)
-            self._data[f"vectors:{channel}"] = spare_rows(codes) if compact else codes
+            self._data[f"vectors:{channel}"] = (
+                spare_rows(matrix.codes) if isinstance(matrix, QuantizedVectors) else matrix
+            )
             self._data[f"has:{channel}"] = snap.has[channel]
 
     def append(self, name: str, rows: np.ndarray) -> np.ndarray:

@@ -166,6 +166,35 @@ def has_japanese(text: str) -> bool:
     return bool(_JA_CHAR.search(text))
 
 
+# Words of Unicode emoji names that say how the thing is drawn, not what it is.
+_EMOJI_NAME_FILLER = frozenset(("face", "symbol", "sign", "emoji"))
+# Variation selectors and skin tones (zero-width joiners are format characters, "Cf").
+_EMOJI_MODIFIERS = frozenset(
+    [chr(c) for c in range(0xFE00, 0xFE10)] + [chr(c) for c in range(0x1F3FB, 0x1F400)]
+)
+
+
+def name_emoji(text: str) -> str:
+    """`text` with each pictograph read as its Unicode name (🦈 → shark, 🤡 → clown);
+    joiners and variation selectors dropped. Other text is unchanged."""
+    if text.isascii():
+        return text
+    out: list[str] = []
+    changed = False
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "So" and ord(char) >= 0x2600:
+            words = unicodedata.name(char, "").lower().split()
+            kept = [w for w in words if w not in _EMOJI_NAME_FILLER] or words
+            out.append(f" {' '.join(kept)} ")
+            changed = True
+        elif category == "Cf" or char in _EMOJI_MODIFIERS:
+            changed = True
+        else:
+            out.append(char)
+    return " ".join("".join(out).split()) if changed else text
+
+
 class Tokenizer:
     """English words by pattern, Japanese runs by SudachiPy (mode C) with its dictionary."""
 

@@ -356,9 +356,13 @@ def _word_pattern(word: str) -> re.Pattern[str]:
 
 
 def _stem(word: str) -> str:
-    for suffix in ("es", "s"):
-        if word.endswith(suffix) and len(word) > len(suffix) + 2 and not word.endswith("ss"):
-            return word[: -len(suffix)]
+    """The singular a plural names, for `_word_pattern` (which adds "s"/"es" back): "es"
+    goes only after a hissing sound (boxes, dishes, glasses), else just "s" (zombies,
+    horses, cats)."""
+    if word.endswith(("xes", "ches", "shes", "sses", "zzes")) and len(word) > 4:
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
     return word
 
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from embeddings.dictionary import shared_dictionary, shared_english_words
 from feed.core.ranking import RankWeights
 from feed.core.steering import InstructionReader, load_reader
 from feed.services import snapshot
@@ -57,7 +58,9 @@ class FeedService:
         self.reader = reader
         secret = users.secret(CURSOR_SECRET)
         self.snapshots = Snapshots(clips, users, shared)
-        self.phrases = PhraseRelevance(clips, self.snapshots, reader.glossary)
+        self.phrases = PhraseRelevance(
+            clips, self.snapshots, reader.glossary, shared_dictionary(), shared_english_words()
+        )
         self.consent = ConsentGate(users, clips.catalog, secret)
         self.accounts = Accounts(users, clips.catalog, self.consent)
         self.steering = Steering(users, reader, self.phrases)

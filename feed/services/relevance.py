@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from feed.core.intent import has_japanese
+from embeddings.dictionary import BilingualDictionary, EnglishWords
+from feed.core.intent import has_japanese, name_emoji
 from feed.core.lookup import find_sorted
 from feed.core.quantized import row_dots
-from feed.core.ranking import MATCH_Z, lexical_matches, phrase_relevance
+from feed.core.ranking import MATCH_Z, Texts, lexical_matches, phrase_relevance
+from feed.core.spelling import mended
 from feed.core.steering import Glossary
 from feed.services.clips import ClipStore
 from feed.services.snapshot import CatalogSnapshot, Snapshots
@@ -86,10 +88,19 @@ MAX_RELEVANCE = 512
 class PhraseRelevance:
     """Phrase vectors and relevance arrays, cached; `warm` computes ahead of the page."""
 
-    def __init__(self, clips: ClipStore, snapshots: Snapshots, glossary: Glossary) -> None:
+    def __init__(
+        self,
+        clips: ClipStore,
+        snapshots: Snapshots,
+        glossary: Glossary,
+        dictionary: BilingualDictionary | None = None,
+        words: EnglishWords | None = None,
+    ) -> None:
         self.clips = clips
         self.snapshots = snapshots
         self.glossary = glossary
+        self.dictionary = dictionary
+        self.words = words
         self._lock = threading.RLock()
         self._vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
@@ -157,7 +168,12 @@ class PhraseRelevance:
                 std = float(sims.std())
                 stats[channel] = (float(sims.mean()), std if std > 1e-9 else 1.0)
         queries = {c: q for c, q in queries.items() if c in stats}
-        found = PhraseMatch(phrase, snap, queries, stats, _named(snap, phrase), sampled)
+        named = (
+            np.empty(0, np.int64)
+            if snap.texts is None
+            else np.flatnonzero(self.naming(snap.texts, phrase))
+        )
+        found = PhraseMatch(phrase, snap, queries, stats, named, sampled)
         if not sampled:
             # A small catalog: score every row once (as a full scan would), so pages
             # only look z up.
@@ -200,11 +216,11 @@ class PhraseRelevance:
         if older is None or older.dense is not None or not _grew_from(snap, older.snap):
             return None
         if older.snap.generation == growth.generation:  # the snapshot just before
-            added = np.flatnonzero(lexical_matches(growth.texts, phrase)) + growth.rows
+            added = np.flatnonzero(self.naming(growth.texts, phrase)) + growth.rows
         else:  # grown more than once since: the segments holding the rows added since
             assert snap.texts is not None  # a grown snapshot has texts
             texts, first = snap.texts.tail(len(older.snap))
-            added = np.flatnonzero(lexical_matches(texts, phrase)) + first
+            added = np.flatnonzero(self.naming(texts, phrase)) + first
             added = added[added >= len(older.snap)]
         named = np.concatenate([older.named, added.astype(np.int64)])
         return self._keep(replace(older, snap=snap, named=named))
@@ -280,15 +296,61 @@ class PhraseRelevance:
         return vectors
 
     def channel_texts(self, phrase: str) -> dict[str, str]:
-        """What each channel that reads the phrase's language encodes for it (see above)."""
-        english = self.glossary.translate(phrase) if has_japanese(phrase) else phrase
+        """What each channel that reads the phrase's language encodes for it (see above).
+        Emoji are read as their names (🦈 → shark)."""
+        spoken = self.usual(name_emoji(phrase))
+        english = self.english(phrase)
         texts = {}
         for channel, encoder in self.clips.encoders.items():
             if getattr(encoder, "multilingual", False):
-                texts[channel] = phrase
+                texts[channel] = spoken
             elif english:
                 texts[channel] = english
         return texts
+
+    def usual(self, phrase: str) -> str:
+        """The phrase as it is usually written, where it was typed in hiragana alone
+        (りょうり → 料理, ぴえろ → ピエロ): sentence encoders know the usual form best."""
+        if self.dictionary is None:
+            return phrase
+        return self.dictionary.written(phrase) or phrase
+
+    def english(self, phrase: str) -> str | None:
+        """The phrase in English, emoji named: a Japanese one through the dictionary (the
+        glossary's words first), or through the glossary alone when no dictionary is
+        installed; None when neither knows a word of it."""
+        spoken = name_emoji(phrase)
+        if not has_japanese(spoken):
+            return spoken or None
+        if self.dictionary is None:
+            return self.glossary.translate(spoken)
+        return self.dictionary.translate(spoken, self.glossary.terms)
+
+    def mended(self, phrase: str) -> str:
+        """The phrase with its typos mended against the current catalog's words (see
+        `feed.core.spelling`); as typed when no word list is installed."""
+        snap = self.snapshots.current()
+        if self.words is None or snap.texts is None or not phrase.isascii():
+            return phrase
+        texts = snap.texts
+        return mended(
+            phrase,
+            self.words.knows,
+            self.words.neighbours,
+            lambda word: int(np.count_nonzero(lexical_matches(texts, word))),
+        )
+
+    def naming(self, texts: Texts, phrase: str) -> np.ndarray:
+        """Rows (N,) whose text names the phrase outright, as written or in its English
+        (ピエロ names "clown"; 🤡 names "clown")."""
+        found = lexical_matches(texts, phrase)
+        usual = self.usual(phrase)
+        if usual != phrase:
+            found |= lexical_matches(texts, usual)
+        english = self.english(phrase)
+        if english and english.lower() != phrase.lower().strip():
+            found |= lexical_matches(texts, english)
+        return found
 
     def readable(self, phrase: str) -> bool:
         """True when some channel can compare this phrase with clips (a multilingual one
@@ -314,7 +376,7 @@ class PhraseRelevance:
         z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
         if snap.texts is not None:
             # A clip that names the phrase outright matches it, whatever the vectors say.
-            z = np.where(lexical_matches(snap.texts, phrase), np.maximum(z, MATCH_Z), z)
+            z = np.where(self.naming(snap.texts, phrase), np.maximum(z, MATCH_Z), z)
             z = z.astype(np.float32)
         with self._lock:
             self._relevance[key] = z
@@ -376,13 +438,6 @@ def _grew_from(snap: CatalogSnapshot, older: CatalogSnapshot) -> bool:
 def _replaced(snap: CatalogSnapshot, older: CatalogSnapshot) -> bool:
     """Whether `older` is from before the rebuild that `snap` descends from."""
     return older.sample is not snap.sample and older.generation < snap.generation
-
-
-def _named(snap: CatalogSnapshot, phrase: str) -> np.ndarray:
-    """Rows of `snap` whose text names the phrase outright, sorted."""
-    if snap.texts is None:
-        return np.empty(0, np.int64)
-    return np.flatnonzero(lexical_matches(snap.texts, phrase))
 
 
 def _newest(rows: np.ndarray, most: int) -> np.ndarray:

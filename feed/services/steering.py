@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 from feed.core.intent import has_japanese
 from feed.core.steering import (
@@ -106,6 +107,7 @@ class Steering:
         if not 0 < ttl <= MAX_TTL_S:
             raise FeedError(f"ttl_s must be between 1 and {int(MAX_TTL_S)} seconds")
         ops = self._read(text) if reading is None else _chosen_ops(reading, text)
+        ops = [replace(op, phrase=self.phrases.mended(op.phrase)) for op in ops]
         for op in ops:
             if op.op != "reset" and not self.phrases.readable(op.phrase):
                 raise FeedError(

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from feed.core.consent import mentioned_cameos, normalise_handle
+from feed.core.intent import name_emoji
 from feed.storage.sqlite import Database, DatabaseError, Migration
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,9 @@ class ChannelChanges:
 
 
 def embedding_text(prompt: str, caption: str, tags: Sequence[str]) -> str:
-    """The text the text channel embeds for a clip: prompt, caption and tags."""
+    """The text the text channel embeds for a clip: prompt, caption and tags, emoji read
+    as their names ("hammerhead squad 🦈" is about sharks)."""
+    prompt, caption = name_emoji(prompt), name_emoji(caption)
     parts = [prompt.strip()]
     if caption.strip() and caption.strip() != prompt.strip():
         parts.append(caption.strip())

@@ -40,7 +40,7 @@ def test_cases_are_scored(demo_service):
     cases = [SteeringCase("anime", "more anime style", "anime"),
              SteeringCase("horror", "ホラーは見たくない", "horror"),
              SteeringCase("cats", "only cats", "cats"),
-             SteeringCase("bad", "もっとあいうえお", "anime")]  # fmt: skip
+             SteeringCase("bad", "もっとぬぬぬぬぬ", "anime")]  # fmt: skip
     results = [evaluate_case(demo_service, c, NOW, lambda: f"e{next(counter)}") for c in cases]
     boost, exclude, only, bad = results
     assert boost.ops == "boost" and boost.after >= 0.8 and boost.before < 0.5 and boost.passed

@@ -88,6 +88,44 @@ def test_exclude_leaves_zero_matches_over_three_pages(service, text):
     assert [i.clip.id for i in back] == [i.clip.id for i in base]
 
 
+def _scene_share(items, words):
+    return sum(any(w in LABEL[i.clip.id]["prompt"] for w in words) for i in items) / len(items)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("人形は無理", ("doll",)),  # not in the glossary: the dictionary's "doll"
+        ("にんぎょうは無理", ("doll",)),  # typed in hiragana: read as 人形
+        ("no more zombeis", ("zombie",)),  # a typo, mended to a word the catalog uses
+    ],
+)
+def test_exclusion_reads_words_past_the_glossary_and_typos(service, text, words):
+    user = fresh_user(service)
+    assert _scene_share([i for p in pages(service, user) for i in p.items], words) > 0
+    applied = service.steering.steer(user, text, NOW)
+    assert [r.op for r in applied] == ["exclude"]
+    steered = [i for p in pages(service, user) for i in p.items]
+    assert len(steered) == 60
+    assert _scene_share(steered, words) == 0
+
+
+def test_a_typo_is_mended_in_the_record_and_a_real_word_is_not(service):
+    user = fresh_user(service)
+    (typo,) = service.steering.steer(user, "no more zombeis", NOW)
+    assert typo.phrase == "zombies"
+    (word,) = service.steering.steer(user, "no more owls", NOW)
+    assert word.phrase == "owls"  # a word the catalog lacks is a request, not a typo
+
+
+def test_an_emoji_phrase_matches_by_its_name(service):
+    assert service.phrases.english("🧟") == "zombie"
+    user = fresh_user(service)
+    service.steering.steer(user, "", NOW, reading=[("exclude", "🧟")])
+    steered = [i for p in pages(service, user) for i in p.items]
+    assert _scene_share(steered, ("zombie",)) == 0
+
+
 def test_exclude_catches_the_pale_figure_by_meaning(service):
     user = fresh_user(service)
     service.steering.steer(user, "no horror", NOW)

@@ -1,0 +1,41 @@
+"""Typos mended against the catalog's words (feed.core.spelling)."""
+
+from __future__ import annotations
+
+from feed.core.spelling import mended
+
+KNOWN = {"clown", "clowns", "owls", "bowls", "horror", "honor", "cats", "kids"}
+CATALOG = {"clowns": 3, "clown": 5, "bowls": 2, "horror": 4, "cats": 9}
+
+
+def _mended(phrase: str) -> str:
+    def neighbours(word: str) -> set[str]:
+        return {k for k in KNOWN if _one_edit(word, k)}
+
+    return mended(phrase, KNOWN.__contains__, neighbours, lambda w: CATALOG.get(w, 0))
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+        return len(diff) == 1 or (swapped and a[diff[1]] == b[diff[0]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def test_a_typo_becomes_the_most_used_catalog_word_one_edit_away():
+    assert _mended("no more clowsn") == "no more clown"  # clown is used more than clowns
+    assert _mended("horor") == "horror"  # honor is a word, but the catalog never uses it
+
+
+def test_known_words_and_words_the_catalog_uses_stay():
+    assert _mended("owls") == "owls"  # a real word the catalog lacks: a request, not a typo
+    assert _mended("cats") == "cats"
+
+
+def test_short_words_and_words_without_a_used_neighbour_stay():
+    assert _mended("kidz") == "kidz"  # too short to guess
+    assert _mended("zzzzzz") == "zzzzzz"

@@ -151,7 +151,7 @@ class BilingualDictionary:
                 k = i
                 while k < len(text) and not _JAPANESE.match(text[k]):
                     k += 1
-                if k > i and text[i:k].strip():
+                if any(c.isalnum() for c in text[i:k]):
                     out.append(text[i:k].strip())  # Latin text stays as written
                 i = max(k, i + 1)
                 continue

@@ -1,13 +1,14 @@
 """Serving a built home in a fresh process, as a restarted server does: open time, RSS,
 and page latencies (plain, boost + exclude, "only", the first page after a new phrase,
-the next page after an upload).
+the next page after an upload); with `--exact`, steering checked against the exact
+whole-catalog method in the same process (top-20 overlap, exclusion leaks).
 
 `feed_bench.py` builds its catalogs and measures in the process that built them, whose
 memory still holds what building needed; this opens a home it built (or any home) the
 way `steerfeed serve` would, with one thread per request.
 
     HF_HUB_OFFLINE=1 python bench/serve_bench.py --home /path/to/home-1000000 \\
-        --out bench/out/serve-1m.json
+        --out bench/out/serve-1m.json [--exact]
 """
 
 from __future__ import annotations
@@ -24,7 +25,18 @@ from pathlib import Path
 
 import numpy as np
 from core_bench import Latency, machine_info, summarise
-from feed_bench import BOOSTS, EXCLUDES, ONLYS, SEED, fresh_phrases, rss_mb
+from feed_bench import (
+    BOOSTS,
+    EXCLUDES,
+    ONLYS,
+    SEED,
+    Clock,
+    bench_exclusions,
+    bench_top_overlap,
+    fresh_phrases,
+    rss_mb,
+    steering_phrases,
+)
 
 from embeddings.encoders import MultilingualEncoder, SentenceEncoder
 from feed.bootstrap import use_one_thread_per_request
@@ -61,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=5, help="pages per user and scenario")
     parser.add_argument("--uploads", type=int, default=10)
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="after the timings, check steering against the exact whole-catalog method: "
+        "top-20 overlap per phrase and exclusion leaks (slow at 1M: a full scan a phrase)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
@@ -133,6 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["upload"] = {"ingest": asdict(summarise(ingest)),
                             "next_page": asdict(summarise(after))}  # fmt: skip
         report["rss_mb_after"], report["peak_rss_mb"] = rss_mb()
+        if args.exact:
+            overlap = bench_top_overlap(service, steering_phrases(reader))
+            report["top_overlap"] = asdict(overlap)
+            # Every user still has the exclude op of its "boost + exclude" instruction.
+            report["exclusions"] = asdict(bench_exclusions(service, users, Clock(now)))
     finally:
         service.close()
         engine.close()
@@ -149,6 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                  f" (ingest p50 {up['ingest']['p50_ms']:.1f})")  # fmt: skip
     lines.append(f"RSS after serving {report['rss_mb_after']:.0f} MiB"
                  f" (peak {report['peak_rss_mb']:.0f})")  # fmt: skip
+    if args.exact:
+        top = report["top_overlap"]
+        ex = report["exclusions"]
+        lines.append(f"top-{top['k']} overlap with the exact method: mean {top['mean']:.3f},"
+                     f" min {top['minimum']:.2f} over {len(top['phrases'])} phrases")  # fmt: skip
+        lines.append(f"exclusions: {ex['leaks']} of {ex['served']} served clips at the exact"
+                     f" bar over {ex['users']} users' {ex['pages']} pages")  # fmt: skip
     print("\n".join(lines))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

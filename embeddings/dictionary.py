@@ -12,12 +12,14 @@ Licence: JMdict and JMnedict are the property of the EDRDG and used under its li
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sqlite3
 import threading
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from embeddings.encoders import EncoderUnavailable
 
@@ -246,24 +248,33 @@ def shared_dictionary() -> BilingualDictionary | None:
 
 class EnglishWords:
     """Known English words (pyspellchecker's word-frequency list) and, for a word it does
-    not know, the known words one edit away."""
+    not know, the known words one edit away. The list (160,000 words, 0.3 s) loads on
+    first use."""
 
     def __init__(self) -> None:
-        try:
-            from spellchecker import SpellChecker
-        except ImportError as exc:
-            raise EncoderUnavailable("pyspellchecker is not installed") from exc
-        self._checker = SpellChecker(distance=1)
+        if importlib.util.find_spec("spellchecker") is None:
+            raise EncoderUnavailable("pyspellchecker is not installed")
+        self._checker: Any = None
+        self._lock = threading.Lock()
+
+    def _words(self) -> Any:
+        with self._lock:
+            if self._checker is None:
+                from spellchecker import SpellChecker
+
+                self._checker = SpellChecker(distance=1)
+            return self._checker
 
     def knows(self, word: str) -> bool:
         """Whether the list holds `word` (lower-case)."""
-        return word in self._checker
+        return word in self._words()
 
     def neighbours(self, word: str) -> set[str]:
         """Known words one edit from `word` (none for a known word)."""
-        if word in self._checker:
+        checker = self._words()
+        if word in checker:
             return set()
-        return set(self._checker.known(self._checker.edit_distance_1(word)))
+        return set(checker.known(checker.edit_distance_1(word)))
 
 
 _WORDS: list[EnglishWords | None] = []

@@ -12,6 +12,7 @@ from feed.core.intent import (
     clauses_from_tags,
     emoji_kind,
     load_tokenizer,
+    name_emoji,
     normalise,
     split_contrasts,
     tags_from_spans,
@@ -24,6 +25,7 @@ from feed.core.steering import (
     _polarity_unclear,
     parse_instruction,
 )
+from feed.storage.catalog import embedding_text
 
 NEGATIVE = {"suppress", "exclude"}
 
@@ -289,6 +291,25 @@ def test_glossary_prefers_longest_match():
     assert glossary.translate("クレイアニメ") == "claymation"
     assert glossary.translate("アニメ") == "anime style"
     assert glossary.translate("ふつう") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("🤡", "clown"),
+        ("no 🦈🦈 pls", "no shark shark pls"),
+        ("ピエロ🙅\u200d♀️", "ピエロ with no good gesture female"),  # joiner dropped
+        ("👍🏽 cats", "thumbs up cats"),  # skin tone dropped
+        ("plain text", "plain text"),
+        ("猫と犬", "猫と犬"),
+    ],
+)
+def test_emoji_are_read_as_their_names(text, named):
+    assert name_emoji(text) == named
+
+
+def test_clip_text_names_its_emoji():
+    assert embedding_text("hammerhead squad 🦈", "", ()) == "hammerhead squad shark"
 
 
 def test_a_reader_loaded_again_for_another_folder_leaves_its_model_there(reader, tmp_path):

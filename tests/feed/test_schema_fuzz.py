@@ -57,6 +57,10 @@ HOSTILE_VALUES = st.sampled_from(
 HOSTILE_PATHS = st.sampled_from(
     ["a" * 65, "x" * 5000, "@" + "a" * 64, "＠ａｌｉｃｅ", "al\u200bice", "..", "%2e%2e%2f", "a/b"]
 )
+# Path parameters that turn the URL into another one (a dot segment the client resolves,
+# a slash that adds a segment): the request no longer addresses the operation, so only
+# "no 5xx" is checked, not the operation's published status codes.
+ELSEWHERE = {"..", "%2e%2e%2f", "a/b"}
 
 
 @st.composite
@@ -133,6 +137,7 @@ def test_operation_matches_its_published_schema(api_schema, fuzz_app, method, pa
     def call_and_check(case):
         if auth != "generated":
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
-        case.call_and_validate(checks=CHECKS)
+        elsewhere = ELSEWHERE & set((case.path_parameters or {}).values())
+        case.call_and_validate(checks=[not_a_server_error] if elsewhere else CHECKS)
 
     call_and_check()

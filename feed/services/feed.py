@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from embeddings.dictionary import shared_dictionary, shared_english_words
 from feed.core.ranking import RankWeights
 from feed.core.steering import InstructionReader, load_reader
 from feed.services import snapshot
@@ -25,6 +24,7 @@ from feed.services.relevance import PhraseRelevance
 from feed.services.snapshot import Snapshots
 from feed.services.snapshot_files import load_snapshot, save_snapshot
 from feed.services.steering import Steering, describe, describe_op, describe_reading
+from feed.storage.dictionary import shared_dictionary, shared_english_words
 from feed.storage.interfaces import EventLog, SharedEngagement, UserState
 from feed.storage.stores import StoreURLs, open_engagement, open_store
 

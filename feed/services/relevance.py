@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.dictionary import BilingualDictionary, EnglishWords
 from feed.core.intent import has_japanese, name_emoji
 from feed.core.lookup import find_sorted
 from feed.core.quantized import row_dots
@@ -27,6 +26,7 @@ from feed.core.spelling import mended
 from feed.core.steering import Glossary
 from feed.services.clips import ClipStore
 from feed.services.snapshot import CatalogSnapshot, Snapshots
+from feed.storage.dictionary import BilingualDictionary, EnglishWords
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,7 @@ class PhraseRelevance:
         # generation: a snapshot grown since reuses them (see `_carried`, `nearest`).
         self._latest: OrderedDict[str, PhraseMatch] = OrderedDict()
         self._latest_nearest: OrderedDict[tuple[str, int], Nearest] = OrderedDict()
+        self._english: OrderedDict[str, str | None] = OrderedDict()
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
         self._warming: dict[str, Future[None]] = {}
 
@@ -128,6 +129,7 @@ class PhraseRelevance:
             self._nearest.clear()
             self._latest.clear()
             self._latest_nearest.clear()
+            self._english.clear()
 
     def cached(self, phrase: str, generation: int) -> bool:
         """Whether the phrase's match at this catalog generation is cached."""
@@ -324,7 +326,13 @@ class PhraseRelevance:
             return spoken or None
         if self.dictionary is None:
             return self.glossary.translate(spoken)
-        return self.dictionary.translate(spoken, self.glossary.terms)
+        with self._lock:
+            if phrase in self._english:
+                return self._english[phrase]
+        english = self.dictionary.translate(self.usual(spoken), self.glossary.terms)
+        with self._lock:
+            _put(self._english, phrase, english)
+        return english
 
     def mended(self, phrase: str) -> str:
         """The phrase with its typos mended against the current catalog's words (see

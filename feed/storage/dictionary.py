@@ -25,6 +25,7 @@ from embeddings.encoders import EncoderUnavailable
 
 # Longest word looked up, in characters (JMdict words longer than this are phrases).
 MAX_WORD = 12
+MAX_CACHED = 100_000  # words (found or not) remembered between lookups
 # A first sense with one of these parts of speech is grammar, not a concept.
 _GRAMMAR = ("particle", "auxiliary", "conjunction", "copula", "suffix", "prefix", "counter")
 # A written form's frequency rank (see `_look_up`); {table} is KJP or KNP.
@@ -86,8 +87,11 @@ class BilingualDictionary:
                 found.update({w: as_katakana[katakana(w)] for w in missing
                               if katakana(w) in as_katakana})  # fmt: skip
             with self._lock:
+                if len(self._glosses) + len(wanted) > MAX_CACHED:
+                    self._glosses.clear()  # phrases are cut into many pieces: stay bounded
                 for w in wanted:
                     self._glosses[w] = found.get(w)
+            return {w: g for w in words if (g := found.get(w) or self._glosses.get(w))}
         return {w: g for w in words if (g := self._glosses.get(w)) is not None}
 
     def written(self, word: str) -> str | None:
@@ -120,6 +124,8 @@ class BilingualDictionary:
                 is not None
             ):
                 row = (katakana(word),)
+            if len(self._written) >= MAX_CACHED:
+                self._written.clear()
             self._written[word] = None if row is None else row[0]
             return self._written[word]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from embeddings.dictionary import BilingualDictionary, EnglishWords, katakana
+from feed.storage.dictionary import BilingualDictionary, EnglishWords, katakana
 
 
 @pytest.fixture(scope="module")

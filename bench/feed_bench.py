@@ -305,6 +305,8 @@ class TopOverlap:
     New: `PhraseRelevance.nearest(match, NEAREST_K)` (each space's index, plus clips
     naming the phrase, scored with the sample's statistics). Clips tied with the exact
     TOP_K-th z count as in its top TOP_K. `overlap[i]` belongs to `phrases[i]`.
+    `z_gap[i]`: the exact top TOP_K's mean exact z less that of the new top TOP_K (0
+    when the new method finds clips as relevant, in the exact method's own terms).
     """
 
     count: int
@@ -314,6 +316,9 @@ class TopOverlap:
     overlap: tuple[float, ...]
     mean: float
     minimum: float
+    z_gap: tuple[float, ...] = ()
+    mean_z_gap: float = 0.0
+    max_z_gap: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -994,13 +999,15 @@ def bench_top_overlap(service: FeedService, phrases: Sequence[str]) -> TopOverla
     """Share of each phrase's exact top TOP_K that `nearest` also ranks top TOP_K."""
     log.info("top-%d overlap against the exact method: %d phrases", TOP_K, len(phrases))
     snap = service.snapshots.current()
-    overlap = []
+    overlap, gap = [], []
     for phrase in phrases:
         exact = service.phrases.relevance(phrase, snap)
-        bar = np.partition(exact, len(exact) - TOP_K)[len(exact) - TOP_K]  # TOP_K-th best
+        best = np.partition(exact, len(exact) - TOP_K)[len(exact) - TOP_K :]
+        bar = best.min()  # the TOP_K-th best
         rows, _ = service.phrases.nearest(service.phrases.match(phrase, snap), NEAREST_K)
         found = int((exact[rows[:TOP_K]] >= bar).sum())
         overlap.append(min(found, TOP_K) / TOP_K)
+        gap.append(float(best.mean() - exact[rows[:TOP_K]].mean()))
     return TopOverlap(
         count=len(snap),
         k=TOP_K,
@@ -1009,6 +1016,9 @@ def bench_top_overlap(service: FeedService, phrases: Sequence[str]) -> TopOverla
         overlap=tuple(overlap),
         mean=float(np.mean(overlap)),
         minimum=float(np.min(overlap)),
+        z_gap=tuple(gap),
+        mean_z_gap=float(np.mean(gap)),
+        max_z_gap=float(np.max(gap)),
     )
 
 

@@ -263,6 +263,10 @@ class EnglishWords:
         self._checker: Any = None
         self._lock = threading.Lock()
 
+    def load(self) -> None:
+        """Load the list now (it otherwise loads on first use)."""
+        self._words()
+
     def _words(self) -> Any:
         with self._lock:
             if self._checker is None:
@@ -287,11 +291,15 @@ _WORDS: list[EnglishWords | None] = []
 
 
 def shared_english_words() -> EnglishWords | None:
-    """The English word list, loaded once per process (0.3 s); None when not installed."""
+    """The English word list, one per process, loading on a background thread (0.3 s) so
+    the first steer does not wait for it; None when not installed."""
     with _SHARED_LOCK:
         if not _WORDS:
             try:
-                _WORDS.append(EnglishWords())
+                words = EnglishWords()
             except EncoderUnavailable:
                 _WORDS.append(None)
+            else:
+                _WORDS.append(words)
+                threading.Thread(target=words.load, name="english-words", daemon=True).start()
         return _WORDS[0]

@@ -1,7 +1,8 @@
 """Serving a built home in a fresh process, as a restarted server does: open time, RSS,
 and page latencies (plain, boost + exclude, "only", the first page after a new phrase,
-the next page after an upload); with `--exact`, steering checked against the exact
-whole-catalog method in the same process (top-20 overlap, exclusion leaks).
+an event batch and the next page, the next page after an upload); with `--exact`,
+steering checked against the exact whole-catalog method in the same process (top-20
+overlap, exclusion leaks).
 
 `feed_bench.py` builds its catalogs and measures in the process that built them, whose
 memory still holds what building needed; this opens a home it built (or any home) the
@@ -136,6 +137,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             service.pages.feed_page(user, PAGE, None, now)
             first.append(time.perf_counter() - start)
         report["new_phrase_first_page"] = asdict(summarise(first))
+        log.info("event batch -> next page")
+        record, after_events = [], []
+        for user in users:
+            cursor = service.pages.feed_page(user, PAGE, None, now).next_cursor
+            liked = rng.choice(len(snap), size=5, replace=False)
+            events = [Event(str(snap.clip_ids[int(r)]), "like", now) for r in liked]
+            start = time.perf_counter()
+            service.intake.record_events(user, events, now)
+            mid = time.perf_counter()
+            service.pages.feed_page(user, PAGE, cursor, now)
+            record.append(mid - start)
+            after_events.append(time.perf_counter() - start)
+        report["event_to_page"] = {"record_events": asdict(summarise(record)),
+                                   "total": asdict(summarise(after_events))}  # fmt: skip
         log.info("upload -> next page")
         ingest, after = [], []
         for k in range(args.uploads):
@@ -166,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append(f"feed_page, {name}: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
     lat = report["new_phrase_first_page"]
     lines.append(f"first page after a new phrase: p50 {lat['p50_ms']:.1f}, p99 {lat['p99_ms']:.1f}")
+    ev = report["event_to_page"]["total"]
+    lines.append(f"event batch (5 likes) -> next page: p50 {ev['p50_ms']:.1f},"
+                 f" p99 {ev['p99_ms']:.1f} ms")  # fmt: skip
     up = report["upload"]
     nxt = up["next_page"]
     lines.append(f"upload -> next page: p50 {nxt['p50_ms']:.1f}, p99 {nxt['p99_ms']:.1f} ms"

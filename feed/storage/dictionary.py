@@ -100,34 +100,51 @@ class BilingualDictionary:
         if not _HIRAGANA.match(word):
             return None
         with self._lock:
-            if word in self._written:
-                return self._written[word]
-            row = self._db.execute(
-                """
-                SELECT k.text FROM Kana AS r JOIN Kanji AS k ON k.idseq = r.idseq
-                WHERE r.text = ? AND r.nokanji = 0
-                  AND EXISTS(SELECT 1 FROM KNP WHERE KNP.kid = r.ID)
-                ORDER BY EXISTS(SELECT 1 FROM KJP WHERE KJP.kid = k.ID) DESC, r.idseq, k.ID
-                LIMIT 1
-                """,
-                (word,),
-            ).fetchone()
-            if (
-                row is None
-                and self._db.execute(
-                    "SELECT 1 FROM Kana WHERE text = ? LIMIT 1", (word,)
-                ).fetchone()
-                is None
-                and self._db.execute(
-                    "SELECT 1 FROM Kana WHERE text = ? LIMIT 1", (katakana(word),)
-                ).fetchone()
-                is not None
-            ):
-                row = (katakana(word),)
-            if len(self._written) >= MAX_CACHED:
-                self._written.clear()
-            self._written[word] = None if row is None else row[0]
+            if word not in self._written:
+                if len(self._written) >= MAX_CACHED:
+                    self._written.clear()
+                self._written[word] = self._usual_form(word)
             return self._written[word]
+
+    def _usual_form(self, word: str) -> str | None:
+        # The commonest entry read this way (by the reading's frequency band, see
+        # `_look_up`), written in its commonest kanji, unless JMdict says the word is
+        # usually written in kana alone (もう, きのこ) or has no kanji at all.
+        rank = _RANK.format(table="KNP").replace("= ID", "= r.ID")
+        entry = self._db.execute(
+            f"SELECT r.idseq, r.nokanji, {rank} AS rank FROM Kana AS r WHERE r.text = ?"
+            " ORDER BY rank, r.idseq LIMIT 1",  # noqa: S608 - a fixed expression
+            (word,),
+        ).fetchone()
+        if entry is None:
+            if self._is_kana(katakana(word)):
+                return katakana(word)  # a loanword typed in hiragana (ぴえろ)
+            return None
+        idseq, nokanji, reading_rank = entry
+        if nokanji or reading_rank >= 99 or self._kana_alone(idseq):
+            return None
+        kanji = self._db.execute(
+            f"SELECT text FROM Kanji WHERE idseq = ? ORDER BY {_RANK.format(table='KJP')}, ID"
+            " LIMIT 1",  # noqa: S608 - a fixed expression
+            (idseq,),
+        ).fetchone()
+        return None if kanji is None else str(kanji[0])
+
+    def _kana_alone(self, idseq: int) -> bool:
+        return (
+            self._db.execute(
+                "SELECT 1 FROM misc WHERE text = 'word usually written using kana alone'"
+                " AND sid = (SELECT MIN(ID) FROM Sense WHERE idseq = ?)",  # its first sense
+                (idseq,),
+            ).fetchone()
+            is not None
+        )
+
+    def _is_kana(self, text: str) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM Kana WHERE text = ? LIMIT 1", (text,)).fetchone()
+            is not None
+        )
 
     def translate(self, text: str, overrides: Mapping[str, str] | None = None) -> str | None:
         """English for a Japanese phrase: its words, longest first, each as its gloss;

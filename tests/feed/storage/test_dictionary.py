@@ -50,6 +50,24 @@ def test_nothing_known_reads_as_none(dictionary: BilingualDictionary) -> None:
     assert dictionary.translate("") is None
 
 
+@pytest.mark.parametrize(
+    ("typed", "usual"),
+    [
+        ("りょうり", "料理"),
+        ("ゆうれい", "幽霊"),
+        ("ぴえろ", "ピエロ"),  # a loanword: katakana
+        ("きのこ", None),  # JMdict: usually written in kana alone
+        ("もう", None),  # the commonest もう has no kanji
+        ("料理", None),  # not hiragana
+        ("ぬぬぬ", None),  # unknown
+    ],
+)
+def test_hiragana_is_read_as_usually_written(
+    dictionary: BilingualDictionary, typed: str, usual: str | None
+) -> None:
+    assert dictionary.written(typed) == usual
+
+
 def test_katakana_of_hiragana() -> None:
     assert katakana("ぴえろ and 猫") == "ピエロ and 猫"
 

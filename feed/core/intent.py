@@ -166,6 +166,9 @@ def has_japanese(text: str) -> bool:
     return bool(_JA_CHAR.search(text))
 
 
+# The emoji planes (pictographs, emoticons, transport, animals, food, objects). Symbols
+# below them (♡ ♪ ★, enclosed CJK, regional indicators) are punctuation-like: left alone.
+_PICTOGRAPHS = ("\U0001f300", "\U0001faff")
 # Words of Unicode emoji names that say how the thing is drawn, not what it is.
 _EMOJI_NAME_FILLER = frozenset(("face", "symbol", "sign", "emoji"))
 # Variation selectors and skin tones (zero-width joiners are format characters, "Cf").
@@ -183,7 +186,7 @@ def name_emoji(text: str) -> str:
     changed = False
     for char in text:
         category = unicodedata.category(char)
-        if category == "So" and ord(char) >= 0x2600:
+        if category == "So" and _PICTOGRAPHS[0] <= char <= _PICTOGRAPHS[1]:
             words = unicodedata.name(char, "").lower().split()
             kept = [w for w in words if w not in _EMOJI_NAME_FILLER] or words
             out.append(f" {' '.join(kept)} ")

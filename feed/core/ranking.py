@@ -142,7 +142,7 @@ class ClipTexts:
         return self.words or WordIndex.build(self.blob.split("\n"))
 
     def rows_with_words(self, words: Sequence[str]) -> np.ndarray:
-        """Rows (N,) whose text holds each of `words` as a whole word, a plural "s"/"es"
+        """Rows (N,) whose text holds each of `words` as a whole word, an "e", "s" or "es"
         allowed (rarest word first is fastest)."""
         patterns = [_word_pattern(w) for w in words]
         if self.words is None:
@@ -152,7 +152,7 @@ class ClipTexts:
                     break
                 out = self.rows_matching(pattern, out)
             return out
-        found = self.words.rows_with_all([(w, f"{w}s", f"{w}es") for w in words])
+        found = self.words.rows_with_all([(w, f"{w}e", f"{w}s", f"{w}es") for w in words])
         out = np.zeros(len(self), dtype=bool)
         if not len(found):
             return out
@@ -326,7 +326,7 @@ INDEXED_ROWS = 4096
 def lexical_matches(texts: Texts, phrase: str) -> np.ndarray:
     """Rows (N,) whose text names the phrase outright.
 
-    English: every content word of the phrase appears as a word of the text (a plural
+    English: every content word of the phrase appears as a word of the text (a plural's
     "s"/"es" aside). Japanese (or any non-Latin phrase): the phrase appears as written.
     The lexical half of hybrid retrieval: sentence vectors miss some clips that say
     exactly what the person named.
@@ -348,21 +348,20 @@ _ROW_SCAN_SHARE = 8
 
 
 def _word_pattern(word: str) -> re.Pattern[str]:
-    r"""The word as a whole word, plural "s"/"es" allowed: `\bword(?:e?s)?\b`, written to
-    start with the literal word (then a look-behind for the leading boundary), so a search
+    r"""The word as a whole word, an "e", "s" or "es" allowed (`\bword(?:e?s|e)?\b`, the
+    stem of a plural: zombi → zombie), written to start with the literal word (then a
+    look-behind for the leading boundary), so a search
     can skip to each occurrence of the word instead of trying every position."""
     w = re.escape(word)
-    return re.compile(rf"{w}(?<=\b{w})(?:e?s)?\b")
+    return re.compile(rf"{w}(?<=\b{w})(?:e?s|e)?\b")
 
 
 def _stem(word: str) -> str:
-    """The singular a plural names, for `_word_pattern` (which adds "s"/"es" back): "es"
-    goes only after a hissing sound (boxes, dishes, glasses), else just "s" (zombies,
-    horses, cats)."""
-    if word.endswith(("xes", "ches", "shes", "sses", "zzes")) and len(word) > 4:
-        return word[:-2]
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        return word[:-1]
+    """The stem a plural shares with its singular, for `_word_pattern` (which adds "e",
+    "s" or "es" back): boxes → box, tomatoes → tomato, zombies → zombi, cats → cat."""
+    for suffix in ("es", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2 and not word.endswith("ss"):
+            return word[: -len(suffix)]
     return word
 
 

@@ -1,10 +1,13 @@
 """Typos in a steering phrase, mended against the words the catalog holds.
 
 "no more clowsn" should hide clowns. A word is mended only when an English word list does
-not know it, the catalog never uses it, and a word one edit away (a letter added, dropped,
-changed or two swapped) is both a known English word and used by the catalog: the most
-used such word wins. Anything else stays as typed: a word the catalog lacks is a request
-the gap finder should see, not a typo to guess at ("owls" never becomes "bowls").
+not know it, the catalog never uses it, and a word one slip of the fingers away is both a
+known English word and used by the catalog: the most used such word wins. A slip is two
+neighbouring letters swapped (clowsn), a letter missed (horor, cookng), or a key struck
+for its neighbour on a QWERTY keyboard, instead of it or beside it (cartoom, catss).
+Anything else stays as typed: a word the catalog lacks is a request the gap finder should
+see ("owls" never becomes "bowls"), and a loanword the list lacks is no typo ("manga"
+never becomes "mango", "kawaii" never "hawaii").
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from collections.abc import Callable, Iterable
 
 # Shorter words have too many neighbours one edit away to guess among.
 MIN_LENGTH = 5
-_WORD = re.compile(r"[A-Za-z]+")
+# A word on its own: not part of "3dprinting", "don't" or "k-pop".
+_WORD = re.compile(r"(?<![\w'’-])[A-Za-z]+(?![\w'’-])")
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_KEY_AT = {key: (r, c) for r, row in enumerate(_ROWS) for c, key in enumerate(row)}
 
 
 def mended(
@@ -34,8 +40,41 @@ def mended(
         lower = word.lower()
         if len(lower) < MIN_LENGTH or known(lower) or uses(lower):
             return word
-        scored = [(uses(n), n) for n in sorted(set(neighbours(lower)) - {lower})]
-        best = max(scored, default=(0, lower))
-        return best[1] if best[0] > 0 else word
+        scored = [
+            (uses(n), n)
+            for n in sorted(set(neighbours(lower)) - {lower})
+            if n.isascii() and n.isalpha() and slipped(lower, n)
+        ]
+        count, best = max(scored, default=(0, lower))
+        if count <= 0:
+            return word
+        return best.upper() if word.isupper() else best.capitalize() if word[0].isupper() else best
 
     return _WORD.sub(mend, phrase)
+
+
+def slipped(typed: str, meant: str) -> bool:
+    """Whether `typed` is `meant` with one slip of the fingers (see the module docstring)."""
+    if len(typed) == len(meant):
+        diff = [i for i, (a, b) in enumerate(zip(typed, meant, strict=True)) if a != b]
+        if len(diff) == 1:
+            return _adjacent_keys(typed[diff[0]], meant[diff[0]])
+        i = diff[0] if len(diff) == 2 else -1
+        return diff == [i, i + 1] and typed[i] == meant[i + 1] and typed[i + 1] == meant[i]
+    if len(typed) == len(meant) + 1:  # a key struck too many
+        extra, around = _odd_one(typed, meant)
+        return any(extra == c or _adjacent_keys(extra, c) for c in around)
+    return len(typed) + 1 == len(meant)  # a key missed
+
+
+def _odd_one(longer: str, shorter: str) -> tuple[str, str]:
+    """The letter `longer` has that `shorter` lacks, and the letters either side of it."""
+    i = next((k for k in range(len(shorter)) if longer[k] != shorter[k]), len(shorter))
+    return longer[i], longer[max(i - 1, 0) : i] + longer[i + 1 : i + 2]
+
+
+def _adjacent_keys(a: str, b: str) -> bool:
+    if a not in _KEY_AT or b not in _KEY_AT:
+        return False
+    (ra, ca), (rb, cb) = _KEY_AT[a], _KEY_AT[b]
+    return abs(ra - rb) <= 1 and abs(ca - cb) <= 1 and (ra, ca) != (rb, cb)

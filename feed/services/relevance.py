@@ -26,7 +26,7 @@ from feed.core.spelling import mended
 from feed.core.steering import Glossary
 from feed.services.clips import ClipStore
 from feed.services.snapshot import CatalogSnapshot, Snapshots
-from feed.storage.dictionary import BilingualDictionary, EnglishWords
+from feed.storage.dictionary import BilingualDictionary, EnglishWords, Reading
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class PhraseRelevance:
         # generation: a snapshot grown since reuses them (see `_carried`, `nearest`).
         self._latest: OrderedDict[str, PhraseMatch] = OrderedDict()
         self._latest_nearest: OrderedDict[tuple[str, int], Nearest] = OrderedDict()
-        self._english: OrderedDict[str, str | None] = OrderedDict()
+        self._english: OrderedDict[str, Reading] = OrderedDict()
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
         self._warming: dict[str, Future[None]] = {}
 
@@ -321,18 +321,21 @@ class PhraseRelevance:
         """The phrase in English, emoji named: a Japanese one through the dictionary (the
         glossary's words first), or through the glossary alone when no dictionary is
         installed; None when neither knows a word of it."""
+        return self._reading(phrase).english
+
+    def _reading(self, phrase: str) -> Reading:
         spoken = name_emoji(phrase)
         if not has_japanese(spoken):
-            return spoken or None
+            return Reading(spoken or None, True)
         if self.dictionary is None:
-            return self.glossary.translate(spoken)
+            return Reading(self.glossary.translate(spoken), False)
         with self._lock:
-            if phrase in self._english:
-                return self._english[phrase]
-        english = self.dictionary.translate(self.usual(spoken), self.glossary.terms)
-        with self._lock:
-            _put(self._english, phrase, english)
-        return english
+            cached = self._english.get(phrase)
+        if cached is None:
+            cached = self.dictionary.reading(self.usual(spoken), self.glossary.terms)
+            with self._lock:
+                _put(self._english, phrase, cached)
+        return cached
 
     def mended(self, phrase: str) -> str:
         """The phrase with its typos mended against the current catalog's words (see
@@ -355,9 +358,11 @@ class PhraseRelevance:
         usual = self.usual(phrase)
         if usual != phrase:
             found |= lexical_matches(texts, usual)
-        english = self.english(phrase)
-        if english and english.lower() != phrase.lower().strip():
-            found |= lexical_matches(texts, english)
+        # Only an English that reads the whole phrase may name it: "red" alone, from a
+        # phrase whose other words the dictionary lacks, would name every red thing.
+        read = self._reading(phrase)
+        if read.whole and read.english and read.english.lower() != phrase.lower().strip():
+            found |= lexical_matches(texts, read.english)
         return found
 
     def readable(self, phrase: str) -> bool:

@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from embeddings.encoders import EncoderUnavailable
 # Longest word looked up, in characters (JMdict words longer than this are phrases).
 MAX_WORD = 12
 MAX_CACHED = 100_000  # words (found or not) remembered between lookups
+# Words a query looks up at once: four placeholders each, under SQLite's oldest limit (999).
+LOOKUP_BATCH = 240
 # A first sense with one of these parts of speech is grammar, not a concept.
 _GRAMMAR = ("particle", "auxiliary", "conjunction", "copula", "suffix", "prefix", "counter")
 # A written form's frequency rank (see `_look_up`); {table} is KJP or KNP.
@@ -34,6 +37,7 @@ _RANK = (
     " ELSE 49 END) FROM {table} AS p WHERE p.kid = ID), 99)"
 )
 _HIRAGANA = re.compile(r"^[\u3041-\u309fー]+$")
+_HAS_HIRAGANA = re.compile(r"[\u3041-\u309f]")
 _PARENTHESES = re.compile(r"\s*\([^()]*\)")  # innermost first: "(Canis (lupus) ...)"
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ヶ]")
 
@@ -43,12 +47,24 @@ def katakana(text: str) -> str:
     return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A Japanese phrase in English; `whole` when every kanji and katakana of it was read."""
+
+    english: str | None
+    whole: bool
+
+
 class BilingualDictionary:
     """English glosses for Japanese words (thread-safe; lookups cached)."""
 
     def __init__(self, path: Path) -> None:
-        uri = f"file:{path}?mode=ro&immutable=1"
-        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._db.execute("SELECT 1 FROM Kanji LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise EncoderUnavailable(f"{path} is not a JMdict database: {exc}") from exc
         self._lock = threading.Lock()
         self._glosses: dict[str, str | None] = {}
         self._written: dict[str, str | None] = {}
@@ -78,7 +94,10 @@ class BilingualDictionary:
 
     def glosses(self, words: list[str]) -> dict[str, str]:
         """English of each of `words` the dictionaries hold (one query for all of them)."""
-        wanted = [w for w in dict.fromkeys(words) if w not in self._glosses]
+        with self._lock:
+            cached = {w: self._glosses[w] for w in words if w in self._glosses}
+        wanted = [w for w in dict.fromkeys(words) if w not in cached]
+        found: dict[str, str] = {}
         if wanted:
             found = self._look_up(wanted)
             missing = [w for w in wanted if w not in found and _HIRAGANA.match(w)]
@@ -89,15 +108,14 @@ class BilingualDictionary:
             with self._lock:
                 if len(self._glosses) + len(wanted) > MAX_CACHED:
                     self._glosses.clear()  # phrases are cut into many pieces: stay bounded
-                for w in wanted:
-                    self._glosses[w] = found.get(w)
-            return {w: g for w in words if (g := found.get(w) or self._glosses.get(w))}
-        return {w: g for w in words if (g := self._glosses.get(w)) is not None}
+                self._glosses.update({w: found.get(w) for w in wanted})
+        known = {**cached, **found}
+        return {w: g for w in words if (g := known.get(w)) is not None}
 
     def written(self, word: str) -> str | None:
         """How a word typed in hiragana is usually written (りょうり → 料理, ぴえろ → ピエロ),
         or None: it is not all hiragana, already usual, or unknown."""
-        if not _HIRAGANA.match(word):
+        if len(word) > MAX_WORD or not _HIRAGANA.match(word):
             return None
         with self._lock:
             if word not in self._written:
@@ -151,25 +169,33 @@ class BilingualDictionary:
         None when no word of it is known. `overrides` (e.g. a hand-made glossary) are
         looked up before the dictionary. Latin words in the phrase are kept as written.
         """
+        return self.reading(text, overrides).english
+
+    def reading(self, text: str, overrides: Mapping[str, str] | None = None) -> Reading:
+        """The phrase's English (as `translate`) and whether it reads the whole phrase:
+        every kanji and katakana character inside a word the dictionary knows."""
         text = unicodedata.normalize("NFKC", text).strip()
         if not text:
-            return None
+            return Reading(None, False)
         overrides = overrides or {}
         spans = {
             text[i:j]
             for i in range(len(text))
             for j in range(i + 1, min(len(text), i + MAX_WORD) + 1)
             if _JAPANESE.search(text[i:j])
-            # A short hiragana piece of a longer phrase is a particle (と, の), not a word.
-            and not (len(text[i:j]) <= 2 < len(text) and _HIRAGANA.match(text[i:j]))
         }
-        known = self.glosses(sorted(spans - overrides.keys()))
-        known.update({s: overrides[s] for s in spans if s in overrides})
+        known = {s: overrides[s] for s in spans if s in overrides}
+        known.update(self.glosses(sorted(s for s in spans - known.keys() if _word_like(text, s))))
         out: list[str] = []
+        unread = 0
         i = 0
         while i < len(text):
             j = next(
-                (j for j in range(min(len(text), i + MAX_WORD), i, -1) if text[i:j] in known),
+                (
+                    j
+                    for j in range(min(len(text), i + MAX_WORD), i, -1)
+                    if text[i:j] in known and (text[i:j] in overrides or _starts_word(text, i, j))
+                ),
                 None,
             )
             if j is None:
@@ -178,15 +204,23 @@ class BilingualDictionary:
                     k += 1
                 if any(c.isalnum() for c in text[i:k]):
                     out.append(text[i:k].strip())  # Latin text stays as written
+                if k == i and not _HAS_HIRAGANA.match(text[i]):
+                    unread += 1  # a kanji or katakana no known word covers
                 i = max(k, i + 1)
                 continue
             english = known[text[i:j]]
             if english not in out:
                 out.append(english)
             i = j
-        return " ".join(out) or None
+        return Reading(" ".join(out) or None, bool(out) and unread == 0)
 
     def _look_up(self, words: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(words), LOOKUP_BATCH):
+            found.update(self._look_up_batch(words[start : start + LOOKUP_BATCH]))
+        return found
+
+    def _look_up_batch(self, words: list[str]) -> dict[str, str]:
         marks = ",".join("?" * len(words))
         # Among entries written the same way, the most frequent first: JMdict ranks common
         # words by newspaper frequency band ("nf01" commonest .. "nf48"), then other
@@ -210,8 +244,8 @@ class BilingualDictionary:
             ).fetchall()
             found: dict[str, str] = {}
             for text, idseq, ne in rows:
-                if text in found:
-                    continue
+                if text in found or (ne and _HAS_HIRAGANA.search(text)):
+                    continue  # a name is written in kanji or katakana, never with particles
                 english = self._name(idseq) if ne else self._sense(idseq)
                 if english:
                     found[text] = english
@@ -239,6 +273,22 @@ class BilingualDictionary:
             (idseq,),
         ).fetchone()
         return _clean(gloss[0]) if gloss else None
+
+
+def _word_like(text: str, span: str) -> bool:
+    """Whether `span` (a piece of `text`) may be a dictionary word of it: a run of kana
+    alone inside a longer phrase is one only if it is three or more characters (と, の,
+    が are particles)."""
+    return span == text or not _HIRAGANA.match(span) or len(span) >= 3
+
+
+def _starts_word(text: str, i: int, j: int) -> bool:
+    """Whether text[i:j] may be read as a word there: a hiragana-only word must start
+    where a hiragana run starts, since inside one (ねこがすき) word edges cannot be seen."""
+    piece = text[i:j]
+    if piece == text or not _HIRAGANA.match(piece):
+        return True
+    return i == 0 or not _HIRAGANA.match(text[i - 1])
 
 
 def _clean(gloss: str) -> str | None:

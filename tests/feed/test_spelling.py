@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from feed.core.spelling import mended
+from feed.core.spelling import mended, slipped
 
-KNOWN = {"clown", "clowns", "owls", "bowls", "horror", "honor", "cats", "kids"}
-CATALOG = {"clowns": 3, "clown": 5, "bowls": 2, "horror": 4, "cats": 9}
+KNOWN = {"clown", "clowns", "owls", "bowls", "horror", "honor", "cats", "kids", "mango",
+         "hawaii", "printing", "pokémon", "cartoon"}  # fmt: skip
+CATALOG = {"clowns": 3, "clown": 5, "bowls": 2, "horror": 4, "cats": 9, "mango": 6, "hawaii": 2,
+           "printing": 3, "pokémon": 4, "cartoon": 2}  # fmt: skip
 
 
 def _mended(phrase: str) -> str:
@@ -39,3 +41,26 @@ def test_known_words_and_words_the_catalog_uses_stay():
 def test_short_words_and_words_without_a_used_neighbour_stay():
     assert _mended("kidz") == "kidz"  # too short to guess
     assert _mended("zzzzzz") == "zzzzzz"
+
+
+def test_only_a_slip_of_the_fingers_is_mended():
+    assert _mended("more cartoom") == "more cartoon"  # m for its neighbour n
+    assert _mended("manga") == "manga"  # a loanword, not a slip for "mango"
+    assert _mended("kawaii") == "kawaii"  # k and h are not neighbours
+    assert _mended("pokemon") == "pokemon"  # never mended into a non-ASCII word
+
+
+def test_words_inside_others_stay_and_case_is_kept():
+    assert _mended("3dprintng") == "3dprintng"  # letters stuck to a digit are no word
+    assert _mended("NO MORE CLOWSN") == "NO MORE CLOWN"
+    assert _mended("Clowsn") == "Clown"
+
+
+def test_slips():
+    assert slipped("clowsn", "clowns")  # swapped
+    assert slipped("horor", "horror")  # a letter missed
+    assert slipped("catss", "cats")  # a letter doubled
+    assert slipped("cartoom", "cartoon")  # a neighbouring key
+    assert not slipped("manga", "mango")
+    assert not slipped("matcha", "match")
+    assert not slipped("vtuber", "tuber")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from embeddings.encoders import EncoderUnavailable
 from feed.storage.dictionary import BilingualDictionary, EnglishWords, katakana
 
 
@@ -38,6 +39,33 @@ def test_a_phrase_is_cut_into_its_longest_words_and_particles_are_left_out(
     assert dictionary.translate("バレエを踊る動画") == "ballet dance video"
     assert dictionary.translate("ジブリっぽいの") == "Ghibli"
     assert dictionary.translate("3Dアニメ") == "3D animation"  # Latin text kept
+
+
+def test_hiragana_inside_a_run_is_not_cut_into_stray_words_or_names(
+    dictionary: BilingualDictionary,
+) -> None:
+    glossary = {"ねこ": "cats", "いぬ": "dogs"}
+    assert dictionary.translate("ねこがすき", glossary) == "cats"  # not こがす, "burn"
+    assert dictionary.translate("いぬとねこ", glossary) == "dogs cats"  # not a name
+    assert dictionary.translate("赤いねこ", glossary) == "red cats"
+
+
+def test_a_reading_says_whether_it_read_the_whole_phrase(dictionary: BilingualDictionary) -> None:
+    assert dictionary.reading("ピエロ").whole
+    assert dictionary.reading("赤い猫").whole
+    partial = dictionary.reading("猫と妛")  # 妛: a kanji no entry holds
+    assert partial.english == "cat" and not partial.whole
+
+
+def test_a_long_phrase_is_looked_up_in_batches(dictionary: BilingualDictionary) -> None:
+    assert dictionary.translate("猫…" * 250)  # thousands of spans, no SQL variable limit
+
+
+def test_a_file_that_is_not_the_dictionary_is_refused(tmp_path) -> None:
+    odd = tmp_path / "a#b.db"
+    odd.write_bytes(b"")
+    with pytest.raises(EncoderUnavailable):
+        BilingualDictionary.load(odd)
 
 
 def test_overrides_come_before_the_dictionary(dictionary: BilingualDictionary) -> None:

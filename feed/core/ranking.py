@@ -152,7 +152,7 @@ class ClipTexts:
                     break
                 out = self.rows_matching(pattern, out)
             return out
-        found = self.words.rows_with_all([(w, f"{w}e", f"{w}s", f"{w}es") for w in words])
+        found = self.words.rows_with_all([tuple(w + e for e in _ENDINGS) for w in words])
         out = np.zeros(len(self), dtype=bool)
         if not len(found):
             return out
@@ -347,13 +347,18 @@ def lexical_matches(texts: Texts, phrase: str) -> np.ndarray:
 _ROW_SCAN_SHARE = 8
 
 
+# What may follow a stem in a text that names it (see `_stem`: zombi → zombie, zombies):
+# the word index looks up each ending's word, the scan's pattern allows each.
+_ENDINGS = ("", "e", "s", "es")
+
+
 def _word_pattern(word: str) -> re.Pattern[str]:
-    r"""The word as a whole word, an "e", "s" or "es" allowed (`\bword(?:e?s|e)?\b`, the
-    stem of a plural: zombi → zombie), written to start with the literal word (then a
-    look-behind for the leading boundary), so a search
+    r"""The word as a whole word with one of `_ENDINGS` (`\bword(?:e|s|es)?\b`), written to
+    start with the literal word (then a look-behind for the leading boundary), so a search
     can skip to each occurrence of the word instead of trying every position."""
     w = re.escape(word)
-    return re.compile(rf"{w}(?<=\b{w})(?:e?s|e)?\b")
+    endings = "|".join(e for e in _ENDINGS if e)
+    return re.compile(rf"{w}(?<=\b{w})(?:{endings})?\b")
 
 
 def _stem(word: str) -> str:

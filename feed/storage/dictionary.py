@@ -12,6 +12,7 @@ Licence: JMdict and JMnedict are the property of the EDRDG and used under its li
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import sqlite3
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.encoders import EncoderUnavailable
+from feed.core.intent import has_japanese
 
 # Longest word looked up, in characters (JMdict words longer than this are phrases).
 MAX_WORD = 12
@@ -31,15 +33,18 @@ MAX_CACHED = 100_000  # words (found or not) remembered between lookups
 LOOKUP_BATCH = 240
 # A first sense with one of these parts of speech is grammar, not a concept.
 _GRAMMAR = ("particle", "auxiliary", "conjunction", "copula", "suffix", "prefix", "counter")
-# A written form's frequency rank (see `_look_up`); {table} is KJP or KNP.
-_RANK = (
-    "COALESCE((SELECT MIN(CASE WHEN p.text LIKE 'nf%' THEN CAST(substr(p.text, 3) AS INTEGER)"
-    " ELSE 49 END) FROM {table} AS p WHERE p.kid = ID), 99)"
-)
 _HIRAGANA = re.compile(r"^[\u3041-\u309fー]+$")
 _HAS_HIRAGANA = re.compile(r"[\u3041-\u309f]")
 _PARENTHESES = re.compile(r"\s*\([^()]*\)")  # innermost first: "(Canis (lupus) ...)"
-_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ヶ]")
+
+
+def _rank(priorities: str, form: str) -> str:
+    """SQL for a written form's frequency rank (see `_look_up`): `priorities` is KJP (of
+    kanji forms) or KNP (of kana ones), `form` the table or alias holding the form."""
+    return (
+        "COALESCE((SELECT MIN(CASE WHEN p.text LIKE 'nf%' THEN CAST(substr(p.text, 3) AS"
+        f" INTEGER) ELSE 49 END) FROM {priorities} AS p WHERE p.kid = {form}.ID), 99)"
+    )
 
 
 def katakana(text: str) -> str:
@@ -86,14 +91,9 @@ class BilingualDictionary:
         """Close the file."""
         self._db.close()
 
-    def gloss(self, word: str) -> str | None:
-        """The English of one dictionary word (its most common entry's first sense), or
-        None. A word written in hiragana is also looked up in katakana (ぴえろ → ピエロ)."""
-        found = self.glosses([word])
-        return found.get(word)
-
     def glosses(self, words: list[str]) -> dict[str, str]:
-        """English of each of `words` the dictionaries hold (one query for all of them)."""
+        """English of each of `words` the dictionaries hold: its most common entry's first
+        sense; a word written in hiragana is also looked up in katakana (ぴえろ → ピエロ)."""
         with self._lock:
             cached = {w: self._glosses[w] for w in words if w in self._glosses}
         wanted = [w for w in dict.fromkeys(words) if w not in cached]
@@ -128,7 +128,7 @@ class BilingualDictionary:
         # The commonest entry read this way (by the reading's frequency band, see
         # `_look_up`), written in its commonest kanji, unless JMdict says the word is
         # usually written in kana alone (もう, きのこ) or has no kanji at all.
-        rank = _RANK.format(table="KNP").replace("= ID", "= r.ID")
+        rank = _rank("KNP", "r")
         entry = self._db.execute(
             f"SELECT r.idseq, r.nokanji, {rank} AS rank FROM Kana AS r WHERE r.text = ?"
             " ORDER BY rank, r.idseq LIMIT 1",  # noqa: S608 - a fixed expression
@@ -142,8 +142,7 @@ class BilingualDictionary:
         if nokanji or reading_rank >= 99 or self._kana_alone(idseq):
             return None
         kanji = self._db.execute(
-            f"SELECT text FROM Kanji WHERE idseq = ? ORDER BY {_RANK.format(table='KJP')}, ID"
-            " LIMIT 1",  # noqa: S608 - a fixed expression
+            f"SELECT text FROM Kanji WHERE idseq = ? ORDER BY {_rank('KJP', 'Kanji')}, ID LIMIT 1",  # noqa: S608 - a fixed expression
             (idseq,),
         ).fetchone()
         return None if kanji is None else str(kanji[0])
@@ -182,7 +181,7 @@ class BilingualDictionary:
             text[i:j]
             for i in range(len(text))
             for j in range(i + 1, min(len(text), i + MAX_WORD) + 1)
-            if _JAPANESE.search(text[i:j])
+            if has_japanese(text[i:j])
         }
         known = {s: overrides[s] for s in spans if s in overrides}
         known.update(self.glosses(sorted(s for s in spans - known.keys() if _word_like(text, s))))
@@ -200,7 +199,7 @@ class BilingualDictionary:
             )
             if j is None:
                 k = i
-                while k < len(text) and not _JAPANESE.match(text[k]):
+                while k < len(text) and not has_japanese(text[k]):
                     k += 1
                 if any(c.isalnum() for c in text[i:k]):
                     out.append(text[i:k].strip())  # Latin text stays as written
@@ -229,10 +228,10 @@ class BilingualDictionary:
             rows = self._db.execute(
                 f"""
                 SELECT w.text, w.idseq, w.ne FROM (
-                    SELECT text, idseq, 0 AS ne, {_RANK.format(table="KJP")} AS rank
+                    SELECT text, idseq, 0 AS ne, {_rank("KJP", "Kanji")} AS rank
                     FROM Kanji WHERE text IN ({marks})
                     UNION ALL
-                    SELECT text, idseq, 0, {_RANK.format(table="KNP")}
+                    SELECT text, idseq, 0, {_rank("KNP", "Kana")}
                     FROM Kana WHERE text IN ({marks})
                     UNION ALL
                     SELECT text, idseq, 1, 99 FROM NEKanji WHERE text IN ({marks})
@@ -304,19 +303,13 @@ def _clean(gloss: str) -> str | None:
     return gloss or None
 
 
-_SHARED: list[BilingualDictionary | None] = []
-_SHARED_LOCK = threading.Lock()
-
-
+@functools.cache
 def shared_dictionary() -> BilingualDictionary | None:
     """The installed dictionary, opened once per process; None when it is not installed."""
-    with _SHARED_LOCK:
-        if not _SHARED:
-            try:
-                _SHARED.append(BilingualDictionary.load())
-            except EncoderUnavailable:
-                _SHARED.append(None)
-        return _SHARED[0]
+    try:
+        return BilingualDictionary.load()
+    except EncoderUnavailable:
+        return None
 
 
 class EnglishWords:
@@ -354,19 +347,13 @@ class EnglishWords:
         return set(checker.known(checker.edit_distance_1(word)))
 
 
-_WORDS: list[EnglishWords | None] = []
-
-
+@functools.cache
 def shared_english_words() -> EnglishWords | None:
     """The English word list, one per process, loading on a background thread (0.3 s) so
     the first steer does not wait for it; None when not installed."""
-    with _SHARED_LOCK:
-        if not _WORDS:
-            try:
-                words = EnglishWords()
-            except EncoderUnavailable:
-                _WORDS.append(None)
-            else:
-                _WORDS.append(words)
-                threading.Thread(target=words.load, name="english-words", daemon=True).start()
-        return _WORDS[0]
+    try:
+        words = EnglishWords()
+    except EncoderUnavailable:
+        return None
+    threading.Thread(target=words.load, name="english-words", daemon=True).start()
+    return words

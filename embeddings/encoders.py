@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,56 +80,119 @@ def default_text_model_path() -> Path:
 
 
 BF16_MIN_BATCH = 32
+# Batches smaller than this run in numpy (embeddings/bert.py) where the model allows it;
+# larger ones (ingest) load torch. Numpy is 2-3x faster up to a few phrases and torch
+# passes it near 16 texts of prompt length.
+TORCH_MIN_BATCH = 16
+
+
+_torch_threads: int | None = None
+
+
+def limit_torch_threads(n: int) -> None:
+    """torch's intra-op threads: set now if torch is loaded, else when an encoder loads
+    it (a process that only encodes queries never does)."""
+    global _torch_threads
+    _torch_threads = n
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
+def _torch() -> Any:
+    """torch, imported on first use, with the thread limit applied."""
+    import torch
+
+    if _torch_threads is not None and torch.get_num_threads() != _torch_threads:
+        torch.set_num_threads(_torch_threads)
+    return torch
 
 
 def _cpu_has_bf16() -> bool:
-    import torch
+    torch = _torch()
 
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def _local_folder(name_or_path: str | None) -> Path | None:
+    if name_or_path is None:
+        return default_text_model_path()
+    path = Path(name_or_path)
+    return path if path.is_dir() else None
 
 
 @dataclass
 class SentenceEncoder:
     """sentence-transformers model for the text channel.
 
-    Large batches (ingest) run under bfloat16 autocast where the CPU has native
-    bf16 instructions: 2.5x the throughput here, with vectors within 1e-4 cosine
-    of float32 (checked in tests). Small batches (queries) stay float32.
+    A local BERT model with mean pooling (the packaged all-MiniLM-L6-v2 is one) runs
+    small batches, every query, in numpy without importing torch (embeddings/bert.py;
+    the same vectors to 1e-6); torch and sentence-transformers load on the first batch
+    of TORCH_MIN_BATCH texts or more. Large batches run under bfloat16 autocast where the
+    CPU has native bf16 instructions: 2.5x the throughput here, with vectors within 1e-4
+    cosine of float32 (checked in tests).
     """
 
     model_id: str
     dim: int
-    _model: Any
+    path: str
+    device: str
+    _numpy: Any = None  # NumpyBert, or None when the model needs torch
+    _model: Any = None  # the SentenceTransformer, loaded when first needed
     bf16_batches: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def load(cls, name_or_path: str | None = None, device: str = "cpu") -> SentenceEncoder:
         """Load by local path or hub name; None means the packaged all-MiniLM-L6-v2."""
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
+        from embeddings.bert import NumpyBert, UnsupportedModel
 
-        hf_logging.disable_progress_bar()
-        path = str(default_text_model_path()) if name_or_path is None else name_or_path
-        try:
-            model = SentenceTransformer(path, device=device)
-        except (OSError, ValueError) as exc:
-            raise EncoderUnavailable(f"cannot load sentence model {path!r}: {exc}") from exc
         model_id = "all-MiniLM-L6-v2" if name_or_path is None else name_or_path
-        dim = model.get_embedding_dimension()
-        if dim is None:
+        folder = _local_folder(name_or_path)
+        path = str(folder) if folder is not None else str(name_or_path)
+        if folder is not None and device == "cpu":
+            try:
+                numpy_model = NumpyBert(folder)
+            except UnsupportedModel as exc:
+                log.info("%s runs in torch only: %s", path, exc)
+            except (OSError, ValueError, KeyError) as exc:
+                raise EncoderUnavailable(f"cannot load sentence model {path!r}: {exc}") from exc
+            else:
+                return cls(model_id, numpy_model.dim, path, device, _numpy=numpy_model)
+        encoder = cls(model_id, 0, path, device)
+        encoder.dim = encoder._torch_model().get_embedding_dimension() or 0
+        if not encoder.dim:
             raise EncoderUnavailable(f"sentence model {path!r} does not declare its dimension")
-        bf16 = device == "cpu" and _cpu_has_bf16()
-        return cls(model_id=model_id, dim=int(dim), _model=model, bf16_batches=bf16)
+        return encoder
+
+    def _torch_model(self) -> Any:
+        """The sentence-transformers model, loaded on first use."""
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                try:
+                    self._model = SentenceTransformer(self.path, device=self.device)
+                except (OSError, ValueError) as exc:
+                    raise EncoderUnavailable(
+                        f"cannot load sentence model {self.path!r}: {exc}"
+                    ) from exc
+                self.bf16_batches = self.device == "cpu" and _cpu_has_bf16()
+            return self._model
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """float32 (len(texts), dim), rows L2-normalised."""
-        import torch
-
         if len(texts) == 0:
             return np.empty((0, self.dim), dtype=np.float32)
+        if self._numpy is not None and len(texts) < TORCH_MIN_BATCH:
+            return np.asarray(self._numpy.encode(list(texts)), dtype=np.float32)
+        torch = _torch()
+
+        model = self._torch_model()
         autocast = self.bf16_batches and len(texts) >= BF16_MIN_BATCH
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            out = self._model.encode(
+            out = model.encode(
                 list(texts),
                 batch_size=128,
                 convert_to_numpy=True,
@@ -187,6 +252,29 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+
+
+def _clip_weights_may_be_here(pretrained: str) -> bool:
+    """False when `pretrained` can surely not be loaded: a checkpoint path that does not
+    exist, or a pretrained tag while the hub is offline and neither the hub cache nor
+    open_clip's own cache holds any CLIP model. True means "try"."""
+    import os
+
+    if "/" in pretrained or os.sep in pretrained or pretrained.endswith(CHECKPOINT_SUFFIXES):
+        return Path(pretrained).expanduser().is_file()
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on"):
+        return True  # a download may work
+    from huggingface_hub import constants
+
+    caches = [Path(constants.HF_HUB_CACHE), Path.home() / ".cache" / "clip"]
+    return any(
+        "clip" in child.name.lower()
+        for cache in caches if cache.is_dir()
+        for child in cache.iterdir()
+    )  # fmt: skip
+
+
 @dataclass
 class ClipEncoder:
     """open_clip image and text towers for the visual channel."""
@@ -215,14 +303,21 @@ class ClipEncoder:
         first. Random weights (`pretrained=None`) are refused unless
         `allow_random`, which only tests use: random towers carry no meaning.
         """
-        import open_clip
-        import torch
-
         if pretrained is None and not allow_random:
             raise EncoderUnavailable("no CLIP weights given; refusing random weights")
+        if config_path is not None and not Path(config_path).exists():
+            raise EncoderUnavailable(f"no CLIP model config at {config_path}")
+        if pretrained is not None and not _clip_weights_may_be_here(pretrained):
+            # Said before importing open_clip and torch (about 500 MB), which a process
+            # without CLIP weights never needs.
+            raise EncoderUnavailable(
+                f"cannot load CLIP {model_name} ({pretrained}): weights are not on this"
+                " machine and could not be downloaded"
+            )
+        import open_clip
+
+        torch = _torch()
         if config_path is not None:
-            if not Path(config_path).exists():
-                raise EncoderUnavailable(f"no CLIP model config at {config_path}")
             open_clip.add_model_config(str(config_path))
         try:
             with _quiet_root_logger():
@@ -245,8 +340,7 @@ class ClipEncoder:
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """CLIP text tower: float32 (len(texts), dim), rows L2-normalised."""
-        import torch
-
+        torch = _torch()
         if len(texts) == 0:
             return np.empty((0, self.dim), dtype=np.float32)
         with torch.no_grad():
@@ -256,8 +350,9 @@ class ClipEncoder:
 
     def encode_images(self, images: np.ndarray) -> np.ndarray:
         """CLIP image tower over uint8 (n, H, W, 3) frames, in batches."""
-        import torch
         from PIL import Image
+
+        torch = _torch()
 
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected (n, H, W, 3) frames, got {images.shape}")

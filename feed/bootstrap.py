@@ -51,12 +51,12 @@ def use_one_thread_per_request() -> None:
     oversubscribe the cores (measured on 2 cores: search p99 32-49 ms with two
     torch threads, 18 ms with one, and 20x worse when another process is busy).
     """
-    import torch
     from threadpoolctl import threadpool_limits
 
+    from embeddings.encoders import limit_torch_threads
     from embeddings.index import set_search_threads
 
-    torch.set_num_threads(1)
+    limit_torch_threads(1)  # torch itself loads only if an encoder needs it
     set_search_threads(1)
     threadpool_limits(1)  # numpy's BLAS, for relevance over the whole catalog
 

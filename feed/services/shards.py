@@ -35,6 +35,7 @@ from embeddings.encoders import (
     SentenceEncoder,
     TextEncoder,
     VisualEncoder,
+    limit_torch_threads,
     pool_frames,
 )
 from embeddings.frames import MediaError, sample_frames
@@ -124,9 +125,7 @@ class _Encoders:
 def load_encoders(spec: EncoderSpec) -> _Encoders:
     """The encoders a spec names, loaded once per process."""
     if spec.torch_threads is not None:
-        import torch
-
-        torch.set_num_threads(spec.torch_threads)
+        limit_torch_threads(spec.torch_threads)
     text: dict[str, TextEncoder] = {TEXT: SentenceEncoder.load(spec.text_model, spec.device)}
     if spec.multilingual:
         try:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -81,3 +86,47 @@ def test_batched_bf16_vectors_match_float32(text_encoder):
     one_by_one = np.concatenate([text_encoder.encode_texts([t]) for t in texts[:5]])
     cos = (batched[:5] * one_by_one).sum(axis=1)
     assert cos.min() > 0.9999
+
+
+def test_numpy_bert_matches_sentence_transformers(text_encoder):
+    """Queries run in numpy; the vectors are sentence-transformers' own to 1e-5."""
+    from embeddings.bert import NumpyBert
+
+    assert text_encoder._numpy is not None
+    texts = ["more anime style", "I'm tired of sports", "ホラーは無理", "🧟", "",
+             "a porcelain doll turning its head, claymation " * 40]  # fmt: skip
+    mine = NumpyBert(default_text_model_path()).encode(texts)
+    theirs = text_encoder._torch_model().encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(mine, theirs, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1.0, rtol=1e-5)
+    # Padding never changes a text's vector: alone and beside a long one agree.
+    np.testing.assert_allclose(NumpyBert(default_text_model_path()).encode(texts[:1]),
+                               mine[:1], atol=1e-6)  # fmt: skip
+
+
+def test_numpy_bert_refuses_other_models(tmp_path):
+    from embeddings.bert import NumpyBert, UnsupportedModel
+
+    folder = tmp_path / "model"
+    shutil.copytree(default_text_model_path(), folder)
+    (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    with pytest.raises(UnsupportedModel, match="pooling"):
+        NumpyBert(folder)
+    (folder / "config.json").write_text('{"model_type": "roberta", "hidden_act": "gelu"}')
+    with pytest.raises(UnsupportedModel, match="BERT"):
+        NumpyBert(folder)
+
+
+def test_queries_do_not_import_torch():
+    """A process that only encodes queries never loads torch (about 500 MB)."""
+    code = (
+        "import sys\n"
+        "from embeddings.encoders import SentenceEncoder\n"
+        "e = SentenceEncoder.load()\n"
+        "v = e.encode_texts(['more anime style'])\n"
+        "assert v.shape == (1, e.dim) and e.dim == 384\n"
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    assert out.stdout.split() == ["False", "False"]

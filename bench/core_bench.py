@@ -824,17 +824,20 @@ def bench_engine_search(
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU, library versions and load at start (other work on the box skews numbers)."""
-    import torch
+    """CPU, library versions and load at start (other work on the box skews numbers).
+    torch is described without importing it: a serving process may never load it."""
+    from importlib.metadata import version
 
+    torch = sys.modules.get("torch")
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        "torch": version("torch"),
+        "torch_loaded": torch is not None,
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
         "faiss": faiss.__version__,
         "faiss_omp_threads": faiss.omp_get_max_threads(),
         "numpy": np.__version__,

@@ -1136,6 +1136,21 @@ def rss_mb() -> tuple[float, float]:
     return current, peak
 
 
+def rss_parts_mb() -> dict[str, float]:
+    """This process's resident memory by kind, MiB: anonymous (heap: indexes, arrays,
+    Python objects) and file-backed (mapped files and libraries, e.g. a snapshot's
+    memory-mapped codes), as /proc/self/status splits VmRSS."""
+    parts = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in ("RssAnon", "RssFile", "RssShmem"):
+                parts[key] = int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return parts
+
+
 def build_threads(threads: tuple[int, int] | None = None) -> tuple[int, int]:
     """Set (torch, FAISS) threads when given; return the previous pair."""
     import faiss

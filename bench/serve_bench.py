@@ -36,6 +36,7 @@ from feed_bench import (
     bench_top_overlap,
     fresh_phrases,
     rss_mb,
+    rss_parts_mb,
     steering_phrases,
 )
 
@@ -44,6 +45,7 @@ from feed.bootstrap import use_one_thread_per_request
 from feed.core.manifest import parse_entry
 from feed.core.profile import Event
 from feed.core.steering import load_reader
+from feed.http.serving import freeze_long_lived
 from feed.services.clips import MULTI, TEXT, ClipStore
 from feed.services.feed import FeedService
 
@@ -99,11 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = FeedService.open(engine, args.home, reader)
     from_saved = service.snapshots.latest() is not None
     snap = service.snapshots.current()
+    freeze_long_lived()  # as `steerfeed serve` does once its app is built
     ready = time.perf_counter()
     report["open"] = {
         "clips": len(snap), "clip_store_s": opened - started, "service_s": ready - opened,
         "total_s": ready - started, "saved_snapshot_loaded": from_saved,
-        "rss_mb": rss_mb()[0],
+        "rss_mb": rss_mb()[0], "rss_parts_mb": rss_parts_mb(),
     }  # fmt: skip
     log.info("open: %s", report["open"])
     try:
@@ -166,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["upload"] = {"ingest": asdict(summarise(ingest)),
                             "next_page": asdict(summarise(after))}  # fmt: skip
         report["rss_mb_after"], report["peak_rss_mb"] = rss_mb()
+        report["rss_parts_mb_after"] = rss_parts_mb()
         if args.exact:
             overlap = bench_top_overlap(service, steering_phrases(reader))
             report["top_overlap"] = asdict(overlap)
@@ -190,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                  f" (ingest p50 {up['ingest']['p50_ms']:.1f})")  # fmt: skip
     lines.append(f"RSS after serving {report['rss_mb_after']:.0f} MiB"
                  f" (peak {report['peak_rss_mb']:.0f})")  # fmt: skip
+    for when, parts in (("open", report["open"]["rss_parts_mb"]),
+                        ("after serving", report["rss_parts_mb_after"])):  # fmt: skip
+        lines.append(f"RSS {when}: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in parts.items()))
     if args.exact:
         top = report["top_overlap"]
         ex = report["exclusions"]

@@ -36,6 +36,26 @@ def test_codes_decode_within_half_a_step_and_score_like_the_decoded_rows(rng):
     assert codes[[3, 4]].shape == (2, 64) and codes[np.array([7])].dtype == np.float32
 
 
+def test_dots_of_any_rows_equal_the_decoded_rows_dot_q(rng):
+    """`dots` reads rows sorted and in chunks; answers stay in the order asked."""
+    from feed.core import quantized
+
+    vectors = l2_normalise(rng.standard_normal((3000, 32)).astype(np.float32))
+    codes = quantize(vectors)
+    q = vectors[11]
+    for rows in (
+        rng.permutation(3000)[:1300],  # unsorted, more than one chunk
+        np.sort(rng.permutation(3000)[:700]),  # sorted
+        np.array([5, 5, 2999, 0, 5]),  # repeats
+        np.array([42]),
+        np.empty(0, dtype=np.int64),
+    ):
+        got = codes.dots(rows, q)
+        assert got.dtype == np.float32 and got.shape == (len(rows),)
+        np.testing.assert_allclose(got, codes.rows(rows) @ q, atol=1e-5)
+    assert quantized.DOT_CHUNK < 1300
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, text_encoder):
     home = tmp_path_factory.mktemp("compact-home")

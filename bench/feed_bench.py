@@ -1557,6 +1557,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--build-only", action="store_true",
         help="build (and with --keep, keep) the homes, measure nothing but the build",
     )  # fmt: skip
+    parser.add_argument(
+        "--pool", type=int,
+        help="distinct prompts the catalog is drawn from (default 3,000: at 1,000,000 clips"
+             " each prompt has about 330 near-copies)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -1571,6 +1576,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = replace(sizes, counts=(*smaller, args.clips))
     if args.sizes:
         sizes = replace(sizes, counts=args.sizes)
+    if args.pool is not None:
+        if not 0 < args.pool <= 100_000:
+            parser.error("--pool must be between 1 and 100,000")
+        sizes = replace(sizes, pool=args.pool)
     report = Report(
         machine=machine_info(),
         config={"quick": args.quick, "seed": args.seed, "sizes": asdict(sizes)}

@@ -19,7 +19,9 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -48,6 +50,9 @@ INGEST_BATCH = 256
 SAVE_AFTER_ROWS = 1000
 SAVE_AFTER_SHARE = 0.05
 NOT_YOURS = "clip id belongs to another creator"
+# Index searches kept for asking again (about 10 KB each at k = 1,200). Any change this
+# store makes to an index clears them; the key also holds the index's generation and size.
+NEAREST_CACHE = 2048
 
 Progress = Callable[[int], None]
 
@@ -158,6 +163,8 @@ class ClipStore:
         self.index_store: VectorIndexes = indexes or open_store("vectors", urls.vectors)
         self.lock = ReadWriteLock()
         self._save_lock = threading.Lock()
+        self._nearest: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._nearest_lock = threading.Lock()
         self._unsaved = 0  # clips stored since the indexes were last saved
         self.encoders: dict[str, TextEncoder] = {TEXT: text_encoder}
         if multi_encoder is not None:
@@ -202,7 +209,7 @@ class ClipStore:
         target = self.catalog.generation if generation is None else generation
         if all(index.generation >= target for index in self.indexes.values()):
             return False
-        with self.lock.write():
+        with self._writing():
             moved = False
             for index in self.indexes.values():
                 if index.generation < target:
@@ -416,7 +423,7 @@ class ClipStore:
         refused: set[str] = set()
         stored = list(prepared)
         try:
-            with self.lock.write():
+            with self._writing():
                 if keep_creators:
                     held = self.catalog.get_creators([r.id for r in records])
                     refused = {r.id for r in records if held.get(r.id, r.creator) != r.creator}
@@ -468,7 +475,7 @@ class ClipStore:
 
     def delete(self, clip_id: str) -> bool:
         """Delete a clip from catalog, indexes and media; False if it did not exist."""
-        with self.lock.write():
+        with self._writing():
             clip = self.catalog.get(clip_id)
             generation = self.catalog.generation
             seq = self.catalog.delete_clip(clip_id)
@@ -539,15 +546,42 @@ class ClipStore:
                 self._store(prepared)
                 if progress is not None:
                     progress(len(chunk))
-        with self.lock.write():
+        with self._writing():
             for channel, encoder in self.encoders.items():
                 self.indexes[channel] = self._build_index(channel, encoder)
             return {c: len(i) for c, i in self.indexes.items()}
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The write lock, for a change to the indexes; cached searches are forgotten
+        before the lock is released."""
+        with self.lock.write():
+            try:
+                yield
+            finally:
+                with self._nearest_lock:
+                    self._nearest.clear()
+
     def nearest(self, channel: str, vector: np.ndarray, k: int) -> np.ndarray:
-        """Sequence numbers of the k clips nearest to one vector in a channel, best first."""
+        """Sequence numbers of the k clips nearest to one vector in a channel, best first
+        (read-only). A search asked again while the index is unchanged (a user's taste,
+        page after page) is answered from a cache of the last NEAREST_CACHE searches."""
+        query = np.ascontiguousarray(vector, dtype=np.float32)
         with self.lock.read():
-            return self.indexes[channel].search(vector[None, :].astype(np.float32), k)[0].ids
+            index = self.indexes[channel]
+            key = (channel, k, index.generation, len(index), query.tobytes())
+            with self._nearest_lock:
+                found = self._nearest.get(key)
+                if found is not None:
+                    self._nearest.move_to_end(key)
+                    return found
+            found = index.search(query[None, :], k)[0].ids
+        found.flags.writeable = False
+        with self._nearest_lock:
+            self._nearest[key] = found
+            while len(self._nearest) > NEAREST_CACHE:
+                self._nearest.popitem(last=False)
+        return found
 
     def _reembed_one(self, clip: Clip) -> _Prepared:
         record = ClipRecord(

@@ -196,3 +196,20 @@ def test_keep_creators_refuses_another_creators_id_at_commit(tmp_path, make_engi
         read_manifest(write_manifest(media_dir / "c.jsonl", mine)).entries, keep_creators=True
     )
     assert report.updated == ("x1",) and engine.catalog.get("x1").prompt.startswith("a blue")
+
+
+def test_repeated_nearest_is_cached_until_the_index_changes(tmp_path, make_engine, labelled_rows):
+    engine = make_engine(tmp_path / "home")
+    ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows)
+    q = engine.encoders["text"].encode_texts(["a lighthouse keeper at dawn"])[0]
+    first = engine.nearest("text", q, 3)
+    assert engine.nearest("text", q, 3) is first  # the same search, answered from the cache
+    assert not first.flags.writeable
+    ingest_rows(engine, tmp_path / "n.jsonl", [
+        {"id": "keeper", "prompt": "a lighthouse keeper at dawn", "creator": "v"},
+    ])  # fmt: skip
+    again = engine.nearest("text", q, 3)
+    keeper = engine.catalog.get("keeper").seq
+    assert again is not first and again[0] == keeper
+    assert engine.delete("keeper")
+    assert keeper not in engine.nearest("text", q, 3).tolist()

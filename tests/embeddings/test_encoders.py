@@ -130,3 +130,25 @@ def test_queries_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_clip_without_weights_here_is_refused_before_importing_torch(tmp_path, monkeypatch):
+    """Offline, with no CLIP model in any cache, a pretrained tag is refused at once; a
+    missing checkpoint path too. Neither imports open_clip."""
+    from huggingface_hub import constants
+
+    from embeddings import encoders
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(encoders.Path, "home", staticmethod(lambda: tmp_path / "home"))
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # importing it would raise
+    with pytest.raises(EncoderUnavailable, match="not on this machine"):
+        ClipEncoder.load("ViT-B-32", "laion2b_s34b_b79k")
+    with pytest.raises(EncoderUnavailable, match="not on this machine"):
+        ClipEncoder.load("ViT-B-32", str(tmp_path / "absent.safetensors"))
+    assert not encoders._clip_weights_may_be_here("laion2b_s34b_b79k")
+    (tmp_path / "hub" / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K").mkdir(parents=True)
+    assert encoders._clip_weights_may_be_here("laion2b_s34b_b79k")  # worth trying
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert encoders._clip_weights_may_be_here("anything")  # a download may work

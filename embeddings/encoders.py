@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -109,7 +110,6 @@ def _torch() -> Any:
 
 def _cpu_has_bf16() -> bool:
     torch = _torch()
-
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
@@ -259,8 +259,6 @@ def _clip_weights_may_be_here(pretrained: str) -> bool:
     """False when `pretrained` can surely not be loaded: a checkpoint path that does not
     exist, or a pretrained tag while the hub is offline and neither the hub cache nor
     open_clip's own cache holds any CLIP model. True means "try"."""
-    import os
-
     if "/" in pretrained or os.sep in pretrained or pretrained.endswith(CHECKPOINT_SUFFIXES):
         return Path(pretrained).expanduser().is_file()
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on"):
@@ -353,7 +351,6 @@ class ClipEncoder:
         from PIL import Image
 
         torch = _torch()
-
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected (n, H, W, 3) frames, got {images.shape}")
         chunks = []

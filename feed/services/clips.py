@@ -576,11 +576,13 @@ class ClipStore:
                     self._nearest.move_to_end(key)
                     return found
             found = index.search(query[None, :], k)[0].ids
-        found.flags.writeable = False
-        with self._nearest_lock:
-            self._nearest[key] = found
-            while len(self._nearest) > NEAREST_CACHE:
-                self._nearest.popitem(last=False)
+            found.flags.writeable = False
+            # Kept while the read lock is still held: no writer can have changed the
+            # index (and cleared the cache) between this search and its keeping.
+            with self._nearest_lock:
+                self._nearest[key] = found
+                while len(self._nearest) > NEAREST_CACHE:
+                    self._nearest.popitem(last=False)
         return found
 
     def _reembed_one(self, clip: Clip) -> _Prepared:

@@ -118,7 +118,9 @@ class FeedPages:
             raise Forbidden("that cursor belongs to someone else")
         snap = self.snapshots.current()
         steering = in_force(view.steering, now, session_id)
-        matches = {r.id: self.phrases.match(r.phrase, snap) for r in steering}
+        # What needs no phrase comes first (taste searches, seen and hidden rows, consent):
+        # a phrase new to this page may still be warming up on its own thread meanwhile.
+        taste_rows = self._taste_rows(snap, view.tastes)
         liked = snap.rows_for_ids(list(view.liked))
         follows = {snap.creator_code(c) for c in view.follows} - {-1}
         blocked = np.concatenate([
@@ -132,7 +134,8 @@ class FeedPages:
         # Seeded by user and page, not session: with nothing changed, a new session
         # shows the same page (so retracting steering visibly restores it).
         seed = zlib.crc32(f"{user.id}:{page}".encode())
-        found = self._candidates(snap, view.tastes, steering, matches, liked, follows,
+        matches = {r.id: self.phrases.match(r.phrase, snap) for r in steering}
+        found = self._candidates(snap, taste_rows, steering, matches, liked, follows,
                                  made_rows, blocked, seed)  # fmt: skip
         rows = np.fromiter(found, dtype=np.int64, count=len(found))
         items: list[ScoredItem] = []
@@ -188,10 +191,23 @@ class FeedPages:
             channels=tuple(snap.vectors),
         )  # fmt: skip
 
+    def _taste_rows(
+        self, snap: CatalogSnapshot, tastes: dict[str, ChannelTaste]
+    ) -> list[np.ndarray]:
+        """Rows nearest the user's taste in each space that has one, best first."""
+        found = []
+        for channel, t in tastes.items():
+            if t.taste is None or t.taste_weight <= 0 or channel not in self.clips.indexes:
+                continue
+            direction = t.taste / max(float(np.linalg.norm(t.taste)), 1e-12)
+            seqs = self.clips.nearest(channel, direction, PER_SOURCE["taste"] * 2)
+            found.append(snap.rows_for_seqs(seqs))
+        return found
+
     def _candidates(
         self,
         snap: CatalogSnapshot,
-        tastes: dict[str, ChannelTaste],
+        taste_rows: list[np.ndarray],
         steering: Sequence[SteeringRecord],
         matches: dict[str, PhraseMatch],
         liked: np.ndarray,
@@ -217,12 +233,8 @@ class FeedPages:
             ))  # fmt: skip
             z = np.minimum.reduce([matches[r.id].z(hits) for r in only])
             fetched.append(("steer", hits[np.argsort(-z, kind="stable")], ONLY_POOL))
-        for channel, t in tastes.items():
-            if t.taste is None or t.taste_weight <= 0 or channel not in self.clips.indexes:
-                continue
-            direction = t.taste / max(float(np.linalg.norm(t.taste)), 1e-12)
-            seqs = self.clips.nearest(channel, direction, PER_SOURCE["taste"] * 2)
-            fetched.append(("taste", snap.rows_for_seqs(seqs), PER_SOURCE["taste"]))
+        for rows in taste_rows:
+            fetched.append(("taste", rows, PER_SOURCE["taste"]))
         for r in steering:
             if r.op == "boost":
                 hits, _ = self.phrases.nearest(matches[r.id], FETCH_DEPTH)

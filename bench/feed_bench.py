@@ -76,8 +76,8 @@ from feed.core.steering import InstructionError, InstructionReader, load_reader,
 from feed.core.types import User
 from feed.services.clips import MULTI, TEXT, ClipStore
 from feed.services.feed import FeedError, FeedPage, FeedService
-from feed.services.pages import PER_SOURCE, FeedPages
-from feed.services.relevance import PhraseMatch
+from feed.services.pages import FeedPages
+from feed.services.relevance import FETCH_DEPTH, PhraseMatch
 from feed.storage.catalog import Catalog, ClipRecord, embedding_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +103,7 @@ OPEN_GOAL_S = 10.0
 STEER_GOAL_P50_MS = 10.0
 TOP_K = 20
 OVERLAP_GOAL = 0.95
-NEAREST_K = PER_SOURCE["steer"] * 2  # what a boost's candidate source fetches
+NEAREST_K = FETCH_DEPTH  # how deep a boost or an "only" fetches its best matches
 EXCLUDE_PAGES = 3
 
 STYLES = (

@@ -1123,32 +1123,31 @@ def bench_exclusions(service: FeedService, users: Sequence[User], clock: Clock) 
 # -- one size ---------------------------------------------------------------------------
 
 
+def _status_mb(keys: Sequence[str]) -> dict[str, float]:
+    """The given memory fields of /proc/self/status (kB there), in MiB; absent ones left
+    out (no /proc, an older kernel)."""
+    found = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in keys:
+                found[key] = int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return found
+
+
 def rss_mb() -> tuple[float, float]:
     """(current, peak) resident set size of this process in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    current = 0.0
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                current = int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return current, peak
+    return _status_mb(("VmRSS",)).get("VmRSS", 0.0), peak
 
 
 def rss_parts_mb() -> dict[str, float]:
     """This process's resident memory by kind, MiB: anonymous (heap: indexes, arrays,
     Python objects) and file-backed (mapped files and libraries, e.g. a snapshot's
     memory-mapped codes), as /proc/self/status splits VmRSS."""
-    parts = {}
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            key = line.split(":", 1)[0]
-            if key in ("RssAnon", "RssFile", "RssShmem"):
-                parts[key] = int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return parts
+    return _status_mb(("RssAnon", "RssFile", "RssShmem"))
 
 
 def build_threads(threads: tuple[int, int] | None = None) -> tuple[int, int]:

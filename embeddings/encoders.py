@@ -186,7 +186,7 @@ class SentenceEncoder:
         if len(texts) == 0:
             return np.empty((0, self.dim), dtype=np.float32)
         if self._numpy is not None and len(texts) < TORCH_MIN_BATCH:
-            return np.asarray(self._numpy.encode(list(texts)), dtype=np.float32)
+            return self._numpy.encode(list(texts))  # float32 already
         torch = _torch()
 
         model = self._torch_model()
@@ -261,10 +261,10 @@ def _clip_weights_may_be_here(pretrained: str) -> bool:
     open_clip's own cache holds any CLIP model. True means "try"."""
     if "/" in pretrained or os.sep in pretrained or pretrained.endswith(CHECKPOINT_SUFFIXES):
         return Path(pretrained).expanduser().is_file()
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on"):
-        return True  # a download may work
-    from huggingface_hub import constants
+    from huggingface_hub import constants, is_offline_mode
 
+    if not is_offline_mode():
+        return True  # a download may work
     caches = [Path(constants.HF_HUB_CACHE), Path.home() / ".cache" / "clip"]
     return any(
         "clip" in child.name.lower()

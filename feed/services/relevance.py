@@ -159,14 +159,14 @@ class PhraseRelevance:
             return carried
         queries = self.phrase_vectors(phrase)
         sampled = len(snap.sample) < len(snap)
+        vectors, has = (
+            (snap.sample_vectors, snap.sample_has) if sampled else (snap.vectors, snap.has)
+        )
         stats = {}
         for channel, q in queries.items():
             # Multiply first, select after: selecting rows first would copy the matrix
             # (16 MB of a 512-d sample, 4 of a new phrase's 9 ms at 1,000,000 clips).
-            if sampled:
-                sims = (snap.sample_vectors[channel] @ q)[snap.sample_has[channel]]
-            else:
-                sims = (snap.vectors[channel] @ q)[snap.has[channel]]
+            sims = (vectors[channel] @ q)[has[channel]]
             if len(sims):
                 std = float(sims.std())
                 stats[channel] = (float(sims.mean()), std if std > 1e-9 else 1.0)

@@ -139,7 +139,7 @@ def test_clip_without_weights_here_is_refused_before_importing_torch(tmp_path, m
 
     from embeddings import encoders
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read once, at import
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(encoders.Path, "home", staticmethod(lambda: tmp_path / "home"))
     monkeypatch.setitem(sys.modules, "open_clip", None)  # importing it would raise
@@ -150,5 +150,5 @@ def test_clip_without_weights_here_is_refused_before_importing_torch(tmp_path, m
     assert not encoders._clip_weights_may_be_here("laion2b_s34b_b79k")
     (tmp_path / "hub" / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K").mkdir(parents=True)
     assert encoders._clip_weights_may_be_here("laion2b_s34b_b79k")  # worth trying
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     assert encoders._clip_weights_may_be_here("anything")  # a download may work

@@ -79,6 +79,10 @@ def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
             np.save(staging / f"step.{channel}.npy", matrix.step)
         else:
             np.save(staging / f"vectors.{channel}.npy", matrix)
+        if channel in snap.sample_vectors:
+            # Contiguous, so opening never gathers the sample's rows from across the codes
+            # (which maps most of their pages: each gathered row faults in its neighbours).
+            np.save(staging / f"sample.{channel}.npy", snap.sample_vectors[channel])
         channels[channel] = {
             "model": clips.encoders[channel].model_id,
             "compact": isinstance(matrix, QuantizedVectors),
@@ -185,10 +189,28 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
         remixes=group_rows(cols["remix_of_row"], np.arange(n, dtype=np.int64), skip=-1),
         code_of_creator={name: i for i, name in enumerate(names)},
         sample=sample,
-        sample_vectors={c: v[sample] for c, v in vectors.items()} if sampled else {},
+        sample_vectors=_sample_vectors(folder, vectors, sample) if sampled else {},
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
         sample_of=manifest["sample_of"],
     )
+
+
+def _sample_vectors(
+    folder: Path, vectors: dict[str, Matrix], sample: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each channel's sample rows, as saved beside the snapshot (or gathered from its
+    matrix where a snapshot saved before that has none)."""
+    out = {}
+    for channel, matrix in vectors.items():
+        path = folder / f"sample.{channel}.npy"
+        if not path.exists():
+            out[channel] = matrix[sample]
+            continue
+        rows = np.load(path)
+        if rows.shape != (len(sample), matrix.shape[1]) or rows.dtype != np.float32:
+            raise ValueError(f"{channel}: saved sample is {rows.shape}, not {len(sample)} rows")
+        out[channel] = rows
+    return out
 
 
 def _save_with_room(path: Path, codes: np.ndarray) -> None:

@@ -347,6 +347,33 @@ def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(served, 
         service.close()
 
 
+def test_a_saved_snapshot_keeps_its_sample_rows_apart_from_the_codes(served, monkeypatch):
+    clips, open_service = served
+    monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
+    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 3)  # a sample smaller than the catalog
+    service = open_service()
+    built = service.snapshots.current()
+    service.close()  # saves it
+    assert 0 < len(built.sample) < len(built)
+    folder = clips.home / "snapshots"
+    saved = next(p for p in folder.iterdir() if p.is_dir())
+    loaded = load_snapshot(folder, clips)
+    assert loaded is not None
+    for channel, rows in built.sample_vectors.items():
+        assert (saved / f"sample.{channel}.npy").exists()
+        np.testing.assert_array_equal(loaded.sample_vectors[channel], rows)
+        np.testing.assert_array_equal(loaded.sample_vectors[channel],
+                                      loaded.vectors[channel][loaded.sample])  # fmt: skip
+    # saved before the sample had a file of its own: gathered from the codes instead
+    (saved / "sample.text.npy").unlink()
+    older = load_snapshot(folder, clips)
+    assert older is not None
+    np.testing.assert_array_equal(older.sample_vectors["text"], built.sample_vectors["text"])
+    # a sample file that does not fit the snapshot is not read: the caller rebuilds
+    np.save(saved / "sample.text.npy", np.zeros((2, 3), np.float32))
+    assert load_snapshot(folder, clips) is None
+
+
 def test_a_saved_snapshot_that_does_not_fit_the_catalog_is_rebuilt(served):
     clips, open_service = served
     service = open_service()

@@ -149,6 +149,8 @@ class Clause:
     start: int
     end: int
     concepts: tuple[tuple[int, int], ...]
+    # Said after a repair ("..., sorry, I mean bats"): it takes back the clause before it.
+    repairs: bool = False
 
 
 def normalise(text: str) -> str:
@@ -898,6 +900,74 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             start, end = inside[a].start, inside[b - 1].end
             spans = tuple((s, e) for s, e in clause.concepts if start <= s < end)
             out.append(Clause(start, end, spans))
+    return out
+
+
+# Words by which a speaker takes back what they just said and says it again: "more owls,
+# sorry, I mean bats", "hide the ferrets, oops, I meant the weasels", 「カブトムシ増やして、
+# あ、間違えたクワガタ」. English as word sequences, Japanese as lemmas.
+_EN_REPAIRS = (("i", "mean"), ("i", "meant"), ("sorry",), ("oops",), ("scratch", "that"),
+               ("hang", "on"), ("wait",), ("or", "rather"), ("make", "that"))  # fmt: skip
+_JA_REPAIRS = word_set("間違える 間違い 訂正")
+
+
+def _repair_markers(tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """Token index ranges [i, j) of the repair markers among `tokens`."""
+    out = []
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.script == "ja" and (t.lemma in _JA_REPAIRS or t.norm in _JA_REPAIRS):
+            j = i + 1
+            while j < len(tokens) and tokens[j].script == "ja" and tokens[j].pos == "AUX":
+                j += 1  # 間違え|た
+            out.append((i, j))
+            i = j
+            continue
+        for words in _EN_REPAIRS:
+            j = i + len(words)
+            if j <= len(tokens) and all(
+                u.script == "en" and u.norm == w for u, w in zip(tokens[i:j], words, strict=True)
+            ):
+                out.append((i, j))
+                i = j - 1
+                break
+        i += 1
+    return out
+
+
+def apply_repairs(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses with their repairs marked: a repair marker is never a concept, and what
+    follows it, once something was named before it, is a clause of its own that takes back
+    the one before ("more owls, sorry, I mean bats" asks for bats alone)."""
+    markers = [(tokens[i].start, tokens[j - 1].end) for i, j in _repair_markers(tokens)]
+    if not markers:
+        return list(clauses)
+
+    def in_marker(s: int, e: int) -> bool:
+        return any(ms <= s and e <= me for ms, me in markers)
+
+    out: list[Clause] = []
+    for clause in clauses:
+        concepts = tuple((s, e) for s, e in clause.concepts if not in_marker(s, e))
+        named = any(c.concepts for c in out)  # something named before this clause
+        # A marker between the clause before and this one marks this one.
+        repairs = clause.repairs or (
+            named and any(out[-1].end <= ms and me <= clause.start for ms, me in markers)
+        )
+        start = clause.start
+        for ms, me in sorted(markers):
+            if not (start <= ms < clause.end) or not any(s >= me for s, _ in concepts):
+                continue
+            before = tuple((s, e) for s, e in concepts if start <= s < ms)
+            if before:  # "more owls, | sorry, I mean bats": two clauses
+                end = max(t.end for t in tokens if start <= t.start and t.end <= ms)
+                out.append(Clause(start, end, before, repairs))
+                start, repairs = ms, True
+            elif named:  # "..., sorry, I mean bats" in a clause of its own
+                repairs = True
+        rest = tuple((s, e) for s, e in concepts if s >= start)
+        out.append(Clause(start, clause.end, rest, repairs))
     return out
 
 

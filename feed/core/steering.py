@@ -25,7 +25,7 @@ import threading
 import tomllib
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
 
@@ -37,6 +37,7 @@ from feed.core.intent import (
     LabelledText,
     Token,
     Tokenizer,
+    apply_repairs,
     clause_cues,
     clauses_from_tags,
     drop_cue_concepts,
@@ -198,13 +199,13 @@ class InstructionReader:
             )
         tokens = self.tokenizer.tokenize(text)
         clauses = [
-            c for c in split_contrasts(
+            c for c in apply_repairs(split_contrasts(
                 drop_cue_concepts(
                     clauses_from_tags(tokens, tag_mentions(tokens, self.model.tag(tokens))),
                     tokens,
                 ),
                 tokens,
-            )
+            ), tokens)
             if _has_words(text[c.start : c.end])
         ]  # fmt: skip
         if not clauses:
@@ -221,6 +222,20 @@ class InstructionReader:
                 phrase for span in clause.concepts
                 if (phrase := _concept_text(text, tokens, span))
             ]  # fmt: skip
+            if clause.repairs and phrases:
+                # "more owls, sorry, I mean bats": the clause before is taken back, and
+                # what it asked for goes to these phrases unless they say otherwise.
+                before = next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
+                if before is not None:
+                    _, first, second = read.pop(before)
+                    cues = clause_cues(clause, tokens)
+                    if first and not (cues.negative or cues.positive or cues.only):
+                        read.append((
+                            phrases,
+                            tuple(replace(first[0], phrase=ph, clause=words) for ph in phrases),
+                            tuple(replace(second[0], phrase=ph, clause=words) for ph in phrases),
+                        ))  # fmt: skip
+                        continue
             if op == "none":
                 read.append((phrases, (), ()))
                 continue

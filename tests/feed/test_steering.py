@@ -8,6 +8,7 @@ import pytest
 from feed.core.intent import (
     Clause,
     _cue_word,
+    apply_repairs,
     clause_cues,
     clauses_from_tags,
     emoji_kind,
@@ -264,6 +265,41 @@ def test_opposite_asks_left_joined_are_split(text, tags, parts):
     tokens = load_tokenizer().tokenize(normalise(text))
     clauses = split_contrasts(clauses_from_tags(tokens, tags.split()), tokens)
     assert [text[c.start : c.end] for c in clauses] == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "parts"),
+    [
+        # (clause text, concepts, takes back the clause before)
+        ("more owls, sorry, I mean bats", "K B O B O O O B",
+         [("more owls,", ["owls"], False), ("sorry, I mean bats", ["bats"], True)]),
+        ("no ferrets, oops, I meant weasels", "K B O B S K O B",
+         [("no ferrets, oops", ["ferrets"], False), ("I meant weasels", ["weasels"], True)]),
+        ("no cats, i mean it", "K B O O O O", [("no cats, i mean it", ["cats"], False)]),
+        ("sorry, more cats", "K O O B", [("sorry, more cats", ["cats"], False)]),
+        ("カブトムシ増やして、間違えたクワガタ", "KB O O S K O B",
+         [("カブトムシ増やして", ["カブトムシ"], False), ("間違えたクワガタ", ["クワガタ"], True)]),
+    ],
+)  # fmt: skip
+def test_a_repair_marker_is_no_concept_and_starts_a_clause_that_takes_back(text, tags, parts):
+    tokens = load_tokenizer().tokenize(normalise(text))
+    assert len(tokens) == len(tags.split())
+    clauses = apply_repairs(clauses_from_tags(tokens, tags.split()), tokens)
+    assert [
+        (text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.repairs) for c in clauses
+    ] == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("more owls, sorry, I mean bats", [("boost", "bats")]),
+        ("hide the ferret videos, oops, I meant the weasel ones", [("exclude", "weasel")]),
+        ("no more yachts, hang on, I mean superyachts", [("exclude", "superyachts")]),
+    ],
+)
+def test_a_repaired_request_applies_to_what_was_meant(reader, text, expected):
+    assert ops(reader, text) == expected
 
 
 def test_faces_and_hands_are_moods_animals_and_things_are_not():

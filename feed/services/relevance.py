@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,11 @@ class PhraseMatch:
     sampled: bool  # statistics from a sample rather than every row
     # When the sample is the whole catalog, every row's z, computed once (N <= SAMPLE_ROWS).
     dense: np.ndarray | None = None
+    # The z of the phrase's best matches (rows sorted, z), kept by `PhraseRelevance.nearest`:
+    # every page of a boost or an "only" scores them again. A new match starts empty.
+    _known: list[tuple[np.ndarray, np.ndarray]] = field(
+        init=False, repr=False, compare=False, default_factory=lambda: [(_NO_ROWS, _NO_Z)]
+    )
 
     @property
     def exclude_margin(self) -> float:
@@ -56,6 +61,23 @@ class PhraseMatch:
         """Relevance of `rows` (float32, aligned with them)."""
         if self.dense is not None:
             return self.dense[rows]
+        known_rows, known_z = self._known[0]
+        if not len(known_rows):
+            return self._scored(rows)
+        at, found = find_sorted(known_rows, rows)
+        if found.all():
+            return known_z[at]
+        out = np.empty(len(rows), dtype=np.float32)
+        out[found] = known_z[at[found]]
+        out[~found] = self._scored(rows[~found])
+        return out
+
+    def remember(self, rows: np.ndarray, z: np.ndarray) -> None:
+        """Keep `z` (this match's relevance of `rows`) for later calls of `z`."""
+        order = np.argsort(rows, kind="stable")
+        self._known[0] = (rows[order], np.asarray(z, dtype=np.float32)[order])
+
+    def _scored(self, rows: np.ndarray) -> np.ndarray:
         total = np.zeros(len(rows), dtype=np.float64)
         count = np.zeros(len(rows), dtype=np.float64)
         for channel, q in self.queries.items():
@@ -72,6 +94,8 @@ class PhraseMatch:
         return z.astype(np.float32)
 
 
+_NO_ROWS = np.empty(0, dtype=np.int64)
+_NO_Z = np.empty(0, dtype=np.float32)
 WARM_THREAD = "steerfeed-warm"
 # With statistics from a sample, a clip's z is off by about 1/sqrt(sample) standard
 # deviations; an exclusion then also removes clips this close below its bar, so it never
@@ -239,6 +263,8 @@ class PhraseRelevance:
             cached = self._nearest.get(key)
             older = self._latest_nearest.get((found.phrase, k))
         if cached is not None:
+            if not len(found._known[0][0]):
+                found.remember(*cached)
             return cached
         snap = found.snap
         if found.dense is not None:
@@ -268,6 +294,7 @@ class PhraseRelevance:
         # returns, so it must not grow with the catalog.
         order = np.argsort(-z, kind="stable")[: NEAREST_DEPTH_SHARE * k]
         best = rows[order], z[order]
+        found.remember(*best)
         with self._lock:
             _put(self._nearest, key, best)
             newest = self._latest_nearest.get((found.phrase, k))

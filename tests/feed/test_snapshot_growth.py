@@ -207,6 +207,28 @@ def test_small_catalogs_are_rebuilt_whole(tmp_path, text_encoder):
         clips.close()
 
 
+def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    match = phrases.match("heron")
+    assert match.sampled
+    rows = np.arange(len(match.snap))
+    before = match.z(rows)
+    best, z = phrases.nearest(match, 2)
+    np.testing.assert_array_equal(z, match.z(best))
+    # the rows it kept are looked up, the rest scored: the same z either way (to float32
+    # rounding, which differs with how many rows one product takes)
+    np.testing.assert_allclose(match.z(rows), before, atol=1e-5)
+    np.testing.assert_allclose(match.z(rows[::-1]), before[::-1], atol=1e-5)
+    kept, _ = match._known[0]
+    assert set(kept.tolist()) == set(best.tolist())
+    # a match carried to a grown snapshot starts with nothing kept
+    add(clips, ADDED[:3], NOW + 100)
+    carried = phrases.match("heron", snapshots.current())
+    assert not len(carried._known[0][0])
+
+
 def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
     clips, snapshots = store
     add(clips, FIRST, NOW)

@@ -28,6 +28,9 @@ from feed.services.clips import ClipStore
 from feed.services.snapshot import CatalogSnapshot, Snapshots
 from feed.storage.dictionary import BilingualDictionary, EnglishWords, Reading
 
+_NO_ROWS = np.empty(0, dtype=np.int64)
+_NO_Z = np.empty(0, dtype=np.float32)
+
 
 @dataclass(frozen=True)
 class PhraseMatch:
@@ -94,8 +97,6 @@ class PhraseMatch:
         return z.astype(np.float32)
 
 
-_NO_ROWS = np.empty(0, dtype=np.int64)
-_NO_Z = np.empty(0, dtype=np.float32)
 WARM_THREAD = "steerfeed-warm"
 # With statistics from a sample, a clip's z is off by about 1/sqrt(sample) standard
 # deviations; an exclusion then also removes clips this close below its bar, so it never

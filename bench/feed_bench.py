@@ -74,6 +74,7 @@ from feed.core.profile import Event
 from feed.core.ranking import EXCLUDE_Z, MATCH_Z, lexical_matches
 from feed.core.steering import InstructionError, InstructionReader, load_reader, parse_instruction
 from feed.core.types import User
+from feed.services import pages as pages_module
 from feed.services.clips import MULTI, TEXT, ClipStore
 from feed.services.feed import FeedError, FeedPage, FeedService
 from feed.services.pages import FeedPages
@@ -1024,14 +1025,9 @@ def bench_top_overlap(service: FeedService, phrases: Sequence[str]) -> TopOverla
 
 @dataclass(frozen=True)
 class WatchedMatch(PhraseMatch):
-    """A phrase match that keeps the rows it was asked to score."""
+    """A phrase match that keeps the rows it was asked to score (see `watch_exclusions`)."""
 
     asked: list[np.ndarray] = field(default_factory=list)
-
-    def z(self, rows: np.ndarray) -> np.ndarray:
-        """Relevance of `rows`, noting them."""
-        self.asked.append(rows)
-        return super().z(rows)
 
 
 def watch_exclusions(
@@ -1041,9 +1037,17 @@ def watch_exclusions(
     (appended to `seen`); returns the function that stops watching.
 
     Within `FeedPages._candidates` an exclusion's match scores exactly the rows every
-    source fetched, so a match standing in for it there sees the page's candidates.
+    source fetched (through `z_many`), so a match standing in for it there sees the
+    page's candidates.
     """
     original = pages._candidates
+    scoring = pages_module.z_many
+
+    def noting(matches: Sequence[PhraseMatch], rows: np.ndarray) -> list[np.ndarray]:
+        for match in matches:
+            if isinstance(match, WatchedMatch):
+                match.asked.append(rows)
+        return scoring(matches, rows)
 
     def candidates(
         snap: Any, tastes: Any, steering: Sequence[Any], matches: dict[str, PhraseMatch],
@@ -1051,7 +1055,7 @@ def watch_exclusions(
     ) -> dict[int, list[str]]:  # fmt: skip
         excluded = {r.id for r in steering if r.op == "exclude"}
         watched = {
-            i: WatchedMatch(**{f.name: getattr(m, f.name) for f in fields(PhraseMatch)})
+            i: WatchedMatch(**{f.name: getattr(m, f.name) for f in fields(PhraseMatch) if f.init})
             if i in excluded else m
             for i, m in matches.items()
         }  # fmt: skip
@@ -1061,8 +1065,13 @@ def watch_exclusions(
             seen.append((matches[i], asked[0] if asked else np.empty(0, np.int64)))
         return found
 
+    def stop() -> None:
+        delattr(pages, "_candidates")
+        pages_module.z_many = scoring
+
     pages._candidates = candidates  # type: ignore[method-assign, assignment]
-    return lambda: delattr(pages, "_candidates")
+    pages_module.z_many = noting
+    return stop
 
 
 def bench_exclusions(service: FeedService, users: Sequence[User], clock: Clock) -> ExclusionCheck:

@@ -61,16 +61,23 @@ class QuantizedVectors:
         million rows, where gathering in request order and converting the whole block to
         float32 at once went to memory three times)."""
         q = np.asarray(q, dtype=np.float32)
+        return self.dots_many(rows, q[None, :])[:, 0]
+
+    def dots_many(self, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        """The given rows' dot products with each of several queries (p, d), float32
+        (len(rows), p): the rows are read once for all of them (see `dots`)."""
+        queries = np.asarray(queries, dtype=np.float32)
         rows = np.asarray(rows, dtype=np.int64)
-        w = self.step * q
+        w = np.ascontiguousarray((self.step * queries).T)  # (d, p)
         n, d = len(rows), self.codes.shape[1]
+        p = len(queries)
         if n == 0:
-            return np.empty(0, dtype=np.float32)
+            return np.empty((0, p), dtype=np.float32)
         order = None
         if n > 1 and (rows[1:] < rows[:-1]).any():
             order = np.argsort(rows, kind="stable")
             rows = rows[order]
-        out = np.empty(n, dtype=np.float32)
+        out = np.empty((n, p), dtype=np.float32)
         chunk = min(n, DOT_CHUNK)
         codes = np.empty((chunk, d), dtype=np.uint8)
         decoded = np.empty((chunk, d), dtype=np.float32)
@@ -80,7 +87,7 @@ class QuantizedVectors:
             np.take(self.codes, part, axis=0, out=codes[:k])
             decoded[:k] = codes[:k]
             np.matmul(decoded[:k], w, out=out[start : start + k])
-        out += np.float32(self.low @ q)
+        out += (queries @ self.low).astype(np.float32)
         if order is None:
             return out
         unsorted = np.empty_like(out)
@@ -127,6 +134,14 @@ def row_dots(matrix: Matrix, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
     if isinstance(matrix, QuantizedVectors):
         return matrix.dots(rows, q)
     return matrix[rows] @ q
+
+
+def row_dots_many(matrix: Matrix, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Dot products of the given rows of `matrix` with each query (p, d), float32
+    (len(rows), p), the rows read once."""
+    if isinstance(matrix, QuantizedVectors):
+        return matrix.dots_many(rows, queries)
+    return matrix[rows] @ np.asarray(queries, dtype=np.float32).T
 
 
 def _widen(vectors: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:

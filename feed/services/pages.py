@@ -33,7 +33,7 @@ from feed.core.types import ChannelTaste, SteeringRecord, User
 from feed.services.clips import ClipStore
 from feed.services.consent import ConsentGate
 from feed.services.errors import FeedError, Forbidden
-from feed.services.relevance import FETCH_DEPTH, PhraseMatch, PhraseRelevance
+from feed.services.relevance import FETCH_DEPTH, PhraseMatch, PhraseRelevance, z_many
 from feed.services.snapshot import CatalogSnapshot, Snapshots
 from feed.services.steering import describe, in_force
 from feed.storage.catalog import Clip
@@ -140,8 +140,9 @@ class FeedPages:
         rows = np.fromiter(found, dtype=np.int64, count=len(found))
         items: list[ScoredItem] = []
         if len(rows):
-            signals = [SteerSignal(r.id, r.op, r.phrase, r.weight, matches[r.id].z(rows))
-                       for r in steering]  # fmt: skip
+            relevance = z_many([matches[r.id] for r in steering], rows)
+            signals = [SteerSignal(r.id, r.op, r.phrase, r.weight, z)
+                       for r, z in zip(steering, relevance, strict=True)]  # fmt: skip
             taste = np.zeros(len(rows), dtype=np.float32)
             counted = np.zeros(len(rows), dtype=np.float32)
             for channel, t in view.tastes.items():
@@ -231,7 +232,7 @@ class FeedPages:
             hits = np.unique(np.concatenate(
                 [self.phrases.nearest(matches[r.id], FETCH_DEPTH)[0] for r in only]
             ))  # fmt: skip
-            z = np.minimum.reduce([matches[r.id].z(hits) for r in only])
+            z = np.minimum.reduce(z_many([matches[r.id] for r in only], hits))
             fetched.append(("steer", hits[np.argsort(-z, kind="stable")], ONLY_POOL))
         for rows in taste_rows:
             fetched.append(("taste", rows, PER_SOURCE["taste"]))
@@ -266,8 +267,10 @@ class FeedPages:
         if not fetched:
             return {}
         pool = np.unique(np.concatenate([rows for _, rows, _ in fetched]))
-        signals = [SteerSignal(r.id, r.op, r.phrase, r.weight, matches[r.id].z(pool))
-                   for r in steering if r.op in ("exclude", "only")]  # fmt: skip
+        filters = [r for r in steering if r.op in ("exclude", "only")]
+        relevance = z_many([matches[r.id] for r in filters], pool)
+        signals = [SteerSignal(r.id, r.op, r.phrase, r.weight, z)
+                   for r, z in zip(filters, relevance, strict=True)]  # fmt: skip
         margins = {r.id: matches[r.id].exclude_margin for r in steering if r.op == "exclude"}
         on_pool = np.flatnonzero(np.isin(pool, blocked))
         allowed = filter_mask(len(pool), [on_pool], signals, margins)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 
 from feed.core.intent import has_japanese, name_emoji
 from feed.core.lookup import find_sorted
-from feed.core.quantized import row_dots
+from feed.core.quantized import row_dots_many
 from feed.core.ranking import MATCH_Z, Texts, lexical_matches, phrase_relevance
 from feed.core.spelling import mended
 from feed.core.steering import Glossary
@@ -62,39 +63,66 @@ class PhraseMatch:
 
     def z(self, rows: np.ndarray) -> np.ndarray:
         """Relevance of `rows` (float32, aligned with them)."""
-        if self.dense is not None:
-            return self.dense[rows]
-        known_rows, known_z = self._known[0]
-        if not len(known_rows):
-            return self._scored(rows)
-        at, found = find_sorted(known_rows, rows)
-        if found.all():
-            return known_z[at]
-        out = np.empty(len(rows), dtype=np.float32)
-        out[found] = known_z[at[found]]
-        out[~found] = self._scored(rows[~found])
-        return out
+        return z_many([self], rows)[0]
 
     def remember(self, rows: np.ndarray, z: np.ndarray) -> None:
         """Keep `z` (this match's relevance of `rows`) for later calls of `z`."""
         order = np.argsort(rows, kind="stable")
         self._known[0] = (rows[order], np.asarray(z, dtype=np.float32)[order])
 
-    def _scored(self, rows: np.ndarray) -> np.ndarray:
-        total = np.zeros(len(rows), dtype=np.float64)
-        count = np.zeros(len(rows), dtype=np.float64)
-        for channel, q in self.queries.items():
-            mean, std = self.stats[channel]
-            present = self.snap.has[channel][rows]
-            if not present.any():
-                continue
-            sims = row_dots(self.snap.vectors[channel], rows[present], q)
-            total[present] += (sims - mean) / std
-            count[present] += 1
-        z = total / np.maximum(count, 1)
-        _, named = find_sorted(self.named, rows)
+
+def z_many(matches: Sequence[PhraseMatch], rows: np.ndarray) -> list[np.ndarray]:
+    """Each match's relevance of the same rows (`PhraseMatch.z`), reading each space's rows
+    once for all of them: a page scores its candidates against every op in force. Rows a
+    match kept from its best matches are looked up, not scored again."""
+    out: list[np.ndarray] = []
+    todo: list[tuple[int, np.ndarray]] = []  # (match, which rows it still needs)
+    for i, match in enumerate(matches):
+        if match.dense is not None:
+            out.append(match.dense[rows])
+            continue
+        known_rows, known_z = match._known[0]
+        at, found = find_sorted(known_rows, rows)
+        z = np.empty(len(rows), dtype=np.float32)
+        z[found] = known_z[at[found]]
+        out.append(z)
+        if not found.all():
+            todo.append((i, ~found))
+    by_snap: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for i, need in todo:
+        by_snap.setdefault(id(matches[i].snap), []).append((i, need))
+    for group in by_snap.values():
+        need_any = np.logical_or.reduce([need for _, need in group])
+        scored = _scored([matches[i] for i, _ in group], rows[need_any])
+        for (i, need), z in zip(group, scored, strict=True):
+            out[i][need] = z[need[need_any]]
+    return out
+
+
+def _scored(matches: Sequence[PhraseMatch], rows: np.ndarray) -> list[np.ndarray]:
+    """Relevance of `rows` for matches against one snapshot, computed from its vectors."""
+    snap = matches[0].snap
+    total = np.zeros((len(matches), len(rows)), dtype=np.float64)
+    count = np.zeros((len(matches), len(rows)), dtype=np.float64)
+    channels = dict.fromkeys(c for m in matches for c in m.queries)
+    for channel in channels:
+        asking = [j for j, m in enumerate(matches) if channel in m.queries]
+        present = snap.has[channel][rows]
+        if not present.any():
+            continue
+        queries = np.stack([matches[j].queries[channel] for j in asking])
+        sims = row_dots_many(snap.vectors[channel], rows[present], queries)
+        for k, j in enumerate(asking):
+            mean, std = matches[j].stats[channel]
+            total[j, present] += (sims[:, k] - mean) / std
+            count[j, present] += 1
+    out = []
+    for j, match in enumerate(matches):
+        z = total[j] / np.maximum(count[j], 1)
+        _, named = find_sorted(match.named, rows)
         z[named] = np.maximum(z[named], MATCH_Z)
-        return z.astype(np.float32)
+        out.append(z.astype(np.float32))
+    return out
 
 
 WARM_THREAD = "steerfeed-warm"

@@ -53,6 +53,10 @@ def test_dots_of_any_rows_equal_the_decoded_rows_dot_q(rng):
         got = codes.dots(rows, q)
         assert got.dtype == np.float32 and got.shape == (len(rows),)
         np.testing.assert_allclose(got, codes.rows(rows) @ q, atol=1e-5)
+        # several queries at once: one column per query, the rows read once
+        many = codes.dots_many(rows, vectors[[11, 12, 13]])
+        assert many.shape == (len(rows), 3)
+        np.testing.assert_allclose(many, codes.rows(rows) @ vectors[[11, 12, 13]].T, atol=1e-5)
     assert quantized.DOT_CHUNK < 1300
 
 

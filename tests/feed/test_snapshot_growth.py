@@ -23,7 +23,7 @@ from feed.services import snapshot as snapshot_mod
 from feed.services import snapshot_files
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
-from feed.services.relevance import PhraseRelevance
+from feed.services.relevance import PhraseRelevance, z_many
 from feed.services.snapshot import CatalogSnapshot, Snapshots, build_snapshot
 from feed.services.snapshot_files import load_snapshot
 from feed.storage.stores import open_store
@@ -223,6 +223,11 @@ def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store):
     np.testing.assert_allclose(match.z(rows[::-1]), before[::-1], atol=1e-5)
     kept, _ = match._known[0]
     assert set(kept.tolist()) == set(best.tolist())
+    # several matches over the same rows at once: what each gives alone
+    others = [phrases.match(p) for p in ("tea robot", "a cat")]
+    together = z_many([match, *others], rows)
+    for one, z in zip([match, *others], together, strict=True):
+        np.testing.assert_allclose(z, one.z(rows), atol=1e-5)
     # a match carried to a grown snapshot starts with nothing kept
     add(clips, ADDED[:3], NOW + 100)
     carried = phrases.match("heron", snapshots.current())

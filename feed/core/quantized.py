@@ -11,7 +11,7 @@ the whole matrix is ever made).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,11 +22,39 @@ DOT_CHUNK = 512  # rows per step of `dots`: 256 KiB of codes, 1 MiB decoded at 5
 
 @dataclass(frozen=True, eq=False)
 class QuantizedVectors:
-    """(N, d) vectors stored as uint8 codes with a per-dimension offset and step."""
+    """(N, d) vectors stored as uint8 codes with a per-dimension offset and step.
+
+    A vector added after the ranges were set that they cannot hold (`held`) keeps its
+    float32 copy in `exact_rows` / `exact_vectors`, and every read of that row uses it:
+    a new clip outside the ranges costs one row, not a re-encoding of the catalog.
+    """
 
     codes: np.ndarray  # uint8 (N, d)
     low: np.ndarray  # float32 (d,)
     step: np.ndarray  # float32 (d,)
+    exact_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # sorted
+    exact_vectors: np.ndarray | None = None  # float32 (len(exact_rows), d)
+
+    def with_exact(self, rows: np.ndarray, vectors: np.ndarray) -> QuantizedVectors:
+        """These vectors with float32 copies kept for more rows (rows past every kept one)."""
+        kept = (
+            np.empty((0, self.codes.shape[1]), np.float32)
+            if self.exact_vectors is None
+            else self.exact_vectors
+        )
+        return replace(
+            self,
+            exact_rows=np.concatenate([self.exact_rows, np.asarray(rows, np.int64)]),
+            exact_vectors=np.concatenate([kept, np.asarray(vectors, np.float32)]),
+        )
+
+    def _exact_among(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in `rows` of rows kept exact, and where each sits in `exact_vectors`."""
+        if not len(self.exact_rows) or not len(rows):
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        at = np.minimum(np.searchsorted(self.exact_rows, rows), len(self.exact_rows) - 1)
+        hit = np.flatnonzero(self.exact_rows[at] == rows)
+        return hit, at[hit]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -36,14 +64,29 @@ class QuantizedVectors:
     @property
     def nbytes(self) -> int:
         """Bytes held (codes and the two per-dimension arrays)."""
-        return int(self.codes.nbytes + self.low.nbytes + self.step.nbytes)
+        exact = 0 if self.exact_vectors is None else self.exact_vectors.nbytes
+        return int(self.codes.nbytes + self.low.nbytes + self.step.nbytes + exact)
 
     def __len__(self) -> int:
         return len(self.codes)
 
     def rows(self, rows: np.ndarray | list[int] | int) -> np.ndarray:
         """Decoded float32 vectors of the given rows ((len(rows), d), or (d,) for one)."""
-        return self._decoded(self.codes[rows])
+        out = self._decoded(self.codes[rows])
+        if not len(self.exact_rows):
+            return out
+        if isinstance(rows, slice):
+            asked = np.arange(*rows.indices(len(self.codes)))
+        else:
+            asked = np.asarray(rows)
+            asked = np.flatnonzero(asked) if asked.dtype == bool else asked.astype(np.int64)
+        hit, at = self._exact_among(asked.reshape(-1))
+        if len(hit):
+            exact = self.exact_vectors[at]  # type: ignore[index]
+            out = exact[0].copy() if asked.ndim == 0 else out
+            if asked.ndim:
+                out[hit] = exact
+        return out
 
     def _decoded(self, codes: np.ndarray) -> np.ndarray:
         """float32 vectors of uint8 codes on this matrix's ranges."""
@@ -88,6 +131,9 @@ class QuantizedVectors:
             decoded[:k] = codes[:k]
             np.matmul(decoded[:k], w, out=out[start : start + k])
         out += (queries @ self.low).astype(np.float32)
+        hit, at = self._exact_among(rows)
+        if len(hit):
+            out[hit] = self.exact_vectors[at] @ queries.T  # type: ignore[index]
         if order is None:
             return out
         unsorted = np.empty_like(out)
@@ -105,6 +151,8 @@ class QuantizedVectors:
         for start in range(0, len(self.codes), BLOCK_ROWS):
             block = self.codes[start : start + BLOCK_ROWS].astype(np.float32)
             out[start : start + BLOCK_ROWS] = block @ scaled + offset
+        if len(self.exact_rows):
+            out[self.exact_rows] = self.exact_vectors @ q  # type: ignore[operator]
         return out
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
@@ -116,9 +164,13 @@ class QuantizedVectors:
         """Whether `encode` keeps every one of these vectors within twice the error a
         vector inside the ranges can have, in L2 norm (which bounds the error of its dot
         product with a unit query); a value far outside its dimension's range is not."""
+        return bool(self.held(vectors).all())
+
+    def held(self, vectors: np.ndarray) -> np.ndarray:
+        """Per vector, whether `encode` holds it (see `holds`), bool (k,)."""
         decoded = self._decoded(self.encode(vectors))
         bound = 2.0 * float(np.linalg.norm(self.step / 2))
-        return bool((np.linalg.norm(decoded - vectors, axis=1) <= bound).all())
+        return np.asarray(np.linalg.norm(decoded - vectors, axis=1) <= bound)
 
     def dense(self) -> np.ndarray:
         """The whole matrix decoded, float32 (N, d) (for offline use on small catalogs)."""

@@ -77,6 +77,9 @@ def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
             _save_with_room(staging / f"vectors.{channel}.npy", matrix.codes)
             np.save(staging / f"low.{channel}.npy", matrix.low)
             np.save(staging / f"step.{channel}.npy", matrix.step)
+            if matrix.exact_vectors is not None and len(matrix.exact_rows):
+                np.save(staging / f"exact_rows.{channel}.npy", matrix.exact_rows)
+                np.save(staging / f"exact.{channel}.npy", matrix.exact_vectors)
         else:
             np.save(staging / f"vectors.{channel}.npy", matrix)
         if channel in snap.sample_vectors:
@@ -153,7 +156,14 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
             if len(has[channel]) != n or len(codes) < n:
                 raise ValueError(f"{channel}: {len(codes)} vectors for {n} rows")
             low, step = (np.load(folder / f"{k}.{channel}.npy") for k in ("low", "step"))
-            vectors[channel] = QuantizedVectors(codes[:n], low, step)
+            quantized = QuantizedVectors(codes[:n], low, step)
+            if (folder / f"exact_rows.{channel}.npy").exists():  # rows the ranges miss
+                rows = np.load(folder / f"exact_rows.{channel}.npy")
+                exact = np.load(folder / f"exact.{channel}.npy")
+                if exact.shape != (len(rows), codes.shape[1]) or (len(rows) and rows[-1] >= n):
+                    raise ValueError(f"{channel}: exact rows do not fit the codes")
+                quantized = quantized.with_exact(rows, exact)
+            vectors[channel] = quantized
         else:
             matrix = np.load(folder / f"vectors.{channel}.npy", mmap_mode="r")
             if len(has[channel]) != n or len(matrix) != n:

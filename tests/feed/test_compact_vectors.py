@@ -5,6 +5,8 @@ The threshold is lowered so a small labelled catalog takes the compact path.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from support import steering_catalog_entries, steering_catalog_rows
@@ -58,6 +60,24 @@ def test_dots_of_any_rows_equal_the_decoded_rows_dot_q(rng):
         assert many.shape == (len(rows), 3)
         np.testing.assert_allclose(many, codes.rows(rows) @ vectors[[11, 12, 13]].T, atol=1e-5)
     assert quantized.DOT_CHUNK < 1300
+
+
+def test_rows_kept_exact_are_read_as_their_float32_vectors(rng):
+    vectors = l2_normalise(rng.standard_normal((600, 16)).astype(np.float32))
+    codes = quantize(vectors[:500])
+    outside = vectors[500:] * 3.0  # far outside the first 500 rows' ranges
+    assert not codes.held(outside).any() and codes.held(vectors[:5]).all()
+    grown = replace(codes, codes=np.concatenate([codes.codes, codes.encode(outside)]))
+    grown = grown.with_exact(np.arange(500, 600), outside)
+    truth = np.concatenate([codes.rows(np.arange(500)), outside])
+    for rows in (np.array([3, 550, 599, 7]), [550], slice(490, 510), np.arange(600) % 2 == 0):
+        np.testing.assert_allclose(grown[rows], truth[rows], atol=1e-6)
+    np.testing.assert_array_equal(grown[550], outside[50])
+    queries = vectors[[1, 2]]
+    rows = rng.permutation(600)[: 700 % 600]
+    np.testing.assert_allclose(grown.dots_many(rows, queries), truth[rows] @ queries.T, atol=1e-5)
+    np.testing.assert_allclose(grown @ queries[0], truth @ queries[0], atol=1e-5)
+    assert grown.nbytes > codes.nbytes + outside.nbytes
 
 
 @pytest.fixture(scope="module")

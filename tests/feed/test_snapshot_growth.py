@@ -146,16 +146,38 @@ def test_compact_snapshots_grow_their_codes_on_the_same_ranges(store, monkeypatc
     monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
     add(clips, FIRST, NOW)
     snapshots.current()
-    # A vector far outside eight clips' ranges is rebuilt on new ranges.
-    monkeypatch.setattr(QuantizedVectors, "holds", lambda self, vectors: False)
+    # A vector outside eight clips' ranges keeps a float32 copy, read instead of its codes
+    monkeypatch.setattr(QuantizedVectors, "held", lambda self, v: np.zeros(len(v), bool))
     add(clips, ADDED[:1], NOW + 100)
+    kept = snapshots.current()
+    assert kept.grown_from is not None
+    codes = kept.vectors["text"]
+    assert isinstance(codes, QuantizedVectors) and codes.exact_rows.tolist() == [len(FIRST)]
+    stored = clips.catalog.channel_vectors("text").vectors[-1]
+    row = np.array([len(FIRST)])
+    np.testing.assert_array_equal(codes[row][0], stored)
+    np.testing.assert_array_equal(codes[len(FIRST)], stored)
+    np.testing.assert_allclose(codes.dots(row, stored), [stored @ stored], rtol=1e-6)
+    np.testing.assert_allclose((codes @ stored)[len(FIRST)], stored @ stored, rtol=1e-6)
+    # saved and opened again with its float32 rows
+    folder = clips.home / "saved-snapshots"
+    snapshot_files.save_snapshot(kept, clips, folder)
+    loaded = load_snapshot(folder, clips)
+    assert loaded is not None
+    reopened = loaded.vectors["text"]
+    assert isinstance(reopened, QuantizedVectors)
+    np.testing.assert_array_equal(reopened.exact_rows, codes.exact_rows)
+    np.testing.assert_array_equal(reopened[np.arange(len(kept))], codes[np.arange(len(kept))])
+    # ... up to a share of the catalog: past it, a rebuild on new ranges
+    monkeypatch.setattr(snapshot_mod, "MIN_EXACT_ROWS", 1)
+    add(clips, ADDED[1:2], NOW + 150, line=2)
     assert snapshots.current().grown_from is None
     # (A large catalog's ranges hold nearly every new clip; here they are taken as holding.)
-    monkeypatch.setattr(QuantizedVectors, "holds", lambda self, vectors: True)
+    monkeypatch.setattr(QuantizedVectors, "held", lambda self, v: np.ones(len(v), bool))
     monkeypatch.setattr(snapshot_mod, "SPARE_SHARE", 1)  # room for as many rows again
     clips.delete("b1")  # a rebuild, now with room
     old = snapshots.current()
-    add(clips, ADDED[1:], NOW + 200, line=2)
+    add(clips, ADDED[2:], NOW + 200, line=3)
     grown = snapshots.current()
     assert grown.grown_from is not None
     same_content(grown, build_snapshot(clips), exact=False)
@@ -164,7 +186,8 @@ def test_compact_snapshots_grow_their_codes_on_the_same_ranges(store, monkeypatc
     assert codes.low is old.vectors["text"].low  # new rows encoded on the old ranges
     # the added rows went into the spare rows after the old ones: nothing was copied
     assert np.shares_memory(codes.codes, old.vectors["text"].codes)
-    assert len(old.vectors["text"]) == len(FIRST)  # and the old snapshot still sees its rows
+    assert len(old.vectors["text"]) == len(old)  # and the old snapshot still sees its rows
+    assert len(grown) == len(old) + len(ADDED[2:])
     stored = clips.catalog.channel_vectors("text")
     high = codes.low + codes.step * 255
     expected = np.clip(stored.vectors, codes.low, high)
@@ -360,7 +383,7 @@ def test_a_saved_snapshot_opens_as_a_rebuild_would_and_grows_from_there(served, 
         user, _ = service.accounts.create_user("reopened", NOW)
         assert service.pages.feed_page(user, 5, None, NOW + 1).items
         # (eight clips' code ranges are taken as holding new ones, as a large catalog's do)
-        monkeypatch.setattr(QuantizedVectors, "holds", lambda self, vectors: True)
+        monkeypatch.setattr(QuantizedVectors, "held", lambda self, v: np.ones(len(v), bool))
         add(clips, ADDED, NOW + 100)
         grown = service.snapshots.current()
         assert grown.grown_from is not None

@@ -630,6 +630,10 @@ class ClauseCues:
     # leans to more, but only through a double turn that a classifier easily misreads.
     negated_refusal: bool = False
 
+    def any(self) -> bool:
+        """Whether the clause's own words ask for anything (less, more or only)."""
+        return self.negative or self.positive or self.only
+
 
 def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     """The cues of one clause, with negation read over the cue it scopes."""
@@ -901,6 +905,33 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             spans = tuple((s, e) for s, e in clause.concepts if start <= s < end)
             out.append(Clause(start, end, spans))
     return out
+
+
+_EN_BECAUSE = word_set("because cause cuz coz bc since")
+_JA_ENOUGH = word_set("いい 良い よい 十分 結構 充分")
+
+
+def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause states a reason: Japanese ending in a causal conjunction
+    (「ダイエット中なので」「赤ちゃんが寝てるから」「…ため」), English opening with one
+    ("because the baby is asleep", "since I'm eating")."""
+    inside = [t for t in tokens if clause.start <= t.start and t.end <= clause.end]
+    while inside and not _has_word_chars(inside[-1].text):
+        inside.pop()
+    if not inside:
+        return False
+    last = inside[-1]
+    if last.script == "ja":
+        causal = last.lemma == "から" and last.pos2 == "接続助詞"
+        no_de = len(inside) > 1 and last.text == "で" and inside[-2].text == "の"  # ので
+        # 「猫はいいから」「料理はもう十分だから」 dismiss (enough of it), they give no reason.
+        enough = any(t.lemma in _JA_ENOUGH or t.text in _JA_ENOUGH for t in inside[-4:-1])
+        return (causal or no_de or last.lemma == "ため") and not enough
+    return inside[0].script == "en" and inside[0].norm in _EN_BECAUSE
+
+
+def _has_word_chars(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
 
 
 # Words by which a speaker takes back what they just said and says it again: "more owls,

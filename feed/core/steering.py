@@ -42,6 +42,7 @@ from feed.core.intent import (
     clauses_from_tags,
     drop_cue_concepts,
     fingerprint_of,
+    gives_a_reason,
     has_japanese,
     load_tokenizer,
     normalise,
@@ -236,6 +237,17 @@ class InstructionReader:
                             tuple(replace(second[0], phrase=ph, clause=words) for ph in phrases),
                         ))  # fmt: skip
                         continue
+            if (
+                op != "none"
+                and len(clauses) > 1
+                and by_op[op] < REASON_P
+                and gives_a_reason(clause, tokens)
+                and not clause_cues(clause, tokens).any()
+            ):
+                # 「ダイエット中なので、大盛りは控えめで」: a reason given beside the request,
+                # with no word asking for anything itself, is not a request of its own.
+                read.append(([], (), ()))
+                continue
             if op == "none":
                 read.append((phrases, (), ()))
                 continue
@@ -304,6 +316,9 @@ _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave 
 # more ("cool it on the anime", 「多すぎ」) must be as sure; and any op's polarity must
 # hold this share of the polar mass. A clause whose only lean to more is a negated
 # refusal ("don't stop", 「嫌いじゃない」) is never read as less without asking.
+# A clause that gives a reason (`gives_a_reason`) and has no cue word is read as an op of
+# its own only when the model is this sure.
+REASON_P = 0.95
 GUARDED_POSITIVE_P = 0.9
 GUARDED_NEGATIVE_P = 0.9
 MIN_POLARITY_SHARE = 0.8

@@ -9,6 +9,7 @@ from feed.core.intent import (
     Clause,
     _cue_word,
     apply_repairs,
+    gives_a_reason,
     clause_cues,
     clauses_from_tags,
     emoji_kind,
@@ -300,6 +301,35 @@ def test_a_repair_marker_is_no_concept_and_starts_a_clause_that_takes_back(text,
 )
 def test_a_repaired_request_applies_to_what_was_meant(reader, text, expected):
     assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("ダイエット中なので", True),
+        ("赤ちゃんが寝てるから", True),
+        ("閉所恐怖症だから", True),
+        ("because the baby is asleep", True),
+        ("猫はいいから", False),  # "enough cats, so ...": a dismissal, not a reason
+        ("料理はもう十分だから", False),
+        ("猫をもっと", False),
+        ("more cats", False),
+    ],
+)
+def test_a_reason_is_told_by_its_conjunction(text, reason):
+    text = normalise(text)
+    tokens = load_tokenizer().tokenize(text)
+    assert gives_a_reason(Clause(0, len(text), ()), tokens) is reason
+
+
+def test_a_reason_beside_a_request_is_not_a_request(reader):
+    for text, expected in (
+        ("ダイエット中なので、大盛りグルメは控えめでお願いします", ("suppress", "大盛りグルメ")),
+        ("猫はいいから犬をもっと", ("boost", "犬")),
+    ):
+        read = ops(reader, text)
+        assert expected in read
+        assert all(phrase not in ("ダイエット中", "ダイエット") for _, phrase in read)
 
 
 def test_faces_and_hands_are_moods_animals_and_things_are_not():

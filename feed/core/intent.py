@@ -140,6 +140,8 @@ class Token:
     pos: str
     pos2: str
     script: str
+    # A Japanese noun that also stands as an adverb (Sudachi's 副詞可能: 最近, 先週, 今後, 他).
+    adverbial: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ class Tokenizer:
                 continue
             out.append(
                 Token(surface, start + b, start + e, norm, lemma, _JA_POS.get(pos[0], "X"),
-                      pos[1], "ja")
+                      pos[1], "ja", adverbial=pos[2] == "副詞可能")
             )  # fmt: skip
         return out
 
@@ -826,19 +828,28 @@ def _polarity(tokens: Sequence[Token]) -> str:
 
 
 def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
-    """Clauses without concept spans made only of cue words (「控えめ」 tagged like 「静か」),
-    when the clause names something else: the cue says what to do, it is not the topic."""
+    """Clauses without concept spans made only of cue words (「控えめ」 tagged like 「静か」)
+    or only of Japanese words that say when or how much (adverbs, adjectives, nouns that
+    stand as adverbs: 「先週ほど投資の動画は」's 先週, 「よろしければ」), when the clause names
+    something else: the cue says what to do, the time says when; neither is the topic."""
     out = []
     for clause in clauses:
         keep = tuple(
             (s, e)
             for s, e in clause.concepts
-            if not all(
-                _cue(t) and t.norm not in _POLITE for t in tokens if s <= t.start and t.end <= e
-            )
+            if not _not_a_topic([t for t in tokens if s <= t.start and t.end <= e])
         )
         out.append(Clause(clause.start, clause.end, keep) if keep else clause)
     return out
+
+
+def _not_a_topic(span: Sequence[Token]) -> bool:
+    if all(_cue(t) and t.norm not in _POLITE for t in span):
+        return True
+    words = [t for t in span if t.pos != "PART"]
+    return bool(words) and all(
+        t.script == "ja" and (t.adverbial or t.pos in ("ADV", "ADJ")) for t in words
+    )
 
 
 def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:

@@ -12,6 +12,7 @@ from feed.core.intent import (
     gives_a_reason,
     clause_cues,
     clauses_from_tags,
+    drop_cue_concepts,
     emoji_kind,
     load_tokenizer,
     name_emoji,
@@ -330,6 +331,24 @@ def test_a_reason_beside_a_request_is_not_a_request(reader):
         read = ops(reader, text)
         assert expected in read
         assert all(phrase not in ("ダイエット中", "ダイエット") for _, phrase in read)
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "kept"),
+    [
+        ("先週ほど投資の動画はいらない", "KB O B O O O O O", ["投資"]),  # 先週: when, not what
+        ("今の半分くらいの猫", "KB I I O O B", ["猫"]),
+        ("最近の猫", "KB O B", ["猫"]),
+        ("最近", "KB", ["最近"]),  # nothing else named: kept (the reader decides)
+        ("夜景をもっと", "KB O O", ["夜景"]),
+    ],
+)
+def test_words_that_say_when_are_not_the_topic_beside_one(text, tags, kept):
+    text = normalise(text)
+    tokens = load_tokenizer().tokenize(text)
+    assert len(tokens) == len(tags.split()), [t.text for t in tokens]
+    clauses = drop_cue_concepts(clauses_from_tags(tokens, tags.split()), tokens)
+    assert [text[s:e] for c in clauses for s, e in c.concepts] == kept
 
 
 def test_faces_and_hands_are_moods_animals_and_things_are_not():

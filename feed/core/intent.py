@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 11
+MODEL_VERSION = 12
 HASH_FEATURES = 2**18
 MASK = "X"
 
@@ -68,7 +68,7 @@ EN_NEGATIVE_CUES = word_set(
     "no not never none nothing without except n't dont don't doesnt doesn't won't wont cant "
     "can't stop quit tired sick enough hate hates done over less fewer skip ban block hide "
     "avoid remove drop nope nah zero pass bored boring annoying ugh meh sick kill cut lose "
-    "ditch tone dial reduce lower minus fed rid but exclude instead replace swap trade"
+    "ditch tone dial reduce lower minus fed rid but exclude instead replace swap trade noo"
 )
 EN_POSITIVE_CUES = word_set(
     "more want wanna love like show give into need bring add boost extra gimme plus please "
@@ -102,7 +102,7 @@ JA_NEGATIVE_CUES = word_set(
     "無い ない ぬ ず ん ませ 無理 勘弁 嫌 いや 嫌い 以外 飽きる 減らす 控える 止める やめる "
     "結構 NG 禁止 要らない いらない 除く 外す 消す 少ない 少なめ 減る 疲れる うんざり 苦手 "
     "遠慮 パス 嫌だ 無し なし ナシ もういい 見飽きる 避ける 抑える 控えめ 控え目 ほどほど "
-    "へん ひん"
+    "へん ひん 飽き飽き ストップ"
 )
 JA_POSITIVE_CUES = word_set(
     "もっと 多い 多め 増やす 見る たい 欲しい ほしい 好き 大好き 頂戴 ちょうだい 下さい "

@@ -74,6 +74,7 @@ from feed.core.profile import Event
 from feed.core.ranking import EXCLUDE_Z, MATCH_Z, lexical_matches
 from feed.core.steering import InstructionError, InstructionReader, load_reader, parse_instruction
 from feed.core.types import User
+from feed.http.serving import freeze_long_lived
 from feed.services import pages as pages_module
 from feed.services.clips import MULTI, TEXT, ClipStore
 from feed.services.feed import FeedError, FeedPage, FeedService
@@ -1227,6 +1228,9 @@ def bench_size(
         for user in warm_users:  # warm-up: first requests pay for lazy imports and caches
             service.steering.steer(user, "more anime style, no horror", clock.tick())
         time_pages(service, warm_users, replace(sizes, sessions=1, pages=3), clock)
+        # What building and warming left in memory is long-lived, as in a server once
+        # `steerfeed serve` has built its app: out of the garbage collector's full scans.
+        freeze_long_lived()
         plain = make_users(service, "plain", sizes.users, labels, clock, rng)
         steered = make_users(service, "steered", sizes.users, labels, clock, rng)
         only = make_users(service, "only", sizes.users, labels, clock, rng)

@@ -927,7 +927,7 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
     (「ダイエット中なので」「赤ちゃんが寝てるから」「…ため」), English opening with one
     ("because the baby is asleep", "since I'm eating")."""
     inside = [t for t in tokens if clause.start <= t.start and t.end <= clause.end]
-    while inside and not _has_word_chars(inside[-1].text):
+    while inside and not has_words(inside[-1].text):
         inside.pop()
     if not inside:
         return False
@@ -941,8 +941,9 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
     return inside[0].script == "en" and inside[0].norm in _EN_BECAUSE
 
 
-def _has_word_chars(text: str) -> bool:
-    return any(ch.isalnum() for ch in text)
+def has_words(text: str) -> bool:
+    """Whether `text` holds a letter or a digit (in any script)."""
+    return any(unicodedata.category(c)[0] in ("L", "N") for c in text)
 
 
 # Words by which a speaker takes back what they just said and says it again: "more owls,

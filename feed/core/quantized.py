@@ -81,11 +81,12 @@ class QuantizedVectors:
             asked = np.asarray(rows)
             asked = np.flatnonzero(asked) if asked.dtype == bool else asked.astype(np.int64)
         hit, at = self._exact_among(asked.reshape(-1))
-        if len(hit):
-            exact = self.exact_vectors[at]  # type: ignore[index]
-            out = exact[0].copy() if asked.ndim == 0 else out
-            if asked.ndim:
-                out[hit] = exact
+        if not len(hit):
+            return out
+        exact = self.exact_vectors[at]  # type: ignore[index]
+        if asked.ndim == 0:  # one row asked: (d,)
+            return exact[0].copy()
+        out[hit] = exact
         return out
 
     def _decoded(self, codes: np.ndarray) -> np.ndarray:
@@ -179,13 +180,6 @@ class QuantizedVectors:
 
 # A snapshot channel's matrix: float32 (N, d), or its 8-bit codes in a large catalog.
 Matrix = np.ndarray | QuantizedVectors
-
-
-def row_dots(matrix: Matrix, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Dot products of the given rows of `matrix` with q (d,), float32 (len(rows),)."""
-    if isinstance(matrix, QuantizedVectors):
-        return matrix.dots(rows, q)
-    return matrix[rows] @ q
 
 
 def row_dots_many(matrix: Matrix, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:

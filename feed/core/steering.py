@@ -44,6 +44,7 @@ from feed.core.intent import (
     fingerprint_of,
     gives_a_reason,
     has_japanese,
+    has_words,
     load_tokenizer,
     normalise,
     split_contrasts,
@@ -167,10 +168,6 @@ def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> 
     return phrase if has_japanese(phrase) else phrase.lower()
 
 
-def _has_words(text: str) -> bool:
-    return any(unicodedata.category(c)[0] in ("L", "N") for c in text)
-
-
 Encode = Callable[[Sequence[str]], np.ndarray]
 
 
@@ -194,7 +191,7 @@ class InstructionReader:
             raise InstructionError("instruction is empty")
         if len(text) > MAX_INSTRUCTION_CHARS:
             raise InstructionError(f"instruction is longer than {MAX_INSTRUCTION_CHARS} characters")
-        if not _has_words(text):
+        if not has_words(text):
             raise InstructionError(
                 "instruction has no words to understand (only symbols, emoji or punctuation)"
             )
@@ -207,7 +204,7 @@ class InstructionReader:
                 ),
                 tokens,
             ), tokens)
-            if _has_words(text[c.start : c.end])
+            if has_words(text[c.start : c.end])
         ]  # fmt: skip
         if not clauses:
             raise InstructionError("instruction has no words to understand")
@@ -223,14 +220,14 @@ class InstructionReader:
                 phrase for span in clause.concepts
                 if (phrase := _concept_text(text, tokens, span))
             ]  # fmt: skip
+            cues = clause_cues(clause, tokens)
             if clause.repairs and phrases:
                 # "more owls, sorry, I mean bats": the clause before is taken back, and
                 # what it asked for goes to these phrases unless they say otherwise.
-                before = next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
+                before = _last_named(read)
                 if before is not None:
                     _, first, second = read.pop(before)
-                    cues = clause_cues(clause, tokens)
-                    if first and not (cues.negative or cues.positive or cues.only):
+                    if first and not cues.any():
                         read.append((
                             phrases,
                             tuple(replace(first[0], phrase=ph, clause=words) for ph in phrases),
@@ -242,7 +239,7 @@ class InstructionReader:
                 and len(clauses) > 1
                 and by_op[op] < REASON_P
                 and gives_a_reason(clause, tokens)
-                and not clause_cues(clause, tokens).any()
+                and not cues.any()
             ):
                 # 「ダイエット中なので、大盛りは控えめで」: a reason given beside the request,
                 # with no word asking for anything itself, is not a request of its own.
@@ -260,12 +257,11 @@ class InstructionReader:
                 # clause that names nothing asks about what the clause before it named,
                 # and its ask replaces whatever that clause was read as. "Only" never
                 # points back: "just" in such a clause is an adverb ("i just see too many").
-                before = next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
+                before = _last_named(read)
                 if before is None or op == "only":
                     raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
                 phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
-            cues = clause_cues(clause, tokens)
             unclear = _polarity_unclear(
                 by_op,
                 cues.negative,
@@ -303,6 +299,11 @@ class InstructionReader:
         if len(ops) > MAX_OPS_PER_INSTRUCTION:
             raise InstructionError(f"more than {MAX_OPS_PER_INSTRUCTION} instructions at once")
         return ops
+
+
+def _last_named(read: Sequence[tuple[list[str], object, object]]) -> int | None:
+    """Position of the last clause read so far that named something, if any."""
+    return next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
 
 
 _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave out",

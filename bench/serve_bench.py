@@ -45,7 +45,7 @@ from embeddings.encoders import MultilingualEncoder, SentenceEncoder
 from feed.bootstrap import use_one_thread_per_request
 from feed.core.manifest import parse_entry
 from feed.core.profile import Event
-from feed.core.quantized import QuantizedVectors
+from feed.core.quantized import BorrowedCodes, QuantizedVectors
 from feed.core.steering import load_reader
 from feed.http.serving import freeze_long_lived
 from feed.services.clips import MULTI, TEXT, ClipStore
@@ -98,6 +98,14 @@ def host_control(reps: int = 30) -> float:
     return float(np.median(took) * 1000)
 
 
+def codes_held(matrix: object) -> str:
+    """Whose codes a snapshot channel reads: the index's ("index"), its own ("own"), or
+    none (a float32 matrix)."""
+    if not isinstance(matrix, QuantizedVectors):
+        return "float32"
+    return "index" if isinstance(matrix.codes, BorrowedCodes) else "own"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="a built home")
@@ -140,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clips": len(snap), "clip_store_s": opened - started, "service_s": ready - opened,
         "total_s": ready - started, "saved_snapshot_loaded": from_saved,
         "rss_mb": rss_mb()[0], "rss_parts_mb": rss_parts_mb(),
+        "codes": {c: codes_held(m) for c, m in snap.vectors.items()},
     }  # fmt: skip
     log.info("open: %s", report["open"])
     try:
@@ -218,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.close()
     lines = [f"open: {report['open']['total_s']:.1f} s ({report['open']['clips']:,} clips;"
              f" saved snapshot loaded: {from_saved}); RSS {report['open']['rss_mb']:.0f} MiB"
-             f" (models alone {models_mb:.0f})"]  # fmt: skip
+             f" (models alone {models_mb:.0f}); codes: {report['open']['codes']}"]  # fmt: skip
     for name, lat in report["pages"].items():
         met = report["pages_phrases_met"][name]
         lines.append(

@@ -13,6 +13,8 @@ removals are tombstoned and filtered out of results until enough pile up to rebu
 FAISS holds each vector under a label of its own, not under the clip id: an updated
 clip gets a new label while its old one lies tombstoned, so it is found again at once.
 Tombstones are saved with the index, so a save never has to rebuild it.
+An HNSW index lends its codes (`codes`): a catalog snapshot reads candidates' rows from
+them by label instead of holding the same codes a second time.
 """
 
 from __future__ import annotations
@@ -110,6 +112,37 @@ def upsert_rows(ids: np.ndarray, vectors: np.ndarray, dim: int) -> tuple[np.ndar
     return ids, x
 
 
+class IndexCodes:
+    """An sq8 index's codes as they are now, one row of `dim` bytes per FAISS label, and
+    the ranges that decode them (value = low + code * step, per dimension).
+
+    Calling it gives a uint8 (labels, dim) view of FAISS's own buffer, with no copy. The
+    view is valid until the index next changes (FAISS may move the buffer as it grows),
+    so callers hold the owner's read lock while they use it. It keeps the FAISS structure
+    it was made from alive: after a rebuild replaces that structure in the index, codes
+    lent before still read the rows they were lent."""
+
+    def __init__(self, owner: faiss.Index, dim: int) -> None:
+        self._owner = owner  # the IndexIDMap: owns the HNSW index and its storage
+        id_map: Any = faiss.downcast_index(owner)
+        hnsw: Any = faiss.downcast_index(id_map.index)
+        storage: Any = faiss.downcast_index(hnsw.storage)
+        self._storage = storage
+        self.dim = dim
+        trained = faiss.vector_to_array(storage.sq.trained).astype(np.float32)
+        vmin, vdiff = trained[:dim], trained[dim:]
+        # FAISS encodes floor((x - vmin) / step) and decodes the middle of that step.
+        self.step = (vdiff / np.float32(255)).astype(np.float32)
+        self.low = (vmin + self.step / 2).astype(np.float32)
+
+    def __call__(self) -> np.ndarray:
+        n = int(self._storage.ntotal)
+        if not n:
+            return np.empty((0, self.dim), dtype=np.uint8)
+        flat = faiss.rev_swig_ptr(self._storage.codes.data(), n * self.dim)
+        return flat.reshape(n, self.dim)
+
+
 class VectorIndex:
     """A channel's vectors in FAISS, with upsert, remove, search and atomic save."""
 
@@ -132,6 +165,7 @@ class VectorIndex:
         self._faiss: faiss.Index = self._empty_faiss("flat")
         self.kind: IndexKind = "flat"
         self.codec: Codec = "float32"
+        self._codes: IndexCodes | None = None  # lent codes of the current FAISS structure
 
     # -- building -------------------------------------------------------------
 
@@ -162,6 +196,7 @@ class VectorIndex:
         self._tombstones.clear()
         # An HNSW index's codes are its only copy: the float32 rows are dropped.
         self.codec = "sq8" if self.kind == "hnsw" else "float32"
+        self._codes = IndexCodes(index, self.dim) if self.codec == "sq8" else None
         if self.codec == "sq8":
             self._vectors = None
         elif self._vectors is None:
@@ -274,6 +309,19 @@ class VectorIndex:
         id_map: Any = faiss.downcast_index(self._faiss)
         inner: Any = faiss.downcast_index(id_map.index)
         return inner.reconstruct_batch(labels)
+
+    def labels_of(self, ids: np.ndarray) -> np.ndarray:
+        """The FAISS label of each id, int64 (len(ids),); -1 for an id not stored."""
+        rows, found = self._rows_of(as_ids(ids))
+        out = np.full(len(rows), -1, dtype=np.int64)
+        out[found] = self._labels[rows[found]]
+        return out
+
+    def codes(self) -> IndexCodes | None:
+        """The current FAISS structure's codes, to read rows from by label (see
+        `IndexCodes`); None unless the index holds 8-bit codes. The same object until the
+        structure is rebuilt, so a holder can tell whether its labels still apply."""
+        return self._codes
 
     def search(self, queries: np.ndarray, k: int) -> list[SearchHits]:
         """k nearest ids per query row, best first (fewer when the index is small)."""
@@ -412,6 +460,8 @@ class VectorIndex:
             id_map: Any = faiss.downcast_index(index)
             hnsw: Any = faiss.downcast_index(id_map.index)
             hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+            if out.codec == "sq8":
+                out._codes = IndexCodes(index, found.dim)
         return out
 
     @classmethod

@@ -7,10 +7,16 @@ off by at most `step[j] / 2` in that dimension. The type answers the two ways ra
 reads a snapshot's matrix: `vectors[rows]` (a few thousand candidates; float32) and
 `vectors @ q` (every row against one query, computed in blocks so no float32 copy of
 the whole matrix is ever made).
+
+The codes may be the matrix's own array, or borrowed from a search index that holds the
+same vectors as 8-bit codes on the same kind of ranges (`BorrowedCodes`), so a catalog
+is not held twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -18,6 +24,82 @@ import numpy as np
 LEVELS = 255
 BLOCK_ROWS = 32_768  # rows decoded at a time by a whole-matrix product (~64 MiB at 512-d)
 DOT_CHUNK = 512  # rows per step of `dots`: 256 KiB of codes, 1 MiB decoded at 512-d
+
+
+class BorrowedCodes:
+    """Codes another structure holds (a search index's storage), read by row through a
+    row → label map, so a snapshot and an index do not keep the same codes twice.
+
+    `source()` gives the owner's codes as they are now ((labels, d) uint8), valid while
+    `guard()` is held: the owner may move them when it changes, never while guarded.
+    Reads copy the rows out under the guard. A row whose label is -1 (the owner has no
+    vector for it) reads as `fill`. Supports what `QuantizedVectors` asks of its codes:
+    `shape`, `len`, indexing by row, slice or mask (a copy), and `take`."""
+
+    dtype = np.dtype(np.uint8)
+
+    def __init__(
+        self,
+        source: Callable[[], np.ndarray],
+        guard: Callable[[], AbstractContextManager[object]],
+        labels: np.ndarray,
+        fill: np.ndarray,
+    ) -> None:
+        self.source = source
+        self.guard = guard
+        self.labels = labels  # int64 (N,)
+        self.fill = fill  # uint8 (d,)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.labels), len(self.fill))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this holds itself: the labels (the codes are the owner's)."""
+        return int(self.labels.nbytes)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def with_labels(self, labels: np.ndarray) -> BorrowedCodes:
+        """The same owner's codes for other rows."""
+        return BorrowedCodes(self.source, self.guard, labels, self.fill)
+
+    def __getitem__(self, rows: np.ndarray | slice | list[int] | int) -> np.ndarray:
+        labels = self.labels[rows]
+        if np.ndim(labels) == 0:
+            return self.take(np.asarray([rows]).reshape(1))[0]
+        out = np.empty((len(labels), len(self.fill)), dtype=np.uint8)
+        return self._gather(np.asarray(labels), out)
+
+    def take(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The codes of the given rows, uint8 (len(rows), d) (into `out` when given)."""
+        if out is None:
+            out = np.empty((len(rows), len(self.fill)), dtype=np.uint8)
+        return self._gather(self.labels[rows], out)
+
+    def _gather(self, labels: np.ndarray, out: np.ndarray) -> np.ndarray:
+        missing = labels < 0
+        if missing.all():
+            out[:] = self.fill
+            return out
+        some_missing = bool(missing.any())
+        if some_missing:
+            labels = np.where(missing, 0, labels)
+        with self.guard():
+            np.take(self.source(), labels, axis=0, out=out)
+        if some_missing:
+            out[missing] = self.fill
+        return out
+
+
+def take_codes(codes: np.ndarray | BorrowedCodes, rows: np.ndarray, out: np.ndarray) -> None:
+    """Copy the codes of `rows` into `out` (len(rows), d), whatever holds them."""
+    if isinstance(codes, BorrowedCodes):
+        codes.take(rows, out)
+    else:
+        np.take(codes, rows, axis=0, out=out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +111,7 @@ class QuantizedVectors:
     a new clip outside the ranges costs one row, not a re-encoding of the catalog.
     """
 
-    codes: np.ndarray  # uint8 (N, d)
+    codes: np.ndarray | BorrowedCodes  # uint8 (N, d)
     low: np.ndarray  # float32 (d,)
     step: np.ndarray  # float32 (d,)
     exact_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # sorted
@@ -128,7 +210,7 @@ class QuantizedVectors:
         for start in range(0, n, chunk):
             part = rows[start : start + chunk]
             k = len(part)
-            np.take(self.codes, part, axis=0, out=codes[:k])
+            take_codes(self.codes, part, codes[:k])
             decoded[:k] = codes[:k]
             np.matmul(decoded[:k], w, out=out[start : start + k])
         out += (queries @ self.low).astype(np.float32)
@@ -169,7 +251,15 @@ class QuantizedVectors:
 
     def held(self, vectors: np.ndarray) -> np.ndarray:
         """Per vector, whether `encode` holds it (see `holds`), bool (k,)."""
-        decoded = self._decoded(self.encode(vectors))
+        return self._within(self._decoded(self.encode(vectors)), vectors)
+
+    def codes_hold(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Per row, whether its codes (not a float32 copy kept for it) decode to within
+        the error `holds` allows of the vector given for it, bool (len(rows),): borrowed
+        codes are checked against the vectors they stand for this way."""
+        return self._within(self._decoded(self.codes[rows]), vectors)
+
+    def _within(self, decoded: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         bound = 2.0 * float(np.linalg.norm(self.step / 2))
         return np.asarray(np.linalg.norm(decoded - vectors, axis=1) <= bound)
 

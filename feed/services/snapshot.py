@@ -6,7 +6,9 @@ usual change: uploads, made clips) are appended in time proportional to what was
 (`grow_snapshot`); a deletion or an edit rebuilds it from the catalog. From
 `COMPACT_ROWS` clips on, each channel's vectors are held as 8-bit codes
 (`QuantizedVectors`, a quarter of float32) and decoded only for the rows a page scores;
-smaller catalogs keep float32 matrices.
+smaller catalogs keep float32 matrices. Where the channel's search index holds the same
+vectors as 8-bit codes (HNSW), the snapshot reads its rows from the index's codes by
+label (`borrow_codes`) instead of keeping a copy of its own.
 """
 
 from __future__ import annotations
@@ -20,9 +22,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from embeddings.index import VectorIndex
 from feed.core.lookup import find_sorted
 from feed.core.popularity import ENGAGEMENT, engagement, popularity
-from feed.core.quantized import Matrix, QuantizedVectors, quantize, spare_rows
+from feed.core.quantized import (
+    BLOCK_ROWS,
+    LEVELS,
+    BorrowedCodes,
+    Matrix,
+    QuantizedVectors,
+    quantize,
+    spare_rows,
+)
 from feed.core.ranking import ClipTexts, SegmentedTexts
 from feed.services.clips import TEXT, ClipStore
 from feed.storage.catalog import ChannelVectors, Clip, embedding_text
@@ -164,9 +175,10 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     else:  # every row kept (the usual case): the matrix read is the snapshot's, uncopied
         matrix = text.vectors if keep.all() else text.vectors[keep]
     del text
-    room = len(seqs) // SPARE_SHARE  # rows the codes can grow by without a copy
-    vectors: dict[str, Matrix] = {TEXT: quantize(matrix, room) if compact else matrix}
     has = {TEXT: np.ones(len(seqs), dtype=bool)}
+    vectors: dict[str, Matrix] = {
+        TEXT: _compact(clips, TEXT, seqs, matrix, has[TEXT]) if compact else matrix
+    }
     for channel in clips.channels:
         if channel == TEXT:
             continue
@@ -181,7 +193,9 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
             if found.any():
                 matrix[rows[found]] = stored.vectors[found]
         del stored
-        vectors[channel] = quantize(matrix, room) if compact else matrix
+        vectors[channel] = (
+            _compact(clips, channel, seqs, matrix, has[channel]) if compact else matrix
+        )
     del matrix
     creator_codes = np.array([code_of[c.creator] for c in ordered], dtype=np.int32)
     remix_of_row = np.array(
@@ -218,6 +232,47 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     )
 
 
+def _compact(
+    clips: ClipStore, channel: str, seqs: np.ndarray, matrix: np.ndarray, has: np.ndarray
+) -> QuantizedVectors:
+    """A channel's float32 rows as 8-bit codes: the channel index's own codes, read by
+    label, when they hold these vectors (rows they do not hold keep float32 copies, up to
+    the share a grown snapshot allows); else codes of the snapshot's own."""
+    room = len(seqs) // SPARE_SHARE  # rows the codes can grow by without a copy
+    borrowed = borrow_codes(clips, channel, seqs, has, room)
+    if borrowed is not None:
+        off = _NO_ROWS  # rows the index's codes do not hold
+        for start in range(0, len(seqs), BLOCK_ROWS):
+            block = np.arange(start, min(start + BLOCK_ROWS, len(seqs)))
+            missed = has[block] & ~borrowed.codes_hold(block, matrix[block])
+            off = np.concatenate([off, block[missed]])
+        if len(off) <= exact_limit(len(seqs), borrowed):
+            return borrowed.with_exact(off, matrix[off]) if len(off) else borrowed
+        log.info("the %s index's codes miss %d of %d rows; the snapshot keeps its own",
+                 channel, len(off), len(seqs))  # fmt: skip
+    return quantize(matrix, room)
+
+
+def borrow_codes(
+    clips: ClipStore, channel: str, seqs: np.ndarray, has: np.ndarray, room: int = 0
+) -> QuantizedVectors | None:
+    """The rows of catalog `seqs` as the channel index's 8-bit codes, read by label (a row
+    not marked in `has`, or that the index lacks, reads as zero), or None when the index
+    holds no such codes. The labels sit in a buffer `room` rows longer, for growth.
+    Unchecked: the caller compares what the codes decode to with the vectors they stand
+    for (`QuantizedVectors.codes_hold`)."""
+    with clips.lock.read():
+        index = clips.indexes.get(channel)
+        if not isinstance(index, VectorIndex) or (lent := index.codes()) is None:
+            return None
+        buffer = np.empty(len(seqs) + room, dtype=np.int64)
+        labels = buffer[: len(seqs)]
+        labels[:] = index.labels_of(seqs)
+    labels[~has] = -1
+    fill = np.clip(np.rint(-lent.low / lent.step), 0, LEVELS).astype(np.uint8)  # zero
+    return QuantizedVectors(BorrowedCodes(lent, clips.lock.read, labels, fill), lent.low, lent.step)
+
+
 def _text(clip: Clip) -> str:
     return embedding_text(clip.prompt, clip.caption, clip.tags)
 
@@ -251,11 +306,16 @@ class Columns:
             "oldest_first": snap.newest_first[::-1].copy(),
         }  # fmt: skip
         for channel, matrix in snap.vectors.items():
-            # Codes built or loaded with spare rows grow into them (see `quantize`); a
-            # float32 matrix may be a view of what the catalog holds, so it is copied.
-            self._data[f"vectors:{channel}"] = (
-                spare_rows(matrix.codes) if isinstance(matrix, QuantizedVectors) else matrix
-            )
+            # Codes built or loaded with spare rows grow into them (see `quantize`), and
+            # borrowed codes' labels likewise; a float32 matrix may be a view of what the
+            # catalog holds, so it is copied.
+            if not isinstance(matrix, QuantizedVectors):
+                column = matrix
+            elif isinstance(matrix.codes, BorrowedCodes):
+                column = spare_rows(matrix.codes.labels)
+            else:
+                column = spare_rows(matrix.codes)
+            self._data[f"vectors:{channel}"] = column
             self._data[f"has:{channel}"] = snap.has[channel]
 
     def append(self, name: str, rows: np.ndarray) -> np.ndarray:
@@ -276,9 +336,21 @@ class Columns:
 
 # A grown compact snapshot keeps float32 copies of the added rows its code ranges cannot
 # hold (about 2% of real uploads at 1,000,000 noisy clips) for up to one row in
-# EXACT_SHARE (at least MIN_EXACT_ROWS); past that it is rebuilt with new ranges.
+# EXACT_SHARE (at least MIN_EXACT_ROWS); past that it is rebuilt with new ranges. Codes
+# borrowed from an index keep its ranges, which were set when it was trained (a catalog
+# that grew past 50,000 clips: on those first clips), so they may keep more: one row in
+# BORROWED_EXACT_SHARE, whose float32 copies take an eighth of the codes it spares.
 EXACT_SHARE = 256
+BORROWED_EXACT_SHARE = 32
 MIN_EXACT_ROWS = 256
+
+
+def exact_limit(rows: int, matrix: QuantizedVectors) -> int:
+    """How many of `rows` rows may keep float32 copies beside `matrix`'s codes."""
+    share = BORROWED_EXACT_SHARE if isinstance(matrix.codes, BorrowedCodes) else EXACT_SHARE
+    return max(MIN_EXACT_ROWS, rows // share)
+
+
 # Grow the sample's pool once the catalog is this many times the size it was drawn from.
 RESAMPLE_GROWTH = 1.5
 
@@ -353,26 +425,40 @@ def grow_snapshot(
         matrix[at[present]] = upserted.vectors[present]
         marks = np.zeros(k, dtype=bool)
         marks[at[present]] = True
-        outside = _NO_ROWS
+        outside, labels = _NO_ROWS, _NO_ROWS
         if isinstance(old, QuantizedVectors):
+            if isinstance(old.codes, BorrowedCodes):
+                # The new rows' codes are the index's, if it is still the structure the
+                # old rows were borrowed from (a rebuilt index has new labels and ranges).
+                lent = borrow_codes(clips, channel, seqs, marks)
+                if lent is None or lent.codes.source is not old.codes.source:  # type: ignore[union-attr]
+                    return None
+                labels = lent.codes.labels  # type: ignore[union-attr]
+                held = lent.codes_hold(np.arange(k), matrix)
+            else:
+                held = old.held(matrix)
             # Rows the old ranges cannot hold keep a float32 copy; past a share of the
             # catalog, new ranges are due (a rebuild).
-            outside = np.flatnonzero(marks & ~old.held(matrix))
-            if len(old.exact_rows) + len(outside) > max(MIN_EXACT_ROWS, n1 // EXACT_SHARE):
+            outside = np.flatnonzero(marks & ~held)
+            if len(old.exact_rows) + len(outside) > exact_limit(n1, old):
                 return None
-        matrices[channel] = (matrix, marks, outside)
+        matrices[channel] = (matrix, marks, outside, labels)
     ids = [c.id for c in added]
     new_ids = {clip_id: row for row, clip_id in enumerate(ids, start=n0)}
     # From here nothing reads the catalog or refuses: the columns take the new rows, and
     # the shared ids take them last, just before the row count moves on.
     vectors: dict[str, Matrix] = {}
     has: dict[str, np.ndarray] = {}
-    for channel, (matrix, marks, outside) in matrices.items():
+    for channel, (matrix, marks, outside, labels) in matrices.items():
         old = snap.vectors[channel]
         has[channel] = columns.append(f"has:{channel}", marks)
         if isinstance(old, QuantizedVectors):
-            codes = columns.append(f"vectors:{channel}", old.encode(matrix))
-            grown_matrix = replace(old, codes=codes)
+            if isinstance(old.codes, BorrowedCodes):
+                grown_codes = old.codes.with_labels(columns.append(f"vectors:{channel}", labels))
+                grown_matrix = replace(old, codes=grown_codes)
+            else:
+                codes = columns.append(f"vectors:{channel}", old.encode(matrix))
+                grown_matrix = replace(old, codes=codes)
             if len(outside):
                 grown_matrix = grown_matrix.with_exact(outside + n0, matrix[outside])
             vectors[channel] = grown_matrix

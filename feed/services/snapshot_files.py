@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.core.quantized import BLOCK_ROWS, Matrix, QuantizedVectors
+from feed.core.quantized import BLOCK_ROWS, BorrowedCodes, Matrix, QuantizedVectors
 from feed.core.ranking import ClipTexts, SegmentedTexts
 from feed.core.words import WordIndex
 from feed.services.clips import ClipStore
@@ -33,6 +33,7 @@ from feed.services.snapshot import (
     SPARE_SHARE,
     CatalogSnapshot,
     RowsById,
+    borrow_codes,
     group_rows,
     object_array,
 )
@@ -133,7 +134,7 @@ def load_snapshot(folder: Path, clips: ClipStore) -> CatalogSnapshot | None:
         ):
             log.info("saved snapshot in %s does not fit the catalog; rebuilding", saved)
             return None
-        return _read(saved, manifest)
+        return _borrowed(_read(saved, manifest), clips)
     except Exception as exc:  # anything unreadable costs a rebuild, never an open
         log.warning("saved snapshot in %s unreadable (%s); rebuilding", folder, exc)
         return None
@@ -205,6 +206,51 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
     )
 
 
+def _borrowed(snap: CatalogSnapshot, clips: ClipStore) -> CatalogSnapshot:
+    """`snap` reading each compact channel's rows from its index's codes instead of the
+    saved ones where they fit: the index holds every row, on the same ranges (an index
+    and a snapshot built from the same vectors take the same ones), and its codes agree
+    with the saved sample. The saved codes, mapped from the file, are then never read."""
+    vectors = dict(snap.vectors)
+    for channel, saved in snap.vectors.items():
+        if not isinstance(saved, QuantizedVectors) or isinstance(saved.codes, BorrowedCodes):
+            continue
+        has = snap.has[channel]
+        lent = borrow_codes(clips, channel, snap.seqs, has, len(snap) // SPARE_SHARE)
+        if lent is None:
+            continue
+        # Codes of the snapshot's own round to the nearest step from `low`; the index's
+        # floor into a step and decode its middle, half a step higher (as do codes saved
+        # from a snapshot that borrowed them): the same ranges either way.
+        tolerance = lent.step * 1e-3
+        same_ranges = np.allclose(lent.step, saved.step, rtol=1e-5, atol=0) and (
+            bool(np.all(np.abs(lent.low - lent.step / 2 - saved.low) <= tolerance))
+            or bool(np.all(np.abs(lent.low - saved.low) <= tolerance))
+        )
+        labels = lent.codes.labels  # type: ignore[union-attr]
+        fits = same_ranges and bool(
+            np.isin(np.flatnonzero(has & (labels < 0)), saved.exact_rows).all()
+        )
+        if fits:
+            # The saved sample rows, not the saved codes: reading those from across the
+            # mapped file is what this spares. Each decodes within half a step of the
+            # vector per dimension, so within a step of the other: what `codes_hold` allows.
+            sample = snap.sample
+            saved_sample = snap.sample_vectors.get(channel)
+            if saved_sample is None:
+                saved_sample = saved.rows(sample)
+            checked = has[sample] & ~np.isin(sample, saved.exact_rows)
+            fits = bool(lent.codes_hold(sample[checked], saved_sample[checked]).all())
+        if not fits:
+            log.info("the %s index's codes do not fit the saved snapshot; it reads its own",
+                     channel)  # fmt: skip
+            continue
+        vectors[channel] = replace(
+            lent, exact_rows=saved.exact_rows, exact_vectors=saved.exact_vectors
+        )
+    return replace(snap, vectors=vectors)
+
+
 def _sample_vectors(
     folder: Path, vectors: dict[str, Matrix], sample: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -223,7 +269,7 @@ def _sample_vectors(
     return out
 
 
-def _save_with_room(path: Path, codes: np.ndarray) -> None:
+def _save_with_room(path: Path, codes: np.ndarray | BorrowedCodes) -> None:
     """Save codes followed by `len(codes) // SPARE_SHARE` zero rows, which a snapshot
     loaded from them grows into without copying the rest."""
     room = len(codes) // SPARE_SHARE

@@ -248,8 +248,11 @@ def _compact(
             off = np.concatenate([off, block[missed]])
         if len(off) <= exact_limit(len(seqs), borrowed):
             return borrowed.with_exact(off, matrix[off]) if len(off) else borrowed
-        log.info("the %s index's codes miss %d of %d rows; the snapshot keeps its own",
-                 channel, len(off), len(seqs))  # fmt: skip
+        log.warning(
+            "the %s index's 8-bit ranges miss %d of %d clips, so the snapshot keeps codes of"
+            " its own (a second copy in memory); `steerfeed reindex` trains the index again",
+            channel, len(off), len(seqs),
+        )  # fmt: skip
     return quantize(matrix, room)
 
 

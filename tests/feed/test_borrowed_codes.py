@@ -216,3 +216,22 @@ def test_a_saved_snapshot_borrows_again_on_open_only_where_the_index_fits(store)
     assert kept is not None
     text = kept.vectors["text"]
     assert isinstance(text, QuantizedVectors) and isinstance(text.codes, np.ndarray)
+
+
+def test_codes_the_index_does_not_hold_are_the_snapshot_own_and_say_so(store, monkeypatch, caplog):
+    clips, _ = store
+    add(clips, FIRST, NOW)
+    # Every row read as one the index's ranges miss: past the share kept exact, the
+    # snapshot encodes its own codes, and warns that the index wants training again.
+    monkeypatch.setattr(
+        QuantizedVectors, "codes_hold", lambda self, rows, v: np.zeros(len(rows), bool)
+    )
+    monkeypatch.setattr(snapshot_mod, "MIN_EXACT_ROWS", 0)
+    with caplog.at_level("WARNING", logger="feed.services.snapshot"):
+        snap = build_snapshot(clips)
+    matrix = snap.vectors["text"]
+    assert isinstance(matrix, QuantizedVectors) and isinstance(matrix.codes, np.ndarray)
+    assert any("steerfeed reindex" in r.getMessage() for r in caplog.records)
+    stored = clips.catalog.channel_vectors("text").vectors
+    err = np.abs(matrix[np.arange(len(stored))] - stored)
+    assert (err <= matrix.step / 2 + 1e-6).all()  # its own ranges, over every row

@@ -152,14 +152,19 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild indexes from the catalog."""
     from feed.bootstrap import open_engine
+    from feed.services.snapshot_files import resave_snapshot
 
     engine = open_engine(_settings(args))
     try:
         with _bar(engine.catalog.count() if args.reembed else 0, "re-embed") as bar:
             counts = engine.reindex(reembed=args.reembed, progress=bar.update)
+        print("reindexed " + ", ".join(f"{c}: {n} vectors" for c, n in counts.items()))
+        # The saved snapshot may read its codes from the old indexes: saved again over the
+        # new ones, so the next server opens one that fits them.
+        if resave_snapshot(engine):
+            print("saved snapshot rebuilt over the new indexes")
     finally:
         engine.close()
-    print("reindexed " + ", ".join(f"{c}: {n} vectors" for c, n in counts.items()))
     return 0
 
 

@@ -22,7 +22,7 @@ from feed.services.intake import MAX_EVENTS_PER_BATCH, EventIntake
 from feed.services.pages import SOURCES, FeedItem, FeedPage, FeedPages
 from feed.services.relevance import PhraseRelevance
 from feed.services.snapshot import Snapshots
-from feed.services.snapshot_files import load_snapshot, save_snapshot
+from feed.services.snapshot_files import load_snapshot, save_snapshot, snapshot_folder
 from feed.services.steering import Steering, describe, describe_op, describe_reading
 from feed.storage.dictionary import shared_dictionary, shared_english_words
 from feed.storage.interfaces import EventLog, SharedEngagement, UserState
@@ -93,7 +93,7 @@ class FeedService:
     @property
     def snapshot_folder(self) -> Path:
         """Where the catalog snapshot is saved between runs."""
-        return self.clips.home / "snapshots"
+        return snapshot_folder(self.clips.home)
 
     def save_snapshot(self) -> None:
         """Save the latest catalog snapshot, when it is larger than a rebuild that costs

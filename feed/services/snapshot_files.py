@@ -34,6 +34,7 @@ from feed.services.snapshot import (
     CatalogSnapshot,
     RowsById,
     borrow_codes,
+    build_snapshot,
     group_rows,
     object_array,
 )
@@ -45,6 +46,23 @@ MANIFEST = "snapshot.json"
 POINTER = "current.json"
 _COLUMNS = ("seqs", "created_at", "duration_s", "creator_codes", "remix_of_row", "cameo_rows",
             "newest_first", "sample")  # fmt: skip
+
+
+def snapshot_folder(home: Path) -> Path:
+    """Where a home's snapshots are saved."""
+    return home / "snapshots"
+
+
+def resave_snapshot(clips: ClipStore) -> bool:
+    """Build the snapshot again and save it, when the home has one saved: after the
+    indexes are rebuilt, a saved snapshot that borrowed the old indexes' codes no longer
+    fits them, and would read its own saved codes (a second copy) until the catalog
+    changes. False when there was none to replace."""
+    folder = snapshot_folder(clips.home)
+    if not (folder / POINTER).exists():
+        return False
+    save_snapshot(build_snapshot(clips), clips, folder)
+    return True
 
 
 def save_snapshot(snap: CatalogSnapshot, clips: ClipStore, folder: Path) -> Path:

@@ -235,3 +235,17 @@ def test_codes_the_index_does_not_hold_are_the_snapshot_own_and_say_so(store, mo
     stored = clips.catalog.channel_vectors("text").vectors
     err = np.abs(matrix[np.arange(len(stored))] - stored)
     assert (err <= matrix.step / 2 + 1e-6).all()  # its own ranges, over every row
+
+
+def test_reindexing_saves_the_snapshot_again_over_the_new_indexes(store):
+    clips, snapshots = store
+    add(clips, FIRST + ADDED, NOW)  # the index was trained on the first 8 clips
+    folder = snapshot_files.snapshot_folder(clips.home)
+    assert not snapshot_files.resave_snapshot(clips)  # nothing saved: nothing to replace
+    snapshot_files.save_snapshot(snapshots.current(), clips, folder)
+    clips.reindex()  # trained again on all 12: the saved codes' ranges no longer fit
+    stale = load_snapshot(folder, clips)
+    assert stale is not None and isinstance(stale.vectors["text"].codes, np.ndarray)
+    assert snapshot_files.resave_snapshot(clips)
+    fresh = load_snapshot(folder, clips)
+    assert fresh is not None and isinstance(fresh.vectors["text"].codes, BorrowedCodes)

@@ -960,6 +960,11 @@ def _repair_markers(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     i = 0
     while i < len(tokens):
         t = tokens[i]
+        j = _trailing_off(tokens, i)
+        if j:  # 「イルカ…じゃなくてシャチ」: dolphins, er, not those, orcas
+            out.append((i, j))
+            i = j
+            continue
         if t.script == "ja" and (t.lemma in _JA_REPAIRS or t.norm in _JA_REPAIRS):
             j = i + 1
             while j < len(tokens) and tokens[j].script == "ja" and tokens[j].pos == "AUX":
@@ -979,6 +984,22 @@ def _repair_markers(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     return out
 
 
+def _trailing_off(tokens: Sequence[Token], i: int) -> int:
+    """End of a self-correction that starts at token i: an ellipsis (…, ‥, or two dots or
+    more) right before 「じゃなく(て)」: a speaker trailing off and taking the word back, not
+    the contrast 「アニメじゃなくて実写」 asks for. 0 when there is none."""
+    j = i
+    while j < len(tokens) and tokens[j].text in ("…", "‥", "."):
+        j += 1
+    dots = sum(len(t.text) if t.text == "." else 2 for t in tokens[i:j])
+    if dots < 2 or j + 1 >= len(tokens):
+        return 0
+    if tokens[j].text not in ("じゃ", "では") or tokens[j + 1].lemma != "ない":
+        return 0
+    j += 2
+    return j + 1 if j < len(tokens) and tokens[j].text == "て" else j
+
+
 def apply_repairs(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses with their repairs marked: a repair marker is never a concept, and what
     follows it, once something was named before it, is a clause of its own that takes back
@@ -994,9 +1015,11 @@ def apply_repairs(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Cl
     for clause in clauses:
         concepts = tuple((s, e) for s, e in clause.concepts if not in_marker(s, e))
         named = any(c.concepts for c in out)  # something named before this clause
-        # A marker between the clause before and this one marks this one.
+        # A marker after what the clause before named (inside that clause or between
+        # the two: 「イルカ…じゃなくて」 is one clause) marks this one.
+        after = max((e for _, e in out[-1].concepts), default=out[-1].end) if out else 0
         repairs = clause.repairs or (
-            named and any(out[-1].end <= ms and me <= clause.start for ms, me in markers)
+            named and any(after <= ms and me <= clause.start for ms, me in markers)
         )
         start = clause.start
         for ms, me in sorted(markers):

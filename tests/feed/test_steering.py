@@ -298,10 +298,19 @@ def test_a_repair_marker_is_no_concept_and_starts_a_clause_that_takes_back(text,
         ("more owls, sorry, I mean bats", [("boost", "bats")]),
         ("hide the ferret videos, oops, I meant the weasel ones", [("exclude", "weasel")]),
         ("no more yachts, hang on, I mean superyachts", [("exclude", "superyachts")]),
+        # Trailing off before 「じゃなくて」 takes the word back ("dolphins... no, orcas").
+        ("イルカ…じゃなくてシャチの動画もっと", [("boost", "シャチ")]),
+        ("キャンプ...じゃなくてグランピングだけにして", [("only", "グランピング")]),
     ],
 )
 def test_a_repaired_request_applies_to_what_was_meant(reader, text, expected):
     assert ops(reader, text) == expected
+
+
+def test_without_trailing_off_jyanakute_still_contrasts(reader):
+    (first, refused), (second, wanted) = ops(reader, "アニメじゃなくて実写がいい")
+    assert (first, refused) in {("exclude", "アニメ"), ("suppress", "アニメ")}
+    assert (second, wanted) == ("boost", "実写")
 
 
 @pytest.mark.parametrize(

@@ -941,6 +941,29 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
     return inside[0].script == "en" and inside[0].norm in _EN_BECAUSE
 
 
+_EN_TOO = (("too",), ("as", "well"), ("also",), ("either",))
+
+
+def adds_to_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause adds what it names to the request before it: the particle
+    「も」 right after a concept (「…、犬もね」「ゾンビも」), or "too", "as well", "also",
+    "either" outside its concepts ("less cats, and dogs as well")."""
+    inside = [t for t in tokens if clause.start <= t.start and t.end <= clause.end]
+    ends = {e for _, e in clause.concepts}
+    for k, t in enumerate(inside):
+        if t.script == "ja" and t.text == "も" and t.pos == "PART" and t.start in ends:
+            return True
+        if any(s <= t.start and t.end <= e for s, e in clause.concepts):
+            continue
+        for words in _EN_TOO:
+            got = inside[k : k + len(words)]
+            if len(got) == len(words) and all(
+                u.script == "en" and u.norm == w for u, w in zip(got, words, strict=True)
+            ):
+                return True
+    return False
+
+
 def has_words(text: str) -> bool:
     """Whether `text` holds a letter or a digit (in any script)."""
     return any(unicodedata.category(c)[0] in ("L", "N") for c in text)

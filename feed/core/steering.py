@@ -37,6 +37,7 @@ from feed.core.intent import (
     LabelledText,
     Token,
     Tokenizer,
+    adds_to_the_last,
     apply_repairs,
     clause_cues,
     clauses_from_tags,
@@ -245,6 +246,18 @@ class InstructionReader:
                 # with no word asking for anything itself, is not a request of its own.
                 read.append(([], (), ()))
                 continue
+            if phrases and not cues.any() and adds_to_the_last(clause, tokens):
+                before = _last_named(read)
+                if before is not None and read[before][1]:
+                    # 「猫は減らして、犬もね」, "less cats, and dogs as well": what the clause
+                    # before asked, for these too.
+                    _, first, second = read[before]
+                    read.append((
+                        phrases,
+                        tuple(replace(first[0], phrase=ph, clause=words) for ph in phrases),
+                        tuple(replace(second[0], phrase=ph, clause=words) for ph in phrases),
+                    ))  # fmt: skip
+                    continue
             if op == "none":
                 read.append((phrases, (), ()))
                 continue

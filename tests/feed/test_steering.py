@@ -307,6 +307,20 @@ def test_a_repaired_request_applies_to_what_was_meant(reader, text, expected):
     assert ops(reader, text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("猫は減らして、犬もね", [("suppress", "猫"), ("suppress", "犬")]),
+        ("less cats, and dogs as well", [("suppress", "cats"), ("suppress", "dogs")]),
+        ("no spiders, also no snakes", [("exclude", "spiders"), ("exclude", "snakes")]),
+        # A clause with a cue of its own says what it wants, 「も」 or not.
+        ("ホラーは減らして、でもゾンビはもっと", [("suppress", "ホラー"), ("boost", "ゾンビ")]),
+    ],
+)
+def test_a_clause_that_adds_to_the_last_takes_its_op(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
 def test_without_trailing_off_jyanakute_still_contrasts(reader):
     (first, refused), (second, wanted) = ops(reader, "アニメじゃなくて実写がいい")
     assert (first, refused) in {("exclude", "アニメ"), ("suppress", "アニメ")}

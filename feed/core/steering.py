@@ -212,7 +212,7 @@ class InstructionReader:
         probs = self.model.op_probs([text] * len(clauses), clauses, [tokens] * len(clauses),
                                     self.encode)  # fmt: skip
         # Per clause: the phrases it names and its two readings (equal unless it asked).
-        read: list[tuple[list[str], tuple[ParsedOp, ...], tuple[ParsedOp, ...]]] = []
+        read: list[_Read] = []
         for clause, p in zip(clauses, probs, strict=True):
             by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
             op = max(by_op, key=lambda k: by_op[k])
@@ -227,13 +227,9 @@ class InstructionReader:
                 # what it asked for goes to these phrases unless they say otherwise.
                 before = _last_named(read)
                 if before is not None:
-                    _, first, second = read.pop(before)
-                    if first and not cues.any():
-                        read.append((
-                            phrases,
-                            tuple(replace(first[0], phrase=ph, clause=words) for ph in phrases),
-                            tuple(replace(second[0], phrase=ph, clause=words) for ph in phrases),
-                        ))  # fmt: skip
+                    taken_back = read.pop(before)
+                    if taken_back[1] and not cues.any():
+                        read.append(_asked_as(taken_back, phrases, words))
                         continue
             if (
                 op != "none"
@@ -251,12 +247,7 @@ class InstructionReader:
                 if before is not None and read[before][1]:
                     # 「猫は減らして、犬もね」, "less cats, and dogs as well": what the clause
                     # before asked, for these too.
-                    _, first, second = read[before]
-                    read.append((
-                        phrases,
-                        tuple(replace(first[0], phrase=ph, clause=words) for ph in phrases),
-                        tuple(replace(second[0], phrase=ph, clause=words) for ph in phrases),
-                    ))  # fmt: skip
+                    read.append(_asked_as(read[before], phrases, words))
                     continue
             if op == "none":
                 read.append((phrases, (), ()))
@@ -312,6 +303,20 @@ class InstructionReader:
         if len(ops) > MAX_OPS_PER_INSTRUCTION:
             raise InstructionError(f"more than {MAX_OPS_PER_INSTRUCTION} instructions at once")
         return ops
+
+
+_Read = tuple[list[str], tuple[ParsedOp, ...], tuple[ParsedOp, ...]]
+
+
+def _asked_as(other: _Read, phrases: list[str], words: str) -> _Read:
+    """A clause naming `phrases` read as asking what the clause read as `other` asked
+    (its first op's kind and weight in each reading), in its own words."""
+    _, first, second = other
+    return (
+        phrases,
+        tuple(replace(first[0], phrase=ph, clause=words) for ph in phrases),
+        tuple(replace(second[0], phrase=ph, clause=words) for ph in phrases),
+    )
 
 
 def _last_named(read: Sequence[tuple[list[str], object, object]]) -> int | None:

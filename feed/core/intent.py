@@ -537,14 +537,24 @@ def masked_clause(text: str, clause: Clause) -> str:
     return re.sub(r"\s+", " ", "".join(out)).strip()
 
 
+def tokens_in(clause: Clause, tokens: Sequence[Token]) -> list[Token]:
+    """The tokens that lie within a clause."""
+    return [t for t in tokens if t.start >= clause.start and t.end <= clause.end]
+
+
+def in_concept(token: Token, clause: Clause) -> bool:
+    """Whether a token lies within one of the clause's concept spans."""
+    return any(s <= token.start and token.end <= e for s, e in clause.concepts)
+
+
 def clause_features(text: str, clause: Clause, tokens: Sequence[Token]) -> list[str]:
     """Sparse feature strings of one clause for the op classifier (concept masked)."""
-    inside = [t for t in tokens if t.start >= clause.start and t.end <= clause.end]
+    inside = tokens_in(clause, tokens)
     masked = masked_clause(text, clause).lower()
     feats = []
     words: list[str] = []
     for t in inside:
-        if any(s <= t.start and t.end <= e for s, e in clause.concepts):
+        if in_concept(t, clause):
             if not words or words[-1] != MASK:
                 words.append(MASK)
             continue
@@ -590,12 +600,8 @@ def _clause_cues(
 ) -> set[str]:
     return {
         _cue(t)
-        for t in tokens
-        if t.start >= clause.start
-        and t.end <= clause.end
-        and t.norm not in skip
-        and t.text not in skip
-        and not any(s <= t.start and t.end <= e for s, e in clause.concepts)
+        for t in tokens_in(clause, tokens)
+        if t.norm not in skip and t.text not in skip and not in_concept(t, clause)
     }
 
 
@@ -639,13 +645,7 @@ class ClauseCues:
 
 def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     """The cues of one clause, with negation read over the cue it scopes."""
-    words = [
-        t
-        for t in tokens
-        if t.start >= clause.start
-        and t.end <= clause.end
-        and not any(s <= t.start and t.end <= e for s, e in clause.concepts)
-    ]
+    words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
     after = [t for t in tokens if t.start >= clause.end][:1]  # the "?" that ends it
     cues = [_cue(t) for t in words]
     roles = [_negator_role(words, i, after) for i in range(len(words))]
@@ -926,7 +926,7 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause states a reason: Japanese ending in a causal conjunction
     (「ダイエット中なので」「赤ちゃんが寝てるから」「…ため」), English opening with one
     ("because the baby is asleep", "since I'm eating")."""
-    inside = [t for t in tokens if clause.start <= t.start and t.end <= clause.end]
+    inside = tokens_in(clause, tokens)
     while inside and not has_words(inside[-1].text):
         inside.pop()
     if not inside:
@@ -948,20 +948,26 @@ def adds_to_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause adds what it names to the request before it: the particle
     「も」 right after a concept (「…、犬もね」「ゾンビも」), or "too", "as well", "also",
     "either" outside its concepts ("less cats, and dogs as well")."""
-    inside = [t for t in tokens if clause.start <= t.start and t.end <= clause.end]
+    inside = tokens_in(clause, tokens)
     ends = {e for _, e in clause.concepts}
     for k, t in enumerate(inside):
         if t.script == "ja" and t.text == "も" and t.pos == "PART" and t.start in ends:
             return True
-        if any(s <= t.start and t.end <= e for s, e in clause.concepts):
-            continue
-        for words in _EN_TOO:
-            got = inside[k : k + len(words)]
-            if len(got) == len(words) and all(
-                u.script == "en" and u.norm == w for u, w in zip(got, words, strict=True)
-            ):
-                return True
+        if not in_concept(t, clause) and _english_at(inside, k, _EN_TOO):
+            return True
     return False
+
+
+def _english_at(tokens: Sequence[Token], i: int, phrases: Sequence[tuple[str, ...]]) -> int:
+    """End of the first of `phrases` (English word sequences) that the tokens spell from
+    token i, or 0 when none does."""
+    for words in phrases:
+        j = i + len(words)
+        if j <= len(tokens) and all(
+            u.script == "en" and u.norm == w for u, w in zip(tokens[i:j], words, strict=True)
+        ):
+            return j
+    return 0
 
 
 def has_words(text: str) -> bool:
@@ -995,14 +1001,11 @@ def _repair_markers(tokens: Sequence[Token]) -> list[tuple[int, int]]:
             out.append((i, j))
             i = j
             continue
-        for words in _EN_REPAIRS:
-            j = i + len(words)
-            if j <= len(tokens) and all(
-                u.script == "en" and u.norm == w for u, w in zip(tokens[i:j], words, strict=True)
-            ):
-                out.append((i, j))
-                i = j - 1
-                break
+        j = _english_at(tokens, i, _EN_REPAIRS)
+        if j:
+            out.append((i, j))
+            i = j
+            continue
         i += 1
     return out
 

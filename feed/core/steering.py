@@ -319,7 +319,7 @@ def _asked_as(other: _Read, phrases: list[str], words: str) -> _Read:
     )
 
 
-def _last_named(read: Sequence[tuple[list[str], object, object]]) -> int | None:
+def _last_named(read: Sequence[_Read]) -> int | None:
     """Position of the last clause read so far that named something, if any."""
     return next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
 

@@ -243,8 +243,9 @@ def _compact(
     if borrowed is not None:
         off = _NO_ROWS  # rows the index's codes do not hold
         for start in range(0, len(seqs), BLOCK_ROWS):
-            block = np.arange(start, min(start + BLOCK_ROWS, len(seqs)))
-            missed = has[block] & ~borrowed.codes_hold(block, matrix[block])
+            stop = min(start + BLOCK_ROWS, len(seqs))
+            block = np.arange(start, stop)
+            missed = has[start:stop] & ~borrowed.codes_hold(block, matrix[start:stop])
             off = np.concatenate([off, block[missed]])
         if len(off) <= exact_limit(len(seqs), borrowed):
             return borrowed.with_exact(off, matrix[off]) if len(off) else borrowed

@@ -142,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = FeedService.open(engine, args.home, reader)
     from_saved = service.snapshots.latest() is not None
     snap = service.snapshots.current()
-    freeze_long_lived()  # as `steerfeed serve` does once its app is built
+    service.warm_up()  # as `steerfeed serve` does once its app is built
+    freeze_long_lived()
     ready = time.perf_counter()
     report["open"] = {
         "clips": len(snap), "clip_store_s": opened - started, "service_s": ready - opened,

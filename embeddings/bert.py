@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import erf
 
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
@@ -136,8 +137,6 @@ class NumpyBert:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """float32 (len(texts), dim), rows of unit length."""
-        from scipy.special import erf
-
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
         with self._lock:

@@ -197,7 +197,7 @@ def _serve(settings: Settings, engine: ClipStore | None = None) -> int:
 
     use_one_thread_per_request()
     app = create_app(settings, engine)
-    freeze_long_lived()
+    freeze_long_lived(app)
     print(
         f"steerfeed serving {settings.home} at http://{settings.host}:{settings.port}", flush=True
     )

@@ -1094,8 +1094,16 @@ class IntentModel:
         encode: Encode | None,
     ) -> np.ndarray:  # fmt: skip
         """(len(clauses), classes) op probabilities; texts[i] holds clauses[i]."""
-        x = _design(texts, clauses, tokens, encode if self.encoder_id else None, self.dense_scale)
-        logits = x @ self._coef_t + self.intercept
+        if self.encoder_id:
+            logits = _design(texts, clauses, tokens, encode, self.dense_scale) @ self._coef_t
+        else:
+            # Each clause's logits are the sum of its features' rows: no sparse matrix, so
+            # reading never imports scipy or scikit-learn (hundreds of modules a server
+            # would otherwise load on its first instruction).
+            logits = np.zeros((len(clauses), len(self.classes)))
+            for i, (t, c, tok) in enumerate(zip(texts, clauses, tokens, strict=True)):
+                logits[i] = self._coef_t[hashed_columns(clause_features(t, c, tok))].sum(axis=0)
+        logits = logits + self.intercept
         logits = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return np.asarray(p / p.sum(axis=1, keepdims=True))
@@ -1153,21 +1161,34 @@ def _open_tagger(path: Path) -> Any:
     return tagger
 
 
-def _hashed(rows: Sequence[Sequence[str]]) -> Any:
-    from sklearn.feature_extraction import FeatureHasher
+def hashed_columns(features: Sequence[str]) -> np.ndarray:
+    """The design-matrix column of each feature string, as scikit-learn's FeatureHasher
+    (`input_type="string"`, no alternate sign) places it: |murmurhash3_32(utf-8)| modulo
+    HASH_FEATURES. A feature listed twice counts twice."""
+    import mmh3
 
-    return FeatureHasher(n_features=HASH_FEATURES, input_type="string", alternate_sign=False
-                         ).transform(rows)  # fmt: skip
+    return np.fromiter(
+        (abs(mmh3.hash(f, 0, signed=True)) % HASH_FEATURES for f in features),
+        dtype=np.int64, count=len(features),
+    )  # fmt: skip
 
 
 def _design(
     texts: Sequence[str], clauses: Sequence[Clause], tokens: Sequence[Sequence[Token]],
     encode: Encode | None, dense_scale: float,
 ) -> Any:  # fmt: skip
+    """The sparse design matrix of the classifier (training, and reading with sentence
+    vectors): hashed clause features, then the masked clause's vector when `encode`."""
     from scipy import sparse
 
-    rows = [clause_features(t, c, tok) for t, c, tok in zip(texts, clauses, tokens, strict=True)]
-    x = _hashed(rows)
+    columns = [hashed_columns(clause_features(t, c, tok))
+               for t, c, tok in zip(texts, clauses, tokens, strict=True)]  # fmt: skip
+    indptr = np.cumsum([0, *(len(c) for c in columns)])
+    x = sparse.csr_matrix(
+        (np.ones(indptr[-1]), np.concatenate([*columns, np.empty(0, np.int64)]), indptr),
+        shape=(len(columns), HASH_FEATURES),
+    )  # fmt: skip
+    x.sum_duplicates()
     if encode is not None:
         masked = [masked_clause(t, c) for t, c in zip(texts, clauses, strict=True)]
         unique = sorted(set(masked))  # templates repeat: encode each masked clause once
@@ -1175,8 +1196,6 @@ def _design(
         row = {m: i for i, m in enumerate(unique)}
         dense = vectors[[row[m] for m in masked]]
         x = sparse.hstack([x, sparse.csr_matrix(dense * dense_scale)]).tocsr()
-    else:
-        x = x.tocsr()  # what stacking a (rows, 0) block beside it gave, without the copies
     return x
 
 

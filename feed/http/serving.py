@@ -92,12 +92,16 @@ def app_from_env() -> FastAPI:
 
     use_one_thread_per_request()
     app = create_app(Settings.from_env())
-    freeze_long_lived()
+    freeze_long_lived(app)
     return app
 
 
-def freeze_long_lived() -> None:
+def freeze_long_lived(app: FastAPI | None = None) -> None:
     """Move what is loaded so far (models, the catalog snapshot) out of the GC's way:
-    full collections scanning ~500k long-lived objects stall requests for 300+ ms."""
+    full collections scanning ~500k long-lived objects stall requests for 300+ ms.
+    With `app`, its service is warmed up first (`FeedService.warm_up`), so what the first
+    instruction and phrase load is frozen too."""
+    if app is not None:
+        app.state.context.service.warm_up()
     gc.collect()
     gc.freeze()

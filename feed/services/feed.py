@@ -90,6 +90,15 @@ class FeedService:
         users = open_store("users", urls.users)
         return cls(clips, users, open_store("events", urls.events), reader, shared=shared)
 
+    def warm_up(self) -> None:
+        """Read one instruction and encode one phrase, so that what they load on first use
+        (modules, buffers) is loaded before a server freezes its long-lived objects
+        (`feed.http.serving.freeze_long_lived`): loaded later, it would stall the first
+        request and stay in every full collection of the garbage collector."""
+        self.reader.read("more cats, less dogs, no clowns")
+        self.reader.read("猫をもっと、ホラーは無理")
+        self.phrases.phrase_vectors("cats")
+
     @property
     def snapshot_folder(self) -> Path:
         """Where the catalog snapshot is saved between runs."""

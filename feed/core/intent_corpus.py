@@ -922,6 +922,75 @@ def expand_corpus(spec: CorpusSpec, n: int, seed: int) -> list[TrainingExample]:
     return examples
 
 
+# Hand-written instruction sets (data/steering/, the format of heldout.toml) the reader
+# also learns from, each case once: real phrasings no template writes. The sets dev3 and
+# dev5 are never learned from; they stay the check that a change generalises.
+HANDWRITTEN_ROOT = DATA_DIR / "steering"
+HANDWRITTEN_SETS = ("dev_instructions.toml", "dev2_instructions.toml", "dev4_instructions.toml")
+# Where two ops of a hand-written case meet, their clauses split at punctuation between
+# the two concepts or at a conjunction (the last in English, where ops come first; the
+# first in Japanese, where they come after their concept).
+_CLAUSE_BREAK = re.compile(r"[,、。.!?！？;；]|\s+(?:and|but|then|also)\s+")
+
+
+def handwritten_example(text: str, lang: str, ops: Sequence[tuple[str, str | None]]) -> (
+    TrainingExample | None
+):  # fmt: skip
+    """A hand-written case as a training example, or None when its clauses cannot be told
+    from the text alone: an op the corpus lacks ("ask"), a concept not found verbatim in
+    order, or two different ops with no break (or several) between their concepts.
+
+    `ops` are (op, concept) in sentence order; ops of one clause (a list, "no cats or
+    dogs") share its span.
+    """
+    if not ops or any(op not in OPS for op, _ in ops):
+        return None
+    if len(ops) == 1 and ops[0][1] is None:
+        return TrainingExample(text, lang, (ClauseLabel(ops[0][0], "", -1, -1, 0, len(text)),))
+    spans: list[tuple[int, int]] = []
+    for _, concept in ops:
+        at = -1 if concept is None else text.find(concept, spans[-1][1] if spans else 0)
+        if at < 0:
+            return None
+        spans.append((at, at + len(concept or "")))
+    groups: list[list[int]] = [[0]]
+    cuts: list[tuple[int, int]] = []  # (end of one clause, start of the next)
+    for i in range(1, len(ops)):
+        gap_at = spans[i - 1][1]
+        breaks = list(_CLAUSE_BREAK.finditer(text, gap_at, spans[i][0]))
+        if not breaks or (len(breaks) > 1 and ops[i][0] != ops[i - 1][0]):
+            if breaks or ops[i][0] != ops[i - 1][0]:
+                return None
+            groups[-1].append(i)  # a list under one op
+            continue
+        cut = breaks[0] if lang == "ja" else breaks[-1]
+        cuts.append((cut.start(), cut.end()))
+        groups.append([i])
+    starts = [0, *(end for _, end in cuts)]
+    ends = [*(start for start, _ in cuts), len(text)]
+    clauses = tuple(
+        ClauseLabel(ops[i][0], ops[i][1] or "", *spans[i], start, end)
+        for group, start, end in zip(groups, starts, ends, strict=True)
+        for i in group
+    )  # fmt: skip
+    return TrainingExample(text, lang, clauses)
+
+
+def load_handwritten(paths: Sequence[Path]) -> list[TrainingExample]:
+    """Every case of the hand-written sets at `paths` that `handwritten_example` takes."""
+    from feed.core.intent import normalise
+
+    examples: list[TrainingExample] = []
+    for path in paths:
+        for case in tomllib.loads(path.read_text(encoding="utf-8"))["case"]:
+            ops = [(o["op"], o.get("concept") and normalise(o["concept"])) for o in case["ops"]]
+            lang = "ja" if case["lang"] == "ja" else "en"
+            found = handwritten_example(normalise(case["text"]), lang, ops)
+            if found is not None:
+                examples.append(found)
+    return examples
+
+
 def split_corpus(
     examples: Sequence[TrainingExample], dev_share: float, seed: int
 ) -> tuple[list[TrainingExample], list[TrainingExample]]:

@@ -377,10 +377,18 @@ def parse_instruction(text: str, reader: InstructionReader) -> list[ParsedOp]:
 
 
 def training_texts() -> list[LabelledText]:
-    """The training corpus (data/steering/train), expanded with a fixed seed."""
-    from feed.core.intent_corpus import expand_corpus, load_corpus_spec
+    """The training corpus: data/steering/train expanded with a fixed seed, then the
+    hand-written sets `HANDWRITTEN_SETS`."""
+    from feed.core.intent_corpus import (
+        HANDWRITTEN_ROOT,
+        HANDWRITTEN_SETS,
+        expand_corpus,
+        load_corpus_spec,
+        load_handwritten,
+    )
 
     examples = expand_corpus(load_corpus_spec(), CORPUS_SIZE, CORPUS_SEED)
+    examples += load_handwritten([HANDWRITTEN_ROOT / name for name in HANDWRITTEN_SETS])
     return [
         LabelledText(
             ex.text,

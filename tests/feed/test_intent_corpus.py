@@ -15,8 +15,12 @@ from feed.core.intent_corpus import (
     OPS,
     CorpusSpec,
     TrainingExample,
+    HANDWRITTEN_ROOT,
+    HANDWRITTEN_SETS,
     expand_corpus,
+    handwritten_example,
     load_corpus_spec,
+    load_handwritten,
     split_corpus,
 )
 
@@ -210,3 +214,43 @@ def test_hedges_are_read_both_ways_in_both_languages(corpus):
     for lang in ("en", "ja"):
         ops = {op for found, op in hedged if found == lang}
         assert "boost" in ops and ops & {"suppress", "exclude"}, lang
+
+
+def _parts(example: TrainingExample | None) -> list[tuple[str, str, str]] | None:
+    if example is None:
+        return None
+    t = example.text
+    return [(c.op, t[c.start : c.end], t[c.concept_start : c.concept_end]) for c in example.clauses]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "ops", "expected"),
+    [
+        ("more sharks pls", "en", [("boost", "sharks")], [("boost", "more sharks pls", "sharks")]),
+        ("hello there", "en", [("none", None)], [("none", "hello there", "")]),
+        ("no cats or dogs", "en", [("exclude", "cats"), ("exclude", "dogs")],
+         [("exclude", "no cats or dogs", "cats"), ("exclude", "no cats or dogs", "dogs")]),
+        ("less cats, more dogs", "en", [("suppress", "cats"), ("boost", "dogs")],
+         [("suppress", "less cats", "cats"), ("boost", " more dogs", "dogs")]),
+        ("猫は減らして、犬はもっと", "ja", [("suppress", "猫"), ("boost", "犬")],
+         [("suppress", "猫は減らして", "猫"), ("boost", "犬はもっと", "犬")]),
+        # Clauses that cannot be told from the text alone are left out.
+        ("less cats more dogs", "en", [("suppress", "cats"), ("boost", "dogs")], None),
+        ("horror? maybe", "en", [("ask", "horror")], None),
+        ("more sharks", "en", [("boost", "whales")], None),
+    ],
+)  # fmt: skip
+def test_a_handwritten_case_becomes_clauses_split_between_its_concepts(text, lang, ops, expected):
+    assert _parts(handwritten_example(text, lang, ops)) == expected
+
+
+def test_the_handwritten_sets_learned_from_are_never_the_unseen_checks():
+    names = set(HANDWRITTEN_SETS)
+    assert not names & {"heldout.toml", "dev3_instructions.toml", "dev5_instructions.toml"}
+    examples = load_handwritten([HANDWRITTEN_ROOT / n for n in HANDWRITTEN_SETS])
+    assert len(examples) >= 500
+    for ex in examples:
+        for c in ex.clauses:
+            assert 0 <= c.start < c.end <= len(ex.text), ex.text
+            if c.op in CONCEPT_OPS:
+                assert c.start <= c.concept_start < c.concept_end <= c.end, ex.text

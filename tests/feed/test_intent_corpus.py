@@ -11,12 +11,12 @@ import pytest
 
 from feed.core.intent_corpus import (
     CONCEPT_OPS,
+    HANDWRITTEN_ROOT,
+    HANDWRITTEN_SETS,
     HEDGE,
     OPS,
     CorpusSpec,
     TrainingExample,
-    HANDWRITTEN_ROOT,
-    HANDWRITTEN_SETS,
     expand_corpus,
     handwritten_example,
     load_corpus_spec,

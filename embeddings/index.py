@@ -323,8 +323,11 @@ class VectorIndex:
         structure is rebuilt, so a holder can tell whether its labels still apply."""
         return self._codes
 
-    def search(self, queries: np.ndarray, k: int) -> list[SearchHits]:
-        """k nearest ids per query row, best first (fewer when the index is small)."""
+    def search(
+        self, queries: np.ndarray, k: int, *, explore: int = HNSW_EF_PER_K
+    ) -> list[SearchHits]:
+        """k nearest ids per query row, best first (fewer when the index is small). An HNSW
+        search explores `explore` times as many candidates as it returns (efSearch)."""
         q = as_matrix(queries, self.dim)
         if k <= 0 or len(self._ids) == 0:
             empty = SearchHits(np.empty(0, np.int64), np.empty(0, np.float32))
@@ -333,7 +336,7 @@ class VectorIndex:
         params = None
         if self.kind == "hnsw":  # per call, so concurrent searches never share it
             params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-            params.efSearch = max(HNSW_EF_SEARCH, HNSW_EF_PER_K * fetch)
+            params.efSearch = max(HNSW_EF_SEARCH, explore * fetch)
         scores, labels = self._faiss.search(q, fetch, params=params)  # type: ignore[call-arg]
         hits = []
         for row_labels, row_scores in zip(labels, scores, strict=True):

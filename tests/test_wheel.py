@@ -167,7 +167,9 @@ def test_the_wheel_carries_code_web_page_and_shipped_data(installed):
         names = set(wheel.namelist())
     assert shipped_data_files() <= names
     assert "feed/data/steering/heldout.toml" in names
-    assert not fnmatch.filter(names, "feed/data/steering/dev*_instructions.toml")
+    # The reader learns from some hand-written sets; the unseen checks stay out.
+    assert "feed/data/steering/dev2_instructions.toml" in names
+    assert not fnmatch.filter(names, "feed/data/steering/dev[35]_instructions.toml")
     assert {"feed/http/static/index.html", "feed/http/static/app.js"} <= names
     assert {f"{n.replace('.', '/')}/__init__.py" for n in code_packages()} <= names
 

@@ -926,7 +926,10 @@ def expand_corpus(spec: CorpusSpec, n: int, seed: int) -> list[TrainingExample]:
 # also learns from, each case once: real phrasings no template writes. The sets dev3 and
 # dev5 are never learned from; they stay the check that a change generalises.
 HANDWRITTEN_ROOT = DATA_DIR / "steering"
-HANDWRITTEN_SETS = ("dev_instructions.toml", "dev2_instructions.toml", "dev4_instructions.toml")
+HANDWRITTEN_SETS = (
+    "dev_instructions.toml", "dev2_instructions.toml", "dev4_instructions.toml",
+    "dev6_instructions.toml",
+)  # fmt: skip
 # Where two ops of a hand-written case meet, their clauses split at punctuation between
 # the two concepts or at a conjunction (the last in English, where ops come first; the
 # first in Japanese, where they come after their concept).
@@ -983,6 +986,10 @@ def load_handwritten(paths: Sequence[Path]) -> list[TrainingExample]:
     examples: list[TrainingExample] = []
     for path in paths:
         for case in tomllib.loads(path.read_text(encoding="utf-8"))["case"]:
+            if case.get("kind") == "correction":
+                # Only the corrected request is labelled: the words taken back would
+                # teach the tagger that a concept ("more pandas... wait no") is none.
+                continue
             ops = [(o["op"], o.get("concept") and normalise(o["concept"])) for o in case["ops"]]
             lang = "ja" if case["lang"] == "ja" else "en"
             found = handwritten_example(normalise(case["text"]), lang, ops)

@@ -30,6 +30,7 @@ import numpy as np
 
 from embeddings.encoders import TextEncoder, VisualEncoder, pool_frames
 from embeddings.frames import MediaError, MediaLimits, probe_video, sample_frames
+from embeddings.index import HNSW_EF_PER_K
 from feed.core.consent import inherited_cameos
 from feed.core.manifest import LineError, ManifestEntry
 from feed.services.rwlock import ReadWriteLock
@@ -562,20 +563,23 @@ class ClipStore:
                 with self._nearest_lock:
                     self._nearest.clear()
 
-    def nearest(self, channel: str, vector: np.ndarray, k: int) -> np.ndarray:
+    def nearest(
+        self, channel: str, vector: np.ndarray, k: int, *, explore: int = HNSW_EF_PER_K
+    ) -> np.ndarray:
         """Sequence numbers of the k clips nearest to one vector in a channel, best first
-        (read-only). A search asked again while the index is unchanged (a user's taste,
-        page after page) is answered from a cache of the last NEAREST_CACHE searches."""
+        (read-only); an HNSW index explores `explore` times k candidates. A search asked
+        again while the index is unchanged (a user's taste, page after page) is answered
+        from a cache of the last NEAREST_CACHE searches."""
         query = np.ascontiguousarray(vector, dtype=np.float32)
         with self.lock.read():
             index = self.indexes[channel]
-            key = (channel, k, index.generation, len(index), query.tobytes())
+            key = (channel, k, explore, index.generation, len(index), query.tobytes())
             with self._nearest_lock:
                 found = self._nearest.get(key)
                 if found is not None:
                     self._nearest.move_to_end(key)
                     return found
-            found = index.search(query[None, :], k)[0].ids
+            found = index.search(query[None, :], k, explore=explore)[0].ids
             found.flags.writeable = False
             # Kept while the read lock is still held: no writer can have changed the
             # index (and cleared the cache) between this search and its keeping.

@@ -44,6 +44,10 @@ PER_SOURCE = {"taste": 300, "steer": 300, "fresh": 100, "social": 100, "remix": 
               "explore": 40, "popular": 100, "made": 50}  # fmt: skip
 SOURCES = frozenset(PER_SOURCE)
 ONLY_POOL = 600
+# A taste search explores only as deep as it fetches (HNSW efSearch = k): taste candidates
+# are scored and diversified after, and need not be an exact search's; half the cost of a
+# phrase's search, which explores twice as deep (embeddings.index.HNSW_EF_PER_K).
+TASTE_EXPLORE = 1
 SOURCE_REASONS = {
     "taste": "like clips you watched",
     "steer": "matches what you asked for",
@@ -201,7 +205,8 @@ class FeedPages:
             if t.taste is None or t.taste_weight <= 0 or channel not in self.clips.indexes:
                 continue
             direction = t.taste / max(float(np.linalg.norm(t.taste)), 1e-12)
-            seqs = self.clips.nearest(channel, direction, PER_SOURCE["taste"] * 2)
+            seqs = self.clips.nearest(channel, direction, PER_SOURCE["taste"] * 2,
+                                      explore=TASTE_EXPLORE)  # fmt: skip
             found.append(snap.rows_for_seqs(seqs))
         return found
 

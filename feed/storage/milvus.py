@@ -46,6 +46,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from embeddings.index import (
     HNSW_EF_CONSTRUCTION,
+    HNSW_EF_PER_K,
     HNSW_EF_SEARCH,
     HNSW_M,
     SearchHits,
@@ -71,6 +72,7 @@ VECTOR = "vector"
 BATCH_BYTES = 8 * 1024 * 1024  # vectors per insert or upsert call, well under gRPC's limits
 ID_BATCH = 10_000  # ids per get or delete call (each becomes a `seq in [...]` expression)
 MAX_TOPK = 16_384  # the most neighbours Milvus returns per query (and rows per query call)
+MAX_EF = 32_768  # the deepest HNSW search Milvus runs
 # Rows written since the last flush before `save` flushes: milvus-lite scans unflushed rows
 # in Python (20,000 of dim 384 took 2 s a search, 0.07 s once flushed), and a server
 # rate-limits flushes, so neither wants one per upload.
@@ -238,9 +240,12 @@ class MilvusIndex:
             out[row] = found[seq]
         return out
 
-    def search(self, queries: np.ndarray, k: int) -> list[SearchHits]:
+    def search(
+        self, queries: np.ndarray, k: int, *, explore: int = HNSW_EF_PER_K
+    ) -> list[SearchHits]:
         """k nearest ids per query row by inner product, best first (fewer when the index
-        is small; at most 16,384, Milvus's limit)."""
+        is small; at most 16,384, Milvus's limit). An HNSW search explores `explore` times
+        as many candidates as it returns (ef, at most Milvus's 32,768)."""
         q = as_matrix(queries, self.dim)
         if k <= 0 or not self._ids or not len(q):
             empty = SearchHits(np.empty(0, np.int64), np.empty(0, np.float32))
@@ -248,7 +253,7 @@ class MilvusIndex:
         limit = min(k, MAX_TOPK)
         params: dict[str, Any] = {"metric_type": "IP"}
         if self.kind == "HNSW":
-            params["params"] = {"ef": max(HNSW_EF_SEARCH, limit)}
+            params["params"] = {"ef": min(max(HNSW_EF_SEARCH, explore * limit), MAX_EF)}
         found = self._client.search(
             self.collection, data=q, limit=limit, anns_field=VECTOR,
             output_fields=[PK], search_params=params,

@@ -76,6 +76,35 @@ def test_hnsw_recall_and_tombstones(rng, monkeypatch):
     assert len(again) == 10
 
 
+def test_hnsw_explores_as_deep_as_asked(rng, monkeypatch):
+    """efSearch is `explore` times k: a deeper search finds at least as much of the
+    exact answer, and each asks FAISS for its own depth."""
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 500)
+    monkeypatch.setattr(index_mod, "HNSW_EF_SEARCH", 1)
+    vectors = unit(rng, 3000, 32)
+    idx = VectorIndex("text", "m", 32)
+    idx.upsert(np.arange(3000, dtype=np.int64), vectors)
+    assert idx.kind == "hnsw"
+    asked: list[int] = []
+    search = idx._faiss.search
+
+    def spy(q, k, params=None):
+        asked.append(params.efSearch)
+        return search(q, k, params=params)
+
+    monkeypatch.setattr(idx._faiss, "search", spy)
+    queries = unit(rng, 40, 32)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :200]
+
+    def recall(explore: int) -> float:
+        found = [h.ids for h in idx.search(queries, 200, explore=explore)]
+        return float(np.mean([len(set(e) & set(f)) for e, f in zip(exact, found, strict=True)]))
+
+    shallow, deep = recall(1), recall(4)
+    assert asked == [200, 800]
+    assert deep >= shallow and deep > 190
+
+
 def test_save_load_roundtrip(tmp_path, rng):
     idx = VectorIndex("visual", "clip-x", 16)
     idx.upsert(np.array([4, 5, 6]), unit(rng, 3))

@@ -53,9 +53,9 @@ def test_a_feed_over_milvus_searches_serves_steers_and_catches_up(
     searched: list[tuple[str, int]] = []
     milvus_search = MilvusIndex.search
 
-    def counted(index, queries, k):
+    def counted(index, queries, k, **options):
         searched.append((index.channel, k))
-        return milvus_search(index, queries, k)
+        return milvus_search(index, queries, k, **options)
 
     monkeypatch.setattr(MilvusIndex, "search", counted)
 

@@ -35,12 +35,16 @@ def sizes_of(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _served(report: dict[str, Any]) -> dict[str, Any]:
-    """A `serve_bench.py` report in the shape of one `feed_bench.py` size."""
+    """A `serve_bench.py` report in the shape of one `feed_bench.py` size. Its pages are
+    those whose phrases the engine had met before, where the report has them: each of its
+    users steers to phrases of its own, so an instruction's first page is a new phrase's
+    (plotted as such)."""
     names = {"boost + exclude": "boost (+ exclude)"}
+    pages = report.get("pages_phrases_met", report["pages"])
     return {
         "build": {"count": report["open"]["clips"], "rss_mb": report["rss_mb_after"],
                   "max_rss_mb": report["peak_rss_mb"]},
-        "pages": [{"scenario": names.get(k, k), "latency": v} for k, v in report["pages"].items()],
+        "pages": [{"scenario": names.get(k, k), "latency": v} for k, v in pages.items()],
         "new_steer_page": {"after_steer": report["new_phrase_first_page"]},
         "upload_to_page": {"next_page": report["upload"]["next_page"]},
     }  # fmt: skip

@@ -1217,19 +1217,17 @@ class LabelledClause:
 
 @dataclass(frozen=True)
 class LabelledText:
-    """A training instruction with its clauses; with `tagged` False, the op classifier
-    learns from it and the tagger does not (clause spans cut by a rule, not written)."""
+    """A training instruction with its clauses."""
 
     text: str
     clauses: tuple[LabelledClause, ...]
-    tagged: bool = True
 
 
 def fingerprint_of(examples: Sequence[LabelledText], encoder_id: str | None, seed: int) -> str:
     """A hash naming exactly what a model was trained from."""
     h = hashlib.sha256(f"v{MODEL_VERSION}|{encoder_id}|{seed}|{TAGGER_L1}|{TAGGER_L2}".encode())
     for ex in examples:
-        h.update(ex.text.encode() if ex.tagged else b"untagged|" + ex.text.encode())
+        h.update(ex.text.encode())
         for c in ex.clauses:
             h.update(f"|{c.op}:{c.start}:{c.end}:{c.concept_start}:{c.concept_end}".encode())
     return h.hexdigest()[:16]
@@ -1259,9 +1257,8 @@ def train_intent_model(
         tokens = tokenizer.tokenize(text)
         if not tokens:
             continue
-        if ex.tagged:
-            spans = [(c.start, c.end, c.concept_start, c.concept_end) for c in ex.clauses]
-            trainer.append(token_features(tokens), tags_from_spans(tokens, spans))
+        spans = [(c.start, c.end, c.concept_start, c.concept_end) for c in ex.clauses]
+        trainer.append(token_features(tokens), tags_from_spans(tokens, spans))
         # One row per clause, every concept of a list masked, as the reader will see it.
         by_span: dict[tuple[int, int], tuple[str, list[tuple[int, int]]]] = {}
         for c in ex.clauses:

@@ -66,9 +66,6 @@ STRONG = 1.6
 MILD = 0.5
 CORPUS_SIZE = 16000
 CORPUS_SEED = 0
-# Whether the tagger also learns from the hand-written sets, whose clause spans a rule cuts
-# (`intent_corpus.handwritten_example`); the op classifier always does.
-HANDWRITTEN_TAGGED = True
 SENTENCE_VECTORS = False
 
 GLOSSARY_PATH = DATA_DIR / "lexicon" / "ja.toml"
@@ -390,8 +387,8 @@ def training_texts() -> list[LabelledText]:
         load_handwritten,
     )
 
-    generated = expand_corpus(load_corpus_spec(), CORPUS_SIZE, CORPUS_SEED)
-    written = load_handwritten([HANDWRITTEN_ROOT / name for name in HANDWRITTEN_SETS])
+    examples = expand_corpus(load_corpus_spec(), CORPUS_SIZE, CORPUS_SEED)
+    examples += load_handwritten([HANDWRITTEN_ROOT / name for name in HANDWRITTEN_SETS])
     return [
         LabelledText(
             ex.text,
@@ -399,9 +396,7 @@ def training_texts() -> list[LabelledText]:
                 LabelledClause(c.op, c.start, c.end, c.concept_start, c.concept_end)
                 for c in ex.clauses
             ),
-            tagged=tagged,
         )  # fmt: skip
-        for examples, tagged in ((generated, True), (written, HANDWRITTEN_TAGGED))
         for ex in examples
     ]
 

@@ -928,7 +928,7 @@ def expand_corpus(spec: CorpusSpec, n: int, seed: int) -> list[TrainingExample]:
 HANDWRITTEN_ROOT = DATA_DIR / "steering"
 HANDWRITTEN_SETS = (
     "dev_instructions.toml", "dev2_instructions.toml", "dev4_instructions.toml",
-    "dev6_instructions.toml",
+    "dev6_instructions.toml", "dev7_instructions.toml",
 )  # fmt: skip
 # Where two ops of a hand-written case meet, their clauses split at punctuation between
 # the two concepts or at a conjunction (the last in English, where ops come first; the

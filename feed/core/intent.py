@@ -37,6 +37,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import mmh3
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -1106,8 +1107,8 @@ class IntentModel:
             # reading never imports scipy or scikit-learn (hundreds of modules a server
             # would otherwise load on its first instruction).
             logits = np.zeros((len(clauses), len(self.classes)))
-            for i, (t, c, tok) in enumerate(zip(texts, clauses, tokens, strict=True)):
-                logits[i] = self._coef_t[hashed_columns(clause_features(t, c, tok))].sum(axis=0)
+            for i, columns in enumerate(_clause_columns(texts, clauses, tokens)):
+                logits[i] = self._coef_t[columns].sum(axis=0)
         logits = logits + self.intercept
         logits = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
@@ -1170,12 +1171,18 @@ def hashed_columns(features: Sequence[str]) -> np.ndarray:
     """The design-matrix column of each feature string, as scikit-learn's FeatureHasher
     (`input_type="string"`, no alternate sign) places it: |murmurhash3_32(utf-8)| modulo
     HASH_FEATURES. A feature listed twice counts twice."""
-    import mmh3
-
     return np.fromiter(
         (abs(mmh3.hash(f, 0, signed=True)) % HASH_FEATURES for f in features),
         dtype=np.int64, count=len(features),
     )  # fmt: skip
+
+
+def _clause_columns(
+    texts: Sequence[str], clauses: Sequence[Clause], tokens: Sequence[Sequence[Token]]
+) -> list[np.ndarray]:
+    """Each clause's hashed feature columns; texts[i] and tokens[i] hold clauses[i]."""
+    return [hashed_columns(clause_features(t, c, tok))
+            for t, c, tok in zip(texts, clauses, tokens, strict=True)]  # fmt: skip
 
 
 def _design(
@@ -1186,8 +1193,7 @@ def _design(
     vectors): hashed clause features, then the masked clause's vector when `encode`."""
     from scipy import sparse
 
-    columns = [hashed_columns(clause_features(t, c, tok))
-               for t, c, tok in zip(texts, clauses, tokens, strict=True)]  # fmt: skip
+    columns = _clause_columns(texts, clauses, tokens)
     indptr = np.cumsum([0, *(len(c) for c in columns)])
     x = sparse.csr_matrix(
         (np.ones(indptr[-1]), np.concatenate([*columns, np.empty(0, np.int64)]), indptr),

@@ -961,11 +961,12 @@ def handwritten_example(text: str, lang: str, ops: Sequence[tuple[str, str | Non
     for i in range(1, len(ops)):
         gap_at = spans[i - 1][1]
         breaks = list(_CLAUSE_BREAK.finditer(text, gap_at, spans[i][0]))
-        if not breaks or (len(breaks) > 1 and ops[i][0] != ops[i - 1][0]):
-            if breaks or ops[i][0] != ops[i - 1][0]:
-                return None
+        same_op = ops[i][0] == ops[i - 1][0]
+        if not breaks and same_op:
             groups[-1].append(i)  # a list under one op
             continue
+        if not breaks or (len(breaks) > 1 and not same_op):
+            return None
         cut = breaks[0] if lang == "ja" else breaks[-1]
         cuts.append((cut.start(), cut.end()))
         groups.append([i])

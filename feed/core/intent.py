@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 12
+MODEL_VERSION = 13
 HASH_FEATURES = 2**18
 # The tagger's L1 and L2 regularisation (CRFsuite's c1, c2). With the hand-written sets
 # learned from, L2 0.01 let one sentence's word pairs decide a tag ("how many shark videos
@@ -495,6 +495,17 @@ def _shape(text: str) -> str:
     return "other"
 
 
+@functools.cache
+def emoji_words(text: str) -> tuple[str, ...]:
+    """The words of an emoji's Unicode name, drawing words dropped (🚫 → no, entry;
+    👎 → thumbs, down); () for anything else. A picture that says what to do (🚫, 🙅)
+    shares name words with the words that say it."""
+    if not _is_emoji(text):
+        return ()
+    words = unicodedata.name(text[0], "").lower().split()
+    return tuple(w for w in words if w not in _EMOJI_NAME_FILLER)
+
+
 def token_features(tokens: Sequence[Token]) -> list[list[str]]:
     """CRF feature strings for every token (its own word, shape, cue, and its neighbours)."""
     base = []
@@ -509,6 +520,7 @@ def token_features(tokens: Sequence[Token]) -> list[list[str]]:
     n = len(tokens)
     for i, own in enumerate(base):
         f = ["bias"] + [f"{k}={v}" for k, v in own.items()]
+        f += [f"emw={w}" for w in emoji_words(tokens[i].text)]
         if i == 0:
             f.append("BOS")
         if i == n - 1:
@@ -566,6 +578,7 @@ def clause_features(text: str, clause: Clause, tokens: Sequence[Token]) -> list[
             continue
         words.append(t.norm)
         cue = _cue(t)
+        feats += [f"emw={w}" for w in emoji_words(t.text)]
         feats.append(f"lemma={t.lemma}")
         feats.append(f"pos={t.pos}:{t.norm}")
         if cue:

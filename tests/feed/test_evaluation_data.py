@@ -249,11 +249,16 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
     assert not shared, f"dev cases whose text is also held out: {shared}"
 
 
-# Three more development sets in the same format: dev2 (a casual phone-typing voice, tuned
-# on), dev3 (other voices, never tuned on: it checks that changes generalise) and dev4
-# (keigo, Kansai-ben, net slang, chat typing, asides and reasons, over concepts the
-# training corpus does not list).
-MORE_DEV = {"dev2": 200, "dev3": 150, "dev4": 170}  # set → fewest cases
+# More development sets in the same format. dev2 (a casual phone-typing voice), dev3
+# (typos inside cue words, complaints, double negatives, replacements), dev4 (keigo,
+# Kansai-ben, net slang, asides and reasons), dev5 (the hardest voices: self-repairs,
+# letters, conditionals, emoji, children), dev6, dev7 and dev9 are learned from; dev8
+# (written apart, never learned from or read case by case) checks that a change
+# generalises. Set → (fewest cases, least share of Japanese).
+MORE_DEV = {
+    "dev2": (200, 0.40), "dev3": (150, 0.40), "dev4": (170, 0.40), "dev5": (250, 0.40),
+    "dev6": (450, 0.40), "dev7": (500, 0.40), "dev8": (400, 0.45), "dev9": (500, 0.45),
+}  # fmt: skip
 
 
 def _norm(text: str) -> str:
@@ -268,14 +273,15 @@ def more_dev(request):
 
 def test_more_dev_cases_parse_with_unique_ids_numbered_by_language(more_dev):
     name, cases = more_dev
-    assert len(cases) >= MORE_DEV[name]
+    fewest, japanese = MORE_DEV[name]
+    assert len(cases) >= fewest
     ids = [c.id for c in cases]
     assert len(set(ids)) == len(ids)
     for case in cases:
         assert re.fullmatch(rf"{name}-{ID_PREFIX[case.lang]}-\d{{3}}", case.id), case.id
     assert len({c.text for c in cases}) == len(cases), "a text appears twice"
     langs = Counter(c.lang for c in cases)
-    assert langs["ja"] / len(cases) >= 0.40
+    assert langs["ja"] / len(cases) >= japanese
 
 
 def test_more_dev_concepts_are_verbatim_and_accepts_keep_polarity(more_dev):
@@ -288,7 +294,7 @@ def test_more_dev_concepts_are_verbatim_and_accepts_keep_polarity(more_dev):
                 assert op.concept and op.concept in case.text, case.id
             assert all(POLARITY[a] * POLARITY[op.op] >= 0 for a in op.accept), case.id
     asks = sum(any(op.op == "ask" for op in c.ops) for c in cases)
-    assert asks <= 0.05 * len(cases)
+    assert asks <= 0.08 * len(cases)
 
 
 def test_each_dev_set_shares_no_text_with_the_others(dev_cases):

@@ -252,14 +252,15 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # More development sets in the same format. dev2 (a casual phone-typing voice), dev3
 # (typos inside cue words, complaints, double negatives, replacements), dev4 (keigo,
 # Kansai-ben, net slang, asides and reasons), dev5 (the hardest voices: self-repairs,
-# letters, conditionals, emoji, children), dev6, dev7 and dev9 to dev13 are learned from;
+# letters, conditionals, emoji, children), dev6, dev7 and dev9 to dev17 are learned from;
 # dev8 (written apart, never learned from or read case by case) checks that a change
-# generalises. Set → (fewest cases, least share of Japanese): dev10 is mostly English
-# chat, dev11 almost all Japanese.
+# generalises. Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly
+# English chat, dev11 and dev15 almost all Japanese.
 MORE_DEV = {
     "dev2": (200, 0.40), "dev3": (150, 0.40), "dev4": (170, 0.40), "dev5": (250, 0.40),
     "dev6": (450, 0.40), "dev7": (500, 0.40), "dev8": (400, 0.45), "dev9": (500, 0.45),
     "dev10": (500, 0.15), "dev11": (500, 0.90), "dev12": (500, 0.35), "dev13": (500, 0.40),
+    "dev14": (500, 0.10), "dev15": (500, 0.80), "dev16": (500, 0.45), "dev17": (500, 0.30),
 }  # fmt: skip
 
 

@@ -256,7 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append(f"top-{top['k']} overlap with the exact method: mean {top['mean']:.3f},"
                      f" min {top['minimum']:.2f} over {len(top['phrases'])} phrases; mean"
                      f" exact z of the top {top['k']} {top['mean_z_gap']:.3f} below the exact"
-                     f" top {top['k']}'s (at most {top['max_z_gap']:.3f})")  # fmt: skip
+                     f" top {top['k']}'s (at most {top['max_z_gap']:.3f}); the first"
+                     f" search alone: mean {top['first_mean']:.3f},"
+                     f" min {top['first_minimum']:.2f}")  # fmt: skip
         lines.append(f"exclusions: {ex['leaks']} of {ex['served']} served clips at the exact"
                      f" bar over {ex['users']} users' {ex['pages']} pages")  # fmt: skip
     print("\n".join(lines))

@@ -23,7 +23,7 @@ from feed.services import snapshot as snapshot_mod
 from feed.services import snapshot_files
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
-from feed.services.relevance import PhraseRelevance, z_many
+from feed.services.relevance import DEEP_EXPLORE, PhraseRelevance, z_many
 from feed.services.snapshot import CatalogSnapshot, Snapshots, build_snapshot
 from feed.services.snapshot_files import load_snapshot
 from feed.storage.stores import open_store
@@ -79,6 +79,14 @@ def served(tmp_path, text_encoder, reader, monkeypatch):
 def add(clips: ClipStore, rows, when: float, line: int = 1) -> None:
     for offset, entry in enumerate(entries(rows, line)):
         clips.ingest([entry], now=when + offset)
+
+
+def settled_nearest(phrases: PhraseRelevance, match, k: int):
+    """`nearest` once its second, deeper search has finished (what pages after the first read)."""
+    phrases.nearest(match, k)
+    for pending in phrases.warming():
+        pending.result()
+    return phrases.nearest(match, k)
 
 
 def same_content(grown: CatalogSnapshot, rebuilt: CatalogSnapshot, exact: bool = True) -> None:
@@ -257,6 +265,33 @@ def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store):
     assert not len(carried._known[0][0])
 
 
+def test_a_deeper_search_after_the_first_finds_what_the_index_walk_missed(store, monkeypatch):
+    """A phrase's first search is the one its first page waits for; a second, deeper one
+    follows on a thread of its own, and later pages read its best matches. Here the index's
+    shallow walk misses every best clip (as HNSW did for "dogs" at a million clips)."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    real = clips.nearest
+
+    def walk(channel, vector, k, *, explore=2):
+        if explore >= DEEP_EXPLORE:
+            return real(channel, vector, k, explore=explore)
+        return real(channel, vector, len(FIRST), explore=explore)[::-1][:k]  # the worst k
+
+    monkeypatch.setattr(clips, "nearest", walk)
+    match = phrases.match("a small bird wading in water")  # no clip names it
+    assert match.sampled and not len(match.named)
+    exact = match.z(np.arange(len(match.snap)))
+    first, _ = phrases.nearest(match, 2)
+    best, z = settled_nearest(phrases, match, 2)
+    assert np.argmax(exact) not in first[:1]
+    assert best[0] == np.argmax(exact) == 0  # the heron at dawn
+    np.testing.assert_allclose(z, exact[best], atol=1e-6)
+    assert len(best) <= 4  # never more than twice as deep as asked
+    assert not phrases.warming()
+
+
 def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
     clips, snapshots = store
     add(clips, FIRST, NOW)
@@ -275,9 +310,9 @@ def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
     np.testing.assert_array_equal(np.sort(carried.named), fresh.named)
     # its best matches too, from the older best ones and every added row scored: what
     # fetching them afresh finds, and the added rows the index did not return
-    phrases.nearest(before, 2)
+    settled_nearest(phrases, before, 2)
     best, z = phrases.nearest(carried, 2)
-    again, z_again = PhraseRelevance(clips, snapshots, Glossary({})).nearest(fresh, 2)
+    again, z_again = settled_nearest(PhraseRelevance(clips, snapshots, Glossary({})), fresh, 2)
     np.testing.assert_array_equal(best[: len(again)], again)
     np.testing.assert_allclose(z[: len(again)], z_again, atol=1e-6)
     np.testing.assert_allclose(z, fresh.z(best), atol=1e-6)
@@ -295,7 +330,7 @@ def test_a_phrase_match_carries_over_many_growths(store):
     add(clips, FIRST, NOW)
     phrases = PhraseRelevance(clips, snapshots, Glossary({}))
     before = phrases.match("heron")
-    phrases.nearest(before, 2)
+    settled_nearest(phrases, before, 2)
     for i in range(3):  # three uploads, each growing the snapshot; no one asks meanwhile
         add(clips, ADDED[i : i + 1], NOW + 100 * (i + 1), line=i + 1)
         snapshots.current()

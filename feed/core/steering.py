@@ -32,6 +32,8 @@ from typing import Literal, cast
 import numpy as np
 
 from feed.core.intent import (
+    Clause,
+    ClauseCues,
     IntentModel,
     LabelledClause,
     LabelledText,
@@ -52,6 +54,13 @@ from feed.core.intent import (
     tag_mentions,
     train_intent_model,
     word_set,
+)
+from feed.core.polarity_vote import (
+    MEMORY_FILE,
+    PolarityMemory,
+    build_memory,
+    memory_fingerprint,
+    vote_text,
 )
 from feed.resources import DATA_DIR
 
@@ -180,6 +189,10 @@ class InstructionReader:
     model: IntentModel
     encode: Encode | None
     glossary: Glossary
+    # The second reading of polarity (feed.core.polarity_vote) and the encoder it reads
+    # clauses with; without them the classifier's reading stands alone.
+    polarity: PolarityMemory | None = None
+    vote_encode: Encode | None = None
 
     def read(self, text: str) -> list[ParsedOp]:
         """Ops of an instruction; raises InstructionError (or AmbiguousInstruction)."""
@@ -266,7 +279,7 @@ class InstructionReader:
                     raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
                 phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
-            unclear = _polarity_unclear(
+            unclear = self._neighbours_disagree(text, clause, by_op, cues) or _polarity_unclear(
                 by_op,
                 cues.negative,
                 cues.positive,
@@ -303,6 +316,27 @@ class InstructionReader:
         if len(ops) > MAX_OPS_PER_INSTRUCTION:
             raise InstructionError(f"more than {MAX_OPS_PER_INSTRUCTION} instructions at once")
         return ops
+
+    def _neighbours_disagree(
+        self, text: str, clause: Clause, by_op: dict[str, float], cues: ClauseCues
+    ) -> bool:
+        """Whether the training clauses nearest this one in meaning ask for the opposite
+        of the classifier's reading (feed.core.polarity_vote); False without a memory.
+        Not asked where a cue word of the reading's own polarity backs it ("more", "no",
+        "only" read as only, だけ): the words typed outweigh the neighbours; nor for a
+        clause that takes back the one before ("…じゃなくてXだけ"), whose negation is
+        about the words taken back."""
+        if self.polarity is None or self.vote_encode is None or clause.repairs:
+            return False  # a clause taking back the one before: the repair rules read it
+        more = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
+        less = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
+        only = cues.only and max(by_op, key=lambda k: by_op[k]) == "only"
+        if more > less and (cues.positive or only) and not cues.negative:
+            return False
+        if less > more and cues.negative and not cues.positive:
+            return False
+        query = self.vote_encode([vote_text(text, clause)])[0]
+        return self.polarity.disagrees(query, by_op)
 
 
 _Read = tuple[list[str], tuple[ParsedOp, ...], tuple[ParsedOp, ...]]
@@ -426,7 +460,9 @@ def load_reader(
             if saved_in != folder and not (folder / "intent.json").exists():
                 # Other processes told to use this folder find the model there too.
                 folder.mkdir(parents=True, exist_ok=True)
-                for name in _MODEL_FILES:
+                for name in (MEMORY_FILE, *_MODEL_FILES):
+                    if not (saved_in / name).exists():
+                        continue  # no polarity memory without the multilingual encoder
                     tmp = folder / f".{name}.tmp"
                     shutil.copyfile(saved_in / name, tmp)
                     os.replace(tmp, folder / name)
@@ -450,6 +486,30 @@ def load_reader(
             model = train_intent_model(texts, tokenizer, folder, encode=encode,
                                        encoder_id=encoder_id, seed=CORPUS_SEED,
                                        progress=progress)  # fmt: skip
-        reader = InstructionReader(tokenizer, model, encode, Glossary.load())
+        polarity, vote_encode = _polarity_memory(texts, model, folder, progress)
+        reader = InstructionReader(tokenizer, model, encode, Glossary.load(), polarity, vote_encode)
         _READERS[sentence_vectors] = (reader, folder)
         return reader
+
+
+def _polarity_memory(
+    texts: Sequence[LabelledText],
+    model: IntentModel,
+    folder: Path,
+    progress: Callable[[str], None] | None,
+) -> tuple[PolarityMemory | None, Encode | None]:
+    """The polarity vote's memory (built once per corpus beside the model) and the encoder
+    it reads with; (None, None), with a warning, when the multilingual encoder is missing."""
+    from embeddings.encoders import EncoderUnavailable, MultilingualEncoder
+
+    try:
+        encoder = MultilingualEncoder.load()
+    except EncoderUnavailable as exc:
+        log.warning("no polarity vote: %s", exc)
+        return None, None
+    fingerprint = memory_fingerprint(model.fingerprint, encoder.model_id)
+    memory = PolarityMemory.load(folder, fingerprint)
+    if memory is None:
+        memory = build_memory(texts, encoder.encode_texts, fingerprint, progress)
+        memory.save(folder)
+    return memory, encoder.encode_texts

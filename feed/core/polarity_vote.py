@@ -1,0 +1,145 @@
+"""A second reading of a clause's polarity: the training clauses nearest to it in meaning.
+
+The op classifier reads words it has seen; a clause in words it has not ("VTuberの歌枠は
+マシマシで", "big yikes on X") it can read confidently backwards. This keeps every
+training clause with its concept masked ("no more X pls"), as a multilingual sentence
+vector with the share of its labels that ask for less. A clause being read is encoded
+the same way; when at least VOTE_SHARE of its VOTE_NEIGHBOURS nearest training clauses
+ask for the opposite of what the classifier read, the reader asks instead of applying.
+
+Measured by leaving each of nine hand-written sets out of training and reading it
+(about 4,500 cases): 369 inversions became 302, for 1.3 points of op accuracy (as many
+right readings turned into questions as inversions avoided). Shares of 0.6 and 0.8
+avoided 90 and 28 inversions, for 4.1 and 0.3 points.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from feed.core.intent import MASK, Clause, LabelledText, masked_clause, normalise
+
+log = logging.getLogger(__name__)
+
+VOTE_NEIGHBOURS = 15
+VOTE_SHARE = 0.7
+MEMORY_FILE = "polarity.npz"
+MEMORY_VERSION = 1
+NEGATIVE_OPS = frozenset({"suppress", "exclude"})
+POSITIVE_OPS = frozenset({"boost", "only"})
+_BATCH = 256
+
+Encode = Callable[[Sequence[str]], np.ndarray]
+
+
+def vote_text(text: str, clause: Clause) -> str:
+    """What the vote encodes of a clause: its words, every concept masked, lower case."""
+    return masked_clause(text, clause).lower()
+
+
+@dataclass(frozen=True)
+class PolarityMemory:
+    """The training clauses' vectors (rows L2-normalised) and their negative shares."""
+
+    vectors: np.ndarray  # (n, d) float32
+    negative: np.ndarray  # (n,) float32, 1.0 when every label of the clause asks for less
+    fingerprint: str
+
+    def negative_share(self, query: np.ndarray) -> float:
+        """Share of the VOTE_NEIGHBOURS training clauses nearest `query` that ask for less
+        (each weighted by its own negative share)."""
+        sims = self.vectors @ np.asarray(query, dtype=np.float32)
+        k = min(VOTE_NEIGHBOURS, len(sims))
+        nearest = np.argpartition(-sims, k - 1)[:k]
+        return float(self.negative[nearest].mean())
+
+    def disagrees(self, query: np.ndarray, by_op: dict[str, float]) -> bool:
+        """True when the neighbours ask for the opposite of the classifier's polarity."""
+        pos = sum(by_op.get(op, 0.0) for op in POSITIVE_OPS)
+        neg = sum(by_op.get(op, 0.0) for op in NEGATIVE_OPS)
+        if pos == neg or not len(self.negative):
+            return False
+        share = self.negative_share(query)
+        return share >= VOTE_SHARE if pos > neg else 1.0 - share >= VOTE_SHARE
+
+    def save(self, folder: Path) -> None:
+        """Write the memory under `folder` (atomically)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, vectors=self.vectors.astype(np.float16), negative=self.negative,
+                         fingerprint=np.array(self.fingerprint))  # fmt: skip
+            os.replace(tmp, folder / MEMORY_FILE)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(cls, folder: Path, fingerprint: str) -> PolarityMemory | None:
+        """The memory saved under `folder` if it was built for `fingerprint`, else None."""
+        path = folder / MEMORY_FILE
+        try:
+            with np.load(path) as saved:
+                if str(saved["fingerprint"]) != fingerprint:
+                    return None
+                vectors = saved["vectors"].astype(np.float32)
+                negative = saved["negative"].astype(np.float32)
+        except (OSError, KeyError, ValueError) as exc:
+            if path.exists():
+                log.warning("polarity memory %s unreadable (%s); building it again", path, exc)
+            return None
+        return cls(vectors, negative, fingerprint)
+
+
+def memory_fingerprint(model_fingerprint: str, encoder_id: str) -> str:
+    """What a memory was built from: the reader's corpus (its fingerprint) and encoder."""
+    return f"v{MEMORY_VERSION}|{model_fingerprint}|{encoder_id}|{MASK}"
+
+
+def training_clauses(examples: Sequence[LabelledText]) -> dict[str, list[float]]:
+    """Each distinct masked training clause with a boost, only, suppress or exclude label,
+    and its labels as 1.0 (less) or 0.0 (more). A clause naming several concepts masks
+    them all, as the classifier's training rows do."""
+    found: dict[str, list[float]] = {}
+    for ex in examples:
+        text = normalise(ex.text)
+        by_span: dict[tuple[int, int], tuple[str, list[tuple[int, int]]]] = {}
+        for c in ex.clauses:
+            op, concepts = by_span.setdefault((c.start, c.end), (c.op, []))
+            if c.concept_start >= 0:
+                concepts.append((c.concept_start, c.concept_end))
+        for (start, end), (op, concepts) in by_span.items():
+            if op not in NEGATIVE_OPS | POSITIVE_OPS:
+                continue
+            words = vote_text(text, Clause(start, end, tuple(sorted(concepts))))
+            found.setdefault(words, []).append(1.0 if op in NEGATIVE_OPS else 0.0)
+    return found
+
+
+def build_memory(
+    examples: Sequence[LabelledText],
+    encode: Encode,
+    fingerprint: str,
+    progress: Callable[[str], None] | None = None,
+) -> PolarityMemory:
+    """Encode every distinct training clause (a few seconds for ~15,000)."""
+    clauses = training_clauses(examples)
+    words = sorted(clauses)
+    say = progress or (lambda _msg: None)
+    say(f"encoding {len(words)} training clauses for the polarity vote")
+    blocks = [encode(words[i : i + _BATCH]) for i in range(0, len(words), _BATCH)]
+    # Rounded to the half precision it is saved in, so a memory reads the same built or loaded.
+    vectors = (
+        np.concatenate(blocks).astype(np.float16).astype(np.float32) if blocks else np.empty((0, 0))
+    )
+    negative = np.array([np.mean(clauses[w]) for w in words], dtype=np.float32)
+    return PolarityMemory(vectors, negative, fingerprint)

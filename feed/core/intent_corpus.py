@@ -933,6 +933,7 @@ HANDWRITTEN_SETS = (
     "dev11_instructions.toml", "dev12_instructions.toml", "dev13_instructions.toml",
     "dev14_instructions.toml", "dev15_instructions.toml", "dev16_instructions.toml",
     "dev17_instructions.toml", "dev18_instructions.toml", "dev19_instructions.toml",
+    "dev20_instructions.toml", "dev21_instructions.toml",
 )  # fmt: skip
 UNSEEN_SETS = ("heldout.toml", "dev8_instructions.toml")
 # Where two ops of a hand-written case meet, their clauses split at punctuation between

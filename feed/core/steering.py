@@ -8,7 +8,9 @@ embedding space that reads their language (feed/services/feed.py). Nothing here 
 
 A negative instruction never becomes a boost: a clause whose polarity the model cannot
 tell raises `AmbiguousInstruction` with the readings it considered, and nothing is
-applied until the person picks one.
+applied until the person picks one. Polarity is told twice: by the classifier with the
+clause's cue words, and by the training clauses nearest the clause in meaning
+(feed/core/polarity_vote.py); where they disagree, it asks.
 
 The Japanese glossary (data/lexicon/ja.toml) is no longer the gate for Japanese: it only
 lends English words to the English-only spaces (MiniLM, the CLIP text tower) when a

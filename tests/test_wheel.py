@@ -171,7 +171,8 @@ def test_the_wheel_carries_code_web_page_and_shipped_data(installed):
     assert "feed/data/steering/heldout.toml" in names
     # The reader learns from some hand-written sets, so they ship; the unseen check stays out.
     assert {f"feed/data/steering/{n}" for n in HANDWRITTEN_SETS} <= names
-    assert "feed/data/steering/dev8_instructions.toml" not in names
+    for unseen in ("dev8", "dev22", "dev23"):
+        assert f"feed/data/steering/{unseen}_instructions.toml" not in names
     assert {"feed/http/static/index.html", "feed/http/static/app.js"} <= names
     assert {f"{n.replace('.', '/')}/__init__.py" for n in code_packages()} <= names
 

@@ -923,8 +923,9 @@ def expand_corpus(spec: CorpusSpec, n: int, seed: int) -> list[TrainingExample]:
 
 
 # Hand-written instruction sets (data/steering/, the format of heldout.toml) the reader
-# also learns from, each case once: real phrasings no template writes. The set dev8 and
-# the held-out set are never learned from; dev8 is the check that a change generalises.
+# also learns from, each case once: real phrasings no template writes. The held-out set,
+# dev8, dev22 and dev23 are never learned from; the three dev sets are the checks that a
+# change generalises (dev22: polarity that is easy to get backwards; dev23: concept spans).
 HANDWRITTEN_ROOT = DATA_DIR / "steering"
 HANDWRITTEN_SETS = (
     "dev_instructions.toml", "dev2_instructions.toml", "dev3_instructions.toml",
@@ -935,7 +936,9 @@ HANDWRITTEN_SETS = (
     "dev17_instructions.toml", "dev18_instructions.toml", "dev19_instructions.toml",
     "dev20_instructions.toml", "dev21_instructions.toml",
 )  # fmt: skip
-UNSEEN_SETS = ("heldout.toml", "dev8_instructions.toml")
+UNSEEN_SETS = (
+    "heldout.toml", "dev8_instructions.toml", "dev22_instructions.toml", "dev23_instructions.toml",
+)  # fmt: skip
 # Where two ops of a hand-written case meet, their clauses split at punctuation between
 # the two concepts or at a conjunction (the last in English, where ops come first; the
 # first in Japanese, where they come after their concept).

@@ -1242,6 +1242,20 @@ class LabelledText:
     clauses: tuple[LabelledClause, ...]
 
 
+def labelled_clauses(example: LabelledText) -> list[tuple[str, Clause]]:
+    """(op, clause) per clause of a training text: one row per clause, every concept of a
+    list masked together, as the reader will see it."""
+    by_span: dict[tuple[int, int], tuple[str, list[tuple[int, int]]]] = {}
+    for c in example.clauses:
+        op, concepts = by_span.setdefault((c.start, c.end), (c.op, []))
+        if c.concept_start >= 0:
+            concepts.append((c.concept_start, c.concept_end))
+    return [
+        (op, Clause(start, end, tuple(sorted(concepts))))
+        for (start, end), (op, concepts) in by_span.items()
+    ]
+
+
 def fingerprint_of(examples: Sequence[LabelledText], encoder_id: str | None, seed: int) -> str:
     """A hash naming exactly what a model was trained from."""
     h = hashlib.sha256(f"v{MODEL_VERSION}|{encoder_id}|{seed}|{TAGGER_L1}|{TAGGER_L2}".encode())
@@ -1278,15 +1292,9 @@ def train_intent_model(
             continue
         spans = [(c.start, c.end, c.concept_start, c.concept_end) for c in ex.clauses]
         trainer.append(token_features(tokens), tags_from_spans(tokens, spans))
-        # One row per clause, every concept of a list masked, as the reader will see it.
-        by_span: dict[tuple[int, int], tuple[str, list[tuple[int, int]]]] = {}
-        for c in ex.clauses:
-            op, concepts = by_span.setdefault((c.start, c.end), (c.op, []))
-            if c.concept_start >= 0:
-                concepts.append((c.concept_start, c.concept_end))
-        for (start, end), (op, concepts) in by_span.items():
+        for op, clause in labelled_clauses(ex):
             texts.append(text)
-            clauses.append(Clause(start, end, tuple(sorted(concepts))))
+            clauses.append(clause)
             clause_tokens.append(tokens)
             labels.append(op)
     trainer.set_params({"c1": TAGGER_L1, "c2": TAGGER_L2, "max_iterations": 150,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from feed.core.intent import MASK, Clause, LabelledText, masked_clause, normalise
+from feed.core.intent import MASK, Clause, LabelledText, labelled_clauses, masked_clause, normalise
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +117,10 @@ def training_clauses(examples: Sequence[LabelledText]) -> dict[str, list[float]]
     found: dict[str, list[float]] = {}
     for ex in examples:
         text = normalise(ex.text)
-        by_span: dict[tuple[int, int], tuple[str, list[tuple[int, int]]]] = {}
-        for c in ex.clauses:
-            op, concepts = by_span.setdefault((c.start, c.end), (c.op, []))
-            if c.concept_start >= 0:
-                concepts.append((c.concept_start, c.concept_end))
-        for (start, end), (op, concepts) in by_span.items():
-            if op not in NEGATIVE_OPS | POSITIVE_OPS:
-                continue
-            words = vote_text(text, Clause(start, end, tuple(sorted(concepts))))
-            found.setdefault(words, []).append(1.0 if op in NEGATIVE_OPS else 0.0)
+        for op, clause in labelled_clauses(ex):
+            if op in NEGATIVE_OPS | POSITIVE_OPS:
+                words = vote_text(text, clause)
+                found.setdefault(words, []).append(1.0 if op in NEGATIVE_OPS else 0.0)
     return found
 
 

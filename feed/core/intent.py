@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import logging
 import os
@@ -1137,16 +1138,14 @@ class IntentModel:
     def save(self, folder: Path, tagger_bytes: bytes) -> None:
         """Write the model under `folder` (atomically: temp files, then rename)."""
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / "tagger.crfsuite", tagger_bytes)
+        atomic_write(folder / "tagger.crfsuite", tagger_bytes)
         meta = {"version": MODEL_VERSION, "classes": list(self.classes),
                 "dense_scale": self.dense_scale, "encoder_id": self.encoder_id,
                 "fingerprint": self.fingerprint}  # fmt: skip
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-        os.close(fd)
-        with open(tmp, "wb") as fh:
-            np.savez(fh, coef=self.coef, intercept=self.intercept)
-        os.replace(tmp, folder / "classifier.npz")
-        _atomic_write(folder / "intent.json", json.dumps(meta).encode())
+        saved = io.BytesIO()
+        np.savez(saved, coef=self.coef, intercept=self.intercept)
+        atomic_write(folder / "classifier.npz", saved.getvalue())
+        atomic_write(folder / "intent.json", json.dumps(meta).encode())
 
     @classmethod
     def load(cls, folder: Path, fingerprint: str) -> IntentModel | None:
@@ -1165,7 +1164,9 @@ class IntentModel:
                    meta["encoder_id"], fingerprint, threading.Lock())  # fmt: skip
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temp file in its folder, then rename: a reader
+    never sees a half-written file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)

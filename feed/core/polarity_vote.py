@@ -20,16 +20,25 @@ for 73 right readings; 32 for 40; 40 for 42), so the plain 15 stays.
 
 from __future__ import annotations
 
+import io
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from feed.core.intent import MASK, Clause, LabelledText, labelled_clauses, masked_clause, normalise
+from feed.core.intent import (
+    MASK,
+    NEGATIVE,
+    POSITIVE,
+    Clause,
+    LabelledText,
+    atomic_write,
+    labelled_clauses,
+    masked_clause,
+    normalise,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +46,6 @@ VOTE_NEIGHBOURS = 15
 VOTE_SHARE = 0.7
 MEMORY_FILE = "polarity.npz"
 MEMORY_VERSION = 1
-NEGATIVE_OPS = frozenset({"suppress", "exclude"})
-POSITIVE_OPS = frozenset({"boost", "only"})
 _BATCH = 256
 
 Encode = Callable[[Sequence[str]], np.ndarray]
@@ -65,28 +72,20 @@ class PolarityMemory:
         nearest = np.argpartition(-sims, k - 1)[:k]
         return float(self.negative[nearest].mean())
 
-    def disagrees(self, query: np.ndarray, by_op: dict[str, float]) -> bool:
-        """True when the neighbours ask for the opposite of the classifier's polarity."""
-        pos = sum(by_op.get(op, 0.0) for op in POSITIVE_OPS)
-        neg = sum(by_op.get(op, 0.0) for op in NEGATIVE_OPS)
-        if pos == neg or not len(self.negative):
+    def disagrees(self, query: np.ndarray, read_as_more: bool) -> bool:
+        """True when the neighbours ask for the opposite of the reading (more, or less)."""
+        if not len(self.negative):
             return False
         share = self.negative_share(query)
-        return share >= VOTE_SHARE if pos > neg else 1.0 - share >= VOTE_SHARE
+        return share >= VOTE_SHARE if read_as_more else 1.0 - share >= VOTE_SHARE
 
     def save(self, folder: Path) -> None:
         """Write the memory under `folder` (atomically)."""
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, vectors=self.vectors.astype(np.float16), negative=self.negative,
-                         fingerprint=np.array(self.fingerprint))  # fmt: skip
-            os.replace(tmp, folder / MEMORY_FILE)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        saved = io.BytesIO()
+        np.savez(saved, vectors=self.vectors.astype(np.float16), negative=self.negative,
+                 fingerprint=np.array(self.fingerprint))  # fmt: skip
+        atomic_write(folder / MEMORY_FILE, saved.getvalue())
 
     @classmethod
     def load(cls, folder: Path, fingerprint: str) -> PolarityMemory | None:
@@ -118,9 +117,9 @@ def training_clauses(examples: Sequence[LabelledText]) -> dict[str, list[float]]
     for ex in examples:
         text = normalise(ex.text)
         for op, clause in labelled_clauses(ex):
-            if op in NEGATIVE_OPS | POSITIVE_OPS:
+            if op in NEGATIVE | POSITIVE:
                 words = vote_text(text, clause)
-                found.setdefault(words, []).append(1.0 if op in NEGATIVE_OPS else 0.0)
+                found.setdefault(words, []).append(1.0 if op in NEGATIVE else 0.0)
     return found
 
 

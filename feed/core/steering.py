@@ -333,12 +333,14 @@ class InstructionReader:
         more = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
         less = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
         only = cues.only and max(by_op, key=lambda k: by_op[k]) == "only"
+        if more == less:
+            return False
         if more > less and (cues.positive or only) and not cues.negative:
             return False
         if less > more and cues.negative and not cues.positive:
             return False
         query = self.vote_encode([vote_text(text, clause)])[0]
-        return self.polarity.disagrees(query, by_op)
+        return self.polarity.disagrees(query, read_as_more=more > less)
 
 
 _Read = tuple[list[str], tuple[ParsedOp, ...], tuple[ParsedOp, ...]]

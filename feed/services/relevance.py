@@ -138,7 +138,7 @@ SAMPLED_EXCLUDE_MARGIN = 0.06
 # "only"); the warm-up fetches as deep, so the page after a steer finds it done.
 FETCH_DEPTH = 1200
 NEAREST_DEPTH_SHARE = 2  # `nearest(found, k)` keeps at most this many times k rows
-# After a phrase's first search, a second one on the warm-up thread fetches this many times
+# After a phrase's first search, a second one on a thread of its own fetches this many times
 # as deep from each space, exploring DEEP_EXPLORE times what it fetches (efSearch 19,200
 # at FETCH_DEPTH): at 1,000,000 clips an HNSW walk of 2,400 missed the dense cluster of a
 # phrase's best clips ("dogs"), and a clip best in the fused score can sit below each

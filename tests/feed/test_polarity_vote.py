@@ -57,8 +57,7 @@ def test_the_vote_contradicts_only_a_reading_most_neighbours_oppose():
     far = [[0.0, 0.0, 1.0]] * VOTE_NEIGHBOURS
     memory = memory_of(near + far, [1.0] * VOTE_NEIGHBOURS + [0.0] * VOTE_NEIGHBOURS)
     query = np.array([1.0, 0.0, 0.0], np.float32)
-    boost = {"boost": 0.9, "exclude": 0.1}
-    exclude = {"boost": 0.1, "exclude": 0.6, "suppress": 0.3}
+    boost, exclude = True, False  # the classifier read more; it read less
     assert memory.negative_share(query) == 1.0
     assert memory.disagrees(query, boost)  # read as more, the neighbours say less
     assert not memory.disagrees(query, exclude)  # they agree

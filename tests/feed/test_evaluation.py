@@ -44,7 +44,14 @@ def test_cases_are_scored(demo_service):
     results = [evaluate_case(demo_service, c, NOW, lambda: f"e{next(counter)}") for c in cases]
     boost, exclude, only, bad = results
     assert boost.ops == "boost" and boost.after >= 0.8 and boost.before < 0.5 and boost.passed
-    assert exclude.ops == "exclude" and exclude.after == 0.0 and exclude.before > 0
+    assert exclude.ops == "exclude" and exclude.after == 0.0
+    # Whether a fresh user's unsteered pages hold horror depends on their random
+    # id, so the exclusion is tried by a few users: none may see horror after it,
+    # and at least one must have seen some before, or the case proved nothing.
+    others = [evaluate_case(demo_service, cases[1], NOW, lambda: f"e{next(counter)}")
+              for _ in range(3)]  # fmt: skip
+    assert all(r.ops == "exclude" and r.after == 0.0 for r in others)
+    assert max(r.before for r in [exclude, *others]) > 0
     assert only.after == 1.0 and only.reverted
     assert not bad.passed and bad.ops.startswith("error")
     report = format_report(results)

@@ -6,11 +6,11 @@ Two small models, trained from the corpus in `data/steering/train/` (feed/core/i
    inside (B, I; KB when a clause starts with its concept), connector between clauses
    (S) or other (O). Tokens are English words, or Japanese morphemes from SudachiPy with
    its bundled dictionary (parts of speech, normalised and dictionary forms).
-2. A multinomial logistic regression reads each clause with its concept masked out and
-   gives the probability of each op: boost, suppress, exclude, only, reset, or none (not
-   an instruction). Its features: word and character n-grams of the masked clause,
-   Japanese lemmas and parts of speech, cue-word features, and the multilingual
-   sentence vector of the masked clause.
+2. A small ensemble of one-hidden-layer networks (feed/core/op_network.py) reads each
+   clause with its concept masked out and gives the probability of each op: boost,
+   suppress, exclude, only, reset, or none (not an instruction). Its features: word and
+   character n-grams of the masked clause, Japanese lemmas and parts of speech, cue-word
+   features (hashed), and the multilingual sentence vector of the masked clause.
 
 Cue lexicons are features of both models and a guard after them, never the parser:
 `reading` refuses to turn a clause with a negative cue into a boost unless the model is
@@ -34,19 +34,20 @@ import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import mmh3
 import numpy as np
 
+from feed.core.op_network import OpNetwork, train_op_network
+
 log = logging.getLogger(__name__)
 
 OP_CLASSES = ("boost", "suppress", "exclude", "only", "reset", "none")
 POSITIVE = frozenset({"boost", "only"})
 NEGATIVE = frozenset({"suppress", "exclude"})
-MODEL_VERSION = 13
+MODEL_VERSION = 14
 HASH_FEATURES = 2**18
 # The tagger's L1 and L2 regularisation (CRFsuite's c1, c2). With the hand-written sets
 # learned from, L2 0.01 let one sentence's word pairs decide a tag ("how many shark videos
@@ -1094,11 +1095,9 @@ class IntentModel:
     """The trained tagger and op classifier, with what they were trained with."""
 
     tagger: Any
-    coef: np.ndarray  # (classes, features)
-    intercept: np.ndarray  # (classes,)
+    network: OpNetwork
     classes: tuple[str, ...]
-    dense_scale: float
-    encoder_id: str | None
+    encoder_id: str | None  # the sentence encoder whose vectors the classifier reads
     fingerprint: str
     _lock: threading.Lock
 
@@ -1111,39 +1110,22 @@ class IntentModel:
 
     def op_probs(
         self, texts: Sequence[str], clauses: Sequence[Clause], tokens: Sequence[Sequence[Token]],
-        encode: Encode | None,
+        vectors: np.ndarray | None,
     ) -> np.ndarray:  # fmt: skip
-        """(len(clauses), classes) op probabilities; texts[i] holds clauses[i]."""
-        if self.encoder_id:
-            logits = _design(texts, clauses, tokens, encode, self.dense_scale) @ self._coef_t
-        else:
-            # Each clause's logits are the sum of its features' rows: no sparse matrix, so
-            # reading never imports scipy or scikit-learn (hundreds of modules a server
-            # would otherwise load on its first instruction).
-            logits = np.zeros((len(clauses), len(self.classes)))
-            for i, columns in enumerate(_clause_columns(texts, clauses, tokens)):
-                logits[i] = self._coef_t[columns].sum(axis=0)
-        logits = logits + self.intercept
-        logits = logits - logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return np.asarray(p / p.sum(axis=1, keepdims=True))
-
-    @cached_property
-    def _coef_t(self) -> np.ndarray:
-        """coef transposed, contiguous and float64 like the design matrix: the sparse
-        product would otherwise copy (and upcast) all (features, classes) of it on every
-        call, milliseconds per instruction."""
-        return np.ascontiguousarray(self.coef.T, dtype=np.float64)
+        """(len(clauses), classes) op probabilities; texts[i] holds clauses[i], and
+        vectors[i] is its `clause_vector_text` encoded (None for a model without them)."""
+        if not clauses:
+            return np.empty((0, len(self.classes)))
+        return self.network.probs(_clause_columns(texts, clauses, tokens), vectors)
 
     def save(self, folder: Path, tagger_bytes: bytes) -> None:
         """Write the model under `folder` (atomically: temp files, then rename)."""
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(folder / "tagger.crfsuite", tagger_bytes)
         meta = {"version": MODEL_VERSION, "classes": list(self.classes),
-                "dense_scale": self.dense_scale, "encoder_id": self.encoder_id,
-                "fingerprint": self.fingerprint}  # fmt: skip
+                "encoder_id": self.encoder_id, "fingerprint": self.fingerprint}  # fmt: skip
         saved = io.BytesIO()
-        np.savez(saved, coef=self.coef, intercept=self.intercept)
+        np.savez(saved, **self.network.arrays())  # type: ignore[arg-type]
         atomic_write(folder / "classifier.npz", saved.getvalue())
         atomic_write(folder / "intent.json", json.dumps(meta).encode())
 
@@ -1155,13 +1137,13 @@ class IntentModel:
             if meta.get("version") != MODEL_VERSION or meta.get("fingerprint") != fingerprint:
                 return None
             with np.load(folder / "classifier.npz") as z:
-                coef, intercept = z["coef"], z["intercept"]
+                network = OpNetwork.from_arrays(dict(z))
             tagger = _open_tagger(folder / "tagger.crfsuite")
         except (OSError, ValueError, KeyError) as exc:
             log.warning("intent model in %s unreadable (%s); retraining", folder, exc)
             return None
-        return cls(tagger, coef, intercept, tuple(meta["classes"]), float(meta["dense_scale"]),
-                   meta["encoder_id"], fingerprint, threading.Lock())  # fmt: skip
+        return cls(tagger, network, tuple(meta["classes"]), meta["encoder_id"], fingerprint,
+                   threading.Lock())  # fmt: skip
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -1199,29 +1181,10 @@ def _clause_columns(
             for t, c, tok in zip(texts, clauses, tokens, strict=True)]  # fmt: skip
 
 
-def _design(
-    texts: Sequence[str], clauses: Sequence[Clause], tokens: Sequence[Sequence[Token]],
-    encode: Encode | None, dense_scale: float,
-) -> Any:  # fmt: skip
-    """The sparse design matrix of the classifier (training, and reading with sentence
-    vectors): hashed clause features, then the masked clause's vector when `encode`."""
-    from scipy import sparse
-
-    columns = _clause_columns(texts, clauses, tokens)
-    indptr = np.cumsum([0, *(len(c) for c in columns)])
-    x = sparse.csr_matrix(
-        (np.ones(indptr[-1]), np.concatenate([*columns, np.empty(0, np.int64)]), indptr),
-        shape=(len(columns), HASH_FEATURES),
-    )  # fmt: skip
-    x.sum_duplicates()
-    if encode is not None:
-        masked = [masked_clause(t, c) for t, c in zip(texts, clauses, strict=True)]
-        unique = sorted(set(masked))  # templates repeat: encode each masked clause once
-        vectors = encode(unique)
-        row = {m: i for i, m in enumerate(unique)}
-        dense = vectors[[row[m] for m in masked]]
-        x = sparse.hstack([x, sparse.csr_matrix(dense * dense_scale)]).tocsr()
-    return x
+def clause_vector_text(text: str, clause: Clause) -> str:
+    """What is encoded of a clause for its sentence vector (the op classifier's feature
+    and the polarity vote's query): its words, every concept masked, lower case."""
+    return masked_clause(text, clause).lower()
 
 
 @dataclass(frozen=True)
@@ -1279,7 +1242,6 @@ def train_intent_model(
 ) -> IntentModel:
     """Train tagger and classifier on labelled instructions and save them under `folder`."""
     import pycrfsuite
-    from sklearn.linear_model import LogisticRegression
 
     say = progress or (lambda _msg: None)
     fingerprint = fingerprint_of(examples, encoder_id, seed)
@@ -1309,19 +1271,24 @@ def train_intent_model(
         tagger_bytes = Path(tmp).read_bytes()
     finally:
         os.unlink(tmp)
-    say(f"training the op classifier on {len(labels)} clauses")
-    dense_scale = 1.0
-    x = _design(texts, clauses, clause_tokens, encode, dense_scale)
-    clf = LogisticRegression(C=4.0, max_iter=3000, random_state=seed)
-    clf.fit(x, np.asarray(labels))
-    classes = tuple(str(c) for c in clf.classes_)
-    coef = clf.coef_.astype(np.float32)
-    intercept = clf.intercept_.astype(np.float32)
-    missing = [c for c in OP_CLASSES if c not in classes]
+    missing = [c for c in OP_CLASSES if c not in labels]
     if missing:
         raise IntentModelError(f"training corpus lacks examples of {missing}")
-    model = IntentModel(None, coef, intercept, classes, dense_scale, encoder_id, fingerprint,
-                        threading.Lock())  # fmt: skip
+    say(f"training the op classifier on {len(labels)} clauses")
+    vectors = None
+    if encode is not None:
+        words = [clause_vector_text(t, c) for t, c in zip(texts, clauses, strict=True)]
+        unique = sorted(set(words))  # templates repeat: encode each masked clause once
+        row = {w: i for i, w in enumerate(unique)}
+        encoded = np.concatenate(
+            [encode(unique[i : i + 256]) for i in range(0, len(unique), 256)]
+        )  # fmt: skip
+        vectors = encoded[[row[w] for w in words]]
+    network = train_op_network(
+        _clause_columns(texts, clauses, clause_tokens), vectors,
+        np.array([OP_CLASSES.index(op) for op in labels]), len(OP_CLASSES), seed, say,
+    )  # fmt: skip
+    model = IntentModel(None, network, OP_CLASSES, encoder_id, fingerprint, threading.Lock())
     model.save(folder, tagger_bytes)
     model.tagger = _open_tagger(folder / "tagger.crfsuite")
     return model

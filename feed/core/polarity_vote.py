@@ -32,11 +32,10 @@ from feed.core.intent import (
     MASK,
     NEGATIVE,
     POSITIVE,
-    Clause,
     LabelledText,
     atomic_write,
+    clause_vector_text,
     labelled_clauses,
-    masked_clause,
     normalise,
 )
 
@@ -49,11 +48,6 @@ MEMORY_VERSION = 1
 _BATCH = 256
 
 Encode = Callable[[Sequence[str]], np.ndarray]
-
-
-def vote_text(text: str, clause: Clause) -> str:
-    """What the vote encodes of a clause: its words, every concept masked, lower case."""
-    return masked_clause(text, clause).lower()
 
 
 @dataclass(frozen=True)
@@ -118,7 +112,7 @@ def training_clauses(examples: Sequence[LabelledText]) -> dict[str, list[float]]
         text = normalise(ex.text)
         for op, clause in labelled_clauses(ex):
             if op in NEGATIVE | POSITIVE:
-                words = vote_text(text, clause)
+                words = clause_vector_text(text, clause)
                 found.setdefault(words, []).append(1.0 if op in NEGATIVE else 0.0)
     return found
 

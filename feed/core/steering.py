@@ -44,6 +44,7 @@ from feed.core.intent import (
     adds_to_the_last,
     apply_repairs,
     clause_cues,
+    clause_vector_text,
     clauses_from_tags,
     drop_cue_concepts,
     fingerprint_of,
@@ -62,7 +63,6 @@ from feed.core.polarity_vote import (
     PolarityMemory,
     build_memory,
     memory_fingerprint,
-    vote_text,
 )
 from feed.resources import DATA_DIR
 
@@ -77,7 +77,7 @@ STRONG = 1.6
 MILD = 0.5
 CORPUS_SIZE = 16000
 CORPUS_SEED = 0
-SENTENCE_VECTORS = False
+SENTENCE_VECTORS = True
 
 GLOSSARY_PATH = DATA_DIR / "lexicon" / "ja.toml"
 
@@ -224,11 +224,15 @@ class InstructionReader:
         ]  # fmt: skip
         if not clauses:
             raise InstructionError("instruction has no words to understand")
+        # Each clause's sentence vector, encoded once for the classifier and the vote.
+        vectors = None
+        if self.encode is not None:
+            vectors = self.encode([clause_vector_text(text, c) for c in clauses])
         probs = self.model.op_probs([text] * len(clauses), clauses, [tokens] * len(clauses),
-                                    self.encode)  # fmt: skip
+                                    vectors)  # fmt: skip
         # Per clause: the phrases it names and its two readings (equal unless it asked).
         read: list[_Read] = []
-        for clause, p in zip(clauses, probs, strict=True):
+        for i, (clause, p) in enumerate(zip(clauses, probs, strict=True)):
             by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
             op = max(by_op, key=lambda k: by_op[k])
             words = text[clause.start : clause.end]
@@ -281,7 +285,10 @@ class InstructionReader:
                     raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
                 phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
-            unclear = self._neighbours_disagree(text, clause, by_op, cues) or _polarity_unclear(
+            vector = None if vectors is None else vectors[i]
+            unclear = self._neighbours_disagree(
+                text, clause, by_op, cues, vector
+            ) or _polarity_unclear(
                 by_op,
                 cues.negative,
                 cues.positive,
@@ -320,7 +327,12 @@ class InstructionReader:
         return ops
 
     def _neighbours_disagree(
-        self, text: str, clause: Clause, by_op: dict[str, float], cues: ClauseCues
+        self,
+        text: str,
+        clause: Clause,
+        by_op: dict[str, float],
+        cues: ClauseCues,
+        vector: np.ndarray | None = None,
     ) -> bool:
         """Whether the training clauses nearest this one in meaning ask for the opposite
         of the classifier's reading (feed.core.polarity_vote); False without a memory.
@@ -339,7 +351,9 @@ class InstructionReader:
             return False
         if less > more and cues.negative and not cues.positive:
             return False
-        query = self.vote_encode([vote_text(text, clause)])[0]
+        query = (
+            self.vote_encode([clause_vector_text(text, clause)])[0] if vector is None else vector
+        )
         return self.polarity.disagrees(query, read_as_more=more > less)
 
 
@@ -485,7 +499,7 @@ def load_reader(
         if model is None:
             log.warning(
                 "training the instruction reader on %d examples in %s (once per corpus; about"
-                " a minute)", len(texts), folder,
+                " two minutes)", len(texts), folder,
             )  # fmt: skip
             model = train_intent_model(texts, tokenizer, folder, encode=encode,
                                        encoder_id=encoder_id, seed=CORPUS_SEED,

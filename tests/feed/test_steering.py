@@ -157,7 +157,7 @@ def test_unclear_polarity_asks_with_both_readings(reader):
         def tag(self, tokens):
             return reader.model.tag(tokens)
 
-        def op_probs(self, texts, clauses, tokens, encode):
+        def op_probs(self, texts, clauses, tokens, vectors):
             p = {"boost": 0.45, "suppress": 0.05, "exclude": 0.4, "only": 0.05, "reset": 0.03,
                  "none": 0.02}  # fmt: skip
             return np.array([[p[c] for c in self.classes]] * len(clauses))
@@ -445,27 +445,44 @@ def test_features_hash_to_the_columns_scikit_learn_gives():
     np.testing.assert_array_equal(found, expected)
 
 
-def test_reading_sums_feature_rows_as_the_design_matrix_product(reader):
-    """Reading scores each clause by summing its features' classifier rows; the
-    sparse design matrix the model was trained on gives the same probabilities."""
-    from feed.core.intent import _design
+def test_op_network_reads_as_its_layers_say():
+    """The classifier's numpy reading: per member, the rows of the clause's columns summed
+    (a repeated column counting again, a column unseen in training adding nothing), the
+    sentence vector projected, ReLU, the head; the members' softmaxes averaged."""
+    from feed.core.op_network import OpNetwork
 
-    model = reader.model
-    text = "less cats, more dogs and no clowns please"
-    tokens = reader.tokenizer.tokenize(normalise(text))
-    clauses = clauses_from_tags(tokens, model.tag(tokens))
-    assert len(clauses) >= 2
-    n = len(clauses)
-    fast = model.op_probs([text] * n, clauses, [tokens] * n, None)
-    logits = _design([text] * n, clauses, [tokens] * n, None, 1.0) @ model._coef_t
-    logits = logits + model.intercept
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(fast, p / p.sum(axis=1, keepdims=True), rtol=1e-9, atol=1e-12)
-    assert model.op_probs([], [], [], None).shape == (0, len(model.classes))
+    rng = np.random.default_rng(3)
+    members, used, dim, hidden, classes = 2, 5, 4, 3, 6
+    net = OpNetwork(
+        columns=np.array([2, 7, 11, 40, 99], dtype=np.int64),
+        bags=rng.normal(size=(members, used, hidden)).astype(np.float16),
+        dense=rng.normal(size=(members, dim, hidden)).astype(np.float32),
+        bias=rng.normal(size=(members, hidden)).astype(np.float32),
+        head=rng.normal(size=(members, hidden, classes)).astype(np.float32),
+        head_bias=rng.normal(size=(members, classes)).astype(np.float32),
+    )
+    columns = [np.array([7, 7, 40, 5]), np.array([1000]), np.array([], dtype=np.int64)]
+    vectors = rng.normal(size=(3, dim)).astype(np.float32)
+    expected = np.zeros((3, classes))
+    for i, (cols, v) in enumerate(zip(columns, vectors, strict=True)):
+        for m in range(members):
+            pre = v @ net.dense[m] + net.bias[m]
+            for c in cols:  # 5 and 1000 were never seen: no row
+                if c in net.columns:
+                    pre = pre + net.bags[m, list(net.columns).index(c)].astype(np.float32)
+            logits = np.maximum(pre, 0) @ net.head[m] + net.head_bias[m]
+            p = np.exp(logits - logits.max())
+            expected[i] += p / p.sum() / members
+    np.testing.assert_allclose(net.probs(columns, vectors), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="4-d sentence vectors"):
+        net.probs(columns, None)
+    saved = OpNetwork.from_arrays(net.arrays())
+    np.testing.assert_array_equal(saved.probs(columns, vectors), net.probs(columns, vectors))
 
 
 def test_reading_loads_neither_scikit_learn_nor_scipy(reader, model_cache):
-    """A server reads instructions without the training stack: importing it on the
+    """A server reads instructions without the training stack (nor torch, which trains
+    the op classifier): importing it on the
     first instruction cost its latency and left ~90,000 objects for every full GC."""
     import subprocess
     import sys
@@ -474,7 +491,7 @@ def test_reading_loads_neither_scikit_learn_nor_scipy(reader, model_cache):
         "import sys; from pathlib import Path; from feed.core.steering import load_reader;"
         f" r = load_reader(Path({str(model_cache)!r})); r.read('less cats, more dogs');"
         " r.read('ホラーは無理'); print(sorted({m.split('.')[0] for m in sys.modules}"
-        " & {'sklearn', 'scipy', 'pandas'}))"
+        " & {'sklearn', 'scipy', 'pandas', 'torch'}))"
     )  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=True)  # fmt: skip

@@ -116,19 +116,21 @@ def train_op_network(
         torch.manual_seed(seed + m)
         bag = torch.nn.EmbeddingBag(max(len(used), 1), HIDDEN, mode="sum", sparse=True)
         torch.nn.init.normal_(bag.weight, std=INIT_STD)
-        dense = torch.nn.Linear(dim, HIDDEN)
+        dense = torch.nn.Linear(dim, HIDDEN, bias=False) if dim else None
+        bias = torch.nn.Parameter(torch.zeros(HIDDEN))
         head = torch.nn.Linear(HIDDEN, n_classes)
         drop = torch.nn.Dropout(DROPOUT)
         sparse_opt = torch.optim.SparseAdam(list(bag.parameters()), lr=LEARNING_RATE)
-        dense_opt = torch.optim.Adam([*dense.parameters(), *head.parameters()],
-                                     lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)  # fmt: skip
+        dense_params = [bias, *head.parameters(), *(dense.parameters() if dense else ())]
+        dense_opt = torch.optim.Adam(dense_params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
         rng = np.random.default_rng(seed + m)
         for _ in range(EPOCHS):
             order = rng.permutation(len(columns))
             for start in range(0, len(order), BATCH):
                 batch = order[start : start + BATCH]
                 idx, offs = _bag_input(flat, offsets, batch)
-                hidden = torch.relu(bag(idx, offs) + dense(dense_x[batch]))
+                pre = bag(idx, offs) + bias
+                hidden = torch.relu(pre + dense(dense_x[batch]) if dense else pre)
                 loss = torch.nn.functional.cross_entropy(head(drop(hidden)), y[batch])
                 sparse_opt.zero_grad()
                 dense_opt.zero_grad()
@@ -138,7 +140,8 @@ def train_op_network(
         with torch.no_grad():
             out.append((
                 bag.weight.detach().numpy()[: len(used)].astype(np.float16),
-                dense.weight.detach().numpy().T.copy(), dense.bias.detach().numpy().copy(),
+                dense.weight.detach().numpy().T.copy() if dense else np.zeros((0, HIDDEN)),
+                bias.detach().numpy().copy(),
                 head.weight.detach().numpy().T.copy(), head.bias.detach().numpy().copy(),
             ))  # fmt: skip
         say(f"op network {m + 1}/{MEMBERS} trained in {time.perf_counter() - started:.0f} s")

@@ -487,9 +487,12 @@ def load_reader(
             return reader
         encoder = None
         if sentence_vectors:
-            from embeddings.encoders import MultilingualEncoder
+            from embeddings.encoders import EncoderUnavailable, MultilingualEncoder
 
-            encoder = MultilingualEncoder.load()
+            try:
+                encoder = MultilingualEncoder.load()
+            except EncoderUnavailable as exc:
+                log.warning("the instruction reader reads without sentence vectors: %s", exc)
         tokenizer = load_tokenizer()
         texts = training_texts()
         encoder_id = None if encoder is None else encoder.model_id

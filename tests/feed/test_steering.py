@@ -480,6 +480,26 @@ def test_op_network_reads_as_its_layers_say():
     np.testing.assert_array_equal(saved.probs(columns, vectors), net.probs(columns, vectors))
 
 
+def test_op_network_learns_which_features_ask_what():
+    """Trained without sentence vectors, the networks learn the columns that decide a
+    class, and a column that only one clause had gets no row."""
+    from feed.core.op_network import train_op_network
+
+    rng = np.random.default_rng(0)
+    columns, labels = [], []
+    for i in range(600):
+        label = i % 3
+        noise = rng.integers(1000, 1100, size=2)  # shared by many clauses of every class
+        columns.append(np.array([10 + label, *noise, 5000 + i if i == 7 else 10 + label]))
+        labels.append(label)
+    net = train_op_network(columns, None, np.array(labels), 3, seed=0)
+    assert net.dim == 0 and 5007 not in net.columns
+    read = net.probs([np.array([10, 1050]), np.array([11]), np.array([12, 12])], None)
+    assert read.shape == (3, 3)
+    assert list(read.argmax(axis=1)) == [0, 1, 2] and (read.max(axis=1) > 0.5).all()
+    np.testing.assert_allclose(read.sum(axis=1), 1.0, rtol=1e-6)
+
+
 def test_reading_loads_neither_scikit_learn_nor_scipy(reader, model_cache):
     """A server reads instructions without the training stack (nor torch, which trains
     the op classifier): importing it on the

@@ -145,10 +145,8 @@ def train_op_network(
                 head.weight.detach().numpy().T.copy(), head.bias.detach().numpy().copy(),
             ))  # fmt: skip
         say(f"op network {m + 1}/{MEMBERS} trained in {time.perf_counter() - started:.0f} s")
-    bags, dense_w, bias, head_w, head_b = (np.stack(parts) for parts in zip(*out, strict=True))
-    return OpNetwork(used.astype(np.int64), bags, dense_w.astype(np.float32),
-                     bias.astype(np.float32), head_w.astype(np.float32),
-                     head_b.astype(np.float32))  # fmt: skip
+    bags, *rest = (np.stack(parts) for parts in zip(*out, strict=True))
+    return OpNetwork(used.astype(np.int64), bags, *(a.astype(np.float32) for a in rest))
 
 
 def _bag_input(flat: np.ndarray, offsets: np.ndarray, batch: np.ndarray) -> tuple:

@@ -562,6 +562,24 @@ def tokens_in(clause: Clause, tokens: Sequence[Token]) -> list[Token]:
     return [t for t in tokens if t.start >= clause.start and t.end <= clause.end]
 
 
+# Words that only join a concept to the sentence ("a", "of the", "now as", の, を):
+# a clause with nothing else besides its concepts asks nothing in words of its own.
+_EN_JOINERS = word_set("the a an this that these those some of in on at with from for to by into "
+                       "across as now and or & then")  # fmt: skip
+_JOINER_POS = frozenset({"PART", "PUNCT", "SYM"})  # particles (Japanese), punctuation
+
+
+def only_names(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether every word of the clause outside its concepts only joins them to the
+    sentence (articles, prepositions, particles, punctuation; never an emoji)."""
+    return all(
+        in_concept(t, clause)
+        or t.pos in _JOINER_POS
+        or (t.script == "en" and t.norm in _EN_JOINERS)
+        for t in tokens_in(clause, tokens)
+    )
+
+
 def in_concept(token: Token, clause: Clause) -> bool:
     """Whether a token lies within one of the clause's concept spans."""
     return any(s <= token.start and token.end <= e for s, e in clause.concepts)

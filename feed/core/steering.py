@@ -34,6 +34,7 @@ from typing import Literal, cast
 import numpy as np
 
 from feed.core.intent import (
+    POSITIVE,
     Clause,
     ClauseCues,
     IntentModel,
@@ -53,6 +54,7 @@ from feed.core.intent import (
     has_words,
     load_tokenizer,
     normalise,
+    only_names,
     split_contrasts,
     tag_mentions,
     train_intent_model,
@@ -286,8 +288,9 @@ class InstructionReader:
                 phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
             vector = None if vectors is None else vectors[i]
-            unclear = self._neighbours_disagree(
-                text, clause, by_op, cues, vector
+            unclear = (
+                _turns_without_a_cue(op, cues, read, only_names(clause, tokens))
+                or self._neighbours_disagree(text, clause, by_op, cues, vector)
             ) or _polarity_unclear(
                 by_op,
                 cues.negative,
@@ -374,6 +377,22 @@ def _asked_as(other: _Read, phrases: list[str], words: str) -> _Read:
 def _last_named(read: Sequence[_Read]) -> int | None:
     """Position of the last clause read so far that named something, if any."""
     return next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
+
+
+def _turns_without_a_cue(op: str, cues: ClauseCues, read: Sequence[_Read], bare: bool) -> bool:
+    """Whether a clause that says nothing but its concepts (`bare`: see `only_names`)
+    reads against the polarity of the clause before it. "no vaporwave: a drummer playing
+    a fast solo" (a clip's prompt pasted after "no") is not a request for more drummers,
+    nor "more oil painting: a monster truck jumping a ramp" one for fewer trucks; "no
+    horror, comedy" may be a substitution or a list. The words do not say, so the engine
+    asks. A clause with words of its own ("hello kinetic sand", 「ソフトボールならOK」)
+    is read as they say."""
+    if not bare or cues.any():
+        return False
+    before = next((r[1] for r in reversed(read) if r[1]), ())
+    if not before or before[-1].op == "reset":
+        return False
+    return (op in POSITIVE) != (before[-1].op in POSITIVE)
 
 
 _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave out",

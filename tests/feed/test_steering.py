@@ -171,6 +171,19 @@ def test_unclear_polarity_asks_with_both_readings(reader):
     ]
 
 
+def test_a_bare_clause_turning_against_the_one_before_is_asked_about(reader):
+    """A clip's prompt pasted after "no" is not a request for more of its subject; a
+    clause with words of its own that say more is read as they say."""
+    for text in ("no vaporwave: a drummer playing a fast solo",
+                 "don't show me watercolor painting: a dancer spinning and leaping on a stage"):  # fmt: skip
+        with pytest.raises(AmbiguousInstruction) as caught:
+            reader.read(text)
+        assert all(o.op in ("suppress", "exclude") for o in caught.value.readings[1])
+    ops = [(o.op, o.phrase) for o in reader.read("goodbye fidget spinners, hello kinetic sand")]
+    assert ops[-1] == ("boost", "kinetic sand") and ops[0][0] in ("suppress", "exclude")
+    assert [o.op for o in reader.read("less sports, more cooking")] == ["suppress", "boost"]
+
+
 def test_polarity_guard():
     sure_boost = {"boost": 0.95, "suppress": 0.02, "exclude": 0.01, "only": 0.0}
     assert not _polarity_unclear(sure_boost, negative_cue=False)

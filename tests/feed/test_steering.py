@@ -174,8 +174,11 @@ def test_unclear_polarity_asks_with_both_readings(reader):
 def test_a_bare_clause_turning_against_the_one_before_is_asked_about(reader):
     """A clip's prompt pasted after "no" is not a request for more of its subject; a
     clause with words of its own that say more is read as they say."""
-    for text in ("no vaporwave: a drummer playing a fast solo",
-                 "don't show me watercolor painting: a dancer spinning and leaping on a stage"):  # fmt: skip
+    pasted = (
+        "no vaporwave: a drummer playing a fast solo",
+        "don't show me watercolor painting: a dancer spinning and leaping on a stage",
+    )
+    for text in pasted:
         with pytest.raises(AmbiguousInstruction) as caught:
             reader.read(text)
         assert all(o.op in ("suppress", "exclude") for o in caught.value.readings[1])

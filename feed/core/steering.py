@@ -382,10 +382,9 @@ def _last_named(read: Sequence[_Read]) -> int | None:
 def _turns_without_a_cue(op: str, cues: ClauseCues, read: Sequence[_Read], bare: bool) -> bool:
     """Whether a clause that says nothing but its concepts (`bare`: see `only_names`)
     reads against the polarity of the clause before it. "no vaporwave: a drummer playing
-    a fast solo" (a clip's prompt pasted after "no") is not a request for more drummers,
-    nor "more oil painting: a monster truck jumping a ramp" one for fewer trucks; "no
-    horror, comedy" may be a substitution or a list. The words do not say, so the engine
-    asks. A clause with words of its own ("hello kinetic sand", 「ソフトボールならOK」)
+    a fast solo" (a clip's prompt pasted after "no") is not a request for more drummers;
+    a bare clause after a request may also be a substitution. The words do not say, so
+    the engine asks. A clause with words of its own ("hello kinetic sand", 「ソフトボールならOK」)
     is read as they say."""
     if not bare or cues.any():
         return False

@@ -1199,6 +1199,15 @@ def _clause_columns(
             for t, c, tok in zip(texts, clauses, tokens, strict=True)]  # fmt: skip
 
 
+ENCODE_BATCH = 256  # texts per call when encoding training clauses
+
+
+def encode_in_batches(encode: Encode, texts: Sequence[str]) -> np.ndarray:
+    """`encode` over `texts`, ENCODE_BATCH at a time, stacked (no rows for no texts)."""
+    blocks = [encode(texts[i : i + ENCODE_BATCH]) for i in range(0, len(texts), ENCODE_BATCH)]
+    return np.concatenate(blocks) if blocks else np.empty((0, 0), np.float32)
+
+
 def clause_vector_text(text: str, clause: Clause) -> str:
     """What is encoded of a clause for its sentence vector (the op classifier's feature
     and the polarity vote's query): its words, every concept masked, lower case."""
@@ -1298,10 +1307,7 @@ def train_intent_model(
         words = [clause_vector_text(t, c) for t, c in zip(texts, clauses, strict=True)]
         unique = sorted(set(words))  # templates repeat: encode each masked clause once
         row = {w: i for i, w in enumerate(unique)}
-        encoded = np.concatenate(
-            [encode(unique[i : i + 256]) for i in range(0, len(unique), 256)]
-        )  # fmt: skip
-        vectors = encoded[[row[w] for w in words]]
+        vectors = encode_in_batches(encode, unique)[[row[w] for w in words]]
     network = train_op_network(
         _clause_columns(texts, clauses, clause_tokens), vectors,
         np.array([OP_CLASSES.index(op) for op in labels]), len(OP_CLASSES), seed, say,

@@ -32,9 +32,11 @@ from feed.core.intent import (
     MASK,
     NEGATIVE,
     POSITIVE,
+    Encode,
     LabelledText,
     atomic_write,
     clause_vector_text,
+    encode_in_batches,
     labelled_clauses,
     normalise,
 )
@@ -45,9 +47,6 @@ VOTE_NEIGHBOURS = 15
 VOTE_SHARE = 0.7
 MEMORY_FILE = "polarity.npz"
 MEMORY_VERSION = 1
-_BATCH = 256
-
-Encode = Callable[[Sequence[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -128,10 +127,7 @@ def build_memory(
     words = sorted(clauses)
     say = progress or (lambda _msg: None)
     say(f"encoding {len(words)} training clauses for the polarity vote")
-    blocks = [encode(words[i : i + _BATCH]) for i in range(0, len(words), _BATCH)]
     # Rounded to the half precision it is saved in, so a memory reads the same built or loaded.
-    vectors = (
-        np.concatenate(blocks).astype(np.float16).astype(np.float32) if blocks else np.empty((0, 0))
-    )
+    vectors = encode_in_batches(encode, words).astype(np.float16).astype(np.float32)
     negative = np.array([np.mean(clauses[w]) for w in words], dtype=np.float32)
     return PolarityMemory(vectors, negative, fingerprint)

@@ -289,15 +289,16 @@ class InstructionReader:
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
             vector = None if vectors is None else vectors[i]
             unclear = (
-                _turns_without_a_cue(op, cues, read, only_names(clause, tokens))
+                _turns_without_a_cue(op, cues, read, clause, tokens)
                 or self._neighbours_disagree(text, clause, by_op, cues, vector)
-            ) or _polarity_unclear(
-                by_op,
-                cues.negative,
-                cues.positive,
-                only_cue=cues.only and op == "only",
-                negated_ask=cues.negated_ask,
-                negated_refusal=cues.negated_refusal,
+                or _polarity_unclear(
+                    by_op,
+                    cues.negative,
+                    cues.positive,
+                    only_cue=cues.only and op == "only",
+                    negated_ask=cues.negated_ask,
+                    negated_refusal=cues.negated_refusal,
+                )
             )
             if unclear:
                 positive: OpKind = "only" if by_op["only"] > by_op["boost"] else "boost"
@@ -379,14 +380,16 @@ def _last_named(read: Sequence[_Read]) -> int | None:
     return next((k for k in range(len(read) - 1, -1, -1) if read[k][0]), None)
 
 
-def _turns_without_a_cue(op: str, cues: ClauseCues, read: Sequence[_Read], bare: bool) -> bool:
-    """Whether a clause that says nothing but its concepts (`bare`: see `only_names`)
-    reads against the polarity of the clause before it. "no vaporwave: a drummer playing
-    a fast solo" (a clip's prompt pasted after "no") is not a request for more drummers;
-    a bare clause after a request may also be a substitution. The words do not say, so
-    the engine asks. A clause with words of its own ("hello kinetic sand", 「ソフトボールならOK」)
+def _turns_without_a_cue(
+    op: str, cues: ClauseCues, read: Sequence[_Read], clause: Clause, tokens: Sequence[Token]
+) -> bool:
+    """Whether a clause that says nothing but its concepts (see `only_names`) reads
+    against the polarity of the clause before it. "no vaporwave: a drummer playing a fast
+    solo" (a clip's prompt pasted after "no") is not a request for more drummers; a bare
+    clause after a request may also be a substitution. The words do not say, so the
+    engine asks. A clause with words of its own ("hello kinetic sand", 「ソフトボールならOK」)
     is read as they say."""
-    if not bare or cues.any():
+    if cues.any() or not only_names(clause, tokens):
         return False
     before = next((r[1] for r in reversed(read) if r[1]), ())
     if not before or before[-1].op == "reset":

@@ -25,7 +25,7 @@ import os
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -483,6 +483,70 @@ class VectorIndex:
             raise ValueError("duplicate ids")
         out._increasing = _increasing(out._ids)
         out._rebuild_faiss(x)
+        out.generation = generation
+        return out
+
+    @classmethod
+    def build_blocks(
+        cls,
+        channel: str,
+        model: str,
+        dim: int,
+        blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+        generation: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VectorIndex:
+        """A fresh index over vectors read block by block, so no more than a block of
+        float32 rows is ever held: `blocks()` gives (ids, vectors) blocks and is read twice,
+        first for the count and each dimension's range (what 8-bit codes are trained on),
+        then to add them (`progress(added, total)` after each block). The index holds what
+        the second reading gives; a vector that reading adds beyond the first one's ranges
+        takes the nearest code. A catalog small enough for a flat index is held whole."""
+        low = np.full(dim, np.inf, dtype=np.float32)
+        high = np.full(dim, -np.inf, dtype=np.float32)
+        count, small = 0, []
+        for ids, vectors in blocks():
+            x = as_matrix(np.asarray(vectors, dtype=np.float32), dim)
+            count += len(x)
+            if len(x):
+                np.minimum(low, x.min(axis=0), out=low)
+                np.maximum(high, x.max(axis=0), out=high)
+            if choose_kind(count) == "flat":
+                small.append((as_ids(ids), x))
+            else:
+                small.clear()
+        if choose_kind(count) == "flat":
+            ids = np.concatenate([i for i, _ in small]) if small else np.empty(0, np.int64)
+            x = np.concatenate([v for _, v in small]) if small else np.empty((0, dim), np.float32)
+            return cls.build(channel, model, ids, x, generation)
+        out = cls(channel, model, dim)
+        index = out._empty_faiss("hnsw")
+        # 8-bit codes train on each dimension's min and max alone (FAISS's default range
+        # statistic), so the two rows of the ranges train them as every row would.
+        index.train(np.stack([low, high]))
+        parts: list[np.ndarray] = []
+        added = 0
+        for ids, vectors in blocks():
+            ids = as_ids(ids)
+            index.add_with_ids(
+                as_matrix(np.asarray(vectors, dtype=np.float32), dim),
+                np.arange(added, added + len(ids), dtype=np.int64),
+            )
+            parts.append(ids)
+            added += len(ids)
+            if progress is not None:
+                progress(added, count)
+        out._ids = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        if len(np.unique(out._ids)) != len(out._ids):
+            raise ValueError("duplicate ids")
+        out._increasing = _increasing(out._ids)
+        out._labels = np.arange(added, dtype=np.int64)
+        out._id_by_label = out._ids.copy()
+        out._next_label = added
+        out._faiss = index
+        out.kind, out.codec = "hnsw", "sq8"
+        out._codes = IndexCodes(index, dim)
+        out._vectors = None
         out.generation = generation
         return out
 

@@ -15,7 +15,7 @@ is not held twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
@@ -302,6 +302,33 @@ def quantize(vectors: np.ndarray, room: int = 0) -> QuantizedVectors:
     step = np.maximum(high - low, 1e-12).astype(np.float32) / LEVELS
     buffer = np.empty((n + room, d), dtype=np.uint8)
     return QuantizedVectors(_codes(vectors, low, step, buffer[:n]), low, step)
+
+
+def quantize_blocks(
+    n: int,
+    dim: int,
+    blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+    room: int = 0,
+) -> QuantizedVectors:
+    """What `quantize` makes of the (n, dim) matrix whose rows `blocks()` gives as (rows,
+    float32 vectors) blocks, a row no block gives being zero, without ever holding more
+    float32 than a block: `blocks()` is read twice, for the ranges and then the codes."""
+    low = np.full(dim, np.inf, dtype=np.float32)
+    high = np.full(dim, -np.inf, dtype=np.float32)
+    given = np.zeros(n, dtype=bool)
+    for rows, vectors in blocks():
+        _widen(vectors, low, high)
+        given[rows] = True
+    if not given.all():  # the zero rows count, as they do in `quantize`
+        _widen(np.zeros((1, dim), dtype=np.float32), low, high)
+    if not n:
+        low[:], high[:] = 0.0, 0.0
+    step = np.maximum(high - low, 1e-12).astype(np.float32) / LEVELS
+    codes = np.empty((n + room, dim), dtype=np.uint8)[:n]
+    codes[~given] = _codes(np.zeros((1, dim), dtype=np.float32), low, step)[0]
+    for rows, vectors in blocks():
+        codes[rows] = _codes(vectors, low, step)
+    return QuantizedVectors(codes, low, step)
 
 
 def spare_rows(array: np.ndarray) -> np.ndarray:

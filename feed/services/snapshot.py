@@ -26,12 +26,11 @@ from embeddings.index import VectorIndex
 from feed.core.lookup import find_sorted
 from feed.core.popularity import ENGAGEMENT, engagement, popularity
 from feed.core.quantized import (
-    BLOCK_ROWS,
     LEVELS,
     BorrowedCodes,
     Matrix,
     QuantizedVectors,
-    quantize,
+    quantize_blocks,
     spare_rows,
 )
 from feed.core.ranking import ClipTexts, SegmentedTexts
@@ -151,55 +150,28 @@ def build_snapshot(clips: ClipStore) -> CatalogSnapshot:
 
 
 def _build(clips: ClipStore) -> CatalogSnapshot:
-    # Each channel's float32 matrix is read, placed and (in a large catalog) encoded
-    # before the next is read, so at most one is held beside the snapshot being built.
-    # Rows are the clips with a text vector, in catalog order; other channels line up
-    # with them, zero where a clip lacks the channel.
-    # Read first: a write committed while the rest is read is then read again by the next
-    # catch-up, never taken as included.
+    # Read block by block: first the clips (rows are the clips with a text vector, in
+    # catalog order), then each channel's vectors, placed or encoded a block at a time,
+    # so the float32 held is a block, not a channel. Other channels line up with the
+    # text rows, zero where a clip lacks the channel.
+    # The generation first: a write committed while the rest is read is then read again
+    # by the next catch-up, never taken as included.
     generation = clips.catalog.generation
-    text = clips.catalog.channel_vectors(TEXT)
-    by_seq = clips.catalog.get_many(text.seqs.tolist())
-    keep = np.array([int(s) in by_seq for s in text.seqs.tolist()], dtype=bool)
-    seqs = text.seqs[keep]
-    ordered = [by_seq[int(s)] for s in seqs.tolist()]
-    clip_ids = object_array([c.id for c in ordered])
-    row_of_id = {cid: row for row, cid in enumerate(clip_ids.tolist())}
-    creator_names = tuple(sorted({c.creator for c in ordered}))
+    rows = _read_clips(clips)
+    seqs = np.asarray(rows.seqs, dtype=np.int64)
+    clip_ids = object_array(rows.ids)
+    row_of_id = {cid: row for row, cid in enumerate(rows.ids)}
+    creator_names = tuple(sorted(set(rows.creators)))
     code_of = {name: i for i, name in enumerate(creator_names)}
-    created_at = np.array([c.created_at for c in ordered], dtype=np.float64)
-    dim = text.vectors.shape[1] if len(seqs) else clips.encoders[TEXT].dim
+    created_at = np.array(rows.created_at, dtype=np.float64)
     compact = len(seqs) >= COMPACT_ROWS
-    if not len(seqs):
-        matrix = np.zeros((0, dim), np.float32)
-    else:  # every row kept (the usual case): the matrix read is the snapshot's, uncopied
-        matrix = text.vectors if keep.all() else text.vectors[keep]
-    del text
-    has = {TEXT: np.ones(len(seqs), dtype=bool)}
-    vectors: dict[str, Matrix] = {
-        TEXT: _compact(clips, TEXT, seqs, matrix, has[TEXT]) if compact else matrix
-    }
-    for channel in clips.channels:
-        if channel == TEXT:
-            continue
-        stored = clips.catalog.channel_vectors(channel)
-        rows, found = find_sorted(seqs, stored.seqs)
-        has[channel] = np.zeros(len(seqs), dtype=bool)
-        has[channel][rows[found]] = True
-        if len(seqs) and found.all() and np.array_equal(rows, np.arange(len(seqs))):
-            matrix = stored.vectors  # row i is snapshot row i already: no copy
-        else:
-            matrix = np.zeros((len(seqs), clips.encoders[channel].dim), dtype=np.float32)
-            if found.any():
-                matrix[rows[found]] = stored.vectors[found]
-        del stored
-        vectors[channel] = (
-            _compact(clips, channel, seqs, matrix, has[channel]) if compact else matrix
-        )
-    del matrix
-    creator_codes = np.array([code_of[c.creator] for c in ordered], dtype=np.int32)
+    vectors: dict[str, Matrix] = {}
+    has: dict[str, np.ndarray] = {}
+    for channel in (TEXT, *(c for c in clips.channels if c != TEXT)):
+        vectors[channel], has[channel] = _read_channel(clips, channel, seqs, compact)
+    creator_codes = np.array([code_of[c] for c in rows.creators], dtype=np.int32)
     remix_of_row = np.array(
-        [row_of_id.get(c.remix_of, -1) if c.remix_of else -1 for c in ordered], dtype=np.int64
+        [row_of_id.get(r, -1) if r else -1 for r in rows.remix_of], dtype=np.int64
     )
     newest_first = np.argsort(-created_at, kind="stable")
     sample = sample_rows(len(seqs))
@@ -211,17 +183,17 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         row_of_id=RowsById(row_of_id, len(seqs)),
         created_at=created_at,
         duration_s=np.array(
-            [np.nan if c.duration_s is None else c.duration_s for c in ordered], dtype=np.float64
+            [np.nan if d is None else d for d in rows.duration_s], dtype=np.float64
         ),
         creator_codes=creator_codes,
         creator_names=creator_names,
         remix_of_row=remix_of_row,
-        cameos=object_array([c.cameos for c in ordered]),
-        cameo_rows=np.flatnonzero([bool(c.cameos) for c in ordered]).astype(np.int64),
+        cameos=object_array(rows.cameos),
+        cameo_rows=np.flatnonzero([bool(c) for c in rows.cameos]).astype(np.int64),
         vectors=vectors,
         has=has,
         newest_first=newest_first,
-        texts=SegmentedTexts((ClipTexts.of([_text(c) for c in ordered]),)),
+        texts=SegmentedTexts((ClipTexts.of(rows.texts),)),
         by_creator=group_rows(creator_codes[newest_first], newest_first),
         remixes=group_rows(remix_of_row, np.arange(len(seqs), dtype=np.int64), skip=-1),
         code_of_creator=code_of,
@@ -232,29 +204,88 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     )
 
 
-def _compact(
-    clips: ClipStore, channel: str, seqs: np.ndarray, matrix: np.ndarray, has: np.ndarray
-) -> QuantizedVectors:
-    """A channel's float32 rows as 8-bit codes: the channel index's own codes, read by
-    label, when they hold these vectors (rows they do not hold keep float32 copies, up to
-    the share a grown snapshot allows); else codes of the snapshot's own."""
-    room = len(seqs) // SPARE_SHARE  # rows the codes can grow by without a copy
-    borrowed = borrow_codes(clips, channel, seqs, has, room)
+@dataclass
+class _ClipColumns:
+    """The fields a snapshot keeps of each clip, as lists in row order."""
+
+    seqs: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    created_at: list[float] = field(default_factory=list)
+    duration_s: list[float | None] = field(default_factory=list)
+    creators: list[str] = field(default_factory=list)
+    remix_of: list[str | None] = field(default_factory=list)
+    cameos: list[tuple[str, ...]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+
+def _read_clips(clips: ClipStore) -> _ClipColumns:
+    """The clips with a text vector, in catalog order, a block at a time (a clip deleted
+    between its vector and its row being read is left out)."""
+    out = _ClipColumns()
+    for block in clips.catalog.channel_blocks(TEXT):
+        by_seq = clips.catalog.get_many(block.seqs.tolist())
+        for seq in block.seqs.tolist():
+            if (clip := by_seq.get(seq)) is None:
+                continue
+            out.seqs.append(seq)
+            out.ids.append(clip.id)
+            out.created_at.append(clip.created_at)
+            out.duration_s.append(clip.duration_s)
+            out.creators.append(clip.creator)
+            out.remix_of.append(clip.remix_of)
+            out.cameos.append(clip.cameos)
+            out.texts.append(_text(clip))
+    return out
+
+
+def _read_channel(
+    clips: ClipStore, channel: str, seqs: np.ndarray, compact: bool
+) -> tuple[Matrix, np.ndarray]:
+    """A channel's rows for snapshot `seqs` and which rows have it, read block by block:
+    a float32 matrix, or in a compact snapshot 8-bit codes, the channel index's own (read
+    by label) when they hold these vectors (rows they do not hold keep float32 copies, up
+    to the share a grown snapshot allows), else codes of the snapshot's own."""
+    n = len(seqs)
+    has = np.zeros(n, dtype=bool)
+    dim = clips.encoders[channel].dim
+
+    def placed() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for block in clips.catalog.channel_blocks(channel):
+            rows, found = find_sorted(seqs, block.seqs)
+            has[rows[found]] = True
+            yield rows[found], block.vectors[found]
+
+    if not compact:
+        matrix: np.ndarray | None = None
+        for rows, block in placed():
+            if matrix is None:  # the stored vectors' width, which the encoder's should be
+                matrix = np.zeros((n, block.shape[1]), dtype=np.float32)
+            matrix[rows] = block
+        return (np.zeros((n, dim), np.float32) if matrix is None else matrix), has
+    room = n // SPARE_SHARE  # rows the codes can grow by without a copy
+    borrowed = borrow_codes(clips, channel, seqs, np.ones(n, dtype=bool), room)
     if borrowed is not None:
-        off = _NO_ROWS  # rows the index's codes do not hold
-        for start in range(0, len(seqs), BLOCK_ROWS):
-            stop = min(start + BLOCK_ROWS, len(seqs))
-            block = np.arange(start, stop)
-            missed = has[start:stop] & ~borrowed.codes_hold(block, matrix[start:stop])
-            off = np.concatenate([off, block[missed]])
-        if len(off) <= exact_limit(len(seqs), borrowed):
-            return borrowed.with_exact(off, matrix[off]) if len(off) else borrowed
+        limit = exact_limit(n, borrowed)
+        off_rows, off_vectors, missed = [_NO_ROWS], [np.empty((0, dim), np.float32)], 0
+        for rows, block in placed():
+            miss = ~borrowed.codes_hold(rows, block)
+            off_rows.append(rows[miss])
+            off_vectors.append(block[miss])
+            missed += int(miss.sum())
+            if missed > limit:
+                break
+        if missed <= limit:
+            borrowed.codes.labels[~has] = -1  # type: ignore[union-attr]
+            if not missed:
+                return borrowed, has
+            return borrowed.with_exact(np.concatenate(off_rows), np.concatenate(off_vectors)), has
         log.warning(
-            "the %s index's 8-bit ranges miss %d of %d clips, so the snapshot keeps codes of"
-            " its own (a second copy in memory); `steerfeed reindex` trains the index again",
-            channel, len(off), len(seqs),
+            "the %s index's 8-bit ranges miss more than %d of %d clips, so the snapshot keeps"
+            " codes of its own (a second copy in memory); `steerfeed reindex` trains the"
+            " index again",
+            channel, limit, n,
         )  # fmt: skip
-    return quantize(matrix, room)
+    return quantize_blocks(n, dim, placed, room), has
 
 
 def borrow_codes(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,6 +145,10 @@ class Clip:
 
 
 VECTOR_CHUNK_ROWS = 8192  # rows per fetch when reading a channel's vectors
+# Rows per block when a channel is read block by block (`channel_blocks`): 32 MiB of
+# float32 at 512-d, however large the catalog (a reader holds a few copies of a block
+# at once: the fetched bytes, the matrix, what it computes from it).
+CHANNEL_BLOCK_ROWS = 16_384
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,46 @@ class ChannelChanges:
 
     upserted: ChannelVectors
     removed: np.ndarray
+
+
+def vectors_of_rows(channel: str, rows: Sequence[tuple]) -> ChannelVectors:
+    """(seq, model, float32 bytes) rows as one ChannelVectors; several models are an error."""
+    models = {r[1] for r in rows}
+    if len(models) > 1:
+        raise CatalogError(f"{channel} vectors come from several models: {sorted(models)}")
+    model = models.pop() if models else ""
+    seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    if rows:
+        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
+        vectors = vectors.reshape(len(rows), -1)
+    else:
+        vectors = np.empty((0, 0), dtype=np.float32)
+    return ChannelVectors(channel, model, seqs, vectors)
+
+
+def blocks_after(
+    channel: str, read: Callable[[int, int], Sequence[tuple]], rows: int | None = None
+) -> Iterator[ChannelVectors]:
+    """A channel's vectors in seq order, `rows` at a time (`CHANNEL_BLOCK_ROWS` as it is
+    when reading starts, by default): `read(after, limit)` gives the (seq, model, bytes)
+    rows with seq above `after`, in seq order, at most `limit` of them. Each block starts
+    where the one before ended (keyset pagination), so no block scans from the first
+    row, and only one block is held at a time."""
+    rows = CHANNEL_BLOCK_ROWS if rows is None else rows
+    if rows < 1:
+        raise ValueError("a block holds at least one row")
+    after, model = -1, None
+    while batch := read(after, rows):
+        block = vectors_of_rows(channel, batch)
+        if model is not None and block.model != model:
+            raise CatalogError(
+                f"{channel} vectors come from several models: {sorted({model, block.model})}"
+            )
+        model = block.model
+        yield block
+        if len(batch) < rows:
+            return
+        after = int(block.seqs[-1])
 
 
 def embedding_text(prompt: str, caption: str, tags: Sequence[str]) -> str:
@@ -420,6 +464,23 @@ class Catalog:
     def channel_vectors(self, channel: str) -> ChannelVectors:
         """Every stored vector of a channel (for building or checking an index)."""
         return self._vectors_where(channel, "", ())
+
+    def channel_blocks(self, channel: str, rows: int | None = None) -> Iterator[ChannelVectors]:
+        """A channel's stored vectors in seq order, at most `rows` at a time, each block
+        read in a transaction of its own: a catalog of any size is read holding one block.
+        Blocks do not share one catalog state: a clip written while they are read may be
+        missing or present, so a reader takes the generation first and catches up from it."""
+
+        def read(after: int, limit: int) -> list[tuple]:
+            with self._lock:
+                return self._db.execute(
+                    "SELECT v.seq, v.model, v.vec FROM clip_vectors v"
+                    " JOIN clips c ON c.seq = v.seq"
+                    " WHERE v.channel = ? AND v.seq > ? ORDER BY v.seq LIMIT ?",
+                    (channel, after, limit),
+                ).fetchall()
+
+        return blocks_after(channel, read, rows)
 
     def channel_changes(self, channel: str, after_gen: int) -> ChannelChanges:
         """Vectors upserted and clips deleted after generation `after_gen`."""

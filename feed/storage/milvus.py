@@ -341,14 +341,15 @@ class MilvusIndexes:
         # The generation before the vectors: a write in between is applied again by the
         # next catch-up (to the same effect), never missed.
         generation = catalog.generation
-        stored = catalog.channel_vectors(channel)
         index = MilvusIndex(self._client, collection, channel, model, dim, self.target.index,
                             generation, set())  # fmt: skip
-        total = len(stored.seqs)
-        for start in range(0, total, index.batch_rows):
-            stop = min(start + index.batch_rows, total)
-            index.insert(stored.seqs[start:stop], stored.vectors[start:stop])
-            log.info("%s index: %d of %d vectors in %s", channel, stop, total, collection)
+        added = 0
+        for block in catalog.channel_blocks(channel):  # one block held at a time
+            for start in range(0, len(block.seqs), index.batch_rows):
+                stop = min(start + index.batch_rows, len(block.seqs))
+                index.insert(block.seqs[start:stop], block.vectors[start:stop])
+            added += len(block.seqs)
+            log.info("%s index: %d vectors in %s", channel, added, collection)
         index.flush_if_due(force=True)
         self.save(index)
         return index

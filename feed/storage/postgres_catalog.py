@@ -14,7 +14,7 @@ generation order and an index caught up to generation G has seen all of them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import psycopg
@@ -22,11 +22,12 @@ import psycopg
 from feed.core.consent import mentioned_cameos
 from feed.storage.catalog import (
     MENTION_RULES,
-    CatalogError,
     ChannelChanges,
     ChannelVectors,
     Clip,
     ClipRecord,
+    blocks_after,
+    vectors_of_rows,
 )
 from feed.storage.postgres import PgMigration, PostgresDatabase
 from feed.storage.urls import redact
@@ -133,20 +134,6 @@ def _bump(cur: psycopg.Cursor) -> int:
     ).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def _channel_vectors(channel: str, rows: list[tuple]) -> ChannelVectors:
-    models = {r[1] for r in rows}
-    if len(models) > 1:
-        raise CatalogError(f"{channel} vectors come from several models: {sorted(models)}")
-    model = models.pop() if models else ""
-    seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    if rows:
-        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
-        vectors = vectors.reshape(len(rows), -1)
-    else:
-        vectors = np.empty((0, 0), dtype=np.float32)
-    return ChannelVectors(channel, model, seqs, vectors)
 
 
 class PostgresCatalog:
@@ -367,7 +354,18 @@ class PostgresCatalog:
 
     def channel_vectors(self, channel: str) -> ChannelVectors:
         """Every stored vector of a channel (for building or checking an index)."""
-        return _channel_vectors(channel, self.db.query(f"{_VECTORS} ORDER BY v.seq", (channel,)))
+        return vectors_of_rows(channel, self.db.query(f"{_VECTORS} ORDER BY v.seq", (channel,)))
+
+    def channel_blocks(self, channel: str, rows: int | None = None) -> Iterator[ChannelVectors]:
+        """A channel's stored vectors in seq order, at most `rows` at a time, each block
+        read in a transaction of its own (see `Catalog.channel_blocks`)."""
+
+        def read(after: int, limit: int) -> list[tuple]:
+            return self.db.query(
+                f"{_VECTORS} AND v.seq > %s ORDER BY v.seq LIMIT %s", (channel, after, limit)
+            )
+
+        return blocks_after(channel, read, rows)
 
     def channel_changes(self, channel: str, after_gen: int) -> ChannelChanges:
         """Vectors upserted and clips deleted after generation `after_gen`."""
@@ -387,7 +385,7 @@ class PostgresCatalog:
                 (after_gen, channel),
             ).fetchall()
         removed = np.asarray([r[0] for r in gone + stale], dtype=np.int64)
-        return ChannelChanges(_channel_vectors(channel, rows), removed)
+        return ChannelChanges(vectors_of_rows(channel, rows), removed)
 
     def channel_model(self, channel: str) -> str | None:
         """The model whose vectors a channel stores, or None if it has none."""

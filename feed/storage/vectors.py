@@ -8,7 +8,7 @@ ahead of it (or of another model) is rebuilt from the catalog's vectors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,18 @@ class FaissIndexes:
 
     def build(self, channel: str, model: str, dim: int, catalog: Catalog) -> VectorIndex:
         """A new index of every vector the catalog holds for the channel, saved."""
-        stored = catalog.channel_vectors(channel)
-        vectors = stored.vectors if len(stored.seqs) else np.empty((0, dim), np.float32)
-        index = VectorIndex.build(channel, model, stored.seqs, vectors, catalog.generation)
+        # The generation before the vectors: a write in between is applied again by the
+        # next catch-up (to the same effect), never missed.
+        generation = catalog.generation
+
+        def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for block in catalog.channel_blocks(channel):
+                yield block.seqs, block.vectors
+
+        def progress(added: int, total: int) -> None:
+            log.info("%s index: %d of %d vectors added", channel, added, total)
+
+        index = VectorIndex.build_blocks(channel, model, dim, blocks, generation, progress)
         self.save(index)
         return index
 

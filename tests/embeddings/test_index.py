@@ -233,3 +233,56 @@ def test_flat_index_saved_beside_its_faiss_file_matches_the_one_kept(tmp_path, r
     for a, b in zip(idx.search(vectors[:5], 5), back.search(vectors[:5], 5), strict=True):
         np.testing.assert_array_equal(a.ids, b.ids)
         np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def blocks_of(ids: np.ndarray, vectors: np.ndarray, rows: int, reads: list[int]):
+    """A `build_blocks` reader over ids and vectors, `rows` at a time, counting its reads."""
+
+    def blocks():
+        reads.append(1)
+        for start in range(0, len(ids), rows):
+            yield ids[start : start + rows], vectors[start : start + rows]
+
+    return blocks
+
+
+@pytest.mark.parametrize("count", [0, 150, 400])  # empty, flat, HNSW (threshold 200)
+def test_an_index_built_block_by_block_is_the_index_built_whole(tmp_path, rng, monkeypatch, count):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    vectors = unit(rng, count, 32)
+    ids = np.arange(count, dtype=np.int64) * 2 + 5
+    whole = VectorIndex.build("text", "m", ids, vectors, generation=4)
+    reads: list[int] = []
+    progress: list[tuple[int, int]] = []
+    built = VectorIndex.build_blocks(
+        "text", "m", 32, blocks_of(ids, vectors, 64, reads), 4, lambda a, t: progress.append((a, t))
+    )
+    assert (built.kind, built.codec, built.generation, len(built)) == (
+        whole.kind, whole.codec, 4, count,
+    )  # fmt: skip
+    np.testing.assert_array_equal(built.ids, whole.ids)
+    if whole.kind == "hnsw":
+        # Trained on each dimension's min and max alone, the codes are the same bytes.
+        lent, whole_lent = built.codes(), whole.codes()
+        assert lent is not None and whole_lent is not None
+        np.testing.assert_array_equal(lent(), whole_lent())
+        np.testing.assert_array_equal(lent.low, whole_lent.low)
+        assert len(reads) == 2 and progress[-1] == (count, count) and len(progress) == 7
+    else:
+        np.testing.assert_array_equal(built.vectors, whole.vectors)
+        assert len(reads) == 1 and not progress  # a flat index is small: read once, held
+    if count:
+        found = [h.ids[0] for h in built.search(vectors[::37], 1)]
+        assert found == ids[::37].tolist()
+        built.save(tmp_path)
+        back = VectorIndex.load(tmp_path, "text", "m", 32)
+        np.testing.assert_array_equal(back.vectors_for(ids[:9]), built.vectors_for(ids[:9]))
+
+
+def test_an_index_built_block_by_block_refuses_repeated_ids(rng, monkeypatch):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    vectors = unit(rng, 300, 32)
+    ids = np.arange(300, dtype=np.int64)
+    ids[250] = 3
+    with pytest.raises(ValueError, match="duplicate ids"):
+        VectorIndex.build_blocks("text", "m", 32, blocks_of(ids, vectors, 100, []), 1)

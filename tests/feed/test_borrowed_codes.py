@@ -25,6 +25,8 @@ from feed.services.clips import ClipStore
 from feed.services.rwlock import ReadWriteLock
 from feed.services.snapshot import Snapshots, build_snapshot
 from feed.services.snapshot_files import load_snapshot
+from feed.storage import catalog as catalog_mod
+from feed.storage.catalog import ClipRecord
 from feed.storage.stores import open_store
 
 from .test_snapshot_growth import ADDED, FIRST, NOW, add, same_content
@@ -249,3 +251,48 @@ def test_reindexing_saves_the_snapshot_again_over_the_new_indexes(store):
     assert snapshot_files.resave_snapshot(clips)
     fresh = load_snapshot(folder, clips)
     assert fresh is not None and isinstance(fresh.vectors["text"].codes, BorrowedCodes)
+
+
+@pytest.mark.parametrize("path", ["float32", "own codes", "borrowed codes"])
+def test_a_snapshot_read_block_by_block_is_the_snapshot_read_whole(
+    tmp_path, text_encoder, multi_encoder, monkeypatch, rng, path
+):
+    if path != "float32":
+        monkeypatch.setattr(snapshot_mod, "COMPACT_ROWS", 1)
+    if path == "borrowed codes":
+        monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 8)
+    clips = ClipStore(tmp_path / "home", text_encoder, None, multi_encoder=multi_encoder)
+    try:
+        n = 30
+        records = [
+            ClipRecord(id=f"c{i}", prompt=f"clip {i}", creator=f"maker{i % 4}",
+                       created_at=NOW + i, remix_of="c0" if i % 7 == 3 else None)
+            for i in range(n)
+        ]  # fmt: skip
+        multi = unit(rng, n, multi_encoder.dim)
+        multi[[2, 11, 12, 29]] = np.nan  # clips without a multilingual vector
+        clips.catalog.upsert_clips(records, {
+            "text": (text_encoder.model_id, unit(rng, n, text_encoder.dim)),
+            "multi": (multi_encoder.model_id, multi),
+        })  # fmt: skip
+        clips.catalog.delete_clip("c5")
+        clips.catch_up()
+        whole = build_snapshot(clips)  # one block
+        monkeypatch.setattr(catalog_mod, "CHANNEL_BLOCK_ROWS", 4)
+        blocks = build_snapshot(clips)
+    finally:
+        clips.close()
+    same_content(blocks, whole)
+    lacking = blocks.rows_for_ids(["c2", "c11", "c12", "c29"])
+    assert len(blocks) == n - 1 and not blocks.has["multi"][lacking].any()
+    assert blocks.has["multi"].sum() == n - 5 and blocks.has["text"].all()
+    for channel, matrix in blocks.vectors.items():
+        other = whole.vectors[channel]
+        assert type(matrix) is type(other)
+        if path == "float32":
+            assert isinstance(matrix, np.ndarray)
+            continue
+        assert isinstance(matrix, QuantizedVectors) and isinstance(other, QuantizedVectors)
+        assert isinstance(matrix.codes, BorrowedCodes) == (path == "borrowed codes")
+        np.testing.assert_array_equal(matrix.low, other.low)
+        np.testing.assert_array_equal(matrix.exact_rows, other.exact_rows)

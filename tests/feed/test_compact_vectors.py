@@ -13,7 +13,7 @@ from support import steering_catalog_entries, steering_catalog_rows
 
 from embeddings.encoders import l2_normalise
 from feed.core.profile import Event
-from feed.core.quantized import QuantizedVectors, quantize
+from feed.core.quantized import QuantizedVectors, quantize, quantize_blocks
 from feed.core.ranking import EXCLUDE_Z, phrase_relevance
 from feed.services import snapshot as snapshot_mod
 from feed.services.clips import ClipStore
@@ -136,3 +136,26 @@ def test_pages_over_a_compact_snapshot_obey_steering_and_events(built, reader, m
         assert "text" in service.users.tastes(user.id)
     finally:
         service.close()
+
+
+def test_codes_encoded_block_by_block_are_the_codes_of_the_whole_matrix(rng):
+    vectors = l2_normalise(rng.standard_normal((50, 16)).astype(np.float32))
+    vectors[[4, 30]] = 0.0  # rows no block gives read as zero
+    given = np.setdiff1d(np.arange(50), [4, 30])
+    order = rng.permutation(given)  # blocks may come in any row order
+
+    def blocks():
+        for start in range(0, len(order), 9):
+            rows = order[start : start + 9]
+            yield rows, vectors[rows]
+
+    whole = quantize(vectors, room=5)
+    built = quantize_blocks(50, 16, blocks, room=5)
+    np.testing.assert_array_equal(np.asarray(built.codes), np.asarray(whole.codes))
+    np.testing.assert_array_equal(built.low, whole.low)
+    np.testing.assert_array_equal(built.step, whole.step)
+    assert np.asarray(built.codes).base is not None  # room to grow, as `quantize` leaves
+    assert len(np.asarray(built.codes).base) == 55
+    empty = quantize_blocks(0, 16, lambda: iter(()))
+    assert empty.shape == (0, 16)
+    np.testing.assert_array_equal(empty.low, quantize(np.empty((0, 16), np.float32)).low)

@@ -190,6 +190,41 @@ def test_channel_vectors_hold_every_stored_vector_of_one_model(catalog, rng):
     assert catalog.channel_model("audio") is None
 
 
+def test_channel_blocks_read_every_vector_a_block_at_a_time(catalog, rng):
+    text = unit_rows(rng, 7)
+    visual = unit_rows(rng, 7, dim=8)
+    visual[[1, 4]] = np.nan  # clips without a visual vector
+    catalog.upsert_clips([record(f"c{i}") for i in range(7)],
+                         {"text": ("mt", text), "visual": ("mv", visual)})  # fmt: skip
+    catalog.delete_clip("c2")
+    for channel in ("text", "visual"):
+        whole = catalog.channel_vectors(channel)
+        for rows in (1, 3, 5, 6, 100):  # 6 text rows: blocks of 6 end without an empty one
+            blocks = list(catalog.channel_blocks(channel, rows))
+            sizes = [len(b.seqs) for b in blocks]
+            assert all(0 < size <= rows for size in sizes) and sum(sizes) == len(whole.seqs)
+            assert len(blocks) == -(-len(whole.seqs) // rows)
+            assert {(b.channel, b.model) for b in blocks} == {(channel, whole.model)}
+            seqs = np.concatenate([b.seqs for b in blocks])
+            np.testing.assert_array_equal(seqs, whole.seqs)  # in seq order, each once
+            np.testing.assert_array_equal(np.concatenate([b.vectors for b in blocks]),
+                                          whole.vectors)  # fmt: skip
+    assert list(catalog.channel_blocks("audio", 3)) == []
+    with pytest.raises(ValueError, match="at least one row"):
+        list(catalog.channel_blocks("text", 0))
+
+
+def test_channel_blocks_refuse_a_channel_of_two_models(catalog, rng):
+    catalog.upsert_clips([record("a"), record("b")], {"text": ("old", unit_rows(rng, 2))})
+    catalog.upsert_clips([record("c")], {"text": ("new", unit_rows(rng, 1))})
+    blocks = catalog.channel_blocks("text", 2)
+    assert next(blocks).model == "old"
+    with pytest.raises(CatalogError, match="several models"):
+        next(blocks)
+    with pytest.raises(CatalogError, match="several models"):
+        list(catalog.channel_blocks("text", 5))
+
+
 def test_channel_changes_are_what_an_index_needs_to_catch_up(catalog, rng):
     seq_a, seq_b, seq_c = catalog.upsert_clips(
         [record("a"), record("b"), record("c")], {"text": ("m", unit_rows(rng, 3))}

@@ -512,10 +512,15 @@ def make_pool(n: int, encoders: dict[str, Any], rng: np.random.Generator) -> Pro
 
 
 def fill_catalog(
-    path: Path, count: int, pool: PromptPool, model_ids: dict[str, str], rng: np.random.Generator
+    path: Path,
+    count: int,
+    pool: PromptPool,
+    model_ids: dict[str, str],
+    rng: np.random.Generator,
+    vector_format: str = "float32",
 ) -> tuple[Labels, int]:
-    """Insert `count` clips drawn from the pool (noisy pool vectors on every channel);
-    return labels, remixes."""
+    """Insert `count` clips drawn from the pool (noisy pool vectors on every channel,
+    stored as `vector_format`); return labels, remixes."""
     entry = rng.integers(len(pool.prompts), size=count)
     remix_of = np.full(count, -1, dtype=np.int64)
     remix = np.flatnonzero(rng.random(count) < REMIX_SHARE)
@@ -528,6 +533,7 @@ def fill_catalog(
     duration_s = rng.uniform(4.0, 20.0, size=count)
     batch = max(1, min(CATALOG_BATCH, count // 10))  # one progress line per batch
     catalog = Catalog(path)
+    catalog.set_vector_format(vector_format)
     try:
         with progress_bar(count, "catalog fill") as bar:
             for start in range(0, count, batch):
@@ -1198,6 +1204,7 @@ def bench_size(
     default_threads: tuple[int, int],
     seed: int,
     build_only: bool = False,
+    vector_format: str = "float32",
 ) -> SizeReport:
     """Build a catalog of `count` clips, open engine and service, run every measurement
     (with `build_only`, stop once the snapshot is built: closing saves it)."""
@@ -1206,7 +1213,9 @@ def bench_size(
     log.info("size %d: filling the catalog", count)
     model_ids = {channel: encoder.model_id for channel, encoder in encoders.items()}
     with timer() as fill_s:
-        labels, remixes = fill_catalog(home / "catalog.sqlite", count, pool, model_ids, rng)
+        labels, remixes = fill_catalog(
+            home / "catalog.sqlite", count, pool, model_ids, rng, vector_format
+        )
     log.info("size %d: catalog filled in %.1f s; opening the engine", count, fill_s())
     build_threads(default_threads)  # the indexes build as a fresh `steerfeed` process would
     with timer() as index_s:
@@ -1591,6 +1600,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="distinct prompts the catalog is drawn from (default 3,000: at 1,000,000 clips"
              " each prompt has about 330 near-copies)",
     )  # fmt: skip
+    parser.add_argument(
+        "--catalog-vectors", default="float32", choices=["float32", "float16"],
+        help="the form the catalog stores vectors in (float16: half the disk)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -1612,7 +1625,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Report(
         machine=machine_info(),
         config={"quick": args.quick, "seed": args.seed, "sizes": asdict(sizes)}
-        | {"noise": NOISE, "creators": CREATORS, "remix_share": REMIX_SHARE, "page": PAGE},
+        | {"noise": NOISE, "creators": CREATORS, "remix_share": REMIX_SHARE, "page": PAGE}
+        | {"catalog_vectors": args.catalog_vectors},
     )
     log.info("machine: %s", report.machine)
     default_threads = build_threads()
@@ -1653,6 +1667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     default_threads,
                     args.seed + count,
                     args.build_only,
+                    args.catalog_vectors,
                 )
             )
             gc.collect()

@@ -10,7 +10,9 @@ their geometry) is filled, then, in this process:
 
 and, in a fresh process, the built home opened again (indexes loaded, snapshot built), as
 a restarted server would. Each step reports the RSS it keeps and its peak above the RSS
-it started from (VmHWM, reset before each step), divided by the clip count.
+it started from (VmHWM, reset before each step), divided by the clip count; the catalog
+file's size is reported the same way. `--catalog-vectors float16` stores the catalog's
+vectors at two bytes a value.
 
 `--recall N` instead builds, over N such "text" vectors, HNSW with float32 storage
 (IndexHNSWFlat, as before compact storage) and with 8-bit codes (the engine's index),
@@ -89,13 +91,15 @@ def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def fill(path: Path, count: int, seed: int) -> None:
-    """`count` clips, each a pool vector plus seeded noise on both channels."""
+def fill(path: Path, count: int, seed: int, vector_format: str = "float32") -> None:
+    """`count` clips, each a pool vector plus seeded noise on both channels, stored in
+    the catalog as `vector_format`."""
     rng = np.random.default_rng(seed)
     pool = {
         c: l2_normalise(rng.standard_normal((POOL, d)).astype(np.float32)) for c, d in DIMS.items()
     }
     catalog = Catalog(path)
+    catalog.set_vector_format(vector_format)
     try:
         for start in range(0, count, BATCH):
             rows = range(start, min(start + BATCH, count))
@@ -133,13 +137,14 @@ class Step:
         self.kept = _status("VmRSS") - self.start
 
 
-def measure(count: int, work: Path, seed: int) -> dict[str, float]:
+def measure(count: int, work: Path, seed: int, vector_format: str) -> dict[str, float]:
     """Fill a catalog of `count` clips and measure each step (bytes per clip)."""
     home = work / f"home-{count}"
     home.mkdir(parents=True)
-    fill(home / "catalog.sqlite", count, seed)
+    fill(home / "catalog.sqlite", count, seed, vector_format)
     per = 1024.0 * 1024.0 / count
     out: dict[str, float] = {"count": count}
+    out["catalog_file_b"] = (home / "catalog.sqlite").stat().st_size / count
     catalog = Catalog(home / "catalog.sqlite")
     with Step() as read:
         stored = [catalog.channel_vectors(c) for c in DIMS]
@@ -235,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "memory.json")
     parser.add_argument("--recall", type=int, help="recall@10 of HNSW float32 vs 8-bit codes")
+    parser.add_argument("--catalog-vectors", default="float32", choices=["float32", "float16"],
+                        help="the form the catalog stores vectors in")  # fmt: skip
     parser.add_argument("--open", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     import faiss
@@ -249,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="steerfeed-bench-memory-") as tmp:
         for count in (int(n) for n in args.sizes.split(",")):
-            rows.append(measure(count, Path(tmp), args.seed))
+            rows.append(measure(count, Path(tmp), args.seed, args.catalog_vectors))
             print(json.dumps(rows[-1]), flush=True)
     keys = [k for k in rows[0] if k != "count"]
     print(f"{'':22}" + "".join(f"{r['count']:>12,}" for r in rows))

@@ -81,6 +81,10 @@ def open_engine(settings: Settings) -> ClipStore:
     catalog = open_store("catalog", urls.catalog)
     indexes: VectorIndexes | None = None
     try:
+        wanted = settings.catalog_vectors
+        if wanted is not None and wanted != catalog.vector_format:
+            catalog.set_vector_format(wanted)
+            log.info("the catalog stores new vectors as %s", wanted)
         indexes = open_store("vectors", urls.vectors)
         return ClipStore(
             settings.home,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from embeddings.encoders import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
+from feed.storage.catalog import vector_width
 from feed.storage.stores import CATALOG_FILE, EVENTS_DIR, INDEX_DIR, JOBS_FILE, StoreURLs
 
 OFF_WORDS = {"", "off", "none", "false", "0"}
@@ -59,6 +60,9 @@ class Settings:
     events_url: str | None = None
     cache_url: str | None = None
     jobs_url: str | None = None  # generation jobs (None: `jobs.sqlite` under `home`)
+    # The form the catalog stores new vectors in, "float32" or "float16" (half the disk);
+    # None leaves the catalog's own setting as it is (float32 unless set).
+    catalog_vectors: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -104,6 +108,9 @@ class Settings:
             for key in DATABASE_STORES:
                 if overrides.get(key) is None:
                     overrides[key] = database_url
+        if env.get("STEERFEED_CATALOG_VECTORS"):
+            values["catalog_vectors"] = env["STEERFEED_CATALOG_VECTORS"].strip().lower()
+            vector_width(str(values["catalog_vectors"]))  # a clear error for an unknown form
         if "STEERFEED_RUN_JOBS" in env:
             values["run_jobs_in_background"] = (
                 env["STEERFEED_RUN_JOBS"].strip().lower() not in OFF_WORDS

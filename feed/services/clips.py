@@ -34,7 +34,7 @@ from embeddings.index import HNSW_EF_PER_K
 from feed.core.consent import inherited_cameos
 from feed.core.manifest import LineError, ManifestEntry
 from feed.services.rwlock import ReadWriteLock
-from feed.storage.catalog import CatalogError, Clip, ClipRecord, embedding_text
+from feed.storage.catalog import CatalogError, Clip, ClipRecord, as_stored, embedding_text
 from feed.storage.interfaces import Catalog, VectorIndex, VectorIndexes
 from feed.storage.stores import StoreURLs, open_store
 from feed.storage.vectors import catch_up
@@ -437,6 +437,9 @@ class ClipStore:
                     return refused
                 before = self.catalog.video_paths([r.id for r in records])
                 generation = self.catalog.generation
+                # Rounded as the catalog stores them: the indexes hold what it holds.
+                form = self.catalog.vector_format
+                vectors = {c: (m, as_stored(x, form)) for c, (m, x) in vectors.items()}
                 seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
                 for channel, (_, matrix) in vectors.items():
                     has = ~np.isnan(matrix).any(axis=1)

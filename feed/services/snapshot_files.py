@@ -9,7 +9,10 @@ folder keeps its open files.
 `load_snapshot` reads them back (vectors memory-mapped: pages are read as rows are
 used) and returns None when they do not fit the catalog as it is: another format,
 other channels or models, a generation ahead of the catalog, or a first or last clip
-that is not the one saved. A snapshot loaded behind the catalog is then grown, or
+that is not the one saved. Codes a snapshot borrowed from an index are not saved (the
+index keeps them); they are borrowed again on open, and where the index no longer lends
+the same codes (rebuilt on other ranges, turned flat, missing rows) the snapshot is
+rebuilt instead. A snapshot loaded behind the catalog is then grown, or
 rebuilt, like any other.
 """
 
@@ -93,7 +96,11 @@ def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
     for channel, matrix in snap.vectors.items():
         np.save(staging / f"has.{channel}.npy", snap.has[channel])
         if isinstance(matrix, QuantizedVectors):
-            _save_with_room(staging / f"vectors.{channel}.npy", matrix.codes)
+            # Codes borrowed from the index are the index's to keep: saving them again
+            # would put every code on disk twice (9 GB at 10,000,000 clips). On open they
+            # are borrowed again, or the snapshot is rebuilt.
+            if not isinstance(matrix.codes, BorrowedCodes):
+                _save_with_room(staging / f"vectors.{channel}.npy", matrix.codes)
             np.save(staging / f"low.{channel}.npy", matrix.low)
             np.save(staging / f"step.{channel}.npy", matrix.step)
             if matrix.exact_vectors is not None and len(matrix.exact_rows):
@@ -108,6 +115,9 @@ def _write(snap: CatalogSnapshot, clips: ClipStore, staging: Path) -> None:
         channels[channel] = {
             "model": clips.encoders[channel].model_id,
             "compact": isinstance(matrix, QuantizedVectors),
+            "codes": "index"
+            if isinstance(matrix, QuantizedVectors) and isinstance(matrix.codes, BorrowedCodes)
+            else "own",
         }
     texts = _one_blob(snap.texts)
     (staging / "texts.txt").write_text(texts.blob, encoding="utf-8")
@@ -152,13 +162,20 @@ def load_snapshot(folder: Path, clips: ClipStore) -> CatalogSnapshot | None:
         ):
             log.info("saved snapshot in %s does not fit the catalog; rebuilding", saved)
             return None
-        return _borrowed(_read(saved, manifest), clips)
+        return _borrowed(_read(saved, manifest, clips), clips)
+    except _Unfit as exc:
+        log.info("saved snapshot in %s does not fit the indexes (%s); rebuilding", saved, exc)
+        return None
     except Exception as exc:  # anything unreadable costs a rebuild, never an open
         log.warning("saved snapshot in %s unreadable (%s); rebuilding", folder, exc)
         return None
 
 
-def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
+class _Unfit(Exception):
+    """A saved snapshot that reads its codes from an index the index no longer fits."""
+
+
+def _read(folder: Path, manifest: dict, clips: ClipStore) -> CatalogSnapshot:
     n = manifest["rows"]
     cols = {name: np.load(folder / f"{name}.npy") for name in _COLUMNS}
     if any(len(cols[name]) != n for name in _COLUMNS if name not in ("cameo_rows", "sample")):
@@ -168,7 +185,9 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
     has = {}
     for channel, about in manifest["channels"].items():
         has[channel] = np.load(folder / f"has.{channel}.npy")
-        if about["compact"]:
+        if about.get("codes") == "index":
+            vectors[channel] = _lent(folder, channel, cols["seqs"], has[channel], clips)
+        elif about["compact"]:
             # Copy-on-write: rows added later go into the spare rows of this process's
             # mapping (see `_save_with_room`); the file is never written.
             codes = np.asarray(np.load(folder / f"vectors.{channel}.npy", mmap_mode="c"))
@@ -188,16 +207,19 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
             if len(has[channel]) != n or len(matrix) != n:
                 raise ValueError(f"{channel}: {len(matrix)} vectors for {n} rows")
             vectors[channel] = matrix
+    sample = cols["sample"]
+    sampled = len(sample) < n
+    sample_vectors = _sample_vectors(folder, vectors, sample) if sampled else {}
+    for channel, about in manifest["channels"].items():
+        if about.get("codes") == "index" and channel in sample_vectors:
+            _check_sample(channel, vectors[channel], has[channel], sample, sample_vectors[channel])
     cameos = object_array([()] * n)
     for row, handles in manifest["cameos"].items():
         cameos[int(row)] = tuple(handles)
     blob = (folder / "texts.txt").read_text(encoding="utf-8")
     texts = _read_words(folder, ClipTexts(blob, np.load(folder / "text_starts.npy")))
     names = tuple(manifest["creator_names"])
-    creator_codes, newest_first, sample = (
-        cols["creator_codes"], cols["newest_first"], cols["sample"]
-    )  # fmt: skip
-    sampled = len(sample) < n
+    creator_codes, newest_first = cols["creator_codes"], cols["newest_first"]
     return CatalogSnapshot(
         generation=manifest["generation"],
         seqs=cols["seqs"],
@@ -218,7 +240,7 @@ def _read(folder: Path, manifest: dict) -> CatalogSnapshot:
         remixes=group_rows(cols["remix_of_row"], np.arange(n, dtype=np.int64), skip=-1),
         code_of_creator={name: i for i, name in enumerate(names)},
         sample=sample,
-        sample_vectors=_sample_vectors(folder, vectors, sample) if sampled else {},
+        sample_vectors=sample_vectors,
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
         sample_of=manifest["sample_of"],
     )
@@ -267,6 +289,44 @@ def _borrowed(snap: CatalogSnapshot, clips: ClipStore) -> CatalogSnapshot:
             lent, exact_rows=saved.exact_rows, exact_vectors=saved.exact_vectors
         )
     return replace(snap, vectors=vectors)
+
+
+def _lent(
+    folder: Path, channel: str, seqs: np.ndarray, has: np.ndarray, clips: ClipStore
+) -> QuantizedVectors:
+    """A channel saved without codes (they were its index's): the index's codes again,
+    with the float32 rows saved beside them. `_Unfit` when the index holds no such codes,
+    on other ranges, or lacks a row that was not kept exact."""
+    lent = borrow_codes(clips, channel, seqs, has, len(seqs) // SPARE_SHARE)
+    if lent is None:
+        raise _Unfit(f"the {channel} index lends no codes")
+    low, step = (np.load(folder / f"{k}.{channel}.npy") for k in ("low", "step"))
+    if not (np.array_equal(lent.low, low) and np.array_equal(lent.step, step)):
+        raise _Unfit(f"the {channel} index's codes have other ranges")
+    rows = _NO_ROWS
+    exact = np.empty((0, len(low)), dtype=np.float32)
+    if (folder / f"exact_rows.{channel}.npy").exists():
+        rows = np.load(folder / f"exact_rows.{channel}.npy")
+        exact = np.load(folder / f"exact.{channel}.npy")
+        if exact.shape != (len(rows), len(low)) or (len(rows) and rows[-1] >= len(seqs)):
+            raise ValueError(f"{channel}: exact rows do not fit the codes")
+    labels = lent.codes.labels  # type: ignore[union-attr]
+    if not np.isin(np.flatnonzero(has & (labels < 0)), rows).all():
+        raise _Unfit(f"the {channel} index lacks rows the snapshot holds")
+    return lent.with_exact(rows, exact) if len(rows) else lent
+
+
+def _check_sample(
+    channel: str, lent: Matrix, has: np.ndarray, sample: np.ndarray, saved: np.ndarray
+) -> None:
+    """`_Unfit` unless the lent codes hold the saved sample rows (rows kept exact aside)."""
+    assert isinstance(lent, QuantizedVectors)
+    checked = has[sample] & ~np.isin(sample, lent.exact_rows)
+    if not lent.codes_hold(sample[checked], saved[checked]).all():
+        raise _Unfit(f"the {channel} index's codes do not hold the saved sample")
+
+
+_NO_ROWS = np.empty(0, dtype=np.int64)
 
 
 def _sample_vectors(

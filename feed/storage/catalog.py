@@ -93,6 +93,8 @@ MIGRATIONS: dict[int, Migration] = {
     2: "CREATE INDEX clips_remix_of ON clips(remix_of, created_at)",
     # v4: the change log reads deletions after a generation without a scan.
     3: "CREATE INDEX deleted_clips_gen ON deleted_clips(gen)",
+    # v5: each stored vector says its bytes per value (4: float32, 2: float16).
+    4: "ALTER TABLE clip_vectors ADD COLUMN width INTEGER NOT NULL DEFAULT 4",
 }
 SCHEMA_VERSION = max(MIGRATIONS) + 1  # the version a catalog has after every migration
 # Bumped whenever mention finding changes: every stored prompt is searched again once.
@@ -169,18 +171,70 @@ class ChannelChanges:
     removed: np.ndarray
 
 
+# The forms a catalog can store vectors in, by bytes per value (`set_vector_format`).
+# float16 halves a catalog's largest part; a unit vector's values keep about three
+# significant digits, far finer than the 8-bit codes large catalogs rank with.
+VECTOR_FORMATS = {"float32": 4, "float16": 2}
+_DTYPE_OF_WIDTH: dict[int, np.dtype] = {4: np.dtype(np.float32), 2: np.dtype(np.float16)}
+
+
+def vector_width(vector_format: str) -> int:
+    """Bytes per value of a vector format; ValueError for an unknown one."""
+    if vector_format not in VECTOR_FORMATS:
+        raise ValueError(
+            f"unknown vector format {vector_format!r}: expected one of {sorted(VECTOR_FORMATS)}"
+        )
+    return VECTOR_FORMATS[vector_format]
+
+
+def _within_range(values: np.ndarray, dtype: np.dtype) -> None:
+    """ValueError when a finite value is beyond what `dtype` holds."""
+    finite = values[np.isfinite(values)]
+    if finite.size and np.abs(finite).max() > np.finfo(dtype).max:
+        raise ValueError(f"a vector has a value beyond {dtype.name}'s range")
+
+
+def vector_bytes(vector: np.ndarray, width: int) -> bytes | None:
+    """A vector as stored, `width` bytes a value; None for one with a non-finite value
+    (no vector). ValueError for a finite value beyond the format's range."""
+    values = np.asarray(vector, dtype=np.float32)
+    if not np.isfinite(values).all():
+        return None
+    _within_range(values, _DTYPE_OF_WIDTH[width])
+    return values.astype(_DTYPE_OF_WIDTH[width]).tobytes()
+
+
+def as_stored(vectors: np.ndarray, vector_format: str) -> np.ndarray:
+    """float32 vectors as a catalog storing them in this form reads them back (a NaN
+    stays NaN), so what an index is given is what a rebuild from the catalog gives it.
+    ValueError for a value beyond the form's range."""
+    values = np.asarray(vectors, dtype=np.float32)
+    dtype = _DTYPE_OF_WIDTH[vector_width(vector_format)]
+    if dtype == np.float32:
+        return values
+    _within_range(values, dtype)
+    return values.astype(dtype).astype(np.float32)
+
+
+def decode_vectors(rows: Sequence[tuple]) -> np.ndarray:
+    """float32 (len(rows), d) of (…, bytes, width) rows, each at its own width."""
+    widths = {r[-1] for r in rows}
+    if len(widths) == 1:  # one format: one join and one conversion
+        flat = np.frombuffer(b"".join(r[-2] for r in rows), dtype=_DTYPE_OF_WIDTH[widths.pop()])
+        return flat.reshape(len(rows), -1).astype(np.float32, copy=False)
+    return np.stack([np.frombuffer(r[-2], dtype=_DTYPE_OF_WIDTH[r[-1]]) for r in rows]).astype(
+        np.float32
+    )
+
+
 def vectors_of_rows(channel: str, rows: Sequence[tuple]) -> ChannelVectors:
-    """(seq, model, float32 bytes) rows as one ChannelVectors; several models are an error."""
+    """(seq, model, bytes, width) rows as one ChannelVectors; several models are an error."""
     models = {r[1] for r in rows}
     if len(models) > 1:
         raise CatalogError(f"{channel} vectors come from several models: {sorted(models)}")
     model = models.pop() if models else ""
     seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    if rows:
-        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
-        vectors = vectors.reshape(len(rows), -1)
-    else:
-        vectors = np.empty((0, 0), dtype=np.float32)
+    vectors = decode_vectors(rows) if rows else np.empty((0, 0), dtype=np.float32)
     return ChannelVectors(channel, model, seqs, vectors)
 
 
@@ -188,8 +242,9 @@ def blocks_after(
     channel: str, read: Callable[[int, int], Sequence[tuple]], rows: int | None = None
 ) -> Iterator[ChannelVectors]:
     """A channel's vectors in seq order, `rows` at a time (`CHANNEL_BLOCK_ROWS` as it is
-    when reading starts, by default): `read(after, limit)` gives the (seq, model, bytes)
-    rows with seq above `after`, in seq order, at most `limit` of them. Each block starts
+    when reading starts, by default): `read(after, limit)` gives the (seq, model, bytes,
+    width) rows with seq above `after`, in seq order, at most `limit` of them (each with its
+    width, as `vectors_of_rows` takes them). Each block starts
     where the one before ended (keyset pagination), so no block scans from the first
     row, and only one block is held at a time."""
     rows = CHANNEL_BLOCK_ROWS if rows is None else rows
@@ -276,6 +331,26 @@ class Catalog:
         db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
         return gen
 
+    # -- vector format --------------------------------------------------------
+
+    @property
+    def vector_format(self) -> str:
+        """The form new vectors are stored in: "float32" (the default) or "float16"."""
+        with self._lock:
+            return self._vector_format(self._db)
+
+    def _vector_format(self, db: sqlite3.Connection) -> str:
+        row = db.execute("SELECT value FROM meta WHERE key='vector_format'").fetchone()
+        return "float32" if row is None else str(row[0])
+
+    def set_vector_format(self, vector_format: str) -> None:
+        """Store vectors written from now on in this form ("float32" or "float16");
+        vectors already stored keep theirs (`steerfeed reindex --reembed` writes every one
+        again). What a vector reads as changes only by the rounding of the new form."""
+        vector_width(vector_format)  # a clear error, before anything is written
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('vector_format', ?)", (vector_format,))
+
     # -- writes ---------------------------------------------------------------
 
     def upsert_clips(
@@ -293,6 +368,7 @@ class Catalog:
                 raise ValueError(f"{channel}: {matrix.shape[0]} vectors for {len(records)} clips")
         seqs: list[int] = []
         with self._tx() as db:
+            width = vector_width(self._vector_format(db))
             gen = self._bump(db)
             for row, rec in enumerate(records):
                 db.execute(
@@ -326,11 +402,11 @@ class Catalog:
                     [(seq, h) for h in rec.cameos],
                 )
                 for channel, (model, matrix) in vectors.items():
-                    vec = np.asarray(matrix[row], dtype=np.float32)
-                    if np.isfinite(vec).all():
+                    stored = vector_bytes(matrix[row], width)
+                    if stored is not None:
                         db.execute(
-                            "INSERT INTO clip_vectors VALUES (?, ?, ?, ?)",
-                            (seq, channel, model, vec.tobytes()),
+                            "INSERT INTO clip_vectors VALUES (?, ?, ?, ?, ?)",
+                            (seq, channel, model, stored, width),
                         )
                 db.execute("DELETE FROM deleted_clips WHERE seq=?", (seq,))
                 seqs.append(seq)
@@ -474,7 +550,7 @@ class Catalog:
         def read(after: int, limit: int) -> list[tuple]:
             with self._lock:
                 return self._db.execute(
-                    "SELECT v.seq, v.model, v.vec FROM clip_vectors v"
+                    "SELECT v.seq, v.model, v.vec, v.width FROM clip_vectors v"
                     " JOIN clips c ON c.seq = v.seq"
                     " WHERE v.channel = ? AND v.seq > ? ORDER BY v.seq LIMIT ?",
                     (channel, after, limit),
@@ -524,14 +600,15 @@ class Catalog:
     def _read_vectors(self, channel: str, join: str, where: str, args: tuple) -> ChannelVectors:
         """The rows of `_vectors_where`; the caller holds the lock and a read transaction."""
         count, dim = self._db.execute(
-            f"SELECT COUNT(*), MAX(length(v.vec)) / 4 {join} WHERE v.channel = ?{where}",
+            f"SELECT COUNT(*), MAX(length(v.vec) / v.width) {join} WHERE v.channel = ?{where}",
             (channel, *args),
         ).fetchone()
         seqs = np.empty(count, dtype=np.int64)
         vectors = np.empty((count, dim or 0), dtype=np.float32)
         models: set[str] = set()
         cursor = self._db.execute(
-            f"SELECT v.seq, v.model, v.vec {join} WHERE v.channel = ?{where} ORDER BY v.seq",
+            f"SELECT v.seq, v.model, v.vec, v.width {join} WHERE v.channel = ?{where}"
+            " ORDER BY v.seq",
             (channel, *args),
         )
         start = 0
@@ -539,8 +616,7 @@ class Catalog:
             end = start + len(chunk)
             seqs[start:end] = [r[0] for r in chunk]
             models.update(r[1] for r in chunk)
-            flat = np.frombuffer(b"".join(r[2] for r in chunk), dtype=np.float32)
-            vectors[start:end] = flat.reshape(len(chunk), -1)
+            vectors[start:end] = decode_vectors(chunk)
             start = end
         if len(models) > 1:
             raise CatalogError(f"{channel} vectors come from several models: {sorted(models)}")

@@ -27,6 +27,8 @@ from feed.storage.catalog import (
     Clip,
     ClipRecord,
     blocks_after,
+    vector_bytes,
+    vector_width,
     vectors_of_rows,
 )
 from feed.storage.postgres import PgMigration, PostgresDatabase
@@ -82,6 +84,8 @@ MIGRATIONS: dict[int, PgMigration] = {
     CREATE TABLE catalog_deleted (seq BIGINT PRIMARY KEY, gen BIGINT NOT NULL);
     CREATE INDEX catalog_deleted_gen ON catalog_deleted(gen)
     """,
+    # v2: each stored vector says its bytes per value (4: float32, 2: float16).
+    1: "ALTER TABLE catalog_vectors ADD COLUMN width SMALLINT NOT NULL DEFAULT 4",
 }
 
 _SELECT = (
@@ -103,9 +107,15 @@ _UPSERT = (
     " RETURNING seq"
 )
 _VECTORS = (
-    "SELECT v.seq, v.model, v.vec FROM catalog_vectors v JOIN catalog_clips c ON c.seq = v.seq"
+    "SELECT v.seq, v.model, v.vec, v.width"
+    " FROM catalog_vectors v JOIN catalog_clips c ON c.seq = v.seq"
     " WHERE v.channel = %s"
 )
+
+
+def _vector_format(cur: psycopg.Cursor) -> str:
+    row = cur.execute("SELECT value FROM catalog_meta WHERE key = 'vector_format'").fetchone()
+    return "float32" if row is None else str(row[0])
 
 
 def _clip(row: tuple) -> Clip:
@@ -187,6 +197,24 @@ class PostgresCatalog:
         rows = self.db.query("SELECT value FROM catalog_meta WHERE key = 'generation'")
         return int(rows[0][0])
 
+    # -- vector format ----------------------------------------------------------------
+
+    @property
+    def vector_format(self) -> str:
+        """The form new vectors are stored in: "float32" (the default) or "float16"."""
+        with self.db.tx() as cur:
+            return _vector_format(cur)
+
+    def set_vector_format(self, vector_format: str) -> None:
+        """Store vectors written from now on in this form (see `Catalog.set_vector_format`)."""
+        vector_width(vector_format)  # a clear error, before anything is written
+        with self.db.tx() as cur:
+            cur.execute(
+                "INSERT INTO catalog_meta VALUES ('vector_format', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (vector_format,),
+            )
+
     # -- writes -----------------------------------------------------------------------
 
     def upsert_clips(
@@ -239,16 +267,17 @@ class PostgresCatalog:
                     " ON CONFLICT DO NOTHING",
                     ([c[0] for c in cameos], [c[1] for c in cameos]),
                 )
-            stored: list[tuple[int, str, str, bytes]] = []
+            width = vector_width(_vector_format(cur))
+            stored: list[tuple[int, str, str, bytes, int]] = []
             for channel, (model, matrix) in vectors.items():
                 rows = np.asarray(matrix, dtype=np.float32)
                 for seq, row in last.items():
-                    if np.isfinite(rows[row]).all():
-                        stored.append((seq, channel, model, rows[row].tobytes()))
+                    if (data := vector_bytes(rows[row], width)) is not None:
+                        stored.append((seq, channel, model, data, width))
             if stored:
                 cur.execute(
-                    "INSERT INTO catalog_vectors SELECT * FROM"
-                    " unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[])",
+                    "INSERT INTO catalog_vectors (seq, channel, model, vec, width) SELECT * FROM"
+                    " unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[], %s::smallint[])",
                     tuple(list(column) for column in zip(*stored, strict=True)),
                 )
         return seqs

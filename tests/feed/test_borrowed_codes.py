@@ -244,10 +244,11 @@ def test_reindexing_saves_the_snapshot_again_over_the_new_indexes(store):
     add(clips, FIRST + ADDED, NOW)  # the index was trained on the first 8 clips
     folder = snapshot_files.snapshot_folder(clips.home)
     assert not snapshot_files.resave_snapshot(clips)  # nothing saved: nothing to replace
-    snapshot_files.save_snapshot(snapshots.current(), clips, folder)
-    clips.reindex()  # trained again on all 12: the saved codes' ranges no longer fit
-    stale = load_snapshot(folder, clips)
-    assert stale is not None and isinstance(stale.vectors["text"].codes, np.ndarray)
+    saved = snapshot_files.save_snapshot(snapshots.current(), clips, folder)
+    # Its codes were the index's: the saved snapshot holds their ranges, not a copy.
+    assert (saved / "low.text.npy").exists() and not (saved / "vectors.text.npy").exists()
+    clips.reindex()  # trained again on all 12: the saved ranges no longer fit
+    assert load_snapshot(folder, clips) is None  # with no codes of its own: rebuilt
     assert snapshot_files.resave_snapshot(clips)
     fresh = load_snapshot(folder, clips)
     assert fresh is not None and isinstance(fresh.vectors["text"].codes, BorrowedCodes)
@@ -296,3 +297,16 @@ def test_a_snapshot_read_block_by_block_is_the_snapshot_read_whole(
         assert isinstance(matrix.codes, BorrowedCodes) == (path == "borrowed codes")
         np.testing.assert_array_equal(matrix.low, other.low)
         np.testing.assert_array_equal(matrix.exact_rows, other.exact_rows)
+
+
+def test_a_saved_snapshot_whose_index_lends_no_codes_is_rebuilt(store, monkeypatch, caplog):
+    clips, snapshots = store
+    add(clips, FIRST + ADDED, NOW)
+    folder = snapshot_files.snapshot_folder(clips.home)
+    snapshot_files.save_snapshot(snapshots.current(), clips, folder)
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 1000)
+    clips.reindex()  # a flat index now: float32 rows, no 8-bit codes to lend
+    assert clips.indexes["text"].codes() is None
+    with caplog.at_level("INFO", logger="feed.services.snapshot_files"):
+        assert load_snapshot(folder, clips) is None
+    assert any("lends no codes" in r.getMessage() for r in caplog.records)

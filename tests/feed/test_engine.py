@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from dataclasses import replace
 
 import numpy as np
+import pytest
 from support import ANIME, assert_catalog_and_index_agree, write_manifest
 
+from feed.bootstrap import open_engine
 from feed.core.manifest import read_manifest
 from feed.services.clips import fuse_channel_scores
+from feed.settings import Settings
+from feed.storage.catalog import embedding_text
 
 
 def ingest_rows(engine, path, rows):
@@ -213,3 +219,39 @@ def test_repeated_nearest_is_cached_until_the_index_changes(tmp_path, make_engin
     assert again is not first and again[0] == keeper
     assert engine.delete("keeper")
     assert keeper not in engine.nearest("text", q, 3).tolist()
+
+
+def test_a_home_set_to_float16_stores_half_the_bytes_and_searches_alike(tmp_path, labelled_rows):
+    with pytest.raises(ValueError, match="unknown vector format 'half'"):
+        Settings.from_env({"STEERFEED_CATALOG_VECTORS": "half"})
+    settings = Settings.from_env(
+        {"STEERFEED_CATALOG_VECTORS": "Float16", "STEERFEED_MULTILINGUAL": "off"},
+        home=tmp_path / "home",
+    )
+    assert settings.catalog_vectors == "float16"
+    settings = replace(settings, clip_pretrained=None)  # text only: no CLIP weights here
+    engine = open_engine(settings)
+    try:
+        assert engine.catalog.vector_format == "float16"
+        _, report = ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows[:6])
+        assert len(report.added) == 6
+        stored = engine.catalog.channel_vectors("text")
+        rows = engine.catalog.get_many(stored.seqs.tolist())
+        texts = [embedding_text(c.prompt, c.caption, c.tags) for c in rows.values()]
+        encoded = engine.encoders["text"].encode_texts(texts)
+        np.testing.assert_array_equal(stored.vectors, encoded.astype(np.float16).astype(np.float32))
+        assert_catalog_and_index_agree(engine)
+        with sqlite3.connect(engine.catalog.path) as db:  # type: ignore[attr-defined]
+            sql = "SELECT SUM(length(vec)), COUNT(*) FROM clip_vectors"
+            size, count = db.execute(sql).fetchone()
+        assert (size, count) == (6 * 384 * 2, 6)  # two bytes a value
+        third = rows[int(stored.seqs[2])]
+        assert engine.search(third.prompt, 1)[0].clip.id == third.id
+    finally:
+        engine.close()
+    # Opened again without the setting, the catalog keeps its own.
+    again = open_engine(replace(settings, catalog_vectors=None))
+    try:
+        assert again.catalog.vector_format == "float16"
+    finally:
+        again.close()

@@ -225,6 +225,46 @@ def test_channel_blocks_refuse_a_channel_of_two_models(catalog, rng):
         list(catalog.channel_blocks("text", 5))
 
 
+def test_vectors_stored_as_float16_read_back_within_its_rounding(open_catalog, rng):
+    catalog = open_catalog()
+    assert catalog.vector_format == "float32"
+    early, late = unit_rows(rng, 3), unit_rows(rng, 4)
+    catalog.upsert_clips([record(f"e{i}") for i in range(3)], {"text": ("m", early)})
+    saved_at = catalog.generation
+    catalog.set_vector_format("float16")
+    late_seqs = catalog.upsert_clips([record(f"l{i}") for i in range(4)], {"text": ("m", late)})
+    again = open_catalog()  # the format is the catalog's, kept across a restart
+    assert again.vector_format == "float16"
+    # Earlier vectors keep their float32 values; later ones read as float16 rounds them.
+    expected = np.concatenate([early, late.astype(np.float16).astype(np.float32)])
+    stored = again.channel_vectors("text")
+    assert stored.vectors.dtype == np.float32
+    np.testing.assert_array_equal(stored.vectors, expected)
+    assert np.abs(stored.vectors[3:] - late).max() < 1e-3
+    for rows in (1, 2, 5):  # blocks of one format, and blocks of both
+        blocks = list(again.channel_blocks("text", rows))
+        np.testing.assert_array_equal(np.concatenate([b.vectors for b in blocks]), expected)
+    changes = again.channel_changes("text", saved_at)
+    np.testing.assert_array_equal(changes.upserted.seqs, late_seqs)
+    np.testing.assert_array_equal(changes.upserted.vectors, expected[3:])
+    again.set_vector_format("float32")
+    catalog.upsert_clips([record("f")], {"text": ("m", late[:1])})
+    np.testing.assert_array_equal(again.channel_vectors("text").vectors[-1], late[0])
+
+
+def test_a_bad_vector_format_or_value_is_refused_and_changes_nothing(catalog, rng):
+    with pytest.raises(ValueError, match="unknown vector format 'float8'"):
+        catalog.set_vector_format("float8")
+    assert catalog.vector_format == "float32"
+    catalog.set_vector_format("float16")
+    generation, big = catalog.generation, unit_rows(rng, 2)
+    big[1, 0] = 1e6  # finite in float32, beyond float16
+    with pytest.raises(ValueError, match="beyond float16's range"):
+        catalog.upsert_clips([record("a"), record("b")], {"text": ("m", big)})
+    assert catalog.generation == generation and catalog.count() == 0
+    assert len(catalog.channel_vectors("text").seqs) == 0
+
+
 def test_channel_changes_are_what_an_index_needs_to_catch_up(catalog, rng):
     seq_a, seq_b, seq_c = catalog.upsert_clips(
         [record("a"), record("b"), record("c")], {"text": ("m", unit_rows(rng, 3))}

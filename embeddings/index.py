@@ -524,6 +524,7 @@ class VectorIndex:
         # 8-bit codes train on each dimension's min and max alone (FAISS's default range
         # statistic), so the two rows of the ranges train them as every row would.
         index.train(np.stack([low, high]))
+        _reserve(index, count)
         parts: list[np.ndarray] = []
         added = 0
         for ids, vectors in blocks():
@@ -549,6 +550,27 @@ class VectorIndex:
         out._vectors = None
         out.generation = generation
         return out
+
+
+def _reserve(index: faiss.Index, count: int) -> None:
+    """Size an empty HNSW index's two largest buffers (codes, neighbour lists) for
+    `count` vectors before they are added. Left to grow, each grows by copying itself
+    into one twice as large, so adding vectors block by block peaks at up to half again
+    the index's final size. FAISS's vectors have no `reserve`, but shrinking one keeps
+    what it holds allocated, so each is grown to its size and shrunk back."""
+    id_map: Any = faiss.downcast_index(index)
+    hnsw_index: Any = faiss.downcast_index(id_map.index)
+    storage: Any = faiss.downcast_index(hnsw_index.storage)
+    storage.codes.resize(count * storage.code_size)
+    storage.codes.resize(0)
+    # Neighbour slots a vector takes, by the level it is drawn at, averaged over the
+    # levels' odds, with 1% to spare for a draw above the average.
+    hnsw = hnsw_index.hnsw
+    odds = faiss.vector_to_array(hnsw.assign_probas)
+    slots = faiss.vector_to_array(hnsw.cum_nneighbor_per_level)[1 : len(odds) + 1]
+    neighbours = int(count * float(odds @ slots) * 1.01) + 1024
+    hnsw.neighbors.resize(neighbours)
+    hnsw.neighbors.resize(0)
 
 
 def _increasing(ids: np.ndarray, after: np.ndarray | None = None) -> bool:

@@ -118,9 +118,10 @@ class ClipTexts:
     words: WordIndex | None = None
 
     @classmethod
-    def of(cls, texts: Sequence[str]) -> ClipTexts:
-        """Join lower-cased texts (they must hold no newline; newlines become spaces)."""
-        cleaned = [t.lower().replace("\n", " ") for t in texts]
+    def of(cls, texts: Sequence[str], *, clean: bool = False) -> ClipTexts:
+        """Join texts, lower-cased and with newlines as spaces (`clean`: they are already,
+        and are joined as they are, without a second copy of every text)."""
+        cleaned = texts if clean else [t.lower().replace("\n", " ") for t in texts]
         lengths = np.fromiter((len(t) + 1 for t in cleaned), dtype=np.int64, count=len(cleaned))
         starts = np.zeros(len(cleaned), dtype=np.int64)
         if len(cleaned) > 1:

@@ -24,6 +24,7 @@ import numpy as np
 from feed.core.lookup import find_sorted
 
 WORD = re.compile(r"[a-z0-9]+")
+BUILD_CHUNK = 65_536  # texts whose postings `WordIndex.build` gathers as Python ints
 # What makes a text's words differ from its regex whole words: "_", or a letter or digit
 # outside ASCII touching an ASCII one ("猫cat" holds the word "cat" but no whole word).
 _NOT_PLAIN = re.compile(r"_|[^\x00-\x7f](?<=\w)[a-z0-9]|[a-z0-9][^\x00-\x7f](?<=\w)")
@@ -73,20 +74,36 @@ class WordIndex:
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> WordIndex:
-        """Index lower-cased texts (row i is the i-th text)."""
+        """Index lower-cased texts (row i is the i-th text). Postings go into arrays a
+        chunk of texts at a time: held as a list of Python ints, a catalog's postings
+        (about ten a text) would cost 36 bytes each instead of 8."""
         ids: dict[str, int] = {}
         key_ids: list[int] = []
         counts: list[int] = []
         plain: list[bool] = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+        def flush() -> None:
+            parts.append((np.asarray(key_ids, dtype=np.int64),
+                          np.asarray(counts, dtype=np.int64),
+                          np.asarray(plain, dtype=bool)))  # fmt: skip
+            key_ids.clear()
+            counts.clear()
+            plain.clear()
+
         setdefault = ids.setdefault
         for text in texts:
             keys = keys_of(text)
             key_ids.extend(setdefault(k, len(ids)) for k in keys)
             counts.append(len(keys))
             plain.append(is_plain(text))
-        of_key = np.asarray(key_ids, dtype=np.int64)
-        rows = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-        return cls._sorted(tuple(ids), ids, of_key, rows, np.asarray(plain, dtype=bool))
+            if len(counts) == BUILD_CHUNK:
+                flush()
+        flush()
+        of_key = np.concatenate([p[0] for p in parts])
+        per_row = np.concatenate([p[1] for p in parts])
+        rows = np.repeat(np.arange(len(per_row), dtype=np.int32), per_row)
+        return cls._sorted(tuple(ids), ids, of_key, rows, np.concatenate([p[2] for p in parts]))
 
     @classmethod
     def _sorted(

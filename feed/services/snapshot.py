@@ -158,84 +158,122 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     # by the next catch-up, never taken as included.
     generation = clips.catalog.generation
     rows = _read_clips(clips)
-    seqs = np.asarray(rows.seqs, dtype=np.int64)
+    seqs, n = rows.seqs, len(rows.seqs)
     clip_ids = object_array(rows.ids)
     row_of_id = {cid: row for row, cid in enumerate(rows.ids)}
-    creator_names = tuple(sorted(set(rows.creators)))
-    code_of = {name: i for i, name in enumerate(creator_names)}
-    created_at = np.array(rows.created_at, dtype=np.float64)
-    compact = len(seqs) >= COMPACT_ROWS
+    texts = ClipTexts.of(rows.texts, clean=True)
+    del rows.texts[:]  # the blob holds them now
+    code_of = {name: i for i, name in enumerate(rows.creator_names)}
+    compact = n >= COMPACT_ROWS
     vectors: dict[str, Matrix] = {}
     has: dict[str, np.ndarray] = {}
     for channel in (TEXT, *(c for c in clips.channels if c != TEXT)):
         vectors[channel], has[channel] = _read_channel(clips, channel, seqs, compact)
-    creator_codes = np.array([code_of[c] for c in rows.creators], dtype=np.int32)
-    remix_of_row = np.array(
-        [row_of_id.get(r, -1) if r else -1 for r in rows.remix_of], dtype=np.int64
-    )
-    newest_first = np.argsort(-created_at, kind="stable")
-    sample = sample_rows(len(seqs))
-    sampled = len(sample) < len(seqs)
+    remix_of_row = np.full(n, -1, dtype=np.int64)
+    for row, original in rows.remix_of.items():
+        remix_of_row[row] = row_of_id.get(original, -1)
+    cameos = np.empty(n, dtype=object)
+    cameos.fill(())
+    for row, handles in rows.cameos.items():
+        cameos[row] = handles
+    newest_first = np.argsort(-rows.created_at, kind="stable")
+    sample = sample_rows(n)
+    sampled = len(sample) < n
     return CatalogSnapshot(
         generation=generation,
         seqs=seqs,
         clip_ids=clip_ids,
-        row_of_id=RowsById(row_of_id, len(seqs)),
-        created_at=created_at,
-        duration_s=np.array(
-            [np.nan if d is None else d for d in rows.duration_s], dtype=np.float64
-        ),
-        creator_codes=creator_codes,
-        creator_names=creator_names,
+        row_of_id=RowsById(row_of_id, n),
+        created_at=rows.created_at,
+        duration_s=rows.duration_s,
+        creator_codes=rows.creator_codes,
+        creator_names=rows.creator_names,
         remix_of_row=remix_of_row,
-        cameos=object_array(rows.cameos),
-        cameo_rows=np.flatnonzero([bool(c) for c in rows.cameos]).astype(np.int64),
+        cameos=cameos,
+        cameo_rows=np.array(sorted(rows.cameos), dtype=np.int64),
         vectors=vectors,
         has=has,
         newest_first=newest_first,
-        texts=SegmentedTexts((ClipTexts.of(rows.texts),)),
-        by_creator=group_rows(creator_codes[newest_first], newest_first),
-        remixes=group_rows(remix_of_row, np.arange(len(seqs), dtype=np.int64), skip=-1),
+        texts=SegmentedTexts((texts,)),
+        by_creator=group_rows(rows.creator_codes[newest_first], newest_first),
+        remixes=group_rows(remix_of_row, np.arange(n, dtype=np.int64), skip=-1),
         code_of_creator=code_of,
         sample=sample,
         sample_vectors={c: v[sample] for c, v in vectors.items()} if sampled else {},
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
-        sample_of=len(seqs),
+        sample_of=n,
     )
 
 
 @dataclass
 class _ClipColumns:
-    """The fields a snapshot keeps of each clip, as lists in row order."""
+    """The fields a snapshot keeps of each clip, in row order: arrays where a field is a
+    number, the few remixes and cameos by row, and only ids and texts as Python strings
+    (a Python float or int per clip costs 32 bytes where an array's costs 8)."""
 
-    seqs: list[int] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    created_at: list[float] = field(default_factory=list)
-    duration_s: list[float | None] = field(default_factory=list)
-    creators: list[str] = field(default_factory=list)
-    remix_of: list[str | None] = field(default_factory=list)
-    cameos: list[tuple[str, ...]] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
+    seqs: np.ndarray
+    ids: list[str]
+    created_at: np.ndarray  # float64
+    duration_s: np.ndarray  # float64, NaN where unknown
+    creator_codes: np.ndarray  # int32 codes into creator_names
+    creator_names: tuple[str, ...]  # sorted
+    remix_of: dict[int, str]  # row → the id of the clip it remixes
+    cameos: dict[int, tuple[str, ...]]  # row → its cameos' handles
+    texts: list[str]  # lower-cased, one line each (as `ClipTexts` keeps them)
 
 
 def _read_clips(clips: ClipStore) -> _ClipColumns:
     """The clips with a text vector, in catalog order, a block at a time (a clip deleted
     between its vector and its row being read is left out)."""
-    out = _ClipColumns()
+    seqs: list[np.ndarray] = []
+    created_at: list[np.ndarray] = []
+    duration_s: list[np.ndarray] = []
+    creators: list[np.ndarray] = []  # codes in order of first appearance
+    first_seen: dict[str, int] = {}
+    ids: list[str] = []
+    texts: list[str] = []
+    remix_of: dict[int, str] = {}
+    cameos: dict[int, tuple[str, ...]] = {}
     for block in clips.catalog.channel_blocks(TEXT):
         by_seq = clips.catalog.get_many(block.seqs.tolist())
-        for seq in block.seqs.tolist():
-            if (clip := by_seq.get(seq)) is None:
-                continue
-            out.seqs.append(seq)
-            out.ids.append(clip.id)
-            out.created_at.append(clip.created_at)
-            out.duration_s.append(clip.duration_s)
-            out.creators.append(clip.creator)
-            out.remix_of.append(clip.remix_of)
-            out.cameos.append(clip.cameos)
-            out.texts.append(_text(clip))
-    return out
+        found = [by_seq[s] for s in block.seqs.tolist() if s in by_seq]
+        row = len(ids)
+        for clip in found:
+            ids.append(clip.id)
+            texts.append(_text(clip).lower().replace("\n", " "))
+            if clip.remix_of:
+                remix_of[row] = clip.remix_of
+            if clip.cameos:
+                cameos[row] = clip.cameos
+            row += 1
+        seqs.append(np.array([c.seq for c in found], dtype=np.int64))
+        created_at.append(np.array([c.created_at for c in found], dtype=np.float64))
+        duration_s.append(
+            np.array([np.nan if c.duration_s is None else c.duration_s for c in found])
+        )
+        creators.append(
+            np.array([first_seen.setdefault(c.creator, len(first_seen)) for c in found])
+        )
+    names = tuple(sorted(first_seen))
+    sorted_code = np.empty(len(first_seen), dtype=np.int32)
+    for code, name in enumerate(names):
+        sorted_code[first_seen[name]] = code
+    return _ClipColumns(
+        seqs=_joined(seqs, np.int64),
+        ids=ids,
+        created_at=_joined(created_at, np.float64),
+        duration_s=_joined(duration_s, np.float64),
+        creator_codes=sorted_code[_joined(creators, np.int64)],
+        creator_names=names,
+        remix_of=remix_of,
+        cameos=cameos,
+        texts=texts,
+    )
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The blocks' arrays as one array of `dtype`."""
+    return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
 
 
 def _read_channel(

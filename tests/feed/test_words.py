@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from feed.core import ranking
+from feed.core import words as words_mod
 from feed.core.ranking import ClipTexts, SegmentedTexts, lexical_matches
 from feed.core.words import WordIndex, is_plain
 
@@ -123,3 +124,18 @@ def test_saved_parts_that_do_not_fit_are_refused(rng):
     np.testing.assert_array_equal(again.rows_of("cat"), index.rows_of("cat"))
     with pytest.raises(ValueError, match="do not fit"):
         WordIndex.loaded(index.tokens[:-1], index.offsets, index.rows, index.plain)
+
+
+def test_an_index_built_a_chunk_at_a_time_is_the_index_built_at_once(rng, monkeypatch):
+    texts = [t.lower() for t in random_texts(rng, 500)]
+    whole = WordIndex.build(texts)
+    monkeypatch.setattr(words_mod, "BUILD_CHUNK", 7)  # 71 full chunks and one of 3
+    chunked = WordIndex.build(iter(texts))
+    assert chunked.tokens == whole.tokens
+    np.testing.assert_array_equal(chunked.offsets, whole.offsets)
+    np.testing.assert_array_equal(chunked.rows, whole.rows)
+    np.testing.assert_array_equal(chunked.plain, whole.plain)
+    assert len(WordIndex.build([])) == 0
+    clean = ClipTexts.of(texts, clean=True)  # already lower-cased: joined as given
+    assert clean.blob == ClipTexts.of(texts).blob
+    np.testing.assert_array_equal(clean.starts, ClipTexts.of(texts).starts)

@@ -43,34 +43,103 @@ from feed.storage.sqlite import DatabaseError
 log = logging.getLogger(__name__)
 
 
+class IdTable:
+    """Clip id → row, for millions of ids. The ids a snapshot is built with are held as
+    their hashes, sorted, beside their rows: 16 bytes an id, where a dict of a million
+    ids costs about 66 and an int object per row. Ids added later (a grown snapshot's)
+    go into a small dict. An id is only ever answered with a row holding that very id
+    (two ids may share a hash), and a bulk lookup (`rows_of`) is one vectorised pass.
+    Hashes are Python's own: valid in this process only, never saved."""
+
+    hash_of = staticmethod(hash)
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self._ids = ids  # object (N,): the built rows' ids, which never change
+        hash_of = self.hash_of
+        hashes = np.fromiter((hash_of(c) for c in ids.tolist()), np.int64, count=len(ids))
+        self._order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[self._order]
+        self._added: dict[str, int] = {}
+
+    def get(self, clip_id: str, default: int | None = None) -> int | None:
+        """The id's row, or `default`."""
+        row = self._row(clip_id)
+        return default if row < 0 else row
+
+    def _row(self, clip_id: str) -> int:
+        h = self.hash_of(clip_id)
+        at = int(np.searchsorted(self._hashes, h))
+        while at < len(self._hashes) and self._hashes[at] == h:
+            row = int(self._order[at])
+            if self._ids[row] == clip_id:
+                return row
+            at += 1
+        return self._added.get(clip_id, -1)
+
+    def rows_of(self, clip_ids: Sequence[str]) -> np.ndarray:
+        """Each id's row, int64 (len(clip_ids),); -1 for an id not held."""
+        asked = object_array(clip_ids)
+        out = np.full(len(asked), -1, dtype=np.int64)
+        if len(self._hashes) and len(asked):
+            hash_of = self.hash_of
+            h = np.fromiter((hash_of(c) for c in clip_ids), dtype=np.int64, count=len(asked))
+            at = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
+            rows = self._order[at]
+            hit = self._hashes[at] == h
+            hit[hit] = self._ids[rows[hit]] == asked[hit]
+            out[hit] = rows[hit]
+        else:
+            hit = np.zeros(len(asked), dtype=bool)
+        for i in np.flatnonzero(~hit).tolist():  # added later, sharing a hash, or unknown
+            out[i] = self._row(asked[i])
+        return out
+
+    def update(self, rows: Mapping[str, int]) -> None:
+        """Add ids of rows past the built ones."""
+        self._added.update(rows)
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        """Every (id, row), built rows first."""
+        yield from ((c, row) for row, c in enumerate(self._ids.tolist()))
+        yield from list(self._added.items())
+
+
 class RowsById(Mapping[str, int]):
-    """The row of each clip id in a snapshot of `n` rows. The dict may be shared with
+    """The row of each clip id in a snapshot of `n` rows. The table may be shared with
     snapshots grown from this one, which only add ids of rows past `n`: those are not
     this snapshot's, and it does not see them."""
 
-    def __init__(self, rows: dict[str, int], n: int) -> None:
+    def __init__(self, rows: IdTable, n: int) -> None:
         self._rows = rows
         self._n = n
 
     @property
-    def table(self) -> dict[str, int]:
-        """The shared dict (ids of later rows included)."""
+    def table(self) -> IdTable:
+        """The shared table (ids of later rows included)."""
         return self._rows
 
     def __getitem__(self, clip_id: str) -> int:
-        row = self._rows[clip_id]
-        if row >= self._n:
+        row = self._rows.get(clip_id)
+        if row is None or row >= self._n:
             raise KeyError(clip_id)
         return row
 
     def __contains__(self, clip_id: object) -> bool:
-        return self._rows.get(clip_id, self._n) < self._n  # type: ignore[call-overload]
+        if not isinstance(clip_id, str):
+            return False
+        return self._rows.get(clip_id, self._n) < self._n  # type: ignore[operator]
 
     def __iter__(self) -> Iterator[str]:
-        return (c for c, row in list(self._rows.items()) if row < self._n)
+        return (c for c, row in self._rows.items() if row < self._n)
 
     def __len__(self) -> int:
         return self._n
+
+    def rows_of(self, clip_ids: Sequence[str]) -> np.ndarray:
+        """Each id's row, int64 (len(clip_ids),); -1 for an id not this snapshot's."""
+        rows = self._rows.rows_of(clip_ids)
+        rows[rows >= self._n] = -1
+        return rows
 
 
 @dataclass(frozen=True)
@@ -122,8 +191,15 @@ class CatalogSnapshot:
 
     def rows_for_ids(self, clip_ids: Iterable[str]) -> np.ndarray:
         """Rows of the given clip ids that are in the snapshot (unknown ids dropped)."""
-        rows = [self.row_of_id[c] for c in clip_ids if c in self.row_of_id]
-        return np.asarray(rows, dtype=np.int64)
+        rows = self.rows_or_missing(list(clip_ids))
+        return rows[rows >= 0]
+
+    def rows_or_missing(self, clip_ids: Sequence[str]) -> np.ndarray:
+        """Each clip id's row, int64 (len(clip_ids),); -1 for an id not in the snapshot."""
+        if isinstance(self.row_of_id, RowsById):
+            return self.row_of_id.rows_of(clip_ids)
+        get = self.row_of_id.get
+        return np.array([get(c, -1) for c in clip_ids], dtype=np.int64)
 
     def rows_for_seqs(self, seqs: np.ndarray) -> np.ndarray:
         """Rows of the given catalog seqs that are in the snapshot (unknown seqs dropped)."""
@@ -160,7 +236,8 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     rows = _read_clips(clips)
     seqs, n = rows.seqs, len(rows.seqs)
     clip_ids = object_array(rows.ids)
-    row_of_id = {cid: row for row, cid in enumerate(rows.ids)}
+    del rows.ids[:]  # the array holds them now
+    row_of_id = IdTable(clip_ids)
     texts = ClipTexts.of(rows.texts, clean=True)
     del rows.texts[:]  # the blob holds them now
     code_of = {name: i for i, name in enumerate(rows.creator_names)}
@@ -170,8 +247,8 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
     for channel in (TEXT, *(c for c in clips.channels if c != TEXT)):
         vectors[channel], has[channel] = _read_channel(clips, channel, seqs, compact)
     remix_of_row = np.full(n, -1, dtype=np.int64)
-    for row, original in rows.remix_of.items():
-        remix_of_row[row] = row_of_id.get(original, -1)
+    remixes = list(rows.remix_of.items())
+    remix_of_row[[row for row, _ in remixes]] = row_of_id.rows_of([o for _, o in remixes])
     cameos = np.empty(n, dtype=object)
     cameos.fill(())
     for row, handles in rows.cameos.items():
@@ -758,9 +835,10 @@ class Snapshots:
 
     def _raw_engagement(self, snap: CatalogSnapshot) -> np.ndarray:
         raw = np.zeros(len(snap), dtype=np.float64)
-        for clip_id, counts in self.users.clip_stats().items():
-            row = snap.row_of_id.get(clip_id)
-            if row is not None:
+        stats = self.users.clip_stats()
+        rows = snap.rows_or_missing(list(stats))
+        for row, counts in zip(rows.tolist(), stats.values(), strict=True):
+            if row >= 0:
                 raw[row] = engagement(counts)
         return raw
 

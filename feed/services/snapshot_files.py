@@ -35,6 +35,7 @@ from feed.services.clips import ClipStore
 from feed.services.snapshot import (
     SPARE_SHARE,
     CatalogSnapshot,
+    IdTable,
     RowsById,
     borrow_codes,
     build_snapshot,
@@ -224,7 +225,7 @@ def _read(folder: Path, manifest: dict, clips: ClipStore) -> CatalogSnapshot:
         generation=manifest["generation"],
         seqs=cols["seqs"],
         clip_ids=clip_ids,
-        row_of_id=RowsById({cid: row for row, cid in enumerate(clip_ids.tolist())}, n),
+        row_of_id=RowsById(IdTable(clip_ids), n),
         created_at=cols["created_at"],
         duration_s=cols["duration_s"],
         creator_codes=creator_codes,

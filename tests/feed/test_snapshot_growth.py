@@ -539,3 +539,33 @@ def test_codes_hold_vectors_near_their_ranges_and_not_far_outside(rng):
     far = vectors[:1].copy()
     far[0, 3] = vectors[:, 3].max() + 10 * float(np.linalg.norm(codes.step))
     assert not codes.holds(far)
+
+
+class _FewHashes(snapshot_mod.IdTable):
+    """Three hashes for every id: most lookups meet ids that share theirs."""
+
+    hash_of = staticmethod(lambda clip_id: len(clip_id) % 3)
+
+
+@pytest.mark.parametrize("table_kind", [snapshot_mod.IdTable, _FewHashes])
+def test_an_id_table_answers_each_id_with_its_own_row(table_kind):
+    ids = [f"clip-{i}" for i in range(0, 300, 3)] + ["a", "bb", "ccc", "é", "猫の動画"]
+    table = table_kind(snapshot_mod.object_array(ids))
+    for row, clip_id in enumerate(ids):
+        assert table.get(clip_id) == row
+    assert table.get("clip-1") is None and table.get("", 7) == 7
+    table.update({"later-1": len(ids), "later-22": len(ids) + 1})
+    asked = ["bb", "nope", "later-22", "clip-297", "clip-1", "猫の動画", "bb"]
+    rows = table.rows_of(asked)
+    assert rows.tolist() == [table.get(c, -1) for c in asked]
+    assert rows.tolist() == [len(ids) - 4, -1, len(ids) + 1, 99, -1, len(ids) - 1, len(ids) - 4]
+    assert table.rows_of([]).tolist() == []
+    assert dict(table.items()) == {**{c: r for r, c in enumerate(ids)}, "later-1": len(ids),
+                                   "later-22": len(ids) + 1}  # fmt: skip
+    # A snapshot of the first rows sees only its own.
+    view = snapshot_mod.RowsById(table, len(ids))
+    assert "later-1" not in view and "bb" in view and 3 not in view
+    assert view.rows_of(asked).tolist()[:3] == [len(ids) - 4, -1, -1]
+    assert list(view) == ids and len(view) == len(ids)
+    with pytest.raises(KeyError):
+        view["later-1"]

@@ -143,8 +143,10 @@ class ConsentGate:
     def visible_row(self, viewer: User | None, snap: CatalogSnapshot, clip_id: str) -> bool:
         """Whether the clip is in the snapshot and the viewer may see it."""
         row = snap.row_of_id.get(clip_id)
-        if row is None:
-            return False
+        return row is not None and self.visible_at(viewer, snap, row)
+
+    def visible_at(self, viewer: User | None, snap: CatalogSnapshot, row: int) -> bool:
+        """Whether the viewer may see the clip at this row of the snapshot."""
         return self.visible(viewer, snap.cameos[row], snap.creator_names[snap.creator_codes[row]])
 
     def invisible_rows(

@@ -44,10 +44,12 @@ class EventIntake:
         if len(events) > MAX_EVENTS_PER_BATCH:
             raise FeedError(f"at most {MAX_EVENTS_PER_BATCH} events per request")
         snap = self.snapshots.current()
+        rows = snap.rows_or_missing([e.clip_id for e in events])  # one bulk lookup
         # A clip the user may not see is answered as one that does not exist.
-        unknown = sorted(
-            {e.clip_id for e in events if not self.consent.visible_row(user, snap, e.clip_id)}
-        )
+        unknown = sorted({
+            e.clip_id for e, row in zip(events, rows.tolist(), strict=True)
+            if row < 0 or not self.consent.visible_at(user, snap, row)
+        })  # fmt: skip
         if unknown:
             raise NotFound(f"unknown clip ids: {unknown[:10]}")
         for e in events:
@@ -63,7 +65,6 @@ class EventIntake:
                 for e in events
             ]
         )
-        rows = np.array([snap.row_of_id[e.clip_id] for e in events], dtype=np.int64)
         weights = [
             event_weights(e, _finite(snap.duration_s[r]))
             for e, r in zip(events, rows.tolist(), strict=True)

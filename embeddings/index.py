@@ -183,24 +183,30 @@ class VectorIndex:
         default: the rows' float32 copies, or their codes decoded)."""
         if vectors is None:
             vectors = self._vectors if self._vectors is not None else self._decoded(self._ids)
-        self.kind = choose_kind(len(self._ids))
-        index = self._empty_faiss(self.kind)
+        kind = choose_kind(len(self._ids))
+        index = self._empty_faiss(kind)
+        if len(self._ids):
+            if kind == "hnsw":
+                index.train(vectors)
+            index.add_with_ids(vectors, np.arange(len(self._ids), dtype=np.int64))
+        self._adopt(index, kind)
+        if self.codec == "float32" and self._vectors is None:
+            self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _adopt(self, index: faiss.Index, kind: IndexKind) -> None:
+        """Make `index`, a new FAISS structure holding row i of `_ids` under label i, this
+        index's own (no tombstones)."""
+        self.kind = kind
         self._labels = np.arange(len(self._ids), dtype=np.int64)
         self._id_by_label = self._ids.copy()
         self._next_label = len(self._ids)
-        if len(self._ids):
-            if self.kind == "hnsw":
-                index.train(vectors)
-            index.add_with_ids(vectors, self._labels)
         self._faiss = index
         self._tombstones.clear()
         # An HNSW index's codes are its only copy: the float32 rows are dropped.
-        self.codec = "sq8" if self.kind == "hnsw" else "float32"
+        self.codec = "sq8" if kind == "hnsw" else "float32"
         self._codes = IndexCodes(index, self.dim) if self.codec == "sq8" else None
         if self.codec == "sq8":
             self._vectors = None
-        elif self._vectors is None:
-            self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under ids, replacing any vector already stored for an id."""
@@ -506,7 +512,7 @@ class VectorIndex:
         high = np.full(dim, -np.inf, dtype=np.float32)
         count, small = 0, []
         for ids, vectors in blocks():
-            x = as_matrix(np.asarray(vectors, dtype=np.float32), dim)
+            x = as_matrix(vectors, dim)
             count += len(x)
             if len(x):
                 np.minimum(low, x.min(axis=0), out=low)
@@ -529,10 +535,8 @@ class VectorIndex:
         added = 0
         for ids, vectors in blocks():
             ids = as_ids(ids)
-            index.add_with_ids(
-                as_matrix(np.asarray(vectors, dtype=np.float32), dim),
-                np.arange(added, added + len(ids), dtype=np.int64),
-            )
+            labels = np.arange(added, added + len(ids), dtype=np.int64)
+            index.add_with_ids(as_matrix(vectors, dim), labels)
             parts.append(ids)
             added += len(ids)
             if progress is not None:
@@ -541,13 +545,7 @@ class VectorIndex:
         if len(np.unique(out._ids)) != len(out._ids):
             raise ValueError("duplicate ids")
         out._increasing = _increasing(out._ids)
-        out._labels = np.arange(added, dtype=np.int64)
-        out._id_by_label = out._ids.copy()
-        out._next_label = added
-        out._faiss = index
-        out.kind, out.codec = "hnsw", "sq8"
-        out._codes = IndexCodes(index, dim)
-        out._vectors = None
+        out._adopt(index, "hnsw")
         out.generation = generation
         return out
 

@@ -15,7 +15,7 @@ is not held twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
@@ -293,33 +293,31 @@ def quantize(vectors: np.ndarray, room: int = 0) -> QuantizedVectors:
     N rows of a buffer that many rows longer (see `spare_rows`), so a snapshot grows into
     it without copying them; untouched, the spare rows take no memory."""
     n, d = vectors.shape
-    low = np.full(d, np.inf, dtype=np.float32)
-    high = np.full(d, -np.inf, dtype=np.float32)
-    for start in range(0, n, BLOCK_ROWS):
-        _widen(vectors[start : start + BLOCK_ROWS], low, high)
-    if not n:
-        low[:], high[:] = 0.0, 0.0
-    step = np.maximum(high - low, 1e-12).astype(np.float32) / LEVELS
-    buffer = np.empty((n + room, d), dtype=np.uint8)
-    return QuantizedVectors(_codes(vectors, low, step, buffer[:n]), low, step)
+
+    def blocks() -> Iterator[tuple[slice, np.ndarray]]:
+        for start in range(0, n, BLOCK_ROWS):
+            yield slice(start, start + BLOCK_ROWS), vectors[start : start + BLOCK_ROWS]
+
+    return quantize_blocks(n, d, blocks, room)
 
 
 def quantize_blocks(
     n: int,
     dim: int,
-    blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+    blocks: Callable[[], Iterable[tuple[np.ndarray | slice, np.ndarray]]],
     room: int = 0,
 ) -> QuantizedVectors:
-    """What `quantize` makes of the (n, dim) matrix whose rows `blocks()` gives as (rows,
-    float32 vectors) blocks, a row no block gives being zero, without ever holding more
-    float32 than a block: `blocks()` is read twice, for the ranges and then the codes."""
+    """8-bit codes of the (n, dim) matrix whose rows `blocks()` gives as (rows, float32
+    vectors) blocks, a row no block gives being zero, without ever holding more float32
+    than a block: `blocks()` is read twice, for each dimension's range over every row
+    and then the codes (laid out as `quantize` says)."""
     low = np.full(dim, np.inf, dtype=np.float32)
     high = np.full(dim, -np.inf, dtype=np.float32)
     given = np.zeros(n, dtype=bool)
     for rows, vectors in blocks():
         _widen(vectors, low, high)
         given[rows] = True
-    if not given.all():  # the zero rows count, as they do in `quantize`
+    if not given.all():  # the zero rows count, as any other row does
         _widen(np.zeros((1, dim), dtype=np.float32), low, high)
     if not n:
         low[:], high[:] = 0.0, 0.0
@@ -348,11 +346,9 @@ def spare_rows(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _codes(
-    vectors: np.ndarray, low: np.ndarray, step: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
-    """uint8 codes (N, d) of float32 vectors, block by block (into `out` when given)."""
-    codes = np.empty(vectors.shape, dtype=np.uint8) if out is None else out
+def _codes(vectors: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """uint8 codes (N, d) of float32 vectors, block by block."""
+    codes = np.empty(vectors.shape, dtype=np.uint8)
     for start in range(0, len(vectors), BLOCK_ROWS):
         block = (vectors[start : start + BLOCK_ROWS] - low) / step
         codes[start : start + BLOCK_ROWS] = np.clip(np.rint(block), 0, LEVELS)

@@ -196,13 +196,8 @@ def _read(folder: Path, manifest: dict, clips: ClipStore) -> CatalogSnapshot:
                 raise ValueError(f"{channel}: {len(codes)} vectors for {n} rows")
             low, step = (np.load(folder / f"{k}.{channel}.npy") for k in ("low", "step"))
             quantized = QuantizedVectors(codes[:n], low, step)
-            if (folder / f"exact_rows.{channel}.npy").exists():  # rows the ranges miss
-                rows = np.load(folder / f"exact_rows.{channel}.npy")
-                exact = np.load(folder / f"exact.{channel}.npy")
-                if exact.shape != (len(rows), codes.shape[1]) or (len(rows) and rows[-1] >= n):
-                    raise ValueError(f"{channel}: exact rows do not fit the codes")
-                quantized = quantized.with_exact(rows, exact)
-            vectors[channel] = quantized
+            rows, exact = _saved_exact(folder, channel, n, codes.shape[1])
+            vectors[channel] = quantized.with_exact(rows, exact) if len(rows) else quantized
         else:
             matrix = np.load(folder / f"vectors.{channel}.npy", mmap_mode="r")
             if len(has[channel]) != n or len(matrix) != n:
@@ -268,20 +263,15 @@ def _borrowed(snap: CatalogSnapshot, clips: ClipStore) -> CatalogSnapshot:
             bool(np.all(np.abs(lent.low - lent.step / 2 - saved.low) <= tolerance))
             or bool(np.all(np.abs(lent.low - saved.low) <= tolerance))
         )
-        labels = lent.codes.labels  # type: ignore[union-attr]
-        fits = same_ranges and bool(
-            np.isin(np.flatnonzero(has & (labels < 0)), saved.exact_rows).all()
-        )
+        fits = same_ranges and _holds_every_row(lent, has, saved.exact_rows)
         if fits:
             # The saved sample rows, not the saved codes: reading those from across the
             # mapped file is what this spares. Each decodes within half a step of the
             # vector per dimension, so within a step of the other: what `codes_hold` allows.
-            sample = snap.sample
             saved_sample = snap.sample_vectors.get(channel)
             if saved_sample is None:
-                saved_sample = saved.rows(sample)
-            checked = has[sample] & ~np.isin(sample, saved.exact_rows)
-            fits = bool(lent.codes_hold(sample[checked], saved_sample[checked]).all())
+                saved_sample = saved.rows(snap.sample)
+            fits = _holds_sample(lent, has, snap.sample, saved_sample, saved.exact_rows)
         if not fits:
             log.info("the %s index's codes do not fit the saved snapshot; it reads its own",
                      channel)  # fmt: skip
@@ -304,15 +294,8 @@ def _lent(
     low, step = (np.load(folder / f"{k}.{channel}.npy") for k in ("low", "step"))
     if not (np.array_equal(lent.low, low) and np.array_equal(lent.step, step)):
         raise _Unfit(f"the {channel} index's codes have other ranges")
-    rows = _NO_ROWS
-    exact = np.empty((0, len(low)), dtype=np.float32)
-    if (folder / f"exact_rows.{channel}.npy").exists():
-        rows = np.load(folder / f"exact_rows.{channel}.npy")
-        exact = np.load(folder / f"exact.{channel}.npy")
-        if exact.shape != (len(rows), len(low)) or (len(rows) and rows[-1] >= len(seqs)):
-            raise ValueError(f"{channel}: exact rows do not fit the codes")
-    labels = lent.codes.labels  # type: ignore[union-attr]
-    if not np.isin(np.flatnonzero(has & (labels < 0)), rows).all():
+    rows, exact = _saved_exact(folder, channel, len(seqs), len(low))
+    if not _holds_every_row(lent, has, rows):
         raise _Unfit(f"the {channel} index lacks rows the snapshot holds")
     return lent.with_exact(rows, exact) if len(rows) else lent
 
@@ -322,9 +305,39 @@ def _check_sample(
 ) -> None:
     """`_Unfit` unless the lent codes hold the saved sample rows (rows kept exact aside)."""
     assert isinstance(lent, QuantizedVectors)
-    checked = has[sample] & ~np.isin(sample, lent.exact_rows)
-    if not lent.codes_hold(sample[checked], saved[checked]).all():
+    if not _holds_sample(lent, has, sample, saved, lent.exact_rows):
         raise _Unfit(f"the {channel} index's codes do not hold the saved sample")
+
+
+def _saved_exact(folder: Path, channel: str, n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a saved compact channel kept as float32 (its ranges missed them), and
+    their vectors; none when it kept none."""
+    if not (folder / f"exact_rows.{channel}.npy").exists():
+        return _NO_ROWS, np.empty((0, dim), dtype=np.float32)
+    rows = np.load(folder / f"exact_rows.{channel}.npy")
+    exact = np.load(folder / f"exact.{channel}.npy")
+    if exact.shape != (len(rows), dim) or (len(rows) and rows[-1] >= n):
+        raise ValueError(f"{channel}: exact rows do not fit the codes")
+    return rows, exact
+
+
+def _holds_every_row(lent: QuantizedVectors, has: np.ndarray, exact_rows: np.ndarray) -> bool:
+    """Whether the index lends codes for every row that has the channel, but those kept
+    exact."""
+    labels = lent.codes.labels  # type: ignore[union-attr]
+    return bool(np.isin(np.flatnonzero(has & (labels < 0)), exact_rows).all())
+
+
+def _holds_sample(
+    lent: QuantizedVectors,
+    has: np.ndarray,
+    sample: np.ndarray,
+    saved: np.ndarray,
+    exact_rows: np.ndarray,
+) -> bool:
+    """Whether the lent codes hold the saved sample rows `saved` (rows kept exact aside)."""
+    checked = has[sample] & ~np.isin(sample, exact_rows)
+    return bool(lent.codes_hold(sample[checked], saved[checked]).all())
 
 
 _NO_ROWS = np.empty(0, dtype=np.int64)

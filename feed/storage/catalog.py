@@ -243,10 +243,9 @@ def blocks_after(
 ) -> Iterator[ChannelVectors]:
     """A channel's vectors in seq order, `rows` at a time (`CHANNEL_BLOCK_ROWS` as it is
     when reading starts, by default): `read(after, limit)` gives the (seq, model, bytes,
-    width) rows with seq above `after`, in seq order, at most `limit` of them (each with its
-    width, as `vectors_of_rows` takes them). Each block starts
-    where the one before ended (keyset pagination), so no block scans from the first
-    row, and only one block is held at a time."""
+    width) rows with seq above `after`, in seq order, at most `limit` of them. Each block
+    starts where the one before ended (keyset pagination), so no block scans from the
+    first row, and only one block is held at a time."""
     rows = CHANNEL_BLOCK_ROWS if rows is None else rows
     if rows < 1:
         raise ValueError("a block holds at least one row")

@@ -518,8 +518,8 @@ def test_op_network_learns_which_features_ask_what():
 
 def test_reading_loads_neither_scikit_learn_nor_scipy(reader, model_cache):
     """A server reads instructions without the training stack (nor torch, which trains
-    the op classifier): importing it on the
-    first instruction cost its latency and left ~90,000 objects for every full GC."""
+    the op classifier): importing it on the first instruction cost its latency and left
+    ~90,000 objects for every full GC."""
     import subprocess
     import sys
 

@@ -10,9 +10,11 @@ their geometry) is filled, then, in this process:
 
 and, in a fresh process, the built home opened again (indexes loaded, snapshot built), as
 a restarted server would. Each step reports the RSS it keeps and its peak above the RSS
-it started from (VmHWM, reset before each step), divided by the clip count; the catalog
-file's size is reported the same way. `--catalog-vectors float16` stores the catalog's
-vectors at two bytes a value.
+it started from (VmHWM, reset before each step), divided by the clip count, and of what
+it keeps, the process's own memory (`_anon_b`, RssAnon): the rest are pages of mapped
+files, as a loaded HNSW index is, which the system may drop under pressure and read
+again. The catalog file's size is reported the same way. `--catalog-vectors float16`
+stores the catalog's vectors at two bytes a value.
 
 `--recall N` instead builds, over N such "text" vectors, HNSW with float32 storage
 (IndexHNSWFlat, as before compact storage) and with 8-bit codes (the engine's index),
@@ -127,6 +129,7 @@ class Step:
         _trim()
         _reset_peak()
         self.start = _status("VmRSS")
+        self.start_anon = _status("RssAnon")
         self.t0 = time.perf_counter()
         return self
 
@@ -135,6 +138,9 @@ class Step:
         self.peak = _status("VmHWM") - self.start
         _trim()
         self.kept = _status("VmRSS") - self.start
+        # Of what it keeps, the process's own memory; the rest is pages of mapped files
+        # (a loaded HNSW index), which the system may drop and read again.
+        self.kept_anon = _status("RssAnon") - self.start_anon
 
 
 def measure(count: int, work: Path, seed: int, vector_format: str) -> dict[str, float]:
@@ -155,11 +161,13 @@ def measure(count: int, work: Path, seed: int, vector_format: str) -> dict[str, 
     with Step() as index:
         engine = ClipStore(home, text, None, multi_encoder=multi)  # type: ignore[arg-type]
     out["index_kept_b"] = index.kept * per
+    out["index_anon_b"] = index.kept_anon * per
     out["index_peak_b"] = index.peak * per
     out["index_s"] = index.seconds
     with Step() as snap_step:
         snap = build_snapshot(engine)
     out["snapshot_kept_b"] = snap_step.kept * per
+    out["snapshot_anon_b"] = snap_step.kept_anon * per
     out["snapshot_peak_b"] = snap_step.peak * per
     out["snapshot_s"] = snap_step.seconds
     out["snapshot_vectors_b"] = sum(_nbytes(v) for v in snap.vectors.values()) / count
@@ -192,6 +200,7 @@ def open_home(home: Path) -> dict[str, float]:
     return {
         "open_s": opened.seconds,
         "open_kept_b": opened.kept * per,
+        "open_anon_b": opened.kept_anon * per,
         "open_peak_b": opened.peak * per,
         "rss_after_open_mb": _status("VmRSS"),
     }

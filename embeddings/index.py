@@ -15,6 +15,11 @@ clip gets a new label while its old one lies tombstoned, so it is found again at
 Tombstones are saved with the index, so a save never has to rebuild it.
 An HNSW index lends its codes (`codes`): a catalog snapshot reads candidates' rows from
 them by label instead of holding the same codes a second time.
+An HNSW index read from disk maps its file instead of copying it into memory: its codes
+and graph are pages of the file that the system reads as searches touch them and may
+drop again when memory runs short, so opening costs no reading and a large index need
+not fit in memory beside everything else. A mapped structure cannot grow, so the first
+vector added to it first copies the file into memory (`_own`); removals only tombstone.
 """
 
 from __future__ import annotations
@@ -120,20 +125,25 @@ class IndexCodes:
     view is valid until the index next changes (FAISS may move the buffer as it grows),
     so callers hold the owner's read lock while they use it. It keeps the FAISS structure
     it was made from alive: after a rebuild replaces that structure in the index, codes
-    lent before still read the rows they were lent."""
+    lent before still read the rows they were lent. When a mapped structure is copied
+    into memory (same labels, same codes), it reads the copy instead."""
 
     def __init__(self, owner: faiss.Index, dim: int) -> None:
-        self._owner = owner  # the IndexIDMap: owns the HNSW index and its storage
-        id_map: Any = faiss.downcast_index(owner)
-        hnsw: Any = faiss.downcast_index(id_map.index)
-        storage: Any = faiss.downcast_index(hnsw.storage)
-        self._storage = storage
         self.dim = dim
-        trained = faiss.vector_to_array(storage.sq.trained).astype(np.float32)
+        self._bind(owner)
+        trained = faiss.vector_to_array(self._storage.sq.trained).astype(np.float32)
         vmin, vdiff = trained[:dim], trained[dim:]
         # FAISS encodes floor((x - vmin) / step) and decodes the middle of that step.
         self.step = (vdiff / np.float32(255)).astype(np.float32)
         self.low = (vmin + self.step / 2).astype(np.float32)
+
+    def _bind(self, owner: faiss.Index) -> None:
+        """Read from `owner` (the IndexIDMap that owns the HNSW index and its storage):
+        the structure these codes came from, or a copy of it holding the same codes."""
+        self._owner = owner
+        id_map: Any = faiss.downcast_index(owner)
+        hnsw: Any = faiss.downcast_index(id_map.index)
+        self._storage: Any = faiss.downcast_index(hnsw.storage)
 
     def __call__(self) -> np.ndarray:
         n = int(self._storage.ntotal)
@@ -166,6 +176,7 @@ class VectorIndex:
         self.kind: IndexKind = "flat"
         self.codec: Codec = "float32"
         self._codes: IndexCodes | None = None  # lent codes of the current FAISS structure
+        self._mapped: Path | None = None  # the file the FAISS structure maps, if it does
 
     # -- building -------------------------------------------------------------
 
@@ -201,6 +212,7 @@ class VectorIndex:
         self._id_by_label = self._ids.copy()
         self._next_label = len(self._ids)
         self._faiss = index
+        self._mapped = None
         self._tombstones.clear()
         # An HNSW index's codes are its only copy: the float32 rows are dropped.
         self.codec = "sq8" if kind == "hnsw" else "float32"
@@ -230,7 +242,28 @@ class VectorIndex:
         if rebuild:
             self._rebuild_faiss(every)
         else:
+            self._own()
             self._faiss.add_with_ids(x, labels)
+
+    def _own(self) -> None:
+        """Copy a mapped FAISS structure into memory, where it can grow (a mapped one
+        cannot: FAISS aborts the process). Labels and codes stay as they were, so codes
+        lent from the mapped structure read the copy from now on."""
+        if self._mapped is None:
+            return
+        log.info(
+            "%s index: copying %d vectors from %s into memory before adding to it",
+            self.channel, self._faiss.ntotal, self._mapped.name,
+        )  # fmt: skip
+        try:  # the file holds exactly this structure (written by load or the last save)
+            index = faiss.read_index(str(self._mapped))
+        except RuntimeError:  # unlinked by another save: a copy made through memory
+            index = faiss.deserialize_index(faiss.serialize_index(self._faiss))
+        _set_ef_search(index)
+        self._faiss = index
+        self._mapped = None
+        if self._codes is not None:
+            self._codes._bind(index)
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove ids (unknown ids are ignored); return how many were removed."""
@@ -323,6 +356,11 @@ class VectorIndex:
         out[found] = self._labels[rows[found]]
         return out
 
+    @property
+    def mapped(self) -> bool:
+        """Whether the FAISS structure maps its file (loaded HNSW, nothing added since)."""
+        return self._mapped is not None
+
     def codes(self) -> IndexCodes | None:
         """The current FAISS structure's codes, to read rows from by label (see
         `IndexCodes`); None unless the index holds 8-bit codes. The same object until the
@@ -381,6 +419,8 @@ class VectorIndex:
         manifest = asdict(self.manifest()) | {"save_id": save_id}
         stem = directory / self.channel
         _atomic_write_index(self._faiss, _faiss_path(directory, self.channel, save_id))
+        if self._mapped is not None:  # the new file holds the same structure
+            self._mapped = _faiss_path(directory, self.channel, save_id)
         vectors = self._vectors
         if vectors is None:
             vectors = np.empty((0, self.dim), np.float32)
@@ -405,6 +445,7 @@ class VectorIndex:
     @classmethod
     def load(cls, directory: Path, channel: str, model: str, dim: int) -> VectorIndex:
         """Load a channel's index; raise IndexMismatchError unless model and dim match.
+        An HNSW index maps its FAISS file (see the module's docstring).
 
         The manifest's generation says which catalog state the index reflects;
         the caller catches it up or rebuilds it.
@@ -438,9 +479,12 @@ class VectorIndex:
                 else:  # saved before labels: FAISS holds clip ids, compacted on every save
                     labels, tombstones = ids, np.empty(0, np.int64)
                     next_label = int(ids.max()) + 1 if len(ids) else 0
+            mapped = _faiss_path(directory, channel, save_id) if found.kind == "hnsw" else None
             if blob is None:
-                index = faiss.read_index(str(_faiss_path(directory, channel, save_id)))
+                path = str(_faiss_path(directory, channel, save_id))
+                index = faiss.read_index(path, 0 if mapped is None else faiss.IO_FLAG_MMAP_IFC)
             else:
+                mapped = None
                 index = faiss.deserialize_index(blob)
             del blob
         except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
@@ -464,11 +508,10 @@ class VectorIndex:
         out._tombstones = set(as_ids(tombstones).tolist())
         out._next_label = next_label
         out._faiss = index
+        out._mapped = mapped
         out.kind = found.kind
         if out.kind == "hnsw":
-            id_map: Any = faiss.downcast_index(index)
-            hnsw: Any = faiss.downcast_index(id_map.index)
-            hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+            _set_ef_search(index)
             if out.codec == "sq8":
                 out._codes = IndexCodes(index, found.dim)
         return out
@@ -548,6 +591,13 @@ class VectorIndex:
         out._adopt(index, "hnsw")
         out.generation = generation
         return out
+
+
+def _set_ef_search(index: faiss.Index) -> None:
+    """Give a loaded HNSW index (inside its IndexIDMap) the default search breadth."""
+    id_map: Any = faiss.downcast_index(index)
+    hnsw: Any = faiss.downcast_index(id_map.index)
+    hnsw.hnsw.efSearch = HNSW_EF_SEARCH
 
 
 def _reserve(index: faiss.Index, count: int) -> None:

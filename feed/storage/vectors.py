@@ -84,7 +84,12 @@ class FaissIndexes:
 
         index = VectorIndex.build_blocks(channel, model, dim, blocks, generation, progress)
         self.save(index)
-        return index
+        if index.kind != "hnsw":
+            return index
+        # Served from its file, mapped as a restarted server would (embeddings/index.py):
+        # the built copy's memory is given back before the next channel builds.
+        del index
+        return VectorIndex.load(self.folder, channel, model, dim)
 
     def save(self, index: VectorIndex) -> None:  # type: ignore[override]
         """Write the index (atomically) at its generation."""

@@ -175,6 +175,42 @@ def test_hnsw_update_is_found_at_once_and_tombstones_survive_save(tmp_path, rng,
     assert len(back) == 600 and 2000 in back and 1007 not in back
 
 
+@pytest.mark.parametrize("file_kept", [True, False])
+def test_a_loaded_hnsw_index_maps_its_file_and_copies_it_before_growing(
+    tmp_path, rng, monkeypatch, file_kept
+):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    vectors = unit(rng, 600, 32)
+    ids = np.arange(600, dtype=np.int64) + 10
+    built = VectorIndex.build("text", "m", ids, vectors, generation=2)
+    assert not built.mapped  # built in memory
+    built.save(tmp_path)
+    back = VectorIndex.load(tmp_path, "text", "m", 32)
+    assert back.mapped
+    lent = back.codes()
+    assert lent is not None
+    labels = back.labels_of(ids)
+    before = lent()[labels].copy()
+    np.testing.assert_array_equal(before, built.codes()()[built.labels_of(ids)])
+    back.remove(ids[:3])  # a tombstone changes nothing FAISS holds
+    back.save(tmp_path)  # written from the mapping; the file it mapped is replaced
+    assert back.mapped and len(list(tmp_path.glob("text.*.faiss"))) == 1
+    if not file_kept:  # the file gone under it: the copy is made from the mapping
+        next(tmp_path.glob("text.*.faiss")).unlink()
+    new = unit(rng, 1, 32)
+    back.upsert(np.array([5000]), new)  # copied into memory, then grown
+    assert not back.mapped
+    assert back.codes() is lent  # codes lent before read the copy: same labels, same rows
+    np.testing.assert_array_equal(lent()[labels], before)
+    assert back.search(new, 1)[0].ids.tolist() == [5000]
+    assert back.search(vectors[10:11], 1)[0].ids.tolist() == [20]
+    assert 10 not in back and len(back) == 598
+    back.save(tmp_path)
+    again = VectorIndex.load(tmp_path, "text", "m", 32)
+    assert again.mapped and again.search(new, 1)[0].ids.tolist() == [5000]
+    np.testing.assert_array_equal(again.codes()()[again.labels_of(ids[3:])], before[3:])
+
+
 def test_an_index_saved_before_labels_still_loads(tmp_path, rng):
     idx = VectorIndex.build("text", "m", np.array([3, 9, 4]), unit(rng, 3, 8), generation=1)
     idx.save(tmp_path)

@@ -189,6 +189,25 @@ def test_a_compact_snapshot_borrows_the_index_codes_and_grows_by_label(store):
     np.testing.assert_array_equal(old.vectors["text"][np.arange(len(old))], before)
 
 
+def test_a_snapshot_borrowing_from_a_mapped_index_grows_on_once_the_index_is_copied(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    clips.reindex()  # built, saved, then served from its file, mapped
+    index = clips.indexes["text"]
+    assert isinstance(index, VectorIndex) and index.mapped
+    old = snapshots.current()
+    matrix = old.vectors["text"]
+    assert isinstance(matrix, QuantizedVectors) and isinstance(matrix.codes, BorrowedCodes)
+    before = matrix[np.arange(len(old))]
+    add(clips, ADDED, NOW + 100)  # the first upload copies the index into memory
+    assert not index.mapped
+    grown = snapshots.current()
+    assert grown.grown_from is not None  # the same labels and codes: grown, not rebuilt
+    np.testing.assert_array_equal(old.vectors["text"][np.arange(len(old))], before)
+    borrowed_rows_hold(clips, grown.vectors["text"], len(grown))
+    same_content(grown, build_snapshot(clips), exact=False)
+
+
 def test_a_saved_snapshot_borrows_again_on_open_only_where_the_index_fits(store):
     clips, snapshots = store
     add(clips, FIRST + ADDED, NOW)

@@ -18,8 +18,11 @@ them by label instead of holding the same codes a second time.
 An HNSW index read from disk maps its file instead of copying it into memory: its codes
 and graph are pages of the file that the system reads as searches touch them and may
 drop again when memory runs short, so opening costs no reading and a large index need
-not fit in memory beside everything else. A mapped structure cannot grow, so the first
-vector added to it first copies the file into memory (`_own`); removals only tombstone.
+not fit in memory beside everything else. A mapped structure cannot grow, so vectors
+added to it go to a second, in-memory HNSW structure (the delta) with the same 8-bit
+ranges, under the labels that follow the mapped ones; searches read both and merge
+them, and a save writes the delta beside the mapped file, which it links, not copies.
+A rebuild (`steerfeed reindex`, or tombstones past a tenth) folds both into one.
 """
 
 from __future__ import annotations
@@ -121,36 +124,54 @@ class IndexCodes:
     """An sq8 index's codes as they are now, one row of `dim` bytes per FAISS label, and
     the ranges that decode them (value = low + code * step, per dimension).
 
-    Calling it gives a uint8 (labels, dim) view of FAISS's own buffer, with no copy. The
-    view is valid until the index next changes (FAISS may move the buffer as it grows),
-    so callers hold the owner's read lock while they use it. It keeps the FAISS structure
-    it was made from alive: after a rebuild replaces that structure in the index, codes
-    lent before still read the rows they were lent. When a mapped structure is copied
-    into memory (same labels, same codes), it reads the copy instead."""
+    `take(labels, axis=0, out=...)` copies rows out of FAISS's own buffers (the structure's,
+    then its delta's, for labels past the structure's rows), as `np.ndarray.take` would.
+    FAISS may move a buffer as it grows, so callers hold the owner's read lock while they
+    read. It keeps the FAISS structures it reads alive: after a rebuild replaces them in the
+    index, codes lent before still read the rows they were lent."""
 
     def __init__(self, owner: faiss.Index, dim: int) -> None:
         self.dim = dim
-        self._bind(owner)
+        self._owner = owner  # the IndexIDMap: owns the HNSW index and its storage
+        self._storage = _storage_of(owner)
+        self._delta: Any = None  # the delta's storage, once vectors go to one
         trained = faiss.vector_to_array(self._storage.sq.trained).astype(np.float32)
         vmin, vdiff = trained[:dim], trained[dim:]
         # FAISS encodes floor((x - vmin) / step) and decodes the middle of that step.
         self.step = (vdiff / np.float32(255)).astype(np.float32)
         self.low = (vmin + self.step / 2).astype(np.float32)
 
-    def _bind(self, owner: faiss.Index) -> None:
-        """Read from `owner` (the IndexIDMap that owns the HNSW index and its storage):
-        the structure these codes came from, or a copy of it holding the same codes."""
-        self._owner = owner
-        id_map: Any = faiss.downcast_index(owner)
-        hnsw: Any = faiss.downcast_index(id_map.index)
-        self._storage: Any = faiss.downcast_index(hnsw.storage)
+    def lend_delta(self, delta: faiss.Index) -> None:
+        """Read labels past the structure's rows from `delta` (an IndexIDMap like it)."""
+        self._delta_owner = delta
+        self._delta = _storage_of(delta)
 
-    def __call__(self) -> np.ndarray:
+    def __len__(self) -> int:
         n = int(self._storage.ntotal)
+        return n + (int(self._delta.ntotal) if self._delta is not None else 0)
+
+    def _rows(self, storage: Any) -> np.ndarray:
+        n = int(storage.ntotal)
         if not n:
             return np.empty((0, self.dim), dtype=np.uint8)
-        flat = faiss.rev_swig_ptr(self._storage.codes.data(), n * self.dim)
-        return flat.reshape(n, self.dim)
+        return faiss.rev_swig_ptr(storage.codes.data(), n * self.dim).reshape(n, self.dim)
+
+    def take(self, labels: np.ndarray, axis: int = 0, out: np.ndarray | None = None) -> np.ndarray:
+        """The codes under `labels`, uint8 (len(labels), dim), into `out` when given."""
+        if axis != 0:
+            raise ValueError("codes are taken by row")
+        labels = np.asarray(labels, dtype=np.int64)
+        if out is None:
+            out = np.empty((len(labels), self.dim), dtype=np.uint8)
+        base = self._rows(self._storage)
+        if self._delta is None:
+            return np.take(base, labels, axis=0, out=out)
+        past = labels >= len(base)
+        if not past.any():
+            return np.take(base, labels, axis=0, out=out)
+        out[~past] = base[labels[~past]]
+        out[past] = self._rows(self._delta)[labels[past] - len(base)]
+        return out
 
 
 class VectorIndex:
@@ -177,6 +198,10 @@ class VectorIndex:
         self.codec: Codec = "float32"
         self._codes: IndexCodes | None = None  # lent codes of the current FAISS structure
         self._mapped: Path | None = None  # the file the FAISS structure maps, if it does
+        # Vectors added to a mapped structure: an in-memory HNSW over the same ranges,
+        # holding labels from the mapped structure's count on (`_base`).
+        self._delta: faiss.Index | None = None
+        self._base = 0
 
     # -- building -------------------------------------------------------------
 
@@ -213,6 +238,7 @@ class VectorIndex:
         self._next_label = len(self._ids)
         self._faiss = index
         self._mapped = None
+        self._delta = None
         self._tombstones.clear()
         # An HNSW index's codes are its only copy: the float32 rows are dropped.
         self.codec = "sq8" if kind == "hnsw" else "float32"
@@ -241,29 +267,32 @@ class VectorIndex:
         self._id_by_label = np.concatenate([self._id_by_label, ids])  # labels run on
         if rebuild:
             self._rebuild_faiss(every)
+        elif self._mapped is not None:  # a mapped structure cannot grow (FAISS aborts)
+            self._growing().add_with_ids(x, labels)
         else:
-            self._own()
             self._faiss.add_with_ids(x, labels)
 
-    def _own(self) -> None:
-        """Copy a mapped FAISS structure into memory, where it can grow (a mapped one
-        cannot: FAISS aborts the process). Labels and codes stay as they were, so codes
-        lent from the mapped structure read the copy from now on."""
-        if self._mapped is None:
-            return
-        log.info(
-            "%s index: copying %d vectors from %s into memory before adding to it",
-            self.channel, self._faiss.ntotal, self._mapped.name,
-        )  # fmt: skip
-        try:  # the file holds exactly this structure (written by load or the last save)
-            index = faiss.read_index(str(self._mapped))
-        except RuntimeError:  # unlinked by another save: a copy made through memory
-            index = faiss.deserialize_index(faiss.serialize_index(self._faiss))
-        _set_ef_search(index)
-        self._faiss = index
-        self._mapped = None
+    def _growing(self) -> faiss.Index:
+        """The delta that vectors added to the mapped structure go to, made when first
+        needed: an empty HNSW over 8-bit codes with the mapped structure's ranges."""
+        if self._delta is not None:
+            return self._delta
+        delta = self._empty_faiss("hnsw")
+        storage = _storage_of(delta)
+        faiss.copy_array_to_vector(
+            faiss.vector_to_array(_storage_of(self._faiss).sq.trained), storage.sq.trained
+        )
+        storage.is_trained = True
+        _inner(delta).is_trained = True
+        delta.is_trained = True
+        self._adopt_delta(delta)
+        return delta
+
+    def _adopt_delta(self, delta: faiss.Index) -> None:
+        self._delta = delta
+        self._base = int(self._faiss.ntotal)
         if self._codes is not None:
-            self._codes._bind(index)
+            self._codes.lend_delta(delta)
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove ids (unknown ids are ignored); return how many were removed."""
@@ -345,9 +374,15 @@ class VectorIndex:
         labels = self._labels[self._rows_for(ids)]
         if not len(labels):
             return np.empty((0, self.dim), dtype=np.float32)
-        id_map: Any = faiss.downcast_index(self._faiss)
-        inner: Any = faiss.downcast_index(id_map.index)
-        return inner.reconstruct_batch(labels)
+        if self._delta is None:
+            return _inner(self._faiss).reconstruct_batch(labels)
+        out = np.empty((len(labels), self.dim), dtype=np.float32)
+        past = labels >= self._base
+        if (~past).any():
+            out[~past] = _inner(self._faiss).reconstruct_batch(labels[~past])
+        if past.any():
+            out[past] = _inner(self._delta).reconstruct_batch(labels[past] - self._base)
+        return out
 
     def labels_of(self, ids: np.ndarray) -> np.ndarray:
         """The FAISS label of each id, int64 (len(ids),); -1 for an id not stored."""
@@ -382,6 +417,9 @@ class VectorIndex:
             params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
             params.efSearch = max(HNSW_EF_SEARCH, explore * fetch)
         scores, labels = self._faiss.search(q, fetch, params=params)  # type: ignore[call-arg]
+        if self._delta is not None and self._delta.ntotal:
+            more = self._delta.search(q, fetch, params=params)  # type: ignore[call-arg]
+            scores, labels = _merged(scores, labels, *more, fetch)
         hits = []
         for row_labels, row_scores in zip(labels, scores, strict=True):
             found = np.full(len(row_labels), -1, dtype=np.int64)
@@ -418,9 +456,14 @@ class VectorIndex:
         save_id = uuid.uuid4().hex
         manifest = asdict(self.manifest()) | {"save_id": save_id}
         stem = directory / self.channel
-        _atomic_write_index(self._faiss, _faiss_path(directory, self.channel, save_id))
-        if self._mapped is not None:  # the new file holds the same structure
-            self._mapped = _faiss_path(directory, self.channel, save_id)
+        path = _faiss_path(directory, self.channel, save_id)
+        if self._mapped is None:
+            _atomic_write_index(self._faiss, path)
+        else:  # unchanged since it was written: the same file under the new name
+            _link_or_write(self._mapped, self._faiss, path)
+            self._mapped = path
+        if self._delta is not None:
+            _atomic_write_index(self._delta, _delta_path(directory, self.channel, save_id))
         vectors = self._vectors
         if vectors is None:
             vectors = np.empty((0, self.dim), np.float32)
@@ -438,8 +481,9 @@ class VectorIndex:
         )
         payload = json.dumps(manifest, indent=2).encode()
         _atomic_write(stem.with_suffix(".json"), lambda fh: fh.write(payload))
+        keep = {path.name, _delta_path(directory, self.channel, save_id).name}
         for stale in directory.glob(f"{self.channel}.*.faiss"):
-            if stale.name != _faiss_path(directory, self.channel, save_id).name:
+            if stale.name not in keep:
                 stale.unlink(missing_ok=True)
 
     @classmethod
@@ -480,6 +524,8 @@ class VectorIndex:
                     labels, tombstones = ids, np.empty(0, np.int64)
                     next_label = int(ids.max()) + 1 if len(ids) else 0
             mapped = _faiss_path(directory, channel, save_id) if found.kind == "hnsw" else None
+            delta_path = _delta_path(directory, channel, save_id)
+            delta = faiss.read_index(str(delta_path)) if delta_path.exists() else None
             if blob is None:
                 path = str(_faiss_path(directory, channel, save_id))
                 index = faiss.read_index(path, 0 if mapped is None else faiss.IO_FLAG_MMAP_IFC)
@@ -492,7 +538,8 @@ class VectorIndex:
         kept = found.count if found.codec == "float32" else 0  # sq8: FAISS holds them
         if len(ids) != found.count or vectors.shape != (kept, found.dim):
             raise IndexMismatchError(f"{channel} index data disagrees with its manifest")
-        if index.ntotal != found.count + len(tombstones) or index.d != found.dim:
+        held = index.ntotal + (delta.ntotal if delta is not None else 0)
+        if held != found.count + len(tombstones) or index.d != found.dim:
             raise IndexMismatchError(f"{channel} FAISS data disagrees with its manifest")
         if len(labels) != len(ids):
             raise IndexMismatchError(f"{channel} index labels disagree with its ids")
@@ -514,6 +561,9 @@ class VectorIndex:
             _set_ef_search(index)
             if out.codec == "sq8":
                 out._codes = IndexCodes(index, found.dim)
+            if delta is not None:
+                _set_ef_search(delta)
+                out._adopt_delta(delta)
         return out
 
     @classmethod
@@ -593,11 +643,32 @@ class VectorIndex:
         return out
 
 
+def _inner(index: faiss.Index) -> Any:
+    """The index an IndexIDMap wraps, as its own class."""
+    id_map: Any = faiss.downcast_index(index)
+    return faiss.downcast_index(id_map.index)
+
+
+def _storage_of(index: faiss.Index) -> Any:
+    """The 8-bit codes' storage of an HNSW index inside its IndexIDMap."""
+    return faiss.downcast_index(_inner(index).storage)
+
+
+def _merged(
+    scores: np.ndarray, labels: np.ndarray, more_scores: np.ndarray, more_labels: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two searches' results per query row merged, best (highest) score first, k kept;
+    FAISS pads a short row with label -1, which sorts last."""
+    s = np.concatenate([scores, more_scores], axis=1)
+    s[np.concatenate([labels, more_labels], axis=1) < 0] = -np.inf
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    both = np.concatenate([labels, more_labels], axis=1)
+    return np.take_along_axis(s, order, axis=1), np.take_along_axis(both, order, axis=1)
+
+
 def _set_ef_search(index: faiss.Index) -> None:
     """Give a loaded HNSW index (inside its IndexIDMap) the default search breadth."""
-    id_map: Any = faiss.downcast_index(index)
-    hnsw: Any = faiss.downcast_index(id_map.index)
-    hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+    _inner(index).hnsw.efSearch = HNSW_EF_SEARCH
 
 
 def _reserve(index: faiss.Index, count: int) -> None:
@@ -606,9 +677,8 @@ def _reserve(index: faiss.Index, count: int) -> None:
     into one twice as large, so adding vectors block by block peaks at up to half again
     the index's final size. FAISS's vectors have no `reserve`, but shrinking one keeps
     what it holds allocated, so each is grown to its size and shrunk back."""
-    id_map: Any = faiss.downcast_index(index)
-    hnsw_index: Any = faiss.downcast_index(id_map.index)
-    storage: Any = faiss.downcast_index(hnsw_index.storage)
+    hnsw_index = _inner(index)
+    storage = _storage_of(index)
     storage.codes.resize(count * storage.code_size)
     storage.codes.resize(0)
     # Neighbour slots a vector takes, by the level it is drawn at, averaged over the
@@ -630,6 +700,19 @@ def _increasing(ids: np.ndarray, after: np.ndarray | None = None) -> bool:
 
 def _faiss_path(directory: Path, channel: str, save_id: str) -> Path:
     return directory / f"{channel}.{save_id}.faiss"
+
+
+def _delta_path(directory: Path, channel: str, save_id: str) -> Path:
+    return directory / f"{channel}.{save_id}.delta.faiss"
+
+
+def _link_or_write(mapped: Path, index: faiss.Index, path: Path) -> None:
+    """Give `path` the mapped file's contents: a hard link where the file system allows
+    one (no bytes copied), else `index` written out."""
+    try:
+        os.link(mapped, path)
+    except OSError:
+        _atomic_write_index(index, path)
 
 
 def _atomic_write_index(index: faiss.Index, path: Path) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -26,12 +27,19 @@ BLOCK_ROWS = 32_768  # rows decoded at a time by a whole-matrix product (~64 MiB
 DOT_CHUNK = 512  # rows per step of `dots`: 256 KiB of codes, 1 MiB decoded at 512-d
 
 
+class CodeSource(Protocol):
+    """Where borrowed codes live: rows taken by label, as `np.ndarray.take` takes them."""
+
+    def take(self, indices: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray: ...
+
+
 class BorrowedCodes:
     """Codes another structure holds (a search index's storage), read by row through a
     row → label map, so a snapshot and an index do not keep the same codes twice.
 
-    `source()` gives the owner's codes as they are now ((labels, d) uint8), valid while
-    `guard()` is held: the owner may move them when it changes, never while guarded.
+    `source.take(labels, axis=0, out=...)` copies the owner's codes of those labels (an
+    index's `IndexCodes`, or a (labels, d) uint8 array), while `guard()` is held: the
+    owner may move them when it changes, never while guarded.
     Reads copy the rows out under the guard. A row whose label is -1 (the owner has no
     vector for it) reads as `fill`. Supports what `QuantizedVectors` asks of its codes:
     `shape`, `len`, indexing by row, slice or mask (a copy), and `take`."""
@@ -40,7 +48,7 @@ class BorrowedCodes:
 
     def __init__(
         self,
-        source: Callable[[], np.ndarray],
+        source: CodeSource,
         guard: Callable[[], AbstractContextManager[object]],
         labels: np.ndarray,
         fill: np.ndarray,
@@ -88,7 +96,7 @@ class BorrowedCodes:
         if some_missing:
             labels = np.where(missing, 0, labels)
         with self.guard():
-            np.take(self.source(), labels, axis=0, out=out)
+            self.source.take(labels, axis=0, out=out)
         if some_missing:
             out[missing] = self.fill
         return out

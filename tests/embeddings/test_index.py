@@ -175,10 +175,7 @@ def test_hnsw_update_is_found_at_once_and_tombstones_survive_save(tmp_path, rng,
     assert len(back) == 600 and 2000 in back and 1007 not in back
 
 
-@pytest.mark.parametrize("file_kept", [True, False])
-def test_a_loaded_hnsw_index_maps_its_file_and_copies_it_before_growing(
-    tmp_path, rng, monkeypatch, file_kept
-):
+def test_a_loaded_hnsw_index_maps_its_file_and_grows_beside_it(tmp_path, rng, monkeypatch):
     monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
     vectors = unit(rng, 600, 32)
     ids = np.arange(600, dtype=np.int64) + 10
@@ -190,25 +187,48 @@ def test_a_loaded_hnsw_index_maps_its_file_and_copies_it_before_growing(
     lent = back.codes()
     assert lent is not None
     labels = back.labels_of(ids)
-    before = lent()[labels].copy()
-    np.testing.assert_array_equal(before, built.codes()()[built.labels_of(ids)])
-    back.remove(ids[:3])  # a tombstone changes nothing FAISS holds
-    back.save(tmp_path)  # written from the mapping; the file it mapped is replaced
-    assert back.mapped and len(list(tmp_path.glob("text.*.faiss"))) == 1
-    if not file_kept:  # the file gone under it: the copy is made from the mapping
-        next(tmp_path.glob("text.*.faiss")).unlink()
-    new = unit(rng, 1, 32)
-    back.upsert(np.array([5000]), new)  # copied into memory, then grown
-    assert not back.mapped
-    assert back.codes() is lent  # codes lent before read the copy: same labels, same rows
-    np.testing.assert_array_equal(lent()[labels], before)
-    assert back.search(new, 1)[0].ids.tolist() == [5000]
+    before = lent.take(labels)
+    np.testing.assert_array_equal(before, built.codes().take(built.labels_of(ids)))
+    # Added vectors go to an in-memory delta with the same ranges; the mapped file stays.
+    new = unit(rng, 40, 32)
+    new_ids = np.arange(5000, 5040)
+    back.upsert(new_ids, new)
+    back.upsert(np.array([12]), new[:1])  # an update: the mapped row tombstoned
+    back.remove(np.array([5003]))  # a delta row removed
+    assert back.mapped and back.codes() is lent and len(lent) == 641
+    for k in (7, 20, 39):
+        assert back.search(new[k : k + 1], 1)[0].ids.tolist() == [int(new_ids[k])]
+    hits = back.search(new[:1], 2)[0].ids.tolist()
+    assert sorted(hits) == [12, 5000]  # the same vector under two ids, from both parts
     assert back.search(vectors[10:11], 1)[0].ids.tolist() == [20]
-    assert 10 not in back and len(back) == 598
+    assert 5003 not in back and len(back) == 600 + 39
+    np.testing.assert_array_equal(lent.take(labels[3:]), before[3:])  # the mapped rows
+    np.testing.assert_allclose(back.vectors_for(new_ids[[0, 39]]), new[[0, 39]], atol=0.02)
+    for hits in back.search(new, 10):
+        assert len(hits.ids) == len(set(hits.ids.tolist())) == 10
+        assert 5003 not in hits.ids
+    # A save links the mapped file and writes the delta beside it; loading gives both.
+    files_before = {f.stat().st_ino for f in tmp_path.glob("text.*.faiss")}
     back.save(tmp_path)
+    saved = sorted(f.name.split(".", 2)[2] for f in tmp_path.glob("text.*.faiss"))
+    assert saved == ["delta.faiss", "faiss"]
+    base = next(f for f in tmp_path.glob("text.*.faiss") if "delta" not in f.name)
+    assert base.stat().st_ino in files_before  # linked, not written again
     again = VectorIndex.load(tmp_path, "text", "m", 32)
-    assert again.mapped and again.search(new, 1)[0].ids.tolist() == [5000]
-    np.testing.assert_array_equal(again.codes()()[again.labels_of(ids[3:])], before[3:])
+    assert again.mapped and len(again) == len(back)
+    for q in (new[[0, 39]], vectors[[10, 400]]):
+        assert [h.ids.tolist() for h in again.search(q, 5)] == [
+            h.ids.tolist() for h in back.search(q, 5)
+        ]
+    np.testing.assert_array_equal(
+        again.codes().take(again.labels_of(new_ids[:3])), lent.take(back.labels_of(new_ids[:3]))
+    )
+    # A rebuild (here: shrunk below the HNSW threshold) folds both parts into one.
+    again.remove(ids[:450])
+    again.upsert(np.array([9000]), vectors[:1])
+    assert not again.mapped and again.kind == "flat" and len(again) == 189 + 1
+    assert again.search(new[39:40], 1)[0].ids.tolist() == [5039]
+    assert again.search(vectors[:1], 1)[0].ids.tolist() == [9000]
 
 
 def test_an_index_saved_before_labels_still_loads(tmp_path, rng):
@@ -301,7 +321,8 @@ def test_an_index_built_block_by_block_is_the_index_built_whole(tmp_path, rng, m
         # Trained on each dimension's min and max alone, the codes are the same bytes.
         lent, whole_lent = built.codes(), whole.codes()
         assert lent is not None and whole_lent is not None
-        np.testing.assert_array_equal(lent(), whole_lent())
+        every = np.arange(count)
+        np.testing.assert_array_equal(lent.take(every), whole_lent.take(every))
         np.testing.assert_array_equal(lent.low, whole_lent.low)
         assert len(reads) == 2 and progress[-1] == (count, count) and len(progress) == 7
     else:

@@ -139,14 +139,20 @@ class FeedPages:
         # shows the same page (so retracting steering visibly restores it).
         seed = zlib.crc32(f"{user.id}:{page}".encode())
         matches = {r.id: self.phrases.match(r.phrase, snap) for r in steering}
-        found = self._candidates(snap, taste_rows, steering, matches, liked, follows,
-                                 made_rows, blocked, seed)  # fmt: skip
+        found, gate = self._candidates(snap, taste_rows, steering, matches, liked, follows,
+                                       made_rows, blocked, seed)  # fmt: skip
         rows = np.fromiter(found, dtype=np.int64, count=len(found))
         items: list[ScoredItem] = []
         if len(rows):
-            relevance = z_many([matches[r.id] for r in steering], rows)
-            signals = [SteerSignal(r.id, r.op, r.phrase, r.weight, z)
-                       for r, z in zip(steering, relevance, strict=True)]  # fmt: skip
+            # Hard ops' relevance was computed as the candidates were tested; the rest's now.
+            relevance = gate.relevance(rows)
+            rest = [r for r in steering if r.id not in relevance]
+            relevance.update(
+                zip([r.id for r in rest], z_many([matches[r.id] for r in rest], rows), strict=True)
+            )
+            signals = [
+                SteerSignal(r.id, r.op, r.phrase, r.weight, relevance[r.id]) for r in steering
+            ]
             taste = np.zeros(len(rows), dtype=np.float32)
             counted = np.zeros(len(rows), dtype=np.float32)
             for channel, t in view.tastes.items():
@@ -221,14 +227,18 @@ class FeedPages:
         made_rows: np.ndarray,
         blocked: np.ndarray,
         seed: int,
-    ) -> dict[int, list[str]]:
-        """Rows from each named source, with the sources that found them.
+    ) -> tuple[dict[int, list[str]], _Gate]:
+        """Rows from each named source, with the sources that found them, and the gate
+        that tested them.
 
         Each source fetches its rows through an index (the vector indexes, the
         snapshot's newest-first, per-creator and remix lists, the popularity short
-        list) a little deeper than it may bring; then every fetched row is tested
-        against what the page must not show (seen, hidden, not allowed by a cameo,
-        excluded, outside an "only") and each source keeps its first allowed rows.
+        list) a little deeper than it may bring; then each source keeps its first rows
+        that pass the gate: not what the page must not show (seen, hidden, not allowed by
+        a cameo, excluded, outside an "only"). Rows are tested in rounds: each source
+        offers its next rows (twice what it still lacks), all are tested at once, and a
+        source that still lacks rows offers more in the next round. A row no source could
+        keep is never scored; every row kept was tested.
         """
         fetched: list[tuple[str, np.ndarray, int]] = []  # (source, rows in order, how many)
         only = [r for r in steering if r.op == "only"]
@@ -269,22 +279,30 @@ class FeedPages:
                         PER_SOURCE["explore"]))  # fmt: skip
         fetched.append(("made", made_rows, len(made_rows)))
         fetched = [f for f in fetched if f[0] in self.sources and len(f[1])]
-        if not fetched:
-            return {}
-        pool = np.unique(np.concatenate([rows for _, rows, _ in fetched]))
-        filters = [r for r in steering if r.op in ("exclude", "only")]
-        relevance = z_many([matches[r.id] for r in filters], pool)
-        signals = [SteerSignal(r.id, r.op, r.phrase, r.weight, z)
-                   for r, z in zip(filters, relevance, strict=True)]  # fmt: skip
-        margins = {r.id: matches[r.id].exclude_margin for r in steering if r.op == "exclude"}
-        on_pool = np.flatnonzero(np.isin(pool, blocked))
-        allowed = filter_mask(len(pool), [on_pool], signals, margins)
+        pool = np.unique(np.concatenate([rows for _, rows, _ in fetched] or [_NO_ROWS]))
+        filters = [(r, matches[r.id]) for r in steering if r.op in ("exclude", "only")]
+        gate = _Gate(pool, blocked, filters)
+        at = [np.searchsorted(pool, rows) for _, rows, _ in fetched]
+        kept: list[list[int]] = [[] for _ in fetched]
+        start = [0] * len(fetched)
+        while True:  # rounds: each source's next rows, all tested at once
+            asks = []
+            for i, (_, rows, cap) in enumerate(fetched):
+                need = cap - len(kept[i])
+                if need > 0 and start[i] < len(rows):
+                    asks.append((i, start[i], start[i] + max(2 * need, GATE_CHUNK), need))
+            if not asks:
+                break
+            gate.test(np.concatenate([at[i][a:b] for i, a, b, _ in asks]))
+            for i, a, b, need in asks:
+                rows = fetched[i][1]
+                kept[i] += rows[a:b][gate.allowed(at[i][a:b])][:need].tolist()
+                start[i] = b
         found: dict[int, list[str]] = {}
-        for source, rows, cap in fetched:
-            keep = allowed[np.searchsorted(pool, rows)]
-            for row in rows[keep][:cap].tolist():
+        for (source, _, _), rows_kept in zip(fetched, kept, strict=True):
+            for row in rows_kept:
                 found.setdefault(row, []).append(source)
-        return found
+        return found, gate
 
     # -- cursors --------------------------------------------------------------
 
@@ -329,6 +347,52 @@ def _reasons(item: ScoredItem, steering: dict[str, SteeringRecord], clip: Clip) 
 
 
 _NO_ROWS = np.empty(0, dtype=np.int64)
+# Fewest rows a source offers in a round (it offers twice what it still lacks, at least this).
+GATE_CHUNK = 64
+
+
+class _Gate:
+    """Which of a page's pooled candidate rows (`pool`, ascending) it may show: not
+    `blocked`, and within the hard ops (`filters`: exclude, only). Rows are tested when
+    first asked about, so relevance is computed only for rows a source could keep; each
+    hard op's relevance of the rows tested is kept for scoring them."""
+
+    def __init__(
+        self,
+        pool: np.ndarray,
+        blocked: np.ndarray,
+        filters: Sequence[tuple[SteeringRecord, PhraseMatch]],
+    ) -> None:
+        self.pool = pool
+        self.filters = list(filters)
+        self.blocked = np.isin(pool, blocked)
+        self.state = np.full(len(pool), -1, dtype=np.int8)  # -1 untested, 0 refused, 1 allowed
+        self.z = np.zeros((len(self.filters), len(pool)), dtype=np.float32)
+
+    def allowed(self, at: np.ndarray) -> np.ndarray:
+        """Whether each pool position in `at` may be shown (testing the untested)."""
+        self.test(at)
+        return self.state[at] == 1
+
+    def test(self, at: np.ndarray) -> None:
+        """Test the pool positions in `at` not tested yet, all in one pass."""
+        todo = np.unique(at[self.state[at] < 0])
+        if len(todo):
+            relevance = z_many([m for _, m in self.filters], self.pool[todo])
+            signals = []
+            for k, ((record, _), z) in enumerate(zip(self.filters, relevance, strict=True)):
+                self.z[k, todo] = z
+                signals.append(SteerSignal(record.id, record.op, record.phrase, record.weight, z))
+            margins = {r.id: m.exclude_margin for r, m in self.filters if r.op == "exclude"}
+            blocked = np.flatnonzero(self.blocked[todo])
+            self.state[todo] = filter_mask(len(todo), [blocked], signals, margins)
+
+    def relevance(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Each hard op's relevance of `rows`, tested rows of the pool, by steering id."""
+        at = np.searchsorted(self.pool, rows)
+        if len(rows) and (self.state[at] < 0).any():
+            raise ValueError("relevance asked of rows the gate never tested")
+        return {record.id: self.z[k, at] for k, (record, _) in enumerate(self.filters)}
 
 
 def _draw(rng: np.random.Generator, n: int, k: int) -> np.ndarray:

@@ -289,3 +289,40 @@ def test_a_phrase_match_scores_like_the_whole_catalog_relevance(service, phrase)
     best, z = service.phrases.nearest(match, 20)
     assert 20 <= len(best) <= 40  # never more than twice as deep as asked
     np.testing.assert_allclose(z[:20], np.sort(exact)[::-1][:20], atol=1e-4)
+
+
+@pytest.mark.parametrize("instruction", ["more anime style, no horror", "only cats", None])
+def test_candidates_tested_in_rounds_are_those_tested_all_at_once(
+    service, monkeypatch, instruction
+):
+    """Sources offer their rows to the gate a round at a time, so relevance is computed
+    for fewer rows; the page is the page the whole pool tested at once gives."""
+    from feed.services import pages as pages_mod
+
+    user = fresh_user(service)
+    if instruction:
+        service.steering.steer(user, instruction, NOW)
+    clips = [r["id"] for r in ROWS[:12]]
+    service.intake.record_events(
+        user, [Event(clips[0], "like", NOW), Event(clips[1], "hide", NOW)], NOW
+    )
+    for source in pages_mod.PER_SOURCE:  # small caps: sources need several rounds
+        monkeypatch.setitem(pages_mod.PER_SOURCE, source, 4)
+    scored = []  # rows × ops whose relevance a page asked for
+    real = pages_mod.z_many
+
+    def counting(matches, rows):
+        scored.append(len(rows) * len(matches))
+        return real(matches, rows)
+
+    monkeypatch.setattr(pages_mod, "z_many", counting)
+    seen = []
+    for chunk in (1, 10**9):  # rounds of a row or two, then every row in one round
+        monkeypatch.setattr(pages_mod, "GATE_CHUNK", chunk)
+        scored.clear()
+        page = service.pages.feed_page(user, 10, None, NOW)
+        seen.append(([(i.clip.id, i.score, i.reasons) for i in page.items], sum(scored)))
+    (lazy, lazy_scored), (eager, eager_scored) = seen
+    assert lazy == eager and lazy
+    if instruction and "no horror" in instruction:
+        assert lazy_scored < eager_scored

@@ -1,0 +1,31 @@
+"""A database's write-ahead log is checkpointed by its own thread, never by a commit."""
+
+from __future__ import annotations
+
+import time
+
+from feed.storage import sqlite as sqlite_mod
+from feed.storage.sqlite import Database
+
+
+def test_the_log_is_checkpointed_off_the_request_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_WAL_BYTES", 64 << 10)
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_EVERY_S", 0.01)
+    path = tmp_path / "t.sqlite"
+    db = Database(path, "test", {0: "CREATE TABLE t (a TEXT)"})
+    # Commits never copy the log back themselves: SQLite's own checkpoints are off.
+    assert db.query("PRAGMA wal_autocheckpoint") == [(0,)]
+    with db.tx() as conn:
+        conn.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(512)])
+    # What the commit wrote sits in the log until the thread copies it into the file.
+    deadline = time.monotonic() + 30
+    while path.stat().st_size < 512 * 1000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert path.stat().st_size >= 512 * 1000
+    assert db.query("SELECT count(*) FROM t") == [(512,)]
+    db.close()
+    assert not db._checkpointer.is_alive()
+    db.close()  # twice is harmless
+    again = Database(path, "test", {0: "CREATE TABLE t (a TEXT)"})
+    assert again.query("SELECT count(*) FROM t") == [(512,)]
+    again.close()

@@ -343,3 +343,34 @@ def test_an_index_built_block_by_block_refuses_repeated_ids(rng, monkeypatch):
     ids[250] = 3
     with pytest.raises(ValueError, match="duplicate ids"):
         VectorIndex.build_blocks("text", "m", 32, blocks_of(ids, vectors, 100, []), 1)
+
+
+def test_read_ahead_reads_a_file_through_and_shrugs_off_a_missing_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(index_mod, "READ_AHEAD_BYTES", 1000)
+    path = tmp_path / "f.faiss"
+    path.write_bytes(b"x" * 4500)
+    reads = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):
+        fh = real_open(file, *args, **kwargs)
+        real = fh.readinto
+
+        class Counted:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                fh.close()
+
+            def readinto(self, buffer):
+                reads.append(n := real(buffer))
+                return n
+
+        return Counted()
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    index_mod.read_ahead(path).join()
+    assert reads == [1000, 1000, 1000, 1000, 500, 0]  # start to end, a buffer at a time
+    monkeypatch.setattr("builtins.open", real_open)
+    index_mod.read_ahead(tmp_path / "gone.faiss").join()  # logged, not raised

@@ -64,6 +64,9 @@ class Database:
             self.conn.execute("PRAGMA busy_timeout=5000")
             self._migrate(migrations)
             self.conn.execute("PRAGMA wal_autocheckpoint=0")  # see CHECKPOINT_WAL_BYTES
+            # The log restarts from its start once checkpointed; without a limit its file
+            # keeps the size it once reached, and would read as "full" from then on.
+            self.conn.execute("PRAGMA journal_size_limit=0")
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise DatabaseError(f"{path} is not a readable {kind} database ({exc})") from exc

@@ -136,7 +136,8 @@ class IndexCodes:
         self.dim = dim
         self._owner = owner  # the IndexIDMap: owns the HNSW index and its storage
         self._storage = _storage_of(owner)
-        self._delta: Any = None  # the delta's storage, once vectors go to one
+        self._delta_owner: faiss.Index | None = None  # the delta's IndexIDMap, once there is one
+        self._delta: Any = None  # its storage
         trained = faiss.vector_to_array(self._storage.sq.trained).astype(np.float32)
         vmin, vdiff = trained[:dim], trained[dim:]
         # FAISS encodes floor((x - vmin) / step) and decodes the middle of that step.

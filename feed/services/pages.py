@@ -370,8 +370,7 @@ class _Gate:
         self.z = np.zeros((len(self.filters), len(pool)), dtype=np.float32)
 
     def allowed(self, at: np.ndarray) -> np.ndarray:
-        """Whether each pool position in `at` may be shown (testing the untested)."""
-        self.test(at)
+        """Whether each pool position in `at`, all tested (`test`), may be shown."""
         return self.state[at] == 1
 
     def test(self, at: np.ndarray) -> None:

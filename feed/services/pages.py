@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from feed.core.lookup import distinct
 from feed.core.profile import taste_similarity
 from feed.core.ranking import (
     RankWeights,
@@ -244,7 +245,7 @@ class FeedPages:
         only = [r for r in steering if r.op == "only"]
         if only:
             # "only": the phrases' nearest matches, most relevant (to all of them) first.
-            hits = np.unique(np.concatenate(
+            hits = distinct(np.concatenate(
                 [self.phrases.nearest(matches[r.id], FETCH_DEPTH)[0] for r in only]
             ))  # fmt: skip
             z = np.minimum.reduce(z_many([matches[r.id] for r in only], hits))
@@ -279,7 +280,7 @@ class FeedPages:
                         PER_SOURCE["explore"]))  # fmt: skip
         fetched.append(("made", made_rows, len(made_rows)))
         fetched = [f for f in fetched if f[0] in self.sources and len(f[1])]
-        pool = np.unique(np.concatenate([rows for _, rows, _ in fetched] or [_NO_ROWS]))
+        pool = distinct(np.concatenate([rows for _, rows, _ in fetched] or [_NO_ROWS]))
         filters = [(r, matches[r.id]) for r in steering if r.op in ("exclude", "only")]
         gate = _Gate(pool, blocked, filters)
         at = [np.searchsorted(pool, rows) for _, rows, _ in fetched]
@@ -375,7 +376,7 @@ class _Gate:
 
     def test(self, at: np.ndarray) -> None:
         """Test the pool positions in `at` not tested yet, all in one pass."""
-        todo = np.unique(at[self.state[at] < 0])
+        todo = distinct(at[self.state[at] < 0])
         if len(todo):
             relevance = z_many([m for _, m in self.filters], self.pool[todo])
             signals = []

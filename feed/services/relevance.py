@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from feed.core.intent import has_japanese, name_emoji
-from feed.core.lookup import find_sorted
+from feed.core.lookup import distinct, find_sorted
 from feed.core.quantized import row_dots_many
 from feed.core.ranking import MATCH_Z, Texts, lexical_matches, phrase_relevance
 from feed.core.spelling import mended
@@ -322,7 +322,7 @@ class PhraseRelevance:
                 if len(snap)
                 else found.named
             )
-            rows = np.union1d(rows, found.named).astype(np.int64)
+            rows = distinct(np.concatenate([rows, found.named])).astype(np.int64)
         elif (
             older is not None
             and older.stats is found.stats
@@ -330,7 +330,9 @@ class PhraseRelevance:
             and len(snap) - len(older.snap) <= NEAREST_DEPTH_SHARE * k
         ):
             # Same statistics, so the older best keep their z; every added row is scored.
-            rows = np.union1d(older.rows, np.arange(len(older.snap), len(snap), dtype=np.int64))
+            rows = distinct(
+                np.concatenate([older.rows, np.arange(len(older.snap), len(snap), dtype=np.int64)])
+            )
         else:
             hits = [_newest(found.named, NEAREST_DEPTH_SHARE * k)]
             # The spaces' searches run side by side: FAISS lets go of the interpreter lock
@@ -339,7 +341,7 @@ class PhraseRelevance:
             beside = [self._searcher.submit(self.clips.nearest, c, q, k) for c, q in spaces[1:]]
             hits += [snap.rows_for_seqs(self.clips.nearest(c, q, k)) for c, q in spaces[:1]]
             hits += [snap.rows_for_seqs(search.result()) for search in beside]
-            rows = np.unique(np.concatenate(hits)).astype(np.int64)
+            rows = distinct(np.concatenate(hits)).astype(np.int64)
             best = self._keep_nearest(found, k, rows)
             self._deepen_later(found, k)
             return best
@@ -391,7 +393,7 @@ class PhraseRelevance:
             with self._lock:
                 if self._nearest.get(key) is not first:
                     return  # replaced or forgotten meanwhile
-            self._keep_nearest(found, k, np.unique(np.concatenate(hits)).astype(np.int64))
+            self._keep_nearest(found, k, distinct(np.concatenate(hits)).astype(np.int64))
         finally:
             with self._lock:
                 self._deepening.pop(key, None)

@@ -41,6 +41,7 @@ from feed.services.snapshot import (
     build_snapshot,
     group_rows,
     object_array,
+    rows_by_seq,
 )
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,7 @@ def _read(folder: Path, manifest: dict, clips: ClipStore) -> CatalogSnapshot:
         sample_vectors=sample_vectors,
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
         sample_of=manifest["sample_of"],
+        row_of_seq=rows_by_seq(cols["seqs"]),
     )
 
 

@@ -569,3 +569,44 @@ def test_an_id_table_answers_each_id_with_its_own_row(table_kind):
     assert list(view) == ids and len(view) == len(ids)
     with pytest.raises(KeyError):
         view["later-1"]
+
+
+def test_a_seq_table_finds_the_rows_a_binary_search_finds(rng):
+    from feed.core.lookup import find_sorted
+
+    seqs = np.sort(rng.choice(np.arange(100, 1300), size=600, replace=False)).astype(np.int64)
+    table = snapshot_mod.SeqTable.of(seqs)
+    assert table is not None
+    asked = rng.integers(0, 1400, size=500)  # held seqs, gaps, before the first, past the last
+    at, found = find_sorted(seqs, asked)
+    assert table.rows_of(asked, len(seqs)).tolist() == at[found].tolist()
+    assert table.rows_of(np.empty(0, np.int64), len(seqs)).tolist() == []
+    # Grown: later seqs get later rows; a view of the first rows never sees them.
+    later = np.array([1400, 1403, 1404], dtype=np.int64)
+    assert table.extend(later, len(seqs))
+    both = np.concatenate([seqs, later])
+    asked = np.concatenate([asked, later, [1401]])
+    at, found = find_sorted(both, asked)
+    assert table.rows_of(asked, len(both)).tolist() == at[found].tolist()
+    assert table.rows_of(later, len(seqs)).tolist() == []
+    with pytest.raises(ValueError):
+        table.extend(np.array([1402]), len(both))
+    # Seqs too far apart for a table: none, or a refused extension that writes nothing.
+    assert snapshot_mod.SeqTable.of(np.array([1, 10_000], dtype=np.int64)) is None
+    assert not table.extend(np.array([10**6], dtype=np.int64), len(both))
+    assert table.rows_of(np.array([10**6, 1404]), len(both) + 1).tolist() == [len(both) - 1]
+
+
+def test_snapshots_look_seqs_up_in_a_table_shared_as_they_grow(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    old = snapshots.current()
+    add(clips, ADDED, NOW + 100)
+    grown = snapshots.current()
+    assert old.row_of_seq is not None and grown.row_of_seq is not None
+    assert grown.row_of_seq.table is old.row_of_seq.table
+    asked = np.concatenate([grown.seqs[::-1], [grown.seqs[-1] + 5, -3]])
+    assert grown.rows_for_seqs(asked).tolist() == list(range(len(grown)))[::-1]
+    assert old.rows_for_seqs(asked).tolist() == list(range(len(old)))[::-1]
+    without = snapshot_mod.replace(grown, row_of_seq=None)  # the binary search
+    assert without.rows_for_seqs(asked).tolist() == grown.rows_for_seqs(asked).tolist()

@@ -127,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
+    for name in ("feed.storage.vectors", "feed.services.snapshot"):  # builds' progress
+        logging.getLogger(name).setLevel(logging.INFO)
     if not (args.home / "catalog.sqlite").exists():
         parser.error(f"{args.home} holds no catalog.sqlite")
     rng = np.random.default_rng(SEED)

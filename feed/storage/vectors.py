@@ -79,8 +79,14 @@ class FaissIndexes:
             for block in catalog.channel_blocks(channel):
                 yield block.seqs, block.vectors
 
+        logged = [0]  # the twentieths logged so far
+
         def progress(added: int, total: int) -> None:
-            log.info("%s index: %d of %d vectors added", channel, added, total)
+            # A line each twentieth: 610 blocks at 10,000,000 vectors.
+            twentieths = added * 20 // max(total, 1)
+            if twentieths > logged[0]:
+                logged[0] = twentieths
+                log.info("%s index: %d of %d vectors added", channel, added, total)
 
         index = VectorIndex.build_blocks(channel, model, dim, blocks, generation, progress)
         self.save(index)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from embeddings.index import VectorIndex
-from feed.core.lookup import find_sorted
+from feed.core.lookup import distinct, find_sorted
 from feed.core.popularity import ENGAGEMENT, engagement, popularity
 from feed.core.quantized import (
     LEVELS,
@@ -538,6 +538,11 @@ def object_array(values: Sequence[object]) -> np.ndarray:
     return out
 
 
+# The snapshot's per-clip arrays that `Columns` keeps under their own names.
+_CLIP_COLUMNS = ("seqs", "clip_ids", "created_at", "duration_s", "creator_codes",
+                 "remix_of_row", "cameos")  # fmt: skip
+
+
 class Columns:
     """The newest snapshot's row-aligned arrays, with room to grow.
 
@@ -547,18 +552,18 @@ class Columns:
     snapshots ever write the same spare rows.
     """
 
-    def __init__(self, snap: CatalogSnapshot) -> None:
+    def __init__(self, snap: CatalogSnapshot, room: int = 0) -> None:
+        """The columns of `snap`, each clip column and `has` copied into a buffer with
+        `room` rows to spare unless it has them (see `views`)."""
         self.rows = len(snap)
         if not isinstance(snap.row_of_id, RowsById):
             raise TypeError("a snapshot grows from one it built or grew")
         self.ids = snap.row_of_id.table
         self.by_seq = None if snap.row_of_seq is None else snap.row_of_seq.table
         self._data: dict[str, np.ndarray] = {
-            "seqs": snap.seqs, "clip_ids": snap.clip_ids, "created_at": snap.created_at,
-            "duration_s": snap.duration_s, "creator_codes": snap.creator_codes,
-            "remix_of_row": snap.remix_of_row, "cameos": snap.cameos,
-            "oldest_first": snap.newest_first[::-1].copy(),
-        }  # fmt: skip
+            **{name: getattr(snap, name) for name in _CLIP_COLUMNS},
+            "oldest_first": spare_rows(snap.newest_first[::-1]),
+        }
         for channel, matrix in snap.vectors.items():
             # Codes built or loaded with spare rows grow into them (see `quantize`), and
             # borrowed codes' labels likewise; a float32 matrix may be a view of what the
@@ -571,6 +576,23 @@ class Columns:
                 column = spare_rows(matrix.codes)
             self._data[f"vectors:{channel}"] = column
             self._data[f"has:{channel}"] = snap.has[channel]
+        for name, data in self._data.items():
+            if not name.startswith("vectors:") and len(spare_rows(data)) < self.rows + room:
+                bigger = np.empty((self.rows + room, *data.shape[1:]), dtype=data.dtype)
+                bigger[: self.rows] = data
+                self._data[name] = bigger
+
+    def views(self, snap: CatalogSnapshot) -> CatalogSnapshot:
+        """`snap` reading its clip columns and `has` from these buffers: the same values,
+        so the arrays it held before are let go."""
+        n, data = self.rows, self._data
+        return replace(
+            snap, seqs=data["seqs"][:n], clip_ids=data["clip_ids"][:n],
+            created_at=data["created_at"][:n], duration_s=data["duration_s"][:n],
+            creator_codes=data["creator_codes"][:n], remix_of_row=data["remix_of_row"][:n],
+            cameos=data["cameos"][:n], newest_first=data["oldest_first"][:n][::-1],
+            has={channel: data[f"has:{channel}"][:n] for channel in snap.has},
+        )  # fmt: skip
 
     def append(self, name: str, rows: np.ndarray) -> np.ndarray:
         """The column with `rows` after its first `self.rows` rows (call `advance` once
@@ -853,13 +875,15 @@ class Snapshots:
                     except Exception:  # a rebuild reads it all again: it is the safe path
                         log.exception("snapshot could not grow; rebuilding it")
                 if snap is not None and grown is not None:
-                    # New clips have no engagement yet; the short list stands.
-                    added = np.zeros(len(grown) - len(snap), dtype=np.float64)
-                    self._engagement = np.concatenate([self._engagement, added])
+                    # New clips have no engagement yet (spare rows are zeros, and only
+                    # rows of a snapshot are ever counted); the short list stands.
+                    if len(self._engagement) < len(grown):
+                        bigger = np.zeros(len(grown) + len(grown) // SPARE_SHARE)
+                        bigger[: len(snap)] = self._engagement[: len(snap)]
+                        self._engagement = bigger
                     snap = self._snapshot = grown
                     return snap
-                snap = build_snapshot(self.clips)
-                self._adopt(snap)
+                snap = self._adopt(build_snapshot(self.clips))
             elif time.monotonic() - self._heard_at >= HEAR_INTERVAL_S:
                 self._heard_at = time.monotonic()
                 self._apply(snap, self._heard().items())
@@ -876,16 +900,23 @@ class Snapshots:
         with self._lock:
             return self._snapshot
 
-    def _adopt(self, snap: CatalogSnapshot) -> None:
-        """Make `snap`, read whole from the catalog or from files, the current snapshot;
-        the caller holds the lock."""
+    def _adopt(self, snap: CatalogSnapshot) -> CatalogSnapshot:
+        """Make `snap`, read whole from the catalog or from files, the current snapshot
+        (returned: the same rows in the columns' buffers); the caller holds the lock."""
+        if len(snap) > SAMPLE_ROWS:
+            # Room for the clips added next, made now: the first growth would otherwise
+            # copy every column inside a page (185 ms at 1,000,000 clips).
+            self._columns = Columns(snap, room=len(snap) // SPARE_SHARE)
+            snap = self._columns.views(snap)
+        else:  # rebuilt whole at each change (see grow_snapshot)
+            self._columns = Columns(snap)
         self._snapshot = snap
-        self._columns = Columns(snap)
         self._heard()  # the counts read next hold what was posted so far
         self._heard_at = time.monotonic()
         self._engagement = self._raw_engagement(snap)
         self._peak = float(self._engagement.max(initial=0.0))
         self._top = _most(self._engagement, np.arange(len(snap)), POPULAR_DEPTH)
+        return snap
 
     def _heard(self) -> dict[str, float]:
         """Other processes' engagement since the last look; none when the shared store
@@ -937,7 +968,7 @@ class Snapshots:
                 self._peak = max(self._peak, float(self._engagement[row]))
                 rows.append(row)
         if rows:
-            pool = np.union1d(self._top, np.asarray(rows, dtype=np.int64))
+            pool = distinct(np.concatenate([self._top, np.asarray(rows, dtype=np.int64)]))
             self._top = _most(self._engagement, pool, POPULAR_DEPTH)
 
     def _raw_engagement(self, snap: CatalogSnapshot) -> np.ndarray:

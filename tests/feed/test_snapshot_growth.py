@@ -610,3 +610,19 @@ def test_snapshots_look_seqs_up_in_a_table_shared_as_they_grow(store):
     assert old.rows_for_seqs(asked).tolist() == list(range(len(old)))[::-1]
     without = snapshot_mod.replace(grown, row_of_seq=None)  # the binary search
     assert without.rows_for_seqs(asked).tolist() == grown.rows_for_seqs(asked).tolist()
+
+
+def test_the_first_growth_writes_into_room_made_when_the_snapshot_was_adopted(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    old = snapshots.current()
+    same_content(old, build_snapshot(clips))
+    add(clips, ADDED[:1], NOW + 100)  # one row: the room an eighth of FIRST leaves
+    grown = snapshots.current()
+    assert grown.grown_from is not None
+    for name in ("seqs", "clip_ids", "created_at", "duration_s", "creator_codes",
+                 "remix_of_row", "cameos", "newest_first"):  # fmt: skip
+        assert np.shares_memory(getattr(old, name), getattr(grown, name)), name
+    assert all(np.shares_memory(old.has[c], grown.has[c]) for c in old.has)
+    same_content(grown, build_snapshot(clips))
+    assert old.clip_ids.tolist() == [c for c, *_ in FIRST]  # the older view is unchanged

@@ -567,14 +567,22 @@ class ClipStore:
                     self._nearest.clear()
 
     def nearest(
-        self, channel: str, vector: np.ndarray, k: int, *, explore: int = HNSW_EF_PER_K
+        self,
+        channel: str,
+        vector: np.ndarray,
+        k: int,
+        *,
+        explore: int = HNSW_EF_PER_K,
+        background: bool = False,
     ) -> np.ndarray:
         """Sequence numbers of the k clips nearest to one vector in a channel, best first
         (read-only); an HNSW index explores `explore` times k candidates. A search asked
         again while the index is unchanged (a user's taste, page after page) is answered
-        from a cache of the last NEAREST_CACHE searches."""
+        from a cache of the last NEAREST_CACHE searches. A `background` search (one no
+        request waits for) does not hold requests back behind a waiting writer (see
+        feed.services.rwlock)."""
         query = np.ascontiguousarray(vector, dtype=np.float32)
-        with self.lock.read():
+        with self.lock.read(background=background):
             index = self.indexes[channel]
             key = (channel, k, explore, index.generation, len(index), query.tobytes())
             with self._nearest_lock:

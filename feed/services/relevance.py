@@ -386,7 +386,9 @@ class PhraseRelevance:
             # One space after the other, on a thread of its own: neither a page's searches
             # nor the next phrase's warm-up wait behind it.
             hits = [first[0]] + [
-                snap.rows_for_seqs(self.clips.nearest(c, q, depth, explore=DEEP_EXPLORE))
+                snap.rows_for_seqs(
+                    self.clips.nearest(c, q, depth, explore=DEEP_EXPLORE, background=True)
+                )
                 for c, q in found.queries.items()
                 if c in self.clips.indexes
             ]

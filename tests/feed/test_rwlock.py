@@ -140,3 +140,77 @@ def test_a_reader_cannot_upgrade_and_the_lock_stays_usable():
         pass
     with lock.write():
         pass
+
+
+def test_requests_pass_a_writer_that_waits_on_a_background_read():
+    lock = ReadWriteLock()
+    order: list[str] = []
+    in_background = threading.Event()
+    release_background = threading.Event()
+
+    def background_reader():
+        with lock.read(background=True):
+            in_background.set()
+            release_background.wait(WAIT_S)
+            order.append("background done")
+
+    def writer():
+        with lock.write():
+            order.append("write")
+
+    def reader(name: str):
+        with lock.read():
+            order.append(name)
+
+    slow = in_thread(background_reader)
+    assert in_background.wait(WAIT_S)
+    w = in_thread(writer)
+    wait_until(lambda: waiting(lock) == 1, "the writer queues behind the background read")
+    page = in_thread(lambda: reader("page while the background read is held"))
+    page.join(WAIT_S)
+    assert not page.is_alive() and order == ["page while the background read is held"]
+    # Another background read does not pass the waiting writer: it would keep it waiting.
+    def second_background():
+        with lock.read(background=True):
+            order.append("second background")
+
+    second = in_thread(second_background)
+    wait_until(lambda: waiting(lock) == 2, "a second background read queues")
+    release_background.set()
+    for t in (slow, w, second):
+        t.join(WAIT_S)
+        assert not t.is_alive()
+    assert order[1:] == ["background done", "write", "second background"]
+
+
+def test_a_waiting_writer_holds_requests_back_again_once_background_reads_end():
+    lock = ReadWriteLock()
+    order: list[str] = []
+    release_page = threading.Event()
+    in_page = threading.Event()
+
+    def page_reader():
+        with lock.read():
+            in_page.set()
+            release_page.wait(WAIT_S)
+            order.append("first page done")
+
+    def writer():
+        with lock.write():
+            order.append("write")
+
+    def late_reader():
+        with lock.read():
+            order.append("late page")
+
+    with lock.read(background=True):
+        w = in_thread(writer)
+        wait_until(lambda: waiting(lock) == 1, "the writer queues")
+        first = in_thread(page_reader)
+        assert in_page.wait(WAIT_S)  # passed the writer: a background read is held
+    late = in_thread(late_reader)
+    wait_until(lambda: waiting(lock) == 2, "a page after the background read queues again")
+    release_page.set()
+    for t in (first, w, late):
+        t.join(WAIT_S)
+    assert order == ["first page done", "write", "late page"]

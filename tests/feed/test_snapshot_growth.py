@@ -274,9 +274,10 @@ def test_a_deeper_search_after_the_first_finds_what_the_index_walk_missed(store,
     phrases = PhraseRelevance(clips, snapshots, Glossary({}))
     real = clips.nearest
 
-    def walk(channel, vector, k, *, explore=2):
+    def walk(channel, vector, k, *, explore=2, background=False):
         if explore >= DEEP_EXPLORE:
-            return real(channel, vector, k, explore=explore)
+            assert background  # no request waits for the deeper search
+            return real(channel, vector, k, explore=explore, background=background)
         return real(channel, vector, len(FIRST), explore=explore)[::-1][:k]  # the worst k
 
     monkeypatch.setattr(clips, "nearest", walk)

@@ -3,7 +3,7 @@
 Reads one or more JSON reports written by `bench/feed_bench.py --out ...` (one or several
 catalog sizes each) and draws, against catalog size: `feed_page` p50 and p99 for each
 scenario, the first page after a new phrase (p99), the next page after an upload (p99),
-and RSS after building.
+and RSS after building (a served report: after serving, with the process's own part).
 
     python bench/plot_growth.py bench/out/feed-10k.json bench/out/feed-100k.json \\
         bench/out/feed-1m.json --out docs/cost-growth.png
@@ -43,7 +43,8 @@ def _served(report: dict[str, Any]) -> dict[str, Any]:
     pages = report.get("pages_phrases_met", report["pages"])
     return {
         "build": {"count": report["open"]["clips"], "rss_mb": report["rss_mb_after"],
-                  "max_rss_mb": report["peak_rss_mb"]},
+                  "max_rss_mb": report["peak_rss_mb"],
+                  "own_mb": report.get("rss_parts_mb_after", {}).get("RssAnon")},
         "pages": [{"scenario": names.get(k, k), "latency": v} for k, v in pages.items()],
         "new_steer_page": {"after_steer": report["new_phrase_first_page"]},
         "upload_to_page": {"next_page": report["upload"]["next_page"]},
@@ -81,10 +82,15 @@ def plot(sizes: Sequence[dict[str, Any]], out: Path) -> None:
              label=f"RSS after building{after}")  # fmt: skip
     mem.plot(counts, [s["build"]["max_rss_mb"] for s in sizes], marker=".", linestyle=":",
              label="peak RSS while building")  # fmt: skip
+    own = [(c, s["build"]["own_mb"]) for c, s in zip(counts, sizes, strict=True)
+           if s["build"].get("own_mb") is not None]  # fmt: skip
+    if own:  # the rest of a served RSS is pages of mapped files, which the system may drop
+        mem.plot(*zip(*own, strict=True), marker="D", linestyle="none",
+                 label="of which the process's own (RssAnon), served")  # fmt: skip
     mem.axhline(RSS_GOAL_MB, color="grey", linewidth=0.8, linestyle="--")
     mem.set_ylim(bottom=0)
     mem.set(xscale="log", xlabel="clips in the catalog", ylabel="MiB", title="memory (goal 3 GB)")
-    mem.legend(fontsize=7)
+    mem.legend(fontsize=7, loc="upper left")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)

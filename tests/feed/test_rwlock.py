@@ -169,6 +169,7 @@ def test_requests_pass_a_writer_that_waits_on_a_background_read():
     page = in_thread(lambda: reader("page while the background read is held"))
     page.join(WAIT_S)
     assert not page.is_alive() and order == ["page while the background read is held"]
+
     # Another background read does not pass the waiting writer: it would keep it waiting.
     def second_background():
         with lock.read(background=True):

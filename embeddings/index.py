@@ -194,6 +194,9 @@ class VectorIndex:
         self._order: np.ndarray | None = None
         self._labels = np.empty(0, dtype=np.int64)  # FAISS label of each row
         self._id_by_label = np.empty(0, dtype=np.int64)  # clip id per label, -1 if dead
+        # Buffers that the three arrays above are the first rows of, with room to append
+        # (`_appended`); an array replaced otherwise no longer reads from its buffer.
+        self._room: dict[str, np.ndarray] = {}
         self._tombstones: set[int] = set()  # labels of removed vectors still in FAISS
         self._next_label = 0
         self._faiss: faiss.Index = self._empty_faiss("flat")
@@ -263,17 +266,37 @@ class VectorIndex:
         self._next_label += len(ids)
         self._increasing = self._increasing and _increasing(ids, self._ids[-1:])
         self._order = None
-        self._ids = np.concatenate([self._ids, ids])
+        self._ids = self._appended("_ids", ids)
         if self._vectors is not None:
             self._vectors = np.concatenate([self._vectors, x])
-        self._labels = np.concatenate([self._labels, labels])
-        self._id_by_label = np.concatenate([self._id_by_label, ids])  # labels run on
+        self._labels = self._appended("_labels", labels)
+        self._id_by_label = self._appended("_id_by_label", ids)  # labels run on
         if rebuild:
             self._rebuild_faiss(every)
         elif self._mapped is not None:  # a mapped structure cannot grow (FAISS aborts)
             self._growing().add_with_ids(x, labels)
         else:
             self._faiss.add_with_ids(x, labels)
+
+    def _appended(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The array held as `name` with `rows` after it. Written into the spare room of
+        a buffer this index made for it, when the array is still that buffer's first rows
+        and the room suffices; else into a new buffer with an eighth to spare. Adding a
+        clip to a 10,000,000-vector index used to copy three arrays of 80 MB each."""
+        current: np.ndarray = getattr(self, name)
+        n, need = len(current), len(current) + len(rows)
+        buffer = self._room.get(name)
+        if (
+            buffer is None
+            or len(buffer) < need
+            or current.base is not buffer
+            or current.__array_interface__["data"][0] != buffer.__array_interface__["data"][0]
+        ):
+            buffer = np.empty(need + need // 8, dtype=current.dtype)
+            buffer[:n] = current
+            self._room[name] = buffer
+        buffer[n:need] = rows
+        return buffer[:need]
 
     def _growing(self) -> faiss.Index:
         """The delta that vectors added to the mapped structure go to, made when first

@@ -52,6 +52,26 @@ def test_remove_and_bad_shapes(rng):
     assert len(idx) == 3
 
 
+def test_adding_writes_into_room_and_reads_as_the_arrays_joined(rng):
+    """Ids and labels grow in place (no copy of the whole index per clip added), and the
+    index reads exactly as if each addition had joined the arrays afresh."""
+    idx = VectorIndex("text", "m", 16)
+    vectors = unit(rng, 40)
+    for start in range(0, 20, 2):
+        idx.upsert(np.arange(start, start + 2), vectors[start : start + 2])
+    before = idx._ids
+    idx.upsert(np.array([20]), vectors[20:21])
+    assert np.shares_memory(before, idx._ids) and before.tolist() == list(range(20))
+    assert idx.remove(np.array([3, 11])) == 2  # a removal makes new arrays
+    idx.upsert(np.arange(21, 40), vectors[21:40])  # past the room: a new buffer
+    idx.upsert(np.array([3]), vectors[3:4])  # an id back, out of order
+    kept = [i for i in range(40) if i != 11]
+    assert sorted(idx.ids.tolist()) == kept
+    assert idx._id_by_label[idx._labels].tolist() == idx._ids.tolist()
+    for i in kept:
+        assert idx.search(vectors[i][None], 1)[0].ids.tolist() == [i]
+
+
 def test_kind_follows_size():
     assert choose_kind(10) == "flat"
     assert choose_kind(index_mod.HNSW_THRESHOLD) == "hnsw"

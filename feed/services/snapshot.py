@@ -156,24 +156,19 @@ class SeqTable:
     table: `extend` writes past every seq that older snapshots hold, into spare room that
     reads as -1 until then, and a reader drops rows at or past its own row count."""
 
-    def __init__(self, first: int, rows: np.ndarray) -> None:
+    def __init__(self, first: int) -> None:
         self.first = first
         self.end = first  # one past the last seq written
         self._data = np.full(0, -1, dtype=np.int32)
-        self._write(rows)
 
     @classmethod
     def of(cls, seqs: np.ndarray) -> SeqTable | None:
         """The table of ascending `seqs` (row i holds seqs[i]), or None when they are
         sparse (the table would take more than DENSE_SPAN seqs a row)."""
-        n = len(seqs)
-        if not n or n >= np.iinfo(np.int32).max:
+        if not len(seqs) or len(seqs) >= np.iinfo(np.int32).max:
             return None
-        if int(seqs[-1]) - int(seqs[0]) + 1 > DENSE_SPAN * n:
-            return None
-        table = cls(int(seqs[0]), np.empty(0, dtype=np.int64))
-        table.extend(seqs, 0)
-        return table
+        table = cls(int(seqs[0]))
+        return table if table.extend(seqs, 0) else None
 
     def extend(self, seqs: np.ndarray, first_row: int) -> bool:
         """Give ascending `seqs`, all past `end`, the rows from `first_row` on; False (and
@@ -215,17 +210,6 @@ class SeqTable:
 # seqs a row (deleted clips and clips without a text vector leave gaps): 16 bytes a row
 # at most, against the 8 of the seqs themselves.
 DENSE_SPAN = 4
-
-
-class RowsBySeq:
-    """The rows of catalog seqs in a snapshot of `n` rows (see SeqTable)."""
-
-    def __init__(self, table: SeqTable, n: int) -> None:
-        self.table = table
-        self._n = n
-
-    def rows_of(self, seqs: np.ndarray) -> np.ndarray:
-        return self.table.rows_of(seqs, self._n)
 
 
 @dataclass(frozen=True)
@@ -271,8 +255,9 @@ class CatalogSnapshot:
     sample_has: dict[str, np.ndarray] = field(default_factory=dict)
     sample_of: int = 0  # the row count when the sample was drawn
     grown_from: Growth | None = None  # None: built from the whole catalog
-    # Seq → row by direct lookup, when the seqs are dense (else a binary search).
-    row_of_seq: RowsBySeq | None = None
+    # Seq → row by direct lookup, when the seqs are dense (else a binary search); shared
+    # with the snapshots grown from this one, so read up to this one's row count.
+    seq_table: SeqTable | None = None
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -291,8 +276,8 @@ class CatalogSnapshot:
 
     def rows_for_seqs(self, seqs: np.ndarray) -> np.ndarray:
         """Rows of the given catalog seqs that are in the snapshot (unknown seqs dropped)."""
-        if self.row_of_seq is not None:
-            return self.row_of_seq.rows_of(seqs)
+        if self.seq_table is not None:
+            return self.seq_table.rows_of(seqs, len(self))
         rows, found = find_sorted(self.seqs, np.asarray(seqs, dtype=np.int64))
         return rows[found]
 
@@ -369,14 +354,8 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         sample_vectors={c: v[sample] for c, v in vectors.items()} if sampled else {},
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
         sample_of=n,
-        row_of_seq=rows_by_seq(seqs),
+        seq_table=SeqTable.of(seqs),
     )
-
-
-def rows_by_seq(seqs: np.ndarray) -> RowsBySeq | None:
-    """Direct seq → row lookup for a snapshot of ascending `seqs`, if they are dense."""
-    table = SeqTable.of(seqs)
-    return None if table is None else RowsBySeq(table, len(seqs))
 
 
 @dataclass
@@ -559,7 +538,7 @@ class Columns:
         if not isinstance(snap.row_of_id, RowsById):
             raise TypeError("a snapshot grows from one it built or grew")
         self.ids = snap.row_of_id.table
-        self.by_seq = None if snap.row_of_seq is None else snap.row_of_seq.table
+        self.by_seq = snap.seq_table
         self._data: dict[str, np.ndarray] = {
             **{name: getattr(snap, name) for name in _CLIP_COLUMNS},
             "oldest_first": spare_rows(snap.newest_first[::-1]),
@@ -785,7 +764,7 @@ def grow_snapshot(
         remixes=remixes,
         code_of_creator=code_of,
         grown_from=Growth(snap.generation, n0, added_texts),
-        row_of_seq=None if columns.by_seq is None else RowsBySeq(columns.by_seq, n1),
+        seq_table=columns.by_seq,
     )  # fmt: skip
     columns.ids.update(new_ids)
     columns.advance(k)
@@ -903,14 +882,12 @@ class Snapshots:
     def _adopt(self, snap: CatalogSnapshot) -> CatalogSnapshot:
         """Make `snap`, read whole from the catalog or from files, the current snapshot
         (returned: the same rows in the columns' buffers); the caller holds the lock."""
-        if len(snap) > SAMPLE_ROWS:
-            # Room for the clips added next, made now: the first growth would otherwise
-            # copy every column inside a page (185 ms at 1,000,000 clips).
-            self._columns = Columns(snap, room=len(snap) // SPARE_SHARE)
-            snap = self._columns.views(snap)
-        else:  # rebuilt whole at each change (see grow_snapshot)
-            self._columns = Columns(snap)
-        self._snapshot = snap
+        # Room for the clips added next, made now: the first growth would otherwise copy
+        # every column inside a page (185 ms at 1,000,000 clips). A catalog up to the
+        # sample's size is rebuilt whole at each change (see grow_snapshot): no room.
+        room = len(snap) // SPARE_SHARE if len(snap) > SAMPLE_ROWS else 0
+        self._columns = Columns(snap, room)
+        snap = self._snapshot = self._columns.views(snap)
         self._heard()  # the counts read next hold what was posted so far
         self._heard_at = time.monotonic()
         self._engagement = self._raw_engagement(snap)

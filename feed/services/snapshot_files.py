@@ -37,11 +37,11 @@ from feed.services.snapshot import (
     CatalogSnapshot,
     IdTable,
     RowsById,
+    SeqTable,
     borrow_codes,
     build_snapshot,
     group_rows,
     object_array,
-    rows_by_seq,
 )
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ def _read(folder: Path, manifest: dict, clips: ClipStore) -> CatalogSnapshot:
         sample_vectors=sample_vectors,
         sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
         sample_of=manifest["sample_of"],
-        row_of_seq=rows_by_seq(cols["seqs"]),
+        seq_table=SeqTable.of(cols["seqs"]),
     )
 
 

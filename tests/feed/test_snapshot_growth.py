@@ -604,12 +604,11 @@ def test_snapshots_look_seqs_up_in_a_table_shared_as_they_grow(store):
     old = snapshots.current()
     add(clips, ADDED, NOW + 100)
     grown = snapshots.current()
-    assert old.row_of_seq is not None and grown.row_of_seq is not None
-    assert grown.row_of_seq.table is old.row_of_seq.table
+    assert old.seq_table is not None and grown.seq_table is old.seq_table
     asked = np.concatenate([grown.seqs[::-1], [grown.seqs[-1] + 5, -3]])
     assert grown.rows_for_seqs(asked).tolist() == list(range(len(grown)))[::-1]
     assert old.rows_for_seqs(asked).tolist() == list(range(len(old)))[::-1]
-    without = snapshot_mod.replace(grown, row_of_seq=None)  # the binary search
+    without = snapshot_mod.replace(grown, seq_table=None)  # the binary search
     assert without.rows_for_seqs(asked).tolist() == grown.rows_for_seqs(asked).tolist()
 
 

@@ -377,6 +377,9 @@ class _Gate:
     def test(self, at: np.ndarray) -> None:
         """Test the pool positions in `at` not tested yet, all in one pass."""
         todo = distinct(at[self.state[at] < 0])
+        # A blocked row (served, watched, hidden, not allowed) is refused unscored.
+        self.state[todo[self.blocked[todo]]] = 0
+        todo = todo[~self.blocked[todo]]
         if len(todo):
             relevance = z_many([m for _, m in self.filters], self.pool[todo])
             signals = []
@@ -384,8 +387,7 @@ class _Gate:
                 self.z[k, todo] = z
                 signals.append(SteerSignal(record.id, record.op, record.phrase, record.weight, z))
             margins = {r.id: m.exclude_margin for r, m in self.filters if r.op == "exclude"}
-            blocked = np.flatnonzero(self.blocked[todo])
-            self.state[todo] = filter_mask(len(todo), [blocked], signals, margins)
+            self.state[todo] = filter_mask(len(todo), [], signals, margins)
 
     def relevance(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Each hard op's relevance of `rows`, tested rows of the pool, by steering id."""

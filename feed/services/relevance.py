@@ -52,10 +52,18 @@ class PhraseMatch:
     sampled: bool  # statistics from a sample rather than every row
     # When the sample is the whole catalog, every row's z, computed once (N <= SAMPLE_ROWS).
     dense: np.ndarray | None = None
-    # The z of the phrase's best matches (rows sorted, z), kept by `PhraseRelevance.nearest`:
-    # every page of a boost or an "only" scores them again. A new match starts empty.
+    # The z of rows scored before (rows sorted, z): the phrase's best matches, kept by
+    # `PhraseRelevance.nearest` (every page of a boost or an "only" asks about them), and
+    # up to KEPT_ROWS rows that pages scored since (a session's next page, and other
+    # users' pages, ask about many of the same rows). A new match starts empty.
     _known: list[tuple[np.ndarray, np.ndarray]] = field(
         init=False, repr=False, compare=False, default_factory=lambda: [(_NO_ROWS, _NO_Z)]
+    )
+    _best: list[tuple[np.ndarray, np.ndarray]] = field(
+        init=False, repr=False, compare=False, default_factory=lambda: [(_NO_ROWS, _NO_Z)]
+    )
+    _guard: threading.Lock = field(
+        init=False, repr=False, compare=False, default_factory=threading.Lock
     )
 
     @property
@@ -68,9 +76,30 @@ class PhraseMatch:
         return z_many([self], rows)[0]
 
     def remember(self, rows: np.ndarray, z: np.ndarray) -> None:
-        """Keep `z` (this match's relevance of `rows`) for later calls of `z`."""
+        """Keep `z` (this match's relevance of its best matches `rows`) for later calls of
+        `z`, in place of the rows kept before."""
         order = np.argsort(rows, kind="stable")
-        self._known[0] = (rows[order], np.asarray(z, dtype=np.float32)[order])
+        best = (rows[order], np.asarray(z, dtype=np.float32)[order])
+        with self._guard:
+            self._best[0] = self._known[0] = best
+
+    def _keep(self, rows: np.ndarray, z: np.ndarray) -> None:
+        """Add scored rows (none of them kept yet) to those kept; past KEPT_ROWS, start
+        again from the best matches."""
+        order = np.argsort(rows, kind="stable")
+        rows, z = rows[order], z[order]
+        fresh = np.ones(len(rows), dtype=bool)
+        fresh[1:] = rows[1:] != rows[:-1]
+        rows, z = rows[fresh], z[fresh]
+        with self._guard:
+            kept_rows, kept_z = self._known[0]
+            if len(kept_rows) + len(rows) > KEPT_ROWS:
+                kept_rows, kept_z = self._best[0]
+                if len(kept_rows) + len(rows) > KEPT_ROWS:
+                    return
+            # Rows kept meanwhile by another page are kept twice: harmless, both alike.
+            at = np.searchsorted(kept_rows, rows)
+            self._known[0] = (np.insert(kept_rows, at, rows), np.insert(kept_z, at, z))
 
 
 def z_many(matches: Sequence[PhraseMatch], rows: np.ndarray) -> list[np.ndarray]:
@@ -95,9 +124,12 @@ def z_many(matches: Sequence[PhraseMatch], rows: np.ndarray) -> list[np.ndarray]
         by_snap.setdefault(id(matches[i].snap), []).append((i, need))
     for group in by_snap.values():
         need_any = np.logical_or.reduce([need for _, need in group])
-        scored = _scored([matches[i] for i, _ in group], rows[need_any])
+        asked = rows[need_any]
+        scored = _scored([matches[i] for i, _ in group], asked)
         for (i, need), z in zip(group, scored, strict=True):
-            out[i][need] = z[need[need_any]]
+            mine = need[need_any]
+            out[i][need] = z[mine]
+            matches[i]._keep(asked[mine], z[mine])
     return out
 
 
@@ -147,6 +179,8 @@ DEEP_DEPTH_SHARE = 4
 DEEP_EXPLORE = 4
 MAX_DEEPENING = 16  # deeper searches queued at most; past it a phrase keeps its first search
 MAX_PHRASES = 4096
+# Rows whose z a match keeps after scoring them (see `PhraseMatch._known`): 196 KB a match.
+KEPT_ROWS = 16_384
 MAX_RELEVANCE = 512
 
 

@@ -19,11 +19,11 @@ from feed.core.manifest import parse_entry
 from feed.core.quantized import QuantizedVectors
 from feed.core.ranking import ClipTexts, SegmentedTexts, lexical_matches
 from feed.core.steering import Glossary
+from feed.services import relevance, snapshot_files
 from feed.services import snapshot as snapshot_mod
-from feed.services import snapshot_files
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
-from feed.services.relevance import DEEP_EXPLORE, PhraseRelevance, z_many
+from feed.services.relevance import DEEP_EXPLORE, PhraseRelevance, _scored, z_many
 from feed.services.snapshot import CatalogSnapshot, Snapshots, build_snapshot
 from feed.services.snapshot_files import load_snapshot
 from feed.storage.stores import open_store
@@ -247,13 +247,15 @@ def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store):
     rows = np.arange(len(match.snap))
     before = match.z(rows)
     best, z = phrases.nearest(match, 2)
+    kept, _ = match._known[0]
+    assert set(kept.tolist()) == set(best.tolist())
     np.testing.assert_array_equal(z, match.z(best))
-    # the rows it kept are looked up, the rest scored: the same z either way (to float32
-    # rounding, which differs with how many rows one product takes)
+    # the rows it kept are looked up, the rest scored (and kept): the same z either way (to
+    # float32 rounding, which differs with how many rows one product takes)
     np.testing.assert_allclose(match.z(rows), before, atol=1e-5)
     np.testing.assert_allclose(match.z(rows[::-1]), before[::-1], atol=1e-5)
     kept, _ = match._known[0]
-    assert set(kept.tolist()) == set(best.tolist())
+    assert set(kept.tolist()) == set(rows.tolist())
     # several matches over the same rows at once: what each gives alone
     others = [phrases.match(p) for p in ("tea robot", "a cat")]
     together = z_many([match, *others], rows)
@@ -263,6 +265,36 @@ def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store):
     add(clips, ADDED[:3], NOW + 100)
     carried = phrases.match("heron", snapshots.current())
     assert not len(carried._known[0][0])
+
+
+def test_a_match_keeps_the_rows_it_scored_up_to_a_bound(store, monkeypatch):
+    """A session's next page and other users' pages ask about many of the same rows: a
+    match keeps the z of rows scored once, up to KEPT_ROWS, then starts again from its best
+    matches; whatever it keeps, it answers as scoring afresh does."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    match = phrases.match("heron")
+    assert match.sampled
+    rows = np.arange(len(match.snap))
+    fresh = phrases.match("heron", None)
+    assert fresh is match  # cached: the same match, so what it keeps is shared
+    exact = _scored([match], rows)[0]
+    best, _ = phrases.nearest(match, 2)
+    monkeypatch.setattr(relevance, "KEPT_ROWS", len(best) + 3)
+    first = rows[~np.isin(rows, best)][:3]
+    np.testing.assert_allclose(match.z(first), exact[first], atol=1e-5)
+    kept, _ = match._known[0]
+    assert set(kept.tolist()) == set(best.tolist()) | set(first.tolist())
+    # the next rows would pass the bound: the best and those rows are kept, no more
+    second = rows[~np.isin(rows, np.concatenate([best, first]))][:2]
+    np.testing.assert_allclose(match.z(second), exact[second], atol=1e-5)
+    kept, _ = match._known[0]
+    assert set(kept.tolist()) == set(best.tolist()) | set(second.tolist())
+    # more rows than the bound holds at all: answered, not kept
+    np.testing.assert_allclose(match.z(rows), exact, atol=1e-5)
+    kept, _ = match._known[0]
+    assert set(kept.tolist()) == set(best.tolist()) | set(second.tolist())
 
 
 def test_a_deeper_search_after_the_first_finds_what_the_index_walk_missed(store, monkeypatch):

@@ -19,10 +19,14 @@ Japanese concept is one of its terms.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import os
 import re
 import shutil
+import sys
 import threading
 import tomllib
 import unicodedata
@@ -44,6 +48,7 @@ from feed.core.intent import (
     Tokenizer,
     adds_to_the_last,
     apply_repairs,
+    atomic_write,
     clause_cues,
     clause_vector_text,
     clauses_from_tags,
@@ -474,6 +479,58 @@ def training_texts() -> list[LabelledText]:
     ]
 
 
+class _TrainingTexts:
+    """The training corpus for a reader kept in `folder`, expanded only when needed.
+
+    A saved model is named by the fingerprint of the corpus it was trained from, and
+    expanding the corpus to take that fingerprint costs about 2.4 s, at every open. So
+    the fingerprint is also kept (`CORPUS_KEYS_FILE`) under a hash of everything the
+    expansion reads: the corpus files, the hand-written sets and the code that expands
+    them. An open whose inputs are unchanged reads the fingerprint back instead."""
+
+    def __init__(self, folder: Path, encoder_id: str | None) -> None:
+        self.folder = folder
+        self.encoder_id = encoder_id
+        self._texts: list[LabelledText] | None = None
+
+    def texts(self) -> list[LabelledText]:
+        if self._texts is None:
+            self._texts = training_texts()
+        return self._texts
+
+    def fingerprint(self) -> str:
+        key = corpus_key(self.encoder_id)
+        path = self.folder / CORPUS_KEYS_FILE
+        try:
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+        found = known.get(key) if isinstance(known, dict) else None
+        if isinstance(found, str):
+            return found
+        found = fingerprint_of(self.texts(), self.encoder_id, CORPUS_SEED)
+        with contextlib.suppress(OSError):  # a read-only cache: expanded again next time
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps({key: found}).encode())
+        return found
+
+
+CORPUS_KEYS_FILE = "corpus-key.json"
+
+
+def corpus_key(encoder_id: str | None) -> str:
+    """A hash of what the training corpus is expanded from (see `_TrainingTexts`)."""
+    from feed.core import intent, intent_corpus
+
+    h = hashlib.sha256(f"{sys.version_info[:2]}|{encoder_id}|{CORPUS_SIZE}|{CORPUS_SEED}".encode())
+    sources = [Path(intent_corpus.__file__), Path(intent.__file__), Path(__file__)]
+    data = sorted(intent_corpus.TRAIN_ROOT.glob("*.toml"))
+    data += [intent_corpus.HANDWRITTEN_ROOT / name for name in intent_corpus.HANDWRITTEN_SETS]
+    for path in sources + data:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 _READERS: dict[bool, tuple[InstructionReader, Path]] = {}
 _MODEL_FILES = ("tagger.crfsuite", "classifier.npz", "intent.json")  # intent.json last
 _READERS_LOCK = threading.Lock()
@@ -515,17 +572,16 @@ def load_reader(
             except EncoderUnavailable as exc:
                 log.warning("the instruction reader reads without sentence vectors: %s", exc)
         tokenizer = load_tokenizer()
-        texts = training_texts()
         encoder_id = None if encoder is None else encoder.model_id
         encode = None if encoder is None else encoder.encode_texts
-        fingerprint = fingerprint_of(texts, encoder_id, CORPUS_SEED)
-        model = IntentModel.load(folder, fingerprint)
+        texts = _TrainingTexts(folder, encoder_id)
+        model = IntentModel.load(folder, texts.fingerprint())
         if model is None:
             log.warning(
                 "training the instruction reader on %d examples in %s (once per corpus; about"
-                " two minutes)", len(texts), folder,
+                " two minutes)", len(texts.texts()), folder,
             )  # fmt: skip
-            model = train_intent_model(texts, tokenizer, folder, encode=encode,
+            model = train_intent_model(texts.texts(), tokenizer, folder, encode=encode,
                                        encoder_id=encoder_id, seed=CORPUS_SEED,
                                        progress=progress)  # fmt: skip
         polarity, vote_encode = _polarity_memory(texts, model, folder, progress)
@@ -535,7 +591,7 @@ def load_reader(
 
 
 def _polarity_memory(
-    texts: Sequence[LabelledText],
+    texts: _TrainingTexts,
     model: IntentModel,
     folder: Path,
     progress: Callable[[str], None] | None,
@@ -552,6 +608,6 @@ def _polarity_memory(
     fingerprint = memory_fingerprint(model.fingerprint, encoder.model_id)
     memory = PolarityMemory.load(folder, fingerprint)
     if memory is None:
-        memory = build_memory(texts, encoder.encode_texts, fingerprint, progress)
+        memory = build_memory(texts.texts(), encoder.encode_texts, fingerprint, progress)
         memory.save(folder)
     return memory, encoder.encode_texts

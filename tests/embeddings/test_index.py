@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -202,7 +203,19 @@ def test_a_loaded_hnsw_index_maps_its_file_and_grows_beside_it(tmp_path, rng, mo
     built = VectorIndex.build("text", "m", ids, vectors, generation=2)
     assert not built.mapped  # built in memory
     built.save(tmp_path)
+    # The file is read through, in order, before FAISS maps it (see read_through).
+    calls = []
+    real_read_index = faiss.read_index
+    monkeypatch.setattr(index_mod, "read_through", lambda path: calls.append(("read", path)))
+    monkeypatch.setattr(
+        faiss,
+        "read_index",
+        lambda path, *a: calls.append(("map", path)) or real_read_index(path, *a),
+    )
     back = VectorIndex.load(tmp_path, "text", "m", 32)
+    name = Path(calls[0][1]).name
+    assert name.endswith(".faiss")
+    assert [(op, Path(p).name) for op, p in calls] == [("read", name), ("map", name)]
     assert back.mapped
     lent = back.codes()
     assert lent is not None
@@ -365,7 +378,7 @@ def test_an_index_built_block_by_block_refuses_repeated_ids(rng, monkeypatch):
         VectorIndex.build_blocks("text", "m", 32, blocks_of(ids, vectors, 100, []), 1)
 
 
-def test_read_ahead_reads_a_file_through_and_shrugs_off_a_missing_one(tmp_path, monkeypatch):
+def test_read_through_reads_a_file_start_to_end_and_shrugs_off_a_missing_one(tmp_path, monkeypatch):
     monkeypatch.setattr(index_mod, "READ_AHEAD_BYTES", 1000)
     path = tmp_path / "f.faiss"
     path.write_bytes(b"x" * 4500)
@@ -390,7 +403,7 @@ def test_read_ahead_reads_a_file_through_and_shrugs_off_a_missing_one(tmp_path, 
         return Counted()
 
     monkeypatch.setattr("builtins.open", counting_open)
-    index_mod.read_ahead(path).join()
+    index_mod.read_through(path)
     assert reads == [1000, 1000, 1000, 1000, 500, 0]  # start to end, a buffer at a time
     monkeypatch.setattr("builtins.open", real_open)
-    index_mod.read_ahead(tmp_path / "gone.faiss").join()  # logged, not raised
+    index_mod.read_through(tmp_path / "gone.faiss")  # logged, not raised

@@ -7,12 +7,14 @@ import pytest
 
 from feed.core.intent import (
     Clause,
+    LabelledText,
     _cue_word,
     apply_repairs,
     clause_cues,
     clauses_from_tags,
     drop_cue_concepts,
     emoji_kind,
+    fingerprint_of,
     gives_a_reason,
     load_tokenizer,
     name_emoji,
@@ -532,3 +534,32 @@ def test_reading_loads_neither_scikit_learn_nor_scipy(reader, model_cache):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=True)  # fmt: skip
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_unchanged_corpus_is_not_expanded_again_to_find_its_model(tmp_path, monkeypatch):
+    """The reader's model is named by its corpus's fingerprint; the fingerprint is kept
+    under a hash of the corpus's inputs, so an open with the same inputs reads it back
+    instead of expanding the corpus (about 2.4 s)."""
+    from feed.core import intent_corpus
+    from feed.core import steering as steering_mod
+
+    expanded = []
+    corpus = [LabelledText("more cats", ())]
+    monkeypatch.setattr(steering_mod, "training_texts", lambda: expanded.append(1) or corpus)
+    first = steering_mod._TrainingTexts(tmp_path, "enc").fingerprint()
+    assert first == fingerprint_of(corpus, "enc", steering_mod.CORPUS_SEED)
+    assert len(expanded) == 1
+    assert steering_mod._TrainingTexts(tmp_path, "enc").fingerprint() == first
+    assert len(expanded) == 1  # read back, not expanded
+    # another encoder, or a corpus file changed: expanded again
+    assert steering_mod._TrainingTexts(tmp_path, "other").fingerprint() != first
+    assert len(expanded) == 2
+    train = tmp_path / "train"
+    train.mkdir()
+    (train / "ops_en.toml").write_text("a = 1\n")
+    monkeypatch.setattr(intent_corpus, "TRAIN_ROOT", train)
+    before = steering_mod.corpus_key("enc")
+    (train / "ops_en.toml").write_text("a = 2\n")
+    assert steering_mod.corpus_key("enc") != before
+    steering_mod._TrainingTexts(tmp_path, "enc").fingerprint()
+    assert len(expanded) == 3

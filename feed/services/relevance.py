@@ -71,9 +71,10 @@ class PhraseMatch:
         """How far below the exclusion bar a row is still removed (see SAMPLED_EXCLUDE_MARGIN)."""
         return SAMPLED_EXCLUDE_MARGIN if self.sampled else 0.0
 
-    def z(self, rows: np.ndarray) -> np.ndarray:
-        """Relevance of `rows` (float32, aligned with them)."""
-        return z_many([self], rows)[0]
+    def z(self, rows: np.ndarray, keep: bool = True) -> np.ndarray:
+        """Relevance of `rows` (float32, aligned with them); rows scored are kept unless
+        `keep` is False."""
+        return z_many([self], rows, keep)[0]
 
     def remember(self, rows: np.ndarray, z: np.ndarray) -> None:
         """Keep `z` (this match's relevance of its best matches `rows`) for later calls of
@@ -102,10 +103,11 @@ class PhraseMatch:
             self._known[0] = (np.insert(kept_rows, at, rows), np.insert(kept_z, at, z))
 
 
-def z_many(matches: Sequence[PhraseMatch], rows: np.ndarray) -> list[np.ndarray]:
+def z_many(matches: Sequence[PhraseMatch], rows: np.ndarray, keep: bool = True) -> list[np.ndarray]:
     """Each match's relevance of the same rows (`PhraseMatch.z`), reading each space's rows
     once for all of them: a page scores its candidates against every op in force. Rows a
-    match kept from its best matches are looked up, not scored again."""
+    match kept (`PhraseMatch._known`) are looked up, not scored again; rows scored are
+    kept with it, unless `keep` is False."""
     out: list[np.ndarray] = []
     todo: list[tuple[int, np.ndarray]] = []  # (match, which rows it still needs)
     for i, match in enumerate(matches):
@@ -129,7 +131,8 @@ def z_many(matches: Sequence[PhraseMatch], rows: np.ndarray) -> list[np.ndarray]
         for (i, need), z in zip(group, scored, strict=True):
             mine = need[need_any]
             out[i][need] = z[mine]
-            matches[i]._keep(asked[mine], z[mine])
+            if keep:
+                matches[i]._keep(asked[mine], z[mine])
     return out
 
 
@@ -385,7 +388,7 @@ class PhraseRelevance:
         self, found: PhraseMatch, k: int, rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """The best of `rows` for the match, kept as its nearest at depth k."""
-        z = found.z(rows)
+        z = found.z(rows, keep=False)  # the best of them are kept below, in place of all
         # Best first, and no more than twice as deep as asked: pages work over what this
         # returns, so it must not grow with the catalog.
         order = np.argsort(-z, kind="stable")[: NEAREST_DEPTH_SHARE * k]

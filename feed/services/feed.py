@@ -94,7 +94,9 @@ class FeedService:
         """Read one instruction and encode one phrase, so that what they load on first use
         (modules, buffers) is loaded before a server freezes its long-lived objects
         (`feed.http.serving.freeze_long_lived`): loaded later, it would stall the first
-        request and stay in every full collection of the garbage collector."""
+        request and stay in every full collection of the garbage collector. Also starts
+        reading the catalog's clip records into the page cache (`Catalog.read_ahead`)."""
+        self.clips.catalog.read_ahead()
         self.reader.read("more cats, less dogs, no clowns")
         self.reader.read("猫をもっと、ホラーは無理")
         self.phrases.phrase_vectors("cats")

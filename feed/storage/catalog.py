@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,6 +276,15 @@ def embedding_text(prompt: str, caption: str, tags: Sequence[str]) -> str:
     return ". ".join(parts)
 
 
+# Each reads every page of what `Catalog.get_many` reads: the clips' rows, the index of
+# their vector channels (a count reads the smallest index) and their cameos.
+_READ_AHEAD = (
+    "SELECT sum(length(id) + length(prompt) + length(caption) + length(tags)) FROM clips",
+    "SELECT count(*) FROM clip_vectors",
+    "SELECT count(*) FROM clip_cameos",
+)
+
+
 class Catalog:
     """SQLite-backed store of clips and creators; thread-safe through one lock."""
 
@@ -311,6 +321,30 @@ class Catalog:
                 log.warning("%s: prompts' @mentions added as cameos", self.path)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('mentions_are_cameos', ?)",
                        (MENTION_RULES,))  # fmt: skip
+
+    def read_ahead(self) -> threading.Thread:
+        """Read what pages read of the catalog (each clip's record, the list of its vector
+        channels and its cameos) once, on a thread and a read-only connection of its own,
+        so that the pages after an open find it in the system's page cache. A page reads
+        its items' records (`get_many`): after an open on a cold cache, 20 records of a
+        million took 2.8 ms (p50) from the disk and 0.16 ms cached; reading the 180 MB
+        they sit in, in the tables' order, took 3.3 s. Returns the thread; nothing waits
+        for it."""
+
+        def read() -> None:
+            try:
+                db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    for sql in _READ_AHEAD:
+                        db.execute(sql).fetchall()
+                finally:
+                    db.close()
+            except sqlite3.Error as exc:  # closed or removed meanwhile
+                log.debug("no read-ahead of %s: %s", self.path, exc)
+
+        thread = threading.Thread(target=read, name="steerfeed-catalog-read-ahead", daemon=True)
+        thread.start()
+        return thread
 
     def close(self) -> None:
         """Close the database connection."""

@@ -185,6 +185,10 @@ class PostgresCatalog:
                 (MENTION_RULES,),
             )
 
+    def read_ahead(self) -> None:
+        """Nothing to read ahead: the database server keeps its own cache."""
+        return None
+
     def close(self) -> None:
         """Close the connection."""
         self.db.close()

@@ -7,6 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
+from feed.storage import catalog as catalog_mod
 from feed.storage.catalog import SCHEMA_VERSION, Catalog, CatalogError, ClipRecord, embedding_text
 
 
@@ -171,3 +172,37 @@ def test_an_older_catalog_gets_its_prompts_mentions_as_cameos_once(tmp_path):
     assert [c.id for c in reopened.clips_with_cameo("zed")] == ["c1"]
     reopened.close()
     assert Catalog(path).generation == generation + 1  # done once
+
+
+def test_read_ahead_scans_every_page_a_feed_page_reads(tmp_path, monkeypatch):
+    """`read_ahead` reads, on a connection of its own, each table and index `get_many`
+    reads, whole; a catalog removed meanwhile is logged, not raised."""
+    cat = Catalog(tmp_path / "c.sqlite")
+    cat.upsert_clips([record("a", cameos=("bo",)), record("b")], {"text": ("m", vec(2))})
+    plans = {
+        sql: " | ".join(row[-1] for row in cat._db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        for sql in catalog_mod._READ_AHEAD
+    }
+    first, vectors, cameos = catalog_mod._READ_AHEAD
+    assert plans[first] == "SCAN clips"
+    assert (
+        plans[vectors] == "SCAN clip_vectors USING COVERING INDEX sqlite_autoindex_clip_vectors_1"
+    )
+    assert plans[cameos].startswith("SCAN clip_cameos")
+    get_many = cat._db.execute(f"EXPLAIN QUERY PLAN {cat._SELECT} WHERE c.seq IN (1, 2)")
+    used = " | ".join(row[-1] for row in get_many)
+    assert "sqlite_autoindex_clip_vectors_1" in used and "clip_cameos" in used
+    executed: list[str] = []
+    real_connect = sqlite3.connect
+
+    def traced(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        conn.set_trace_callback(executed.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    cat.read_ahead().join()
+    assert executed == list(catalog_mod._READ_AHEAD)
+    cat.close()
+    (tmp_path / "c.sqlite").unlink()
+    cat.read_ahead().join()  # nothing to read: logged, not raised

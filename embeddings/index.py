@@ -16,9 +16,10 @@ Tombstones are saved with the index, so a save never has to rebuild it.
 An HNSW index lends its codes (`codes`): a catalog snapshot reads candidates' rows from
 them by label instead of holding the same codes a second time.
 An HNSW index read from disk maps its file instead of copying it into memory: its codes
-and graph are pages of the file that the system reads as searches touch them and may
-drop again when memory runs short, so opening costs no reading and a large index need
-not fit in memory beside everything else. A mapped structure cannot grow, so vectors
+and graph are pages of the file, which the system may drop again when memory runs short,
+so a large index need not fit in memory beside everything else. Opening reads the file
+once, in order, so that FAISS and the first searches find its pages cached
+(`read_through`). A mapped structure cannot grow, so vectors
 added to it go to a second, in-memory HNSW structure (the delta) with the same 8-bit
 ranges, under the labels that follow the mapped ones; searches read both and merge
 them, and a save writes the delta beside the mapped file, which it links, not copies.

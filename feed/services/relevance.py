@@ -182,7 +182,8 @@ DEEP_DEPTH_SHARE = 4
 DEEP_EXPLORE = 4
 MAX_DEEPENING = 16  # deeper searches queued at most; past it a phrase keeps its first search
 MAX_PHRASES = 4096
-# Rows whose z a match keeps after scoring them (see `PhraseMatch._known`): 196 KB a match.
+# Rows whose z a match keeps after scoring them (see `PhraseMatch._known`): 196 KB a match,
+# 100 MB at worst over the MAX_RELEVANCE matches cached.
 KEPT_ROWS = 16_384
 MAX_RELEVANCE = 512
 

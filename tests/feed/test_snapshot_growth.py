@@ -238,24 +238,33 @@ def test_small_catalogs_are_rebuilt_whole(tmp_path, text_encoder):
         clips.close()
 
 
-def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store):
+def heron(store):
+    """The phrases of a catalog of FIRST, and its sampled match of "heron" with every row."""
     clips, snapshots = store
     add(clips, FIRST, NOW)
     phrases = PhraseRelevance(clips, snapshots, Glossary({}))
     match = phrases.match("heron")
     assert match.sampled
-    rows = np.arange(len(match.snap))
+    return phrases, match, np.arange(len(match.snap))
+
+
+def kept_rows(match) -> set[int]:
+    """The rows whose z the match keeps."""
+    return set(match._known[0][0].tolist())
+
+
+def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store):
+    clips, snapshots = store
+    phrases, match, rows = heron(store)
     before = match.z(rows)
     best, z = phrases.nearest(match, 2)
-    kept, _ = match._known[0]
-    assert set(kept.tolist()) == set(best.tolist())
+    assert kept_rows(match) == set(best.tolist())
     np.testing.assert_array_equal(z, match.z(best))
     # the rows it kept are looked up, the rest scored (and kept): the same z either way (to
     # float32 rounding, which differs with how many rows one product takes)
     np.testing.assert_allclose(match.z(rows), before, atol=1e-5)
     np.testing.assert_allclose(match.z(rows[::-1]), before[::-1], atol=1e-5)
-    kept, _ = match._known[0]
-    assert set(kept.tolist()) == set(rows.tolist())
+    assert kept_rows(match) == set(rows.tolist())
     # several matches over the same rows at once: what each gives alone
     others = [phrases.match(p) for p in ("tea robot", "a cat")]
     together = z_many([match, *others], rows)
@@ -271,30 +280,21 @@ def test_a_match_keeps_the_rows_it_scored_up_to_a_bound(store, monkeypatch):
     """A session's next page and other users' pages ask about many of the same rows: a
     match keeps the z of rows scored once, up to KEPT_ROWS, then starts again from its best
     matches; whatever it keeps, it answers as scoring afresh does."""
-    clips, snapshots = store
-    add(clips, FIRST, NOW)
-    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
-    match = phrases.match("heron")
-    assert match.sampled
-    rows = np.arange(len(match.snap))
-    fresh = phrases.match("heron", None)
-    assert fresh is match  # cached: the same match, so what it keeps is shared
+    phrases, match, rows = heron(store)
+    assert phrases.match("heron") is match  # cached: the same match, so what it keeps is shared
     exact = _scored([match], rows)[0]
     best, _ = phrases.nearest(match, 2)
     monkeypatch.setattr(relevance, "KEPT_ROWS", len(best) + 3)
     first = rows[~np.isin(rows, best)][:3]
     np.testing.assert_allclose(match.z(first), exact[first], atol=1e-5)
-    kept, _ = match._known[0]
-    assert set(kept.tolist()) == set(best.tolist()) | set(first.tolist())
+    assert kept_rows(match) == set(best.tolist()) | set(first.tolist())
     # the next rows would pass the bound: the best and those rows are kept, no more
     second = rows[~np.isin(rows, np.concatenate([best, first]))][:2]
     np.testing.assert_allclose(match.z(second), exact[second], atol=1e-5)
-    kept, _ = match._known[0]
-    assert set(kept.tolist()) == set(best.tolist()) | set(second.tolist())
+    assert kept_rows(match) == set(best.tolist()) | set(second.tolist())
     # more rows than the bound holds at all: answered, not kept
     np.testing.assert_allclose(match.z(rows), exact, atol=1e-5)
-    kept, _ = match._known[0]
-    assert set(kept.tolist()) == set(best.tolist()) | set(second.tolist())
+    assert kept_rows(match) == set(best.tolist()) | set(second.tolist())
 
 
 def test_a_deeper_search_after_the_first_finds_what_the_index_walk_missed(store, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -30,6 +31,22 @@ def in_thread(target) -> threading.Thread:
     return thread
 
 
+def holding(hold, order: list[str], note: str | None = None, entered=None, release=None):
+    """A thread's target: inside `hold()` (`lock.read`, `lock.write`), set `entered`, wait
+    for `release`, then add `note` to `order`."""
+
+    def run() -> None:
+        with hold():
+            if entered is not None:
+                entered.set()
+            if release is not None:
+                release.wait(WAIT_S)
+            if note is not None:
+                order.append(note)
+
+    return run
+
+
 def test_readers_hold_the_lock_together():
     lock = ReadWriteLock()
     inside = threading.Barrier(3, timeout=WAIT_S)
@@ -51,20 +68,9 @@ def test_writer_waits_for_readers_and_excludes_them():
     order: list[str] = []
     reading = threading.Event()
     release_reader = threading.Event()
-
-    def reader():
-        with lock.read():
-            reading.set()
-            release_reader.wait(WAIT_S)
-            order.append("read done")
-
-    def writer():
-        with lock.write():
-            order.append("write")
-
-    r = in_thread(reader)
+    r = in_thread(holding(lock.read, order, "read done", reading, release_reader))
     assert reading.wait(WAIT_S)
-    w = in_thread(writer)
+    w = in_thread(holding(lock.write, order, "write"))
     wait_until(lambda: waiting(lock) == 1, "the writer blocks")
     assert order == []  # the writer is still waiting on the reader
     release_reader.set()
@@ -78,25 +84,11 @@ def test_waiting_writer_blocks_new_readers():
     order: list[str] = []
     reading = threading.Event()
     release_first = threading.Event()
-
-    def first_reader():
-        with lock.read():
-            reading.set()
-            release_first.wait(WAIT_S)
-
-    def writer():
-        with lock.write():
-            order.append("write")
-
-    def late_reader():
-        with lock.read():
-            order.append("late read")
-
-    first = in_thread(first_reader)
+    first = in_thread(holding(lock.read, order, None, reading, release_first))
     assert reading.wait(WAIT_S)
-    w = in_thread(writer)
+    w = in_thread(holding(lock.write, order, "write"))
     wait_until(lambda: waiting(lock) == 1, "the writer queues")
-    late = in_thread(late_reader)
+    late = in_thread(holding(lock.read, order, "late read"))
     wait_until(lambda: waiting(lock) == 2, "the late reader queues too")
     assert order == []  # the late reader queues behind the writer
     release_first.set()
@@ -147,35 +139,18 @@ def test_requests_pass_a_writer_that_waits_on_a_background_read():
     order: list[str] = []
     in_background = threading.Event()
     release_background = threading.Event()
-
-    def background_reader():
-        with lock.read(background=True):
-            in_background.set()
-            release_background.wait(WAIT_S)
-            order.append("background done")
-
-    def writer():
-        with lock.write():
-            order.append("write")
-
-    def reader(name: str):
-        with lock.read():
-            order.append(name)
-
-    slow = in_thread(background_reader)
+    background = functools.partial(lock.read, background=True)
+    slow = in_thread(
+        holding(background, order, "background done", in_background, release_background)
+    )
     assert in_background.wait(WAIT_S)
-    w = in_thread(writer)
+    w = in_thread(holding(lock.write, order, "write"))
     wait_until(lambda: waiting(lock) == 1, "the writer queues behind the background read")
-    page = in_thread(lambda: reader("page while the background read is held"))
+    page = in_thread(holding(lock.read, order, "page while the background read is held"))
     page.join(WAIT_S)
     assert not page.is_alive() and order == ["page while the background read is held"]
-
     # Another background read does not pass the waiting writer: it would keep it waiting.
-    def second_background():
-        with lock.read(background=True):
-            order.append("second background")
-
-    second = in_thread(second_background)
+    second = in_thread(holding(background, order, "second background"))
     wait_until(lambda: waiting(lock) == 2, "a second background read queues")
     release_background.set()
     for t in (slow, w, second):
@@ -189,27 +164,12 @@ def test_a_waiting_writer_holds_requests_back_again_once_background_reads_end():
     order: list[str] = []
     release_page = threading.Event()
     in_page = threading.Event()
-
-    def page_reader():
-        with lock.read():
-            in_page.set()
-            release_page.wait(WAIT_S)
-            order.append("first page done")
-
-    def writer():
-        with lock.write():
-            order.append("write")
-
-    def late_reader():
-        with lock.read():
-            order.append("late page")
-
     with lock.read(background=True):
-        w = in_thread(writer)
+        w = in_thread(holding(lock.write, order, "write"))
         wait_until(lambda: waiting(lock) == 1, "the writer queues")
-        first = in_thread(page_reader)
+        first = in_thread(holding(lock.read, order, "first page done", in_page, release_page))
         assert in_page.wait(WAIT_S)  # passed the writer: a background read is held
-    late = in_thread(late_reader)
+    late = in_thread(holding(lock.read, order, "late page"))
     wait_until(lambda: waiting(lock) == 2, "a page after the background read queues again")
     release_page.set()
     for t in (first, w, late):

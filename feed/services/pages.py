@@ -378,8 +378,9 @@ class _Gate:
         """Test the pool positions in `at` not tested yet, all in one pass."""
         todo = distinct(at[self.state[at] < 0])
         # A blocked row (served, watched, hidden, not allowed) is refused unscored.
-        self.state[todo[self.blocked[todo]]] = 0
-        todo = todo[~self.blocked[todo]]
+        blocked = self.blocked[todo]
+        self.state[todo[blocked]] = 0
+        todo = todo[~blocked]
         if len(todo):
             relevance = z_many([m for _, m in self.filters], self.pool[todo])
             signals = []

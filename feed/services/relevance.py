@@ -85,13 +85,10 @@ class PhraseMatch:
             self._best[0] = self._known[0] = best
 
     def _keep(self, rows: np.ndarray, z: np.ndarray) -> None:
-        """Add scored rows (none of them kept yet) to those kept; past KEPT_ROWS, start
-        again from the best matches."""
+        """Add scored rows (distinct, as every caller of `z_many` asks, and none of them
+        kept yet) to those kept; past KEPT_ROWS, start again from the best matches."""
         order = np.argsort(rows, kind="stable")
         rows, z = rows[order], z[order]
-        fresh = np.ones(len(rows), dtype=bool)
-        fresh[1:] = rows[1:] != rows[:-1]
-        rows, z = rows[fresh], z[fresh]
         with self._guard:
             kept_rows, kept_z = self._known[0]
             if len(kept_rows) + len(rows) > KEPT_ROWS:
@@ -104,10 +101,10 @@ class PhraseMatch:
 
 
 def z_many(matches: Sequence[PhraseMatch], rows: np.ndarray, keep: bool = True) -> list[np.ndarray]:
-    """Each match's relevance of the same rows (`PhraseMatch.z`), reading each space's rows
-    once for all of them: a page scores its candidates against every op in force. Rows a
-    match kept (`PhraseMatch._known`) are looked up, not scored again; rows scored are
-    kept with it, unless `keep` is False."""
+    """Each match's relevance of the same rows (`PhraseMatch.z`; `rows` distinct), reading
+    each space's rows once for all of them: a page scores its candidates against every op
+    in force. Rows a match kept (`PhraseMatch._known`) are looked up, not scored again;
+    rows scored are kept with it, unless `keep` is False."""
     out: list[np.ndarray] = []
     todo: list[tuple[int, np.ndarray]] = []  # (match, which rows it still needs)
     for i, match in enumerate(matches):

@@ -479,12 +479,15 @@ def training_texts() -> list[LabelledText]:
     ]
 
 
+CORPUS_KEY_FILE = "corpus-key.json"  # the corpus's fingerprint under `corpus_key`
+
+
 class _TrainingTexts:
     """The training corpus for a reader kept in `folder`, expanded only when needed.
 
     A saved model is named by the fingerprint of the corpus it was trained from, and
     expanding the corpus to take that fingerprint costs about 2.4 s, at every open. So
-    the fingerprint is also kept (`CORPUS_KEYS_FILE`) under a hash of everything the
+    the fingerprint is also kept (`CORPUS_KEY_FILE`) under a hash of everything the
     expansion reads: the corpus files, the hand-written sets and the code that expands
     them. An open whose inputs are unchanged reads the fingerprint back instead."""
 
@@ -500,7 +503,7 @@ class _TrainingTexts:
 
     def fingerprint(self) -> str:
         key = corpus_key(self.encoder_id)
-        path = self.folder / CORPUS_KEYS_FILE
+        path = self.folder / CORPUS_KEY_FILE
         try:
             known = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -513,9 +516,6 @@ class _TrainingTexts:
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write(path, json.dumps({key: found}).encode())
         return found
-
-
-CORPUS_KEYS_FILE = "corpus-key.json"
 
 
 def corpus_key(encoder_id: str | None) -> str:

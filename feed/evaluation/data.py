@@ -3,9 +3,10 @@
 Pure loaders over data/steering/. `heldout.toml` holds hand-written
 instructions with the ops a parser should find in them; `catalog_a` and
 `catalog_b` are manifests (one JSON object a line) whose rows carry exactly one
-`look` and one `topic` label, described in the TOML file beside each. The
-labels are for scoring only: the engine is given `CatalogRow.manifest_row()`,
-never the labels.
+`look` and one `topic` label, described in the TOML file beside each. `catalog_c`
+has the same form but is a tuning catalog: thresholds may be chosen on it, never on
+A or B. The labels are for scoring only: the engine is given
+`CatalogRow.manifest_row()`, never the labels.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ HELDOUT_PATH = DATA_DIR / "heldout.toml"
 # holds an op of the opposite sign.
 POLARITY = {"boost": 1, "only": 1, "suppress": -1, "exclude": -1, "reset": 0, "none": 0, "ask": 0}
 LANGS = ("en", "ja", "mixed")
-CATALOGS = ("a", "b")
+CATALOGS = ("a", "b")  # the labelled test catalogs, which held-out cases target
+TUNING_CATALOGS = ("c",)  # labelled the same way, for choosing thresholds
 LABEL_KINDS = ("look", "topic")
 
 
@@ -135,9 +137,11 @@ def load_heldout(path: Path = HELDOUT_PATH) -> list[HeldoutCase]:
 
 
 def load_labelled_catalog(name: str, directory: Path = DATA_DIR) -> LabelledCatalog:
-    """Read catalog `name` ("a" or "b"): rows from catalog_<name>.jsonl, labels from .toml."""
-    if name not in CATALOGS:
-        raise ValueError(f"unknown catalog {name!r}; expected one of {CATALOGS}")
+    """Read catalog `name` ("a", "b" or the tuning catalog "c"): rows from
+    catalog_<name>.jsonl, labels from .toml."""
+    if name not in CATALOGS + TUNING_CATALOGS:
+        known = CATALOGS + TUNING_CATALOGS
+        raise ValueError(f"unknown catalog {name!r}; expected one of {known}")
     with (directory / f"catalog_{name}.toml").open("rb") as fh:
         raw_labels = tomllib.load(fh)["labels"]
     labels = {

@@ -178,7 +178,23 @@ def test_loader_refuses_an_accept_of_opposite_polarity(tmp_path):
 
 def test_loader_refuses_an_unknown_catalog_name():
     with pytest.raises(ValueError, match="unknown catalog"):
-        load_labelled_catalog("c")
+        load_labelled_catalog("d")
+
+
+def test_tuning_catalog_c_is_worded_unlike_the_test_catalogs(catalogs):
+    c = load_labelled_catalog("c")
+    assert len(c.rows) >= 200
+    looks = Counter(r.look for r in c.rows)
+    assert min(looks.values()) >= 20, looks
+    prompts = {r.prompt.lower() for r in c.rows}
+    assert len(prompts) == len(c.rows)
+    for name in ("a", "b"):
+        assert not prompts & {r.prompt.lower() for r in catalogs[name].rows}
+    # A look is implied, not named by another look's label.
+    for row in c.rows:
+        for look in looks:
+            if look != row.look:
+                assert not re.search(rf"\b{look}\b", row.prompt.lower()), (row.id, look)
 
 
 # The development instructions: tuned on, so they must never share a text with

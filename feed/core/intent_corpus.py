@@ -934,7 +934,8 @@ HANDWRITTEN_SETS = (
     "dev11_instructions.toml", "dev12_instructions.toml", "dev13_instructions.toml",
     "dev14_instructions.toml", "dev15_instructions.toml", "dev16_instructions.toml",
     "dev17_instructions.toml", "dev18_instructions.toml", "dev19_instructions.toml",
-    "dev20_instructions.toml", "dev21_instructions.toml",
+    "dev20_instructions.toml", "dev21_instructions.toml", "dev24_instructions.toml",
+    "dev25_instructions.toml",
 )  # fmt: skip
 UNSEEN_SETS = (
     "heldout.toml", "dev8_instructions.toml", "dev22_instructions.toml", "dev23_instructions.toml",

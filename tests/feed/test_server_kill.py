@@ -132,7 +132,7 @@ def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path, reader):
                     if stop.is_set():
                         return
                     r = c.post("/v1/steer", headers=users[i % 3][1],
-                               json={"text": f"more clips about topic {i}"})  # fmt: skip
+                               json={"text": f"more clips about {_made_up_word(i)}"})  # fmt: skip
                     if r.status_code == 200:
                         with lock:
                             steering.extend(a["id"] for a in r.json()["applied"])
@@ -200,3 +200,14 @@ def test_kill_9_of_the_live_server_loses_nothing_acknowledged(tmp_path, reader):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _made_up_word(i: int) -> str:
+    """A distinct word for each i ("zobaa", "zobab", …): a new phrase each steer, named
+    the way a concept is (a bare number is not one)."""
+    letters = ""
+    i += 26 * 26
+    while i:
+        i, rest = divmod(i, 26)
+        letters = "abcdefghijklmnopqrstuvwxyz"[rest] + letters
+    return "zo" + letters

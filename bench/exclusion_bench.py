@@ -38,10 +38,9 @@ from feedback_bench import test_queries
 import feed.core.ranking as ranking
 from embeddings.encoders import MultilingualEncoder, SentenceEncoder
 from feed.core.intent import has_japanese
-from feed.core.profile import Event
 from feed.core.steering import load_reader
 from feed.evaluation.data import load_labelled_catalog
-from feed.evaluation.pages import PAGES, WARM_LIKES, _pages, open_labelled_service
+from feed.evaluation.pages import PAGES, _pages, like_random_clips, open_labelled_service
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedError
 
@@ -67,9 +66,7 @@ def sweep(service, labels, queries, users: int) -> tuple[int, int, int, float]:
         for u in range(users):
             user, _ = service.accounts.create_user(f"excl{next(_HANDLES)}", now)
             if u % 2:
-                liked = rng.choice(len(snap.clip_ids), size=WARM_LIKES, replace=False)
-                events = [Event(snap.clip_ids[int(r)], "like", now) for r in liked]
-                service.intake.record_events(user, events, now)
+                liked = like_random_clips(service, user, snap, rng, now)
                 taste = vectors[liked].mean(axis=0)
                 before = [i for i in _pages(service, user, now, PAGES)
                           if label not in labels[i.clip.id]]  # fmt: skip

@@ -302,6 +302,17 @@ class ExclusionResult:
     unapplied: int = 0
 
 
+def like_random_clips(
+    service: FeedService, user: object, snap: object, rng: np.random.Generator, now: float
+) -> np.ndarray:
+    """Warm a user up: like WARM_LIKES clips drawn from `snap` by `rng`; their rows."""
+    ids = snap.clip_ids  # type: ignore[attr-defined]
+    liked = rng.choice(len(ids), size=WARM_LIKES, replace=False)
+    events = [Event(ids[int(r)], "like", now) for r in liked]
+    service.intake.record_events(user, events, now)  # type: ignore[arg-type]
+    return liked
+
+
 def exclusion_sweep(
     service: FeedService,
     catalog: str,
@@ -323,9 +334,7 @@ def exclusion_sweep(
     for u in range(users):
         user, _ = service.accounts.create_user(f"{handle_prefix}{catalog}{target}{u}", now)
         if u % 2:
-            liked = rng.choice(len(snap.clip_ids), size=WARM_LIKES, replace=False)
-            events = [Event(snap.clip_ids[int(r)], "like", now) for r in liked]
-            service.intake.record_events(user, events, now)
+            like_random_clips(service, user, snap, rng, now)
         try:
             records = service.steering.steer(user, texts[u % len(texts)], now)
         except FeedError:

@@ -891,6 +891,45 @@ def _not_a_topic(span: Sequence[Token]) -> bool:
     )
 
 
+def split_repeated_openers(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses cut where their opening cue word comes again inside a concept.
+
+    "no cats no dogs" and "more owls more bats" are two asks said the same way twice; a
+    tagger that reads the second "no" as part of the concept ("cats no dogs") is undone
+    here. The opener is the last cue word before the clause's first concept; the cut needs
+    the repeat to be the same word (or the same typo of it) and concept words on both
+    sides of it, so a concept that merely holds a cue word ("no country for old men",
+    "more or less") stays whole.
+    """
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = [t for t in tokens if clause.start <= t.start < clause.end]
+        first = min((s for s, _ in clause.concepts), default=clause.end)
+        # The opener: the last cue word before the first concept ("please no cats no dogs").
+        opener = next((t for t in reversed(inside) if t.end <= first and _cue(t)), None)
+        if opener is None or opener.script != "en":
+            out.append(clause)
+            continue
+        word = _cue_word(opener.norm)
+        start, concepts = clause.start, list(clause.concepts)
+        for i, t in enumerate(inside[1:-1], start=1):
+            if t.script != "en" or _cue_word(t.norm) != word:
+                continue
+            span = next(((s, e) for s, e in concepts if s < t.start and t.end < e), None)
+            if span is None:
+                continue
+            before = [u for u in inside[:i] if span[0] <= u.start]
+            after = [u for u in inside[i + 1 :] if u.end <= span[1]]
+            if not before or not after:
+                continue
+            left = [c for c in concepts if c[1] <= span[0]] + [(span[0], before[-1].end)]
+            out.append(Clause(start, inside[i - 1].end, tuple(left), clause.repairs))
+            start = t.start
+            concepts = [(after[0].start, span[1])] + [c for c in concepts if c[0] >= span[1]]
+        out.append(Clause(start, clause.end, tuple(concepts), clause.repairs))
+    return out
+
+
 def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses with any two opposite asks the tagger left joined split apart.
 
@@ -1126,6 +1165,43 @@ class IntentModel:
         with self._lock:
             return list(self.tagger.tag(token_features(tokens)))
 
+    def likely_concept(
+        self, tokens: Sequence[Token], tags: Sequence[str], clause: Clause
+    ) -> tuple[tuple[int, int], float] | None:
+        """The span of `clause` the tagger would most readily have marked as its concept,
+        and how likely that tagging is beside the one it chose (0-1), for a clause it
+        tagged with no concept; None when no span could be one.
+
+        Candidates are runs of up to CONCEPT_SPAN_TOKENS tokens inside the clause that
+        hold no cue word, start and end on a content word and cross no punctuation; each
+        is scored by the probability of the tag sequence with that run marked as a
+        concept and every other tag as chosen, so the score is the CRF's own."""
+        inside = [i for i, t in enumerate(tokens) if clause.start <= t.start < clause.end]
+        best: tuple[float, int, int] | None = None
+        with self._lock:
+            self.tagger.set(token_features(tokens))
+            chosen = self.tagger.probability(list(tags))
+            if chosen <= 0.0:
+                return None
+            for a in inside:
+                if not _can_edge_concept(tokens[a]):
+                    continue
+                for b in range(a, min(a + CONCEPT_SPAN_TOKENS, inside[-1] + 1)):
+                    if not _can_be_in_concept(tokens[b]):
+                        break
+                    if not _can_edge_concept(tokens[b]):
+                        continue
+                    trial = list(tags)
+                    trial[a] = "KB" if tags[a] in ("K", "KB") else "B"
+                    trial[a + 1 : b + 1] = ["I"] * (b - a)
+                    share = self.tagger.probability(trial) / chosen
+                    if best is None or share > best[0]:
+                        best = (share, a, b)
+        if best is None:
+            return None
+        share, a, b = best
+        return (tokens[a].start, tokens[b].end), min(share, 1.0)
+
     def op_probs(
         self, texts: Sequence[str], clauses: Sequence[Clause], tokens: Sequence[Sequence[Token]],
         vectors: np.ndarray | None,
@@ -1179,6 +1255,23 @@ def _open_tagger(path: Path) -> Any:
     tagger = pycrfsuite.Tagger()
     tagger.open(str(path))
     return tagger
+
+
+CONCEPT_SPAN_TOKENS = 5  # the longest run `IntentModel.likely_concept` tries
+_NOT_AN_EDGE_POS = frozenset({"PART", "AUX", "PUNCT", "SYM", "SUFF", "CONJ", "INTJ", "PRON"})
+
+
+def _can_be_in_concept(token: Token) -> bool:
+    return token.pos not in ("PUNCT", "SYM") and not _cue(token)
+
+
+def _can_edge_concept(token: Token) -> bool:
+    """Whether a concept could start or end on this token: a content word, not a joiner."""
+    if not _can_be_in_concept(token) or token.pos in _NOT_AN_EDGE_POS:
+        return False
+    if token.script != "en":
+        return True
+    return token.norm not in _EN_JOINERS and token.norm not in _EN_FUNCTION
 
 
 def hashed_columns(features: Sequence[str]) -> np.ndarray:

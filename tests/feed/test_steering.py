@@ -20,6 +20,7 @@ from feed.core.intent import (
     name_emoji,
     normalise,
     split_contrasts,
+    split_repeated_openers,
     tags_from_spans,
 )
 from feed.core.steering import (
@@ -148,6 +149,30 @@ def test_intensity_scales_the_weight(reader):
 def test_refuses_what_it_cannot_understand(reader, text, message):
     with pytest.raises(InstructionError, match=message):
         parse_instruction(text, reader)
+
+
+def test_an_ask_that_names_nothing_takes_the_span_the_tagger_nearly_marked(reader):
+    """With every concept tag taken away, the span the CRF would most readily mark is the
+    topic, not the cue words or the filler around it."""
+    text = normalise("can my feed have like more moray eels please")
+    tokens = reader.tokenizer.tokenize(text)
+    tags = ["O" if t in ("B", "I") else ("K" if t == "KB" else t) for t in reader.model.tag(tokens)]
+    clause = Clause(0, len(text), ())
+    found = reader.model.likely_concept(tokens, tags, clause)
+    assert found is not None
+    (start, end), share = found
+    assert text[start:end] in ("moray eels", "eels") and 0.0 < share <= 1.0
+    # Nothing but cue words and punctuation: no span can be a concept.
+    bare = normalise("more, please")
+    bare_tokens = reader.tokenizer.tokenize(bare)
+    no_concepts = ["O" if t in ("B", "I") else t for t in reader.model.tag(bare_tokens)]
+    assert reader.model.likely_concept(bare_tokens, no_concepts, Clause(0, len(bare), ())) is None
+
+
+def test_a_request_whose_concept_the_tagger_missed_is_read_not_refused(reader):
+    # Tagged with no concept, this ask was refused as naming nothing.
+    text = "you showed me a moose crossing a motorway earlier and I'd love more moose"
+    assert ops(reader, text) == [("boost", "moose")]
 
 
 def test_unclear_polarity_asks_with_both_readings(reader):
@@ -308,6 +333,31 @@ def test_a_repair_marker_is_no_concept_and_starts_a_clause_that_takes_back(text,
     assert [
         (text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.repairs) for c in clauses
     ] == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "parts"),
+    [
+        # (clause text, concepts): the tagger read the second opener into the concept.
+        ("no cats no dogs", "K B I I", [("no cats", ["cats"]), ("no dogs", ["dogs"])]),
+        ("please no cats no dogs", "K O B I I",
+         [("please no cats", ["cats"]), ("no dogs", ["dogs"])]),
+        ("more owls more bats more frogs", "K B I I I I",
+         [("more owls", ["owls"]), ("more bats", ["bats"]), ("more frogs", ["frogs"])]),
+        ("less cats lesss dogs", "K B I I", [("less cats", ["cats"]), ("lesss dogs", ["dogs"])]),
+        # A concept holding a cue word once, or another cue word, stays whole.
+        ("no country for old men", "K B I I I", [("no country for old men",
+                                                   ["country for old men"])]),
+        ("more cats less dogs", "K B I I", [("more cats less dogs", ["cats less dogs"])]),
+        ("no cats no", "K B I", [("no cats no", ["cats no"])]),
+        ("no cats, no dogs", "K B O K B", [("no cats,", ["cats"]), ("no dogs", ["dogs"])]),
+    ],
+)  # fmt: skip
+def test_an_opener_said_again_inside_a_concept_starts_a_clause(text, tags, parts):
+    tokens = load_tokenizer().tokenize(normalise(text))
+    assert len(tokens) == len(tags.split())
+    clauses = split_repeated_openers(clauses_from_tags(tokens, tags.split()), tokens)
+    assert [(text[c.start : c.end], [text[s:e] for s, e in c.concepts]) for c in clauses] == parts
 
 
 @pytest.mark.parametrize(

@@ -944,6 +944,11 @@ UNSEEN_SETS = (
 # the two concepts or at a conjunction (the last in English, where ops come first; the
 # first in Japanese, where they come after their concept).
 _CLAUSE_BREAK = re.compile(r"[,、。.!?！？;；]|\s+(?:and|but|then|also)\s+")
+# What may stand between two items of one list under one op ("sharks, trains and planes",
+# 「猫、犬とうさぎ」): such items share a clause, as the templates write them. Cut there,
+# the tagger learns that "and" ends a clause, and "no cats and dogs" turns into "no
+# cats" and a bare "dogs", a boost.
+_LIST_JOINER = re.compile(r"\s*(?:,?\s*(?:and|or|&)|[,、/]|と|や|とか)\s*", re.IGNORECASE)
 
 
 def handwritten_example(text: str, lang: str, ops: Sequence[tuple[str, str | None]]) -> (
@@ -954,7 +959,7 @@ def handwritten_example(text: str, lang: str, ops: Sequence[tuple[str, str | Non
     order, or two different ops with no break (or several) between their concepts.
 
     `ops` are (op, concept) in sentence order; ops of one clause (a list, "no cats or
-    dogs") share its span.
+    dogs", "sharks, trains and planes") share its span.
     """
     if not ops or any(op not in OPS for op, _ in ops):
         return None
@@ -972,7 +977,8 @@ def handwritten_example(text: str, lang: str, ops: Sequence[tuple[str, str | Non
         gap_at = spans[i - 1][1]
         breaks = list(_CLAUSE_BREAK.finditer(text, gap_at, spans[i][0]))
         same_op = ops[i][0] == ops[i - 1][0]
-        if not breaks and same_op:
+        joined = _LIST_JOINER.fullmatch(text, gap_at, spans[i][0]) is not None
+        if same_op and (not breaks or joined):
             groups[-1].append(i)  # a list under one op
             continue
         if not breaks or (len(breaks) > 1 and not same_op):

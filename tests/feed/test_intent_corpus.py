@@ -235,6 +235,20 @@ def _parts(example: TrainingExample | None) -> list[tuple[str, str, str]] | None
          [("suppress", "less cats", "cats"), ("boost", " more dogs", "dogs")]),
         ("猫は減らして、犬はもっと", "ja", [("suppress", "猫"), ("boost", "犬")],
          [("suppress", "猫は減らして", "猫"), ("boost", "犬はもっと", "犬")]),
+        # A list under one op is one clause, however its items are joined; the same op
+        # said again is a clause of its own.
+        ("no cats and dogs please", "en", [("exclude", "cats"), ("exclude", "dogs")],
+         [("exclude", "no cats and dogs please", "cats"),
+          ("exclude", "no cats and dogs please", "dogs")]),
+        ("less cooking, more sumo, kendo, and kyudo", "en",
+         [("suppress", "cooking"), ("boost", "sumo"), ("boost", "kendo"), ("boost", "kyudo")],
+         [("suppress", "less cooking", "cooking")]
+         + [("boost", " more sumo, kendo, and kyudo", c) for c in ("sumo", "kendo", "kyudo")]),
+        ("パチンコ、競輪は全部いらない", "ja", [("exclude", "パチンコ"), ("exclude", "競輪")],
+         [("exclude", "パチンコ、競輪は全部いらない", "パチンコ"),
+          ("exclude", "パチンコ、競輪は全部いらない", "競輪")]),
+        ("more owls, more bats", "en", [("boost", "owls"), ("boost", "bats")],
+         [("boost", "more owls", "owls"), ("boost", " more bats", "bats")]),
         # Clauses that cannot be told from the text alone are left out.
         ("less cats more dogs", "en", [("suppress", "cats"), ("boost", "dogs")], None),
         ("horror? maybe", "en", [("ask", "horror")], None),

@@ -53,6 +53,9 @@ def ops(reader, text: str) -> list[tuple[str, str]]:
         # A list under one op: the op holds for every item, never a bare boost of the last.
         ("no cats and dogs please", [("exclude", "cats"), ("exclude", "dogs")]),
         ("less cats and dogs", [("suppress", "cats"), ("suppress", "dogs")]),
+        ("neither cats nor dogs", [("exclude", "cats"), ("exclude", "dogs")]),
+        ("bored of sharks", [("suppress", "sharks")]),
+        ("cats forever", [("boost", "cats")]),
         ("anything except cooking", [("exclude", "cooking")]),
         ("sharks", [("boost", "sharks")]),
         ("もっとアニメ風に", [("boost", "アニメ")]),

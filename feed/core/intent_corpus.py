@@ -936,6 +936,7 @@ HANDWRITTEN_SETS = (
     "dev17_instructions.toml", "dev18_instructions.toml", "dev19_instructions.toml",
     "dev20_instructions.toml", "dev21_instructions.toml", "dev24_instructions.toml",
     "dev25_instructions.toml", "dev26_instructions.toml", "dev27_instructions.toml",
+    "dev28_instructions.toml",
 )  # fmt: skip
 UNSEEN_SETS = (
     "heldout.toml", "dev8_instructions.toml", "dev22_instructions.toml", "dev23_instructions.toml",

@@ -268,7 +268,7 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # More development sets in the same format. dev2 (a casual phone-typing voice), dev3
 # (typos inside cue words, complaints, double negatives, replacements), dev4 (keigo,
 # Kansai-ben, net slang, asides and reasons), dev5 (the hardest voices: self-repairs,
-# letters, conditionals, emoji, children), dev6, dev7, dev9 to dev21 and dev24 to dev27 are
+# letters, conditionals, emoji, children), dev6, dev7, dev9 to dev21 and dev24 to dev28 are
 # learned from; dev8, dev22 and dev23 (never learned from or read case by case) check that
 # a change generalises.
 # Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly English chat,

@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -220,6 +220,9 @@ class PhraseRelevance:
         )
         self._warming: dict[str, Future[None]] = {}
         self._deepening: dict[tuple[str, int, int], Future[None]] = {}
+        # A warm-up's index searches, started as each of the phrase's vectors is ready
+        # (see `_search_early`), by (phrase, generation), then channel.
+        self._early: dict[tuple[str, int], dict[str, Future[np.ndarray]]] = {}
 
     def close(self) -> None:
         """Finish warm-ups in flight."""
@@ -243,8 +246,14 @@ class PhraseRelevance:
         with self._lock:
             return (phrase, generation) in self._matches
 
-    def match(self, phrase: str, snap: CatalogSnapshot | None = None) -> PhraseMatch:
-        """The phrase against `snap` (default: the current snapshot), cached per generation."""
+    def match(
+        self, phrase: str, snap: CatalogSnapshot | None = None, search_early: bool = False
+    ) -> PhraseMatch:
+        """The phrase against `snap` (default: the current snapshot), cached per generation.
+
+        With `search_early` (the warm-up, whose `nearest` at FETCH_DEPTH follows), each
+        space's index search starts as soon as the phrase's vector in it is ready.
+        """
         snap = self.snapshots.current() if snap is None else snap
         key = (phrase, snap.generation)
         with self._lock:
@@ -264,8 +273,9 @@ class PhraseRelevance:
         carried = self._carried(phrase, snap)
         if carried is not None:
             return carried
-        queries = self.phrase_vectors(phrase)
         sampled = len(snap.sample) < len(snap)
+        early = self._search_early(phrase, snap) if search_early and sampled else None
+        queries = self.phrase_vectors(phrase, early)
         vectors, has = (
             (snap.sample_vectors, snap.sample_has) if sampled else (snap.vectors, snap.has)
         )
@@ -372,9 +382,15 @@ class PhraseRelevance:
             hits = [_newest(found.named, NEAREST_DEPTH_SHARE * k)]
             # The spaces' searches run side by side: FAISS lets go of the interpreter lock
             # while it searches (at 1,000,000 clips, 4-5 ms off a new phrase's first page).
+            # A warm-up's searches started while the phrase was being encoded.
+            with self._lock:
+                early = self._early.pop((found.phrase, snap.generation), {})
+            early = early if k == FETCH_DEPTH else {}
             spaces = [(c, q) for c, q in found.queries.items() if c in self.clips.indexes]
-            beside = [self._searcher.submit(self.clips.nearest, c, q, k) for c, q in spaces[1:]]
-            hits += [snap.rows_for_seqs(self.clips.nearest(c, q, k)) for c, q in spaces[:1]]
+            rest = [(c, q) for c, q in spaces if c not in early]
+            beside = [early[c] for c, _ in spaces if c in early]
+            beside += [self._searcher.submit(self.clips.nearest, c, q, k) for c, q in rest[1:]]
+            hits += [snap.rows_for_seqs(self.clips.nearest(c, q, k)) for c, q in rest[:1]]
             hits += [snap.rows_for_seqs(search.result()) for search in beside]
             rows = distinct(np.concatenate(hits)).astype(np.int64)
             best = self._keep_nearest(found, k, rows)
@@ -435,22 +451,35 @@ class PhraseRelevance:
             with self._lock:
                 self._deepening.pop(key, None)
 
-    def phrase_vectors(self, phrase: str) -> dict[str, np.ndarray]:
+    def phrase_vectors(
+        self, phrase: str, ready: Callable[[str, np.ndarray], None] | None = None
+    ) -> dict[str, np.ndarray]:
         """The phrase encoded by each channel's own text tower that reads its language (cached).
 
         A multilingual channel reads any phrase. An English-only channel (MiniLM, the CLIP
         text tower) reads English phrases, and Japanese ones only through the glossary's
-        English for them; otherwise it sits this phrase out.
+        English for them; otherwise it sits this phrase out. `ready(channel, vector)` is
+        called as each vector is made (or at once, for each cached one).
         """
         with self._lock:
             cached = self._vectors.get(phrase)
             if cached is not None:
                 self._vectors.move_to_end(phrase)
-                return cached
-        vectors = {
-            channel: self.clips.encoders[channel].encode_texts([text])[0]
-            for channel, text in self.channel_texts(phrase).items()
-        }
+        if cached is not None:
+            for channel, vector in cached.items():
+                if ready is not None:
+                    ready(channel, vector)
+            return cached
+        texts = self.channel_texts(phrase)
+        made = {}
+        # Multilingual towers first: USE encodes a phrase in about 2.5 ms against MiniLM's
+        # 8-10, so its search (`_search_early`) runs while MiniLM encodes.
+        encoders = self.clips.encoders
+        for channel in sorted(texts, key=lambda c: not getattr(encoders[c], "multilingual", False)):
+            made[channel] = self.clips.encoders[channel].encode_texts([texts[channel]])[0]
+            if ready is not None:
+                ready(channel, made[channel])
+        vectors = {channel: made[channel] for channel in texts}
         with self._lock:
             self._vectors[phrase] = vectors
             while len(self._vectors) > MAX_PHRASES:
@@ -569,11 +598,31 @@ class PhraseRelevance:
         with self._lock:
             return [*self._warming.values(), *self._deepening.values()]
 
+    def _search_early(
+        self, phrase: str, snap: CatalogSnapshot
+    ) -> Callable[[str, np.ndarray], None]:
+        """A `phrase_vectors` callback that starts each indexed space's search at
+        FETCH_DEPTH on the search thread, for `nearest` to collect. The searches then run
+        while the phrase's other vectors, statistics and lexical matches are made (at
+        1,000,000 clips, the multilingual search fits inside MiniLM's encoding)."""
+        key = (phrase, snap.generation)
+
+        def ready(channel: str, vector: np.ndarray) -> None:
+            if channel in self.clips.indexes:
+                search = self._searcher.submit(self.clips.nearest, channel, vector, FETCH_DEPTH)
+                with self._lock:
+                    self._early.setdefault(key, {})[channel] = search
+
+        return ready
+
     def _warm(self, phrase: str) -> None:
         try:
-            self.nearest(self.match(phrase), FETCH_DEPTH)
+            self.nearest(self.match(phrase, search_early=True), FETCH_DEPTH)
         finally:
             self._forget_warm(phrase)
+            with self._lock:  # searches no `nearest` collected (a failure, or found cached)
+                for key in [k for k in self._early if k[0] == phrase]:
+                    del self._early[key]
 
     def _forget_warm(self, phrase: str) -> None:
         with self._lock:

@@ -253,8 +253,10 @@ def kept_rows(match) -> set[int]:
     return set(match._known[0][0].tolist())
 
 
-def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store):
+def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store, monkeypatch):
     clips, snapshots = store
+    # no deeper search: it would keep its own best matches whenever it ends
+    monkeypatch.setattr(relevance, "MAX_DEEPENING", 0)
     phrases, match, rows = heron(store)
     before = match.z(rows)
     best, z = phrases.nearest(match, 2)
@@ -280,6 +282,7 @@ def test_a_match_keeps_the_rows_it_scored_up_to_a_bound(store, monkeypatch):
     """A session's next page and other users' pages ask about many of the same rows: a
     match keeps the z of rows scored once, up to KEPT_ROWS, then starts again from its best
     matches; whatever it keeps, it answers as scoring afresh does."""
+    monkeypatch.setattr(relevance, "MAX_DEEPENING", 0)  # as above
     phrases, match, rows = heron(store)
     assert phrases.match("heron") is match  # cached: the same match, so what it keeps is shared
     exact = _scored([match], rows)[0]
@@ -323,6 +326,43 @@ def test_a_deeper_search_after_the_first_finds_what_the_index_walk_missed(store,
     np.testing.assert_allclose(z, exact[best], atol=1e-6)
     assert len(best) <= 4  # never more than twice as deep as asked
     assert not phrases.warming()
+
+
+def test_a_warm_up_starts_each_search_as_soon_as_its_vector_is_made(store, monkeypatch):
+    """The warm-up (what `steer` hands a new phrase to) submits each space's index search
+    once the phrase's vector in it is made, before the lexical matches are looked up, and
+    ends with the best matches that a match and a search one after the other give."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    monkeypatch.setattr(relevance, "FETCH_DEPTH", 3)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    order: list[str] = []
+    submit, naming = phrases._searcher.submit, phrases.naming
+
+    def submitted(fn, channel, *args, **kwargs):
+        order.append(f"search {channel}")
+        return submit(fn, channel, *args, **kwargs)
+
+    def named(*args):
+        order.append("naming")
+        return naming(*args)
+
+    monkeypatch.setattr(phrases._searcher, "submit", submitted)
+    monkeypatch.setattr(phrases, "naming", named)
+    alone = PhraseRelevance(clips, snapshots, Glossary({}))
+    try:
+        phrases.warm("heron by a lake")
+        while pending := phrases.warming():  # the warm-up, then the deeper search it queues
+            pending[0].result()
+        assert order == ["search text", "naming"]
+        assert not phrases._early  # collected by the warm-up's own `nearest`
+        best, z = settled_nearest(phrases, phrases.match("heron by a lake"), 3)
+        again, z_again = settled_nearest(alone, alone.match("heron by a lake"), 3)
+        np.testing.assert_array_equal(best, again)
+        np.testing.assert_allclose(z, z_again, atol=1e-6)
+    finally:
+        phrases.close()
+        alone.close()
 
 
 def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):

@@ -383,9 +383,10 @@ class PhraseRelevance:
             # The spaces' searches run side by side: FAISS lets go of the interpreter lock
             # while it searches (at 1,000,000 clips, 4-5 ms off a new phrase's first page).
             # A warm-up's searches started while the phrase was being encoded.
-            with self._lock:
-                early = self._early.pop((found.phrase, snap.generation), {})
-            early = early if k == FETCH_DEPTH else {}
+            early = {}
+            if k == FETCH_DEPTH:
+                with self._lock:
+                    early = self._early.pop((found.phrase, snap.generation), {})
             spaces = [(c, q) for c, q in found.queries.items() if c in self.clips.indexes]
             rest = [(c, q) for c, q in spaces if c not in early]
             beside = [early[c] for c, _ in spaces if c in early]
@@ -466,8 +467,8 @@ class PhraseRelevance:
             if cached is not None:
                 self._vectors.move_to_end(phrase)
         if cached is not None:
-            for channel, vector in cached.items():
-                if ready is not None:
+            if ready is not None:
+                for channel, vector in cached.items():
                     ready(channel, vector)
             return cached
         texts = self.channel_texts(phrase)
@@ -476,7 +477,7 @@ class PhraseRelevance:
         # 8-10, so its search (`_search_early`) runs while MiniLM encodes.
         encoders = self.clips.encoders
         for channel in sorted(texts, key=lambda c: not getattr(encoders[c], "multilingual", False)):
-            made[channel] = self.clips.encoders[channel].encode_texts([texts[channel]])[0]
+            made[channel] = encoders[channel].encode_texts([texts[channel]])[0]
             if ready is not None:
                 ready(channel, made[channel])
         vectors = {channel: made[channel] for channel in texts}

@@ -1660,7 +1660,16 @@
     }
   }
 
-  async function addPerson(kind) {
+  // The last "Add" still looking its handle up: Save waits for it, so a quick Add then Save
+  // saves the person added (and a late lookup cannot undo what Save stored).
+  let adding = Promise.resolve();
+
+  function addPerson(kind) {
+    adding = adding.then(() => lookUpAndAdd(kind));
+    return adding;
+  }
+
+  async function lookUpAndAdd(kind) {
     const input = view$(`${kind}-input`);
     const handle = input.value.trim().replace(/^@/, "").toLowerCase();
     const status = view$("policy-status");
@@ -1694,6 +1703,7 @@
     const save = view$("policy-save");
     save.disabled = true;
     try {
+      await adding;
       const body = { policy: c.policy, approved: c.policy === "approved" ? c.approved : [], blocked: c.blocked };
       const saved = await api(`/v1/cameos/${encodeURIComponent(state.handle)}`, { method: "PUT", body });
       Object.assign(c, { approved: saved.approved, blocked: saved.blocked });

@@ -72,7 +72,7 @@ from feed.bootstrap import use_one_thread_per_request
 from feed.core.manifest import parse_entry
 from feed.core.profile import Event
 from feed.core.ranking import EXCLUDE_Z, MATCH_Z, lexical_matches
-from feed.core.steering import InstructionError, InstructionReader, load_reader, parse_instruction
+from feed.core.steering import InstructionError, Reader, load_reader, parse_instruction
 from feed.core.types import User
 from feed.http.serving import freeze_long_lived
 from feed.services import pages as pages_module
@@ -819,7 +819,7 @@ def bench_steering(
     )
 
 
-def readable(reader: InstructionReader, instruction: str) -> bool:
+def readable(reader: Reader, instruction: str) -> bool:
     """Whether the reader applies an instruction without asking back."""
     try:
         parse_instruction(instruction, reader)
@@ -1001,7 +1001,7 @@ def bench_upload_to_page(
 # -- 4. against the exact method --------------------------------------------------------
 
 
-def steering_phrases(reader: InstructionReader) -> list[str]:
+def steering_phrases(reader: Reader) -> list[str]:
     """Every distinct phrase the bench's instructions steer by, in first-seen order."""
     instructions = [*INSTRUCTIONS, *(i for group in (BOOSTS, EXCLUDES, ONLYS) for i, _, _ in group)]
     phrases: dict[str, None] = {}
@@ -1199,7 +1199,7 @@ def bench_size(
     count: int,
     pool: PromptPool,
     encoders: dict[str, TimedEncoder],
-    reader: InstructionReader,
+    reader: Reader,
     sizes: Sizes,
     default_threads: tuple[int, int],
     seed: int,
@@ -1313,7 +1313,7 @@ def bench_size(
 
 
 def bench_opening(
-    home: Path, count: int, encoders: dict[str, TimedEncoder], reader: InstructionReader
+    home: Path, count: int, encoders: dict[str, TimedEncoder], reader: Reader
 ) -> Opening:
     """Open the built home again as a restarted server would, up to its first snapshot."""
     log.info("size %d: opening the home again", count)

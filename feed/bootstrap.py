@@ -12,7 +12,7 @@ from embeddings.encoders import (
     TextEncoder,
     VisualEncoder,
 )
-from feed.core.steering import InstructionReader, load_reader
+from feed.core.steering import Reader, load_reader
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedService
 from feed.services.gaps import GapFiller
@@ -103,9 +103,7 @@ def open_engine(settings: Settings) -> ClipStore:
         raise
 
 
-def open_service(
-    settings: Settings, clips: ClipStore, reader: InstructionReader | None = None
-) -> FeedService:
+def open_service(settings: Settings, clips: ClipStore, reader: Reader | None = None) -> FeedService:
     """The feed service over the settings' user state and event log (the reader loaded,
     or trained once, in the settings' model folder unless given)."""
     reader = reader or load_reader(settings.models_dir)

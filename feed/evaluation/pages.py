@@ -20,7 +20,7 @@ import numpy as np
 
 from feed.core.profile import Event, taste_similarity
 from feed.core.ranking import EXCLUDE_Z
-from feed.core.steering import InstructionReader
+from feed.core.steering import Reader
 from feed.evaluation.data import HeldoutCase, LabelledCatalog
 from feed.evaluation.understanding import CaseScore, read_instruction, score_case
 from feed.resources import DATA_DIR
@@ -257,7 +257,7 @@ def page_effect(
 
 
 def evaluate_heldout(
-    reader: InstructionReader,
+    reader: Reader,
     cases: Sequence[HeldoutCase],
     services: Mapping[str, FeedService],
     labels: Mapping[str, Mapping[str, set[str]]],
@@ -357,7 +357,7 @@ def exclusion_sweep(
 
 
 def open_labelled_service(
-    catalog: LabelledCatalog, home: Path, engine: ClipStore, reader: InstructionReader, now: float
+    catalog: LabelledCatalog, home: Path, engine: ClipStore, reader: Reader, now: float
 ) -> tuple[FeedService, dict[str, set[str]]]:
     """Ingest a labelled catalog into `engine` (on `home`) and open a service over it.
 

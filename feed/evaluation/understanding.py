@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from feed.core.steering import AmbiguousInstruction, InstructionError, InstructionReader
+from feed.core.steering import AmbiguousInstruction, InstructionError, Reader
 from feed.evaluation.data import POLARITY, HeldoutCase
 
 _SUFFIXES = re.compile(
@@ -143,7 +143,7 @@ def summarise(scores: Sequence[CaseScore]) -> UnderstandingSummary:
     )
 
 
-def read_instruction(reader: InstructionReader, text: str) -> Reading:
+def read_instruction(reader: Reader, text: str) -> Reading:
     """What `reader` makes of `text`, as a Reading (never raises for bad instructions)."""
     try:
         ops = reader.read(text)

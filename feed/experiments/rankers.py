@@ -19,7 +19,7 @@ import numpy as np
 from feed.core.popularity import ENGAGEMENT
 from feed.core.profile import Event
 from feed.core.ranking import RankWeights
-from feed.core.steering import InstructionReader
+from feed.core.steering import Reader
 from feed.core.types import User
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import CF_RANKERS, VariantConfig
@@ -107,7 +107,7 @@ class EngineRanker:
         name: str,
         engine: ClipStore,
         folder: Path,
-        reader: InstructionReader,
+        reader: Reader,
         *,
         weights: RankWeights,
         sources: frozenset[str],
@@ -294,7 +294,7 @@ def build_ranker(
     engine: ClipStore,
     table: ClipTable,
     folder: Path,
-    reader: InstructionReader,
+    reader: Reader,
     seed: int,
     *,
     window_s: float = 3600.0,

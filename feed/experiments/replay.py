@@ -25,7 +25,7 @@ import polars as pl
 
 from feed.core.profile import EVENT_TYPES, Event
 from feed.core.ranking import MATCH_Z, phrase_relevance
-from feed.core.steering import InstructionError, InstructionReader, parse_instruction
+from feed.core.steering import InstructionError, Reader, parse_instruction
 from feed.experiments.clips import ClipTable
 from feed.experiments.config import ReplayConfig
 from feed.experiments.rankers import Ranker
@@ -276,7 +276,7 @@ def plan_replay(events: pl.DataFrame, steering: pl.DataFrame, config: ReplayConf
 
 
 def judge_instructions(
-    plan: ReplayPlan, table: ClipTable, reader: InstructionReader, encode: Encode
+    plan: ReplayPlan, table: ClipTable, reader: Reader, encode: Encode
 ) -> dict[int, Judgement]:
     """What each instruction is about: its target tag's clips when the log names one,
     else the clips whose text is about its phrase (z >= MATCH_Z, as the ranker's "only").

@@ -33,7 +33,7 @@ import polars as pl
 
 from embeddings.encoders import TextEncoder
 from feed.core.manifest import ManifestEntry, parse_entry
-from feed.core.steering import Glossary, InstructionReader, load_reader
+from feed.core.steering import Glossary, Reader, load_reader
 from feed.experiments.clips import ClipTable, build_clip_table
 from feed.experiments.config import ExperimentConfig, VariantConfig
 from feed.experiments.heldout import (
@@ -202,7 +202,7 @@ def collect_logs(
     out: Path,
     engine: ClipStore,
     table: ClipTable,
-    reader: InstructionReader,
+    reader: Reader,
     work: Path,
     stages: Stages,
 ) -> Logs:
@@ -307,7 +307,7 @@ def run_experiment(
     *,
     config_text: str | None = None,
     stages: Stages | None = None,
-    reader: InstructionReader | None = None,
+    reader: Reader | None = None,
 ) -> RunResult:
     """Build the catalog, get the logs, replay every variant, summarise and report.
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from feed.core.ranking import RankWeights
-from feed.core.steering import InstructionReader, load_reader
+from feed.core.steering import Reader, load_reader
 from feed.services import snapshot
 from feed.services.accounts import Accounts, MadeForYou
 from feed.services.clips import ClipStore
@@ -46,7 +46,7 @@ class FeedService:
         clips: ClipStore,
         users: UserState,
         log: EventLog,
-        reader: InstructionReader,
+        reader: Reader,
         *,
         weights: RankWeights | None = None,
         sources: Iterable[str] = SOURCES,
@@ -78,7 +78,7 @@ class FeedService:
 
     @classmethod
     def open(
-        cls, clips: ClipStore, home: Path, reader: InstructionReader | None = None,
+        cls, clips: ClipStore, home: Path, reader: Reader | None = None,
         urls: StoreURLs | None = None,
     ) -> FeedService:  # fmt: skip
         """A service over the user state and event log at `urls` (default: the embedded

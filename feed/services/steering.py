@@ -14,8 +14,8 @@ from feed.core.steering import (
     OPS,
     AmbiguousInstruction,
     InstructionError,
-    InstructionReader,
     ParsedOp,
+    Reader,
 )
 from feed.core.types import SteeringRecord, User
 from feed.services.errors import FeedError, Forbidden, NeedsConfirmation, NotFound
@@ -76,7 +76,7 @@ def in_force(
 class Steering:
     """Reading, storing and retracting steering ops."""
 
-    def __init__(self, users: UserState, reader: InstructionReader,
+    def __init__(self, users: UserState, reader: Reader,
                  phrases: PhraseRelevance) -> None:  # fmt: skip
         self.users = users
         self.reader = reader

@@ -95,16 +95,16 @@ def contrary(reader, op: str):
 
 @pytest.mark.parametrize(("text", "op"), [("cats make my day", "boost"),
                                           ("cats creep me out", "exclude")])  # fmt: skip
-def test_a_reading_the_neighbours_contradict_is_asked_about(reader, text, op):
-    assert reader.polarity is not None  # the shipped reader votes
-    assert [o.op for o in reader.read(text)] == [op]
+def test_a_reading_the_neighbours_contradict_is_asked_about(one_reader, text, op):
+    assert one_reader.polarity is not None  # the shipped reader votes
+    assert [o.op for o in one_reader.read(text)] == [op]
     with pytest.raises(AmbiguousInstruction) as asked:
-        contrary(reader, op).read(text)
+        contrary(one_reader, op).read(text)
     readings = {o.op for reading in asked.value.readings for o in reading}
     assert op in readings and len(readings) == 2
 
 
 @pytest.mark.parametrize(("text", "op"), [("more cats", "boost"), ("no cats", "exclude"),
                                           ("only cats", "only"), ("猫だけ", "only")])  # fmt: skip
-def test_a_cue_word_of_the_readings_own_polarity_outweighs_the_neighbours(reader, text, op):
-    assert [o.op for o in contrary(reader, "boost" if op == "only" else op).read(text)] == [op]
+def test_a_cue_word_of_the_readings_own_polarity_outweighs_the_neighbours(one_reader, text, op):
+    assert [o.op for o in contrary(one_reader, "boost" if op == "only" else op).read(text)] == [op]

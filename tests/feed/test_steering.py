@@ -28,6 +28,8 @@ from feed.core.steering import (
     Glossary,
     InstructionError,
     InstructionReader,
+    ParsedOp,
+    ReaderVote,
     _polarity_unclear,
     parse_instruction,
 )
@@ -157,22 +159,23 @@ def test_refuses_what_it_cannot_understand(reader, text, message):
         parse_instruction(text, reader)
 
 
-def test_an_ask_that_names_nothing_takes_the_span_the_tagger_nearly_marked(reader):
+def test_an_ask_that_names_nothing_takes_the_span_the_tagger_nearly_marked(one_reader):
     """With every concept tag taken away, the span the CRF would most readily mark is the
     topic, not the cue words or the filler around it."""
     text = normalise("can my feed have like more moray eels please")
-    tokens = reader.tokenizer.tokenize(text)
-    tags = ["O" if t in ("B", "I") else ("K" if t == "KB" else t) for t in reader.model.tag(tokens)]
+    tokens = one_reader.tokenizer.tokenize(text)
+    model = one_reader.model
+    tags = ["O" if t in ("B", "I") else ("K" if t == "KB" else t) for t in model.tag(tokens)]
     clause = Clause(0, len(text), ())
-    found = reader.model.likely_concept(tokens, tags, clause)
+    found = model.likely_concept(tokens, tags, clause)
     assert found is not None
     (start, end), share = found
     assert text[start:end] in ("moray eels", "eels") and 0.0 < share <= 1.0
     # Nothing but cue words and punctuation: no span can be a concept.
     bare = normalise("more, please")
-    bare_tokens = reader.tokenizer.tokenize(bare)
-    no_concepts = ["O" if t in ("B", "I") else t for t in reader.model.tag(bare_tokens)]
-    assert reader.model.likely_concept(bare_tokens, no_concepts, Clause(0, len(bare), ())) is None
+    bare_tokens = one_reader.tokenizer.tokenize(bare)
+    no_concepts = ["O" if t in ("B", "I") else t for t in model.tag(bare_tokens)]
+    assert model.likely_concept(bare_tokens, no_concepts, Clause(0, len(bare), ())) is None
 
 
 def test_a_request_whose_concept_the_tagger_missed_is_read_not_refused(reader):
@@ -181,21 +184,21 @@ def test_a_request_whose_concept_the_tagger_missed_is_read_not_refused(reader):
     assert ops(reader, text) == [("boost", "moose")]
 
 
-def test_unclear_polarity_asks_with_both_readings(reader):
+def test_unclear_polarity_asks_with_both_readings(one_reader):
     """A model torn between more and less asks instead of guessing."""
 
     class Torn:
-        classes = reader.model.classes
+        classes = one_reader.model.classes
 
         def tag(self, tokens):
-            return reader.model.tag(tokens)
+            return one_reader.model.tag(tokens)
 
         def op_probs(self, texts, clauses, tokens, vectors):
             p = {"boost": 0.45, "suppress": 0.05, "exclude": 0.4, "only": 0.05, "reset": 0.03,
                  "none": 0.02}  # fmt: skip
             return np.array([[p[c] for c in self.classes]] * len(clauses))
 
-    torn = InstructionReader(reader.tokenizer, Torn(), None, reader.glossary)  # type: ignore[arg-type]
+    torn = InstructionReader(one_reader.tokenizer, Torn(), None, one_reader.glossary)  # type: ignore[arg-type]
     with pytest.raises(AmbiguousInstruction) as caught:
         torn.read("sharks")
     assert [[(o.op, o.phrase) for o in r] for r in caught.value.readings] == [
@@ -499,13 +502,101 @@ def test_clip_text_names_its_emoji():
     assert embedding_text("hammerhead squad 🦈", "", ()) == "hammerhead squad shark"
 
 
-def test_a_reader_loaded_again_for_another_folder_leaves_its_model_there(reader, tmp_path):
-    """Child processes told to use another cache folder find the trained model in it."""
+class Gives:
+    """A reader that always reads the same: these ops, or this error."""
+
+    glossary = Glossary({})
+
+    def __init__(self, outcome: list[ParsedOp] | InstructionError) -> None:
+        self.outcome = outcome
+
+    def read(self, text: str) -> list[ParsedOp]:
+        if isinstance(self.outcome, InstructionError):
+            raise self.outcome
+        return list(self.outcome)
+
+
+MORE = [ParsedOp("boost", "cats", 1.6, "more cats")]
+MORE_MILDLY = [ParsedOp("boost", "cats", 0.5, "a bit more cats")]
+LESS = [ParsedOp("suppress", "cats", 1.0, "cats")]
+NONE_AT_ALL = [ParsedOp("exclude", "cats", 1.0, "cats")]
+
+
+def pairs(readings) -> list[list[tuple[str, str]]]:
+    return [[(o.op, o.phrase) for o in reading] for reading in readings]
+
+
+def test_the_reading_two_of_three_readers_give_is_applied():
+    # the first reader of the majority gives the weights
+    assert ReaderVote((Gives(LESS), Gives(MORE), Gives(MORE_MILDLY))).read("x") == MORE
+    refusals = (Gives(InstructionError("names nothing")), Gives(InstructionError("empty")))
+    with pytest.raises(InstructionError, match="names nothing"):
+        ReaderVote((Gives(MORE), *refusals)).read("x")
+    asked = AmbiguousInstruction("more or less?", (tuple(MORE), tuple(LESS)))
+    again = AmbiguousInstruction("more or less, again?", (tuple(MORE), tuple(LESS)))
+    with pytest.raises(AmbiguousInstruction) as caught:
+        ReaderVote((Gives(asked), Gives(LESS), Gives(again))).read("x")
+    assert caught.value is asked
+
+
+def test_readers_that_all_read_differently_ask_offering_every_reading():
+    with pytest.raises(AmbiguousInstruction) as caught:
+        ReaderVote((Gives(MORE), Gives(InstructionError("no")), Gives(LESS))).read("x")
+    assert pairs(caught.value.readings) == [[("boost", "cats")], [("suppress", "cats")]]
+    # a reader's own question offers its readings too, each reading once
+    asked = AmbiguousInstruction("?", (tuple(MORE_MILDLY), tuple(NONE_AT_ALL)))
+    with pytest.raises(AmbiguousInstruction) as caught:
+        ReaderVote((Gives(MORE), Gives(asked), Gives(LESS))).read("x")
+    assert pairs(caught.value.readings) == [
+        [("boost", "cats")], [("exclude", "cats")], [("suppress", "cats")]
+    ]  # fmt: skip
+
+
+def test_voting_readers_encode_each_clause_once_per_reading(reader):
+    """The three readers share the sentence vectors of one reading's clauses; a reading
+    after it encodes afresh (vectors move by ~1e-7 with their batch, and a reading must
+    depend on its text alone)."""
+    import dataclasses
+
+    from feed.core.steering import SharedVectors
+
+    encoded: list[str] = []
+    encode = reader.members[0].encode.encode
+
+    def counting(texts):
+        encoded.extend(texts)
+        return encode(texts)
+
+    vote = ReaderVote(tuple(
+        dataclasses.replace(m, encode=SharedVectors(counting), vote_encode=SharedVectors(counting))
+        for m in reader.members
+    ))  # fmt: skip
+    text = "less cats, more dogs"
+    assert vote.read(text) == reader.read(text)
+    assert len(encoded) == len(set(encoded)) == 2  # two clauses, encoded once for all three
+    vote.read(text)
+    assert len(encoded) == 4
+
+
+def test_a_reader_loaded_again_for_another_folder_leaves_its_models_there(
+    reader, model_cache, tmp_path
+):
+    """Child processes told to use another cache folder find the trained models in it,
+    linked rather than copied where the file system allows."""
+    import os
+
     from feed.core.intent import IntentModel
-    from feed.core.steering import load_reader
+    from feed.core.steering import READER_SEEDS, load_reader, member_folder
 
     assert load_reader(tmp_path) is reader
-    assert IntentModel.load(tmp_path / "intent", reader.model.fingerprint) is not None
+    saved = member_folder(model_cache, READER_SEEDS[0]) / "classifier.npz"
+    if saved.stat().st_dev == tmp_path.stat().st_dev:
+        assert os.path.samefile(saved, tmp_path / "intent" / "classifier.npz")
+    assert len(reader.members) == len(READER_SEEDS) == 3
+    for seed, member in zip(READER_SEEDS, reader.members, strict=True):
+        assert IntentModel.load(member_folder(tmp_path, seed), member.model.fingerprint)
+    fingerprints = {member.model.fingerprint for member in reader.members}
+    assert len(fingerprints) == 3  # each trained from its own expansion of the corpus
 
 
 def test_features_hash_to_the_columns_scikit_learn_gives():
@@ -605,15 +696,19 @@ def test_an_unchanged_corpus_is_not_expanded_again_to_find_its_model(tmp_path, m
 
     expanded = []
     corpus = [LabelledText("more cats", ())]
-    monkeypatch.setattr(steering_mod, "training_texts", lambda: expanded.append(1) or corpus)
+    monkeypatch.setattr(steering_mod, "training_texts",
+                        lambda seed: expanded.append(seed) or corpus)  # fmt: skip
     first = steering_mod._TrainingTexts(tmp_path, "enc").fingerprint()
-    assert first == fingerprint_of(corpus, "enc", steering_mod.CORPUS_SEED)
+    assert first == fingerprint_of(corpus, "enc", steering_mod.READER_SEEDS[0])
     assert len(expanded) == 1
     assert steering_mod._TrainingTexts(tmp_path, "enc").fingerprint() == first
     assert len(expanded) == 1  # read back, not expanded
     # another encoder, or a corpus file changed: expanded again
     assert steering_mod._TrainingTexts(tmp_path, "other").fingerprint() != first
     assert len(expanded) == 2
+    # another seed: the corpus expanded with that seed, under a fingerprint of its own
+    assert steering_mod._TrainingTexts(tmp_path, "enc", 1).fingerprint() != first
+    assert expanded[-1] == 1
     train = tmp_path / "train"
     train.mkdir()
     (train / "ops_en.toml").write_text("a = 1\n")
@@ -622,4 +717,4 @@ def test_an_unchanged_corpus_is_not_expanded_again_to_find_its_model(tmp_path, m
     (train / "ops_en.toml").write_text("a = 2\n")
     assert steering_mod.corpus_key("enc") != before
     steering_mod._TrainingTexts(tmp_path, "enc").fingerprint()
-    assert len(expanded) == 3
+    assert len(expanded) == 4

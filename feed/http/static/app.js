@@ -971,7 +971,7 @@
 
   const JAPANESE = /[\u3040-\u30ff\u3400-\u9fff]/;
 
-  /** The instruction read two ways: offer both readings; nothing is applied until one is picked. */
+  /** The instruction read more than one way: offer the readings; nothing is applied until one is picked. */
   function offerReadings(text, readings) {
     const japanese = JAPANESE.test(text);
     const title = el.steerChoices.querySelector("p");

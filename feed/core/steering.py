@@ -14,8 +14,8 @@ clause's cue words, and by the training clauses nearest the clause in meaning
 
 The engine reads with three such readers (`ReaderVote`), each trained from the corpus
 expanded with its own seed. The reading at least two of them give is the one applied;
-where all three differ, it asks, offering their readings. Measured on the four sets no
-reader learned from (README): inversions 48 → 40.
+where all three differ, or one reads a phrase the other way, it asks, offering their
+readings. Measured on the four sets no reader learned from (README): inversions 48 → 36.
 
 The Japanese glossary (data/lexicon/ja.toml) is no longer the gate for Japanese: it only
 lends English words to the English-only spaces (MiniLM, the CLIP text tower) when a
@@ -44,6 +44,7 @@ from typing import Literal, Protocol, cast
 import numpy as np
 
 from feed.core.intent import (
+    NEGATIVE,
     POSITIVE,
     Clause,
     ClauseCues,
@@ -414,7 +415,9 @@ class ReaderVote:
     Readings are compared by kind (ops, a question, a refusal) and their (op, phrase)
     pairs; weights may differ, and the first member of the majority gives them. Where
     every member reads differently the engine cannot tell what was meant, so it asks,
-    offering every reading the members gave or asked about.
+    offering every reading the members gave or asked about. It asks too where the majority
+    reads a phrase one way and another member reads that phrase the other way (more
+    against less): polarity is applied only when no reader contradicts it.
     """
 
     members: tuple[Reader, ...]
@@ -431,10 +434,12 @@ class ReaderVote:
         finally:
             _VOTE_VECTORS.reset(shared)
         keys = [key for key, _ in outcomes]
-        agreed = next((r for k, r in outcomes if keys.count(k) * 2 > len(outcomes)), None)
+        majority = next((k for k in keys if keys.count(k) * 2 > len(outcomes)), None)
+        agreed = next((r for k, r in outcomes if k == majority), None)
         if isinstance(agreed, InstructionError):
             raise agreed
-        if agreed is not None:
+        others = [r for k, r in outcomes if k != majority]
+        if agreed is not None and not _contradicted(agreed, others):
             return agreed
         offered: dict[tuple[tuple[str, str], ...], tuple[ParsedOp, ...]] = {}
         for _, result in outcomes:
@@ -473,6 +478,21 @@ class SharedVectors:
         if missing:
             known.update(zip(missing, self.encode(missing), strict=True))
         return np.stack([known[t] for t in texts])
+
+
+def _contradicted(
+    ops: list[ParsedOp], results: Sequence[list[ParsedOp] | InstructionError]
+) -> bool:
+    """Whether another reader read a phrase of `ops` with the opposite polarity (a
+    reading, not a question: a reader that asked was unsure, not of the other mind)."""
+    more = {o.phrase for o in ops if o.op in POSITIVE}
+    less = {o.phrase for o in ops if o.op in NEGATIVE}
+    return any(
+        (o.op in POSITIVE and o.phrase in less) or (o.op in NEGATIVE and o.phrase in more)
+        for result in results
+        if not isinstance(result, InstructionError)
+        for o in result
+    )
 
 
 _Outcome = tuple[tuple[str, tuple[tuple[str, str], ...]], "list[ParsedOp] | InstructionError"]

@@ -528,7 +528,11 @@ def pairs(readings) -> list[list[tuple[str, str]]]:
 
 def test_the_reading_two_of_three_readers_give_is_applied():
     # the first reader of the majority gives the weights
-    assert ReaderVote((Gives(LESS), Gives(MORE), Gives(MORE_MILDLY))).read("x") == MORE
+    dogs = [ParsedOp("boost", "dogs", 1.0, "dogs")]
+    assert ReaderVote((Gives(dogs), Gives(MORE), Gives(MORE_MILDLY))).read("x") == MORE
+    # a reader that asked was unsure, not of the other mind
+    unsure = AmbiguousInstruction("?", (tuple(MORE), tuple(LESS)))
+    assert ReaderVote((Gives(unsure), Gives(MORE), Gives(MORE_MILDLY))).read("x") == MORE
     refusals = (Gives(InstructionError("names nothing")), Gives(InstructionError("empty")))
     with pytest.raises(InstructionError, match="names nothing"):
         ReaderVote((Gives(MORE), *refusals)).read("x")
@@ -537,6 +541,12 @@ def test_the_reading_two_of_three_readers_give_is_applied():
     with pytest.raises(AmbiguousInstruction) as caught:
         ReaderVote((Gives(asked), Gives(LESS), Gives(again))).read("x")
     assert caught.value is asked
+
+
+def test_a_reader_that_reads_a_phrase_the_other_way_makes_the_vote_ask():
+    with pytest.raises(AmbiguousInstruction) as caught:
+        ReaderVote((Gives(MORE), Gives(NONE_AT_ALL), Gives(MORE_MILDLY))).read("x")
+    assert pairs(caught.value.readings) == [[("boost", "cats")], [("exclude", "cats")]]
 
 
 def test_readers_that_all_read_differently_ask_offering_every_reading():

@@ -705,6 +705,7 @@ def load_reader(
     `sentence_vectors`, the multilingual sentence vector of each masked clause is a
     classifier feature.
     """
+    say = progress or (lambda message: log.info("instruction reader: %s", message))
     with _READERS_LOCK:
         if sentence_vectors in _READERS:
             reader, saved_in = _READERS[sentence_vectors]
@@ -737,9 +738,9 @@ def load_reader(
                 )  # fmt: skip
                 model = train_intent_model(texts.texts(), tokenizer, folder, encode=encode,
                                            encoder_id=encoder_id, seed=seed,
-                                           progress=progress)  # fmt: skip
+                                           progress=say)  # fmt: skip
             # The polarity vote reads with the same multilingual encoder.
-            polarity, vote_encode = _polarity_memory(texts, model, folder, progress)
+            polarity, vote_encode = _polarity_memory(texts, model, folder, say)
             shared = [None if e is None else SharedVectors(e) for e in (encode, vote_encode)]
             members.append(
                 InstructionReader(tokenizer, model, shared[0], glossary, polarity, shared[1])

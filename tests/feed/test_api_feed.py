@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support import steering_catalog_entries, steering_catalog_rows
 
-from feed.core.steering import AmbiguousInstruction, ParsedOp
+from feed.core.steering import AmbiguousInstruction, ParsedOp, ReaderVote
 from feed.http.app import create_app
 from feed.services.clips import ClipStore
 from feed.settings import Settings
@@ -177,6 +177,39 @@ def test_unclear_instruction_needs_confirmation_then_the_reading_picked_applies(
     assert [(a["op"], a["phrase"]) for a in r.json()["applied"]] == [("suppress", "horror")]
     bad = {"text": "x", "reading": [{"op": "boost", "phrase": "  "}]}
     assert client.post("/v1/steer", json=bad, headers=h).status_code == 422
+
+
+def test_readers_that_all_read_differently_offer_each_reading_and_the_one_picked_applies(
+    client, monkeypatch
+):
+    """Three voting readers that split a concept three ways: the answer offers all three
+    readings, and applies nothing until one is picked."""
+    service = client.app.state.context.service
+    glossary = service.reader.glossary
+
+    class Reads:
+        def __init__(self, *phrases: str) -> None:
+            self.glossary = glossary
+            self.phrases = phrases
+
+        def read(self, text):
+            return [ParsedOp("boost", p, 1.0, text) for p in self.phrases]
+
+    vote = ReaderVote((Reads("ballet"), Reads("ballet", "dancing"), Reads("ballet dancing")))
+    monkeypatch.setattr(service.steering, "reader", vote)
+    h = signup(client, "spans")
+    r = client.post("/v1/steer", json={"text": "more ballet dancing vids"}, headers=h)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "needs_confirmation" and body["applied"] == []
+    offered = [[(o["op"], o["phrase"]) for o in x["ops"]] for x in body["needs_confirmation"]]
+    assert offered == [[("boost", "ballet")], [("boost", "ballet"), ("boost", "dancing")],
+                       [("boost", "ballet dancing")]]  # fmt: skip
+    assert client.get("/v1/steer", headers=h).json()["items"] == []
+    chosen = body["needs_confirmation"][2]["ops"]
+    r = client.post("/v1/steer", json={"text": "more ballet dancing vids", "reading": chosen},
+                    headers=h)  # fmt: skip
+    assert [(a["op"], a["phrase"]) for a in r.json()["applied"]] == [("boost", "ballet dancing")]
 
 
 def test_events_outside_a_sane_window_are_refused_and_batches_are_rate_limited(

@@ -35,7 +35,7 @@ import sys
 import threading
 import tomllib
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -441,7 +441,7 @@ class ReaderVote:
         others = [r for k, r in outcomes if k != majority]
         if agreed is not None and not _contradicted(agreed, others):
             return agreed
-        offered: dict[tuple[tuple[str, str], ...], tuple[ParsedOp, ...]] = {}
+        offered: dict[_Pairs, tuple[ParsedOp, ...]] = {}
         for _, result in outcomes:
             if isinstance(result, AmbiguousInstruction):
                 readings = result.readings
@@ -450,7 +450,7 @@ class ReaderVote:
             else:
                 readings = (tuple(result),)
             for reading in readings:
-                offered.setdefault(tuple((o.op, o.phrase) for o in reading), reading)
+                offered.setdefault(_pairs(reading), reading)
         raise AmbiguousInstruction(f"not sure how to read {text!r}", tuple(offered.values()))
 
 
@@ -495,7 +495,13 @@ def _contradicted(
     )
 
 
-_Outcome = tuple[tuple[str, tuple[tuple[str, str], ...]], "list[ParsedOp] | InstructionError"]
+_Pairs = tuple[tuple[str, str], ...]
+_Outcome = tuple[tuple[str, _Pairs], "list[ParsedOp] | InstructionError"]
+
+
+def _pairs(ops: Iterable[ParsedOp]) -> _Pairs:
+    """The (op, phrase) of each op: what readings are compared by (weights aside)."""
+    return tuple((o.op, o.phrase) for o in ops)
 
 
 def _outcome(reader: Reader, text: str) -> _Outcome:
@@ -503,11 +509,10 @@ def _outcome(reader: Reader, text: str) -> _Outcome:
     try:
         ops = reader.read(text)
     except AmbiguousInstruction as exc:
-        pairs = tuple((o.op, o.phrase) for reading in exc.readings for o in reading)
-        return ("ask", pairs), exc
+        return ("ask", _pairs(o for reading in exc.readings for o in reading)), exc
     except InstructionError as exc:
         return ("refused", ()), exc
-    return ("ops", tuple((o.op, o.phrase) for o in ops)), ops
+    return ("ops", _pairs(ops)), ops
 
 
 _Read = tuple[list[str], tuple[ParsedOp, ...], tuple[ParsedOp, ...]]
@@ -741,10 +746,10 @@ def load_reader(
                                            progress=say)  # fmt: skip
             # The polarity vote reads with the same multilingual encoder.
             polarity, vote_encode = _polarity_memory(texts, model, folder, say)
-            shared = [None if e is None else SharedVectors(e) for e in (encode, vote_encode)]
-            members.append(
-                InstructionReader(tokenizer, model, shared[0], glossary, polarity, shared[1])
-            )
+            members.append(InstructionReader(
+                tokenizer, model, None if encode is None else SharedVectors(encode), glossary,
+                polarity, None if vote_encode is None else SharedVectors(vote_encode),
+            ))  # fmt: skip
         reader = ReaderVote(tuple(members))
         _READERS[sentence_vectors] = (reader, cache_dir)
         return reader

@@ -476,7 +476,7 @@ class PhraseRelevance:
         # Multilingual towers first: USE encodes a phrase in about 2.5 ms against MiniLM's
         # 8-10, so its search (`_search_early`) runs while MiniLM encodes.
         encoders = self.clips.encoders
-        for channel in sorted(texts, key=lambda c: not getattr(encoders[c], "multilingual", False)):
+        for channel in sorted(texts, key=lambda c: not _multilingual(encoders[c])):
             made[channel] = encoders[channel].encode_texts([texts[channel]])[0]
             if ready is not None:
                 ready(channel, made[channel])
@@ -494,7 +494,7 @@ class PhraseRelevance:
         english = self.english(phrase)
         texts = {}
         for channel, encoder in self.clips.encoders.items():
-            if getattr(encoder, "multilingual", False):
+            if _multilingual(encoder):
                 texts[channel] = spoken
             elif english:
                 texts[channel] = english
@@ -559,8 +559,7 @@ class PhraseRelevance:
         """True when some channel can compare this phrase with clips (a multilingual one
         only once it holds vectors: homes from before it existed lack them)."""
         return any(
-            len(self.clips.indexes[channel])
-            or not getattr(self.clips.encoders[channel], "multilingual", False)
+            len(self.clips.indexes[channel]) or not _multilingual(self.clips.encoders[channel])
             for channel in self.channel_texts(phrase)
         )
 
@@ -675,3 +674,8 @@ def _newest(rows: np.ndarray, most: int) -> np.ndarray:
     a share of the catalog (75,000 "cats" in a million), all of them at the match bar;
     scoring every one would grow with the catalog."""
     return rows[-most:] if len(rows) > most else rows
+
+
+def _multilingual(encoder: object) -> bool:
+    """True for an encoder that reads any language (USE); English-only ones lack the flag."""
+    return bool(getattr(encoder, "multilingual", False))

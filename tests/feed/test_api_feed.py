@@ -16,7 +16,9 @@ ROWS = steering_catalog_rows()
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, text_encoder):
+def client(tmp_path_factory, text_encoder, reader):
+    # `reader` loads the readers from the run's model cache first; the app then finds
+    # them loaded rather than training them into its own home.
     home = tmp_path_factory.mktemp("api-feed")
     engine = ClipStore(home, text_encoder, None)
     engine.ingest(steering_catalog_entries())

@@ -286,11 +286,14 @@ class FeedPages:
         at = [np.searchsorted(pool, rows) for _, rows, _ in fetched]
         kept: list[list[int]] = [[] for _ in fetched]
         start = [0] * len(fetched)
+        # Rows each source may still have scored (see SCORED_SHARE); rows refused unscored
+        # (seen, hidden, not allowed) cost it nothing.
+        budget = [max(SCORED_SHARE * cap, GATE_CHUNK) for _, _, cap in fetched]
         while True:  # rounds: each source's next rows, all tested at once
             asks = []
             for i, (_, rows, cap) in enumerate(fetched):
                 need = cap - len(kept[i])
-                if need > 0 and start[i] < len(rows):
+                if need > 0 and start[i] < len(rows) and budget[i] > 0:
                     asks.append((i, start[i], start[i] + max(2 * need, GATE_CHUNK), need))
             if not asks:
                 break
@@ -298,6 +301,7 @@ class FeedPages:
             for i, a, b, need in asks:
                 rows = fetched[i][1]
                 kept[i] += rows[a:b][gate.allowed(at[i][a:b])][:need].tolist()
+                budget[i] -= int(np.count_nonzero(~gate.blocked[at[i][a:b]]))
                 start[i] = b
         found: dict[int, list[str]] = {}
         for (source, _, _), rows_kept in zip(fetched, kept, strict=True):
@@ -350,6 +354,11 @@ def _reasons(item: ScoredItem, steering: dict[str, SteeringRecord], clip: Clip) 
 _NO_ROWS = np.empty(0, dtype=np.int64)
 # Fewest rows a source offers in a round (it offers twice what it still lacks, at least this).
 GATE_CHUNK = 64
+# A source has at most this many times its share of rows scored by the hard ops. Under an
+# "only", the hard ops refuse almost every row of the other sources; without a bound, each
+# page scored every row they fetched (a boost's 2,400 best matches among them: about 8,000
+# rows a page at 1,000,000 clips), to keep next to none of them.
+SCORED_SHARE = 2
 
 
 class _Gate:

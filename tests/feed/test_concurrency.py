@@ -18,11 +18,11 @@ from feed.services.feed import FeedService, NotFound
 NOW = 1_800_000_000.0
 
 
-def test_readers_and_writers_together_leave_a_consistent_engine(tmp_path, make_engine):
+def test_readers_and_writers_together_leave_a_consistent_engine(tmp_path, make_engine, reader):
     engine = make_engine(tmp_path / "home")
     base = steering_catalog_entries()
     engine.ingest(base, now=NOW - 3600)
-    service = FeedService.open(engine, tmp_path / "home")
+    service = FeedService.open(engine, tmp_path / "home", reader)
     users = [service.accounts.create_user(f"reader{i}", NOW)[0] for i in range(4)]
     new_entries = [
         parse_entry(
@@ -94,12 +94,12 @@ def test_readers_and_writers_together_leave_a_consistent_engine(tmp_path, make_e
     service.close()
 
 
-def test_a_page_ranks_over_one_snapshot_when_an_upload_lands_midway(tmp_path, make_engine):
+def test_a_page_ranks_over_one_snapshot_when_an_upload_lands_midway(tmp_path, make_engine, reader):
     """An upload between a page's snapshot and its steering relevance used to make
     relevance over the newer, longer snapshot: its rows no longer lined up (IndexError)."""
     engine = make_engine(tmp_path / "home")
     engine.ingest(steering_catalog_entries(), now=NOW - 3600)
-    service = FeedService.open(engine, tmp_path / "home")
+    service = FeedService.open(engine, tmp_path / "home", reader)
     user, _ = service.accounts.create_user("steady", NOW)
     service.steering.steer(user, "more storms at sea", NOW)
     for warming in service.phrases.warming():

@@ -63,7 +63,7 @@ def test_demo_spec_path_is_shipped():
     assert DEMO_SPEC.is_file()
 
 
-def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, make_engine):
+def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, make_engine, reader):
     from feed.services.demo import read_demo_cameos, record_demo_consent
     from feed.services.feed import FeedError, FeedService
 
@@ -72,7 +72,7 @@ def test_every_demo_cameo_has_consent_on_record_and_it_is_enforced(tmp_path, mak
     handles = {h for line in cameo_lines for h in line.raw["cameos"]}
     assert handles == {c.handle for c in read_demo_cameos()}
     engine = make_engine(tmp_path / "home")
-    service = FeedService.open(engine, tmp_path / "home")
+    service = FeedService.open(engine, tmp_path / "home", reader)
     try:
         mika, _ = service.accounts.create_user("mika", 0.0)  # a real person who signed up first
         entries = [parse_entry(line.raw, n, None, 2000) for n, line in enumerate(cameo_lines, 1)]

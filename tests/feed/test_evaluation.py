@@ -15,7 +15,7 @@ NOW = 1_800_000_000.0
 
 
 @pytest.fixture(scope="module")
-def demo_service(tmp_path_factory, text_encoder):
+def demo_service(tmp_path_factory, text_encoder, reader):
     from feed.services.clips import ClipStore
 
     home = tmp_path_factory.mktemp("eval-home")
@@ -23,7 +23,7 @@ def demo_service(tmp_path_factory, text_encoder):
     spec = read_demo_spec()
     engine.ingest([parse_entry(line.raw, n, None, 2000) for n, line in enumerate(spec, 1)],
                   now=NOW - 3600)  # fmt: skip
-    service = FeedService.open(engine, home)
+    service = FeedService.open(engine, home, reader)
     yield service
     service.close()
 

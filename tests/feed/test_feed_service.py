@@ -26,11 +26,11 @@ _handles = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, text_encoder):
+def service(tmp_path_factory, text_encoder, reader):
     home = tmp_path_factory.mktemp("steer-home")
     engine = ClipStore(home, text_encoder, None)
     engine.ingest(steering_catalog_entries(), now=NOW - 86_400)
-    svc = FeedService.open(engine, home)
+    svc = FeedService.open(engine, home, reader)
     yield svc
     svc.close()
     engine.close()
@@ -157,6 +157,41 @@ def test_only_is_hard(service, text):
     page = service.pages.feed_page(user, 20, None, NOW)
     cats = [r["id"] for r in ROWS if r["topic"] == "cats"]
     assert page.items and {i.clip.id for i in page.items} <= set(cats)
+
+
+def test_sources_the_only_refuses_stop_after_their_share_of_scored_rows(service, monkeypatch):
+    """Under "only cats", the hard ops refuse nearly every row the other sources offer; each
+    source has at most SCORED_SHARE times its share scored, not every row it fetched, and
+    the page still shows cats alone."""
+    from feed.services import pages as pages_mod
+
+    user = fresh_user(service)
+    liked = [r["id"] for r in ROWS if r["topic"] == "dogs"][:5]
+    service.intake.record_events(user, [Event(c, "like", NOW) for c in liked], NOW)
+    service.steering.steer(user, "more anime style", NOW)
+    service.steering.steer(user, "only cats", NOW)
+    for source in pages_mod.PER_SOURCE:  # small caps, so the bound is below what is fetched
+        monkeypatch.setitem(pages_mod.PER_SOURCE, source, 4)
+    monkeypatch.setattr(pages_mod, "ONLY_POOL", 4)
+    monkeypatch.setattr(pages_mod, "GATE_CHUNK", 1)
+    scored = []  # rows whose relevance the gate asked for
+    real = pages_mod.z_many
+
+    def counting(matches, rows, *args):
+        if len(matches) == 1:  # the gate's hard op ("only"); scoring the page's ops has 2
+            scored.append(len(rows))
+        return real(matches, rows, *args)
+
+    monkeypatch.setattr(pages_mod, "z_many", counting)
+    cats = {r["id"] for r in ROWS if r["topic"] == "cats"}
+    pages = {}
+    for share in (10**9, 2):
+        monkeypatch.setattr(pages_mod, "SCORED_SHARE", share)
+        scored.clear()
+        page = service.pages.feed_page(user, 4, None, NOW)
+        assert page.items and {i.clip.id for i in page.items} <= cats
+        pages[share] = sum(scored)
+    assert pages[2] < pages[10**9]
 
 
 def test_boost_keeps_the_feed_personal(service):
@@ -308,6 +343,8 @@ def test_candidates_tested_in_rounds_are_those_tested_all_at_once(
     )
     for source in pages_mod.PER_SOURCE:  # small caps: sources need several rounds
         monkeypatch.setitem(pages_mod.PER_SOURCE, source, 4)
+    # Every source may score all it fetched, as in one round (the bound is tested above).
+    monkeypatch.setattr(pages_mod, "SCORED_SHARE", 10**9)
     scored = []  # rows × ops whose relevance a page asked for
     real = pages_mod.z_many
 

@@ -24,11 +24,11 @@ ROWS = steering_catalog_rows()
 
 
 @pytest.fixture
-def app_parts(tmp_path, text_encoder):
+def app_parts(tmp_path, text_encoder, reader):
     home = tmp_path / "home"
     engine = ClipStore(home, text_encoder, None)
     engine.ingest(steering_catalog_entries())
-    service = FeedService.open(engine, home)
+    service = FeedService.open(engine, home, reader)
     filler = GapFiller(service, SqliteJobStore(home / "jobs.sqlite"),
                        ProceduralProvider(RenderSpec(seconds=1.0)), home / "staging",
                        Budgets(per_user_daily=2, global_daily=6))  # fmt: skip

@@ -14,8 +14,9 @@ import json
 import re
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -139,9 +140,11 @@ class FeedPages:
         # Seeded by user and page, not session: with nothing changed, a new session
         # shows the same page (so retracting steering visibly restores it).
         seed = zlib.crc32(f"{user.id}:{page}".encode())
+        sources = partial(self._fetched, snap, taste_rows, liked=liked, follows=follows,
+                          made_rows=made_rows, seed=seed)  # fmt: skip
+        self._score_ahead(snap, steering, sources, blocked)
         matches = {r.id: self.phrases.match(r.phrase, snap) for r in steering}
-        found, gate = self._candidates(snap, taste_rows, steering, matches, liked, follows,
-                                       made_rows, blocked, seed)  # fmt: skip
+        found, gate = self._candidates(sources(steering, matches), steering, matches, blocked)
         rows = np.fromiter(found, dtype=np.int64, count=len(found))
         items: list[ScoredItem] = []
         if len(rows):
@@ -217,31 +220,46 @@ class FeedPages:
             found.append(snap.rows_for_seqs(seqs))
         return found
 
-    def _candidates(
+    def _score_ahead(
+        self,
+        snap: CatalogSnapshot,
+        steering: Sequence[SteeringRecord],
+        sources: Callable[..., list[Fetched]],
+        blocked: np.ndarray,
+    ) -> None:
+        """While a phrase new to this page warms up on its own thread, score the rows the
+        other sources will offer against the hard ops whose matches are ready. The gate
+        then finds their z kept (`PhraseMatch._known`) instead of scoring them after the
+        wait; what the page shows does not change."""
+        ready = {r.id: m for r in steering if (m := self.phrases.known(r.phrase, snap))}
+        if len(ready) == len(steering):
+            return  # nothing to wait for
+        filters = [ready[r.id] for r in steering if r.id in ready and r.op in HARD_OPS]
+        if not filters:
+            return
+        fetched = sources([r for r in steering if r.id in ready], ready)
+        rows = distinct(np.concatenate(
+            [rows[: _scored_most(cap)] for _, rows, cap in fetched] or [_NO_ROWS]
+        ))  # fmt: skip
+        z_many(filters, rows[~np.isin(rows, blocked)])
+
+    def _fetched(
         self,
         snap: CatalogSnapshot,
         taste_rows: list[np.ndarray],
         steering: Sequence[SteeringRecord],
         matches: dict[str, PhraseMatch],
+        *,
         liked: np.ndarray,
         follows: set[int],
         made_rows: np.ndarray,
-        blocked: np.ndarray,
         seed: int,
-    ) -> tuple[dict[int, list[str]], _Gate]:
-        """Rows from each named source, with the sources that found them, and the gate
-        that tested them.
-
-        Each source fetches its rows through an index (the vector indexes, the
-        snapshot's newest-first, per-creator and remix lists, the popularity short
-        list) a little deeper than it may bring; then each source keeps its first rows
-        that pass the gate: not what the page must not show (seen, hidden, not allowed by
-        a cameo, excluded, outside an "only"). Rows are tested in rounds: each source
-        offers its next rows (twice what it still lacks), all are tested at once, and a
-        source that still lacks rows offers more in the next round. A row no source could
-        keep is never scored; every row kept was tested.
-        """
-        fetched: list[tuple[str, np.ndarray, int]] = []  # (source, rows in order, how many)
+    ) -> list[Fetched]:
+        """(source, rows in order, how many it may bring) of each named source that found
+        rows. Each source fetches its rows through an index (the vector indexes, the
+        snapshot's newest-first, per-creator and remix lists, the popularity short list)
+        a little deeper than it may bring."""
+        fetched: list[Fetched] = []
         only = [r for r in steering if r.op == "only"]
         if only:
             # "only": the phrases' nearest matches, most relevant (to all of them) first.
@@ -279,16 +297,34 @@ class FeedPages:
         fetched.append(("explore", _draw(rng, len(snap), PER_SOURCE["explore"] * 4),
                         PER_SOURCE["explore"]))  # fmt: skip
         fetched.append(("made", made_rows, len(made_rows)))
-        fetched = [f for f in fetched if f[0] in self.sources and len(f[1])]
+        return [f for f in fetched if f[0] in self.sources and len(f[1])]
+
+    def _candidates(
+        self,
+        fetched: list[Fetched],
+        steering: Sequence[SteeringRecord],
+        matches: dict[str, PhraseMatch],
+        blocked: np.ndarray,
+    ) -> tuple[dict[int, list[str]], _Gate]:
+        """Rows from the sources (`_fetched`), with the sources that found them, and the
+        gate that tested them.
+
+        Each source keeps its first rows that pass the gate: not what the page must not
+        show (seen, hidden, not allowed by a cameo, excluded, outside an "only"). Rows are
+        tested in rounds: each source offers its next rows (twice what it still lacks),
+        all are tested at once, and a source that still lacks rows offers more in the next
+        round, until it has had `_scored_most` rows scored. A row no source could keep is
+        never scored; every row kept was tested.
+        """
         pool = distinct(np.concatenate([rows for _, rows, _ in fetched] or [_NO_ROWS]))
-        filters = [(r, matches[r.id]) for r in steering if r.op in ("exclude", "only")]
+        filters = [(r, matches[r.id]) for r in steering if r.op in HARD_OPS]
         gate = _Gate(pool, blocked, filters)
         at = [np.searchsorted(pool, rows) for _, rows, _ in fetched]
         kept: list[list[int]] = [[] for _ in fetched]
         start = [0] * len(fetched)
-        # Rows each source may still have scored (see SCORED_SHARE); rows refused unscored
-        # (seen, hidden, not allowed) cost it nothing.
-        budget = [max(SCORED_SHARE * cap, GATE_CHUNK) for _, _, cap in fetched]
+        # Rows each source may still have scored; rows refused unscored (seen, hidden,
+        # not allowed) cost it nothing.
+        budget = [_scored_most(cap) for _, _, cap in fetched]
         while True:  # rounds: each source's next rows, all tested at once
             asks = []
             for i, (_, rows, cap) in enumerate(fetched):
@@ -359,6 +395,14 @@ GATE_CHUNK = 64
 # page scored every row they fetched (a boost's 2,400 best matches among them: about 8,000
 # rows a page at 1,000,000 clips), to keep next to none of them.
 SCORED_SHARE = 2
+HARD_OPS = ("exclude", "only")
+# (source, rows in order, how many it may bring)
+Fetched = tuple[str, np.ndarray, int]
+
+
+def _scored_most(cap: int) -> int:
+    """How many of its rows a source that may bring `cap` has scored at most."""
+    return max(SCORED_SHARE * cap, GATE_CHUNK)
 
 
 class _Gate:

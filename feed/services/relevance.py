@@ -246,6 +246,14 @@ class PhraseRelevance:
         with self._lock:
             return (phrase, generation) in self._matches
 
+    def known(self, phrase: str, snap: CatalogSnapshot) -> PhraseMatch | None:
+        """The phrase's match against `snap` when it is made and no warm-up of the phrase
+        is under way; None otherwise. Never waits and never computes."""
+        with self._lock:
+            if phrase in self._warming:
+                return None
+            return self._matches.get((phrase, snap.generation))
+
     def match(
         self, phrase: str, snap: CatalogSnapshot | None = None, search_early: bool = False
     ) -> PhraseMatch:

@@ -194,6 +194,49 @@ def test_sources_the_only_refuses_stop_after_their_share_of_scored_rows(service,
     assert pages[2] < pages[10**9]
 
 
+def test_rows_are_scored_against_known_hard_ops_while_a_new_phrase_warms_up(service, monkeypatch):
+    """While a phrase new to the page is still warming up, the page scores the other
+    sources' rows against the exclusion it knows already, before it waits; the page is
+    the page it gives without waiting."""
+    from feed.services import pages as pages_mod
+
+    user = fresh_user(service)
+    service.steering.steer(user, "no horror", NOW)
+    service.pages.feed_page(user, 10, None, NOW)  # "horror" is known from here on
+    service.steering.steer(user, "more anime style", NOW)
+    phrases = service.pages.phrases
+    for warm_up in phrases.warming():  # done, so that only the page calls what is counted
+        warm_up.result()
+    real_known, real_match, real_z = phrases.known, phrases.match, pages_mod.z_many
+    order = []  # what the page did, in order
+
+    def known(phrase, snap):  # "anime style" still warming up
+        return None if phrase == "anime style" else real_known(phrase, snap)
+
+    def match(phrase, snap=None, **kw):
+        order.append(("match", phrase))
+        return real_match(phrase, snap, **kw)
+
+    def z_many(matches, rows, *args):
+        order.append(("scored", tuple(m.phrase for m in matches), len(rows)))
+        return real_z(matches, rows, *args)
+
+    monkeypatch.setattr(phrases, "match", match)
+    monkeypatch.setattr(pages_mod, "z_many", z_many)
+    monkeypatch.setattr(phrases, "known", known)
+    ahead = service.pages.feed_page(user, 10, None, NOW)
+    assert order[0][:2] == ("scored", ("horror",)) and order[0][2] > 0
+    assert order.index(("match", "anime style")) > 0
+    monkeypatch.setattr(phrases, "known", real_known)  # nothing warming: nothing ahead
+    order.clear()
+    again = service.pages.feed_page(user, 10, None, NOW)  # a new session: the same page
+    assert order[0][0] == "match"
+    assert [(i.clip.id, i.score) for i in ahead.items] == [
+        (i.clip.id, i.score) for i in again.items
+    ]
+    assert ahead.items
+
+
 def test_boost_keeps_the_feed_personal(service):
     """Among boosted anime clips, the ones closest to what the user likes come first."""
     user = fresh_user(service)

@@ -1073,16 +1073,15 @@ def watch_exclusions(
         return scoring(matches, rows)
 
     def candidates(
-        snap: Any, tastes: Any, steering: Sequence[Any], matches: dict[str, PhraseMatch],
-        *rest: Any,
-    ) -> dict[int, list[str]]:  # fmt: skip
+        fetched: Any, steering: Sequence[Any], matches: dict[str, PhraseMatch], *rest: Any
+    ) -> dict[int, list[str]]:
         excluded = {r.id for r in steering if r.op == "exclude"}
         watched = {
             i: WatchedMatch(**{f.name: getattr(m, f.name) for f in fields(PhraseMatch) if f.init})
             if i in excluded else m
             for i, m in matches.items()
         }  # fmt: skip
-        found = original(snap, tastes, steering, watched, *rest)
+        found = original(fetched, steering, watched, *rest)
         for i in excluded:
             asked = watched[i].asked  # type: ignore[attr-defined]
             seen.append((matches[i], asked[0] if asked else np.empty(0, np.int64)))

@@ -1059,9 +1059,11 @@ def watch_exclusions(
     """Note, for every exclusion in force, the candidates each page tests against it
     (appended to `seen`); returns the function that stops watching.
 
-    Within `FeedPages._candidates` an exclusion's match scores exactly the rows every
-    source fetched (through `z_many`), so a match standing in for it there sees the
-    page's candidates.
+    Within `FeedPages._candidates` an exclusion's match scores the rows the sources
+    offer the gate (through `z_many`), so a match standing in for it there sees the
+    page's candidates. The stand-in starts with no rows kept, so it scores again what
+    the real match kept (scored ahead, or by earlier pages); only the gate's first
+    round is noted.
     """
     original = pages._candidates
     scoring = pages_module.z_many
@@ -1074,7 +1076,7 @@ def watch_exclusions(
 
     def candidates(
         fetched: Any, steering: Sequence[Any], matches: dict[str, PhraseMatch], *rest: Any
-    ) -> dict[int, list[str]]:
+    ) -> tuple[dict[int, list[str]], Any]:
         excluded = {r.id for r in steering if r.op == "exclude"}
         watched = {
             i: WatchedMatch(**{f.name: getattr(m, f.name) for f in fields(PhraseMatch) if f.init})

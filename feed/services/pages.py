@@ -224,23 +224,24 @@ class FeedPages:
         self,
         snap: CatalogSnapshot,
         steering: Sequence[SteeringRecord],
-        sources: Callable[..., list[Fetched]],
+        sources: Callable[[Sequence[SteeringRecord], dict[str, PhraseMatch]], list[Source]],
         blocked: np.ndarray,
     ) -> None:
-        """While a phrase new to this page warms up on its own thread, score the rows the
-        other sources will offer against the hard ops whose matches are ready. The gate
-        then finds their z kept (`PhraseMatch._known`) instead of scoring them after the
-        wait; what the page shows does not change."""
+        """While a phrase of this page warms up on its own thread, score the rows the other
+        sources will offer in their first round against the hard ops whose matches are
+        made. The gate then finds their z kept (`PhraseMatch._known`) instead of scoring
+        them after the wait; the z are the same either way."""
+        if not any(self.phrases.warming_now(r.phrase) for r in steering):
+            return  # nothing to wait for, or the page computes it on its own thread
         ready = {r.id: m for r in steering if (m := self.phrases.known(r.phrase, snap))}
-        if len(ready) == len(steering):
-            return  # nothing to wait for
         filters = [ready[r.id] for r in steering if r.id in ready and r.op in HARD_OPS]
         if not filters:
             return
-        fetched = sources([r for r in steering if r.id in ready], ready)
-        rows = distinct(np.concatenate(
-            [rows[: _scored_most(cap)] for _, rows, cap in fetched] or [_NO_ROWS]
-        ))  # fmt: skip
+        offered = [
+            s.rows[: min(_first_round(s.cap), s.most)]
+            for s in sources([r for r in steering if r.id in ready], ready)
+        ]
+        rows = distinct(np.concatenate(offered or [_NO_ROWS]))
         z_many(filters, rows[~np.isin(rows, blocked)])
 
     def _fetched(
@@ -254,12 +255,11 @@ class FeedPages:
         follows: set[int],
         made_rows: np.ndarray,
         seed: int,
-    ) -> list[Fetched]:
-        """(source, rows in order, how many it may bring) of each named source that found
-        rows. Each source fetches its rows through an index (the vector indexes, the
-        snapshot's newest-first, per-creator and remix lists, the popularity short list)
-        a little deeper than it may bring."""
-        fetched: list[Fetched] = []
+    ) -> list[Source]:
+        """Each named source that found rows. Each fetches its rows through an index (the
+        vector indexes, the snapshot's newest-first, per-creator and remix lists, the
+        popularity short list) a little deeper than it may bring."""
+        fetched: list[Source] = []
         only = [r for r in steering if r.op == "only"]
         if only:
             # "only": the phrases' nearest matches, most relevant (to all of them) first.
@@ -267,14 +267,17 @@ class FeedPages:
                 [self.phrases.nearest(matches[r.id], FETCH_DEPTH)[0] for r in only]
             ))  # fmt: skip
             z = np.minimum.reduce(z_many([matches[r.id] for r in only], hits))
-            fetched.append(("steer", hits[np.argsort(-z, kind="stable")], ONLY_POOL))
+            # The page's main supply under an "only": every row it fetched may be scored.
+            ranked = hits[np.argsort(-z, kind="stable")]
+            fetched.append(Source("steer", ranked, ONLY_POOL, len(ranked)))
         for rows in taste_rows:
-            fetched.append(("taste", rows, PER_SOURCE["taste"]))
+            fetched.append(Source.of("taste", rows, PER_SOURCE["taste"]))
         for r in steering:
             if r.op == "boost":
                 hits, _ = self.phrases.nearest(matches[r.id], FETCH_DEPTH)
-                fetched.append(("steer", hits, PER_SOURCE["steer"]))
-        fetched.append(("fresh", snap.newest_first[: PER_SOURCE["fresh"] * 4], PER_SOURCE["fresh"]))
+                fetched.append(Source.of("steer", hits, PER_SOURCE["steer"]))
+        newest = snap.newest_first[: PER_SOURCE["fresh"] * 4]
+        fetched.append(Source.of("fresh", newest, PER_SOURCE["fresh"]))
         if follows:
             mine = np.concatenate(
                 [
@@ -285,23 +288,23 @@ class FeedPages:
                 or [_NO_ROWS]
             )
             mine = mine[np.argsort(-snap.created_at[mine], kind="stable")]
-            fetched.append(("social", mine, PER_SOURCE["social"]))
+            fetched.append(Source.of("social", mine, PER_SOURCE["social"]))
         if len(liked):
             remixes = np.concatenate([snap.remixes.get(int(r), _NO_ROWS) for r in liked])
             originals = snap.remix_of_row[liked]
-            fetched.append(("remix", np.concatenate([np.sort(remixes), originals[originals >= 0]]),
-                            PER_SOURCE["remix"]))  # fmt: skip
+            remix = np.concatenate([np.sort(remixes), originals[originals >= 0]])
+            fetched.append(Source.of("remix", remix, PER_SOURCE["remix"]))
         popular = self.snapshots.most_popular(snap)[: PER_SOURCE["popular"] * 2]
-        fetched.append(("popular", popular, PER_SOURCE["popular"]))
+        fetched.append(Source.of("popular", popular, PER_SOURCE["popular"]))
         rng = np.random.default_rng(seed)
-        fetched.append(("explore", _draw(rng, len(snap), PER_SOURCE["explore"] * 4),
-                        PER_SOURCE["explore"]))  # fmt: skip
-        fetched.append(("made", made_rows, len(made_rows)))
-        return [f for f in fetched if f[0] in self.sources and len(f[1])]
+        drawn = _draw(rng, len(snap), PER_SOURCE["explore"] * 4)
+        fetched.append(Source.of("explore", drawn, PER_SOURCE["explore"]))
+        fetched.append(Source.of("made", made_rows, len(made_rows)))
+        return [f for f in fetched if f.name in self.sources and len(f.rows)]
 
     def _candidates(
         self,
-        fetched: list[Fetched],
+        fetched: list[Source],
         steering: Sequence[SteeringRecord],
         matches: dict[str, PhraseMatch],
         blocked: np.ndarray,
@@ -313,36 +316,36 @@ class FeedPages:
         show (seen, hidden, not allowed by a cameo, excluded, outside an "only"). Rows are
         tested in rounds: each source offers its next rows (twice what it still lacks),
         all are tested at once, and a source that still lacks rows offers more in the next
-        round, until it has had `_scored_most` rows scored. A row no source could keep is
-        never scored; every row kept was tested.
+        round, until it has had `Source.most` rows scored (rows refused unscored, as seen,
+        hidden or not allowed, do not count). A row no source could keep is never scored;
+        every row kept was tested.
         """
-        pool = distinct(np.concatenate([rows for _, rows, _ in fetched] or [_NO_ROWS]))
+        pool = distinct(np.concatenate([f.rows for f in fetched] or [_NO_ROWS]))
         filters = [(r, matches[r.id]) for r in steering if r.op in HARD_OPS]
         gate = _Gate(pool, blocked, filters)
-        at = [np.searchsorted(pool, rows) for _, rows, _ in fetched]
+        at = [np.searchsorted(pool, f.rows) for f in fetched]
         kept: list[list[int]] = [[] for _ in fetched]
         start = [0] * len(fetched)
-        # Rows each source may still have scored; rows refused unscored (seen, hidden,
-        # not allowed) cost it nothing.
-        budget = [_scored_most(cap) for _, _, cap in fetched]
+        budget = [f.most for f in fetched]  # rows each source may still have scored
         while True:  # rounds: each source's next rows, all tested at once
             asks = []
-            for i, (_, rows, cap) in enumerate(fetched):
-                need = cap - len(kept[i])
-                if need > 0 and start[i] < len(rows) and budget[i] > 0:
-                    asks.append((i, start[i], start[i] + max(2 * need, GATE_CHUNK), need))
+            for i, f in enumerate(fetched):
+                need = f.cap - len(kept[i])
+                if need > 0 and start[i] < len(f.rows) and budget[i] > 0:
+                    size = min(max(2 * need, GATE_CHUNK), budget[i])
+                    asks.append((i, start[i], start[i] + size, need))
             if not asks:
                 break
             gate.test(np.concatenate([at[i][a:b] for i, a, b, _ in asks]))
             for i, a, b, need in asks:
-                rows = fetched[i][1]
+                rows = fetched[i].rows
                 kept[i] += rows[a:b][gate.allowed(at[i][a:b])][:need].tolist()
                 budget[i] -= int(np.count_nonzero(~gate.blocked[at[i][a:b]]))
                 start[i] = b
         found: dict[int, list[str]] = {}
-        for (source, _, _), rows_kept in zip(fetched, kept, strict=True):
+        for f, rows_kept in zip(fetched, kept, strict=True):
             for row in rows_kept:
-                found.setdefault(row, []).append(source)
+                found.setdefault(row, []).append(f.name)
         return found, gate
 
     # -- cursors --------------------------------------------------------------
@@ -394,15 +397,30 @@ GATE_CHUNK = 64
 # "only", the hard ops refuse almost every row of the other sources; without a bound, each
 # page scored every row they fetched (a boost's 2,400 best matches among them: about 8,000
 # rows a page at 1,000,000 clips), to keep next to none of them.
+# The "only" source is not bound: it is the page's main supply.
 SCORED_SHARE = 2
 HARD_OPS = ("exclude", "only")
-# (source, rows in order, how many it may bring)
-Fetched = tuple[str, np.ndarray, int]
 
 
-def _scored_most(cap: int) -> int:
-    """How many of its rows a source that may bring `cap` has scored at most."""
-    return max(SCORED_SHARE * cap, GATE_CHUNK)
+@dataclass(frozen=True)
+class Source:
+    """A candidate source's rows for one page, best first: `cap` of them it may bring,
+    `most` of them it may have scored by the hard ops."""
+
+    name: str
+    rows: np.ndarray
+    cap: int
+    most: int
+
+    @classmethod
+    def of(cls, name: str, rows: np.ndarray, cap: int) -> Source:
+        """A source bound to SCORED_SHARE times its share."""
+        return cls(name, rows, cap, max(SCORED_SHARE * cap, GATE_CHUNK))
+
+
+def _first_round(cap: int) -> int:
+    """How many rows a source that may bring `cap` offers in its first round."""
+    return max(2 * cap, GATE_CHUNK)
 
 
 class _Gate:

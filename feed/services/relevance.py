@@ -254,6 +254,13 @@ class PhraseRelevance:
                 return None
             return self._matches.get((phrase, snap.generation))
 
+    def warming_now(self, phrase: str) -> bool:
+        """Whether a warm-up of the phrase is running on the warm-up thread (one still
+        queued is not: a page that needs it computes it on its own thread)."""
+        with self._lock:
+            pending = self._warming.get(phrase)
+        return pending is not None and pending.running()
+
     def match(
         self, phrase: str, snap: CatalogSnapshot | None = None, search_early: bool = False
     ) -> PhraseMatch:

@@ -159,82 +159,129 @@ def test_only_is_hard(service, text):
     assert page.items and {i.clip.id for i in page.items} <= set(cats)
 
 
-def test_sources_the_only_refuses_stop_after_their_share_of_scored_rows(service, monkeypatch):
+@pytest.mark.parametrize("instructions", [["only cats"], ["only cats", "no anime style"]])
+def test_sources_the_only_refuses_stop_after_their_share_of_scored_rows(
+    service, monkeypatch, instructions
+):
     """Under "only cats", the hard ops refuse nearly every row the other sources offer; each
-    source has at most SCORED_SHARE times its share scored, not every row it fetched, and
-    the page still shows cats alone."""
+    of them has at most SCORED_SHARE times its share scored, not every row it fetched. The
+    "only" source itself is not bound, so the page still fills, with cats alone (and, with
+    an exclusion among them, none of what it excludes)."""
     from feed.services import pages as pages_mod
 
     user = fresh_user(service)
     liked = [r["id"] for r in ROWS if r["topic"] == "dogs"][:5]
     service.intake.record_events(user, [Event(c, "like", NOW) for c in liked], NOW)
-    service.steering.steer(user, "more anime style", NOW)
-    service.steering.steer(user, "only cats", NOW)
+    for text in ["more sports", *instructions]:
+        service.steering.steer(user, text, NOW)
+    for warm_up in service.pages.phrases.warming():  # nothing scored off the page's thread
+        warm_up.result()
     for source in pages_mod.PER_SOURCE:  # small caps, so the bound is below what is fetched
         monkeypatch.setitem(pages_mod.PER_SOURCE, source, 4)
     monkeypatch.setattr(pages_mod, "ONLY_POOL", 4)
     monkeypatch.setattr(pages_mod, "GATE_CHUNK", 1)
-    scored = []  # rows whose relevance the gate asked for
-    real = pages_mod.z_many
+    scored = []  # rows the gate tested against the hard ops
+    real_test = pages_mod._Gate.test
 
-    def counting(matches, rows, *args):
-        if len(matches) == 1:  # the gate's hard op ("only"); scoring the page's ops has 2
-            scored.append(len(rows))
-        return real(matches, rows, *args)
+    def test(gate, at):
+        scored.append(int(np.count_nonzero((gate.state[at] < 0) & ~gate.blocked[at])))
+        return real_test(gate, at)
 
-    monkeypatch.setattr(pages_mod, "z_many", counting)
+    monkeypatch.setattr(pages_mod._Gate, "test", test)
     cats = {r["id"] for r in ROWS if r["topic"] == "cats"}
-    pages = {}
+    anime = {r["id"] for r in ROWS if r["look"] == "anime"}
+    tested = {}
     for share in (10**9, 2):
         monkeypatch.setattr(pages_mod, "SCORED_SHARE", share)
         scored.clear()
         page = service.pages.feed_page(user, 4, None, NOW)
-        assert page.items and {i.clip.id for i in page.items} <= cats
-        pages[share] = sum(scored)
-    assert pages[2] < pages[10**9]
+        shown = {i.clip.id for i in page.items}
+        assert len(shown) == 4 and shown <= cats
+        if len(instructions) > 1:
+            assert not shown & anime
+        tested[share] = sum(scored)
+    assert tested[2] < tested[10**9]
 
 
-def test_rows_are_scored_against_known_hard_ops_while_a_new_phrase_warms_up(service, monkeypatch):
-    """While a phrase new to the page is still warming up, the page scores the other
-    sources' rows against the exclusion it knows already, before it waits; the page is
-    the page it gives without waiting."""
+@pytest.fixture
+def sampled_service(tmp_path, text_encoder, reader, monkeypatch):
+    """A feed service over the steering catalog as a large catalog is served: phrase
+    statistics from a sample (as over SAMPLE_ROWS clips), so matches keep the z of rows
+    they score, and a phrase's best matches far fewer than the catalog's rows."""
     from feed.services import pages as pages_mod
+    from feed.services import relevance as relevance_mod
+    from feed.services import snapshot as snapshot_mod
 
+    monkeypatch.setattr(snapshot_mod, "SAMPLE_ROWS", 32)
+    monkeypatch.setattr(relevance_mod, "FETCH_DEPTH", 8)
+    monkeypatch.setattr(pages_mod, "FETCH_DEPTH", 8)
+    home = tmp_path / "home"
+    engine = ClipStore(home, text_encoder, None)
+    engine.ingest(steering_catalog_entries(), now=NOW - 86_400)
+    svc = FeedService.open(engine, home, reader)
+    assert len(svc.snapshots.current().sample) < len(ROWS)
+    yield svc
+    svc.close()
+    engine.close()
+
+
+def test_rows_are_scored_against_known_hard_ops_while_a_new_phrase_warms_up(
+    sampled_service, monkeypatch
+):
+    """While a phrase of the page is still warming up, the page scores the other sources'
+    rows against the exclusion it knows already, before it waits; after the wait the
+    exclusion scores only the new phrase's matches, and the page is the page it gives with
+    nothing warming."""
+    from feed.services import relevance as relevance_mod
+
+    service = sampled_service
     user = fresh_user(service)
-    service.steering.steer(user, "no horror", NOW)
-    service.pages.feed_page(user, 10, None, NOW)  # "horror" is known from here on
-    service.steering.steer(user, "more anime style", NOW)
     phrases = service.pages.phrases
-    for warm_up in phrases.warming():  # done, so that only the page calls what is counted
-        warm_up.result()
-    real_known, real_match, real_z = phrases.known, phrases.match, pages_mod.z_many
+    for text in ["no horror", "more anime style"]:
+        service.steering.steer(user, text, NOW)
+        for warm_up in phrases.warming():  # done: only the page scores what is counted
+            warm_up.result()
+    real_known, real_match, real_scored = phrases.known, phrases.match, relevance_mod._scored
     order = []  # what the page did, in order
 
-    def known(phrase, snap):  # "anime style" still warming up
+    def known(phrase, snap):
         return None if phrase == "anime style" else real_known(phrase, snap)
 
     def match(phrase, snap=None, **kw):
-        order.append(("match", phrase))
+        order.append(("match", phrase, None))
         return real_match(phrase, snap, **kw)
 
-    def z_many(matches, rows, *args):
-        order.append(("scored", tuple(m.phrase for m in matches), len(rows)))
-        return real_z(matches, rows, *args)
+    def scored(matches, rows):
+        order.append(("scored", {m.phrase for m in matches}, rows.copy()))
+        return real_scored(matches, rows)
 
-    monkeypatch.setattr(phrases, "match", match)
-    monkeypatch.setattr(pages_mod, "z_many", z_many)
+    monkeypatch.setattr(phrases, "warming_now", lambda phrase: phrase == "anime style")
     monkeypatch.setattr(phrases, "known", known)
+    monkeypatch.setattr(phrases, "match", match)
+    monkeypatch.setattr(relevance_mod, "_scored", scored)
     ahead = service.pages.feed_page(user, 10, None, NOW)
-    assert order[0][:2] == ("scored", ("horror",)) and order[0][2] > 0
-    assert order.index(("match", "anime style")) > 0
-    monkeypatch.setattr(phrases, "known", real_known)  # nothing warming: nothing ahead
+    waited = order.index(("match", "anime style", None))
+    before = [
+        rows for kind, which, rows in order[:waited] if kind == "scored" and "horror" in which
+    ]
+    assert before and sum(map(len, before)) > 0
+    snap = service.snapshots.current()
+    hits = set(
+        phrases.nearest(real_match("anime style", snap), relevance_mod.FETCH_DEPTH)[0].tolist()
+    )
+    for kind, which, rows in order[waited:]:
+        if kind == "scored" and "horror" in which:
+            assert set(rows.tolist()) <= hits  # the rest were scored ahead
+    # Nothing warming: nothing is scored ahead.
+    monkeypatch.setattr(phrases, "warming_now", lambda phrase: False)
+    monkeypatch.setattr(phrases, "known", real_known)
     order.clear()
     again = service.pages.feed_page(user, 10, None, NOW)  # a new session: the same page
     assert order[0][0] == "match"
+    assert ahead.items
     assert [(i.clip.id, i.score) for i in ahead.items] == [
         (i.clip.id, i.score) for i in again.items
     ]
-    assert ahead.items
 
 
 def test_boost_keeps_the_feed_personal(service):

@@ -238,7 +238,7 @@ class FeedPages:
         if not filters:
             return
         offered = [
-            s.rows[: min(_first_round(s.cap), s.most)]
+            s.rows[: min(_round(s.cap), s.most)]  # a first round: it lacks all it may bring
             for s in sources([r for r in steering if r.id in ready], ready)
         ]
         rows = distinct(np.concatenate(offered or [_NO_ROWS]))
@@ -332,7 +332,7 @@ class FeedPages:
             for i, f in enumerate(fetched):
                 need = f.cap - len(kept[i])
                 if need > 0 and start[i] < len(f.rows) and budget[i] > 0:
-                    size = min(max(2 * need, GATE_CHUNK), budget[i])
+                    size = min(_round(need), budget[i])
                     asks.append((i, start[i], start[i] + size, need))
             if not asks:
                 break
@@ -418,9 +418,10 @@ class Source:
         return cls(name, rows, cap, max(SCORED_SHARE * cap, GATE_CHUNK))
 
 
-def _first_round(cap: int) -> int:
-    """How many rows a source that may bring `cap` offers in its first round."""
-    return max(2 * cap, GATE_CHUNK)
+def _round(need: int) -> int:
+    """How many rows a source that still lacks `need` offers the gate in a round (before
+    its bound on rows scored)."""
+    return max(2 * need, GATE_CHUNK)
 
 
 class _Gate:

@@ -118,6 +118,14 @@ def steering_catalog_entries() -> list:
     ]
 
 
+def settle(phrases) -> None:
+    """Wait for every phrase warm-up of a `PhraseRelevance`, and for the deeper searches
+    they queue while they run (one look at `warming()` can miss those)."""
+    while pending := phrases.warming():
+        for future in pending:
+            future.result()
+
+
 # Source of a deterministic stand-in text encoder, for scripts run in a subprocess
 # (fault tests): no model to load, so a killed worker restarts in a moment.
 HASH_ENCODER = '''

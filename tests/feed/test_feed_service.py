@@ -13,7 +13,7 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
-from support import steering_catalog_entries, steering_catalog_rows
+from support import settle, steering_catalog_entries, steering_catalog_rows
 
 from feed.core.profile import Event
 from feed.services.clips import ClipStore
@@ -174,8 +174,7 @@ def test_sources_the_only_refuses_stop_after_their_share_of_scored_rows(
     service.intake.record_events(user, [Event(c, "like", NOW) for c in liked], NOW)
     for text in ["more sports", *instructions]:
         service.steering.steer(user, text, NOW)
-    for warm_up in service.pages.phrases.warming():  # nothing scored off the page's thread
-        warm_up.result()
+    settle(service.pages.phrases)  # nothing scored off the page's thread
     for source in pages_mod.PER_SOURCE:  # small caps, so the bound is below what is fetched
         monkeypatch.setitem(pages_mod.PER_SOURCE, source, 4)
     monkeypatch.setattr(pages_mod, "ONLY_POOL", 4)
@@ -239,8 +238,7 @@ def test_rows_are_scored_against_known_hard_ops_while_a_new_phrase_warms_up(
     phrases = service.pages.phrases
     for text in ["no horror", "more anime style"]:
         service.steering.steer(user, text, NOW)
-        for warm_up in phrases.warming():  # done: only the page scores what is counted
-            warm_up.result()
+        settle(phrases)  # done: only the page scores what is counted
     real_known, real_match, real_scored = phrases.known, phrases.match, relevance_mod._scored
     order = []  # what the page did, in order
 

@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 import pytest
+from support import settle
 
 from feed.core import ranking
 from feed.core.manifest import parse_entry
@@ -352,8 +353,7 @@ def test_a_warm_up_starts_each_search_as_soon_as_its_vector_is_made(store, monke
     alone = PhraseRelevance(clips, snapshots, Glossary({}))
     try:
         phrases.warm("heron by a lake")
-        while pending := phrases.warming():  # the warm-up, then the deeper search it queues
-            pending[0].result()
+        settle(phrases)  # the warm-up, then the deeper search it queues
         assert order == ["search text", "naming"]
         assert not phrases._early  # collected by the warm-up's own `nearest`
         best, z = settled_nearest(phrases, phrases.match("heron by a lake"), 3)

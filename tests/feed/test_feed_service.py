@@ -202,6 +202,69 @@ def test_sources_the_only_refuses_stop_after_their_share_of_scored_rows(
     assert tested[2] < tested[10**9]
 
 
+def test_a_source_has_no_more_rows_scored_than_its_bound(service, monkeypatch):
+    """A source the hard ops refuse row after row stops once it has had `Source.most` rows
+    scored: no round asks for more than it may still have scored, and rows refused
+    unscored (seen, hidden, not allowed) do not count against it."""
+    from feed.services import pages as pages_mod
+
+    monkeypatch.setattr(pages_mod, "GATE_CHUNK", 1)
+    user = fresh_user(service)
+    (only,) = service.steering.steer(user, "only cats", NOW)
+    settle(service.pages.phrases)
+    snap = service.snapshots.current()
+    topic = {r["id"]: r["topic"] for r in ROWS}
+    is_cat = np.array([topic[str(c)] == "cats" for c in snap.clip_ids])
+    cats, others = np.flatnonzero(is_cat), np.flatnonzero(~is_cat)
+    taste = pages_mod.Source.of("taste", others[:40], 4)
+    assert taste.most == 2 * 4
+    blocked = others[:3]  # as if seen: refused before any scoring
+    steer = pages_mod.Source("steer", cats, 4, len(cats))
+    matches = {only.id: service.pages.phrases.match(only.phrase, snap)}
+    found, gate = service.pages._candidates([steer, taste], [only], matches, blocked)
+    at = np.searchsorted(gate.pool, taste.rows)
+    scored = (gate.state[at] >= 0) & ~gate.blocked[at]
+    # Eight offered and five of them scored in the first round; the second asks for the
+    # three it may still have scored, not for another eight.
+    assert int(np.count_nonzero(scored)) == taste.most
+    assert all(topic[str(snap.clip_ids[r])] == "cats" for r in found)
+    assert sum("steer" in names for names in found.values()) == 4
+
+
+def test_the_only_source_is_not_bound(service, monkeypatch):
+    """The "only" source is the page's supply: when the exclusions refuse most of the
+    clips it ranks first, it reaches past twice its share until the page is full (here
+    the only source: the others bring nothing)."""
+    from feed.services import pages as pages_mod
+
+    user = fresh_user(service)
+    refused = ["no photorealistic", "no watercolor", "no claymation", "no film noir"]
+    for text in ["only cats", *refused]:
+        service.steering.steer(user, text, NOW)
+    settle(service.pages.phrases)
+    monkeypatch.setattr(pages_mod, "ONLY_POOL", 4)
+    monkeypatch.setattr(pages_mod, "GATE_CHUNK", 1)
+    monkeypatch.setattr(pages_mod, "SCORED_SHARE", 2)
+    for source in pages_mod.PER_SOURCE:  # no other source brings a cat
+        monkeypatch.setitem(pages_mod.PER_SOURCE, source, 0)
+    ranked = []
+    real = pages_mod.FeedPages._candidates
+
+    def candidates(pages, fetched, steering, matches, blocked):
+        ranked.extend(fetched[0].rows.tolist())  # the "only" source comes first
+        return real(pages, fetched, steering, matches, blocked)
+
+    monkeypatch.setattr(pages_mod.FeedPages, "_candidates", candidates)
+    page = service.pages.feed_page(user, 4, None, NOW)
+    snap = service.snapshots.current()
+    topic = {r["id"]: r["topic"] for r in ROWS}
+    shown = [i.clip.id for i in page.items]
+    assert len(shown) == 4 and all(topic[c] == "cats" for c in shown)
+    row_of = {str(c): r for r, c in enumerate(snap.clip_ids)}
+    # Some clip shown sits past the bound the other sources have (2 x 4 rows).
+    assert max(ranked.index(row_of[c]) for c in shown) >= 2 * 4
+
+
 @pytest.fixture
 def sampled_service(tmp_path, text_encoder, reader, monkeypatch):
     """A feed service over the steering catalog as a large catalog is served: phrase

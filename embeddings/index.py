@@ -28,6 +28,7 @@ A rebuild (`steerfeed reindex`, or tombstones past a tenth) folds both into one.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -58,6 +59,7 @@ HNSW_EF_SEARCH = 128
 HNSW_EF_PER_K = 2
 MANIFEST_VERSION = 1
 READ_AHEAD_BYTES = 4 << 20  # what `read_through` reads at a time
+MADV_POPULATE_READ = 22  # Linux 5.14 and later: fill a mapping's page tables (see `map_in`)
 
 
 class IndexMismatchError(RuntimeError):
@@ -560,6 +562,8 @@ class VectorIndex:
                     # 4.8 s cold for a million clips' 664 MB; read in order, 1.3 s.
                     read_through(mapped)
                 index = faiss.read_index(path, 0 if mapped is None else faiss.IO_FLAG_MMAP_IFC)
+                if mapped is not None:
+                    map_in(mapped)
             else:
                 mapped = None
                 index = faiss.deserialize_index(blob)
@@ -689,6 +693,32 @@ def read_through(path: Path) -> None:
                 pass
     except OSError as exc:  # gone meanwhile (a later save replaced it)
         log.debug("no read-through of %s: %s", path, exc)
+
+
+def map_in(path: Path) -> None:
+    """Fill in this process's page tables for every mapping of `path` (which
+    `read_through` has just put in the page cache), so that a search does not stop on a
+    page fault at each part of the index it is first to touch. At a million clips, 30 new
+    phrases' first searches in both spaces, in a fresh process: up to 5,048 faults and 27.6
+    ms for a search pair without it, none and 14.2 ms with it; filling in both indexes'
+    1.4 GB took 68 ms. Where the system cannot (not Linux, or a kernel before 5.14), the
+    faults come as before."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as fh:
+            maps = fh.readlines()
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    target = os.path.realpath(path)
+    for line in maps:
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6 or fields[5].rstrip("\n") != target:
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        if madvise(start, end - start, MADV_POPULATE_READ) != 0:
+            log.debug("no page tables filled in for %s: errno %d", path, ctypes.get_errno())
+            return
 
 
 def _inner(index: faiss.Index) -> Any:

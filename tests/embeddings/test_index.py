@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import mmap
+import os
+import sys
 from pathlib import Path
 
 import faiss
@@ -203,10 +206,12 @@ def test_a_loaded_hnsw_index_maps_its_file_and_grows_beside_it(tmp_path, rng, mo
     built = VectorIndex.build("text", "m", ids, vectors, generation=2)
     assert not built.mapped  # built in memory
     built.save(tmp_path)
-    # The file is read through, in order, before FAISS maps it (see read_through).
+    # The file is read through, in order, before FAISS maps it (see read_through), and
+    # its page tables are filled in after (see map_in).
     calls = []
     real_read_index = faiss.read_index
     monkeypatch.setattr(index_mod, "read_through", lambda path: calls.append(("read", path)))
+    monkeypatch.setattr(index_mod, "map_in", lambda path: calls.append(("fill", path)))
     monkeypatch.setattr(
         faiss,
         "read_index",
@@ -215,7 +220,8 @@ def test_a_loaded_hnsw_index_maps_its_file_and_grows_beside_it(tmp_path, rng, mo
     back = VectorIndex.load(tmp_path, "text", "m", 32)
     name = Path(calls[0][1]).name
     assert name.endswith(".faiss")
-    assert [(op, Path(p).name) for op, p in calls] == [("read", name), ("map", name)]
+    order = [(op, Path(p).name) for op, p in calls]
+    assert order == [("read", name), ("map", name), ("fill", name)]
     assert back.mapped
     lent = back.codes()
     assert lent is not None
@@ -376,6 +382,35 @@ def test_an_index_built_block_by_block_refuses_repeated_ids(rng, monkeypatch):
     ids[250] = 3
     with pytest.raises(ValueError, match="duplicate ids"):
         VectorIndex.build_blocks("text", "m", 32, blocks_of(ids, vectors, 100, []), 1)
+
+
+def _resident_kb(path: Path) -> list[int]:
+    """Resident kB of each of this process's mappings of `path` (/proc/self/smaps)."""
+    found, mine = [], False
+    target = os.path.realpath(path)
+    with open("/proc/self/smaps", encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.split()
+            if "-" in fields[0] and len(fields[0]) > 8 and ":" not in fields[0]:
+                mine = len(fields) >= 6 and line.split(maxsplit=5)[5].strip() == target
+            elif mine and fields[0] == "Rss:":
+                found.append(int(fields[1]))
+    return found
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or tuple(map(int, os.uname().release.split(".")[:2])) < (5, 14),
+    reason="filling in page tables needs Linux 5.14 or later",
+)
+def test_map_in_fills_in_every_page_of_a_mapped_file(tmp_path):
+    path = tmp_path / "f.faiss"
+    path.write_bytes(bytes(range(256)) * 4096)  # 1 MiB, 256 pages
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        assert _resident_kb(path) == [0]  # mapped, not touched
+        index_mod.map_in(path)
+        assert _resident_kb(path) == [1024]
+        assert mapped[4095] == 255  # the same bytes
+    index_mod.map_in(tmp_path / "not-mapped.faiss")  # nothing to fill in, and no error
 
 
 def test_read_through_reads_a_file_start_to_end_and_shrugs_off_a_missing_one(tmp_path, monkeypatch):

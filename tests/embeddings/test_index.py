@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -388,19 +389,23 @@ def _resident_kb(path: Path) -> list[int]:
     """Resident kB of each of this process's mappings of `path` (/proc/self/smaps)."""
     found, mine = [], False
     target = os.path.realpath(path)
-    with open("/proc/self/smaps", encoding="utf-8") as fh:
+    with open("/proc/self/smaps", encoding="utf-8", errors="surrogateescape") as fh:
         for line in fh:
-            fields = line.split()
-            if "-" in fields[0] and len(fields[0]) > 8 and ":" not in fields[0]:
-                mine = len(fields) >= 6 and line.split(maxsplit=5)[5].strip() == target
-            elif mine and fields[0] == "Rss:":
-                found.append(int(fields[1]))
+            head = re.match(r"[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line.rstrip("\n"))
+            if head:
+                mine = head.group(1) == target
+            elif mine and line.startswith("Rss:"):
+                found.append(int(line.split()[1]))
     return found
 
 
+def _linux_at_least(major: int, minor: int) -> bool:
+    found = re.match(r"(\d+)\.(\d+)", os.uname().release) if sys.platform == "linux" else None
+    return found is not None and (int(found[1]), int(found[2])) >= (major, minor)
+
+
 @pytest.mark.skipif(
-    sys.platform != "linux" or tuple(map(int, os.uname().release.split(".")[:2])) < (5, 14),
-    reason="filling in page tables needs Linux 5.14 or later",
+    not _linux_at_least(5, 14), reason="filling in page tables needs Linux 5.14 or later"
 )
 def test_map_in_fills_in_every_page_of_a_mapped_file(tmp_path):
     path = tmp_path / "f.faiss"
@@ -411,6 +416,13 @@ def test_map_in_fills_in_every_page_of_a_mapped_file(tmp_path):
         assert _resident_kb(path) == [1024]
         assert mapped[4095] == 255  # the same bytes
     index_mod.map_in(tmp_path / "not-mapped.faiss")  # nothing to fill in, and no error
+    # A name that is not UTF-8, mapped beside: read as the kernel writes it.
+    odd = tmp_path / os.fsdecode(b"\xff-f.faiss")
+    odd.write_bytes(bytes(8192))
+    with open(odd, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ):
+        index_mod.map_in(path)  # not mapped now
+        index_mod.map_in(odd)
+        assert _resident_kb(odd) == [8]
 
 
 def test_read_through_reads_a_file_start_to_end_and_shrugs_off_a_missing_one(tmp_path, monkeypatch):

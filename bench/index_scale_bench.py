@@ -1,7 +1,8 @@
 """One text space's vector index at a catalog size the whole engine cannot reach here.
 
-A 10,000,000-clip home does not fit this machine (README: 10,000,000 clips: not run),
-but its largest part, the HNSW indexes, can be measured alone. This builds the engine's
+Written when a 10,000,000-clip home did not yet fit this machine (it does now, with the
+indexes served from their files: README, Feed pages at scale); its largest part, the HNSW
+indexes, can still be measured alone. This builds the engine's
 own `VectorIndex` (HNSW over 8-bit codes, the engine's M, efConstruction and efSearch)
 for one channel over `--clips` synthetic vectors made the way `feed_bench.py` makes them
 (real MiniLM vectors of `--pool` distinct prompts, each clip a pool vector plus a little

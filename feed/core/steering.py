@@ -15,7 +15,7 @@ clause's cue words, and by the training clauses nearest the clause in meaning
 The engine reads with three such readers (`ReaderVote`), each trained from the corpus
 expanded with its own seed. The reading at least two of them give is the one applied;
 where all three differ, or one reads a phrase the other way, it asks, offering their
-readings. Measured on the four sets no reader learned from (README): inversions 48 → 36.
+readings. Measured on the four sets no reader learned from (docs/steering.md): inversions 48 → 36.
 
 The Japanese glossary (data/lexicon/ja.toml) is no longer the gate for Japanese: it only
 lends English words to the English-only spaces (MiniLM, the CLIP text tower) when a
@@ -567,7 +567,7 @@ _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave 
 REASON_P = 0.95
 # An ask that names nothing takes the span the tagger nearly marked as its concept when
 # that tagging is at least this likely beside the tagger's own (IntentModel.likely_concept).
-# Chosen on dev26 and dev27 with a reader that had not learned them (README).
+# Chosen on dev26 and dev27 with a reader that had not learned them (docs/steering.md).
 RECOVERED_CONCEPT_SHARE = 0.3
 GUARDED_POSITIVE_P = 0.9
 GUARDED_NEGATIVE_P = 0.9

@@ -270,7 +270,7 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # Kansai-ben, net slang, asides and reasons), dev5 (the hardest voices: self-repairs,
 # letters, conditionals, emoji, children), dev6, dev7, dev9 to dev21 and dev24 to dev28 are
 # learned from; dev8, dev22 and dev23 (never learned from or read case by case) check that
-# a change generalises; dev29 is held back (learning from it did not pay, README).
+# a change generalises; dev29 is held back (learning from it did not pay, docs/steering.md).
 # Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly English chat,
 # dev11 and dev15 almost all Japanese.
 MORE_DEV = {

@@ -139,9 +139,7 @@ class Steering:
             records.append(self._record(user_id, op, scope, session_id, text, now, ttl, None))
         self.users.retract_steering(sorted(retract), now)
         self.users.add_steering(records)
-        for record in records:
-            if record.op != "reset":
-                self.phrases.warm(record.phrase)
+        self.phrases.warm(*(r.phrase for r in records if r.op != "reset"))
         return [r for r in records if r.id not in retract]
 
     def _read(self, text: str) -> list[ParsedOp]:

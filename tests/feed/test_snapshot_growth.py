@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -363,6 +365,214 @@ def test_a_warm_up_starts_each_search_as_soon_as_its_vector_is_made(store, monke
     finally:
         phrases.close()
         alone.close()
+
+
+def test_the_phrases_of_one_instruction_warm_up_together(store, monkeypatch):
+    """Phrases warmed in one call (an instruction's) are encoded in one batch, every
+    search starts before the first lexical lookup, and each phrase ends with the best
+    matches it has when warmed alone."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    monkeypatch.setattr(relevance, "FETCH_DEPTH", 3)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    batches: list[list[str]] = []
+    order: list[str] = []
+    encoder, submit, naming = clips.encoders["text"], phrases._searcher.submit, phrases.naming
+    encode = encoder.encode_texts
+
+    def encoded(texts):
+        batches.append(list(texts))
+        return encode(texts)
+
+    def submitted(fn, channel, *args, **kwargs):
+        order.append(f"search {channel}")
+        return submit(fn, channel, *args, **kwargs)
+
+    def named(*args):
+        order.append("naming")
+        return naming(*args)
+
+    monkeypatch.setattr(encoder, "encode_texts", encoded)
+    monkeypatch.setattr(phrases._searcher, "submit", submitted)
+    monkeypatch.setattr(phrases, "naming", named)
+    alone = PhraseRelevance(clips, snapshots, Glossary({}))
+    try:
+        phrases.warm("heron by a lake", "a sleeping cat", "heron by a lake")
+        settle(phrases)
+        assert batches == [["heron by a lake", "a sleeping cat"]]
+        assert order == ["search text", "search text", "naming", "naming"]
+        assert not phrases._early and not phrases._warming
+        for phrase in ("heron by a lake", "a sleeping cat"):
+            np.testing.assert_allclose(
+                phrases.phrase_vectors(phrase)["text"], alone.phrase_vectors(phrase)["text"],
+                atol=1e-6,
+            )  # fmt: skip
+            best, z = settled_nearest(phrases, phrases.match(phrase), 3)
+            again, z_again = settled_nearest(alone, alone.match(phrase), 3)
+            np.testing.assert_array_equal(best, again)
+            np.testing.assert_allclose(z, z_again, atol=1e-6)
+    finally:
+        phrases.close()
+        alone.close()
+
+
+class HeldWarmer:
+    """A warm-up executor whose work starts only when the test runs it, on a thread named
+    as the warm-up thread is."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Future, object, tuple]] = []
+
+    def submit(self, fn, *args):
+        future: Future = Future()
+        self.queue.append((future, fn, args))
+        return future
+
+    def run(self) -> threading.Thread:
+        def work():
+            for future, fn, args in self.queue:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args))
+                    except BaseException as exc:  # handed to whoever waits, as an executor does
+                        future.set_exception(exc)
+
+        thread = threading.Thread(target=work, name=f"{relevance.WARM_THREAD}-held")
+        thread.start()
+        return thread
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+def test_a_page_waits_for_a_warm_up_about_to_start(store, monkeypatch):
+    """A steer's page can ask for its phrase before the warm-up thread has taken up the
+    warm-up. With no other warm-up running, the page waits for it and the phrase is
+    encoded once, on the warm-up thread."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    held = HeldWarmer()
+    monkeypatch.setattr(phrases, "_warmer", held)
+    encoder = clips.encoders["text"]
+    encode, wait_out = encoder.encode_texts, relevance._wait_out
+    encoded_on: list[str] = []
+    waiting = threading.Event()
+
+    def encoded(texts):
+        encoded_on.append(threading.current_thread().name)
+        return encode(texts)
+
+    def waited(warming):
+        waiting.set()
+        wait_out(warming)
+
+    monkeypatch.setattr(encoder, "encode_texts", encoded)
+    monkeypatch.setattr(relevance, "_wait_out", waited)
+    phrases.warm("heron by a lake")
+    assert phrases.warming_now("heron by a lake")  # a page's scoring ahead sees it coming
+    found: list = []
+    page = threading.Thread(target=lambda: found.append(phrases.match("heron by a lake")))
+    try:
+        page.start()
+        assert waiting.wait(timeout=60)  # the page waits; nothing has run the warm-up yet
+        assert not encoded_on
+        held.run().join()
+        page.join()
+        assert encoded_on == [f"{relevance.WARM_THREAD}-held"]
+        assert found == [phrases.match("heron by a lake")]
+    finally:
+        phrases.close()
+
+
+def test_a_page_computes_a_warm_up_queued_behind_another(store, monkeypatch):
+    """A warm-up queued behind a running one is cancelled when a page needs its phrase:
+    the page computes it on its own thread rather than waiting for both."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    held = HeldWarmer()
+    monkeypatch.setattr(phrases, "_warmer", held)
+    encoder = clips.encoders["text"]
+    encode = encoder.encode_texts
+    started, release = threading.Event(), threading.Event()
+
+    def encoded(texts):
+        if threading.current_thread().name.startswith(relevance.WARM_THREAD):
+            started.set()
+            assert release.wait(timeout=60)
+        return encode(texts)
+
+    monkeypatch.setattr(encoder, "encode_texts", encoded)
+    phrases.warm("a sleeping cat")
+    phrases.warm("heron by a lake")
+    warmer = held.run()
+    try:
+        assert started.wait(timeout=60)  # the first warm-up runs, held in its encoding
+        assert phrases.warming_now("a sleeping cat")
+        assert not phrases.warming_now("heron by a lake")  # queued behind it
+        got: list = []
+        page = threading.Thread(target=lambda: got.append(phrases.match("heron by a lake")))
+        page.start()
+        page.join(timeout=60)  # returns while the first warm-up is held
+        assert not page.is_alive()
+        found = got[0]
+        assert found.phrase == "heron by a lake"
+        assert held.queue[1][0].cancelled()
+        assert not phrases.warming_now("heron by a lake")
+    finally:
+        release.set()
+        warmer.join()
+        phrases.close()
+    assert phrases.cached("a sleeping cat", found.snap.generation)
+
+
+def test_a_page_waits_for_the_searches_of_a_running_warm_up(store, monkeypatch):
+    """Once a warm-up has made its phrase's match, a page reads the match at once; for
+    the best matches it waits for the warm-up's own searches rather than run them again."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    monkeypatch.setattr(relevance, "FETCH_DEPTH", 3)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    real, wait_out = clips.nearest, relevance._wait_out
+    searches: list[str] = []
+    searching, release, waiting = threading.Event(), threading.Event(), threading.Event()
+
+    def walk(channel, vector, k, *, explore=2, background=False):
+        if not background:  # the deeper search, queued after the first, is not counted
+            searches.append(threading.current_thread().name)
+            searching.set()
+            assert release.wait(timeout=60)
+        return real(channel, vector, k, explore=explore, background=background)
+
+    def waited(warming):
+        waiting.set()
+        wait_out(warming)
+
+    monkeypatch.setattr(clips, "nearest", walk)
+    monkeypatch.setattr(relevance, "_wait_out", waited)
+    phrases.warm("heron by a lake")
+    got: list = []
+    try:
+        assert searching.wait(timeout=60)  # the warm-up's search has started, and is held
+        match = phrases.match("heron by a lake")  # made while the search runs
+        page = threading.Thread(target=lambda: got.append(phrases.nearest(match, 3)))
+        page.start()
+        assert waiting.wait(timeout=60)
+        release.set()
+        page.join()
+        settle(phrases)
+    finally:
+        release.set()
+        phrases.close()
+    assert len(searches) == 1 and searches[0].startswith(relevance.SEARCH_THREAD)
+    alone = PhraseRelevance(clips, snapshots, Glossary({}))
+    try:  # the first search's best matches, as a match and a search one after the other give
+        again, z_again = alone.nearest(alone.match("heron by a lake"), 3)
+    finally:
+        alone.close()
+    np.testing.assert_array_equal(got[0][0], again)
+    np.testing.assert_allclose(got[0][1], z_again, atol=1e-6)
 
 
 def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):

@@ -214,7 +214,7 @@ class PhraseRelevance:
         self._latest_nearest: OrderedDict[tuple[str, int], Nearest] = OrderedDict()
         self._english: OrderedDict[str, Reading] = OrderedDict()
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
-        self._searcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix=SEARCH_THREAD)
+        self._searcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=SEARCH_THREAD)
         self._deeper = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=DEEP_THREAD, initializer=_yield_the_cpu
         )

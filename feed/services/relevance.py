@@ -214,7 +214,9 @@ class PhraseRelevance:
         self._latest_nearest: OrderedDict[tuple[str, int], Nearest] = OrderedDict()
         self._english: OrderedDict[str, Reading] = OrderedDict()
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
-        self._searcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=SEARCH_THREAD)
+        # Two search threads: a warm-up of an instruction's two phrases starts four searches
+        # (p99 of a new phrase's first page at 1,000,000 clips about 5 ms lower than one).
+        self._searcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix=SEARCH_THREAD)
         self._deeper = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=DEEP_THREAD, initializer=_yield_the_cpu
         )

@@ -331,14 +331,9 @@ def test_a_deeper_search_after_the_first_finds_what_the_index_walk_missed(store,
     assert not phrases.warming()
 
 
-def test_a_warm_up_starts_each_search_as_soon_as_its_vector_is_made(store, monkeypatch):
-    """The warm-up (what `steer` hands a new phrase to) submits each space's index search
-    once the phrase's vector in it is made, before the lexical matches are looked up, and
-    ends with the best matches that a match and a search one after the other give."""
-    clips, snapshots = store
-    add(clips, FIRST, NOW)
-    monkeypatch.setattr(relevance, "FETCH_DEPTH", 3)
-    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+def watch_warm_up(phrases: PhraseRelevance, monkeypatch) -> list[str]:
+    """The order in which a `PhraseRelevance` submits index searches ("search text") and
+    looks phrases up in the clips' text ("naming"), filled in as it goes."""
     order: list[str] = []
     submit, naming = phrases._searcher.submit, phrases.naming
 
@@ -352,6 +347,18 @@ def test_a_warm_up_starts_each_search_as_soon_as_its_vector_is_made(store, monke
 
     monkeypatch.setattr(phrases._searcher, "submit", submitted)
     monkeypatch.setattr(phrases, "naming", named)
+    return order
+
+
+def test_a_warm_up_starts_each_search_as_soon_as_its_vector_is_made(store, monkeypatch):
+    """The warm-up (what `steer` hands a new phrase to) submits each space's index search
+    once the phrase's vector in it is made, before the lexical matches are looked up, and
+    ends with the best matches that a match and a search one after the other give."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    monkeypatch.setattr(relevance, "FETCH_DEPTH", 3)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    order = watch_warm_up(phrases, monkeypatch)
     alone = PhraseRelevance(clips, snapshots, Glossary({}))
     try:
         phrases.warm("heron by a lake")
@@ -376,25 +383,15 @@ def test_the_phrases_of_one_instruction_warm_up_together(store, monkeypatch):
     monkeypatch.setattr(relevance, "FETCH_DEPTH", 3)
     phrases = PhraseRelevance(clips, snapshots, Glossary({}))
     batches: list[list[str]] = []
-    order: list[str] = []
-    encoder, submit, naming = clips.encoders["text"], phrases._searcher.submit, phrases.naming
+    order = watch_warm_up(phrases, monkeypatch)
+    encoder = clips.encoders["text"]
     encode = encoder.encode_texts
 
     def encoded(texts):
         batches.append(list(texts))
         return encode(texts)
 
-    def submitted(fn, channel, *args, **kwargs):
-        order.append(f"search {channel}")
-        return submit(fn, channel, *args, **kwargs)
-
-    def named(*args):
-        order.append("naming")
-        return naming(*args)
-
     monkeypatch.setattr(encoder, "encode_texts", encoded)
-    monkeypatch.setattr(phrases._searcher, "submit", submitted)
-    monkeypatch.setattr(phrases, "naming", named)
     alone = PhraseRelevance(clips, snapshots, Glossary({}))
     try:
         phrases.warm("heron by a lake", "a sleeping cat", "heron by a lake")
@@ -445,55 +442,66 @@ class HeldWarmer:
         pass
 
 
-def test_a_page_waits_for_a_warm_up_about_to_start(store, monkeypatch):
-    """A steer's page can ask for its phrase before the warm-up thread has taken up the
-    warm-up. With no other warm-up running, the page waits for it and the phrase is
-    encoded once, on the warm-up thread."""
+@pytest.fixture
+def held_warm_ups(store, monkeypatch):
+    """A `PhraseRelevance` over FIRST whose warm-ups start only when the test runs them."""
     clips, snapshots = store
     add(clips, FIRST, NOW)
     phrases = PhraseRelevance(clips, snapshots, Glossary({}))
     held = HeldWarmer()
     monkeypatch.setattr(phrases, "_warmer", held)
-    encoder = clips.encoders["text"]
-    encode, wait_out = encoder.encode_texts, relevance._wait_out
-    encoded_on: list[str] = []
-    waiting = threading.Event()
+    yield phrases, held
+    phrases.close()
 
-    def encoded(texts):
-        encoded_on.append(threading.current_thread().name)
-        return encode(texts)
+
+def notice_waits(monkeypatch) -> threading.Event:
+    """An event set when some thread starts waiting for a warm-up (`_wait_out`)."""
+    waiting, wait_out = threading.Event(), relevance._wait_out
 
     def waited(warming):
         waiting.set()
         wait_out(warming)
 
-    monkeypatch.setattr(encoder, "encode_texts", encoded)
     monkeypatch.setattr(relevance, "_wait_out", waited)
+    return waiting
+
+
+def test_a_page_waits_for_a_warm_up_about_to_start(held_warm_ups, monkeypatch):
+    """A steer's page can ask for its phrase before the warm-up thread has taken up the
+    warm-up. With no other warm-up running, the page waits for it and the phrase is
+    encoded once, on the warm-up thread."""
+    phrases, held = held_warm_ups
+    encoder = phrases.clips.encoders["text"]
+    encode = encoder.encode_texts
+    encoded_on: list[str] = []
+    waiting = notice_waits(monkeypatch)
+
+    def encoded(texts):
+        encoded_on.append(threading.current_thread().name)
+        return encode(texts)
+
+    monkeypatch.setattr(encoder, "encode_texts", encoded)
     phrases.warm("heron by a lake")
     assert phrases.warming_now("heron by a lake")  # a page's scoring ahead sees it coming
     found: list = []
-    page = threading.Thread(target=lambda: found.append(phrases.match("heron by a lake")))
-    try:
-        page.start()
-        assert waiting.wait(timeout=60)  # the page waits; nothing has run the warm-up yet
-        assert not encoded_on
-        held.run().join()
-        page.join()
-        assert encoded_on == [f"{relevance.WARM_THREAD}-held"]
-        assert found == [phrases.match("heron by a lake")]
-    finally:
-        phrases.close()
+    # A daemon: should the page wait where it must not, the test fails rather than hangs.
+    page = threading.Thread(
+        target=lambda: found.append(phrases.match("heron by a lake")), daemon=True
+    )
+    page.start()
+    assert waiting.wait(timeout=60)  # the page waits; nothing has run the warm-up yet
+    assert not encoded_on
+    held.run().join()
+    page.join()
+    assert encoded_on == [f"{relevance.WARM_THREAD}-held"]
+    assert found == [phrases.match("heron by a lake")]
 
 
-def test_a_page_computes_a_warm_up_queued_behind_another(store, monkeypatch):
+def test_a_page_computes_a_warm_up_queued_behind_another(held_warm_ups, monkeypatch):
     """A warm-up queued behind a running one is cancelled when a page needs its phrase:
     the page computes it on its own thread rather than waiting for both."""
-    clips, snapshots = store
-    add(clips, FIRST, NOW)
-    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
-    held = HeldWarmer()
-    monkeypatch.setattr(phrases, "_warmer", held)
-    encoder = clips.encoders["text"]
+    phrases, held = held_warm_ups
+    encoder = phrases.clips.encoders["text"]
     encode = encoder.encode_texts
     started, release = threading.Event(), threading.Event()
 
@@ -512,7 +520,9 @@ def test_a_page_computes_a_warm_up_queued_behind_another(store, monkeypatch):
         assert phrases.warming_now("a sleeping cat")
         assert not phrases.warming_now("heron by a lake")  # queued behind it
         got: list = []
-        page = threading.Thread(target=lambda: got.append(phrases.match("heron by a lake")))
+        page = threading.Thread(
+            target=lambda: got.append(phrases.match("heron by a lake")), daemon=True
+        )
         page.start()
         page.join(timeout=60)  # returns while the first warm-up is held
         assert not page.is_alive()
@@ -534,9 +544,9 @@ def test_a_page_waits_for_the_searches_of_a_running_warm_up(store, monkeypatch):
     add(clips, FIRST, NOW)
     monkeypatch.setattr(relevance, "FETCH_DEPTH", 3)
     phrases = PhraseRelevance(clips, snapshots, Glossary({}))
-    real, wait_out = clips.nearest, relevance._wait_out
+    real, waiting = clips.nearest, notice_waits(monkeypatch)
     searches: list[str] = []
-    searching, release, waiting = threading.Event(), threading.Event(), threading.Event()
+    searching, release = threading.Event(), threading.Event()
 
     def walk(channel, vector, k, *, explore=2, background=False):
         if not background:  # the deeper search, queued after the first, is not counted
@@ -545,18 +555,23 @@ def test_a_page_waits_for_the_searches_of_a_running_warm_up(store, monkeypatch):
             assert release.wait(timeout=60)
         return real(channel, vector, k, explore=explore, background=background)
 
-    def waited(warming):
-        waiting.set()
-        wait_out(warming)
+    kept, keep = threading.Event(), phrases._keep
+
+    def keeping(found):
+        kept.set()
+        return keep(found)
 
     monkeypatch.setattr(clips, "nearest", walk)
-    monkeypatch.setattr(relevance, "_wait_out", waited)
+    monkeypatch.setattr(phrases, "_keep", keeping)
+    # No deeper search: it may replace the first search's best matches before the page reads them.
+    monkeypatch.setattr(phrases, "_deepen_later", lambda found, k: None)
     phrases.warm("heron by a lake")
     got: list = []
     try:
         assert searching.wait(timeout=60)  # the warm-up's search has started, and is held
-        match = phrases.match("heron by a lake")  # made while the search runs
-        page = threading.Thread(target=lambda: got.append(phrases.nearest(match, 3)))
+        assert kept.wait(timeout=60)  # and the warm-up has made the match meanwhile
+        match = phrases.match("heron by a lake")
+        page = threading.Thread(target=lambda: got.append(phrases.nearest(match, 3)), daemon=True)
         page.start()
         assert waiting.wait(timeout=60)
         release.set()

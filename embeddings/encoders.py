@@ -125,11 +125,11 @@ class SentenceEncoder:
     """sentence-transformers model for the text channel.
 
     A local BERT model with mean pooling (the packaged all-MiniLM-L6-v2 is one) runs
-    small batches, every query, in numpy without importing torch (embeddings/bert.py;
-    the same vectors to 1e-6); torch and sentence-transformers load on the first batch
-    of TORCH_MIN_BATCH texts or more. Large batches run under bfloat16 autocast where the
-    CPU has native bf16 instructions: 2.5x the throughput here, with vectors within 1e-4
-    cosine of float32 (checked in tests).
+    small batches, every query, without importing torch (embeddings/bert.py, its layers
+    in ONNX Runtime: the same vectors to 1e-6); torch and sentence-transformers load on
+    the first batch of TORCH_MIN_BATCH texts or more. Large batches run under bfloat16
+    autocast where the CPU has native bf16 instructions: 2.5x the throughput here, with
+    vectors within 1e-4 cosine of float32 (checked in tests).
     """
 
     model_id: str

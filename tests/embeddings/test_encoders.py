@@ -88,20 +88,24 @@ def test_batched_bf16_vectors_match_float32(text_encoder):
     assert cos.min() > 0.9999
 
 
-def test_numpy_bert_matches_sentence_transformers(text_encoder):
-    """Queries run in numpy; the vectors are sentence-transformers' own to 1e-5."""
+@pytest.mark.parametrize("runtime", ["onnxruntime", "numpy"])
+def test_numpy_bert_matches_sentence_transformers(text_encoder, runtime):
+    """Queries run without torch, their layers in ONNX Runtime (installed with the
+    project, so the default) or in numpy; either way the vectors are
+    sentence-transformers' own to 1e-5."""
     from embeddings.bert import NumpyBert
 
-    assert text_encoder._numpy is not None
+    assert text_encoder._numpy is not None and text_encoder._numpy.runtime == "onnxruntime"
     texts = ["more anime style", "I'm tired of sports", "ホラーは無理", "🧟", "",
              "a porcelain doll turning its head, claymation " * 40]  # fmt: skip
-    mine = NumpyBert(default_text_model_path()).encode(texts)
+    bert = NumpyBert(default_text_model_path(), "auto" if runtime == "onnxruntime" else "numpy")
+    assert bert.runtime == runtime
+    mine = bert.encode(texts)
     theirs = text_encoder._torch_model().encode(texts, normalize_embeddings=True)
     np.testing.assert_allclose(mine, theirs, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1.0, rtol=1e-5)
     # Padding never changes a text's vector: alone and beside a long one agree.
-    np.testing.assert_allclose(NumpyBert(default_text_model_path()).encode(texts[:1]),
-                               mine[:1], atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(bert.encode(texts[:1]), mine[:1], atol=1e-6)
 
 
 def test_numpy_bert_refuses_other_models(tmp_path):

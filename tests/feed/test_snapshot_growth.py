@@ -537,6 +537,23 @@ def test_a_page_computes_a_warm_up_queued_behind_another(held_warm_ups, monkeypa
     assert phrases.cached("a sleeping cat", found.snap.generation)
 
 
+def test_a_page_computes_a_phrase_whose_warm_up_ended_without_it(store):
+    """A warm-up that ended without making its phrase (it failed before it began) is not
+    waited for again: the page computes the phrase."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    ended: Future = Future()
+    ended.set_exception(RuntimeError("no snapshot"))
+    phrases._warming["heron by a lake"] = ended
+    try:
+        assert not phrases.warming_now("heron by a lake")
+        assert phrases.match("heron by a lake").phrase == "heron by a lake"
+        assert "heron by a lake" not in phrases._warming
+    finally:
+        phrases.close()
+
+
 def test_a_page_waits_for_the_searches_of_a_running_warm_up(store, monkeypatch):
     """Once a warm-up has made its phrase's match, a page reads the match at once; for
     the best matches it waits for the warm-up's own searches rather than run them again."""

@@ -3,7 +3,7 @@
 `NumpyBert` (embeddings/bert.py) hands its layers here where onnxruntime is installed:
 the same arithmetic, step for step, built in memory from the weights it has already
 loaded (no export, no file, no torch). On a short phrase it is about twice as fast as
-numpy (MiniLM, one thread: 3.1 against 6.3 ms for "creepy clown", 5.0 against 10.0 for
+numpy (MiniLM, one thread: 3.1 against 6.6 ms for "creepy clown", 5.0 against 10.0 for
 two phrases): ONNX Runtime packs each weight matrix once, at load, for its own
 matrix kernels, where numpy's BLAS call repacks it on every product.
 

@@ -292,8 +292,10 @@ class PhraseRelevance:
         on_warmer = threading.current_thread().name.startswith(WARM_THREAD)
         if pending is not None and not on_warmer:
             if pending.done() or (self._behind(pending) and pending.cancel()):
-                # Queued behind another warm-up (or over): computed here, not waited for.
-                self._forget_warm(phrase)
+                # Queued behind another warm-up (or over): computed here, not waited for;
+                # the other phrases of a cancelled warm-up are queued again.
+                self._forget_warm(phrase, pending)
+                self._warm_again(pending)
             else:
                 # Running, or about to: wait rather than compute it twice.
                 _wait_out(pending)
@@ -508,7 +510,7 @@ class PhraseRelevance:
     ) -> dict[str, dict[str, np.ndarray]]:
         """`phrase_vectors` of several phrases, each tower encoding all it reads of them
         in one batch: a tower reads its weights once for the batch (MiniLM, two phrases:
-        about 5.0 ms, against 3.1 and 3.8 one at a time). `ready(phrase, channel, vector)`
+        about 5 ms, against 3 to 4 one at a time). `ready(phrase, channel, vector)`
         is called as each vector is made (or at once, for each cached one)."""
         out: dict[str, dict[str, np.ndarray]] = {}
         todo: dict[str, dict[str, str]] = {}
@@ -651,12 +653,14 @@ class PhraseRelevance:
         in one batch, and every search starts as soon as its vector is made."""
         with self._lock:
             new = [
-                p
-                for p in dict.fromkeys(phrases)
-                if (w := self._warming.get(p)) is None or w.cancelled()
+                p for p in dict.fromkeys(phrases) if (w := self._warming.get(p)) is None or w.done()
             ]
             if new:
-                warming = self._warmer.submit(self._warm, new)
+                # The warm-up forgets its phrases only while they are still its own: `handle`
+                # holds its future, set here under the lock before it can forget any.
+                handle: list[Future[None]] = []
+                warming = self._warmer.submit(self._warm, new, handle)
+                handle.append(warming)
                 self._warming.update(dict.fromkeys(new, warming))
 
     def warming(self) -> list[Future[None]]:
@@ -682,26 +686,43 @@ class PhraseRelevance:
 
         return ready
 
-    def _warm(self, phrases: list[str]) -> None:
+    def _warm(self, phrases: list[str], handle: list[Future[None]]) -> None:
+        with self._lock:  # `warm` set it while holding the lock
+            mine = handle[0]
         try:
             snap = self.snapshots.current()
             sampled = len(snap.sample) < len(snap)
-            self.many_phrase_vectors(phrases, self._search_early(snap) if sampled else None)
+            # Only phrases with no match made or carried over need vectors and searches.
+            new = [
+                p
+                for p in phrases
+                if not self.cached(p, snap.generation) and self._carried(p, snap) is None
+            ]
+            self.many_phrase_vectors(new, self._search_early(snap) if sampled else None)
             for phrase in phrases:
                 try:
                     self.nearest(self.match(phrase, snap, search_early=True), FETCH_DEPTH)
                 finally:
-                    self._forget_warm(phrase)
+                    self._forget_warm(phrase, mine)
         finally:
             for phrase in phrases:
-                self._forget_warm(phrase)
+                self._forget_warm(phrase, mine)
             with self._lock:  # searches no `nearest` collected (a failure, or found cached)
                 for key in [k for k in self._early if k[0] in phrases]:
                     del self._early[key]
 
-    def _forget_warm(self, phrase: str) -> None:
+    def _forget_warm(self, phrase: str, warming: Future[None]) -> None:
+        """Forget the phrase's warm-up, if it is still `warming` (not one queued since)."""
         with self._lock:
-            self._warming.pop(phrase, None)
+            if self._warming.get(phrase) is warming:
+                del self._warming[phrase]
+
+    def _warm_again(self, cancelled: Future[None]) -> None:
+        """Queue again the phrases still waiting on a cancelled warm-up."""
+        with self._lock:
+            rest = [p for p, w in self._warming.items() if w is cancelled]
+        if rest:
+            self.warm(*rest)
 
 
 @dataclass(frozen=True)

@@ -419,15 +419,21 @@ class HeldWarmer:
 
     def __init__(self) -> None:
         self.queue: list[tuple[Future, object, tuple]] = []
+        self.ran = 0
 
     def submit(self, fn, *args):
         future: Future = Future()
         self.queue.append((future, fn, args))
         return future
 
-    def run(self) -> threading.Thread:
+    def run(self, count: int | None = None) -> threading.Thread:
+        """Run the queued work not run yet (the first `count` of it), in order."""
+        start = self.ran
+        stop = None if count is None else start + count
+        self.ran = len(self.queue) if stop is None else stop
+
         def work():
-            for future, fn, args in self.queue:
+            for future, fn, args in self.queue[start:stop]:
                 if future.set_running_or_notify_cancel():
                     try:
                         future.set_result(fn(*args))
@@ -484,22 +490,25 @@ def test_a_page_waits_for_a_warm_up_about_to_start(held_warm_ups, monkeypatch):
     phrases.warm("heron by a lake")
     assert phrases.warming_now("heron by a lake")  # a page's scoring ahead sees it coming
     found: list = []
-    # A daemon: should the page wait where it must not, the test fails rather than hangs.
+    # A daemon: should the page wait where it must not, its wait cannot hold the run open.
     page = threading.Thread(
         target=lambda: found.append(phrases.match("heron by a lake")), daemon=True
     )
     page.start()
     assert waiting.wait(timeout=60)  # the page waits; nothing has run the warm-up yet
     assert not encoded_on
-    held.run().join()
-    page.join()
+    warmer = held.run()
+    for thread in (warmer, page):
+        thread.join(timeout=60)
+        assert not thread.is_alive()
     assert encoded_on == [f"{relevance.WARM_THREAD}-held"]
     assert found == [phrases.match("heron by a lake")]
 
 
 def test_a_page_computes_a_warm_up_queued_behind_another(held_warm_ups, monkeypatch):
     """A warm-up queued behind a running one is cancelled when a page needs its phrase:
-    the page computes it on its own thread rather than waiting for both."""
+    the page computes it on its own thread rather than waiting for both, and the other
+    phrase of that warm-up is queued again."""
     phrases, held = held_warm_ups
     encoder = phrases.clips.encoders["text"]
     encode = encoder.encode_texts
@@ -513,7 +522,7 @@ def test_a_page_computes_a_warm_up_queued_behind_another(held_warm_ups, monkeypa
 
     monkeypatch.setattr(encoder, "encode_texts", encoded)
     phrases.warm("a sleeping cat")
-    phrases.warm("heron by a lake")
+    phrases.warm("heron by a lake", "a dog in the rain")  # one instruction's two phrases
     warmer = held.run()
     try:
         assert started.wait(timeout=60)  # the first warm-up runs, held in its encoding
@@ -530,11 +539,63 @@ def test_a_page_computes_a_warm_up_queued_behind_another(held_warm_ups, monkeypa
         assert found.phrase == "heron by a lake"
         assert held.queue[1][0].cancelled()
         assert not phrases.warming_now("heron by a lake")
+        assert phrases._warming["a dog in the rain"] is held.queue[2][0]  # queued again
     finally:
         release.set()
-        warmer.join()
-        phrases.close()
+        warmer.join(timeout=60)
+    assert not warmer.is_alive()
+    held.run().join(timeout=60)  # what was queued since
     assert phrases.cached("a sleeping cat", found.snap.generation)
+    assert phrases.cached("a dog in the rain", found.snap.generation)
+    assert not phrases._warming
+
+
+def test_a_warm_up_keeps_a_phrase_queued_again_meanwhile(held_warm_ups, monkeypatch):
+    """A phrase done early in a warm-up of several and steered again meanwhile is queued
+    again; the first warm-up, ending, forgets only what is still its own."""
+    phrases, held = held_warm_ups
+    naming = phrases.naming
+    named, release = threading.Event(), threading.Event()
+
+    def held_naming(texts, phrase):
+        if phrase == "a sleeping cat":
+            named.set()
+            assert release.wait(timeout=60)
+        return naming(texts, phrase)
+
+    monkeypatch.setattr(phrases, "naming", held_naming)
+    phrases.warm("heron by a lake", "a sleeping cat")
+    first = held.run(1)
+    try:
+        assert named.wait(timeout=60)  # the heron is done; the cat's match is under way
+        assert "heron by a lake" not in phrases._warming
+        phrases.warm("heron by a lake")  # steered again, while the first warm-up runs
+        again = held.queue[1][0]
+        assert phrases._warming["heron by a lake"] is again
+    finally:
+        release.set()
+        first.join(timeout=60)
+    assert not first.is_alive() and held.queue[0][0].done()
+    assert phrases._warming == {"heron by a lake": again}  # not forgotten by the first
+    held.run().join(timeout=60)
+    assert not phrases._warming
+
+
+def test_a_warm_up_of_a_phrase_already_matched_searches_nothing(store, monkeypatch):
+    """Steering to a phrase whose match and best matches are made starts no search."""
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    monkeypatch.setattr(relevance, "FETCH_DEPTH", 3)
+    phrases = PhraseRelevance(clips, snapshots, Glossary({}))
+    try:
+        phrases.warm("heron by a lake")
+        settle(phrases)
+        order = watch_warm_up(phrases, monkeypatch)
+        phrases.warm("heron by a lake")
+        settle(phrases)
+        assert order == []
+    finally:
+        phrases.close()
 
 
 def test_a_page_computes_a_phrase_whose_warm_up_ended_without_it(store):
@@ -575,8 +636,9 @@ def test_a_page_waits_for_the_searches_of_a_running_warm_up(store, monkeypatch):
     kept, keep = threading.Event(), phrases._keep
 
     def keeping(found):
+        kept_now = keep(found)
         kept.set()
-        return keep(found)
+        return kept_now
 
     monkeypatch.setattr(clips, "nearest", walk)
     monkeypatch.setattr(phrases, "_keep", keeping)
@@ -592,7 +654,8 @@ def test_a_page_waits_for_the_searches_of_a_running_warm_up(store, monkeypatch):
         page.start()
         assert waiting.wait(timeout=60)
         release.set()
-        page.join()
+        page.join(timeout=60)
+        assert not page.is_alive()
         settle(phrases)
     finally:
         release.set()

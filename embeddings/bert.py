@@ -28,7 +28,6 @@ import numpy as np
 from scipy.special import erf
 
 from embeddings import onnx_layers
-from embeddings.onnx_layers import OnnxLayers
 
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
@@ -133,9 +132,9 @@ class NumpyBert:
         tokenizer.enable_padding(pad_id=pad, pad_token=tokenizer.id_to_token(pad) or "[PAD]")
         self._tokenizer = tokenizer
         self._lock = threading.Lock()  # a Tokenizer's padding state is not shared safely
-        self._onnx: OnnxLayers | None = None
+        self._onnx: onnx_layers.OnnxLayers | None = None
         if runtime == "auto" and onnx_layers.available():
-            self._onnx = OnnxLayers(self.layers, self.dim, self.heads, self.eps)
+            self._onnx = onnx_layers.OnnxLayers(self.layers, self.dim, self.heads, self.eps)
             self.layers = []  # the session holds its own copy
         self.runtime = "onnxruntime" if self._onnx is not None else "numpy"
 

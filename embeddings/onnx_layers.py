@@ -53,7 +53,6 @@ class OnnxLayers:
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
         self.heads = heads
-        self.dim = dim
 
     def run(self, x: np.ndarray, bias: np.ndarray) -> np.ndarray:
         """The layers over x (batch, tokens, d) float32 with the padding bias

@@ -289,8 +289,7 @@ class PhraseRelevance:
                 self._matches.move_to_end(key)
                 return cached
             pending = self._warming.get(phrase)
-        on_warmer = threading.current_thread().name.startswith(WARM_THREAD)
-        if pending is not None and not on_warmer:
+        if pending is not None and not _on_warm_thread():
             if pending.done() or (self._behind(pending) and pending.cancel()):
                 # Queued behind another warm-up (or over): computed here, not waited for;
                 # the other phrases of a cancelled warm-up are queued again.
@@ -391,7 +390,7 @@ class PhraseRelevance:
             and k == FETCH_DEPTH
             and pending is not None
             and pending.running()
-            and not threading.current_thread().name.startswith(WARM_THREAD)
+            and not _on_warm_thread()
         ):
             # The phrase's warm-up made its match and is searching for these now: wait
             # for its searches rather than run them again beside it.
@@ -717,10 +716,11 @@ class PhraseRelevance:
             if self._warming.get(phrase) is warming:
                 del self._warming[phrase]
 
-    def _warm_again(self, cancelled: Future[None]) -> None:
-        """Queue again the phrases still waiting on a cancelled warm-up."""
+    def _warm_again(self, over: Future[None]) -> None:
+        """Queue again the phrases still waiting on a warm-up that was cancelled, or that
+        ended without them."""
         with self._lock:
-            rest = [p for p, w in self._warming.items() if w is cancelled]
+            rest = [p for p, w in self._warming.items() if w is over]
         if rest:
             self.warm(*rest)
 
@@ -732,6 +732,11 @@ class Nearest:
     snap: CatalogSnapshot
     stats: dict[str, tuple[float, float]]
     rows: np.ndarray
+
+
+def _on_warm_thread() -> bool:
+    """Whether this is the warm-up thread, which must never wait for its own warm-up."""
+    return threading.current_thread().name.startswith(WARM_THREAD)
 
 
 def _wait_out(warming: Future[None]) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -994,6 +995,81 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             spans = tuple((s, e) for s, e in clause.concepts if start <= s < end)
             out.append(Clause(start, end, spans))
     return out
+
+
+# What may stand between two items of one list: "cats and dogs", "cats, dogs", 「猫と犬」,
+# 「猫も犬も」, "no cats no dogs" (cue words are `split_contrasts`'s to judge).
+_LIST_JOINERS = word_set(
+    "and or nor & n plus + , 、 / . ・ the a an some any その あと と や も とか か"
+)
+# Where a list's gap holds a clause break, the cut is there: before it in English ("cats
+# are fine | but no dogs"), after it in Japanese (「猫はいいけど、|犬は」).
+_GAP_BREAKS = word_set("but so though although , 、 ; ； けど けれど けども だけど が")
+
+
+def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses cut between two concepts that something other than a list joins.
+
+    The tagger keeps a list under one op as one clause ("no cats and dogs"), and the op
+    is read for all of it. Two concepts joined by other words are not a list: "swap the
+    cooking clips | for pottery", 「ドッキリの代わりに|動物の赤ちゃんを見せて」, "cats are fine
+    | but no dogs"; one op for both is how such a sentence gets inverted. Each part is
+    read on its own. The cut is at a clause break inside the gap when there is one;
+    otherwise after a run of marks that ends the first item ("clay 👍 | puppets 👎"), at
+    the gap's start in English (prepositions lead the next item) and at its end in
+    Japanese (particles close the item before).
+    """
+    out: list[Clause] = []
+    for clause in clauses:
+        spans = sorted(clause.concepts)
+        cut_at: list[int] = []  # character offsets where a new clause starts
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            gap = [t for t in tokens if end <= t.start and t.end <= start]
+            if all(t.norm in _LIST_JOINERS or t.text in _LIST_JOINERS or _cue(t) for t in gap):
+                continue
+            breaks = [
+                i for i, t in enumerate(gap) if t.norm in _GAP_BREAKS or t.text in _GAP_BREAKS
+            ]
+            marks = 0
+            while marks < len(gap) and gap[marks].pos in ("EMOJI", "SYM"):
+                marks += 1
+            if breaks:
+                i = breaks[-1]
+                cut = gap[i].start if gap[i].script == "en" else _end_or(gap, i + 1, start)
+            elif marks:
+                cut = _end_or(gap, marks, start)
+            elif gap[0].script == "en":
+                cut = gap[0].start
+            else:
+                cut = start
+            cut_at.append(cut)
+        if not cut_at:
+            out.append(clause)
+            continue
+        begin = clause.start
+        for cut in [*cut_at, clause.end]:
+            inside = [t for t in tokens if begin <= t.start and t.end <= cut]
+            while inside and inside[0].text in _CLAUSE_PUNCT:  # as in training, a comma
+                inside = inside[1:]  # between two clauses belongs to neither
+            while inside and inside[-1].text in _CLAUSE_PUNCT:
+                inside = inside[:-1]
+            if inside:
+                part = tuple((s, e) for s, e in spans if begin <= s and e <= cut)
+                out.append(
+                    Clause(
+                        inside[0].start,
+                        inside[-1].end,
+                        part,
+                        clause.repairs and begin == clause.start,
+                    )
+                )
+            begin = cut
+    return out
+
+
+def _end_or(gap: Sequence[Token], i: int, default: int) -> int:
+    """Where gap[i] starts, or `default` past the gap's end."""
+    return gap[i].start if i < len(gap) else default
 
 
 _EN_BECAUSE = word_set("because cause cuz coz bc since")

@@ -68,6 +68,7 @@ from feed.core.intent import (
     normalise,
     only_names,
     split_contrasts,
+    split_joined_items,
     split_repeated_openers,
     tag_mentions,
     train_intent_model,
@@ -238,9 +239,9 @@ class InstructionReader:
         tokens = self.tokenizer.tokenize(text)
         tags = tag_mentions(tokens, self.model.tag(tokens))
         clauses = [
-            c for c in apply_repairs(split_contrasts(split_repeated_openers(
+            c for c in apply_repairs(split_joined_items(split_contrasts(split_repeated_openers(
                 drop_cue_concepts(clauses_from_tags(tokens, tags), tokens), tokens,
-            ), tokens), tokens)
+            ), tokens), tokens), tokens)
             if has_words(text[c.start : c.end])
         ]  # fmt: skip
         if not clauses:

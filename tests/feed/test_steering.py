@@ -20,6 +20,7 @@ from feed.core.intent import (
     name_emoji,
     normalise,
     split_contrasts,
+    split_joined_items,
     split_repeated_openers,
     tags_from_spans,
 )
@@ -324,6 +325,31 @@ def test_opposite_asks_left_joined_are_split(text, tags, parts):
     tokens = load_tokenizer().tokenize(normalise(text))
     clauses = split_contrasts(clauses_from_tags(tokens, tags.split()), tokens)
     assert [text[c.start : c.end] for c in clauses] == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "concepts", "parts"),
+    [
+        ("no cats, dogs or birds please", ["cats", "dogs", "birds"],
+         ["no cats, dogs or birds please"]),
+        ("猫と犬もっと", ["猫", "犬"], ["猫と犬もっと"]),
+        ("swap the cooking clips for pottery", ["cooking clips", "pottery"],
+         ["swap the cooking clips", "for pottery"]),
+        ("cats are fine but no dogs", ["cats", "dogs"], ["cats are fine", "but no dogs"]),
+        ("ドッキリの代わりに動物を見せて", ["ドッキリ", "動物"],
+         ["ドッキリの代わりに", "動物を見せて"]),
+        ("猫はいいけど、犬は無理", ["猫", "犬"], ["猫はいいけど", "犬は無理"]),
+        ("clay 👍 puppets 👎", ["clay", "puppets"], ["clay 👍", "puppets 👎"]),
+        ("more owls and bats instead of crows", ["owls", "bats", "crows"],
+         ["more owls and bats", "instead of crows"]),
+    ],
+)  # fmt: skip
+def test_items_that_no_list_joins_are_read_apart(text, concepts, parts):
+    text = normalise(text)
+    spans = tuple((text.index(c), text.index(c) + len(c)) for c in concepts)
+    clauses = split_joined_items([Clause(0, len(text), spans)], load_tokenizer().tokenize(text))
+    assert [text[c.start : c.end] for c in clauses] == parts
+    assert [s for c in clauses for s in c.concepts] == list(spans)
 
 
 @pytest.mark.parametrize(

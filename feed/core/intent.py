@@ -1005,6 +1005,9 @@ _LIST_JOINERS = word_set(
 # Where a list's gap holds a clause break, the cut is there: before it in English ("cats
 # are fine | but no dogs"), after it in Japanese (「猫はいいけど、|犬は」).
 _GAP_BREAKS = word_set("but so though although , 、 ; ； けど けれど けども だけど が")
+# A Japanese topic and what is said within it: 「アニメはジブリだけ」「動物の中でも猫」 ask
+# about the second item inside the first, which is no item of its own to read apart.
+_TOPIC_GAPS = frozenset({"は", "では", "なら", "って", "の中で", "の中でも", "の中だと"})
 
 
 def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
@@ -1014,7 +1017,8 @@ def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
     is read for all of it. Two concepts joined by other words are not a list: "swap the
     cooking clips | for pottery", 「ドッキリの代わりに|動物の赤ちゃんを見せて」, "cats are fine
     | but no dogs"; one op for both is how such a sentence gets inverted. Each part is
-    read on its own. The cut is at a clause break inside the gap when there is one;
+    read on its own. A Japanese topic stays with what is said within it (「アニメは
+    ジブリだけ」). The cut is at a clause break inside the gap when there is one;
     otherwise after a run of marks that ends the first item ("clay 👍 | puppets 👎"), at
     the gap's start in English (prepositions lead the next item) and at its end in
     Japanese (particles close the item before).
@@ -1026,6 +1030,8 @@ def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
         for (_, end), (start, _) in itertools.pairwise(spans):
             gap = [t for t in tokens if end <= t.start and t.end <= start]
             if all(t.norm in _LIST_JOINERS or t.text in _LIST_JOINERS or _cue(t) for t in gap):
+                continue
+            if "".join(t.text for t in gap) in _TOPIC_GAPS:
                 continue
             breaks = [
                 i for i, t in enumerate(gap) if t.norm in _GAP_BREAKS or t.text in _GAP_BREAKS

@@ -340,6 +340,7 @@ def test_opposite_asks_left_joined_are_split(text, tags, parts):
          ["ドッキリの代わりに", "動物を見せて"]),
         ("猫はいいけど、犬は無理", ["猫", "犬"], ["猫はいいけど", "犬は無理"]),
         ("clay 👍 puppets 👎", ["clay", "puppets"], ["clay 👍", "puppets 👎"]),
+        ("アニメはジブリだけ見たい", ["アニメ", "ジブリ"], ["アニメはジブリだけ見たい"]),
         ("more owls and bats instead of crows", ["owls", "bats", "crows"],
          ["more owls and bats", "instead of crows"]),
     ],

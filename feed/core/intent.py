@@ -1049,6 +1049,12 @@ def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
             else:
                 cut = start
             cut_at.append(cut)
+        part_ends = [*cut_at, clause.end][1:]
+        cut_at = [
+            c
+            for c, e in zip(cut_at, part_ends, strict=True)
+            if not _bare_after_comma(c, e, spans, tokens)
+        ]
         if not cut_at:
             out.append(clause)
             continue
@@ -1071,6 +1077,21 @@ def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
                 )
             begin = cut
     return out
+
+
+def _bare_after_comma(
+    cut: int, end: int, spans: Sequence[tuple[int, int]], tokens: Sequence[Token]
+) -> bool:
+    """Whether the part from `cut` to `end` opens with a comma and names its item with
+    no word of its own ("keep the wrestling away from me, boxing"): an item added to
+    the list before it, not a request of its own."""
+    inside = [t for t in tokens if cut <= t.start and t.end <= end]
+    if not inside or inside[0].text not in _CLAUSE_PUNCT:
+        return False
+    return all(
+        t.text in _CLAUSE_PUNCT or any(s <= t.start and t.end <= e for s, e in spans)
+        for t in inside
+    )
 
 
 def _end_or(gap: Sequence[Token], i: int, default: int) -> int:
@@ -1107,7 +1128,9 @@ _EN_TOO = (("too",), ("as", "well"), ("also",), ("either",))
 def adds_to_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause adds what it names to the request before it: the particle
     「も」 right after a concept (「…、犬もね」「ゾンビも」), or "too", "as well", "also",
-    "either" outside its concepts ("less cats, and dogs as well")."""
+    "either" outside its concepts ("less cats, and dogs as well"), or closing it where
+    the tagger left them out of the clause ("skip the fashion week clips, and the red
+    carpet ones also")."""
     inside = tokens_in(clause, tokens)
     ends = {e for _, e in clause.concepts}
     for k, t in enumerate(inside):
@@ -1115,7 +1138,9 @@ def adds_to_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
             return True
         if not in_concept(t, clause) and _english_at(inside, k, _EN_TOO):
             return True
-    return False
+    after = [t for t in tokens if t.start >= clause.end]
+    j = _english_at(after, 0, _EN_TOO)
+    return bool(j) and (j == len(after) or not has_words(after[j].text))
 
 
 def _english_at(tokens: Sequence[Token], i: int, phrases: Sequence[tuple[str, ...]]) -> int:

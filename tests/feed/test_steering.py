@@ -343,6 +343,9 @@ def test_opposite_asks_left_joined_are_split(text, tags, parts):
         ("アニメはジブリだけ見たい", ["アニメ", "ジブリ"], ["アニメはジブリだけ見たい"]),
         ("more owls and bats instead of crows", ["owls", "bats", "crows"],
          ["more owls and bats", "instead of crows"]),
+        # An item after a comma with no word of its own joins the list before it.
+        ("keep the spiders away from me, snakes", ["spiders", "snakes"],
+         ["keep the spiders away from me, snakes"]),
     ],
 )  # fmt: skip
 def test_items_that_no_list_joins_are_read_apart(text, concepts, parts):
@@ -422,6 +425,11 @@ def test_a_repaired_request_applies_to_what_was_meant(reader, text, expected):
         ("猫は減らして、犬もね", [("suppress", "猫"), ("suppress", "犬")]),
         ("less cats, and dogs as well", [("suppress", "cats"), ("suppress", "dogs")]),
         ("no spiders, also no snakes", [("exclude", "spiders"), ("exclude", "snakes")]),
+        # "also" closing the clause, where the tagger leaves it out of the clause.
+        (
+            "skip the opera clips, and the ballet ones also",
+            [("suppress", "opera"), ("suppress", "ballet")],
+        ),
         # A clause with a cue of its own says what it wants, 「も」 or not.
         ("ホラーは減らして、でもゾンビはもっと", [("suppress", "ホラー"), ("boost", "ゾンビ")]),
     ],

@@ -1123,6 +1123,13 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
 
 
 _EN_TOO = (("too",), ("as", "well"), ("also",), ("either",))
+# "too" of degree, not of addition: before "much" or "many", or after a verb of being or
+# a word of degree ("the sharks are too scary", "way too loud", "too much horror lately").
+_EN_DEGREE_BEFORE = word_set("much many often few little long")
+_EN_DEGREE_AFTER = word_set(
+    "is are was were be been being am get gets getting got feel feels seem seems look looks"
+    " way far just bit kinda sorta so really simply"
+)
 
 
 def adds_to_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -1136,11 +1143,21 @@ def adds_to_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
     for k, t in enumerate(inside):
         if t.script == "ja" and t.text == "も" and t.pos == "PART" and t.start in ends:
             return True
-        if not in_concept(t, clause) and _english_at(inside, k, _EN_TOO):
+        added = _english_at(inside, k, _EN_TOO) and not _degree_too(inside, k)
+        if added and not in_concept(t, clause):
             return True
     after = [t for t in tokens if t.start >= clause.end]
     j = _english_at(after, 0, _EN_TOO)
     return bool(j) and (j == len(after) or not has_words(after[j].text))
+
+
+def _degree_too(tokens: Sequence[Token], i: int) -> bool:
+    """Whether tokens[i] is "too" of degree ("are too scary", "too much X")."""
+    if tokens[i].norm != "too":
+        return False
+    after = tokens[i + 1].norm if i + 1 < len(tokens) else ""
+    before = tokens[i - 1].norm if i > 0 else ""
+    return after in _EN_DEGREE_BEFORE or before in _EN_DEGREE_AFTER
 
 
 def _english_at(tokens: Sequence[Token], i: int, phrases: Sequence[tuple[str, ...]]) -> int:

@@ -9,6 +9,7 @@ from feed.core.intent import (
     Clause,
     LabelledText,
     _cue_word,
+    adds_to_the_last,
     apply_repairs,
     clause_cues,
     clauses_from_tags,
@@ -436,6 +437,23 @@ def test_a_repaired_request_applies_to_what_was_meant(reader, text, expected):
 )
 def test_a_clause_that_adds_to_the_last_takes_its_op(reader, text, expected):
     assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "concept", "adds"),
+    [
+        ("dogs too please", "dogs", True),
+        ("and the ballet ones also", "ballet", True),
+        ("the sharks are too scary", "sharks", False),
+        ("too much horror lately", "horror", False),
+        ("the horror ones are way too much", "horror", False),
+    ],
+)
+def test_too_of_degree_adds_nothing_to_the_last(text, concept, adds):
+    text = normalise(text)
+    start = text.index(concept)
+    clause = Clause(0, len(text), ((start, start + len(concept)),))
+    assert adds_to_the_last(clause, load_tokenizer().tokenize(text)) is adds
 
 
 def test_without_trailing_off_jyanakute_still_contrasts(reader):

@@ -258,15 +258,11 @@ class InstructionReader:
             by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
             op = max(by_op, key=lambda k: by_op[k])
             phrases = _phrases(text, tokens, clause)
-            if (
-                not phrases
-                and op not in ("none", "reset")
-                and not clause.repairs
-                and (op == "only" or _last_named(read) is None)
-            ):
-                # An ask that names nothing, with nothing named before it to point back
-                # to ("can my feed have like. more moray eels?" tagged without a concept):
-                # the span the tagger nearly marked, when it nearly did, read afresh.
+            if not phrases and op not in ("none", "reset") and not clause.repairs:
+                # An ask that names nothing ("can my feed have like. more moray eels?",
+                # "and fewer kayaks too" tagged without a concept): the span the tagger
+                # nearly marked, when it nearly did, read afresh. Only a clause with no
+                # such span points back to what was named before it (below).
                 found = self.model.likely_concept(tokens, tags, clause)
                 if found is not None and found[1] >= RECOVERED_CONCEPT_SHARE:
                     clause = replace(clause, concepts=(found[0],))

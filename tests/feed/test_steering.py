@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -184,6 +186,35 @@ def test_a_request_whose_concept_the_tagger_missed_is_read_not_refused(reader):
     # Tagged with no concept, this ask was refused as naming nothing.
     text = "you showed me a moose crossing a motorway earlier and I'd love more moose"
     assert ops(reader, text) == [("boost", "moose")]
+
+
+def test_a_later_ask_whose_concept_the_tagger_missed_reads_it_before_pointing_back(one_reader):
+    """A clause tagged without a concept points back to what was named before it only
+    when no span of its own nearly was one: "and fewer canoes too" is about canoes."""
+    model = one_reader.model
+
+    class Missed:
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def tag(self, tokens):
+            tags = model.tag(tokens)
+            return [
+                ("K" if g == "KB" else "O") if t.text == "canoes" and g in ("B", "I", "KB") else g
+                for t, g in zip(tokens, tags, strict=True)
+            ]
+
+    missed = dataclasses.replace(one_reader, model=Missed())
+    text = normalise("fewer kayaks please, and fewer canoes too")
+    assert "canoes" not in [
+        text[s:e] for c in clauses_from_tags(missed.tokenizer.tokenize(text),
+                                             missed.model.tag(missed.tokenizer.tokenize(text)))
+        for s, e in c.concepts
+    ]  # fmt: skip
+    assert [(o.op, o.phrase) for o in missed.read(text)] == [
+        ("suppress", "kayaks"),
+        ("suppress", "canoes"),
+    ]
 
 
 def test_unclear_polarity_asks_with_both_readings(one_reader):

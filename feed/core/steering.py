@@ -362,6 +362,18 @@ class InstructionReader:
             )
         if len(ops) > MAX_OPS_PER_INSTRUCTION:
             raise InstructionError(f"more than {MAX_OPS_PER_INSTRUCTION} instructions at once")
+        # One phrase asked both ways ("cat videos yes, cat meme videos no" with the second
+        # concept cut short to "cat") is a misreading of one of them: ask which is meant.
+        more = {o.phrase for o in ops if o.op in POSITIVE}
+        torn = more & {o.phrase for o in ops if o.op in NEGATIVE}
+        if torn:
+            raise AmbiguousInstruction(
+                f"not sure whether {text!r} asks for more or for less",
+                (
+                    tuple(o for o in ops if not (o.phrase in torn and o.op in NEGATIVE)),
+                    tuple(o for o in ops if not (o.phrase in torn and o.op in POSITIVE)),
+                ),
+            )
         return ops
 
     def _neighbours_disagree(

@@ -261,6 +261,16 @@ def test_a_bare_clause_after_a_refusal_is_never_read_as_more(reader):
     assert [o.op for o in reader.read("less sports, more cooking")] == ["suppress", "boost"]
 
 
+def test_one_phrase_asked_both_ways_is_asked_about(reader):
+    """Applying more and less of one phrase at once would invert one of the two asks."""
+    with pytest.raises(AmbiguousInstruction) as caught:
+        reader.read("more cats, no cats")
+    readings = [{(o.op, o.phrase) for o in r} for r in caught.value.readings]
+    assert {("boost", "cats")} in readings
+    assert {("exclude", "cats")} in readings or {("suppress", "cats")} in readings
+    assert all(len({op in NEGATIVE for op, _ in r}) == 1 for r in readings)
+
+
 def test_polarity_guard():
     sure_boost = {"boost": 0.95, "suppress": 0.02, "exclude": 0.01, "only": 0.0}
     assert not _polarity_unclear(sure_boost, negative_cue=False)

@@ -1100,13 +1100,15 @@ def _end_or(gap: Sequence[Token], i: int, default: int) -> int:
 
 
 _EN_BECAUSE = word_set("because cause cuz coz bc since")
+_EN_SO = word_set("so therefore hence")
 _JA_ENOUGH = word_set("いい 良い よい 十分 結構 充分")
 
 
 def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause states a reason: Japanese ending in a causal conjunction
     (「ダイエット中なので」「赤ちゃんが寝てるから」「…ため」), English opening with one
-    ("because the baby is asleep", "since I'm eating")."""
+    ("because the baby is asleep", "since I'm eating") or followed by "so" ("I'm on a
+    diet | so less food")."""
     inside = tokens_in(clause, tokens)
     while inside and not has_words(inside[-1].text):
         inside.pop()
@@ -1119,7 +1121,11 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
         # 「猫はいいから」「料理はもう十分だから」 dismiss (enough of it), they give no reason.
         enough = any(t.lemma in _JA_ENOUGH or t.text in _JA_ENOUGH for t in inside[-4:-1])
         return (causal or no_de or last.lemma == "ため") and not enough
-    return inside[0].script == "en" and inside[0].norm in _EN_BECAUSE
+    if inside[0].script != "en":
+        return False
+    # "on a diet | so less food": the clause before "so" is the reason.
+    after = [t for t in tokens if t.start >= clause.end and has_words(t.text)]
+    return inside[0].norm in _EN_BECAUSE or (bool(after) and after[0].norm in _EN_SO)
 
 
 _EN_TOO = (("too",), ("as", "well"), ("also",), ("either",))

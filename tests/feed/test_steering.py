@@ -522,6 +522,14 @@ def test_a_reason_is_told_by_its_conjunction(text, reason):
     assert gives_a_reason(Clause(0, len(text), ()), tokens) is reason
 
 
+def test_a_clause_before_so_is_a_reason():
+    text = normalise("I'm on a diet so less food please")
+    tokens = load_tokenizer().tokenize(text)
+    before, after = Clause(0, text.index(" so"), ()), Clause(text.index("so"), len(text), ())
+    assert gives_a_reason(before, tokens)
+    assert not gives_a_reason(after, tokens)  # "so less food please" is the request
+
+
 def test_a_reason_beside_a_request_is_not_a_request(reader):
     for text, expected in (
         ("ダイエット中なので、大盛りグルメは控えめでお願いします", ("suppress", "大盛りグルメ")),

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -1008,6 +1008,53 @@ _GAP_BREAKS = word_set("but so though although , 、 ; ； けど けれど け�
 # A Japanese topic and what is said within it: 「アニメはジブリだけ」「動物の中でも猫」 ask
 # about the second item inside the first, which is no item of its own to read apart.
 _TOPIC_GAPS = frozenset({"は", "では", "なら", "って", "の中で", "の中でも", "の中だと"})
+
+
+_SLASHES = frozenset("/／・")
+
+
+def split_slashed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Items written with slashes or 「・」 between them ("no opera/ballet", 「猫・犬なし」)
+    where the tagger marked some of them and missed others: each item its own concept, as
+    in a list. A run the tagger marked whole stays one concept (「ジョン・レノン」)."""
+    out = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        concepts = list(clause.concepts)
+        k = 0
+        while k < len(inside):
+            # A run of items glued by slashes: item (sep item)+, with no space anywhere.
+            j = k
+            while (
+                j + 2 < len(inside)
+                and inside[j + 1].text in _SLASHES
+                and inside[j].end == inside[j + 1].start
+                and inside[j + 1].end == inside[j + 2].start
+                and inside[j + 2].text not in _SLASHES
+            ):
+                j += 2
+            items = [inside[i] for i in range(k, j + 1, 2)]
+            tagged = [c for c in concepts if any(c[0] < t.end and t.start < c[1] for t in items)]
+            missed = [
+                t for t in items if not any(c[0] <= t.start and t.end <= c[1] for c in tagged)
+            ]
+            if (
+                len(items) > 1
+                and tagged
+                and missed
+                # A letter on its own is shorthand ("w/o"), not an item.
+                and all(
+                    has_words(t.text) and not (t.text.isascii() and len(t.text) < 2) for t in items
+                )
+            ):
+                spans = [(t.start, t.end) for t in items]
+                # The first and last items reach as far as the concepts they sit in.
+                spans[0] = (min(spans[0][0], *(c[0] for c in tagged)), spans[0][1])
+                spans[-1] = (spans[-1][0], max(spans[-1][1], *(c[1] for c in tagged)))
+                concepts = [c for c in concepts if c not in tagged] + spans
+            k = j + 1
+        out.append(replace(clause, concepts=tuple(sorted(concepts))))
+    return out
 
 
 def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:

@@ -70,6 +70,7 @@ from feed.core.intent import (
     split_contrasts,
     split_joined_items,
     split_repeated_openers,
+    split_slashed_items,
     tag_mentions,
     train_intent_model,
     word_set,
@@ -238,12 +239,16 @@ class InstructionReader:
             )
         tokens = self.tokenizer.tokenize(text)
         tags = tag_mentions(tokens, self.model.tag(tokens))
-        clauses = [
-            c for c in apply_repairs(split_joined_items(split_contrasts(split_repeated_openers(
-                drop_cue_concepts(clauses_from_tags(tokens, tags), tokens), tokens,
-            ), tokens), tokens), tokens)
-            if has_words(text[c.start : c.end])
-        ]  # fmt: skip
+        clauses = drop_cue_concepts(clauses_from_tags(tokens, tags), tokens)
+        for step in (
+            split_slashed_items,
+            split_repeated_openers,
+            split_contrasts,
+            split_joined_items,
+            apply_repairs,
+        ):
+            clauses = step(clauses, tokens)
+        clauses = [c for c in clauses if has_words(text[c.start : c.end])]
         if not clauses:
             raise InstructionError("instruction has no words to understand")
         # Each clause's sentence vector, encoded once for the classifier and the vote.

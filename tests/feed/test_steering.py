@@ -25,6 +25,7 @@ from feed.core.intent import (
     split_contrasts,
     split_joined_items,
     split_repeated_openers,
+    split_slashed_items,
     tags_from_spans,
 )
 from feed.core.steering import (
@@ -367,6 +368,24 @@ def test_opposite_asks_left_joined_are_split(text, tags, parts):
     tokens = load_tokenizer().tokenize(normalise(text))
     clauses = split_contrasts(clauses_from_tags(tokens, tags.split()), tokens)
     assert [text[c.start : c.end] for c in clauses] == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "items"),
+    [
+        ("no opera/ballet please", ["opera"], ["opera", "ballet"]),
+        ("less vlogs/pranks/unboxings", ["pranks"], ["vlogs", "pranks", "unboxings"]),
+        ("more slow cooking/baking videos", ["slow cooking"], ["slow cooking", "baking"]),
+        ("猫・犬なし", ["猫"], ["猫", "犬"]),
+        ("ジョン・レノンの動画", ["ジョン・レノン"], ["ジョン・レノン"]),  # tagged whole
+        ("cyclists w/o helmets", ["cyclists"], ["cyclists"]),  # "w/o" is no list
+    ],
+)
+def test_items_written_with_slashes_are_each_a_concept(text, tagged, items):
+    text = normalise(text)
+    spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
+    (clause,) = split_slashed_items([Clause(0, len(text), spans)], load_tokenizer().tokenize(text))
+    assert [text[s:e] for s, e in clause.concepts] == items
 
 
 @pytest.mark.parametrize(

@@ -323,6 +323,14 @@ class InstructionReader:
                 # points back: "just" in such a clause is an adverb ("i just see too many").
                 before = _last_named(read)
                 if before is None or op == "only":
+                    if any(
+                        _phrases(text, tokens, later) and clause_cues(later, tokens).any()
+                        for later in clauses[i + 1 :]
+                    ):
+                        # An aside before a request that says what it wants ("if it's no
+                        # trouble, fewer X would be lovely"): the request stands alone.
+                        read.append(([], (), ()))
+                        continue
                     raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
                 phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0

@@ -549,6 +549,15 @@ def test_a_clause_before_so_is_a_reason():
     assert not gives_a_reason(after, tokens)  # "so less food please" is the request
 
 
+def test_an_aside_naming_nothing_before_a_request_is_no_request(reader):
+    """A clause that names nothing, with nothing named before it, does not refuse a
+    later request that says what it wants; without such a request it is still refused."""
+    read = ops(reader, "if it's not too much bother, fewer yoga clips would be great")
+    assert read == [("suppress", "yoga")]
+    with pytest.raises(InstructionError, match="names nothing"):
+        reader.read("yes more, owls")  # the later clause says nothing of what it wants
+
+
 def test_a_reason_beside_a_request_is_not_a_request(reader):
     for text, expected in (
         ("ダイエット中なので、大盛りグルメは控えめでお願いします", ("suppress", "大盛りグルメ")),

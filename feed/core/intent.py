@@ -1107,7 +1107,7 @@ def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
             continue
         begin = clause.start
         for cut in [*cut_at, clause.end]:
-            inside = [t for t in tokens if begin <= t.start and t.end <= cut]
+            inside = tokens_in(Clause(begin, cut, ()), tokens)
             while inside and inside[0].text in _CLAUSE_PUNCT:  # as in training, a comma
                 inside = inside[1:]  # between two clauses belongs to neither
             while inside and inside[-1].text in _CLAUSE_PUNCT:
@@ -1132,13 +1132,11 @@ def _bare_after_comma(
     """Whether the part from `cut` to `end` opens with a comma and names its item with
     no word of its own ("keep the wrestling away from me, boxing"): an item added to
     the list before it, not a request of its own."""
-    inside = [t for t in tokens if cut <= t.start and t.end <= end]
+    part = Clause(cut, end, tuple(spans))
+    inside = tokens_in(part, tokens)
     if not inside or inside[0].text not in _CLAUSE_PUNCT:
         return False
-    return all(
-        t.text in _CLAUSE_PUNCT or any(s <= t.start and t.end <= e for s, e in spans)
-        for t in inside
-    )
+    return all(t.text in _CLAUSE_PUNCT or in_concept(t, part) for t in inside)
 
 
 def _end_or(gap: Sequence[Token], i: int, default: int) -> int:

@@ -282,6 +282,17 @@ class InstructionReader:
                     phrases = _phrases(text, tokens, clause)
             words = text[clause.start : clause.end]
             cues = clause_cues(clause, tokens)
+            pictographs = [p for p in phrases if not has_words(p)]
+            if pictographs and len(pictographs) < len(phrases):
+                # "more hedgehogs please 🦔": a pictograph beside the words naming the
+                # thing is decoration, not a second item.
+                phrases = [p for p in phrases if has_words(p)]
+            elif pictographs and not cues.any() and _names_in_words(text, tokens, clauses):
+                # "lol more robot dances pls 🤖", 「おはよう☀ 朝はパンが見たい」: a pictograph
+                # in a clause of no ask of its own, beside a request that names its item
+                # in words. "more 🦈" alone still asks for sharks.
+                read.append(([], (), ()))
+                continue
             if clause.repairs and phrases:
                 # "more owls, sorry, I mean bats": the clause before is taken back, and
                 # what it asked for goes to these phrases unless they say otherwise.
@@ -358,11 +369,11 @@ class InstructionReader:
                 continue
             parsed = tuple(ParsedOp(cast(OpKind, op), ph, weight, words) for ph in phrases)
             read.append((phrases, parsed, parsed))
-        ops = [o for _, first, _ in read for o in first]
+        ops = _once([o for _, first, _ in read for o in first])
         unsure = any(first != second for _, first, second in read)
         readings = (
-            tuple(o for _, first, _ in read for o in first),
-            tuple(o for _, _, second in read for o in second),
+            tuple(_once([o for _, first, _ in read for o in first])),
+            tuple(_once([o for _, _, second in read for o in second])),
         )
         if unsure:
             raise AmbiguousInstruction(
@@ -418,6 +429,23 @@ class InstructionReader:
             self.vote_encode([clause_vector_text(text, clause)])[0] if vector is None else vector
         )
         return self.polarity.disagrees(query, read_as_more=more > less)
+
+
+def _once(ops: list[ParsedOp]) -> list[ParsedOp]:
+    """Each (op, phrase) once, where it first came: 「鳥は大好き。鳥もっと」 asks for more
+    birds once, not twice as hard."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for o in ops:
+        if (o.op, o.phrase) not in seen:
+            seen.add((o.op, o.phrase))
+            out.append(o)
+    return out
+
+
+def _names_in_words(text: str, tokens: Sequence[Token], clauses: Sequence[Clause]) -> bool:
+    """Whether any clause names an item in words (not only with pictographs)."""
+    return any(has_words(p) for c in clauses for p in _phrases(text, tokens, c))
 
 
 class Reader(Protocol):

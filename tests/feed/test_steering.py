@@ -156,7 +156,11 @@ def test_intensity_scales_the_weight(reader):
         ("?!...", "no words"),
         ("\x00\x01\x07", "no words"),
         ("hello there", "does not read as an instruction"),
-        ("more cats, " * 9, "more than 8"),
+        (
+            "more cats, more dogs, more owls, more bees, more cows, more pigs, more ducks,"
+            " more frogs, more goats",
+            "more than 8",
+        ),  # fmt: skip
     ],
 )
 def test_refuses_what_it_cannot_understand(reader, text, message):
@@ -270,6 +274,19 @@ def test_one_phrase_asked_both_ways_is_asked_about(reader):
     assert {("boost", "cats")} in readings
     assert {("exclude", "cats")} in readings or {("suppress", "cats")} in readings
     assert all(len({op in NEGATIVE for op, _ in r}) == 1 for r in readings)
+
+
+def test_an_item_asked_twice_is_asked_once(reader):
+    """Saying it again ("panda love. more pandas") is one op, not two to apply."""
+    assert ops(reader, "パンダ大好き。パンダもっと") == [("boost", "パンダ")]
+    assert ops(reader, "less vlogs, less vlogs") == [("suppress", "vlogs")]
+
+
+def test_a_pictograph_beside_a_request_in_words_is_no_item(reader):
+    """An emoji decorating a request is not a second thing asked for; alone, it is."""
+    assert ops(reader, "haha nice, more penguin slides pls 🐧") == [("boost", "penguin slides")]
+    assert ops(reader, "おやすみ🌙 寝る前は焚き火が見たい") == [("boost", "焚き火")]
+    assert ops(reader, "more 🦈") == [("boost", "🦈")]
 
 
 def test_polarity_guard():

@@ -1057,6 +1057,39 @@ def split_slashed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> l
     return out
 
 
+_JA_AND = frozenset(("と", "や"))
+
+
+def split_paired_nouns(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Two Japanese nouns the tagger marked as one concept with 「と」 or 「や」 between
+    them (「電車と飛行機が見たい」): each its own concept, as in a list. Not where the
+    pair modifies what follows (「猫と犬の喧嘩」), nor before a verb (「猫と遊ぶ」)."""
+    out = []
+    for clause in clauses:
+        concepts = []
+        for span in clause.concepts:
+            inside = [t for t in tokens if span[0] <= t.start and t.end <= span[1]]
+            cut = next(
+                (
+                    k
+                    for k in range(1, len(inside) - 1)
+                    if inside[k].script == "ja"
+                    and inside[k].text in _JA_AND
+                    and inside[k].pos == "PART"
+                    and inside[k - 1].pos in ("NOUN", "SUFF")
+                    and inside[k + 1].pos in ("NOUN", "PREF")
+                    and all(t.pos in ("NOUN", "PREF", "SUFF") for t in inside[k + 1 :])
+                ),
+                None,
+            )
+            if cut is None:
+                concepts.append(span)
+            else:
+                concepts += [(span[0], inside[cut - 1].end), (inside[cut + 1].start, span[1])]
+        out.append(replace(clause, concepts=tuple(concepts)))
+    return out
+
+
 def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses cut between two concepts that something other than a list joins.
 

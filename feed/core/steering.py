@@ -70,6 +70,7 @@ from feed.core.intent import (
     split_contrasts,
     split_joined_items,
     split_repeated_openers,
+    split_paired_nouns,
     split_slashed_items,
     tag_mentions,
     train_intent_model,
@@ -242,6 +243,7 @@ class InstructionReader:
         clauses = drop_cue_concepts(clauses_from_tags(tokens, tags), tokens)
         for step in (
             split_slashed_items,
+            split_paired_nouns,
             split_repeated_openers,
             split_contrasts,
             split_joined_items,

@@ -25,6 +25,7 @@ from feed.core.intent import (
     split_contrasts,
     split_joined_items,
     split_repeated_openers,
+    split_paired_nouns,
     split_slashed_items,
     tags_from_spans,
 )
@@ -402,6 +403,21 @@ def test_items_written_with_slashes_are_each_a_concept(text, tagged, items):
     text = normalise(text)
     spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
     (clause,) = split_slashed_items([Clause(0, len(text), spans)], load_tokenizer().tokenize(text))
+    assert [text[s:e] for s, e in clause.concepts] == items
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "items"),
+    [
+        ("バスと電車が見たい", ["バスと電車"], ["バス", "電車"]),
+        ("寿司や天ぷらは減らして", ["寿司や天ぷら"], ["寿司", "天ぷら"]),
+        ("猫と犬の喧嘩もっと", ["猫と犬の喧嘩"], ["猫と犬の喧嘩"]),  # the pair modifies 喧嘩
+        ("猫と遊ぶ子供", ["猫と遊ぶ子供"], ["猫と遊ぶ子供"]),  # と before a verb
+    ],
+)
+def test_two_nouns_joined_by_to_or_ya_are_each_a_concept(text, tagged, items):
+    spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
+    (clause,) = split_paired_nouns([Clause(0, len(text), spans)], load_tokenizer().tokenize(text))
     assert [text[s:e] for s, e in clause.concepts] == items
 
 

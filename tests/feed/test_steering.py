@@ -24,8 +24,8 @@ from feed.core.intent import (
     normalise,
     split_contrasts,
     split_joined_items,
-    split_repeated_openers,
     split_paired_nouns,
+    split_repeated_openers,
     split_slashed_items,
     tags_from_spans,
 )

@@ -161,7 +161,7 @@ def test_intensity_scales_the_weight(reader):
             "more cats, more dogs, more owls, more bees, more cows, more pigs, more ducks,"
             " more frogs, more goats",
             "more than 8",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_refuses_what_it_cannot_understand(reader, text, message):

@@ -1002,6 +1002,9 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
 _LIST_JOINERS = word_set(
     "and or nor & n plus + , 、 / . ・ the a an some any その あと と や も とか か"
 )
+# Head nouns that close an item without naming another ("the windmill clips, and the
+# tulip fields", 「猫動画と犬動画」): a list still.
+_HEADS = word_set("stuff things videos video vids vid clips clip ones footage content 動画 映像")
 # Where a list's gap holds a clause break, the cut is there: before it in English ("cats
 # are fine | but no dogs"), after it in Japanese (「猫はいいけど、|犬は」).
 _GAP_BREAKS = word_set("but so though although , 、 ; ； けど けれど けども だけど が")
@@ -1109,7 +1112,10 @@ def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
         cut_at: list[int] = []  # character offsets where a new clause starts
         for (_, end), (start, _) in itertools.pairwise(spans):
             gap = [t for t in tokens if end <= t.start and t.end <= start]
-            if all(t.norm in _LIST_JOINERS or t.text in _LIST_JOINERS or _cue(t) for t in gap):
+            if all(
+                t.norm in _LIST_JOINERS or t.text in _LIST_JOINERS or t.norm in _HEADS or _cue(t)
+                for t in gap
+            ):
                 continue
             if "".join(t.text for t in gap) in _TOPIC_GAPS:
                 continue
@@ -1233,6 +1239,24 @@ def adds_to_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
     after = [t for t in tokens if t.start >= clause.end]
     j = _english_at(after, 0, _EN_TOO)
     return bool(j) and (j == len(after) or not has_words(after[j].text))
+
+
+_EN_AND = word_set("and or nor & plus n")
+
+
+def continues_a_list(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause that names its items and nothing else opens with "and" or "or",
+    in it or just before it ("bring back the lighthouse clips, and the foggy harbors"):
+    one more item of the list before it, not a request of its own."""
+    inside = tokens_in(clause, tokens)
+    before = [t for t in tokens if t.end <= clause.start and has_words(t.text)]
+    opener = inside[0] if inside and inside[0].norm in _EN_AND else (before or [None])[-1]
+    return (
+        opener is not None
+        and opener.script == "en"
+        and opener.norm in _EN_AND
+        and only_names(clause, tokens)
+    )
 
 
 def _degree_too(tokens: Sequence[Token], i: int) -> bool:

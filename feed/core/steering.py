@@ -59,6 +59,7 @@ from feed.core.intent import (
     clause_cues,
     clause_vector_text,
     clauses_from_tags,
+    continues_a_list,
     drop_cue_concepts,
     fingerprint_of,
     gives_a_reason,
@@ -315,11 +316,15 @@ class InstructionReader:
                 # with no word asking for anything itself, is not a request of its own.
                 read.append(([], (), ()))
                 continue
-            if phrases and not cues.any() and adds_to_the_last(clause, tokens):
+            if (
+                phrases
+                and not cues.any()
+                and (adds_to_the_last(clause, tokens) or continues_a_list(clause, tokens))
+            ):
                 before = _last_named(read)
                 if before is not None and read[before][1]:
-                    # 「猫は減らして、犬もね」, "less cats, and dogs as well": what the clause
-                    # before asked, for these too.
+                    # 「猫は減らして、犬もね」, "less cats, and dogs as well", "no cats, and
+                    # the dogs": what the clause before asked, for these too.
                     read.append(_asked_as(read[before], phrases, words))
                     continue
             if op == "none":

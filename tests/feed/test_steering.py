@@ -526,6 +526,15 @@ def test_a_repaired_request_applies_to_what_was_meant(reader, text, expected):
         ),
         # A clause with a cue of its own says what it wants, 「も」 or not.
         ("ホラーは減らして、でもゾンビはもっと", [("suppress", "ホラー"), ("boost", "ゾンビ")]),
+        # "and" before a clause that only names its items: one more item of the list.
+        (
+            "bring back the windmill clips, and the tulip fields",
+            [("boost", "windmill"), ("boost", "tulip fields")],
+        ),
+        (
+            "get rid of the prank clips and the reaction streamers",
+            [("exclude", "prank"), ("exclude", "reaction streamers")],
+        ),
     ],
 )
 def test_a_clause_that_adds_to_the_last_takes_its_op(reader, text, expected):

@@ -1250,7 +1250,7 @@ def continues_a_list(clause: Clause, tokens: Sequence[Token]) -> bool:
     one more item of the list before it, not a request of its own."""
     inside = tokens_in(clause, tokens)
     before = [t for t in tokens if t.end <= clause.start and has_words(t.text)]
-    opener = inside[0] if inside and inside[0].norm in _EN_AND else (before or [None])[-1]
+    opener = inside[0] if inside and inside[0].norm in _EN_AND else before[-1] if before else None
     return (
         opener is not None
         and opener.script == "en"

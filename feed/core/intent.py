@@ -813,6 +813,38 @@ def tags_from_spans(
     return tags
 
 
+# Marks that end a sentence: Japanese ones always, English ones before a space.
+_JA_SENTENCE_ENDS = frozenset("。！？…")
+_EN_SENTENCE_ENDS = frozenset(("!", "?", ".", "...", "…"))
+
+
+def sentences(tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """Token ranges of the sentences of an instruction: each ends after a run of
+    sentence-ending marks that something follows."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+
+    def ends(i: int) -> bool:
+        t = tokens[i]
+        if t.text in _JA_SENTENCE_ENDS:
+            return True
+        after = tokens[i + 1] if i + 1 < len(tokens) else None
+        return (
+            t.text in _EN_SENTENCE_ENDS
+            and after is not None
+            and (after.start > t.end or after.script == "ja")
+        )
+
+    for i in range(len(tokens) - 1):
+        if ends(i) and not (
+            tokens[i + 1].text in _JA_SENTENCE_ENDS or tokens[i + 1].text in _EN_SENTENCE_ENDS
+        ):
+            bounds.append((start, i + 1))
+            start = i + 1
+    bounds.append((start, len(tokens)))
+    return bounds
+
+
 def tag_mentions(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:
     """Tags with every @handle marked as a concept: a person named is always what the
     clause is about (their consent is checked downstream), whatever the tagger said."""
@@ -1396,6 +1428,19 @@ class IntentModel:
             return []
         with self._lock:
             return list(self.tagger.tag(token_features(tokens)))
+
+    def tag_sentences(self, tokens: Sequence[Token]) -> list[str]:
+        """CRF tags of each sentence tagged on its own (see `sentences`), each opening
+        a clause: the reader's second try where the whole message, tagged at once, asked
+        for nothing (a sigh and a story before the request, 「ふぅ…今日も一日おつかれ
+        自分。焚き火の映像お願い」). Tagging every message this way reads fewer right."""
+        tags: list[str] = []
+        for a, b in sentences(tokens):
+            part = self.tag(tokens[a:b])
+            if part and part[0] in ("O", "B", "I"):
+                part[0] = "K" if part[0] == "O" else "KB"
+            tags += part
+        return tags
 
     def likely_concept(
         self, tokens: Sequence[Token], tags: Sequence[str], clause: Clause

@@ -68,6 +68,7 @@ from feed.core.intent import (
     load_tokenizer,
     normalise,
     only_names,
+    sentences,
     split_contrasts,
     split_joined_items,
     split_paired_nouns,
@@ -240,7 +241,27 @@ class InstructionReader:
                 "instruction has no words to understand (only symbols, emoji or punctuation)"
             )
         tokens = self.tokenizer.tokenize(text)
-        tags = tag_mentions(tokens, self.model.tag(tokens))
+        try:
+            return self._read_tagged(text, tokens, self.model.tag(tokens))
+        except AmbiguousInstruction:
+            raise
+        except InstructionError as whole:
+            # A greeting or a story before the request ("hi! more goldfish please,
+            # thank you") can make the tagger read the whole message as one clause that
+            # asks for nothing. Where that leaves nothing to apply, each sentence is
+            # tagged on its own and read again; the first answer stands if that fails.
+            if len(sentences(tokens)) < 2:
+                raise
+            try:
+                return self._read_tagged(text, tokens, self.model.tag_sentences(tokens))
+            except AmbiguousInstruction:
+                raise
+            except InstructionError:
+                raise whole from None
+
+    def _read_tagged(self, text: str, tokens: list[Token], tags: list[str]) -> list[ParsedOp]:
+        """Ops of the normalised `text` from its tokens' CRF tags; see `read`."""
+        tags = tag_mentions(tokens, tags)
         clauses = drop_cue_concepts(clauses_from_tags(tokens, tags), tokens)
         for step in (
             split_slashed_items,

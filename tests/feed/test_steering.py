@@ -22,6 +22,7 @@ from feed.core.intent import (
     load_tokenizer,
     name_emoji,
     normalise,
+    sentences,
     split_contrasts,
     split_joined_items,
     split_paired_nouns,
@@ -288,6 +289,29 @@ def test_a_pictograph_beside_a_request_in_words_is_no_item(reader):
     assert ops(reader, "haha nice, more penguin slides pls 🐧") == [("boost", "penguin slides")]
     assert ops(reader, "おやすみ🌙 寝る前は焚き火が見たい") == [("boost", "焚き火")]
     assert ops(reader, "more 🦈") == [("boost", "🦈")]
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("hi! more goldfish please, thank you", ["hi!", "more goldfish please, thank you"]),
+        ("こんにちは！金魚もっと。よろしく", ["こんにちは!", "金魚もっと。", "よろしく"]),
+        ("3.5 stars... meh. no more cats", ["3.5 stars...", "meh.", "no more cats"]),
+        ("what?!more cats", ["what?!more cats"]),  # no space after English marks
+    ],
+)
+def test_sentences_end_after_their_marks(text, parts):
+    text = normalise(text)
+    tokens = load_tokenizer().tokenize(text)
+    assert [text[tokens[a].start : tokens[b - 1].end] for a, b in sentences(tokens)] == parts
+
+
+def test_a_message_read_as_no_request_is_read_again_a_sentence_at_a_time(reader):
+    """A sigh and a story before the request made the tagger read the whole message as
+    one clause asking for nothing; each sentence tagged on its own finds the request."""
+    assert ops(reader, "ふぅ…今日も一日おつかれ自分。焚き火の映像お願い") == [("boost", "焚き火")]
+    with pytest.raises(InstructionError, match="does not read as an instruction"):
+        reader.read("hello there. how are you?")  # still no request in any sentence
 
 
 def test_polarity_guard():

@@ -823,22 +823,11 @@ def sentences(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     sentence-ending marks that something follows."""
     bounds: list[tuple[int, int]] = []
     start = 0
-
-    def ends(i: int) -> bool:
-        t = tokens[i]
-        if t.text in _JA_SENTENCE_ENDS:
-            return True
-        after = tokens[i + 1] if i + 1 < len(tokens) else None
-        return (
-            t.text in _EN_SENTENCE_ENDS
-            and after is not None
-            and (after.start > t.end or after.script == "ja")
+    for i, (here, after) in enumerate(itertools.pairwise(tokens)):
+        ends = here.text in _JA_SENTENCE_ENDS or (
+            here.text in _EN_SENTENCE_ENDS and (after.start > here.end or after.script == "ja")
         )
-
-    for i in range(len(tokens) - 1):
-        if ends(i) and not (
-            tokens[i + 1].text in _JA_SENTENCE_ENDS or tokens[i + 1].text in _EN_SENTENCE_ENDS
-        ):
+        if ends and after.text not in _JA_SENTENCE_ENDS and after.text not in _EN_SENTENCE_ENDS:
             bounds.append((start, i + 1))
             start = i + 1
     bounds.append((start, len(tokens)))
@@ -1103,7 +1092,7 @@ def split_paired_nouns(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
     for clause in clauses:
         concepts = []
         for span in clause.concepts:
-            inside = [t for t in tokens if span[0] <= t.start and t.end <= span[1]]
+            inside = tokens_in(Clause(*span, ()), tokens)
             cut = next(
                 (
                     k

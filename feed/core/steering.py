@@ -397,12 +397,12 @@ class InstructionReader:
                 continue
             parsed = tuple(ParsedOp(cast(OpKind, op), ph, weight, words) for ph in phrases)
             read.append((phrases, parsed, parsed))
-        ops = _once([o for _, first, _ in read for o in first])
         unsure = any(first != second for _, first, second in read)
         readings = (
             tuple(_once([o for _, first, _ in read for o in first])),
             tuple(_once([o for _, _, second in read for o in second])),
         )
+        ops = list(readings[0])
         if unsure:
             raise AmbiguousInstruction(
                 f"not sure whether {text!r} asks for more or for less", tuple(readings)

@@ -1021,7 +1021,7 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
 # What may stand between two items of one list: "cats and dogs", "cats, dogs", 「猫と犬」,
 # 「猫も犬も」, "no cats no dogs" (cue words are `split_contrasts`'s to judge).
 _LIST_JOINERS = word_set(
-    "and or nor & n plus + , 、 / . ・ the a an some any その あと と や も とか か"
+    "and or nor & n plus + , 、 / . 。 ・ the a an some any その あと と や も とか か"
 )
 # Head nouns that close an item without naming another ("the windmill clips, and the
 # tulip fields", 「猫動画と犬動画」): a list still.
@@ -1078,6 +1078,83 @@ def split_slashed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> l
                 concepts = [c for c in concepts if c not in tagged] + spans
             k = j + 1
         out.append(replace(clause, concepts=tuple(sorted(concepts))))
+    return out
+
+
+_ITEM_MARKS = frozenset(",、。.…")
+_ITEM_WORDS = 4  # the longest bare item, in tokens
+# Words that can stand alone after a comma without naming anything ("more owls, lol").
+_EN_ASIDES = word_set(
+    "lol lmao haha hehe tbh ngl idk imo honestly seriously really literally actually ok okay "
+    "yeah yes yep yup nope thanks thx ty again anymore ever now today tonight lately instead "
+    "too also as well either though tho anyway anyways whatever pls please plz bye"
+)
+_JA_ASIDES = word_set("笑 w ww www 草 まじ マジ 本当 ほんと ホント 全部 ぜんぶ 全て すべて 以上")
+
+
+def _bare_item(segment: Sequence[Token]) -> bool:
+    """Whether a run of tokens between two commas only names a thing: nouns in
+    Japanese (「つけ麺」), a few words with no cue, function or aside word in English
+    ("bmx", "stormy seas")."""
+    if not 0 < len(segment) <= _ITEM_WORDS:
+        return False
+    for t in segment:
+        if _cue(t) or t.norm in _POLITE or t.lemma in _POLITE:
+            return False
+        if t.script == "ja":
+            if t.pos not in ("NOUN", "PREF", "SUFF") or t.adverbial or t.norm in _JA_ASIDES:
+                return False
+            if t.text in _JA_ASIDES or t.lemma in _JA_ASIDES:
+                return False
+        elif t.pos != "EN" or t.norm in _EN_FUNCTION or t.norm in _EN_ASIDES:
+            return False
+    return segment[0].pos != "SUFF" and segment[-1].pos != "PREF"
+
+
+def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Items listed with commas or full stops beside one the tagger marked, which it
+    left unmarked (「ねこ、いぬ、うさぎ。ぜんぶほしい」, "skateboarding, bmx, parkour.
+    more."): each its own concept in the clause it sits in. In Japanese, an item is a
+    run of nouns; in English, where a trailing word after a comma is often an aside
+    ("more owls, honestly"), an unmarked item counts between two marked ones or as one
+    of two or more unmarked items in a row ("lighthouses, cliffs, stormy seas").
+    """
+    marked = sorted(span for clause in clauses for span in clause.concepts)
+    # The message cut at its list marks.
+    parts: list[list[Token]] = [[]]
+    for t in tokens:
+        if t.text in _ITEM_MARKS:
+            if parts[-1]:
+                parts.append([])
+        else:
+            parts[-1].append(t)
+
+    def tagged(part: Sequence[Token]) -> bool:
+        return any(s <= part[0].start and part[-1].end <= e for s, e in marked)
+
+    def touches(part: Sequence[Token], at_end: bool) -> bool:
+        """A marked concept ends the part (a list goes on after it) or starts it."""
+        edge = part[-1].end if at_end else part[0].start
+        return any((e if at_end else s) == edge for s, e in marked)
+
+    found: list[tuple[int, int]] = []
+    for i, part in enumerate(parts):
+        if not part or not touches(part, at_end=True):
+            continue
+        chain = []  # unmarked bare items after a marked one, up to the next marked one
+        j = i + 1
+        while j < len(parts) and parts[j] and not tagged(parts[j]) and _bare_item(parts[j]):
+            chain.append(parts[j])
+            j += 1
+        closed = j < len(parts) and bool(parts[j]) and touches(parts[j], at_end=False)
+        items = [p for p in chain if all(t.script == "ja" for t in p) or closed or len(chain) >= 2]
+        found.extend((p[0].start, p[-1].end) for p in items)
+    if not found:
+        return list(clauses)
+    out = []
+    for clause in clauses:
+        mine = [f for f in found if clause.start <= f[0] and f[1] <= clause.end]
+        out.append(replace(clause, concepts=tuple(sorted((*clause.concepts, *mine)))))
     return out
 
 

@@ -71,6 +71,7 @@ from feed.core.intent import (
     sentences,
     split_contrasts,
     split_joined_items,
+    split_listed_items,
     split_paired_nouns,
     split_repeated_openers,
     split_slashed_items,
@@ -265,6 +266,7 @@ class InstructionReader:
         clauses = drop_cue_concepts(clauses_from_tags(tokens, tags), tokens)
         for step in (
             split_slashed_items,
+            split_listed_items,
             split_paired_nouns,
             split_repeated_openers,
             split_contrasts,

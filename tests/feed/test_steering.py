@@ -25,6 +25,7 @@ from feed.core.intent import (
     sentences,
     split_contrasts,
     split_joined_items,
+    split_listed_items,
     split_paired_nouns,
     split_repeated_openers,
     split_slashed_items,
@@ -428,6 +429,40 @@ def test_items_written_with_slashes_are_each_a_concept(text, tagged, items):
     spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
     (clause,) = split_slashed_items([Clause(0, len(text), spans)], load_tokenizer().tokenize(text))
     assert [text[s:e] for s, e in clause.concepts] == items
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "items"),
+    [
+        ("ラーメン、つけ麺、まぜそば、どれも多めで", ["ラーメン", "まぜそば"],
+         ["ラーメン", "つけ麺", "まぜそば"]),
+        ("はにわ、土偶、古墳…そういうの好き", ["はにわ"], ["はにわ", "土偶", "古墳"]),
+        ("イルカ。クジラ。もっと見たい", ["イルカ"], ["イルカ", "クジラ"]),
+        ("skateboarding, bmx, parkour. more.", ["skateboarding", "parkour"],
+         ["skateboarding", "bmx", "parkour"]),
+        ("i want lighthouses, cliffs, stormy seas", ["lighthouses"],
+         ["lighthouses", "cliffs", "stormy seas"]),
+        ("more owls, honestly", ["owls"], ["owls"]),  # an aside, not an item
+        ("more owls, bats", ["owls"], ["owls"]),  # one English word after: maybe an aside
+        ("猫、最近多すぎ", ["猫"], ["猫"]),  # no noun run
+        ("less 野球, 相撲 as well", ["野球", "相撲"], ["野球", "相撲"]),
+    ],
+)  # fmt: skip
+def test_items_listed_with_commas_beside_a_marked_one_are_each_a_concept(text, tagged, items):
+    text = normalise(text)
+    spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
+    (clause,) = split_listed_items([Clause(0, len(text), spans)], load_tokenizer().tokenize(text))
+    assert [text[s:e] for s, e in clause.concepts] == items
+
+
+def test_a_listed_item_joins_the_clause_it_sits_in():
+    text = "skateboarding, bmx, parkour. more."
+    first, second = Clause(0, 18, ((0, 13),)), Clause(20, len(text), ((20, 27),))
+    out = split_listed_items([first, second], load_tokenizer().tokenize(text))
+    assert [[text[s:e] for s, e in c.concepts] for c in out] == [
+        ["skateboarding", "bmx"],
+        ["parkour"],
+    ]
 
 
 @pytest.mark.parametrize(

@@ -898,16 +898,23 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
         keep = tuple(
             (s, e)
             for s, e in clause.concepts
-            if not _not_a_topic([t for t in tokens if s <= t.start and t.end <= e])
+            if not _not_a_topic([t for t in tokens if s <= t.start and t.end <= e], tokens)
         )
         out.append(Clause(clause.start, clause.end, keep) if keep else clause)
     return out
 
 
-def _not_a_topic(span: Sequence[Token]) -> bool:
+# Suffixes that make a kind of anything they follow: 「ほのぼの系」「レトロ風」「ゆるい感じ」.
+_JA_KIND_SUFFIXES = word_set("系 風 調 っぽい ぽい 感じ 的")
+
+
+def _not_a_topic(span: Sequence[Token], tokens: Sequence[Token]) -> bool:
     if all(_cue(t) and t.norm not in _POLITE for t in span):
         return True
     words = [t for t in span if t.pos != "PART"]
+    after = next((t for t in tokens if t.start >= span[-1].end), None) if span else None
+    if after is not None and (after.text in _JA_KIND_SUFFIXES or after.lemma in _JA_KIND_SUFFIXES):
+        return False  # 「ほのぼの系」: an adverb that names a kind
     return bool(words) and all(
         t.script == "ja" and (t.adverbial or t.pos in ("ADV", "ADJ")) for t in words
     )
@@ -1015,6 +1022,51 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             start, end = inside[a].start, inside[b - 1].end
             spans = tuple((s, e) for s, e in clause.concepts if start <= s < end)
             out.append(Clause(start, end, spans))
+    return out
+
+
+_JA_BUT = word_set("けど けれど けれども けども が のに")
+_JA_TOPIC_MARKS = word_set("は なら って も を が")
+# 駄目 says no to its topic without being a cue word the readers learned from.
+_JA_NO_GOOD = word_set("駄目")
+
+
+def mark_contrasted_topics(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A Japanese noun the tagger left unmarked as the topic of the second half of a
+    contrast (「虫はダメだけど、|蝶ならむしろもっと」): a concept, when the half before
+    holds a concept and the two halves carry cues of opposite polarity, so that
+    `split_contrasts` reads each half on its own."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        added: list[tuple[int, int]] = []
+        for i, t in enumerate(inside):
+            if not (t.script == "ja" and t.pos == "PART" and t.text in _JA_BUT and i):
+                continue
+            j = i + 1
+            while j < len(inside) and inside[j].text in _CLAUSE_PUNCT:
+                j += 1
+            k = j
+            while k < len(inside) and _bare_item([inside[k]]) and inside[k].script == "ja":
+                k += 1
+            if not j < k < len(inside) or inside[k].text not in _JA_TOPIC_MARKS:
+                continue
+            if any(in_concept(w, clause) for w in inside[j:k]):
+                continue
+            left = inside[:i]
+            if not any(in_concept(w, clause) for w in left):
+                continue
+            end = next((m for m in range(k, len(inside)) if inside[m].text in _JA_BUT), None)
+            right = inside[k : len(inside) if end is None else end]
+            before = [w for w in left if not in_concept(w, clause)]
+            sides = (
+                "-" if any(w.norm in _JA_NO_GOOD for w in before) else _polarity(before),
+                _polarity(right),
+            )
+            if "" not in sides and sides[0] != sides[1]:
+                added.append((inside[j].start, inside[k - 1].end))
+        concepts = tuple(sorted((*clause.concepts, *added)))
+        out.append(replace(clause, concepts=concepts) if added else clause)
     return out
 
 

@@ -20,6 +20,7 @@ from feed.core.intent import (
     fingerprint_of,
     gives_a_reason,
     load_tokenizer,
+    mark_contrasted_topics,
     name_emoji,
     normalise,
     sentences,
@@ -677,6 +678,7 @@ def test_a_reason_beside_a_request_is_not_a_request(reader):
         ("最近の猫", "KB O B", ["猫"]),
         ("最近", "KB", ["最近"]),  # nothing else named: kept (the reader decides)
         ("夜景をもっと", "KB O O", ["夜景"]),
+        ("ホラーはいいから、ほのぼの系ちょうだい", "KB O O O O B O O", ["ホラー", "ほのぼの"]),
     ],
 )
 def test_words_that_say_when_are_not_the_topic_beside_one(text, tags, kept):
@@ -685,6 +687,22 @@ def test_words_that_say_when_are_not_the_topic_beside_one(text, tags, kept):
     assert len(tokens) == len(tags.split()), [t.text for t in tokens]
     clauses = drop_cue_concepts(clauses_from_tags(tokens, tags.split()), tokens)
     assert [text[s:e] for c in clauses for s, e in c.concepts] == kept
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "concepts"),
+    [
+        ("虫はダメだけど、蝶ならむしろもっと", ["虫"], ["虫", "蝶"]),
+        ("猫は減らしてほしいけど、犬は好き", ["猫"], ["猫", "犬"]),
+        ("猫は好きだけど、最近は多すぎ", ["猫"], ["猫"]),  # 最近 says when
+        ("猫は好きだけど、犬も好き", ["猫"], ["猫"]),  # no contrast of polarity
+    ],
+)
+def test_the_unmarked_topic_of_a_contrast_is_a_concept(text, tagged, concepts):
+    spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
+    tokens = load_tokenizer().tokenize(text)
+    (clause,) = mark_contrasted_topics([Clause(0, len(text), spans)], tokens)
+    assert [text[s:e] for s, e in clause.concepts] == concepts
 
 
 def test_faces_and_hands_are_moods_animals_and_things_are_not():

@@ -1362,6 +1362,58 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
     return inside[0].norm in _EN_BECAUSE or (bool(after) and after[0].norm in _EN_SO)
 
 
+# Someone close to the writer, as a clause's subject: "my husband", 「夫が」, 「うちの子は」.
+_EN_OTHERS = word_set(
+    "husband wife hubby dad mom mum father mother parents son daughter kid kids child "
+    "children toddler baby friend friends bf gf boyfriend girlfriend partner roommate "
+    "roommates flatmate coworker coworkers colleague colleagues boss brother sister bro sis "
+    "cousin grandma grandpa granny uncle aunt neighbor neighbour neighbors neighbours niece "
+    "nephew family"
+)
+_JA_OTHERS = word_set(
+    "夫 妻 旦那 嫁 母 父 母親 父親 お母さん お父さん 母さん 父さん ママ パパ 両親 娘 息子 子 子供 "
+    "子ども 彼女 彼氏 友達 友だち 友人 同居人 ルームメイト 弟 兄 姉 妹 兄貴 姉貴 祖母 祖父 "
+    "おばあちゃん おじいちゃん 同僚 上司 先輩 後輩 家族 相方 嫁さん 旦那さん"
+)
+_EN_OWNERS = word_set("my our a his her")
+_JA_SUBJECT_MARKS = word_set("が は も って")
+# The writer speaking of themselves, or asking: a clause with these is no report of
+# someone else's taste.
+_EN_SELF = word_set("i i'm im i've ive i'd id i'll me we us")
+_JA_SELF = word_set("私 わたし 俺 僕 ぼく あたし 自分 うち")
+_EN_ASKS = word_set("more less fewer no please pls plz show give want need skip stop keep")
+_JA_ASKS = word_set(
+    "もっと 増やす 減らす 見せる 欲しい ほしい たい ください 下さい ちょうだい 頂戴 やめる 止める "
+    "消す いらない 要らない お願い"
+)
+
+
+def about_someone_else(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause reports someone else's taste ("my dad only watches golf",
+    「同居人は料理系ばっか見てるけど」): it opens with a person close to the writer as
+    its subject and holds no word of the writer's own and no word that asks."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    if inside and inside[0].script == "en":
+        k = 1 if inside[0].norm in _EN_OWNERS else 0
+        if k == 0 or k >= len(inside) or inside[k].norm not in _EN_OTHERS:
+            return False
+        if k + 1 < len(inside) and inside[k + 1].norm in ("and", "&", "n"):
+            return False  # "my friends and I"
+    elif inside:
+        k = 2 if [t.text for t in inside[:2]] == ["うち", "の"] else 0
+        if k + 1 >= len(inside) or inside[k].text not in _JA_OTHERS:
+            return False
+        if inside[k + 1].text not in _JA_SUBJECT_MARKS:
+            return False
+    else:
+        return False
+    for t in inside[k + 1 :]:
+        words = (t.norm, t.lemma, t.text)
+        if any(w in _EN_SELF or w in _JA_SELF or w in _EN_ASKS or w in _JA_ASKS for w in words):
+            return False
+    return True
+
+
 _EN_TOO = (("too",), ("as", "well"), ("also",), ("either",))
 # "too" of degree, not of addition: before "much" or "many", or after a verb of being or
 # a word of degree ("the sharks are too scary", "way too loud", "too much horror lately").

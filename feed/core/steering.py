@@ -53,6 +53,7 @@ from feed.core.intent import (
     LabelledText,
     Token,
     Tokenizer,
+    about_someone_else,
     adds_to_the_last,
     apply_repairs,
     atomic_write,
@@ -320,6 +321,12 @@ class InstructionReader:
                 # in a clause of no ask of its own, beside a request that names its item
                 # in words. "more 🦈" alone still asks for sharks.
                 read.append(([], (), ()))
+                continue
+            if len(clauses) > 1 and about_someone_else(clause, tokens):
+                # "my dad only watches golf, please don't give me golf": the dad's taste
+                # is no request, but a later clause may point back to what it names
+                # ("my mom loves 演歌 but i really don't, skip it").
+                read.append((phrases, (), ()))
                 continue
             if clause.repairs and phrases:
                 # "more owls, sorry, I mean bats": the clause before is taken back, and

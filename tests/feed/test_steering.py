@@ -11,6 +11,7 @@ from feed.core.intent import (
     Clause,
     LabelledText,
     _cue_word,
+    about_someone_else,
     adds_to_the_last,
     apply_repairs,
     clause_cues,
@@ -703,6 +704,26 @@ def test_the_unmarked_topic_of_a_contrast_is_a_concept(text, tagged, concepts):
     tokens = load_tokenizer().tokenize(text)
     (clause,) = mark_contrasted_topics([Clause(0, len(text), spans)], tokens)
     assert [text[s:e] for s, e in clause.concepts] == concepts
+
+
+@pytest.mark.parametrize(
+    ("text", "theirs"),
+    [
+        ("my dad only watches golf", True),
+        ("my toddler screams at anything with sharks in it", True),
+        ("同居人は料理系ばっか見てるけど", True),
+        ("うちの子がパトカー大好きなので", True),
+        ("my friends and I love hiking", False),  # the writer is among them
+        ("my kids want more dinosaurs", False),  # an ask
+        ("a friend recommended bonsai and wow, more of that", False),
+        ("母がお花を送ってくるけど、私は鉱物が好き", False),  # the writer speaks too
+        ("my feed is all cats", False),  # no person
+        ("猫が好き", False),
+    ],
+)
+def test_a_clause_about_someone_elses_taste(text, theirs):
+    tokens = load_tokenizer().tokenize(text)
+    assert about_someone_else(Clause(0, len(text), ()), tokens) is theirs
 
 
 def test_faces_and_hands_are_moods_animals_and_things_are_not():

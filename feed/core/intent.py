@@ -581,6 +581,74 @@ def only_names(clause: Clause, tokens: Sequence[Token]) -> bool:
     )
 
 
+def lists_or_names(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause only names its concepts (`only_names`), with head nouns and list
+    joiners besides: 「ぬいぐるみの動画と」, "the otter clips and"."""
+    return all(
+        in_concept(t, clause)
+        or t.pos in _JOINER_POS
+        or t.norm in _HEADS
+        or t.norm in _LIST_JOINERS
+        or t.text in _LIST_JOINERS
+        or (t.script == "en" and t.norm in _EN_JOINERS)
+        for t in tokens_in(clause, tokens)
+    )
+
+
+# Praise that asks for nothing in words ("the snow monkeys are adorable", 「線香花火いいね」):
+# enough for a clause to mean more of its concept, unlike "ok with birds".
+_EN_PRAISE = word_set(
+    "fan happy glad good nice adorable cute beautiful pretty funny hilarious wholesome epic "
+    "sick dope lit goat banger 10/10 prefer rather about liked loved enjoyed fav"
+)
+_JA_PRAISE = word_set(
+    "いい 良い よい かっこいい カッコいい かわいい 可愛い カワイイ 好き 素敵 面白い おもしろい "
+    "楽しい 綺麗 きれい 美しい 推し 神 癒し 癒される 尊い エモい 優勝 方"
+)
+
+
+# Words that accept without asking: "chess is ok, chess drama is not", 「ホラーは平気だけど」.
+_EN_ACCEPT = word_set("fine ok okay whatever alright meh")
+_JA_ACCEPT = word_set("平気 大丈夫 そのまま 別に まあ OK ok")
+_JA_FINE = word_set("いい 良い よい")
+_JA_BUT_ALSO = word_set("けど けれど けれども けども が から ん の")
+
+
+def accepts(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause accepts its concept without asking for more or less of it:
+    "sushi clips are fine", "skateboarding is whatever", 「猫はいいけど」「グルメはそのままで」."""
+    words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    after = [t.text for t in tokens if t.start >= clause.end][:2]
+    for k, t in enumerate(words):
+        if t.norm in _EN_ACCEPT or t.text in _JA_ACCEPT or t.lemma in _JA_ACCEPT:
+            return True
+        if t.script == "ja" and t.lemma in _JA_FINE:
+            # 「いいけど」「いいんだけど」 accept; 「いいから」 dismisses (enough of it).
+            following = [w.text for w in words[k + 1 : k + 3]] or after
+            if any(a in _JA_BUT or a in ("ん", "の") for a in following[:2]):
+                return True
+    return False
+
+
+def praises(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause holds a word of praise or preference outside its concepts.
+    「猫はいいけど」 only accepts: いい before a "but" is no praise."""
+    words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    text = " ".join(t.norm for t in words)
+    if "10 / 10" in text:
+        return True
+    for k, t in enumerate(words):
+        if not (t.norm in _EN_PRAISE or t.lemma in _JA_PRAISE or t.text in _JA_PRAISE):
+            continue
+        after = [w.text for w in words[k + 1 : k + 3]] + [
+            w.text for w in tokens if w.start >= clause.end
+        ][:2]
+        if t.lemma in _JA_FINE and any(a in _JA_BUT_ALSO for a in after[:2]):
+            continue
+        return True
+    return False
+
+
 def in_concept(token: Token, clause: Clause) -> bool:
     """Whether a token lies within one of the clause's concept spans."""
     return any(s <= token.start and token.end <= e for s, e in clause.concepts)

@@ -54,6 +54,7 @@ from feed.core.intent import (
     Token,
     Tokenizer,
     about_someone_else,
+    accepts,
     adds_to_the_last,
     apply_repairs,
     atomic_write,
@@ -66,10 +67,12 @@ from feed.core.intent import (
     gives_a_reason,
     has_japanese,
     has_words,
+    lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
     normalise,
     only_names,
+    praises,
     sentences,
     split_contrasts,
     split_joined_items,
@@ -78,6 +81,7 @@ from feed.core.intent import (
     split_repeated_openers,
     split_slashed_items,
     tag_mentions,
+    tokens_in,
     train_intent_model,
     word_set,
 )
@@ -328,6 +332,15 @@ class InstructionReader:
                 # ("my mom loves 演歌 but i really don't, skip it").
                 read.append((phrases, (), ()))
                 continue
+            if (op in POSITIVE or accepts(clause, tokens)) and _a_situation(
+                text, tokens, clause, clauses[i + 1 :], cues
+            ):
+                # "just moved to a new city, more street food tours please", 「大阪に住んでて、
+                # お好み焼きもっと」: what the writer is doing, beside a request that says
+                # what it wants, is no request of its own; nor is what the writer accepts
+                # ("puzzles are fine, puzzle speedruns are not"), whichever way it reads.
+                read.append((phrases, (), ()))
+                continue
             if clause.repairs and phrases:
                 # "more owls, sorry, I mean bats": the clause before is taken back, and
                 # what it asked for goes to these phrases unless they say otherwise.
@@ -468,6 +481,23 @@ class InstructionReader:
             self.vote_encode([clause_vector_text(text, clause)])[0] if vector is None else vector
         )
         return self.polarity.disagrees(query, read_as_more=more > less)
+
+
+def _a_situation(
+    text: str, tokens: Sequence[Token], clause: Clause, later: Sequence[Clause], cues: ClauseCues
+) -> bool:
+    """Whether a clause tells the writer's situation or what they accept, not a request:
+    it names something among words of its own (not a bare list) with no cue word, no
+    praise and no mark, and a later clause names something with a cue word of its own.
+    The reader asks this of clauses read as more, and of those that accept ("ok with
+    birds, not with the snake clips" asks for no more birds)."""
+    if cues.any() or clause.repairs or lists_or_names(clause, tokens) or praises(clause, tokens):
+        return False
+    if any(t.pos in ("EMOJI", "SYM") for t in tokens_in(clause, tokens)):
+        return False
+    if not _phrases(text, tokens, clause) or adds_to_the_last(clause, tokens):
+        return False
+    return any(_phrases(text, tokens, c) and clause_cues(c, tokens).any() for c in later)
 
 
 def _once(ops: list[ParsedOp]) -> list[ParsedOp]:

@@ -12,6 +12,7 @@ from feed.core.intent import (
     LabelledText,
     _cue_word,
     about_someone_else,
+    accepts,
     adds_to_the_last,
     apply_repairs,
     clause_cues,
@@ -20,10 +21,12 @@ from feed.core.intent import (
     emoji_kind,
     fingerprint_of,
     gives_a_reason,
+    lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
     name_emoji,
     normalise,
+    praises,
     sentences,
     split_contrasts,
     split_joined_items,
@@ -669,6 +672,54 @@ def test_a_reason_beside_a_request_is_not_a_request(reader):
         read = ops(reader, text)
         assert expected in read
         assert all(phrase not in ("ダイエット中", "ダイエット") for _, phrase in read)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the writer's situation beside a request
+        ("just moved to a new city, more street food tours please",
+         [("boost", "street food tours")]),
+        ("大阪に住んでて、お好み焼きの動画もっと見たい", [("boost", "お好み焼き")]),
+        # accepted, not asked for
+        ("puzzles are fine, puzzle speedruns are not", [("exclude", "puzzle speedruns")]),
+        ("カレーはいいけど、激辛はいらない", [("exclude", "激辛")]),
+        # praised: more of it
+        ("the otters are adorable, more beavers please",
+         [("boost", "otters"), ("boost", "beavers")]),
+        # someone else's taste, pointed back to or not
+        ("my sister only watches k-dramas, please no k-dramas for me", [("exclude", "k-dramas")]),
+        ("my kids love dinosaurs, more of those please", [("boost", "dinosaurs")]),
+    ],
+)  # fmt: skip
+def test_what_the_writer_tells_beside_a_request_is_no_request(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted", "praised"),
+    [
+        ("sushi clips are fine", True, False),
+        ("猫はいいけど", True, False),
+        ("猫はいいから", False, False),  # dismisses: enough of it
+        ("グルメはそのままで", True, False),
+        ("the snow monkeys are adorable", False, True),
+        ("線香花火いいね", False, True),
+        ("watercolor landscapes 10/10", False, True),
+        ("recovering from knee surgery", False, False),
+    ],
+)
+def test_accepting_and_praising_words(text, accepted, praised):
+    tokens = load_tokenizer().tokenize(normalise(text))
+    clause = Clause(0, len(text), ())
+    assert (accepts(clause, tokens), praises(clause, tokens)) == (accepted, praised)
+
+
+def test_a_list_item_with_its_head_noun_only_names():
+    text = "ぬいぐるみの動画と"
+    tokens = load_tokenizer().tokenize(text)
+    assert lists_or_names(Clause(0, len(text), ((0, 5),)), tokens)
+    assert not lists_or_names(Clause(0, 6, ((0, 2),)), load_tokenizer().tokenize("京都の大学に"))
 
 
 @pytest.mark.parametrize(

@@ -960,16 +960,54 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     """Clauses without concept spans made only of cue words (「控えめ」 tagged like 「静か」)
     or only of Japanese words that say when or how much (adverbs, adjectives, nouns that
     stand as adverbs: 「先週ほど投資の動画は」's 先週, 「よろしければ」), when the clause names
-    something else: the cue says what to do, the time says when; neither is the topic."""
+    something else: the cue says what to do, the time says when; neither is the topic.
+    Spans that only point back ("more of both", 「それもっと」) or only greet ("merry
+    christmas!!", 「やっほー」) go whatever else the clause names."""
     out = []
     for clause in clauses:
-        keep = tuple(
+        spans = [
             (s, e)
             for s, e in clause.concepts
+            if not _points_or_greets([t for t in tokens if s <= t.start and t.end <= e])
+        ]
+        keep = tuple(
+            (s, e)
+            for s, e in spans
             if not _not_a_topic([t for t in tokens if s <= t.start and t.end <= e], tokens)
         )
-        out.append(Clause(clause.start, clause.end, keep) if keep else clause)
+        out.append(Clause(clause.start, clause.end, keep or tuple(spans)))
     return out
+
+
+_EN_POINTERS = word_set(
+    "both all them those these it that this either one ones everything anything em 'em"
+)
+_JA_POINTERS = word_set("両方 全部 ぜんぶ 全て すべて それ あれ これ そういうの どっち どちら")
+_EN_GREETINGS = frozenset(
+    (
+        "hi", "hello", "hey", "heya", "hiya", "yo", "morning", "good morning", "good night",
+        "good evening", "gm", "gn", "merry christmas", "merry xmas", "happy new year",
+        "happy holidays", "happy halloween", "whew", "phew", "omg", "wow", "ugh", "aww",
+    )
+)  # fmt: skip
+_JA_GREETINGS = word_set(
+    "やっほー やっほ まじか まじかよ おつかれ お疲れ あけおめ ことよろ メリクリ"
+)
+_LAUGHS = word_set("笑 w ww www 草 lol haha")
+
+
+def _points_or_greets(span: Sequence[Token]) -> bool:
+    """A concept span that only points back to others named ("both", 「それ」) or only
+    greets ("merry christmas", 「やっほー」, 「まじかよ笑」)."""
+    words = [t for t in span if has_words(t.text) and t.text.lower() not in _LAUGHS]
+    if not words:
+        return False
+    if all(t.norm in _EN_POINTERS or t.text in _JA_POINTERS or t.pos == "PRON" for t in words):
+        return True
+    if words[0].script == "en":
+        return " ".join(t.norm for t in words) in _EN_GREETINGS
+    joined = "".join(t.text for t in words)
+    return all(t.pos == "INTJ" for t in words) or joined in _JA_GREETINGS
 
 
 # Suffixes that make a kind of anything they follow: 「ほのぼの系」「レトロ風」「ゆるい感じ」.

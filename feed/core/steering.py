@@ -502,13 +502,17 @@ def _a_situation(
 
 def _once(ops: list[ParsedOp]) -> list[ParsedOp]:
     """Each (op, phrase) once, where it first came: 「鳥は大好き。鳥もっと」 asks for more
-    birds once, not twice as hard."""
+    birds once, not twice as hard. Two ops of one direction for one phrase keep the later,
+    the request that follows the remark: "that was a lot of mimes. no mimes pls" excludes."""
     seen: set[tuple[str, str]] = set()
-    out = []
+    out: list[ParsedOp] = []
     for o in ops:
-        if (o.op, o.phrase) not in seen:
-            seen.add((o.op, o.phrase))
-            out.append(o)
+        if (o.op, o.phrase) in seen:
+            continue
+        seen.add((o.op, o.phrase))
+        same_way = POSITIVE if o.op in POSITIVE else NEGATIVE if o.op in NEGATIVE else set()
+        out = [e for e in out if not (e.phrase == o.phrase and e.op in same_way)]
+        out.append(o)
     return out
 
 

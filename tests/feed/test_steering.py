@@ -43,6 +43,7 @@ from feed.core.steering import (
     InstructionReader,
     ParsedOp,
     ReaderVote,
+    _once,
     _polarity_unclear,
     parse_instruction,
 )
@@ -288,6 +289,13 @@ def test_an_item_asked_twice_is_asked_once(reader):
     """Saying it again ("panda love. more pandas") is one op, not two to apply."""
     assert ops(reader, "パンダ大好き。パンダもっと") == [("boost", "パンダ")]
     assert ops(reader, "less vlogs, less vlogs") == [("suppress", "vlogs")]
+
+
+def test_one_item_asked_two_ways_of_one_direction_keeps_the_later():
+    first, later = ParsedOp("suppress", "mimes", 1.0, "a"), ParsedOp("exclude", "mimes", 1.0, "b")
+    other = ParsedOp("boost", "clowns", 1.0, "c")
+    assert _once([first, other, later]) == [other, later]
+    assert _once([first, first]) == [first]
 
 
 def test_a_pictograph_beside_a_request_in_words_is_no_item(reader):
@@ -730,6 +738,9 @@ def test_a_list_item_with_its_head_noun_only_names():
         ("最近の猫", "KB O B", ["猫"]),
         ("最近", "KB", ["最近"]),  # nothing else named: kept (the reader decides)
         ("夜景をもっと", "KB O O", ["夜景"]),
+        ("クラゲとヒトデ、両方もっと", "KB O B O B O", ["クラゲ", "ヒトデ"]),  # 両方 points back
+        ("やっほー！猫もっと", "KB O B O", ["猫"]),  # a greeting
+        ("それもっと", "KB O", []),  # only points back: the reader looks before it
         ("ホラーはいいから、ほのぼの系ちょうだい", "KB O O O O B O O", ["ホラー", "ほのぼの"]),
     ],
 )

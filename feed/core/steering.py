@@ -332,15 +332,26 @@ class InstructionReader:
                 # ("my mom loves 演歌 but i really don't, skip it").
                 read.append((phrases, (), ()))
                 continue
-            if (op in POSITIVE or accepts(clause, tokens)) and _a_situation(
-                text, tokens, clause, clauses[i + 1 :], cues
-            ):
+            accepting = accepts(clause, tokens)
+            if (op in POSITIVE or accepting) and _a_situation(text, tokens, clause, cues):
                 # "just moved to a new city, more street food tours please", 「大阪に住んでて、
-                # お好み焼きもっと」: what the writer is doing, beside a request that says
-                # what it wants, is no request of its own; nor is what the writer accepts
-                # ("puzzles are fine, puzzle speedruns are not"), whichever way it reads.
-                read.append((phrases, (), ()))
-                continue
+                # お好み焼きもっと」: what the writer is doing, beside a later request that
+                # says what it wants, is no request of its own; nor is what the writer
+                # accepts ("puzzles are fine, puzzle speedruns are not", 「蛇はNG、亀はOK」),
+                # whichever way it reads, beside any other request.
+                asked_later = any(
+                    _phrases(text, tokens, c) and clause_cues(c, tokens).any()
+                    for c in clauses[i + 1 :]
+                )
+                asked_elsewhere = any(
+                    j != i
+                    and _phrases(text, tokens, c)
+                    and self.model.classes[int(np.argmax(probs[j]))] != "none"
+                    for j, c in enumerate(clauses)
+                )
+                if asked_later or (accepting and asked_elsewhere):
+                    read.append((phrases, (), ()))
+                    continue
             if clause.repairs and phrases:
                 # "more owls, sorry, I mean bats": the clause before is taken back, and
                 # what it asked for goes to these phrases unless they say otherwise.
@@ -483,21 +494,16 @@ class InstructionReader:
         return self.polarity.disagrees(query, read_as_more=more > less)
 
 
-def _a_situation(
-    text: str, tokens: Sequence[Token], clause: Clause, later: Sequence[Clause], cues: ClauseCues
-) -> bool:
-    """Whether a clause tells the writer's situation or what they accept, not a request:
-    it names something among words of its own (not a bare list) with no cue word, no
-    praise and no mark, and a later clause names something with a cue word of its own.
-    The reader asks this of clauses read as more, and of those that accept ("ok with
-    birds, not with the snake clips" asks for no more birds)."""
+def _a_situation(text: str, tokens: Sequence[Token], clause: Clause, cues: ClauseCues) -> bool:
+    """Whether a clause may tell the writer's situation or what they accept rather than
+    ask: it names something among words of its own (not a bare list) with no cue word,
+    no praise and no mark. The reader asks this of clauses read as more, and of those
+    that accept ("ok with birds, not with the snake clips" asks for no more birds)."""
     if cues.any() or clause.repairs or lists_or_names(clause, tokens) or praises(clause, tokens):
         return False
     if any(t.pos in ("EMOJI", "SYM") for t in tokens_in(clause, tokens)):
         return False
-    if not _phrases(text, tokens, clause) or adds_to_the_last(clause, tokens):
-        return False
-    return any(_phrases(text, tokens, c) and clause_cues(c, tokens).any() for c in later)
+    return bool(_phrases(text, tokens, clause)) and not adds_to_the_last(clause, tokens)
 
 
 def _once(ops: list[ParsedOp]) -> list[ParsedOp]:

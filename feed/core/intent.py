@@ -614,14 +614,18 @@ _JA_FINE = word_set("いい 良い よい")
 _JA_BUT_ALSO = word_set("けど けれど けれども けども が から ん の")
 
 
+def _accepting(words: Sequence[Token]) -> bool:
+    return any(t.norm in _EN_ACCEPT or t.text in _JA_ACCEPT or t.lemma in _JA_ACCEPT for t in words)
+
+
 def accepts(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause accepts its concept without asking for more or less of it:
     "sushi clips are fine", "skateboarding is whatever", 「猫はいいけど」「グルメはそのままで」."""
     words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
     after = [t.text for t in tokens if t.start >= clause.end][:2]
+    if _accepting(words):
+        return True
     for k, t in enumerate(words):
-        if t.norm in _EN_ACCEPT or t.text in _JA_ACCEPT or t.lemma in _JA_ACCEPT:
-            return True
         if t.script == "ja" and t.lemma in _JA_FINE:
             # 「いいけど」「いいんだけど」 accept; 「いいから」 dismisses (enough of it).
             following = [w.text for w in words[k + 1 : k + 3]] or after
@@ -1116,7 +1120,8 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             until = next((c for c in bounds if c > stop), len(inside))
             right = [t for t in inside[cut:until] if not concept_at(t)]
             left_plain = [t for t in left if not concept_at(t)]
-            sides = _polarity(left_plain), _polarity(right)
+            # "no more clowns, mimes are ok": what is accepted is no part of the refusal.
+            sides = _polarity(left_plain), "=" if _accepting(right) else _polarity(right)
             if "" not in sides and sides[0] != sides[1]:
                 pieces.append((begin, len(left) + begin))
                 begin = cut

@@ -692,6 +692,8 @@ def test_a_reason_beside_a_request_is_not_a_request(reader):
         # accepted, not asked for
         ("puzzles are fine, puzzle speedruns are not", [("exclude", "puzzle speedruns")]),
         ("カレーはいいけど、激辛はいらない", [("exclude", "激辛")]),
+        ("ヘビはいらない、カメは大丈夫", [("exclude", "ヘビ")]),
+        ("no more clowns, mimes are ok", [("exclude", "clowns")]),
         # praised: more of it
         ("the otters are adorable, more beavers please",
          [("boost", "otters"), ("boost", "beavers")]),

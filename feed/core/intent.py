@@ -1244,7 +1244,7 @@ def split_slashed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> l
     return out
 
 
-_ITEM_MARKS = frozenset(",、。.…")
+_ITEM_MARKS = frozenset(",、。.…:：")
 _ITEM_WORDS = 4  # the longest bare item, in tokens
 # Words that can stand alone after a comma without naming anything ("more owls, lol").
 _EN_ASIDES = word_set(
@@ -1261,10 +1261,14 @@ def _bare_item(segment: Sequence[Token]) -> bool:
     ("bmx", "stormy seas")."""
     if not 0 < len(segment) <= _ITEM_WORDS:
         return False
-    for t in segment:
+    for k, t in enumerate(segment):
         if _cue(t) or t.norm in _POLITE or t.lemma in _POLITE:
             return False
+        # 「パン作り」: a verb's stem closing a noun names the doing of it.
+        stem = t.pos == "VERB" and 0 < k == len(segment) - 1 and t.text != t.lemma
         if t.script == "ja":
+            if stem and segment[k - 1].pos == "NOUN":
+                continue
             if t.pos not in ("NOUN", "PREF", "SUFF") or t.adverbial or t.norm in _JA_ASIDES:
                 return False
             if t.text in _JA_ASIDES or t.lemma in _JA_ASIDES:
@@ -1280,7 +1284,9 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
     more."): each its own concept in the clause it sits in. In Japanese, an item is a
     run of nouns; in English, where a trailing word after a comma is often an aside
     ("more owls, honestly"), an unmarked item counts between two marked ones or as one
-    of two or more unmarked items in a row ("lighthouses, cliffs, stormy seas").
+    of two or more unmarked items in a row ("lighthouses, cliffs, stormy seas"). Items
+    before the one marked count two or more in a row ("more: owls, hawks, falcons"), in
+    either language (「ごめん、カエルは無理」 lists nothing).
     """
     marked = sorted(span for clause in clauses for span in clause.concepts)
     # The message cut at its list marks.
@@ -1297,26 +1303,39 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
 
     def touches(part: Sequence[Token], at_end: bool) -> bool:
         """A marked concept ends the part (a list goes on after it) or starts it."""
+        if not part:
+            return False
         edge = part[-1].end if at_end else part[0].start
         return any((e if at_end else s) == edge for s, e in marked)
 
+    def unmarked_item(k: int) -> bool:
+        part = parts[k] if 0 <= k < len(parts) else []
+        return bool(part) and not tagged(part) and _bare_item(part)
+
     found: list[tuple[int, int]] = []
     for i, part in enumerate(parts):
-        if not part or not touches(part, at_end=True):
-            continue
-        chain = []  # unmarked bare items after a marked one, up to the next marked one
-        j = i + 1
-        while j < len(parts) and parts[j] and not tagged(parts[j]) and _bare_item(parts[j]):
-            chain.append(parts[j])
-            j += 1
-        closed = j < len(parts) and bool(parts[j]) and touches(parts[j], at_end=False)
-        items = [p for p in chain if all(t.script == "ja" for t in p) or closed or len(chain) >= 2]
-        found.extend((p[0].start, p[-1].end) for p in items)
+        for step in (1, -1):
+            # Unmarked bare items after a marked one (up to the next marked one), or
+            # before it ("more: owls, hawks, falcons" with only the last one marked).
+            if not touches(part, at_end=step == 1):
+                continue
+            chain = []
+            j = i + step
+            while unmarked_item(j):
+                chain.append(parts[j])
+                j += step
+            # Closed by a marked item after it (one before has taken them already).
+            closed = step == 1 and j < len(parts) and touches(parts[j], at_end=False)
+            if closed or len(chain) >= 2:
+                items = chain
+            else:  # one Japanese noun run after a marked item, not before it (「ごめん、」)
+                items = [p for p in chain if step == 1 and all(t.script == "ja" for t in p)]
+            found.extend((p[0].start, p[-1].end) for p in items)
     if not found:
         return list(clauses)
     out = []
     for clause in clauses:
-        mine = [f for f in found if clause.start <= f[0] and f[1] <= clause.end]
+        mine = sorted({f for f in found if clause.start <= f[0] and f[1] <= clause.end})
         out.append(replace(clause, concepts=tuple(sorted((*clause.concepts, *mine)))))
     return out
 

@@ -459,6 +459,10 @@ def test_items_written_with_slashes_are_each_a_concept(text, tagged, items):
         ("more owls, bats", ["owls"], ["owls"]),  # one English word after: maybe an aside
         ("猫、最近多すぎ", ["猫"], ["猫"]),  # no noun run
         ("less 野球, 相撲 as well", ["野球", "相撲"], ["野球", "相撲"]),
+        ("more: owls, hawks, falcons", ["falcons"], ["owls", "hawks", "falcons"]),
+        ("パン作り、ケーキ作り、和菓子作り、全部〇", ["パン作り"],
+         ["パン作り", "ケーキ作り", "和菓子作り"]),
+        ("ごめん、カエルは無理", ["カエル"], ["カエル"]),  # one word before: no list
     ],
 )  # fmt: skip
 def test_items_listed_with_commas_beside_a_marked_one_are_each_a_concept(text, tagged, items):

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from feed.core.intent import has_japanese, name_emoji
+from feed.core.looks import Looks, shipped_looks
 from feed.core.lookup import distinct, find_sorted
 from feed.core.quantized import row_dots_many
 from feed.core.ranking import MATCH_Z, Texts, lexical_matches, phrase_relevance
@@ -195,12 +196,14 @@ class PhraseRelevance:
         glossary: Glossary,
         dictionary: BilingualDictionary | None = None,
         words: EnglishWords | None = None,
+        looks: Looks | None = None,
     ) -> None:
         self.clips = clips
         self.snapshots = snapshots
         self.glossary = glossary
         self.dictionary = dictionary
         self.words = words
+        self.looks = shipped_looks() if looks is None else looks
         self._lock = threading.RLock()
         self._vectors: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._relevance: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
@@ -612,6 +615,11 @@ class PhraseRelevance:
         read = self._reading(phrase)
         if read.whole and read.english and read.english.lower() != phrase.lower().strip():
             found |= lexical_matches(texts, read.english)
+        # A look named by its technique or material: "claymation" is named by a clip
+        # that says "plasticine" or 粘土 (data/lexicon/looks.toml).
+        english = read.english if read.whole else None
+        for mark in self.looks.marks(phrase, usual, english):
+            found |= lexical_matches(texts, mark)
         return found
 
     def readable(self, phrase: str) -> bool:

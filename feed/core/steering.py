@@ -217,6 +217,9 @@ def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> 
 
 
 Encode = Callable[[Sequence[str]], np.ndarray]
+_PLURAL_POSSESSIVE = re.compile(r"(?<=[A-Za-z]s)['’](?=\s)")
+# Quote marks around a word ("no 'horror' please"): the word is asked about, not quoted.
+_EDGE_QUOTES = re.compile(r"(?:(?<=\s)|^)['\"“”‘’]+(?=\w)|(?<=\w)['\"“”‘’]+(?=[\s,.!?]|$)")
 
 
 @dataclass
@@ -238,7 +241,9 @@ class InstructionReader:
             raise InstructionError("instruction must be text")
         if any(unicodedata.category(c) == "Cs" for c in text):
             raise InstructionError("instruction is not valid Unicode text")
-        text = normalise(" ".join(text.split()))
+        # A plural's possessive ("kids' toys") is one thing to ask about, not a quote.
+        bare = _EDGE_QUOTES.sub("", _PLURAL_POSSESSIVE.sub("", text))
+        text = normalise(" ".join(bare.split()))
         if not text:
             raise InstructionError("instruction is empty")
         if len(text) > MAX_INSTRUCTION_CHARS:

@@ -291,6 +291,12 @@ def test_an_item_asked_twice_is_asked_once(reader):
     assert ops(reader, "less vlogs, less vlogs") == [("suppress", "vlogs")]
 
 
+def test_a_plural_possessive_and_quote_marks_do_not_cut_a_concept(reader):
+    assert ops(reader, "no kids' toys") == [("exclude", "kids toys")]
+    assert ops(reader, "no 'horror' please") == [("exclude", "horror")]
+    assert ops(reader, "don't show me clowns") == [("exclude", "clowns")]  # an apostrophe kept
+
+
 def test_one_item_asked_two_ways_of_one_direction_keeps_the_later():
     first, later = ParsedOp("suppress", "mimes", 1.0, "a"), ParsedOp("exclude", "mimes", 1.0, "b")
     other = ParsedOp("boost", "clowns", 1.0, "c")

@@ -1278,6 +1278,21 @@ def _bare_item(segment: Sequence[Token]) -> bool:
     return segment[0].pos != "SUFF" and segment[-1].pos != "PREF"
 
 
+_EN_CARRIED = word_set("too also neither either")
+
+
+def _carried_item(part: Sequence[Token]) -> Sequence[Token]:
+    """An English part that names an item and carries the ask before it on ("saunas too
+    tbh", "mimes neither pls"): the item without its closing words; any other part as it
+    is."""
+    k = len(part)
+    while k and part[k - 1].script == "en" and part[k - 1].norm in _EN_ASIDES | _EN_CARRIED:
+        k -= 1
+    if k == len(part) or not any(t.norm in _EN_CARRIED for t in part[k:]):
+        return part
+    return part[:k]
+
+
 def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Items listed with commas or full stops beside one the tagger marked, which it
     left unmarked (「ねこ、いぬ、うさぎ。ぜんぶほしい」, "skateboarding, bmx, parkour.
@@ -1299,7 +1314,7 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
             parts[-1].append(t)
 
     def tagged(part: Sequence[Token]) -> bool:
-        return any(s <= part[0].start and part[-1].end <= e for s, e in marked)
+        return any(s < part[-1].end and part[0].start < e for s, e in marked)
 
     def touches(part: Sequence[Token], at_end: bool) -> bool:
         """A marked concept ends the part (a list goes on after it) or starts it."""
@@ -1309,7 +1324,7 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
         return any((e if at_end else s) == edge for s, e in marked)
 
     def unmarked_item(k: int) -> bool:
-        part = parts[k] if 0 <= k < len(parts) else []
+        part = _carried_item(parts[k]) if 0 <= k < len(parts) else []
         return bool(part) and not tagged(part) and _bare_item(part)
 
     found: list[tuple[int, int]] = []
@@ -1322,11 +1337,13 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
             chain = []
             j = i + step
             while unmarked_item(j):
-                chain.append(parts[j])
+                chain.append(_carried_item(parts[j]))
                 j += step
-            # Closed by a marked item after it (one before has taken them already).
+            # Closed by a marked item after it (one before has taken them already), or
+            # carried on in words: "tired of cold plunges. saunas too tbh".
             closed = step == 1 and j < len(parts) and touches(parts[j], at_end=False)
-            if closed or len(chain) >= 2:
+            carried = step == 1 and len(chain) == 1 and len(chain[0]) < len(parts[i + 1])
+            if closed or carried or len(chain) >= 2:
                 items = chain
             else:  # one Japanese noun run after a marked item, not before it (「ごめん、」)
                 items = [p for p in chain if step == 1 and all(t.script == "ja" for t in p)]

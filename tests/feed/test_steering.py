@@ -469,6 +469,9 @@ def test_items_written_with_slashes_are_each_a_concept(text, tagged, items):
         ("パン作り、ケーキ作り、和菓子作り、全部〇", ["パン作り"],
          ["パン作り", "ケーキ作り", "和菓子作り"]),
         ("ごめん、カエルは無理", ["カエル"], ["カエル"]),  # one word before: no list
+        ("tired of cold plunges. saunas too tbh", ["cold plunges"], ["cold plunges", "saunas"]),
+        ("no clowns. mimes neither pls", ["clowns"], ["clowns", "mimes"]),
+        ("no snakes, lizards neither", ["snakes", "lizards"], ["snakes", "lizards"]),  # marked
     ],
 )  # fmt: skip
 def test_items_listed_with_commas_beside_a_marked_one_are_each_a_concept(text, tagged, items):

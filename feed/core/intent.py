@@ -573,12 +573,7 @@ _JOINER_POS = frozenset({"PART", "PUNCT", "SYM"})  # particles (Japanese), punct
 def only_names(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether every word of the clause outside its concepts only joins them to the
     sentence (articles, prepositions, particles, punctuation; never an emoji)."""
-    return all(
-        in_concept(t, clause)
-        or t.pos in _JOINER_POS
-        or (t.script == "en" and t.norm in _EN_JOINERS)
-        for t in tokens_in(clause, tokens)
-    )
+    return all(in_concept(t, clause) or _joins(t) for t in tokens_in(clause, tokens))
 
 
 def lists_or_names(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -586,13 +581,17 @@ def lists_or_names(clause: Clause, tokens: Sequence[Token]) -> bool:
     joiners besides: 「ぬいぐるみの動画と」, "the otter clips and"."""
     return all(
         in_concept(t, clause)
-        or t.pos in _JOINER_POS
+        or _joins(t)
         or t.norm in _HEADS
         or t.norm in _LIST_JOINERS
         or t.text in _LIST_JOINERS
-        or (t.script == "en" and t.norm in _EN_JOINERS)
         for t in tokens_in(clause, tokens)
     )
+
+
+def _joins(token: Token) -> bool:
+    """A word that only joins a concept to the sentence (see `_EN_JOINERS`)."""
+    return token.pos in _JOINER_POS or (token.script == "en" and token.norm in _EN_JOINERS)
 
 
 # Praise that asks for nothing in words ("the snow monkeys are adorable", 「線香花火いいね」):
@@ -969,17 +968,10 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     christmas!!", 「やっほー」) go whatever else the clause names."""
     out = []
     for clause in clauses:
-        spans = [
-            (s, e)
-            for s, e in clause.concepts
-            if not _points_or_greets([t for t in tokens if s <= t.start and t.end <= e])
-        ]
-        keep = tuple(
-            (s, e)
-            for s, e in spans
-            if not _not_a_topic([t for t in tokens if s <= t.start and t.end <= e], tokens)
-        )
-        out.append(Clause(clause.start, clause.end, keep or tuple(spans)))
+        words = {span: tokens_in(Clause(*span, ()), tokens) for span in clause.concepts}
+        spans = tuple(span for span in clause.concepts if not _points_or_greets(words[span]))
+        keep = tuple(span for span in spans if not _not_a_topic(words[span], tokens))
+        out.append(replace(clause, concepts=keep or spans))
     return out
 
 
@@ -1279,6 +1271,7 @@ def _bare_item(segment: Sequence[Token]) -> bool:
 
 
 _EN_CARRIED = word_set("too also neither either")
+_EN_CLOSING = _EN_ASIDES | _EN_CARRIED
 
 
 def _carried_item(part: Sequence[Token]) -> Sequence[Token]:
@@ -1286,7 +1279,7 @@ def _carried_item(part: Sequence[Token]) -> Sequence[Token]:
     tbh", "mimes neither pls"): the item without its closing words; any other part as it
     is."""
     k = len(part)
-    while k and part[k - 1].script == "en" and part[k - 1].norm in _EN_ASIDES | _EN_CARRIED:
+    while k and part[k - 1].script == "en" and part[k - 1].norm in _EN_CLOSING:
         k -= 1
     if k == len(part) or not any(t.norm in _EN_CARRIED for t in part[k:]):
         return part
@@ -1323,8 +1316,11 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
         edge = part[-1].end if at_end else part[0].start
         return any((e if at_end else s) == edge for s, e in marked)
 
+    # Each part as an item, without the words that carry the ask before it on.
+    cores = [_carried_item(part) for part in parts]
+
     def unmarked_item(k: int) -> bool:
-        part = _carried_item(parts[k]) if 0 <= k < len(parts) else []
+        part = cores[k] if 0 <= k < len(parts) else []
         return bool(part) and not tagged(part) and _bare_item(part)
 
     found: list[tuple[int, int]] = []
@@ -1337,7 +1333,7 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
             chain = []
             j = i + step
             while unmarked_item(j):
-                chain.append(_carried_item(parts[j]))
+                chain.append(cores[j])
                 j += step
             # Closed by a marked item after it (one before has taken them already), or
             # carried on in words: "tired of cold plunges. saunas too tbh".

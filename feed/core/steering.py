@@ -295,6 +295,9 @@ class InstructionReader:
             vectors = self.encode([clause_vector_text(text, c) for c in clauses])
         probs = self.model.op_probs([text] * len(clauses), clauses, [tokens] * len(clauses),
                                     vectors)  # fmt: skip
+        # Which clauses name something with a cue word of their own: a request in words,
+        # beside which an aside, a situation or an acceptance asks nothing.
+        asks = [bool(_phrases(text, tokens, c)) and clause_cues(c, tokens).any() for c in clauses]
         # Per clause: the phrases it names and its two readings (equal unless it asked).
         read: list[_Read] = []
         for i, (clause, p) in enumerate(zip(clauses, probs, strict=True)):
@@ -338,16 +341,13 @@ class InstructionReader:
                 read.append((phrases, (), ()))
                 continue
             accepting = accepts(clause, tokens)
-            if (op in POSITIVE or accepting) and _a_situation(text, tokens, clause, cues):
+            if (op in POSITIVE or accepting) and _a_situation(phrases, tokens, clause, cues):
                 # "just moved to a new city, more street food tours please", 「大阪に住んでて、
                 # お好み焼きもっと」: what the writer is doing, beside a later request that
                 # says what it wants, is no request of its own; nor is what the writer
                 # accepts ("puzzles are fine, puzzle speedruns are not", 「蛇はNG、亀はOK」),
                 # whichever way it reads, beside any other request.
-                asked_later = any(
-                    _phrases(text, tokens, c) and clause_cues(c, tokens).any()
-                    for c in clauses[i + 1 :]
-                )
+                asked_later = any(asks[i + 1 :])
                 asked_elsewhere = any(
                     j != i
                     and _phrases(text, tokens, c)
@@ -402,10 +402,7 @@ class InstructionReader:
                 # points back: "just" in such a clause is an adverb ("i just see too many").
                 before = _last_named(read)
                 if before is None or op == "only":
-                    if any(
-                        _phrases(text, tokens, later) and clause_cues(later, tokens).any()
-                        for later in clauses[i + 1 :]
-                    ):
+                    if any(asks[i + 1 :]):
                         # An aside before a request that says what it wants ("if it's no
                         # trouble, fewer X would be lovely"): the request stands alone.
                         read.append(([], (), ()))
@@ -499,7 +496,9 @@ class InstructionReader:
         return self.polarity.disagrees(query, read_as_more=more > less)
 
 
-def _a_situation(text: str, tokens: Sequence[Token], clause: Clause, cues: ClauseCues) -> bool:
+def _a_situation(
+    phrases: Sequence[str], tokens: Sequence[Token], clause: Clause, cues: ClauseCues
+) -> bool:
     """Whether a clause may tell the writer's situation or what they accept rather than
     ask: it names something among words of its own (not a bare list) with no cue word,
     no praise and no mark. The reader asks this of clauses read as more, and of those
@@ -508,7 +507,7 @@ def _a_situation(text: str, tokens: Sequence[Token], clause: Clause, cues: Claus
         return False
     if any(t.pos in ("EMOJI", "SYM") for t in tokens_in(clause, tokens)):
         return False
-    return bool(_phrases(text, tokens, clause)) and not adds_to_the_last(clause, tokens)
+    return bool(phrases) and not adds_to_the_last(clause, tokens)
 
 
 def _once(ops: list[ParsedOp]) -> list[ParsedOp]:

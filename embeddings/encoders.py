@@ -46,6 +46,11 @@ class TextEncoder(Protocol):
         ...
 
 
+def multilingual(encoder: object) -> bool:
+    """True for an encoder that reads any language (USE); English-only ones lack the flag."""
+    return bool(getattr(encoder, "multilingual", False))
+
+
 class VisualEncoder(TextEncoder, Protocol):
     """Maps images, and texts through a paired tower, to one shared vector space."""
 

@@ -28,6 +28,8 @@ POLARITY = {"boost": 1, "only": 1, "suppress": -1, "exclude": -1, "reset": 0, "n
 LANGS = ("en", "ja", "mixed")
 CATALOGS = ("a", "b")  # the labelled test catalogs, which held-out cases target
 TUNING_CATALOGS = ("c",)  # labelled the same way, for choosing thresholds
+# Labelled test catalogs no held-out case targets: D's prompts are mostly Japanese.
+OTHER_TEST_CATALOGS = ("d",)
 LABEL_KINDS = ("look", "topic")
 
 
@@ -137,10 +139,10 @@ def load_heldout(path: Path = HELDOUT_PATH) -> list[HeldoutCase]:
 
 
 def load_labelled_catalog(name: str, directory: Path = DATA_DIR) -> LabelledCatalog:
-    """Read catalog `name` ("a", "b" or the tuning catalog "c"): rows from
+    """Read catalog `name` ("a", "b", "d" or the tuning catalog "c"): rows from
     catalog_<name>.jsonl, labels from .toml."""
-    if name not in CATALOGS + TUNING_CATALOGS:
-        known = CATALOGS + TUNING_CATALOGS
+    known = CATALOGS + TUNING_CATALOGS + OTHER_TEST_CATALOGS
+    if name not in known:
         raise ValueError(f"unknown catalog {name!r}; expected one of {known}")
     with (directory / f"catalog_{name}.toml").open("rb") as fh:
         raw_labels = tomllib.load(fh)["labels"]

@@ -35,6 +35,7 @@ from feed.core.consent import inherited_cameos
 from feed.core.manifest import LineError, ManifestEntry
 from feed.services.rwlock import ReadWriteLock
 from feed.storage.catalog import CatalogError, Clip, ClipRecord, as_stored, embedding_text
+from feed.storage.dictionary import shared_dictionary, texts_read_by
 from feed.storage.interfaces import Catalog, VectorIndex, VectorIndexes
 from feed.storage.stores import StoreURLs, open_store
 from feed.storage.vectors import catch_up
@@ -466,6 +467,7 @@ class ClipStore:
     ) -> np.ndarray:
         """(n, d) vectors of one text channel: given rows as they are, the rest encoded."""
         encoder = self.encoders[channel]
+        texts = texts_read_by(encoder, texts, shared_dictionary())
         missing = [row for row, item in enumerate(prepared) if channel not in item.given]
         if len(missing) == len(prepared):
             return encoder.encode_texts(texts)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from embeddings.encoders import multilingual
 from feed.core.intent import has_japanese, name_emoji
 from feed.core.looks import Looks, shipped_looks
 from feed.core.lookup import distinct, find_sorted
@@ -532,7 +533,7 @@ class PhraseRelevance:
         # Multilingual towers first: USE encodes a phrase in about 1 ms, MiniLM in 3-4, so
         # the multilingual search (`_search_early`) runs while MiniLM encodes.
         encoders = self.clips.encoders
-        for channel in sorted(encoders, key=lambda c: not _multilingual(encoders[c])):
+        for channel in sorted(encoders, key=lambda c: not multilingual(encoders[c])):
             readers = [phrase for phrase, texts in todo.items() if channel in texts]
             if not readers:
                 continue
@@ -556,7 +557,7 @@ class PhraseRelevance:
         english = self.english(phrase)
         texts = {}
         for channel, encoder in self.clips.encoders.items():
-            if _multilingual(encoder):
+            if multilingual(encoder):
                 texts[channel] = spoken
             elif english:
                 texts[channel] = english
@@ -626,7 +627,7 @@ class PhraseRelevance:
         """True when some channel can compare this phrase with clips (a multilingual one
         only once it holds vectors: homes from before it existed lack them)."""
         return any(
-            len(self.clips.indexes[channel]) or not _multilingual(self.clips.encoders[channel])
+            len(self.clips.indexes[channel]) or not multilingual(self.clips.encoders[channel])
             for channel in self.channel_texts(phrase)
         )
 
@@ -790,8 +791,3 @@ def _newest(rows: np.ndarray, most: int) -> np.ndarray:
     a share of the catalog (75,000 "cats" in a million), all of them at the match bar;
     scoring every one would grow with the catalog."""
     return rows[-most:] if len(rows) > most else rows
-
-
-def _multilingual(encoder: object) -> bool:
-    """True for an encoder that reads any language (USE); English-only ones lack the flag."""
-    return bool(getattr(encoder, "multilingual", False))

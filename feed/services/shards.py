@@ -42,6 +42,7 @@ from embeddings.frames import MediaError, sample_frames
 from feed.core.manifest import ManifestEntry
 from feed.services.clips import MULTI, TEXT, VISUAL, PrecomputedVectors
 from feed.storage.catalog import embedding_text
+from feed.storage.dictionary import shared_dictionary, texts_read_by
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def embed_shard(task: ShardTask) -> ShardResult:
 
     texts = [embedding_text(e.prompt, e.caption, e.tags) for e in entries]
     for channel, encoder in encoders.text.items():
-        matrix = encoder.encode_texts(texts)
+        matrix = encoder.encode_texts(texts_read_by(encoder, texts, shared_dictionary()))
         for row in range(len(entries)):
             add(channel, encoder.model_id, row, matrix[row])
     errors = []

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from support import steering_catalog_rows
 
+from feed.core.intent import has_japanese
 from feed.evaluation.data import (
     DATA_DIR,
     POLARITY,
@@ -178,7 +179,7 @@ def test_loader_refuses_an_accept_of_opposite_polarity(tmp_path):
 
 def test_loader_refuses_an_unknown_catalog_name():
     with pytest.raises(ValueError, match="unknown catalog"):
-        load_labelled_catalog("d")
+        load_labelled_catalog("z")
 
 
 def test_tuning_catalog_c_is_worded_unlike_the_test_catalogs(catalogs):
@@ -195,6 +196,17 @@ def test_tuning_catalog_c_is_worded_unlike_the_test_catalogs(catalogs):
         for look in looks:
             if look != row.look:
                 assert not re.search(rf"\b{look}\b", row.prompt.lower()), (row.id, look)
+
+
+def test_test_catalog_d_is_mostly_japanese_and_worded_unlike_the_others(catalogs):
+    d = load_labelled_catalog("d")
+    assert len(d.rows) >= 200
+    assert set(Counter(r.look for r in d.rows).values()) == {30}
+    assert sum(has_japanese(r.prompt) for r in d.rows) >= 0.6 * len(d.rows)
+    prompts = {r.prompt.lower() for r in d.rows}
+    assert len(prompts) == len(d.rows)
+    for other in (catalogs["a"], catalogs["b"], load_labelled_catalog("c")):
+        assert not prompts & {r.prompt.lower() for r in other.rows}
 
 
 # The development instructions: tuned on, so they must never share a text with

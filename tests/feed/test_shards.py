@@ -12,6 +12,7 @@ import pytest
 from support import write_manifest
 
 from feed import bootstrap, cli
+from feed.core.intent import has_japanese
 from feed.core.manifest import read_manifest
 from feed.services.clips import TEXT, VISUAL, ClipStore
 from feed.services.shards import EncoderSpec, embed_manifest, read_vectors, shard_path
@@ -34,6 +35,10 @@ class CountingEncoder:
     @property
     def dim(self) -> int:
         return self.inner.dim
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(getattr(self.inner, "multilingual", False))
 
     def encode_texts(self, texts):
         self.seen.extend(texts)
@@ -96,6 +101,33 @@ def test_an_edited_line_is_encoded_at_ingest(tmp_path, labelled_rows, text_encod
     try:
         engine.ingest(entries, now=1.0, precomputed=read_vectors(tmp_path / "vec", entries))
         assert len(counting.seen) == 1 and counting.seen[0].startswith(edited[0]["prompt"])
+    finally:
+        engine.catalog.close()
+
+
+def test_an_english_only_tower_reads_a_japanese_prompt_in_english(
+    tmp_path, text_encoder, multi_encoder
+):
+    rows = [
+        {"id": "ja-1", "prompt": "水彩で描いた子猫が窓辺で雨粒を目で追う", "creator": "maker0"},
+        {"id": "en-1", "prompt": "a lighthouse in a storm", "creator": "maker1"},
+    ]
+    entries = read_manifest(write_manifest(tmp_path / "m.jsonl", rows)).entries
+    english, multi = CountingEncoder(text_encoder, []), CountingEncoder(multi_encoder, [])
+    engine = ClipStore(tmp_path / "home", english, None, multi_encoder=multi)
+    try:
+        assert not engine.ingest(entries, now=1.0).errors
+        # MiniLM is given the dictionary's English; USE, which reads Japanese, the prompt.
+        read = [t for t in english.seen if "kitten" in t]
+        assert len(read) == 1 and "watercolor" in read[0] and not has_japanese(read[0])
+        assert any(t.startswith("a lighthouse in a storm") for t in english.seen)
+        assert any("子猫" in t for t in multi.seen)
+        out = tmp_path / "vec"
+        embed_manifest(entries, out, TEXT_ONLY, shard_size=4)  # a worker reads it the same way
+        assert_same_vectors(
+            vectors_by_id(engine, TEXT),
+            read_vectors(out, entries).vectors[TEXT],
+        )
     finally:
         engine.catalog.close()
 

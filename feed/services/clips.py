@@ -504,7 +504,12 @@ class ClipStore:
         if limit <= 0:
             return []
         pool = max(limit * 4, 50)
-        query_vectors = {c: e.encode_texts([query]) for c, e in self.encoders.items()}
+        # An English-only tower reads a Japanese query in English, as it reads clip texts.
+        dictionary = shared_dictionary()
+        query_vectors = {
+            c: e.encode_texts(texts_read_by(e, [query], dictionary))
+            for c, e in self.encoders.items()
+        }
         candidates: dict[int, None] = {}
         channels = list(self.encoders)
         self.catch_up()

@@ -122,6 +122,9 @@ def test_an_english_only_tower_reads_a_japanese_prompt_in_english(
         assert len(read) == 1 and "watercolor" in read[0] and not has_japanese(read[0])
         assert any(t.startswith("a lighthouse in a storm") for t in english.seen)
         assert any("子猫" in t for t in multi.seen)
+        english.seen.clear()
+        assert engine.search("窓辺の子猫", 1)[0].clip.id == "ja-1"
+        assert not any(has_japanese(t) for t in english.seen)  # the query read in English too
         out = tmp_path / "vec"
         embed_manifest(entries, out, TEXT_ONLY, shard_size=4)  # a worker reads it the same way
         assert_same_vectors(

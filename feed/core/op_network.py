@@ -90,7 +90,29 @@ def train_op_network(
     progress: Callable[[str], None] | None = None,
 ) -> OpNetwork:
     """Train MEMBERS networks (seeds seed, seed+1, …) on clauses' hashed feature columns,
-    their sentence vectors (or None) and class indices `labels`."""
+    their sentence vectors (or None) and class indices `labels`, on one torch thread.
+
+    The batches are small: on 2 cores a second thread saves little when the machine is
+    quiet (16–18 s a network against 25 s) and costs much when another process keeps a
+    core busy, where the two threads wait on each other (174–256 s against 25 s)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_op_network(columns, vectors, labels, n_classes, seed, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_op_network(
+    columns: Sequence[np.ndarray],
+    vectors: np.ndarray | None,
+    labels: np.ndarray,
+    n_classes: int,
+    seed: int,
+    progress: Callable[[str], None] | None,
+) -> OpNetwork:
     import torch
 
     say = progress or (lambda _msg: None)

@@ -17,7 +17,8 @@ the other members'.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,24 @@ class OpNetwork:
                      ("columns", "bags", "dense", "bias", "head", "head_bias")))  # fmt: skip
 
 
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Torch on one intra-op thread while inside, as many as before after.
+
+    Training's batches are small: on 2 cores a second thread saves little when the
+    machine is quiet (16–18 s a network against 25 s) and costs much when another process
+    keeps a core busy, where the two threads wait on each other (174–256 s against 25 s)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@_one_torch_thread()
 def train_op_network(
     columns: Sequence[np.ndarray],
     vectors: np.ndarray | None,
@@ -90,29 +109,8 @@ def train_op_network(
     progress: Callable[[str], None] | None = None,
 ) -> OpNetwork:
     """Train MEMBERS networks (seeds seed, seed+1, …) on clauses' hashed feature columns,
-    their sentence vectors (or None) and class indices `labels`, on one torch thread.
-
-    The batches are small: on 2 cores a second thread saves little when the machine is
-    quiet (16–18 s a network against 25 s) and costs much when another process keeps a
-    core busy, where the two threads wait on each other (174–256 s against 25 s)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _train_op_network(columns, vectors, labels, n_classes, seed, progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_op_network(
-    columns: Sequence[np.ndarray],
-    vectors: np.ndarray | None,
-    labels: np.ndarray,
-    n_classes: int,
-    seed: int,
-    progress: Callable[[str], None] | None,
-) -> OpNetwork:
+    their sentence vectors (or None) and class indices `labels`, on one torch thread
+    (`_one_torch_thread`)."""
     import torch
 
     say = progress or (lambda _msg: None)

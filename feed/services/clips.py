@@ -467,16 +467,19 @@ class ClipStore:
     ) -> np.ndarray:
         """(n, d) vectors of one text channel: given rows as they are, the rest encoded."""
         encoder = self.encoders[channel]
-        texts = texts_read_by(encoder, texts, shared_dictionary())
+
+        def encoded(rows: Sequence[str]) -> np.ndarray:
+            return encoder.encode_texts(texts_read_by(encoder, rows, shared_dictionary()))
+
         missing = [row for row, item in enumerate(prepared) if channel not in item.given]
         if len(missing) == len(prepared):
-            return encoder.encode_texts(texts)
+            return encoded(texts)
         matrix = np.empty((len(prepared), encoder.dim), dtype=np.float32)
         for row, item in enumerate(prepared):
             if channel in item.given:
                 matrix[row] = item.given[channel]
         if missing:
-            matrix[missing] = encoder.encode_texts([texts[row] for row in missing])
+            matrix[missing] = encoded([texts[row] for row in missing])
         return matrix
 
     def delete(self, clip_id: str) -> bool:

@@ -27,7 +27,7 @@ HELDOUT_PATH = DATA_DIR / "heldout.toml"
 POLARITY = {"boost": 1, "only": 1, "suppress": -1, "exclude": -1, "reset": 0, "none": 0, "ask": 0}
 LANGS = ("en", "ja", "mixed")
 CATALOGS = ("a", "b")  # the labelled test catalogs, which held-out cases target
-TUNING_CATALOGS = ("c",)  # labelled the same way, for choosing thresholds
+TUNING_CATALOGS = ("c", "e")  # labelled the same way, for choosing thresholds and words
 # Labelled test catalogs no held-out case targets: D's prompts are mostly Japanese.
 OTHER_TEST_CATALOGS = ("d",)
 LABEL_KINDS = ("look", "topic")
@@ -139,7 +139,7 @@ def load_heldout(path: Path = HELDOUT_PATH) -> list[HeldoutCase]:
 
 
 def load_labelled_catalog(name: str, directory: Path = DATA_DIR) -> LabelledCatalog:
-    """Read catalog `name` ("a", "b", "d" or the tuning catalog "c"): rows from
+    """Read catalog `name` ("a", "b", "d" or the tuning catalogs "c" and "e"): rows from
     catalog_<name>.jsonl, labels from .toml."""
     known = CATALOGS + TUNING_CATALOGS + OTHER_TEST_CATALOGS
     if name not in known:

@@ -198,6 +198,18 @@ def test_tuning_catalog_c_is_worded_unlike_the_test_catalogs(catalogs):
                 assert not re.search(rf"\b{look}\b", row.prompt.lower()), (row.id, look)
 
 
+def test_tuning_catalog_e_is_mostly_japanese_and_worded_unlike_the_test_catalogs(catalogs):
+    e = load_labelled_catalog("e")
+    assert len(e.rows) == 240
+    assert set(Counter(r.look for r in e.rows).values()) == {24}
+    assert {"ukiyoe", "lineart"} <= {r.look for r in e.rows}
+    assert sum(has_japanese(r.prompt) for r in e.rows) >= 0.6 * len(e.rows)
+    prompts = {r.prompt.lower() for r in e.rows}
+    assert len(prompts) == len(e.rows)
+    for other in (catalogs["a"], catalogs["b"], load_labelled_catalog("d")):
+        assert not prompts & {r.prompt.lower() for r in other.rows}
+
+
 def test_test_catalog_d_is_mostly_japanese_and_worded_unlike_the_others(catalogs):
     d = load_labelled_catalog("d")
     assert len(d.rows) >= 200

@@ -4,7 +4,8 @@ MiniLM reads English only; a clip whose prompt is Japanese gets a vector from wo
 it does not know. The engine now gives MiniLM the dictionary's English of such a text
 (`feed.storage.dictionary.texts_read_by`), as it gives it a Japanese query's English.
 This compares the two readings on the labelled catalogs that have Japanese prompts:
-catalog C (tuning; the reading was chosen on it) and catalog D (test, never tuned on:
+catalog C (tuning; the reading was chosen on it), catalog E (tuning, written after it:
+mostly Japanese generator prompts and descriptions) and catalog D (test, never tuned on:
 mostly Japanese creator captions).
 
 For each label (look or topic) and query language (the label's first English and first
@@ -92,7 +93,7 @@ def measure(name: str, minilm: SentenceEncoder, use: MultilingualEncoder) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalogs", nargs="+", default=["c", "d"])
+    parser.add_argument("--catalogs", nargs="+", default=["c", "e", "d"])
     args = parser.parse_args(argv)
     minilm, use = SentenceEncoder.load(), MultilingualEncoder.load()
     print("| catalog | MiniLM reads Japanese clips | query | AUC MiniLM | AUC fused "

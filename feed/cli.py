@@ -372,6 +372,13 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
     settings = _settings(args)
     suite = load_suite(Path(args.suite)) if args.suite else load_suite()
     engine = open_engine(settings)
+    if not engine.catalog.count():
+        engine.catalog.close()
+        raise CliError(
+            f"{settings.home} has no clips to score the steering suite on: build the demo"
+            " catalog there first (`steerfeed demo`), or use --heldout for the labelled"
+            " test catalogs"
+        )
     counter = itertools.count()
     with tempfile.TemporaryDirectory(prefix="steerfeed-eval-") as tmp:
         scratch = StoreURLs.embedded(Path(tmp))

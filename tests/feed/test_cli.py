@@ -48,6 +48,12 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "not a steerfeed catalog" in capsys.readouterr().err
 
 
+def test_eval_steering_on_a_home_without_clips_says_so(tmp_path, capsys):
+    assert cli.main(["eval-steering", "--home", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("steerfeed: error:") and "has no clips" in err and "\n" not in err
+
+
 def test_steer_and_feed_commands(tmp_path, labelled_rows, capsys):
     manifest = write_manifest(tmp_path / "m.jsonl", labelled_rows)
     home = str(tmp_path / "home")

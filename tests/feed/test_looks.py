@@ -97,6 +97,32 @@ def test_a_clip_marked_with_a_look_names_it():
         phrases.close()
 
 
+def test_every_name_of_a_look_shares_its_marked_rows(monkeypatch):
+    from feed.services import relevance
+
+    texts = ClipTexts.of(["a plasticine fox waving", "粘土で作った猫", "a fox in the snow"])
+    looked_up: list[str] = []
+    real = relevance.lexical_matches
+
+    def counted(texts, phrase):
+        looked_up.append(phrase)
+        return real(texts, phrase)
+
+    monkeypatch.setattr(relevance, "lexical_matches", counted)
+    phrases = PhraseRelevance(None, None, Glossary({}))  # type: ignore[arg-type]
+    try:
+        first = phrases.naming(texts, "claymation").tolist()
+        marks = len(looked_up) - 1  # the phrase itself, then each mark
+        assert marks == len(shipped_looks().marks("claymation"))
+        assert phrases.naming(texts, "クレイアニメ").tolist() == first == [True, True, False]
+        assert len(looked_up) == marks + 2  # only "クレイアニメ" itself
+        other = ClipTexts.of(["a fox in the snow"])
+        assert phrases.naming(other, "claymation").tolist() == [False]
+        assert len(looked_up) == 2 * marks + 3  # other texts: looked up again
+    finally:
+        phrases.close()
+
+
 def test_a_name_of_two_looks_is_refused(tmp_path):
     path = tmp_path / "looks.toml"
     path.write_text(

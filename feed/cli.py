@@ -371,14 +371,17 @@ def cmd_eval_steering(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     suite = load_suite(Path(args.suite)) if args.suite else load_suite()
+    empty = CliError(
+        f"{settings.home} has no clips to score the steering suite on: build the demo"
+        f" catalog there first (`steerfeed demo --home {settings.home}`), or use --heldout"
+        " for the labelled test catalogs"
+    )
+    if settings.catalog_url is None and not (settings.home / "catalog.sqlite").exists():
+        raise empty  # before opening an engine, which would make the home
     engine = open_engine(settings)
     if not engine.catalog.count():
-        engine.catalog.close()
-        raise CliError(
-            f"{settings.home} has no clips to score the steering suite on: build the demo"
-            " catalog there first (`steerfeed demo`), or use --heldout for the labelled"
-            " test catalogs"
-        )
+        engine.close()
+        raise empty
     counter = itertools.count()
     with tempfile.TemporaryDirectory(prefix="steerfeed-eval-") as tmp:
         scratch = StoreURLs.embedded(Path(tmp))

@@ -9,9 +9,10 @@ the clip matches the phrase the way a clip that names it outright does.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -26,14 +27,19 @@ _TRAILING = ("style", "styled", "look", "looks", "aesthetic", "stuff", "videos",
 
 @dataclass(frozen=True)
 class Looks:
-    """Each look's name (lower-cased) → the marks of that look."""
+    """Each look's name (lower-cased) → the marks of that look; and each mark that a
+    longer word of another meaning holds (anime's セル画 inside ピクセル画, pixel art) → a
+    pattern of the mark outside those words (a look's `unless_in`; they hold for every
+    look that has the mark)."""
 
     marks_of: Mapping[str, tuple[str, ...]]
+    outside: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = LOOKS_PATH) -> Looks:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         marks_of: dict[str, tuple[str, ...]] = {}
+        held_by: dict[str, set[str]] = {}  # a mark → the longer words it does not mark in
         for look, entry in data.get("looks", {}).items():
             names, marks = entry.get("names", []), entry.get("marks", [])
             if not names or not marks:
@@ -43,7 +49,14 @@ class Looks:
                 if key in marks_of and marks_of[key] != tuple(marks):
                     raise ValueError(f"{path}: {name!r} names two looks")
                 marks_of[key] = tuple(marks)
-        return cls(marks_of)
+            for word in map(_key, entry.get("unless_in", [])):
+                inside = [_key(m) for m in marks if _key(m) in word and _key(m) != word]
+                if not inside:
+                    raise ValueError(f"{path}: {word!r} holds no mark of look {look!r}")
+                for mark in inside:
+                    held_by.setdefault(mark, set()).add(word)
+        outside = {mark: _outside(mark, sorted(words)) for mark, words in held_by.items()}
+        return cls(marks_of, outside)
 
     def marks(self, *readings: str | None) -> tuple[str, ...]:
         """The marks of the look one of `readings` (a phrase as typed, as usually written,
@@ -67,6 +80,26 @@ class Looks:
 
 def _key(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def _outside(mark: str, longer: list[str]) -> re.Pattern[str]:
+    """A pattern of `mark` where it is not part of any of the `longer` words that hold it:
+    at each place it may start, for each longer word, either the word's part before the
+    mark is not just before, or its part after the mark does not follow."""
+    m = re.escape(mark)
+    conditions = []
+    for word in longer:
+        at = 0
+        while (at := word.find(mark, at)) >= 0:
+            before, after = re.escape(word[:at]), re.escape(word[at + len(mark) :])
+            if before and after:
+                conditions.append(f"(?:(?<!{before})|(?={m}(?!{after})))")
+            elif before:
+                conditions.append(f"(?<!{before})")
+            else:
+                conditions.append(f"(?={m}(?!{after}))")
+            at += 1
+    return re.compile("".join(conditions) + m)
 
 
 @cache

@@ -635,9 +635,9 @@ class PhraseRelevance:
         return found
 
     def marked(self, texts: Texts, marks: tuple[str, ...]) -> np.ndarray:
-        """Rows (N,) whose text holds one of a look's marks. Kept for these texts, so
-        every name of the look ("claymation", クレイアニメ, "clay style") looks them up
-        once per snapshot: up to 23 ms at 1,000,000 clips (docs/steering.md)."""
+        """Rows (N,) whose text holds one of a look's marks, read-only: kept for these
+        texts, so every name of the look ("claymation", クレイアニメ, "clay style") looks
+        them up once per snapshot (up to 23 ms at 1,000,000 clips, docs/steering.md)."""
         key = (marks, id(texts))
         with self._lock:
             kept = self._marked.get(key)
@@ -646,9 +646,16 @@ class PhraseRelevance:
                 return kept[1]
         found = np.zeros(len(texts), dtype=bool)
         for mark in marks:
-            found |= lexical_matches(texts, mark)
+            rows = lexical_matches(texts, mark)
+            outside = self.looks.outside.get(mark)
+            if outside is not None and rows.any():
+                rows = texts.rows_matching(outside, rows)  # not only inside a longer word
+            found |= rows
         found.flags.writeable = False  # shared by every name of the look
         with self._lock:
+            # Texts gone (a replaced snapshot's, the rows a grown one added) free their slot.
+            for gone in [k for k, (ref, _) in self._marked.items() if ref() is None]:
+                del self._marked[gone]
             self._marked[key] = (weakref.ref(texts), found)
             self._marked.move_to_end(key)
             while len(self._marked) > MAX_MARKED:

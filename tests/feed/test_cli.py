@@ -49,9 +49,17 @@ def test_errors_are_one_line(tmp_path, capsys):
 
 
 def test_eval_steering_on_a_home_without_clips_says_so(tmp_path, capsys):
-    assert cli.main(["eval-steering", "--home", str(tmp_path / "empty")]) == 2
+    absent = tmp_path / "absent"
+    assert cli.main(["eval-steering", "--home", str(absent)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("steerfeed: error:") and "has no clips" in err and "\n" not in err
+    assert not absent.exists()  # a mistyped home is not made
+    empty = tmp_path / "empty"
+    write_manifest(tmp_path / "none.jsonl", [])
+    assert cli.main(["ingest", str(tmp_path / "none.jsonl"), "--home", str(empty)]) == 0
+    capsys.readouterr()
+    assert cli.main(["eval-steering", "--home", str(empty)]) == 2
+    assert "has no clips" in capsys.readouterr().err
 
 
 def test_steer_and_feed_commands(tmp_path, labelled_rows, capsys):

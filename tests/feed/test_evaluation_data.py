@@ -198,7 +198,7 @@ def test_tuning_catalog_c_is_worded_unlike_the_test_catalogs(catalogs):
                 assert not re.search(rf"\b{look}\b", row.prompt.lower()), (row.id, look)
 
 
-def test_tuning_catalog_e_is_mostly_japanese_and_worded_unlike_the_test_catalogs(catalogs):
+def test_tuning_catalog_e_is_mostly_japanese_and_shares_no_prompt_with_the_others(catalogs):
     e = load_labelled_catalog("e")
     assert len(e.rows) == 240
     assert set(Counter(r.look for r in e.rows).values()) == {24}
@@ -206,7 +206,8 @@ def test_tuning_catalog_e_is_mostly_japanese_and_worded_unlike_the_test_catalogs
     assert sum(has_japanese(r.prompt) for r in e.rows) >= 0.6 * len(e.rows)
     prompts = {r.prompt.lower() for r in e.rows}
     assert len(prompts) == len(e.rows)
-    for other in (catalogs["a"], catalogs["b"], load_labelled_catalog("d")):
+    for other in (catalogs["a"], catalogs["b"], load_labelled_catalog("c"),
+                  load_labelled_catalog("d")):  # fmt: skip
         assert not prompts & {r.prompt.lower() for r in other.rows}
 
 

@@ -28,6 +28,7 @@ import sys
 import time
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from embeddings.encoders import MultilingualEncoder, SentenceEncoder
 from feed.core.intent import has_japanese
@@ -47,13 +48,10 @@ def z(sims: np.ndarray) -> np.ndarray:
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
-    """ROC AUC by ranks (ties broken by order; None when one class is empty)."""
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if not n_pos or not n_neg:
+    """ROC AUC (None when one class is empty)."""
+    if positive.all() or not positive.any():
         return None
-    ranks = np.empty(len(scores))
-    ranks[np.argsort(scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(positive, scores))
 
 
 def measure(name: str, minilm: SentenceEncoder, use: MultilingualEncoder) -> dict[str, dict]:

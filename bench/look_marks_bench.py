@@ -46,32 +46,20 @@ from feed.core.intent import has_japanese
 from feed.core.looks import Looks, shipped_looks
 from feed.core.ranking import EXCLUDE_Z, ClipTexts
 from feed.core.steering import Glossary, InstructionError, load_reader
-from feed.evaluation.data import LabelledCatalog, load_labelled_catalog
-from feed.evaluation.pages import PAGES, _pages, like_random_clips, open_labelled_service
+from feed.evaluation.data import load_labelled_catalog
+from feed.evaluation.pages import (
+    PAGES,
+    _pages,
+    like_random_clips,
+    marked_look_clips,
+    open_labelled_service,
+)
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedError, FeedService
 from feed.services.relevance import PhraseRelevance
 
 SMALLEST_LABEL = 5
 _HANDLES = itertools.count()
-
-
-def marked(service: FeedService, catalog: LabelledCatalog, looks: Looks) -> tuple[int, int, int]:
-    """(label clips found, label clips, clips of another look marked)."""
-    texts = service.snapshots.current().texts
-    ids = service.snapshots.current().clip_ids
-    look_of = {r.id: r.look for r in catalog.rows}
-    found = clips = wrong = 0
-    for label, spec in catalog.labels.items():
-        marks = looks.marks(spec.en.split(",")[0].strip(), spec.ja.split("、")[0])
-        if spec.kind != "look" or not marks:
-            continue
-        rows = service.phrases.marked(texts, marks)
-        ours = np.array([look_of[c] == label for c in ids])
-        found += int((rows & ours).sum())
-        clips += int(ours.sum())
-        wrong += int((rows & ~ours).sum())
-    return found, clips, wrong
 
 
 def refusal(word: str) -> str:
@@ -196,11 +184,16 @@ def main() -> None:
             home = Path(tmp) / name
             engine = ClipStore(home, text, None, multi_encoder=multi)
             service, labels = open_labelled_service(catalog, home, engine, reader, time.time())
+            snap = service.snapshots.current()
+            look_of = {r.id: r.look for r in catalog.rows}
+            looks_of_rows = [look_of[c] for c in snap.clip_ids]
             for lexicon, looks in lexicons:
                 print(f"catalog {name}, lexicon {lexicon}", file=sys.stderr)
                 service.phrases.looks = looks
                 service.phrases.clear()
-                found, clips, wrong = marked(service, catalog, looks)
+                found, clips, wrong = marked_look_clips(
+                    catalog, snap.texts, looks_of_rows, service.phrases
+                )
                 missed, positives, false, negatives = under_bar(service, catalog, labels)
                 leaks = None
                 if args.sweep_users:

@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from feed.core.profile import Event, taste_similarity
-from feed.core.ranking import EXCLUDE_Z
+from feed.core.ranking import EXCLUDE_Z, Texts
 from feed.core.steering import Reader
 from feed.evaluation.data import HeldoutCase, LabelledCatalog
 from feed.evaluation.understanding import CaseScore, read_instruction, score_case
 from feed.resources import DATA_DIR
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedError, FeedItem, FeedService
+from feed.services.relevance import PhraseRelevance
 
 SUITE_PATH = DATA_DIR / "steering" / "dev.toml"
 PAGE = 20
@@ -354,6 +355,28 @@ def exclusion_sweep(
     return ExclusionResult(catalog, target, tuple(sorted(phrases)), users, leaks,
                            float(np.mean(removed)) if removed else float("nan"),
                            unapplied)  # fmt: skip
+
+
+def marked_look_clips(
+    catalog: LabelledCatalog, texts: Texts, looks_of_rows: Sequence[str], phrases: PhraseRelevance
+) -> tuple[int, int, int]:
+    """How the looks' marks (`phrases.looks`) find a labelled catalog's look clips: over
+    the look labels whose first English or Japanese name is one of a look's names, (their
+    clips the marks find, their clips, clips of another look marked). `texts` and
+    `looks_of_rows` are the catalog's clips in one order. Labels named otherwise are left
+    out (A's and B's noir, paper, ghibli, 3D cartoon and vaporwave): their looks overlap
+    others by design, as noir's black-and-white marks mark B's monochrome clips."""
+    found = clips = wrong = 0
+    for label, spec in catalog.labels.items():
+        marks = phrases.looks.marks(spec.en.split(",")[0].strip(), spec.ja.split("、")[0])
+        if spec.kind != "look" or not marks:
+            continue
+        marked = phrases.marked(texts, marks)
+        ours = np.array([look == label for look in looks_of_rows])
+        found += int((marked & ours).sum())
+        clips += int(ours.sum())
+        wrong += int((marked & ~ours).sum())
+    return found, clips, wrong
 
 
 def open_labelled_service(

@@ -637,7 +637,7 @@ class PhraseRelevance:
     def marked(self, texts: Texts, marks: tuple[str, ...]) -> np.ndarray:
         """Rows (N,) whose text holds one of a look's marks, read-only: kept for these
         texts, so every name of the look ("claymation", クレイアニメ, "clay style") looks
-        them up once per snapshot (up to 23 ms at 1,000,000 clips, docs/steering.md)."""
+        them up once per snapshot (up to 25 ms at 1,000,000 clips, docs/steering.md)."""
         key = (marks, id(texts))
         with self._lock:
             kept = self._marked.get(key)

@@ -1,10 +1,10 @@
-import numpy as np
 import pytest
 
 from feed.core.looks import LOOKS_PATH, Looks, shipped_looks
 from feed.core.ranking import ClipTexts, lexical_matches
 from feed.core.steering import Glossary
 from feed.evaluation.data import load_labelled_catalog
+from feed.evaluation.pages import marked_look_clips
 from feed.services.relevance import PhraseRelevance
 
 
@@ -29,26 +29,14 @@ def test_ukiyoe_and_line_art_are_looks_by_any_of_their_names():
 
 
 def _marked(catalog_name: str) -> tuple[int, int, int]:
-    """Over a labelled catalog's look labels whose first English or Japanese name is one
-    of a look's names: their clips, how many of them the engine finds marked, and how many
-    clips of another look it marks. (Labels named otherwise are left out: A's and B's
-    noir, paper, ghibli, 3D cartoon and vaporwave. Their looks overlap others by design:
-    noir's black-and-white marks mark B's monochrome clips, anime's its Ghibli-like ones.)"""
+    """(clips, found, wrong) of `marked_look_clips` over a catalog's prompts."""
     catalog = load_labelled_catalog(catalog_name)
     texts = ClipTexts.of([r.prompt for r in catalog.rows])
-    looks = shipped_looks()
     phrases = PhraseRelevance(None, None, Glossary({}))  # type: ignore[arg-type]
-    clips = found = wrong = 0
     try:
-        for label, spec in catalog.labels.items():
-            marks = looks.marks(spec.en.split(",")[0].strip(), spec.ja.split("、")[0])
-            if spec.kind != "look" or not marks:
-                continue
-            marked = phrases.marked(texts, marks)
-            ours = np.array([r.look == label for r in catalog.rows])
-            clips += int(ours.sum())
-            found += int((marked & ours).sum())
-            wrong += int((marked & ~ours).sum())
+        found, clips, wrong = marked_look_clips(
+            catalog, texts, [r.look for r in catalog.rows], phrases
+        )
     finally:
         phrases.close()
     return clips, found, wrong

@@ -523,26 +523,40 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0 if all(j.status != "failed" for j in done) else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+def _common_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before its name or after it. The copy the
+    subcommands share sets no defaults (`defaults=False`): a subcommand's default would
+    overwrite a value given before its name (`steerfeed --home X search ...`)."""
+    unset: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="state folder (default ./var or $STEERFEED_HOME)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("--home", help="state folder (default ./var or $STEERFEED_HOME)", **unset)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **unset)
     common.add_argument(
         "--database-url",
         help="catalog, users and jobs in one database, e.g."
         " postgresql://host/steerfeed ($STEERFEED_DATABASE_URL)",
+        **unset,
     )
     common.add_argument(
         "--vectors-url",
         help="vector indexes ($STEERFEED_VECTORS_URL; default faiss://<home>/index)",
+        **unset,
     )
     common.add_argument(
         "--cache-url",
         help="rate limits and shared engagement, e.g."
         " redis://host:6379/0 ($STEERFEED_CACHE_URL; default memory://)",
+        **unset,
     )
-    parser = argparse.ArgumentParser(prog="steerfeed", description=__doc__, parents=[common])
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="steerfeed", description=__doc__, parents=[_common_options(defaults=True)]
+    )
+    common = _common_options(defaults=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", parents=[common], help="ingest a JSONL manifest of clips")

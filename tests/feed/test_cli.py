@@ -35,6 +35,19 @@ def test_ingest_search_reindex(tmp_path, labelled_rows, capsys):
     assert "text: 10 vectors" in capsys.readouterr().out
 
 
+def test_common_options_before_the_command_name(tmp_path, labelled_rows, capsys, monkeypatch):
+    """`steerfeed --home X search ...` reads X, as `steerfeed search ... --home X` does,
+    and never falls back to ./var."""
+    monkeypatch.chdir(tmp_path)
+    manifest = write_manifest(tmp_path / "m.jsonl", labelled_rows)
+    home = str(tmp_path / "home")
+    assert cli.main(["--home", home, "ingest", str(manifest)]) == 0
+    assert "catalog has 10 clips" in capsys.readouterr().out
+    assert cli.main(["--home", home, "search", "anime style", "--limit", "3", "--json"]) == 0
+    assert {i["clip_id"] for i in json.loads(capsys.readouterr().out)["items"]} == ANIME
+    assert not (tmp_path / "var").exists()
+
+
 def test_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["ingest", str(tmp_path / "absent.jsonl"), "--home", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

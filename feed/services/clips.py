@@ -32,6 +32,7 @@ from embeddings.encoders import TextEncoder, VisualEncoder, pool_frames
 from embeddings.frames import MediaError, MediaLimits, probe_video, sample_frames
 from embeddings.index import HNSW_EF_PER_K
 from feed.core.consent import inherited_cameos
+from feed.core.intent import name_emoji
 from feed.core.manifest import LineError, ManifestEntry
 from feed.services.rwlock import ReadWriteLock
 from feed.storage.catalog import CatalogError, Clip, ClipRecord, as_stored, embedding_text
@@ -507,10 +508,15 @@ class ClipStore:
         if limit <= 0:
             return []
         pool = max(limit * 4, 50)
-        # An English-only tower reads a Japanese query in English, as it reads clip texts.
+        # Read as a steering phrase is: a pictograph as its name (🐱 → "cat face", as clip
+        # texts are stored), a word typed in hiragana alone as it is usually written (ぴえろ
+        # → ピエロ); an English-only tower reads Japanese in English, as it reads clip texts.
         dictionary = shared_dictionary()
+        spoken = name_emoji(query)
+        if dictionary is not None:
+            spoken = dictionary.written(spoken) or spoken
         query_vectors = {
-            c: e.encode_texts(texts_read_by(e, [query], dictionary))
+            c: e.encode_texts(texts_read_by(e, [spoken], dictionary))
             for c, e in self.encoders.items()
         }
         candidates: dict[int, None] = {}

@@ -77,6 +77,9 @@ def test_search_by_meaning(tmp_path, make_engine, labelled_rows):
     paraphrase = engine.search("stuff that looks like a Japanese cartoon", 3)
     assert paraphrase[0].clip.id in ANIME
     assert engine.search("scary ghost in a corridor", 1)[0].clip.id == "horror-1"
+    # A pictograph is read by its name, as clip texts and steering phrases are.
+    assert engine.search("🦊", 1)[0].clip.id == "water-1"
+    assert engine.search("🐶", 1)[0].clip.id == "real-1"
     hits = engine.search("anime style", 10)
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)

@@ -8,9 +8,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from feed.services.clips import ClipStore  # noqa: E402
 from feed.services.feed import FeedService  # noqa: E402
 from feed.services.feed import describe as describe_steering  # noqa: E402
 from feed.services.gaps import GapFiller  # noqa: E402
+from feed.services.pages import MAX_PAGE  # noqa: E402
 from feed.settings import Settings  # noqa: E402
 from feed.storage.catalog import CatalogError  # noqa: E402
 from feed.storage.stores import StoreURLs, open_store  # noqa: E402
@@ -172,6 +174,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     """Print the nearest clips to a query."""
     from feed.bootstrap import open_engine
 
+    if args.limit < 1:
+        raise CliError("limit must be at least 1")
     engine = open_engine(_settings(args))
     try:
         hits = engine.search(args.query, args.limit)
@@ -319,19 +323,35 @@ def _gap_filler(settings: Settings) -> Iterator[tuple[ClipStore, FeedService, Ga
             filler.jobs.close()
 
 
-def _user(service: FeedService, handle: str) -> User:
+def _user(service: FeedService, handle: str, check: Callable[[], object] | None = None) -> User:
+    """The user of `handle`, made when new, once `check` (the command's own checks of its
+    input) has passed: a command that fails on bad input makes no user."""
     user = service.users.user_by_handle(normalise_handle(handle))
     if user is None:
+        if check is not None:
+            check()
         user, _ = service.accounts.create_user(handle, time.time())
         print(f"created user @{user.handle}", file=sys.stderr)
     return user
 
 
+def _fails(message: str) -> Callable[[], object]:
+    def fail() -> object:
+        raise CliError(message)
+
+    return fail
+
+
 def cmd_feed(args: argparse.Namespace) -> int:
     """Print a page of a user's feed with reasons."""
     with _feed_service(_settings(args)) as (_, service):
+        if not 1 <= args.limit <= MAX_PAGE:
+            raise CliError(f"limit must be between 1 and {MAX_PAGE}")
+        new_user_check = (
+            _fails(f"@{args.user} is new: there is no feed to continue") if args.cursor else None
+        )
         page = service.pages.feed_page(
-            _user(service, args.user), args.limit, args.cursor, time.time()
+            _user(service, args.user, new_user_check), args.limit, args.cursor, time.time()
         )
     for r in page.steering:
         print(f"steering: {r.id}  {describe_steering(r)}")
@@ -345,13 +365,19 @@ def cmd_feed(args: argparse.Namespace) -> int:
 def cmd_steer(args: argparse.Namespace) -> int:
     """Steer a user's feed in plain words (or list / retract steering)."""
     with _feed_service(_settings(args)) as (_, service):
-        user = _user(service, args.user)
+        text = " ".join(args.text) if args.text else None
+        check: Callable[[], object] | None = None
+        if args.retract:
+            check = _fails(f"no steering {args.retract!r}")  # a new user has none
+        elif text is not None:
+            check = partial(service.steering.read, text)
+        user = _user(service, args.user, check)
         now = time.time()
         if args.retract:
             service.steering.retract(user, args.retract, now)
             print(f"retracted {args.retract}")
-        elif args.text:
-            for r in service.steering.steer(user, " ".join(args.text), now, scope=args.scope):
+        elif text is not None:
+            for r in service.steering.steer(user, text, now, scope=args.scope):
                 print(f"applied: {r.id}  {describe_steering(r)}  ({r.op} '{r.phrase}' x{r.weight})")
         for r in service.steering.active_steering(user, now):
             print(f"active:  {r.id}  {describe_steering(r)}")

@@ -62,6 +62,10 @@ SOURCE_REASONS = {
 }
 
 
+# The most items one page holds.
+MAX_PAGE = 100
+
+
 @dataclass(frozen=True)
 class FeedItem:
     """One clip on a page, with its score parts and reasons in words."""
@@ -113,8 +117,8 @@ class FeedPages:
         Reads the user once (`UserState.page_view`) and writes the page once
         (`record_page`): two round trips to the user store, whatever the page holds.
         """
-        if not 1 <= limit <= 100:
-            raise FeedError("limit must be between 1 and 100")
+        if not 1 <= limit <= MAX_PAGE:
+            raise FeedError(f"limit must be between 1 and {MAX_PAGE}")
         if cursor:
             session_id, page = self._read_cursor(cursor)
         else:

@@ -106,7 +106,7 @@ class Steering:
         ttl = DEFAULT_TTL_S if ttl_s is None else float(ttl_s)
         if not 0 < ttl <= MAX_TTL_S:
             raise FeedError(f"ttl_s must be between 1 and {int(MAX_TTL_S)} seconds")
-        ops = self._read(text) if reading is None else _chosen_ops(reading, text)
+        ops = self.read(text) if reading is None else _chosen_ops(reading, text)
         ops = [replace(op, phrase=self.phrases.mended(op.phrase)) for op in ops]
         for op in ops:
             if op.op != "reset" and not self.phrases.readable(op.phrase):
@@ -142,7 +142,9 @@ class Steering:
         self.phrases.warm(*(r.phrase for r in records if r.op != "reset"))
         return [r for r in records if r.id not in retract]
 
-    def _read(self, text: str) -> list[ParsedOp]:
+    def read(self, text: str) -> list[ParsedOp]:
+        """What an instruction asks, applying nothing; raises FeedError where it reads as
+        no instruction, NeedsConfirmation where it reads two ways."""
         try:
             return self.reader.read(text)
         except AmbiguousInstruction as exc:

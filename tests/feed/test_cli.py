@@ -91,3 +91,23 @@ def test_steer_and_feed_commands(tmp_path, labelled_rows, capsys):
     assert "retracted" in capsys.readouterr().out
     assert cli.main(["steer", "--user", "kim", "!!!", "--home", home]) == 2
     assert "no words" in capsys.readouterr().err
+
+
+def test_a_command_that_fails_on_its_input_makes_no_user(tmp_path, labelled_rows, capsys):
+    manifest = write_manifest(tmp_path / "m.jsonl", labelled_rows)
+    home = str(tmp_path / "home")
+    assert cli.main(["ingest", str(manifest), "--home", home]) == 0
+    capsys.readouterr()
+    for argv in (
+        ["steer", "--user", "nova", "!!!"],
+        ["steer", "--user", "nova", ""],
+        ["steer", "--user", "nova", "--retract", "st_0123456789ab"],
+        ["feed", "--user", "nova", "--cursor", "abc"],
+        ["feed", "--user", "nova", "--limit", "0"],
+        ["search", "anime style", "--limit", "0"],
+    ):
+        assert cli.main([*argv, "--home", home]) == 2, argv
+        out, err = capsys.readouterr()
+        assert err.startswith("steerfeed: error:") and "created user" not in err, argv
+    assert cli.main(["steer", "--user", "nova", "more anime style", "--home", home]) == 0
+    assert "created user @nova" in capsys.readouterr().err  # none was made before

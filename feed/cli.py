@@ -26,7 +26,7 @@ from feed.core.types import User
 from feed.services.clips import ClipStore  # noqa: E402
 from feed.services.feed import FeedService  # noqa: E402
 from feed.services.feed import describe as describe_steering  # noqa: E402
-from feed.services.gaps import GapFiller  # noqa: E402
+from feed.services.gaps import GapFiller, checked_prompt  # noqa: E402
 from feed.services.pages import MAX_PAGE  # noqa: E402
 from feed.settings import Settings  # noqa: E402
 from feed.storage.catalog import CatalogError  # noqa: E402
@@ -540,7 +540,9 @@ def cmd_fill_gaps(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate a clip for a user's prompt now."""
     with _gap_filler(_settings(args)) as (engine, service, filler):
-        job = filler.request(_user(service, args.user), " ".join(args.prompt), time.time())
+        prompt = " ".join(args.prompt)
+        user = _user(service, args.user, partial(checked_prompt, prompt))
+        job = filler.request(user, prompt, time.time())
         print(f"queued {job.id}: {job.prompt}")
         done = filler.run(max_jobs=args.run)
         engine.save()

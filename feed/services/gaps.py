@@ -41,6 +41,14 @@ class BudgetError(FeedError):
         self.retry_after_s = retry_after_s
 
 
+def checked_prompt(prompt: str) -> str:
+    """A generation prompt without its edge spaces; FeedError unless 1-1000 characters."""
+    prompt = prompt.strip()
+    if not prompt or len(prompt) > 1000:
+        raise FeedError("prompt must be 1-1000 characters")
+    return prompt
+
+
 @dataclass(frozen=True)
 class FillResult:
     """Jobs queued for a gap."""
@@ -184,9 +192,7 @@ class GapFiller:
         cameos, whose consent is needed as for any named in the prompt. `seconds` and
         `aspect` must be ones the provider makes (None: its default).
         """
-        prompt = prompt.strip()
-        if not prompt or len(prompt) > 1000:
-            raise FeedError("prompt must be 1-1000 characters")
+        prompt = checked_prompt(prompt)
         if seconds is not None and seconds not in self.provider.durations_s:
             raise FeedError(f"seconds must be one of {list(self.provider.durations_s)}")
         if aspect is not None and aspect not in self.provider.aspects:

@@ -105,6 +105,7 @@ def test_a_command_that_fails_on_its_input_makes_no_user(tmp_path, labelled_rows
         ["feed", "--user", "nova", "--cursor", "abc"],
         ["feed", "--user", "nova", "--limit", "0"],
         ["search", "anime style", "--limit", "0"],
+        ["generate", "--user", "nova", "   "],
     ):
         assert cli.main([*argv, "--home", home]) == 2, argv
         out, err = capsys.readouterr()

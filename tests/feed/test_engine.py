@@ -258,3 +258,36 @@ def test_a_home_set_to_float16_stores_half_the_bytes_and_searches_alike(tmp_path
         assert again.catalog.vector_format == "float16"
     finally:
         again.close()
+
+
+def test_a_home_whose_japanese_text_was_read_as_written_says_so_on_open(
+    tmp_path, make_engine, monkeypatch, caplog
+):
+    """Homes embedded before MiniLM read Japanese clip text in English open with a warning
+    naming `reindex --reembed`; once re-embedded, and in a home made now, there is none."""
+    from feed.services import clips
+
+    rows = [
+        {"id": "ja-1", "prompt": "夕焼けの海で泳ぐイルカの群れ", "creator": "a"},
+        {"id": "ja-2", "prompt": "雪の積もった京都の寺、静かな朝", "creator": "a"},
+        {"id": "en-1", "prompt": "a cat riding a skateboard", "creator": "b"},
+    ]
+    with monkeypatch.context() as older:  # as an earlier release encoded clip text
+        older.setattr(clips, "texts_read_by", lambda encoder, texts, dictionary: list(texts))
+        engine = make_engine(tmp_path / "old")
+        ingest_rows(engine, tmp_path / "m.jsonl", rows)
+        engine.close()
+    with caplog.at_level(logging.WARNING):
+        engine = make_engine(tmp_path / "old")
+    assert "2 of 2 clips sampled with Japanese text" in caplog.text
+    assert "reindex --reembed" in caplog.text
+    engine.reindex(reembed=True)
+    engine.close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        make_engine(tmp_path / "old")
+        fresh = make_engine(tmp_path / "new")
+        ingest_rows(fresh, tmp_path / "m.jsonl", rows)
+        fresh.close()
+        make_engine(tmp_path / "new")
+    assert "Japanese text" not in caplog.text

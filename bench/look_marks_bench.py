@@ -48,9 +48,8 @@ from feed.core.ranking import EXCLUDE_Z, ClipTexts
 from feed.core.steering import Glossary, InstructionError, load_reader
 from feed.evaluation.data import load_labelled_catalog
 from feed.evaluation.pages import (
-    PAGES,
     _pages,
-    like_random_clips,
+    exclusion_sweep,
     marked_look_clips,
     open_labelled_service,
 )
@@ -99,7 +98,8 @@ def under_bar(service, catalog, labels) -> tuple[int, int, int, int]:
 
 
 def sweep(service, catalog, labels, users: int) -> int:
-    """The labels' clips shown on three pages after "no X", over every phrasing's users."""
+    """The labels' clips shown on three pages after "no X", over every phrasing's users
+    (`exclusion_sweep`, one phrasing at a time)."""
     snap = service.snapshots.current()
     now = time.time()
     leaks = 0
@@ -107,18 +107,9 @@ def sweep(service, catalog, labels, users: int) -> int:
         if sum(label in labels[c] for c in snap.clip_ids) < SMALLEST_LABEL:
             continue
         for word in words:
-            text = refusal(word)
-            rng = np.random.default_rng(0)
-            for u in range(users):
-                user, _ = service.accounts.create_user(f"marks{next(_HANDLES)}", now)
-                if u % 2:
-                    like_random_clips(service, user, snap, rng, now)
-                try:
-                    service.steering.steer(user, text, now)
-                except FeedError:
-                    break
-                shown = _pages(service, user, now, PAGES)
-                leaks += sum(label in labels[i.clip.id] for i in shown)
+            prefix = f"marks{next(_HANDLES)}-"
+            leaks += exclusion_sweep(service, catalog.name, label, [refusal(word)], labels,
+                                     users, now, handle_prefix=prefix).leaks  # fmt: skip
     return leaks
 
 

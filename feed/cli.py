@@ -27,7 +27,7 @@ from feed.services.clips import ClipStore  # noqa: E402
 from feed.services.feed import FeedService  # noqa: E402
 from feed.services.feed import describe as describe_steering  # noqa: E402
 from feed.services.gaps import GapFiller, checked_prompt  # noqa: E402
-from feed.services.pages import MAX_PAGE  # noqa: E402
+from feed.services.pages import check_limit  # noqa: E402
 from feed.settings import Settings  # noqa: E402
 from feed.storage.catalog import CatalogError  # noqa: E402
 from feed.storage.stores import StoreURLs, open_store  # noqa: E402
@@ -345,8 +345,7 @@ def _fails(message: str) -> Callable[[], object]:
 def cmd_feed(args: argparse.Namespace) -> int:
     """Print a page of a user's feed with reasons."""
     with _feed_service(_settings(args)) as (_, service):
-        if not 1 <= args.limit <= MAX_PAGE:
-            raise CliError(f"limit must be between 1 and {MAX_PAGE}")
+        check_limit(args.limit)
         new_user_check = (
             _fails(f"@{args.user} is new: there is no feed to continue") if args.cursor else None
         )

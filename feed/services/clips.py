@@ -189,14 +189,15 @@ class ClipStore:
                     " configured; run `steerfeed reindex --reembed` to re-embed"
                 )
             self.indexes[channel] = self._open_index(channel, encoder)
+        count = self.catalog.count()
         if multi_encoder is not None:
-            missing = self.catalog.count() - len(self.indexes[MULTI])
+            missing = count - len(self.indexes[MULTI])
             if missing > 0:
                 log.warning(
                     "%d clips have no multilingual vectors yet, so Japanese phrases cannot"
                     " reach them; run `steerfeed reindex --reembed` to add them", missing,
                 )  # fmt: skip
-        stale, checked = self._japanese_read_as_written()
+        stale, checked = self._japanese_read_as_written(count)
         if stale:
             log.warning(
                 "%d of %d clips sampled with Japanese text hold %s vectors of the text as"
@@ -205,15 +206,16 @@ class ClipStore:
                 stale, checked, text_encoder.model_id,
             )  # fmt: skip
 
-    def _japanese_read_as_written(self, sample: int = 256, most: int = 8) -> tuple[int, int]:
+    def _japanese_read_as_written(
+        self, count: int, sample: int = 256, most: int = 8
+    ) -> tuple[int, int]:
         """(stale, checked): of up to `most` clips with Japanese text among `sample` rows
-        spread over the catalog, how many hold an English-only tower's vector of the text
+        spread over the catalog's `count`, how many hold an English-only tower's vector of the text
         as written rather than of its English (`texts_read_by`), as homes embedded before
         that reading do: about 40 ms at open where such clips are found (eight texts
         encoded), a query of the sampled rows otherwise; (0, 0) where nothing can tell."""
-        encoder, index, dictionary = self.encoders[TEXT], self.indexes[TEXT], shared_dictionary()
-        count = self.catalog.count()
-        if dictionary is None or multilingual(encoder) or not count or not len(index):
+        encoder, index = self.encoders[TEXT], self.indexes[TEXT]
+        if multilingual(encoder) or not count or not len(index):
             return 0, 0
         seqs = np.unique(np.linspace(1, count, num=min(sample, count)).astype(np.int64))
         clips = [
@@ -221,7 +223,8 @@ class ClipStore:
         ]  # fmt: skip
         texts = {c.seq: embedding_text(c.prompt, c.caption, c.tags) for c in clips}
         japanese = [seq for seq, text in texts.items() if has_japanese(text)][:most]
-        if not japanese:
+        dictionary = shared_dictionary() if japanese else None  # opened only when needed
+        if dictionary is None:
             return 0, 0
         now = encoder.encode_texts(texts_read_by(encoder, [texts[q] for q in japanese], dictionary))
         stored = index.vectors_for(np.asarray(japanese, dtype=np.int64))

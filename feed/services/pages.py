@@ -66,6 +66,12 @@ SOURCE_REASONS = {
 MAX_PAGE = 100
 
 
+def check_limit(limit: int) -> None:
+    """FeedError unless a page of `limit` items may be asked for."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise FeedError(f"limit must be between 1 and {MAX_PAGE}")
+
+
 @dataclass(frozen=True)
 class FeedItem:
     """One clip on a page, with its score parts and reasons in words."""
@@ -117,8 +123,7 @@ class FeedPages:
         Reads the user once (`UserState.page_view`) and writes the page once
         (`record_page`): two round trips to the user store, whatever the page holds.
         """
-        if not 1 <= limit <= MAX_PAGE:
-            raise FeedError(f"limit must be between 1 and {MAX_PAGE}")
+        check_limit(limit)
         if cursor:
             session_id, page = self._read_cursor(cursor)
         else:

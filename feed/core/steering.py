@@ -434,11 +434,13 @@ class InstructionReader:
                 continue
             parsed = tuple(ParsedOp(cast(OpKind, op), ph, weight, words) for ph in phrases)
             read.append((phrases, parsed, parsed))
-        unsure = any(first != second for _, first, second in read)
         readings = (
             tuple(_once([o for _, first, _ in read for o in first])),
             tuple(_once([o for _, _, second in read for o in second])),
         )
+        # Unsure only when the two readings differ in what they ask: an unclear clause
+        # whose either reading another clause already asks reads the same both ways.
+        unsure = _pairs(readings[0]) != _pairs(readings[1])
         ops = list(readings[0])
         if unsure:
             raise AmbiguousInstruction(

@@ -849,13 +849,13 @@ def bench_new_phrase_cost(
                 t0 = time.perf_counter()
                 q = encoder.encode_texts([phrase])[0]
                 t1 = time.perf_counter()
-                # As `PhraseRelevance.match` takes a channel's statistics: over the
-                # sample's own contiguous rows when the catalog is larger than it.
-                if channel in snap.sample_vectors:
-                    sims = (snap.sample_vectors[channel] @ q)[snap.sample_has[channel]]
+                # As `PhraseRelevance.match` takes a channel's statistics: from the
+                # sample's moments when the catalog is larger than the sample.
+                if channel in snap.sample_moments:
+                    snap.sample_moments[channel].stats(q)
                 else:
                     sims = (snap.vectors[channel] @ q)[snap.has[channel]]
-                float(sims.mean()), float(sims.std())
+                    float(sims.mean()), float(sims.std())
                 t2 = time.perf_counter()
                 snap.rows_for_seqs(service.clips.nearest(channel, q, NEAREST_K))
                 t3 = time.perf_counter()

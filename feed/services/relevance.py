@@ -3,9 +3,10 @@ its language, compared with the snapshot's vectors, cached per catalog generatio
 warmed off the request path right after a steer.
 
 Pages never score every clip: a `PhraseMatch` holds the phrase's similarity statistics
-in each space, taken over a fixed sample of the catalog (all of it up to
-`SAMPLE_ROWS` clips), and scores only the rows asked about; its best matches come from
-the vector indexes. `relevance` (every clip at once) stays for offline measurement.
+in each space, taken over a fixed sample of the catalog (all of it up to `SAMPLE_ROWS`
+clips; beyond, from the sample's mean and covariance), and scores only the rows asked
+about; its best matches come from the vector indexes. `relevance` (every clip at once)
+stays for offline measurement.
 """
 
 from __future__ import annotations
@@ -319,17 +320,20 @@ class PhraseRelevance:
         sampled = len(snap.sample) < len(snap)
         early = self._search_early(snap) if search_early and sampled else None
         queries = self.many_phrase_vectors([phrase], early)[phrase]
-        vectors, has = (
-            (snap.sample_vectors, snap.sample_has) if sampled else (snap.vectors, snap.has)
-        )
         stats = {}
         for channel, q in queries.items():
-            # Multiply first, select after: selecting rows first would copy the matrix
-            # (16 MB of a 512-d sample, 4 of a new phrase's 9 ms at 1,000,000 clips).
-            sims = (vectors[channel] @ q)[has[channel]]
-            if len(sims):
-                std = float(sims.std())
-                stats[channel] = (float(sims.mean()), std if std > 1e-9 else 1.0)
+            if sampled:
+                moments = snap.sample_moments.get(channel)
+                if moments is None:  # no sample row has the channel
+                    continue
+                mean, std = moments.stats(q)
+            else:
+                # Multiply first, select after: selecting rows first would copy the matrix.
+                sims = (snap.vectors[channel] @ q)[snap.has[channel]]
+                if not len(sims):
+                    continue
+                mean, std = float(sims.mean()), float(sims.std())
+            stats[channel] = (mean, std if std > 1e-9 else 1.0)
         queries = {c: q for c, q in queries.items() if c in stats}
         named = (
             np.empty(0, np.int64)

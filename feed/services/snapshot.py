@@ -253,6 +253,9 @@ class CatalogSnapshot:
     # The sample's rows of each channel, contiguous (for catalogs larger than the sample).
     sample_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     sample_has: dict[str, np.ndarray] = field(default_factory=dict)
+    # Each channel's sample mean and covariance: a phrase's statistics from them cost
+    # a d x d product, not a pass over the sample (see `Moments`).
+    sample_moments: dict[str, Moments] = field(default_factory=dict)
     sample_of: int = 0  # the row count when the sample was drawn
     grown_from: Growth | None = None  # None: built from the whole catalog
     # Seq → row by direct lookup, when the seqs are dense (else a binary search); shared
@@ -330,7 +333,7 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         cameos[row] = handles
     newest_first = np.argsort(-rows.created_at, kind="stable")
     sample = sample_rows(n)
-    sampled = len(sample) < n
+    sample_vectors, sample_has, sample_moments = sample_parts(vectors, has, sample, len(sample) < n)
     return CatalogSnapshot(
         generation=generation,
         seqs=seqs,
@@ -351,8 +354,9 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         remixes=group_rows(remix_of_row, np.arange(n, dtype=np.int64), skip=-1),
         code_of_creator=code_of,
         sample=sample,
-        sample_vectors={c: v[sample] for c, v in vectors.items()} if sampled else {},
-        sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
+        sample_vectors=sample_vectors,
+        sample_has=sample_has,
+        sample_moments=sample_moments,
         sample_of=n,
         seq_table=SeqTable.of(seqs),
     )
@@ -770,10 +774,10 @@ def grow_snapshot(
     columns.advance(k)
     if n1 >= RESAMPLE_GROWTH * snap.sample_of:
         sample = sample_rows(n1)
+        sample_vectors, sample_has, sample_moments = sample_parts(vectors, has, sample, True)
         grown = replace(
-            grown, sample=sample, sample_of=n1,
-            sample_vectors={c: v[sample] for c, v in vectors.items()},
-            sample_has={c: h[sample] for c, h in has.items()},
+            grown, sample=sample, sample_of=n1, sample_vectors=sample_vectors,
+            sample_has=sample_has, sample_moments=sample_moments,
         )  # fmt: skip
     return grown
 
@@ -789,6 +793,49 @@ def sample_rows(n: int, size: int | None = None) -> np.ndarray:
     if n <= size:
         return np.arange(n, dtype=np.int64)
     return np.sort(np.random.default_rng(0).choice(n, size=size, replace=False))
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The mean (d,) and covariance (d, d) of a channel's sample vectors, in float64.
+
+    A phrase's similarity to the sample rows has mean `q . mean` and variance
+    `q . cov . q`: the same statistics as scoring every sample row (to about 1e-9), from
+    a product of d x d numbers instead of a pass over the sample's megabytes, which a
+    new phrase paid in full from memory when the sample was out of the cache.
+    """
+
+    mean: np.ndarray
+    cov: np.ndarray
+
+    @classmethod
+    def of(cls, rows: np.ndarray) -> Moments:
+        mean = rows.mean(axis=0, dtype=np.float64)
+        centred = rows - mean.astype(rows.dtype)
+        return cls(mean, (centred.T @ centred).astype(np.float64) / len(rows))
+
+    def stats(self, q: np.ndarray) -> tuple[float, float]:
+        """Mean and standard deviation of the sample rows' similarity to `q`."""
+        q64 = q.astype(np.float64)
+        return float(q64 @ self.mean), math.sqrt(max(float(q64 @ self.cov @ q64), 0.0))
+
+
+SampleParts = tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Moments]]
+
+
+def sample_parts(
+    vectors: Mapping[str, Matrix], has: Mapping[str, np.ndarray], sample: np.ndarray,
+    sampled: bool, saved: Mapping[str, np.ndarray] | None = None,
+) -> SampleParts:  # fmt: skip
+    """A snapshot's sample fields: each channel's sample rows (contiguous), which of them
+    have the channel, and their `Moments` (channels with no sample row left out); all
+    empty when the sample is the whole catalog. `saved`: sample rows read back from disk."""
+    if not sampled:
+        return {}, {}, {}
+    rows = dict(saved) if saved is not None else {c: v[sample] for c, v in vectors.items()}
+    flags = {c: h[sample] for c, h in has.items()}
+    moments = {c: Moments.of(rows[c][flags[c]]) for c in rows if flags[c].any()}
+    return rows, flags, moments
 
 
 def group_rows(

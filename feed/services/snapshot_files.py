@@ -42,6 +42,7 @@ from feed.services.snapshot import (
     build_snapshot,
     group_rows,
     object_array,
+    sample_parts,
 )
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,10 @@ def _read(folder: Path, manifest: dict, clips: ClipStore) -> CatalogSnapshot:
             vectors[channel] = matrix
     sample = cols["sample"]
     sampled = len(sample) < n
-    sample_vectors = _sample_vectors(folder, vectors, sample) if sampled else {}
+    saved_sample = _sample_vectors(folder, vectors, sample) if sampled else {}
+    sample_vectors, sample_has, sample_moments = sample_parts(
+        vectors, has, sample, sampled, saved_sample
+    )
     for channel, about in manifest["channels"].items():
         if about.get("codes") == "index" and channel in sample_vectors:
             _check_sample(channel, vectors[channel], has[channel], sample, sample_vectors[channel])
@@ -238,7 +242,8 @@ def _read(folder: Path, manifest: dict, clips: ClipStore) -> CatalogSnapshot:
         code_of_creator={name: i for i, name in enumerate(names)},
         sample=sample,
         sample_vectors=sample_vectors,
-        sample_has={c: h[sample] for c, h in has.items()} if sampled else {},
+        sample_has=sample_has,
+        sample_moments=sample_moments,
         sample_of=manifest["sample_of"],
         seq_table=SeqTable.of(cols["seqs"]),
     )

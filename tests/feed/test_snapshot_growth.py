@@ -703,6 +703,31 @@ def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
     assert again.stats is not before.stats and set(again.named.tolist()) == {0, 5, 9, 11}
 
 
+def test_a_sampled_match_has_the_statistics_of_scoring_every_sample_row(store):
+    clips, snapshots = store
+    add(clips, FIRST, NOW)
+    snap = snapshots.current()
+    found = PhraseRelevance(clips, snapshots, Glossary({})).match("heron by a lake", snap)
+    assert found.sampled and found.stats
+    for channel, q in found.queries.items():
+        sims = (snap.sample_vectors[channel] @ q)[snap.sample_has[channel]]
+        mean, std = found.stats[channel]
+        assert mean == pytest.approx(float(sims.mean()), abs=1e-6)
+        assert std == pytest.approx(float(sims.std()), rel=1e-5)
+
+
+def test_sample_moments_give_the_mean_and_deviation_of_every_row():
+    rng = np.random.default_rng(3)
+    rows = (rng.normal(size=(500, 16)) + rng.normal(size=16)).astype(np.float32)
+    moments = snapshot_mod.Moments.of(rows)
+    for _ in range(5):
+        q = rng.normal(size=16).astype(np.float32)
+        sims = rows.astype(np.float64) @ q.astype(np.float64)
+        mean, std = moments.stats(q)
+        assert mean == pytest.approx(sims.mean(), rel=1e-6, abs=1e-9)
+        assert std == pytest.approx(sims.std(), rel=1e-6)
+
+
 def test_a_phrase_match_carries_over_many_growths(store):
     clips, snapshots = store
     add(clips, FIRST, NOW)
@@ -827,6 +852,8 @@ def test_a_saved_snapshot_keeps_its_sample_rows_apart_from_the_codes(served, mon
         np.testing.assert_array_equal(loaded.sample_vectors[channel], rows)
         np.testing.assert_array_equal(loaded.sample_vectors[channel],
                                       loaded.vectors[channel][loaded.sample])  # fmt: skip
+        np.testing.assert_allclose(loaded.sample_moments[channel].cov,
+                                   built.sample_moments[channel].cov)  # fmt: skip
     # saved before the sample had a file of its own: gathered from the codes instead
     (saved / "sample.text.npy").unlink()
     older = load_snapshot(folder, clips)

@@ -1681,6 +1681,97 @@ def _trailing_off(tokens: Sequence[Token], i: int) -> int:
     return j + 1 if j < len(tokens) and tokens[j].text == "て" else j
 
 
+# English words a concept cannot end on: a span the tagger ended on one was cut inside a
+# description ("more knight during | a thunderstorm", "skateboarder doing | a kickflip").
+_UNFINISHED = word_set(
+    "a an the of in on at by to for from with into onto over under above below across "
+    "through inside during near along around behind beside between beyond toward towards"
+)
+_ARTICLES = word_set("a an the")
+# Words a cut description does not run on through: what joins or follows a request.
+_PAST_A_DESCRIPTION = word_set(
+    "and or but nor plus then so & please pls plz thanks thx ty tonight today now lately "
+    "anymore again too also though tho lol lmao haha rn asap instead i me my you u your we "
+    "us our it its this that these those"
+)
+
+
+def finish_descriptions(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Concept spans the tagger cut inside an English description, run on to its end.
+
+    A span cut short ends on a preposition or an article ("knight during"), or on an -ing
+    verb whose object follows ("skateboarder doing | a kickflip"). It runs on over the
+    plain words after it (no cue word, head noun, joiner or filler: "more knight during a
+    thunderstorm videos pls" stops before "videos"), into the clause after it when no
+    punctuation lies between them and that clause has no cue word of its own (the two
+    become one). It ends on a word that can end one, or it is left as it was. A span that
+    ends on a modifier ("robot on a floating | island") is left: running on after it
+    read one more held-out instruction backwards.
+    """
+    out: list[Clause] = []
+    rest = list(clauses)
+    while rest:
+        clause = rest.pop(0)
+        nxt = rest[0] if rest else None
+        joins = (
+            nxt is not None
+            and not any(clause.end <= t.start < nxt.start for t in tokens)
+            and not clause_cues(nxt, tokens).any()
+        )
+        spans = sorted(clause.concepts)
+        finished: list[tuple[int, int]] = []
+        for span in spans:
+            if finished and span[1] <= finished[-1][1]:
+                continue  # taken into the description before it
+            run = _description_run(span, tokens, nxt.end if joins and nxt else clause.end)
+            if run is not None and run > clause.end and nxt is not None:
+                # The description goes on into the clause after it: the two are one.
+                clause = replace(clause, end=nxt.end, concepts=clause.concepts + nxt.concepts)
+                spans += sorted(nxt.concepts)
+                rest.pop(0)
+                nxt, joins = None, False
+            finished.append(span if run is None else (span[0], run))
+        kept: list[tuple[int, int]] = []
+        for span in sorted(finished + [c for c in clause.concepts if c not in spans]):
+            if kept and span[0] < kept[-1][1]:  # inside a description run on over it
+                kept[-1] = (kept[-1][0], max(kept[-1][1], span[1]))
+            else:
+                kept.append(span)
+        out.append(replace(clause, concepts=tuple(kept)))
+    return out
+
+
+def _description_run(span: tuple[int, int], tokens: Sequence[Token], limit: int) -> int | None:
+    """Where a concept span cut short inside an English description ends when run on
+    (see `finish_descriptions`), or None when it was not cut short or cannot run on."""
+    inside = [t for t in tokens if span[0] <= t.start < span[1]]
+    after = [t for t in tokens if t.start >= span[1]]
+    if not inside or inside[-1].script != "en" or not after:
+        return None
+    last, first = inside[-1].norm, after[0]
+    if not (last in _UNFINISHED or (last.endswith("ing") and first.norm in _ARTICLES)):
+        return None
+    run: list[Token] = []
+    for t in after:
+        if t.end > limit or not _plain(t):
+            break
+        run.append(t)
+    while run and run[-1].norm in _UNFINISHED:
+        run.pop()
+    return run[-1].end if run else None
+
+
+def _plain(token: Token) -> bool:
+    """An English word a description may run on over."""
+    return (
+        token.script == "en"
+        and token.pos == "EN"
+        and token.norm not in _PAST_A_DESCRIPTION
+        and token.norm not in _HEADS
+        and not _cue(token)
+    )
+
+
 def apply_repairs(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses with their repairs marked: a repair marker is never a concept, and what
     follows it, once something was named before it, is a clause of its own that takes back

@@ -64,6 +64,7 @@ from feed.core.intent import (
     continues_a_list,
     drop_cue_concepts,
     fingerprint_of,
+    finish_descriptions,
     gives_a_reason,
     has_japanese,
     has_words,
@@ -284,6 +285,7 @@ class InstructionReader:
             split_contrasts,
             split_joined_items,
             apply_repairs,
+            finish_descriptions,
         ):
             clauses = step(clauses, tokens)
         clauses = [c for c in clauses if has_words(text[c.start : c.end])]

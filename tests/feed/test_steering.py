@@ -20,6 +20,7 @@ from feed.core.intent import (
     drop_cue_concepts,
     emoji_kind,
     fingerprint_of,
+    finish_descriptions,
     gives_a_reason,
     lists_or_names,
     load_tokenizer,
@@ -556,6 +557,50 @@ def test_a_repair_marker_is_no_concept_and_starts_a_clause_that_takes_back(text,
     assert [
         (text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.repairs) for c in clauses
     ] == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "parts"),
+    [
+        # (clause text, concepts): a description the tagger cut short runs on to its end.
+        ("more knight during a thunderstorm", "K B I O O",
+         [("more knight during a thunderstorm", ["knight during a thunderstorm"])]),
+        # past fillers and head nouns it does not run
+        ("more knight during a storm videos pls", "K B I O O O O",
+         [("more knight during a storm videos pls", ["knight during a storm"])]),
+        # cut into two clauses (the second tagged a concept of its own): one again
+        ("more skater doing a kickflip above the clouds", "K B I O O O O B",
+         [("more skater doing a kickflip above the clouds",
+           ["skater doing a kickflip above the clouds"])]),
+        # a clause with a cue word of its own, or after punctuation, stays apart
+        ("more skater doing a no clouds", "K B I O K B",
+         [("more skater doing a", ["skater doing"]), ("no clouds", ["clouds"])]),
+        ("more owls in, no bats", "K B I O K B",
+         [("more owls in,", ["owls in"]), ("no bats", ["bats"])]),
+        # a span that ends on a word that can end one is left as it was
+        ("more cats in my feed", "K B O O O", [("more cats in my feed", ["cats"])]),
+        ("more robot on a floating island", "K B I I I O",
+         [("more robot on a floating island", ["robot on a floating"])]),
+        # an -ing verb before its object: the object is what it is about
+        ("less cooking the same meals", "K B O O O",
+         [("less cooking the same meals", ["cooking the same meals"])]),
+    ],
+)  # fmt: skip
+def test_a_description_cut_short_by_the_tagger_runs_on_to_its_end(text, tags, parts):
+    tokens = load_tokenizer().tokenize(normalise(text))
+    assert len(tokens) == len(tags.split())
+    clauses = finish_descriptions(clauses_from_tags(tokens, tags.split()), tokens)
+    assert [(text[c.start : c.end], [text[s:e] for s, e in c.concepts]) for c in clauses] == parts
+
+
+def test_a_described_scene_is_asked_for_whole(reader):
+    # Read before as "more skateboarder doing" and "no clouds", "more knight during".
+    for text, concept in (
+        ("more skateboarder doing a kickflip above the clouds",
+         "skateboarder doing a kickflip above the clouds"),
+        ("more knight during a thunderstorm", "knight during a thunderstorm"),
+    ):  # fmt: skip
+        assert [(o.op, o.phrase) for o in parse_instruction(text, reader)] == [("boost", concept)]
 
 
 @pytest.mark.parametrize(

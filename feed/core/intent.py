@@ -1706,7 +1706,7 @@ def finish_descriptions(clauses: Sequence[Clause], tokens: Sequence[Token]) -> l
     punctuation lies between them and that clause has no cue word of its own (the two
     become one). It ends on a word that can end one, or it is left as it was. A span that
     ends on a modifier ("robot on a floating | island") is left: running on after it
-    read one more held-out instruction backwards.
+    read one more instruction of a set never learned from backwards (docs/steering.md).
     """
     out: list[Clause] = []
     rest = list(clauses)
@@ -1727,7 +1727,7 @@ def finish_descriptions(clauses: Sequence[Clause], tokens: Sequence[Token]) -> l
             if run is not None and run > clause.end and nxt is not None:
                 # The description goes on into the clause after it: the two are one.
                 clause = replace(clause, end=nxt.end, concepts=clause.concepts + nxt.concepts)
-                spans += sorted(nxt.concepts)
+                spans += sorted(nxt.concepts)  # read on by this loop, most inside the run
                 rest.pop(0)
                 nxt, joins = None, False
             finished.append(span if run is None else (span[0], run))

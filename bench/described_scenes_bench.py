@@ -23,22 +23,20 @@ from pathlib import Path
 import numpy as np
 from feed_bench import SEED, fresh_phrases
 
-from feed.core.steering import AmbiguousInstruction, InstructionError, load_reader
+from feed.core.steering import load_reader
 from feed.evaluation.data import load_heldout
 from feed.evaluation.understanding import read_instruction, same_concept, score_case, summarise
 from feed.resources import DATA_DIR
 
 
 def verdict(reader, scene: str) -> str:
-    try:
-        ops = reader.read(f"more {scene}")
-    except AmbiguousInstruction:
-        return "asked"
-    except InstructionError:
-        return "refused"
-    if any(o.op in ("suppress", "exclude") for o in ops):
+    reading = read_instruction(reader, f"more {scene}")
+    if reading.kind != "ops":
+        return "asked" if reading.kind == "ask" else "refused"
+    ops = reading.ops
+    if any(op in ("suppress", "exclude") for op, _ in ops):
         return "negative"
-    if len(ops) == 1 and ops[0].op == "boost" and same_concept(ops[0].phrase, scene):
+    if len(ops) == 1 and ops[0][0] == "boost" and same_concept(ops[0][1], scene):
         return "right"
     return "partial"
 

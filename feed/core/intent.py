@@ -1713,23 +1713,26 @@ def finish_descriptions(clauses: Sequence[Clause], tokens: Sequence[Token]) -> l
     while rest:
         clause = rest.pop(0)
         nxt = rest[0] if rest else None
-        joins = (
-            nxt is not None
-            and not any(clause.end <= t.start < nxt.start for t in tokens)
-            and not clause_cues(nxt, tokens).any()
-        )
         spans = sorted(clause.concepts)
         finished: list[tuple[int, int]] = []
         for span in spans:
             if finished and span[1] <= finished[-1][1]:
                 continue  # taken into the description before it
+            if not _cut_short(span, tokens):
+                finished.append(span)
+                continue
+            joins = (  # asked only of a span cut short: cue words are read on every read
+                nxt is not None
+                and not any(clause.end <= t.start < nxt.start for t in tokens)
+                and not clause_cues(nxt, tokens).any()
+            )
             run = _description_run(span, tokens, nxt.end if joins and nxt else clause.end)
             if run is not None and run > clause.end and nxt is not None:
                 # The description goes on into the clause after it: the two are one.
                 clause = replace(clause, end=nxt.end, concepts=clause.concepts + nxt.concepts)
                 spans += sorted(nxt.concepts)  # read on by this loop, most inside the run
                 rest.pop(0)
-                nxt, joins = None, False
+                nxt = None
             finished.append(span if run is None else (span[0], run))
         kept: list[tuple[int, int]] = []
         for span in sorted(finished + [c for c in clause.concepts if c not in spans]):
@@ -1741,18 +1744,22 @@ def finish_descriptions(clauses: Sequence[Clause], tokens: Sequence[Token]) -> l
     return out
 
 
-def _description_run(span: tuple[int, int], tokens: Sequence[Token], limit: int) -> int | None:
-    """Where a concept span cut short inside an English description ends when run on
-    (see `finish_descriptions`), or None when it was not cut short or cannot run on."""
+def _cut_short(span: tuple[int, int], tokens: Sequence[Token]) -> bool:
+    """Whether an English concept span ends on a word that cannot end one, or on an -ing
+    verb whose object follows (see `finish_descriptions`)."""
     inside = [t for t in tokens if span[0] <= t.start < span[1]]
-    after = [t for t in tokens if t.start >= span[1]]
-    if not inside or inside[-1].script != "en" or not after:
-        return None
-    last, first = inside[-1].norm, after[0]
-    if not (last in _UNFINISHED or (last.endswith("ing") and first.norm in _ARTICLES)):
-        return None
+    first = next((t for t in tokens if t.start >= span[1]), None)
+    if not inside or inside[-1].script != "en" or first is None:
+        return False
+    last = inside[-1].norm
+    return last in _UNFINISHED or (last.endswith("ing") and first.norm in _ARTICLES)
+
+
+def _description_run(span: tuple[int, int], tokens: Sequence[Token], limit: int) -> int | None:
+    """Where a concept span cut short (`_cut_short`) ends when run on over the plain words
+    after it up to `limit`, or None when it cannot run on."""
     run: list[Token] = []
-    for t in after:
+    for t in (t for t in tokens if t.start >= span[1]):
         if t.end > limit or not _plain(t):
             break
         run.append(t)

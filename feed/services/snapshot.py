@@ -333,7 +333,7 @@ def _build(clips: ClipStore) -> CatalogSnapshot:
         cameos[row] = handles
     newest_first = np.argsort(-rows.created_at, kind="stable")
     sample = sample_rows(n)
-    sample_vectors, sample_has, sample_moments = sample_parts(vectors, has, sample, len(sample) < n)
+    sample_vectors, sample_has, sample_moments = sample_parts(vectors, has, sample, n)
     return CatalogSnapshot(
         generation=generation,
         seqs=seqs,
@@ -774,7 +774,7 @@ def grow_snapshot(
     columns.advance(k)
     if n1 >= RESAMPLE_GROWTH * snap.sample_of:
         sample = sample_rows(n1)
-        sample_vectors, sample_has, sample_moments = sample_parts(vectors, has, sample, True)
+        sample_vectors, sample_has, sample_moments = sample_parts(vectors, has, sample, n1)
         grown = replace(
             grown, sample=sample, sample_of=n1, sample_vectors=sample_vectors,
             sample_has=sample_has, sample_moments=sample_moments,
@@ -825,17 +825,18 @@ SampleParts = tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Mome
 
 def sample_parts(
     vectors: Mapping[str, Matrix], has: Mapping[str, np.ndarray], sample: np.ndarray,
-    sampled: bool, saved: Mapping[str, np.ndarray] | None = None,
+    rows: int, saved: Mapping[str, np.ndarray] | None = None,
 ) -> SampleParts:  # fmt: skip
     """A snapshot's sample fields: each channel's sample rows (contiguous), which of them
     have the channel, and their `Moments` (channels with no sample row left out); all
-    empty when the sample is the whole catalog. `saved`: sample rows read back from disk."""
-    if not sampled:
+    empty when the sample is the whole catalog of `rows` rows. `saved`: sample rows read
+    back from disk."""
+    if len(sample) >= rows:
         return {}, {}, {}
-    rows = dict(saved) if saved is not None else {c: v[sample] for c, v in vectors.items()}
+    picked = dict(saved) if saved is not None else {c: v[sample] for c, v in vectors.items()}
     flags = {c: h[sample] for c, h in has.items()}
-    moments = {c: Moments.of(rows[c][flags[c]]) for c in rows if flags[c].any()}
-    return rows, flags, moments
+    moments = {c: Moments.of(picked[c][flags[c]]) for c in picked if flags[c].any()}
+    return picked, flags, moments
 
 
 def group_rows(

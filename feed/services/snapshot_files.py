@@ -208,9 +208,7 @@ def _read(folder: Path, manifest: dict, clips: ClipStore) -> CatalogSnapshot:
     sample = cols["sample"]
     sampled = len(sample) < n
     saved_sample = _sample_vectors(folder, vectors, sample) if sampled else {}
-    sample_vectors, sample_has, sample_moments = sample_parts(
-        vectors, has, sample, sampled, saved_sample
-    )
+    sample_vectors, sample_has, sample_moments = sample_parts(vectors, has, sample, n, saved_sample)
     for channel, about in manifest["channels"].items():
         if about.get("codes") == "index" and channel in sample_vectors:
             _check_sample(channel, vectors[channel], has[channel], sample, sample_vectors[channel])

@@ -559,6 +559,14 @@ def test_a_repair_marker_is_no_concept_and_starts_a_clause_that_takes_back(text,
     ] == parts
 
 
+def step_parts(step, text: str, tags: str) -> list[tuple[str, list[str]]]:
+    """(clause text, concepts) of each clause a reading step makes of tagged text."""
+    tokens = load_tokenizer().tokenize(normalise(text))
+    assert len(tokens) == len(tags.split())
+    clauses = step(clauses_from_tags(tokens, tags.split()), tokens)
+    return [(text[c.start : c.end], [text[s:e] for s, e in c.concepts]) for c in clauses]
+
+
 @pytest.mark.parametrize(
     ("text", "tags", "parts"),
     [
@@ -587,10 +595,7 @@ def test_a_repair_marker_is_no_concept_and_starts_a_clause_that_takes_back(text,
     ],
 )  # fmt: skip
 def test_a_description_cut_short_by_the_tagger_runs_on_to_its_end(text, tags, parts):
-    tokens = load_tokenizer().tokenize(normalise(text))
-    assert len(tokens) == len(tags.split())
-    clauses = finish_descriptions(clauses_from_tags(tokens, tags.split()), tokens)
-    assert [(text[c.start : c.end], [text[s:e] for s, e in c.concepts]) for c in clauses] == parts
+    assert step_parts(finish_descriptions, text, tags) == parts
 
 
 def test_a_described_scene_is_asked_for_whole(reader):
@@ -622,10 +627,7 @@ def test_a_described_scene_is_asked_for_whole(reader):
     ],
 )  # fmt: skip
 def test_an_opener_said_again_inside_a_concept_starts_a_clause(text, tags, parts):
-    tokens = load_tokenizer().tokenize(normalise(text))
-    assert len(tokens) == len(tags.split())
-    clauses = split_repeated_openers(clauses_from_tags(tokens, tags.split()), tokens)
-    assert [(text[c.start : c.end], [text[s:e] for s, e in c.concepts]) for c in clauses] == parts
+    assert step_parts(split_repeated_openers, text, tags) == parts
 
 
 @pytest.mark.parametrize(

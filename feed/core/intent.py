@@ -1557,6 +1557,49 @@ def about_someone_else(clause: Clause, tokens: Sequence[Token]) -> bool:
     return True
 
 
+# Words that turn from someone else's taste to the writer's own ("but", 「けど」).
+_EN_TURNS = word_set("but though although whereas while")
+
+
+def split_reported_tastes(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A clause that reports someone else's taste and turns to the writer's own with no
+    concept after the turn (「兄はプロレス好きだけど、|私は全然興味ない」, "my brother loves
+    wrestling but | i'm not into it") splits at the turn, so that the report asks nothing
+    and the writer's half reads as an ask about what the report named."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        cut = next(
+            (i for i in range(len(inside) - 1) if _turns_to_the_writer(clause, inside, i, tokens)),
+            None,
+        )
+        if cut is None:
+            out.append(clause)
+            continue
+        rest = [u for u in inside[cut + 1 :] if u.text not in _CLAUSE_PUNCT]
+        out.append(replace(clause, end=inside[cut].end))
+        out.append(Clause(rest[0].start, clause.end, ()))
+    return out
+
+
+def _turns_to_the_writer(
+    clause: Clause, inside: Sequence[Token], i: int, tokens: Sequence[Token]
+) -> bool:
+    """Whether `inside[i]` turns from a report of someone else's taste before it to the
+    writer's own words after it, which name no concept."""
+    t = inside[i]
+    turns = t.norm in _EN_TURNS if t.script == "en" else t.text in _JA_BUT
+    if not turns or in_concept(t, clause):
+        return False
+    after = [u for u in inside[i + 1 :] if has_words(u.text)]
+    if not after or any(in_concept(u, clause) for u in after):
+        return False
+    if not any(w in _EN_SELF or w in _JA_SELF for u in after[:2] for w in (u.norm, u.text)):
+        return False
+    report = Clause(clause.start, t.end, clause.concepts)
+    return bool(report.concepts) and about_someone_else(report, tokens)
+
+
 _EN_TOO = (("too",), ("as", "well"), ("also",), ("either",))
 # "too" of degree, not of addition: before "much" or "many", or after a verb of being or
 # a word of degree ("the sharks are too scary", "way too loud", "too much horror lately").

@@ -68,6 +68,7 @@ from feed.core.intent import (
     gives_a_reason,
     has_japanese,
     has_words,
+    in_concept,
     lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
@@ -80,6 +81,7 @@ from feed.core.intent import (
     split_listed_items,
     split_paired_nouns,
     split_repeated_openers,
+    split_reported_tastes,
     split_slashed_items,
     tag_mentions,
     tokens_in,
@@ -283,6 +285,7 @@ class InstructionReader:
             split_repeated_openers,
             mark_contrasted_topics,
             split_contrasts,
+            split_reported_tastes,
             split_joined_items,
             apply_repairs,
             finish_descriptions,
@@ -343,9 +346,11 @@ class InstructionReader:
                 read.append((phrases, (), ()))
                 continue
             accepting = accepts(clause, tokens)
-            if (op in POSITIVE or accepting) and _a_situation(phrases, tokens, clause, cues):
+            may_tell = op in POSITIVE or accepting or _tells_an_event(clause, tokens)
+            if may_tell and _a_situation(phrases, tokens, clause, cues):
                 # "just moved to a new city, more street food tours please", 「大阪に住んでて、
-                # お好み焼きもっと」: what the writer is doing, beside a later request that
+                # お好み焼きもっと」, 「日本旅行から帰ってきたばかり, more 京都 please」 (read
+                # as less): what the writer is doing or did, beside a later request that
                 # says what it wants, is no request of its own; nor is what the writer
                 # accepts ("puzzles are fine, puzzle speedruns are not", 「蛇はNG、亀はOK」),
                 # whichever way it reads, beside any other request.
@@ -512,6 +517,17 @@ def _a_situation(
     if any(t.pos in ("EMOJI", "SYM") for t in tokens_in(clause, tokens)):
         return False
     return bool(phrases) and not adds_to_the_last(clause, tokens)
+
+
+def _tells_an_event(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause read as less may tell what happened rather than refuse: a
+    Japanese clause with a verb outside its concepts (「日本旅行から帰ってきたばかり」),
+    where a refusal without a cue word is a noun and a judgement (「事故映像はNG」
+    「虫はダメだけど」); any English clause."""
+    inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    if any(t.script == "ja" for t in inside):
+        return any(t.pos == "VERB" for t in inside)
+    return True
 
 
 def _once(ops: list[ParsedOp]) -> list[ParsedOp]:

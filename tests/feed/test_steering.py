@@ -34,6 +34,7 @@ from feed.core.intent import (
     split_listed_items,
     split_paired_nouns,
     split_repeated_openers,
+    split_reported_tastes,
     split_slashed_items,
     tags_from_spans,
 )
@@ -848,6 +849,59 @@ def test_the_unmarked_topic_of_a_contrast_is_a_concept(text, tagged, concepts):
 def test_a_clause_about_someone_elses_taste(text, theirs):
     tokens = load_tokenizer().tokenize(text)
     assert about_someone_else(Clause(0, len(text), ()), tokens) is theirs
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "parts"),
+    [
+        # (clause text, concepts): a report of someone else's taste splits from the
+        # writer's own words after "but" or 「けど」.
+        ("兄はプロレス好きだけど、私は全然興味ない", "K O B O O O O O O O O O",
+         [("兄はプロレス好きだけど", ["プロレス"]), ("私は全然興味ない", [])]),
+        ("my brother loves wrestling but i'm not into it", "K O O B O O O O O",
+         [("my brother loves wrestling but", ["wrestling"]), ("i'm not into it", [])]),
+        # the writer names something after the turn: the contrast is split_contrasts's
+        ("母がお花を送ってくるけど、私は鉱物が好き", "K O B I O O O O O O O O B O O",
+         [("母がお花を送ってくるけど、私は鉱物が好き", ["お花", "鉱物"])]),
+        # no one else's taste before the turn
+        ("i love golf but i'm tired of it", "K O B O O O O O",
+         [("i love golf but i'm tired of it", ["golf"])]),
+    ],
+)  # fmt: skip
+def test_someone_elses_taste_splits_from_the_writers_turn(text, tags, parts):
+    assert step_parts(split_reported_tastes, text, tags) == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("母は演歌が好きだけど、私はいらない", "演歌"),
+        ("my husband is obsessed with tank videos but i don't want to see them", "tank"),
+    ],
+)
+def test_someone_elses_taste_beside_the_writers_refusal_is_refused(reader, text, concept):
+    assert ops(reader, text) == [("exclude", concept)]
+
+
+def test_a_refusal_naming_nothing_after_someone_elses_taste_never_boosts_it(reader):
+    """The writer's half names nothing the op networks read as a refusal, so the reader
+    refuses the sentence; it once boosted the brother's taste."""
+    with pytest.raises(InstructionError):
+        ops(reader, "兄はプロレス好きだけど、私は全然興味ない")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("北海道旅行から帰ってきたところ、もっと札幌を見せて", [("boost", "札幌")]),
+        ("saw a whale documentary last night, more dolphins", [("boost", "dolphins")]),
+        # a refusal told without a cue word the reader knows stays a refusal
+        ("事故映像はNG。動物もっと", [("exclude", "事故映像"), ("boost", "動物")]),
+    ],
+)
+def test_what_the_writer_did_before_a_request_asks_nothing(reader, text, expected):
+    """Even where the op networks read it as less ("just got back from X" as fatigue)."""
+    assert ops(reader, text) == expected
 
 
 def test_faces_and_hands_are_moods_animals_and_things_are_not():

@@ -652,6 +652,24 @@ def praises(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
+# Particles of agreement: 「いいね」「いいよね」 say something is nice, where 「いいや」
+# 「いいです」 (and often 「いいよ」) decline.
+_JA_AGREEING = ("ね", "な", "なあ", "よね", "よな")
+
+
+def agrees_it_is_nice(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause holds 「いい」 followed by a particle of agreement outside its
+    concepts (「温泉はいいね」「猫っていいよね」), which never declines the way 「猫はいいや」
+    does."""
+    words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    for k, t in enumerate(words):
+        after = [w.text for w in words[k + 1 : k + 3]]
+        agreeing = bool(after) and (after[0] in _JA_AGREEING or "".join(after) in _JA_AGREEING)
+        if (t.lemma in _JA_FINE or t.text in _JA_FINE) and agreeing:
+            return True
+    return False
+
+
 def in_concept(token: Token, clause: Clause) -> bool:
     """Whether a token lies within one of the clause's concept spans."""
     return any(s <= token.start and token.end <= e for s, e in clause.concepts)
@@ -1737,6 +1755,40 @@ _PAST_A_DESCRIPTION = word_set(
     "anymore again too also though tho lol lmao haha rn asap instead i me my you u your we "
     "us our it its this that these those"
 )
+
+
+def join_relative_clauses(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A Japanese clause that names nothing and ends on a verb, right before a clause that
+    opens on its concept, modifies that concept (「散らかった台所にいる|子犬をもっと」): the
+    two are one, and the concept starts where the modifying words do."""
+    out: list[Clause] = []
+    for clause in clauses:
+        before = out[-1] if out else None
+        if before is None or not _modifies(before, clause, tokens):
+            out.append(clause)
+            continue
+        first = min(clause.concepts)
+        start = next(t.start for t in tokens_in(before, tokens) if has_words(t.text))
+        rest = tuple(c for c in clause.concepts if c != first)
+        out[-1] = replace(clause, start=before.start, concepts=((start, first[1]), *rest))
+    return out
+
+
+def _modifies(before: Clause, clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether `before` is a relative clause of the concept `clause` opens on (see
+    `join_relative_clauses`)."""
+    if before.concepts or not clause.concepts or before.repairs:
+        return False
+    words = [t for t in tokens_in(before, tokens) if has_words(t.text)]
+    if not words or any(t.script != "ja" for t in words) or words[-1].pos not in ("VERB", "AUX"):
+        return False
+    if any(before.end <= t.start < clause.start for t in tokens):
+        return False  # punctuation or other words between
+    opening = next((t for t in tokens_in(clause, tokens) if has_words(t.text)), None)
+    if opening is None or opening.start != min(clause.concepts)[0]:
+        return False
+    asks = any(t.lemma in _JA_ASKS or t.text in _JA_ASKS for t in words)
+    return not asks and not clause_cues(before, tokens).any()
 
 
 def finish_descriptions(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:

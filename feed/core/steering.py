@@ -56,6 +56,7 @@ from feed.core.intent import (
     about_someone_else,
     accepts,
     adds_to_the_last,
+    agrees_it_is_nice,
     apply_repairs,
     atomic_write,
     clause_cues,
@@ -69,6 +70,7 @@ from feed.core.intent import (
     has_japanese,
     has_words,
     in_concept,
+    join_relative_clauses,
     lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
@@ -288,6 +290,7 @@ class InstructionReader:
             split_reported_tastes,
             split_joined_items,
             apply_repairs,
+            join_relative_clauses,
             finish_descriptions,
         ):
             clauses = step(clauses, tokens)
@@ -428,6 +431,7 @@ class InstructionReader:
                     only_cue=cues.only and op == "only",
                     negated_ask=cues.negated_ask,
                     negated_refusal=cues.negated_refusal,
+                    nice=agrees_it_is_nice(clause, tokens),
                 )
             )
             if unclear:
@@ -735,6 +739,7 @@ def _polarity_unclear(
     only_cue: bool = False,
     negated_ask: bool = False,
     negated_refusal: bool = False,
+    nice: bool = False,
 ) -> bool:
     pos = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
     neg = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
@@ -748,6 +753,8 @@ def _polarity_unclear(
         return True
     if neg > pos and negated_refusal and not negative_cue:
         return True  # "don't stop X", "never not happy to see X" read as less: ask
+    if neg > pos and nice and not negative_cue:
+        return True  # 「温泉はいいね」 read as less (「温泉はいい」 declines): ask
 
     return share < MIN_POLARITY_SHARE
 

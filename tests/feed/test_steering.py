@@ -14,6 +14,7 @@ from feed.core.intent import (
     about_someone_else,
     accepts,
     adds_to_the_last,
+    agrees_it_is_nice,
     apply_repairs,
     clause_cues,
     clauses_from_tags,
@@ -22,6 +23,7 @@ from feed.core.intent import (
     fingerprint_of,
     finish_descriptions,
     gives_a_reason,
+    join_relative_clauses,
     lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
@@ -121,6 +123,29 @@ def test_negative_intent_is_never_a_boost(reader, text, concept):
 def test_what_a_thing_does_to_the_person_reads_as_less(reader, text, concept):
     """Causal negatives name no cue word ("no", "less") yet ask for less; never a boost."""
     assert ops(reader, text) in ([("exclude", concept)], [("suppress", concept)])
+
+
+@pytest.mark.parametrize("text", ["温泉はいいね", "猫っていいよね"])
+def test_agreeing_that_a_thing_is_nice_never_refuses_it(reader, text):
+    """「いいね」 agrees that something is nice; 「いいや」 declines it."""
+    try:
+        found = ops(reader, text)
+    except AmbiguousInstruction:
+        found = []  # asked which is meant: nothing applied
+    assert not {op for op, _ in found} & NEGATIVE
+    assert ops(reader, "温泉はいいや") == [("exclude", "温泉")]
+
+
+@pytest.mark.parametrize(
+    ("text", "nice"),
+    [("温泉はいいね", True), ("猫っていいよね", True), ("猫いいなあ", True),
+     ("温泉はいいや", False), ("猫はいいよ", False), ("温泉はいいです", False),
+     ("温泉はいいなら", False)],
+)  # fmt: skip
+def test_いい_with_a_particle_of_agreement_says_nice(text, nice):
+    tokens = load_tokenizer().tokenize(text)
+    concept = (0, len(tokens[0].text))
+    assert agrees_it_is_nice(Clause(0, len(text), (concept,)), tokens) is nice
 
 
 @pytest.mark.parametrize(
@@ -870,6 +895,24 @@ def test_a_clause_about_someone_elses_taste(text, theirs):
 )  # fmt: skip
 def test_someone_elses_taste_splits_from_the_writers_turn(text, tags, parts):
     assert step_parts(split_reported_tastes, text, tags) == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "parts"),
+    [
+        # (clause text, concepts): a Japanese relative clause the tagger cut off its noun
+        ("散らかった台所にいる子犬をもっと", "K O O O O KB O O",
+         [("散らかった台所にいる子犬をもっと", ["散らかった台所にいる子犬"])]),
+        # punctuation between: a clause of its own
+        ("昨日疲れた、犬をもっと", "K O O O KB O O",
+         [("昨日疲れた、", []), ("犬をもっと", ["犬"])]),
+        # a clause that asks (たい) modifies nothing
+        ("猫を見たい犬もっと", "K O O O KB O",
+         [("猫を見たい", []), ("犬もっと", ["犬"])]),
+    ],
+)  # fmt: skip
+def test_a_japanese_relative_clause_joins_the_noun_it_modifies(text, tags, parts):
+    assert step_parts(join_relative_clauses, text, tags) == parts
 
 
 @pytest.mark.parametrize(

@@ -799,10 +799,15 @@ def _wait_out(warming: Future[None]) -> None:
 
 
 def _yield_the_cpu() -> None:
-    """Run this thread at the lowest priority, where the system allows it (Linux sets a
-    thread's own niceness): a deeper search takes only CPU that pages leave idle."""
+    """Run this thread at the lowest priority, where the system allows it: a deeper search
+    takes only CPU that pages leave idle. Linux sets a thread's own niceness and policy;
+    under SCHED_IDLE a thread that wakes (a page, a warm-up) takes the core from it at
+    once, where a nice-19 thread could keep it to the end of its slice (a new phrase's
+    first page at 1,000,000 clips: p99 mean 53.5 → 50.0 ms over nine alternating runs)."""
     with contextlib.suppress(AttributeError, OSError):  # elsewhere: the same work, sooner
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
 
 
 def _put(cache: OrderedDict, key: object, value: object) -> None:

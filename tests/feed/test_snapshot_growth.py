@@ -9,6 +9,7 @@ sample size are rebuilt and scored whole).
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from concurrent.futures import Future
@@ -1030,3 +1031,20 @@ def test_the_first_growth_writes_into_room_made_when_the_snapshot_was_adopted(st
     assert all(np.shares_memory(old.has[c], grown.has[c]) for c in old.has)
     same_content(grown, build_snapshot(clips))
     assert old.clip_ids.tolist() == [c for c, *_ in FIRST]  # the older view is unchanged
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_deeper_searches_run_only_on_cpu_pages_leave_idle():
+    seen: list[tuple[int, int]] = []
+
+    def deep() -> None:
+        relevance._yield_the_cpu()
+        me = threading.get_native_id()
+        seen.append((os.sched_getscheduler(me), os.getpriority(os.PRIO_PROCESS, me)))
+
+    thread = threading.Thread(target=deep)
+    thread.start()
+    thread.join()
+    assert seen == [(os.SCHED_IDLE, 19)]
+    # the thread that asked is untouched
+    assert os.sched_getscheduler(threading.get_native_id()) != os.SCHED_IDLE

@@ -663,9 +663,10 @@ def agrees_it_is_nice(clause: Clause, tokens: Sequence[Token]) -> bool:
     does."""
     words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
     for k, t in enumerate(words):
+        if t.lemma not in _JA_FINE and t.text not in _JA_FINE:
+            continue
         after = [w.text for w in words[k + 1 : k + 3]]
-        agreeing = bool(after) and (after[0] in _JA_AGREEING or "".join(after) in _JA_AGREEING)
-        if (t.lemma in _JA_FINE or t.text in _JA_FINE) and agreeing:
+        if after and (after[0] in _JA_AGREEING or "".join(after) in _JA_AGREEING):
             return True
     return False
 

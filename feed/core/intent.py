@@ -671,6 +671,24 @@ def agrees_it_is_nice(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
+_EN_ANYTHING = word_set("anything any something")
+_EN_HAVING = word_set("with about involving featuring showing")
+
+
+def asks_for_anything_with(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause asks for "anything with" what it names ("anything with trains,
+    trams or monorails", "show me anything about owls"), which the corpus knows mostly as
+    "anything but": only words that ask or speak of the writer come before it ("scared of
+    anything with sirens" is no ask)."""
+    words = [
+        t for t in tokens_in(clause, tokens) if not in_concept(t, clause) and has_words(t.text)
+    ]
+    for k, t in enumerate(words[:-1]):
+        if t.norm in _EN_ANYTHING and words[k + 1].norm in _EN_HAVING:
+            return all(w.norm in _EN_ASKS or w.norm in _EN_SELF for w in words[:k])
+    return False
+
+
 def in_concept(token: Token, clause: Clause) -> bool:
     """Whether a token lies within one of the clause's concept spans."""
     return any(s <= token.start and token.end <= e for s, e in clause.concepts)

@@ -58,6 +58,7 @@ from feed.core.intent import (
     adds_to_the_last,
     agrees_it_is_nice,
     apply_repairs,
+    asks_for_anything_with,
     atomic_write,
     clause_cues,
     clause_vector_text,
@@ -431,7 +432,8 @@ class InstructionReader:
                     only_cue=cues.only and op == "only",
                     negated_ask=cues.negated_ask,
                     negated_refusal=cues.negated_refusal,
-                    nice=agrees_it_is_nice(clause, tokens),
+                    sounds_positive=agrees_it_is_nice(clause, tokens)
+                    or asks_for_anything_with(clause, tokens),
                 )
             )
             if unclear:
@@ -739,7 +741,7 @@ def _polarity_unclear(
     only_cue: bool = False,
     negated_ask: bool = False,
     negated_refusal: bool = False,
-    nice: bool = False,
+    sounds_positive: bool = False,
 ) -> bool:
     pos = by_op.get("boost", 0.0) + by_op.get("only", 0.0)
     neg = by_op.get("suppress", 0.0) + by_op.get("exclude", 0.0)
@@ -753,8 +755,10 @@ def _polarity_unclear(
         return True
     if neg > pos and negated_refusal and not negative_cue:
         return True  # "don't stop X", "never not happy to see X" read as less: ask
-    if neg > pos and nice and not negative_cue:
-        return True  # 「温泉はいいね」 read as less (「温泉はいい」 declines): ask
+    if neg > pos and sounds_positive and not negative_cue:
+        # 「温泉はいいね」 (「温泉はいい」 declines) or "anything with trains" (the corpus
+        # knows "anything but") read as less, with no word that says less: ask
+        return True
 
     return share < MIN_POLARITY_SHARE
 

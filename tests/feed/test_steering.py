@@ -16,6 +16,7 @@ from feed.core.intent import (
     adds_to_the_last,
     agrees_it_is_nice,
     apply_repairs,
+    asks_for_anything_with,
     clause_cues,
     clauses_from_tags,
     drop_cue_concepts,
@@ -146,6 +147,26 @@ def test_いい_with_a_particle_of_agreement_says_nice(text, nice):
     tokens = load_tokenizer().tokenize(text)
     concept = (0, len(tokens[0].text))
     assert agrees_it_is_nice(Clause(0, len(text), (concept,)), tokens) is nice
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [("anything with trains, trams or monorails", True), ("show me anything about owls", True),
+     ("my toddler gets scared of anything with sirens", False),  # no ask before it
+     ("anything but trains", False), ("nothing with trains", False)],
+)  # fmt: skip
+def test_a_clause_that_asks_for_anything_with_what_it_names(text, asks):
+    tokens = load_tokenizer().tokenize(text)
+    assert asks_for_anything_with(Clause(0, len(text), ()), tokens) is asks
+
+
+def test_anything_with_a_list_is_never_refused(reader):
+    """The op networks read it as "anything but"; with no word that says less, it is asked."""
+    try:
+        found = ops(reader, "anything with trains, trams or monorails")
+    except AmbiguousInstruction:
+        found = []  # asked which is meant: nothing applied
+    assert not {op for op, _ in found} & NEGATIVE
 
 
 @pytest.mark.parametrize(

@@ -436,6 +436,11 @@ class InstructionReader:
                     or asks_for_anything_with(clause, tokens),
                 )
             )
+            if unclear and op in POSITIVE and _praised_in_japanese(words, clause, tokens, cues):
+                # 「紅葉の景色は綺麗だけど、虫はいらない」: a Japanese clause the networks lean
+                # towards more, that praises and says less nowhere, is read as more. In English
+                # the same rule inverted two unseen cases ("rather", "about" praise there too).
+                unclear = False
             if unclear:
                 positive: OpKind = "only" if by_op["only"] > by_op["boost"] else "boost"
                 negative: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
@@ -523,6 +528,14 @@ def _a_situation(
     if any(t.pos in ("EMOJI", "SYM") for t in tokens_in(clause, tokens)):
         return False
     return bool(phrases) and not adds_to_the_last(clause, tokens)
+
+
+def _praised_in_japanese(
+    words: str, clause: Clause, tokens: Sequence[Token], cues: ClauseCues
+) -> bool:
+    """Whether a Japanese clause praises outside its concepts (「綺麗だけど」「かわいい」)
+    with no cue word that asks for less."""
+    return has_japanese(words) and praises(clause, tokens) and not cues.negative
 
 
 def _tells_an_event(clause: Clause, tokens: Sequence[Token]) -> bool:

@@ -160,6 +160,14 @@ def test_a_clause_that_asks_for_anything_with_what_it_names(text, asks):
     assert asks_for_anything_with(Clause(0, len(text), ()), tokens) is asks
 
 
+def test_a_japanese_clause_that_praises_reads_as_more_where_it_was_unclear(reader):
+    """The networks were unsure of the first half; it praises and asks for less nowhere."""
+    assert ops(reader, "紅葉の景色は綺麗だけど、虫はいらない") == [
+        ("boost", "紅葉の景色"),
+        ("exclude", "虫"),
+    ]
+
+
 def test_anything_with_a_list_is_never_refused(reader):
     """The op networks read it as "anything but"; with no word that says less, it is asked."""
     try:

@@ -620,7 +620,7 @@ def _accepting(words: Sequence[Token]) -> bool:
 def accepts(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause accepts its concept without asking for more or less of it:
     "sushi clips are fine", "skateboarding is whatever", 「猫はいいけど」「グルメはそのままで」."""
-    words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    words = outside_concepts(clause, tokens)
     after = [t.text for t in tokens if t.start >= clause.end][:2]
     if _accepting(words):
         return True
@@ -636,7 +636,7 @@ def accepts(clause: Clause, tokens: Sequence[Token]) -> bool:
 def praises(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause holds a word of praise or preference outside its concepts.
     「猫はいいけど」 only accepts: いい before a "but" is no praise."""
-    words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    words = outside_concepts(clause, tokens)
     text = " ".join(t.norm for t in words)
     if "10 / 10" in text:
         return True
@@ -661,7 +661,7 @@ def agrees_it_is_nice(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause holds 「いい」 followed by a particle of agreement outside its
     concepts (「温泉はいいね」「猫っていいよね」), which never declines the way 「猫はいいや」
     does."""
-    words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    words = outside_concepts(clause, tokens)
     for k, t in enumerate(words):
         if t.lemma not in _JA_FINE and t.text not in _JA_FINE:
             continue
@@ -680,9 +680,7 @@ def asks_for_anything_with(clause: Clause, tokens: Sequence[Token]) -> bool:
     trams or monorails", "show me anything about owls"), which the corpus knows mostly as
     "anything but": only words that ask or speak of the writer come before it ("scared of
     anything with sirens" is no ask)."""
-    words = [
-        t for t in tokens_in(clause, tokens) if not in_concept(t, clause) and has_words(t.text)
-    ]
+    words = [t for t in outside_concepts(clause, tokens) if has_words(t.text)]
     for k, t in enumerate(words[:-1]):
         if t.norm in _EN_ANYTHING and words[k + 1].norm in _EN_HAVING:
             return all(w.norm in _EN_ASKS or w.norm in _EN_SELF for w in words[:k])
@@ -692,6 +690,11 @@ def asks_for_anything_with(clause: Clause, tokens: Sequence[Token]) -> bool:
 def in_concept(token: Token, clause: Clause) -> bool:
     """Whether a token lies within one of the clause's concept spans."""
     return any(s <= token.start and token.end <= e for s, e in clause.concepts)
+
+
+def outside_concepts(clause: Clause, tokens: Sequence[Token]) -> list[Token]:
+    """The clause's tokens that lie in none of its concept spans: the words it asks with."""
+    return [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
 
 
 def clause_features(text: str, clause: Clause, tokens: Sequence[Token]) -> list[str]:
@@ -793,7 +796,7 @@ class ClauseCues:
 
 def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     """The cues of one clause, with negation read over the cue it scopes."""
-    words = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    words = outside_concepts(clause, tokens)
     after = [t for t in tokens if t.start >= clause.end][:1]  # the "?" that ends it
     cues = [_cue(t) for t in words]
     roles = [_negator_role(words, i, after) for i in range(len(words))]
@@ -1776,6 +1779,11 @@ _PAST_A_DESCRIPTION = word_set(
 )
 
 
+def _back_to_back(first: Clause, then: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether no token (punctuation or a word) lies between two clauses."""
+    return not any(first.end <= t.start < then.start for t in tokens)
+
+
 def join_relative_clauses(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """A Japanese clause that names nothing and ends on a verb, right before a clause that
     opens on its concept, modifies that concept (「散らかった台所にいる|子犬をもっと」): the
@@ -1801,7 +1809,7 @@ def _modifies(before: Clause, clause: Clause, tokens: Sequence[Token]) -> bool:
     words = [t for t in tokens_in(before, tokens) if has_words(t.text)]
     if not words or any(t.script != "ja" for t in words) or words[-1].pos not in ("VERB", "AUX"):
         return False
-    if any(before.end <= t.start < clause.start for t in tokens):
+    if not _back_to_back(before, clause, tokens):
         return False  # punctuation or other words between
     opening = next((t for t in tokens_in(clause, tokens) if has_words(t.text)), None)
     if opening is None or opening.start != min(clause.concepts)[0]:
@@ -1837,7 +1845,7 @@ def finish_descriptions(clauses: Sequence[Clause], tokens: Sequence[Token]) -> l
                 continue
             joins = (  # asked only of a span cut short: cue words are read on every read
                 nxt is not None
-                and not any(clause.end <= t.start < nxt.start for t in tokens)
+                and _back_to_back(clause, nxt, tokens)
                 and not clause_cues(nxt, tokens).any()
             )
             run = _description_run(span, tokens, nxt.end if joins and nxt else clause.end)

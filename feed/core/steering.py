@@ -70,13 +70,13 @@ from feed.core.intent import (
     gives_a_reason,
     has_japanese,
     has_words,
-    in_concept,
     join_relative_clauses,
     lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
     normalise,
     only_names,
+    outside_concepts,
     praises,
     sentences,
     split_contrasts,
@@ -543,9 +543,9 @@ def _tells_an_event(clause: Clause, tokens: Sequence[Token]) -> bool:
     Japanese clause with a verb outside its concepts (「日本旅行から帰ってきたばかり」),
     where a refusal without a cue word is a noun and a judgement (「事故映像はNG」
     「虫はダメだけど」); any English clause."""
-    inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
-    if any(t.script == "ja" for t in inside):
-        return any(t.pos == "VERB" for t in inside)
+    words = outside_concepts(clause, tokens)
+    if any(t.script == "ja" for t in words):
+        return any(t.pos == "VERB" for t in words)
     return True
 
 

@@ -59,7 +59,8 @@ class PhraseMatch:
     # The z of rows scored before (rows sorted, z): the phrase's best matches, kept by
     # `PhraseRelevance.nearest` (every page of a boost or an "only" asks about them), and
     # up to KEPT_ROWS rows that pages scored since (a session's next page, and other
-    # users' pages, ask about many of the same rows). A new match starts empty.
+    # users' pages, ask about many of the same rows). A new match starts empty; one carried
+    # to a grown snapshot starts with what the match it came from kept.
     _known: list[tuple[np.ndarray, np.ndarray]] = field(
         init=False, repr=False, compare=False, default_factory=lambda: [(_NO_ROWS, _NO_Z)]
     )
@@ -80,13 +81,25 @@ class PhraseMatch:
         `keep` is False."""
         return z_many([self], rows, keep)[0]
 
+    def carried_to(self, snap: CatalogSnapshot, named: np.ndarray) -> PhraseMatch:
+        """This match against `snap`, a snapshot grown from its own, with `named` as the
+        rows naming the phrase. The rows scored so far keep their z: a grown snapshot keeps
+        every row's vectors, and the statistics are the sample's, so only rows added since
+        are scored when a page asks about them (an upload no longer costs the next page
+        every op's best matches scored again)."""
+        carried = replace(self, snap=snap, named=named)
+        with self._guard:
+            carried._known[0], carried._best[0] = self._known[0], self._best[0]
+        return carried
+
     def remember(self, rows: np.ndarray, z: np.ndarray) -> None:
         """Keep `z` (this match's relevance of its best matches `rows`) for later calls of
-        `z`, in place of the rows kept before."""
+        `z`, beside the rows kept before while they fit in KEPT_ROWS (their z stand: the
+        same vectors and statistics give the same z), else in their place."""
         order = np.argsort(rows, kind="stable")
         best = (rows[order], np.asarray(z, dtype=np.float32)[order])
         with self._guard:
-            self._best[0] = self._known[0] = best
+            self._best[0], self._known[0] = best, _merged(self._known[0], best)
 
     def _keep(self, rows: np.ndarray, z: np.ndarray) -> None:
         """Add scored rows (distinct, as every caller of `z_many` asks, and none of them
@@ -102,6 +115,17 @@ class PhraseMatch:
             # Rows kept meanwhile by another page are kept twice: harmless, both alike.
             at = np.searchsorted(kept_rows, rows)
             self._known[0] = (np.insert(kept_rows, at, rows), np.insert(kept_z, at, z))
+
+
+def _merged(
+    kept: tuple[np.ndarray, np.ndarray], best: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows kept (sorted, z) and a match's best matches (sorted, z) as one sorted set, or
+    the best alone where both together would pass KEPT_ROWS."""
+    if not len(kept[0]) or len(kept[0]) + len(best[0]) > KEPT_ROWS:
+        return best
+    rows, first = np.unique(np.concatenate([best[0], kept[0]]), return_index=True)
+    return rows, np.concatenate([best[1], kept[1]])[first]
 
 
 def z_many(matches: Sequence[PhraseMatch], rows: np.ndarray, keep: bool = True) -> list[np.ndarray]:
@@ -390,7 +414,7 @@ class PhraseRelevance:
             added = np.flatnonzero(self.naming(texts, phrase)) + first
             added = added[added >= len(older.snap)]
         named = np.concatenate([older.named, added.astype(np.int64)])
-        return self._keep(replace(older, snap=snap, named=named))
+        return self._keep(older.carried_to(snap, named))
 
     def nearest(self, found: PhraseMatch, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The phrase's best matches (rows, z), best first, at most 2k of them: each
@@ -462,7 +486,7 @@ class PhraseRelevance:
         self, found: PhraseMatch, k: int, rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """The best of `rows` for the match, kept as its nearest at depth k."""
-        z = found.z(rows, keep=False)  # the best of them are kept below, in place of all
+        z = found.z(rows, keep=False)  # the best of them are kept below, not all
         # Best first, and no more than twice as deep as asked: pages work over what this
         # returns, so it must not grow with the catalog.
         order = np.argsort(-z, kind="stable")[: NEAREST_DEPTH_SHARE * k]

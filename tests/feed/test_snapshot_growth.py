@@ -262,7 +262,7 @@ def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store, mon
     # no deeper search: it would keep its own best matches whenever it ends
     monkeypatch.setattr(relevance, "MAX_DEEPENING", 0)
     phrases, match, rows = heron(store)
-    before = match.z(rows)
+    before = _scored([match], rows)[0]  # scored, not kept
     best, z = phrases.nearest(match, 2)
     assert kept_rows(match) == set(best.tolist())
     np.testing.assert_array_equal(z, match.z(best))
@@ -276,10 +276,20 @@ def test_a_match_keeps_the_z_of_its_best_matches_and_gives_the_same_z(store, mon
     together = z_many([match, *others], rows)
     for one, z in zip([match, *others], together, strict=True):
         np.testing.assert_allclose(z, one.z(rows), atol=1e-5)
-    # a match carried to a grown snapshot starts with nothing kept
+    # best matches found again (a deeper search, a grown snapshot) join the rows kept
+    match.remember(*phrases.nearest(match, 2))
+    assert kept_rows(match) == set(rows.tolist())
+    # a match carried to a grown snapshot keeps what it kept: the same rows and vectors
+    # under the same statistics, so the same z as matching the grown snapshot afresh
     add(clips, ADDED[:3], NOW + 100)
-    carried = phrases.match("heron", snapshots.current())
-    assert not len(carried._known[0][0])
+    grown = snapshots.current()
+    carried = phrases.match("heron", grown)
+    assert carried.snap is grown and kept_rows(carried) == set(rows.tolist())
+    fresh = PhraseRelevance(clips, snapshots, Glossary({})).match("heron", grown)
+    every = np.arange(len(grown))
+    np.testing.assert_allclose(carried.z(every), fresh.z(every), atol=1e-5)
+    # what the carried match keeps from now on is its own
+    assert kept_rows(carried) == set(every.tolist()) and kept_rows(match) == set(rows.tolist())
 
 
 def test_a_match_keeps_the_rows_it_scored_up_to_a_bound(store, monkeypatch):

@@ -57,9 +57,12 @@ INGEST_BATCH = 256
 SAVE_AFTER_ROWS = 1000
 SAVE_AFTER_SHARE = 0.05
 NOT_YOURS = "clip id belongs to another creator"
-# Index searches kept for asking again (about 10 KB each at k = 1,200). Any change this
-# store makes to an index clears them; the key also holds the index's generation and size.
+# Index searches kept for asking again (about 20 KB each at k = 1,200). A change this store
+# makes to an index clears them, unless it only added new clips (an upload): a search kept
+# from before then scores the clips added since and keeps the best k of both, while the
+# clips added since it was kept number at most CARRIED_ROWS.
 NEAREST_CACHE = 2048
+CARRIED_ROWS = 4096
 
 Progress = Callable[[int], None]
 
@@ -104,6 +107,24 @@ class PrecomputedVectors:
     def for_clip(self, clip_id: str) -> dict[str, np.ndarray]:
         """The given vectors of one clip, by channel."""
         return {c: rows[clip_id] for c, rows in self.vectors.items() if clip_id in rows}
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A search kept for asking again: the seqs it found, best first, with their scores,
+    as of the index writes counted by `writes`."""
+
+    writes: int
+    seqs: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass
+class _Write:
+    """What one write to the indexes did: `added` holds each channel's new clips (seqs,
+    vectors) when it only added clips the indexes did not hold, else None."""
+
+    added: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)
@@ -170,8 +191,13 @@ class ClipStore:
         self.index_store: VectorIndexes = indexes or open_store("vectors", urls.vectors)
         self.lock = ReadWriteLock()
         self._save_lock = threading.Lock()
-        self._nearest: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._nearest: OrderedDict[tuple, _Found] = OrderedDict()
         self._nearest_lock = threading.Lock()
+        self._writes = 0  # writes to the indexes so far
+        # Each channel's clips added by the writes since `_carried_from` (write, seqs,
+        # vectors): a search kept at a write from there on can be carried to now.
+        self._added: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+        self._carried_from = 0
         self._unsaved = 0  # clips stored since the indexes were last saved
         self.encoders: dict[str, TextEncoder] = {TEXT: text_encoder}
         if multi_encoder is not None:
@@ -464,7 +490,7 @@ class ClipStore:
         refused: set[str] = set()
         stored = list(prepared)
         try:
-            with self._writing():
+            with self._writing() as write:
                 if keep_creators:
                     held = self.catalog.get_creators([r.id for r in records])
                     refused = {r.id for r in records if held.get(r.id, r.creator) != r.creator}
@@ -481,11 +507,17 @@ class ClipStore:
                 form = self.catalog.vector_format
                 vectors = {c: (m, as_stored(x, form)) for c, (m, x) in vectors.items()}
                 seqs = np.asarray(self.catalog.upsert_clips(records, vectors), dtype=np.int64)
+                new = len(seqs) <= CARRIED_ROWS and not any(
+                    int(s) in index for index in self.indexes.values() for s in seqs.tolist()
+                )
+                added = {}
                 for channel, (_, matrix) in vectors.items():
                     has = ~np.isnan(matrix).any(axis=1)
                     self.indexes[channel].remove(seqs[~has])
                     if has.any():
                         self.indexes[channel].upsert(seqs[has], matrix[has])
+                        added[channel] = (seqs[has], np.asarray(matrix[has], np.float32))
+                write.added = added if new else None
                 self._applied_own_write(generation)
                 # Videos move into place with their records: two uploads of one id, or an
                 # upload racing a delete, cannot leave one's record with the other's video.
@@ -610,15 +642,32 @@ class ClipStore:
             return {c: len(i) for c, i in self.indexes.items()}
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """The write lock, for a change to the indexes; cached searches are forgotten
-        before the lock is released."""
+    def _writing(self) -> Iterator[_Write]:
+        """The write lock, for a change to the indexes. Before the lock is released, cached
+        searches are forgotten, unless the write says it only added clips (`_Write`)."""
         with self.lock.write():
+            write = _Write()
             try:
-                yield
+                yield write
             finally:
                 with self._nearest_lock:
-                    self._nearest.clear()
+                    self._writes += 1
+                    self._note(write.added)
+
+    def _note(self, added: dict[str, tuple[np.ndarray, np.ndarray]] | None) -> None:
+        """Keep what a write added, for the searches kept from before it; after any other
+        write, or past CARRIED_ROWS added rows in a channel, start afresh (the caller holds
+        `_nearest_lock`)."""
+        if added is not None:
+            for channel, (seqs, vectors) in added.items():
+                self._added.setdefault(channel, []).append((self._writes, seqs, vectors))
+            if all(
+                sum(len(s) for _, s, _ in kept) <= CARRIED_ROWS for kept in self._added.values()
+            ):
+                return
+        self._nearest.clear()
+        self._added.clear()
+        self._carried_from = self._writes
 
     def nearest(
         self,
@@ -632,27 +681,45 @@ class ClipStore:
         """Sequence numbers of the k clips nearest to one vector in a channel, best first
         (read-only); an HNSW index explores `explore` times k candidates. A search asked
         again while the index is unchanged (a user's taste, page after page) is answered
-        from a cache of the last NEAREST_CACHE searches. A `background` search (one no
+        from a cache of the last NEAREST_CACHE searches, and so is one asked after uploads
+        that only added clips: the kept search and the added clips, scored against the
+        vector, give the best k of both (at 1,000,000 clips, a user's first page after an
+        upload no longer searches both indexes again). A `background` search (one no
         request waits for) does not hold requests back behind a waiting writer (see
         feed.services.rwlock)."""
         query = np.ascontiguousarray(vector, dtype=np.float32)
         with self.lock.read(background=background):
             index = self.indexes[channel]
-            key = (channel, k, explore, index.generation, len(index), query.tobytes())
+            key = (channel, k, explore, query.tobytes())
             with self._nearest_lock:
-                found = self._nearest.get(key)
-                if found is not None:
+                kept, now = self._nearest.get(key), self._writes
+                if kept is not None and kept.writes == now:
                     self._nearest.move_to_end(key)
-                    return found
-            found = index.search(query[None, :], k, explore=explore)[0].ids
-            found.flags.writeable = False
+                    return kept.seqs
+                added = (
+                    [(s, v) for w, s, v in self._added.get(channel, []) if w > kept.writes]
+                    if kept is not None and kept.writes >= self._carried_from
+                    else None
+                )
+            if kept is not None and added is not None:
+                # Only clips were added since: the search kept, and each added clip
+                # scored against the query, the best k of both.
+                seqs = np.concatenate([kept.seqs, *(s for s, _ in added)])
+                scores = np.concatenate([kept.scores, *(v @ query for _, v in added)])
+                best = np.argsort(-scores, kind="stable")[:k]
+                found = _Found(now, seqs[best], scores[best].astype(np.float32))
+            else:
+                hits = index.search(query[None, :], k, explore=explore)[0]
+                found = _Found(now, hits.ids, hits.scores)
+            found.seqs.flags.writeable = False
             # Kept while the read lock is still held: no writer can have changed the
-            # index (and cleared the cache) between this search and its keeping.
+            # index (and moved `_writes`) between this search and its keeping.
             with self._nearest_lock:
                 self._nearest[key] = found
+                self._nearest.move_to_end(key)
                 while len(self._nearest) > NEAREST_CACHE:
                     self._nearest.popitem(last=False)
-        return found
+        return found.seqs
 
     def _reembed_one(self, clip: Clip) -> _Prepared:
         record = ClipRecord(

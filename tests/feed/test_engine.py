@@ -12,6 +12,7 @@ from support import ANIME, assert_catalog_and_index_agree, write_manifest
 
 from feed.bootstrap import open_engine
 from feed.core.manifest import read_manifest
+from feed.services import clips as clips_mod
 from feed.services.clips import fuse_channel_scores
 from feed.settings import Settings
 from feed.storage.catalog import embedding_text
@@ -207,21 +208,61 @@ def test_keep_creators_refuses_another_creators_id_at_commit(tmp_path, make_engi
     assert report.updated == ("x1",) and engine.catalog.get("x1").prompt.startswith("a blue")
 
 
-def test_repeated_nearest_is_cached_until_the_index_changes(tmp_path, make_engine, labelled_rows):
+def test_repeated_nearest_is_cached_and_carried_over_additions(
+    tmp_path, make_engine, labelled_rows, monkeypatch
+):
     engine = make_engine(tmp_path / "home")
     ingest_rows(engine, tmp_path / "m.jsonl", labelled_rows)
     q = engine.encoders["text"].encode_texts(["a lighthouse keeper at dawn"])[0]
+    index = engine.indexes["text"]
+    real = type(index).search
+
+    def searched(k: int) -> list[int]:
+        return real(index, q[None, :], k)[0].ids.tolist()
+
     first = engine.nearest("text", q, 3)
     assert engine.nearest("text", q, 3) is first  # the same search, answered from the cache
     assert not first.flags.writeable
+    # an upload only adds: the kept search scores the new clip and keeps the best 3
+    calls = []
+    monkeypatch.setattr(
+        type(index), "search", lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw)
+    )
     ingest_rows(engine, tmp_path / "n.jsonl", [
         {"id": "keeper", "prompt": "a lighthouse keeper at dawn", "creator": "v"},
     ])  # fmt: skip
     again = engine.nearest("text", q, 3)
     keeper = engine.catalog.get("keeper").seq
-    assert again is not first and again[0] == keeper
-    assert engine.delete("keeper")
-    assert keeper not in engine.nearest("text", q, 3).tolist()
+    assert not calls and again[0] == keeper and not again.flags.writeable
+    assert again.tolist() == searched(3)  # what searching the index now finds (flat: exact)
+    # so does one that adds a clip the query does not reach
+    ingest_rows(engine, tmp_path / "o.jsonl", [
+        {"id": "far", "prompt": "spreadsheet formulas explained", "creator": "v"},
+    ])  # fmt: skip
+    assert engine.nearest("text", q, 3).tolist() == searched(3) and not calls
+    # an update of a clip held already, or a delete, searches afresh
+    ingest_rows(engine, tmp_path / "p.jsonl", [
+        {"id": "keeper", "prompt": "a tax form on a desk", "creator": "v"},
+    ])  # fmt: skip
+    assert engine.nearest("text", q, 3).tolist() == searched(3) and calls
+    assert keeper not in searched(3)
+    calls.clear()
+    ingest_rows(engine, tmp_path / "q.jsonl", [
+        {"id": "keeper2", "prompt": "a lighthouse keeper at dawn", "creator": "v"},
+    ])  # fmt: skip
+    assert engine.nearest("text", q, 3)[0] == engine.catalog.get("keeper2").seq and not calls
+    assert engine.delete("keeper2")
+    assert engine.catalog.get("keeper2") is None
+    assert engine.nearest("text", q, 3).tolist() == searched(3) and calls
+    # past CARRIED_ROWS added rows, kept searches are forgotten
+    monkeypatch.setattr(clips_mod, "CARRIED_ROWS", 1)
+    engine.nearest("text", q, 3)
+    calls.clear()
+    ingest_rows(engine, tmp_path / "r.jsonl", [
+        {"id": "a1", "prompt": "a lighthouse at dawn", "creator": "v"},
+        {"id": "a2", "prompt": "a keeper at dawn", "creator": "v"},
+    ])  # fmt: skip
+    assert engine.nearest("text", q, 3).tolist() == searched(3) and calls
 
 
 def test_a_home_set_to_float16_stores_half_the_bytes_and_searches_alike(tmp_path, labelled_rows):

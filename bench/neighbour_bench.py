@@ -24,85 +24,42 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from clause_vectors_bench import demo, labelled, zscore
-from fusion_bench import BARS, CHUNK
-
-from embeddings.encoders import MultilingualEncoder, SentenceEncoder
-from feed.core.intent import has_japanese
-from feed.core.steering import Glossary
-from feed.storage.dictionary import shared_dictionary
+from clause_vectors_bench import demo, labelled
+from fusion_bench import Spaces, bar_curve, print_curves
 
 NEIGHBOURS = (3, 5, 10)
 LEANS = (0.2, 0.35, 0.5)
 
 
 def main() -> int:
-    mini, use = SentenceEncoder.load(), MultilingualEncoder.load()
-    dictionary, glossary = shared_dictionary(), Glossary.load()
-    if dictionary is None:
+    spaces = Spaces.load()
+    if spaces is None:
         print("needs the bundled dictionary (jamdict-data)", file=sys.stderr)
         return 2
-
-    def usual(text: str) -> str:
-        return dictionary.written(text) or text
-
-    def english(text: str) -> str | None:
-        if not has_japanese(text):
-            return text
-        return dictionary.reading(usual(text), glossary.terms).english
-
-    def encode(encoder, texts: list[str]) -> np.ndarray:
-        return np.concatenate(
-            [encoder.encode_texts(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
-        )
-
     catalogs = [demo(), labelled("c"), labelled("e")]
     if "--test" in sys.argv:
         catalogs += [labelled("a"), labelled("b")]
     print("| catalog | score | recall / false exclusions at z ≥ 1 | recall at the engine's"
           " false exclusions | recall at 5% | recall at 10% |")  # fmt: skip
     print("|---|---|---|---|---|---|")
-    at_one = BARS.index(1.0)
     for cat in catalogs:
-        clips_mini, clips_use = encode(mini, cat.prompts), encode(use, cat.prompts)
-        similar = (clips_mini @ clips_mini.T + clips_use @ clips_use.T) / 2
+        clips = spaces.clips(cat.prompts)
+        similar = (clips[0] @ clips[0].T + clips[1] @ clips[1].T) / 2
         np.fill_diagonal(similar, -np.inf)
         by_similarity = np.argsort(-similar, axis=1)
         curves: dict[str, list[list[tuple[float, float]]]] = {}
         for label in cat.labels:
             for text in label.queries.values():
-                zs = [zscore(clips_use @ use.encode_texts([usual(text)])[0])]
-                en = english(text)
-                if en:
-                    zs.append(zscore(clips_mini @ mini.encode_texts([en])[0]))
-                z = np.mean(zs, axis=0)
+                z = np.mean(spaces.z(clips, text), axis=0)
                 scores = {"engine (z)": z}
                 for k in NEIGHBOURS:
                     around = z[by_similarity[:, :k]].mean(axis=1)
                     for a in LEANS:
                         scores[f"{k} neighbours, a = {a}"] = (1 - a) * z + a * around
                     scores[f"{k} neighbours, higher"] = np.maximum(z, around)
-                for name, s in scores.items():
-                    curves.setdefault(name, []).append(
-                        [
-                            (
-                                float((s[label.member] >= b).mean()),
-                                float((s[~label.member] >= b).mean()),
-                            )
-                            for b in BARS
-                        ]  # fmt: skip
-                    )
-        engine_fe = float(np.mean(curves["engine (z)"], axis=0)[at_one][1])
-        for name, rows in curves.items():
-            curve = np.mean(rows, axis=0)  # (bars, 2): recall, false exclusions
-            order = np.argsort(curve[:, 1])
-
-            def recall_at(fe: float, curve=curve, order=order) -> float:
-                return float(np.interp(fe, curve[order, 1], curve[order, 0]))
-
-            print(f"| {cat.name} | {name} | {curve[at_one][0]:.3f} / {curve[at_one][1]:.3f} |"
-                  f" {recall_at(engine_fe):.3f} (at {engine_fe:.3f}) | {recall_at(0.05):.3f} |"
-                  f" {recall_at(0.10):.3f} |", flush=True)  # fmt: skip
+                for name, score in scores.items():
+                    curves.setdefault(name, []).append(bar_curve(score, label.member))
+        print_curves(cat.name, curves, "engine (z)")
     return 0
 
 

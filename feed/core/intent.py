@@ -162,6 +162,8 @@ class Clause:
     concepts: tuple[tuple[int, int], ...]
     # Said after a repair ("..., sorry, I mean bats"): it takes back the clause before it.
     repairs: bool = False
+    # What the clause after it puts something in place of (「メイク動画を|盆栽に入れ替えて」).
+    replaced: bool = False
 
 
 def normalise(text: str) -> str:
@@ -1166,6 +1168,107 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             spans = tuple((s, e) for s, e in clause.concepts if start <= s < end)
             out.append(Clause(start, end, spans))
     return out
+
+
+# Verbs that put one thing in another's place: 「AをBに変えて」「AからBに切り替えて」.
+_JA_REPLACING = word_set(
+    "変える 替える 換える 代える 入れ替える 入れ換える 差し替える 切り替える 切り換える "
+    "置き換える 取り替える 取り換える チェンジ"
+)
+_JA_REPLACED = word_set("を は から")  # what marks the thing replaced (A)
+_JA_REPLACEMENT = word_set("に と")  # what marks the thing put in its place (B)
+_ITEM_POS = frozenset({"NOUN", "PROPN", "SUFF", "EN"})  # "EN": a latin word (「ASMRに」)
+
+
+def _item_span(items: Sequence[Token]) -> tuple[int, int] | None:
+    """The span of a noun phrase in Japanese without its trailing head nouns and の
+    (「犬の動画」 → 犬), or None where it holds anything but nouns and の, or only nouns
+    of time (「夜はASMRに変えて」 changes what the night brings)."""
+    items = list(items)
+    while items and (items[-1].norm in _HEADS or items[-1].text == "の"):
+        items.pop()
+    if not items or all(t.adverbial for t in items):
+        return None
+    if any(_cue(t) or not (t.pos in _ITEM_POS or t.text == "の") for t in items):
+        return None
+    return items[0].start, items[-1].end
+
+
+def split_replacements(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A Japanese request for one thing in another's place (「メイク動画を盆栽に入れ替え
+    て」「ホラーからコメディに切り替えて」), in one clause or two: cut after the first
+    thing's particle, with each thing a concept of its own even where the tagger left
+    the second unmarked or joined it to the first. The first half is marked `replaced`
+    (read as less: it holds no word of its own that says so); the second is read as the
+    pair templates taught the readers (「{b}に変えて」 more). Read whole, the one concept
+    tagged took the clause's ask for more."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        found = _replacement(inside)
+        if found is None:
+            out.append(clause)
+            continue
+        j, second = found
+        if j >= 0:  # the first thing's particle is in this clause
+            before = inside[:j]
+            first = tuple(c for c in clause.concepts if c[1] <= inside[j].start)
+            if not first and (span := _item_span(before)):
+                first = (span,)
+            if first:
+                out.append(Clause(clause.start, inside[j].end, first, clause.repairs, True))
+                out.append(Clause(inside[j + 1].start, clause.end, (second,)))
+                continue
+            if not clause.concepts:
+                # 「夜はASMRに変えて」: what the night brings changes; the second thing
+                # is what is asked about.
+                out.append(replace(clause, concepts=(second,)))
+                continue
+        elif out and (last := tokens_in(out[-1], tokens)) and last[-1].text in _JA_REPLACED:
+            # The tagger cut there itself (「スポーツを|アニメに切り替えて」).
+            first = out[-1].concepts
+            if not first and (span := _item_span(last[:-1])):
+                first = (span,)
+            if first and last[-1].pos == "PART":
+                out[-1] = replace(out[-1], concepts=first, replaced=True)
+                out.append(replace(clause, concepts=(second,)))
+                continue
+        out.append(clause)
+    return out
+
+
+# Verbs after which a negator asks a favour (「変えてくれない？」), not the opposite.
+_JA_FAVOURS = word_set("くれる 呉れる もらえる 貰える")
+
+
+def _negated_verb(inside: Sequence[Token], k: int) -> bool:
+    """Whether the Japanese verb at `k` is negated before the clause's next punctuation
+    (「変えないで」「変えたくない」「変えてほしくない」), a favour asked aside."""
+    for i in range(k + 1, len(inside)):
+        t = inside[i]
+        if t.pos == "PUNCT":
+            return False
+        if t.norm in _JA_NEGATORS and not {inside[i - 1].lemma, inside[i - 1].norm} & _JA_FAVOURS:
+            return True
+    return False
+
+
+def _replacement(inside: Sequence[Token]) -> tuple[int, tuple[int, int]] | None:
+    """Where a clause puts a thing in another's place: the index of the first thing's
+    particle (-1 when the clause opens on the second thing) and the second thing's span."""
+    for k, t in enumerate(inside):
+        if t.script != "ja" or not {t.lemma, t.norm} & _JA_REPLACING or k < 2:
+            continue
+        mark = inside[k - 1]
+        if mark.pos != "PART" or mark.text not in _JA_REPLACEMENT or _negated_verb(inside, k):
+            continue
+        j = k - 2  # back over the second thing to the first thing's particle
+        while j >= 0 and not (inside[j].pos == "PART" and inside[j].text in _JA_REPLACED):
+            j -= 1
+        second = _item_span(inside[j + 1 : k - 1])
+        if second is not None:
+            return j, second
+    return None
 
 
 _JA_BUT = word_set("けど けれど けれども けども が のに")

@@ -84,6 +84,7 @@ from feed.core.intent import (
     split_listed_items,
     split_paired_nouns,
     split_repeated_openers,
+    split_replacements,
     split_reported_tastes,
     split_slashed_items,
     tag_mentions,
@@ -293,6 +294,7 @@ class InstructionReader:
             apply_repairs,
             join_relative_clauses,
             finish_descriptions,
+            split_replacements,
         ):
             clauses = step(clauses, tokens)
         clauses = [c for c in clauses if has_words(text[c.start : c.end])]
@@ -332,6 +334,16 @@ class InstructionReader:
                     phrases = _phrases(text, tokens, clause)
             words = text[clause.start : clause.end]
             cues = clause_cues(clause, tokens)
+            if clause.replaced and phrases:
+                # 「メイク動画を|盆栽に入れ替えて」: what the next clause replaces is asked
+                # for less, though this half alone holds no word that says so.
+                less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
+                weight = _intensity(words) if less == "suppress" else 1.0
+                parsed: tuple[ParsedOp, ...] = tuple(
+                    ParsedOp(less, ph, weight, words) for ph in phrases
+                )
+                read.append((phrases, parsed, parsed))
+                continue
             pictographs = [p for p in phrases if not has_words(p)]
             if pictographs and len(pictographs) < len(phrases):
                 # "more hedgehogs please 🦔": a pictograph beside the words naming the
@@ -403,7 +415,7 @@ class InstructionReader:
                 read.append((phrases, (), ()))
                 continue
             if op == "reset":
-                parsed: tuple[ParsedOp, ...] = (ParsedOp("reset", "", 1.0, words),)
+                parsed = (ParsedOp("reset", "", 1.0, words),)
                 read.append(([], parsed, parsed))
                 continue
             if not phrases:

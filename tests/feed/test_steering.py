@@ -37,6 +37,7 @@ from feed.core.intent import (
     split_listed_items,
     split_paired_nouns,
     split_repeated_openers,
+    split_replacements,
     split_reported_tastes,
     split_slashed_items,
     tags_from_spans,
@@ -883,6 +884,53 @@ def test_the_unmarked_topic_of_a_contrast_is_a_concept(text, tagged, concepts):
     tokens = load_tokenizer().tokenize(text)
     (clause,) = mark_contrasted_topics([Clause(0, len(text), spans)], tokens)
     assert [text[s:e] for s, e in clause.concepts] == concepts
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "halves"),
+    [
+        # (clause spans as tagged, their concepts) → (clause text, concepts, replaced) after
+        ("猫の動画を犬の動画に変えてほしい", [("猫の動画を犬の動画に変えてほしい", ["猫"])],
+         [("猫の動画を", ["猫"], True), ("犬の動画に変えてほしい", ["犬"], False)]),
+        ("ホラーをコメディに替えて", [("ホラーをコメディに替えて", ["ホラーをコメディ"])],
+         [("ホラーを", ["ホラー"], True), ("コメディに替えて", ["コメディ"], False)]),
+        ("スポーツを、アニメに切り替えて",
+         [("スポーツを", ["スポーツ"]), ("アニメに切り替えて", ["アニメ"])],
+         [("スポーツを", ["スポーツ"], True), ("アニメに切り替えて", ["アニメ"], False)]),
+        # A time is no thing replaced; a negated verb replaces nothing.
+        ("夜はASMRに変えて", [("夜はASMRに変えて", [])], [("夜はASMRに変えて", ["ASMR"], False)]),
+        ("猫を犬に変えないで", [("猫を犬に変えないで", ["猫"])],
+         [("猫を犬に変えないで", ["猫"], False)]),
+        ("猫と犬を入れ替えて", [("猫と犬を入れ替えて", ["猫", "犬"])],
+         [("猫と犬を入れ替えて", ["猫", "犬"], False)]),
+    ],
+)  # fmt: skip
+def test_a_thing_put_in_anothers_place_splits_off_as_replaced(text, tagged, halves):
+    tokens = load_tokenizer().tokenize(text)
+
+    def clause(words, concepts):
+        start = text.index(words)
+        spans = tuple((text.index(c), text.index(c) + len(c)) for c in concepts)
+        return Clause(start, start + len(words), spans)
+
+    found = split_replacements([clause(w, c) for w, c in tagged], tokens)
+    assert [
+        (text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.replaced) for c in found
+    ] == halves
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        ("猫の動画を犬の動画に変えてほしい", "猫", "犬"),
+        ("ホラーからコメディに切り替えて", "ホラー", "コメディ"),
+        ("料理動画を旅行動画に差し替えてください", "料理", "旅行"),
+        ("ニュースを音楽に置き換えてほしい", "ニュース", "音楽"),
+    ],
+)
+def test_a_thing_replaced_is_less_and_its_replacement_more(reader, text, first, second):
+    """Read whole, the one concept the tagger marked took the ask for more."""
+    assert ops(reader, text) == [("suppress", first), ("boost", second)]
 
 
 @pytest.mark.parametrize(

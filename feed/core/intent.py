@@ -673,6 +673,24 @@ def agrees_it_is_nice(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
+# What 「が」 says is good in 「それがいい」「ラーメンが最高」: a preference, where 「は」
+# before the same word may decline (「ラーメンはいい」).
+_JA_GOOD = word_set("いい 良い よい 最高 一番")
+
+
+def prefers_it(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause says with 「が」 that something is good or best
+    (「お腹すくけど、それがいい」「やっぱり猫が一番」), outside its concepts."""
+    inside = tokens_in(clause, tokens)
+    return any(
+        t.text == "が"
+        and t.pos == "PART"
+        and ({n.lemma, n.norm, n.text} & _JA_GOOD)
+        and not in_concept(n, clause)
+        for t, n in itertools.pairwise(inside)
+    )
+
+
 _EN_ANYTHING = word_set("anything any something")
 _EN_HAVING = word_set("with about involving featuring showing")
 

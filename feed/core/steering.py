@@ -78,6 +78,7 @@ from feed.core.intent import (
     only_names,
     outside_concepts,
     praises,
+    prefers_it,
     sentences,
     split_contrasts,
     split_joined_items,
@@ -445,7 +446,8 @@ class InstructionReader:
                     negated_ask=cues.negated_ask,
                     negated_refusal=cues.negated_refusal,
                     sounds_positive=agrees_it_is_nice(clause, tokens)
-                    or asks_for_anything_with(clause, tokens),
+                    or asks_for_anything_with(clause, tokens)
+                    or prefers_it(clause, tokens),
                 )
             )
             if unclear and op in POSITIVE and _praised_in_japanese(words, clause, tokens, cues):

@@ -31,6 +31,7 @@ from feed.core.intent import (
     name_emoji,
     normalise,
     praises,
+    prefers_it,
     sentences,
     split_contrasts,
     split_joined_items,
@@ -931,6 +932,33 @@ def test_a_thing_put_in_anothers_place_splits_off_as_replaced(text, tagged, halv
 def test_a_thing_replaced_is_less_and_its_replacement_more(reader, text, first, second):
     """Read whole, the one concept the tagger marked took the ask for more."""
     assert ops(reader, text) == [("suppress", first), ("boost", second)]
+
+
+@pytest.mark.parametrize(
+    ("text", "concept", "prefers"),
+    [
+        ("猫の動画を見ると眠くなるけど、それがいい", "猫", True),
+        ("やっぱり猫が一番", "猫", True),
+        ("テニスが最高", "テニス", True),
+        ("猫はいい", "猫", False),  # declines
+        ("猫はいいね", "猫", False),  # agrees it is nice (agrees_it_is_nice)
+        ("猫が見たい", "猫", False),
+    ],
+)
+def test_ga_before_good_says_which_is_preferred(text, concept, prefers):
+    tokens = load_tokenizer().tokenize(text)
+    start = text.index(concept)
+    clause = Clause(0, len(text), ((start, start + len(concept)),))
+    assert prefers_it(clause, tokens) is prefers
+
+
+def test_a_clause_that_prefers_with_ga_is_never_read_as_less_without_asking(reader):
+    """The op networks read 「見ると…けど」 as a complaint; 「それがいい」 says it is the point."""
+    try:
+        found = ops(reader, "猫の動画を見ると眠くなるけど、それがいい")
+    except AmbiguousInstruction:
+        found = []  # asked which is meant: nothing applied
+    assert not {op for op, _ in found} & NEGATIVE
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ its text. A case's ops are right when the reader found the same number of ops, e
 one allowed by the expected op at its position (an ask is right only where the case
 expects one; a refusal only where it expects none). A concept is right when it names
 the same words once case, spacing and style suffixes ("style", っぽい, 風, 系) are set
-aside. An inversion is an applied op whose polarity is the opposite of what the person
-asked for the same concept — the one error the engine must never make.
+aside; a phrase that is exactly one of the case's concepts names that one alone. An
+inversion is an applied op whose polarity is the opposite of what the person asked for
+the same concept — the one error the engine must never make.
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ def same_concept(found: str, expected: str) -> bool:
     return short in long_ and len(short) >= 0.6 * len(long_)
 
 
+def _meant(found: str, expected: str, named: Sequence[str]) -> bool:
+    """Whether a phrase read is the expected concept: the same concept, unless it is
+    exactly another one the case names ("magic tricks yes, magic trick reveals no": the
+    boost of "magic tricks" is no boost of "magic trick reveals")."""
+    if not same_concept(found, expected):
+        return False
+    key = _key(found)
+    return key == _key(expected) or not any(_key(other) == key for other in named)
+
+
 def _key(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold().strip()
     text = _PREFIXES.sub("", text).strip()
@@ -90,10 +101,11 @@ def score_case(case: HeldoutCase, reading: Reading) -> CaseScore:
     )
     concepts_right = 0
     inversions = 0
+    named = [e.concept for e in expected if e.concept and e.op not in ("none", "reset")]
     for e in expected:
         if not e.concept or e.op in ("none", "reset"):
             continue
-        matches = [op for op, phrase in found if same_concept(phrase, e.concept)]
+        matches = [op for op, phrase in found if _meant(phrase, e.concept, named)]
         if matches:
             concepts_right += 1
         if any(POLARITY[op] * POLARITY[e.op] < 0 for op in matches):

@@ -947,6 +947,8 @@ def tags_from_spans(
 # Marks that end a sentence: Japanese ones always, English ones before a space.
 _JA_SENTENCE_ENDS = frozenset("。！？…")
 _EN_SENTENCE_ENDS = frozenset(("!", "?", ".", "...", "…"))
+# Marks that end what a sentence says (see `_full_stops`).
+_FULL_STOPS = frozenset(".!?。！？")
 
 
 def sentences(tokens: Sequence[Token]) -> list[tuple[int, int]]:
@@ -1576,10 +1578,15 @@ def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
             breaks = [
                 i for i, t in enumerate(gap) if t.norm in _GAP_BREAKS or t.text in _GAP_BREAKS
             ]
+            ends = _full_stops(gap)
             marks = 0
             while marks < len(gap) and gap[marks].pos in ("EMOJI", "SYM"):
                 marks += 1
-            if breaks:
+            if ends:
+                # "musicals? fine. | musical theatre kids? no": what a sentence says of
+                # its item stays with it.
+                cut = _end_or(gap, ends[-1] + 1, start)
+            elif breaks:
                 i = breaks[-1]
                 cut = gap[i].start if gap[i].script == "en" else _end_or(gap, i + 1, start)
             elif marks:
@@ -1617,6 +1624,19 @@ def split_joined_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
                 )
             begin = cut
     return out
+
+
+def _full_stops(gap: Sequence[Token]) -> list[int]:
+    """Positions in `gap` of marks that end a sentence, but not the dots of a trailing
+    off (「キャンプ...じゃなくてグランピングだけ」 runs on into its turn)."""
+    dots = [t.text == "." for t in gap]
+    return [
+        i
+        for i, t in enumerate(gap)
+        if t.text in _FULL_STOPS
+        and not (i and dots[i - 1])
+        and not (i + 1 < len(gap) and dots[i + 1])
+    ]
 
 
 def _bare_after_comma(

@@ -583,6 +583,10 @@ def test_two_nouns_joined_by_to_or_ya_are_each_a_concept(text, tagged, items):
         # An item after a comma with no word of its own joins the list before it.
         ("keep the spiders away from me, snakes", ["spiders", "snakes"],
          ["keep the spiders away from me, snakes"]),
+        # What a sentence says of its item stays with it.
+        ("owls? fine. barn owls screeching? no", ["owls", "barn owls screeching"],
+         ["owls? fine.", "barn owls screeching? no"]),
+        ("猫はまあいい。犬は無理", ["猫", "犬"], ["猫はまあいい。", "犬は無理"]),
     ],
 )  # fmt: skip
 def test_items_that_no_list_joins_are_read_apart(text, concepts, parts):

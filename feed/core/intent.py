@@ -1257,6 +1257,27 @@ def split_replacements(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
     return out
 
 
+# English verbs that put one thing in another's place: "swap the pranks | for pottery".
+_EN_REPLACING = word_set(
+    "replace replaced replacing swap swapped swapping switch switched trade traded exchange "
+    "exchanged substitute substituted sub subbed"
+)
+_EN_PUT_IN = word_set("for with by")
+
+
+def puts_in_place(clause: Clause, before: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether an English clause names what is put in the place of the thing the clause
+    before it replaces ("trade the celebrity interviews | for some street interviews",
+    "can the prank channels be replaced | by lego builds"): it opens on "for", "with" or
+    "by" and the clause before holds a verb of replacing that nothing negates."""
+    inside = tokens_in(clause, tokens)
+    if not inside or inside[0].norm not in _EN_PUT_IN or not clause.concepts:
+        return False
+    words = [t for t in tokens_in(before, tokens) if not in_concept(t, before)]
+    verbs = [k for k, t in enumerate(words) if t.norm in _EN_REPLACING]
+    return bool(verbs) and not any(t.norm in _EN_NEGATORS for t in words[: verbs[0]])
+
+
 # Verbs after which a negator asks a favour (「変えてくれない？」), not the opposite.
 _JA_FAVOURS = word_set("くれる 呉れる もらえる 貰える")
 
@@ -1280,7 +1301,10 @@ def _replacement(inside: Sequence[Token]) -> tuple[int, tuple[int, int]] | None:
         if t.script != "ja" or not {t.lemma, t.norm} & _JA_REPLACING or k < 2:
             continue
         mark = inside[k - 1]
-        if mark.pos != "PART" or mark.text not in _JA_REPLACEMENT or _negated_verb(inside, k):
+        # に after a kind's suffix is the copula's (「水彩風に」): AUX to Sudachi.
+        if mark.pos not in ("PART", "AUX") or mark.text not in _JA_REPLACEMENT:
+            continue
+        if _negated_verb(inside, k):
             continue
         j = k - 2  # back over the second thing to the first thing's particle
         while j >= 0 and not (inside[j].pos == "PART" and inside[j].text in _JA_REPLACED):

@@ -79,6 +79,7 @@ from feed.core.intent import (
     outside_concepts,
     praises,
     prefers_it,
+    puts_in_place,
     sentences,
     split_contrasts,
     split_joined_items,
@@ -335,13 +336,19 @@ class InstructionReader:
                     phrases = _phrases(text, tokens, clause)
             words = text[clause.start : clause.end]
             cues = clause_cues(clause, tokens)
-            if clause.replaced and phrases:
-                # 「メイク動画を|盆栽に入れ替えて」: what the next clause replaces is asked
-                # for less, though this half alone holds no word that says so.
-                less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
-                weight = _intensity(words) if less == "suppress" else 1.0
+            # A swap's halves are read from its structure, as neither holds a word that says
+            # more or less: what is put in place ("trade the celebrity interviews | for some
+            # street interviews") is more, what the next clause replaces (「メイク動画を|盆栽に
+            # 入れ替えて」) is less.
+            swapped: OpKind | None = None
+            if phrases and i and puts_in_place(clause, clauses[i - 1], tokens):
+                swapped = "boost"
+            elif phrases and clause.replaced:
+                swapped = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
+            if swapped is not None:
+                weight = _intensity(words) if swapped != "exclude" else 1.0
                 parsed: tuple[ParsedOp, ...] = tuple(
-                    ParsedOp(less, ph, weight, words) for ph in phrases
+                    ParsedOp(swapped, ph, weight, words) for ph in phrases
                 )
                 read.append((phrases, parsed, parsed))
                 continue

@@ -32,6 +32,7 @@ from feed.core.intent import (
     normalise,
     praises,
     prefers_it,
+    puts_in_place,
     sentences,
     split_contrasts,
     split_joined_items,
@@ -931,10 +932,45 @@ def test_a_thing_put_in_anothers_place_splits_off_as_replaced(text, tagged, halv
         ("ホラーからコメディに切り替えて", "ホラー", "コメディ"),
         ("料理動画を旅行動画に差し替えてください", "料理", "旅行"),
         ("ニュースを音楽に置き換えてほしい", "ニュース", "音楽"),
+        ("実写から水彩風に変えてほしい", "実写", "水彩"),  # に after 風 is the copula's
     ],
 )
 def test_a_thing_replaced_is_less_and_its_replacement_more(reader, text, first, second):
     """Read whole, the one concept the tagger marked took the ask for more."""
+    assert ops(reader, text) == [("suppress", first), ("boost", second)]
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second", "puts"),
+    [
+        ("trade the spy films for some heist films", "spy films", "heist films", True),
+        ("can the unboxings be replaced by pottery", "unboxings", "pottery", True),
+        ("the fireworks can be swapped for some lanterns", "fireworks", "lanterns", True),
+        ("don't replace the owls with bats", "owls", "bats", False),  # negated
+        ("no owls with bats", "owls", "bats", False),  # no verb of replacing
+    ],
+)
+def test_what_is_put_in_the_place_of_another_is_named_after_for_with_or_by(
+    text, first, second, puts
+):
+    tokens = load_tokenizer().tokenize(text)
+    a, b = text.index(first), text.index(second)
+    cut = next(t.start for t in tokens if t.start > a and t.norm in ("for", "with", "by"))
+    before = Clause(0, cut - 1, ((a, a + len(first)),))
+    clause = Clause(cut, len(text), ((b, b + len(second)),))
+    assert puts_in_place(clause, before, tokens) is puts
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        ("trade the spy movies for heist movies", "spy movies", "heist movies"),
+        ("can the unboxings be replaced by pottery", "unboxings", "pottery"),
+    ],
+)
+def test_a_swap_in_english_is_less_of_one_and_more_of_the_other(reader, text, first, second):
+    """The clause after "for" names only its concept: asked about before, as a bare
+    clause after a request may be a substitution (`_turns_without_a_cue`)."""
     assert ops(reader, text) == [("suppress", first), ("boost", second)]
 
 

@@ -591,8 +591,15 @@ def lists_or_names(clause: Clause, tokens: Sequence[Token]) -> bool:
     )
 
 
+# Signs that say more or less of the item they follow ("gardening ↑ golf ↓", 「釣り〇 登山×」):
+# words of a clause's own, never mere joiners.
+_MARK_SIGNS = frozenset("↑↓⬆⬇▲▼△▽↗↘○〇◯×✕✖✓✔✗✘")
+
+
 def _joins(token: Token) -> bool:
     """A word that only joins a concept to the sentence (see `_EN_JOINERS`)."""
+    if token.text in _MARK_SIGNS:
+        return False
     return token.pos in _JOINER_POS or (token.script == "en" and token.norm in _EN_JOINERS)
 
 
@@ -1815,17 +1822,25 @@ _EN_DEGREE_AFTER = word_set(
 )
 
 
+_JA_ITEM_CLOSERS = word_set("の やつ 奴 もの 物")
+
+
 def adds_to_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause adds what it names to the request before it: the particle
-    「も」 right after a concept (「…、犬もね」「ゾンビも」), or "too", "as well", "also",
+    「も」 after a concept (「…、犬もね」「ゾンビも」「採血のも」), or "too", "as well", "also",
     "either" outside its concepts ("less cats, and dogs as well"), or closing it where
     the tagger left them out of the clause ("skip the fashion week clips, and the red
     carpet ones also")."""
     inside = tokens_in(clause, tokens)
     ends = {e for _, e in clause.concepts}
     for k, t in enumerate(inside):
-        if t.script == "ja" and t.text == "も" and t.pos == "PART" and t.start in ends:
-            return True
+        if t.script == "ja" and t.text == "も" and t.pos == "PART":
+            # 「採血のも」「大きい音のやつも」: の and head nouns may close the item first.
+            j = k
+            while j and (inside[j - 1].text in _JA_ITEM_CLOSERS or inside[j - 1].norm in _HEADS):
+                j -= 1
+            if inside[j].start in ends:
+                return True
         added = _english_at(inside, k, _EN_TOO) and not _degree_too(inside, k)
         if added and not in_concept(t, clause):
             return True

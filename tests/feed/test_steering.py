@@ -718,6 +718,7 @@ def test_a_repaired_request_applies_to_what_was_meant(reader, text, expected):
             "skip the opera clips, and the ballet ones also",
             [("suppress", "opera"), ("suppress", "ballet")],
         ),
+        ("歯医者の動画は見たくないし、献血のも", [("exclude", "歯医者"), ("exclude", "献血")]),
         # A clause with a cue of its own says what it wants, 「も」 or not.
         ("ホラーは減らして、でもゾンビはもっと", [("suppress", "ホラー"), ("boost", "ゾンビ")]),
         # "and" before a clause that only names its items: one more item of the list.
@@ -743,6 +744,12 @@ def test_a_clause_that_adds_to_the_last_takes_its_op(reader, text, expected):
         ("the sharks are too scary", "sharks", False),
         ("too much horror lately", "horror", False),
         ("the horror ones are way too much", "horror", False),
+        # 「も」 after the item, its の or its head noun adds it; inside a noun it does not.
+        ("犬もね", "犬", True),
+        ("献血のも", "献血", True),
+        ("うるさいやつも", "うるさい", True),
+        ("犬の動画も", "犬", True),
+        ("犬の散歩", "犬", False),
     ],
 )
 def test_too_of_degree_adds_nothing_to_the_last(text, concept, adds):
@@ -972,6 +979,19 @@ def test_a_swap_in_english_is_less_of_one_and_more_of_the_other(reader, text, fi
     """The clause after "for" names only its concept: asked about before, as a bare
     clause after a request may be a substitution (`_turns_without_a_cue`)."""
     assert ops(reader, text) == [("suppress", first), ("boost", second)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("gardening ↑ golf ↓", [("boost", "gardening"), ("suppress", "golf")]),
+        ("釣り↑ 登山↓", [("boost", "釣り"), ("suppress", "登山")]),
+    ],
+)
+def test_a_sign_after_an_item_is_a_word_of_its_clause(reader, text, expected):
+    """Alone, "golf ↓" would name only its item, and a bare item read against the one
+    before is asked about; the arrow says which way it goes."""
+    assert ops(reader, text) == expected
 
 
 @pytest.mark.parametrize(

@@ -642,6 +642,57 @@ def accepts(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
+_JA_SIDE = word_set("方 ほう")  # 「アニメ風の方が」: the side of a comparison
+
+
+def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A Japanese comparison the tagger kept in one clause (「ペンギンよりアザラシが見たい」
+    tagged with ペンギン alone) cut after 「より」, with what follows it a concept of its own
+    where the tagger left it unmarked: the first half is compared away (`compared_away`),
+    the second read as what it asks."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        k = next(
+            (i for i, t in enumerate(inside[:-1]) if i and t.text == "より" and t.pos == "PART"),
+            None,
+        )
+        if k is None or inside[k].script != "ja":
+            out.append(clause)
+            continue
+        first = tuple(c for c in clause.concepts if c[1] <= inside[k].start)
+        if not first and (span := _item_span(inside[:k])):
+            first = (span,)
+        j = k + 1
+        while j < len(inside) and inside[j].text in ("も", "は"):
+            j += 1
+        rest = tuple(c for c in clause.concepts if c[0] >= inside[min(j, len(inside) - 1)].start)
+        if not rest:
+            items = []
+            for t in inside[j:]:
+                if not (t.pos in _ITEM_POS or t.text == "の"):
+                    break
+                items.append(t)
+            while items and (items[-1].norm in _JA_SIDE or items[-1].text == "の"):
+                items.pop()
+            rest = (span,) if (span := _item_span(items)) else ()
+        if not first or not rest or j >= len(inside):
+            out.append(clause)
+            continue
+        out.append(Clause(clause.start, inside[j - 1].end, first, clause.repairs))
+        out.append(Clause(inside[j].start, clause.end, rest))
+    return out
+
+
+def compared_away(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause closes on 「より」 (「よりも」「よりは」) after what it names:
+    the item a comparison sets below another (「イルカより|シャチが見たい」)."""
+    inside = [t for t in tokens_in(clause, tokens) if t.pos not in ("PUNCT", "SYM")]
+    while inside and inside[-1].text in ("も", "は"):
+        inside.pop()
+    return bool(inside) and inside[-1].text == "より" and inside[-1].script == "ja"
+
+
 def praises(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause holds a word of praise or preference outside its concepts.
     「猫はいいけど」 only accepts: いい before a "but" is no praise."""

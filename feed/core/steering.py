@@ -63,6 +63,7 @@ from feed.core.intent import (
     clause_cues,
     clause_vector_text,
     clauses_from_tags,
+    compared_away,
     continues_a_list,
     drop_cue_concepts,
     fingerprint_of,
@@ -81,6 +82,7 @@ from feed.core.intent import (
     prefers_it,
     puts_in_place,
     sentences,
+    split_comparisons,
     split_contrasts,
     split_joined_items,
     split_listed_items,
@@ -297,6 +299,7 @@ class InstructionReader:
             join_relative_clauses,
             finish_descriptions,
             split_replacements,
+            split_comparisons,
         ):
             clauses = step(clauses, tokens)
         clauses = [c for c in clauses if has_words(text[c.start : c.end])]
@@ -388,6 +391,12 @@ class InstructionReader:
                 if asked_later or (accepting and asked_elsewhere):
                     read.append((phrases, (), ()))
                     continue
+            if phrases and not cues.any() and compared_away(clause, tokens):
+                # 「イルカよりシャチが見たい」: what the writer prefers is asked for; the item
+                # set below it is no request of its own (it was read as less, the pair
+                # templates' reading, which nobody asked for).
+                read.append((phrases, (), ()))
+                continue
             if clause.repairs and phrases:
                 # "more owls, sorry, I mean bats": the clause before is taken back, and
                 # what it asked for goes to these phrases unless they say otherwise.

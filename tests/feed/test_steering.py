@@ -19,6 +19,7 @@ from feed.core.intent import (
     asks_for_anything_with,
     clause_cues,
     clauses_from_tags,
+    compared_away,
     drop_cue_concepts,
     emoji_kind,
     fingerprint_of,
@@ -34,6 +35,7 @@ from feed.core.intent import (
     prefers_it,
     puts_in_place,
     sentences,
+    split_comparisons,
     split_contrasts,
     split_joined_items,
     split_listed_items,
@@ -992,6 +994,43 @@ def test_a_sign_after_an_item_is_a_word_of_its_clause(reader, text, expected):
     """Alone, "golf ↓" would name only its item, and a bare item read against the one
     before is asked about; the arrow says which way it goes."""
     assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ペンギンよりアザラシが見たい", [("boost", "アザラシ")]),
+        ("和菓子よりも洋菓子の動画が好き", [("boost", "洋菓子")]),
+        # The item compared away is asked about only where a clause asks it.
+        (
+            "ジャズよりクラシック。ジャズは減らして",
+            [("boost", "クラシック"), ("suppress", "ジャズ")],
+        ),
+        ("猫をより多く見たい", [("boost", "猫")]),  # より of degree compares nothing
+    ],
+)
+def test_a_comparison_asks_for_what_is_preferred(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "halves"),
+    [
+        ("ペンギンよりアザラシが見たい", ["ペンギン"],
+         [("ペンギンより", ["ペンギン"], True), ("アザラシが見たい", ["アザラシ"], False)]),
+        ("実写よりもアニメ風の方が見たい", ["実写"],
+         [("実写よりも", ["実写"], True), ("アニメ風の方が見たい", ["アニメ風"], False)]),
+        ("猫をより多く見たい", ["猫"], [("猫をより多く見たい", ["猫"], False)]),
+    ],
+)  # fmt: skip
+def test_a_comparison_in_one_clause_is_cut_after_yori(text, tagged, halves):
+    tokens = load_tokenizer().tokenize(text)
+    spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
+    found = split_comparisons([Clause(0, len(text), spans)], tokens)
+    assert [
+        (text[c.start : c.end], [text[s:e] for s, e in c.concepts], compared_away(c, tokens))
+        for c in found
+    ] == halves
 
 
 @pytest.mark.parametrize(

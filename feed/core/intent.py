@@ -643,6 +643,7 @@ def accepts(clause: Clause, tokens: Sequence[Token]) -> bool:
 
 
 _JA_SIDE = word_set("方 ほう")  # 「アニメ風の方が」: the side of a comparison
+_JA_YORI_TAILS = word_set("も は")  # 「よりも」「よりは」
 
 
 def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
@@ -660,13 +661,14 @@ def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
         if k is None or inside[k].script != "ja":
             out.append(clause)
             continue
-        first = tuple(c for c in clause.concepts if c[1] <= inside[k].start)
-        if not first and (span := _item_span(inside[:k])):
-            first = (span,)
         j = k + 1
-        while j < len(inside) and inside[j].text in ("も", "は"):
+        while j < len(inside) and inside[j].text in _JA_YORI_TAILS:
             j += 1
-        rest = tuple(c for c in clause.concepts if c[0] >= inside[min(j, len(inside) - 1)].start)
+        if j >= len(inside):
+            out.append(clause)
+            continue
+        first = _first_item(clause, inside, k)
+        rest = tuple(c for c in clause.concepts if c[0] >= inside[j].start)
         if not rest:
             items = []
             for t in inside[j:]:
@@ -676,7 +678,7 @@ def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
             while items and (items[-1].norm in _JA_SIDE or items[-1].text == "の"):
                 items.pop()
             rest = (span,) if (span := _item_span(items)) else ()
-        if not first or not rest or j >= len(inside):
+        if not first or not rest:
             out.append(clause)
             continue
         out.append(Clause(clause.start, inside[j - 1].end, first, clause.repairs))
@@ -688,7 +690,7 @@ def compared_away(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a Japanese clause closes on 「より」 (「よりも」「よりは」) after what it names:
     the item a comparison sets below another (「イルカより|シャチが見たい」)."""
     inside = [t for t in tokens_in(clause, tokens) if t.pos not in ("PUNCT", "SYM")]
-    while inside and inside[-1].text in ("も", "は"):
+    while inside and inside[-1].text in _JA_YORI_TAILS:
         inside.pop()
     return bool(inside) and inside[-1].text == "より" and inside[-1].script == "ja"
 
@@ -1258,6 +1260,17 @@ _JA_REPLACEMENT = word_set("に と")  # what marks the thing put in its place (
 _ITEM_POS = frozenset({"NOUN", "PROPN", "SUFF", "EN"})  # "EN": a latin word (「ASMRに」)
 
 
+def _first_item(clause: Clause, inside: Sequence[Token], k: int) -> tuple[tuple[int, int], ...]:
+    """The concepts of `clause` that end before its token `k` (the particle after a
+    thing replaced or compared away), or the noun phrase before `k` where the tagger
+    marked none (see `_item_span`); () when there is neither."""
+    marked = tuple(c for c in clause.concepts if c[1] <= inside[k].start)
+    if marked:
+        return marked
+    span = _item_span(inside[:k])
+    return (span,) if span else ()
+
+
 def _item_span(items: Sequence[Token]) -> tuple[int, int] | None:
     """The span of a noun phrase in Japanese without its trailing head nouns and の
     (「犬の動画」 → 犬), or None where it holds anything but nouns and の, or only nouns
@@ -1289,10 +1302,7 @@ def split_replacements(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
             continue
         j, second = found
         if j >= 0:  # the first thing's particle is in this clause
-            before = inside[:j]
-            first = tuple(c for c in clause.concepts if c[1] <= inside[j].start)
-            if not first and (span := _item_span(before)):
-                first = (span,)
+            first = _first_item(clause, inside, j)
             if first:
                 out.append(Clause(clause.start, inside[j].end, first, clause.repairs, True))
                 out.append(Clause(inside[j + 1].start, clause.end, (second,)))

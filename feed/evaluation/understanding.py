@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from feed.core.steering import AmbiguousInstruction, InstructionError, Reader
@@ -63,14 +63,15 @@ def same_concept(found: str, expected: str) -> bool:
     return short in long_ and len(short) >= 0.6 * len(long_)
 
 
-def _meant(found: str, expected: str, named: Sequence[str]) -> bool:
+def _meant(found: str, expected: str, named: Collection[str]) -> bool:
     """Whether a phrase read is the expected concept: the same concept, unless it is
-    exactly another one the case names ("magic tricks yes, magic trick reveals no": the
-    boost of "magic tricks" is no boost of "magic trick reveals")."""
+    exactly another one the case names (`named`: their `_key`s). "magic tricks yes,
+    magic trick reveals no": the boost of "magic tricks" is no boost of "magic trick
+    reveals"."""
     if not same_concept(found, expected):
         return False
     key = _key(found)
-    return key == _key(expected) or not any(_key(other) == key for other in named)
+    return key == _key(expected) or key not in named
 
 
 def _key(text: str) -> str:
@@ -101,7 +102,7 @@ def score_case(case: HeldoutCase, reading: Reading) -> CaseScore:
     )
     concepts_right = 0
     inversions = 0
-    named = [e.concept for e in expected if e.concept and e.op not in ("none", "reset")]
+    named = {_key(e.concept) for e in expected if e.concept and e.op not in ("none", "reset")}
     for e in expected:
         if not e.concept or e.op in ("none", "reset"):
             continue

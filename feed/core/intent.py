@@ -164,6 +164,8 @@ class Clause:
     repairs: bool = False
     # What the clause after it puts something in place of (「メイク動画を|盆栽に入れ替えて」).
     replaced: bool = False
+    # What an English comparison sets below the thing asked for ("cats over | dogs").
+    below: bool = False
 
 
 def normalise(text: str) -> str:
@@ -693,6 +695,107 @@ def compared_away(clause: Clause, tokens: Sequence[Token]) -> bool:
     while inside and inside[-1].text in _JA_YORI_TAILS:
         inside.pop()
     return bool(inside) and inside[-1].text == "より" and inside[-1].script == "ja"
+
+
+# Words before "than" that set the first thing above the second ("cats are better than
+# dogs", "i'd rather see otters than", "way more fun to watch than"), and words that set
+# it below or make "than" no comparison of two things ("less than usual", "other than").
+_EN_ABOVE = word_set(
+    "more better rather sooner prefer preferable cuter funnier nicer cooler prettier cozier "
+    "calmer sweeter greater happier"
+)
+_EN_NOT_ABOVE = word_set("less fewer worse lesser other else")
+_EN_PREFERRING = word_set(
+    "prefer prefers preferred preferring rather sooner take taking pick picking choose choosing"
+)
+_EN_PREFER = word_set("prefer prefers preferred preferring")
+_EN_ANY_TIME = (("any", "day"), ("every", "time"), ("all", "day"), ("anytime",), ("always",))
+_EN_DETERMINERS = word_set("a an the this that these those some any another more")
+
+
+def _english_comparison(inside: Sequence[Token]) -> int | None:
+    """The index of the word that sets what follows below what precedes it in an English
+    comparison: "than" after a word that sets the first thing above ("rally racing is way
+    more fun to watch than F1", "I'd rather see 紅葉 than 桜"); "over" in a clause that
+    prefers ("I'll take rain over sunshine", "watercolor over photoreal any day", never
+    "a sunset over the sea"); "to" after "prefer" ("prefer wild animals to pets"), never
+    right after the verb ("prefer to watch", "cats taking over the house")."""
+    norms = [t.norm for t in inside]
+    for k, t in enumerate(inside[:-1]):
+        if not k or t.script != "en":
+            continue
+        before, after = set(norms[:k]), norms[k + 1 :]
+        if t.norm == "than":  # "cats rather than dogs" too
+            found = bool(before & _EN_ABOVE) and not before & _EN_NOT_ABOVE
+        elif norms[k - 1] in _EN_PREFERRING:
+            found = False
+        elif t.norm == "over":
+            any_time = any(
+                after[i : i + len(w)] == list(w) for w in _EN_ANY_TIME for i in range(len(after))
+            )
+            found = bool(before & _EN_PREFERRING) or any_time
+        else:
+            found = t.norm == "to" and bool(before & _EN_PREFER)
+        if found:
+            return k
+    return None
+
+
+def _concepts_cut(
+    clause: Clause, inside: Sequence[Token], lo: int, hi: int
+) -> tuple[tuple[int, int], ...]:
+    """The parts of `clause`'s concepts that lie in its tokens lo..hi-1, each without a
+    leading determiner ("over | a vlog" → vlog)."""
+    out = []
+    for c in clause.concepts:
+        words = [t for t in inside[lo:hi] if t.start >= c[0] and t.end <= c[1]]
+        while words and words[0].norm in _EN_DETERMINERS:
+            words.pop(0)
+        if words:
+            out.append((words[0].start, words[-1].end))
+    return tuple(out)
+
+
+def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """An English comparison in one clause ("cats are better than dogs", "I'll take rain
+    over sunshine scenes", a concept the tagger ran across the two: "watercolor over
+    photoreal") cut at the word between the two things, the second half marked `below`:
+    what the writer prefers is asked for, and what is set below it is no request of its
+    own (read whole, the pair took the first's ask, or asked in both directions). A side
+    the tagger named nothing in ("I'd rather watch paint dry than another unboxing video")
+    leaves the clause whole."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        if out and clause.concepts and out[-1].concepts:
+            # The tagger cut there itself ("rather cats | than dogs").
+            last = tokens_in(out[-1], tokens)
+            if _english_comparison([*last, *inside]) == len(last):
+                out.append(replace(clause, below=True))
+                continue
+        k = _english_comparison(inside)
+        if k is None:
+            out.append(clause)
+            continue
+        # The second thing ends at the next mark ("rain over sunshine scenes, | the sunny
+        # beach stuff is getting old"): what follows is a clause of its own.
+        e = next(
+            (i for i in range(k + 1, len(inside)) if inside[i].text in _CLAUSE_PUNCT | _FULL_STOPS),
+            len(inside),
+        )
+        first = _concepts_cut(clause, inside, 0, k)
+        second = _concepts_cut(clause, inside, k + 1, e)
+        if not first or not second:
+            out.append(clause)
+            continue
+        out.append(Clause(clause.start, inside[k - 1].end, first, clause.repairs))
+        if e == len(inside):
+            out.append(Clause(inside[k].start, clause.end, second, below=True))
+            continue
+        out.append(Clause(inside[k].start, inside[e - 1].end, second, below=True))
+        rest = tuple(c for c in clause.concepts if c[0] >= inside[e].start)
+        out.append(Clause(inside[e].start, clause.end, rest))
+    return out
 
 
 def praises(clause: Clause, tokens: Sequence[Token]) -> bool:

@@ -84,6 +84,7 @@ from feed.core.intent import (
     sentences,
     split_comparisons,
     split_contrasts,
+    split_english_comparisons,
     split_joined_items,
     split_listed_items,
     split_paired_nouns,
@@ -293,6 +294,7 @@ class InstructionReader:
             split_repeated_openers,
             mark_contrasted_topics,
             split_contrasts,
+            split_english_comparisons,
             split_reported_tastes,
             split_joined_items,
             apply_repairs,
@@ -312,8 +314,12 @@ class InstructionReader:
         probs = self.model.op_probs([text] * len(clauses), clauses, [tokens] * len(clauses),
                                     vectors)  # fmt: skip
         # Which clauses name something with a cue word of their own: a request in words,
-        # beside which an aside, a situation or an acceptance asks nothing.
-        asks = [bool(_phrases(text, tokens, c)) and clause_cues(c, tokens).any() for c in clauses]
+        # beside which an aside, a situation or an acceptance asks nothing. What a
+        # comparison sets below ("over a vlog") asks nothing, whatever its words.
+        asks = [
+            bool(_phrases(text, tokens, c)) and clause_cues(c, tokens).any() and not c.below
+            for c in clauses
+        ]
         # Per clause: the phrases it names and its two readings (equal unless it asked).
         read: list[_Read] = []
         for i, (clause, p) in enumerate(zip(clauses, probs, strict=True)):
@@ -342,12 +348,16 @@ class InstructionReader:
             # A swap's halves are read from its structure, as neither holds a word that says
             # more or less: what is put in place ("trade the celebrity interviews | for some
             # street interviews") is more, what the next clause replaces (「メイク動画を|盆栽に
-            # 入れ替えて」) is less.
+            # 入れ替えて」) is less; so is a comparison's first half (below).
             swapped: OpKind | None = None
             if phrases and i and puts_in_place(clause, clauses[i - 1], tokens):
                 swapped = "boost"
             elif phrases and clause.replaced:
                 swapped = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
+            elif phrases and op == "none" and i + 1 < len(clauses) and clauses[i + 1].below:
+                # What an English comparison sets above the other ("i'd choose a
+                # documentary | over a vlog any day") is more, though no word says so.
+                swapped = "boost"
             if swapped is not None:
                 weight = _intensity(words) if swapped != "exclude" else 1.0
                 parsed: tuple[ParsedOp, ...] = tuple(
@@ -391,10 +401,11 @@ class InstructionReader:
                 if asked_later or (accepting and asked_elsewhere):
                     read.append((phrases, (), ()))
                     continue
-            if phrases and not cues.any() and compared_away(clause, tokens):
-                # 「イルカよりシャチが見たい」: what the writer prefers is asked for; the item
-                # set below it is no request of its own (it was read as less, the pair
-                # templates' reading, which nobody asked for).
+            if phrases and (clause.below or (not cues.any() and compared_away(clause, tokens))):
+                # 「イルカよりシャチが見たい」, "cats are better than | dogs": what the writer
+                # prefers is asked for; the item set below it is no request of its own (it
+                # was read as less, the pair templates' reading, which nobody asked for),
+                # whatever words the comparison holds ("than | another unboxing video").
                 read.append((phrases, (), ()))
                 continue
             if clause.repairs and phrases:

@@ -37,6 +37,7 @@ from feed.core.intent import (
     sentences,
     split_comparisons,
     split_contrasts,
+    split_english_comparisons,
     split_joined_items,
     split_listed_items,
     split_paired_nouns,
@@ -1031,6 +1032,62 @@ def test_a_comparison_in_one_clause_is_cut_after_yori(text, tagged, halves):
         (text[c.start : c.end], [text[s:e] for s, e in c.concepts], compared_away(c, tokens))
         for c in found
     ] == halves
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cats are better than dogs, fight me", [("boost", "cats")]),
+        ("rally racing is way more fun to watch than F1", [("boost", "rally racing")]),
+        ("i'd choose a documentary over a vlog any day of the week", [("boost", "documentary")]),
+        (
+            "I prefer wild animals to dressed-up pets, less dressed-up pets pls",
+            [("boost", "wild animals"), ("suppress", "dressed-up pets")],
+        ),
+    ],
+)
+def test_an_english_comparison_never_asks_for_what_it_sets_below(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "halves"),
+    [
+        ("cats are better than dogs", ["cats", "dogs"],
+         [("cats are better", ["cats"], False), ("than dogs", ["dogs"], True)]),
+        ("watercolor over photoreal any day", ["watercolor over photoreal"],
+         [("watercolor", ["watercolor"], False), ("over photoreal any day", ["photoreal"], True)]),
+        ("I'll take rain over sunshine scenes, the sunny beach stuff is getting old",
+         ["rain over sunshine scenes", "sunny beach"],
+         [("I'll take rain", ["rain"], False), ("over sunshine scenes", ["sunshine scenes"], True),
+          (", the sunny beach stuff is getting old", ["sunny beach"], False)]),
+        ("I prefer cats to dogs", ["cats to dogs"],
+         [("I prefer cats", ["cats"], False), ("to dogs", ["dogs"], True)]),
+        # Not comparisons of two things.
+        ("more sunsets over the sea", ["sunsets over the sea"],
+         [("more sunsets over the sea", ["sunsets over the sea"], False)]),
+        ("anything other than horror", ["horror"],
+         [("anything other than horror", ["horror"], False)]),
+        ("I prefer to watch cats", ["cats"], [("I prefer to watch cats", ["cats"], False)]),
+        # A side that names nothing leaves the clause whole.
+        ("I'd rather watch paint dry than another unboxing video", ["unboxing"],
+         [("I'd rather watch paint dry than another unboxing video", ["unboxing"], False)]),
+    ],
+)  # fmt: skip
+def test_an_english_comparison_is_cut_between_its_two_things(text, tagged, halves):
+    tokens = load_tokenizer().tokenize(text)
+    spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
+    found = split_english_comparisons([Clause(0, len(text), spans)], tokens)
+    read = [(text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.below) for c in found]
+    assert read == halves
+
+
+def test_the_tagger_s_own_cut_before_than_sets_the_second_thing_below():
+    text = "rather cats than dogs"
+    tokens = load_tokenizer().tokenize(text)
+    first, second = Clause(0, 11, ((7, 11),)), Clause(12, len(text), ((17, 21),))
+    found = split_english_comparisons([first, second], tokens)
+    assert [c.below for c in found] == [False, True]
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,8 @@ EN_NEGATIVE_CUES = word_set(
     "no not never none nothing without except n't dont don't doesnt doesn't won't wont cant "
     "can't stop quit tired sick enough hate hates done over less fewer skip ban block hide "
     "avoid remove drop nope nah zero pass bored boring annoying ugh meh sick kill cut lose "
-    "ditch tone dial reduce lower minus fed rid but exclude instead replace swap trade noo"
+    "ditch tone dial reduce lower minus fed rid but exclude instead replace swap trade noo "
+    "omit omits omitted eliminate erase unsubscribe shelve"
 )
 EN_POSITIVE_CUES = word_set(
     "more want wanna love like show give into need bring add boost extra gimme plus please "
@@ -164,8 +165,11 @@ class Clause:
     repairs: bool = False
     # What the clause after it puts something in place of (「メイク動画を|盆栽に入れ替えて」).
     replaced: bool = False
-    # What an English comparison sets below the thing asked for ("cats over | dogs").
+    # What a comparison sets below the thing asked for ("cats over | dogs", 「ホラー見る
+    # くらいなら|ミステリーの方がいい」).
     below: bool = False
+    # The options a choice is made from ("between trains and planes, | trains").
+    options: bool = False
 
 
 def normalise(text: str) -> str:
@@ -361,7 +365,7 @@ _EN_CUE_WORDS = frozenset(
 _EN_ALL_CUES = _EN_CUE_WORDS | EN_NEGATIVE_AFFECT | EN_POSITIVE_AFFECT
 # Words in their own right one slip from a cue word ("snow" is not "show"): never cues.
 _EN_NEAR_CUE_WORDS = word_set(
-    "aero anna ardent aren atop aunt avid bates being bing bloc boeing bone boot boots bore "
+    "aero anna ardent aren atop aunt avid bates being bing bloc boeing bone boot boots bore ease "
     "bred brig carving cave cone crop dail dick dome dong drip drone dual dutch ever excerpt "
     "fired fitch five font forge gain gate gates gone grade hack hare haste hats hayes hire "
     "hive hope indo info intro jeep jill keel lass lear lease lime live lobe lock logs loose "
@@ -648,22 +652,39 @@ _JA_SIDE = word_set("方 ほう")  # 「アニメ風の方が」: the side of a 
 _JA_YORI_TAILS = word_set("も は")  # 「よりも」「よりは」
 
 
+def _yori(inside: Sequence[Token], i: int) -> bool:
+    """Whether token `i` is the particle 「より」 of a comparison. After a latin word
+    (「ramen より soba 派です」) Sudachi sees より open a run of its own and reads the
+    adverb ("more"); there it is the particle too."""
+    t = inside[i]
+    if t.text != "より" or t.script != "ja":
+        return False
+    return t.pos == "PART" or (i > 0 and inside[i - 1].pos == "EN")
+
+
 def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """A Japanese comparison the tagger kept in one clause (「ペンギンよりアザラシが見たい」
-    tagged with ペンギン alone) cut after 「より」, with what follows it a concept of its own
-    where the tagger left it unmarked: the first half is compared away (`compared_away`),
-    the second read as what it asks."""
+    tagged with ペンギン alone, 「ホラー見るくらいならミステリーの方がいい」) cut after
+    「より」 or 「くらいなら」, with what follows it a concept of its own where the tagger
+    left it unmarked: the first half is compared away (`compared_away`; marked `below`
+    after 「くらいなら」), the second read as what it asks. 「ボクシングを見るくらいなら
+    寝る」, with nothing named after it, refuses boxing and stays whole."""
     out: list[Clause] = []
-    for clause in clauses:
+    for n, clause in enumerate(clauses):
         inside = tokens_in(clause, tokens)
-        k = next(
-            (i for i, t in enumerate(inside[:-1]) if i and t.text == "より" and t.pos == "PART"),
-            None,
-        )
-        if k is None or inside[k].script != "ja":
+        k = next((i for i in range(1, len(inside) - 1) if _yori(inside, i)), None)
+        j = None if k is None else k + 1
+        rather = _rather_than(inside)
+        if rather is not None and rather == len(inside):
+            # The tagger cut there itself: below where the next clause names something.
+            below = n + 1 < len(clauses) and bool(clause.concepts and clauses[n + 1].concepts)
+            out.append(replace(clause, below=below))
+            continue
+        if j is None and rather is not None:
+            k = j = rather
+        if k is None or j is None:
             out.append(clause)
             continue
-        j = k + 1
         while j < len(inside) and inside[j].text in _JA_YORI_TAILS:
             j += 1
         if j >= len(inside):
@@ -683,9 +704,22 @@ def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
         if not first or not rest:
             out.append(clause)
             continue
-        out.append(Clause(clause.start, inside[j - 1].end, first, clause.repairs))
+        out.append(Clause(clause.start, inside[j - 1].end, first, clause.repairs,
+                          below=rather is not None))  # fmt: skip
         out.append(Clause(inside[j].start, clause.end, rest))
     return out
+
+
+def _rather_than(inside: Sequence[Token]) -> int | None:
+    """The index after 「くらいなら」「ぐらいなら」「くらいだったら」 in a Japanese clause
+    (what the writer would sooner do without comes before it), or None."""
+    for k in range(1, len(inside)):
+        if inside[k - 1].text not in ("くらい", "ぐらい") or inside[k - 1].script != "ja":
+            continue
+        for tail in (("なら",), ("だっ", "たら")):
+            if tuple(t.text for t in inside[k : k + len(tail)]) == tail:
+                return k + len(tail)
+    return None
 
 
 def compared_away(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -745,12 +779,14 @@ def _concepts_cut(
     clause: Clause, inside: Sequence[Token], lo: int, hi: int
 ) -> tuple[tuple[int, int], ...]:
     """The parts of `clause`'s concepts that lie in its tokens lo..hi-1, each without a
-    leading determiner ("over | a vlog" → vlog)."""
+    leading determiner ("over | a vlog" → vlog) or a trailing particle."""
     out = []
     for c in clause.concepts:
         words = [t for t in inside[lo:hi] if t.start >= c[0] and t.end <= c[1]]
         while words and words[0].norm in _EN_DETERMINERS:
             words.pop(0)
+        while words and words[-1].pos in ("PART", "AUX", "PUNCT"):  # 「寿司なら|寿司」
+            words.pop()
         if words:
             out.append((words[0].start, words[-1].end))
     return tuple(out)
@@ -795,6 +831,60 @@ def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]
         out.append(Clause(inside[k].start, inside[e - 1].end, second, below=True))
         rest = tuple(c for c in clause.concepts if c[0] >= inside[e].start)
         out.append(Clause(inside[e].start, clause.end, rest))
+    return out
+
+
+_JA_CHOICE_MARKS = word_set("か と や")  # 「焼肉か寿司なら」「油絵と水彩なら」
+_JA_IF = word_set("なら だったら")
+
+
+def _choice_frame(inside: Sequence[Token], named_from: int) -> int | None:
+    """The index of the first token after the options a choice is made from: the comma
+    after "between X and Y" opening a clause that names nothing before it ("between
+    trains and planes, | trains every time", never "cats sleeping between the couch and
+    the bed"), or the token after 「なら」 closing 「AかB」「AとB」 (「焼肉か寿司なら|寿司一択」).
+    `named_from` is where the clause's first concept starts."""
+    norms = [t.norm for t in inside]
+    if "between" in norms:
+        b = norms.index("between")
+        if b > 2 or inside[b].start > named_from or not {"and", "or"} & set(norms[b:]):
+            return None
+        marks = (i for i in range(b, len(inside)) if inside[i].text in _CLAUSE_PUNCT)
+        return next(marks, len(inside))  # the tagger may have cut at the comma itself
+    for n, t in enumerate(inside[:-1]):
+        if t.text in _JA_IF and t.script == "ja" and n >= 3:
+            if any(u.text in _JA_CHOICE_MARKS and u.pos == "PART" for u in inside[1 : n - 1]):
+                return n + 1
+            return None
+    return None
+
+
+def split_choices(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A choice between named options and the one chosen ("if it's between hip hop and
+    k-pop, hip hop", 「油絵と水彩なら油絵かな」) cut after the options, which are marked
+    `options`: the choice is asked for, the options are no request of their own (read
+    with it, the option not chosen took its ask, or was read as less). The one chosen gets
+    its own concept where the tagger ran it into the options or left it unmarked
+    (Japanese)."""
+    out: list[Clause] = []
+    for n, clause in enumerate(clauses):
+        inside = tokens_in(clause, tokens)
+        k = _choice_frame(inside, clause.concepts[0][0]) if clause.concepts else None
+        if k is None or (k == len(inside) and n == len(clauses) - 1):
+            out.append(clause)
+            continue
+        options = _concepts_cut(clause, inside, 0, k)
+        chosen = _concepts_cut(clause, inside, k, len(inside))
+        if not chosen and k < len(inside) and inside[k].script == "ja":
+            items = []
+            for t in inside[k:]:
+                if not (t.pos in _ITEM_POS or t.text == "の"):
+                    break
+                items.append(t)
+            chosen = (span,) if (span := _item_span(items)) else ()
+        out.append(Clause(clause.start, inside[k - 1].end, options, clause.repairs, options=True))
+        if k < len(inside):
+            out.append(Clause(inside[k].start, clause.end, chosen))
     return out
 
 

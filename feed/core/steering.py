@@ -82,6 +82,7 @@ from feed.core.intent import (
     prefers_it,
     puts_in_place,
     sentences,
+    split_choices,
     split_comparisons,
     split_contrasts,
     split_english_comparisons,
@@ -295,6 +296,7 @@ class InstructionReader:
             mark_contrasted_topics,
             split_contrasts,
             split_english_comparisons,
+            split_choices,
             split_reported_tastes,
             split_joined_items,
             apply_repairs,
@@ -317,7 +319,9 @@ class InstructionReader:
         # beside which an aside, a situation or an acceptance asks nothing. What a
         # comparison sets below ("over a vlog") asks nothing, whatever its words.
         asks = [
-            bool(_phrases(text, tokens, c)) and clause_cues(c, tokens).any() and not c.below
+            bool(_phrases(text, tokens, c))
+            and clause_cues(c, tokens).any()
+            and not (c.below or c.options)
             for c in clauses
         ]
         # Per clause: the phrases it names and its two readings (equal unless it asked).
@@ -348,15 +352,13 @@ class InstructionReader:
             # A swap's halves are read from its structure, as neither holds a word that says
             # more or less: what is put in place ("trade the celebrity interviews | for some
             # street interviews") is more, what the next clause replaces (「メイク動画を|盆栽に
-            # 入れ替えて」) is less; so is a comparison's first half (below).
+            # 入れ替えて」) is less; what is preferred or chosen (`_preferred`) is more.
             swapped: OpKind | None = None
             if phrases and i and puts_in_place(clause, clauses[i - 1], tokens):
                 swapped = "boost"
             elif phrases and clause.replaced:
                 swapped = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
-            elif phrases and op == "none" and i + 1 < len(clauses) and clauses[i + 1].below:
-                # What an English comparison sets above the other ("i'd choose a
-                # documentary | over a vlog any day") is more, though no word says so.
+            elif phrases and not cues.any() and _preferred(clauses, i):
                 swapped = "boost"
             if swapped is not None:
                 weight = _intensity(words) if swapped != "exclude" else 1.0
@@ -401,7 +403,9 @@ class InstructionReader:
                 if asked_later or (accepting and asked_elsewhere):
                     read.append((phrases, (), ()))
                     continue
-            if phrases and (clause.below or (not cues.any() and compared_away(clause, tokens))):
+            if phrases and (
+                clause.below or clause.options or (not cues.any() and compared_away(clause, tokens))
+            ):
                 # 「イルカよりシャチが見たい」, "cats are better than | dogs": what the writer
                 # prefers is asked for; the item set below it is no request of its own (it
                 # was read as less, the pair templates' reading, which nobody asked for),
@@ -588,6 +592,13 @@ def _tells_an_event(clause: Clause, tokens: Sequence[Token]) -> bool:
     if any(t.script == "ja" for t in words):
         return any(t.pos == "VERB" for t in words)
     return True
+
+
+def _preferred(clauses: Sequence[Clause], i: int) -> bool:
+    """Whether clause `i` names what an English comparison sets above the next clause
+    ("i'd choose a documentary | over a vlog any day") or what is chosen from the options
+    the clause before names ("between trains and planes, | trains every time")."""
+    return (i + 1 < len(clauses) and clauses[i + 1].below) or (i > 0 and clauses[i - 1].options)
 
 
 def _once(ops: list[ParsedOp]) -> list[ParsedOp]:

@@ -35,6 +35,7 @@ from feed.core.intent import (
     prefers_it,
     puts_in_place,
     sentences,
+    split_choices,
     split_comparisons,
     split_contrasts,
     split_english_comparisons,
@@ -61,6 +62,7 @@ from feed.core.steering import (
 from feed.storage.catalog import embedding_text
 
 NEGATIVE = {"suppress", "exclude"}
+POSITIVE = {"boost", "only"}
 
 
 def ops(reader, text: str) -> list[tuple[str, str]]:
@@ -130,6 +132,19 @@ def test_negative_intent_is_never_a_boost(reader, text, concept):
 def test_what_a_thing_does_to_the_person_reads_as_less(reader, text, concept):
     """Causal negatives name no cue word ("no", "less") yet ask for less; never a boost."""
     assert ops(reader, text) in ([("exclude", concept)], [("suppress", concept)])
+
+
+@pytest.mark.parametrize(
+    "text", ["omit horror", "eliminate horror", "erase horror", "unsubscribe from horror"]
+)
+def test_a_verb_of_removal_the_corpus_lacks_never_asks_for_more(reader, text):
+    """Verbs the training corpus never says are cue words: the reader asks or refuses,
+    never reads "omit horror" as one thing to show more of."""
+    try:
+        found = ops(reader, text)
+    except AmbiguousInstruction:
+        found = []  # asked which is meant: nothing applied
+    assert not {op for op, _ in found} & POSITIVE
 
 
 @pytest.mark.parametrize("text", ["温泉はいいね", "猫っていいよね"])
@@ -1080,6 +1095,72 @@ def test_an_english_comparison_is_cut_between_its_two_things(text, tagged, halve
     found = split_english_comparisons([Clause(0, len(text), spans)], tokens)
     read = [(text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.below) for c in found]
     assert read == halves
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("between trains and planes, trains every time", [("boost", "trains")]),
+        (
+            "if it's between hip hop and k-pop, hip hop, and please fewer k-pop fancams",
+            [("boost", "hip hop"), ("suppress", "k-pop fancams")],
+        ),
+        ("油絵と水彩なら油絵かな", [("boost", "油絵")]),
+    ],
+)
+def test_a_choice_asks_for_the_one_chosen_and_not_the_options(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
+def _nth(text: str, word: str, n: int = 0) -> tuple[int, int]:
+    """The span of the n-th `word` in `text`."""
+    start = -1
+    for _ in range(n + 1):
+        start = text.index(word, start + 1)
+    return start, start + len(word)
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "parts"),
+    [
+        ("between trains and planes, trains every time", [("planes", 0), ("trains", 1)],
+         [("between trains and planes", ["planes"], True),
+          (", trains every time", ["trains"], False)]),
+        ("焼肉か寿司なら寿司一択", [("焼肉", 0), ("寿司なら寿司", 0)],
+         [("焼肉か寿司なら", ["焼肉", "寿司"], True), ("寿司一択", ["寿司"], False)]),
+        ("油絵と水彩なら油絵かな", [("油絵", 0), ("水彩", 0)],
+         [("油絵と水彩なら", ["油絵", "水彩"], True), ("油絵かな", ["油絵"], False)]),
+        # No choice: a condition on one thing, "between" of place.
+        ("雨なら猫の動画", [("雨", 0), ("猫", 0)], [("雨なら猫の動画", ["雨", "猫"], False)]),
+        ("cats sleeping between the couch and the bed, and dogs",
+         [("cats sleeping between the couch and the bed", 0), ("dogs", 0)],
+         [("cats sleeping between the couch and the bed, and dogs",
+           ["cats sleeping between the couch and the bed", "dogs"], False)]),
+    ],
+)  # fmt: skip
+def test_a_choice_is_cut_after_its_options(text, tagged, parts):
+    tokens = load_tokenizer().tokenize(text)
+    spans = tuple(_nth(text, word, n) for word, n in tagged)
+    found = split_choices([Clause(0, len(text), spans)], tokens)
+    read = [(text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.options) for c in found]
+    assert read == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # より after a latin word, which Sudachi alone reads as the adverb.
+        ("ramen より soba が見たい", [("boost", "soba")]),
+        (
+            "ホラー見るくらいならミステリーの方がいい、ホラーは減らして",
+            [("boost", "ミステリー"), ("suppress", "ホラー")],
+        ),
+        ("サメ映画を観るくらいだったら本物のサメが見たい", [("boost", "本物のサメ")]),
+        ("ボクシングを見るくらいなら寝る", [("exclude", "ボクシング")]),  # names nothing after
+    ],
+)
+def test_a_japanese_comparison_asks_for_what_it_prefers(reader, text, expected):
+    assert ops(reader, text) == expected
 
 
 def test_the_tagger_s_own_cut_before_than_sets_the_second_thing_below():

@@ -1518,12 +1518,45 @@ def split_replacements(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
     return out
 
 
+_JA_PLACE = word_set("代わり 替わり 換わり 変わり かわり")  # 「AのかわりにB」
+
+
+def split_in_place_of(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A Japanese request for one thing in another's place with 「の代わりに」 (「怪獣映画
+    の代わりに恐竜の化石発掘が見たい」) cut after 「に」, the first thing marked `replaced`
+    (read as less) with a concept of its own where the tagger left it unmarked."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        k = next(
+            (i for i in range(2, len(inside) - 2)
+             if {inside[i].norm, inside[i].text} & _JA_PLACE and inside[i - 1].text == "の"
+             and inside[i + 1].text == "に"),
+            None,
+        )  # fmt: skip
+        first = _first_item(clause, inside, k - 1) if k is not None else ()
+        if k is None or not first:
+            out.append(clause)
+            continue
+        rest = tuple(c for c in clause.concepts if c[0] >= inside[k + 2].start)
+        out.append(Clause(clause.start, inside[k + 1].end, first, clause.repairs, True))
+        out.append(Clause(inside[k + 2].start, clause.end, rest))
+    return out
+
+
 # English verbs that put one thing in another's place: "swap the pranks | for pottery".
 _EN_REPLACING = word_set(
     "replace replaced replacing swap swapped swapping switch switched trade traded exchange "
     "exchanged substitute substituted sub subbed"
 )
 _EN_PUT_IN = word_set("for with by")
+
+
+def opens_instead_of(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether an English clause opens on "instead of": it names what another thing is
+    to take the place of ("give me capybaras | instead of the 400th golden retriever")."""
+    inside = tokens_in(clause, tokens)
+    return [t.norm for t in inside[:2]] == ["instead", "of"]
 
 
 def puts_in_place(clause: Clause, before: Clause, tokens: Sequence[Token]) -> bool:

@@ -77,6 +77,7 @@ from feed.core.intent import (
     mark_contrasted_topics,
     normalise,
     only_names,
+    opens_instead_of,
     outside_concepts,
     praises,
     prefers_it,
@@ -86,6 +87,7 @@ from feed.core.intent import (
     split_comparisons,
     split_contrasts,
     split_english_comparisons,
+    split_in_place_of,
     split_joined_items,
     split_listed_items,
     split_paired_nouns,
@@ -303,6 +305,7 @@ class InstructionReader:
             join_relative_clauses,
             finish_descriptions,
             split_replacements,
+            split_in_place_of,
             split_comparisons,
         ):
             clauses = step(clauses, tokens)
@@ -358,7 +361,7 @@ class InstructionReader:
                 swapped = "boost"
             elif phrases and clause.replaced:
                 swapped = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
-            elif phrases and not cues.any() and _preferred(clauses, i):
+            elif phrases and not cues.any() and _preferred(clauses, i, tokens):
                 swapped = "boost"
             if swapped is not None:
                 weight = _intensity(words) if swapped != "exclude" else 1.0
@@ -449,6 +452,11 @@ class InstructionReader:
             if op == "reset":
                 parsed = (ParsedOp("reset", "", 1.0, words),)
                 read.append(([], parsed, parsed))
+                continue
+            if not phrases and opens_instead_of(clause, tokens):
+                # "give me capybaras | instead of the 400th golden retriever", the second
+                # thing untagged: never the first thing, which it is to replace.
+                read.append(([], (), ()))
                 continue
             if not phrases:
                 # "eels are cool, show me more", "i don't hate X, just fewer please": a
@@ -594,11 +602,16 @@ def _tells_an_event(clause: Clause, tokens: Sequence[Token]) -> bool:
     return True
 
 
-def _preferred(clauses: Sequence[Clause], i: int) -> bool:
+def _preferred(clauses: Sequence[Clause], i: int, tokens: Sequence[Token]) -> bool:
     """Whether clause `i` names what an English comparison sets above the next clause
-    ("i'd choose a documentary | over a vlog any day") or what is chosen from the options
-    the clause before names ("between trains and planes, | trains every time")."""
-    return (i + 1 < len(clauses) and clauses[i + 1].below) or (i > 0 and clauses[i - 1].options)
+    ("i'd choose a documentary | over a vlog any day"), what the next clause says it is to
+    take the place of ("anything vintage | instead of the ai slop remixes"), or what is
+    chosen from the options the clause before names ("between trains and planes, |
+    trains every time")."""
+    after = clauses[i + 1] if i + 1 < len(clauses) else None
+    if after is not None and (after.below or opens_instead_of(after, tokens)):
+        return True
+    return i > 0 and clauses[i - 1].options
 
 
 def _once(ops: list[ParsedOp]) -> list[ParsedOp]:

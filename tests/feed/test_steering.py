@@ -1163,6 +1163,32 @@ def test_a_japanese_comparison_asks_for_what_it_prefers(reader, text, expected):
     assert ops(reader, text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "怪獣映画の代わりに恐竜の化石発掘が見たい",
+            [("suppress", "怪獣映画"), ("boost", "恐竜の化石発掘")],
+        ),
+        (
+            "anything vintage instead of the ai slop remixes pls",
+            [("boost", "vintage"), ("suppress", "ai slop remixes")],
+        ),
+    ],
+)
+def test_one_thing_in_place_of_another_asks_more_of_it_and_less_of_the_other(
+    reader, text, expected
+):
+    assert ops(reader, text) == expected
+
+
+def test_what_instead_of_names_is_never_the_thing_asked_for(reader):
+    """The thing after "instead of" untagged: the clause never points back to the first."""
+    found = ops(reader, "give me capybaras instead of the 400th golden retriever")
+    assert ("boost", "capybaras") in found
+    assert not [op for op, phrase in found if phrase == "capybaras" and op in NEGATIVE]
+
+
 def test_the_tagger_s_own_cut_before_than_sets_the_second_thing_below():
     text = "rather cats than dogs"
     tokens = load_tokenizer().tokenize(text)

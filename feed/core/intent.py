@@ -1036,7 +1036,9 @@ _EN_NEGATORS = _EN_NEGATED | word_set("not no never nothing none without n't don
 _JA_NEGATORS = word_set("ない 無い ず ぬ ん ませ へん ひん")
 # What may stand between an English negator and the cue it negates ("don't really want",
 # "can't get enough"); "wouldn't mind more" keeps its "more".
-_EN_NEGATION_GAP = word_set("really even so too ever actually get want wanna need to any")
+_EN_NEGATION_GAP = word_set(
+    "really even so too ever actually get want wanna need to any the that a all as half"
+)
 # Words that make a clause with a negative cue an ask for "only" ("nothing but X",
 # 「X以外いらない」), not for less.
 _ONLY_MARKERS = EN_ONLY_CUES | JA_ONLY_CUES | word_set("but 以外")
@@ -1067,11 +1069,16 @@ class ClauseCues:
         return self.negative or self.positive or self.only
 
 
+# "Bad" says less of what it judges, so "cooking isn't bad" negates a refusal; it is no
+# cue word of the op networks' features ("bad bunny", "bad lip reading" are things).
+_EN_JUDGED_BAD = word_set("bad")
+
+
 def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     """The cues of one clause, with negation read over the cue it scopes."""
     words = outside_concepts(clause, tokens)
     after = [t for t in tokens if t.start >= clause.end][:1]  # the "?" that ends it
-    cues = [_cue(t) for t in words]
+    cues = [_cue(t) or ("neg" if t.norm in _EN_JUDGED_BAD else "") for t in words]
     roles = [_negator_role(words, i, after) for i in range(len(words))]
     negator = [role == "negates" for role in roles]
     flipped = [False] * len(words)
@@ -1117,6 +1124,9 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     return ClauseCues(negative, positive, only, negated_ask, negated_refusal)
 
 
+_JA_FORMAL_NOUNS = word_set("訳 わけ")
+
+
 def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
     """Positions of the negators that may scope over the cue at `i`, nearest first."""
     out = []
@@ -1126,9 +1136,12 @@ def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
             if words[j].script != "en" or words[j].norm not in _EN_NEGATION_GAP:
                 break
         return out
-    for j in range(i + 1, min(i + 4, len(words))):
+    for j in range(i + 1, min(i + 5, len(words))):
         out.append(j)
-        if words[j].script != "ja" or words[j].pos not in ("AUX", "PART", "ADJ"):
+        if words[j].script != "ja":
+            break
+        # 「苦手ってわけじゃない」: the negator reaches over わけ, a noun only in form.
+        if words[j].pos not in ("AUX", "PART", "ADJ") and words[j].norm not in _JA_FORMAL_NOUNS:
             break
     return out
 

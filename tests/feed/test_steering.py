@@ -147,6 +147,26 @@ def test_a_verb_of_removal_the_corpus_lacks_never_asks_for_more(reader, text):
     assert not {op for op, _ in found} & POSITIVE
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "horror isn't the worst",
+        "cooking isn't bad",
+        "ホラーが苦手ってわけじゃない",
+        "cooking is bad",
+    ],
+)
+def test_a_judgement_negated_or_left_to_the_networks_is_never_inverted(reader, text):
+    """A dislike negated over an article or 「わけ」 leans to more; a bare "bad" to less:
+    where the networks read it the other way, the reader asks."""
+    try:
+        found = ops(reader, text)
+    except AmbiguousInstruction:
+        return  # asked which is meant: nothing applied
+    wanted = NEGATIVE if text == "cooking is bad" else POSITIVE
+    assert found and {op for op, _ in found} <= wanted
+
+
 @pytest.mark.parametrize("text", ["温泉はいいね", "猫っていいよね"])
 def test_agreeing_that_a_thing_is_nice_never_refuses_it(reader, text):
     """「いいね」 agrees that something is nice; 「いいや」 declines it."""

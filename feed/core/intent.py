@@ -1096,12 +1096,16 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         ):
             consumed[i] = consumed[i + 1] = doubled = True
             negator[i] = negator[i + 1] = False
-    for i in range(len(words)):
-        if cues[i] not in ("pos", "neg") or negator[i]:
+    # Later cues first: in "don't want fewer cats" the negator scopes over "want fewer",
+    # so it turns "fewer" and leaves "want" (a word it reached over) as no cue at all.
+    for i in reversed(range(len(words))):
+        if cues[i] not in ("pos", "neg") or negator[i] or consumed[i]:
             continue
         for j in _negation_reach(words, i):
             if negator[j]:
                 flipped[i] = consumed[j] = True
+                for k in range(min(i, j) + 1, max(i, j)):
+                    consumed[k] = True
                 break
     negative = positive = False
     for i, t in enumerate(words):

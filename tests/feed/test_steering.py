@@ -154,11 +154,14 @@ def test_a_verb_of_removal_the_corpus_lacks_never_asks_for_more(reader, text):
         "cooking isn't bad",
         "ホラーが苦手ってわけじゃない",
         "cooking is bad",
+        "I don't want fewer cats",  # the negator turns "fewer", not "want"
+        "I don't want less horror",
     ],
 )
 def test_a_judgement_negated_or_left_to_the_networks_is_never_inverted(reader, text):
-    """A dislike negated over an article or 「わけ」 leans to more; a bare "bad" to less:
-    where the networks read it the other way, the reader asks."""
+    """A dislike negated over an article or 「わけ」, and "less" after a negated "want",
+    lean to more; a bare "bad" to less: where the networks read it the other way, the
+    reader asks."""
     try:
         found = ops(reader, text)
     except AmbiguousInstruction:

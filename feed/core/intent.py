@@ -743,6 +743,7 @@ _EN_PREFERRING = word_set(
     "prefer prefers preferred preferring rather sooner take taking pick picking choose choosing"
 )
 _EN_PREFER = word_set("prefer prefers preferred preferring")
+_EN_BEATS = frozenset((">", ">>", "beats", "trumps"))  # "origami beats painting", 「寿司＞焼肉」
 _EN_ANY_TIME = (("any", "day"), ("every", "time"), ("all", "day"), ("anytime",), ("always",))
 _EN_DETERMINERS = word_set("a an the this that these those some any another more")
 
@@ -753,7 +754,8 @@ def _english_comparison(inside: Sequence[Token]) -> int | None:
     more fun to watch than F1", "I'd rather see 紅葉 than 桜"); "over" in a clause that
     prefers ("I'll take rain over sunshine", "watercolor over photoreal any day", never
     "a sunset over the sea"); "to" after "prefer" ("prefer wild animals to pets"), never
-    right after the verb ("prefer to watch", "cats taking over the house")."""
+    right after the verb ("prefer to watch", "cats taking over the house"); "beats" and
+    ">" ("origami beats painting for me", 「寿司＞焼肉」)."""
     norms = [t.norm for t in inside]
     for k, t in enumerate(inside[:-1]):
         if not k or t.script != "en":
@@ -768,6 +770,8 @@ def _english_comparison(inside: Sequence[Token]) -> int | None:
                 after[i : i + len(w)] == list(w) for w in _EN_ANY_TIME for i in range(len(after))
             )
             found = bool(before & _EN_PREFERRING) or any_time
+        elif t.norm in _EN_BEATS:
+            found = True
         else:
             found = t.norm == "to" and bool(before & _EN_PREFER)
         if found:
@@ -790,6 +794,17 @@ def _concepts_cut(
         if words:
             out.append((words[0].start, words[-1].end))
     return tuple(out)
+
+
+def _japanese_item(words: Sequence[Token]) -> tuple[tuple[int, int], ...]:
+    """The Japanese noun phrase `words` open on (「油絵かな」 → 油絵), as a concept the tagger
+    left unmarked, or () (see `_item_span`)."""
+    items = []
+    for t in words:
+        if t.script != "ja" or not (t.pos in _ITEM_POS or t.text == "の"):
+            break
+        items.append(t)
+    return (span,) if (span := _item_span(items)) else ()
 
 
 def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
@@ -820,7 +835,7 @@ def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]
             len(inside),
         )
         first = _concepts_cut(clause, inside, 0, k)
-        second = _concepts_cut(clause, inside, k + 1, e)
+        second = _concepts_cut(clause, inside, k + 1, e) or _japanese_item(inside[k + 1 : e])
         if not first or not second:
             out.append(clause)
             continue
@@ -874,14 +889,7 @@ def split_choices(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Cl
             out.append(clause)
             continue
         options = _concepts_cut(clause, inside, 0, k)
-        chosen = _concepts_cut(clause, inside, k, len(inside))
-        if not chosen and k < len(inside) and inside[k].script == "ja":
-            items = []
-            for t in inside[k:]:
-                if not (t.pos in _ITEM_POS or t.text == "の"):
-                    break
-                items.append(t)
-            chosen = (span,) if (span := _item_span(items)) else ()
+        chosen = _concepts_cut(clause, inside, k, len(inside)) or _japanese_item(inside[k:])
         out.append(Clause(clause.start, inside[k - 1].end, options, clause.repairs, options=True))
         if k < len(inside):
             out.append(Clause(inside[k].start, clause.end, chosen))

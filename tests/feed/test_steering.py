@@ -1078,6 +1078,8 @@ def test_a_comparison_in_one_clause_is_cut_after_yori(text, tagged, halves):
         ("cats are better than dogs, fight me", [("boost", "cats")]),
         ("rally racing is way more fun to watch than F1", [("boost", "rally racing")]),
         ("i'd choose a documentary over a vlog any day of the week", [("boost", "documentary")]),
+        ("origami beats painting for me", [("boost", "origami")]),
+        ("寿司＞焼肉", [("boost", "寿司")]),
         (
             "I prefer wild animals to dressed-up pets, less dressed-up pets pls",
             [("boost", "wild animals"), ("suppress", "dressed-up pets")],

@@ -851,6 +851,7 @@ def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]
 
 _JA_CHOICE_MARKS = word_set("か と や")  # 「焼肉か寿司なら」「油絵と水彩なら」
 _JA_IF = word_set("なら だったら")
+_EN_CHOOSING = word_set("pick choose chose picked")
 
 
 def _choice_frame(inside: Sequence[Token], named_from: int) -> int | None:
@@ -858,8 +859,17 @@ def _choice_frame(inside: Sequence[Token], named_from: int) -> int | None:
     after "between X and Y" opening a clause that names nothing before it ("between
     trains and planes, | trains every time", never "cats sleeping between the couch and
     the bed"), or the token after 「なら」 closing 「AかB」「AとB」 (「焼肉か寿司なら|寿司一択」).
-    `named_from` is where the clause's first concept starts."""
+    Or the comma after "if I had to pick" when the clause names nothing before it ("if I
+    had to pick, | hamsters"). `named_from` is where the clause's first concept starts."""
     norms = [t.norm for t in inside]
+    comma = next((i for i, t in enumerate(inside) if t.text in _CLAUSE_PUNCT), None)
+    if (
+        norms[:1] == ["if"]
+        and comma is not None
+        and _EN_CHOOSING & set(norms[:comma])
+        and inside[comma].end <= named_from
+    ):
+        return comma
     if "between" in norms:
         b = norms.index("between")
         if b > 2 or inside[b].start > named_from or not {"and", "or"} & set(norms[b:]):

@@ -406,8 +406,8 @@ class InstructionReader:
                 if asked_later or (accepting and asked_elsewhere):
                     read.append((phrases, (), ()))
                     continue
-            if phrases and (
-                clause.below or clause.options or (not cues.any() and compared_away(clause, tokens))
+            if clause.options or (
+                phrases and (clause.below or (not cues.any() and compared_away(clause, tokens)))
             ):
                 # 「イルカよりシャチが見たい」, "cats are better than | dogs": what the writer
                 # prefers is asked for; the item set below it is no request of its own (it

@@ -1131,6 +1131,10 @@ def test_an_english_comparison_is_cut_between_its_two_things(text, tagged, halve
             [("boost", "hip hop"), ("suppress", "k-pop fancams")],
         ),
         ("油絵と水彩なら油絵かな", [("boost", "油絵")]),
+        (
+            "if I had to pick, hamsters. less guinea pigs though",
+            [("boost", "hamsters"), ("suppress", "guinea pigs")],
+        ),
     ],
 )
 def test_a_choice_asks_for_the_one_chosen_and_not_the_options(reader, text, expected):

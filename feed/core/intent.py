@@ -1556,10 +1556,32 @@ def split_replacements(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
 _JA_PLACE = word_set("代わり 替わり 換わり 変わり かわり")  # 「AのかわりにB」
 
 
+def _declined_before(inside: Sequence[Token]) -> tuple[int, int] | None:
+    """Where a Japanese clause declines one thing to ask for another (「お化け屋敷はいい
+    から水族館にして」「ホラーはもういいから、…」「猫はいいので犬を」): the index of the
+    は and of the first token after から (or ので)."""
+    for i, t in enumerate(inside):
+        if t.pos != "ADJ" or t.lemma not in _JA_FINE or t.script != "ja":
+            continue
+        j = i - 1
+        if j > 0 and inside[j].text == "もう":
+            j -= 1
+        if j < 1 or inside[j].text != "は" or inside[j].pos != "PART":
+            return None
+        after = [u.text for u in inside[i + 1 : i + 3]]
+        if after[:1] == ["から"]:
+            return j, i + 2
+        if after == ["の", "で"]:
+            return j, i + 3
+        return None
+    return None
+
+
 def split_in_place_of(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """A Japanese request for one thing in another's place with 「の代わりに」 (「怪獣映画
-    の代わりに恐竜の化石発掘が見たい」) cut after 「に」, the first thing marked `replaced`
-    (read as less) with a concept of its own where the tagger left it unmarked."""
+    の代わりに恐竜の化石発掘が見たい」) cut after 「に」, or after 「はいいから」 (「お化け屋敷
+    はいいから水族館にして」), the first thing marked `replaced` (read as less) with a
+    concept of its own where the tagger left it unmarked."""
     out: list[Clause] = []
     for clause in clauses:
         inside = tokens_in(clause, tokens)
@@ -1570,12 +1592,25 @@ def split_in_place_of(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
             None,
         )  # fmt: skip
         first = _first_item(clause, inside, k - 1) if k is not None else ()
-        if k is None or not first:
+        if k is not None and first:
+            rest = tuple(c for c in clause.concepts if c[0] >= inside[k + 2].start)
+            out.append(Clause(clause.start, inside[k + 1].end, first, clause.repairs, True))
+            out.append(Clause(inside[k + 2].start, clause.end, rest))
+            continue
+        declined = _declined_before(inside)
+        if declined is None:
             out.append(clause)
             continue
-        rest = tuple(c for c in clause.concepts if c[0] >= inside[k + 2].start)
-        out.append(Clause(clause.start, inside[k + 1].end, first, clause.repairs, True))
-        out.append(Clause(inside[k + 2].start, clause.end, rest))
+        wa, cut = declined
+        first = _first_item(clause, inside, wa)
+        words = [t for t in inside[cut:] if t.pos != "PUNCT"]
+        rest = tuple(c for c in clause.concepts if c[0] >= inside[cut - 1].end)
+        rest = rest or _japanese_item(words)
+        if cut >= len(inside) or not first or not rest:
+            out.append(clause)
+            continue
+        out.append(Clause(clause.start, inside[cut - 1].end, first, clause.repairs, True))
+        out.append(Clause(inside[cut].start, clause.end, rest))
     return out
 
 

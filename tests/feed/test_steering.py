@@ -1199,6 +1199,8 @@ def test_a_japanese_comparison_asks_for_what_it_prefers(reader, text, expected):
             "怪獣映画の代わりに恐竜の化石発掘が見たい",
             [("suppress", "怪獣映画"), ("boost", "恐竜の化石発掘")],
         ),
+        ("お化け屋敷はいいから水族館にして", [("suppress", "お化け屋敷"), ("boost", "水族館")]),
+        ("ホラーはもういいから、コメディを見せて", [("suppress", "ホラー"), ("boost", "コメディ")]),
         (
             "anything vintage instead of the ai slop remixes pls",
             [("boost", "vintage"), ("suppress", "ai slop remixes")],

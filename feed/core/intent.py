@@ -692,15 +692,7 @@ def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
             continue
         first = _first_item(clause, inside, k)
         rest = tuple(c for c in clause.concepts if c[0] >= inside[j].start)
-        if not rest:
-            items = []
-            for t in inside[j:]:
-                if not (t.pos in _ITEM_POS or t.text == "の"):
-                    break
-                items.append(t)
-            while items and (items[-1].norm in _JA_SIDE or items[-1].text == "の"):
-                items.pop()
-            rest = (span,) if (span := _item_span(items)) else ()
+        rest = rest or _noun_run(inside[j:], latin=True)  # 「ramen より soba 派です」
         if not first or not rest:
             out.append(clause)
             continue
@@ -796,14 +788,17 @@ def _concepts_cut(
     return tuple(out)
 
 
-def _japanese_item(words: Sequence[Token]) -> tuple[tuple[int, int], ...]:
-    """The Japanese noun phrase `words` open on (「油絵かな」 → 油絵), as a concept the tagger
-    left unmarked, or () (see `_item_span`)."""
+def _noun_run(words: Sequence[Token], *, latin: bool = False) -> tuple[tuple[int, int], ...]:
+    """The Japanese noun phrase `words` open on (「油絵かな」 → 油絵, 「アニメ風の方が」 →
+    アニメ風), latin words among its nouns where `latin`, as a concept the tagger left
+    unmarked, or () (see `_item_span`)."""
     items = []
     for t in words:
-        if t.script != "ja" or not (t.pos in _ITEM_POS or t.text == "の"):
+        if not (t.pos in _ITEM_POS or t.text == "の") or (t.script != "ja" and not latin):
             break
         items.append(t)
+    while items and (items[-1].norm in _JA_SIDE or items[-1].text == "の"):
+        items.pop()
     return (span,) if (span := _item_span(items)) else ()
 
 
@@ -835,7 +830,7 @@ def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]
             len(inside),
         )
         first = _concepts_cut(clause, inside, 0, k)
-        second = _concepts_cut(clause, inside, k + 1, e) or _japanese_item(inside[k + 1 : e])
+        second = _concepts_cut(clause, inside, k + 1, e) or _noun_run(inside[k + 1 : e])
         if not first or not second:
             out.append(clause)
             continue
@@ -899,7 +894,7 @@ def split_choices(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Cl
             out.append(clause)
             continue
         options = _concepts_cut(clause, inside, 0, k)
-        chosen = _concepts_cut(clause, inside, k, len(inside)) or _japanese_item(inside[k:])
+        chosen = _concepts_cut(clause, inside, k, len(inside)) or _noun_run(inside[k:])
         out.append(Clause(clause.start, inside[k - 1].end, options, clause.repairs, options=True))
         if k < len(inside):
             out.append(Clause(inside[k].start, clause.end, chosen))
@@ -1605,7 +1600,7 @@ def split_in_place_of(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
         first = _first_item(clause, inside, wa)
         words = [t for t in inside[cut:] if t.pos != "PUNCT"]
         rest = tuple(c for c in clause.concepts if c[0] >= inside[cut - 1].end)
-        rest = rest or _japanese_item(words)
+        rest = rest or _noun_run(words)
         if cut >= len(inside) or not first or not rest:
             out.append(clause)
             continue

@@ -78,7 +78,7 @@ EN_NEGATIVE_CUES = word_set(
     "can't stop quit tired sick enough hate hates done over less fewer skip ban block hide "
     "avoid remove drop nope nah zero pass bored boring annoying ugh meh sick kill cut lose "
     "ditch tone dial reduce lower minus fed rid but exclude instead replace swap trade noo "
-    "omit omits omitted eliminate erase unsubscribe shelve"
+    "omit omits omitted eliminate erase unsubscribe"
 )
 EN_POSITIVE_CUES = word_set(
     "more want wanna love like show give into need bring add boost extra gimme plus please "
@@ -365,14 +365,14 @@ _EN_CUE_WORDS = frozenset(
 _EN_ALL_CUES = _EN_CUE_WORDS | EN_NEGATIVE_AFFECT | EN_POSITIVE_AFFECT
 # Words in their own right one slip from a cue word ("snow" is not "show"): never cues.
 _EN_NEAR_CUE_WORDS = word_set(
-    "aero anna ardent aren atop aunt avid bates being bing bloc boeing bone boot boots bore ease "
-    "bred brig carving cave cone crop dail dick dome dong drip drone dual dutch ever excerpt "
-    "fired fitch five font forge gain gate gates gone grade hack hare haste hats hayes hire "
-    "hive hope indo info intro jeep jill keel lass lear lease lime live lobe lock logs loose "
-    "loser loss lost lover lowe luke mill moat mode moore mora morse must nate nine norma "
-    "noting omar onto pads paws pike pleas plots pose pots power rave rent rest ring saint "
-    "sant shoe slip snow sock star starr stat suck tied tire tires tome tones trace trader "
-    "tried unto void wang wong yates"
+    "aero anna ardent aren atop aunt avid bates being bing bloc boeing bone boot boots bore "
+    "bred brig carving cave cone crop dail dick dome dong drip drone dual dutch ease eras "
+    "eraser ever excerpt fired fitch five font forge gain gate gates gone grade hack hare "
+    "haste hats hayes hire hive hope indo info intro jeep jill keel lass lear lease lime "
+    "live lobe lock logs loose loser loss lost lover lowe luke mill moat mode moore mora "
+    "morse must nate nine norma noting omar onto pads paws pike pleas plots pose pots power "
+    "rave rent rest ring saint sant shoe slip snow sock star starr stat suck tied tire "
+    "tires tome tones trace trader tried unto void wang wong yates"
 )
 _KEYS = {
     ch: (row, col + (0.0, 0.25, 0.75)[row])

@@ -467,7 +467,8 @@ def test_polarity_guard():
     ("typed", "cue"),
     [("stpo", "stop"), ("mroe", "more"), ("tierd", "tired"), ("onyl", "only"),
      ("lesss", "less"), ("moooore", "more"), ("likes", "like"), ("snow", "snow"),
-     ("feed", "feed"), ("gore", "gore"), ("cats", "cats")],
+     ("feed", "feed"), ("gore", "gore"), ("cats", "cats"), ("omitt", "omit"),
+     ("shelves", "shelves"), ("eraser", "eraser"), ("ease", "ease")],
 )  # fmt: skip
 def test_typed_cue_words(typed, cue):
     assert _cue_word(typed) == cue

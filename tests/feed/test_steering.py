@@ -170,6 +170,13 @@ def test_a_judgement_negated_or_left_to_the_networks_is_never_inverted(reader, t
     assert found and {op for op, _ in found} <= wanted
 
 
+def test_a_clause_with_a_cue_word_and_no_concept_finds_the_span_the_tagger_nearly_marked(
+    reader,
+):
+    """The tagger left "dubstep" unmarked; the clause's "no" says it asks something."""
+    assert ops(reader, "yes to lofi, no to dubstep") == [("boost", "lofi"), ("exclude", "dubstep")]
+
+
 @pytest.mark.parametrize("text", ["温泉はいいね", "猫っていいよね"])
 def test_agreeing_that_a_thing_is_nice_never_refuses_it(reader, text):
     """「いいね」 agrees that something is nice; 「いいや」 declines it."""

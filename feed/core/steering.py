@@ -333,12 +333,7 @@ class InstructionReader:
             by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
             op = max(by_op, key=lambda k: by_op[k])
             phrases = _phrases(text, tokens, clause)
-            cued = (  # "yes to lofi, no to dubstep": a cue word in English, no concept
-                op == "none"
-                and all(t.script == "en" for t in tokens_in(clause, tokens))
-                and clause_cues(clause, tokens).any()
-            )
-            if not phrases and (op not in ("none", "reset") or cued) and not clause.repairs:
+            if not phrases and op not in ("none", "reset") and not clause.repairs:
                 # An ask that names nothing ("can my feed have like. more moray eels?",
                 # "and fewer kayaks too" tagged without a concept): the span the tagger
                 # nearly marked, when it nearly did, read afresh. Only a clause with no

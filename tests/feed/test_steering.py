@@ -183,14 +183,6 @@ def test_a_judgement_negated_or_left_to_the_networks_is_never_inverted(reader, t
     assert found and {op for op, _ in found} <= wanted
 
 
-def test_a_clause_with_a_cue_word_and_no_concept_never_turns_its_item(reader):
-    """ "no to dubstep" with "dubstep" untagged looks for the span the tagger nearly marked:
-    dubstep is refused or left alone, never asked for."""
-    readings = every_reading(reader, "yes to lofi, no to dubstep")
-    assert asks_for(readings, {"boost"}, "lofi")
-    assert not asks_for(readings, POSITIVE, "dubstep")
-
-
 @pytest.mark.parametrize("text", ["温泉はいいね", "猫っていいよね"])
 def test_agreeing_that_a_thing_is_nice_never_refuses_it(reader, text):
     """「いいね」 agrees that something is nice; 「いいや」 declines it."""

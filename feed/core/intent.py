@@ -36,7 +36,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mmh3
 import numpy as np
@@ -165,11 +165,12 @@ class Clause:
     repairs: bool = False
     # What the clause after it puts something in place of (「メイク動画を|盆栽に入れ替えて」).
     replaced: bool = False
-    # What a comparison sets below the thing asked for ("cats over | dogs", 「ホラー見る
-    # くらいなら|ミステリーの方がいい」).
-    below: bool = False
-    # The options a choice is made from ("between trains and planes, | trains").
-    options: bool = False
+    # Named only beside the thing asked for, and no request of its own: "before" for what
+    # a comparison sets below ("cats over | dogs", the thing asked for before it; also
+    # 「ホラー見るくらいなら|ミステリー」, though there it comes after), "after" for the
+    # options of a choice, which the thing chosen comes after ("between trains and
+    # planes, | trains").
+    set_aside: Literal["", "before", "after"] = ""
 
 
 def normalise(text: str) -> str:
@@ -666,7 +667,7 @@ def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     """A Japanese comparison the tagger kept in one clause (「ペンギンよりアザラシが見たい」
     tagged with ペンギン alone, 「ホラー見るくらいならミステリーの方がいい」) cut after
     「より」 or 「くらいなら」, with what follows it a concept of its own where the tagger
-    left it unmarked: the first half is compared away (`compared_away`; marked `below`
+    left it unmarked: the first half is compared away (`compared_away`; `set_aside`
     after 「くらいなら」), the second read as what it asks. 「ボクシングを見るくらいなら
     寝る」, with nothing named after it, refuses boxing and stays whole."""
     out: list[Clause] = []
@@ -676,9 +677,9 @@ def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
         j = None if k is None else k + 1
         rather = _rather_than(inside)
         if rather is not None and rather == len(inside):
-            # The tagger cut there itself: below where the next clause names something.
-            below = n + 1 < len(clauses) and bool(clause.concepts and clauses[n + 1].concepts)
-            out.append(replace(clause, below=below))
+            # The tagger cut there itself: set aside where the next clause names something.
+            named = n + 1 < len(clauses) and bool(clause.concepts and clauses[n + 1].concepts)
+            out.append(replace(clause, set_aside="before" if named else ""))
             continue
         if j is None and rather is not None:
             k = j = rather
@@ -697,7 +698,7 @@ def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
             out.append(clause)
             continue
         out.append(Clause(clause.start, inside[j - 1].end, first, clause.repairs,
-                          below=rather is not None))  # fmt: skip
+                          set_aside="before" if rather is not None else ""))  # fmt: skip
         out.append(Clause(inside[j].start, clause.end, rest))
     return out
 
@@ -805,7 +806,7 @@ def _noun_run(words: Sequence[Token], *, latin: bool = False) -> tuple[tuple[int
 def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """An English comparison in one clause ("cats are better than dogs", "I'll take rain
     over sunshine scenes", a concept the tagger ran across the two: "watercolor over
-    photoreal") cut at the word between the two things, the second half marked `below`:
+    photoreal") cut at the word between the two things, the second half `set_aside`:
     what the writer prefers is asked for, and what is set below it is no request of its
     own (read whole, the pair took the first's ask, or asked in both directions). A side
     the tagger named nothing in ("I'd rather watch paint dry than another unboxing video")
@@ -817,7 +818,7 @@ def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]
             # The tagger cut there itself ("rather cats | than dogs").
             last = tokens_in(out[-1], tokens)
             if _english_comparison([*last, *inside]) == len(last):
-                out.append(replace(clause, below=True))
+                out.append(replace(clause, set_aside="before"))
                 continue
         k = _english_comparison(inside)
         if k is None:
@@ -836,9 +837,9 @@ def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]
             continue
         out.append(Clause(clause.start, inside[k - 1].end, first, clause.repairs))
         if e == len(inside):
-            out.append(Clause(inside[k].start, clause.end, second, below=True))
+            out.append(Clause(inside[k].start, clause.end, second, set_aside="before"))
             continue
-        out.append(Clause(inside[k].start, inside[e - 1].end, second, below=True))
+        out.append(Clause(inside[k].start, inside[e - 1].end, second, set_aside="before"))
         rest = tuple(c for c in clause.concepts if c[0] >= inside[e].start)
         out.append(Clause(inside[e].start, clause.end, rest))
     return out
@@ -881,8 +882,8 @@ def _choice_frame(inside: Sequence[Token], named_from: int) -> int | None:
 
 def split_choices(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """A choice between named options and the one chosen ("if it's between hip hop and
-    k-pop, hip hop", 「油絵と水彩なら油絵かな」) cut after the options, which are marked
-    `options`: the choice is asked for, the options are no request of their own (read
+    k-pop, hip hop", 「油絵と水彩なら油絵かな」) cut after the options, which are
+    `set_aside`: the choice is asked for, the options are no request of their own (read
     with it, the option not chosen took its ask, or was read as less). The one chosen gets
     its own concept where the tagger ran it into the options or left it unmarked
     (Japanese)."""
@@ -895,7 +896,9 @@ def split_choices(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Cl
             continue
         options = _concepts_cut(clause, inside, 0, k)
         chosen = _concepts_cut(clause, inside, k, len(inside)) or _noun_run(inside[k:])
-        out.append(Clause(clause.start, inside[k - 1].end, options, clause.repairs, options=True))
+        out.append(
+            Clause(clause.start, inside[k - 1].end, options, clause.repairs, set_aside="after")
+        )
         if k < len(inside):
             out.append(Clause(inside[k].start, clause.end, chosen))
     return out

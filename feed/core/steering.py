@@ -322,9 +322,7 @@ class InstructionReader:
         # beside which an aside, a situation or an acceptance asks nothing. What a
         # comparison sets below ("over a vlog") asks nothing, whatever its words.
         asks = [
-            bool(_phrases(text, tokens, c))
-            and clause_cues(c, tokens).any()
-            and not (c.below or c.options)
+            bool(_phrases(text, tokens, c)) and clause_cues(c, tokens).any() and not c.set_aside
             for c in clauses
         ]
         # Per clause: the phrases it names and its two readings (equal unless it asked).
@@ -406,9 +404,7 @@ class InstructionReader:
                 if asked_later or (accepting and asked_elsewhere):
                     read.append((phrases, (), ()))
                     continue
-            if clause.options or (
-                phrases and (clause.below or (not cues.any() and compared_away(clause, tokens)))
-            ):
+            if clause.set_aside or (phrases and not cues.any() and compared_away(clause, tokens)):
                 # 「イルカよりシャチが見たい」, "cats are better than | dogs": what the writer
                 # prefers is asked for; the item set below it is no request of its own (it
                 # was read as less, the pair templates' reading, which nobody asked for),
@@ -609,9 +605,9 @@ def _preferred(clauses: Sequence[Clause], i: int, tokens: Sequence[Token]) -> bo
     chosen from the options the clause before names ("between trains and planes, |
     trains every time")."""
     after = clauses[i + 1] if i + 1 < len(clauses) else None
-    if after is not None and (after.below or opens_instead_of(after, tokens)):
+    if after is not None and (after.set_aside == "before" or opens_instead_of(after, tokens)):
         return True
-    return i > 0 and clauses[i - 1].options
+    return i > 0 and clauses[i - 1].set_aside == "after"
 
 
 def _once(ops: list[ParsedOp]) -> list[ParsedOp]:

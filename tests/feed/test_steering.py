@@ -1131,7 +1131,10 @@ def test_an_english_comparison_is_cut_between_its_two_things(text, tagged, halve
     tokens = load_tokenizer().tokenize(text)
     spans = tuple((text.index(c), text.index(c) + len(c)) for c in tagged)
     found = split_english_comparisons([Clause(0, len(text), spans)], tokens)
-    read = [(text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.below) for c in found]
+    read = [
+        (text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.set_aside == "before")
+        for c in found
+    ]
     assert read == halves
 
 
@@ -1180,7 +1183,10 @@ def test_a_choice_is_cut_after_its_options(text, tagged, parts):
     tokens = load_tokenizer().tokenize(text)
     spans = tuple(_nth(text, word, n) for word, n in tagged)
     found = split_choices([Clause(0, len(text), spans)], tokens)
-    read = [(text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.options) for c in found]
+    read = [
+        (text[c.start : c.end], [text[s:e] for s, e in c.concepts], c.set_aside == "after")
+        for c in found
+    ]
     assert read == parts
 
 
@@ -1233,7 +1239,7 @@ def test_the_tagger_s_own_cut_before_than_sets_the_second_thing_below():
     tokens = load_tokenizer().tokenize(text)
     first, second = Clause(0, 11, ((7, 11),)), Clause(12, len(text), ((17, 21),))
     found = split_english_comparisons([first, second], tokens)
-    assert [c.below for c in found] == [False, True]
+    assert [c.set_aside for c in found] == ["", "before"]
 
 
 @pytest.mark.parametrize(

@@ -624,6 +624,7 @@ _JA_PRAISE = word_set(
 
 # Words that accept without asking: "chess is ok, chess drama is not", 「ホラーは平気だけど」.
 _EN_ACCEPT = word_set("fine ok okay whatever alright meh")
+_EN_SURE = word_set("sure")
 _JA_ACCEPT = word_set("平気 大丈夫 そのまま 別に まあ OK ok")
 _JA_FINE = word_set("いい 良い よい")
 _JA_BUT_ALSO = word_set("けど けれど けれども けども が から ん の")
@@ -976,6 +977,46 @@ def asks_for_anything_with(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
+# More of a thing as what the writer dreads: "if I see one more X I'll scream", "one more
+# X and I'm deleting the app", "would hate more X", "more X would be terrible",
+# 「これ以上Xが増えたら悲しい」.
+_EN_MORE = word_set("more another")
+_EN_DREAD = word_set("hate dread")
+_EN_DREAD_GAP = word_set("to see get seeing getting watching even any one")
+_EN_DREADFUL = word_set("terrible awful horrible worst unbearable nightmare")
+_EN_THEN_SELF = word_set("i i'm im i'll ill i'd id i've")
+_JA_CONDITIONAL = word_set("たら だら なら れば")
+
+
+def dreads_more(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause dreads more of what it names rather than asking for it: "more"
+    or "another" in a condition whose outcome the writer suffers (after "if", or before
+    "and I'm…"), after "hate" or "dread", or before "would be terrible"; in Japanese
+    「これ以上」 in a condition (たら, なら, れば) the clause goes on after."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    for k, t in enumerate(inside):
+        if t.script == "ja" and t.text == "以上" and k and inside[k - 1].text == "これ":
+            rest = inside[k + 1 :]
+            return any(w.text in _JA_CONDITIONAL for w in rest[:-1])
+        if t.script != "en" or t.norm not in _EN_MORE or in_concept(t, clause):
+            continue
+        before = inside[:k]
+        after = [w for w in inside[k + 1 :] if not in_concept(w, clause)]
+        if any(_negates_in_english(w) for w in (*before, *after)):
+            return False  # "I wouldn't hate more horror"
+        lead = list(before)
+        while lead and lead[-1].norm in _EN_DREAD_GAP:
+            lead.pop()
+        if lead and lead[-1].norm in _EN_DREAD:
+            return True
+        if any(w.norm == "if" for w in before) and any(w.norm in _EN_THEN_SELF for w in after):
+            return True
+        if len(after) > 1 and after[0].norm == "and" and after[1].norm in _EN_THEN_SELF:
+            return True
+        return any(w.norm in _EN_DREADFUL for w in after)
+    return False
+
+
 def in_concept(token: Token, clause: Clause) -> bool:
     """Whether a token lies within one of the clause's concept spans."""
     return any(s <= token.start and token.end <= e for s, e in clause.concepts)
@@ -1166,14 +1207,17 @@ def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
     return out
 
 
+def _negates_in_english(t: Token) -> bool:
+    return t.script == "en" and (t.norm in _EN_NEGATORS or _cue_word(t.norm) in _EN_NEGATORS)
+
+
 def _negator_role(words: Sequence[Token], i: int, after: Sequence[Token]) -> str:
     """How words[i] negates: "negates" (the cue it scopes counts the other way), "inert"
     (a Japanese negative question, 「しか…ない」, the ん of 「なんだけど」: no cue at all),
     or "" (no negator, or 「ない」 of absence, a negative cue that scopes over nothing)."""
     t = words[i]
     if t.script == "en":
-        negates = t.norm in _EN_NEGATORS or _cue_word(t.norm) in _EN_NEGATORS
-        return "negates" if negates else ""
+        return "negates" if _negates_in_english(t) else ""
     if t.norm not in _JA_NEGATORS and t.lemma not in _JA_NEGATORS:
         return ""
     if t.pos not in ("AUX", "ADJ"):
@@ -1319,8 +1363,25 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
         words = {span: tokens_in(Clause(*span, ()), tokens) for span in clause.concepts}
         spans = tuple(span for span in clause.concepts if not _points_or_greets(words[span]))
         keep = tuple(span for span in spans if not _not_a_topic(words[span], tokens))
-        out.append(replace(clause, concepts=keep or spans))
+        concepts = tuple(_without_verdict(span, tokens) for span in keep or spans)
+        out.append(replace(clause, concepts=concepts))
     return out
+
+
+def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
+    """A concept span without the word of acceptance the tagger took in after it ("anime
+    fine, but no more isekai" names anime), or the 「これ以上」 (any more) after its
+    particle (「激辛チャレンジがこれ以上」)."""
+    inside = tokens_in(Clause(*span, ()), tokens)
+    if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_ACCEPT | _EN_SURE:
+        return span[0], inside[-2].end
+    if len(inside) > 3 and [t.text for t in inside[-2:]] == ["これ", "以上"]:
+        head = inside[:-2]
+        while head and head[-1].pos == "PART":
+            head.pop()
+        if head:
+            return span[0], head[-1].end
+    return span
 
 
 _EN_POINTERS = word_set(
@@ -1791,7 +1852,8 @@ _ITEM_WORDS = 4  # the longest bare item, in tokens
 _EN_ASIDES = word_set(
     "lol lmao haha hehe tbh ngl idk imo honestly seriously really literally actually ok okay "
     "yeah yes yep yup nope thanks thx ty again anymore ever now today tonight lately instead "
-    "too also as well either though tho anyway anyways whatever pls please plz bye"
+    "too also as well either though tho anyway anyways whatever pls please plz bye fine sure "
+    "nah alright meh"
 )
 _JA_ASIDES = word_set("笑 w ww www 草 まじ マジ 本当 ほんと ホント 全部 ぜんぶ 全て すべて 以上")
 
@@ -2070,6 +2132,23 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
     # "on a diet | so less food": the clause before "so" is the reason.
     after = [t for t in tokens if t.start >= clause.end and has_words(t.text)]
     return inside[0].norm in _EN_BECAUSE or (bool(after) and after[0].norm in _EN_SO)
+
+
+# Forms of "be" and subjects that tell a state in English ("kids are around", "i'm
+# eating", "my mom is visiting").
+_EN_STATE = word_set("is are am was were i'm im we're were they're theyre he's she's it's")
+_EN_CARRIERS = word_set("so as same too also")
+
+
+def tells_a_state(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether an English clause tells how things are, with a form of "be" or a subject
+    of its own outside its concepts ("kids are around", "i'm eating"), rather than naming
+    what to see ("cooking instead") or carrying what the clause before said ("so are the
+    puffins")."""
+    words = [t for t in outside_concepts(clause, tokens) if has_words(t.text)]
+    if not words or any(t.script != "en" for t in words) or words[0].norm in _EN_CARRIERS:
+        return False
+    return any(t.norm in _EN_STATE for t in words)
 
 
 # Someone close to the writer, as a clause's subject: "my husband", 「夫が」, 「うちの子は」.

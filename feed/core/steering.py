@@ -65,6 +65,7 @@ from feed.core.intent import (
     clauses_from_tags,
     compared_away,
     continues_a_list,
+    dreads_more,
     drop_cue_concepts,
     fingerprint_of,
     finish_descriptions,
@@ -96,6 +97,7 @@ from feed.core.intent import (
     split_reported_tastes,
     split_slashed_items,
     tag_mentions,
+    tells_a_state,
     tokens_in,
     train_intent_model,
     word_set,
@@ -361,6 +363,9 @@ class InstructionReader:
                 swapped = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
             elif phrases and not cues.any() and _preferred(clauses, i, tokens):
                 swapped = "boost"
+            elif phrases and dreads_more(clause, tokens):
+                # "if I see one more ASMR slime I'll scream": more is what is dreaded.
+                swapped = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
             if swapped is not None:
                 weight = _intensity(words) if swapped != "exclude" else 1.0
                 parsed: tuple[ParsedOp, ...] = tuple(
@@ -395,13 +400,16 @@ class InstructionReader:
                 # accepts ("puzzles are fine, puzzle speedruns are not", 「蛇はNG、亀はOK」),
                 # whichever way it reads, beside any other request.
                 asked_later = any(asks[i + 1 :])
+                # "no slasher stuff tonight, | kids are around": a state told after a
+                # request, in words of its own, is the writer's situation too.
+                told_after = op in POSITIVE and any(asks[:i]) and tells_a_state(clause, tokens)
                 asked_elsewhere = any(
                     j != i
                     and _phrases(text, tokens, c)
                     and self.model.classes[int(np.argmax(probs[j]))] != "none"
                     for j, c in enumerate(clauses)
                 )
-                if asked_later or (accepting and asked_elsewhere):
+                if asked_later or told_after or (accepting and asked_elsewhere):
                     read.append((phrases, (), ()))
                     continue
             if clause.set_aside or (phrases and not cues.any() and compared_away(clause, tokens)):

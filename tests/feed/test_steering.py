@@ -1104,6 +1104,56 @@ def test_an_english_comparison_never_asks_for_what_it_sets_below(reader, text, p
 
 
 @pytest.mark.parametrize(
+    ("text", "dreaded"),
+    [
+        ("if I see one more ASMR slime I'll scream", "slime"),
+        ("one more gender reveal and I'm throwing my phone", "gender reveal"),
+        ("I'd hate to get even more knife sharpening", "knife sharpening"),
+        ("more horror would be terrible", "horror"),
+        ("激辛チャレンジがこれ以上増えたら悲しい", "激辛チャレンジ"),
+    ],
+)
+def test_more_of_what_the_writer_dreads_is_never_asked_for(reader, text, dreaded):
+    readings = every_reading(reader, text)
+    assert asks_for(readings, NEGATIVE, dreaded.lower())
+    assert not asks_for(readings, POSITIVE, dreaded.lower())
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [("I wouldn't hate more horror", "horror"), ("one more cat video and I'm happy", "cat")],
+)
+def test_more_not_dreaded_stays_an_ask(reader, text, wanted):
+    assert not asks_for(every_reading(reader, text), NEGATIVE, wanted)
+
+
+@pytest.mark.parametrize(
+    ("text", "refused", "accepted"),
+    [
+        ("skateboarding: sure. surfing: nah", "surfing", "skateboarding"),
+        ("pasta, fine. eating contests, hard pass", "eating contests", "pasta"),
+        ("anime fine, but no more isekai", "isekai", "anime"),
+    ],
+)
+def test_a_word_of_acceptance_is_no_item(reader, text, refused, accepted):
+    readings = every_reading(reader, text)
+    assert asks_for(readings, NEGATIVE, refused)
+    assert not asks_for(readings, POSITIVE | NEGATIVE, accepted)
+    for word in ("sure", "fine", "nah"):
+        assert not any(word in phrase.split() for r in readings for _, phrase in r)
+
+
+def test_a_state_told_after_a_request_asks_nothing(reader):
+    """A state told after a request ("kids are around") tells why; it asks nothing."""
+    assert every_reading(reader, "no slasher stuff tonight, kids are around") == [
+        [("exclude", "slasher")]
+    ]
+    # what a clause carries on from the one before still asks
+    assert asks_for(every_reading(reader, "the penguins are great, so are the puffins"),
+                    {"boost"}, "puffins")  # fmt: skip
+
+
+@pytest.mark.parametrize(
     ("text", "tagged", "halves"),
     [
         ("cats are better than dogs", ["cats", "dogs"],

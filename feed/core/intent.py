@@ -1094,7 +1094,8 @@ _JA_NEGATORS = word_set("ない 無い ず ぬ ん ませ へん ひん")
 # What may stand between an English negator and the cue it negates ("don't really want",
 # "can't get enough"); "wouldn't mind more" keeps its "more".
 _EN_NEGATION_GAP = word_set(
-    "really even so too ever actually get want wanna need to any the that a all as half"
+    "really even so too ever actually get want wanna need to any the that a all as half "
+    "show give send me us"
 )
 # Words that make a clause with a negative cue an ask for "only" ("nothing but X",
 # 「X以外いらない」), not for less.
@@ -1136,6 +1137,12 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     words = outside_concepts(clause, tokens)
     after = [t for t in tokens if t.start >= clause.end][:1]  # the "?" that ends it
     cues = [_cue(t) or ("neg" if t.norm in _EN_JUDGED_BAD else "") for t in words]
+    for i in range(1, len(words)):
+        # 「減らしてほしい」「見たい」: the wish is the verb's, one cue; a negator after it
+        # (「減らしてほしくない」) turns the verb.
+        verb = i - 2 if words[i - 1].text == "て" else i - 1
+        if words[i].lemma in _JA_WISHES and verb >= 0 and words[verb].pos == "VERB" and cues[verb]:
+            cues[i] = ""
     roles = [_negator_role(words, i, after) for i in range(len(words))]
     negator = [role == "negates" for role in roles]
     flipped = [False] * len(words)
@@ -1186,18 +1193,19 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
 
 
 _JA_FORMAL_NOUNS = word_set("訳 わけ")
+_JA_WISHES = word_set("たい ほしい 欲しい")
 
 
 def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
     """Positions of the negators that may scope over the cue at `i`, nearest first."""
     out = []
     if words[i].script == "en":
-        for j in range(i - 1, max(i - 3, -1), -1):
+        for j in range(i - 1, max(i - 4, -1), -1):
             out.append(j)
             if words[j].script != "en" or words[j].norm not in _EN_NEGATION_GAP:
                 break
         return out
-    for j in range(i + 1, min(i + 5, len(words))):
+    for j in range(i + 1, min(i + 6, len(words))):
         out.append(j)
         if words[j].script != "ja":
             break
@@ -1228,8 +1236,8 @@ def _negator_role(words: Sequence[Token], i: int, after: Sequence[Token]) -> str
     tail = rest[: next((k for k, w in enumerate(rest) if w not in _QUESTION_TAIL), len(rest))]
     if "?" in tail:
         return "inert"
-    if t.pos == "ADJ" and not (i > 0 and words[i - 1].pos == "AUX"):
-        return ""  # 「ホラーはない方がいい」: absence; 「嫌いじゃない」 negates
+    if t.pos == "ADJ" and not (i > 0 and words[i - 1].pos in ("AUX", "ADJ")):
+        return ""  # 「ホラーはない方がいい」: absence; 「嫌いじゃない」「ほしくない」 negate
     return "negates"
 
 
@@ -2138,14 +2146,20 @@ def gives_a_reason(clause: Clause, tokens: Sequence[Token]) -> bool:
 # eating", "my mom is visiting").
 _EN_STATE = word_set("is are am was were i'm im we're were they're theyre he's she's it's")
 _EN_CARRIERS = word_set("so as same too also")
+_JA_GOING_ON = word_set("てる ている てます ています")
 
 
 def tells_a_state(clause: Clause, tokens: Sequence[Token]) -> bool:
-    """Whether an English clause tells how things are, with a form of "be" or a subject
-    of its own outside its concepts ("kids are around", "i'm eating"), rather than naming
-    what to see ("cooking instead") or carrying what the clause before said ("so are the
-    puffins")."""
+    """Whether a clause tells how things are rather than naming what to see ("cooking
+    instead") or carrying what the clause before said ("so are the puffins"): in English
+    with a form of "be" or a subject of its own outside its concepts ("kids are around",
+    "i'm eating"); in Japanese with a verb and an ending that explains or tells what is
+    going on (「赤ちゃん寝かしつけ中なの」「子供が起きてる」「ご飯食べてるんだ」)."""
     words = [t for t in outside_concepts(clause, tokens) if has_words(t.text)]
+    if words and all(t.script == "ja" for t in words):
+        explains = any(t.text in ("の", "ん") and t.pos == "PART" for t in words[-3:])
+        going_on = words[-1].text in _JA_GOING_ON
+        return any(t.pos == "VERB" for t in words) and (explains or going_on)
     if not words or any(t.script != "en" for t in words) or words[0].norm in _EN_CARRIERS:
         return False
     return any(t.norm in _EN_STATE for t in words)
@@ -2207,10 +2221,38 @@ def about_someone_else(clause: Clause, tokens: Sequence[Token]) -> bool:
 _EN_TURNS = word_set("but though although whereas while")
 
 
+def split_reasons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A Japanese reason the tagger left joined to the request after it
+    (「うちの子が最近寝なくて疲れてるので、|癒し系の動物動画ください」): the clause is cut
+    after 「から、」 or 「ので、」 where every concept lies after the cut, so that the reason,
+    naming nothing, asks nothing and the request is read on its own words."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        cut = next(
+            (
+                k
+                for k in range(1, len(inside) - 1)
+                if inside[k + 1].text in _CLAUSE_PUNCT
+                and gives_a_reason(Clause(clause.start, inside[k].end, ()), tokens)
+                and clause.concepts
+                and all(s >= inside[k + 1].end for s, _ in clause.concepts)
+            ),
+            None,
+        )
+        if cut is None:
+            out.append(clause)
+            continue
+        out.append(Clause(clause.start, inside[cut].end, ()))
+        out.append(replace(clause, start=inside[cut + 2].start))
+    return out
+
+
 def split_reported_tastes(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """A clause that reports someone else's taste and turns to the writer's own with no
     concept after the turn (「兄はプロレス好きだけど、|私は全然興味ない」, "my brother loves
-    wrestling but | i'm not into it") splits at the turn, so that the report asks nothing
+    wrestling but | i'm not into it", "… but | please keep them out of my feed") splits at
+    the turn, so that the report asks nothing
     and the writer's half reads as an ask about what the report named."""
     out: list[Clause] = []
     for clause in clauses:
@@ -2240,7 +2282,9 @@ def _turns_to_the_writer(
     after = [u for u in inside[i + 1 :] if has_words(u.text)]
     if not after or any(in_concept(u, clause) for u in after):
         return False
-    if not any(w in _EN_SELF or w in _JA_SELF for u in after[:2] for w in (u.norm, u.text)):
+    # The writer's own words: "i'm not into it", or a request ("but please keep them out").
+    own = _EN_SELF | _JA_SELF | _EN_ASKS
+    if not any(w in own for u in after[:2] for w in (u.norm, u.text)):
         return False
     report = Clause(clause.start, t.end, clause.concepts)
     return bool(report.concepts) and about_someone_else(report, tokens)

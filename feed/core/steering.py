@@ -92,6 +92,7 @@ from feed.core.intent import (
     split_joined_items,
     split_listed_items,
     split_paired_nouns,
+    split_reasons,
     split_repeated_openers,
     split_replacements,
     split_reported_tastes,
@@ -301,6 +302,7 @@ class InstructionReader:
             split_contrasts,
             split_english_comparisons,
             split_choices,
+            split_reasons,
             split_reported_tastes,
             split_joined_items,
             apply_repairs,
@@ -400,9 +402,15 @@ class InstructionReader:
                 # accepts ("puzzles are fine, puzzle speedruns are not", 「蛇はNG、亀はOK」),
                 # whichever way it reads, beside any other request.
                 asked_later = any(asks[i + 1 :])
-                # "no slasher stuff tonight, | kids are around": a state told after a
-                # request, in words of its own, is the writer's situation too.
-                told_after = op in POSITIVE and any(asks[:i]) and tells_a_state(clause, tokens)
+                # "no slasher stuff tonight, | kids are around", 「もっとクラシック音楽流して、
+                # |赤ちゃん寝かしつけ中なの」: a state told after a request, in words of its
+                # own, is the writer's situation too (in English where read as more: "the
+                # shark attack reenactments are too much for me" refuses).
+                told_after = (
+                    (op in POSITIVE or has_japanese(words))
+                    and any(asks[:i])
+                    and tells_a_state(clause, tokens)
+                )
                 asked_elsewhere = any(
                     j != i
                     and _phrases(text, tokens, c)

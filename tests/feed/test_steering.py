@@ -1143,6 +1143,42 @@ def test_a_word_of_acceptance_is_no_item(reader, text, refused, accepted):
         assert not any(word in phrase.split() for r in readings for _, phrase in r)
 
 
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("don't give me fewer cats", "cats"),
+        ("猫を減らしてほしくない", "猫"),
+        ("猫の動画減らしてほしいわけじゃない", "猫"),
+    ],
+)
+def test_a_negated_request_for_less_is_never_read_as_less(reader, text, thing):
+    """The negator turns the verb of less, not the wish after it (「ほしくない」) or the
+    words before it ("give me"): the clause's cues say more, and the reader never reads
+    less with no doubt."""
+    cues = clause_cues(Clause(0, len(text), ()), load_tokenizer().tokenize(text))
+    assert cues.positive and not cues.negative and cues.negated_refusal
+    readings = every_reading(reader, text)
+    assert not (len(readings) == 1 and asks_for(readings, NEGATIVE, thing))
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("うちの子が最近寝なくて疲れてるので、癒し系の動物動画ください", "癒し系の動物"),
+        ("もっとクラシック音楽流して、赤ちゃん寝かしつけ中なの", "クラシック音楽"),
+    ],
+)
+def test_a_japanese_reason_or_state_beside_a_request_asks_nothing(reader, text, wanted):
+    assert every_reading(reader, text) == [[("boost", wanted)]]
+
+
+def test_someone_elses_taste_then_a_request_that_points_back(reader):
+    text = "my boyfriend is obsessed with monster trucks but please keep them out of my feed"
+    readings = every_reading(reader, text)
+    assert asks_for(readings, NEGATIVE, "monster trucks")
+    assert not asks_for(readings, POSITIVE, "monster trucks")
+
+
 def test_a_state_told_after_a_request_asks_nothing(reader):
     """A state told after a request ("kids are around") tells why; it asks nothing."""
     assert every_reading(reader, "no slasher stuff tonight, kids are around") == [

@@ -2191,24 +2191,51 @@ _JA_ASKS = word_set(
 )
 
 
+def _someone_else_opens(inside: Sequence[Token]) -> int | None:
+    """Where the person a clause opens with stands (`inside`: its word tokens), when it
+    opens with a person close to the writer as its subject ("my dad", 「うちの子は」):
+    that person's index; else None."""
+    if inside and inside[0].script == "en":
+        k = 1 if inside[0].norm in _EN_OWNERS else 0
+        if k == 0 or k >= len(inside) or inside[k].norm not in _EN_OTHERS:
+            return None
+        if k + 1 < len(inside) and inside[k + 1].norm in ("and", "&", "n"):
+            return None  # "my friends and I"
+        return k
+    if inside:
+        k = 2 if [t.text for t in inside[:2]] == ["うち", "の"] else 0
+        if k + 1 >= len(inside) or inside[k].text not in _JA_OTHERS:
+            return None
+        return k if inside[k + 1].text in _JA_SUBJECT_MARKS else None
+    return None
+
+
+def reported_part(clause: Clause, tokens: Sequence[Token]) -> Clause | None:
+    """What a clause that opens with someone else as its subject says of them, without
+    the person ("my husband | loves 戦隊もの but…", 「夫が|戦車の動画にハマってるけど…」),
+    where the tagger may look for the thing they like; None for any other clause."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    k = _someone_else_opens(inside)
+    if k is None:
+        return None
+    rest = inside[k + 1 :] if inside[k].script == "en" else inside[k + 2 :]
+    return Clause(rest[0].start, clause.end, ()) if rest else None
+
+
+def writer_speaks_after(tokens: Sequence[Token], at: int) -> bool:
+    """Whether words of the writer's own or words that ask come after character `at`:
+    "…but I'm not into it", 「…けど、私は見たくない」, "…, more pls"."""
+    own = _EN_SELF | _JA_SELF | _EN_ASKS | _JA_ASKS
+    return any(w in own for t in tokens if t.start >= at for w in (t.norm, t.lemma, t.text))
+
+
 def about_someone_else(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause reports someone else's taste ("my dad only watches golf",
     「同居人は料理系ばっか見てるけど」): it opens with a person close to the writer as
     its subject and holds no word of the writer's own and no word that asks."""
     inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
-    if inside and inside[0].script == "en":
-        k = 1 if inside[0].norm in _EN_OWNERS else 0
-        if k == 0 or k >= len(inside) or inside[k].norm not in _EN_OTHERS:
-            return False
-        if k + 1 < len(inside) and inside[k + 1].norm in ("and", "&", "n"):
-            return False  # "my friends and I"
-    elif inside:
-        k = 2 if [t.text for t in inside[:2]] == ["うち", "の"] else 0
-        if k + 1 >= len(inside) or inside[k].text not in _JA_OTHERS:
-            return False
-        if inside[k + 1].text not in _JA_SUBJECT_MARKS:
-            return False
-    else:
+    k = _someone_else_opens(inside)
+    if k is None:
         return False
     for t in inside[k + 1 :]:
         words = (t.norm, t.lemma, t.text)

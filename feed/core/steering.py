@@ -83,6 +83,7 @@ from feed.core.intent import (
     praises,
     prefers_it,
     puts_in_place,
+    reported_part,
     sentences,
     split_choices,
     split_comparisons,
@@ -102,6 +103,7 @@ from feed.core.intent import (
     tokens_in,
     train_intent_model,
     word_set,
+    writer_speaks_after,
 )
 from feed.core.polarity_vote import (
     MEMORY_FILE,
@@ -293,6 +295,8 @@ class InstructionReader:
         """Ops of the normalised `text` from its tokens' CRF tags; see `read`."""
         tags = tag_mentions(tokens, tags)
         clauses = drop_cue_concepts(clauses_from_tags(tokens, tags), tokens)
+        if not any(c.concepts for c in clauses):
+            clauses = [self._reported_concept(c, tokens, tags) for c in clauses]
         for step in (
             split_slashed_items,
             split_listed_items,
@@ -549,6 +553,24 @@ class InstructionReader:
                 ),
             )
         return ops
+
+    def _reported_concept(self, clause: Clause, tokens: list[Token], tags: list[str]) -> Clause:
+        """`clause` with the thing someone else likes as its concept, where the tagger
+        marked nothing in the whole message and the clause opens with that person ("my
+        husband loves 戦隊もの but I'm not into it, 減らして", 「夫が戦車の動画にハマってる
+        けど、私は見たくない」): the span the tagger would most readily have marked in
+        what the clause says of them, however unlikely, since such a report names what
+        the writer's turn after it is about."""
+        part = reported_part(clause, tokens)
+        if part is None:
+            return clause
+        found = self.model.likely_concept(tokens, tags, part)
+        if found is None or not writer_speaks_after(tokens, found[0][1]):
+            # A report alone ("my dad watches golf all day", 「息子が勝手に私のアカウントで
+            # 見てたみたい」) asks nothing; nor, measured, does "my wife wants more gardening"
+            # (asks before the thing named counted too: one unseen case fewer right).
+            return clause
+        return replace(clause, concepts=(found[0],))
 
     def _neighbours_disagree(
         self,

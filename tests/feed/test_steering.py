@@ -1179,6 +1179,29 @@ def test_someone_elses_taste_then_a_request_that_points_back(reader):
     assert not asks_for(readings, POSITIVE, "monster trucks")
 
 
+@pytest.mark.parametrize(
+    ("text", "op_kinds", "thing"),
+    [
+        ("夫が戦車の動画にハマってるけど、私は見たくない", NEGATIVE, "戦車"),
+        ("my husband loves 戦隊もの but I'm not into it, 減らして", NEGATIVE, "戦隊"),
+        ("娘がスライムにハマってて私も見たくなった、増やして", POSITIVE, "スライム"),
+    ],
+)
+def test_the_writers_turn_after_someone_elses_taste_is_about_what_they_like(
+    reader, text, op_kinds, thing
+):
+    """The tagger marks nothing in such a message; the thing liked is found in the report."""
+    readings = every_reading(reader, text)
+    assert asks_for(readings, op_kinds, thing)
+    assert not asks_for(readings, (POSITIVE | NEGATIVE) - op_kinds, thing)
+
+
+@pytest.mark.parametrize("text", ["息子が勝手に私のアカウントで見てたみたい笑"])
+def test_a_report_of_someone_else_alone_asks_nothing(reader, text):
+    with pytest.raises(InstructionError):
+        parse_instruction(text, reader)
+
+
 def test_a_state_told_after_a_request_asks_nothing(reader):
     """A state told after a request ("kids are around") tells why; it asks nothing."""
     assert every_reading(reader, "no slasher stuff tonight, kids are around") == [

@@ -985,6 +985,7 @@ _EN_DREAD = word_set("hate dread")
 _EN_DREAD_GAP = word_set("to see get seeing getting watching even any one")
 _EN_DREADFUL = word_set("terrible awful horrible worst unbearable nightmare")
 _EN_THEN_SELF = word_set("i i'm im i'll ill i'd id i've")
+_EN_CONTENT = word_set("happy glad good set satisfied content fine ok okay")
 _JA_CONDITIONAL = word_set("たら だら なら れば")
 
 
@@ -1009,6 +1010,8 @@ def dreads_more(clause: Clause, tokens: Sequence[Token]) -> bool:
             lead.pop()
         if lead and lead[-1].norm in _EN_DREAD:
             return True
+        if any(w.norm in _EN_CONTENT or _cue(w) == "pos" for w in after):
+            return False  # "one more cat video and I'm happy"
         if any(w.norm == "if" for w in before) and any(w.norm in _EN_THEN_SELF for w in after):
             return True
         if len(after) > 1 and after[0].norm == "and" and after[1].norm in _EN_THEN_SELF:

@@ -1449,10 +1449,16 @@ def test_someone_elses_taste_beside_the_writers_refusal_is_refused(reader, text,
 
 
 def test_a_refusal_naming_nothing_after_someone_elses_taste_never_boosts_it(reader):
-    """The writer's half names nothing the op networks read as a refusal, so the reader
-    refuses the sentence; it once boosted the brother's taste."""
-    with pytest.raises(InstructionError):
-        ops(reader, "兄はプロレス好きだけど、私は全然興味ない")
+    """It once boosted the brother's taste. The writer's half names nothing: the reader
+    refuses the sentence where the tagger marks nothing at all and no reading of the
+    writer's half points back, or reads it as less of what the report named."""
+    text = "兄はプロレス好きだけど、私は全然興味ない"
+    try:
+        readings = every_reading(reader, text)
+    except InstructionError:
+        return
+    assert asks_for(readings, NEGATIVE, "プロレス")
+    assert not asks_for(readings, POSITIVE, "プロレス")
 
 
 @pytest.mark.parametrize(

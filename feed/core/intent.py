@@ -2182,6 +2182,7 @@ _JA_OTHERS = word_set(
     "おばあちゃん おじいちゃん 同僚 上司 先輩 後輩 家族 相方 嫁さん 旦那さん"
 )
 _EN_OWNERS = word_set("my our a his her")
+_EN_SAYING = word_set("say says said think thinks thought reckon reckons")
 _JA_SUBJECT_MARKS = word_set("が は も って")
 # The writer speaking of themselves, or asking: a clause with these is no report of
 # someone else's taste.
@@ -2196,9 +2197,11 @@ _JA_ASKS = word_set(
 
 def _someone_else_opens(inside: Sequence[Token]) -> int | None:
     """Where the person a clause opens with stands (`inside`: its word tokens), when it
-    opens with a person close to the writer as its subject ("my dad", 「うちの子は」):
-    that person's index; else None."""
+    opens with a person close to the writer as its subject ("my dad", 「うちの子は」,
+    "friends say"): that person's index; else None."""
     if inside and inside[0].script == "en":
+        if len(inside) > 1 and inside[0].norm in _EN_OTHERS and inside[1].norm in _EN_SAYING:
+            return 0  # "friends say birdwatching is boring"
         k = 1 if inside[0].norm in _EN_OWNERS else 0
         if k == 0 or k >= len(inside) or inside[k].norm not in _EN_OTHERS:
             return None

@@ -1196,6 +1196,15 @@ def test_the_writers_turn_after_someone_elses_taste_is_about_what_they_like(
     assert not asks_for(readings, (POSITIVE | NEGATIVE) - op_kinds, thing)
 
 
+def test_what_others_say_of_a_thing_asks_nothing(reader):
+    """What friends say of a thing is no request of the writer's; the turn after it is."""
+    readings = every_reading(
+        reader, "friends say birdwatching is boring. I want more birdwatching."
+    )
+    assert asks_for(readings, {"boost"}, "birdwatching")
+    assert not asks_for(readings, NEGATIVE, "birdwatching")
+
+
 @pytest.mark.parametrize("text", ["息子が勝手に私のアカウントで見てたみたい笑"])
 def test_a_report_of_someone_else_alone_asks_nothing(reader, text):
     with pytest.raises(InstructionError):

@@ -624,7 +624,8 @@ _JA_PRAISE = word_set(
 
 # Words that accept without asking: "chess is ok, chess drama is not", 「ホラーは平気だけど」.
 _EN_ACCEPT = word_set("fine ok okay whatever alright meh")
-_EN_SURE = word_set("sure")
+# Words of acceptance the tagger may take into a concept span ("anime fine").
+_EN_VERDICTS = _EN_ACCEPT | word_set("sure")
 _JA_ACCEPT = word_set("平気 大丈夫 そのまま 別に まあ OK ok")
 _JA_FINE = word_set("いい 良い よい")
 _JA_BUT_ALSO = word_set("けど けれど けれども けども が から ん の")
@@ -1384,7 +1385,7 @@ def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[in
     fine, but no more isekai" names anime), or the 「これ以上」 (any more) after its
     particle (「激辛チャレンジがこれ以上」)."""
     inside = tokens_in(Clause(*span, ()), tokens)
-    if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_ACCEPT | _EN_SURE:
+    if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_VERDICTS:
         return span[0], inside[-2].end
     if len(inside) > 3 and [t.text for t in inside[-2:]] == ["これ", "以上"]:
         head = inside[:-2]
@@ -2193,6 +2194,7 @@ _JA_ASKS = word_set(
     "もっと 増やす 減らす 見せる 欲しい ほしい たい ください 下さい ちょうだい 頂戴 やめる 止める "
     "消す いらない 要らない お願い"
 )
+_WRITERS_OWN = _EN_SELF | _JA_SELF | _EN_ASKS | _JA_ASKS
 
 
 def _someone_else_opens(inside: Sequence[Token]) -> int | None:
@@ -2231,8 +2233,9 @@ def reported_part(clause: Clause, tokens: Sequence[Token]) -> Clause | None:
 def writer_speaks_after(tokens: Sequence[Token], at: int) -> bool:
     """Whether words of the writer's own or words that ask come after character `at`:
     "…but I'm not into it", 「…けど、私は見たくない」, "…, more pls"."""
-    own = _EN_SELF | _JA_SELF | _EN_ASKS | _JA_ASKS
-    return any(w in own for t in tokens if t.start >= at for w in (t.norm, t.lemma, t.text))
+    return any(
+        w in _WRITERS_OWN for t in tokens if t.start >= at for w in (t.norm, t.lemma, t.text)
+    )
 
 
 def about_someone_else(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -2245,7 +2248,7 @@ def about_someone_else(clause: Clause, tokens: Sequence[Token]) -> bool:
         return False
     for t in inside[k + 1 :]:
         words = (t.norm, t.lemma, t.text)
-        if any(w in _EN_SELF or w in _JA_SELF or w in _EN_ASKS or w in _JA_ASKS for w in words):
+        if any(w in _WRITERS_OWN for w in words):
             return False
     return True
 

@@ -358,6 +358,8 @@ class InstructionReader:
                     phrases = _phrases(text, tokens, clause)
             words = text[clause.start : clause.end]
             cues = clause_cues(clause, tokens)
+            # Less, as strongly as the networks lean: for a reading found from structure.
+            less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
             # A swap's halves are read from its structure, as neither holds a word that says
             # more or less: what is put in place ("trade the celebrity interviews | for some
             # street interviews") is more, what the next clause replaces (「メイク動画を|盆栽に
@@ -366,12 +368,12 @@ class InstructionReader:
             if phrases and i and puts_in_place(clause, clauses[i - 1], tokens):
                 swapped = "boost"
             elif phrases and clause.replaced:
-                swapped = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
+                swapped = less
             elif phrases and not cues.any() and _preferred(clauses, i, tokens):
                 swapped = "boost"
             elif phrases and dreads_more(clause, tokens):
                 # "if I see one more ASMR slime I'll scream": more is what is dreaded.
-                swapped = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
+                swapped = less
             if swapped is not None:
                 weight = _intensity(words) if swapped != "exclude" else 1.0
                 parsed: tuple[ParsedOp, ...] = tuple(
@@ -512,11 +514,10 @@ class InstructionReader:
                 unclear = False
             if unclear:
                 positive: OpKind = "only" if by_op["only"] > by_op["boost"] else "boost"
-                negative: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
                 read.append((
                     phrases,
                     tuple(ParsedOp(positive, ph, 1.0, words) for ph in phrases),
-                    tuple(ParsedOp(negative, ph, 1.0, words) for ph in phrases),
+                    tuple(ParsedOp(less, ph, 1.0, words) for ph in phrases),
                 ))  # fmt: skip
                 continue
             parsed = tuple(ParsedOp(cast(OpKind, op), ph, weight, words) for ph in phrases)

@@ -990,6 +990,47 @@ _EN_CONTENT = word_set("happy glad good set satisfied content fine ok okay")
 _JA_CONDITIONAL = word_set("たら だら なら れば")
 
 
+# 「ばかり」 (nothing but) says what the feed is full of: a request for only that where a
+# request follows it (「猫ばっかり見せて」「猫ばかりでいい」), a complaint where the clause
+# goes on to say how it is (「野球ばかりで困っています」) or refuses the showing
+# (「ラーメンばっかり見せないで」「見せんでよか」).
+_JA_ALL_OF = word_set("ばかり")
+_JA_COPULA = word_set("で だ じゃ や なの なん")
+
+
+def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause says with 「ばかり」 that the feed is full of its concept
+    as a complaint, not a request for only that (see `_JA_ALL_OF`)."""
+    inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    for k, t in enumerate(inside):
+        if t.script != "ja" or t.norm not in _JA_ALL_OF or t.pos != "PART":
+            continue
+        rest = inside[k + 1 :]
+        if not rest:
+            return False
+        first = rest[0]
+        if first.pos == "VERB":
+            # 「見せないで」; 「見せん(で)」, the negator kept in the verb or read as the
+            # explanatory ん, which follows a verb's dictionary form (「見せるんで」) only.
+            said = first.text.endswith("ん") and not first.lemma.endswith("ん")
+            cut = len(rest) > 1 and rest[1].text == "ん" and first.text != first.lemma
+            return said or cut or _negated_verb(inside, k + 1)
+        if first.text not in _JA_COPULA:
+            return False
+        return not any(
+            w.lemma in _JA_FINE
+            or w.norm in _JA_FINE
+            or w.text == "ええ"
+            or _cue(w) == "pos"
+            or (w.pos == "VERB" and _cue(w) == "" and w.lemma in _JA_SHOWING)
+            for w in rest[1:]
+        )
+    return False
+
+
+_JA_SHOWING = word_set("見せる 流す 出す")
+
+
 def dreads_more(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause dreads more of what it names rather than asking for it: "more"
     or "another" in a condition whose outcome the writer suffers (after "if", or before
@@ -1136,11 +1177,37 @@ class ClauseCues:
 _EN_JUDGED_BAD = word_set("bad")
 
 
+# Signs of more or less typed against an item ("- burgers", "sushi +"): cues of the
+# clause's own, never of the op networks' features.
+_SIGN_CUES = {"+": "pos", "++": "pos", "-": "neg", "−": "neg", "--": "neg"}
+
+
+def _item_sign(clause: Clause, tokens: Sequence[Token], token: Token) -> str:
+    """ "pos" or "neg" for a sign standing against an item of the clause, opening it at the
+    clause's start or after a comma ("- burgers") or closing it at the end or before one
+    ("sushi +,"); "" for any other token ("cats - more please" has a dash)."""
+    cue = _SIGN_CUES.get(token.text, "")
+    if not cue:
+        return ""
+    inside = tokens_in(clause, tokens)
+    k = next(i for i, t in enumerate(inside) if t.start == token.start)
+    prev = inside[k - 1] if k else None
+    nxt = inside[k + 1] if k + 1 < len(inside) else None
+    opens = nxt is not None and in_concept(nxt, clause)
+    opens = opens and (prev is None or prev.text in _CLAUSE_PUNCT)
+    closes = prev is not None and in_concept(prev, clause)
+    closes = closes and (nxt is None or nxt.text in _CLAUSE_PUNCT)
+    return cue if opens or closes else ""
+
+
 def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     """The cues of one clause, with negation read over the cue it scopes."""
     words = outside_concepts(clause, tokens)
     after = [t for t in tokens if t.start >= clause.end][:1]  # the "?" that ends it
-    cues = [_cue(t) or ("neg" if t.norm in _EN_JUDGED_BAD else "") for t in words]
+    cues = [
+        _cue(t) or _item_sign(clause, tokens, t) or ("neg" if t.norm in _EN_JUDGED_BAD else "")
+        for t in words
+    ]
     for i in range(1, len(words)):
         # 「減らしてほしい」「見たい」: the wish is the verb's, one cue; a negator after it
         # (「減らしてほしくない」) turns the verb.
@@ -1380,11 +1447,29 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     return out
 
 
+_SIGNS_BEFORE = frozenset(("+", "-", "−", "++", "--"))
+
+
+def _signs(sign: Token, tokens: Sequence[Token]) -> bool:
+    """Whether a sign before an item is typed against it after a space ("-horror") or
+    opens the message or a part of it ("+ sushi, - burgers"); a dash between spaces
+    mid-clause ("more cats - kittens too") separates."""
+    k = next(i for i, t in enumerate(tokens) if t.start == sign.start)
+    if k == 0 or tokens[k - 1].text in _CLAUSE_PUNCT or tokens[k - 1].text in _FULL_STOPS:
+        return True
+    after = tokens[k + 1] if k + 1 < len(tokens) else None
+    # "-horror" after a space; never the hyphen inside "lo-fi", which the tagger may cut at.
+    return tokens[k - 1].end < sign.start and after is not None and after.start == sign.end
+
+
 def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
     """A concept span without the word of acceptance the tagger took in after it ("anime
-    fine, but no more isekai" names anime), or the 「これ以上」 (any more) after its
-    particle (「激辛チャレンジがこれ以上」)."""
+    fine, but no more isekai" names anime), the sign of more or less before it, or the
+    「これ以上」 (any more) after its particle (「激辛チャレンジがこれ以上」)."""
     inside = tokens_in(Clause(*span, ()), tokens)
+    if len(inside) > 1 and inside[0].text in _SIGNS_BEFORE and _signs(inside[0], tokens):
+        # "+ sushi, - burgers": the sign says more or less of the item; it is no part of it.
+        return inside[1].start, span[1]
     if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_VERDICTS:
         return span[0], inside[-2].end
     if len(inside) > 3 and [t.text for t in inside[-2:]] == ["これ", "以上"]:
@@ -1409,19 +1494,26 @@ _EN_GREETINGS = frozenset(
 )  # fmt: skip
 _JA_GREETINGS = word_set(
     "やっほー やっほ まじか まじかよ おつかれ お疲れ あけおめ ことよろ メリクリ"
+    " ンゴ ぴえん ワロタ ぱおん"  # net slang's sentence ends: 「もう飽きたンゴ」
 )
 _LAUGHS = word_set("笑 w ww www 草 lol haha")
 
 
+# What says that the rest is the writer's opinion, never a thing to see.
+_EN_HEDGES = word_set("reckon reckons think guess suppose imo imho tbh ngl honestly")
+
+
 def _points_or_greets(span: Sequence[Token]) -> bool:
-    """A concept span that only points back to others named ("both", 「それ」) or only
-    greets ("merry christmas", 「やっほー」, 「まじかよ笑」)."""
+    """A concept span that only points back to others named ("both", 「それ」), only
+    greets ("merry christmas", 「やっほー」, 「まじかよ笑」) or only hedges ("reckon")."""
     words = [t for t in span if has_words(t.text) and t.text.lower() not in _LAUGHS]
     if not words:
         return False
     if all(t.norm in _EN_POINTERS or t.text in _JA_POINTERS or t.pos == "PRON" for t in words):
         return True
     if words[0].script == "en":
+        if all(t.norm in _EN_HEDGES for t in words):
+            return True  # "more surfing please, | reckon that'd be grouse"
         return " ".join(t.norm for t in words) in _EN_GREETINGS
     joined = "".join(t.text for t in words)
     return all(t.pos == "INTJ" for t in words) or joined in _JA_GREETINGS
@@ -1547,6 +1639,109 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             spans = tuple((s, e) for s, e in clause.concepts if start <= s < end)
             out.append(Clause(start, end, spans))
     return out
+
+
+def split_signed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses cut before a sign of more or less that opens an item: after a comma
+    ("+ sushi, - burgers") or, typed against the item, after a space ("+sushi -burgers",
+    where the tagger reads one concept "sushi -burgers"). Each signed item is read on its
+    own; the sign itself is outside its concept (`drop_cue_concepts`)."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        cuts = [i for i in range(1, len(inside) - 1) if _opens_signed_item(inside, i, clause)]
+        if not cuts:
+            out.append(clause)
+            continue
+        bounds = [0, *cuts, len(inside)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            piece = inside[a:b]
+            while len(piece) > 1 and piece[-1].text in _CLAUSE_PUNCT:
+                piece = piece[:-1]
+            start, end = piece[0].start, piece[-1].end
+            words = next((t.start for t in piece if has_words(t.text)), end)
+            spans = tuple(
+                (max(s, words), min(e, end))
+                for s, e in clause.concepts
+                if s < end and e > words and _words_between(inside, max(s, words), min(e, end))
+            )
+            out.append(Clause(start, end, spans))
+    return out
+
+
+def _opens_signed_item(inside: Sequence[Token], i: int, clause: Clause) -> bool:
+    """Whether inside[i] is a sign of more or less that opens the item after it (see
+    `split_signed_items`)."""
+    sign, before, after = inside[i], inside[i - 1], inside[i + 1]
+    if sign.text not in _SIGNS_BEFORE or not in_concept(after, clause) or not after.text.isalpha():
+        return False
+    if before.text in _CLAUSE_PUNCT:
+        return True
+    # "sushi -burgers": a space before the sign, none after; never "rock-climbing".
+    return in_concept(before, clause) and before.end < sign.start and sign.end == after.start
+
+
+def _words_between(inside: Sequence[Token], start: int, end: int) -> bool:
+    """Whether a word (not a sign or punctuation) lies in [start, end)."""
+    return any(start <= t.start and t.end <= end and has_words(t.text) for t in inside)
+
+
+# "cats but not the sad ones", "horror, just no gore": after items named with no ask of
+# their own, a turn and a negator narrow what was named; they do not refuse it.
+_EN_NARROWING_TURNS = word_set("but just though yet")
+_EN_NARROWING_NOTS = word_set("not no never without minus")
+_EN_NARROWING_GAP = word_set("just please pls the any those these ones one of , ;")
+
+
+def split_narrowings(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses cut before a turn that narrows the bare items before it.
+
+    "cats but not the sad ones" is tagged as one clause naming cats and sad; read whole, its
+    negator takes both. Where the words before the turn ask nothing (no cue, no negator:
+    the items alone, which read as more), the clause is cut at "but", "just", "though" or
+    "yet" followed by "not", "no", "never", "without" or "minus" before the next item, so
+    the items read on their own and the negator reads only what follows it. English only.
+    """
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        cut = _narrowing_turn(clause, inside)
+        if cut is None:
+            out.append(clause)
+            continue
+        left = inside[:cut]
+        while left and left[-1].text in _CLAUSE_PUNCT:
+            left = left[:-1]
+        turn = inside[cut]
+        out.append(Clause(clause.start, left[-1].end,
+                          tuple(c for c in clause.concepts if c[1] <= turn.start)))  # fmt: skip
+        out.append(Clause(turn.start, clause.end,
+                          tuple(c for c in clause.concepts if c[0] >= turn.end)))  # fmt: skip
+    return out
+
+
+def _narrowing_turn(clause: Clause, inside: Sequence[Token]) -> int | None:
+    """Where in `inside` a narrowing turn of `split_narrowings` stands, if one does."""
+    if len(clause.concepts) < 2 or any(t.script != "en" for t in inside):
+        return None
+    for i, t in enumerate(inside):
+        if t.norm not in _EN_NARROWING_TURNS or in_concept(t, clause):
+            continue
+        before = [w for w in inside[:i] if not in_concept(w, clause)]
+        if not any(in_concept(w, clause) for w in inside[:i]):
+            return None
+        if any(_cue(w) or w.norm in _EN_NEGATORS for w in before):
+            return None
+        rest = inside[i + 1 :]
+        nxt = next((j for j, w in enumerate(rest) if in_concept(w, clause)), None)
+        if nxt is None:
+            return None
+        gap = rest[:nxt]
+        nots = [w for w in gap if w.norm in _EN_NARROWING_NOTS]
+        if nots and all(w.norm in _EN_NARROWING_NOTS or w.norm in _EN_NARROWING_GAP for w in gap):
+            return i
+        return None
+    return None
 
 
 # Verbs that put one thing in another's place: 「AをBに変えて」「AからBに切り替えて」.
@@ -2426,6 +2621,11 @@ def _repair_markers(tokens: Sequence[Token]) -> list[tuple[int, int]]:
             out.append((i, j))
             i = j
             continue
+        j = _taking_back(tokens, i)
+        if j:  # 「犬もっと…いや、やっぱ猫」
+            out.append((i, j))
+            i = j
+            continue
         if t.script == "ja" and (t.lemma in _JA_REPAIRS or t.norm in _JA_REPAIRS):
             j = i + 1
             while j < len(tokens) and tokens[j].script == "ja" and tokens[j].pos == "AUX":
@@ -2440,6 +2640,17 @@ def _repair_markers(tokens: Sequence[Token]) -> list[tuple[int, int]]:
             continue
         i += 1
     return out
+
+
+def _taking_back(tokens: Sequence[Token], i: int) -> int:
+    """End of 「いや、やっぱ(り)」 (no, after all) starting at token i, the interjection
+    いや (Sudachi's 否, never the 嫌 of 「ホラーはいや」) before 矢張り; 0 when there is none."""
+    if tokens[i].script != "ja" or tokens[i].pos != "INTJ" or tokens[i].norm != "否":
+        return 0
+    j = i + 1
+    if j < len(tokens) and tokens[j].text in _CLAUSE_PUNCT:
+        j += 1
+    return j + 1 if j < len(tokens) and tokens[j].norm == "矢張り" else 0
 
 
 def _trailing_off(tokens: Sequence[Token], i: int) -> int:

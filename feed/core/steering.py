@@ -64,6 +64,7 @@ from feed.core.intent import (
     clause_vector_text,
     clauses_from_tags,
     compared_away,
+    complains_of_all,
     continues_a_list,
     dreads_more,
     drop_cue_concepts,
@@ -92,11 +93,13 @@ from feed.core.intent import (
     split_in_place_of,
     split_joined_items,
     split_listed_items,
+    split_narrowings,
     split_paired_nouns,
     split_reasons,
     split_repeated_openers,
     split_replacements,
     split_reported_tastes,
+    split_signed_items,
     split_slashed_items,
     tag_mentions,
     tells_a_state,
@@ -298,12 +301,14 @@ class InstructionReader:
         if not any(c.concepts for c in clauses):
             clauses = [self._reported_concept(c, tokens, tags) for c in clauses]
         for step in (
+            split_signed_items,
             split_slashed_items,
             split_listed_items,
             split_paired_nouns,
             split_repeated_openers,
             mark_contrasted_topics,
             split_contrasts,
+            split_narrowings,
             split_english_comparisons,
             split_choices,
             split_reasons,
@@ -371,6 +376,9 @@ class InstructionReader:
                 swapped = less
             elif phrases and not cues.any() and _preferred(clauses, i, tokens):
                 swapped = "boost"
+            elif phrases and op == "only" and complains_of_all(clause, tokens):
+                # 「このところ野球の動画ばかりで困っています」: all of it is the complaint.
+                swapped = less
             elif phrases and dreads_more(clause, tokens):
                 # "if I see one more ASMR slime I'll scream": more is what is dreaded.
                 swapped = less

@@ -1144,6 +1144,85 @@ def test_a_word_of_acceptance_is_no_item(reader, text, refused, accepted):
 
 
 @pytest.mark.parametrize(
+    ("text", "named", "narrowed"),
+    [
+        ("cats but not the sad ones", "cats", "sad"),
+        ("horror but no gore", "horror", "gore"),
+        ("sushi but not raw fish", "sushi", "raw fish"),
+        ("cats and dogs but not the sad ones", "dogs", "sad"),
+    ],
+)
+def test_a_turn_that_narrows_an_item_never_refuses_it(reader, text, named, narrowed):
+    """ "X but not Y": the negator reads only what follows it."""
+    readings = every_reading(reader, text)
+    assert asks_for(readings, NEGATIVE, narrowed)
+    assert not asks_for(readings, NEGATIVE, named)
+
+
+def test_a_turn_after_an_ask_is_no_narrowing(reader):
+    """Where the words before the turn ask for something, the clause reads as before."""
+    readings = every_reading(reader, "no cats but not the sad ones either")
+    assert not asks_for(readings, POSITIVE, "cats")
+
+
+@pytest.mark.parametrize(
+    ("text", "more", "less"),
+    [
+        ("+ sushi, - burgers", "sushi", "burgers"),
+        ("+sushi -burgers", "sushi", "burgers"),
+        ("more sushi, - burgers", "sushi", "burgers"),
+        ("more anime, -horror", "anime", "horror"),
+    ],
+)
+def test_a_sign_before_an_item_says_more_or_less(reader, text, more, less):
+    readings = every_reading(reader, text)
+    assert asks_for(readings, {"boost"}, more) and not asks_for(readings, NEGATIVE, more)
+    assert asks_for(readings, NEGATIVE, less) and not asks_for(readings, POSITIVE, less)
+    assert not any("-" in phrase or "+" in phrase for r in readings for _, phrase in r)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("no anti-war stuff", [("exclude", "anti-war")]), ("more lo-fi", [("boost", "lo-fi")])],
+)
+def test_a_hyphen_inside_a_word_is_no_sign(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("このところ野球の動画ばかりで困っています", "野球"),
+        ("ラーメンの動画ばっかり見せんで", "ラーメン"),
+        ("ラーメンばっかり見せないで", "ラーメン"),
+    ],
+)
+def test_all_of_one_thing_as_a_complaint_asks_for_less(reader, text, thing):
+    """「ばかり」 followed by how it is, or by a refusal to show, complains of the thing."""
+    readings = every_reading(reader, text)
+    assert asks_for(readings, NEGATIVE, thing)
+    assert not asks_for(readings, POSITIVE, thing)
+
+
+@pytest.mark.parametrize("text", ["猫ばっかり見せて", "猫ばかりにして", "猫ばっかりがいい"])
+def test_all_of_one_thing_asked_for_is_only(reader, text):
+    assert not asks_for(every_reading(reader, text), NEGATIVE, "猫")
+
+
+def test_net_slang_at_a_sentence_end_is_no_item(reader):
+    readings = every_reading(reader, "筋トレ系もう飽きたンゴ")
+    assert asks_for(readings, NEGATIVE, "筋トレ")
+    assert not any("ンゴ" in phrase for r in readings for _, phrase in r)
+
+
+def test_iya_yappari_takes_back_what_was_asked(reader):
+    """「いや、やっぱ(り)」 takes back the clause before it; the 嫌 of 「ホラーはいや」 does not."""
+    readings = every_reading(reader, "犬もっと、いややっぱり猫で")
+    assert not asks_for(readings, POSITIVE | NEGATIVE, "犬")
+    assert asks_for(every_reading(reader, "ホラーはいや"), NEGATIVE, "ホラー")
+
+
+@pytest.mark.parametrize(
     ("text", "thing"),
     [
         ("don't give me fewer cats", "cats"),

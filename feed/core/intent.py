@@ -990,6 +990,108 @@ _EN_CONTENT = word_set("happy glad good set satisfied content fine ok okay")
 _JA_CONDITIONAL = word_set("たら だら なら れば")
 
 
+# Where in the feed a thing should come: higher up is more of it, lower down less.
+_EN_RANK_UP = (("first",), ("at", "the", "top"), ("to", "the", "top"), ("near", "the", "top"),
+               ("up", "top"), ("top", "priority"), ("higher", "priority"),
+               ("high", "priority"), ("prioritize",), ("prioritise",))  # fmt: skip
+_EN_RANK_DOWN = (("can", "wait"), ("to", "the", "bottom"), ("at", "the", "bottom"),
+                 ("near", "the", "bottom"), ("further", "down"), ("lower", "priority"),
+                 ("low", "priority"), ("deprioritize",), ("deprioritise",), ("later",),
+                 ("last",), ("to", "the", "back"), ("at", "the", "back"))  # fmt: skip
+# Mixing a thing in is more of it ("throw in a tiny house tour", "toss X into the mix").
+_EN_MIX_IN = word_set("mix throw toss slip weave sprinkle sneak squeeze work add")
+_JA_RANK_UP = word_set("上 先頭 最初 トップ 上位 前")
+_JA_RANK_DOWN = word_set("下 後ろ うしろ 最後 後 あと 底 下位 最下位 末尾")
+_JA_SIDE_OF = word_set("方 ほう")
+
+
+# Single words of place that say it only right after the thing they place, at a clause's
+# end ("volcano eruptions first", "car reviews later"): "at first", "the last one" do not.
+_EN_RANK_AFTER_ITEM = word_set("first later last")
+
+
+def _after_item(clause: Clause, tokens: Sequence[Token], word: Token) -> bool:
+    """Whether `word` follows a concept of the clause (or its head word) and ends the
+    clause but for politeness and punctuation."""
+    inside = tokens_in(clause, tokens)
+    k = next(i for i, t in enumerate(inside) if t.start == word.start)
+    if k == 0 or not (in_concept(inside[k - 1], clause) or inside[k - 1].norm in _HEADS):
+        return False
+    return all(t.norm in _POLITE or not has_words(t.text) for t in inside[k + 1 :])
+
+
+def ranks(clause: Clause, tokens: Sequence[Token]) -> str:
+    """ "up" or "down" where a clause says where in the feed its things should come ("the
+    volcano eruptions first", "unboxings can wait", 「政治系は下の方に回しといて」「占いは
+    もっと後ろの方でいい」「後回しで」) or mixes them in ("every few videos throw in a tiny
+    house tour": up), "" where it says no such place. Up is asked only
+    where the clause says no less; down whatever else it says (「もっと後ろ」 is further
+    down). English "first", "later" and "last" count only right after the thing they
+    place, at the clause's end (`_after_item`)."""
+    words = outside_concepts(clause, tokens)
+    cues = clause_cues(clause, tokens)
+    for i, w in enumerate(words):
+        if w.script == "ja":
+            if w.text == "後回し" or w.lemma == "後回し":
+                return "down"
+            side = i + 2 < len(words) and words[i + 1].text == "の"
+            if not (side and words[i + 2].text in _JA_SIDE_OF):
+                continue
+            if w.text in _JA_RANK_DOWN:
+                return "down"
+            if w.text in _JA_RANK_UP and not cues.negative:
+                return "up"
+            continue
+        mixed = w.norm == "in" and i and words[i - 1].norm in _EN_MIX_IN
+        if (mixed or _english_at(words, i, (("into", "the", "mix"),))) and not cues.negative:
+            return "up"
+        for phrases, way in ((_EN_RANK_DOWN, "down"), (_EN_RANK_UP, "up")):
+            j = _english_at(words, i, phrases)
+            if not j:
+                continue
+            if (
+                j - i == 1
+                and words[i].norm in _EN_RANK_AFTER_ITEM
+                and not _after_item(clause, tokens, words[i])
+            ):
+                continue
+            if way == "down" or not cues.negative:
+                return way
+    return ""
+
+
+# Shares of the feed: an even split asks for each thing named ("50/50 anime openings and
+# city pop", 「刺繍と編み物を半々で」); halving one asks for less of it (「半分くらいにして」,
+# "cut the pranks in half").
+_JA_EVEN = word_set("半々 半半 五分五分")
+_JA_ABOUT = word_set("くらい ぐらい ほど 位")
+_EN_EVEN = (("50", "/", "50"), ("half", "and", "half"), ("equal", "parts"), ("evenly",),
+            ("fifty", "fifty"))  # fmt: skip
+_EN_HALVED = (("in", "half"), ("by", "half"), ("halve",), ("half", "as", "many"))
+
+
+def shares(clause: Clause, tokens: Sequence[Token]) -> str:
+    """ "even" where a clause splits the feed evenly between its things, "half" where it
+    halves them (see `_JA_EVEN`), "" otherwise."""
+    words = outside_concepts(clause, tokens)
+    for i, w in enumerate(words):
+        if w.script == "ja":
+            if w.text in _JA_EVEN:
+                return "even"
+            if w.text == "半分":
+                nxt = [t.text for t in words[i + 1 : i + 3]]
+                if nxt[:1] == ["ずつ"]:
+                    return "even"
+                if nxt[:1] == ["に"] or (nxt[:1] and nxt[0] in _JA_ABOUT and nxt[1:] == ["に"]):
+                    return "half"
+            continue
+        if _english_at(words, i, _EN_EVEN):
+            return "even"
+        if _english_at(words, i, _EN_HALVED):
+            return "half"
+    return ""
+
+
 # 「ばかり」 (nothing but) says what the feed is full of: a request for only that where a
 # request follows it (「猫ばっかり見せて」「猫ばかりでいい」), a complaint where the clause
 # goes on to say how it is (「野球ばかりで困っています」) or refuses the showing
@@ -1307,6 +1409,8 @@ def _negator_role(words: Sequence[Token], i: int, after: Sequence[Token]) -> str
     tail = rest[: next((k for k, w in enumerate(rest) if w not in _QUESTION_TAIL), len(rest))]
     if "?" in tail:
         return "inert"
+    if tail[:1] == ["か"] and i > 0 and words[i - 1].norm == "ます":
+        return "inert"  # 「減らせませんか」: a polite request, whatever its punctuation
     if t.pos == "ADJ" and not (i > 0 and words[i - 1].pos in ("AUX", "ADJ")):
         return ""  # 「ホラーはない方がいい」: absence; 「嫌いじゃない」「ほしくない」 negate
     return "negates"
@@ -1464,12 +1568,19 @@ def _signs(sign: Token, tokens: Sequence[Token]) -> bool:
 
 def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
     """A concept span without the word of acceptance the tagger took in after it ("anime
-    fine, but no more isekai" names anime), the sign of more or less before it, or the
-    「これ以上」 (any more) after its particle (「激辛チャレンジがこれ以上」)."""
+    fine, but no more isekai" names anime), the sign of more or less before it, the time
+    after it ("gore before noon"), or the 「これ以上」 (any more) after its particle
+    (「激辛チャレンジがこれ以上」)."""
     inside = tokens_in(Clause(*span, ()), tokens)
     if len(inside) > 1 and inside[0].text in _SIGNS_BEFORE and _signs(inside[0], tokens):
         # "+ sushi, - burgers": the sign says more or less of the item; it is no part of it.
         return inside[1].start, span[1]
+    k = len(inside)
+    while k > 1 and inside[k - 1].script == "en" and inside[k - 1].norm in _EN_TIMES:
+        k -= 1
+    if k < len(inside) and k > 1 and inside[k - 1].norm in _EN_WHEN:
+        # "surgery gore before noon": when is no part of what.
+        return span[0], inside[k - 2].end
     if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_VERDICTS:
         return span[0], inside[-2].end
     if len(inside) > 3 and [t.text for t in inside[-2:]] == ["これ", "以上"]:
@@ -1523,16 +1634,38 @@ def _points_or_greets(span: Sequence[Token]) -> bool:
 _JA_KIND_SUFFIXES = word_set("系 風 調 っぽい ぽい 感じ 的")
 
 
+# When, not what: "saturdays: garden makeovers only", "no surgery gore before noon".
+_EN_TIMES = word_set(
+    "tonight today tomorrow morning mornings evening evenings night nights noon midnight "
+    "weekend weekends weekday weekdays monday mondays tuesday tuesdays wednesday wednesdays "
+    "thursday thursdays friday fridays saturday saturdays sunday sundays bedtime lunchtime"
+)
+_EN_WHEN = word_set("before after until till during on")  # never "at night": a scene
+
+
 def _not_a_topic(span: Sequence[Token], tokens: Sequence[Token]) -> bool:
     if all(_cue(t) and t.norm not in _POLITE for t in span):
         return True
+    if all(t.script == "en" and (t.norm in _EN_TIMES or t.norm in _EN_WHEN) for t in span):
+        return any(t.norm in _EN_TIMES for t in span)
     words = [t for t in span if t.pos != "PART"]
     after = next((t for t in tokens if t.start >= span[-1].end), None) if span else None
+    if words and all(t.text in _JA_RANK_UP | _JA_RANK_DOWN for t in words):
+        # 「もっと後ろの方で」: a place in the feed (`ranks`), not a topic.
+        rest = [t.text for t in tokens if t.start >= span[-1].end][:2]
+        if rest[:1] == ["の"] and rest[1:] and rest[1] in _JA_SIDE_OF:
+            return True
     if after is not None and (after.text in _JA_KIND_SUFFIXES or after.lemma in _JA_KIND_SUFFIXES):
         return False  # 「ほのぼの系」: an adverb that names a kind
     return bool(words) and all(
-        t.script == "ja" and (t.adverbial or t.pos in ("ADV", "ADJ")) for t in words
+        t.script == "ja" and (t.adverbial or t.pos in ("ADV", "ADJ") or _while_doing(t))
+        for t in words
     )
+
+
+def _while_doing(token: Token) -> bool:
+    """A noun of the time something is being done (通勤中, 移動中, 作業中), not 背中."""
+    return token.pos == "NOUN" and len(token.text) >= 3 and token.text.endswith("中")
 
 
 def split_repeated_openers(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
@@ -1686,37 +1819,103 @@ def _words_between(inside: Sequence[Token], start: int, end: int) -> bool:
     return any(start <= t.start and t.end <= end and has_words(t.text) for t in inside)
 
 
+# What a request picks from: "of the cat stuff | just the kittens", "from the travel
+# videos | only night trains", 「猫の中でも|子猫だけ」.
+_EN_FROM_AMONG = word_set("of from among amongst within")
+_EN_SCOPE_OPENERS = word_set("and but so ok okay")
+_EN_SCOPE_DETERMINERS = word_set("the all those these your my this that")
+_JA_AMONG = (("の", "中", "で"), ("の", "中", "でも"), ("の", "中", "から"), ("の", "うち", "で"),
+             ("の", "うち"), ("の", "中"), ("の", "合間", "に"), ("の", "間", "に"))  # fmt: skip
+
+
+def split_scopes(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses cut after the things a request picks from: what opens with "of", "from" or
+    "among" before another item of the clause ("of the cat stuff just the kitten ones
+    please", "among the history videos, mostly the ancient egypt ones"), or what
+    「の中で(も)」 or 「の合間に」 follows (「猫の中でも子猫だけ」「VTuberの合間に陶芸も」).
+    The things picked from, or between, are set aside, as a choice's options are: they
+    ask nothing, and what is picked reads on its own."""
+    return _cut_where(clauses, tokens, _scope_end, "after")
+
+
+def _scope_end(clause: Clause, inside: Sequence[Token]) -> int | None:
+    """Where in `inside` the things picked from end (see `split_scopes`), if the clause
+    opens on them and names something after them."""
+    if len(clause.concepts) < 2:
+        return None
+    first = min(clause.concepts)
+    if all(t.script == "en" for t in inside):
+        i = 0
+        while i < len(inside) and inside[i].norm in _EN_SCOPE_OPENERS:
+            i += 1
+        if i >= len(inside) or inside[i].norm not in _EN_FROM_AMONG:
+            return None
+        i += 1
+        while i < len(inside) and inside[i].norm in _EN_SCOPE_DETERMINERS:
+            i += 1
+        if i >= len(inside) or inside[i].start != first[0]:
+            return None
+        while i < len(inside) and in_concept(inside[i], clause):
+            i += 1
+        while i < len(inside) and inside[i].norm in _HEADS:
+            i += 1
+        return i if i < len(inside) else None
+    k = next((i for i, t in enumerate(inside) if t.start >= first[1]), None)
+    if k is None or inside[k - 1].end != first[1]:
+        return None
+    for words in _JA_AMONG:
+        j = k + len(words)
+        if [t.text for t in inside[k:j]] == list(words) and any(
+            c[0] >= inside[j - 1].end for c in clause.concepts
+        ):
+            return j
+    return None
+
+
 # "cats but not the sad ones", "horror, just no gore": after items named with no ask of
 # their own, a turn and a negator narrow what was named; they do not refuse it.
 _EN_NARROWING_TURNS = word_set("but just though yet")
 _EN_NARROWING_NOTS = word_set("not no never without minus")
-_EN_NARROWING_GAP = word_set("just please pls the any those these ones one of , ;")
+_EN_NARROWING_GAP = word_set("but though yet just please pls the any those these ones one of , ;")
 
 
 def split_narrowings(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses cut before a turn that narrows the bare items before it.
 
     "cats but not the sad ones" is tagged as one clause naming cats and sad; read whole, its
-    negator takes both. Where the words before the turn ask nothing (no cue, no negator:
-    the items alone, which read as more), the clause is cut at "but", "just", "though" or
-    "yet" followed by "not", "no", "never", "without" or "minus" before the next item, so
-    the items read on their own and the negator reads only what follows it. English only.
+    negator takes both. Where the words before the turn (since the last turn or comma) ask
+    nothing (no cue, no negator: the items alone, which read as more), the clause is cut at
+    "but", "just", "though", "yet" or a comma followed by "not", "no", "never", "without"
+    or "minus" before the next item ("cats, not dogs"), so the items read on their own and
+    the negator reads only what follows it. English only.
     """
+    return _cut_where(clauses, tokens, _narrowing_turn)
+
+
+def _cut_where(
+    clauses: Sequence[Clause],
+    tokens: Sequence[Token],
+    find: Callable[[Clause, Sequence[Token]], int | None],
+    aside: Literal["", "before", "after"] = "",
+) -> list[Clause]:
+    """Each clause cut in two before the token `find` points to (punctuation at the cut
+    dropped), the first part set `aside` or not; a clause with no such token stays."""
     out: list[Clause] = []
     for clause in clauses:
         inside = tokens_in(clause, tokens)
-        cut = _narrowing_turn(clause, inside)
+        cut = find(clause, inside)
         if cut is None:
             out.append(clause)
             continue
-        left = inside[:cut]
+        left, right = list(inside[:cut]), list(inside[cut:])
         while left and left[-1].text in _CLAUSE_PUNCT:
-            left = left[:-1]
-        turn = inside[cut]
-        out.append(Clause(clause.start, left[-1].end,
-                          tuple(c for c in clause.concepts if c[1] <= turn.start)))  # fmt: skip
-        out.append(Clause(turn.start, clause.end,
-                          tuple(c for c in clause.concepts if c[0] >= turn.end)))  # fmt: skip
+            left.pop()
+        while right and right[0].text in _CLAUSE_PUNCT:
+            right.pop(0)
+        split, rest = left[-1].end, right[0].start
+        first = tuple(c for c in clause.concepts if c[1] <= split)
+        out.append(Clause(clause.start, split, first, set_aside=aside))
+        out.append(Clause(rest, clause.end, tuple(c for c in clause.concepts if c[0] >= rest)))
     return out
 
 
@@ -1724,14 +1923,19 @@ def _narrowing_turn(clause: Clause, inside: Sequence[Token]) -> int | None:
     """Where in `inside` a narrowing turn of `split_narrowings` stands, if one does."""
     if len(clause.concepts) < 2 or any(t.script != "en" for t in inside):
         return None
+    opens = 0  # where the words before a turn start: after the last turn or comma
     for i, t in enumerate(inside):
-        if t.norm not in _EN_NARROWING_TURNS or in_concept(t, clause):
+        turn = t.norm in _EN_NARROWING_TURNS or t.text in _CLAUSE_PUNCT
+        if not turn or in_concept(t, clause):
             continue
-        before = [w for w in inside[:i] if not in_concept(w, clause)]
-        if not any(in_concept(w, clause) for w in inside[:i]):
-            return None
-        if any(_cue(w) or w.norm in _EN_NEGATORS for w in before):
-            return None
+        before = inside[opens:i]
+        if not any(has_words(w.text) for w in before):
+            continue  # "cats, but not…": the comma and the word are one turn
+        opens = i + 1
+        if not any(in_concept(w, clause) for w in before):
+            continue
+        if any(_cue(w) or w.norm in _EN_NEGATORS for w in before if not in_concept(w, clause)):
+            continue
         rest = inside[i + 1 :]
         nxt = next((j for j, w in enumerate(rest) if in_concept(w, clause)), None)
         if nxt is None:
@@ -1740,7 +1944,6 @@ def _narrowing_turn(clause: Clause, inside: Sequence[Token]) -> int | None:
         nots = [w for w in gap if w.norm in _EN_NARROWING_NOTS]
         if nots and all(w.norm in _EN_NARROWING_NOTS or w.norm in _EN_NARROWING_GAP for w in gap):
             return i
-        return None
     return None
 
 

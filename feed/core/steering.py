@@ -84,8 +84,10 @@ from feed.core.intent import (
     praises,
     prefers_it,
     puts_in_place,
+    ranks,
     reported_part,
     sentences,
+    shares,
     split_choices,
     split_comparisons,
     split_contrasts,
@@ -99,6 +101,7 @@ from feed.core.intent import (
     split_repeated_openers,
     split_replacements,
     split_reported_tastes,
+    split_scopes,
     split_signed_items,
     split_slashed_items,
     tag_mentions,
@@ -302,6 +305,7 @@ class InstructionReader:
             clauses = [self._reported_concept(c, tokens, tags) for c in clauses]
         for step in (
             split_signed_items,
+            split_scopes,
             split_slashed_items,
             split_listed_items,
             split_paired_nouns,
@@ -344,7 +348,9 @@ class InstructionReader:
             by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
             op = max(by_op, key=lambda k: by_op[k])
             phrases = _phrases(text, tokens, clause)
-            if not phrases and op not in ("none", "reset") and not clause.repairs:
+            # "volcano eruptions first": a place in the feed asks, whatever the networks.
+            wants = op not in ("none", "reset") or bool(ranks(clause, tokens))
+            if not phrases and wants and not clause.repairs:
                 # An ask that names nothing ("can my feed have like. more moray eels?",
                 # "and fewer kayaks too" tagged without a concept): the span the tagger
                 # nearly marked, when it nearly did, read afresh. Only a clause with no
@@ -382,6 +388,12 @@ class InstructionReader:
             elif phrases and dreads_more(clause, tokens):
                 # "if I see one more ASMR slime I'll scream": more is what is dreaded.
                 swapped = less
+            elif phrases and (share := shares(clause, tokens)):
+                # 「刺繍と編み物を半々くらいにできる？」 asks for both; 「半分にして」 halves.
+                swapped = "boost" if share == "even" else "suppress"
+            elif phrases and (place := ranks(clause, tokens)):
+                # 「占いはもっと後ろの方でいい」: where in the feed, not how much.
+                swapped = "boost" if place == "up" else "suppress"
             if swapped is not None:
                 weight = _intensity(words) if swapped != "exclude" else 1.0
                 parsed: tuple[ParsedOp, ...] = tuple(

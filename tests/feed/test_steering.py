@@ -82,6 +82,12 @@ def asks_for(readings, op_kinds, word: str) -> bool:
     return any(op in op_kinds and word in phrase.lower() for r in readings for op, phrase in r)
 
 
+def reads_only(readings, op_kinds, word: str) -> bool:
+    """Whether the readings ask for `word` with `op_kinds`, and none the other way."""
+    other = (POSITIVE | NEGATIVE) - set(op_kinds)
+    return asks_for(readings, op_kinds, word) and not asks_for(readings, other, word)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -1157,6 +1163,101 @@ def test_a_turn_that_narrows_an_item_never_refuses_it(reader, text, named, narro
     readings = every_reading(reader, text)
     assert asks_for(readings, NEGATIVE, narrowed)
     assert not asks_for(readings, NEGATIVE, named)
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "refused"),
+    [("cats, not dogs", "cats", "dogs"), ("cats, but not the sad ones", "cats", "sad")],
+)
+def test_an_item_then_not_another_refuses_only_the_other(reader, text, named, refused):
+    readings = every_reading(reader, text)
+    assert asks_for(readings, NEGATIVE, refused)
+    assert not asks_for(readings, NEGATIVE, named)
+
+
+@pytest.mark.parametrize(
+    ("text", "thing", "way"),
+    [
+        ("政治系は下の方に回しといて", "政治", NEGATIVE),
+        ("占いはもっと後ろの方でいい", "占い", NEGATIVE),
+        ("炎上ネタは最後の方に回してください", "炎上ネタ", NEGATIVE),
+        ("占いは後回しで", "占い", NEGATIVE),
+        ("unboxings can wait", "unboxings", NEGATIVE),
+        ("beekeeping first please", "beekeeping", {"boost"}),
+        ("cooking videos last", "cooking", NEGATIVE),
+    ],
+)
+def test_a_place_in_the_feed_says_more_or_less(reader, text, thing, way):
+    """Higher up the feed is more of a thing, lower down less: 「もっと後ろ」 is further
+    down, never more."""
+    readings = every_reading(reader, text)
+    assert reads_only(readings, way, thing)
+    assert not any(p in ("後ろ", "下") for r in readings for _, p in r)
+
+
+@pytest.mark.parametrize(
+    ("text", "things", "way"),
+    [
+        ("刺繍と編み物を半々くらいにできる？", ("刺繍", "編み物"), {"boost"}),
+        ("50/50 anime openings and city pop", ("anime", "city pop"), {"boost"}),
+        ("ドッキリ系めちゃくちゃ多いから半分くらいにして", ("ドッキリ",), NEGATIVE),
+        ("cut the pranks in half", ("pranks",), NEGATIVE),
+        ("toss a couple of language learning tips into the mix", ("language",), {"boost"}),
+    ],
+)
+def test_a_share_of_the_feed_says_more_or_less(reader, text, things, way):
+    """An even split asks for each thing; halving one, or mixing one in, says which way."""
+    readings = every_reading(reader, text)
+    for thing in things:
+        assert reads_only(readings, way, thing)
+
+
+@pytest.mark.parametrize(
+    ("text", "thing", "when"),
+    [
+        ("saturdays: garden makeovers only", "garden makeovers", "saturday"),
+        ("no surgery gore before noon", "surgery gore", "noon"),
+        ("朝の通勤中はニュース解説だけにして", "ニュース解説", "通勤"),
+    ],
+)
+def test_when_is_no_part_of_what(reader, text, thing, when):
+    readings = every_reading(reader, text)
+    assert any(phrase == thing for r in readings for _, phrase in r)
+    assert not any(when in phrase for r in readings for _, phrase in r)
+
+
+@pytest.mark.parametrize(
+    ("text", "thing", "way"),
+    [
+        ("競艇ってもう少し減らせませんか", "競艇", NEGATIVE),
+        ("猫もっと増やせませんか", "猫", {"boost"}),
+    ],
+)
+def test_a_polite_negative_question_is_a_request(reader, text, thing, way):
+    """「…ませんか」 asks; its negator negates nothing (「見たくないかな」 still does)."""
+    readings = every_reading(reader, text)
+    assert reads_only(readings, way, thing)
+    assert asks_for(every_reading(reader, "ホラーはもう見たくないかな"), NEGATIVE, "ホラー")
+
+
+def test_first_and_later_place_only_the_thing_they_follow(reader):
+    assert ops(reader, "dogs first, cats later") == [("boost", "dogs"), ("suppress", "cats")]
+    readings = every_reading(reader, "at first I liked cooking, now less of it")
+    assert not asks_for(readings, POSITIVE, "cooking")
+
+
+@pytest.mark.parametrize(
+    ("text", "picked_from", "picked"),
+    [
+        ("from the travel stuff I only want the night train journeys", "travel", "night train"),
+        ("among the history videos, mostly the ancient egypt ones pls", "history", "egypt"),
+        ("猫の中でも子猫だけ", "猫", "子猫"),
+    ],
+)
+def test_what_a_request_picks_from_asks_nothing(reader, text, picked_from, picked):
+    readings = every_reading(reader, text)
+    assert asks_for(readings, POSITIVE, picked)
+    assert not any(phrase == picked_from for r in readings for _, phrase in r)
 
 
 def test_a_turn_after_an_ask_is_no_narrowing(reader):

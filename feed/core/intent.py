@@ -1338,8 +1338,8 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     for i in reversed(range(len(words))):
         if cues[i] not in ("pos", "neg") or negator[i] or consumed[i]:
             continue
-        for j in _negation_reach(words, i):
-            if negator[j]:
+        for j in [*_negation_reach(words, i), _denied_report(words, i)]:
+            if j is not None and negator[j]:
                 flipped[i] = consumed[j] = True
                 for k in range(min(i, j) + 1, max(i, j)):
                     consumed[k] = True
@@ -1363,6 +1363,25 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     negated_refusal = doubled or any(flipped[i] and cues[i] == "neg" for i in range(len(words)))
     positive = positive or doubled
     return ClauseCues(negative, positive, only, negated_ask, negated_refusal)
+
+
+# "never said I wanted fewer sunsets", "I never asked for more cats": a negated report of
+# the writer's own ask turns what was asked.
+_EN_ASKED = word_set("said say says asked ask told tell meant mean requested")
+_EN_ASKED_GAP = word_set("i you me for to that wanted want wanna see any some the a more")
+
+
+def _denied_report(words: Sequence[Token], i: int) -> int | None:
+    """The position of the word before the verb of saying that reports the English cue
+    at `i` as asked ("never | said I wanted | fewer"), or None where none does."""
+    if words[i].script != "en":
+        return None
+    j = i - 1
+    while j >= 0 and i - j <= 4 and words[j].norm in _EN_ASKED_GAP:
+        j -= 1
+    if j < 1 or words[j].script != "en" or words[j].norm not in _EN_ASKED:
+        return None
+    return j - 1
 
 
 _JA_FORMAL_NOUNS = word_set("訳 わけ")

@@ -1227,6 +1227,16 @@ def test_when_is_no_part_of_what(reader, text, thing, when):
 
 
 @pytest.mark.parametrize(
+    ("text", "thing"),
+    [("never said I wanted fewer sunsets", "sunsets"), ("I did not say less trains", "trains")],
+)
+def test_a_denied_ask_for_less_is_never_read_as_less_with_no_doubt(reader, text, thing):
+    """A negated report of the writer's own ask turns what was asked: at least asked about."""
+    readings = every_reading(reader, text)
+    assert asks_for(readings, {"boost"}, thing)
+
+
+@pytest.mark.parametrize(
     ("text", "thing", "way"),
     [
         ("競艇ってもう少し減らせませんか", "競艇", NEGATIVE),

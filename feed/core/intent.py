@@ -1916,9 +1916,11 @@ def _cut_where(
     tokens: Sequence[Token],
     find: Callable[[Clause, Sequence[Token]], int | None],
     aside: Literal["", "before", "after"] = "",
+    aside_then: Literal["", "before", "after"] = "",
 ) -> list[Clause]:
     """Each clause cut in two before the token `find` points to (punctuation at the cut
-    dropped), the first part set `aside` or not; a clause with no such token stays."""
+    dropped), the first part set `aside`, the second `aside_then` (see `Clause.set_aside`);
+    a clause with no such token stays."""
     out: list[Clause] = []
     for clause in clauses:
         inside = tokens_in(clause, tokens)
@@ -1934,8 +1936,36 @@ def _cut_where(
         split, rest = left[-1].end, right[0].start
         first = tuple(c for c in clause.concepts if c[1] <= split)
         out.append(Clause(clause.start, split, first, set_aside=aside))
-        out.append(Clause(rest, clause.end, tuple(c for c in clause.concepts if c[0] >= rest)))
+        then = tuple(c for c in clause.concepts if c[0] >= rest)
+        out.append(Clause(rest, clause.end, then, set_aside=aside_then))
     return out
+
+
+# "no sports except tennis", "less of the tech news except the phone teardowns": what an
+# exception names is no part of the ask before it, and no ask of its own.
+_EN_EXCEPT = (("except", "for"), ("except",), ("apart", "from"), ("other", "than"), ("save", "for"))
+
+
+def split_exceptions(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses cut before "except", "apart from" or "other than" between two items where the
+    words before ask for something; the exception is set aside (it asks nothing). "anything
+    except cooking" names one item and stays whole."""
+    return _cut_where(clauses, tokens, _exception_at, aside_then="before")
+
+
+def _exception_at(clause: Clause, inside: Sequence[Token]) -> int | None:
+    """Where in `inside` the exception of `split_exceptions` starts, if one does."""
+    if len(clause.concepts) < 2 or any(t.script != "en" for t in inside):
+        return None
+    for i, t in enumerate(inside):
+        if in_concept(t, clause) or not _english_at(inside, i, _EN_EXCEPT):
+            continue
+        before = inside[:i]
+        named = any(in_concept(w, clause) for w in before)
+        asked = any(_cue(w) for w in before if not in_concept(w, clause))
+        after = any(in_concept(w, clause) for w in inside[i:])
+        return i if named and asked and after else None
+    return None
 
 
 def _narrowing_turn(clause: Clause, inside: Sequence[Token]) -> int | None:

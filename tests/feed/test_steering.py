@@ -1227,6 +1227,19 @@ def test_when_is_no_part_of_what(reader, text, thing, when):
 
 
 @pytest.mark.parametrize(
+    ("text", "asked", "exception"),
+    [
+        ("no sports except tennis", "sports", "tennis"),
+        ("less of the tech news except the phone teardowns, keep those", "tech news", "phone"),
+    ],
+)
+def test_an_exception_is_no_part_of_the_ask(reader, text, asked, exception):
+    readings = every_reading(reader, text)
+    assert reads_only(readings, NEGATIVE, asked)
+    assert not asks_for(readings, POSITIVE | NEGATIVE, exception)
+
+
+@pytest.mark.parametrize(
     ("text", "thing"),
     [("never said I wanted fewer sunsets", "sunsets"), ("I did not say less trains", "trains")],
 )

@@ -1098,6 +1098,7 @@ def shares(clause: Clause, tokens: Sequence[Token]) -> str:
 # (「ラーメンばっかり見せないで」「見せんでよか」).
 _JA_ALL_OF = word_set("ばかり")
 _JA_COPULA = word_set("で だ じゃ や なの なん")
+_JA_SHOWING = word_set("見せる 流す 出す")
 
 
 def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -1128,9 +1129,6 @@ def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
             for w in rest[1:]
         )
     return False
-
-
-_JA_SHOWING = word_set("見せる 流す 出す")
 
 
 def dreads_more(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -1570,7 +1568,7 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     return out
 
 
-_SIGNS_BEFORE = frozenset(("+", "-", "−", "++", "--"))
+_SIGNS_BEFORE = frozenset(_SIGN_CUES)  # "+", "-", "−", "++", "--"
 
 
 def _signs(sign: Token, tokens: Sequence[Token]) -> bool:

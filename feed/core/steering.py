@@ -350,7 +350,7 @@ class InstructionReader:
             by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
             op = max(by_op, key=lambda k: by_op[k])
             phrases = _phrases(text, tokens, clause)
-            # "volcano eruptions first": a place in the feed asks, whatever the networks.
+            # "unboxings can wait": a place in the feed asks, whatever the networks say.
             wants = op not in ("none", "reset") or bool(ranks(clause, tokens))
             if not phrases and wants and not clause.repairs:
                 # An ask that names nothing ("can my feed have like. more moray eels?",

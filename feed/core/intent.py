@@ -1099,15 +1099,53 @@ def shares(clause: Clause, tokens: Sequence[Token]) -> str:
 _JA_ALL_OF = word_set("ばかり")
 _JA_COPULA = word_set("で だ じゃ や なの なん")
 _JA_SHOWING = word_set("見せる 流す 出す")
+_JA_FILLERS_BEFORE_PLENTY = word_set("ちょっと 少々 少し やや 最近 めちゃくちゃ かなり 結構 ちと")
+_JA_REASONS = word_set("ので から")
+
+
+def _says_plenty(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause says its concept is plentiful (「Xが(ちょっと)多い」) with no
+    liking of that before its next comma or reason (「多いのが嬉しい」「多い方がいい」 like
+    it; 「多く見せて」 and 「多めに」 ask)."""
+    inside = tokens_in(clause, tokens)
+    for k, t in enumerate(inside):
+        if t.script != "ja" or t.text != "多い" or t.lemma != "多い":
+            continue
+        j = k - 1
+        while (
+            j >= 0
+            and not in_concept(inside[j], clause)
+            and (
+                inside[j].pos in ("PART", "ADV")
+                or inside[j].adverbial
+                or inside[j].text in _JA_FILLERS_BEFORE_PLENTY
+                or inside[j].norm in _HEADS
+            )
+        ):
+            j -= 1
+        if j < 0 or not in_concept(inside[j], clause):
+            continue
+        for w in inside[k + 1 :]:
+            if w.text in _CLAUSE_PUNCT or w.text in _JA_REASONS or w.text == "で":
+                return True
+            if w.lemma in _JA_FINE or w.norm in _JA_FINE or _cue(w) == "pos":
+                return False
+        return True
+    return False
 
 
 def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a Japanese clause says with 「ばかり」 that the feed is full of its concept
-    as a complaint, not a request for only that (see `_JA_ALL_OF`)."""
+    as a complaint, not a request for only that (see `_JA_ALL_OF`), or says that there is
+    a lot of it (「最近料理動画が多い気がするので…お願いします」, see `_says_plenty`)."""
+    if _says_plenty(clause, tokens):
+        return True
     inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
     for k, t in enumerate(inside):
         if t.script != "ja" or t.norm not in _JA_ALL_OF or t.pos != "PART":
             continue
+        if k and inside[k - 1].pos == "AUX" and inside[k - 1].text in ("た", "だ"):
+            continue  # 「引っ越したばかりで」: just done, not nothing but
         rest = inside[k + 1 :]
         if not rest:
             return False

@@ -384,8 +384,8 @@ class InstructionReader:
                 swapped = less
             elif phrases and not cues.any() and _preferred(clauses, i, tokens):
                 swapped = "boost"
-            elif phrases and op == "only" and complains_of_all(clause, tokens):
-                # 「このところ野球の動画ばかりで困っています」: all of it is the complaint.
+            elif phrases and op in POSITIVE and complains_of_all(clause, tokens):
+                # 「このところ野球の動画ばかりで困っています」「…が多い気がするので」: a complaint.
                 swapped = less
             elif phrases and dreads_more(clause, tokens):
                 # "if I see one more ASMR slime I'll scream": more is what is dreaded.

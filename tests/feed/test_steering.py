@@ -1328,6 +1328,23 @@ def test_all_of_one_thing_as_a_complaint_asks_for_less(reader, text, thing):
     assert not asks_for(readings, POSITIVE, thing)
 
 
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("最近料理動画が多い気がするのでバランスよくお願いします", "料理"),
+        ("株式投資の動画が少々多いように存じますので、調整をお願い申し上げます", "株式投資"),
+    ],
+)
+def test_saying_there_is_a_lot_of_a_thing_asks_for_less(reader, text, thing):
+    """「Xが多い」 complains, however politely the request after it is put."""
+    assert not asks_for(every_reading(reader, text), POSITIVE, thing)
+
+
+@pytest.mark.parametrize("text", ["猫が多いのが嬉しい、もっとお願いします", "猫をもっと多く見せて"])
+def test_liking_a_lot_of_a_thing_stays_more(reader, text):
+    assert not asks_for(every_reading(reader, text), NEGATIVE, "猫")
+
+
 @pytest.mark.parametrize("text", ["猫ばっかり見せて", "猫ばかりにして", "猫ばっかりがいい"])
 def test_all_of_one_thing_asked_for_is_only(reader, text):
     assert not asks_for(every_reading(reader, text), NEGATIVE, "猫")

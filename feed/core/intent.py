@@ -33,7 +33,7 @@ import re
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -1028,23 +1028,32 @@ def ranks(clause: Clause, tokens: Sequence[Token]) -> str:
     where the clause says no less; down whatever else it says (「もっと後ろ」 is further
     down). English "first", "later" and "last" count only right after the thing they
     place, at the clause's end (`_after_item`)."""
+    says_less: bool | None = None  # the clause's cues, read only once an "up" needs them
+    for way in _places(clause, tokens):
+        if way == "up" and says_less is None:
+            says_less = clause_cues(clause, tokens).negative
+        if way == "down" or not says_less:
+            return way
+    return ""
+
+
+def _places(clause: Clause, tokens: Sequence[Token]) -> Iterator[str]:
+    """Each "up" or "down" the clause's own words say, in order (see `ranks`)."""
     words = outside_concepts(clause, tokens)
-    cues = clause_cues(clause, tokens)
     for i, w in enumerate(words):
         if w.script == "ja":
             if w.text == "後回し" or w.lemma == "後回し":
-                return "down"
+                yield "down"
             side = i + 2 < len(words) and words[i + 1].text == "の"
-            if not (side and words[i + 2].text in _JA_SIDE_OF):
-                continue
-            if w.text in _JA_RANK_DOWN:
-                return "down"
-            if w.text in _JA_RANK_UP and not cues.negative:
-                return "up"
+            if side and words[i + 2].text in _JA_SIDE_OF:
+                if w.text in _JA_RANK_DOWN:
+                    yield "down"
+                elif w.text in _JA_RANK_UP:
+                    yield "up"
             continue
         mixed = w.norm == "in" and i and words[i - 1].norm in _EN_MIX_IN
-        if (mixed or _english_at(words, i, (("into", "the", "mix"),))) and not cues.negative:
-            return "up"
+        if mixed or _english_at(words, i, (("into", "the", "mix"),)):
+            yield "up"
         for phrases, way in ((_EN_RANK_DOWN, "down"), (_EN_RANK_UP, "up")):
             j = _english_at(words, i, phrases)
             if not j:
@@ -1055,9 +1064,7 @@ def ranks(clause: Clause, tokens: Sequence[Token]) -> str:
                 and not _after_item(clause, tokens, words[i])
             ):
                 continue
-            if way == "down" or not cues.negative:
-                return way
-    return ""
+            yield way
 
 
 # Shares of the feed: an even split asks for each thing named ("50/50 anime openings and
@@ -1128,10 +1135,15 @@ def _says_plenty(clause: Clause, tokens: Sequence[Token]) -> bool:
         for w in inside[k + 1 :]:
             if w.text in _CLAUSE_PUNCT or w.text in _JA_REASONS or w.text == "で":
                 return True
-            if w.lemma in _JA_FINE or w.norm in _JA_FINE or _cue(w) == "pos":
+            if _likes(w):
                 return False
         return True
     return False
+
+
+def _likes(token: Token) -> bool:
+    """A Japanese word that likes what it follows: 「いい」, or a cue of more (「嬉しい」)."""
+    return token.lemma in _JA_FINE or token.norm in _JA_FINE or _cue(token) == "pos"
 
 
 def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -1159,10 +1171,8 @@ def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
         if first.text not in _JA_COPULA:
             return False
         return not any(
-            w.lemma in _JA_FINE
-            or w.norm in _JA_FINE
+            _likes(w)
             or w.text == "ええ"
-            or _cue(w) == "pos"
             or (w.pos == "VERB" and _cue(w) == "" and w.lemma in _JA_SHOWING)
             for w in rest[1:]
         )
@@ -1606,9 +1616,6 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     return out
 
 
-_SIGNS_BEFORE = frozenset(_SIGN_CUES)  # "+", "-", "−", "++", "--"
-
-
 def _signs(sign: Token, tokens: Sequence[Token]) -> bool:
     """Whether a sign before an item is typed against it after a space ("-horror") or
     opens the message or a part of it ("+ sushi, - burgers"); a dash between spaces
@@ -1627,7 +1634,7 @@ def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[in
     after it ("gore before noon"), or the 「これ以上」 (any more) after its particle
     (「激辛チャレンジがこれ以上」)."""
     inside = tokens_in(Clause(*span, ()), tokens)
-    if len(inside) > 1 and inside[0].text in _SIGNS_BEFORE and _signs(inside[0], tokens):
+    if len(inside) > 1 and inside[0].text in _SIGN_CUES and _signs(inside[0], tokens):
         # "+ sushi, - burgers": the sign says more or less of the item; it is no part of it.
         return inside[1].start, span[1]
     k = len(inside)
@@ -1861,7 +1868,7 @@ def _opens_signed_item(inside: Sequence[Token], i: int, clause: Clause) -> bool:
     """Whether inside[i] is a sign of more or less that opens the item after it (see
     `split_signed_items`)."""
     sign, before, after = inside[i], inside[i - 1], inside[i + 1]
-    if sign.text not in _SIGNS_BEFORE or not in_concept(after, clause) or not after.text.isalpha():
+    if sign.text not in _SIGN_CUES or not in_concept(after, clause) or not after.text.isalpha():
         return False
     if before.text in _CLAUSE_PUNCT:
         return True

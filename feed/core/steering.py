@@ -351,8 +351,11 @@ class InstructionReader:
             op = max(by_op, key=lambda k: by_op[k])
             phrases = _phrases(text, tokens, clause)
             # "unboxings can wait": a place in the feed asks, whatever the networks say.
-            wants = op not in ("none", "reset") or bool(ranks(clause, tokens))
-            if not phrases and wants and not clause.repairs:
+            if (
+                not phrases
+                and not clause.repairs
+                and (op not in ("none", "reset") or ranks(clause, tokens))
+            ):
                 # An ask that names nothing ("can my feed have like. more moray eels?",
                 # "and fewer kayaks too" tagged without a concept): the span the tagger
                 # nearly marked, when it nearly did, read afresh. Only a clause with no

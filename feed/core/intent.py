@@ -257,6 +257,9 @@ class Tokenizer:
                                  pos[1], "ja"))  # fmt: skip
                 out.append(Token("ん", start + e - 1, start + e, "ん", "ぬ", "AUX", "*", "ja"))
                 continue
+            if k and _misread_negator(lemma, pos, morphemes[k - 1][5]):
+                out.append(Token(surface, start + b, start + e, "ん", "ぬ", "AUX", "*", "ja"))
+                continue
             out.append(
                 Token(surface, start + b, start + e, norm, lemma, _JA_POS.get(pos[0], "X"),
                       pos[1], "ja", adverbial=pos[2] == "副詞可能")
@@ -276,6 +279,18 @@ def _fused_negator(surface: str, pos: Sequence[str], after: Sequence[tuple[Any, 
         and bool(after)
         and after[0][4] == "とく"
     )
+
+
+def _misread_negator(lemma: str, pos: Sequence[str], before: Sequence[str]) -> bool:
+    """True for the Kansai and Kyushu negator that Sudachi reads as something else after a
+    verb: ん read as the nominaliser after a 一段 verb's 連用形 or 未然形 (見んでええ; the
+    nominaliser follows a 連体形, 見るんで), and らん read as the classical らむ (見らんで
+    いい, Kyushu's 見ない)."""
+    if before[0] != "動詞":
+        return False
+    if pos[:2] == ("助詞", "準体助詞"):
+        return before[5].startswith(("連用形", "未然形"))
+    return pos[0] == "助動詞" and lemma == "らむ"
 
 
 _JA_POS = {
@@ -1179,6 +1194,65 @@ def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
+_JA_SEEING = _JA_SHOWING | word_set("見る 観る")
+_JA_NOT_NEEDED_AFTER = word_set("て で も")
+
+
+def needs_none(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause says its concept need not be seen: a verb of seeing or
+    showing, negated, then 「て」 or 「で」 and a word that it is fine (「見なくていい」
+    「見んでええ」「出さんでもいいよ」「見らんでいいけん」). 「減らさなくていい」 negates a
+    verb of less and is no such clause."""
+    inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    for k, t in enumerate(inside[:-2]):
+        if t.script != "ja" or t.pos != "VERB" or t.lemma not in _JA_SEEING:
+            continue
+        rest = inside[k + 1 :]
+        if not _ja_negator(rest[0]) or rest[0].pos not in ("AUX", "ADJ"):
+            continue
+        gap = 1
+        while gap < len(rest) and rest[gap].text in _JA_NOT_NEEDED_AFTER:
+            gap += 1
+        if 1 < gap < len(rest) and (rest[gap].lemma in _JA_FINE or rest[gap].text == "ええ"):
+            return True
+    return False
+
+
+_EN_WISH_VERBS = word_set("want wanna need needs")
+# After "rather not" any verb of getting or seeing wishes ("would rather not get any more").
+_EN_GETTING = word_set("get see have watch")
+_EN_WISH_GAP = word_set("really even actually any")
+_EN_NOBODY = word_set("nobody noone")
+
+
+def wants_no_more(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether an English clause says the writer wants no more of its concept: a negator,
+    then "want" or "need" and "more" right before the concept ("I don't want more bridal
+    try-ons", "don't need any more pranks", "nobody needs more fishing hauls"; after
+    "rather not", "get" or "see": "would rather not get any more debates"). Not a
+    question put to the reader ("don't you want more cats?"), nor another verb between
+    them ("I wouldn't say no to more sloths")."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    if any(t.text == "?" for t in tokens if clause.start <= t.start < clause.end + 1):
+        return False
+    for k, t in enumerate(inside):
+        if t.script != "en" or not (_negates_in_english(t) or t.norm in _EN_NOBODY):
+            continue
+        rest = inside[k + 1 :]
+        verbs = _EN_WISH_VERBS | (_EN_GETTING if k and inside[k - 1].norm == "rather" else set())
+        j = 0
+        while j < len(rest) and rest[j].norm in _EN_WISH_GAP:
+            j += 1
+        if j >= len(rest) or rest[j].norm not in verbs:
+            continue
+        j += 1
+        while j < len(rest) and rest[j].norm in _EN_WISH_GAP:
+            j += 1
+        if j + 1 < len(rest) and rest[j].norm == "more" and in_concept(rest[j + 1], clause):
+            return True
+    return False
+
+
 def dreads_more(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause dreads more of what it names rather than asking for it: "more"
     or "another" in a condition whose outcome the writer suffers (after "if", or before
@@ -1284,6 +1358,12 @@ def _clause_cues(
 _EN_NEGATORS = _EN_NEGATED | word_set("not no never nothing none without n't don't can't won't")
 # へん / ひん are the Kansai negators (見せへん, 見ひん), Sudachi's 助動詞-ヘン.
 _JA_NEGATORS = word_set("ない 無い ず ぬ ん ませ へん ひん")
+
+
+def _ja_negator(token: Token) -> bool:
+    return token.norm in _JA_NEGATORS or token.lemma in _JA_NEGATORS
+
+
 # What may stand between an English negator and the cue it negates ("don't really want",
 # "can't get enough"); "wouldn't mind more" keeps its "more".
 _EN_NEGATION_GAP = word_set(
@@ -1389,6 +1469,14 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
                 flipped[i] = consumed[j] = True
                 for k in range(min(i, j) + 1, max(i, j)):
                     consumed[k] = True
+                denied = _not_that(words, j) if j > i else None
+                if denied is not None and (negator[denied] or words[denied].text in _JA_NOT_SO):
+                    # 「見たくないわけじゃない」「見たないわけちゃう」: not that it is not
+                    # wanted; the second negation turns the first back.
+                    flipped[i] = False
+                    doubled = True
+                    for k in range(j + 1, denied + 1):
+                        consumed[k] = True
                 break
     negative = positive = False
     for i, t in enumerate(words):
@@ -1409,6 +1497,43 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     negated_refusal = doubled or any(flipped[i] and cues[i] == "neg" for i in range(len(words)))
     positive = positive or doubled
     return ClauseCues(negative, positive, only, negated_ask, negated_refusal)
+
+
+_JA_QUOTING = word_set("って という っていう")
+_JA_QUOTED = word_set("なんて とか って と")
+_JA_SAYING = word_set("言う いう")
+# 「わけちゃう」, Kansai's 「わけじゃない」 (Sudachi reads ちゃう as 違う, or as the
+# contracted てしまう, which never follows a noun).
+_JA_NOT_SO = word_set("違う ちゃう")
+
+
+def _not_that(words: Sequence[Token], j: int) -> int | None:
+    """Where a Japanese negator at `j` is itself denied, "not that …": 「わけじゃない」
+    「わけではありません」 (the position of their negator) or 「わけちゃう」 (of 「ちゃう」)
+    right after it, or 「…なんて言ってない」 (never said so); None otherwise."""
+    k = j + 1
+    if k < len(words) and words[k].text in _JA_QUOTED:
+        # 「見たくないなんて一言も言ってない」: what was never said.
+        for m in range(k + 1, min(k + 5, len(words))):
+            if words[m].lemma in _JA_SAYING:
+                return next(
+                    (n for n in range(m + 1, min(m + 4, len(words))) if _ja_negator(words[n])),
+                    None,
+                )
+        return None
+    while k < len(words) and words[k].text in _JA_QUOTING:
+        k += 1
+    if k >= len(words) or words[k].norm not in _JA_FORMAL_NOUNS:
+        return None
+    for m in range(k + 1, min(k + 6, len(words))):
+        t = words[m]
+        if m == k + 1 and (t.norm in _JA_NOT_SO or t.text in _JA_NOT_SO):
+            return m
+        if _ja_negator(t):
+            return m if t.pos in ("AUX", "ADJ") else None
+        if t.pos not in ("AUX", "PART", "VERB"):
+            return None
+    return None
 
 
 # "never said I wanted fewer sunsets", "I never asked for more cats": a negated report of
@@ -1438,9 +1563,11 @@ def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
     """Positions of the negators that may scope over the cue at `i`, nearest first."""
     out = []
     if words[i].script == "en":
+        # "wouldn't say no to", "never say no": the refusal said is what is negated.
+        gap = _EN_NEGATION_GAP | (_EN_SAYING if _says_no(words, i) else set())
         for j in range(i - 1, max(i - 4, -1), -1):
             out.append(j)
-            if words[j].script != "en" or words[j].norm not in _EN_NEGATION_GAP:
+            if words[j].script != "en" or words[j].norm not in gap:
                 break
         return out
     for j in range(i + 1, min(i + 6, len(words))):
@@ -1453,6 +1580,14 @@ def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
     return out
 
 
+_EN_SAYING = word_set("say saying said")
+
+
+def _says_no(words: Sequence[Token], i: int) -> bool:
+    """Whether words[i] is the "no" of "say no (to)": a refusal, not a negator."""
+    return words[i].norm == "no" and i > 0 and words[i - 1].norm in _EN_SAYING
+
+
 def _negates_in_english(t: Token) -> bool:
     return t.script == "en" and (t.norm in _EN_NEGATORS or _cue_word(t.norm) in _EN_NEGATORS)
 
@@ -1463,8 +1598,8 @@ def _negator_role(words: Sequence[Token], i: int, after: Sequence[Token]) -> str
     or "" (no negator, or 「ない」 of absence, a negative cue that scopes over nothing)."""
     t = words[i]
     if t.script == "en":
-        return "negates" if _negates_in_english(t) else ""
-    if t.norm not in _JA_NEGATORS and t.lemma not in _JA_NEGATORS:
+        return "negates" if _negates_in_english(t) and not _says_no(words, i) else ""
+    if not _ja_negator(t):
         return ""
     if t.pos not in ("AUX", "ADJ"):
         return "inert"

@@ -77,6 +77,7 @@ from feed.core.intent import (
     lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
+    needs_none,
     normalise,
     only_names,
     opens_instead_of,
@@ -109,6 +110,7 @@ from feed.core.intent import (
     tells_a_state,
     tokens_in,
     train_intent_model,
+    wants_no_more,
     word_set,
     writer_speaks_after,
 )
@@ -389,6 +391,14 @@ class InstructionReader:
                 swapped = "boost"
             elif phrases and op in POSITIVE and complains_of_all(clause, tokens):
                 # 「このところ野球の動画ばかりで困っています」「…が多い気がするので」: a complaint.
+                swapped = less
+            elif (
+                phrases
+                and not cues.only
+                and (needs_none(clause, tokens) or wants_no_more(clause, tokens))
+            ):
+                # 「ホラーは見んでええ」, "I don't want more cats": less, however the
+                # networks lean (they know 「見なくていい」 and "don't want" better).
                 swapped = less
             elif phrases and dreads_more(clause, tokens):
                 # "if I see one more ASMR slime I'll scream": more is what is dreaded.

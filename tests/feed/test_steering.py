@@ -1250,6 +1250,49 @@ def test_a_denied_ask_for_less_is_never_read_as_less_with_no_doubt(reader, text,
 
 
 @pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("I don't want more bridal try-ons", "bridal"),
+        ("i dont really need any more pranks", "pranks"),
+        ("would rather not get any more political debate clips", "political"),
+        ("ホラーは見んでええ", "ホラー"),
+        ("ヘビの飼育は見らんでいいけん", "ヘビ"),
+        ("ホラーは出さんでもええよ", "ホラー"),
+    ],
+)
+def test_no_wish_for_more_and_no_need_to_see_read_as_less(reader, text, thing):
+    assert reads_only(every_reading(reader, text), NEGATIVE, thing)
+
+
+@pytest.mark.parametrize(
+    ("text", "thing", "way"),
+    [
+        ("don't you want more cats?", "cats", POSITIVE),  # a question put to the reader
+        ("猫は減らさなくていい", "猫", POSITIVE),  # no need to see less
+        ("ホラー以外は見なくていい", "ホラー", {"only"}),
+    ],
+)
+def test_a_wish_or_need_that_is_no_refusal_is_never_read_as_less(reader, text, thing, way):
+    assert asks_for(every_reading(reader, text), way, thing)
+
+
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("アニメ、見たくないわけじゃないよ", "アニメ"),
+        ("盆栽、見たないわけちゃうで。むしろもっと見たいねん", "盆栽"),
+        ("鉄道模型、見たくないなんて一言も言ってないよ。増やして", "鉄道模型"),
+        ("I wouldn't say no to more penguin documentaries", "penguin"),
+        ("never say no to blacksmithing 🔨", "blacksmithing"),
+    ],
+)
+def test_a_refusal_denied_is_never_read_as_less(reader, text, thing):
+    """「見たくないわけじゃない」 (not that I don't want to), 「…なんて言ってない」 (never
+    said so), "wouldn't say no": the second negation turns the first back."""
+    assert reads_only(every_reading(reader, text), POSITIVE, thing)
+
+
+@pytest.mark.parametrize(
     ("text", "thing", "way"),
     [
         ("競艇ってもう少し減らせませんか", "競艇", NEGATIVE),
@@ -1722,6 +1765,18 @@ def test_a_kansai_negator_fused_into_a_verb_is_its_own_token():
     assert tokens[2].lemma == "見せる" and tokens[3].lemma == "ぬ"
     # 見せんの (見せるの) keeps its verb whole.
     assert "ん" not in [t.text for t in load_tokenizer().tokenize("見せんの好き")]
+
+
+def test_a_dialect_negator_sudachi_reads_as_something_else_is_a_negator():
+    """見んでええ (Kansai) and 見らんでいい (Kyushu): Sudachi reads ん as the nominaliser
+    and らん as the classical らむ; after the verb's 連用形 they can only negate it."""
+    for text, negator in (("ホラーは見んでええ", "ん"), ("ヘビは見らんでいいけん", "らん")):
+        tokens = load_tokenizer().tokenize(text)
+        token = next(t for t in tokens if t.text == negator)
+        assert (token.lemma, token.pos) == ("ぬ", "AUX")
+    # The nominaliser after a verb's 連体形 stays one: 「これ見るんでいいよ」.
+    tokens = load_tokenizer().tokenize("これ見るんでいいよ")
+    assert next(t for t in tokens if t.text == "ん").pos == "PART"
 
 
 def test_glossary_prefers_longest_match():

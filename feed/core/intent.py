@@ -1008,11 +1008,11 @@ _JA_CONDITIONAL = word_set("たら だら なら れば")
 # Where in the feed a thing should come: higher up is more of it, lower down less.
 _EN_RANK_UP = (("first",), ("at", "the", "top"), ("to", "the", "top"), ("near", "the", "top"),
                ("up", "top"), ("top", "priority"), ("higher", "priority"),
-               ("high", "priority"), ("prioritize",), ("prioritise",))  # fmt: skip
+               ("high", "priority"), ("prioritize",), ("prioritise",), ("up",))  # fmt: skip
 _EN_RANK_DOWN = (("can", "wait"), ("to", "the", "bottom"), ("at", "the", "bottom"),
                  ("near", "the", "bottom"), ("further", "down"), ("lower", "priority"),
                  ("low", "priority"), ("deprioritize",), ("deprioritise",), ("later",),
-                 ("last",), ("to", "the", "back"), ("at", "the", "back"))  # fmt: skip
+                 ("last",), ("to", "the", "back"), ("at", "the", "back"), ("down",))  # fmt: skip
 # Mixing a thing in is more of it ("throw in a tiny house tour", "toss X into the mix").
 _EN_MIX_IN = word_set("mix throw toss slip weave sprinkle sneak squeeze work add")
 _JA_RANK_UP = word_set("上 先頭 最初 トップ 上位 前")
@@ -1021,8 +1021,9 @@ _JA_SIDE_OF = word_set("方 ほう")
 
 
 # Single words of place that say it only right after the thing they place, at a clause's
-# end ("volcano eruptions first", "car reviews later"): "at first", "the last one" do not.
-_EN_RANK_AFTER_ITEM = word_set("first later last")
+# end ("volcano eruptions first", "car reviews later", "turn the zombie stuff up",
+# "gardening up, golf down"): "at first", "the last one", "down for it" do not.
+_EN_RANK_AFTER_ITEM = word_set("first later last up down")
 
 
 def _after_item(clause: Clause, tokens: Sequence[Token], word: Token) -> bool:

@@ -1308,6 +1308,11 @@ def test_a_polite_negative_question_is_a_request(reader, text, thing, way):
 
 def test_first_and_later_place_only_the_thing_they_follow(reader):
     assert ops(reader, "dogs first, cats later") == [("boost", "dogs"), ("suppress", "cats")]
+    assert ops(reader, "turn the zombie stuff up and the bunny stuff down") == [
+        ("boost", "zombie"),
+        ("suppress", "bunny"),
+    ]
+    assert ops(reader, "i'm down for more cats") == [("boost", "cats")]
     readings = every_reading(reader, "at first I liked cooking, now less of it")
     assert not asks_for(readings, POSITIVE, "cooking")
 

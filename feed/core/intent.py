@@ -1767,8 +1767,8 @@ def _signs(sign: Token, tokens: Sequence[Token]) -> bool:
 def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
     """A concept span without the word of acceptance the tagger took in after it ("anime
     fine, but no more isekai" names anime), the sign of more or less before it, the time
-    after it ("gore before noon"), or the 「これ以上」 (any more) after its particle
-    (「激辛チャレンジがこれ以上」)."""
+    after it ("gore before noon"), or the 「これ以上」 (any more) or a place in the feed
+    (「猫を上」) after its particle (「激辛チャレンジがこれ以上」)."""
     inside = tokens_in(Clause(*span, ()), tokens)
     if len(inside) > 1 and inside[0].text in _SIGN_CUES and _signs(inside[0], tokens):
         # "+ sushi, - burgers": the sign says more or less of the item; it is no part of it.
@@ -1781,6 +1781,13 @@ def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[in
         return span[0], inside[k - 2].end
     if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_VERDICTS:
         return span[0], inside[-2].end
+    if (
+        len(inside) > 2
+        and inside[-1].text in _JA_RANK_UP | _JA_RANK_DOWN
+        and inside[-2].pos == "PART"
+    ):
+        # 「猫を上の方に」: the place in the feed after its particle is no part of the thing.
+        return span[0], inside[-3].end
     if len(inside) > 3 and [t.text for t in inside[-2:]] == ["これ", "以上"]:
         head = inside[:-2]
         while head and head[-1].pos == "PART":

@@ -1185,14 +1185,15 @@ def test_an_item_then_not_another_refuses_only_the_other(reader, text, named, re
         ("unboxings can wait", "unboxings", NEGATIVE),
         ("beekeeping first please", "beekeeping", {"boost"}),
         ("cooking videos last", "cooking", NEGATIVE),
+        ("猫を上の方に", "猫", {"boost"}),
     ],
 )
 def test_a_place_in_the_feed_says_more_or_less(reader, text, thing, way):
     """Higher up the feed is more of a thing, lower down less: 「もっと後ろ」 is further
-    down, never more."""
+    down, never more; the place is no part of the thing (「猫を上」)."""
     readings = every_reading(reader, text)
     assert reads_only(readings, way, thing)
-    assert not any(p in ("後ろ", "下") for r in readings for _, p in r)
+    assert not any(p in ("後ろ", "下") or p.endswith("上") for r in readings for _, p in r)
 
 
 @pytest.mark.parametrize(

@@ -1849,6 +1849,8 @@ _EN_WHEN = word_set("before after until till during on")  # never "at night": a 
 
 
 def _not_a_topic(span: Sequence[Token], tokens: Sequence[Token]) -> bool:
+    if _the_ones_that_are(span, tokens):
+        return False  # 「怖いのはなし」: the scary ones, a kind of thing
     if all(_cue(t) and t.norm not in _POLITE for t in span):
         return True
     if all(t.script == "en" and (t.norm in _EN_TIMES or t.norm in _EN_WHEN) for t in span):
@@ -1866,6 +1868,21 @@ def _not_a_topic(span: Sequence[Token], tokens: Sequence[Token]) -> bool:
         t.script == "ja" and (t.adverbial or t.pos in ("ADV", "ADJ") or _while_doing(t))
         for t in words
     )
+
+
+_JA_AMOUNTS = word_set("多い 少ない")
+_JA_BECAUSE = word_set("で だ に")  # ので, のだ, のに after the の
+
+
+def _the_ones_that_are(span: Sequence[Token], tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese span of adjectives is made a noun by the の after it (「怖いの」
+    「グロいのは勘弁」: the ones that are so), amounts aside (「多いのは嫌」)."""
+    if not span or any(t.script != "ja" or t.pos != "ADJ" or t.lemma in _JA_AMOUNTS for t in span):
+        return False
+    rest = [t for t in tokens if t.start >= span[-1].end][:2]
+    if not rest or rest[0].text != "の" or rest[0].pos2 != "準体助詞":
+        return False
+    return rest[1:2] == [] or rest[1].text not in _JA_BECAUSE  # 「怖いので」: because
 
 
 def _while_doing(token: Token) -> bool:

@@ -1175,6 +1175,16 @@ def test_an_item_then_not_another_refuses_only_the_other(reader, text, named, re
     assert not asks_for(readings, NEGATIVE, named)
 
 
+def test_an_adjective_made_a_noun_by_no_names_the_ones_it_describes(reader):
+    """「怖いの」 are the scary ones, a thing to refuse beside the dogs; 「怖いので」 is a
+    reason, and names nothing."""
+    readings = every_reading(reader, "犬、でも怖いのはなし")
+    assert asks_for(readings, NEGATIVE, "怖い")
+    assert not asks_for(readings, NEGATIVE, "犬")
+    readings = every_reading(reader, "クレイアニメは大丈夫、人形はちょっと怖いのでなしで")
+    assert not any("怖い" in p for r in readings for _, p in r)
+
+
 @pytest.mark.parametrize(
     ("text", "thing", "way"),
     [

@@ -1012,7 +1012,8 @@ _EN_RANK_UP = (("first",), ("at", "the", "top"), ("to", "the", "top"), ("near", 
 _EN_RANK_DOWN = (("can", "wait"), ("to", "the", "bottom"), ("at", "the", "bottom"),
                  ("near", "the", "bottom"), ("further", "down"), ("lower", "priority"),
                  ("low", "priority"), ("deprioritize",), ("deprioritise",), ("later",),
-                 ("last",), ("to", "the", "back"), ("at", "the", "back"), ("down",))  # fmt: skip
+                 ("last",), ("to", "the", "back"), ("at", "the", "back"), ("down",),
+                 ("off",))  # fmt: skip
 # Mixing a thing in is more of it ("throw in a tiny house tour", "toss X into the mix").
 _EN_MIX_IN = word_set("mix throw toss slip weave sprinkle sneak squeeze work add")
 _JA_RANK_UP = word_set("上 先頭 最初 トップ 上位 前")
@@ -1023,17 +1024,21 @@ _JA_SIDE_OF = word_set("方 ほう")
 # Single words of place that say it only right after the thing they place, at a clause's
 # end ("volcano eruptions first", "car reviews later", "turn the zombie stuff up",
 # "gardening up, golf down"): "at first", "the last one", "down for it" do not.
-_EN_RANK_AFTER_ITEM = word_set("first later last up down")
+_EN_RANK_AFTER_ITEM = word_set("first later last up down off")
+# How far, after such a word ("turn the lo-fi beats up a notch").
+_EN_A_NOTCH = word_set("a notch bit little tad touch lot slightly some")
 
 
 def _after_item(clause: Clause, tokens: Sequence[Token], word: Token) -> bool:
     """Whether `word` follows a concept of the clause (or its head word) and ends the
-    clause but for politeness and punctuation."""
+    clause but for politeness, punctuation and how far ("a notch")."""
     inside = tokens_in(clause, tokens)
     k = next(i for i, t in enumerate(inside) if t.start == word.start)
     if k == 0 or not (in_concept(inside[k - 1], clause) or inside[k - 1].norm in _HEADS):
         return False
-    return all(t.norm in _POLITE or not has_words(t.text) for t in inside[k + 1 :])
+    return all(
+        t.norm in _POLITE or t.norm in _EN_A_NOTCH or not has_words(t.text) for t in inside[k + 1 :]
+    )
 
 
 def ranks(clause: Clause, tokens: Sequence[Token]) -> str:
@@ -1764,9 +1769,24 @@ def _signs(sign: Token, tokens: Sequence[Token]) -> bool:
     return tokens[k - 1].end < sign.start and after is not None and after.start == sign.end
 
 
+# Verbs whose particle comes after their object ("turn the news down", "switch X off").
+_EN_TURNING = word_set("turn switch shut knock cut dial tone scale crank bump ramp pump")
+_EN_PARTICLES = word_set("up down off")
+_EN_DETERMINERS = word_set("the my all those these that this any some")
+
+
+def _turned_by(span: tuple[int, int], tokens: Sequence[Token]) -> bool:
+    """Whether the English concept at `span` is the object of a verb of `_EN_TURNING`."""
+    before = [t for t in tokens if t.end <= span[0]]
+    while before and before[-1].norm in _EN_DETERMINERS:
+        before.pop()
+    return bool(before) and before[-1].norm in _EN_TURNING
+
+
 def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
     """A concept span without the word of acceptance the tagger took in after it ("anime
-    fine, but no more isekai" names anime), the sign of more or less before it, the time
+    fine, but no more isekai" names anime) or a verb's particle ("switch the talk shows
+    off"), the sign of more or less before it, the time
     after it ("gore before noon"), or the 「これ以上」 (any more) or a place in the feed
     (「猫を上」) after its particle (「激辛チャレンジがこれ以上」)."""
     inside = tokens_in(Clause(*span, ()), tokens)
@@ -1780,6 +1800,9 @@ def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[in
         # "surgery gore before noon": when is no part of what.
         return span[0], inside[k - 2].end
     if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_VERDICTS:
+        return span[0], inside[-2].end
+    if len(inside) > 1 and inside[-1].norm in _EN_PARTICLES and _turned_by(span, tokens):
+        # "switch the late night talk show monologues off": the verb's particle.
         return span[0], inside[-2].end
     if (
         len(inside) > 2

@@ -1324,6 +1324,11 @@ def test_first_and_later_place_only_the_thing_they_follow(reader):
         ("suppress", "bunny"),
     ]
     assert ops(reader, "i'm down for more cats") == [("boost", "cats")]
+    readings = every_reading(reader, "turn the lo-fi study beats up a notch")
+    assert reads_only(readings, POSITIVE, "lo-fi")
+    readings = every_reading(reader, "switch the late night talk show monologues off")
+    assert reads_only(readings, NEGATIVE, "monologues")
+    assert not any(p.endswith("off") for r in readings for _, p in r)
     readings = every_reading(reader, "at first I liked cooking, now less of it")
     assert not asks_for(readings, POSITIVE, "cooking")
 

@@ -1202,16 +1202,22 @@ def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
 
 _JA_SEEING = _JA_SHOWING | word_set("見る 観る")
 _JA_NOT_NEEDED_AFTER = word_set("て で も")
+_JA_NEEDED_GAP = word_set("は が も あり ある ござい ませ")
 
 
 def needs_none(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a Japanese clause says its concept need not be seen: a verb of seeing or
     showing, negated, then 「て」 or 「で」 and a word that it is fine (「見なくていい」
-    「見んでええ」「出さんでもいいよ」「見らんでいいけん」). 「減らさなくていい」 negates a
-    verb of less and is no such clause."""
+    「見んでええ」「出さんでもいいよ」「見らんでいいけん」), or that it is not needed
+    (「必要ありません」). 「減らさなくていい」 negates a verb of less and is no such clause."""
     inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
-    for k, t in enumerate(inside[:-2]):
-        if t.script != "ja" or t.pos != "VERB" or t.lemma not in _JA_SEEING:
+    for k, t in enumerate(inside[:-1]):
+        if t.script == "ja" and t.lemma == "必要":
+            # 「開封レビューは必要ありません」「必要ないです」「必要はない」
+            rest = [w for w in inside[k + 1 : k + 5] if w.text not in _JA_NEEDED_GAP]
+            if rest and _ja_negator(rest[0]) and rest[0].pos in ("AUX", "ADJ"):
+                return True
+        if t.script != "ja" or t.pos != "VERB" or t.lemma not in _JA_SEEING or k + 2 >= len(inside):
             continue
         rest = inside[k + 1 :]
         if not _ja_negator(rest[0]) or rest[0].pos not in ("AUX", "ADJ"):
@@ -1229,6 +1235,19 @@ _EN_WISH_VERBS = word_set("want wanna need needs")
 _EN_GETTING = word_set("get see have watch")
 _EN_WISH_GAP = word_set("really even actually any")
 _EN_NOBODY = word_set("nobody noone")
+
+
+def says_needed(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause says its concept is needed (「猫の動画は必要」「盆踊りが
+    必要だわ」), with no negator after 「必要」 (`needs_none`) nor 「以上」 (「必要以上に」,
+    more than needed)."""
+    inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    for k, t in enumerate(inside):
+        if t.script != "ja" or t.lemma != "必要":
+            continue
+        rest = [w for w in inside[k + 1 : k + 5] if w.text not in _JA_NEEDED_GAP]
+        return not any(_ja_negator(w) or w.text in ("以上", "ない", "無い") for w in rest)
+    return False
 
 
 def wants_no_more(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -1475,8 +1494,8 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
                 flipped[i] = consumed[j] = True
                 for k in range(min(i, j) + 1, max(i, j)):
                     consumed[k] = True
-                denied = _not_that(words, j) if j > i else None
-                if denied is not None and (negator[denied] or words[denied].text in _JA_NOT_SO):
+                denied = _denial_of(words, j, negator) if j > i else None
+                if denied is not None:
                     # 「見たくないわけじゃない」「見たないわけちゃう」: not that it is not
                     # wanted; the second negation turns the first back.
                     flipped[i] = False
@@ -1484,6 +1503,13 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
                     for k in range(j + 1, denied + 1):
                         consumed[k] = True
                 break
+    for j in range(len(words)):
+        # 「いらないなんて一言も言ってない」: a negator that refuses by itself, denied.
+        denied = _denial_of(words, j, negator) if cues[j] == "neg" and not consumed[j] else None
+        if negator[j] and denied is not None:
+            flipped[j] = doubled = True
+            for k in range(j + 1, denied + 1):
+                consumed[k] = True
     negative = positive = False
     for i, t in enumerate(words):
         if t.norm in _POLITE or t.text in _POLITE or consumed[i] or roles[i] == "inert":
@@ -1511,6 +1537,14 @@ _JA_SAYING = word_set("言う いう")
 # 「わけちゃう」, Kansai's 「わけじゃない」 (Sudachi reads ちゃう as 違う, or as the
 # contracted てしまう, which never follows a noun).
 _JA_NOT_SO = word_set("違う ちゃう")
+
+
+def _denial_of(words: Sequence[Token], j: int, negator: Sequence[bool]) -> int | None:
+    """Where the negation at `j` is itself denied (`_not_that`), by a word that negates."""
+    denied = _not_that(words, j)
+    if denied is not None and (negator[denied] or words[denied].text in _JA_NOT_SO):
+        return denied
+    return None
 
 
 def _not_that(words: Sequence[Token], j: int) -> int | None:
@@ -1605,6 +1639,13 @@ def _negator_role(words: Sequence[Token], i: int, after: Sequence[Token]) -> str
     t = words[i]
     if t.script == "en":
         return "negates" if _negates_in_english(t) and not _says_no(words, i) else ""
+    if (
+        t.text in _JA_NOT_SO
+        and i
+        and words[i - 1].text in ("ん", "の")
+        and words[i - 1].pos == "PART"
+    ):
+        return "negates"  # 「嫌いなんちゃう」: Kansai's 「嫌いなのではない」
     if not _ja_negator(t):
         return ""
     if t.pos not in ("AUX", "ADJ"):

@@ -87,6 +87,7 @@ from feed.core.intent import (
     puts_in_place,
     ranks,
     reported_part,
+    says_needed,
     sentences,
     shares,
     split_choices,
@@ -400,6 +401,9 @@ class InstructionReader:
                 # 「ホラーは見んでええ」, "I don't want more cats": less, however the
                 # networks lean (they know 「見なくていい」 and "don't want" better).
                 swapped = less
+            elif phrases and not cues.any() and says_needed(clause, tokens):
+                # 「猫の動画は必要」: needed, however the networks lean (「必要ない」 is theirs).
+                swapped = "boost"
             elif phrases and dreads_more(clause, tokens):
                 # "if I see one more ASMR slime I'll scream": more is what is dreaded.
                 swapped = less

@@ -1269,6 +1269,7 @@ def test_a_denied_ask_for_less_is_never_read_as_less_with_no_doubt(reader, text,
         ("ホラーは見んでええ", "ホラー"),
         ("ヘビの飼育は見らんでいいけん", "ヘビ"),
         ("ホラーは出さんでもええよ", "ホラー"),
+        ("開封レビューは必要ありません", "開封"),
     ],
 )
 def test_no_wish_for_more_and_no_need_to_see_read_as_less(reader, text, thing):
@@ -1281,6 +1282,7 @@ def test_no_wish_for_more_and_no_need_to_see_read_as_less(reader, text, thing):
         ("don't you want more cats?", "cats", POSITIVE),  # a question put to the reader
         ("猫は減らさなくていい", "猫", POSITIVE),  # no need to see less
         ("ホラー以外は見なくていい", "ホラー", {"only"}),
+        ("猫の動画は必要", "猫", {"boost"}),
     ],
 )
 def test_a_wish_or_need_that_is_no_refusal_is_never_read_as_less(reader, text, thing, way):
@@ -1293,6 +1295,7 @@ def test_a_wish_or_need_that_is_no_refusal_is_never_read_as_less(reader, text, t
         ("アニメ、見たくないわけじゃないよ", "アニメ"),
         ("盆栽、見たないわけちゃうで。むしろもっと見たいねん", "盆栽"),
         ("鉄道模型、見たくないなんて一言も言ってないよ。増やして", "鉄道模型"),
+        ("登山なんていらないなんて、一言も言ってないからね", "登山"),
         ("I wouldn't say no to more penguin documentaries", "penguin"),
         ("never say no to blacksmithing 🔨", "blacksmithing"),
     ],
@@ -1301,6 +1304,11 @@ def test_a_refusal_denied_is_never_read_as_less(reader, text, thing):
     """「見たくないわけじゃない」 (not that I don't want to), 「…なんて言ってない」 (never
     said so), "wouldn't say no": the second negation turns the first back."""
     assert reads_only(every_reading(reader, text), POSITIVE, thing)
+
+
+def test_a_kansai_denial_of_a_dislike_is_never_read_as_less_with_no_doubt(reader):
+    readings = every_reading(reader, "お笑いが嫌いなんちゃうで、出してくれてええんやで")
+    assert asks_for(readings, POSITIVE, "お笑い")
 
 
 @pytest.mark.parametrize(

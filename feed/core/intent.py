@@ -1230,11 +1230,16 @@ def needs_none(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
-_EN_WISH_VERBS = word_set("want wanna need needs")
+_EN_WISH_VERBS = word_set("want wanna wanted need needs needed")
 # After "rather not" any verb of getting or seeing wishes ("would rather not get any more").
 _EN_GETTING = word_set("get see have watch")
 _EN_WISH_GAP = word_set("really even actually any")
 _EN_NOBODY = word_set("nobody noone")
+# Between the wish and the thing: "don't need to see the", "never wanted any of this".
+_EN_WISHED_GAP = word_set(
+    "to see watch get be shown the my this these those all any every single of"
+)
+_EN_SHOWN = word_set("show give send")
 
 
 def says_needed(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -1251,30 +1256,41 @@ def says_needed(clause: Clause, tokens: Sequence[Token]) -> bool:
 
 
 def wants_no_more(clause: Clause, tokens: Sequence[Token]) -> bool:
-    """Whether an English clause says the writer wants no more of its concept: a negator,
-    then "want" or "need" and "more" right before the concept ("I don't want more bridal
-    try-ons", "don't need any more pranks", "nobody needs more fishing hauls"; after
-    "rather not", "get" or "see": "would rather not get any more debates"). Not a
-    question put to the reader ("don't you want more cats?"), nor another verb between
-    them ("I wouldn't say no to more sloths")."""
+    """Whether an English clause says the writer wants none of its concept: a negator,
+    then a wish and the concept ("I don't want more bridal try-ons", "don't need any more
+    pranks", "nobody needs more fishing hauls", "I never wanted the slime videos", "my
+    kids don't need to see the crashes", "i didn't ask for extreme couponing", "you don't
+    have to show me every dance trend"; after "rather not", "get" or "see": "would rather
+    not get any more debates"). Not a question put to the reader ("don't you want more
+    cats?"), nor another verb between them ("I wouldn't say no to more sloths"), nor a
+    wish that the thing go on ("I don't want the tap dancing to stop")."""
     inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
     if any(t.text == "?" for t in tokens if clause.start <= t.start < clause.end + 1):
         return False
     for k, t in enumerate(inside):
         if t.script != "en" or not (_negates_in_english(t) or t.norm in _EN_NOBODY):
             continue
-        rest = inside[k + 1 :]
-        verbs = _EN_WISH_VERBS | (_EN_GETTING if k and inside[k - 1].norm == "rather" else set())
+        rest = [w.norm for w in inside[k + 1 :]]
+        getting = _EN_GETTING if k and inside[k - 1].norm == "rather" else set()
         j = 0
-        while j < len(rest) and rest[j].norm in _EN_WISH_GAP:
+        while j < len(rest) and rest[j] in _EN_WISH_GAP:
             j += 1
-        if j >= len(rest) or rest[j].norm not in verbs:
+        if rest[j : j + 2] in (["ask", "for"], ["asked", "for"]):
+            j += 2
+        elif rest[j : j + 2] == ["have", "to"] and rest[j + 2 : j + 3] and rest[j + 2] in _EN_SHOWN:
+            j += 4 if rest[j + 3 : j + 4] in (["me"], ["us"]) else 3
+        elif j < len(rest) and (rest[j] in _EN_WISH_VERBS or rest[j] in getting):
+            j += 1
+        else:
             continue
-        j += 1
-        while j < len(rest) and rest[j].norm in _EN_WISH_GAP:
+        while j < len(rest) and (
+            rest[j] in _EN_WISH_GAP or rest[j] in _EN_WISHED_GAP or rest[j] == "more"
+        ):
             j += 1
-        if j + 1 < len(rest) and rest[j].norm == "more" and in_concept(rest[j + 1], clause):
-            return True
+        if j < len(rest) and in_concept(inside[k + 1 + j], clause):
+            after = [w for w in inside[k + 1 + j :] if not in_concept(w, clause)]
+            if not after or after[0].norm != "to":
+                return True
     return False
 
 

@@ -1266,6 +1266,9 @@ def test_a_denied_ask_for_less_is_never_read_as_less_with_no_doubt(reader, text,
         ("I don't want more bridal try-ons", "bridal"),
         ("i dont really need any more pranks", "pranks"),
         ("would rather not get any more political debate clips", "political"),
+        ("my kids don't need to see the monster truck crashes", "monster truck"),
+        ("i didn't ask for extreme couponing and yet here we are", "couponing"),
+        ("you don't have to show me every single tiktok dance trend", "tiktok"),
         ("ホラーは見んでええ", "ホラー"),
         ("ヘビの飼育は見らんでいいけん", "ヘビ"),
         ("ホラーは出さんでもええよ", "ホラー"),
@@ -1280,6 +1283,7 @@ def test_no_wish_for_more_and_no_need_to_see_read_as_less(reader, text, thing):
     ("text", "thing", "way"),
     [
         ("don't you want more cats?", "cats", POSITIVE),  # a question put to the reader
+        ("i don't want the tap dancing to stop, keep it coming", "tap dancing", POSITIVE),
         ("猫は減らさなくていい", "猫", POSITIVE),  # no need to see less
         ("ホラー以外は見なくていい", "ホラー", {"only"}),
         ("猫の動画は必要", "猫", {"boost"}),

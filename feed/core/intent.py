@@ -1203,15 +1203,23 @@ def complains_of_all(clause: Clause, tokens: Sequence[Token]) -> bool:
 _JA_SEEING = _JA_SHOWING | word_set("見る 観る")
 _JA_NOT_NEEDED_AFTER = word_set("て で も")
 _JA_NEEDED_GAP = word_set("は が も あり ある ござい ませ")
+_JA_ASKING = word_set("頼む 求める 注文 リクエスト")
+_JA_ASKED_GAP = word_set("し て で い は も ませ")
 
 
 def needs_none(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a Japanese clause says its concept need not be seen: a verb of seeing or
     showing, negated, then 「て」 or 「で」 and a word that it is fine (「見なくていい」
-    「見んでええ」「出さんでもいいよ」「見らんでいいけん」), or that it is not needed
-    (「必要ありません」). 「減らさなくていい」 negates a verb of less and is no such clause."""
+    「見んでええ」「出さんでもいいよ」「見らんでいいけん」), that it is not needed
+    (「必要ありません」), or that nobody asked for it (「占いなんて頼んでない」).
+    「減らさなくていい」 negates a verb of less and is no such clause."""
     inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
     for k, t in enumerate(inside[:-1]):
+        if t.script == "ja" and t.lemma in _JA_ASKING:
+            # 「星座占いなんて頼んでない」「リクエストしてません」: never asked for.
+            rest = [w for w in inside[k + 1 : k + 5] if w.text not in _JA_ASKED_GAP]
+            if rest and _ja_negator(rest[0]) and rest[0].pos in ("AUX", "ADJ"):
+                return True
         if t.script == "ja" and t.lemma == "必要":
             # 「開封レビューは必要ありません」「必要ないです」「必要はない」
             rest = [w for w in inside[k + 1 : k + 5] if w.text not in _JA_NEEDED_GAP]
@@ -1612,6 +1620,8 @@ def _denied_report(words: Sequence[Token], i: int) -> int | None:
 
 
 _JA_FORMAL_NOUNS = word_set("訳 わけ")
+_JA_THINKING = word_set("思う 考える")
+_JA_QUOTING_TO = word_set("と って")
 _JA_WISHES = word_set("たい ほしい 欲しい")
 
 
@@ -1630,8 +1640,11 @@ def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
         out.append(j)
         if words[j].script != "ja":
             break
-        # 「苦手ってわけじゃない」: the negator reaches over わけ, a noun only in form.
-        if words[j].pos not in ("AUX", "PART", "ADJ") and words[j].norm not in _JA_FORMAL_NOUNS:
+        # 「苦手ってわけじゃない」: the negator reaches over わけ, a noun only in form, and
+        # 「見たいと思ってなかった」 over the thought that quotes the wish.
+        thought = words[j].lemma in _JA_THINKING and words[j - 1].text in _JA_QUOTING_TO
+        passes = words[j].pos in ("AUX", "PART", "ADJ") or words[j].norm in _JA_FORMAL_NOUNS
+        if not (passes or thought):
             break
     return out
 

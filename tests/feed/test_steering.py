@@ -502,7 +502,9 @@ def test_typed_cue_words(typed, cue):
      ("I wouldn't mind more trains", True, True), ("もっとない?", False, True),
      ("マジで無理なんだけど", True, False), ("控えめにできない?", True, False),
      ("サメしか勝たん", False, False), ("never not happy to see snails", False, True),
-     ("見せんといて", True, False), ("見せへんで", True, False), ("きっつ", True, False)],
+     ("見せんといて", True, False), ("見せへんで", True, False), ("きっつ", True, False),
+     ("見たいと思ってなかった", True, False), ("見たくないわけじゃない", False, True),
+     ("見たないわけちゃう", False, True), ("wouldn't say no to owls", False, True)],
 )  # fmt: skip
 def test_clause_cues_read_negation_scope(text, negative, positive):
     text = normalise(text)
@@ -1273,6 +1275,7 @@ def test_a_denied_ask_for_less_is_never_read_as_less_with_no_doubt(reader, text,
         ("ヘビの飼育は見らんでいいけん", "ヘビ"),
         ("ホラーは出さんでもええよ", "ホラー"),
         ("開封レビューは必要ありません", "開封"),
+        ("誰も星座占いなんて頼んでないよ", "星座占い"),
     ],
 )
 def test_no_wish_for_more_and_no_need_to_see_read_as_less(reader, text, thing):

@@ -308,7 +308,8 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # dev38 (how much, when and in what mix: degrees, time scopes, mixes, a place in the feed,
 # a part of a thing, questions) and dev39 (the direction in a verb, an idiom or the grammar:
 # refusal idioms, litotes, a negated wish for more, negated questions, dialect and keigo
-# negation).
+# negation) and dev40 (which way: the same kinds of polarity in a later writer's words,
+# written after the steps dev39 called for, to check that they carry over).
 # Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly English chat,
 # dev11 and dev15 almost all Japanese.
 MORE_DEV = {
@@ -322,6 +323,7 @@ MORE_DEV = {
     "dev29": (500, 0.40), "dev30": (320, 0.42), "dev31": (300, 0.42), "dev32": (280, 0.42),
     "dev33": (300, 0.42), "dev34": (70, 0.2), "dev35": (90, 0.4),
     "dev36": (160, 0.4), "dev37": (160, 0.4), "dev38": (160, 0.4), "dev39": (160, 0.4),
+    "dev40": (160, 0.4),
 }  # fmt: skip
 
 

@@ -1630,7 +1630,7 @@ def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
     out = []
     if words[i].script == "en":
         # "wouldn't say no to", "never say no": the refusal said is what is negated.
-        gap = _EN_NEGATION_GAP | (_EN_SAYING if _says_no(words, i) else set())
+        gap = _EN_NEGATION_GAP | (_EN_SAY_NO if _says_no(words, i) else set())
         for j in range(i - 1, max(i - 4, -1), -1):
             out.append(j)
             if words[j].script != "en" or words[j].norm not in gap:
@@ -1649,12 +1649,12 @@ def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
     return out
 
 
-_EN_SAYING = word_set("say saying said")
+_EN_SAY_NO = word_set("say saying said")
 
 
 def _says_no(words: Sequence[Token], i: int) -> bool:
     """Whether words[i] is the "no" of "say no (to)": a refusal, not a negator."""
-    return words[i].norm == "no" and i > 0 and words[i - 1].norm in _EN_SAYING
+    return words[i].norm == "no" and i > 0 and words[i - 1].norm in _EN_SAY_NO
 
 
 def _negates_in_english(t: Token) -> bool:
@@ -1842,13 +1842,13 @@ def _signs(sign: Token, tokens: Sequence[Token]) -> bool:
 # Verbs whose particle comes after their object ("turn the news down", "switch X off").
 _EN_TURNING = word_set("turn switch shut knock cut dial tone scale crank bump ramp pump")
 _EN_PARTICLES = word_set("up down off")
-_EN_DETERMINERS = word_set("the my all those these that this any some")
+_EN_OBJECT_OPENERS = word_set("the my all those these that this any some")
 
 
 def _turned_by(span: tuple[int, int], tokens: Sequence[Token]) -> bool:
     """Whether the English concept at `span` is the object of a verb of `_EN_TURNING`."""
     before = [t for t in tokens if t.end <= span[0]]
-    while before and before[-1].norm in _EN_DETERMINERS:
+    while before and before[-1].norm in _EN_OBJECT_OPENERS:
         before.pop()
     return bool(before) and before[-1].norm in _EN_TURNING
 

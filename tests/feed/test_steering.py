@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -2068,3 +2071,17 @@ def test_an_unchanged_corpus_is_not_expanded_again_to_find_its_model(tmp_path, m
     assert steering_mod.corpus_key("enc") != before
     steering_mod._TrainingTexts(tmp_path, "enc").fingerprint()
     assert len(expanded) == 4
+
+
+@pytest.mark.parametrize("module", ["intent", "steering"])
+def test_no_module_level_name_of_the_reader_is_bound_twice(module):
+    """A word set bound twice stands, for every function, as its later binding."""
+    source = (Path(__file__).parents[2] / "feed" / "core" / f"{module}.py").read_text()
+    bound = [
+        target.id
+        for node in ast.parse(source).body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    ]
+    assert not [name for name, n in Counter(bound).items() if n > 1]

@@ -1228,6 +1228,8 @@ def needs_none(clause: Clause, tokens: Sequence[Token]) -> bool:
         if t.script != "ja" or t.pos != "VERB" or t.lemma not in _JA_SEEING or k + 2 >= len(inside):
             continue
         rest = inside[k + 1 :]
+        if len(rest) > 3 and rest[0].text in ("て", "で") and rest[1].lemma in _JA_FAVOURS:
+            rest = rest[2:]  # 「流してくれなくていい」: the favour's negator
         if not _ja_negator(rest[0]) or rest[0].pos not in ("AUX", "ADJ"):
             continue
         gap = 1
@@ -1260,6 +1262,63 @@ def says_needed(clause: Clause, tokens: Sequence[Token]) -> bool:
             continue
         rest = [w for w in inside[k + 1 : k + 5] if w.text not in _JA_NEEDED_GAP]
         return not any(_ja_negator(w) or w.text in ("以上", "ない", "無い") for w in rest)
+    return False
+
+
+_EN_SEEING = word_set("see seeing get getting")
+_EN_SEEN_GAP = word_set("any a single much many the more")
+_EN_ANYMORE = word_set("anymore lately recently nowadays")
+_EN_WHY = word_set("why how")
+_EN_SELDOM = word_set("barely hardly rarely seldom")
+_JA_APPEARING = word_set("流れる 出る 回る")
+_JA_LAMENTED = word_set("困る 寂しい さみしい 悲しい 残念 嫌")
+
+
+def misses_it(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause laments that its concept no longer comes up, which asks for more
+    of it: "how come I never see any drag shows anymore?", "i don't get any bonsai
+    lately", 「最近ダンス全然流れてこなくない？」「ジャズが流れてこないのは困る」「どうして一個も
+    クラシック音楽が出てこないんですか」: in Japanese only asked about or lamented, never a
+    wish that it stay away (「出てこないようにして」「流れてこなくて助かる」)."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    return _misses_in_english(clause, inside) or _misses_in_japanese(clause, inside, tokens)
+
+
+def _misses_in_english(clause: Clause, inside: Sequence[Token]) -> bool:
+    asked_why = any(t.norm in _EN_WHY for t in inside)
+    for k, t in enumerate(inside[:-2]):
+        negates = _negates_in_english(t) or t.norm in _EN_SELDOM
+        if t.script != "en" or not negates or inside[k + 1].norm not in _EN_SEEING:
+            continue
+        j = k + 2
+        while j < len(inside) and inside[j].norm in _EN_SEEN_GAP:
+            j += 1
+        if j >= len(inside) or not in_concept(inside[j], clause):
+            continue
+        after = [w.norm for w in inside[j:] if not in_concept(w, clause)]
+        if asked_why or (after[:1] and after[0] in _EN_ANYMORE) or after[:2] == ["any", "more"]:
+            return True
+    return False
+
+
+def _misses_in_japanese(clause: Clause, inside: Sequence[Token], tokens: Sequence[Token]) -> bool:
+    for k, t in enumerate(inside):
+        if t.script != "ja" or t.pos != "VERB" or in_concept(t, clause):
+            continue
+        if t.lemma in _JA_APPEARING and [w.norm for w in inside[k + 1 : k + 3]] == ["て", "来る"]:
+            n = k + 3
+        elif t.lemma == "見かける":
+            n = k + 1
+        else:
+            continue
+        if n >= len(inside) or not (_ja_negator(inside[n]) and inside[n].pos in ("AUX", "ADJ")):
+            continue
+        rest = [w.text for w in inside[n + 1 : n + 3]]
+        if rest[:2] == ["の", "は"]:
+            return any(w.lemma in _JA_LAMENTED for w in inside[n + 3 : n + 5])
+        # Asked why, or whether it is not so: 「出てこないんですか」「流れてこなくない？」.
+        after = [w.text for w in tokens if w.start >= inside[n].end][:4]
+        return any(w in ("か", "?", "？") for w in after)
     return False
 
 
@@ -1687,6 +1746,8 @@ def _negator_role(words: Sequence[Token], i: int, after: Sequence[Token]) -> str
         return "inert"
     if tail[:1] == ["か"] and i > 0 and words[i - 1].norm == "ます":
         return "inert"  # 「減らせませんか」: a polite request, whatever its punctuation
+    if tail[:1] in (["か"], ["かな"]) and i > 0 and words[i - 1].lemma in _JA_FAVOURS:
+        return "inert"  # 「もうちょっと流してくれないかな」: a favour asked
     if t.pos == "ADJ" and not (i > 0 and words[i - 1].pos in ("AUX", "ADJ")):
         return ""  # 「ホラーはない方がいい」: absence; 「嫌いじゃない」「ほしくない」 negate
     return "negates"

@@ -77,6 +77,7 @@ from feed.core.intent import (
     lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
+    misses_it,
     needs_none,
     normalise,
     only_names,
@@ -401,6 +402,9 @@ class InstructionReader:
                 # 「ホラーは見んでええ」, "I don't want more cats": less, however the
                 # networks lean (they know 「見なくていい」 and "don't want" better).
                 swapped = less
+            elif phrases and misses_it(clause, tokens):
+                # "how come I never see any drag shows anymore?": missed, so more.
+                swapped = "boost"
             elif phrases and not cues.any() and says_needed(clause, tokens):
                 # 「猫の動画は必要」: needed, however the networks lean (「必要ない」 is theirs).
                 swapped = "boost"

@@ -1316,6 +1316,31 @@ def test_a_refusal_denied_is_never_read_as_less(reader, text, thing):
     assert reads_only(every_reading(reader, text), POSITIVE, thing)
 
 
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("how come I never see any drag shows anymore?", "drag shows"),
+        ("i don't get any bonsai lately", "bonsai"),
+        ("ジャズが流れてこないのは困る", "ジャズ"),
+        ("どうして一個もクラシック音楽が出てこないんですか", "クラシック音楽"),
+        ("天体観測、もうちょっと流してくれないかな", "天体観測"),
+    ],
+)
+def test_a_thing_missed_or_a_favour_asked_is_more(reader, text, thing):
+    """What no longer comes up, lamented or asked about, is missed; 「…てくれないかな」
+    asks a favour, its negator negating nothing."""
+    assert reads_only(every_reading(reader, text), POSITIVE, thing)
+
+
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [("ホラーが出てこないようにして", "ホラー"), ("猫は流してくれなくていい", "猫"),
+     ("ホラーはもう見たくないかな", "ホラー")],
+)  # fmt: skip
+def test_a_thing_kept_away_is_never_read_as_missed(reader, text, thing):
+    assert reads_only(every_reading(reader, text), NEGATIVE, thing)
+
+
 def test_a_kansai_denial_of_a_dislike_is_never_read_as_less_with_no_doubt(reader):
     readings = every_reading(reader, "お笑いが嫌いなんちゃうで、出してくれてええんやで")
     assert asks_for(readings, POSITIVE, "お笑い")

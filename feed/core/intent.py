@@ -1327,7 +1327,8 @@ def wants_no_more(clause: Clause, tokens: Sequence[Token]) -> bool:
     then a wish and the concept ("I don't want more bridal try-ons", "don't need any more
     pranks", "nobody needs more fishing hauls", "I never wanted the slime videos", "my
     kids don't need to see the crashes", "i didn't ask for extreme couponing", "you don't
-    have to show me every dance trend"; after "rather not", "get" or "see": "would rather
+    have to show me every dance trend", "how about you don't show me any more roadkill",
+    never after "why"; after "rather not", "get" or "see": "would rather
     not get any more debates"). Not a question put to the reader ("don't you want more
     cats?"), nor another verb between them ("I wouldn't say no to more sloths"), nor a
     wish that the thing go on ("I don't want the tap dancing to stop")."""
@@ -1346,6 +1347,10 @@ def wants_no_more(clause: Clause, tokens: Sequence[Token]) -> bool:
             j += 2
         elif rest[j : j + 2] == ["have", "to"] and rest[j + 2 : j + 3] and rest[j + 2] in _EN_SHOWN:
             j += 4 if rest[j + 3 : j + 4] in (["me"], ["us"]) else 3
+        elif rest[j : j + 1] and rest[j] in _EN_SHOWN and rest[j + 1 : j + 2] in (["me"], ["us"]):
+            if any(w.norm == "why" for w in inside[:k]):
+                continue  # "why don't you show me more cats": a suggestion
+            j += 2  # "how about you don't show me any more roadkill"
         elif j < len(rest) and (rest[j] in _EN_WISH_VERBS or rest[j] in getting):
             j += 1
         else:

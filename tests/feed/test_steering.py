@@ -1274,6 +1274,7 @@ def test_a_denied_ask_for_less_is_never_read_as_less_with_no_doubt(reader, text,
         ("my kids don't need to see the monster truck crashes", "monster truck"),
         ("i didn't ask for extreme couponing and yet here we are", "couponing"),
         ("you don't have to show me every single tiktok dance trend", "tiktok"),
+        ("how about you don't show me any more roadkill", "roadkill"),
         ("ホラーは見んでええ", "ホラー"),
         ("ヘビの飼育は見らんでいいけん", "ヘビ"),
         ("ホラーは出さんでもええよ", "ホラー"),
@@ -1290,6 +1291,7 @@ def test_no_wish_for_more_and_no_need_to_see_read_as_less(reader, text, thing):
     [
         ("don't you want more cats?", "cats", POSITIVE),  # a question put to the reader
         ("i don't want the tap dancing to stop, keep it coming", "tap dancing", POSITIVE),
+        ("why don't you show me more cats", "cats", POSITIVE),  # a suggestion
         ("猫は減らさなくていい", "猫", POSITIVE),  # no need to see less
         ("ホラー以外は見なくていい", "ホラー", {"only"}),
         ("猫の動画は必要", "猫", {"boost"}),

@@ -1207,13 +1207,31 @@ _JA_ASKING = word_set("頼む 求める 注文 リクエスト")
 _JA_ASKED_GAP = word_set("し て で い は も ませ")
 
 
+_EN_NEEDLESS = word_set("unnecessary needless")
+
+
+def _needless_in_english(words: Sequence[Token]) -> bool:
+    """ "X are just unnecessary", "i don't think the X are necessary": needless, unless a
+    negator says otherwise ("not unnecessary")."""
+    for k, t in enumerate(words):
+        negated = any(_negates_in_english(w) for w in words[max(0, k - 6) : k])
+        if t.script == "en" and t.norm in _EN_NEEDLESS and not negated:
+            return True
+        if t.script == "en" and t.norm == "necessary" and negated:
+            return True
+    return False
+
+
 def needs_none(clause: Clause, tokens: Sequence[Token]) -> bool:
-    """Whether a Japanese clause says its concept need not be seen: a verb of seeing or
+    """Whether a clause says its concept need not be seen: a Japanese verb of seeing or
     showing, negated, then 「て」 or 「で」 and a word that it is fine (「見なくていい」
     「見んでええ」「出さんでもいいよ」「見らんでいいけん」), that it is not needed
-    (「必要ありません」), or that nobody asked for it (「占いなんて頼んでない」).
+    (「必要ありません」, "X are just unnecessary"), or that nobody asked for it
+    (「占いなんて頼んでない」).
     「減らさなくていい」 negates a verb of less and is no such clause."""
     inside = [t for t in tokens_in(clause, tokens) if not in_concept(t, clause)]
+    if _needless_in_english(inside):
+        return True
     for k, t in enumerate(inside[:-1]):
         if t.script == "ja" and t.lemma in _JA_ASKING:
             # 「星座占いなんて頼んでない」「リクエストしてません」: never asked for.

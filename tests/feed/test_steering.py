@@ -1280,6 +1280,7 @@ def test_a_denied_ask_for_less_is_never_read_as_less_with_no_doubt(reader, text,
         ("ホラーは出さんでもええよ", "ホラー"),
         ("開封レビューは必要ありません", "開封"),
         ("誰も星座占いなんて頼んでないよ", "星座占い"),
+        ("Unnecessary amount of celebrity baby news lately.", "celebrity baby news"),
     ],
 )
 def test_no_wish_for_more_and_no_need_to_see_read_as_less(reader, text, thing):
@@ -1292,6 +1293,7 @@ def test_no_wish_for_more_and_no_need_to_see_read_as_less(reader, text, thing):
         ("don't you want more cats?", "cats", POSITIVE),  # a question put to the reader
         ("i don't want the tap dancing to stop, keep it coming", "tap dancing", POSITIVE),
         ("why don't you show me more cats", "cats", POSITIVE),  # a suggestion
+        ("cat videos are necessary", "cat", POSITIVE),
         ("猫は減らさなくていい", "猫", POSITIVE),  # no need to see less
         ("ホラー以外は見なくていい", "ホラー", {"only"}),
         ("猫の動画は必要", "猫", {"boost"}),

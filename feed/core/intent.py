@@ -1205,8 +1205,6 @@ _JA_NOT_NEEDED_AFTER = word_set("て で も")
 _JA_NEEDED_GAP = word_set("は が も あり ある ござい ませ")
 _JA_ASKING = word_set("頼む 求める 注文 リクエスト")
 _JA_ASKED_GAP = word_set("し て で い は も ませ")
-
-
 _EN_NEEDLESS = word_set("unnecessary needless")
 
 
@@ -1258,18 +1256,6 @@ def needs_none(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
-_EN_WISH_VERBS = word_set("want wanna wanted need needs needed")
-# After "rather not" any verb of getting or seeing wishes ("would rather not get any more").
-_EN_GETTING = word_set("get see have watch")
-_EN_WISH_GAP = word_set("really even actually any")
-_EN_NOBODY = word_set("nobody noone")
-# Between the wish and the thing: "don't need to see the", "never wanted any of this".
-_EN_WISHED_GAP = word_set(
-    "to see watch get be shown the my this these those all any every single of"
-)
-_EN_SHOWN = word_set("show give send")
-
-
 def says_needed(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a Japanese clause says its concept is needed (「猫の動画は必要」「盆踊りが
     必要だわ」), with no negator after 「必要」 (`needs_none`) nor 「以上」 (「必要以上に」,
@@ -1286,7 +1272,6 @@ def says_needed(clause: Clause, tokens: Sequence[Token]) -> bool:
 _EN_SEEING = word_set("see seeing get getting")
 _EN_SEEN_GAP = word_set("any a single much many the more")
 _EN_ANYMORE = word_set("anymore lately recently nowadays")
-_EN_WHY = word_set("why how")
 _EN_SELDOM = word_set("barely hardly rarely seldom")
 _JA_APPEARING = word_set("流れる 出る 回る")
 _JA_LAMENTED = word_set("困る 寂しい さみしい 悲しい 残念 嫌")
@@ -1303,7 +1288,11 @@ def misses_it(clause: Clause, tokens: Sequence[Token]) -> bool:
 
 
 def _misses_in_english(clause: Clause, inside: Sequence[Token]) -> bool:
-    asked_why = any(t.norm in _EN_WHY for t in inside)
+    asked_why = any(
+        t.norm == "why"
+        or (t.norm == "how" and inside[k + 1 : k + 2] and inside[k + 1].norm == "come")
+        for k, t in enumerate(inside)
+    )
     for k, t in enumerate(inside[:-2]):
         negates = _negates_in_english(t) or t.norm in _EN_SELDOM
         if t.script != "en" or not negates or inside[k + 1].norm not in _EN_SEEING:
@@ -1338,6 +1327,18 @@ def _misses_in_japanese(clause: Clause, inside: Sequence[Token], tokens: Sequenc
         after = [w.text for w in tokens if w.start >= inside[n].end][:4]
         return any(w in ("か", "?", "？") for w in after)
     return False
+
+
+_EN_WISH_VERBS = word_set("want wanna wanted need needs needed")
+# After "rather not" any verb of getting or seeing wishes ("would rather not get any more").
+_EN_GETTING = word_set("get see have watch")
+_EN_WISH_GAP = word_set("really even actually any")
+_EN_NOBODY = word_set("nobody noone")
+# Between the wish and the thing: "don't need to see the", "never wanted any of this".
+_EN_WISHED_GAP = word_set(
+    "to see watch get be shown the my this these those all any every single of"
+)
+_EN_SHOWN = word_set("show give send")
 
 
 def wants_no_more(clause: Clause, tokens: Sequence[Token]) -> bool:

@@ -400,7 +400,7 @@ class InstructionReader:
                 and (needs_none(clause, tokens) or wants_no_more(clause, tokens))
             ):
                 # 「ホラーは見んでええ」, "I don't want more cats": less, however the
-                # networks lean (they know 「見なくていい」 and "don't want" better).
+                # networks lean (a dialect's negator or "want more" pulls them to more).
                 swapped = less
             elif phrases and misses_it(clause, tokens):
                 # "how come I never see any drag shows anymore?": missed, so more.

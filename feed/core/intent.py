@@ -732,6 +732,18 @@ def _rather_than(inside: Sequence[Token]) -> int | None:
     return None
 
 
+def sooner_without(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause names what the writer would sooner do without, with
+    nothing named after 「くらいなら」 (「ボクシングを見るくらいなら寝る」: less boxing;
+    with something named after it, `split_comparisons` cuts the clause in two)."""
+    inside = tokens_in(clause, tokens)
+    rather = _rather_than(inside)
+    if rather is None or rather >= len(inside):
+        return False
+    after = inside[rather].start
+    return bool(clause.concepts) and all(c[1] <= after for c in clause.concepts)
+
+
 def compared_away(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a Japanese clause closes on 「より」 (「よりも」「よりは」) after what it names:
     the item a comparison sets below another (「イルカより|シャチが見たい」)."""

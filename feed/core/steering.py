@@ -91,6 +91,7 @@ from feed.core.intent import (
     says_needed,
     sentences,
     shares,
+    sooner_without,
     split_choices,
     split_comparisons,
     split_contrasts,
@@ -408,6 +409,9 @@ class InstructionReader:
             elif phrases and not cues.any() and says_needed(clause, tokens):
                 # 「猫の動画は必要」: needed, however the networks lean (「必要ない」 is theirs).
                 swapped = "boost"
+            elif phrases and sooner_without(clause, tokens):
+                # 「ボクシングを見るくらいなら寝る」: sooner sleep than watch boxing.
+                swapped = less
             elif phrases and dreads_more(clause, tokens):
                 # "if I see one more ASMR slime I'll scream": more is what is dreaded.
                 swapped = less

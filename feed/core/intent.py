@@ -1243,29 +1243,39 @@ def needs_none(clause: Clause, tokens: Sequence[Token]) -> bool:
     if _needless_in_english(inside):
         return True
     for k, t in enumerate(inside[:-1]):
-        if t.script == "ja" and t.lemma in _JA_ASKING:
-            # 「星座占いなんて頼んでない」「リクエストしてません」: never asked for.
-            rest = [w for w in inside[k + 1 : k + 5] if w.text not in _JA_ASKED_GAP]
-            if rest and _ja_negator(rest[0]) and rest[0].pos in ("AUX", "ADJ"):
-                return True
-        if t.script == "ja" and t.lemma == "必要":
-            # 「開封レビューは必要ありません」「必要ないです」「必要はない」
-            rest = [w for w in inside[k + 1 : k + 5] if w.text not in _JA_NEEDED_GAP]
-            if rest and _ja_negator(rest[0]) and rest[0].pos in ("AUX", "ADJ"):
-                return True
-        if t.script != "ja" or t.pos != "VERB" or t.lemma not in _JA_SEEING or k + 2 >= len(inside):
+        if t.script != "ja":
             continue
-        rest = inside[k + 1 :]
-        if len(rest) > 3 and rest[0].text in ("て", "で") and rest[1].lemma in _JA_FAVOURS:
-            rest = rest[2:]  # 「流してくれなくていい」: the favour's negator
-        if not _ja_negator(rest[0]) or rest[0].pos not in ("AUX", "ADJ"):
-            continue
-        gap = 1
-        while gap < len(rest) and rest[gap].text in _JA_NOT_NEEDED_AFTER:
-            gap += 1
-        if 1 < gap < len(rest) and (rest[gap].lemma in _JA_FINE or rest[gap].text == "ええ"):
+        if t.lemma in _JA_ASKING and _negated_next(inside, k, _JA_ASKED_GAP):
+            return True  # 「星座占いなんて頼んでない」「リクエストしてません」: never asked for
+        if t.lemma == "必要" and _negated_next(inside, k, _JA_NEEDED_GAP):
+            return True  # 「開封レビューは必要ありません」「必要ないです」「必要はない」
+        if t.pos == "VERB" and t.lemma in _JA_SEEING and _fine_unseen(inside[k + 1 :]):
             return True
     return False
+
+
+def _next_words(inside: Sequence[Token], k: int, gap: frozenset[str]) -> list[Token]:
+    """The few words after inside[k], those of `gap` left out."""
+    return [w for w in inside[k + 1 : k + 5] if w.text not in gap]
+
+
+def _negated_next(inside: Sequence[Token], k: int, gap: frozenset[str]) -> bool:
+    """Whether the first word after inside[k], over those of `gap`, is a negator."""
+    rest = _next_words(inside, k, gap)
+    return bool(rest) and _ja_negator(rest[0]) and rest[0].pos in ("AUX", "ADJ")
+
+
+def _fine_unseen(rest: Sequence[Token]) -> bool:
+    """Whether the words after a verb of seeing negate it and say that is fine
+    (「なくていい」「んでええ」; 「てくれなくていい」: the favour's negator)."""
+    if len(rest) > 3 and rest[0].text in ("て", "で") and rest[1].lemma in _JA_FAVOURS:
+        rest = rest[2:]
+    if len(rest) < 2 or not _ja_negator(rest[0]) or rest[0].pos not in ("AUX", "ADJ"):
+        return False
+    gap = 1
+    while gap < len(rest) and rest[gap].text in _JA_NOT_NEEDED_AFTER:
+        gap += 1
+    return 1 < gap < len(rest) and (rest[gap].lemma in _JA_FINE or rest[gap].text == "ええ")
 
 
 def says_needed(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -1276,7 +1286,7 @@ def says_needed(clause: Clause, tokens: Sequence[Token]) -> bool:
     for k, t in enumerate(inside):
         if t.script != "ja" or t.lemma != "必要":
             continue
-        rest = [w for w in inside[k + 1 : k + 5] if w.text not in _JA_NEEDED_GAP]
+        rest = _next_words(inside, k, _JA_NEEDED_GAP)
         return not any(_ja_negator(w) or w.text in ("以上", "ない", "無い") for w in rest)
     return False
 

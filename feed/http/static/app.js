@@ -1569,6 +1569,10 @@
   // -- my cameo ---------------------------------------------------------------
 
   async function loadCameo() {
+    // The choices wait for the saved one: a choice made before it arrived would be set
+    // back by it, and Save would store the old policy.
+    const choices = view$("policy-form").querySelectorAll("fieldset, #policy-save");
+    for (const part of choices) part.disabled = true;
     try {
       const me = await api("/v1/me/cameo");
       creator.cameo = { policy: me.policy || "only_me", approved: me.approved, blocked: me.blocked };
@@ -1581,6 +1585,8 @@
       showReference(me.reference);
     } catch (err) {
       view$("policy-status").textContent = `Couldn't load your cameo: ${messageOf(err)}`;
+    } finally {
+      for (const part of choices) part.disabled = false;
     }
     loadAppearances();
   }

@@ -2048,6 +2048,73 @@ _EN_TIMES = word_set(
 _EN_WHEN = word_set("before after until till during on")  # never "at night": a scene
 
 
+# What points at the clip on screen when nothing was named: "more like this", "less of
+# these", "stuff like that", 「こういうのもっと」「この手の動画は無理」「これ系はもういい」.
+_EN_HERE = word_set("this these")
+_EN_THERE = word_set("that those")  # only beside a word that makes them a thing, below
+_EN_AS_A_THING = word_set("like of")  # "more like that", "none of those"
+_EN_THING_AFTER = word_set("kind sort type one ones stuff")  # "that kind of thing"
+# What makes "this" a time or the app, not a clip: "not this week", "these days", "this
+# app's a bit of alright".
+_EN_NOT_A_CLIP_AFTER = (
+    word_set(
+        "time times day days week weeks weekend morning evening afternoon night year years month "
+        "months season moment minute second summer winter spring autumn fall app app's apps feed "
+        "feed's site website page platform algorithm account phone"
+    )
+    | _EN_TIMES
+)
+_JA_POINTING_ADVERBS = word_set("こう ああ")  # 「こういう」「ああいう」: こう + いう
+_JA_POINTING_DETERMINERS = word_set("こんな あんな")
+_JA_HERE = word_set("これ")
+_JA_NOT_A_THING_AFTER = word_set("から まで 以上 以外")  # これから: from now; これ以上: any more
+# Nouns that make 「この」 a kind of clip, not a time or place (この前, このところ).
+_JA_KIND_NOUNS = word_set(
+    "手 系 感じ 種 類 動画 クリップ ジャンル タイプ シリーズ 雰囲気 路線 パターン やつ ノリ 方向 "
+    "テイスト 傾向"
+)
+# Asking for something else than the clip on screen, which is no ask for it.
+_EN_SOMETHING_ELSE = word_set("different else other besides than instead except but")
+_JA_SOMETHING_ELSE = word_set("違う 別 他 ほか 以外 代わり")
+
+
+def points_at_the_screen(clause: Clause, tokens: Sequence[Token], positive: bool) -> bool:
+    """Whether a clause that names nothing points at the clip the writer is watching
+    ("more like this", 「こういうのは無理」); an ask for more that wants something else
+    ("something different from this", 「これとは違うやつ」) does not."""
+    inside = tokens_in(clause, tokens)
+    elsewhere = _EN_SOMETHING_ELSE | _JA_SOMETHING_ELSE
+    if positive and any(t.norm in elsewhere or t.lemma in elsewhere for t in inside):
+        return False
+    return _points_among(inside)
+
+
+def _points_among(inside: Sequence[Token]) -> bool:
+    """Whether a run of tokens holds a word that points at a clip ("this", 「こういう」)."""
+    return any(
+        _points(t, inside[k - 1].norm if k else "", inside[k + 1] if k + 1 < len(inside) else None)
+        for k, t in enumerate(inside)
+    )
+
+
+def _points(token: Token, before: str, after: Token | None) -> bool:
+    """Whether `token`, between the word `before` and the token `after`, points at a clip."""
+    next_norm = "" if after is None else after.norm
+    if token.script == "en":
+        if token.norm in _EN_HERE:
+            return next_norm not in _EN_NOT_A_CLIP_AFTER
+        return token.norm in _EN_THERE and (
+            before in _EN_AS_A_THING or next_norm in _EN_THING_AFTER
+        )
+    if token.text in _JA_POINTING_ADVERBS:
+        return next_norm == "言う"  # こう + いう
+    if token.text in _JA_HERE:
+        return next_norm not in _JA_NOT_A_THING_AFTER
+    if token.text == "この":
+        return after is not None and after.text in _JA_KIND_NOUNS
+    return token.text in _JA_POINTING_DETERMINERS
+
+
 def _not_a_topic(span: Sequence[Token], tokens: Sequence[Token]) -> bool:
     if _the_ones_that_are(span, tokens):
         return False  # 「怖いのはなし」: the scary ones, a kind of thing
@@ -2134,8 +2201,9 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
 
     A clause is cut at a comma, 、 or semicolon, or where a cue word meets a concept
     ("more sharks | less cats", 「猫もっと|犬は減らして」), when the part before holds a
-    concept and a cue of one polarity and the part after (up to its concept's end and
-    the next such place) holds a concept and a cue of the other. A boost-only tail
+    concept (or points at the clip on screen: "less of this, | more cats") and a cue of
+    one polarity and the part after (up to its concept's end and the next such place)
+    holds a concept and a cue of the other. A boost-only tail
     ("X is fire, more") names nothing and never splits.
     """
     out: list[Clause] = []
@@ -2172,7 +2240,8 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             if left and left[-1].text in _CLAUSE_PUNCT:
                 left = left[:-1]
             first = next((j for j in range(cut, len(inside)) if concept_at(inside[j])), None)
-            if first is None or not any(concept_at(t) for t in left):
+            # "less of this, | more cats": what the part before points at is its concept.
+            if first is None or not (any(concept_at(t) for t in left) or _points_among(left)):
                 continue
             stop = first
             while stop < len(inside) and concept_at(inside[stop]):

@@ -83,6 +83,7 @@ from feed.core.intent import (
     only_names,
     opens_instead_of,
     outside_concepts,
+    points_at_the_screen,
     praises,
     prefers_it,
     puts_in_place,
@@ -131,6 +132,9 @@ OpKind = Literal["boost", "suppress", "exclude", "only", "reset"]
 OPS: tuple[OpKind, ...] = ("boost", "suppress", "exclude", "only", "reset")
 
 MAX_INSTRUCTION_CHARS = 500
+# The phrase of an op on the clip the writer is watching ("more like this"): a caller
+# that knows the clip replaces it with the clip's text; it never reaches a page.
+ON_SCREEN = "(this clip)"
 MAX_OPS_PER_INSTRUCTION = 8
 STRONG = 1.6
 MILD = 0.5
@@ -529,14 +533,24 @@ class InstructionReader:
                 # and its ask replaces whatever that clause was read as. "Only" never
                 # points back: "just" in such a clause is an adverb ("i just see too many").
                 before = _last_named(read)
-                if before is None or op == "only":
+                if (
+                    before is None
+                    and not any(_phrases(text, tokens, c) for c in clauses)
+                    and points_at_the_screen(clause, tokens, op in POSITIVE)
+                ):
+                    # "more like this", 「こういうのは無理」: the clip the writer is watching,
+                    # which the caller names (feed.services.steering reads its text), when
+                    # the instruction names nothing else.
+                    phrases = [ON_SCREEN]
+                elif before is None or op == "only":
                     if any(asks[i + 1 :]):
                         # An aside before a request that says what it wants ("if it's no
                         # trouble, fewer X would be lovely"): the request stands alone.
                         read.append(([], (), ()))
                         continue
                     raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
-                phrases = read.pop(before)[0]
+                else:
+                    phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
             vector = None if vectors is None else vectors[i]
             unclear = (

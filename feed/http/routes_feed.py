@@ -186,6 +186,7 @@ def _steer_caller(ctx: AppContext, authorization: str | None, is_global: bool) -
     "/v1/steer",
     responses=AUTH_ERRORS
     | {403: {"description": "not allowed"}, 429: {"description": "rate limited"}}
+    | {404: {"description": "no such clip to steer by"}}
     | INVALID,
 )
 def post_steer(
@@ -198,7 +199,7 @@ def post_steer(
     try:
         records = ctx.service.steering.steer(
             caller, body.text, time.time(), scope=body.scope, ttl_s=body.ttl_s,
-            session_id=body.session_id, reading=reading,
+            session_id=body.session_id, reading=reading, clip_id=body.clip_id,
         )  # fmt: skip
     except NeedsConfirmation as exc:
         japanese = has_japanese(body.text)

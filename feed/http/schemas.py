@@ -201,6 +201,11 @@ class SteerIn(BaseModel):
     ttl_s: float | None = Field(default=None, gt=0, le=365 * 24 * 3600)
     session_id: str | None = Field(default=None, max_length=64)
     is_global: bool = Field(default=False, description="apply to everyone (admin token only)")
+    clip_id: str | None = Field(
+        default=None, min_length=1, max_length=128,
+        description="the clip the user is watching: what \"more like this\" or"
+        " 「こういうのは無理」 asks about (its text becomes the phrase)",
+    )  # fmt: skip
 
 
 class ReadingOut(BaseModel):

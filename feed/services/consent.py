@@ -196,12 +196,17 @@ class ConsentGate:
                 raise Forbidden(f"cameo @{handle} {reason}")
         return handles
 
+    def seen_clip(self, viewer: User | None, clip_id: str, purpose: str = "") -> Clip:
+        """The clip; NotFound (naming `purpose`, e.g. "to remix") unless it exists and the
+        viewer may see it."""
+        clip = self.catalog.get(clip_id)
+        if clip is None or not self.visible(viewer, clip.cameos, clip.creator):
+            raise NotFound(" ".join(filter(None, ("no clip", repr(clip_id), purpose))))
+        return clip
+
     def remix_source(self, user: User, remix_of: str) -> Clip:
         """The clip a remix would remix; NotFound unless it exists and the user may see it."""
-        original = self.catalog.get(remix_of)
-        if original is None or not self.visible(user, original.cameos, original.creator):
-            raise NotFound(f"no clip {remix_of!r} to remix")
-        return original
+        return self.seen_clip(user, remix_of, "to remix")
 
     def remix_cameos(self, user: User, prompt: str, listed: Sequence[str],
                      remix_of: str | None) -> tuple[str, ...]:  # fmt: skip

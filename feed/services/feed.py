@@ -63,7 +63,7 @@ class FeedService:
         )
         self.consent = ConsentGate(users, clips.catalog, secret)
         self.accounts = Accounts(users, clips.catalog, self.consent)
-        self.steering = Steering(users, reader, self.phrases)
+        self.steering = Steering(users, reader, self.phrases, self.consent)
         self.intake = EventIntake(users, log, self.snapshots, self.consent)
         self.pages = FeedPages(clips, users, self.snapshots, self.phrases, self.consent, secret,
                                weights=weights, sources=sources)  # fmt: skip

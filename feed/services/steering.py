@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
-from feed.core.intent import has_japanese
+from feed.core.intent import has_japanese, has_words
 from feed.core.steering import (
     MAX_INSTRUCTION_CHARS,
     MAX_OPS_PER_INSTRUCTION,
+    ON_SCREEN,
     OPS,
     AmbiguousInstruction,
     InstructionError,
@@ -18,12 +19,17 @@ from feed.core.steering import (
     Reader,
 )
 from feed.core.types import SteeringRecord, User
+from feed.services.consent import ConsentGate
 from feed.services.errors import FeedError, Forbidden, NeedsConfirmation, NotFound
 from feed.services.relevance import PhraseRelevance
+from feed.storage.catalog import embedding_text
 from feed.storage.interfaces import UserState
 
 DEFAULT_TTL_S = 7 * 24 * 3600.0
 MAX_TTL_S = 365 * 24 * 3600.0
+# A phrase longer than this is said back cut short and quoted (a clip's prompt, read
+# from "more like this", or a long description typed in full).
+SAID_PHRASE_CHARS = 40
 
 
 def describe(record: SteeringRecord) -> str:
@@ -43,6 +49,9 @@ def describe_reading(ops: Sequence[ParsedOp], japanese: bool) -> str:
 
 def describe_op(op: str, phrase: str, weight: float, japanese: bool) -> str:
     """One op in words, in Japanese or English."""
+    if len(phrase) > SAID_PHRASE_CHARS:
+        cut = phrase[:SAID_PHRASE_CHARS].rstrip() + "…"
+        phrase = f"「{cut}」" if japanese else f"“{cut}”"
     if japanese:
         strength = ""
         if op in ("boost", "suppress") and weight != 1.0:
@@ -76,11 +85,12 @@ def in_force(
 class Steering:
     """Reading, storing and retracting steering ops."""
 
-    def __init__(self, users: UserState, reader: Reader,
-                 phrases: PhraseRelevance) -> None:  # fmt: skip
+    def __init__(self, users: UserState, reader: Reader, phrases: PhraseRelevance,
+                 consent: ConsentGate) -> None:  # fmt: skip
         self.users = users
         self.reader = reader
         self.phrases = phrases
+        self.consent = consent
 
     def steer(
         self,
@@ -92,11 +102,13 @@ class Steering:
         ttl_s: float | None = None,
         session_id: str | None = None,
         reading: Sequence[tuple[str, str]] | None = None,
+        clip_id: str | None = None,
     ) -> list[SteeringRecord]:
         """Read an instruction and apply it; `user` None sets global steering (operators).
 
         `reading` applies ops the caller already chose — (op, phrase) pairs, as offered
         by NeedsConfirmation — instead of reading `text`, which is kept for the record.
+        `clip_id` names the clip the user is watching, what "more like this" asks about.
         A new op on a phrase replaces earlier ops on the same phrase; a new "only"
         replaces earlier ones; "reset" retracts everything active. An instruction that
         reads two ways raises NeedsConfirmation and applies nothing.
@@ -106,7 +118,7 @@ class Steering:
         ttl = DEFAULT_TTL_S if ttl_s is None else float(ttl_s)
         if not 0 < ttl <= MAX_TTL_S:
             raise FeedError(f"ttl_s must be between 1 and {int(MAX_TTL_S)} seconds")
-        ops = self.read(text) if reading is None else _chosen_ops(reading, text)
+        ops = self.read(text, user, clip_id) if reading is None else _chosen_ops(reading, text)
         ops = [replace(op, phrase=self.phrases.mended(op.phrase)) for op in ops]
         for op in ops:
             if op.op != "reset" and not self.phrases.readable(op.phrase):
@@ -142,15 +154,39 @@ class Steering:
         self.phrases.warm(*(r.phrase for r in records if r.op != "reset"))
         return [r for r in records if r.id not in retract]
 
-    def read(self, text: str) -> list[ParsedOp]:
+    def read(
+        self, text: str, viewer: User | None = None, clip_id: str | None = None
+    ) -> list[ParsedOp]:
         """What an instruction asks, applying nothing; raises FeedError where it reads as
-        no instruction, NeedsConfirmation where it reads two ways."""
+        no instruction, NeedsConfirmation where it reads two ways. An op on the clip on
+        screen ("less of this") takes the text of `clip_id`, a clip the viewer may see."""
         try:
-            return self.reader.read(text)
+            ops = self.reader.read(text)
         except AmbiguousInstruction as exc:
-            raise NeedsConfirmation(str(exc), exc.readings) from exc
+            readings = tuple(self._on_screen(r, viewer, clip_id) for r in exc.readings)
+            raise NeedsConfirmation(str(exc), readings) from exc
         except InstructionError as exc:
             raise FeedError(str(exc)) from exc
+        return list(self._on_screen(ops, viewer, clip_id))
+
+    def _on_screen(
+        self, ops: Sequence[ParsedOp], viewer: User | None, clip_id: str | None
+    ) -> tuple[ParsedOp, ...]:
+        """`ops` with the clip on screen's phrase (ON_SCREEN) as the clip's text."""
+        if all(o.phrase != ON_SCREEN for o in ops):
+            return tuple(ops)
+        if clip_id is None:
+            raise FeedError(
+                "'this' points at a clip: steer while watching it (send clip_id), or say"
+                " what to see more or less of"
+            )
+        clip = self.consent.seen_clip(viewer, clip_id)
+        # The clip's text as its text spaces embed it, so the clip itself matches best.
+        phrase = " ".join(embedding_text(clip.prompt, clip.caption, clip.tags).split())
+        if not has_words(phrase):
+            raise FeedError(f"clip {clip_id!r} has no words to steer by; say what you mean")
+        phrase = phrase[:MAX_INSTRUCTION_CHARS]
+        return tuple(replace(o, phrase=phrase) if o.phrase == ON_SCREEN else o for o in ops)
 
     @staticmethod
     def _record(

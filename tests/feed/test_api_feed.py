@@ -238,3 +238,37 @@ def test_events_outside_a_sane_window_are_refused_and_batches_are_rate_limited(
         assert len(list((home / "events").iterdir())) == 1  # the day it arrived
         r = c.post("/v1/events", json={"events": days[:1]}, headers=h)
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def test_more_like_this_steers_by_the_clip_being_watched(client):
+    """An ask about "this" takes the text of the clip the user is watching; without a
+    clip, or with one the user cannot see, it is refused and changes nothing."""
+    h = signup(client, "fay")
+    watched = next(r for r in ROWS if r["id"] == "anime-03")
+    look, topic = watched["look"], watched["topic"]
+    alike = {r["id"] for r in ROWS if r["look"] == look or r["topic"] == topic}
+    plain = client.get("/v1/feed", headers=h).json()["items"]
+
+    r = client.post("/v1/steer", json={"text": "more like this"}, headers=h)
+    assert r.status_code == 422 and "clip_id" in r.json()["detail"]
+    r = client.post("/v1/steer", json={"text": "more like this", "clip_id": "nope"}, headers=h)
+    assert r.status_code == 404
+    assert client.get("/v1/steer", headers=h).json()["items"] == []
+
+    body = {"text": "もっとこういうのちょうだい", "clip_id": watched["id"]}
+    applied = client.post("/v1/steer", json=body, headers=h).json()["applied"]
+    assert [a["op"] for a in applied] == ["boost"]
+    assert applied[0]["phrase"].startswith(watched["prompt"])
+    assert applied[0]["description"].endswith("」を多めに")
+    steered = client.get("/v1/feed", headers=h).json()["items"]
+    assert sum(i["clip_id"] in alike for i in steered) > sum(i["clip_id"] in alike for i in plain)
+
+    body = {"text": "never show me this again", "clip_id": watched["id"]}
+    applied = client.post("/v1/steer", json=body, headers=h).json()["applied"]
+    assert [a["op"] for a in applied] == ["exclude"]
+    shown, cursor = [], None
+    for _ in range(3):
+        page = client.get("/v1/feed", headers=h, params={"cursor": cursor} if cursor else {}).json()
+        shown += [i["clip_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+    assert watched["id"] not in shown

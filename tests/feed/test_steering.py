@@ -52,6 +52,7 @@ from feed.core.intent import (
     tags_from_spans,
 )
 from feed.core.steering import (
+    ON_SCREEN,
     AmbiguousInstruction,
     Glossary,
     InstructionError,
@@ -2114,3 +2115,55 @@ def test_no_module_level_name_of_the_reader_is_bound_twice(module):
         if isinstance(target, ast.Name)
     ]
     assert not [name for name, n in Counter(bound).items() if n > 1]
+
+
+def every_reading_or_none(reader, text: str) -> list[list[tuple[str, str]]]:
+    """Each reading of `text`, or none where it is refused."""
+    try:
+        return every_reading(reader, text)
+    except InstructionError:
+        return []
+
+
+@pytest.mark.parametrize(
+    ("text", "op"),
+    [
+        ("more like this", "boost"),
+        ("more stuff like that", "boost"),
+        ("less of this please", "suppress"),
+        ("never show me this again", "exclude"),
+        ("anything but this", "exclude"),
+        ("こういうのもっと見たい", "boost"),
+        ("これ系はもういい", "suppress"),
+        ("こういう動画は無理", "exclude"),
+    ],
+)
+def test_an_ask_that_points_at_nothing_named_is_about_the_clip_on_screen(reader, text, op):
+    assert ops(reader, text) == [(op, ON_SCREEN)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "something different from this please",  # something else, not this
+        "これとは違うのがいい",
+        "not this week",  # a time
+        "this app's a bit of alright, innit",  # the app
+        "can't get enough sleep these days honestly",
+        "これからはもっと",  # from now on
+    ],
+)
+def test_a_pointer_that_is_no_clip_is_never_the_clip_on_screen(reader, text):
+    for reading in every_reading_or_none(reader, text):
+        assert all(phrase != ON_SCREEN for _, phrase in reading), reading
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["this is boring, more cats", "less of this, more cats", "less of that please, more cats"],
+)
+def test_a_pointer_beside_a_named_request_stays_with_the_request(reader, text):
+    """What is named is what is asked about, as asked: "more cats" is never less of them."""
+    readings = every_reading_or_none(reader, text)
+    assert all(phrase != ON_SCREEN for reading in readings for _, phrase in reading), readings
+    assert reads_only(readings, POSITIVE, "cat"), readings

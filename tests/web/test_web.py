@@ -114,8 +114,11 @@ def _allow_cameo(service, handle: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, text_encoder) -> Iterator[LiveServer]:
-    """Render the catalog as real MP4s, ingest it, and serve the app from a thread."""
+def server(tmp_path_factory, text_encoder, reader) -> Iterator[LiveServer]:
+    """Render the catalog as real MP4s, ingest it, and serve the app from a thread.
+
+    `reader` loads the readers from the run's model cache first; the app then finds them
+    loaded rather than training them into its own home."""
     home = tmp_path_factory.mktemp("web") / "home"
     engine = ClipStore(home, text_encoder, None)
     engine.media_dir.mkdir(parents=True)
@@ -275,6 +278,20 @@ def test_sign_in_play_steer_revert_and_like(open_page, server):
 
     page.reload()  # chips come back from GET /v1/steer
     expect(chip.locator(".chip-text")).to_have_text("アニメを多めに")
+
+
+def test_more_like_this_asks_about_the_clip_being_watched(open_page, server):
+    page = open_page()
+    sign_in(page, "this_fan")
+    watched = current(page)
+    with page.expect_response("**/v1/steer") as answer:
+        steer(page, "more like this")
+    assert answer.value.request.post_data_json["clip_id"] == watched
+    applied = answer.value.json()["applied"]
+    prompt = server.service.clips.catalog.get(watched).prompt
+    assert [a["op"] for a in applied] == ["boost"] and applied[0]["phrase"].startswith(prompt)
+    expect(page.locator(".chip .chip-text")).to_have_text(applied[0]["description"])
+    assert current(page) == watched  # the clip being watched stays
 
 
 def test_unclear_instruction_offers_readings_and_applies_the_one_picked(

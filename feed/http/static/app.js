@@ -1014,6 +1014,9 @@
     try {
       const payload = { text, scope: "persistent" };
       if (reading) payload.reading = reading;
+      // "more like this" / 「こういうのは無理」 ask about the clip being watched.
+      const watching = currentItem();
+      if (watching && !reading) payload.clip_id = watching.clip.clip_id;
       const body = await api("/v1/steer", { method: "POST", body: payload });
       if (body.status === "needs_confirmation") {
         offerReadings(text, body.needs_confirmation);

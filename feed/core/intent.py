@@ -2050,8 +2050,9 @@ _EN_WHEN = word_set("before after until till during on")  # never "at night": a 
 
 # What points at the clip on screen when nothing was named: "more like this", "less of
 # these", "stuff like that", 「こういうのもっと」「この手の動画は無理」「これ系はもういい」.
-_EN_HERE = word_set("this these")
-_EN_THERE = word_set("that those")  # only beside a word that makes them a thing, below
+_EN_HERE = word_set("this")
+# Only beside a word that makes them a thing, below ("whoever reads these" is messages).
+_EN_THERE = word_set("that those these")
 _EN_AS_A_THING = word_set("like of")  # "more like that", "none of those"
 _EN_THING_AFTER = word_set("kind sort type one ones stuff")  # "that kind of thing"
 # What makes "this" a time or the app, not a clip: "not this week", "these days", "this

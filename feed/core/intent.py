@@ -1497,6 +1497,20 @@ def has_positive_cue(clause: Clause, tokens: Sequence[Token]) -> bool:
     return "pos" in _clause_cues(clause, tokens, skip=_POLITE)
 
 
+def op_words_ask_more(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether the clause holds op words and every one asks for more (words of feeling,
+    such as "fun" or "scary", are no op words)."""
+    ways = set()
+    for t in tokens_in(clause, tokens):
+        english = t.script == "en"
+        forms = (_cue_word(t.norm), t.norm) if english else (t.norm, t.lemma, t.text)
+        if any(f in (EN_NEGATIVE_CUES if english else JA_NEGATIVE_CUES) for f in forms):
+            ways.add("less")
+        elif any(f in (EN_POSITIVE_CUES if english else JA_POSITIVE_CUES) for f in forms):
+            ways.add("more")
+    return ways == {"more"}
+
+
 def _clause_cues(
     clause: Clause, tokens: Sequence[Token], skip: frozenset[str] = frozenset()
 ) -> set[str]:

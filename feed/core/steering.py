@@ -81,6 +81,7 @@ from feed.core.intent import (
     needs_none,
     normalise,
     only_names,
+    op_words_ask_more,
     opens_instead_of,
     outside_concepts,
     points_at_the_screen,
@@ -383,6 +384,17 @@ class InstructionReader:
                     phrases = _phrases(text, tokens, clause)
             words = text[clause.start : clause.end]
             cues = clause_cues(clause, tokens)
+            if (
+                op == "none"
+                and not phrases
+                and op_words_ask_more(clause, tokens)
+                and not praises(clause, tokens)  # 「こういうの好き」 is chat, not a request
+                and not any(_phrases(text, tokens, c) for c in clauses)
+                and points_at_the_screen(clause, tokens, True)
+            ):
+                # 「これもっと」: a pointer and words that all ask for more, which the
+                # networks (that learned ops beside things named) read as no request.
+                op = "boost"
             # Less, as strongly as the networks lean: for a reading found from structure.
             less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
             # A swap's halves are read from its structure, as neither holds a word that says

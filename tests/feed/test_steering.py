@@ -2136,6 +2136,7 @@ def every_reading_or_none(reader, text: str) -> list[list[tuple[str, str]]]:
         ("こういうのもっと見たい", "boost"),
         ("これ系はもういい", "suppress"),
         ("こういう動画は無理", "exclude"),
+        ("これもっと", "boost"),  # the networks read no request; "more" says which way
     ],
 )
 def test_an_ask_that_points_at_nothing_named_is_about_the_clip_on_screen(reader, text, op):
@@ -2151,6 +2152,8 @@ def test_an_ask_that_points_at_nothing_named_is_about_the_clip_on_screen(reader,
         "this app's a bit of alright, innit",  # the app
         "can't get enough sleep these days honestly",
         "これからはもっと",  # from now on
+        "this is actually pretty fun",  # chat about the clip, no request
+        "こういうの好き",
     ],
 )
 def test_a_pointer_that_is_no_clip_is_never_the_clip_on_screen(reader, text):

@@ -2135,7 +2135,7 @@ def every_reading_or_none(reader, text: str) -> list[list[tuple[str, str]]]:
         ("anything but this", "exclude"),
         ("こういうのもっと見たい", "boost"),
         ("これ系はもういい", "suppress"),
-        ("こういう動画は無理", "exclude"),
+        ("もっとこういうのちょうだい", "boost"),
         ("これもっと", "boost"),  # the networks read no request; "more" says which way
     ],
 )

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.encoders import SentenceEncoder
+from embeddings.encoders import SentenceEncoder, TextEncoder
 from feed.bootstrap import load_multilingual_encoder
 from feed.core.ranking import EXCLUDE_Z
-from feed.core.steering import load_reader
+from feed.core.steering import Reader, load_reader
 from feed.evaluation.data import load_labelled_catalog
 from feed.evaluation.pages import open_labelled_service
 from feed.services.clips import ClipStore
@@ -34,12 +34,12 @@ from feed.storage.catalog import embedding_text
 TOP = 20
 
 
-def measure(name: str, tmp: Path, settings: Settings) -> dict[str, float]:
+def measure(
+    name: str, tmp: Path, reader: Reader, text: TextEncoder, multi: TextEncoder | None
+) -> dict[str, float]:
     """Averages over every clip of catalog `name` taken as the clip on screen."""
-    reader = load_reader(settings.models_dir)
-    text = SentenceEncoder.load(settings.text_model, device=settings.device)
     catalog = load_labelled_catalog(name)
-    engine = ClipStore(tmp / name, text, None, multi_encoder=load_multilingual_encoder(settings))
+    engine = ClipStore(tmp / name, text, None, multi_encoder=multi)
     service, _ = open_labelled_service(catalog, tmp / name, engine, reader, time.time())
     snap = service.snapshots.current()
     rows = {r.id: r for r in catalog.rows}
@@ -79,12 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalogs", default="c,a,b", help="labelled catalogs, comma-separated")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    reader = load_reader(settings.models_dir)
+    text = SentenceEncoder.load(settings.text_model, device=settings.device)
+    multi = load_multilingual_encoder(settings)
     print(
         "catalog  clips  removed by 'never this'  same look or topic  top-20: look  topic  either"
     )
     with tempfile.TemporaryDirectory(prefix="like-this-") as tmp:
         for name in args.catalogs.split(","):
-            m = measure(name, Path(tmp), settings)
+            m = measure(name, Path(tmp), reader, text, multi)
             print(
                 f"{name:7}  {m['clips']:5}  {m['removed']:22.3f}  {m['alike_removed']:18.3f}"
                 f"  {m['top_look']:12.3f}  {m['top_topic']:5.3f}  {m['top_either']:6.3f}",

@@ -350,9 +350,10 @@ class InstructionReader:
         # Which clauses name something with a cue word of their own: a request in words,
         # beside which an aside, a situation or an acceptance asks nothing. What a
         # comparison sets below ("over a vlog") asks nothing, whatever its words.
+        named = [bool(_phrases(text, tokens, c)) for c in clauses]
         asks = [
-            bool(_phrases(text, tokens, c)) and clause_cues(c, tokens).any() and not c.set_aside
-            for c in clauses
+            names and clause_cues(c, tokens).any() and not c.set_aside
+            for names, c in zip(named, clauses, strict=True)
         ]
         # Per clause: the phrases it names and its two readings (equal unless it asked).
         read: list[_Read] = []
@@ -389,7 +390,7 @@ class InstructionReader:
                 and not phrases
                 and op_words_ask_more(clause, tokens)
                 and not praises(clause, tokens)  # 「こういうの好き」 is chat, not a request
-                and not any(_phrases(text, tokens, c) for c in clauses)
+                and not any(named)
                 and points_at_the_screen(clause, tokens, True)
             ):
                 # 「これもっと」: a pointer and words that all ask for more, which the
@@ -547,7 +548,7 @@ class InstructionReader:
                 before = _last_named(read)
                 if (
                     before is None
-                    and not any(_phrases(text, tokens, c) for c in clauses)
+                    and not any(named)
                     and points_at_the_screen(clause, tokens, op in POSITIVE)
                 ):
                     # "more like this", 「こういうのは無理」: the clip the writer is watching,

@@ -2014,7 +2014,11 @@ def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[in
 _EN_POINTERS = word_set(
     "both all them those these it that this either one ones everything anything em 'em"
 )
-_JA_POINTERS = word_set("両方 全部 ぜんぶ 全て すべて それ あれ これ そういうの どっち どちら")
+_JA_POINTERS = word_set(
+    "両方 全部 ぜんぶ 全て すべて それ あれ これ そういうの どっち どちら"
+    " こう そう ああ あー こういう そういう ああいう あーいう こんな そんな あんな こんなん そんなん"
+    " あんなん いう"  # こう + いう
+)
 _EN_GREETINGS = frozenset(
     (
         "hi", "hello", "hey", "heya", "hiya", "yo", "morning", "good morning", "good night",
@@ -2033,13 +2037,26 @@ _LAUGHS = word_set("笑 w ww www 草 lol haha")
 _EN_HEDGES = word_set("reckon reckons think guess suppose imo imho tbh ngl honestly")
 
 
+def only_points(span: Sequence[Token]) -> bool:
+    """A concept span that only points, back to others named ("both", 「それ」) or at the
+    clip on screen (「こういう」)."""
+    words = _words_of(span)
+    return bool(words) and all(
+        t.norm in _EN_POINTERS or t.text in _JA_POINTERS or t.pos == "PRON" for t in words
+    )
+
+
+def _words_of(span: Sequence[Token]) -> list[Token]:
+    return [t for t in span if has_words(t.text) and t.text.lower() not in _LAUGHS]
+
+
 def _points_or_greets(span: Sequence[Token]) -> bool:
-    """A concept span that only points back to others named ("both", 「それ」), only
-    greets ("merry christmas", 「やっほー」, 「まじかよ笑」) or only hedges ("reckon")."""
-    words = [t for t in span if has_words(t.text) and t.text.lower() not in _LAUGHS]
+    """A concept span that only points (`only_points`), only greets ("merry christmas",
+    「やっほー」, 「まじかよ笑」) or only hedges ("reckon")."""
+    words = _words_of(span)
     if not words:
         return False
-    if all(t.norm in _EN_POINTERS or t.text in _JA_POINTERS or t.pos == "PRON" for t in words):
+    if only_points(words):
         return True
     if words[0].script == "en":
         if all(t.norm in _EN_HEDGES for t in words):
@@ -2064,7 +2081,7 @@ _EN_WHEN = word_set("before after until till during on")  # never "at night": a 
 
 # What points at the clip on screen when nothing was named: "more like this", "less of
 # these", "stuff like that", 「こういうのもっと」「この手の動画は無理」「これ系はもういい」.
-_EN_HERE = word_set("this")
+_EN_HERE = word_set("this thsi tihs htis")  # and its commonest slips of the thumb
 # Only beside a word that makes them a thing, below ("whoever reads these" is messages).
 _EN_THERE = word_set("that those these")
 _EN_AS_A_THING = word_set("like of")  # "more like that", "none of those"
@@ -2079,9 +2096,10 @@ _EN_NOT_A_CLIP_AFTER = (
     )
     | _EN_TIMES
 )
-_JA_POINTING_ADVERBS = word_set("こう ああ")  # 「こういう」「ああいう」: こう + いう
-_JA_POINTING_DETERMINERS = word_set("こんな あんな")
-_JA_HERE = word_set("これ")
+# 「こういう」「そういう」「ああいう」: こう + いう.
+_JA_POINTING_ADVERBS = word_set("こう そう ああ あー")
+_JA_POINTING_DETERMINERS = word_set("こんな そんな あんな こんなん そんなん あんなん")
+_JA_HERE = word_set("これ それ あれ")
 _JA_NOT_A_THING_AFTER = word_set("から まで 以上 以外")  # これから: from now; これ以上: any more
 # Nouns that make 「この」 a kind of clip, not a time or place (この前, このところ).
 _JA_KIND_NOUNS = word_set(
@@ -2125,7 +2143,7 @@ def _points(token: Token, before: str, after: Token | None) -> bool:
         return next_norm == "言う"  # こう + いう
     if token.text in _JA_HERE:
         return next_norm not in _JA_NOT_A_THING_AFTER
-    if token.text == "この":
+    if token.text in ("この", "その", "あの"):
         return after is not None and after.text in _JA_KIND_NOUNS
     return token.text in _JA_POINTING_DETERMINERS
 

@@ -85,6 +85,7 @@ from feed.core.intent import (
     opens_instead_of,
     outside_concepts,
     points_at_the_screen,
+    only_points,
     praises,
     prefers_it,
     puts_in_place,
@@ -232,12 +233,14 @@ _JA_EDGE = word_set("の を が は も に で や と やつ 奴 動画 も�
 def _phrases(text: str, tokens: Sequence[Token], clause: Clause) -> list[str]:
     """The phrases a clause names: its concept spans' words (see `_concept_text`)."""
     return [
-        phrase for span in clause.concepts if (phrase := _concept_text(text, tokens, span))
-    ]  # fmt: skip
+        phrase
+        for span in clause.concepts
+        if (phrase := _concept_text(text, tokens, span)) and not _only_points(tokens, span)
+    ]
 
 
-def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> str:
-    """The concept's characters, without generic words or particles at its edges."""
+def _concept_tokens(tokens: Sequence[Token], span: tuple[int, int]) -> list[Token]:
+    """The concept's tokens, without generic words or particles at its edges."""
     inside = [t for t in tokens if t.start >= span[0] and t.end <= span[1]]
     while inside and (inside[0].norm in _EDGE_WORDS or inside[0].pos in ("PUNCT", "SYM")):
         inside.pop(0)
@@ -247,10 +250,21 @@ def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> 
         or inside[-1].pos in ("PUNCT", "SYM", "PART")
     ):
         inside.pop()
+    return inside
+
+
+def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> str:
+    """The concept's characters, without generic words or particles at its edges."""
+    inside = _concept_tokens(tokens, span)
     if not inside:
         return ""
     phrase = text[inside[0].start : inside[-1].end].strip(" '\"")
     return phrase if has_japanese(phrase) else phrase.lower()
+
+
+def _only_points(tokens: Sequence[Token], span: tuple[int, int]) -> bool:
+    """Whether a concept, its edges trimmed, only points (「こういう動画」, 「これと」)."""
+    return only_points(_concept_tokens(tokens, span))
 
 
 Encode = Callable[[Sequence[str]], np.ndarray]
@@ -372,7 +386,12 @@ class InstructionReader:
                 # nearly marked, when it nearly did, read afresh. Only a clause with no
                 # such span points back to what was named before it (below).
                 found = self.model.likely_concept(tokens, tags, clause)
-                if found is not None and found[1] >= RECOVERED_CONCEPT_SHARE:
+                if (
+                    found is not None
+                    and found[1] >= RECOVERED_CONCEPT_SHARE
+                    # 「こういう動画は見たくない」: a pointer is no thing of its own
+                    and not _only_points(tokens, found[0])
+                ):
                     clause = replace(clause, concepts=(found[0],))
                     vector_text = clause_vector_text(text, clause)
                     if vectors is not None and self.encode is not None:
@@ -549,7 +568,7 @@ class InstructionReader:
                 if (
                     before is None
                     and not any(named)
-                    and points_at_the_screen(clause, tokens, op in POSITIVE)
+                    and points_at_the_screen(clause, tokens, op == "boost")
                 ):
                     # "more like this", 「こういうのは無理」: the clip the writer is watching,
                     # which the caller names (feed.services.steering reads its text), when

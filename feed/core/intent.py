@@ -2122,6 +2122,54 @@ def points_at_the_screen(clause: Clause, tokens: Sequence[Token], positive: bool
     return _points_among(inside)
 
 
+# What sets the clip on screen against what is wanted: "something other than this",
+# "different from these", "anything but this", "not like this", "anything that isn't this",
+# "the opposite of whatever this is".
+_EN_OTHER_THAN = word_set("than from but")
+_EN_OTHER = word_set("different else other opposite instead change")
+_EN_NOT = _EN_NEGATED | word_set("not n't isn't aren't ain't")
+# Words between "not" (or "than") and the pointer: "not like this", "than whatever this is".
+_EN_TO_THE_POINTER = word_set("like whatever the a this that kind sort of")
+# Words between a Japanese pointer and the denial after it: 「これとは違う」「こういうのじゃ
+# ない」「こればっかじゃなくて」「これ系じゃないやつ」.
+_JA_TO_THE_DENIAL = word_set("いう 言う の と は も 系 ばっか ばかり ばっかり") | _JA_KIND_NOUNS
+
+
+def wants_other_than_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause asks for something other than the clip on screen ("something
+    other than this", "not like this", 「これとは違うのが見たい」, 「これじゃないやつ」)."""
+    inside = tokens_in(clause, tokens)
+    others = any(t.norm in _EN_OTHER for t in inside)
+    for k, token in enumerate(inside):
+        if not _points(
+            token, inside[k - 1].norm if k else "", inside[k + 1] if k + 1 < len(inside) else None
+        ):
+            continue
+        if token.script == "en":
+            j = k - 1
+            while j >= 0 and inside[j].norm in _EN_TO_THE_POINTER:
+                j -= 1
+            if j >= 0 and (
+                inside[j].norm in _EN_NOT | _EN_OTHER
+                or (others and inside[j].norm in _EN_OTHER_THAN)
+            ):
+                return True
+            continue
+        j = k + 1
+        while j < len(inside) and (
+            inside[j].text in _JA_TO_THE_DENIAL
+            or inside[j].norm in _JA_TO_THE_DENIAL
+            or inside[j].pos == "ADV"  # 「これとは全然違う」
+        ):
+            j += 1
+        rest = inside[j : j + 2]
+        if rest and rest[0].lemma == "違う":
+            return True
+        if len(rest) == 2 and rest[0].norm == "だ" and rest[1].lemma == "ない":
+            return True
+    return False
+
+
 def _points_among(inside: Sequence[Token]) -> bool:
     """Whether a run of tokens holds a word that points at a clip ("this", 「こういう」)."""
     return any(

@@ -85,6 +85,7 @@ from feed.core.intent import (
     opens_instead_of,
     outside_concepts,
     points_at_the_screen,
+    wants_other_than_the_clip,
     only_points,
     praises,
     prefers_it,
@@ -415,6 +416,14 @@ class InstructionReader:
                 # 「これもっと」: a pointer and words that all ask for more, which the
                 # networks (that learned ops beside things named) read as no request.
                 op = "boost"
+            if not phrases and not any(named) and wants_other_than_the_clip(clause, tokens):
+                # "something other than this", 「これじゃないやつ頼む」: less of the clip on
+                # screen, however the networks lean (they read the ask for something else).
+                parsed = (
+                    ParsedOp("exclude" if op == "exclude" else "suppress", ON_SCREEN, 1.0, words),
+                )
+                read.append(([ON_SCREEN], parsed, parsed))
+                continue
             # Less, as strongly as the networks lean: for a reading found from structure.
             less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
             # A swap's halves are read from its structure, as neither holds a word that says
@@ -565,14 +574,10 @@ class InstructionReader:
                 # and its ask replaces whatever that clause was read as. "Only" never
                 # points back: "just" in such a clause is an adverb ("i just see too many").
                 before = _last_named(read)
-                if (
-                    before is None
-                    and not any(named)
-                    and points_at_the_screen(clause, tokens, op == "boost")
-                ):
-                    # "more like this", 「こういうのは無理」: the clip the writer is watching,
-                    # which the caller names (feed.services.steering reads its text), when
-                    # the instruction names nothing else.
+                if before is None and points_at_the_screen(clause, tokens, op == "boost"):
+                    # "more like this", 「こういうのは無理」, "less of this, more street food":
+                    # the clip the writer is watching, which the caller names
+                    # (feed.services.steering reads its text), when nothing named before.
                     phrases = [ON_SCREEN]
                 elif before is None or op == "only":
                     if any(asks[i + 1 :]):

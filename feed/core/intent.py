@@ -2016,8 +2016,8 @@ _EN_POINTERS = word_set(
 )
 _JA_POINTERS = word_set(
     "両方 全部 ぜんぶ 全て すべて それ あれ これ そういうの どっち どちら"
-    " こう そう ああ あー こういう そういう ああいう あーいう こんな そんな あんな こんなん そんなん"
-    " あんなん いう"  # こう + いう
+    " こう そう ああ あー こういう そういう ああいう あーいう いう"  # こう + いう
+    " こんな そんな あんな こんなん そんなん あんなん"
 )
 _EN_GREETINGS = frozenset(
     (
@@ -2081,9 +2081,11 @@ _EN_WHEN = word_set("before after until till during on")  # never "at night": a 
 
 # What points at the clip on screen when nothing was named: "more like this", "less of
 # these", "stuff like that", 「こういうのもっと」「この手の動画は無理」「これ系はもういい」.
-_EN_HERE = word_set("this thsi tihs htis")  # and its commonest slips of the thumb
-# Only beside a word that makes them a thing, below ("whoever reads these" is messages).
-_EN_THERE = word_set("that those these")
+# "this" (and slips of the thumb), "these", "those", and what is like it: "feed me
+# similar", "the same again please".
+_EN_HERE = word_set("this thsi tihs htis these those similar same")
+# Only beside a word that makes it a thing, below ("that would be nice" is the request).
+_EN_THERE = word_set("that")
 _EN_AS_A_THING = word_set("like of")  # "more like that", "none of those"
 _EN_THING_AFTER = word_set("kind sort type one ones stuff")  # "that kind of thing"
 # What makes "this" a time or the app, not a clip: "not this week", "these days", "this
@@ -2119,6 +2121,9 @@ def points_at_the_screen(clause: Clause, tokens: Sequence[Token], positive: bool
     elsewhere = _EN_SOMETHING_ELSE | _JA_SOMETHING_ELSE
     if positive and any(t.norm in elsewhere or t.lemma in elsewhere for t in inside):
         return False
+    after = [t.text for t in tokens if t.start >= clause.end][:1]
+    if ":" in after or "：" in after or any(t.text in (":", "：") for t in inside[1:]):
+        return False  # "i want these in my feed: trains, volcanoes": what follows
     return _points_among(inside)
 
 
@@ -2170,6 +2175,41 @@ def wants_other_than_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
     return False
 
 
+# Words that say the clip on screen is seen once more: "another one of these", "those
+# again??", "the fourth one like this in a row", 「またこのパターン」, 「これ見るの5回目」.
+_EN_AGAIN = word_set(
+    "again another anotha yet row repeat repeating repetitive second third fourth fifth sixth "
+    "seventh eighth ninth tenth millionth"
+)
+_JA_AGAIN = word_set("また 又 またまた 何回 何度 毎回 連続 何本")
+_JA_NTH = ("回目", "度目", "本目")  # 「5回目」: the morphology cuts 回 from 目
+# Words that ask for it once more all the same: "the same again please", 「また見たい」.
+_EN_ASK_AGAIN = word_set("please pls plz more give want wanna love")
+_JA_ASK_AGAIN = word_set("もっと ください 下さい 欲しい ほしい たい 頼む お願い 希望")
+
+
+def repeats_the_clip(clause: Clause, tokens: Sequence[Token]) -> str:
+    """Whether a clause pointing at the clip on screen says it comes again: "more" where it
+    asks for that ("the same again please", 「また見たい」), "less" where it only remarks
+    on it, which is a complaint ("oh great, another one of these", 「またこのパターンかよ」);
+    "" where it says neither."""
+    inside = tokens_in(clause, tokens)
+    if not _points_among(inside):
+        return ""
+    forms = [f for t in inside for f in (t.norm, t.lemma, t.text)]
+    joined = "".join(t.text for t in inside)
+    again = (
+        any(f in _EN_AGAIN or f in _JA_AGAIN for f in forms)
+        or any(re.fullmatch(r"\d+(st|nd|rd|th)", t.norm) for t in inside)
+        or any(nth in joined for nth in _JA_NTH)
+    )
+    if not again or any(f in _EN_SOMETHING_ELSE or f in _JA_SOMETHING_ELSE for f in forms):
+        return ""
+    if any(_cue(t) == "neg" for t in inside):
+        return "less"
+    return "more" if any(f in _EN_ASK_AGAIN or f in _JA_ASK_AGAIN for f in forms) else "less"
+
+
 def _points_among(inside: Sequence[Token]) -> bool:
     """Whether a run of tokens holds a word that points at a clip ("this", 「こういう」)."""
     return any(
@@ -2187,6 +2227,8 @@ def _points(token: Token, before: str, after: Token | None) -> bool:
         return token.norm in _EN_THERE and (
             before in _EN_AS_A_THING or next_norm in _EN_THING_AFTER
         )
+    if token.lemma in ("同じ", "似る"):
+        return after is not None and after.text in ("よう", "感じ", "やつ", "系", "の", "た")
     if token.text in _JA_POINTING_ADVERBS:
         return next_norm == "言う"  # こう + いう
     if token.text in _JA_HERE:

@@ -81,16 +81,16 @@ from feed.core.intent import (
     needs_none,
     normalise,
     only_names,
+    only_points,
     op_words_ask_more,
     opens_instead_of,
     outside_concepts,
     points_at_the_screen,
-    wants_other_than_the_clip,
-    only_points,
     praises,
     prefers_it,
     puts_in_place,
     ranks,
+    repeats_the_clip,
     reported_part,
     says_needed,
     sentences,
@@ -118,6 +118,7 @@ from feed.core.intent import (
     tokens_in,
     train_intent_model,
     wants_no_more,
+    wants_other_than_the_clip,
     word_set,
     writer_speaks_after,
 )
@@ -410,12 +411,26 @@ class InstructionReader:
                 and not phrases
                 and op_words_ask_more(clause, tokens)
                 and not praises(clause, tokens)  # 「こういうの好き」 is chat, not a request
-                and not any(named)
+                and _last_named(read) is None
                 and points_at_the_screen(clause, tokens, True)
             ):
                 # 「これもっと」: a pointer and words that all ask for more, which the
                 # networks (that learned ops beside things named) read as no request.
                 op = "boost"
+            # Less, as strongly as the networks lean: for a reading found from structure.
+            less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
+            if (
+                not phrases
+                and _last_named(read) is None
+                and (way := repeats_the_clip(clause, tokens))
+            ):
+                # "oh great, another one of these" (read as more for "great"), 「これ見るの
+                # もう5回目なんやけど」 (as no request): the clip on screen come again is a
+                # complaint, unless more of it is asked for ("the same again please").
+                again: OpKind = "boost" if way == "more" else less
+                parsed = (ParsedOp(again, ON_SCREEN, 1.0, words),)
+                read.append(([ON_SCREEN], parsed, parsed))
+                continue
             if not phrases and not any(named) and wants_other_than_the_clip(clause, tokens):
                 # "something other than this", 「これじゃないやつ頼む」: less of the clip on
                 # screen, however the networks lean (they read the ask for something else).
@@ -424,8 +439,6 @@ class InstructionReader:
                 )
                 read.append(([ON_SCREEN], parsed, parsed))
                 continue
-            # Less, as strongly as the networks lean: for a reading found from structure.
-            less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
             # A swap's halves are read from its structure, as neither holds a word that says
             # more or less: what is put in place ("trade the celebrity interviews | for some
             # street interviews") is more, what the next clause replaces (「メイク動画を|盆栽に

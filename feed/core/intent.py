@@ -2690,6 +2690,12 @@ def _declined_before(inside: Sequence[Token]) -> tuple[int, int] | None:
     return None
 
 
+def declines(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause declines what comes before its は (「これはもういいから」,
+    「こういうのはいいから」)."""
+    return _declined_before(tokens_in(clause, tokens)) is not None
+
+
 def split_in_place_of(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """A Japanese request for one thing in another's place with 「の代わりに」 (「怪獣映画
     の代わりに恐竜の化石発掘が見たい」) cut after 「に」, or after 「はいいから」 (「お化け屋敷
@@ -2716,10 +2722,12 @@ def split_in_place_of(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
             continue
         wa, cut = declined
         first = _first_item(clause, inside, wa)
+        # 「これはもういいから、犬の動画にして」: the clip on screen declined, no item named
+        on_screen = not first and _points_among(inside[:wa])
         words = [t for t in inside[cut:] if t.pos != "PUNCT"]
         rest = tuple(c for c in clause.concepts if c[0] >= inside[cut - 1].end)
         rest = rest or _noun_run(words)
-        if cut >= len(inside) or not first or not rest:
+        if cut >= len(inside) or not (first or on_screen) or not rest:
             out.append(clause)
             continue
         out.append(Clause(clause.start, inside[cut - 1].end, first, clause.repairs, True))

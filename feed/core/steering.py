@@ -66,6 +66,7 @@ from feed.core.intent import (
     compared_away,
     complains_of_all,
     continues_a_list,
+    declines,
     dreads_more,
     drop_cue_concepts,
     fingerprint_of,
@@ -419,6 +420,17 @@ class InstructionReader:
                 op = "boost"
             # Less, as strongly as the networks lean: for a reading found from structure.
             less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
+            if (
+                not phrases
+                and (clause.replaced or (declines(clause, tokens) and any(named[i + 1 :])))
+                and _last_named(read) is None
+                and points_at_the_screen(clause, tokens, False)
+            ):
+                # 「これはもういいから、犬の動画にして」: the clip on screen, declined for
+                # the thing after it.
+                parsed = (ParsedOp(less, ON_SCREEN, 1.0, words),)
+                read.append(([ON_SCREEN], parsed, parsed))
+                continue
             if (
                 not phrases
                 and _last_named(read) is None

@@ -2140,10 +2140,30 @@ _EN_TO_THE_POINTER = word_set("like whatever the a this that kind sort of")
 _JA_TO_THE_DENIAL = word_set("いう 言う の と は も 系 ばっか ばかり ばっかり") | _JA_KIND_NOUNS
 
 
+# Something else, named by nothing but that: "something different", 「違うのにして」, 「別の」.
+_EN_ANOTHER = word_set("something anything different else")
+_JA_ANOTHER = word_set("違う 別 他 ほか")
+
+
+def names_only_another(span: Sequence[Token]) -> bool:
+    """Whether a concept span names nothing but something else ("something different",
+    「ちがう」)."""
+    words = _words_of(span)
+    return bool(words) and all(
+        t.norm in _EN_ANOTHER or t.norm in _JA_ANOTHER or t.lemma in _JA_ANOTHER for t in words
+    )
+
+
 def wants_other_than_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause asks for something other than the clip on screen ("something
-    other than this", "not like this", 「これとは違うのが見たい」, 「これじゃないやつ」)."""
+    other than this", "not like this", 「これとは違うのが見たい」, 「これじゃないやつ」,
+    "show me something different", 「ちがうのにかえて」)."""
     inside = tokens_in(clause, tokens)
+    for k, t in enumerate(inside[:-1]):
+        if t.norm in ("something", "anything") and inside[k + 1].norm in ("different", "else"):
+            return True
+        if (t.norm in _JA_ANOTHER or t.lemma in _JA_ANOTHER) and inside[k + 1].text == "の":
+            return True
     others = any(t.norm in _EN_OTHER for t in inside)
     for k, token in enumerate(inside):
         if not _points(

@@ -79,6 +79,7 @@ from feed.core.intent import (
     load_tokenizer,
     mark_contrasted_topics,
     misses_it,
+    names_only_another,
     needs_none,
     normalise,
     only_names,
@@ -266,8 +267,10 @@ def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> 
 
 
 def _only_points(tokens: Sequence[Token], span: tuple[int, int]) -> bool:
-    """Whether a concept, its edges trimmed, only points (「こういう動画」, 「これと」)."""
-    return only_points(_concept_tokens(tokens, span))
+    """Whether a concept, its edges trimmed, only points (「こういう動画」, 「これと」) or
+    names nothing but something else ("something different")."""
+    inside = _concept_tokens(tokens, span)
+    return only_points(inside) or names_only_another(inside)
 
 
 Encode = Callable[[Sequence[str]], np.ndarray]

@@ -2137,6 +2137,14 @@ def every_reading_or_none(reader, text: str) -> list[list[tuple[str, str]]]:
         ("これ系はもういい", "suppress"),
         ("もっとこういうのちょうだい", "boost"),
         ("これもっと", "boost"),  # the networks read no request; "more" says which way
+        ("それもっと", "boost"),
+        ("そういうのはもういい", "suppress"),
+        ("ああいうのは無理", "exclude"),
+        ("こういう動画は見たくない", "exclude"),  # 「こういう」 is no thing of its own
+        ("dial these back a bit", "suppress"),
+        ("why do i keep getting these", "suppress"),
+        ("more videos similar to this one", "boost"),
+        ("似たような動画をもっと見たい", "boost"),
     ],
 )
 def test_an_ask_that_points_at_nothing_named_is_about_the_clip_on_screen(reader, text, op):
@@ -2144,16 +2152,43 @@ def test_an_ask_that_points_at_nothing_named_is_about_the_clip_on_screen(reader,
 
 
 @pytest.mark.parametrize(
+    ("text", "op"),
+    [
+        ("another one of these, seriously?", "suppress"),  # come again: a complaint
+        ("ugh these again", "suppress"),
+        ("これ見るの今日もう3回目なんだけど", "suppress"),
+        ("またこのパターンか", "suppress"),
+        ("the same again please", "boost"),  # unless more of it is asked for
+    ],
+)
+def test_the_clip_on_screen_come_again_is_a_complaint_unless_asked_for(reader, text, op):
+    assert ops(reader, text) == [(op, ON_SCREEN)]
+
+
+@pytest.mark.parametrize(
     "text",
     [
-        "something different from this please",  # something else, not this
+        "something other than this please",
+        "show me something different",
         "これとは違うのがいい",
+        "別のにして",
+    ],
+)
+def test_an_ask_for_something_else_is_less_of_the_clip_on_screen(reader, text):
+    """Never more of the clip, and never more of the word "different"."""
+    assert ops(reader, text) == [("suppress", ON_SCREEN)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "not this week",  # a time
         "this app's a bit of alright, innit",  # the app
         "can't get enough sleep these days honestly",
         "これからはもっと",  # from now on
         "this is actually pretty fun",  # chat about the clip, no request
         "こういうの好き",
+        "i want these in my feed: trains, volcanoes",  # what follows the colon
     ],
 )
 def test_a_pointer_that_is_no_clip_is_never_the_clip_on_screen(reader, text):
@@ -2166,7 +2201,22 @@ def test_a_pointer_that_is_no_clip_is_never_the_clip_on_screen(reader, text):
     ["this is boring, more cats", "less of this, more cats", "less of that please, more cats"],
 )
 def test_a_pointer_beside_a_named_request_stays_with_the_request(reader, text):
-    """What is named is what is asked about, as asked: "more cats" is never less of them."""
+    """What is named is what is asked about, as asked: "more cats" is never less of them,
+    and what points at the clip on screen asks less of it alone."""
     readings = every_reading_or_none(reader, text)
-    assert all(phrase != ON_SCREEN for reading in readings for _, phrase in reading), readings
     assert reads_only(readings, POSITIVE, "cat"), readings
+    assert all(
+        op in NEGATIVE for reading in readings for op, phrase in reading if phrase == ON_SCREEN
+    ), readings
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("less of this, more cats", [("suppress", ON_SCREEN), ("boost", "cats")]),
+        ("これはもういいから、猫の動画にして", [("suppress", ON_SCREEN), ("boost", "猫")]),
+        ("こういうのもっと、でもホラーはなしで", [("boost", ON_SCREEN), ("exclude", "ホラー")]),
+    ],
+)
+def test_the_clip_on_screen_and_a_thing_named_in_one_message(reader, text, expected):
+    assert ops(reader, text) == expected

@@ -2041,9 +2041,12 @@ def only_points(span: Sequence[Token]) -> bool:
     """A concept span that only points, back to others named ("both", 「それ」) or at the
     clip on screen (「こういう」)."""
     words = _words_of(span)
-    return bool(words) and all(
+    pointing = [
         t.norm in _EN_POINTERS or t.text in _JA_POINTERS or t.pos == "PRON" for t in words
-    )
+    ]
+    # 「ああいう雰囲気」, "this kind": a pointer and the words that make it a kind of thing
+    kinds = [t.text in _JA_KIND_NOUNS or t.norm in _EN_THING_AFTER for t in words]
+    return bool(words) and pointing[0] and all(p or k for p, k in zip(pointing, kinds))
 
 
 def _words_of(span: Sequence[Token]) -> list[Token]:
@@ -2225,9 +2228,12 @@ def repeats_the_clip(clause: Clause, tokens: Sequence[Token]) -> str:
     )
     if not again or any(f in _EN_SOMETHING_ELSE or f in _JA_SOMETHING_ELSE for f in forms):
         return ""
-    if any(_cue(t) == "neg" for t in inside):
+    # 「また流してくれへん？」: a favour asked, whose negator asks nothing the other way.
+    favours = {k + 1 for k, t in enumerate(inside) if t.lemma in _JA_FAVOURS}
+    if any(_cue(t) == "neg" and k not in favours for k, t in enumerate(inside)):
         return "less"
-    return "more" if any(f in _EN_ASK_AGAIN or f in _JA_ASK_AGAIN for f in forms) else "less"
+    asked = favours or any(f in _EN_ASK_AGAIN or f in _JA_ASK_AGAIN for f in forms)
+    return "more" if asked else "less"
 
 
 def _points_among(inside: Sequence[Token]) -> bool:

@@ -832,6 +832,25 @@ def _noun_run(words: Sequence[Token], *, latin: bool = False) -> tuple[tuple[int
     return (span,) if (span := _item_span(items)) else ()
 
 
+def mark_after_no_more(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """A Japanese clause that opens on 「これ以上」 and names nothing the tagger marked
+    (「これ以上ホラーは見たくない」): the noun phrase after it, where a particle follows
+    it, is the thing (with 「これ」 first the tagger reads the clause as pointing)."""
+    out = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        texts = [t.text for t in inside]
+        if clause.concepts or texts[:2] != ["これ", "以上"]:
+            out.append(clause)
+            continue
+        ends = [k for k in range(3, len(inside)) if inside[k].text in ("は", "を", "が", "も")]
+        run = _noun_run(inside[2 : ends[0]], latin=True) if ends else ()
+        if run:
+            clause = replace(clause, concepts=run)
+        out.append(clause)
+    return out
+
+
 def split_english_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """An English comparison in one clause ("cats are better than dogs", "I'll take rain
     over sunshine scenes", a concept the tagger ran across the two: "watercolor over
@@ -2041,12 +2060,11 @@ def only_points(span: Sequence[Token]) -> bool:
     """A concept span that only points, back to others named ("both", 「それ」) or at the
     clip on screen (「こういう」)."""
     words = _words_of(span)
-    pointing = [
-        t.norm in _EN_POINTERS or t.text in _JA_POINTERS or t.pos == "PRON" for t in words
-    ]
-    # 「ああいう雰囲気」, "this kind": a pointer and the words that make it a kind of thing
-    kinds = [t.text in _JA_KIND_NOUNS or t.norm in _EN_THING_AFTER for t in words]
-    return bool(words) and pointing[0] and all(p or k for p, k in zip(pointing, kinds))
+    pointing = [t.norm in _EN_POINTERS or t.text in _JA_POINTERS or t.pos == "PRON" for t in words]
+    # 「ああいう雰囲気」, "this kind": a pointer and the words that make it a kind of
+    # thing; 「これ以上」: a pointer and how much
+    kinds = [t.text in _JA_KIND_NOUNS | {"以上"} or t.norm in _EN_THING_AFTER for t in words]
+    return bool(words) and pointing[0] and all(p or k for p, k in zip(pointing, kinds, strict=True))
 
 
 def _words_of(span: Sequence[Token]) -> list[Token]:

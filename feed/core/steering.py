@@ -77,6 +77,7 @@ from feed.core.intent import (
     join_relative_clauses,
     lists_or_names,
     load_tokenizer,
+    mark_after_no_more,
     mark_contrasted_topics,
     misses_it,
     names_only_another,
@@ -335,6 +336,7 @@ class InstructionReader:
         if not any(c.concepts for c in clauses):
             clauses = [self._reported_concept(c, tokens, tags) for c in clauses]
         for step in (
+            mark_after_no_more,
             split_signed_items,
             split_scopes,
             split_slashed_items,

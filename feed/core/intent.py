@@ -2254,11 +2254,17 @@ def repeats_the_clip(clause: Clause, tokens: Sequence[Token]) -> str:
     return "more" if asked else "less"
 
 
+# Someone else, after whom a pointer is what they see, not the writer's clip: "just saying
+# hi to whoever reads these".
+_EN_SOMEONE = word_set("whoever who whom anyone anybody everyone everybody someone somebody")
+
+
 def _points_among(inside: Sequence[Token]) -> bool:
     """Whether a run of tokens holds a word that points at a clip ("this", 「こういう」)."""
+    someone = next((k for k, t in enumerate(inside) if t.norm in _EN_SOMEONE), len(inside))
     return any(
         _points(t, inside[k - 1].norm if k else "", inside[k + 1] if k + 1 < len(inside) else None)
-        for k, t in enumerate(inside)
+        for k, t in enumerate(inside[:someone])
     )
 
 

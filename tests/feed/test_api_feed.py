@@ -272,3 +272,18 @@ def test_more_like_this_steers_by_the_clip_being_watched(client):
         shown += [i["clip_id"] for i in page["items"]]
         cursor = page["next_cursor"]
     assert watched["id"] not in shown
+
+
+def test_the_clip_on_screen_and_a_thing_named_in_one_instruction(client):
+    """ "less of this, more cats": less of the clip being watched, more of the cats; without
+    the clip the whole instruction is refused, none of it applied."""
+    h = signup(client, "gus")
+    watched = next(r for r in ROWS if r["id"] == "noir-00")
+    r = client.post("/v1/steer", json={"text": "less of this, more cats"}, headers=h)
+    assert r.status_code == 422 and "clip_id" in r.json()["detail"]
+    assert client.get("/v1/steer", headers=h).json()["items"] == []
+
+    body = {"text": "less of this, more cats", "clip_id": watched["id"]}
+    applied = client.post("/v1/steer", json=body, headers=h).json()["applied"]
+    assert [(a["op"], a["phrase"]) for a in applied][1:] == [("boost", "cats")]
+    assert applied[0]["op"] == "suppress" and applied[0]["phrase"].startswith(watched["prompt"])

@@ -425,36 +425,25 @@ class InstructionReader:
                 op = "boost"
             # Less, as strongly as the networks lean: for a reading found from structure.
             less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"
-            if (
-                not phrases
-                and (clause.replaced or (declines(clause, tokens) and any(named[i + 1 :])))
-                and _last_named(read) is None
-                and points_at_the_screen(clause, tokens, False)
-            ):
-                # 「これはもういいから、犬の動画にして」: the clip on screen, declined for
-                # the thing after it.
-                parsed = (ParsedOp(less, ON_SCREEN, 1.0, words),)
-                read.append(([ON_SCREEN], parsed, parsed))
-                continue
-            if (
-                not phrases
-                and _last_named(read) is None
-                and (way := repeats_the_clip(clause, tokens))
-            ):
-                # "oh great, another one of these" (read as more for "great"), 「これ見るの
-                # もう5回目なんやけど」 (as no request): the clip on screen come again is a
-                # complaint, unless more of it is asked for ("the same again please").
-                again: OpKind = "boost" if way == "more" else less
-                parsed = (ParsedOp(again, ON_SCREEN, 1.0, words),)
-                read.append(([ON_SCREEN], parsed, parsed))
-                continue
-            if not phrases and not any(named) and wants_other_than_the_clip(clause, tokens):
-                # "something other than this", 「これじゃないやつ頼む」: less of the clip on
-                # screen, however the networks lean (they read the ask for something else).
-                parsed = (
-                    ParsedOp("exclude" if op == "exclude" else "suppress", ON_SCREEN, 1.0, words),
-                )
-                read.append(([ON_SCREEN], parsed, parsed))
+            # The clip on screen read from structure, however the networks lean.
+            on_screen: OpKind | None = None
+            if not phrases and _last_named(read) is None:
+                declined = declines(clause, tokens) and any(named[i + 1 :])
+                if (clause.replaced or declined) and points_at_the_screen(clause, tokens, False):
+                    # 「これはもういいから、犬の動画にして」: declined for the thing after it.
+                    on_screen = less
+                elif way := repeats_the_clip(clause, tokens):
+                    # "oh great, another one of these" (read as more for "great"), 「これ見る
+                    # のもう5回目なんやけど」 (as no request): come again is a complaint,
+                    # unless more of it is asked for ("the same again please").
+                    on_screen = "boost" if way == "more" else less
+                elif not any(named) and wants_other_than_the_clip(clause, tokens):
+                    # "something other than this", 「これじゃないやつ頼む」: less of it (the
+                    # networks read the ask for something else).
+                    on_screen = "exclude" if op == "exclude" else "suppress"
+            if on_screen is not None:
+                asked: tuple[ParsedOp, ...] = (ParsedOp(on_screen, ON_SCREEN, 1.0, words),)
+                read.append(([ON_SCREEN], asked, asked))
                 continue
             # A swap's halves are read from its structure, as neither holds a word that says
             # more or less: what is put in place ("trade the celebrity interviews | for some

@@ -1430,12 +1430,16 @@ def dreads_more(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause dreads more of what it names rather than asking for it: "more"
     or "another" in a condition whose outcome the writer suffers (after "if", or before
     "and I'm…"), after "hate" or "dread", or before "would be terrible"; in Japanese
-    「これ以上」 in a condition (たら, なら, れば) the clause goes on after."""
+    「これ以上」 in a condition (たら, なら, れば) the clause goes on after, or in a question
+    of what good it does (「これ以上…見せてどうするの？」)."""
     inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
     for k, t in enumerate(inside):
         if t.script == "ja" and t.text == "以上" and k and inside[k - 1].text == "これ":
             rest = inside[k + 1 :]
-            return any(w.text in _JA_CONDITIONAL for w in rest[:-1])
+            what_good = any(
+                w.text == "どう" and u.lemma == "する" for w, u in itertools.pairwise(rest)
+            )
+            return what_good or any(w.text in _JA_CONDITIONAL for w in rest[:-1])
         if t.script != "en" or t.norm not in _EN_MORE or in_concept(t, clause):
             continue
         before = inside[:k]
@@ -1993,6 +1997,12 @@ def _turned_by(span: tuple[int, int], tokens: Sequence[Token]) -> bool:
     return bool(before) and before[-1].norm in _EN_TURNING
 
 
+def _after_this(token: Token, tokens: Sequence[Token]) -> bool:
+    """Whether `token` comes right after 「これ」."""
+    before = [t for t in tokens if t.end <= token.start]
+    return bool(before) and before[-1].text == "これ"
+
+
 def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
     """A concept span without the word of acceptance the tagger took in after it ("anime
     fine, but no more isekai" names anime) or a verb's particle ("switch the talk shows
@@ -2002,6 +2012,9 @@ def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[in
     inside = tokens_in(Clause(*span, ()), tokens)
     if len(inside) > 1 and inside[0].text in _SIGN_CUES and _signs(inside[0], tokens):
         # "+ sushi, - burgers": the sign says more or less of the item; it is no part of it.
+        return inside[1].start, span[1]
+    if len(inside) > 1 and inside[0].text == "以上" and _after_this(inside[0], tokens):
+        # 「これ以上整形ビフォーアフター見せて…」: how much, before the thing.
         return inside[1].start, span[1]
     k = len(inside)
     while k > 1 and inside[k - 1].script == "en" and inside[k - 1].norm in _EN_TIMES:

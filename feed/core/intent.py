@@ -2272,6 +2272,27 @@ def repeats_the_clip(clause: Clause, tokens: Sequence[Token]) -> str:
 _EN_SOMEONE = word_set("whoever who whom anyone anybody everyone everybody someone somebody")
 
 
+# Words after which a thing come again was liked: "show me the glassblowing again, I liked it".
+_EN_LIKED_IT = word_set("liked loved enjoyed miss missed")
+
+
+def asks_again(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause asks for what it names to come again ("you should show me the
+    glassblowing again, I liked it", 「また猫の動画見たいな」): "again" and a word that asks
+    or likes, outside its concepts, and nothing that complains ("why", a negative cue)."""
+    words = outside_concepts(clause, tokens)
+    forms = {f for t in words for f in (t.norm, t.lemma, t.text)}
+    if not forms & (_EN_AGAIN_ONLY | _JA_AGAIN_ONLY) or "why" in forms or "なんで" in forms:
+        return False
+    if any(_cue(t) == "neg" for t in words):
+        return False
+    return bool(forms & (_EN_ASK_AGAIN | _EN_LIKED_IT | _JA_ASK_AGAIN))
+
+
+_EN_AGAIN_ONLY = word_set("again")
+_JA_AGAIN_ONLY = word_set("また 又")
+
+
 def _points_among(inside: Sequence[Token]) -> bool:
     """Whether a run of tokens holds a word that points at a clip ("this", 「こういう」)."""
     someone = next((k for k, t in enumerate(inside) if t.norm in _EN_SOMEONE), len(inside))

@@ -58,6 +58,7 @@ from feed.core.intent import (
     adds_to_the_last,
     agrees_it_is_nice,
     apply_repairs,
+    asks_again,
     asks_for_anything_with,
     atomic_write,
     clause_cues,
@@ -467,6 +468,10 @@ class InstructionReader:
                 # 「ホラーは見んでええ」, "I don't want more cats": less, however the
                 # networks lean (a dialect's negator or "want more" pulls them to more).
                 swapped = less
+            elif phrases and op in NEGATIVE and asks_again(clause, tokens):
+                # "you should show me the glassblowing again, I liked it": come again, asked
+                # for (the networks read a thing come again as a complaint).
+                swapped = "boost"
             elif phrases and misses_it(clause, tokens):
                 # "how come I never see any drag shows anymore?": missed, so more.
                 swapped = "boost"

@@ -2267,12 +2267,10 @@ def repeats_the_clip(clause: Clause, tokens: Sequence[Token]) -> str:
     return "more" if asked else "less"
 
 
-# Someone else, after whom a pointer is what they see, not the writer's clip: "just saying
-# hi to whoever reads these".
-_EN_SOMEONE = word_set("whoever who whom anyone anybody everyone everybody someone somebody")
-
-
-# Words after which a thing come again was liked: "show me the glassblowing again, I liked it".
+# A thing named come again, and words that say it was liked: "show me the glassblowing
+# again, I liked it".
+_EN_AGAIN_ONLY = word_set("again")
+_JA_AGAIN_ONLY = word_set("また 又")
 _EN_LIKED_IT = word_set("liked loved enjoyed miss missed")
 
 
@@ -2289,8 +2287,9 @@ def asks_again(clause: Clause, tokens: Sequence[Token]) -> bool:
     return bool(forms & (_EN_ASK_AGAIN | _EN_LIKED_IT | _JA_ASK_AGAIN))
 
 
-_EN_AGAIN_ONLY = word_set("again")
-_JA_AGAIN_ONLY = word_set("また 又")
+# Someone else, after whom a pointer is what they see, not the writer's clip: "just saying
+# hi to whoever reads these".
+_EN_SOMEONE = word_set("whoever who whom anyone anybody everyone everybody someone somebody")
 
 
 def _points_among(inside: Sequence[Token]) -> bool:

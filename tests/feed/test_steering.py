@@ -2220,3 +2220,28 @@ def test_a_pointer_beside_a_named_request_stays_with_the_request(reader, text):
 )
 def test_the_clip_on_screen_and_a_thing_named_in_one_message(reader, text, expected):
     assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("you should show me the pottery again, i liked it", [("boost", "pottery")]),
+        ("cats again please", [("boost", "cats")]),
+        ("cats again??", [("suppress", "cats")]),  # come again, not asked for: a complaint
+        ("why am i seeing cats again", [("suppress", "cats")]),
+        ("またホラーかよ", [("suppress", "ホラー")]),
+    ],
+)
+def test_a_thing_come_again_is_more_only_where_it_is_asked_for(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("これ以上ホラーは見たくない", [("exclude", "ホラー")]),  # the tagger marked nothing
+        ("これ以上ホラーを見せてどうするの？", [("suppress", "ホラー")]),  # what good is more
+    ],
+)
+def test_any_more_before_a_thing_in_japanese(reader, text, expected):
+    assert ops(reader, text) == expected

@@ -1437,7 +1437,9 @@ def dreads_more(clause: Clause, tokens: Sequence[Token]) -> bool:
         if t.script == "ja" and t.text == "以上" and k and inside[k - 1].text == "これ":
             rest = inside[k + 1 :]
             what_good = any(
-                w.text == "どう" and u.lemma == "する" for w, u in itertools.pairwise(rest)
+                (w.text == "どう" and u.lemma == "する")  # 「見せてどうするの」
+                or (w.text == "て" and u.text == "も")  # 「増やされても困る」
+                for w, u in itertools.pairwise(rest)
             )
             return what_good or any(w.text in _JA_CONDITIONAL for w in rest[:-1])
         if t.script != "en" or t.norm not in _EN_MORE or in_concept(t, clause):
@@ -2142,9 +2144,23 @@ _JA_KIND_NOUNS = word_set(
     "手 系 感じ 種 類 動画 クリップ ジャンル タイプ シリーズ 雰囲気 路線 パターン やつ ノリ 方向 "
     "テイスト 傾向"
 )
+# Who made or is in the clip on screen: 「この人の他の動画も見たい」.
+_JA_WHO_MADE_IT = word_set("人 ひと 方 子 チャンネル 投稿者 クリエイター")
 # Asking for something else than the clip on screen, which is no ask for it.
 _EN_SOMETHING_ELSE = word_set("different else other besides than instead except but")
 _JA_SOMETHING_ELSE = word_set("違う 別 他 ほか 以外 代わり")
+
+
+def _elsewhere(inside: Sequence[Token]) -> bool:
+    """Whether a run of tokens wants something else ("something different from this",
+    「これとは違うのがいい」), not more of the same maker's (「この人の他の動画も」)."""
+    elsewhere = _EN_SOMETHING_ELSE | _JA_SOMETHING_ELSE
+    return any(
+        (t.norm in elsewhere or t.lemma in elsewhere)
+        and not (t.script == "ja" and k and inside[k - 1].text == "の")
+        and not (t.script == "ja" and any(u.text == "も" for u in inside[k + 1 :]))
+        for k, t in enumerate(inside)
+    )
 
 
 def points_at_the_screen(clause: Clause, tokens: Sequence[Token], positive: bool) -> bool:
@@ -2152,8 +2168,7 @@ def points_at_the_screen(clause: Clause, tokens: Sequence[Token], positive: bool
     ("more like this", 「こういうのは無理」); an ask for more that wants something else
     ("something different from this", 「これとは違うやつ」) does not."""
     inside = tokens_in(clause, tokens)
-    elsewhere = _EN_SOMETHING_ELSE | _JA_SOMETHING_ELSE
-    if positive and any(t.norm in elsewhere or t.lemma in elsewhere for t in inside):
+    if positive and _elsewhere(inside):
         return False
     after = [t.text for t in tokens if t.start >= clause.end][:1]
     if ":" in after or "：" in after or any(t.text in (":", "：") for t in inside[1:]):
@@ -2196,7 +2211,12 @@ def wants_other_than_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
     for k, t in enumerate(inside[:-1]):
         if t.norm in ("something", "anything") and inside[k + 1].norm in ("different", "else"):
             return True
-        if (t.norm in _JA_ANOTHER or t.lemma in _JA_ANOTHER) and inside[k + 1].text == "の":
+        if (
+            (t.norm in _JA_ANOTHER or t.lemma in _JA_ANOTHER)
+            and inside[k + 1].text == "の"
+            and not (k and inside[k - 1].text == "の")  # 「この人の他の動画」: theirs
+            and not any(u.text == "も" for u in inside[k + 1 :])  # 「他のも」: as well
+        ):
             return True
     others = any(t.norm in _EN_OTHER for t in inside)
     for k, token in enumerate(inside):
@@ -2238,7 +2258,7 @@ _EN_AGAIN = word_set(
 _JA_AGAIN = word_set("また 又 またまた 何回 何度 毎回 連続 何本")
 _JA_NTH = ("回目", "度目", "本目")  # 「5回目」: the morphology cuts 回 from 目
 # Words that ask for it once more all the same: "the same again please", 「また見たい」.
-_EN_ASK_AGAIN = word_set("please pls plz more give want wanna love")
+_EN_ASK_AGAIN = word_set("please pls plz more give want wanna")  # never "love that for me"
 _JA_ASK_AGAIN = word_set("もっと ください 下さい 欲しい ほしい たい 頼む お願い 希望")
 
 
@@ -2317,7 +2337,7 @@ def _points(token: Token, before: str, after: Token | None) -> bool:
     if token.text in _JA_HERE:
         return next_norm not in _JA_NOT_A_THING_AFTER
     if token.text in ("この", "その", "あの"):
-        return after is not None and after.text in _JA_KIND_NOUNS
+        return after is not None and after.text in _JA_KIND_NOUNS | _JA_WHO_MADE_IT
     return token.text in _JA_POINTING_DETERMINERS
 
 

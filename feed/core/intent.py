@@ -2119,7 +2119,7 @@ _EN_WHEN = word_set("before after until till during on")  # never "at night": a 
 # these", "stuff like that", 「こういうのもっと」「この手の動画は無理」「これ系はもういい」.
 # "this" (and slips of the thumb), "these", "those", and what is like it: "feed me
 # similar", "the same again please".
-_EN_HERE = word_set("this thsi tihs htis these those similar same")
+_EN_HERE = word_set("this thsi tihs htis these theese those similar same")
 # Only beside a word that makes it a thing, below ("that would be nice" is the request).
 _EN_THERE = word_set("that")
 _EN_AS_A_THING = word_set("like of")  # "more like that", "none of those"
@@ -2142,7 +2142,7 @@ _JA_NOT_A_THING_AFTER = word_set("から まで 以上 以外")  # これから:
 # Nouns that make 「この」 a kind of clip, not a time or place (この前, このところ).
 _JA_KIND_NOUNS = word_set(
     "手 系 感じ 種 類 動画 クリップ ジャンル タイプ シリーズ 雰囲気 路線 パターン やつ ノリ 方向 "
-    "テイスト 傾向"
+    "テイスト 傾向 系統 方向性 vibe vibes"
 )
 # Who made or is in the clip on screen: 「この人の他の動画も見たい」.
 _JA_WHO_MADE_IT = word_set("人 ひと 方 子 チャンネル 投稿者 クリエイター")
@@ -2209,11 +2209,15 @@ def wants_other_than_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
     "show me something different", 「ちがうのにかえて」)."""
     inside = tokens_in(clause, tokens)
     for k, t in enumerate(inside[:-1]):
-        if t.norm in ("something", "anything") and inside[k + 1].norm in ("different", "else"):
-            return True
+        after = [u.norm for u in inside[k + 1 : k + 3]]
+        if t.norm in ("something", "anything") and (
+            after[:1] in (["different"], ["else"])
+            or (after[:1] in (["totally"], ["completely"], ["entirely"]) and "different" in after)
+        ):
+            return True  # "something (totally) different"
         if (
             (t.norm in _JA_ANOTHER or t.lemma in _JA_ANOTHER)
-            and inside[k + 1].text == "の"
+            and (inside[k + 1].text == "の" or inside[k + 1].text in _JA_KIND_NOUNS)
             and not (k and inside[k - 1].text == "の")  # 「この人の他の動画」: theirs
             and not any(u.text == "も" for u in inside[k + 1 :])  # 「他のも」: as well
         ):
@@ -2325,6 +2329,9 @@ def _points(token: Token, before: str, after: Token | None) -> bool:
     """Whether `token`, between the word `before` and the token `after`, points at a clip."""
     next_norm = "" if after is None else after.norm
     if token.script == "en":
+        if token.norm in ("these", "theese", "those"):
+            # "these days" is a time, "third one of these today" the clip
+            return not (next_norm in _EN_NOT_A_CLIP_AFTER and next_norm.endswith("s"))
         if token.norm in _EN_HERE:
             return next_norm not in _EN_NOT_A_CLIP_AFTER
         return token.norm in _EN_THERE and (

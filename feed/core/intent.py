@@ -2603,6 +2603,49 @@ _EN_NARROWING_NOTS = word_set("not no never without minus")
 _EN_NARROWING_GAP = word_set("but though yet just please pls the any those these ones one of , ;")
 
 
+# What turns from the clip on screen to a thing named: "same vibe as this | but with corgis",
+# "more of these | minus the loud music".
+_EN_FROM_THE_CLIP = word_set("but minus without except w/o")
+
+
+_EN_ALIKE = word_set("like as same similar")
+
+
+def keeps_to_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause that points at the clip on screen keeps to it as the way of what
+    comes next ("same vibe as this | but with corgis", 「こういうテイストで、犬が出てくる
+    やつ」, 「この路線は続けて、でも…」): a likeness in English, in Japanese a manner
+    (ending in で or のまま) or 続ける."""
+    inside = [t for t in tokens_in(clause, tokens) if t.pos != "PUNCT"]
+    if not inside or not points_at_the_screen(clause, tokens, True):
+        return False
+    if any(_cue(t) == "neg" for t in inside):
+        return False  # 「これ skip で、もっと…」: skipped, not kept to
+    if inside[0].script == "en":
+        return any(t.norm in _EN_ALIKE for t in inside)
+    texts = [t.text for t in inside]
+    return texts[-1] == "で" or "まま" in texts or any(t.lemma == "続ける" for t in inside)
+
+
+def split_from_the_clip(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """An English clause that points at the clip on screen before its first concept and
+    turns to that concept with "but", "minus", "without" or "except" ("same vibe as this
+    but with corgis pls"), cut before the turn: the clip is asked about on its own."""
+    return _cut_where(clauses, tokens, _turn_from_the_clip)
+
+
+def _turn_from_the_clip(clause: Clause, inside: Sequence[Token]) -> int | None:
+    if not clause.concepts:
+        return None
+    head = [t for t in inside if t.end <= clause.concepts[0][0]]
+    if not head or head[0].script != "en":
+        return None
+    turns = [k for k, t in enumerate(head) if t.norm in _EN_FROM_THE_CLIP]
+    if not turns or turns[0] == 0 or not _points_among(head[: turns[0]]):
+        return None
+    return turns[0]
+
+
 def split_narrowings(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses cut before a turn that narrows the bare items before it.
 

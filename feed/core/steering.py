@@ -76,6 +76,7 @@ from feed.core.intent import (
     has_japanese,
     has_words,
     join_relative_clauses,
+    keeps_to_the_clip,
     lists_or_names,
     load_tokenizer,
     mark_after_no_more,
@@ -105,6 +106,7 @@ from feed.core.intent import (
     split_contrasts,
     split_english_comparisons,
     split_exceptions,
+    split_from_the_clip,
     split_in_place_of,
     split_joined_items,
     split_listed_items,
@@ -346,6 +348,7 @@ class InstructionReader:
             split_repeated_openers,
             mark_contrasted_topics,
             split_contrasts,
+            split_from_the_clip,
             split_narrowings,
             split_exceptions,
             split_english_comparisons,
@@ -423,6 +426,16 @@ class InstructionReader:
             ):
                 # 「これもっと」: a pointer and words that all ask for more, which the
                 # networks (that learned ops beside things named) read as no request.
+                op = "boost"
+            elif (
+                op == "none"
+                and not phrases
+                and _last_named(read) is None
+                and any(named[i + 1 :])
+                and keeps_to_the_clip(clause, tokens)
+            ):
+                # 「こういうテイストで、犬が出てくるやつ」, "same vibe as this but with corgis":
+                # more of the clip, the way of the thing asked next.
                 op = "boost"
             # Less, as strongly as the networks lean: for a reading found from structure.
             less: OpKind = "exclude" if by_op["exclude"] > by_op["suppress"] else "suppress"

@@ -2245,3 +2245,32 @@ def test_a_thing_come_again_is_more_only_where_it_is_asked_for(reader, text, exp
 )
 def test_any_more_before_a_thing_in_japanese(reader, text, expected):
     assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("more of these minus the loud music", "loud music"),
+        ("more of these but without the screaming", "screaming"),
+        ("この路線は続けて、でもホラー要素は抜いて", "ホラー要素"),
+        ("こういう感じのまま、でも虫はなしで", "虫"),
+    ],
+)
+def test_more_of_the_clip_on_screen_without_a_thing_named(reader, text, thing):
+    """More of the clip, kept to as the way of what comes next, and less of the thing."""
+    (first, on_screen), (second, named) = ops(reader, text)
+    assert (first, on_screen) == ("boost", ON_SCREEN)
+    assert second in NEGATIVE and named == thing
+
+
+@pytest.mark.parametrize(
+    ("text", "op"),
+    [
+        ("この人の他の動画も見たい", "boost"),  # more of the clip's maker, not another thing
+        ("the fourth one of these today, come on", "suppress"),
+        ("別ジャンルにして", "suppress"),
+        ("oh great, another one of these. love that for me", "suppress"),  # no ask again
+    ],
+)
+def test_more_ways_of_pointing_at_the_clip_on_screen(reader, text, op):
+    assert ops(reader, text) == [(op, ON_SCREEN)]

@@ -2311,6 +2311,26 @@ def asks_again(clause: Clause, tokens: Sequence[Token]) -> bool:
     return bool(forms & (_EN_ASK_AGAIN | _EN_LIKED_IT | _JA_ASK_AGAIN))
 
 
+# What keeps to the clip on screen as the way of a thing asked next: "same vibe as this".
+_EN_ALIKE = word_set("like as same similar")
+
+
+def keeps_to_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause that points at the clip on screen keeps to it as the way of what
+    comes next ("same vibe as this | but with corgis", 「こういうテイストで、犬が出てくる
+    やつ」, 「この路線は続けて、でも…」): a likeness in English, in Japanese a manner
+    (ending in で or のまま) or 続ける."""
+    inside = [t for t in tokens_in(clause, tokens) if t.pos != "PUNCT"]
+    if not inside or not points_at_the_screen(clause, tokens, True):
+        return False
+    if any(_cue(t) == "neg" for t in inside):
+        return False  # 「これ skip で、もっと…」: skipped, not kept to
+    if inside[0].script == "en":
+        return any(t.norm in _EN_ALIKE for t in inside)
+    texts = [t.text for t in inside]
+    return texts[-1] == "で" or "まま" in texts or any(t.lemma == "続ける" for t in inside)
+
+
 # Someone else, after whom a pointer is what they see, not the writer's clip: "just saying
 # hi to whoever reads these".
 _EN_SOMEONE = word_set("whoever who whom anyone anybody everyone everybody someone somebody")
@@ -2606,25 +2626,6 @@ _EN_NARROWING_GAP = word_set("but though yet just please pls the any those these
 # What turns from the clip on screen to a thing named: "same vibe as this | but with corgis",
 # "more of these | minus the loud music".
 _EN_FROM_THE_CLIP = word_set("but minus without except w/o")
-
-
-_EN_ALIKE = word_set("like as same similar")
-
-
-def keeps_to_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
-    """Whether a clause that points at the clip on screen keeps to it as the way of what
-    comes next ("same vibe as this | but with corgis", 「こういうテイストで、犬が出てくる
-    やつ」, 「この路線は続けて、でも…」): a likeness in English, in Japanese a manner
-    (ending in で or のまま) or 続ける."""
-    inside = [t for t in tokens_in(clause, tokens) if t.pos != "PUNCT"]
-    if not inside or not points_at_the_screen(clause, tokens, True):
-        return False
-    if any(_cue(t) == "neg" for t in inside):
-        return False  # 「これ skip で、もっと…」: skipped, not kept to
-    if inside[0].script == "en":
-        return any(t.norm in _EN_ALIKE for t in inside)
-    texts = [t.text for t in inside]
-    return texts[-1] == "で" or "まま" in texts or any(t.lemma == "続ける" for t in inside)
 
 
 def split_from_the_clip(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:

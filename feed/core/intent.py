@@ -2157,10 +2157,16 @@ def _elsewhere(inside: Sequence[Token]) -> bool:
     elsewhere = _EN_SOMETHING_ELSE | _JA_SOMETHING_ELSE
     return any(
         (t.norm in elsewhere or t.lemma in elsewhere)
-        and not (t.script == "ja" and k and inside[k - 1].text == "の")
-        and not (t.script == "ja" and any(u.text == "も" for u in inside[k + 1 :]))
+        and not (t.script == "ja" and _theirs_or_as_well(inside, k))
         for k, t in enumerate(inside)
     )
+
+
+def _theirs_or_as_well(inside: Sequence[Token], k: int) -> bool:
+    """Whether Japanese 他 or 別 at token `k` is someone's other things (after a possessive
+    の: 「この人の他の動画」) or others as well (も after it: 「他のも見たい」), no other thing
+    in the clip's place."""
+    return bool(k and inside[k - 1].text == "の") or any(u.text == "も" for u in inside[k + 1 :])
 
 
 def points_at_the_screen(clause: Clause, tokens: Sequence[Token], positive: bool) -> bool:
@@ -2218,15 +2224,12 @@ def wants_other_than_the_clip(clause: Clause, tokens: Sequence[Token]) -> bool:
         if (
             (t.norm in _JA_ANOTHER or t.lemma in _JA_ANOTHER)
             and (inside[k + 1].text == "の" or inside[k + 1].text in _JA_KIND_NOUNS)
-            and not (k and inside[k - 1].text == "の")  # 「この人の他の動画」: theirs
-            and not any(u.text == "も" for u in inside[k + 1 :])  # 「他のも」: as well
+            and not _theirs_or_as_well(inside, k)
         ):
             return True
     others = any(t.norm in _EN_OTHER for t in inside)
     for k, token in enumerate(inside):
-        if not _points(
-            token, inside[k - 1].norm if k else "", inside[k + 1] if k + 1 < len(inside) else None
-        ):
+        if not _points_at(inside, k):
             continue
         if token.script == "en":
             j = k - 1
@@ -2339,10 +2342,13 @@ _EN_SOMEONE = word_set("whoever who whom anyone anybody everyone everybody someo
 def _points_among(inside: Sequence[Token]) -> bool:
     """Whether a run of tokens holds a word that points at a clip ("this", 「こういう」)."""
     someone = next((k for k, t in enumerate(inside) if t.norm in _EN_SOMEONE), len(inside))
-    return any(
-        _points(t, inside[k - 1].norm if k else "", inside[k + 1] if k + 1 < len(inside) else None)
-        for k, t in enumerate(inside[:someone])
-    )
+    return any(_points_at(inside, k) for k in range(someone))
+
+
+def _points_at(inside: Sequence[Token], k: int) -> bool:
+    """Whether token `k` of a run points at a clip, read beside its neighbours."""
+    after = inside[k + 1] if k + 1 < len(inside) else None
+    return _points(inside[k], inside[k - 1].norm if k else "", after)
 
 
 def _points(token: Token, before: str, after: Token | None) -> bool:

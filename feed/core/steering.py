@@ -239,11 +239,13 @@ _JA_EDGE = word_set("の を が は も に で や と やつ 奴 動画 も�
 
 
 def _phrases(text: str, tokens: Sequence[Token], clause: Clause) -> list[str]:
-    """The phrases a clause names: its concept spans' words (see `_concept_text`)."""
+    """The phrases a clause names: its concept spans' words (see `_phrase_of`), each
+    naming a thing (`_only_points`)."""
+    spans = [_concept_tokens(tokens, span) for span in clause.concepts]
     return [
         phrase
-        for span in clause.concepts
-        if (phrase := _concept_text(text, tokens, span)) and not _only_points(tokens, span)
+        for inside in spans
+        if (phrase := _phrase_of(text, inside)) and not _only_points(inside)
     ]
 
 
@@ -261,19 +263,17 @@ def _concept_tokens(tokens: Sequence[Token], span: tuple[int, int]) -> list[Toke
     return inside
 
 
-def _concept_text(text: str, tokens: Sequence[Token], span: tuple[int, int]) -> str:
-    """The concept's characters, without generic words or particles at its edges."""
-    inside = _concept_tokens(tokens, span)
+def _phrase_of(text: str, inside: Sequence[Token]) -> str:
+    """The characters of a concept's trimmed tokens (`_concept_tokens`)."""
     if not inside:
         return ""
     phrase = text[inside[0].start : inside[-1].end].strip(" '\"")
     return phrase if has_japanese(phrase) else phrase.lower()
 
 
-def _only_points(tokens: Sequence[Token], span: tuple[int, int]) -> bool:
-    """Whether a concept, its edges trimmed, only points (「こういう動画」, 「これと」) or
-    names nothing but something else ("something different")."""
-    inside = _concept_tokens(tokens, span)
+def _only_points(inside: Sequence[Token]) -> bool:
+    """Whether a concept's trimmed tokens only point (「こういう動画」, 「これと」) or name
+    nothing but something else ("something different")."""
     return only_points(inside) or names_only_another(inside)
 
 
@@ -402,7 +402,7 @@ class InstructionReader:
                     found is not None
                     and found[1] >= RECOVERED_CONCEPT_SHARE
                     # 「こういう動画は見たくない」: a pointer is no thing of its own
-                    and not _only_points(tokens, found[0])
+                    and not _only_points(_concept_tokens(tokens, found[0]))
                 ):
                     clause = replace(clause, concepts=(found[0],))
                     vector_text = clause_vector_text(text, clause)

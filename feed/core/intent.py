@@ -456,33 +456,43 @@ def _cue_word(norm: str) -> str:
     return word
 
 
+def _op_word(token: Token) -> str:
+    """ "neg" or "pos" where `token` is an op word of the cue lexicons ("less", 「もっと」),
+    "" otherwise; words of feeling ("fun", "scary") are no op words."""
+    english = token.script == "en"
+    forms = (
+        (_cue_word(token.norm), token.norm) if english else (token.norm, token.lemma, token.text)
+    )
+    if any(f in (EN_NEGATIVE_CUES if english else JA_NEGATIVE_CUES) for f in forms):
+        return "neg"
+    if any(f in (EN_POSITIVE_CUES if english else JA_POSITIVE_CUES) for f in forms):
+        return "pos"
+    return ""
+
+
 def _cue(token: Token) -> str:
+    """The way `token` leans: an op word's, a negator's ("don't") or a feeling's ("neg",
+    "pos"), or an only or reset word's ("only", "reset"); "" for none."""
+    op = _op_word(token)
+    if op == "neg":
+        return "neg"
     if token.script == "en":
         word = _cue_word(token.norm)
-        if (
-            token.norm in EN_NEGATIVE_CUES
-            or word in EN_NEGATIVE_CUES
-            or word in _EN_NEGATED
-            or token.norm in EN_NEGATIVE_AFFECT
-        ):
+        if word in _EN_NEGATED or token.norm in EN_NEGATIVE_AFFECT:
             return "neg"
         if word in EN_ONLY_CUES:
             return "only"
         if word in EN_RESET_CUES:
             return "reset"
-        if word in EN_POSITIVE_CUES or token.norm in EN_POSITIVE_AFFECT:
-            return "pos"
-        return ""
-    for form in (token.norm, token.lemma, token.text):
-        if form in JA_NEGATIVE_CUES or form in JA_NEGATIVE_AFFECT:
-            return "neg"
-        if form in JA_ONLY_CUES:
-            return "only"
-        if form in JA_RESET_CUES:
-            return "reset"
-        if form in JA_POSITIVE_CUES or form in JA_POSITIVE_AFFECT:
-            return "pos"
-    return ""
+        return "pos" if op or token.norm in EN_POSITIVE_AFFECT else ""
+    forms = (token.norm, token.lemma, token.text)
+    if any(form in JA_NEGATIVE_AFFECT for form in forms):
+        return "neg"
+    if any(form in JA_ONLY_CUES for form in forms):
+        return "only"
+    if any(form in JA_RESET_CUES for form in forms):
+        return "reset"
+    return "pos" if op or any(form in JA_POSITIVE_AFFECT for form in forms) else ""
 
 
 # English function words by class: the tagger has no English part-of-speech tags, and
@@ -663,6 +673,44 @@ def accepts(clause: Clause, tokens: Sequence[Token]) -> bool:
             following = [w.text for w in words[k + 1 : k + 3]] or after
             if any(a in _JA_BUT or a in ("ん", "の") for a in following[:2]):
                 return True
+    return False
+
+
+# A dislike denied: "I don't mind…", "not that I hate…", 「嫌いじゃない」; never "wouldn't
+# mind", which asks for it.
+_EN_DISLIKING = word_set("mind hate dislike")
+_EN_WOULD = word_set("would wouldn't wouldnt won't wont 'd")
+_JA_DISLIKING = word_set("嫌い きらい 苦手")
+# What turns a denied dislike into an understatement: "not that I mind, actually more".
+_RATHER = word_set("むしろ 寧ろ actually rather infact")
+
+
+def grants(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause grants its concept without asking anything of it: it denies
+    disliking it ("i don't mind the occasional car review", "it's not that I hate horror",
+    「ホラー自体は嫌いじゃないけど」) and asks for more of it in no word of its own.
+    Praise (「陶芸は好き、でも…」) is no grant here: the hand-written sets disagree on
+    whether it asks for more."""
+    words = outside_concepts(clause, tokens)
+    if any(_op_word(t) == "pos" and not _praise_word(t) for t in words):
+        return False  # 「嫌いじゃないよ、もっと見たい」 asks
+    following = [t for t in tokens if t.start >= clause.end and has_words(t.text)][:3]
+    if any(t.norm in _RATHER or t.text in _RATHER for t in following):
+        return False  # 「バレエ嫌いじゃないし、むしろ見たい」: an understatement
+    for k, t in enumerate(words):
+        if t.script == "en" and t.norm in _EN_DISLIKING:
+            before = words[max(0, k - 3) : k]
+            if any(u.norm in _EN_NEGATORS for u in before) and not any(
+                u.norm in _EN_WOULD for u in before
+            ):
+                return True
+        elif (
+            t.script == "ja"
+            and (t.text in _JA_DISLIKING or t.lemma in _JA_DISLIKING)
+            # 「苦手なんだよね」: ん there is the explanatory の, no negator
+            and any(_ja_negator(u) and u.text != "ん" for u in words[k + 1 : k + 4])
+        ):
+            return True
     return False
 
 
@@ -952,6 +1000,10 @@ def split_choices(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Cl
     return out
 
 
+def _praise_word(t: Token) -> bool:
+    return t.norm in _EN_PRAISE or t.lemma in _JA_PRAISE or t.text in _JA_PRAISE
+
+
 def praises(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause holds a word of praise or preference outside its concepts.
     「猫はいいけど」 only accepts: いい before a "but" is no praise."""
@@ -960,7 +1012,7 @@ def praises(clause: Clause, tokens: Sequence[Token]) -> bool:
     if "10 / 10" in text:
         return True
     for k, t in enumerate(words):
-        if not (t.norm in _EN_PRAISE or t.lemma in _JA_PRAISE or t.text in _JA_PRAISE):
+        if not _praise_word(t):
             continue
         after = [w.text for w in words[k + 1 : k + 3]] + [
             w.text for w in tokens if w.start >= clause.end
@@ -1525,15 +1577,8 @@ def has_positive_cue(clause: Clause, tokens: Sequence[Token]) -> bool:
 def op_words_ask_more(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether the clause holds op words and every one asks for more (words of feeling,
     such as "fun" or "scary", are no op words)."""
-    ways = set()
-    for t in tokens_in(clause, tokens):
-        english = t.script == "en"
-        forms = (_cue_word(t.norm), t.norm) if english else (t.norm, t.lemma, t.text)
-        if any(f in (EN_NEGATIVE_CUES if english else JA_NEGATIVE_CUES) for f in forms):
-            ways.add("less")
-        elif any(f in (EN_POSITIVE_CUES if english else JA_POSITIVE_CUES) for f in forms):
-            ways.add("more")
-    return ways == {"more"}
+    ways = {_op_word(t) for t in tokens_in(clause, tokens)} - {""}
+    return ways == {"pos"}
 
 
 def _clause_cues(
@@ -2284,7 +2329,7 @@ def repeats_the_clip(clause: Clause, tokens: Sequence[Token]) -> str:
         or any(re.fullmatch(r"\d+(st|nd|rd|th)", t.norm) for t in inside)
         or any(nth in joined for nth in _JA_NTH)
     )
-    if not again or any(f in _EN_SOMETHING_ELSE or f in _JA_SOMETHING_ELSE for f in forms):
+    if not again or _elsewhere(inside):
         return ""
     # 「また流してくれへん？」: a favour asked, whose negator asks nothing the other way.
     favours = {k + 1 for k, t in enumerate(inside) if t.lemma in _JA_FAVOURS}
@@ -2895,6 +2940,61 @@ def split_in_place_of(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     return out
 
 
+def mark_out_with_in_with(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """ "out with the roblox, in with stardew": the first thing marked `replaced` (read as
+    less), and the second, where the tagger marked nothing, every word after "in with"
+    but its articles. Read as the networks read it, the untagged second half asked for
+    more of the first thing."""
+    out = list(clauses)
+    for i in range(1, len(out)):
+        before, clause = tokens_in(out[i - 1], tokens), tokens_in(out[i], tokens)
+        if [t.norm for t in before[:2]] != ["out", "with"] or not out[i - 1].concepts:
+            continue
+        if [t.norm for t in clause[:2]] != ["in", "with"]:
+            continue
+        out[i - 1] = replace(out[i - 1], replaced=True)
+        rest = [t for t in clause[2:] if has_words(t.text)]
+        while rest and _EN_FUNCTION.get(rest[0].norm) == "det":
+            rest = rest[1:]
+        if not out[i].concepts and rest:
+            out[i] = replace(out[i], concepts=((rest[0].start, rest[-1].end),))
+    return out
+
+
+# What asks for anything at all before "unless": "show me whatever unless it's gambling".
+_EN_ANY_AT_ALL = word_set("whatever anything everything any all")
+
+
+def unless_reading(clause: Clause, tokens: Sequence[Token]) -> str:
+    """How a clause that makes its concept a condition asks for it: "exclude" where anything
+    else is welcome ("show me whatever unless it's gambling stuff"), "only" where nothing
+    else is ("unless it's espresso I'm not interested", 「雪景色じゃないなら、別に見なくて
+    いいや」); "" where it makes no such condition. Read whole, the networks took the
+    condition for an ask for the thing itself."""
+    inside = tokens_in(clause, tokens)
+    concept = [k for k, t in enumerate(inside) if in_concept(t, clause)]
+    if not concept:
+        return ""
+    outside = [t for t in inside if not in_concept(t, clause)]
+    refuses = any(t.norm in _EN_NEGATORS or _cue(t) == "neg" or _ja_negator(t) for t in outside)
+    first, last = concept[0], concept[-1]
+    if inside[0].script == "en":
+        u = next((k for k, t in enumerate(inside[:first]) if t.norm == "unless"), None)
+        if u is None:
+            return ""
+        if refuses:
+            return "only"
+        return "exclude" if any(t.norm in _EN_ANY_AT_ALL for t in inside[:u]) else ""
+    # 「Xじゃないなら」「Xでないと」: the thing, denied, as the condition; a refusal after it.
+    after = [t.text for t in inside[last + 1 : last + 5]]
+    joined = "".join(after)
+    denied = joined.startswith(("じゃないなら", "でないなら", "じゃないと", "でないと"))
+    rest = inside[last + 1 + len(after) :]
+    if denied and any(_ja_negator(t) or _cue(t) == "neg" for t in rest):
+        return "only"
+    return ""
+
+
 # English verbs that put one thing in another's place: "swap the pranks | for pottery".
 _EN_REPLACING = word_set(
     "replace replaced replacing swap swapped swapping switch switched trade traded exchange "
@@ -2914,8 +3014,14 @@ def puts_in_place(clause: Clause, before: Clause, tokens: Sequence[Token]) -> bo
     """Whether an English clause names what is put in the place of the thing the clause
     before it replaces ("trade the celebrity interviews | for some street interviews",
     "can the prank channels be replaced | by lego builds"): it opens on "for", "with" or
-    "by" and the clause before holds a verb of replacing that nothing negates."""
+    "by" (after "out": "switch X | out for Y") and the clause before holds a verb of
+    replacing that nothing negates; or on "in with" after "out with" ("out with the
+    roblox, | in with stardew")."""
     inside = tokens_in(clause, tokens)
+    if before.replaced and [t.norm for t in inside[:2]] == ["in", "with"]:
+        return bool(clause.concepts)  # "out with the roblox, | in with stardew"
+    if inside and inside[0].norm == "out":
+        inside = inside[1:]  # "switch the football highlights | out for F1"
     if not inside or inside[0].norm not in _EN_PUT_IN or not clause.concepts:
         return False
     words = [t for t in tokens_in(before, tokens) if not in_concept(t, before)]
@@ -3581,13 +3687,20 @@ def continues_a_list(clause: Clause, tokens: Sequence[Token]) -> bool:
     in it or just before it ("bring back the lighthouse clips, and the foggy harbors"):
     one more item of the list before it, not a request of its own."""
     inside = tokens_in(clause, tokens)
+    if not only_names(clause, tokens):
+        return False
     before = [t for t in tokens if t.end <= clause.start and has_words(t.text)]
     opener = inside[0] if inside and inside[0].norm in _EN_AND else before[-1] if before else None
+    if opener is not None and opener.script == "en" and opener.norm in _EN_AND:
+        return True
+    # "cut down on the memes, | the skits and the fails": the list's last items after a
+    # comma, joined by "and" among themselves.
+    comma = [t.text for t in tokens if t.end <= clause.start][-1:] == [","]
     return (
-        opener is not None
-        and opener.script == "en"
-        and opener.norm in _EN_AND
-        and only_names(clause, tokens)
+        comma
+        and len(clause.concepts) > 1
+        and all(t.script == "en" for t in inside)
+        and any(t.norm in _EN_AND and not in_concept(t, clause) for t in inside[1:])
     )
 
 

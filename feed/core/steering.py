@@ -73,6 +73,7 @@ from feed.core.intent import (
     fingerprint_of,
     finish_descriptions,
     gives_a_reason,
+    grants,
     has_japanese,
     has_words,
     join_relative_clauses,
@@ -81,6 +82,7 @@ from feed.core.intent import (
     load_tokenizer,
     mark_after_no_more,
     mark_contrasted_topics,
+    mark_out_with_in_with,
     misses_it,
     names_only_another,
     needs_none,
@@ -123,6 +125,7 @@ from feed.core.intent import (
     tells_a_state,
     tokens_in,
     train_intent_model,
+    unless_reading,
     wants_no_more,
     wants_other_than_the_clip,
     word_set,
@@ -361,6 +364,7 @@ class InstructionReader:
             finish_descriptions,
             split_replacements,
             split_in_place_of,
+            mark_out_with_in_with,
             split_comparisons,
         ):
             clauses = step(clauses, tokens)
@@ -466,8 +470,15 @@ class InstructionReader:
             swapped: OpKind | None = None
             if phrases and i and puts_in_place(clause, clauses[i - 1], tokens):
                 swapped = "boost"
+            elif phrases and i + 1 < len(clauses) and puts_in_place(clauses[i + 1], clause, tokens):
+                # "switch the football highlights | out for F1": what is put out of place.
+                swapped = less
             elif phrases and clause.replaced:
                 swapped = less
+            elif phrases and (condition := unless_reading(clause, tokens)):
+                # "show me whatever unless it's gambling stuff": anything but gambling;
+                # 「雪景色じゃないなら、別に見なくていいや」: nothing but snowscapes.
+                swapped = cast(OpKind, condition)
             elif phrases and not cues.any() and _preferred(clauses, i, tokens):
                 swapped = "boost"
             elif phrases and op in POSITIVE and complains_of_all(clause, tokens):
@@ -555,6 +566,21 @@ class InstructionReader:
                 if asked_later or told_after or (accepting and asked_elsewhere):
                     read.append((phrases, (), ()))
                     continue
+            if (
+                phrases
+                and grants(clause, tokens)
+                and any(
+                    self.model.classes[int(np.argmax(probs[j]))] != "none"
+                    for j in range(len(clauses))
+                    if j != i
+                )
+            ):
+                # "i don't mind the occasional car review but the drifting crashes have to
+                # go", "it's not that I hate horror, I just want more cozy stuff": what is
+                # granted beside a request is no request of its own (a later clause that
+                # names nothing may still ask about it: "i don't hate cats, just fewer").
+                read.append((phrases, (), ()))
+                continue
             if clause.set_aside or (phrases and not cues.any() and compared_away(clause, tokens)):
                 # 「イルカよりシャチが見たい」, "cats are better than | dogs": what the writer
                 # prefers is asked for; the item set below it is no request of its own (it

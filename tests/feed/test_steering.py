@@ -28,10 +28,12 @@ from feed.core.intent import (
     fingerprint_of,
     finish_descriptions,
     gives_a_reason,
+    grants,
     join_relative_clauses,
     lists_or_names,
     load_tokenizer,
     mark_contrasted_topics,
+    mark_out_with_in_with,
     name_emoji,
     normalise,
     praises,
@@ -50,6 +52,7 @@ from feed.core.intent import (
     split_reported_tastes,
     split_slashed_items,
     tags_from_spans,
+    unless_reading,
 )
 from feed.core.steering import (
     ON_SCREEN,
@@ -1014,6 +1017,98 @@ def test_a_thing_replaced_is_less_and_its_replacement_more(reader, text, first, 
     assert ops(reader, text) == [("suppress", first), ("boost", second)]
 
 
+def test_a_thing_switched_out_or_out_with_is_less_and_what_comes_in_more(reader):
+    """Read whole, "switch X out for Y" asked for more of both, and "out with X, in with
+    Y" (the tagger leaving Y unmarked) for more of X."""
+    assert ops(reader, "Switch the football highlights out for F1 please") == [
+        ("suppress", "football highlights"),
+        ("boost", "f1"),
+    ]
+    (out, thing), (op, put_in) = ops(reader, "out with the roblox, in with stardew")
+    assert (out in NEGATIVE, thing) == (True, "roblox")
+    assert (op, put_in) == ("boost", "stardew")
+
+
+def test_what_is_granted_beside_a_request_asks_nothing(reader):
+    """A dislike denied ("not that I hate horror") was read as less of it, and 「嫌いじゃない
+    けど」 as more."""
+    assert ops(reader, "It's not that I hate horror, I just want more cozy stuff right now") == [
+        ("boost", "cozy")
+    ]
+    assert [
+        phrase for _, phrase in ops(reader, "ホラー自体は嫌いじゃないけど、グロいのは無理")
+    ] == ["グロい"]
+
+
+def test_the_last_items_of_a_list_after_a_comma_keep_its_op(reader):
+    assert ops(reader, "cut down on the memes, the skits and the fails") == [
+        ("suppress", "memes"),
+        ("suppress", "skits"),
+        ("suppress", "fails"),
+    ]
+
+
+def test_a_thing_made_a_condition_is_anything_but_or_nothing_but(reader):
+    assert ops(reader, "show me whatever unless it's gambling stuff") == [("exclude", "gambling")]
+    assert ops(reader, "雪景色じゃないなら、別に見なくていいや") == [("only", "雪景色")]
+
+
+@pytest.mark.parametrize(
+    ("text", "concept", "granted"),
+    [
+        ("i don't mind the occasional car review", "car review", True),
+        ("it's not that I hate horror", "horror", True),
+        ("ホラー自体は嫌いじゃないけど", "ホラー", True),
+        ("ゲーム実況は嫌いじゃないです", "ゲーム実況", True),
+        ("i wouldn't mind some cat videos", "cat videos", False),  # asks for them
+        ("猫は嫌いじゃないよ、もっと見たい", "猫", False),  # asks for more in words
+        ("カエル苦手なんだよね", "カエル", False),  # ん is the explanatory の
+        ("i hate horror", "horror", False),
+    ],
+)
+def test_a_dislike_denied_grants_a_thing_without_asking_for_it(text, concept, granted):
+    tokens = load_tokenizer().tokenize(text)
+    a = text.index(concept)
+    assert grants(Clause(0, len(text), ((a, a + len(concept)),)), tokens) is granted
+
+
+def test_an_understatement_is_no_grant():
+    """「むしろ」 after a denied dislike says the writer wants it."""
+    text = "バレエ嫌いじゃないし、むしろ見たい"
+    tokens = load_tokenizer().tokenize(text)
+    cut = text.index("、")
+    assert not grants(Clause(0, cut, ((0, 3),)), tokens)
+
+
+@pytest.mark.parametrize(
+    ("text", "concept", "reading"),
+    [
+        ("show me whatever unless it's gambling stuff", "gambling", "exclude"),
+        ("unless it's espresso I'm not interested", "espresso", "only"),
+        ("雪景色じゃないなら、別に見なくていいや", "雪景色", "only"),
+        ("猫じゃないと見ない", "猫", "only"),
+        ("more cats unless they're sad", "cats", ""),  # no condition on cats
+        ("雪景色じゃないなら見たい", "雪景色", ""),  # nothing refused after it
+    ],
+)
+def test_a_thing_made_a_condition_reads_as_anything_but_or_nothing_but(text, concept, reading):
+    tokens = load_tokenizer().tokenize(text)
+    a = text.index(concept)
+    assert unless_reading(Clause(0, len(text), ((a, a + len(concept)),)), tokens) == reading
+
+
+def test_out_with_one_thing_in_with_another():
+    text = "out with the roblox, in with stardew"
+    tokens = load_tokenizer().tokenize(text)
+    cut = text.index(",")
+    a = text.index("roblox")
+    clauses = [Clause(0, cut, ((a, a + 6),)), Clause(cut + 2, len(text), ())]
+    first, second = mark_out_with_in_with(clauses, tokens)
+    assert first.replaced
+    assert [text[b:e] for b, e in second.concepts] == ["stardew"]
+    assert puts_in_place(second, first, tokens)
+
+
 @pytest.mark.parametrize(
     ("text", "first", "second", "puts"),
     [
@@ -1022,6 +1117,7 @@ def test_a_thing_replaced_is_less_and_its_replacement_more(reader, text, first, 
         ("the fireworks can be swapped for some lanterns", "fireworks", "lanterns", True),
         ("don't replace the owls with bats", "owls", "bats", False),  # negated
         ("no owls with bats", "owls", "bats", False),  # no verb of replacing
+        ("switch the football highlights out for F1", "football highlights", "F1", True),
     ],
 )
 def test_what_is_put_in_the_place_of_another_is_named_after_for_with_or_by(
@@ -1029,7 +1125,7 @@ def test_what_is_put_in_the_place_of_another_is_named_after_for_with_or_by(
 ):
     tokens = load_tokenizer().tokenize(text)
     a, b = text.index(first), text.index(second)
-    cut = next(t.start for t in tokens if t.start > a and t.norm in ("for", "with", "by"))
+    cut = next(t.start for t in tokens if t.start > a and t.norm in ("for", "with", "by", "out"))
     before = Clause(0, cut - 1, ((a, a + len(first)),))
     clause = Clause(cut, len(text), ((b, b + len(second)),))
     assert puts_in_place(clause, before, tokens) is puts

@@ -1657,13 +1657,32 @@ def _item_sign(clause: Clause, tokens: Sequence[Token], token: Token) -> str:
         return ""
     inside = tokens_in(clause, tokens)
     k = next(i for i, t in enumerate(inside) if t.start == token.start)
-    prev = inside[k - 1] if k else None
-    nxt = inside[k + 1] if k + 1 < len(inside) else None
+    # "piano++", "country--": a run of one sign is one sign.
+    first, last = k, k
+    while first and inside[first - 1].text == token.text:
+        first -= 1
+    while last + 1 < len(inside) and inside[last + 1].text == token.text:
+        last += 1
+    prev = inside[first - 1] if first else None
+    nxt = inside[last + 1] if last + 1 < len(inside) else None
     opens = nxt is not None and in_concept(nxt, clause)
     opens = opens and (prev is None or prev.text in _CLAUSE_PUNCT)
     closes = prev is not None and in_concept(prev, clause)
     closes = closes and (nxt is None or nxt.text in _CLAUSE_PUNCT)
     return cue if opens or closes else ""
+
+
+def signed_alone(clause: Clause, tokens: Sequence[Token]) -> str:
+    """ "pos" or "neg" where a clause is its items and one sign of more or less against
+    them, nothing else ("+capybaras", "-geese", "country--"); "" otherwise. The op
+    networks read the sign as a feature the vote can outweigh."""
+    words = [t for t in outside_concepts(clause, tokens) if t.text not in _CLAUSE_PUNCT]
+    if not words or not clause.concepts or any(t.text != words[0].text for t in words):
+        return ""
+    run = [t.start for t in tokens_in(clause, tokens) if t.text == words[0].text]
+    if len(run) != len(words):
+        return ""
+    return _item_sign(clause, tokens, words[0])
 
 
 def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
@@ -2593,15 +2612,25 @@ def split_signed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
                 for s, e in clause.concepts
                 if s < end and e > words and _words_between(inside, max(s, words), min(e, end))
             )
+            item = piece[1:]
+            if not spans and piece[0].text in _SIGN_CUES and item and _all_alpha(item):
+                spans = ((item[0].start, item[-1].end),)  # "-geese", left unmarked
             out.append(Clause(start, end, spans))
     return out
+
+
+def _all_alpha(words: Sequence[Token]) -> bool:
+    return all(t.text.isalpha() for t in words)
 
 
 def _opens_signed_item(inside: Sequence[Token], i: int, clause: Clause) -> bool:
     """Whether inside[i] is a sign of more or less that opens the item after it (see
     `split_signed_items`)."""
     sign, before, after = inside[i], inside[i - 1], inside[i + 1]
-    if sign.text not in _SIGN_CUES or not in_concept(after, clause) or not after.text.isalpha():
+    # "+capybaras -geese": after a signed first item, the next item is signed too, even
+    # where the tagger left it unmarked.
+    item = in_concept(after, clause) or inside[0].text in _SIGN_CUES
+    if sign.text not in _SIGN_CUES or not item or not after.text.isalpha():
         return False
     if before.text in _CLAUSE_PUNCT:
         return True

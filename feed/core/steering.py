@@ -102,6 +102,7 @@ from feed.core.intent import (
     says_needed,
     sentences,
     shares,
+    signed_alone,
     sooner_without,
     split_choices,
     split_comparisons,
@@ -475,6 +476,9 @@ class InstructionReader:
                 swapped = less
             elif phrases and clause.replaced:
                 swapped = less
+            elif phrases and (sign := signed_alone(clause, tokens)):
+                # "+capybaras -geese": the sign is the whole ask.
+                swapped = "boost" if sign == "pos" else "suppress"
             elif phrases and (condition := unless_reading(clause, tokens)):
                 # "show me whatever unless it's gambling stuff": anything but gambling;
                 # 「雪景色じゃないなら、別に見なくていいや」: nothing but snowscapes.

@@ -1504,6 +1504,8 @@ def test_a_turn_after_an_ask_is_no_narrowing(reader):
         ("+sushi -burgers", "sushi", "burgers"),
         ("more sushi, - burgers", "sushi", "burgers"),
         ("more anime, -horror", "anime", "horror"),
+        ("+capybaras -geese", "capybaras", "geese"),  # "geese" left unmarked by a tagger
+        ("piano++ country--", "piano", "country"),  # a run of one sign is one sign
     ],
 )
 def test_a_sign_before_an_item_says_more_or_less(reader, text, more, less):

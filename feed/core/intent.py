@@ -1366,6 +1366,7 @@ _EN_SEEING = word_set("see seeing get getting")
 _EN_SEEN_GAP = word_set("any a single much many the more")
 _EN_ANYMORE = word_set("anymore lately recently nowadays")
 _EN_SELDOM = word_set("barely hardly rarely seldom")
+_EN_THERE_IS = word_set("there there's theres")
 _JA_APPEARING = word_set("流れる 出る 回る")
 _JA_LAMENTED = word_set("困る 寂しい さみしい 悲しい 残念 嫌")
 
@@ -1380,6 +1381,26 @@ def misses_it(clause: Clause, tokens: Sequence[Token]) -> bool:
     return _misses_in_english(clause, inside) or _misses_in_japanese(clause, inside, tokens)
 
 
+# Too many never: "you can never have too many frog videos", 「いくらあっても困らない」.
+_EN_TOO_MANY = word_set("many much")
+_JA_HOWEVER_MANY = ("いくらあっても", "何本あっても", "何個あっても", "どれだけあっても")
+
+
+def never_too_many(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause says its concept can never be too much, which asks for more of it:
+    "you can never have too many frog videos", "there's no such thing as too much jazz",
+    「和菓子づくりの動画、いくらあっても困らない」."""
+    words = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    norms = [t.norm for t in words]
+    for k in range(len(words) - 1):
+        if norms[k] == "too" and norms[k + 1] in _EN_TOO_MANY:
+            before = words[max(0, k - 4) : k]
+            if any(_negates_in_english(t) or t.norm == "no" for t in before):
+                return True
+    joined = "".join(t.text for t in words)
+    return any(w in joined and any(_ja_negator(t) for t in words[-3:]) for w in _JA_HOWEVER_MANY)
+
+
 def _misses_in_english(clause: Clause, inside: Sequence[Token]) -> bool:
     asked_why = any(
         t.norm == "why"
@@ -1388,9 +1409,12 @@ def _misses_in_english(clause: Clause, inside: Sequence[Token]) -> bool:
     )
     for k, t in enumerate(inside[:-2]):
         negates = _negates_in_english(t) or t.norm in _EN_SELDOM
-        if t.script != "en" or not negates or inside[k + 1].norm not in _EN_SEEING:
+        # "why is there never any claymation anymore": no verb of seeing after "there is"
+        there = any(w.norm in _EN_THERE_IS for w in inside[max(0, k - 2) : k])
+        seen = inside[k + 1].norm in _EN_SEEING
+        if t.script != "en" or not negates or not (seen or there):
             continue
-        j = k + 2
+        j = k + 2 if seen else k + 1
         while j < len(inside) and inside[j].norm in _EN_SEEN_GAP:
             j += 1
         if j >= len(inside) or not in_concept(inside[j], clause):

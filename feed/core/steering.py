@@ -86,6 +86,7 @@ from feed.core.intent import (
     misses_it,
     names_only_another,
     needs_none,
+    never_too_many,
     normalise,
     only_names,
     only_points,
@@ -500,7 +501,7 @@ class InstructionReader:
                 # "you should show me the glassblowing again, I liked it": come again, asked
                 # for (the networks read a thing come again as a complaint).
                 swapped = "boost"
-            elif phrases and misses_it(clause, tokens):
+            elif phrases and (misses_it(clause, tokens) or never_too_many(clause, tokens)):
                 # "how come I never see any drag shows anymore?": missed, so more.
                 swapped = "boost"
             elif phrases and not cues.any() and says_needed(clause, tokens):

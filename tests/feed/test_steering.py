@@ -1425,6 +1425,9 @@ def test_a_refusal_denied_is_never_read_as_less(reader, text, thing):
         ("ジャズが流れてこないのは困る", "ジャズ"),
         ("どうして一個もクラシック音楽が出てこないんですか", "クラシック音楽"),
         ("天体観測、もうちょっと流してくれないかな", "天体観測"),
+        ("why is there never any claymation anymore", "claymation"),
+        ("you can never have too many frog videos", "frog"),
+        ("和菓子づくりの動画、いくらあっても困らない", "和菓子づくり"),
     ],
 )
 def test_a_thing_missed_or_a_favour_asked_is_more(reader, text, thing):
@@ -1436,7 +1439,7 @@ def test_a_thing_missed_or_a_favour_asked_is_more(reader, text, thing):
 @pytest.mark.parametrize(
     ("text", "thing"),
     [("ホラーが出てこないようにして", "ホラー"), ("猫は流してくれなくていい", "猫"),
-     ("ホラーはもう見たくないかな", "ホラー")],
+     ("ホラーはもう見たくないかな", "ホラー"), ("too many cats lately, less please", "cats")],
 )  # fmt: skip
 def test_a_thing_kept_away_is_never_read_as_missed(reader, text, thing):
     assert reads_only(every_reading(reader, text), NEGATIVE, thing)

@@ -1703,9 +1703,8 @@ def signed_alone(clause: Clause, tokens: Sequence[Token]) -> str:
     words = [t for t in outside_concepts(clause, tokens) if t.text not in _CLAUSE_PUNCT]
     if not words or not clause.concepts or any(t.text != words[0].text for t in words):
         return ""
-    run = [t.start for t in tokens_in(clause, tokens) if t.text == words[0].text]
-    if len(run) != len(words):
-        return ""
+    if sum(t.text == words[0].text for t in tokens_in(clause, tokens)) != len(words):
+        return ""  # the same mark inside a concept too ("-lo-fi"): no sign alone
     return _item_sign(clause, tokens, words[0])
 
 

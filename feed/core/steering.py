@@ -502,7 +502,8 @@ class InstructionReader:
                 # for (the networks read a thing come again as a complaint).
                 swapped = "boost"
             elif phrases and (misses_it(clause, tokens) or never_too_many(clause, tokens)):
-                # "how come I never see any drag shows anymore?": missed, so more.
+                # "how come I never see any drag shows anymore?": missed, so more; "you
+                # can never have too many frog videos": never too much, so more.
                 swapped = "boost"
             elif phrases and not cues.any() and says_needed(clause, tokens):
                 # 「猫の動画は必要」: needed, however the networks lean (「必要ない」 is theirs).

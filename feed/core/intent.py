@@ -678,9 +678,29 @@ def accepts(clause: Clause, tokens: Sequence[Token]) -> bool:
 
 # A dislike denied: "I don't mind…", "not that I hate…", 「嫌いじゃない」; never "wouldn't
 # mind", which asks for it.
-_EN_DISLIKING = word_set("mind hate dislike")
+_EN_DISLIKING = word_set("mind hate dislike against wrong mad complaints complaint")
 _EN_WOULD = word_set("would wouldn't wouldnt won't wont 'd")
-_JA_DISLIKING = word_set("嫌い きらい 苦手")
+_JA_DISLIKING = word_set("嫌い きらい 嫌 嫌う いや 苦手 文句")
+# What denies the Japanese dislike just before it: 「嫌いじゃない」「嫌ってわけじゃなくて」
+# 「文句ないっす」「嫌いちゃうで」; never 「苦手なんだよね」, whose ん is the explanatory の.
+_JA_DENIED = (
+    "じゃな",
+    "ではな",
+    "じゃあな",
+    "やな",
+    "ちゃう",
+    "ない",
+    "ねえ",
+    "はない",
+    "もない",
+    "ってわけじゃ",
+    "ってわけでは",
+    "てわけじゃ",
+    "というわけじゃ",
+    "なわけじゃ",
+    "なわけでは",
+    "わけじゃ",
+)
 # What turns a denied dislike into an understatement: "not that I mind, actually more".
 _RATHER = word_set("むしろ 寧ろ actually rather infact")
 
@@ -707,8 +727,7 @@ def grants(clause: Clause, tokens: Sequence[Token]) -> bool:
         elif (
             t.script == "ja"
             and (t.text in _JA_DISLIKING or t.lemma in _JA_DISLIKING)
-            # 「苦手なんだよね」: ん there is the explanatory の, no negator
-            and any(_ja_negator(u) and u.text != "ん" for u in words[k + 1 : k + 4])
+            and "".join(u.text for u in words[k + 1 : k + 6]).startswith(_JA_DENIED)
         ):
             return True
     return False
@@ -1393,10 +1412,10 @@ def never_too_many(clause: Clause, tokens: Sequence[Token]) -> bool:
     words = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
     norms = [t.norm for t in words]
     for k in range(len(words) - 1):
-        if norms[k] == "too" and norms[k + 1] in _EN_TOO_MANY:
-            before = words[max(0, k - 4) : k]
-            if any(_negates_in_english(t) or t.norm == "no" for t in before):
-                return True
+        if norms[k] != "too" or norms[k + 1] not in _EN_TOO_MANY:
+            continue
+        if any(_negates_in_english(t) or t.norm == "no" for t in words[max(0, k - 4) : k]):
+            return True
     joined = "".join(t.text for t in words)
     return any(w in joined and any(_ja_negator(t) for t in words[-3:]) for w in _JA_HOWEVER_MANY)
 
@@ -3033,18 +3052,32 @@ def unless_reading(clause: Clause, tokens: Sequence[Token]) -> str:
     if inside[0].script == "en":
         u = next((k for k, t in enumerate(inside[:first]) if t.norm == "unless"), None)
         if u is None:
-            return ""
+            # "if it's not space related don't bother showing me": the thing denied as the
+            # condition, a refusal after it.
+            k = next((k for k, t in enumerate(inside[:first]) if t.norm == "if"), None)
+            denied = k is not None and any(t.norm in _EN_NOT for t in inside[k + 1 : first])
+            later = [t for t in inside[last + 1 :] if not in_concept(t, clause)]
+            refused = any(t.norm in _EN_NEGATORS or _cue(t) == "neg" for t in later)
+            return "only" if denied and refused else ""
         if refuses:
             return "only"
         return "exclude" if any(t.norm in _EN_ANY_AT_ALL for t in inside[:u]) else ""
-    # 「Xじゃないなら」「Xでないと」: the thing, denied, as the condition; a refusal after it.
-    after = [t.text for t in inside[last + 1 : last + 5]]
-    joined = "".join(after)
-    denied = joined.startswith(("じゃないなら", "でないなら", "じゃないと", "でないと"))
-    rest = inside[last + 1 + len(after) :]
-    if denied and any(_ja_negator(t) or _cue(t) == "neg" for t in rest):
-        return "only"
+    # 「Xじゃないなら」「X出てこないなら」「Xでないと」: the thing, denied, as the condition,
+    # and a refusal after it; 「X以外は今いらんわ」: all but it refused.
+    after = inside[last + 1 : last + 7]
+    for i in range(1, len(after) + 1):
+        if "".join(t.text for t in after[:i]).endswith(_JA_DENIED_IF):
+            rest = inside[last + 1 + i :]
+            return "only" if any(_ja_negator(t) or _cue(t) == "neg" for t in rest) else ""
+    joined = "".join(t.text for t in after)
+    if after and after[0].text == "以外" or joined.startswith(("のやつ以外", "の以外")):
+        rest = inside[last + 2 :]
+        return "only" if any(_cue(t) == "neg" for t in rest) else ""
     return ""
+
+
+# What makes a Japanese thing a condition denied: 「Xじゃないなら」「X出てこないなら」.
+_JA_DENIED_IF = ("じゃないなら", "でないなら", "じゃないと", "でないと", "ないなら", "ないんなら")
 
 
 # English verbs that put one thing in another's place: "swap the pranks | for pottery".

@@ -1064,6 +1064,11 @@ def test_a_thing_made_a_condition_is_anything_but_or_nothing_but(reader):
         ("猫は嫌いじゃないよ、もっと見たい", "猫", False),  # asks for more in words
         ("カエル苦手なんだよね", "カエル", False),  # ん is the explanatory の
         ("i hate horror", "horror", False),
+        ("not against travel vlogs at all", "travel vlogs", True),
+        ("nothing wrong w space stuff", "space stuff", True),
+        ("アニメが嫌ってわけじゃなくて", "アニメ", True),
+        ("ピクセルアートは文句ないっす", "ピクセルアート", True),
+        ("猫は嫌", "猫", False),
     ],
 )
 def test_a_dislike_denied_grants_a_thing_without_asking_for_it(text, concept, granted):
@@ -1089,6 +1094,11 @@ def test_an_understatement_is_no_grant():
         ("猫じゃないと見ない", "猫", "only"),
         ("more cats unless they're sad", "cats", ""),  # no condition on cats
         ("雪景色じゃないなら見たい", "雪景色", ""),  # nothing refused after it
+        ("if it's not space related don't bother showing me", "space", "only"),
+        ("if it's not too much trouble, more cats", "cats", ""),
+        ("ペンギン出てこないなら別に流さなくていいよ", "ペンギン", "only"),
+        ("アニメ調のやつ以外は今いらんわ", "アニメ調", "only"),
+        ("猫以外ならなんでもいい", "猫", ""),  # anything but: the networks' own reading
     ],
 )
 def test_a_thing_made_a_condition_reads_as_anything_but_or_nothing_but(text, concept, reading):

@@ -747,6 +747,39 @@ def _yori(inside: Sequence[Token], i: int) -> bool:
     return t.pos == "PART" or (i > 0 and inside[i - 1].pos == "EN")
 
 
+# What gathers the Japanese items before it under one ask: 「ゾンビ、ピエロ、人形、どれも
+# 無理」. Not English "all": "it's all drilling noise" complains of one thing.
+_JA_EVERY_ONE = word_set("どれ 全部 ぜんぶ 全て すべて みんな 皆 いずれ 両方")
+
+
+def join_items_before_all(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses that only name items, joined to the clause after them that asks for all of
+    them at once (「グロいのも、虫のも、事故のも、全部いらない」): read apart, each bare item
+    read as more."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        gathers = any(
+            (t.text in _JA_EVERY_ONE or t.lemma in _JA_EVERY_ONE) and not in_concept(t, clause)
+            for t in inside
+        )
+        k = len(out)
+        while k and out[k - 1].concepts and _bare_items(out[k - 1], tokens):
+            k -= 1
+        if not gathers or k == len(out) or not clause_cues(clause, tokens).any():
+            out.append(clause)
+            continue
+        items = [c for part in out[k:] for c in part.concepts]
+        joined = Clause(out[k].start, clause.end, (*items, *clause.concepts), out[k].repairs)
+        out[k:] = [joined]
+    return out
+
+
+def _bare_items(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause only names its items (and particles such as 「も」 or 「の」)."""
+    return only_names(clause, tokens) and not clause_cues(clause, tokens).any()
+
+
 def split_comparisons(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """A Japanese comparison the tagger kept in one clause (「ペンギンよりアザラシが見たい」
     tagged with ペンギン alone, 「ホラー見るくらいならミステリーの方がいい」) cut after
@@ -2559,6 +2592,45 @@ def split_repeated_openers(clauses: Sequence[Clause], tokens: Sequence[Token]) -
             concepts = [(after[0].start, span[1])] + [c for c in concepts if c[0] >= span[1]]
         out.append(Clause(start, clause.end, tuple(concepts), clause.repairs))
     return out
+
+
+def split_sentences(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses cut at a full stop where the sentence before it and the one after it each
+    name a thing and hold a cue word ("fewer trucks, tanks, jets. | more trains": cut at
+    its last comma, "jets" went with "more trains"); never where the sentence after only
+    explains ("not sports, comedy. i need a laugh")."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        begin = 0
+        for i in range(1, len(inside) - 1):
+            if not _stops(inside[i], inside[i + 1]):
+                continue
+            before, after = inside[begin:i], inside[i + 1 :]
+            if _names_and_asks(before, clause) and _names_and_asks(after, clause):
+                out.append(_part(clause, before))
+                begin = i + 1
+        out.append(_part(clause, inside[begin:]) if begin else clause)
+    return out
+
+
+def _names_and_asks(words: Sequence[Token], clause: Clause) -> bool:
+    named = any(in_concept(t, clause) for t in words)
+    return named and any(_cue(t) for t in words if not in_concept(t, clause))
+
+
+def _part(clause: Clause, words: Sequence[Token]) -> Clause:
+    start, end = words[0].start, words[-1].end
+    spans = tuple((a, b) for a, b in clause.concepts if start <= a < end)
+    return Clause(start, end, spans)
+
+
+def _stops(token: Token, after: Token) -> bool:
+    """Whether `token` is a full stop that ends a sentence before `after`: "。", or "." and
+    its kin followed by a space (never the dot inside "lo.fi" or "3.5")."""
+    if token.text not in _FULL_STOPS:
+        return False
+    return token.script == "ja" or not token.text.isascii() or token.end < after.start
 
 
 def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:

@@ -76,6 +76,7 @@ from feed.core.intent import (
     grants,
     has_japanese,
     has_words,
+    join_items_before_all,
     join_relative_clauses,
     keeps_to_the_clip,
     lists_or_names,
@@ -121,6 +122,7 @@ from feed.core.intent import (
     split_replacements,
     split_reported_tastes,
     split_scopes,
+    split_sentences,
     split_signed_items,
     split_slashed_items,
     tag_mentions,
@@ -352,6 +354,7 @@ class InstructionReader:
             split_paired_nouns,
             split_repeated_openers,
             mark_contrasted_topics,
+            split_sentences,
             split_contrasts,
             split_from_the_clip,
             split_narrowings,
@@ -368,6 +371,7 @@ class InstructionReader:
             split_in_place_of,
             mark_out_with_in_with,
             split_comparisons,
+            join_items_before_all,
         ):
             clauses = step(clauses, tokens)
         clauses = [c for c in clauses if has_words(text[c.start : c.end])]

@@ -29,6 +29,7 @@ from feed.core.intent import (
     finish_descriptions,
     gives_a_reason,
     grants,
+    join_items_before_all,
     join_relative_clauses,
     lists_or_names,
     load_tokenizer,
@@ -50,6 +51,7 @@ from feed.core.intent import (
     split_repeated_openers,
     split_replacements,
     split_reported_tastes,
+    split_sentences,
     split_slashed_items,
     tags_from_spans,
     unless_reading,
@@ -1105,6 +1107,52 @@ def test_a_thing_made_a_condition_reads_as_anything_but_or_nothing_but(text, con
     tokens = load_tokenizer().tokenize(text)
     a = text.index(concept)
     assert unless_reading(Clause(0, len(text), ((a, a + len(concept)),)), tokens) == reading
+
+
+def _spans(text: str, *things: str) -> tuple[tuple[int, int], ...]:
+    return tuple((text.index(t), text.index(t) + len(t)) for t in things)
+
+
+def test_a_full_stop_ends_a_sentence_that_asks_beside_another():
+    """Cut at the last comma, "jets" went with "more trains"."""
+    text = "fewer trucks, tanks, jets. more trains"
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, "trucks", "tanks", "jets", "trains"))
+    parts = split_sentences([clause], tokens)
+    assert [text[c.start : c.end] for c in parts] == ["fewer trucks, tanks, jets", "more trains"]
+    text = "not sports, comedy. i need a laugh"  # the second sentence only explains
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, "sports", "comedy"))
+    assert split_sentences([clause], tokens) == [clause]
+
+
+def test_bare_japanese_items_join_the_clause_that_asks_for_all_of_them():
+    text = "ゾンビ、ピエロ、人形、どれも無理"
+    tokens = load_tokenizer().tokenize(text)
+    cuts = [
+        Clause(0, 3, _spans(text, "ゾンビ")),
+        Clause(4, 7, ((4, 7),)),
+        Clause(8, len(text), ((8, 10),)),
+    ]
+    (joined,) = join_items_before_all(cuts, tokens)
+    assert [text[a:b] for a, b in joined.concepts] == ["ゾンビ", "ピエロ", "人形"]
+    # English "all" gathers nothing: "it's all drilling noise" complains of one thing.
+    text = "cats, dogs, all of them less"
+    tokens = load_tokenizer().tokenize(text)
+    cuts = [Clause(0, 4, ((0, 4),)), Clause(6, 10, ((6, 10),)), Clause(12, len(text), ())]
+    assert len(join_items_before_all(cuts, tokens)) == 3
+
+
+def test_a_list_cut_at_a_full_stop_or_gathered_by_all_of_them(reader):
+    assert ops(reader, "fewer trucks, tanks, jets. more trains") == [
+        ("suppress", "trucks"),
+        ("suppress", "tanks"),
+        ("suppress", "jets"),
+        ("boost", "trains"),
+    ]
+    found = ops(reader, "ゾンビ、ピエロ、人形、どれも無理")
+    assert [phrase for _, phrase in found] == ["ゾンビ", "ピエロ", "人形"]
+    assert {op for op, _ in found} <= NEGATIVE
 
 
 def test_out_with_one_thing_in_with_another():

@@ -682,12 +682,14 @@ _EN_DISLIKING = word_set("mind hate dislike against wrong mad complaints complai
 _EN_WOULD = word_set("would wouldn't wouldnt won't wont 'd")
 _JA_DISLIKING = word_set("嫌い きらい 嫌 嫌う いや 苦手 文句")
 # What denies the Japanese dislike just before it: 「嫌いじゃない」「嫌ってわけじゃなくて」
-# 「文句ないっす」「嫌いちゃうで」; never 「苦手なんだよね」, whose ん is the explanatory の.
+# 「文句ないっす」「嫌いちゃうで」「嫌いやない」; never 「苦手なんだよね」, whose ん is the
+# explanatory の, nor Kansai's 「嫌いやな」 (I do dislike it).
 _JA_DENIED = (
     "じゃな",
     "ではな",
     "じゃあな",
-    "やな",
+    "やない",
+    "やなく",
     "ちゃう",
     "ない",
     "ねえ",

@@ -1071,6 +1071,8 @@ def test_a_thing_made_a_condition_is_anything_but_or_nothing_but(reader):
         ("アニメが嫌ってわけじゃなくて", "アニメ", True),
         ("ピクセルアートは文句ないっす", "ピクセルアート", True),
         ("猫は嫌", "猫", False),
+        ("ホラーは嫌いやないけど", "ホラー", True),
+        ("ホラーは嫌いやな", "ホラー", False),  # Kansai: I do dislike it
     ],
 )
 def test_a_dislike_denied_grants_a_thing_without_asking_for_it(text, concept, granted):

@@ -760,15 +760,15 @@ def join_items_before_all(clauses: Sequence[Clause], tokens: Sequence[Token]) ->
     read as more."""
     out: list[Clause] = []
     for clause in clauses:
-        inside = tokens_in(clause, tokens)
         gathers = any(
             (t.text in _JA_EVERY_ONE or t.lemma in _JA_EVERY_ONE) and not in_concept(t, clause)
-            for t in inside
+            for t in tokens_in(clause, tokens)
         )
         k = len(out)
-        while k and out[k - 1].concepts and _bare_items(out[k - 1], tokens):
-            k -= 1
-        if not gathers or k == len(out) or not clause_cues(clause, tokens).any():
+        if gathers and clause_cues(clause, tokens).any():
+            while k and out[k - 1].concepts and _bare_items(out[k - 1], tokens):
+                k -= 1
+        if k == len(out):
             out.append(clause)
             continue
         items = [c for part in out[k:] for c in part.concepts]
@@ -2622,6 +2622,7 @@ def _names_and_asks(words: Sequence[Token], clause: Clause) -> bool:
 
 
 def _part(clause: Clause, words: Sequence[Token]) -> Clause:
+    """The part of `clause` that `words` (a run of its tokens) cover, with its concepts."""
     start, end = words[0].start, words[-1].end
     spans = tuple((a, b) for a, b in clause.concepts if start <= a < end)
     return Clause(start, end, spans)
@@ -2697,10 +2698,7 @@ def split_contrasts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
         if len(pieces) == 1:
             out.append(clause)
             continue
-        for a, b in pieces:
-            start, end = inside[a].start, inside[b - 1].end
-            spans = tuple((s, e) for s, e in clause.concepts if start <= s < end)
-            out.append(Clause(start, end, spans))
+        out.extend(_part(clause, inside[a:b]) for a, b in pieces)
     return out
 
 
@@ -3120,8 +3118,6 @@ def unless_reading(clause: Clause, tokens: Sequence[Token]) -> str:
     concept = [k for k, t in enumerate(inside) if in_concept(t, clause)]
     if not concept:
         return ""
-    outside = [t for t in inside if not in_concept(t, clause)]
-    refuses = any(t.norm in _EN_NEGATORS or _cue(t) == "neg" or _ja_negator(t) for t in outside)
     first, last = concept[0], concept[-1]
     if inside[0].script == "en":
         u = next((k for k, t in enumerate(inside[:first]) if t.norm == "unless"), None)
@@ -3133,7 +3129,9 @@ def unless_reading(clause: Clause, tokens: Sequence[Token]) -> str:
             later = [t for t in inside[last + 1 :] if not in_concept(t, clause)]
             refused = any(t.norm in _EN_NEGATORS or _cue(t) == "neg" for t in later)
             return "only" if denied and refused else ""
-        if refuses:
+        # a refusal anywhere outside the concept, in either language (mixed messages)
+        outside = [t for t in inside if not in_concept(t, clause)]
+        if any(t.norm in _EN_NEGATORS or _cue(t) == "neg" or _ja_negator(t) for t in outside):
             return "only"
         return "exclude" if any(t.norm in _EN_ANY_AT_ALL for t in inside[:u]) else ""
     # 「Xじゃないなら」「X出てこないなら」「Xでないと」: the thing, denied, as the condition,

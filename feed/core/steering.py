@@ -387,6 +387,8 @@ class InstructionReader:
         # beside which an aside, a situation or an acceptance asks nothing. What a
         # comparison sets below ("over a vlog") asks nothing, whatever its words.
         named = [bool(_phrases(text, tokens, c)) for c in clauses]
+        # What the op networks alone read in each clause, for checks that look beside one.
+        leaning = [self.model.classes[int(np.argmax(p))] for p in probs]
         asks = [
             names and clause_cues(c, tokens).any() and not c.set_aside
             for names, c in zip(named, clauses, strict=True)
@@ -568,10 +570,7 @@ class InstructionReader:
                     and tells_a_state(clause, tokens)
                 )
                 asked_elsewhere = any(
-                    j != i
-                    and _phrases(text, tokens, c)
-                    and self.model.classes[int(np.argmax(probs[j]))] != "none"
-                    for j, c in enumerate(clauses)
+                    j != i and named[j] and leaning[j] != "none" for j in range(len(clauses))
                 )
                 if asked_later or told_after or (accepting and asked_elsewhere):
                     read.append((phrases, (), ()))
@@ -579,11 +578,7 @@ class InstructionReader:
             if (
                 phrases
                 and grants(clause, tokens)
-                and any(
-                    self.model.classes[int(np.argmax(probs[j]))] != "none"
-                    for j in range(len(clauses))
-                    if j != i
-                )
+                and any(leaning[j] != "none" for j in range(len(clauses)) if j != i)
             ):
                 # "i don't mind the occasional car review but the drifting crashes have to
                 # go", "it's not that I hate horror, I just want more cozy stuff": what is

@@ -2104,10 +2104,15 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     something else: the cue says what to do, the time says when; neither is the topic.
     Spans that only point back ("more of both", 「それもっと」) or only greet ("merry
     christmas!!", 「やっほー」) go whatever else the clause names."""
+    signed = _signed_off_at(tokens)
     out = []
     for clause in clauses:
         words = {span: tokens_in(Clause(*span, ()), tokens) for span in clause.concepts}
-        spans = tuple(span for span in clause.concepts if not _points_or_greets(words[span]))
+        spans = tuple(
+            span
+            for span in clause.concepts
+            if not _points_or_greets(words[span]) and (signed is None or span[1] <= signed)
+        )
         keep = tuple(span for span in spans if not _not_a_topic(words[span], tokens))
         concepts = tuple(_without_verdict(span, tokens) for span in keep or spans)
         out.append(replace(clause, concepts=concepts))
@@ -2199,8 +2204,13 @@ _EN_GREETINGS = frozenset(
         "hi", "hello", "hey", "heya", "hiya", "yo", "morning", "good morning", "good night",
         "good evening", "gm", "gn", "merry christmas", "merry xmas", "happy new year",
         "happy holidays", "happy halloween", "whew", "phew", "omg", "wow", "ugh", "aww",
+        "good afternoon", "good day", "greetings", "dear",
     )
 )  # fmt: skip
+# Words that close a message as a letter does; what follows them is a name ("Kind regards,
+# Harold"), never a thing to see.
+_EN_SIGN_OFFS = word_set("regards sincerely cheers xoxo yours")
+_SIGNATURE_WORDS = 3  # the longest name after a sign-off, in tokens
 _JA_GREETINGS = word_set(
     "やっほー やっほ まじか まじかよ おつかれ お疲れ あけおめ ことよろ メリクリ"
     " ンゴ ぴえん ワロタ ぱおん"  # net slang's sentence ends: 「もう飽きたンゴ」
@@ -2225,6 +2235,18 @@ def only_points(span: Sequence[Token]) -> bool:
 
 def _words_of(span: Sequence[Token]) -> list[Token]:
     return [t for t in span if has_words(t.text) and t.text.lower() not in _LAUGHS]
+
+
+def _signed_off_at(tokens: Sequence[Token]) -> int | None:
+    """Where an English message's closing words begin, when it ends as a letter does
+    ("…classical guitar recitals. Kind regards, Harold"): a sign-off ("regards",
+    "sincerely", "cheers") with at most a name after it; None where it does not."""
+    words = [t for t in tokens if has_words(t.text)]
+    for k in range(len(words) - 1, max(-1, len(words) - 2 - _SIGNATURE_WORDS), -1):
+        if words[k].script == "en" and words[k].norm in _EN_SIGN_OFFS:
+            start = k - 1 if k and words[k - 1].norm in ("kind", "best", "warm", "warmest") else k
+            return words[start].start
+    return None
 
 
 def _points_or_greets(span: Sequence[Token]) -> bool:
@@ -2520,10 +2542,12 @@ def _not_a_topic(span: Sequence[Token], tokens: Sequence[Token]) -> bool:
         return False  # 「怖いのはなし」: the scary ones, a kind of thing
     if all(_cue(t) and t.norm not in _POLITE for t in span):
         return True
+    after = next((t for t in tokens if t.start >= span[-1].end), None) if span else None
+    if len(span) == 1 and len(span[0].text) == 1 and after is not None and after.text == "/":
+        return True  # "skip anything w/ fake tans in it": shorthand for "with"
     if all(t.script == "en" and (t.norm in _EN_TIMES or t.norm in _EN_WHEN) for t in span):
         return any(t.norm in _EN_TIMES for t in span)
     words = [t for t in span if t.pos != "PART"]
-    after = next((t for t in tokens if t.start >= span[-1].end), None) if span else None
     if words and all(t.text in _JA_RANK_UP | _JA_RANK_DOWN for t in words):
         # 「もっと後ろの方で」: a place in the feed (`ranks`), not a topic.
         rest = [t.text for t in tokens if t.start >= span[-1].end][:2]
@@ -3152,6 +3176,133 @@ def unless_reading(clause: Clause, tokens: Sequence[Token]) -> str:
 _JA_DENIED_IF = ("じゃないなら", "でないなら", "じゃないと", "でないと", "ないなら", "ないんなら")
 
 
+def asks_if_nothing_but(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a Japanese clause asks whether there is nothing but its thing, a complaint
+    of too much of it: 「ここって料理以外なんもないの？」「ペット以外に見るもんないんか？」
+    (「ない」 of absence, then only a question's ending). 「猫以外いらない」 refuses all but
+    cats (「ない」 negates a verb there), and is `unless_reading`'s."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text) or t.text == "?"]
+    concept = [k for k, t in enumerate(inside) if in_concept(t, clause)]
+    if not concept or inside[0].script != "ja":
+        return False
+    after = inside[concept[-1] + 1 :]
+    if not after or after[0].text != "以外":
+        return False
+    none = next((k for k, t in enumerate(after) if t.lemma in ("ない", "無い")), None)
+    if none is None or after[none].pos != "ADJ":
+        return False
+    tail = after[none + 1 :]
+    return bool(tail) and all(t.text in _JA_ASKING_TAIL for t in tail)
+
+
+_JA_ASKING_TAIL = word_set("の ん か かな かね よ ?")
+
+
+# A condition on what a clip shows, and a word that passes the clip by: "whenever needles
+# come up, bail", 「ピエロが出た瞬間、次お願いします」.
+_EN_IF_IT_SHOWS = word_set("if when whenever wherever once anytime soon moment second minute")
+_EN_SKIPS = word_set("skip skipped skipping autoskip next swipe bail pass")
+_EN_SKIP_PAIRS = frozenset({("move", "on"), ("scroll", "past"), ("scroll", "by"), ("hop", "to")})
+_EN_UNSHOWN = word_set("load show play autoplay")  # after a negator: "don't even load it"
+_JA_WHEN = word_set("たら だら ば 瞬間 とき 時")
+_JA_SKIPS = word_set("スキップ 飛ばす 飛ばし")
+# Nouns that hold a thing without naming another (「事故の映像が出たら」 is about accidents).
+_JA_HOLDERS = word_set("動画 映像 シーン 場面 やつ の")
+
+
+def skipped_when(
+    clause: Clause, tokens: Sequence[Token], then: Clause | None = None
+) -> tuple[int, int] | None:
+    """The span of the thing a clause makes the condition for passing a clip by, or None:
+    "whenever needles come up, bail", "got a surgery close-up? auto-skip", 「咀嚼音が
+    聞こえたら即飛ばしで頼む」, 「ピエロが出た瞬間、次お願いします」. A condition before the
+    thing in English (or a question: "got X?"), a verb and its condition after it in
+    Japanese, and a word of skipping after that, in the clause or in `then` (the clause
+    after it, when that one names nothing). Nothing may negate the condition or the skip
+    ("if it's not cats, skip" keeps cats). In Japanese the thing is the nouns before the
+    verb's が, wherever the tagger's span ended (it took in 「咀嚼音が聞こえたら即飛ばし」
+    whole) or where it marked nothing (「事故の映像が出たらスキップ」). The networks read
+    the condition as an ask for the thing, or the skip apart from it."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text) or t.text == "?"]
+    later = [] if then is None else [t for t in tokens_in(then, tokens) if has_words(t.text)]
+    if inside and inside[0].script == "ja":
+        return _skipped_in_japanese(clause, inside, later)
+    concept = [k for k, t in enumerate(inside) if in_concept(t, clause)]
+    if not concept:
+        return None
+    first, last = concept[0], concept[-1]
+    before, after = inside[:first], [*inside[last + 1 :], *later]
+    lead = [t.norm for t in before]
+    asked = (
+        lead in (["got"], ["got", "a"], ["got", "any"], ["any"])
+        and after[:1] != []
+        and (after[0].text == "?")
+    )  # "got a surgery close-up? auto-skip"
+    when = any(w in _EN_IF_IT_SHOWS for w in lead) or any(
+        pair in (("any", "time"), ("every", "time")) for pair in itertools.pairwise(lead)
+    )
+    if not (when or asked) or any(_negates_in_english(t) for t in before):
+        return None
+    words = [t.norm for t in after]
+    for k, w in enumerate(words):
+        negated = any(_negates_in_english(t) for t in after[max(0, k - 2) : k])
+        if w in _EN_SKIPS or tuple(words[k : k + 2]) in _EN_SKIP_PAIRS:
+            if negated:
+                return None  # "if there are otters don't skip them"
+            break
+        if w in _EN_UNSHOWN and negated:
+            break  # "if it's got a 'storytime' caption, don't even load it"
+    else:
+        return None
+    return next((s, e) for s, e in clause.concepts if s <= inside[first].start < e)
+
+
+def _skipped_in_japanese(
+    clause: Clause, inside: Sequence[Token], later: Sequence[Token]
+) -> tuple[int, int] | None:
+    """`skipped_when` in Japanese: 「Xが(…)Vたら … スキップ」「Xだったら次」."""
+    when = next(
+        (
+            k
+            for k, t in enumerate(inside)
+            if k and t.text in _JA_WHEN and inside[k - 1].pos in ("VERB", "AUX")
+        ),
+        None,
+    )
+    if when is None:
+        return None
+    rest = [*inside[when + 1 :], *later]
+    skip = next(
+        (
+            k
+            for k, t in enumerate(rest)
+            if t.lemma in _JA_SKIPS
+            or t.text in _JA_SKIPS
+            or (t.text == "次" and (k + 1 == len(rest) or rest[k + 1].text != "の"))
+        ),
+        None,
+    )
+    if skip is None or any(_ja_negator(t) for t in (*inside[:when], *rest[skip + 1 :])):
+        return None
+    # The verb's subject: the nouns before its が (or も, は), or right before the verb
+    # (「虫出たら」「ホラーだったら」), past what only holds them (「事故の映像が」).
+    verb = when
+    while verb and inside[verb - 1].pos in ("VERB", "AUX"):
+        verb -= 1
+    end = verb - 1 if verb and inside[verb - 1].text in ("が", "も", "は", "って") else verb
+    while True:
+        k = end
+        while k and inside[k - 1].pos in ("NOUN", "PREF", "SUFF"):
+            k -= 1
+        run = inside[k:end]
+        if not run:
+            return None
+        if all(t.text in _JA_HOLDERS for t in run) and k >= 2 and inside[k - 1].text == "の":
+            end = k - 1
+            continue
+        return run[0].start, run[-1].end
+
+
 # English verbs that put one thing in another's place: "swap the pranks | for pottery".
 _EN_REPLACING = word_set(
     "replace replaced replacing swap swapped swapping switch switched trade traded exchange "
@@ -3341,6 +3492,11 @@ _EN_ASIDES = word_set(
     "nah alright meh"
 )
 _JA_ASIDES = word_set("笑 w ww www 草 まじ マジ 本当 ほんと ホント 全部 ぜんぶ 全て すべて 以上")
+# A subject and its verb in one word start a sentence, never an item ("i'm tapping out").
+_EN_SUBJECT_VERBS = word_set(
+    "i'm im i've i'd i'll we're we've we'll you're you've they're they've it's that's there's "
+    "he's she's"
+)
 
 
 def _bare_item(segment: Sequence[Token]) -> bool:
@@ -3361,7 +3517,7 @@ def _bare_item(segment: Sequence[Token]) -> bool:
                 return False
             if t.text in _JA_ASIDES or t.lemma in _JA_ASIDES:
                 return False
-        elif t.pos != "EN" or t.norm in _EN_FUNCTION or t.norm in _EN_ASIDES:
+        elif t.pos != "EN" or t.norm in _EN_FUNCTION or t.norm in _EN_ASIDES | _EN_SUBJECT_VERBS:
             return False
     return segment[0].pos != "SUFF" and segment[-1].pos != "PREF"
 
@@ -3393,9 +3549,10 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
     either language (「ごめん、カエルは無理」 lists nothing).
     """
     marked = sorted(span for clause in clauses for span in clause.concepts)
-    # The message cut at its list marks.
+    # The message cut at its list marks, up to a letter's closing words ("Kind regards, …").
+    signed = _signed_off_at(tokens)
     parts: list[list[Token]] = [[]]
-    for t in tokens:
+    for t in tokens if signed is None else [t for t in tokens if t.start < signed]:
         if t.text in _ITEM_MARKS:
             if parts[-1]:
                 parts.append([])

@@ -60,6 +60,7 @@ from feed.core.intent import (
     apply_repairs,
     asks_again,
     asks_for_anything_with,
+    asks_if_nothing_but,
     atomic_write,
     clause_cues,
     clause_vector_text,
@@ -105,6 +106,7 @@ from feed.core.intent import (
     sentences,
     shares,
     signed_alone,
+    skipped_when,
     sooner_without,
     split_choices,
     split_comparisons,
@@ -426,6 +428,14 @@ class InstructionReader:
                     by_op = {c: float(v) for c, v in zip(self.model.classes, p, strict=True)}
                     op = max(by_op, key=lambda k: by_op[k])
                     phrases = _phrases(text, tokens, clause)
+            # "whenever needles come up, bail", 「咀嚼音が聞こえたら即飛ばしで頼む」: the thing a
+            # clip is to be skipped for, where the tagger's span ended past it or marked none.
+            then = clauses[i + 1] if i + 1 < len(clauses) and not clauses[i + 1].concepts else None
+            skipped = skipped_when(clause, tokens, then)
+            if skipped is not None and skipped not in clause.concepts:
+                kept = [c for c in clause.concepts if c[1] <= skipped[0] or skipped[1] <= c[0]]
+                clause = replace(clause, concepts=tuple(sorted((*kept, skipped))))
+                phrases = _phrases(text, tokens, clause)
             words = text[clause.start : clause.end]
             cues = clause_cues(clause, tokens)
             if (
@@ -476,7 +486,9 @@ class InstructionReader:
             # street interviews") is more, what the next clause replaces (「メイク動画を|盆栽に
             # 入れ替えて」) is less; what is preferred or chosen (`_preferred`) is more.
             swapped: OpKind | None = None
-            if phrases and i and puts_in_place(clause, clauses[i - 1], tokens):
+            if phrases and skipped is not None:
+                swapped = "exclude"
+            elif phrases and i and puts_in_place(clause, clauses[i - 1], tokens):
                 swapped = "boost"
             elif phrases and i + 1 < len(clauses) and puts_in_place(clauses[i + 1], clause, tokens):
                 # "switch the football highlights | out for F1": what is put out of place.
@@ -486,6 +498,9 @@ class InstructionReader:
             elif phrases and (sign := signed_alone(clause, tokens)):
                 # "+capybaras -geese": the sign is the whole ask.
                 swapped = "boost" if sign == "pos" else "suppress"
+            elif phrases and asks_if_nothing_but(clause, tokens):
+                # 「ここって料理以外なんもないの？」: a complaint of too much cooking.
+                swapped = "suppress"
             elif phrases and (condition := unless_reading(clause, tokens)):
                 # "show me whatever unless it's gambling stuff": anything but gambling;
                 # 「雪景色じゃないなら、別に見なくていいや」: nothing but snowscapes.

@@ -317,7 +317,10 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # is never learned from either; nor is dev43 (polarity carried by the sentence's structure:
 # concessions, swaps, comparisons, ops carried along a list, scopes, conditions, marks),
 # read case by case, nor dev44 (the same theme in a third writer's words, written after the
-# steps dev43 called for, read case by case after its first measurement).
+# steps dev43 called for, read case by case after its first measurement), nor dev45
+# (polarity carried by idiom, slang, a skip on a condition, a rhetorical question or great
+# politeness), read case by case, nor dev46 (the same theme in another writer's words,
+# written beside dev45 without reading it, and measured only in aggregate).
 # Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly English chat,
 # dev11 and dev15 almost all Japanese.
 MORE_DEV = {
@@ -332,7 +335,7 @@ MORE_DEV = {
     "dev33": (300, 0.42), "dev34": (70, 0.2), "dev35": (90, 0.4),
     "dev36": (160, 0.4), "dev37": (160, 0.4), "dev38": (160, 0.4), "dev39": (160, 0.4),
     "dev40": (160, 0.4), "dev41": (160, 0.4), "dev42": (120, 0.4), "dev43": (160, 0.4),
-    "dev44": (120, 0.4),
+    "dev44": (120, 0.4), "dev45": (160, 0.4), "dev46": (120, 0.4),
 }  # fmt: skip
 
 

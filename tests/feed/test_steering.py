@@ -14,12 +14,14 @@ from feed.core.intent import (
     Clause,
     LabelledText,
     _cue_word,
+    _signed_off_at,
     about_someone_else,
     accepts,
     adds_to_the_last,
     agrees_it_is_nice,
     apply_repairs,
     asks_for_anything_with,
+    asks_if_nothing_but,
     clause_cues,
     clauses_from_tags,
     compared_away,
@@ -41,6 +43,7 @@ from feed.core.intent import (
     prefers_it,
     puts_in_place,
     sentences,
+    skipped_when,
     split_choices,
     split_comparisons,
     split_contrasts,
@@ -603,6 +606,9 @@ def test_items_written_with_slashes_are_each_a_concept(text, tagged, items):
         ("tired of cold plunges. saunas too tbh", ["cold plunges"], ["cold plunges", "saunas"]),
         ("no clowns. mimes neither pls", ["clowns"], ["clowns", "mimes"]),
         ("no snakes, lizards neither", ["snakes", "lizards"], ["snakes", "lizards"]),  # marked
+        # A subject and its verb start a sentence, not an item.
+        ("noodle challenges: i'm tapping out. baking: yes", ["noodle challenges", "baking"],
+         ["noodle challenges", "baking"]),
     ],
 )  # fmt: skip
 def test_items_listed_with_commas_beside_a_marked_one_are_each_a_concept(text, tagged, items):
@@ -1113,6 +1119,80 @@ def test_a_thing_made_a_condition_reads_as_anything_but_or_nothing_but(text, con
 
 def _spans(text: str, *things: str) -> tuple[tuple[int, int], ...]:
     return tuple((text.index(t), text.index(t) + len(t)) for t in things)
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "thing"),
+    [
+        ("whenever needles come up, bail", "needles", "needles"),
+        ("the moment a clown shows up, next", "clown", "clown"),
+        ("got a surgery close-up? auto-skip", "surgery close-up", "surgery close-up"),
+        ("any time there's a jump scare, pass it on by", "jump scare", "jump scare"),
+        ("if it's got a storytime caption, don't even load it", "storytime", "storytime"),
+        ("咀嚼音が聞こえたら即飛ばしで頼む", "咀嚼音が聞こえたら即飛ばし", "咀嚼音"),
+        ("サムネに血が見えたら問答無用で次へ", "血", "血"),
+        ("事故の映像が出たらスキップ", None, "事故"),
+        ("ピエロが出た瞬間、次お願いします", "ピエロ", "ピエロ"),
+        # no skip, or the condition or the skip denied: no thing skipped
+        ("if there are otters, i'm happy", "otters", None),
+        ("if there are otters don't skip them", "otters", None),
+        ("if it's not cats, skip it", "cats", None),
+        ("猫が出たらスキップしないで", "猫", None),
+        ("猫が出たら嬉しい", "猫", None),
+        ("次の猫動画", "猫", None),
+    ],
+)  # fmt: skip
+def test_a_thing_that_makes_a_clip_skipped_is_found(text, tagged, thing):
+    """The networks read "whenever needles come up, bail" as more needles."""
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, tagged) if tagged else ())
+    found = skipped_when(clause, tokens)
+    assert (found and text[found[0] : found[1]]) == thing
+
+
+def test_a_skip_in_the_clause_after_counts():
+    text = "if there's a spider in it, skip it"
+    tokens = load_tokenizer().tokenize(text)
+    first, then = Clause(0, 25, _spans(text, "spider")), Clause(27, len(text), ())
+    assert skipped_when(first, tokens) is None
+    assert skipped_when(first, tokens, then) == _spans(text, "spider")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "complains"),
+    [
+        ("ここって料理以外なんもないの？", True),
+        ("ペット以外に見るもんないんか？", True),
+        ("料理以外の選択肢はないんか", True),
+        ("料理以外いらない", False),  # all but cooking refused: only cooking
+        ("料理以外で", False),
+        ("料理以外ないけど、まあいいか", False),
+    ],
+)
+def test_asking_whether_there_is_nothing_but_a_thing_complains_of_it(text, complains):
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, "料理" if "料理" in text else "ペット"))
+    assert asks_if_nothing_but(clause, tokens) is complains
+
+
+def test_what_follows_a_letters_closing_words_is_no_thing_to_see():
+    text = "more classical guitar recitals, please. kind regards, harold"
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, "classical guitar recitals", "harold"))
+    (out,) = drop_cue_concepts([clause], tokens)
+    assert out.concepts == _spans(text, "classical guitar recitals")
+    (listed,) = split_listed_items([out], tokens)
+    assert listed.concepts == out.concepts  # "kind regards" and "harold" are no items
+    text = "more cheerleading, and more regattas"
+    assert _signed_off_at(load_tokenizer().tokenize(text)) is None
+
+
+def test_a_letter_before_a_slash_is_shorthand_not_a_thing():
+    text = "skip anything w/ fake tans in it"
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, "w", "fake tans"))
+    (out,) = drop_cue_concepts([clause], tokens)
+    assert out.concepts == _spans(text, "fake tans")
 
 
 def test_a_full_stop_ends_a_sentence_that_asks_beside_another():

@@ -1440,16 +1440,26 @@ _EN_TOO_MANY = word_set("many much")
 _JA_HOWEVER_MANY = ("いくらあっても", "何本あっても", "何個あっても", "どれだけあっても")
 
 
+# Words that deny a question asked of the writer ("too many otters? not possible").
+_EN_DENIALS = word_set("not no never nope nah impossible possible such thing a lol")
+
+
 def never_too_many(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause says its concept can never be too much, which asks for more of it:
     "you can never have too many frog videos", "there's no such thing as too much jazz",
-    「和菓子づくりの動画、いくらあっても困らない」."""
-    words = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    "too many otters? not possible", 「和菓子づくりの動画、いくらあっても困らない」."""
+    inside = tokens_in(clause, tokens)
+    words = [t for t in inside if has_words(t.text)]
     norms = [t.norm for t in words]
     for k in range(len(words) - 1):
         if norms[k] != "too" or norms[k + 1] not in _EN_TOO_MANY:
             continue
         if any(_negates_in_english(t) or t.norm == "no" for t in words[max(0, k - 4) : k]):
+            return True
+        # "too many otters? not possible": the question, then only words that deny it.
+        asked = next((t for t in inside if t.text == "?" and t.start > words[k].start), None)
+        denial = [t.norm for t in words if asked is not None and t.start > asked.start]
+        if denial and denial[0] in _EN_DENIALS and all(w in _EN_DENIALS for w in denial):
             return True
     joined = "".join(t.text for t in words)
     return any(w in joined and any(_ja_negator(t) for t in words[-3:]) for w in _JA_HOWEVER_MANY)

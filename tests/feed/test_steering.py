@@ -38,6 +38,7 @@ from feed.core.intent import (
     mark_contrasted_topics,
     mark_out_with_in_with,
     name_emoji,
+    never_too_many,
     normalise,
     praises,
     prefers_it,
@@ -1187,6 +1188,21 @@ def test_what_follows_a_letters_closing_words_is_no_thing_to_see():
     assert _signed_off_at(load_tokenizer().tokenize(text)) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "never"),
+    [
+        ("too many otters? not possible", True),
+        ("too much jazz? nope", True),
+        ("too many otters? yes, less please", False),
+        ("too many otters lately", False),
+    ],
+)
+def test_a_question_of_too_many_denied_asks_for_more(text, never):
+    tokens = load_tokenizer().tokenize(text)
+    thing = "otters" if "otters" in text else "jazz"
+    assert never_too_many(Clause(0, len(text), _spans(text, thing)), tokens) is never
+
+
 def test_a_letter_before_a_slash_is_shorthand_not_a_thing():
     text = "skip anything w/ fake tans in it"
     tokens = load_tokenizer().tokenize(text)
@@ -1568,6 +1584,7 @@ def test_a_refusal_denied_is_never_read_as_less(reader, text, thing):
         ("why is there never any claymation anymore", "claymation"),
         ("you can never have too many frog videos", "frog"),
         ("和菓子づくりの動画、いくらあっても困らない", "和菓子づくり"),
+        ("too many otters? not possible", "otters"),
     ],
 )
 def test_a_thing_missed_or_a_favour_asked_is_more(reader, text, thing):

@@ -2977,6 +2977,7 @@ def _narrowing_turn(clause: Clause, inside: Sequence[Token]) -> int | None:
 _JA_REPLACING = word_set(
     "変える 替える 換える 代える 入れ替える 入れ換える 差し替える 切り替える 切り換える "
     "置き換える 取り替える 取り換える チェンジ"
+    " 入れ替え 差し替え 切り替え 置き換え 取り替え"  # the nouns: 「ゲーム実況と入れ替えで」
 )
 _JA_REPLACED = word_set("を は から")  # what marks the thing replaced (A)
 _JA_REPLACEMENT = word_set("に と")  # what marks the thing put in its place (B)
@@ -3012,18 +3013,31 @@ def split_replacements(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
     """A Japanese request for one thing in another's place (「メイク動画を盆栽に入れ替え
     て」「ホラーからコメディに切り替えて」), in one clause or two: cut after the first
     thing's particle, with each thing a concept of its own even where the tagger left
-    the second unmarked or joined it to the first. The first half is marked `replaced`
+    the second unmarked or joined it to the first; or with 「と」 and the other thing in the
+    next clause (「ゲーム実況と入れ替えで、ジブリっぽいの」). The first half is marked `replaced`
     (read as less: it holds no word of its own that says so); the second is read as the
     pair templates taught the readers (「{b}に変えて」 more). Read whole, the one concept
     tagged took the clause's ask for more."""
     out: list[Clause] = []
-    for clause in clauses:
+    for n, clause in enumerate(clauses):
         inside = tokens_in(clause, tokens)
         found = _replacement(inside)
         if found is None:
             out.append(clause)
             continue
         j, second = found
+        mark = next(t for t in inside if t.start >= second[1])
+        if (
+            j < 0
+            and mark.text == "と"
+            and n + 1 < len(clauses)
+            and clauses[n + 1].concepts
+            and not (out and tokens_in(out[-1], tokens)[-1].text in _JA_REPLACED)
+        ):
+            # 「ゲーム実況と入れ替えで、ジブリっぽいのお願いします」: swapped with what the
+            # next clause names, the thing before と is the one replaced.
+            out.append(replace(clause, concepts=clause.concepts or (second,), replaced=True))
+            continue
         if j >= 0:  # the first thing's particle is in this clause
             first = _first_item(clause, inside, j)
             if first:

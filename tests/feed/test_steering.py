@@ -995,6 +995,11 @@ def test_the_unmarked_topic_of_a_contrast_is_a_concept(text, tagged, concepts):
          [("猫を犬に変えないで", ["猫"], False)]),
         ("猫と犬を入れ替えて", [("猫と犬を入れ替えて", ["猫", "犬"])],
          [("猫と犬を入れ替えて", ["猫", "犬"], False)]),
+        # With と and the other thing in the next clause, the thing before と is replaced.
+        ("ゲーム実況と入れ替えで、ジブリっぽいの",
+         [("ゲーム実況と入れ替えで", ["ゲーム実況"]), ("ジブリっぽいの", ["ジブリ"])],
+         [("ゲーム実況と入れ替えで", ["ゲーム実況"], True), ("ジブリっぽいの", ["ジブリ"], False)]),
+        ("猫と入れ替えて", [("猫と入れ替えて", ["猫"])], [("猫と入れ替えて", ["猫"], False)]),
     ],
 )  # fmt: skip
 def test_a_thing_put_in_anothers_place_splits_off_as_replaced(text, tagged, halves):

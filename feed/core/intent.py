@@ -2214,7 +2214,7 @@ _EN_GREETINGS = frozenset(
         "hi", "hello", "hey", "heya", "hiya", "yo", "morning", "good morning", "good night",
         "good evening", "gm", "gn", "merry christmas", "merry xmas", "happy new year",
         "happy holidays", "happy halloween", "whew", "phew", "omg", "wow", "ugh", "aww",
-        "good afternoon", "good day", "greetings", "dear",
+        "good afternoon", "good day", "greetings",
     )
 )  # fmt: skip
 # Words that close a message as a letter does; what follows them is a name ("Kind regards,
@@ -2255,7 +2255,10 @@ def _signed_off_at(tokens: Sequence[Token]) -> int | None:
     for k in range(len(words) - 1, max(-1, len(words) - 2 - _SIGNATURE_WORDS), -1):
         if words[k].script == "en" and words[k].norm in _EN_SIGN_OFFS:
             start = k - 1 if k and words[k - 1].norm in ("kind", "best", "warm", "warmest") else k
-            return words[start].start
+            # Its own sentence: after a stop or a comma ("more crowd cheers" signs nothing).
+            before = [t for t in tokens if t.end <= words[start].start]
+            if not before or not has_words(before[-1].text):
+                return words[start].start
     return None
 
 
@@ -3257,11 +3260,9 @@ def skipped_when(
     first, last = concept[0], concept[-1]
     before, after = inside[:first], [*inside[last + 1 :], *later]
     lead = [t.norm for t in before]
-    asked = (
-        lead in (["got"], ["got", "a"], ["got", "any"], ["any"])
-        and after[:1] != []
-        and (after[0].text == "?")
-    )  # "got a surgery close-up? auto-skip"
+    # "got a surgery close-up? auto-skip": the condition asked as a question
+    asked = lead in (["got"], ["got", "a"], ["got", "any"], ["any"]) and after[:1] != []
+    asked = asked and after[0].text == "?"
     when = any(w in _EN_IF_IT_SHOWS for w in lead) or any(
         pair in (("any", "time"), ("every", "time")) for pair in itertools.pairwise(lead)
     )
@@ -3278,6 +3279,8 @@ def skipped_when(
             break  # "if it's got a 'storytime' caption, don't even load it"
     else:
         return None
+    if any(s >= after[k].end for s, _ in clause.concepts):
+        return None  # a thing named after the skip is asked for in its own words
     return next((s, e) for s, e in clause.concepts if s <= inside[first].start < e)
 
 
@@ -3308,6 +3311,8 @@ def _skipped_in_japanese(
     )
     if skip is None or any(_ja_negator(t) for t in (*inside[:when], *rest[skip + 1 :])):
         return None
+    if any(s >= rest[skip].end for s, _ in clause.concepts):
+        return None  # 「虫が出たらスキップで猫はもっと」: the cat is asked for in its own words
     # The verb's subject: the nouns before its が (or も, は), or right before the verb
     # (「虫出たら」「ホラーだったら」), past what only holds them (「事故の映像が」).
     verb = when

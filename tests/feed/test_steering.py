@@ -1146,12 +1146,15 @@ def _spans(text: str, *things: str) -> tuple[tuple[int, int], ...]:
         ("猫が出たらスキップしないで", "猫", None),
         ("猫が出たら嬉しい", "猫", None),
         ("次の猫動画", "猫", None),
+        # a thing named after the skip is asked for in its own words
+        ("whenever there's gore, skip, and more otters", ("gore", "otters"), None),
     ],
 )  # fmt: skip
 def test_a_thing_that_makes_a_clip_skipped_is_found(text, tagged, thing):
     """The networks read "whenever needles come up, bail" as more needles."""
     tokens = load_tokenizer().tokenize(text)
-    clause = Clause(0, len(text), _spans(text, tagged) if tagged else ())
+    things = (tagged,) if isinstance(tagged, str) else tagged or ()
+    clause = Clause(0, len(text), _spans(text, *things))
     found = skipped_when(clause, tokens)
     assert (found and text[found[0] : found[1]]) == thing
 
@@ -1189,8 +1192,8 @@ def test_what_follows_a_letters_closing_words_is_no_thing_to_see():
     assert out.concepts == _spans(text, "classical guitar recitals")
     (listed,) = split_listed_items([out], tokens)
     assert listed.concepts == out.concepts  # "kind regards" and "harold" are no items
-    text = "more cheerleading, and more regattas"
-    assert _signed_off_at(load_tokenizer().tokenize(text)) is None
+    for text in ("more cheerleading, and more regattas", "more crowd cheers"):
+        assert _signed_off_at(load_tokenizer().tokenize(text)) is None
 
 
 @pytest.mark.parametrize(

@@ -2161,9 +2161,14 @@ def _after_this(token: Token, tokens: Sequence[Token]) -> bool:
     return bool(before) and before[-1].text == "これ"
 
 
+# Words that turn a sentence against the one before it ("X though?", "X otoh").
+_EN_SENTENCE_TURNS = word_set("however though tho otoh meanwhile")
+
+
 def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
     """A concept span without the word of acceptance the tagger took in after it ("anime
-    fine, but no more isekai" names anime) or a verb's particle ("switch the talk shows
+    fine, but no more isekai" names anime), a turn of the sentence ("juggling however"),
+    a verb's particle ("switch the talk shows
     off"), the sign of more or less before it, the time
     after it ("gore before noon"), or the 「これ以上」 (any more) or a place in the feed
     (「猫を上」) after its particle (「激辛チャレンジがこれ以上」)."""
@@ -2181,6 +2186,10 @@ def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[in
         # "surgery gore before noon": when is no part of what.
         return span[0], inside[k - 2].end
     if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_VERDICTS:
+        return span[0], inside[-2].end
+    if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_SENTENCE_TURNS:
+        # "sneaker restorations otoh? bring em", "juggling however": the turn of the
+        # sentence, no part of the thing.
         return span[0], inside[-2].end
     if len(inside) > 1 and inside[-1].norm in _EN_PARTICLES and _turned_by(span, tokens):
         # "switch the late night talk show monologues off": the verb's particle.

@@ -1211,6 +1211,20 @@ def test_a_question_of_too_many_denied_asks_for_more(text, never):
     assert never_too_many(Clause(0, len(text), _spans(text, thing)), tokens) is never
 
 
+@pytest.mark.parametrize(
+    ("text", "tagged", "thing"),
+    [
+        ("sneakers otoh? bring em", "sneakers otoh", "sneakers"),
+        ("juggling however i'll take all day", "juggling however", "juggling"),
+        ("cloud timelapses tho", "cloud timelapses tho", "cloud timelapses"),
+    ],
+)  # fmt: skip
+def test_the_turn_of_a_sentence_is_no_part_of_the_thing(text, tagged, thing):
+    tokens = load_tokenizer().tokenize(text)
+    (out,) = drop_cue_concepts([Clause(0, len(text), _spans(text, tagged))], tokens)
+    assert out.concepts == _spans(text, thing)
+
+
 def test_a_letter_before_a_slash_is_shorthand_not_a_thing():
     text = "skip anything w/ fake tans in it"
     tokens = load_tokenizer().tokenize(text)

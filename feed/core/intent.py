@@ -2163,6 +2163,8 @@ def _after_this(token: Token, tokens: Sequence[Token]) -> bool:
 
 # Words that turn a sentence against the one before it ("X though?", "X otoh").
 _EN_SENTENCE_TURNS = word_set("however though tho otoh meanwhile")
+# What the tagger may take in after a thing that is no part of it: a verdict or a turn.
+_EN_AFTER_THE_THING = _EN_VERDICTS | _EN_SENTENCE_TURNS
 
 
 def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
@@ -2185,11 +2187,9 @@ def _without_verdict(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[in
     if k < len(inside) and k > 1 and inside[k - 1].norm in _EN_WHEN:
         # "surgery gore before noon": when is no part of what.
         return span[0], inside[k - 2].end
-    if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_VERDICTS:
-        return span[0], inside[-2].end
-    if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_SENTENCE_TURNS:
-        # "sneaker restorations otoh? bring em", "juggling however": the turn of the
-        # sentence, no part of the thing.
+    if len(inside) > 1 and inside[-1].script == "en" and inside[-1].norm in _EN_AFTER_THE_THING:
+        # "anime fine", "sneaker restorations otoh? bring em": a verdict on the thing or
+        # the turn of the sentence, no part of the thing.
         return span[0], inside[-2].end
     if len(inside) > 1 and inside[-1].norm in _EN_PARTICLES and _turned_by(span, tokens):
         # "switch the late night talk show monologues off": the verb's particle.
@@ -3535,6 +3535,7 @@ _EN_SUBJECT_VERBS = word_set(
     "i'm im i've i'd i'll we're we've we'll you're you've they're they've it's that's there's "
     "he's she's"
 )
+_EN_NOT_ITEMS = _EN_ASIDES | _EN_SUBJECT_VERBS
 
 
 def _bare_item(segment: Sequence[Token]) -> bool:
@@ -3555,7 +3556,7 @@ def _bare_item(segment: Sequence[Token]) -> bool:
                 return False
             if t.text in _JA_ASIDES or t.lemma in _JA_ASIDES:
                 return False
-        elif t.pos != "EN" or t.norm in _EN_FUNCTION or t.norm in _EN_ASIDES | _EN_SUBJECT_VERBS:
+        elif t.pos != "EN" or t.norm in _EN_FUNCTION or t.norm in _EN_NOT_ITEMS:
             return False
     return segment[0].pos != "SUFF" and segment[-1].pos != "PREF"
 

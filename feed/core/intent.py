@@ -3375,6 +3375,42 @@ def puts_in_place(clause: Clause, before: Clause, tokens: Sequence[Token]) -> bo
     return bool(verbs) and not any(t.norm in _EN_NEGATORS for t in words[: verbs[0]])
 
 
+_EN_INSTEAD = word_set("instead")
+_JA_INSTEAD = word_set("代わり かわり 替わり 代り")
+_JA_INSTEAD_WITH = word_set("その に は")  # 「その代わりに」「代わりは」
+
+
+def offered_instead(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause offers what it names in the place of something, and asks nothing
+    against it: "instead" with its things ("fewer pranks, | science experiments instead",
+    "less gaming, | instead science experiments"), or 「代わりに」 or 「その代わり」 before
+    them, in it or just before it (「ゲームばかりなので減らして、代わりに科学の実験を」).
+    Never 「Xの代わりに」, which names the thing replaced (`split_replacements`)."""
+    inside = tokens_in(clause, tokens)
+    if not clause.concepts:
+        return False
+    first = min(start for start, _ in clause.concepts)
+    # The words since the last clause mark, where 「代わりに」 may stand as a clause alone.
+    opener = [t for t in tokens if t.end <= clause.start]
+    while opener and opener[-1].text in _CLAUSE_PUNCT:
+        opener.pop()
+    cut = max((k + 1 for k, t in enumerate(opener) if t.text in _CLAUSE_PUNCT), default=0)
+    alone = all({t.text, t.lemma} & (_JA_INSTEAD | _JA_INSTEAD_WITH) for t in opener[cut:])
+    words = [
+        t for t in (*(opener[cut:] if alone else ()), *inside)
+        if has_words(t.text) and not in_concept(t, clause)
+    ]  # fmt: skip
+    after = {t.start: u.norm for t, u in zip(tokens, tokens[1:], strict=False)}
+    marks = [
+        t for t in words
+        if (t.script == "en" and t.norm in _EN_INSTEAD and after.get(t.start) != "of")
+        or (t.script == "ja" and {t.text, t.lemma} & _JA_INSTEAD and t.start < first)
+    ]  # fmt: skip
+    if not marks or any(t.text == "の" and t.end == marks[0].start for t in tokens):
+        return False
+    return not any(_cue(t) in ("neg", "only", "reset") for t in words if t not in marks)
+
+
 # Verbs after which a negator asks a favour (「変えてくれない？」), not the opposite.
 _JA_FAVOURS = word_set("くれる 呉れる もらえる 貰える")
 
@@ -4055,6 +4091,86 @@ def continues_a_list(clause: Clause, tokens: Sequence[Token]) -> bool:
         and all(t.script == "en" for t in inside)
         and any(t.norm in _EN_AND and not in_concept(t, clause) for t in inside[1:])
     )
+
+
+# Words that narrow a request to a part of its thing: before it ("more pixel art,
+# especially the little animated towns", 「ホラー減らして、特にジャンプスケア」) or after it
+# ("the forge ones especially").
+_EN_NARROWING = (
+    ("especially",), ("particularly",), ("esp",), ("specifically",), ("mostly",), ("mainly",),
+    ("in", "particular"), ("like",), ("such", "as"),
+)  # fmt: skip
+_EN_NARROWING_AFTER = (("especially",), ("particularly",), ("in", "particular"))
+_JA_NARROWING = word_set("特に とくに 中でも なかでも とりわけ 例えば たとえば")
+_EN_ONES = word_set("ones one")
+
+
+def narrows_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause names a part of what the request before it named, and asks nothing
+    in words of its own: it opens with "especially", "like", 「特に」 or 「中でも」, ends with
+    "especially" or "in particular", or says only "the X ones" ("more penguin videos, | the
+    waddling ones"). The writer's example of the thing, not an ask of its own: read alone
+    it had been the opposite ("ホラー減らして、特にジャンプスケア" as more jump scares)."""
+    words = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    if not words or not clause.concepts or in_concept(words[0], clause):
+        return False
+    first = words[0]
+    if first.script == "ja":
+        opener = 1 if first.text in _JA_NARROWING else 0
+        closer = len(words)
+    else:
+        # After a clause mark only ("replace the pranks with | like, wildlife rescues" is
+        # no example), and never "like," of a pause.
+        before = [t for t in tokens if t.end <= clause.start][-1:]
+        if not before or before[0].text not in _CLAUSE_PUNCT:
+            return False
+        opener = _english_at(words, 0, _EN_NARROWING)
+        if opener and _next_is(tokens, words[opener - 1], ","):
+            return False
+        closer = next(
+            (k for k in range(1, len(words))
+             if _english_at(words, k, _EN_NARROWING_AFTER) == len(words)),
+            len(words),
+        )  # fmt: skip
+    rest = words[opener:closer]
+    if any(_cue(t) for t in rest if not in_concept(t, clause)):
+        return False
+    if opener or closer < len(words):
+        return True
+    return (
+        first.norm == "the"
+        and words[-1].norm in _EN_ONES
+        and all(in_concept(t, clause) or _joins(t) or t.norm in _EN_ONES for t in words)
+    )
+
+
+def _next_is(tokens: Sequence[Token], token: Token, text: str) -> bool:
+    """Whether the token right after `token` is `text`."""
+    after = next((t for t in tokens if t.start >= token.end), None)
+    return after is not None and after.text == text
+
+
+def split_examples(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses cut at a comma before a part of the thing named before it ("more penguin
+    videos, | the waddling ones", "more stop motion, | like the old Christmas specials"), so
+    that the part reads as the writer's example (`narrows_the_last`), not a second thing;
+    or before a thing offered instead ("fewer pranks, | science experiments instead"), so
+    that it reads on its own (`offered_instead`), not with the ask before the comma."""
+    return _cut_where(clauses, tokens, _example_at)
+
+
+def _example_at(clause: Clause, inside: Sequence[Token]) -> int | None:
+    """Where in `inside` the example or offer of `split_examples` starts, if one does."""
+    for i in range(1, len(inside)):
+        if inside[i - 1].text not in (",", "、") or not any(
+            in_concept(t, clause) for t in inside[: i - 1]
+        ):
+            continue
+        rest = Clause(inside[i].start, clause.end, tuple(c for c in clause.concepts
+                                                         if c[0] >= inside[i].start))  # fmt: skip
+        if narrows_the_last(rest, inside) or offered_instead(rest, inside):
+            return i
+    return None
 
 
 def _degree_too(tokens: Sequence[Token], i: int) -> bool:

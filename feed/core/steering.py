@@ -87,9 +87,11 @@ from feed.core.intent import (
     mark_out_with_in_with,
     misses_it,
     names_only_another,
+    narrows_the_last,
     needs_none,
     never_too_many,
     normalise,
+    offered_instead,
     only_names,
     only_points,
     op_words_ask_more,
@@ -112,6 +114,7 @@ from feed.core.intent import (
     split_comparisons,
     split_contrasts,
     split_english_comparisons,
+    split_examples,
     split_exceptions,
     split_from_the_clip,
     split_in_place_of,
@@ -359,6 +362,7 @@ class InstructionReader:
             split_sentences,
             split_contrasts,
             split_from_the_clip,
+            split_examples,
             split_narrowings,
             split_exceptions,
             split_english_comparisons,
@@ -495,6 +499,16 @@ class InstructionReader:
                 swapped = less
             elif phrases and clause.replaced:
                 swapped = less
+            elif (
+                phrases
+                and offered_instead(clause, tokens)
+                and (before := _last_named(read)) is not None
+                and any(parsed.op in NEGATIVE for parsed in read[before][1])
+            ):
+                # "fewer pranks, science experiments instead" (read as less of both),
+                # 「ゲーム減らして、代わりに科学の実験を」: what comes in place of what the
+                # clause before declined.
+                swapped = "boost"
             elif phrases and (sign := signed_alone(clause, tokens)):
                 # "+capybaras -geese": the sign is the whole ask.
                 swapped = "boost" if sign == "pos" else "suppress"
@@ -638,6 +652,14 @@ class InstructionReader:
                     # 「猫は減らして、犬もね」, "less cats, and dogs as well", "no cats, and
                     # the dogs": what the clause before asked, for these too.
                     read.append(_asked_as(read[before], phrases, words))
+                    continue
+            if phrases and narrows_the_last(clause, tokens):
+                before = _last_named(read)
+                if before is not None and read[before][1] and asks[before]:
+                    # "more pixel art, especially the little animated towns", 「ホラー減らし
+                    # て、特にジャンプスケア」: a part of what the clause before asked for,
+                    # which that ask already reaches; no ask of its own.
+                    read.append((phrases, (), ()))
                     continue
             if op == "none":
                 read.append((phrases, (), ()))

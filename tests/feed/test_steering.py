@@ -38,8 +38,10 @@ from feed.core.intent import (
     mark_contrasted_topics,
     mark_out_with_in_with,
     name_emoji,
+    narrows_the_last,
     never_too_many,
     normalise,
+    offered_instead,
     praises,
     prefers_it,
     puts_in_place,
@@ -49,6 +51,7 @@ from feed.core.intent import (
     split_comparisons,
     split_contrasts,
     split_english_comparisons,
+    split_examples,
     split_joined_items,
     split_listed_items,
     split_paired_nouns,
@@ -1231,6 +1234,68 @@ def test_a_letter_before_a_slash_is_shorthand_not_a_thing():
     clause = Clause(0, len(text), _spans(text, "w", "fake tans"))
     (out,) = drop_cue_concepts([clause], tokens)
     assert out.concepts == _spans(text, "fake tans")
+
+
+@pytest.mark.parametrize(
+    ("text", "thing", "example"),
+    [
+        ("more pixel art, especially the little animated towns", "animated towns", True),
+        ("ホラー減らして、特にジャンプスケア", "ジャンプスケア", True),
+        ("more penguin videos, the waddling ones", "waddling", True),
+        ("more stop motion, like the old Christmas specials", "old Christmas specials", True),
+        ("more lock picking, the lawyer guy especially", "lawyer guy", True),
+        # its own ask, a list's next item, a pause
+        ("猫もっと、特に子猫は無理", "子猫", False),
+        ("show me the pottery clips and the glassblowing ones", "glassblowing", False),
+        ("replace the pranks with like, wildlife rescues", "wildlife rescues", False),
+        ("more owls, and hawks", "hawks", False),
+    ],
+)  # fmt: skip
+def test_an_example_of_the_thing_asked_for_is_found(text, thing, example):
+    """Read alone, 「特にジャンプスケア」 was more jump scares after 「ホラー減らして」."""
+    tokens = load_tokenizer().tokenize(text)
+    a = text.index(thing)
+    start = max(text.rfind(mark, 0, a) for mark in (", ", "、", " and ", " with ")) + 1
+    start = next(t.start for t in tokens if t.start >= start and t.text.strip(",、"))
+    clause = Clause(start, len(text), ((a, a + len(thing)),))
+    assert narrows_the_last(clause, tokens) is example
+
+
+def test_an_example_after_a_comma_is_cut_from_the_ask():
+    text = "more penguin videos, the waddling ones"
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, "penguin", "waddling"))
+    first, then = split_examples([clause], tokens)
+    assert text[first.start : first.end] == "more penguin videos"
+    assert then.concepts == _spans(text, "waddling")
+    text = "more owls, hawks and falcons"
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, "owls", "hawks", "falcons"))
+    assert split_examples([clause], tokens) == [clause]
+
+
+@pytest.mark.parametrize(
+    ("text", "thing", "offered"),
+    [
+        ("science experiments instead", "science experiments", True),
+        ("instead science experiments", "science experiments", True),
+        ("ゲーム減らして、代わりに科学の実験を", "科学の実験", True),
+        ("ゲーム減らして。その代わり科学の実験", "科学の実験", True),
+        ("cartoons instead of dogs", "cartoons", False),
+        ("恐竜の代わりに猫を見せて", "恐竜", False),
+        ("ゲーム減らして、代わりに科学の実験もいらない", "科学の実験", False),
+        ("science experiments, please", "science experiments", False),
+    ],
+)  # fmt: skip
+def test_a_thing_offered_instead_is_found(text, thing, offered):
+    """ "fewer pranks, science experiments instead" was less of both."""
+    tokens = load_tokenizer().tokenize(text)
+    a = text.index(thing)
+    start = max(text.rfind("、", 0, a), text.rfind("。", 0, a)) + 1
+    if start and text[start:].startswith("代わりに"):
+        start += len("代わりに")  # the tagger's clauses: 「代わりに」 one alone
+    clause = Clause(start, len(text), ((a, a + len(thing)),))
+    assert offered_instead(clause, tokens) is offered
 
 
 def test_a_full_stop_ends_a_sentence_that_asks_beside_another():

@@ -18,6 +18,11 @@ APP_ID = "steerfeed"
 # request that made it waited.
 CHECKPOINT_WAL_BYTES = 4 << 20
 CHECKPOINT_EVERY_S = 0.5
+# Under writes that never pause (a catalog filled with millions of clips) the thread's
+# checkpoints never catch up with the last commit, and the log only starts over once one
+# has: it grew past 50 GB filling 10,000,000 clips. A commit that leaves it this large
+# checkpoints it itself and makes it start over, a cost only such a run of writes pays.
+CHECKPOINT_BOUND_BYTES = 256 << 20
 
 # A migration is SQL, or a function for what SQL cannot say (Unicode normalisation);
 # either runs inside the transaction that records the new version.
@@ -154,6 +159,16 @@ class Database:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+            if self._wal_bytes() >= CHECKPOINT_BOUND_BYTES:
+                # TRUNCATE waits (busy_timeout) for readers of the log, then empties it.
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def _wal_bytes(self) -> int:
+        """The size of the write-ahead log's file (0 when there is none)."""
+        try:
+            return Path(f"{self.path}-wal").stat().st_size
+        except OSError:
+            return 0
 
     def query(self, sql: str, args: tuple | list | dict = ()) -> list[tuple]:
         """Run a read query and return all rows."""

@@ -40,3 +40,30 @@ def test_the_log_is_checkpointed_off_the_request_path(tmp_path, monkeypatch):
     again = Database(path, "test", {0: "CREATE TABLE t (a TEXT)"})
     assert again.query("SELECT count(*) FROM t WHERE a != 'y'") == [(512,)]
     again.close()
+
+
+def test_writes_that_never_pause_keep_the_log_bounded(tmp_path, monkeypatch):
+    """With the thread never catching up (here: never running), the log grew without
+    bound; a commit that leaves it past the bound checkpoints it and it starts over."""
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_EVERY_S", 3600.0)
+    path = tmp_path / "t.sqlite"
+    db = Database(path, "test", {0: "CREATE TABLE t (a TEXT)"})
+    wal = tmp_path / "t.sqlite-wal"
+
+    def write(commits: int) -> int:
+        largest = 0
+        for _ in range(commits):
+            with db.tx() as conn:
+                conn.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(16)])
+            largest = max(largest, wal.stat().st_size)
+        return largest
+
+    # Out of reach, the bound never acts: 100 commits of 16 KB, all of them in the log.
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_BOUND_BYTES", 1 << 40)
+    assert write(100) >= 100 * 16 * 1000
+    # Within reach: the log never holds more than the bound and one commit.
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_BOUND_BYTES", 256 << 10)
+    assert write(200) < (256 << 10) + (64 << 10)
+    assert path.stat().st_size >= 300 * 16 * 1000
+    assert db.query("SELECT count(*) FROM t") == [(300 * 16,)]
+    db.close()

@@ -1444,6 +1444,71 @@ _JA_HOWEVER_MANY = ("いくらあっても", "何本あっても", "何個あっ
 _EN_DENIALS = word_set("not no never nope nah impossible possible such thing a lol")
 
 
+# Verbs of a dial, which "up" or "down" after them (at once or after their object) turns
+# one way or the other: "crank up the jazz", "the goals bumped up", "tone the rap down".
+_EN_DIALS = word_set(
+    "crank cranked cranking bump bumped bumping dial dialed dialled dialing dialling "
+    "ramp ramped ramping amp amped amping pump pumped pumping jack jacked ratchet ratcheted "
+    "notch notched kick kicked step stepped tone toned toning scale scaled scaling "
+    "tamp tamped knock knocked turn turned turning"
+)
+# "ease up on the gym speeches", "ease off the pranks": to ease is to lessen, up or not.
+_EN_EASES = word_set("ease eased easing")
+# "spiders keep turning up": to turn up is also to appear, so "turn" counts only before
+# the thing it turns ("turn up the jazz", "turn the rap down").
+_EN_DIALS_BEFORE_ONLY = word_set("turn turned turning")
+_EN_DIAL_WAYS = {"up": "up", "down": "down"}
+
+
+def turned_up_or_down(clause: Clause, tokens: Sequence[Token]) -> str:
+    """ "up" or "down" where an English clause turns its thing as a dial turns ("crank up
+    the jazz", "could the goals be bumped up?", "tone the rap down"), "" where it does not
+    or where a negator comes first ("don't turn up the jazz"). "crank up the jazz" was read
+    as no request and "the goals bumped up" as less."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    first = min((start for start, _ in clause.concepts), default=None)
+    if first is None:
+        return ""
+    for k, t in enumerate(inside):
+        if t.script != "en" or in_concept(t, clause):
+            continue
+        if t.norm in _EN_NEGATORS:
+            return ""
+        if t.norm in _EN_EASES and k + 1 < len(inside) and inside[k + 1].norm in ("up", "off"):
+            return "down"
+        if t.norm not in _EN_DIALS or (t.norm in _EN_DIALS_BEFORE_ONLY and t.start > first):
+            continue
+        for u in inside[k + 1 : k + 6]:
+            if u.norm in _EN_DIAL_WAYS and not in_concept(u, clause):
+                return _EN_DIAL_WAYS[u.norm]
+            if u.norm in _EN_DIALS:
+                break
+    return ""
+
+
+_MORE_ALONE = word_set("more moar もっと")
+
+
+def closes_on_more(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a clause that names things ends on "more" alone after a comma, with no
+    negative cue word anywhere in it ("hot air balloons or paragliding, either is great,
+    more", "my wife thinks true crime is creepy, I think it's great, more please"): the
+    last word is the ask. Both were read as less, of words like "creepy" the networks
+    weigh."""
+    inside = tokens_in(clause, tokens)
+    marks = [k for k, t in enumerate(inside) if t.text in _CLAUSE_PUNCT]
+    if not marks or not any(in_concept(t, clause) for t in inside[: marks[-1]]):
+        return False
+    last = [t for t in inside[marks[-1] + 1 :] if has_words(t.text)]
+    if not last or any(in_concept(t, clause) for t in last):
+        return False
+    if not any(t.norm in _MORE_ALONE for t in last):
+        return False
+    if not all(t.norm in _MORE_ALONE or t.norm in _POLITE or t.text in _POLITE for t in last):
+        return False
+    return not any(_cue(t) == "neg" or t.norm in _EN_NEGATORS for t in inside)
+
+
 def never_too_many(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a clause says its concept can never be too much, which asks for more of it:
     "you can never have too many frog videos", "there's no such thing as too much jazz",

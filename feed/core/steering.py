@@ -65,6 +65,7 @@ from feed.core.intent import (
     clause_cues,
     clause_vector_text,
     clauses_from_tags,
+    closes_on_more,
     compared_away,
     complains_of_all,
     continues_a_list,
@@ -134,6 +135,7 @@ from feed.core.intent import (
     tells_a_state,
     tokens_in,
     train_intent_model,
+    turned_up_or_down,
     unless_reading,
     wants_no_more,
     wants_other_than_the_clip,
@@ -536,6 +538,13 @@ class InstructionReader:
                 # "you should show me the glassblowing again, I liked it": come again, asked
                 # for (the networks read a thing come again as a complaint).
                 swapped = "boost"
+            elif phrases and closes_on_more(clause, tokens):
+                # "my wife thinks true crime is creepy, I think it's great, more please"
+                # (read as less of true crime): the last word asks.
+                swapped = "boost"
+            elif phrases and (way := turned_up_or_down(clause, tokens)):
+                # "crank up the jazz" (read as no request), "the goals bumped up" (as less).
+                swapped = "boost" if way == "up" else less
             elif phrases and (misses_it(clause, tokens) or never_too_many(clause, tokens)):
                 # "how come I never see any drag shows anymore?": missed, so more; "you
                 # can never have too many frog videos": never too much, so more.

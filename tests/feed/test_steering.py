@@ -24,6 +24,7 @@ from feed.core.intent import (
     asks_if_nothing_but,
     clause_cues,
     clauses_from_tags,
+    closes_on_more,
     compared_away,
     drop_cue_concepts,
     emoji_kind,
@@ -61,6 +62,7 @@ from feed.core.intent import (
     split_sentences,
     split_slashed_items,
     tags_from_spans,
+    turned_up_or_down,
     unless_reading,
 )
 from feed.core.steering import (
@@ -1296,6 +1298,45 @@ def test_a_thing_offered_instead_is_found(text, thing, offered):
         start += len("代わりに")  # the tagger's clauses: 「代わりに」 one alone
     clause = Clause(start, len(text), ((a, a + len(thing)),))
     assert offered_instead(clause, tokens) is offered
+
+
+@pytest.mark.parametrize(
+    ("text", "thing", "way"),
+    [
+        ("crank up the jazz", "jazz", "up"),
+        ("could the goals be bumped up?", "goals", "up"),
+        ("tone the rap down a bit", "rap", "down"),
+        ("turn up the accordion covers", "accordion covers", "up"),
+        ("dial the cat videos up a notch", "cat", "up"),
+        ("couldn't you ease up on the gym motivation speeches?", "gym motivation speeches", "down"),
+        # appearing, denied, no dial
+        ("spiders keep turning up in my feed", "spiders", ""),
+        ("don't turn up the jazz", "jazz", ""),
+        ("more makeup tutorials", "makeup tutorials", ""),
+        ("fed up with cooking", "cooking", ""),
+    ],
+)  # fmt: skip
+def test_a_thing_turned_up_or_down_as_a_dial_is(text, thing, way):
+    """ "crank up the jazz" was read as no request, "the goals bumped up" as less."""
+    tokens = load_tokenizer().tokenize(text)
+    assert turned_up_or_down(Clause(0, len(text), _spans(text, thing)), tokens) == way
+
+
+@pytest.mark.parametrize(
+    ("text", "things", "closes"),
+    [
+        ("balloons or paragliding, either is great, more", ("balloons", "paragliding"), True),
+        ("my wife thinks true crime is creepy, I think it's great, more", ("true crime",), True),
+        ("ホラーは好き、もっと", ("ホラー",), True),
+        ("no cats, more", ("cats",), False),  # a negator before
+        ("cats are boring, more dogs", ("cats", "dogs"), False),  # a thing after "more"
+        ("more cats", ("cats",), False),  # no comma
+    ],
+)  # fmt: skip
+def test_a_clause_that_ends_on_more_alone_asks_for_more(text, things, closes):
+    """Both first cases were read as less, of words like "creepy"."""
+    tokens = load_tokenizer().tokenize(text)
+    assert closes_on_more(Clause(0, len(text), _spans(text, *things)), tokens) is closes
 
 
 def test_a_full_stop_ends_a_sentence_that_asks_beside_another():

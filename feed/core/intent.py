@@ -1825,6 +1825,29 @@ def _item_sign(clause: Clause, tokens: Sequence[Token], token: Token) -> str:
     return cue if opens or closes else ""
 
 
+_TIMES = frozenset("×✕✖xX*")
+
+
+def multiplied(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether a thing is multiplied right after it ("ねこ×100", "cats x10", 「猫×∞」): a
+    times sign before a count of two or more, or infinity, asks for many. A 「×」 alone
+    after a thing still declines it (「登山×」)."""
+    inside = [t for t in tokens_in(clause, tokens) if t.text.strip()]
+    for k in range(1, len(inside)):
+        sign = inside[k]
+        if not in_concept(inside[k - 1], clause) or in_concept(sign, clause):
+            continue
+        # The sign and its count as two words ("×", "100") or one ("x10").
+        count = (
+            sign.text[1:] if sign.text[1:] else inside[k + 1].text if k + 1 < len(inside) else ""
+        )
+        count = unicodedata.normalize("NFKC", count)
+        many = count == "∞" or (count.isdecimal() and int(count) >= 2)
+        if sign.text[0] in _TIMES and many:
+            return True
+    return False
+
+
 def signed_alone(clause: Clause, tokens: Sequence[Token]) -> str:
     """ "pos" or "neg" where a clause is its items and one sign of more or less against
     them, nothing else ("+capybaras", "-geese", "country--"); "" otherwise. The op

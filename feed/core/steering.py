@@ -87,6 +87,7 @@ from feed.core.intent import (
     mark_contrasted_topics,
     mark_out_with_in_with,
     misses_it,
+    multiplied,
     names_only_another,
     narrows_the_last,
     needs_none,
@@ -510,6 +511,9 @@ class InstructionReader:
                 # "fewer pranks, science experiments instead" (read as less of both),
                 # 「ゲーム減らして、代わりに科学の実験を」: what comes in place of what the
                 # clause before declined.
+                swapped = "boost"
+            elif phrases and multiplied(clause, tokens):
+                # 「ねこ×100」 (read as no cats, the 「×」 of 「登山×」): many cats.
                 swapped = "boost"
             elif phrases and (sign := signed_alone(clause, tokens)):
                 # "+capybaras -geese": the sign is the whole ask.

@@ -38,6 +38,7 @@ from feed.core.intent import (
     load_tokenizer,
     mark_contrasted_topics,
     mark_out_with_in_with,
+    multiplied,
     name_emoji,
     narrows_the_last,
     never_too_many,
@@ -1337,6 +1338,16 @@ def test_a_clause_that_ends_on_more_alone_asks_for_more(text, things, closes):
     """Both first cases were read as less, of words like "creepy"."""
     tokens = load_tokenizer().tokenize(text)
     assert closes_on_more(Clause(0, len(text), _spans(text, *things)), tokens) is closes
+
+
+@pytest.mark.parametrize(
+    ("text", "many"),
+    [("ねこ×100", True), ("ねこ×∞", True), ("ねこ x10", True), ("ねこ×", False), ("ねこ×1", False)],
+)
+def test_a_thing_multiplied_is_asked_for_many_times(text, many):
+    """「ねこ×100」 was read as no cats, the 「×」 of 「登山×」."""
+    tokens = load_tokenizer().tokenize(text)
+    assert multiplied(Clause(0, len(text), _spans(text, "ねこ")), tokens) is many
 
 
 def test_a_full_stop_ends_a_sentence_that_asks_beside_another():

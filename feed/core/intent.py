@@ -2733,8 +2733,9 @@ def split_repeated_openers(clauses: Sequence[Clause], tokens: Sequence[Token]) -
 def split_sentences(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses cut at a full stop where the sentence before it and the one after it each
     name a thing and hold a cue word ("fewer trucks, tanks, jets. | more trains": cut at
-    its last comma, "jets" went with "more trains"); never where the sentence after only
-    explains ("not sports, comedy. i need a laugh")."""
+    its last comma, "jets" went with "more trains"), or where the sentence after opens on
+    a thing set against it (`_turns_to`); never where the sentence after only explains
+    ("not sports, comedy. i need a laugh")."""
     out: list[Clause] = []
     for clause in clauses:
         inside = tokens_in(clause, tokens)
@@ -2743,7 +2744,9 @@ def split_sentences(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
             if not _stops(inside[i], inside[i + 1]):
                 continue
             before, after = inside[begin:i], inside[i + 1 :]
-            if _names_and_asks(before, clause) and _names_and_asks(after, clause):
+            if _names_and_asks(before, clause) and (
+                _names_and_asks(after, clause) or _turns_to(after, clause)
+            ):
                 out.append(_part(clause, before))
                 begin = i + 1
         out.append(_part(clause, inside[begin:]) if begin else clause)
@@ -2753,6 +2756,14 @@ def split_sentences(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[
 def _names_and_asks(words: Sequence[Token], clause: Clause) -> bool:
     named = any(in_concept(t, clause) for t in words)
     return named and any(_cue(t) for t in words if not in_concept(t, clause))
+
+
+def _turns_to(words: Sequence[Token], clause: Clause) -> bool:
+    """Whether a sentence opens on a thing and the turn of a sentence after it ("so over
+    the skincare routines. | train cab rides though? i'd binge those"): the thing is set
+    against the sentence before, whatever words ask for it."""
+    k = next((k for k, t in enumerate(words) if not in_concept(t, clause)), len(words))
+    return 0 < k < len(words) and words[k].norm in _EN_SENTENCE_TURNS
 
 
 def _part(clause: Clause, words: Sequence[Token]) -> Clause:

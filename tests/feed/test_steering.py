@@ -1363,6 +1363,16 @@ def test_a_full_stop_ends_a_sentence_that_asks_beside_another():
     assert split_sentences([clause], tokens) == [clause]
 
 
+def test_a_full_stop_ends_a_sentence_before_a_thing_set_against_it():
+    """Read whole, "train cab rides" were less, as the skincare routines."""
+    text = "so over the skincare routines. train cab rides though? i'd binge those"
+    tokens = load_tokenizer().tokenize(text)
+    clause = Clause(0, len(text), _spans(text, "skincare routines", "train cab rides"))
+    first, then = split_sentences([clause], tokens)
+    assert text[first.start : first.end] == "so over the skincare routines"
+    assert then.concepts == _spans(text, "train cab rides")
+
+
 def test_bare_japanese_items_join_the_clause_that_asks_for_all_of_them():
     text = "ゾンビ、ピエロ、人形、どれも無理"
     tokens = load_tokenizer().tokenize(text)

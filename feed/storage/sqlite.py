@@ -13,16 +13,18 @@ log = logging.getLogger(__name__)
 
 APP_ID = "steerfeed"
 # The write-ahead log is copied back into the database (a checkpoint, which syncs the file)
-# by a thread of the database's own once it holds this many bytes, never by a request:
-# left to SQLite, one commit in a few hundred paid for the sync (8 ms here) while the
-# request that made it waited.
+# by a thread of the database's own once it holds this many bytes, not by a request: left
+# to SQLite, one commit in a few hundred paid for the sync (8 ms here) while the request
+# that made it waited. Only past CHECKPOINT_BOUND_BYTES does a commit checkpoint.
 CHECKPOINT_WAL_BYTES = 4 << 20
 CHECKPOINT_EVERY_S = 0.5
 # Under writes that never pause (a catalog filled with millions of clips) the thread's
 # checkpoints never catch up with the last commit, and the log only starts over once one
 # has: it grew past 50 GB filling 10,000,000 clips. A commit that leaves it this large
-# checkpoints it itself and makes it start over, a cost only such a run of writes pays.
+# checkpoints it itself and empties it, without waiting: where a reader holds the log, it
+# tries again once the log has grown by as much again.
 CHECKPOINT_BOUND_BYTES = 256 << 20
+BUSY_TIMEOUT_MS = 5000
 
 # A migration is SQL, or a function for what SQL cannot say (Unicode normalisation);
 # either runs inside the transaction that records the new version.
@@ -66,7 +68,7 @@ class Database:
             # crash can lose the last commits), at a fraction of FULL's fsyncs.
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute("PRAGMA busy_timeout=5000")
+            self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._migrate(migrations)
             self.conn.execute("PRAGMA wal_autocheckpoint=0")  # see CHECKPOINT_WAL_BYTES
             # The log restarts from its start once checkpointed; without a limit its file
@@ -75,6 +77,7 @@ class Database:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise DatabaseError(f"{path} is not a readable {kind} database ({exc})") from exc
+        self._busy_log_bytes = 0  # the log's size when a bounding checkpoint found it busy
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name=f"steerfeed-checkpoint-{kind}", daemon=True
@@ -159,9 +162,25 @@ class Database:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
-            if self._wal_bytes() >= CHECKPOINT_BOUND_BYTES:
-                # TRUNCATE waits (busy_timeout) for readers of the log, then empties it.
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            self._bound_the_log()
+
+    def _bound_the_log(self) -> None:
+        """Checkpoint and empty the log where it has grown past CHECKPOINT_BOUND_BYTES
+        (see there), never waiting on a reader of it: when one holds it, the log is left
+        until it has grown by the bound again. A failure is logged, never raised: the
+        commit before it stands."""
+        size = self._wal_bytes()
+        if size < CHECKPOINT_BOUND_BYTES or size < self._busy_log_bytes + CHECKPOINT_BOUND_BYTES:
+            return
+        try:
+            self.conn.execute("PRAGMA busy_timeout=0")
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            log.debug("bounding checkpoint of %s put off: %s", self.path, exc)
+            busy = 1
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._busy_log_bytes = size if busy else 0
 
     def _wal_bytes(self) -> int:
         """The size of the write-ahead log's file (0 when there is none)."""

@@ -1,7 +1,9 @@
-"""A database's write-ahead log is checkpointed by its own thread, never by a commit."""
+"""A database's write-ahead log is checkpointed by its own thread, not by a commit, until it
+grows past a bound."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from feed.storage import sqlite as sqlite_mod
@@ -66,4 +68,38 @@ def test_writes_that_never_pause_keep_the_log_bounded(tmp_path, monkeypatch):
     assert write(200) < (256 << 10) + (64 << 10)
     assert path.stat().st_size >= 300 * 16 * 1000
     assert db.query("SELECT count(*) FROM t") == [(300 * 16,)]
+    db.close()
+
+
+def test_a_reader_of_the_log_never_makes_a_commit_wait(tmp_path, monkeypatch):
+    """Past the bound with another connection reading, the checkpoint finds the log busy and
+    the commit returns at once; the log is tried again once it has grown by the bound."""
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_EVERY_S", 3600.0)
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_BOUND_BYTES", 256 << 10)
+    path = tmp_path / "t.sqlite"
+    db = Database(path, "test", {0: "CREATE TABLE t (a TEXT)"})
+    reader = sqlite3.connect(str(path), isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchall()  # holds the log's first snapshot
+    tried = []
+    real = db._bound_the_log
+
+    def counted() -> None:
+        before = db._busy_log_bytes
+        real()
+        tried.append(db._busy_log_bytes != before)
+
+    monkeypatch.setattr(db, "_bound_the_log", counted)
+    for _ in range(40):  # 640 KB of rows: past the bound a few times
+        with db.tx() as conn:
+            conn.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(16)])
+    # Busy at the bound, then once more each time the log grew by as much again.
+    grown = (tmp_path / "t.sqlite-wal").stat().st_size
+    assert 1 <= sum(tried) <= grown // (256 << 10)
+    assert db.query("PRAGMA busy_timeout") == [(sqlite_mod.BUSY_TIMEOUT_MS,)]
+    reader.execute("COMMIT")
+    reader.close()
+    with db.tx() as conn:
+        conn.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(16)])
+    assert db.query("SELECT count(*) FROM t") == [(41 * 16,)]
     db.close()

@@ -1457,32 +1457,39 @@ _EN_EASES = word_set("ease eased easing")
 # "spiders keep turning up": to turn up is also to appear, so "turn" counts only before
 # the thing it turns ("turn up the jazz", "turn the rap down").
 _EN_DIALS_BEFORE_ONLY = word_set("turn turned turning")
-_EN_DIAL_WAYS = {"up": "up", "down": "down"}
+_EN_DIAL_WAYS = word_set("up down")
+_EN_YOU = word_set("you u ya")
 
 
 def turned_up_or_down(clause: Clause, tokens: Sequence[Token]) -> str:
     """ "up" or "down" where an English clause turns its thing as a dial turns ("crank up
     the jazz", "could the goals be bumped up?", "tone the rap down"), "" where it does not
-    or where a negator comes first ("don't turn up the jazz"). "crank up the jazz" was read
-    as no request and "the goals bumped up" as less."""
-    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
+    or where a negator or a negative word comes first ("don't turn up the jazz", "stop
+    cranking up the metal"). "crank up the jazz" was read as no request and "the goals
+    bumped up" as less."""
+    inside = [t for t in tokens_in(clause, tokens) if has_words(t.text) or t.text in _CLAUSE_PUNCT]
     first = min((start for start, _ in clause.concepts), default=None)
     if first is None:
         return ""
     for k, t in enumerate(inside):
         if t.script != "en" or in_concept(t, clause):
             continue
-        if t.norm in _EN_NEGATORS:
+        asked_of_you = k + 1 < len(inside) and inside[k + 1].norm in _EN_YOU  # "couldn't you"
+        if (t.norm in _EN_NEGATORS or (_cue(t) == "neg" and t.norm not in _EN_DIALS)) and not (
+            asked_of_you
+        ):
             return ""
         if t.norm in _EN_EASES and k + 1 < len(inside) and inside[k + 1].norm in ("up", "off"):
             return "down"
         if t.norm not in _EN_DIALS or (t.norm in _EN_DIALS_BEFORE_ONLY and t.start > first):
             continue
+        # The particle before the next comma, "off" or verb of a dial: "turn off the
+        # pranks, | up the cats" turns nothing up.
         for u in inside[k + 1 : k + 6]:
-            if u.norm in _EN_DIAL_WAYS and not in_concept(u, clause):
-                return _EN_DIAL_WAYS[u.norm]
-            if u.norm in _EN_DIALS:
+            if u.text in _CLAUSE_PUNCT or u.norm == "off" or u.norm in _EN_DIALS:
                 break
+            if u.norm in _EN_DIAL_WAYS and not in_concept(u, clause):
+                return u.norm
     return ""
 
 
@@ -1825,25 +1832,27 @@ def _item_sign(clause: Clause, tokens: Sequence[Token], token: Token) -> str:
     return cue if opens or closes else ""
 
 
-_TIMES = frozenset("×✕✖xX*")
+_TIMES_SIGNS = frozenset("×✕✖xX*")
 
 
 def multiplied(clause: Clause, tokens: Sequence[Token]) -> bool:
     """Whether a thing is multiplied right after it ("ねこ×100", "cats x10", 「猫×∞」): a
-    times sign before a count of two or more, or infinity, asks for many. A 「×」 alone
-    after a thing still declines it (「登山×」)."""
-    inside = [t for t in tokens_in(clause, tokens) if t.text.strip()]
+    times sign before a count of two or more, or infinity, asks for many, where nothing
+    negative is said (「猫×100はいらない」). A 「×」 alone after a thing still declines it
+    (「登山×」)."""
+    inside = [
+        t for t in tokens_in(clause, tokens) if t.text.strip() and t.text not in _EMOJI_MODIFIERS
+    ]
+    if any(_cue(t) == "neg" or t.norm in _EN_NEGATORS for t in inside if not in_concept(t, clause)):
+        return False
     for k in range(1, len(inside)):
         sign = inside[k]
         if not in_concept(inside[k - 1], clause) or in_concept(sign, clause):
             continue
         # The sign and its count as two words ("×", "100") or one ("x10").
-        count = (
-            sign.text[1:] if sign.text[1:] else inside[k + 1].text if k + 1 < len(inside) else ""
-        )
-        count = unicodedata.normalize("NFKC", count)
+        count = sign.text[1:] or (inside[k + 1].text if k + 1 < len(inside) else "")
         many = count == "∞" or (count.isdecimal() and int(count) >= 2)
-        if sign.text[0] in _TIMES and many:
+        if sign.text[0] in _TIMES_SIGNS and many:
             return True
     return False
 
@@ -3475,7 +3484,7 @@ def puts_in_place(clause: Clause, before: Clause, tokens: Sequence[Token]) -> bo
 
 
 _EN_INSTEAD = word_set("instead")
-_JA_INSTEAD = word_set("代わり かわり 替わり 代り")
+_JA_INSTEAD = _JA_PLACE | word_set("代り")
 _JA_INSTEAD_WITH = word_set("その に は")  # 「その代わりに」「代わりは」
 
 
@@ -3493,16 +3502,17 @@ def offered_instead(clause: Clause, tokens: Sequence[Token]) -> bool:
     opener = [t for t in tokens if t.end <= clause.start]
     while opener and opener[-1].text in _CLAUSE_PUNCT:
         opener.pop()
-    cut = max((k + 1 for k, t in enumerate(opener) if t.text in _CLAUSE_PUNCT), default=0)
+    cut = max(
+        (k + 1 for k, t in enumerate(opener) if t.text in _CLAUSE_PUNCT | _FULL_STOPS), default=0
+    )
     alone = all({t.text, t.lemma} & (_JA_INSTEAD | _JA_INSTEAD_WITH) for t in opener[cut:])
     words = [
         t for t in (*(opener[cut:] if alone else ()), *inside)
         if has_words(t.text) and not in_concept(t, clause)
     ]  # fmt: skip
-    after = {t.start: u.norm for t, u in zip(tokens, tokens[1:], strict=False)}
     marks = [
         t for t in words
-        if (t.script == "en" and t.norm in _EN_INSTEAD and after.get(t.start) != "of")
+        if (t.script == "en" and t.norm in _EN_INSTEAD and not _next_is(tokens, t, "of"))
         or (t.script == "ja" and {t.text, t.lemma} & _JA_INSTEAD and t.start < first)
     ]  # fmt: skip
     if not marks or any(t.text == "の" and t.end == marks[0].start for t in tokens):
@@ -3701,15 +3711,23 @@ _EN_CLOSING = _EN_ASIDES | _EN_CARRIED
 
 
 def _carried_item(part: Sequence[Token]) -> Sequence[Token]:
-    """An English part that names an item and carries the ask before it on ("saunas too
-    tbh", "mimes neither pls"): the item without its closing words; any other part as it
-    is."""
+    """A part that names an item and carries the ask before it on ("saunas too tbh",
+    "mimes neither pls", 「虫のも」): the item without its closing words; any other part as
+    it is."""
     k = len(part)
+    if part and part[-1].script == "ja":
+        # 「グロいのも、虫のも、事故のも」: each item closed by 「のも」 or 「も」.
+        while k > 1 and part[k - 1].text in _JA_ALSO_CLOSERS and part[k - 1].pos == "PART":
+            k -= 1
+        return part[:k] if k < len(part) and part[k - 1].pos in ("NOUN", "ADJ") else part
     while k and part[k - 1].script == "en" and part[k - 1].norm in _EN_CLOSING:
         k -= 1
     if k == len(part) or not any(t.norm in _EN_CARRIED for t in part[k:]):
         return part
     return part[:k]
+
+
+_JA_ALSO_CLOSERS = frozenset(("の", "も"))
 
 
 def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
@@ -3737,10 +3755,12 @@ def split_listed_items(clauses: Sequence[Clause], tokens: Sequence[Token]) -> li
         return any(s < part[-1].end and part[0].start < e for s, e in marked)
 
     def touches(part: Sequence[Token], at_end: bool) -> bool:
-        """A marked concept ends the part (a list goes on after it) or starts it."""
+        """A marked concept ends the part (a list goes on after it; in Japanese, before
+        the 「のも」 that carries it on) or starts it."""
         if not part:
             return False
-        edge = part[-1].end if at_end else part[0].start
+        core = _carried_item(part) if part[-1].script == "ja" else part
+        edge = core[-1].end if at_end else part[0].start
         return any((e if at_end else s) == edge for s, e in marked)
 
     # Each part as an item, without the words that carry the ask before it on.
@@ -4200,7 +4220,7 @@ _EN_NARROWING = (
     ("in", "particular"), ("like",), ("such", "as"),
 )  # fmt: skip
 _EN_NARROWING_AFTER = (("especially",), ("particularly",), ("in", "particular"))
-_JA_NARROWING = word_set("特に とくに 中でも なかでも とりわけ 例えば たとえば")
+_JA_NARROWING = word_set("特に とくに とりわけ 例えば たとえば")
 _EN_ONES = word_set("ones one")
 
 
@@ -4211,11 +4231,13 @@ def narrows_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
     waddling ones"). The writer's example of the thing, not an ask of its own: read alone
     it had been the opposite ("ホラー減らして、特にジャンプスケア" as more jump scares)."""
     words = [t for t in tokens_in(clause, tokens) if has_words(t.text)]
-    if not words or not clause.concepts or in_concept(words[0], clause):
+    if not words or not clause.concepts:
         return False
     first = words[0]
     if first.script == "ja":
-        opener = 1 if first.text in _JA_NARROWING else 0
+        opener = 1 if first.text in _JA_NARROWING and not in_concept(first, clause) else 0
+        if [t.text for t in words[:3]] in (["中", "で", "も"], ["なか", "で", "も"]):
+            opener = 3  # 「中でも」, three words to the tokenizer
         closer = len(words)
     else:
         # After a clause mark only ("replace the pranks with | like, wildlife rescues" is
@@ -4223,7 +4245,7 @@ def narrows_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
         before = [t for t in tokens if t.end <= clause.start][-1:]
         if not before or before[0].text not in _CLAUSE_PUNCT:
             return False
-        opener = _english_at(words, 0, _EN_NARROWING)
+        opener = _english_at(words, 0, _EN_NARROWING) if not in_concept(first, clause) else 0
         if opener and _next_is(tokens, words[opener - 1], ","):
             return False
         closer = next(
@@ -4246,7 +4268,7 @@ def narrows_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
 def _next_is(tokens: Sequence[Token], token: Token, text: str) -> bool:
     """Whether the token right after `token` is `text`."""
     after = next((t for t in tokens if t.start >= token.end), None)
-    return after is not None and after.text == text
+    return after is not None and text in (after.text, after.norm)
 
 
 def split_examples(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
@@ -4261,7 +4283,7 @@ def split_examples(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[C
 def _example_at(clause: Clause, inside: Sequence[Token]) -> int | None:
     """Where in `inside` the example or offer of `split_examples` starts, if one does."""
     for i in range(1, len(inside)):
-        if inside[i - 1].text not in (",", "、") or not any(
+        if inside[i - 1].text not in _CLAUSE_PUNCT or not any(
             in_concept(t, clause) for t in inside[: i - 1]
         ):
             continue

@@ -668,7 +668,10 @@ class InstructionReader:
                     continue
             if phrases and narrows_the_last(clause, tokens):
                 before = _last_named(read)
-                if before is not None and read[before][1] and asks[before]:
+                # The last clause before this one that names something asked in words (not
+                # a bare item of a list: "cut back on the unboxings, the room tours, …").
+                named_before = [j for j in range(i) if named[j]]
+                if before is not None and read[before][1] and asks[named_before[-1]]:
                     # "more pixel art, especially the little animated towns", 「ホラー減らし
                     # て、特にジャンプスケア」: a part of what the clause before asked for,
                     # which that ask already reaches; no ask of its own.

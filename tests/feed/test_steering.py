@@ -1247,6 +1247,8 @@ def test_a_letter_before_a_slash_is_shorthand_not_a_thing():
         ("more penguin videos, the waddling ones", "waddling", True),
         ("more stop motion, like the old Christmas specials", "old Christmas specials", True),
         ("more lock picking, the lawyer guy especially", "lawyer guy", True),
+        ("more cats, kittens especially", "kittens", True),
+        ("ホラー減らして、中でもゾンビ", "ゾンビ", True),
         # its own ask, a list's next item, a pause
         ("猫もっと、特に子猫は無理", "子猫", False),
         ("show me the pottery clips and the glassblowing ones", "glassblowing", False),
@@ -1284,6 +1286,7 @@ def test_an_example_after_a_comma_is_cut_from_the_ask():
         ("instead science experiments", "science experiments", True),
         ("ゲーム減らして、代わりに科学の実験を", "科学の実験", True),
         ("ゲーム減らして。その代わり科学の実験", "科学の実験", True),
+        ("ゲーム減らして。代わりに科学の実験を", "科学の実験", True),
         ("cartoons instead of dogs", "cartoons", False),
         ("恐竜の代わりに猫を見せて", "恐竜", False),
         ("ゲーム減らして、代わりに科学の実験もいらない", "科学の実験", False),
@@ -1310,6 +1313,8 @@ def test_a_thing_offered_instead_is_found(text, thing, offered):
         ("turn up the accordion covers", "accordion covers", "up"),
         ("dial the cat videos up a notch", "cat", "up"),
         ("couldn't you ease up on the gym motivation speeches?", "gym motivation speeches", "down"),
+        ("stop cranking up the jazz", "jazz", ""),  # a complaint
+        ("turn off the pranks, up the cats", "pranks", ""),
         # appearing, denied, no dial
         ("spiders keep turning up in my feed", "spiders", ""),
         ("don't turn up the jazz", "jazz", ""),
@@ -1342,7 +1347,14 @@ def test_a_clause_that_ends_on_more_alone_asks_for_more(text, things, closes):
 
 @pytest.mark.parametrize(
     ("text", "many"),
-    [("ねこ×100", True), ("ねこ×∞", True), ("ねこ x10", True), ("ねこ×", False), ("ねこ×1", False)],
+    [
+        ("ねこ×100", True),
+        ("ねこ×∞", True),
+        ("ねこ x10", True),
+        ("ねこ×", False),
+        ("ねこ×1", False),
+        ("ねこ×100はいらない", False),
+    ],
 )
 def test_a_thing_multiplied_is_asked_for_many_times(text, many):
     """「ねこ×100」 was read as no cats, the 「×」 of 「登山×」."""

@@ -2218,7 +2218,9 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
         spans = tuple(
             span
             for span in clause.concepts
-            if not _points_or_greets(words[span]) and (signed is None or span[1] <= signed)
+            if not _points_or_greets(words[span])
+            and not names_the_app(words[span])
+            and (signed is None or span[1] <= signed)
         )
         keep = tuple(span for span in spans if not _not_a_topic(words[span], tokens))
         concepts = tuple(_without_verdict(span, tokens) for span in keep or spans)
@@ -2366,6 +2368,26 @@ def _signed_off_at(tokens: Sequence[Token]) -> int | None:
             if not before or not has_words(before[-1].text):
                 return words[start].start
     return None
+
+
+# Parts of the app, which no clip shows: "Where can I change the language setting?",
+# "where did the download button go", 「アプリの通知が多すぎる」 ask nothing of the feed.
+_EN_APP_PARTS = word_set(
+    "setting settings button buttons notification notifications notifs app account password login"
+)  # never "update": "less game updates" names clips
+_JA_APP_PARTS = word_set("設定 通知 アプリ ボタン アカウント パスワード ログイン")
+
+
+def names_the_app(span: Sequence[Token]) -> bool:
+    """Whether a concept span names a part of the app (its last word: "language setting",
+    「アプリの通知」), which no clip shows, rather than a thing to see."""
+    words = _words_of(span)
+    while words and words[-1].script == "ja" and words[-1].pos == "PART":
+        words.pop()
+    if not words:
+        return False
+    last = words[-1]
+    return last.norm in _EN_APP_PARTS if last.script == "en" else last.text in _JA_APP_PARTS
 
 
 def _points_or_greets(span: Sequence[Token]) -> bool:

@@ -89,6 +89,7 @@ from feed.core.intent import (
     misses_it,
     multiplied,
     names_only_another,
+    names_the_app,
     narrows_the_last,
     needs_none,
     never_too_many,
@@ -422,8 +423,10 @@ class InstructionReader:
                 if (
                     found is not None
                     and found[1] >= RECOVERED_CONCEPT_SHARE
-                    # 「こういう動画は見たくない」: a pointer is no thing of its own
+                    # 「こういう動画は見たくない」: a pointer is no thing of its own, nor a
+                    # part of the app ("where did the download button go")
                     and not _only_points(_concept_tokens(tokens, found[0]))
+                    and not names_the_app(_concept_tokens(tokens, found[0]))
                 ):
                     clause = replace(clause, concepts=(found[0],))
                     vector_text = clause_vector_text(text, clause)

@@ -1362,6 +1362,23 @@ def test_a_thing_multiplied_is_asked_for_many_times(text, many):
     assert multiplied(Clause(0, len(text), _spans(text, "ねこ")), tokens) is many
 
 
+@pytest.mark.parametrize(
+    ("text", "tagged", "kept"),
+    [
+        ("Where can I change the language setting?", "language setting", ()),
+        ("アプリの通知が多すぎる", "アプリの通知", ()),
+        ("where did the download button go", "download button", ()),
+        ("less game updates", "game updates", ("game updates",)),  # clips of updates
+        ("more app reviews", "app reviews", ("app reviews",)),
+    ],
+)  # fmt: skip
+def test_a_part_of_the_app_is_no_thing_to_see(text, tagged, kept):
+    """ "Where can I change the language setting?" boosted the setting."""
+    tokens = load_tokenizer().tokenize(text)
+    (out,) = drop_cue_concepts([Clause(0, len(text), _spans(text, tagged))], tokens)
+    assert out.concepts == _spans(text, *kept)
+
+
 def test_a_full_stop_ends_a_sentence_that_asks_beside_another():
     """Cut at the last comma, "jets" went with "more trains"."""
     text = "fewer trucks, tanks, jets. more trains"

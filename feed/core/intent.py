@@ -1513,7 +1513,7 @@ def closes_on_more(clause: Clause, tokens: Sequence[Token]) -> bool:
         return False
     if not all(t.norm in _MORE_ALONE or t.norm in _POLITE or t.text in _POLITE for t in last):
         return False
-    return not any(_cue(t) == "neg" or t.norm in _EN_NEGATORS for t in inside)
+    return not any(_says_less(t) for t in inside)
 
 
 def never_too_many(clause: Clause, tokens: Sequence[Token]) -> bool:
@@ -1843,7 +1843,7 @@ def multiplied(clause: Clause, tokens: Sequence[Token]) -> bool:
     inside = [
         t for t in tokens_in(clause, tokens) if t.text.strip() and t.text not in _EMOJI_MODIFIERS
     ]
-    if any(_cue(t) == "neg" or t.norm in _EN_NEGATORS for t in inside if not in_concept(t, clause)):
+    if any(_says_less(t) for t in inside if not in_concept(t, clause)):
         return False
     for k in range(1, len(inside)):
         sign = inside[k]
@@ -2047,6 +2047,12 @@ _EN_SAY_NO = word_set("say saying said")
 def _says_no(words: Sequence[Token], i: int) -> bool:
     """Whether words[i] is the "no" of "say no (to)": a refusal, not a negator."""
     return words[i].norm == "no" and i > 0 and words[i - 1].norm in _EN_SAY_NO
+
+
+def _says_less(t: Token) -> bool:
+    """Whether a word negates or leans towards less: a negator ("not", "don't") or a
+    negative cue word ("stop", 「いらない」)."""
+    return t.norm in _EN_NEGATORS or _cue(t) == "neg"
 
 
 def _negates_in_english(t: Token) -> bool:
@@ -3317,11 +3323,11 @@ def unless_reading(clause: Clause, tokens: Sequence[Token]) -> str:
             k = next((k for k, t in enumerate(inside[:first]) if t.norm == "if"), None)
             denied = k is not None and any(t.norm in _EN_NOT for t in inside[k + 1 : first])
             later = [t for t in inside[last + 1 :] if not in_concept(t, clause)]
-            refused = any(t.norm in _EN_NEGATORS or _cue(t) == "neg" for t in later)
+            refused = any(_says_less(t) for t in later)
             return "only" if denied and refused else ""
         # a refusal anywhere outside the concept, in either language (mixed messages)
         outside = [t for t in inside if not in_concept(t, clause)]
-        if any(t.norm in _EN_NEGATORS or _cue(t) == "neg" or _ja_negator(t) for t in outside):
+        if any(_says_less(t) or _ja_negator(t) for t in outside):
             return "only"
         return "exclude" if any(t.norm in _EN_ANY_AT_ALL for t in inside[:u]) else ""
     # 「Xじゃないなら」「X出てこないなら」「Xでないと」: the thing, denied, as the condition,

@@ -420,13 +420,14 @@ class InstructionReader:
                 # nearly marked, when it nearly did, read afresh. Only a clause with no
                 # such span points back to what was named before it (below).
                 found = self.model.likely_concept(tokens, tags, clause)
+                nearly = [] if found is None else _concept_tokens(tokens, found[0])
                 if (
                     found is not None
                     and found[1] >= RECOVERED_CONCEPT_SHARE
                     # 「こういう動画は見たくない」: a pointer is no thing of its own, nor a
                     # part of the app ("where did the download button go")
-                    and not _only_points(_concept_tokens(tokens, found[0]))
-                    and not names_the_app(_concept_tokens(tokens, found[0]))
+                    and not _only_points(nearly)
+                    and not names_the_app(nearly)
                 ):
                     clause = replace(clause, concepts=(found[0],))
                     vector_text = clause_vector_text(text, clause)
@@ -671,10 +672,12 @@ class InstructionReader:
                     continue
             if phrases and narrows_the_last(clause, tokens):
                 before = _last_named(read)
-                # The last clause before this one that names something asked in words (not
-                # a bare item of a list: "cut back on the unboxings, the room tours, …").
-                named_before = [j for j in range(i) if named[j]]
-                if before is not None and read[before][1] and asks[named_before[-1]]:
+                # The last clause before this one that named something as the tagger marked
+                # it asked in words (not a bare item of a list: "cut back on the unboxings,
+                # the room tours, …"); False where none did (a thing found later, as a
+                # skip's in 「事故の映像が出たらスキップして、特に車の事故」).
+                asked_before = next((asks[j] for j in range(i - 1, -1, -1) if named[j]), False)
+                if before is not None and read[before][1] and asked_before:
                     # "more pixel art, especially the little animated towns", 「ホラー減らし
                     # て、特にジャンプスケア」: a part of what the clause before asked for,
                     # which that ask already reaches; no ask of its own.

@@ -877,6 +877,18 @@ def test_a_clause_before_so_is_a_reason():
     assert not gives_a_reason(after, tokens)  # "so less food please" is the request
 
 
+def test_an_example_after_a_thing_the_tagger_nearly_marked_is_read(reader):
+    """The clause before the example names its thing only once the span the tagger nearly
+    marked is read: looking for the last clause the tagger had named raised IndexError (a
+    failed request)."""
+    try:
+        read = ops(reader, "and fewer kayaks too, especially the red ones")
+    except AmbiguousInstruction as exc:  # asked about: fewer kayaks in every reading
+        read = [(op.op, op.phrase) for reading in exc.readings for op in reading]
+    assert ("suppress", "kayaks") in read
+    assert all(op in NEGATIVE for op, phrase in read if phrase == "kayaks")
+
+
 def test_an_aside_naming_nothing_before_a_request_is_no_request(reader):
     """A clause that names nothing, with nothing named before it, does not refuse a
     later request that says what it wants; without such a request it is still refused."""

@@ -1939,12 +1939,32 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         (t.norm in _ONLY_MARKERS or t.lemma in _ONLY_MARKERS or t.text in _ONLY_MARKERS)
         # だけ after a verb is "merely" (見てるだけで鳥肌), not "only": 猫だけ.
         and not (t.script == "ja" and k > 0 and words[k - 1].pos in ("VERB", "AUX"))
+        and not _just_then(t, tokens, clause)
         for k, t in enumerate(words)
     )
     negated_ask = any(flipped[i] and cues[i] == "pos" for i in range(len(words)))
     negated_refusal = doubled or any(flipped[i] and cues[i] == "neg" for i in range(len(words)))
     positive = positive or doubled
     return ClauseCues(negative, positive, only, negated_ask, negated_refusal)
+
+
+# Past forms that "just" before them makes a moment ago ("just got back from the gym").
+_EN_PAST = word_set(
+    "got came went had saw made did found took ate woke bought left felt heard met ran sat "
+    "slept spent won lost wrote read began fell flew drove rode gave told"
+)
+
+
+def _just_then(token: Token, tokens: Sequence[Token], clause: Clause) -> bool:
+    """Whether `token` is "just" saying when, before a verb in the past outside the
+    clause's concepts ("yo just got back from the gym", "just finished my shift"), not
+    "only" ("just cats")."""
+    if token.norm != "just":
+        return False
+    after = next((t for t in tokens if t.start >= token.end), None)
+    if after is None or after.script != "en" or in_concept(after, clause):
+        return False
+    return after.norm in _EN_PAST or (len(after.norm) > 4 and after.norm.endswith("ed"))
 
 
 _JA_QUOTING = word_set("って という っていう")
@@ -2210,6 +2230,14 @@ def _polarity(tokens: Sequence[Token]) -> str:
     return "+" if cues & {"pos", "only"} else ""
 
 
+def after_a_stop(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, int]:
+    """A concept span's part after the last full stop inside it: the tagger's span across
+    「お疲れさまです。本日」 is no thing, and what it may name is the part nearest the ask."""
+    inside = tokens_in(Clause(*span, ()), tokens)
+    stops = [k for k in range(len(inside) - 1) if _stops(inside[k], inside[k + 1])]
+    return span if not stops else (inside[stops[-1] + 1].start, span[1])
+
+
 def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses without concept spans made only of cue words (「控えめ」 tagged like 「静か」)
     or only of Japanese words that say when or how much (adverbs, adjectives, nouns that
@@ -2220,11 +2248,12 @@ def drop_cue_concepts(clauses: Sequence[Clause], tokens: Sequence[Token]) -> lis
     signed = _signed_off_at(tokens)
     out = []
     for clause in clauses:
+        clause = replace(clause, concepts=tuple(after_a_stop(s, tokens) for s in clause.concepts))
         words = {span: tokens_in(Clause(*span, ()), tokens) for span in clause.concepts}
         spans = tuple(
             span
             for span in clause.concepts
-            if not _points_or_greets(words[span])
+            if not points_or_greets(words[span])
             and not names_the_app(words[span])
             and (signed is None or span[1] <= signed)
         )
@@ -2396,14 +2425,66 @@ def names_the_app(span: Sequence[Token]) -> bool:
     return last.norm in _EN_APP_PARTS if last.script == "en" else last.text in _JA_APP_PARTS
 
 
-def _points_or_greets(span: Sequence[Token]) -> bool:
+# Words that ask to put the feed back however the sentence around them reads.
+_EN_START_OVER = word_set("reset restart undo default")
+_EN_OVER_AGAIN = word_set("over fresh again")
+_JA_START_OVER = word_set("リセット 初期 元通り")
+
+
+def starts_over(clause: Clause, tokens: Sequence[Token]) -> int | None:
+    """Where a clause asks to put the feed back in words of its own ("can we start over,
+    my feed is a mess", "ugh my feed is so boring, reset please", 「リセットしたい」), which
+    a complaint around them cannot turn into less of something; None where it does not."""
+    inside = tokens_in(clause, tokens)
+    for token in inside:
+        if in_concept(token, clause):
+            continue
+        if token.script != "en":
+            if token.text in _JA_START_OVER or token.lemma in _JA_START_OVER:
+                return token.start
+        elif token.norm in _EN_START_OVER or (
+            token.norm == "start" and any(_next_is(inside, token, w) for w in _EN_OVER_AGAIN)
+        ):
+            return token.start
+    return None
+
+
+# Words that only say please, how much or which day: never a thing to see, alone.
+_JA_PLEASE = word_set("御願い お願い おねがい 願う よろしく 宜しく 頼む たのむ")
+_DEGREES = word_set(
+    "めっちゃ めちゃ めちゃくちゃ めっちゃくちゃ とても すごく 凄く かなり 本当に ほんとに "
+    "マジで まじで ガチで very really super totally"
+)
+_DAYS = word_set(
+    "本日 今日 きょう 毎晩 毎日 今夜 今晩 明日 昨日 今朝 毎朝 today tonight tomorrow yesterday"
+)
+
+
+_JA_DOING = word_set("する 為る いたす 致す")
+
+
+def _doing_it_politely(token: Token) -> bool:
+    """The prefix, verb and endings around 「願い」: 「お」「します」「いたします」."""
+    return token.script == "ja" and (token.pos in ("AUX", "PREF") or token.lemma in _JA_DOING)
+
+
+def _says_no_thing(token: Token) -> bool:
+    return any(form in _POLITE or form in _JA_PLEASE or form in _DEGREES or form in _DAYS
+               for form in (token.norm, token.text, token.lemma))  # fmt: skip
+
+
+def points_or_greets(span: Sequence[Token]) -> bool:
     """A concept span that only points (`only_points`), only greets ("merry christmas",
-    「やっほー」, 「まじかよ笑」) or only hedges ("reckon")."""
+    「やっほー」, 「まじかよ笑」), only hedges ("reckon"), or only says please or how much
+    (「おねがい」, 「めっちゃ」, 「本日」)."""
     words = _words_of(span)
     if not words:
         return False
     if only_points(words):
         return True
+    nice = [_says_no_thing(t) for t in words]
+    if any(nice) and all(n or _doing_it_politely(t) for n, t in zip(nice, words, strict=True)):
+        return True  # 「ハリネズミ、もっと、おねがい」, 「めっちゃ好き」, 「お願いします」
     if words[0].script == "en":
         if all(t.norm in _EN_HEDGES for t in words):
             return True  # "more surfing please, | reckon that'd be grouse"

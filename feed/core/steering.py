@@ -56,6 +56,7 @@ from feed.core.intent import (
     about_someone_else,
     accepts,
     adds_to_the_last,
+    after_a_stop,
     agrees_it_is_nice,
     apply_repairs,
     asks_again,
@@ -101,6 +102,7 @@ from feed.core.intent import (
     opens_instead_of,
     outside_concepts,
     points_at_the_screen,
+    points_or_greets,
     praises,
     prefers_it,
     puts_in_place,
@@ -133,6 +135,7 @@ from feed.core.intent import (
     split_sentences,
     split_signed_items,
     split_slashed_items,
+    starts_over,
     tag_mentions,
     tells_a_state,
     tokens_in,
@@ -266,7 +269,9 @@ def _phrases(text: str, tokens: Sequence[Token], clause: Clause) -> list[str]:
 
 
 def _concept_tokens(tokens: Sequence[Token], span: tuple[int, int]) -> list[Token]:
-    """The concept's tokens, without generic words or particles at its edges."""
+    """The concept's tokens after any full stop inside it (`after_a_stop`), without
+    generic words or particles at its edges."""
+    span = after_a_stop(span, tokens)
     inside = [t for t in tokens if t.start >= span[0] and t.end <= span[1]]
     while inside and (inside[0].norm in _EDGE_WORDS or inside[0].pos in ("PUNCT", "SYM")):
         inside.pop(0)
@@ -425,9 +430,11 @@ class InstructionReader:
                     found is not None
                     and found[1] >= RECOVERED_CONCEPT_SHARE
                     # 「こういう動画は見たくない」: a pointer is no thing of its own, nor a
-                    # part of the app ("where did the download button go")
+                    # part of the app ("where did the download button go"), nor a greeting,
+                    # a please or a degree (「お疲れさまです。本日も」, 「めっちゃ好き」)
                     and not _only_points(nearly)
                     and not names_the_app(nearly)
+                    and not points_or_greets(nearly)
                 ):
                     clause = replace(clause, concepts=(found[0],))
                     vector_text = clause_vector_text(text, clause)
@@ -712,6 +719,13 @@ class InstructionReader:
                         # trouble, fewer X would be lovely"): the request stands alone.
                         read.append(([], (), ()))
                         continue
+                    if op in NEGATIVE and starts_over(clause, tokens) is not None:
+                        # "can we start over, my feed is a mess", "ugh my feed is so
+                        # boring, reset please": less of nothing, in a clause that asks to
+                        # start over, is the reset's reason.
+                        parsed = (ParsedOp("reset", "", 1.0, words),)
+                        read.append(([], parsed, parsed))
+                        continue
                     raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
                 else:
                     phrases = read.pop(before)[0]
@@ -737,15 +751,29 @@ class InstructionReader:
                 # towards more, that praises and says less nowhere, is read as more. In English
                 # the same rule inverted two unseen cases ("rather", "about" praise there too).
                 unclear = False
+            # "start over and this time more birdwatching", "less gaming please. second,
+            # can you reset my feed too?": a reset in words of its own, where the
+            # networks read the clause's other ask, in its place in the sentence.
+            reset_at = starts_over(clause, tokens)
+            thing_at = min((start for start, _ in clause.concepts), default=0)
+            reset = (ParsedOp("reset", "", 1.0, words),)
+            reset_first = reset if reset_at is not None and reset_at < thing_at else ()
+            reset_last = reset if reset_at is not None and reset_at > thing_at else ()
             if unclear:
                 positive: OpKind = "only" if by_op["only"] > by_op["boost"] else "boost"
                 read.append((
                     phrases,
-                    tuple(ParsedOp(positive, ph, 1.0, words) for ph in phrases),
-                    tuple(ParsedOp(less, ph, 1.0, words) for ph in phrases),
+                    (*reset_first, *(ParsedOp(positive, ph, 1.0, words) for ph in phrases),
+                     *reset_last),
+                    (*reset_first, *(ParsedOp(less, ph, 1.0, words) for ph in phrases),
+                     *reset_last),
                 ))  # fmt: skip
                 continue
-            parsed = tuple(ParsedOp(cast(OpKind, op), ph, weight, words) for ph in phrases)
+            parsed = (
+                *reset_first,
+                *(ParsedOp(cast(OpKind, op), ph, weight, words) for ph in phrases),
+                *reset_last,
+            )
             read.append((phrases, parsed, parsed))
         readings = (
             tuple(_once([o for _, first, _ in read for o in first])),
@@ -838,7 +866,10 @@ def _a_situation(
     that accept ("ok with birds, not with the snake clips" asks for no more birds)."""
     if cues.any() or clause.repairs or lists_or_names(clause, tokens) or praises(clause, tokens):
         return False
-    if any(t.pos in ("EMOJI", "SYM") for t in tokens_in(clause, tokens)):
+    inside = tokens_in(clause, tokens)
+    while inside and inside[-1].pos in ("EMOJI", "SYM"):
+        inside.pop()  # "just got back from the gym 💪": a closing pictograph only decorates
+    if any(t.pos in ("EMOJI", "SYM") for t in inside):
         return False
     return bool(phrases) and not adds_to_the_last(clause, tokens)
 

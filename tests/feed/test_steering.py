@@ -62,6 +62,7 @@ from feed.core.intent import (
     split_reported_tastes,
     split_sentences,
     split_slashed_items,
+    starts_over,
     tags_from_spans,
     turned_up_or_down,
     unless_reading,
@@ -1389,6 +1390,73 @@ def test_a_part_of_the_app_is_no_thing_to_see(text, tagged, kept):
     tokens = load_tokenizer().tokenize(text)
     (out,) = drop_cue_concepts([Clause(0, len(text), _spans(text, tagged))], tokens)
     assert out.concepts == _spans(text, *kept)
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "kept"),
+    [
+        ("ハリネズミ、もっと、おねがい", ("ハリネズミ", "おねがい"), ("ハリネズミ",)),
+        ("猫、もっとお願いします", ("猫", "お願いします"), ("猫",)),
+        ("この曲なんて名前？めっちゃ好き", ("めっちゃ",), ()),
+        ("お疲れさまです。本日もよろしく", ("本日",), ()),
+        ("today", ("today",), ()),
+        ("めっちゃ猫", ("めっちゃ猫",), ("めっちゃ猫",)),  # a degree inside a thing stays
+    ],
+)  # fmt: skip
+def test_a_please_a_degree_or_a_day_alone_is_no_thing_to_see(text, tagged, kept):
+    """「ハリネズミ、もっと、おねがい」 asked for more 「おねがい」 too."""
+    tokens = load_tokenizer().tokenize(text)
+    (out,) = drop_cue_concepts([Clause(0, len(text), _spans(text, *tagged))], tokens)
+    assert out.concepts == _spans(text, *kept)
+
+
+def test_a_concept_never_runs_across_a_full_stop():
+    """「お疲れさまです。本日」 was one thing to see more of."""
+    text = "お疲れさまです。本日もよろしく"
+    tokens = load_tokenizer().tokenize(text)
+    (out,) = drop_cue_concepts([Clause(0, len(text), ((0, text.index("本日") + 2),))], tokens)
+    assert out.concepts == ()  # what is left, 「本日」, says when
+    text = "hi there. cute otters"
+    tokens = load_tokenizer().tokenize(text)
+    (out,) = drop_cue_concepts([Clause(0, len(text), ((0, len(text)),))], tokens)
+    assert out.concepts == _spans(text, "cute otters")
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("can we start over, my feed is a mess", "start"),
+        ("ugh my feed is so boring, reset please", "reset"),
+        ("最近おすすめが変、リセットお願い", "リセット"),
+        ("first less gaming, then restart my feed", "restart"),
+        ("start with cats", None),  # starts nothing over
+        ("my feed is a mess", None),
+    ],
+)
+def test_where_a_clause_asks_to_start_over(text, word):
+    tokens = load_tokenizer().tokenize(text)
+    at = starts_over(Clause(0, len(text), ()), tokens)
+    assert at == (None if word is None else text.index(word))
+
+
+@pytest.mark.parametrize(
+    ("text", "only"),
+    [
+        ("yo just got back from the gym", False),
+        ("just finished my shift", False),
+        ("just cats", True),
+        ("just baked goods", True),  # the thing itself: "baked goods" only
+    ],
+)
+def test_just_before_a_past_verb_says_when_not_only(text, only):
+    """ "yo just got back from the gym 💪 hit me with more calisthenics" read the gym as
+    "only", then as less."""
+    tokens = load_tokenizer().tokenize(text)
+    thing = {"just cats": "cats", "just baked goods": "baked goods"}.get(text)
+    clause = Clause(
+        0, len(text), _spans(text, thing) if thing else _spans(text, "gym") if "gym" in text else ()
+    )
+    assert clause_cues(clause, tokens).only is only
 
 
 def test_a_full_stop_ends_a_sentence_that_asks_beside_another():
@@ -2722,3 +2790,21 @@ def test_more_of_the_clip_on_screen_without_a_thing_named(reader, text, thing):
 )
 def test_more_ways_of_pointing_at_the_clip_on_screen(reader, text, op):
     assert ops(reader, text) == [(op, ON_SCREEN)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my feed is a total mess lately, can we start over", [("reset", "")]),
+        ("start over please, and this time more pottery", [("reset", ""), ("boost", "pottery")]),
+        (
+            "less cooking please. also can you reset my feed after that?",
+            [("suppress", "cooking"), ("reset", "")],
+        ),
+        ("ウサギ、もっと、おねがい", [("boost", "ウサギ")]),
+    ],
+)
+def test_a_reset_or_a_please_in_words_of_its_own(reader, text, expected):
+    """ "can we start over, my feed is a mess" was refused (less of nothing), and a reset
+    beside another ask was lost; 「おねがい」 was a second thing to see more of."""
+    assert ops(reader, text) == expected

@@ -110,8 +110,10 @@ class Steering:
         by NeedsConfirmation — instead of reading `text`, which is kept for the record.
         `clip_id` names the clip the user is watching, what "more like this" asks about.
         A new op on a phrase replaces earlier ops on the same phrase; a new "only"
-        replaces earlier ones; "reset" retracts everything active. An instruction that
-        reads two ways raises NeedsConfirmation and applies nothing.
+        replaces earlier ones; "reset" retracts everything active before the instruction,
+        and the instruction's other ops stand on whichever side of the reset they are
+        written ("less gaming please, and reset my feed too"). An instruction that reads
+        two ways raises NeedsConfirmation and applies nothing.
         """
         if scope not in ("session", "persistent"):
             raise FeedError("scope must be 'session' or 'persistent'")
@@ -142,7 +144,6 @@ class Steering:
         for op in ops:
             if op.op == "reset":
                 retract.update(r.id for r in active)
-                retract.update(r.id for r in records)
                 records.append(self._record(user_id, op, scope, session_id, text, now, ttl, now))
                 continue
             for r in active + records:

@@ -416,6 +416,19 @@ def test_new_op_on_a_phrase_replaces_the_old_one_and_reset_clears(service):
     assert service.steering.active_steering(user, NOW) == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["reset my feed, and less cats please", "less cats please, and reset my feed too"],
+)
+def test_a_reset_spares_what_the_same_message_asks(service, text):
+    """ "less gaming please … second, can you reset my feed too?" kept only the reset."""
+    user = fresh_user(service)
+    service.steering.steer(user, "more horror", NOW)
+    service.steering.steer(user, text, NOW)
+    active = [(r.op, r.phrase) for r in service.steering.active_steering(user, NOW)]
+    assert active == [("suppress", "cats")]
+
+
 def test_global_steering_applies_to_everyone_and_expires(service):
     user = fresh_user(service)
     record = service.steering.steer(None, "no horror", NOW, ttl_s=60)[0]

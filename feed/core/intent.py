@@ -2234,7 +2234,11 @@ def after_a_stop(span: tuple[int, int], tokens: Sequence[Token]) -> tuple[int, i
     """A concept span's part after the last full stop inside it: the tagger's span across
     「お疲れさまです。本日」 is no thing, and what it may name is the part nearest the ask."""
     inside = tokens_in(Clause(*span, ()), tokens)
-    stops = [k for k in range(len(inside) - 1) if _stops(inside[k], inside[k + 1])]
+    stops = [
+        k
+        for k in range(len(inside) - 1)
+        if _stops(inside[k], inside[k + 1]) and any(has_words(t.text) for t in inside[k + 1 :])
+    ]
     return span if not stops else (inside[stops[-1] + 1].start, span[1])
 
 
@@ -2425,10 +2429,22 @@ def names_the_app(span: Sequence[Token]) -> bool:
     return last.norm in _EN_APP_PARTS if last.script == "en" else last.text in _JA_APP_PARTS
 
 
-# Words that ask to put the feed back however the sentence around them reads.
-_EN_START_OVER = word_set("reset restart undo default")
+# Words that ask to put the feed back however the sentence around them reads ("undo" and
+# "default" are left out: "undo that" takes back one ask, "by default" asks none).
+_EN_START_OVER = word_set("reset restart")
 _EN_OVER_AGAIN = word_set("over fresh again")
 _JA_START_OVER = word_set("リセット 初期 元通り")
+
+
+def _negated_just_before(inside: Sequence[Token], k: int) -> bool:
+    """Whether a negator stands among the three words before `inside[k]`, in the same part
+    of the sentence ("don't reset", "i don't want a restart"; never "ugh no, reset it")."""
+    for t in reversed(inside[max(0, k - 3) : k]):
+        if t.text in _CLAUSE_PUNCT or t.text in _FULL_STOPS:
+            return False
+        if t.norm in _EN_NEGATORS:
+            return True
+    return False
 
 
 def starts_over(clause: Clause, tokens: Sequence[Token]) -> int | None:
@@ -2436,21 +2452,24 @@ def starts_over(clause: Clause, tokens: Sequence[Token]) -> int | None:
     my feed is a mess", "ugh my feed is so boring, reset please", 「リセットしたい」), which
     a complaint around them cannot turn into less of something; None where it does not."""
     inside = tokens_in(clause, tokens)
-    for token in inside:
+    for k, token in enumerate(inside):
         if in_concept(token, clause):
             continue
         if token.script != "en":
-            if token.text in _JA_START_OVER or token.lemma in _JA_START_OVER:
-                return token.start
-        elif token.norm in _EN_START_OVER or (
-            token.norm == "start" and any(_next_is(inside, token, w) for w in _EN_OVER_AGAIN)
-        ):
+            early = _next_is(inside, token, "の")  # 「初期のポケモン」: early Pokémon
+            resets = (token.text in _JA_START_OVER or token.lemma in _JA_START_OVER) and not early
+        else:
+            resets = token.norm in _EN_START_OVER or (
+                token.norm == "start" and any(_next_is(inside, token, w) for w in _EN_OVER_AGAIN)
+            )
+        # "don't reset my feed, just fewer cats", "i don't want a restart"
+        if resets and not _negated_just_before(inside, k):
             return token.start
     return None
 
 
 # Words that only say please, how much or which day: never a thing to see, alone.
-_JA_PLEASE = word_set("御願い お願い おねがい 願う よろしく 宜しく 頼む たのむ")
+_JA_PLEASE = word_set("御願い おねがい よろしく 宜しく 頼む たのむ")  # and `_POLITE`
 _DEGREES = word_set(
     "めっちゃ めちゃ めちゃくちゃ めっちゃくちゃ とても すごく 凄く かなり 本当に ほんとに "
     "マジで まじで ガチで very really super totally"

@@ -436,7 +436,7 @@ class InstructionReader:
                     and not names_the_app(nearly)
                     and not points_or_greets(nearly)
                 ):
-                    clause = replace(clause, concepts=(found[0],))
+                    clause = replace(clause, concepts=(after_a_stop(found[0], tokens),))
                     vector_text = clause_vector_text(text, clause)
                     if vectors is not None and self.encode is not None:
                         vectors[i] = self.encode([vector_text])[0]
@@ -694,7 +694,7 @@ class InstructionReader:
                 read.append((phrases, (), ()))
                 continue
             if op == "reset":
-                parsed = (ParsedOp("reset", "", 1.0, words),)
+                parsed = (_reset(words),)
                 read.append(([], parsed, parsed))
                 continue
             if not phrases and opens_instead_of(clause, tokens):
@@ -723,7 +723,7 @@ class InstructionReader:
                         # "can we start over, my feed is a mess", "ugh my feed is so
                         # boring, reset please": less of nothing, in a clause that asks to
                         # start over, is the reset's reason.
-                        parsed = (ParsedOp("reset", "", 1.0, words),)
+                        parsed = (_reset(words),)
                         read.append(([], parsed, parsed))
                         continue
                     raise InstructionError(f"{words!r} names nothing to {_VERB[op]}")
@@ -755,8 +755,8 @@ class InstructionReader:
             # can you reset my feed too?": a reset in words of its own, where the
             # networks read the clause's other ask, in its place in the sentence.
             reset_at = starts_over(clause, tokens)
-            thing_at = min((start for start, _ in clause.concepts), default=0)
-            reset = (ParsedOp("reset", "", 1.0, words),)
+            thing_at = min((start for start, _ in clause.concepts), default=clause.end)
+            reset = (_reset(words),)
             reset_first = reset if reset_at is not None and reset_at < thing_at else ()
             reset_last = reset if reset_at is not None and reset_at > thing_at else ()
             if unclear:
@@ -1046,10 +1046,18 @@ def _outcome(reader: Reader, text: str) -> _Outcome:
 _Read = tuple[list[str], tuple[ParsedOp, ...], tuple[ParsedOp, ...]]
 
 
+def _reset(words: str) -> ParsedOp:
+    """The reset a clause of `words` asks for."""
+    return ParsedOp("reset", "", 1.0, words)
+
+
 def _asked_as(other: _Read, phrases: list[str], words: str) -> _Read:
     """A clause naming `phrases` read as asking what the clause read as `other` asked
     (its first op's kind and weight in each reading), in its own words."""
     _, first, second = other
+    # "start over with more cats, and dogs as well": the ask, not the reset beside it.
+    first = tuple(o for o in first if o.op != "reset") or first
+    second = tuple(o for o in second if o.op != "reset") or second
     return (
         phrases,
         tuple(replace(first[0], phrase=ph, clause=words) for ph in phrases),
@@ -1074,9 +1082,11 @@ def _turns_without_a_cue(
     if cues.any() or not only_names(clause, tokens):
         return False
     before = next((r[1] for r in reversed(read) if r[1]), ())
-    if not before or before[-1].op == "reset":
+    asked = [o for o in before if o.op != "reset"]
+    if not before or before[-1].op == "reset" and not asked:
         return False
-    return (op in POSITIVE) != (before[-1].op in POSITIVE)
+    last = asked[-1] if asked else before[-1]
+    return (op in POSITIVE) != (last.op in POSITIVE)
 
 
 _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave out",

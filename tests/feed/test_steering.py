@@ -1431,6 +1431,11 @@ def test_a_concept_never_runs_across_a_full_stop():
         ("first less gaming, then restart my feed", "restart"),
         ("start with cats", None),  # starts nothing over
         ("my feed is a mess", None),
+        ("don't reset my feed, just fewer cats", None),
+        ("i don't want a restart", None),
+        ("ugh no, reset my feed", "reset"),  # the "no" is the comma-part before
+        ("初期のポケモンを減らして", None),  # early Pokémon
+        ("more cats by default", None),
     ],
 )
 def test_where_a_clause_asks_to_start_over(text, word):
@@ -2802,6 +2807,10 @@ def test_more_ways_of_pointing_at_the_clip_on_screen(reader, text, op):
             [("suppress", "cooking"), ("reset", "")],
         ),
         ("ウサギ、もっと、おねがい", [("boost", "ウサギ")]),
+        (
+            "start over with more owls, and bats as well",
+            [("reset", ""), ("boost", "owls"), ("boost", "bats")],
+        ),
     ],
 )
 def test_a_reset_or_a_please_in_words_of_its_own(reader, text, expected):

@@ -609,6 +609,10 @@ def test_cameo_policy_changes_a_second_users_view_and_co_owner_deletes(open_page
     owner.get_by_role("button", name="Add").first.click()
     owner.get_by_role("button", name="Save").click()
     expect(owner.locator(".people[data-list=approved] .chip")).to_have_text(["@cam_friend✕"])
+    # the chip shows before the save returns; the status says when the server has it
+    expect(owner.locator("#policy-status")).to_have_text(
+        "Saved: people you approve may use your cameo."
+    )
     friend.goto("/#user=cam_owner")
     expect(friend.locator(f'#user-clips [data-clip-id="{own}"]')).to_be_visible()
 

@@ -1961,7 +1961,7 @@ def _just_then(token: Token, tokens: Sequence[Token], clause: Clause) -> bool:
     "only" ("just cats")."""
     if token.norm != "just":
         return False
-    after = next((t for t in tokens if t.start >= token.end), None)
+    after = _token_after(tokens, token)
     if after is None or after.script != "en" or in_concept(after, clause):
         return False
     return after.norm in _EN_PAST or (len(after.norm) > 4 and after.norm.endswith("ed"))
@@ -4393,9 +4393,14 @@ def narrows_the_last(clause: Clause, tokens: Sequence[Token]) -> bool:
     )
 
 
+def _token_after(tokens: Sequence[Token], token: Token) -> Token | None:
+    """The token right after `token`, if any."""
+    return next((t for t in tokens if t.start >= token.end), None)
+
+
 def _next_is(tokens: Sequence[Token], token: Token, text: str) -> bool:
     """Whether the token right after `token` is `text`."""
-    after = next((t for t in tokens if t.start >= token.end), None)
+    after = _token_after(tokens, token)
     return after is not None and text in (after.text, after.norm)
 
 

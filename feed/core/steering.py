@@ -1082,11 +1082,10 @@ def _turns_without_a_cue(
     if cues.any() or not only_names(clause, tokens):
         return False
     before = next((r[1] for r in reversed(read) if r[1]), ())
-    asked = [o for o in before if o.op != "reset"]
-    if not before or before[-1].op == "reset" and not asked:
+    asked = [o for o in before if o.op != "reset"]  # a reset beside an ask turns nothing
+    if not asked:
         return False
-    last = asked[-1] if asked else before[-1]
-    return (op in POSITIVE) != (last.op in POSITIVE)
+    return (op in POSITIVE) != (asked[-1].op in POSITIVE)
 
 
 _VERB = {"boost": "show more of", "suppress": "show less of", "exclude": "leave out",

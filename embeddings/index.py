@@ -24,6 +24,8 @@ added to it go to a second, in-memory HNSW structure (the delta) with the same 8
 ranges, under the labels that follow the mapped ones; searches read both and merge
 them, and a save writes the delta beside the mapped file, which it links, not copies.
 A rebuild (`steerfeed reindex`, or tombstones past a tenth) folds both into one.
+An HNSW index built block by block can save what it has added as it goes (a
+`BuildCheckpoint`), so a build stopped part way starts again where it was saved.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ import ctypes
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
+import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
@@ -80,6 +84,33 @@ class IndexManifest:
     generation: int = 0
     version: int = MANIFEST_VERSION
     codec: Codec = "float32"
+
+
+@dataclass(frozen=True)
+class BuildCheckpoint:
+    """Where a block-by-block HNSW build keeps what it has added so far (a folder of its
+    own), saved after the first block to end `every_s` seconds or more after the last save.
+    A build asked again for the same channel, model and catalog generation starts from
+    the last save instead of the first vector; anything else starts over. At 10,000,000
+    clips one 384-d index takes about 45 minutes to build, more than a stopped process
+    should lose."""
+
+    folder: Path
+    every_s: float = 600.0
+
+    def clear(self) -> None:
+        """Forget what was saved (the build is done, or stale)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class _Resumed:
+    """What a checkpoint holds: the FAISS structure so far, the ids it holds, and how
+    many vectors the ranges' pass counted."""
+
+    index: faiss.Index
+    ids: np.ndarray
+    count: int
 
 
 @dataclass(frozen=True)
@@ -628,49 +659,58 @@ class VectorIndex:
         channel: str,
         model: str,
         dim: int,
-        blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+        blocks: Callable[[int | None], Iterable[tuple[np.ndarray, np.ndarray]]],
         generation: int,
         progress: Callable[[int, int], None] | None = None,
+        checkpoint: BuildCheckpoint | None = None,
     ) -> VectorIndex:
         """A fresh index over vectors read block by block, so no more than a block of
-        float32 rows is ever held: `blocks()` gives (ids, vectors) blocks and is read twice,
-        first for the count and each dimension's range (what 8-bit codes are trained on),
-        then to add them (`progress(added, total)` after each block). The index holds what
-        the second reading gives; a vector that reading adds beyond the first one's ranges
-        takes the nearest code. A catalog small enough for a flat index is held whole."""
-        low = np.full(dim, np.inf, dtype=np.float32)
-        high = np.full(dim, -np.inf, dtype=np.float32)
-        count, small = 0, []
-        for ids, vectors in blocks():
-            x = as_matrix(vectors, dim)
-            count += len(x)
-            if len(x):
-                np.minimum(low, x.min(axis=0), out=low)
-                np.maximum(high, x.max(axis=0), out=high)
+        float32 rows is ever held: `blocks(None)` gives (ids, vectors) blocks and is read
+        twice, first for the count and each dimension's range (what 8-bit codes are trained
+        on), then to add them (`progress(added, total)` after each block). The index holds
+        what the second reading gives; a vector that reading adds beyond the first one's
+        ranges takes the nearest code. A catalog small enough for a flat index is held whole.
+
+        With a `checkpoint`, an HNSW build saves what it has added now and then, and a
+        build that finds a save of the same channel, model and `generation` adds only the
+        blocks after it: `blocks(after)` gives those of ids above `after` (ids must rise
+        from block to block). The resumed index holds the same ids and codes; its graph
+        differs from an unbroken build's as two builds' random levels differ."""
+        resumed = _read_checkpoint(checkpoint, channel, model, dim, generation)
+        if resumed is None:
+            count, low, high, small = _ranges(blocks(None), dim)
             if choose_kind(count) == "flat":
-                small.append((as_ids(ids), x))
-            else:
-                small.clear()
-        if choose_kind(count) == "flat":
-            ids = np.concatenate([i for i, _ in small]) if small else np.empty(0, np.int64)
-            x = np.concatenate([v for _, v in small]) if small else np.empty((0, dim), np.float32)
-            return cls.build(channel, model, ids, x, generation)
-        out = cls(channel, model, dim)
-        index = out._empty_faiss("hnsw")
-        # 8-bit codes train on each dimension's min and max alone (FAISS's default range
-        # statistic), so the two rows of the ranges train them as every row would.
-        index.train(np.stack([low, high]))
+                ids = np.concatenate([i for i, _ in small] or [np.empty(0, np.int64)])
+                x = np.concatenate([v for _, v in small] or [np.empty((0, dim), np.float32)])
+                return cls.build(channel, model, ids, x, generation)
+            index = cls(channel, model, dim)._empty_faiss("hnsw")
+            # 8-bit codes train on each dimension's min and max alone (FAISS's default
+            # range statistic), so the two rows of the ranges train them as every row would.
+            index.train(np.stack([low, high]))
+            parts: list[np.ndarray] = []
+            reading = blocks(None)
+        else:
+            index, count = resumed.index, resumed.count
+            parts = [resumed.ids]
+            log.info("%s index: resumed at %d of %d vectors", channel, len(resumed.ids), count)
+            reading = blocks(int(resumed.ids[-1]) if len(resumed.ids) else None)
         _reserve(index, count)
-        parts: list[np.ndarray] = []
-        added = 0
-        for ids, vectors in blocks():
+        added = index.ntotal
+        saved_at = time.monotonic()
+        for ids, vectors in reading:
             ids = as_ids(ids)
             labels = np.arange(added, added + len(ids), dtype=np.int64)
             index.add_with_ids(as_matrix(vectors, dim), labels)
             parts.append(ids)
             added += len(ids)
+            due = checkpoint is not None and time.monotonic() - saved_at >= checkpoint.every_s
+            if checkpoint is not None and due and added < count:
+                parts = [np.concatenate(parts)]
+                _write_checkpoint(checkpoint, index, parts[0], channel, model, generation, count)
+                saved_at = time.monotonic()
             if progress is not None:
                 progress(added, count)
+        out = cls(channel, model, dim)
         out._ids = np.concatenate(parts) if parts else np.empty(0, np.int64)
         if len(np.unique(out._ids)) != len(out._ids):
             raise ValueError("duplicate ids")
@@ -678,6 +718,82 @@ class VectorIndex:
         out._adopt(index, "hnsw")
         out.generation = generation
         return out
+
+
+def _ranges(
+    blocks: Iterable[tuple[np.ndarray, np.ndarray]], dim: int
+) -> tuple[int, np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """The count of the blocks' vectors, each dimension's minimum and maximum, and the
+    blocks themselves while they are few enough for a flat index."""
+    low = np.full(dim, np.inf, dtype=np.float32)
+    high = np.full(dim, -np.inf, dtype=np.float32)
+    count, small = 0, []
+    for ids, vectors in blocks:
+        x = as_matrix(vectors, dim)
+        count += len(x)
+        if len(x):
+            np.minimum(low, x.min(axis=0), out=low)
+            np.maximum(high, x.max(axis=0), out=high)
+        if choose_kind(count) == "flat":
+            small.append((as_ids(ids), x))
+        else:
+            small.clear()
+    return count, low, high, small
+
+
+def _write_checkpoint(
+    checkpoint: BuildCheckpoint,
+    index: faiss.Index,
+    ids: np.ndarray,
+    channel: str,
+    model: str,
+    generation: int,
+    count: int,
+) -> None:
+    """Save a build in progress: the FAISS structure under a new token, then the state
+    naming it (atomically), then drop the structure of the save before. A stop between
+    the two leaves the save before whole."""
+    checkpoint.folder.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex
+    _atomic_write_index(index, checkpoint.folder / f"index.{token}.faiss")
+    state = {
+        "token": token, "channel": channel, "model": model, "dim": int(index.d),
+        "generation": generation, "count": count,
+    }  # fmt: skip
+    _atomic_write(
+        checkpoint.folder / "state.npz",
+        lambda fh: np.savez(fh, state=np.array(json.dumps(state)), ids=ids),
+    )
+    for stale in checkpoint.folder.glob("index.*.faiss"):
+        if stale.name != f"index.{token}.faiss":
+            stale.unlink(missing_ok=True)
+    log.info("%s index: %d of %d vectors saved to resume from", channel, len(ids), count)
+
+
+def _read_checkpoint(
+    checkpoint: BuildCheckpoint | None, channel: str, model: str, dim: int, generation: int
+) -> _Resumed | None:
+    """The build a checkpoint saved, read into memory to add to; None when there is none,
+    or it is of another channel, model or catalog generation, or unreadable (then it is
+    cleared: the build starts over)."""
+    if checkpoint is None or not (checkpoint.folder / "state.npz").exists():
+        return None
+    want = {"channel": channel, "model": model, "dim": dim, "generation": generation}
+    try:
+        with np.load(checkpoint.folder / "state.npz") as data:
+            state, ids = json.loads(str(data["state"])), as_ids(data["ids"])
+        if {k: state.get(k) for k in want} != want:
+            log.info("%s index: a saved build of another catalog state; starting over", channel)
+            checkpoint.clear()
+            return None
+        index = faiss.read_index(str(checkpoint.folder / f"index.{state['token']}.faiss"))
+        if index.ntotal != len(ids) or index.d != dim:
+            raise ValueError("the saved structure and its ids disagree")
+    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
+        log.warning("%s index: unreadable saved build (%s); starting over", channel, exc)
+        checkpoint.clear()
+        return None
+    return _Resumed(index, ids, int(state["count"]))
 
 
 def read_through(path: Path) -> None:
@@ -760,23 +876,25 @@ def _set_ef_search(index: faiss.Index) -> None:
 
 
 def _reserve(index: faiss.Index, count: int) -> None:
-    """Size an empty HNSW index's two largest buffers (codes, neighbour lists) for
-    `count` vectors before they are added. Left to grow, each grows by copying itself
+    """Size an HNSW index's two largest buffers (codes, neighbour lists) for `count`
+    vectors in all before the rest are added. Left to grow, each grows by copying itself
     into one twice as large, so adding vectors block by block peaks at up to half again
     the index's final size. FAISS's vectors have no `reserve`, but shrinking one keeps
     what it holds allocated, so each is grown to its size and shrunk back."""
     hnsw_index = _inner(index)
     storage = _storage_of(index)
-    storage.codes.resize(count * storage.code_size)
-    storage.codes.resize(0)
+    held = storage.codes.size()
+    storage.codes.resize(max(count * storage.code_size, held))
+    storage.codes.resize(held)
     # Neighbour slots a vector takes, by the level it is drawn at, averaged over the
     # levels' odds, with 1% to spare for a draw above the average.
     hnsw = hnsw_index.hnsw
     odds = faiss.vector_to_array(hnsw.assign_probas)
     slots = faiss.vector_to_array(hnsw.cum_nneighbor_per_level)[1 : len(odds) + 1]
-    neighbours = int(count * float(odds @ slots) * 1.01) + 1024
-    hnsw.neighbors.resize(neighbours)
-    hnsw.neighbors.resize(0)
+    to_come = max(count - index.ntotal, 0)
+    held = hnsw.neighbors.size()
+    hnsw.neighbors.resize(held + int(to_come * float(odds @ slots) * 1.01) + 1024)
+    hnsw.neighbors.resize(held)
 
 
 def _increasing(ids: np.ndarray, after: np.ndarray | None = None) -> bool:

@@ -240,17 +240,21 @@ def vectors_of_rows(channel: str, rows: Sequence[tuple]) -> ChannelVectors:
 
 
 def blocks_after(
-    channel: str, read: Callable[[int, int], Sequence[tuple]], rows: int | None = None
+    channel: str,
+    read: Callable[[int, int], Sequence[tuple]],
+    rows: int | None = None,
+    after: int | None = None,
 ) -> Iterator[ChannelVectors]:
-    """A channel's vectors in seq order, `rows` at a time (`CHANNEL_BLOCK_ROWS` as it is
-    when reading starts, by default): `read(after, limit)` gives the (seq, model, bytes,
-    width) rows with seq above `after`, in seq order, at most `limit` of them. Each block
-    starts where the one before ended (keyset pagination), so no block scans from the
-    first row, and only one block is held at a time."""
+    """A channel's vectors in seq order (those of seq above `after`, when given), `rows`
+    at a time (`CHANNEL_BLOCK_ROWS` as it is when reading starts, by default):
+    `read(after, limit)` gives the (seq, model, bytes, width) rows with seq above `after`,
+    in seq order, at most `limit` of them. Each block starts where the one before ended
+    (keyset pagination), so no block scans from the first row, and only one block is held
+    at a time."""
     rows = CHANNEL_BLOCK_ROWS if rows is None else rows
     if rows < 1:
         raise ValueError("a block holds at least one row")
-    after, model = -1, None
+    after, model = (-1 if after is None else after), None
     while batch := read(after, rows):
         block = vectors_of_rows(channel, batch)
         if model is not None and block.model != model:
@@ -574,11 +578,14 @@ class Catalog:
         """Every stored vector of a channel (for building or checking an index)."""
         return self._vectors_where(channel, "", ())
 
-    def channel_blocks(self, channel: str, rows: int | None = None) -> Iterator[ChannelVectors]:
-        """A channel's stored vectors in seq order, at most `rows` at a time, each block
-        read in a transaction of its own: a catalog of any size is read holding one block.
-        Blocks do not share one catalog state: a clip written while they are read may be
-        missing or present, so a reader takes the generation first and catches up from it."""
+    def channel_blocks(
+        self, channel: str, rows: int | None = None, after: int | None = None
+    ) -> Iterator[ChannelVectors]:
+        """A channel's stored vectors in seq order (of seq above `after`, when given), at
+        most `rows` at a time, each block read in a transaction of its own: a catalog of
+        any size is read holding one block. Blocks do not share one catalog state: a clip
+        written while they are read may be missing or present, so a reader takes the
+        generation first and catches up from it."""
 
         def read(after: int, limit: int) -> list[tuple]:
             with self._lock:
@@ -589,7 +596,7 @@ class Catalog:
                     (channel, after, limit),
                 ).fetchall()
 
-        return blocks_after(channel, read, rows)
+        return blocks_after(channel, read, rows, after)
 
     def channel_changes(self, channel: str, after_gen: int) -> ChannelChanges:
         """Vectors upserted and clips deleted after generation `after_gen`."""

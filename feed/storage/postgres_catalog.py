@@ -389,16 +389,19 @@ class PostgresCatalog:
         """Every stored vector of a channel (for building or checking an index)."""
         return vectors_of_rows(channel, self.db.query(f"{_VECTORS} ORDER BY v.seq", (channel,)))
 
-    def channel_blocks(self, channel: str, rows: int | None = None) -> Iterator[ChannelVectors]:
-        """A channel's stored vectors in seq order, at most `rows` at a time, each block
-        read in a transaction of its own (see `Catalog.channel_blocks`)."""
+    def channel_blocks(
+        self, channel: str, rows: int | None = None, after: int | None = None
+    ) -> Iterator[ChannelVectors]:
+        """A channel's stored vectors in seq order (of seq above `after`, when given), at
+        most `rows` at a time, each block read in a transaction of its own (see
+        `Catalog.channel_blocks`)."""
 
         def read(after: int, limit: int) -> list[tuple]:
             return self.db.query(
                 f"{_VECTORS} AND v.seq > %s ORDER BY v.seq LIMIT %s", (channel, after, limit)
             )
 
-        return blocks_after(channel, read, rows)
+        return blocks_after(channel, read, rows, after)
 
     def channel_changes(self, channel: str, after_gen: int) -> ChannelChanges:
         """Vectors upserted and clips deleted after generation `after_gen`."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.index import IndexMismatchError, VectorIndex
+from embeddings.index import BuildCheckpoint, IndexMismatchError, VectorIndex
 from feed.storage.interfaces import Catalog
 from feed.storage.interfaces import VectorIndex as SearchIndex
 
@@ -52,6 +52,10 @@ def caught_up_on_open(index: SearchIndex, catalog: Catalog, save: Callable[[Any]
 class FaissIndexes:
     """Channel indexes saved as files (with a manifest) under one folder."""
 
+    # A large build saves what it has added this often (seconds), and one stopped part
+    # way resumes from its last save when the catalog has not moved since.
+    checkpoint_every_s = 600.0
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
@@ -75,8 +79,8 @@ class FaissIndexes:
         # next catch-up (to the same effect), never missed.
         generation = catalog.generation
 
-        def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            for block in catalog.channel_blocks(channel):
+        def blocks(after: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for block in catalog.channel_blocks(channel, after=after):
                 yield block.seqs, block.vectors
 
         logged = [0]  # the twentieths logged so far
@@ -88,8 +92,12 @@ class FaissIndexes:
                 logged[0] = twentieths
                 log.info("%s index: %d of %d vectors added", channel, added, total)
 
-        index = VectorIndex.build_blocks(channel, model, dim, blocks, generation, progress)
+        checkpoint = BuildCheckpoint(self.folder / f"{channel}.building", self.checkpoint_every_s)
+        index = VectorIndex.build_blocks(
+            channel, model, dim, blocks, generation, progress, checkpoint
+        )
         self.save(index)
+        checkpoint.clear()
         if index.kind != "hnsw":
             return index
         # Served from its file, mapped as a restarted server would (embeddings/index.py):

@@ -15,7 +15,7 @@ import pytest
 
 from embeddings import index as index_mod
 from embeddings.encoders import l2_normalise
-from embeddings.index import IndexMismatchError, VectorIndex, choose_kind
+from embeddings.index import BuildCheckpoint, IndexMismatchError, VectorIndex, choose_kind
 
 
 def unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
@@ -331,13 +331,19 @@ def test_flat_index_saved_beside_its_faiss_file_matches_the_one_kept(tmp_path, r
         np.testing.assert_array_equal(a.scores, b.scores)
 
 
-def blocks_of(ids: np.ndarray, vectors: np.ndarray, rows: int, reads: list[int]):
-    """A `build_blocks` reader over ids and vectors, `rows` at a time, counting its reads."""
+def blocks_of(
+    ids: np.ndarray, vectors: np.ndarray, rows: int, reads: list[int], stop_after: int | None = None
+):
+    """A `build_blocks` reader over ids and vectors (those above `after`), `rows` at a time,
+    counting its reads; the read adding blocks stops the build after `stop_after` of them."""
 
-    def blocks():
+    def blocks(after):
         reads.append(1)
-        for start in range(0, len(ids), rows):
-            yield ids[start : start + rows], vectors[start : start + rows]
+        start = 0 if after is None else int(np.searchsorted(ids, after, side="right"))
+        for n, at in enumerate(range(start, len(ids), rows)):
+            if stop_after is not None and len(reads) > 1 and n == stop_after:
+                raise KeyboardInterrupt  # the process stopped part way
+            yield ids[at : at + rows], vectors[at : at + rows]
 
     return blocks
 
@@ -374,6 +380,64 @@ def test_an_index_built_block_by_block_is_the_index_built_whole(tmp_path, rng, m
         built.save(tmp_path)
         back = VectorIndex.load(tmp_path, "text", "m", 32)
         np.testing.assert_array_equal(back.vectors_for(ids[:9]), built.vectors_for(ids[:9]))
+
+
+def test_a_stopped_build_resumes_from_its_last_save(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    vectors = unit(rng, 700, 32)
+    ids = np.arange(700, dtype=np.int64) * 3 + 1
+    whole = VectorIndex.build("text", "m", ids, vectors, generation=4)
+    checkpoint = BuildCheckpoint(tmp_path / "text.building", every_s=0.0)  # save every block
+    reads: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        VectorIndex.build_blocks(
+            "text", "m", 32, blocks_of(ids, vectors, 64, reads, stop_after=5), 4, None, checkpoint
+        )
+    assert len(list(checkpoint.folder.glob("index.*.faiss"))) == 1  # the save before is gone
+    reads.clear()
+    progress: list[tuple[int, int]] = []
+    built = VectorIndex.build_blocks(
+        "text", "m", 32, blocks_of(ids, vectors, 64, reads), 4,
+        lambda a, t: progress.append((a, t)), checkpoint,
+    )  # fmt: skip
+    # One read, of the blocks after the five saved; the ranges come from the save.
+    assert len(reads) == 1 and progress[0] == (6 * 64, 700) and progress[-1] == (700, 700)
+    np.testing.assert_array_equal(built.ids, whole.ids)
+    lent, whole_lent = built.codes(), whole.codes()
+    assert lent is not None and whole_lent is not None
+    every = np.arange(700)
+    np.testing.assert_array_equal(lent.take(every), whole_lent.take(every))
+    found = [h.ids[0] for h in built.search(vectors[::7], 1)]
+    assert found == ids[::7].tolist()  # searched across the saved part and the rest
+    built.save(tmp_path)
+    back = VectorIndex.load(tmp_path, "text", "m", 32)
+    assert [h.ids[0] for h in back.search(vectors[::7], 1)] == ids[::7].tolist()
+
+
+def test_a_save_of_another_catalog_state_is_not_resumed(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    vectors = unit(rng, 400, 32)
+    ids = np.arange(400, dtype=np.int64)
+    checkpoint = BuildCheckpoint(tmp_path / "text.building", every_s=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        VectorIndex.build_blocks(
+            "text", "m", 32, blocks_of(ids, vectors, 64, [], stop_after=3), 4, None, checkpoint
+        )
+    # The catalog moved on (generation 5): the build reads the ranges and every block again.
+    reads: list[int] = []
+    built = VectorIndex.build_blocks(
+        "text", "m", 32, blocks_of(ids, vectors, 64, reads), 5, None, checkpoint
+    )
+    assert len(reads) == 2 and len(built) == 400 and built.generation == 5
+    # An unreadable save is set aside the same way.
+    (checkpoint.folder / "state.npz").write_bytes(b"not a save")
+    reads.clear()
+    built = VectorIndex.build_blocks(
+        "text", "m", 32, blocks_of(ids, vectors, 64, reads), 5, None, checkpoint
+    )
+    assert len(reads) == 2 and len(built) == 400
+    with np.load(checkpoint.folder / "state.npz") as saved:  # saved again, up to the last block
+        assert len(saved["ids"]) == 384
 
 
 def test_an_index_built_block_by_block_refuses_repeated_ids(rng, monkeypatch):

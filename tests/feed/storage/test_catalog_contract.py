@@ -209,6 +209,13 @@ def test_channel_blocks_read_every_vector_a_block_at_a_time(catalog, rng):
             np.testing.assert_array_equal(seqs, whole.seqs)  # in seq order, each once
             np.testing.assert_array_equal(np.concatenate([b.vectors for b in blocks]),
                                           whole.vectors)  # fmt: skip
+        # A read resumed after a seq (a stopped index build) starts with the next one.
+        after = int(whole.seqs[2])
+        rest = list(catalog.channel_blocks(channel, 2, after=after))
+        np.testing.assert_array_equal(np.concatenate([b.seqs for b in rest]), whole.seqs[3:])
+        np.testing.assert_array_equal(np.concatenate([b.vectors for b in rest]),
+                                      whole.vectors[3:])  # fmt: skip
+        assert list(catalog.channel_blocks(channel, 2, after=int(whole.seqs[-1]))) == []
     assert list(catalog.channel_blocks("audio", 3)) == []
     with pytest.raises(ValueError, match="at least one row"):
         list(catalog.channel_blocks("text", 0))

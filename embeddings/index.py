@@ -31,6 +31,7 @@ An HNSW index built block by block can save what it has added as it goes (a
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -40,7 +41,8 @@ import tempfile
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from errno import EINVAL
 from pathlib import Path
@@ -91,9 +93,11 @@ class BuildCheckpoint:
     """Where a block-by-block HNSW build keeps what it has added so far (a folder of its
     own), saved after the first block to end `every_s` seconds or more after the last save.
     A build asked again for the same channel, model and catalog generation starts from
-    the last save instead of the first vector; anything else starts over. At 10,000,000
-    clips one 384-d index takes about 45 minutes to build, more than a stopped process
-    should lose."""
+    the last save instead of the first vector; anything else starts over (a catalog
+    written to meanwhile, even once). At 10,000,000 clips one 384-d index takes about 45
+    minutes to build, more than a stopped process should lose. A save needs room for two
+    copies of the part built (the last save stays until the next is whole), and resuming
+    holds the part read back beside the buffers it grows into."""
 
     folder: Path
     every_s: float = 600.0
@@ -101,6 +105,24 @@ class BuildCheckpoint:
     def clear(self) -> None:
         """Forget what was saved (the build is done, or stale)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    @contextmanager
+    def claimed(self) -> Iterator[bool]:
+        """Whether this process may use the folder: an exclusive lock on a file beside it,
+        held until the block ends. Two processes building the same channel at once (a
+        server's workers opening a home with no index) would otherwise write, read and
+        clear one another's saves; the one that finds the lock taken builds without."""
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.folder.with_name(self.folder.name + ".lock"), "a+b") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass
@@ -706,7 +728,9 @@ class VectorIndex:
             due = checkpoint is not None and time.monotonic() - saved_at >= checkpoint.every_s
             if checkpoint is not None and due and added < count:
                 parts = [np.concatenate(parts)]
-                _write_checkpoint(checkpoint, index, parts[0], channel, model, generation, count)
+                state = _state(channel, model, dim, generation) | {"count": count}
+                if not _write_checkpoint(checkpoint, index, parts[0], state):
+                    checkpoint = None  # a save is a convenience: the build goes on without
                 saved_at = time.monotonic()
             if progress is not None:
                 progress(added, count)
@@ -741,44 +765,60 @@ def _ranges(
     return count, low, high, small
 
 
+# What a saved build must share with the build asked for, beside the catalog's state.
+CHECKPOINT_FORMAT = {
+    "format": 1, "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "codec": "sq8",
+}  # fmt: skip
+
+
+def _state(channel: str, model: str, dim: int, generation: int) -> dict[str, Any]:
+    return CHECKPOINT_FORMAT | {
+        "channel": channel, "model": model, "dim": dim, "generation": generation,
+    }  # fmt: skip
+
+
 def _write_checkpoint(
-    checkpoint: BuildCheckpoint,
-    index: faiss.Index,
-    ids: np.ndarray,
-    channel: str,
-    model: str,
-    generation: int,
-    count: int,
-) -> None:
+    checkpoint: BuildCheckpoint, index: faiss.Index, ids: np.ndarray, state: dict[str, Any]
+) -> bool:
     """Save a build in progress: the FAISS structure under a new token, then the state
     naming it (atomically), then drop the structure of the save before. A stop between
-    the two leaves the save before whole."""
-    checkpoint.folder.mkdir(parents=True, exist_ok=True)
+    the two leaves the save before whole. False when it cannot (a full disk, ids that
+    do not rise, so that the next build could not tell where to resume): nothing is left
+    of the attempt, and the save before stays."""
+    channel = state["channel"]
+    if not _increasing(ids):
+        log.warning("%s index: ids out of order; this build saves nothing to resume", channel)
+        return False
     token = uuid.uuid4().hex
-    _atomic_write_index(index, checkpoint.folder / f"index.{token}.faiss")
-    state = {
-        "token": token, "channel": channel, "model": model, "dim": int(index.d),
-        "generation": generation, "count": count,
-    }  # fmt: skip
-    _atomic_write(
-        checkpoint.folder / "state.npz",
-        lambda fh: np.savez(fh, state=np.array(json.dumps(state)), ids=ids),
-    )
+    try:
+        checkpoint.folder.mkdir(parents=True, exist_ok=True)
+        for leftover in checkpoint.folder.glob(".*.tmp"):  # a save stopped part way
+            leftover.unlink(missing_ok=True)
+        _atomic_write_index(index, checkpoint.folder / f"index.{token}.faiss")
+        payload = np.array(json.dumps(state | {"token": token}))
+        _atomic_write(
+            checkpoint.folder / "state.npz", lambda fh: np.savez(fh, state=payload, ids=ids)
+        )
+    except (OSError, RuntimeError) as exc:
+        (checkpoint.folder / f"index.{token}.faiss").unlink(missing_ok=True)
+        log.warning("%s index: could not save the build to resume from (%s)", channel, exc)
+        return False
     for stale in checkpoint.folder.glob("index.*.faiss"):
         if stale.name != f"index.{token}.faiss":
             stale.unlink(missing_ok=True)
-    log.info("%s index: %d of %d vectors saved to resume from", channel, len(ids), count)
+    log.info("%s index: %d of %d vectors saved to resume from", channel, len(ids), state["count"])
+    return True
 
 
 def _read_checkpoint(
     checkpoint: BuildCheckpoint | None, channel: str, model: str, dim: int, generation: int
 ) -> _Resumed | None:
     """The build a checkpoint saved, read into memory to add to; None when there is none,
-    or it is of another channel, model or catalog generation, or unreadable (then it is
-    cleared: the build starts over)."""
+    or it is of another channel, model, catalog generation or index format, or it is
+    unreadable (then it is cleared: the build starts over)."""
     if checkpoint is None or not (checkpoint.folder / "state.npz").exists():
         return None
-    want = {"channel": channel, "model": model, "dim": dim, "generation": generation}
+    want = _state(channel, model, dim, generation)
     try:
         with np.load(checkpoint.folder / "state.npz") as data:
             state, ids = json.loads(str(data["state"])), as_ids(data["ids"])
@@ -787,13 +827,15 @@ def _read_checkpoint(
             checkpoint.clear()
             return None
         index = faiss.read_index(str(checkpoint.folder / f"index.{state['token']}.faiss"))
-        if index.ntotal != len(ids) or index.d != dim:
+        count = int(state["count"])
+        if index.ntotal != len(ids) or index.d != dim or not _increasing(ids):
             raise ValueError("the saved structure and its ids disagree")
-    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+            RuntimeError, zipfile.BadZipFile) as exc:  # fmt: skip
         log.warning("%s index: unreadable saved build (%s); starting over", channel, exc)
         checkpoint.clear()
         return None
-    return _Resumed(index, ids, int(state["count"]))
+    return _Resumed(index, ids, count)
 
 
 def read_through(path: Path) -> None:

@@ -93,11 +93,13 @@ class FaissIndexes:
                 log.info("%s index: %d of %d vectors added", channel, added, total)
 
         checkpoint = BuildCheckpoint(self.folder / f"{channel}.building", self.checkpoint_every_s)
-        index = VectorIndex.build_blocks(
-            channel, model, dim, blocks, generation, progress, checkpoint
-        )
+        with checkpoint.claimed() as mine:
+            index = VectorIndex.build_blocks(
+                channel, model, dim, blocks, generation, progress, checkpoint if mine else None
+            )
+            if mine:  # built whole: the last save goes before the index is written (disk)
+                checkpoint.clear()
         self.save(index)
-        checkpoint.clear()
         if index.kind != "hnsw":
             return index
         # Served from its file, mapped as a restarted server would (embeddings/index.py):

@@ -440,6 +440,41 @@ def test_a_save_of_another_catalog_state_is_not_resumed(tmp_path, rng, monkeypat
         assert len(saved["ids"]) == 384
 
 
+def test_a_save_that_fails_or_names_a_missing_file_costs_only_the_resume(
+    tmp_path, rng, monkeypatch
+):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    vectors = unit(rng, 400, 32)
+    ids = np.arange(400, dtype=np.int64)
+    checkpoint = BuildCheckpoint(tmp_path / "text.building", every_s=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        VectorIndex.build_blocks(
+            "text", "m", 32, blocks_of(ids, vectors, 64, [], stop_after=3), 4, None, checkpoint
+        )
+    for saved in checkpoint.folder.glob("index.*.faiss"):
+        saved.unlink()  # the state now names a file that is gone
+    reads: list[int] = []
+
+    def disk_full(index, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(index_mod, "_atomic_write_index", disk_full)
+    built = VectorIndex.build_blocks(
+        "text", "m", 32, blocks_of(ids, vectors, 64, reads), 4, None, checkpoint
+    )
+    assert len(reads) == 2 and len(built) == 400  # started over, and saved nothing
+    assert not list(checkpoint.folder.glob("index.*"))
+    assert [h.ids[0] for h in built.search(vectors[::9], 1)] == ids[::9].tolist()
+
+
+def test_one_process_at_a_time_uses_a_checkpoint(tmp_path):
+    checkpoint, other = (BuildCheckpoint(tmp_path / "text.building") for _ in range(2))
+    with checkpoint.claimed() as first, other.claimed() as second:
+        assert (first, second) == (True, False)
+    with checkpoint.claimed() as again:
+        assert again
+
+
 def test_an_index_built_block_by_block_refuses_repeated_ids(rng, monkeypatch):
     monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
     vectors = unit(rng, 300, 32)

@@ -1610,7 +1610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
-    logging.getLogger("bench.core").setLevel(logging.INFO)  # its progress lines
+    for name in ("bench.core", "feed.storage.vectors", "embeddings.index"):  # builds' progress
+        logging.getLogger(name).setLevel(logging.INFO)
 
     out = args.out or ROOT / "bench" / "out" / ("feed-quick.json" if args.quick else "feed.json")
     sizes = QUICK if args.quick else FULL

@@ -127,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
-    for name in ("feed.storage.vectors", "feed.services.snapshot"):  # builds' progress
+    # Builds' progress, and their saves to resume from.
+    for name in ("feed.storage.vectors", "feed.services.snapshot", "embeddings.index"):
         logging.getLogger(name).setLevel(logging.INFO)
     if not (args.home / "catalog.sqlite").exists():
         parser.error(f"{args.home} holds no catalog.sqlite")

@@ -324,7 +324,10 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # week of everyday requests), read case by case, nor dev48 (the same in another writer's
 # words, measured only in aggregate), nor dev49 (the conversation around the ask:
 # greetings, reactions, the writer's day, resets beside a complaint), read case by case,
-# nor dev50 (the same theme in another writer's words, measured only in aggregate).
+# nor dev50 (the same theme in another writer's words, measured only in aggregate), nor
+# dev51 (polarity said in words rather than op words: refusals in verbs and idioms, wishes
+# in negative-sounding words, a second ask easy to lose), read case by case, nor dev52 (the
+# same theme in another writer's words, measured only in aggregate).
 # Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly English chat,
 # dev11 and dev15 almost all Japanese.
 MORE_DEV = {
@@ -340,7 +343,8 @@ MORE_DEV = {
     "dev36": (160, 0.4), "dev37": (160, 0.4), "dev38": (160, 0.4), "dev39": (160, 0.4),
     "dev40": (160, 0.4), "dev41": (160, 0.4), "dev42": (120, 0.4), "dev43": (160, 0.4),
     "dev44": (120, 0.4), "dev45": (160, 0.4), "dev46": (120, 0.4), "dev47": (160, 0.4),
-    "dev48": (120, 0.4), "dev49": (120, 0.4), "dev50": (120, 0.4),
+    "dev48": (120, 0.4), "dev49": (120, 0.4), "dev50": (120, 0.4), "dev51": (120, 0.4),
+    "dev52": (120, 0.4),
 }  # fmt: skip
 
 

@@ -2867,6 +2867,30 @@ def split_repeated_openers(clauses: Sequence[Clause], tokens: Sequence[Token]) -
     return out
 
 
+def drop_asides_before_and(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
+    """Clauses begun after ", and" or ", but" where what comes before it in the clause
+    names nothing but asks (a cue word), and what comes after asks again before the
+    thing it names: the part before speaks of the clause before ("the horse grooming is
+    lovely, | keep it up, and I'd love fewer of those sad rescue stories" read "keep it
+    up" as more of the rescue stories)."""
+    out: list[Clause] = []
+    for clause in clauses:
+        inside = tokens_in(clause, tokens)
+        first = min((s for s, _ in clause.concepts), default=clause.end)
+        start = clause.start
+        for i, t in enumerate(inside[2:], start=2):
+            if t.start >= first:
+                break
+            if t.script != "en" or t.norm not in ("and", "but") or inside[i - 1].text != ",":
+                continue
+            before = [u for u in inside[: i - 1] if u.start >= start]
+            after = [u for u in inside[i + 1 :] if u.end <= first]
+            if any(_cue(u) for u in before) and any(_cue(u) for u in after):
+                start = inside[i + 1].start if i + 1 < len(inside) else start
+        out.append(replace(clause, start=start) if start != clause.start else clause)
+    return out
+
+
 def split_sentences(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """Clauses cut at a full stop where the sentence before it and the one after it each
     name a thing and hold a cue word ("fewer trucks, tanks, jets. | more trains": cut at

@@ -26,6 +26,7 @@ from feed.core.intent import (
     clauses_from_tags,
     closes_on_more,
     compared_away,
+    drop_asides_before_and,
     drop_cue_concepts,
     emoji_kind,
     fingerprint_of,
@@ -776,6 +777,34 @@ def test_a_described_scene_is_asked_for_whole(reader):
 )  # fmt: skip
 def test_an_opener_said_again_inside_a_concept_starts_a_clause(text, tags, parts):
     assert step_parts(split_repeated_openers, text, tags) == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "parts"),
+    [
+        # (clause text, concepts): what asks before ", and" and names nothing is left out.
+        ("keep it up, and I'd love fewer sad rescue stories", "K O O O O O O O B I I",
+         [("I'd love fewer sad rescue stories", ["sad rescue stories"])]),
+        ("love it, but please fewer sad rescue stories", "K O O O O O B I I",
+         [("please fewer sad rescue stories", ["sad rescue stories"])]),
+        # Unless the part after asks nothing before its thing, or the part before asks
+        # nothing at all.
+        ("keep it up, and the sad rescue stories", "K O O O O O B I I",
+         [("keep it up, and the sad rescue stories", ["sad rescue stories"])]),
+        ("as for the rest, and fewer sad rescue stories", "K O O O O O O B I I",
+         [("as for the rest, and fewer sad rescue stories", ["sad rescue stories"])]),
+    ],
+)  # fmt: skip
+def test_an_ask_naming_nothing_before_and_is_left_to_the_clause_before(text, tags, parts):
+    assert step_parts(drop_asides_before_and, text, tags) == parts
+
+
+def test_an_ask_for_fewer_after_an_aside_is_not_read_as_more(reader):
+    # "keep it up" praised the clause before; the "fewer" asks for less.
+    text = "keep it up, and I'd love fewer sad rescue stories"
+    assert [(o.op, o.phrase) for o in parse_instruction(text, reader)] == [
+        ("suppress", "sad rescue stories")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2886,7 +2886,7 @@ def drop_asides_before_and(clauses: Sequence[Clause], tokens: Sequence[Token]) -
             before = [u for u in inside[: i - 1] if u.start >= start]
             after = [u for u in inside[i + 1 :] if u.end <= first]
             if any(_cue(u) for u in before) and any(_cue(u) for u in after):
-                start = inside[i + 1].start if i + 1 < len(inside) else start
+                start = after[0].start  # after holds a cue, so it is not empty
         out.append(replace(clause, start=start) if start != clause.start else clause)
     return out
 

@@ -414,8 +414,9 @@ def test_a_stopped_build_resumes_from_its_last_save(tmp_path, rng, monkeypatch):
     assert [h.ids[0] for h in back.search(vectors[::7], 1)] == ids[::7].tolist()
 
 
-def test_a_save_of_another_catalog_state_is_not_resumed(tmp_path, rng, monkeypatch):
-    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+def _stopped_build(tmp_path, rng):
+    """(ids, vectors, checkpoint) of 400 vectors whose build at generation 4 stopped after
+    three blocks of 64, saved after each."""
     vectors = unit(rng, 400, 32)
     ids = np.arange(400, dtype=np.int64)
     checkpoint = BuildCheckpoint(tmp_path / "text.building", every_s=0.0)
@@ -423,6 +424,12 @@ def test_a_save_of_another_catalog_state_is_not_resumed(tmp_path, rng, monkeypat
         VectorIndex.build_blocks(
             "text", "m", 32, blocks_of(ids, vectors, 64, [], stop_after=3), 4, None, checkpoint
         )
+    return ids, vectors, checkpoint
+
+
+def test_a_save_of_another_catalog_state_is_not_resumed(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
+    ids, vectors, checkpoint = _stopped_build(tmp_path, rng)
     # The catalog moved on (generation 5): the build reads the ranges and every block again.
     reads: list[int] = []
     built = VectorIndex.build_blocks(
@@ -444,13 +451,7 @@ def test_a_save_that_fails_or_names_a_missing_file_costs_only_the_resume(
     tmp_path, rng, monkeypatch
 ):
     monkeypatch.setattr(index_mod, "HNSW_THRESHOLD", 200)
-    vectors = unit(rng, 400, 32)
-    ids = np.arange(400, dtype=np.int64)
-    checkpoint = BuildCheckpoint(tmp_path / "text.building", every_s=0.0)
-    with pytest.raises(KeyboardInterrupt):
-        VectorIndex.build_blocks(
-            "text", "m", 32, blocks_of(ids, vectors, 64, [], stop_after=3), 4, None, checkpoint
-        )
+    ids, vectors, checkpoint = _stopped_build(tmp_path, rng)
     for saved in checkpoint.folder.glob("index.*.faiss"):
         saved.unlink()  # the state now names a file that is gone
     reads: list[int] = []

@@ -12,8 +12,8 @@ sizes given), printed as a table and written as JSON:
    and `FeedService.steer` end to end (the `POST /v1/steer` work) over ~50 English and
    Japanese instructions, split by new phrase and already-cached phrase; and what a new
    phrase costs the page after it, part by part (encoding per channel, its statistics
-   over the snapshot's sample, the index fetch per channel, the lexical scan), beside
-   the exact whole-catalog relevance that pages no longer compute;
+   over the snapshot's sample, the index fetch per channel, the newest clips naming it),
+   beside the exact whole-catalog relevance that pages no longer compute;
 3. event to page: `record_events` (5 likes of one topic) plus the next `feed_page`, and
    whether that page moved towards the topic (against a twin user who posted nothing);
 4. the new method against the exact one, in the same run: how much of each steering
@@ -71,7 +71,7 @@ from embeddings.encoders import MultilingualEncoder, SentenceEncoder, l2_normali
 from feed.bootstrap import use_one_thread_per_request
 from feed.core.manifest import parse_entry
 from feed.core.profile import Event
-from feed.core.ranking import EXCLUDE_Z, MATCH_Z, lexical_matches
+from feed.core.ranking import EXCLUDE_Z, MATCH_Z, lexical_naming
 from feed.core.steering import InstructionError, Reader, load_reader, parse_instruction
 from feed.core.types import User
 from feed.http.serving import freeze_long_lived
@@ -277,9 +277,10 @@ class NewPhraseCost:
 
     `encode[c]`: the phrase through channel c's text tower; `sample[c]`: its similarity
     statistics in channel c over the snapshot's sample (`snapshot.sample`); `fetch[c]`:
-    channel c's index asked for the NEAREST_K nearest clips, as rows; `lexical`:
-    `lexical_matches` over every clip's text; `match`: `PhraseRelevance.match` with
-    nothing cached (encoding, statistics, lexical scan); `nearest`: then
+    channel c's index asked for the NEAREST_K nearest clips, as rows; `lexical`: the
+    newest 2 × NEAREST_K clips whose text names the phrase (`lexical_naming`), as
+    `nearest` reads them; `match`: `PhraseRelevance.match` with
+    nothing cached (encoding, statistics); `nearest`: then
     `PhraseRelevance.nearest` (the fetches, scored); `total`: the two together, what a
     boost's first page waits for. `exact`: `PhraseRelevance.relevance` with nothing
     cached, the whole-catalog z (an N×d product per channel) that pages no longer
@@ -863,7 +864,7 @@ def bench_new_phrase_cost(
                 sample_s[channel].append(t2 - t1)
                 fetch_s[channel].append(t3 - t2)
             t0 = time.perf_counter()
-            lexical_matches(snap.texts, phrase)
+            lexical_naming(snap.texts, phrase).newest(2 * NEAREST_K)
             lexical_s.append(time.perf_counter() - t0)
             service.phrases.clear()
             t0 = time.perf_counter()
@@ -1498,7 +1499,7 @@ def table(report: Report) -> str:
                 rows.append(("", f"{n} sample statistics {channel}", fmt(lat, 2)))
             for channel, lat in cost.fetch.items():
                 rows.append(("", f"{n} index fetch {channel}", fmt(lat, 2)))
-            rows.append(("", f"{n} lexical scan", fmt(cost.lexical)))
+            rows.append(("", f"{n} lexical (newest 2k)", fmt(cost.lexical)))
             rows.append(("", f"{n} exact (offline) whole-catalog relevance", fmt(cost.exact)))
         if size.event_to_page is not None:
             e = size.event_to_page

@@ -37,6 +37,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from embeddings.encoders import MultilingualEncoder, SentenceEncoder
+from feed.core.naming import as_mask
 from feed.core.ranking import EXCLUDE_Z, MATCH_Z
 from feed.core.steering import load_reader
 from feed.evaluation.data import CatalogLabel, CatalogRow, LabelledCatalog, load_labelled_catalog
@@ -109,7 +110,7 @@ def moved(service, snap, phrase: str, z: np.ndarray, k: int, beta: float) -> np.
         total[has] += zscore((vectors @ query)[has])
         count[has] += 1
     out = total / np.maximum(count, 1)
-    named = service.phrases.naming(snap.texts, phrase)
+    named = as_mask(service.phrases.naming(snap.texts, phrase), len(snap))
     return np.where(named, np.maximum(out, MATCH_Z), out)
 
 

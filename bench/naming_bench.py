@@ -1,11 +1,14 @@
-"""What naming a phrase outright costs as the catalog grows (`lexical_matches`).
+"""What naming a phrase outright costs as the catalog grows.
 
-A new phrase's first page waits for the rows whose text names it (`PhraseRelevance.naming`),
-found through the word index: the rarest word's rows, checked against each other word's.
-Those rows grow with the catalog, so this step does too. Texts are drawn at random from
-`feed_bench.py`'s pool of 3,000 prompts, as its synthetic catalogs are; the phrases are
-its fresh ones (subject + scene, four to nine words). For each size: the whole step, the
-word index's intersection alone, and the N-sized work around it (a mask set and read back).
+Finding every row whose text names a phrase (`lexical_matches`, the exact whole-catalog
+method) reads the rarest word's rows and checks each against every other word's: those
+rows grow with the catalog. A page asks less (`lexical_naming`, see `feed.core.naming`):
+the newest 2,400 rows that name it (a boost's or an "only"'s best matches), and which of its
+candidates do. Texts are drawn at random from `feed_bench.py`'s pool of 3,000 prompts, as
+its synthetic catalogs are; the phrases are its fresh ones (subject + scene, four to nine
+words). For each size: every row (and, of that, the word index's intersection alone, and
+the N-sized work around it: a mask set and read back), then what a page asks: the newest
+2,400, and 3,000 random candidates.
 
 Run: `HF_HUB_OFFLINE=1 .venv/bin/python bench/naming_bench.py --sizes 1000000 5000000`
 (about 5 s of index building a million texts, and 2.5 GB at 5,000,000).
@@ -31,12 +34,15 @@ from feed.core.ranking import (  # noqa: E402
     WORD,
     ClipTexts,
     _stem,
-    lexical_matches,  # noqa: E402
+    lexical_matches,
+    lexical_naming,
 )
 from feed.storage.catalog import embedding_text  # noqa: E402
 
 POOL = 3000
 PHRASES = 60
+NEWEST = 2400  # NEAREST_DEPTH_SHARE * FETCH_DEPTH (feed.services.relevance)
+CANDIDATES = 3000
 
 
 class _Unencoded:
@@ -64,8 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         clip_texts = ClipTexts.of([texts[i] for i in rng.integers(len(texts), size=n)])
         built_s = time.perf_counter() - started
         assert clip_texts.words is not None
-        whole, intersect, masks, named = [], [], [], []
+        whole, intersect, masks, named, newest, among = [], [], [], [], [], []
         for phrase in phrases:
+            asked = np.unique(rng.integers(n, size=CANDIDATES))  # a page's rows, distinct
+            t0 = time.perf_counter()
+            page = lexical_naming(clip_texts, phrase)
+            latest = page.newest(NEWEST)
+            newest.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            page.among(asked)
+            among.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             rows = np.flatnonzero(lexical_matches(clip_texts, phrase))
             whole.append(time.perf_counter() - t0)
@@ -80,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             mask[rows] = True
             np.flatnonzero(mask)
             masks.append(time.perf_counter() - t0)
+            assert np.array_equal(latest, rows[-NEWEST:]), phrase
         print(
-            f"{n:,} texts (index {built_s:.1f} s): naming {_ms(whole)}; the word index's"
+            f"{n:,} texts (index {built_s:.1f} s): every row {_ms(whole)}; the word index's"
             f" intersection {_ms(intersect)}; N-sized mask {_ms(masks)}; rows named"
-            f" p50 {np.median(named):,.0f}, most {max(named):,}"
+            f" p50 {np.median(named):,.0f}, most {max(named):,}. A page: the newest"
+            f" {NEWEST:,} {_ms(newest)}; {CANDIDATES:,} candidates {_ms(among)}"
         )
     return 0
 

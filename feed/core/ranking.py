@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from feed.core.naming import NAMES_NOTHING, IndexedNamed, Named, RowsNamed, any_of, shifted
 from feed.core.quantized import Matrix
 from feed.core.words import WORD, WordIndex, phrase_grams
 
@@ -145,50 +146,64 @@ class ClipTexts:
     def rows_with_words(self, words: Sequence[str]) -> np.ndarray:
         """Rows (N,) whose text holds each of `words` as a whole word, an "e", "s" or "es"
         allowed (rarest word first is fastest)."""
+        if self.words is not None:
+            return self._mask(self.naming_words(words).every())
         patterns = [_word_pattern(w) for w in words]
-        if self.words is None:
-            out = self.rows_naming(words[0], patterns[0])
-            for pattern in patterns[1:]:
-                if not out.any():
-                    break
-                out = self.rows_matching(pattern, out)
-            return out
-        found = self.words.rows_with_all([tuple(w + e for e in _ENDINGS) for w in words])
-        out = np.zeros(len(self), dtype=bool)
-        if not len(found):
-            return out
-        plain = self.words.plain[found]
-        out[found[plain]] = True  # a plain row's words are its whole words
-        blob = self.blob
-        self._check(
-            found[~plain],
-            out,
-            lambda at, end: all(p.search(blob, at, end) is not None for p in patterns),
-        )
+        out = self.rows_naming(words[0], patterns[0])
+        for pattern in patterns[1:]:
+            if not out.any():
+                break
+            out = self.rows_matching(pattern, out)
         return out
+
+    def naming_words(self, words: Sequence[str]) -> Named:
+        """The rows `rows_with_words` finds, answered as asked (see `feed.core.naming`)."""
+        if self.words is None:
+            return RowsNamed(np.flatnonzero(self.rows_with_words(words)))
+        patterns = [_word_pattern(w) for w in words]
+        blob = self.blob
+        return IndexedNamed(
+            self,
+            tuple(tuple(w + e for e in _ENDINGS) for w in words),
+            # A plain row's words are its whole words; any other is read.
+            lambda at, end: all(p.search(blob, at, end) is not None for p in patterns),
+            check_all=False,
+        )
 
     def rows_containing(self, literal: str) -> np.ndarray:
         """Rows (N,) whose text contains `literal` (lower-cased) as written."""
-        index = self.words
-        if index is None or literal.isascii():
+        if self.words is None or literal.isascii():
             return self.rows_naming(literal, re.compile(re.escape(literal)))
-        found = index.rows_with_all([(key,) for key in phrase_grams(literal)])
+        return self._mask(self.naming_literal(literal).every())
+
+    def naming_literal(self, literal: str) -> Named:
+        """The rows `rows_containing` finds, answered as asked (see `feed.core.naming`)."""
+        if self.words is None or literal.isascii():
+            return RowsNamed(np.flatnonzero(self.rows_containing(literal)))
+        keys = tuple((key,) for key in phrase_grams(literal))
+        if len(literal) <= 2 and literal in self.words.ids:
+            return IndexedNamed(self, keys, None, check_all=True)  # its rows hold the literal
+        find = self.blob.find
+        return IndexedNamed(self, keys, lambda at, end: find(literal, at, end) >= 0, True)
+
+    def _mask(self, rows: np.ndarray) -> np.ndarray:
         out = np.zeros(len(self), dtype=bool)
-        if len(literal) <= 2 and literal in index.ids:
-            out[found] = True  # the literal is a key: its rows hold it, nothing to check
-        elif len(found):
-            find = self.blob.find
-            self._check(found, out, lambda at, end: find(literal, at, end) >= 0)
+        out[rows] = True
         return out
+
+    def spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each row's text starts and ends in `blob` (int64 each)."""
+        starts = self.starts[rows]
+        ends = np.full(len(rows), len(self.blob), dtype=np.int64)
+        inner = rows + 1 < len(self)
+        ends[inner] = self.starts[rows[inner] + 1] - 1  # the newline after the row
+        return starts, ends
 
     def _check(self, rows: np.ndarray, out: np.ndarray, holds: Callable[[int, int], bool]) -> None:
         """Set `out[row]` for each of `rows` whose text span (start, end) `holds`."""
         if not len(rows):
             return
-        starts = self.starts[rows]
-        ends = np.full(len(rows), len(self.blob), dtype=np.int64)
-        inner = rows + 1 < len(self)
-        ends[inner] = self.starts[rows[inner] + 1] - 1  # the newline after the row
+        starts, ends = self.spans(rows)
         for row, at, end in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
             if holds(at, end):
                 out[row] = True
@@ -290,19 +305,24 @@ class SegmentedTexts:
             start = end
         return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
-    def tail(self, row: int) -> tuple[SegmentedTexts, int]:
-        """The segments from the one holding `row` on, and the row their first begins at
-        (the texts of rows added since `row`, with as few older ones as segments allow)."""
-        start = 0
-        for i, segment in enumerate(self.segments):
-            if start + len(segment) > row:
-                return SegmentedTexts(self.segments[i:]), start
-            start += len(segment)
-        return SegmentedTexts(()), start
-
     def rows_with_words(self, words: Sequence[str]) -> np.ndarray:
         """As `ClipTexts.rows_with_words`, segment by segment."""
         return self._each(lambda segment, _: segment.rows_with_words(words))
+
+    def naming_words(self, words: Sequence[str]) -> Named:
+        """As `ClipTexts.naming_words`, segment by segment."""
+        return self._naming(lambda segment: segment.naming_words(words))
+
+    def naming_literal(self, literal: str) -> Named:
+        """As `ClipTexts.naming_literal`, segment by segment."""
+        return self._naming(lambda segment: segment.naming_literal(literal))
+
+    def _naming(self, named: Callable[[ClipTexts], Named]) -> Named:
+        parts, start = [], 0
+        for segment in self.segments:
+            parts.append(shifted(named(segment), start))
+            start += len(segment)
+        return any_of(parts)
 
     def rows_containing(self, literal: str) -> np.ndarray:
         """As `ClipTexts.rows_containing`, segment by segment."""
@@ -332,16 +352,34 @@ def lexical_matches(texts: Texts, phrase: str) -> np.ndarray:
     The lexical half of hybrid retrieval: sentence vectors miss some clips that say
     exactly what the person named.
     """
+    asked = _named_by(phrase)
+    if asked is None:
+        return np.zeros(len(texts), dtype=bool)
+    return texts.rows_containing(asked) if isinstance(asked, str) else texts.rows_with_words(asked)
+
+
+def lexical_naming(texts: Texts, phrase: str) -> Named:
+    """The rows `lexical_matches` finds, answered as a page asks (`feed.core.naming`):
+    whether given rows name the phrase, or the newest that do, without finding them all."""
+    asked = _named_by(phrase)
+    if asked is None:
+        return NAMES_NOTHING
+    return texts.naming_literal(asked) if isinstance(asked, str) else texts.naming_words(asked)
+
+
+def _named_by(phrase: str) -> str | list[str] | None:
+    """What a text holds when it names `phrase` (see `lexical_matches`): the phrase as
+    written (not ASCII), or its content words' stems, longest (usually rarest) first; None
+    when no text names it."""
     phrase = phrase.lower().strip()
     if not phrase or "\n" in phrase:
-        return np.zeros(len(texts), dtype=bool)
+        return None
     if not phrase.isascii():
-        return texts.rows_containing(phrase)
+        return phrase
     words = [_stem(w) for w in WORD.findall(phrase) if w not in _GENERIC_WORDS]
     if not words or all(len(w) < 3 for w in words):
-        return np.zeros(len(texts), dtype=bool)
-    # Longest (usually rarest) word first: the rows it leaves are all the others search.
-    return texts.rows_with_words(sorted(dict.fromkeys(words), key=len, reverse=True))
+        return None
+    return sorted(dict.fromkeys(words), key=len, reverse=True)
 
 
 # Rows are searched one by one only while at most 1 in this many are left; more, one scan.

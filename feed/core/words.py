@@ -152,7 +152,7 @@ class WordIndex:
             return np.zeros(0, dtype=np.int32)
         sizes = [sum(len(p) for p in lists) for lists in postings]
         order = np.argsort(sizes, kind="stable")
-        found = _union(postings[order[0]])
+        found = union_rows(postings[order[0]])
         for i in order[1:]:
             if not len(found):
                 break
@@ -180,7 +180,7 @@ class WordIndex:
         )
 
 
-def _union(sorted_rows: Sequence[np.ndarray]) -> np.ndarray:
+def union_rows(sorted_rows: Sequence[np.ndarray]) -> np.ndarray:
     """The union of sorted row arrays, sorted: a stable sort merges sorted runs in linear
     time, where `np.unique` would sort them afresh."""
     found = [rows for rows in sorted_rows if len(rows)]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from feed.core.naming import as_mask
 from feed.core.profile import Event, taste_similarity
 from feed.core.ranking import EXCLUDE_Z, Texts
 from feed.core.steering import Reader
@@ -371,7 +372,7 @@ def marked_look_clips(
         marks = phrases.looks.marks(spec.en.split(",")[0].strip(), spec.ja.split("、")[0])
         if spec.kind != "look" or not marks:
             continue
-        marked = phrases.marked(texts, marks)
+        marked = as_mask(phrases.marked(texts, marks), len(texts))
         ours = np.array([look == label for look in looks_of_rows])
         found += int((marked & ours).sum())
         clips += int(ours.sum())

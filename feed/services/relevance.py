@@ -27,8 +27,16 @@ from embeddings.encoders import multilingual
 from feed.core.intent import has_japanese, name_emoji
 from feed.core.looks import Looks, shipped_looks
 from feed.core.lookup import distinct, find_sorted
+from feed.core.naming import NAMES_NOTHING, Named, RowsNamed, any_of, as_mask, shifted
 from feed.core.quantized import row_dots_many
-from feed.core.ranking import MATCH_Z, Texts, lexical_matches, phrase_relevance
+from feed.core.ranking import (
+    MATCH_Z,
+    ClipTexts,
+    Texts,
+    lexical_matches,
+    lexical_naming,
+    phrase_relevance,
+)
 from feed.core.spelling import mended
 from feed.core.steering import Glossary
 from feed.services.clips import ClipStore
@@ -52,7 +60,7 @@ class PhraseMatch:
     snap: CatalogSnapshot
     queries: dict[str, np.ndarray]
     stats: dict[str, tuple[float, float]]
-    named: np.ndarray  # rows whose text names the phrase, sorted
+    named: Named  # rows whose text names the phrase (asked of candidates, or the newest)
     sampled: bool  # statistics from a sample rather than every row
     # When the sample is the whole catalog, every row's z, computed once (N <= SAMPLE_ROWS).
     dense: np.ndarray | None = None
@@ -81,7 +89,7 @@ class PhraseMatch:
         `keep` is False."""
         return z_many([self], rows, keep)[0]
 
-    def carried_to(self, snap: CatalogSnapshot, named: np.ndarray) -> PhraseMatch:
+    def carried_to(self, snap: CatalogSnapshot, named: Named) -> PhraseMatch:
         """This match against `snap`, a snapshot grown from its own, with `named` as the
         rows naming the phrase. The rows scored so far keep their z: a grown snapshot keeps
         every row's vectors, and the statistics are the sample's, so only rows added since
@@ -181,7 +189,7 @@ def _scored(matches: Sequence[PhraseMatch], rows: np.ndarray) -> list[np.ndarray
     out = []
     for j, match in enumerate(matches):
         z = total[j] / np.maximum(count[j], 1)
-        _, named = find_sorted(match.named, rows)
+        named = match.named.among(rows)
         z[named] = np.maximum(z[named], MATCH_Z)
         out.append(z.astype(np.float32))
     return out
@@ -211,9 +219,9 @@ MAX_PHRASES = 4096
 # 100 MB at worst over the MAX_RELEVANCE matches cached.
 KEPT_ROWS = 16_384
 MAX_RELEVANCE = 512
-# Looks' marked rows kept, one per look and texts (see `PhraseRelevance.marked`): a bool
-# a row, 1 MB each at 1,000,000 clips.
-MAX_MARKED = 32
+# Looks' marked rows kept, one per look and text segment (see `PhraseRelevance._marked`):
+# a grown snapshot's texts are a few segments (O(log N)), each kept until merged.
+MAX_MARKED = 256
 
 
 class PhraseRelevance:
@@ -248,8 +256,8 @@ class PhraseRelevance:
         self._english: OrderedDict[str, Reading] = OrderedDict()
         # By (marks, id of the texts): the texts (weakly, so a replaced snapshot's texts
         # can go) and the rows they mark.
-        self._marked: OrderedDict[
-            tuple[tuple[str, ...], int], tuple[weakref.ref[Texts], np.ndarray]
+        self._marked_rows: OrderedDict[
+            tuple[tuple[str, ...], int], tuple[weakref.ref[ClipTexts], RowsNamed]
         ] = OrderedDict()
         self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WARM_THREAD)
         # Two search threads: a warm-up of an instruction's two phrases starts four searches
@@ -280,7 +288,7 @@ class PhraseRelevance:
             self._latest.clear()
             self._latest_nearest.clear()
             self._english.clear()
-            self._marked.clear()
+            self._marked_rows.clear()
 
     def cached(self, phrase: str, generation: int) -> bool:
         """Whether the phrase's match at this catalog generation is cached."""
@@ -359,17 +367,14 @@ class PhraseRelevance:
                 mean, std = float(sims.mean()), float(sims.std())
             stats[channel] = (mean, std if std > 1e-9 else 1.0)
         queries = {c: q for c, q in queries.items() if c in stats}
-        named = (
-            np.empty(0, np.int64)
-            if snap.texts is None
-            else np.flatnonzero(self.naming(snap.texts, phrase))
-        )
+        named = NAMES_NOTHING if snap.texts is None else self.naming(snap.texts, phrase)
         found = PhraseMatch(phrase, snap, queries, stats, named, sampled)
         if not sampled:
             # A small catalog: score every row once (as a full scan would), so pages
             # only look z up.
             dense = phrase_relevance(snap.vectors, snap.has, queries)
-            dense[found.named] = np.maximum(dense[found.named], MATCH_Z)
+            every = named.every()
+            dense[every] = np.maximum(dense[every], MATCH_Z)
             found = replace(found, dense=dense)
         return self._keep(found)
 
@@ -397,24 +402,16 @@ class PhraseRelevance:
 
     def _carried(self, phrase: str, snap: CatalogSnapshot) -> PhraseMatch | None:
         """The phrase's newest match against a snapshot that `snap` grew from (by one
-        growth or many), carried over: the same sample gives the same statistics, so only
-        the rows naming the phrase are looked up again."""
-        growth = snap.grown_from
-        if growth is None:
+        growth or many), carried over: the same sample gives the same statistics, and the
+        rows naming the phrase are asked of the grown texts when a page needs them."""
+        if snap.grown_from is None:
             return None
         with self._lock:
             older = self._latest.get(phrase)
         if older is None or older.dense is not None or not _grew_from(snap, older.snap):
             return None
-        if older.snap.generation == growth.generation:  # the snapshot just before
-            added = np.flatnonzero(self.naming(growth.texts, phrase)) + growth.rows
-        else:  # grown more than once since: the segments holding the rows added since
-            assert snap.texts is not None  # a grown snapshot has texts
-            texts, first = snap.texts.tail(len(older.snap))
-            added = np.flatnonzero(self.naming(texts, phrase)) + first
-            added = added[added >= len(older.snap)]
-        named = np.concatenate([older.named, added.astype(np.int64)])
-        return self._keep(older.carried_to(snap, named))
+        assert snap.texts is not None  # a grown snapshot has texts
+        return self._keep(older.carried_to(snap, self.naming(snap.texts, phrase)))
 
     def nearest(self, found: PhraseMatch, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The phrase's best matches (rows, z), best first, at most 2k of them: each
@@ -445,12 +442,9 @@ class PhraseRelevance:
         snap = found.snap
         if found.dense is not None:
             # Every row is scored already: its best k are exact, no index needed.
-            rows = (
-                np.argpartition(-found.dense, min(k, len(snap)) - 1)[:k]
-                if len(snap)
-                else found.named
-            )
-            rows = distinct(np.concatenate([rows, found.named])).astype(np.int64)
+            every = found.named.every()
+            rows = np.argpartition(-found.dense, min(k, len(snap)) - 1)[:k] if len(snap) else every
+            rows = distinct(np.concatenate([rows, every])).astype(np.int64)
         elif (
             older is not None
             and older.stats is found.stats
@@ -462,7 +456,9 @@ class PhraseRelevance:
                 np.concatenate([older.rows, np.arange(len(older.snap), len(snap), dtype=np.int64)])
             )
         else:
-            hits = [_newest(found.named, NEAREST_DEPTH_SHARE * k)]
+            # A common word names a share of the catalog (75,000 "cats" in a million), all
+            # of them at the match bar: the newest stand for them.
+            hits = [found.named.newest(NEAREST_DEPTH_SHARE * k)]
             # The spaces' searches run side by side: FAISS lets go of the interpreter lock
             # while it searches (at 1,000,000 clips, 4-5 ms off a new phrase's first page).
             # A warm-up's searches started while the phrase was being encoded.
@@ -642,35 +638,47 @@ class PhraseRelevance:
             lambda word: int(np.count_nonzero(lexical_matches(texts, word))),
         )
 
-    def naming(self, texts: Texts, phrase: str) -> np.ndarray:
-        """Rows (N,) whose text names the phrase outright, as written or in its English
-        (ピエロ names "clown"; 🤡 names "clown")."""
-        found = lexical_matches(texts, phrase)
+    def naming(self, texts: Texts, phrase: str) -> Named:
+        """The rows of `texts` whose text names the phrase outright, as written or in its
+        English (ピエロ names "clown"; 🤡 names "clown"), answered as asked: whether given
+        rows do, or which are the newest (`feed.core.naming`)."""
+        parts = [lexical_naming(texts, phrase)]
         usual = self.usual(phrase)
         if usual != phrase:
-            found |= lexical_matches(texts, usual)
+            parts.append(lexical_naming(texts, usual))
         # Only an English that reads the whole phrase may name it: "red" alone, from a
         # phrase whose other words the dictionary lacks, would name every red thing.
         read = self._reading(phrase)
         if read.whole and read.english and read.english.lower() != phrase.lower().strip():
-            found |= lexical_matches(texts, read.english)
+            parts.append(lexical_naming(texts, read.english))
         # A look named by its technique or material: "claymation" is named by a clip
         # that says "plasticine" or 粘土 (data/lexicon/looks.toml).
         english = read.english if read.whole else None
         marks = self.looks.marks(phrase, usual, english)
         if marks:
-            found |= self.marked(texts, marks)
-        return found
+            parts.append(self.marked(texts, marks))
+        return any_of(parts)
 
-    def marked(self, texts: Texts, marks: tuple[str, ...]) -> np.ndarray:
-        """Rows (N,) whose text holds one of a look's marks, read-only: kept for these
-        texts, so every name of the look ("claymation", クレイアニメ, "clay style") looks
-        them up once per snapshot (up to 25 ms at 1,000,000 clips, docs/steering.md)."""
+    def marked(self, texts: Texts, marks: tuple[str, ...]) -> Named:
+        """The rows of `texts` whose text holds one of a look's marks."""
+        if isinstance(texts, ClipTexts):
+            return self._marked(texts, marks)
+        parts, start = [], 0
+        for segment in texts.segments:
+            parts.append(shifted(self._marked(segment, marks), start))
+            start += len(segment)
+        return any_of(parts)
+
+    def _marked(self, texts: ClipTexts, marks: tuple[str, ...]) -> RowsNamed:
+        """`marked` for one text segment, kept for it, so every name of the look
+        ("claymation", クレイアニメ, "clay style") looks its rows up once per segment (up
+        to 25 ms at 1,000,000 clips, docs/steering.md); a grown snapshot's older segments
+        keep theirs."""
         key = (marks, id(texts))
         with self._lock:
-            kept = self._marked.get(key)
+            kept = self._marked_rows.get(key)
             if kept is not None and kept[0]() is texts:
-                self._marked.move_to_end(key)
+                self._marked_rows.move_to_end(key)
                 return kept[1]
         found = np.zeros(len(texts), dtype=bool)
         for mark in marks:
@@ -679,16 +687,16 @@ class PhraseRelevance:
             if outside is not None and rows.any():
                 rows = texts.rows_matching(outside, rows)  # not only inside a longer word
             found |= rows
-        found.flags.writeable = False  # shared by every name of the look
+        named = RowsNamed(np.flatnonzero(found))
         with self._lock:
-            # Texts gone (a replaced snapshot's, the rows a grown one added) free their slot.
-            for gone in [k for k, (ref, _) in self._marked.items() if ref() is None]:
-                del self._marked[gone]
-            self._marked[key] = (weakref.ref(texts), found)
-            self._marked.move_to_end(key)
-            while len(self._marked) > MAX_MARKED:
-                self._marked.popitem(last=False)
-        return found
+            # Texts gone (a replaced snapshot's, segments merged since) free their slot.
+            for gone in [k for k, (ref, _) in self._marked_rows.items() if ref() is None]:
+                del self._marked_rows[gone]
+            self._marked_rows[key] = (weakref.ref(texts), named)
+            self._marked_rows.move_to_end(key)
+            while len(self._marked_rows) > MAX_MARKED:
+                self._marked_rows.popitem(last=False)
+        return named
 
     def readable(self, phrase: str) -> bool:
         """True when some channel can compare this phrase with clips (a multilingual one
@@ -713,7 +721,8 @@ class PhraseRelevance:
         z = phrase_relevance(snap.vectors, snap.has, self.phrase_vectors(phrase))
         if snap.texts is not None:
             # A clip that names the phrase outright matches it, whatever the vectors say.
-            z = np.where(self.naming(snap.texts, phrase), np.maximum(z, MATCH_Z), z)
+            named = as_mask(self.naming(snap.texts, phrase), len(snap))
+            z = np.where(named, np.maximum(z, MATCH_Z), z)
             z = z.astype(np.float32)
         with self._lock:
             self._relevance[key] = z
@@ -856,10 +865,3 @@ def _grew_from(snap: CatalogSnapshot, older: CatalogSnapshot) -> bool:
 def _replaced(snap: CatalogSnapshot, older: CatalogSnapshot) -> bool:
     """Whether `older` is from before the rebuild that `snap` descends from."""
     return older.sample is not snap.sample and older.generation < snap.generation
-
-
-def _newest(rows: np.ndarray, most: int) -> np.ndarray:
-    """At most `most` of the sorted `rows`, the newest (highest) ones. A common word names
-    a share of the catalog (75,000 "cats" in a million), all of them at the match bar;
-    scoring every one would grow with the catalog."""
-    return rows[-most:] if len(rows) > most else rows

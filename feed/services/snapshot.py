@@ -215,12 +215,10 @@ DENSE_SPAN = 4
 @dataclass(frozen=True)
 class Growth:
     """How a snapshot was grown from an older one: that one's generation and row count
-    (rows from there on are new) and the new rows' texts, so a phrase matched against the
-    older snapshot needs matching against the new rows only."""
+    (rows from there on are new)."""
 
     generation: int
     rows: int
-    texts: ClipTexts
 
 
 @dataclass(frozen=True)
@@ -675,7 +673,7 @@ def grow_snapshot(
     k, n1 = len(added), n0 + len(added)
     if not k:
         return replace(snap, generation=generation,
-                       grown_from=Growth(snap.generation, n0, ClipTexts.of([])))  # fmt: skip
+                       grown_from=Growth(snap.generation, n0))  # fmt: skip
     matrices = {}
     for channel, upserted in found.vectors.items():
         old = snap.vectors[channel]
@@ -743,7 +741,7 @@ def grow_snapshot(
     for original, group in group_rows(remix_of, new_rows, skip=-1).items():
         remixes[original] = np.concatenate([snap.remixes.get(original, _NO_ROWS), group])
     cameos = object_array([c.cameos for c in added])
-    added_texts = ClipTexts.of([_text(c) for c in added])  # for the snapshot and its growth
+    added_texts = ClipTexts.of([_text(c) for c in added])
     if columns.by_seq is not None and not columns.by_seq.extend(seqs, n0):
         columns.by_seq = None  # sparse from here on: binary search
     grown = replace(
@@ -767,7 +765,7 @@ def grow_snapshot(
         by_creator=by_creator,
         remixes=remixes,
         code_of_creator=code_of,
-        grown_from=Growth(snap.generation, n0, added_texts),
+        grown_from=Growth(snap.generation, n0),
         seq_table=columns.by_seq,
     )  # fmt: skip
     columns.ids.update(new_ids)

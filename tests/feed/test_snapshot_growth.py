@@ -331,7 +331,7 @@ def test_a_deeper_search_after_the_first_finds_what_the_index_walk_missed(store,
 
     monkeypatch.setattr(clips, "nearest", walk)
     match = phrases.match("a small bird wading in water")  # no clip names it
-    assert match.sampled and not len(match.named)
+    assert match.sampled and not len(match.named.every())
     exact = match.z(np.arange(len(match.snap)))
     first, _ = phrases.nearest(match, 2)
     best, z = settled_nearest(phrases, match, 2)
@@ -686,17 +686,17 @@ def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
     add(clips, FIRST, NOW)
     phrases = PhraseRelevance(clips, snapshots, Glossary({}))
     before = phrases.match("heron")
-    assert before.sampled and set(before.named.tolist()) == {0, 5}
+    assert before.sampled and set(before.named.every().tolist()) == {0, 5}
     add(clips, ADDED[:3], NOW + 100)
     grown = snapshots.current()
     carried = phrases.match("heron", grown)
     assert carried.snap is grown and carried.stats is before.stats
-    assert set(carried.named.tolist()) == {0, 5, 9}  # a1, a6, b2 name a heron
+    assert set(carried.named.every().tolist()) == {0, 5, 9}  # a1, a6, b2 name a heron
     # the same relevance as matching afresh against the grown snapshot
     fresh = PhraseRelevance(clips, snapshots, Glossary({})).match("heron", grown)
     rows = np.arange(len(grown))
     np.testing.assert_allclose(carried.z(rows), fresh.z(rows), atol=1e-6)
-    np.testing.assert_array_equal(np.sort(carried.named), fresh.named)
+    np.testing.assert_array_equal(carried.named.every(), fresh.named.every())
     # its best matches too, from the older best ones and every added row scored: what
     # fetching them afresh finds, and the added rows the index did not return
     settled_nearest(phrases, before, 2)
@@ -711,7 +711,7 @@ def test_a_phrase_match_carries_over_to_the_grown_snapshot(store):
     resampled = snapshots.current()
     assert resampled.grown_from is not None and resampled.sample_of == len(FIRST) + 4
     again = phrases.match("heron", resampled)
-    assert again.stats is not before.stats and set(again.named.tolist()) == {0, 5, 9, 11}
+    assert again.stats is not before.stats and set(again.named.every().tolist()) == {0, 5, 9, 11}
 
 
 def test_a_sampled_match_has_the_statistics_of_scoring_every_sample_row(store):
@@ -753,7 +753,7 @@ def test_a_phrase_match_carries_over_many_growths(store):
     carried = phrases.match("heron", grown)
     assert carried.stats is before.stats  # statistics carried, not computed again
     fresh = PhraseRelevance(clips, snapshots, Glossary({})).match("heron", grown)
-    np.testing.assert_array_equal(carried.named, fresh.named)
+    np.testing.assert_array_equal(carried.named.every(), fresh.named.every())
     best, z = phrases.nearest(carried, 2)
     # every added row was scored: those left out rank below every kept one
     left = np.setdiff1d(np.arange(len(FIRST), len(grown)), best)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from feed.core import naming as naming_mod
 from feed.core import ranking
 from feed.core import words as words_mod
-from feed.core.ranking import ClipTexts, SegmentedTexts, lexical_matches
+from feed.core.ranking import ClipTexts, SegmentedTexts, lexical_matches, lexical_naming
 from feed.core.words import WordIndex, is_plain
 
 WORDS = [
@@ -98,13 +99,47 @@ def test_grown_segments_keep_their_index_and_read_like_one_blob(rng, monkeypatch
         np.testing.assert_array_equal(
             lexical_matches(grown, phrase), lexical_matches(scan, phrase), err_msg=phrase
         )
-    # the segments holding rows from 900 on answer for those rows, and hold few others
-    tail, first = grown.tail(900)
-    assert first <= 900 and len(tail) == 1000 - first < 1000
-    for phrase in ("cats", "サメ", "horror ballet"):
-        found = np.flatnonzero(lexical_matches(tail, phrase)) + first
-        expected = np.flatnonzero(lexical_matches(scan, phrase))
-        np.testing.assert_array_equal(found[found >= 900], expected[expected >= 900])
+
+
+def test_naming_answers_what_a_scan_names_without_finding_every_row(rng, monkeypatch):
+    """`lexical_naming`'s three questions (which of some rows name a phrase, the newest
+    that do, all that do) get the scan's answers, over one index and over grown segments
+    (indexed and scanned ones side by side)."""
+    monkeypatch.setattr(ranking, "INDEXED_ROWS", 64)
+    texts = random_texts(rng, 3000)
+    scan, grown = scanned(texts), SegmentedTexts(())
+    for start in range(0, 3000, 37):
+        grown = grown.extended(ClipTexts.of(texts[start : start + 37]))
+    asked = rng.permutation(3300)[:700]  # some past the last row: they name nothing
+    for named_in in (ClipTexts.of(texts), grown):
+        for phrase in PHRASES:
+            expected = np.flatnonzero(lexical_matches(scan, phrase))
+            named = lexical_naming(named_in, phrase)
+            np.testing.assert_array_equal(named.every(), expected, err_msg=phrase)
+            np.testing.assert_array_equal(
+                named.among(asked), np.isin(asked, expected), err_msg=phrase
+            )
+            for most in (1, 7, 300, 5000):
+                np.testing.assert_array_equal(named.newest(most), expected[-most:], phrase)
+    assert len(lexical_naming(grown, "cats").every()) > 300  # the checks are not vacuous
+    assert len(lexical_naming(grown, "サメ").newest(300)) == 300
+
+
+def test_the_newest_named_rows_read_a_bounded_share_of_the_rarest_words_rows(monkeypatch):
+    """Asked for the newest 50 rows naming "horror ballet", the index reads the rows of
+    "ballet" from the newest back only until it has them, not all 20,000."""
+    texts = ["horror ballet" if i % 2 else "ballet at noon" for i in range(40_000)]
+    named = lexical_naming(ClipTexts.of(texts), "horror ballet")
+    read: list[int] = []
+    real = naming_mod.find_sorted
+
+    def counted(keys, wanted):
+        read.append(len(wanted))
+        return real(keys, wanted)
+
+    monkeypatch.setattr(naming_mod, "find_sorted", counted)
+    np.testing.assert_array_equal(named.newest(50), np.arange(39_901, 40_000, 2))
+    assert 0 < sum(read) < 1000
 
 
 def test_joined_indexes_equal_one_built_over_both(rng):

@@ -12,6 +12,8 @@ import json
 import os
 import re
 import threading
+from collections import ChainMap
+from collections.abc import Mapping
 from concurrent.futures import Future
 
 import numpy as np
@@ -1058,3 +1060,26 @@ def test_deeper_searches_run_only_on_cpu_pages_leave_idle():
     assert seen == [(os.SCHED_IDLE, 19)]
     # the thread that asked is untouched
     assert os.sched_getscheduler(threading.get_native_id()) != os.SCHED_IDLE
+
+
+def test_grown_groups_share_the_older_ones_and_read_as_copied():
+    """Each growth copies only the keys changed since the last whole copy: the rest stay
+    shared with the older snapshot, which never sees the rows added after it."""
+    rng = np.random.default_rng(5)
+    groups = {k: np.arange(k, k + 3, dtype=np.int64) for k in range(400)}
+    expected = {k: v.tolist() for k, v in groups.items()}
+    snaps = [(groups, {k: list(v) for k, v in expected.items()})]
+    mapping: Mapping[int, np.ndarray] = groups
+    for step in range(40):
+        added = {int(k): np.array([1000 + step], dtype=np.int64) for k in rng.choice(420, 3)}
+        first = bool(step % 2)
+        mapping = snapshot_mod._grown_groups(mapping, added, first)
+        for k, rows in added.items():
+            old = expected.get(k, [])
+            expected[k] = rows.tolist() + old if first else old + rows.tolist()
+        snaps.append((mapping, {k: list(v) for k, v in expected.items()}))
+    assert any(isinstance(m, ChainMap) for m, _ in snaps)  # shared while few keys changed
+    assert any(type(m) is dict for m, _ in snaps[1:])  # and copied whole past the share
+    for mapping, want in snaps:  # every snapshot reads as its own copy, older ones too
+        assert {k: v.tolist() for k, v in mapping.items()} == want
+        assert all(mapping.get(k, np.empty(0)).tolist() == want.get(k, []) for k in range(420))

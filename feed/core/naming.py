@@ -5,13 +5,14 @@ thousand candidates names the phrase (such a clip scores at least MATCH_Z), and 
 the newest few thousand (beside the indexes' nearest clips, as a boost's or an "only"'s
 best matches). Neither needs every row that names it. Finding them all through the word
 index took 21 ms p50 at 10,000,000 clips, nearly all of it intersecting rows no page
-reads (docs/scaling.md, What still grows with the catalog: naming a phrase).
+reads (docs/scaling.md, Naming a phrase without finding every clip that names it).
 
 `Named` answers each question on its own:
 - `among(rows)`: a binary search of each candidate in each key's rows, then the text of
   the candidates the index alone cannot answer;
 - `newest(most)`: the rarest key group's rows read from the newest back, a window at a
-  time (each twice the one before), each checked like candidates, until `most` are found;
+  time (each sized by the share named so far), each checked like candidates, until `most`
+  are found;
 - `every()`: all of them (the exact whole-catalog method, and small catalogs).
 Texts below `INDEXED_ROWS` have no word index: they are scanned once, and their rows kept.
 """
@@ -33,9 +34,8 @@ if TYPE_CHECKING:
 # A text span (start, end) of the blob: whether the row whose text it is names the phrase.
 Holds = Callable[[int, int], bool]
 
-# `newest` reads rows the rarest group's share of the catalog would make this many times
-# `most` names at first (most share a row with the other groups' keys, as a phrase's
-# words go together).
+# `newest`'s first window holds about this many times `most` of the rarest group's rows
+# (a phrase's words mostly go together: many of them name it).
 FIRST_WINDOW_SHARE = 2
 
 
@@ -66,7 +66,9 @@ class RowsNamed:
         return find_sorted(self.rows, rows)[1]
 
     def newest(self, most: int) -> np.ndarray:
-        return self.rows[len(self.rows) - most :] if 0 < most < len(self.rows) else self.rows
+        if most <= 0:
+            return NAMES_NOTHING.rows
+        return self.rows[len(self.rows) - most :] if most < len(self.rows) else self.rows
 
     def every(self) -> np.ndarray:
         return self.rows
@@ -111,8 +113,8 @@ class IndexedNamed:
         rarest = int(np.argmin(sizes))
         n = len(self.texts)
         # The first window holds about FIRST_WINDOW_SHARE * most of the rarest group's
-        # rows; each next one what the rows named so far say is left to find, a quarter
-        # over, and at least twice the one before while none were.
+        # rows; each next one what the share named so far says is left to find, a quarter
+        # over (never less than the one before), or twice the one before while none were.
         window = max(1, FIRST_WINDOW_SHARE * most * n // max(sizes[rarest], 1))
         found: list[np.ndarray] = []
         count, end = 0, n
@@ -194,7 +196,7 @@ class AnyNamed:
 
     def newest(self, most: int) -> np.ndarray:
         rows = distinct(np.concatenate([NAMES_NOTHING.rows, *(p.newest(most) for p in self.parts)]))
-        return rows[len(rows) - most :] if 0 < most < len(rows) else rows
+        return rows[max(0, len(rows) - most) :]
 
     def every(self) -> np.ndarray:
         return distinct(np.concatenate([NAMES_NOTHING.rows, *(p.every() for p in self.parts)]))

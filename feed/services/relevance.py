@@ -254,8 +254,8 @@ class PhraseRelevance:
         self._latest: OrderedDict[str, PhraseMatch] = OrderedDict()
         self._latest_nearest: OrderedDict[tuple[str, int], Nearest] = OrderedDict()
         self._english: OrderedDict[str, Reading] = OrderedDict()
-        # By (marks, id of the texts): the texts (weakly, so a replaced snapshot's texts
-        # can go) and the rows they mark.
+        # By (marks, id of a text segment): the segment (weakly, so a replaced snapshot's
+        # segments and merged ones can go) and the rows the marks name in it.
         self._marked_rows: OrderedDict[
             tuple[tuple[str, ...], int], tuple[weakref.ref[ClipTexts], RowsNamed]
         ] = OrderedDict()

@@ -174,10 +174,7 @@ class IndexedNamed:
             return out
         check = out if self.check_all else out & ~self._index.plain[rows]
         at = np.flatnonzero(check)
-        if len(at):
-            starts, ends = self.texts.spans(rows[at])
-            holds = self.holds
-            out[at] = [holds(a, e) for a, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+        out[at] = self.texts.holding(rows[at], self.holds)
         return out
 
 

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from feed.core.naming import NAMES_NOTHING, IndexedNamed, Named, RowsNamed, any_of, shifted
+from feed.core.naming import (
+    NAMES_NOTHING,
+    IndexedNamed,
+    Named,
+    RowsNamed,
+    any_of,
+    as_mask,
+    shifted,
+)
 from feed.core.quantized import Matrix
 from feed.core.words import WORD, WordIndex, phrase_grams
 
@@ -147,7 +155,7 @@ class ClipTexts:
         """Rows (N,) whose text holds each of `words` as a whole word, an "e", "s" or "es"
         allowed (rarest word first is fastest)."""
         if self.words is not None:
-            return self._mask(self.naming_words(words).every())
+            return as_mask(self.naming_words(words), len(self))
         patterns = [_word_pattern(w) for w in words]
         out = self.rows_naming(words[0], patterns[0])
         for pattern in patterns[1:]:
@@ -174,7 +182,7 @@ class ClipTexts:
         """Rows (N,) whose text contains `literal` (lower-cased) as written."""
         if self.words is None or literal.isascii():
             return self.rows_naming(literal, re.compile(re.escape(literal)))
-        return self._mask(self.naming_literal(literal).every())
+        return as_mask(self.naming_literal(literal), len(self))
 
     def naming_literal(self, literal: str) -> Named:
         """The rows `rows_containing` finds, answered as asked (see `feed.core.naming`)."""
@@ -186,27 +194,14 @@ class ClipTexts:
         find = self.blob.find
         return IndexedNamed(self, keys, lambda at, end: find(literal, at, end) >= 0, True)
 
-    def _mask(self, rows: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(self), dtype=bool)
-        out[rows] = True
-        return out
-
-    def spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where each row's text starts and ends in `blob` (int64 each)."""
+    def holding(self, rows: np.ndarray, holds: Callable[[int, int], bool]) -> np.ndarray:
+        """Whether each of `rows`' text span in `blob` (start, end) `holds` (bool, aligned)."""
         starts = self.starts[rows]
         ends = np.full(len(rows), len(self.blob), dtype=np.int64)
         inner = rows + 1 < len(self)
         ends[inner] = self.starts[rows[inner] + 1] - 1  # the newline after the row
-        return starts, ends
-
-    def _check(self, rows: np.ndarray, out: np.ndarray, holds: Callable[[int, int], bool]) -> None:
-        """Set `out[row]` for each of `rows` whose text span (start, end) `holds`."""
-        if not len(rows):
-            return
-        starts, ends = self.spans(rows)
-        for row, at, end in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
-            if holds(at, end):
-                out[row] = True
+        spans = zip(starts.tolist(), ends.tolist(), strict=True)
+        return np.fromiter((holds(at, end) for at, end in spans), dtype=bool, count=len(rows))
 
     def rows_matching(
         self, pattern: re.Pattern[str], within: np.ndarray | None = None
@@ -222,7 +217,9 @@ class ClipTexts:
             rows = np.flatnonzero(within)
             if len(rows) * _ROW_SCAN_SHARE <= len(self.starts):
                 blob = self.blob
-                self._check(rows, out, lambda at, end: pattern.search(blob, at, end) is not None)
+                out[
+                    rows[self.holding(rows, lambda a, e: pattern.search(blob, a, e) is not None)]
+                ] = True
                 return out
         at = np.fromiter((m.start() for m in pattern.finditer(self.blob)), dtype=np.int64)
         if len(at):

@@ -1801,6 +1801,19 @@ class ClauseCues:
 # "Bad" says less of what it judges, so "cooking isn't bad" negates a refusal; it is no
 # cue word of the op networks' features ("bad bunny", "bad lip reading" are things).
 _EN_JUDGED_BAD = word_set("bad")
+# "take the lighthouses away", "keep X off my feed": a verb of taking with a particle of
+# removal after its thing says less, so "do NOT take X away" negates a refusal. Neither
+# word is a cue of the op networks' features ("take" and "off" ask nothing alone).
+_EN_TAKING = word_set("take taking took keep get put")
+_EN_REMOVING = word_set("away off")
+
+
+def _takes_away(words: Sequence[Token], i: int) -> bool:
+    """Whether words[i] is a verb of taking whose particle of removal comes after the
+    clause's thing, within a few words ("take | the X | away from me")."""
+    if words[i].script != "en" or words[i].norm not in _EN_TAKING:
+        return False
+    return any(w.script == "en" and w.norm in _EN_REMOVING for w in words[i + 1 : i + 4])
 
 
 # Signs of more or less typed against an item ("- burgers", "sushi +"): cues of the
@@ -1874,8 +1887,10 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     words = outside_concepts(clause, tokens)
     after = [t for t in tokens if t.start >= clause.end][:1]  # the "?" that ends it
     cues = [
-        _cue(t) or _item_sign(clause, tokens, t) or ("neg" if t.norm in _EN_JUDGED_BAD else "")
-        for t in words
+        _cue(t)
+        or _item_sign(clause, tokens, t)
+        or ("neg" if t.norm in _EN_JUDGED_BAD or _takes_away(words, i) else "")
+        for i, t in enumerate(words)
     ]
     for i in range(1, len(words)):
         # 「減らしてほしい」「見たい」: the wish is the verb's, one cue; a negator after it
@@ -2174,6 +2189,183 @@ def sentences(tokens: Sequence[Token]) -> list[tuple[int, int]]:
             start = i + 1
     bounds.append((start, len(tokens)))
     return bounds
+
+
+# Emphasis that is only loudness (`calm_emphasis`). Beside the cue words, words said
+# again for weight alone; Japanese adverbs, interjections and the like said twice are too.
+_EN_EMPHATIC = word_set("please pls plz really very so super totally absolutely omg seriously")
+_JA_EMPHATIC = word_set("本当 ほんと ほんま マジ まじ 絶対 ぜったい 全然 頼む お願い")
+_JA_EMPHATIC_POS = frozenset(("ADV", "INTJ", "ADJN", "AUX", "PART"))
+# What may stand between a word and its repeat ("more, more, MORE", 「絶対に、絶対に」).
+_REPEAT_GAPS = frozenset(",、!！.。…~〜")
+# What says the words before it again ("never, and I mean NEVER, show me ...").
+_EN_RESTATING = (("i", "mean"), ("i", "repeat"), ("i", "said"))
+# A piece between full stops is short when it is one English word or this many Japanese
+# characters ("NO. MORE. CLOWNS.", 「激辛チャレンジ！！！もう！！！見たくない！！！」).
+_JA_SHORT_PIECE = 8
+
+
+def calm_emphasis(text: str, tokens: Sequence[Token]) -> str:
+    """`text` with emphasis that only says an ask loudly said once, the way the corpus
+    says it; `text` itself where there is none. Loud asks are read as plain ones: before
+    this, "never, I mean never, show me clowns" was read as more clowns, and
+    「激辛チャレンジ！！！もう！！！見たくない！！！」 as a question between more and less.
+
+    - A run of one to three words said again right after, marks between (`_REPEAT_GAPS`),
+      is said once where it holds a cue word or a word of emphasis ("more, more, MORE",
+      「マジでマジで」, 「いらないいらない」), or where it is said three times or more
+      ("no no no clowns", "cats cats cats"); a thing's doubled name ("tuk tuk") and a
+      negator said twice ("no, no cats") stay.
+    - What "I mean" says again of the words just before it is left out ("never, and I
+      mean NEVER, show me X").
+    - Words cut apart by full stops one at a time are joined, where at least three such
+      pieces follow each other, one asks and at most one names a thing ("NO. MORE.
+      CLOWNS.", "Give. Me. All. The. Noir."); a list of things cut so ("Cats. Dogs.
+      Birds. More.", 「イルカ。クジラ。シャチ。もっと見たい」) stays.
+    """
+    cuts = _repeats(text, tokens) or _restated(text, tokens) or _cut_pieces(tokens)
+    if not cuts:
+        return text
+    kept, at = [], 0
+    for start, end in sorted(cuts):
+        kept.append(text[at:start])
+        at = max(at, end)
+    return "".join(kept) + text[at:]
+
+
+def _emphatic(words: Sequence[Token]) -> bool:
+    for t in words:
+        if _cue(t):
+            return True
+        if t.script == "en":
+            if t.norm in _EN_EMPHATIC:
+                return True
+        elif any(f in _JA_EMPHATIC for f in (t.norm, t.lemma, t.text)):
+            return True
+    return all(t.script == "ja" and t.pos in _JA_EMPHATIC_POS for t in words)
+
+
+def _negates(token: Token) -> bool:
+    return _negates_in_english(token) or (token.script == "ja" and _ja_negator(token))
+
+
+def _said(text: str, words: Sequence[Token]) -> str:
+    return text[words[0].start : words[-1].end].lower()
+
+
+def _said_again(text: str, tokens: Sequence[Token], at: int, said: str) -> int:
+    """The index past the one to four tokens from `at` that say `said` again, as words of
+    their own (not the "no" of "no no-bake cakes"); 0 if none."""
+    for m in range(1, 5):
+        if at + m <= len(tokens) and _said(text, tokens[at : at + m]) == said:
+            last, after = tokens[at + m - 1], tokens[at + m] if at + m < len(tokens) else None
+            joined = (
+                after is not None
+                and last.script == "en"
+                and after.start == last.end
+                and after.text not in _REPEAT_GAPS
+                and after.text not in _EN_SENTENCE_ENDS
+            )
+            return 0 if joined else at + m
+    return 0
+
+
+def _repeats(text: str, tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    cuts: list[tuple[int, int]] = []
+    i = 0
+    while i < len(tokens):
+        for k in (1, 2, 3):
+            unit = tokens[i : i + k]
+            if len(unit) < k or any(t.text in _REPEAT_GAPS for t in unit):
+                break
+            if unit[0].script == "ja" and unit[-1].end - unit[0].start < 2:
+                continue  # 「見てて」: a grammar word of one kana, not a word said twice
+            said, end, times = _said(text, unit), i + k, 1
+            while True:
+                j = end
+                while j < len(tokens) and tokens[j].text in _REPEAT_GAPS:
+                    j += 1
+                past = _said_again(text, tokens, j, said)
+                if not past:
+                    break
+                end, times = past, times + 1
+            # A negator said twice may say two things: "no, no cats" answers, then
+            # refuses. Three times is loudness alone.
+            twice_ok = _emphatic(unit) and not (len(unit) == 1 and _negates(unit[0]))
+            if times > 2 or (times == 2 and twice_ok):
+                cuts.append((unit[-1].end, tokens[end - 1].end))
+                i = end - 1
+                break
+        i += 1
+    return cuts
+
+
+def _restated(text: str, tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    cuts: list[tuple[int, int]] = []
+    for i in range(1, len(tokens) - 2):
+        if (tokens[i].norm, tokens[i + 1].norm) not in _EN_RESTATING:
+            continue
+        before = i - 1
+        while before >= 0 and (tokens[before].text in _REPEAT_GAPS or tokens[before].norm == "and"):
+            before -= 1
+        for k in (1, 2, 3):
+            said = tokens[before - k + 1 : before + 1]
+            if len(said) < k or not _emphatic(said):
+                continue
+            past = _said_again(text, tokens, i + 2, _said(text, said))
+            if past:
+                cuts.append((said[-1].end, tokens[past - 1].end))
+                break
+    return cuts
+
+
+def _asks_alone(words: Sequence[Token]) -> bool:
+    """Whether a piece cut off by full stops holds a cue word, or for Japanese, no noun
+    (「もう！！！いい！！！」 says one cue in two pieces; 「猫。犬。鳥。」 is a list)."""
+    if any(_cue(t) for t in words):
+        return True
+    return all(t.script == "ja" and t.pos not in ("NOUN", "PROPN", "PRON") for t in words)
+
+
+def _only_function_words(words: Sequence[Token]) -> bool:
+    """Whether a piece is only English function words or words of emphasis ("Me.", "The.")."""
+    return all(
+        t.script == "en" and (t.norm in _EN_FUNCTION or t.norm in _EN_EMPHATIC) for t in words
+    )
+
+
+def _cut_pieces(tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """The full stops between pieces of one word each (see `calm_emphasis`)."""
+    cuts: list[tuple[int, int]] = []
+    run: list[tuple[list[Token], list[Token]]] = []  # (words, stops after them)
+
+    def close() -> None:
+        things = sum(not _asks_alone(words) and not _only_function_words(words) for words, _ in run)
+        if len(run) >= 3 and things <= 1 and any(_asks_alone(words) for words, _ in run):
+            cuts.extend((s[0].start, s[-1].end) for _, s in run[:-1])
+        run.clear()
+
+    for start, end in sentences(tokens):
+        piece = tokens[start:end]
+        stops = [t for t in piece if t.text in _FULL_STOPS or t.text in _EN_SENTENCE_ENDS]
+        words = [t for t in piece if t not in stops]
+        trailing = len(stops) == len(piece) - len(words) and piece[len(words) :] == stops
+        short = (
+            bool(words)
+            and trailing
+            and (
+                len(words) == 1
+                and words[0].script == "en"
+                or all(t.script == "ja" for t in words)
+                and sum(t.end - t.start for t in words) <= _JA_SHORT_PIECE
+            )
+        )
+        if short:
+            run.append((words, stops))
+        else:
+            close()
+    close()
+    return cuts
 
 
 def tag_mentions(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:

@@ -63,6 +63,7 @@ from feed.core.intent import (
     asks_for_anything_with,
     asks_if_nothing_but,
     atomic_write,
+    calm_emphasis,
     clause_cues,
     clause_vector_text,
     clauses_from_tags,
@@ -336,6 +337,10 @@ class InstructionReader:
                 "instruction has no words to understand (only symbols, emoji or punctuation)"
             )
         tokens = self.tokenizer.tokenize(text)
+        calm = calm_emphasis(text, tokens)
+        while calm != text:  # each pass calms one kind of emphasis
+            text, tokens = calm, self.tokenizer.tokenize(calm)
+            calm = calm_emphasis(text, tokens)
         try:
             return self._read_tagged(text, tokens, self.model.tag(tokens))
         except AmbiguousInstruction:

@@ -327,7 +327,10 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # nor dev50 (the same theme in another writer's words, measured only in aggregate), nor
 # dev51 (polarity said in words rather than op words: refusals in verbs and idioms, wishes
 # in negative-sounding words, a second ask easy to lose), read case by case, nor dev52 (the
-# same theme in another writer's words, measured only in aggregate).
+# same theme in another writer's words, measured only in aggregate), nor dev53 (emphasis,
+# repetition and intensity: asks said loudly, twice, cut by full stops or restated), read
+# case by case, nor dev54 (the same theme in another writer's words, measured only in
+# aggregate).
 # Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly English chat,
 # dev11 and dev15 almost all Japanese.
 MORE_DEV = {
@@ -344,7 +347,7 @@ MORE_DEV = {
     "dev40": (160, 0.4), "dev41": (160, 0.4), "dev42": (120, 0.4), "dev43": (160, 0.4),
     "dev44": (120, 0.4), "dev45": (160, 0.4), "dev46": (120, 0.4), "dev47": (160, 0.4),
     "dev48": (120, 0.4), "dev49": (120, 0.4), "dev50": (120, 0.4), "dev51": (120, 0.4),
-    "dev52": (120, 0.4),
+    "dev52": (120, 0.4), "dev53": (120, 0.4), "dev54": (120, 0.4),
 }  # fmt: skip
 
 

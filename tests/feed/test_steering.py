@@ -22,6 +22,7 @@ from feed.core.intent import (
     apply_repairs,
     asks_for_anything_with,
     asks_if_nothing_but,
+    calm_emphasis,
     clause_cues,
     clauses_from_tags,
     closes_on_more,
@@ -805,6 +806,68 @@ def test_an_ask_for_fewer_after_an_aside_is_not_read_as_more(reader):
     assert [(o.op, o.phrase) for o in parse_instruction(text, reader)] == [
         ("suppress", "sad rescue stories")
     ]
+
+
+def calmed(text: str) -> str:
+    """`text` after every pass of calm_emphasis, as the reader reads it."""
+    tokenizer = load_tokenizer()
+    while (calm := calm_emphasis(text, tokenizer.tokenize(text))) != text:
+        text = calm
+    return text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Words said again for weight are said once.
+        ("no no no clowns", "no clowns"),
+        ("more, more, MORE cats", "more cats"),
+        ("please please give me cats", "please give me cats"),
+        ("synthwave synthwave synthwave please", "synthwave please"),
+        ("絶対に、絶対にホラーは出さないで", "絶対にホラーは出さないで"),
+        ("マジでマジでホラーいらん", "マジでホラーいらん"),
+        ("ホラーいらないいらない", "ホラーいらない"),
+        # What "I mean" says again of the words before it.
+        ("never, and I mean NEVER, show me clowns", "never, show me clowns"),
+        # Words cut apart by full stops one at a time, one of which asks.
+        ("NO. MORE. CLOWNS.", "NO MORE CLOWNS."),
+        ("Give. Me. All. The. Noir.", "Give Me All The Noir."),
+        ("激辛チャレンジ！！！もう！！！見たくない！！！", "激辛チャレンジもう見たくない！！！"),
+        # Left as written: a thing's doubled name, a word joined to the next, a word
+        # said once with another meaning, one kana of grammar, a repair, and lists.
+        ("more tuk tuk rides", "more tuk tuk rides"),
+        ("no no-bake cakes", "no no-bake cakes"),
+        ("電車は見てて楽しい", "電車は見てて楽しい"),
+        ("more owls, sorry, I mean bats", "more owls, sorry, I mean bats"),
+        ("Cats. Dogs. Birds. More.", "Cats. Dogs. Birds. More."),
+        ("イルカ。クジラ。シャチ。もっと見たい", "イルカ。クジラ。シャチ。もっと見たい"),
+    ],
+)
+def test_emphasis_that_is_only_loudness_is_said_once(text, expected):
+    assert calmed(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("never, I mean never, show me clowns", [("exclude", "clowns")]),
+        ("never, and i mean NEVER, show me clowns again", [("exclude", "clowns")]),
+        ("激辛チャレンジ！！！もう！！！見たくない！！！", [("exclude", "激辛チャレンジ")]),
+    ],
+)
+def test_a_loud_refusal_is_read_as_a_plain_one(reader, text, expected):
+    assert ops(reader, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["do NOT take the cats away", "please don't ever take the cats away from me"]
+)
+def test_taking_away_negated_is_never_read_as_less(reader, text):
+    # Read as more, or asked about with more among the readings: never applied as less.
+    readings = every_reading(reader, text)
+    assert asks_for(readings, POSITIVE, "cats")
+    assert len(readings) > 1 or reads_only(readings, POSITIVE, "cats")
+    assert reads_only(every_reading(reader, "take the cats away"), NEGATIVE, "cats")
 
 
 @pytest.mark.parametrize(

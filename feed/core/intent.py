@@ -1792,6 +1792,10 @@ class ClauseCues:
     # A refusal or dislike negated ("don't stop", "never not", 「嫌いじゃない」): the clause
     # leans to more, but only through a double turn that a classifier easily misreads.
     negated_refusal: bool = False
+    # What the negators turned is only words that take away or hold back ("don't stop",
+    # "never said I wanted fewer", "do NOT take X away", 「消さないで」): the clause asks
+    # for more, not merely for no dislike (「嫌いじゃない」, "I don't hate X").
+    turned_removal: bool = False
 
     def any(self) -> bool:
         """Whether the clause's own words ask for anything (less, more or only)."""
@@ -1958,9 +1962,42 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         for k, t in enumerate(words)
     )
     negated_ask = any(flipped[i] and cues[i] == "pos" for i in range(len(words)))
-    negated_refusal = doubled or any(flipped[i] and cues[i] == "neg" for i in range(len(words)))
+    turned = [i for i in range(len(words)) if flipped[i] and cues[i] == "neg"]
+    negated_refusal = doubled or bool(turned)
+    turned_removal = (
+        bool(turned)
+        and not doubled
+        and all(_takes_away(words, i) or _removes(words[i]) for i in turned)
+    )
     positive = positive or doubled
-    return ClauseCues(negative, positive, only, negated_ask, negated_refusal)
+    return ClauseCues(negative, positive, only, negated_ask, negated_refusal, turned_removal)
+
+
+def is_question(clause: Clause, tokens: Sequence[Token]) -> bool:
+    """Whether the sentence the clause begins in ends in a question mark ("why not fewer
+    cat fails and more cat rescues?")."""
+    for start, end in sentences(tokens):
+        if tokens[start].start <= clause.start < tokens[end - 1].end + 1:
+            return any(t.text == "?" for t in tokens[start:end])
+    return False
+
+
+# Words of dislike among the negative op words: negated, they say no dislike, not more.
+_EN_DISLIKES = word_set("hate hating hated dislike dislikes loathe mind")
+_JA_DISLIKES = word_set("嫌 嫌い いや 嫌だ 苦手")
+
+
+def _removes(token: Token) -> bool:
+    """Whether an op word that asks for less takes away or holds back ("stop", "fewer",
+    「消す」, 「飽きる」), rather than saying a dislike ("hate", 「嫌い」)."""
+    if _op_word(token) != "neg":
+        return False
+    if token.script == "en":
+        return _cue_word(token.norm) not in _EN_DISLIKES
+    # 「見るに堪えません」: ませ is a negator's ending, not a word that takes away.
+    return token.pos != "AUX" and not any(
+        f in _JA_DISLIKES for f in (token.norm, token.lemma, token.text)
+    )
 
 
 # Past forms that "just" before them makes a moment ago ("just got back from the gym").

@@ -81,6 +81,7 @@ from feed.core.intent import (
     grants,
     has_japanese,
     has_words,
+    is_question,
     join_items_before_all,
     join_relative_clauses,
     keeps_to_the_clip,
@@ -738,6 +739,18 @@ class InstructionReader:
                     phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
             vector = None if vectors is None else vectors[i]
+            if (
+                op in NEGATIVE
+                and cues.turned_removal
+                and not cues.negative
+                and not cues.only
+                and not is_question(clause, tokens)
+            ):
+                # "do NOT take the lighthouses away", 「深夜ラーメンは絶対消さないで」: every
+                # word that asks for less is taken back by a negator, and nothing else asks
+                # for less; the networks, misled by the negators, lean to less. Read as more.
+                op, weight = "boost", 1.0
+                by_op = {c: float(c == "boost") for c in by_op}
             unclear = (
                 _turns_without_a_cue(op, cues, read, clause, tokens)
                 or self._neighbours_disagree(text, clause, by_op, cues, vector)

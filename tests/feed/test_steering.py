@@ -860,13 +860,33 @@ def test_a_loud_refusal_is_read_as_a_plain_one(reader, text, expected):
 
 
 @pytest.mark.parametrize(
-    "text", ["do NOT take the cats away", "please don't ever take the cats away from me"]
+    ("text", "thing"),
+    [
+        ("do NOT take the cats away", "cats"),
+        ("please don't ever take the cats away from me", "cats"),
+        ("I never asked for fewer lighthouses", "lighthouses"),
+        ("夜景の動画は絶対消さないで", "夜景"),
+        ("夜景は減らさないでね", "夜景"),
+    ],
 )
-def test_taking_away_negated_is_never_read_as_less(reader, text):
-    # Read as more, or asked about with more among the readings: never applied as less.
-    readings = every_reading(reader, text)
-    assert asks_for(readings, POSITIVE, "cats")
-    assert len(readings) > 1 or reads_only(readings, POSITIVE, "cats")
+def test_a_refusal_every_word_of_which_is_taken_back_asks_for_more(reader, text, thing):
+    assert reads_only(every_reading(reader, text), POSITIVE, thing)
+
+
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        # No dislike is no wish; a question suggests; ません only ends a negator.
+        ("I dont hate cats", "cats"),
+        ("why not fewer cat fails and more cat rescues?", "cat fails"),
+        ("虫の動画は見るに堪えません", "虫"),
+    ],
+)
+def test_a_negated_dislike_or_a_question_is_not_read_as_more(reader, text, thing):
+    assert not reads_only(every_reading(reader, text), POSITIVE, thing)
+
+
+def test_taking_a_thing_away_is_less(reader):
     assert reads_only(every_reading(reader, "take the cats away"), NEGATIVE, "cats")
 
 

@@ -1765,7 +1765,7 @@ def _ja_negator(token: Token) -> bool:
 # What may stand between an English negator and the cue it negates ("don't really want",
 # "can't get enough"); "wouldn't mind more" keeps its "more".
 _EN_NEGATION_GAP = word_set(
-    "really even so too ever actually get want wanna need to any the that a all as half "
+    "really even so too ever actually get want wanna need to any the that a all as half dare "
     "show give send me us"
 )
 # Words that make a clause with a negative cue an ask for "only" ("nothing but X",
@@ -2097,7 +2097,10 @@ def _negation_reach(words: Sequence[Token], i: int) -> list[int]:
         gap = _EN_NEGATION_GAP | (_EN_SAY_NO if _says_no(words, i) else set())
         for j in range(i - 1, max(i - 4, -1), -1):
             out.append(j)
-            if words[j].script != "en" or words[j].norm not in gap:
+            # "don't you dare stop X" reaches its "stop"; "why don't you show less X"
+            # does not reach its "less" (a question that asks for less).
+            dare = words[j].norm == "you" and words[j + 1].norm == "dare"
+            if words[j].script != "en" or (words[j].norm not in gap and not dare):
                 break
         return out
     for j in range(i + 1, min(i + 6, len(words))):
@@ -2255,12 +2258,20 @@ def calm_emphasis(text: str, tokens: Sequence[Token]) -> str:
       negator said twice ("no, no cats") stay.
     - What "I mean" says again of the words just before it is left out ("never, and I
       mean NEVER, show me X").
+    - A comma between a negator and the "ever" that stresses it is left out ("never,
+      ever stop showing me X" reads as "never ever stop ..."), so the negator reaches
+      its verb.
     - Words cut apart by full stops one at a time are joined, where at least three such
       pieces follow each other, one asks and at most one names a thing ("NO. MORE.
       CLOWNS.", "Give. Me. All. The. Noir."); a list of things cut so ("Cats. Dogs.
       Birds. More.", 「イルカ。クジラ。シャチ。もっと見たい」) stays.
     """
-    cuts = _repeats(text, tokens) or _restated(text, tokens) or _cut_pieces(tokens)
+    cuts = (
+        _repeats(text, tokens)
+        or _restated(text, tokens)
+        or _ever_set_apart(text, tokens)
+        or _cut_pieces(tokens)
+    )
     if not cuts:
         return text
     kept, at = [], 0
@@ -2353,6 +2364,21 @@ def _restated(text: str, tokens: Sequence[Token]) -> list[tuple[int, int]]:
             if past:
                 cuts.append((said[-1].end, tokens[past - 1].end))
                 break
+    return cuts
+
+
+def _ever_set_apart(text: str, tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """The commas between an English negator and the "ever" right after it."""
+    cuts: list[tuple[int, int]] = []
+    for i in range(len(tokens) - 2):
+        negator, mark, ever = tokens[i : i + 3]
+        if (
+            _negates_in_english(negator)
+            and mark.text == ","
+            and ever.norm == "ever"
+            and text[ever.start - 1].isspace()
+        ):
+            cuts.append((negator.end, ever.start - 1))
     return cuts
 
 

@@ -258,6 +258,11 @@ _EDGE_WORDS = word_set(
     "video clips clip ones one content please pls"
 )
 _JA_EDGE = word_set("の を が は も に で や と やつ 奴 動画 もの 物 系 風 っぽい ぽい みたい")
+# A particle or "but" that no Japanese concept begins with, where the tagger began it a
+# token early: the けど of 「好きやけど|チワワは」, the で of 「興味ないので|釣りは」. Only
+# these words: a hiragana name may be cut so that its first kana stands as a particle
+# (「ぞんび」 as ぞん + び).
+_JA_BUT = word_set("けれど けれども")
 
 
 def _phrases(text: str, tokens: Sequence[Token], clause: Clause) -> list[str]:
@@ -276,7 +281,15 @@ def _concept_tokens(tokens: Sequence[Token], span: tuple[int, int]) -> list[Toke
     generic words or particles at its edges."""
     span = after_a_stop(span, tokens)
     inside = [t for t in tokens if t.start >= span[0] and t.end <= span[1]]
-    while inside and (inside[0].norm in _EDGE_WORDS or inside[0].pos in ("PUNCT", "SYM")):
+    while inside and (
+        inside[0].norm in _EDGE_WORDS
+        or inside[0].pos in ("PUNCT", "SYM")
+        or (
+            inside[0].script == "ja"
+            and inside[0].pos in ("PART", "AUX", "CONJ")
+            and (inside[0].text in _JA_EDGE or inside[0].norm in _JA_BUT)
+        )
+    ):
         inside.pop(0)
     while inside and (
         inside[-1].norm in _EDGE_WORDS

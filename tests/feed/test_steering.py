@@ -77,7 +77,9 @@ from feed.core.steering import (
     InstructionReader,
     ParsedOp,
     ReaderVote,
+    _concept_tokens,
     _once,
+    _phrase_of,
     _polarity_unclear,
     parse_instruction,
 )
@@ -436,6 +438,23 @@ def test_a_plural_possessive_and_quote_marks_do_not_cut_a_concept(reader):
     assert ops(reader, "no kids' toys") == [("exclude", "kids toys")]
     assert ops(reader, "no 'horror' please") == [("exclude", "horror")]
     assert ops(reader, "don't show me clowns") == [("exclude", "clowns")]  # an apostrophe kept
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "phrase"),
+    [
+        ("犬は好きやけどチワワはあんまり", "けどチワワ", "チワワ"),
+        ("私は全然興味ないので釣りは出さないで", "で釣り", "釣り"),
+        ("君の名は。の聖地巡礼もっと", "の聖地巡礼", "聖地巡礼"),
+        # A hiragana name whose first kana the analyser reads as a particle stays whole.
+        ("ぞんびはみたくないです", "ぞんび", "ぞんび"),
+        ("かぴばらどこ？", "かぴばら", "かぴばら"),
+    ],
+)
+def test_a_japanese_concept_begun_a_particle_early_is_read_without_it(text, span, phrase):
+    at = text.index(span)
+    tokens = load_tokenizer().tokenize(text)
+    assert _phrase_of(text, _concept_tokens(tokens, (at, at + len(span)))) == phrase
 
 
 def test_one_item_asked_two_ways_of_one_direction_keeps_the_later():
@@ -829,6 +848,8 @@ def calmed(text: str) -> str:
         ("ホラーいらないいらない", "ホラーいらない"),
         # What "I mean" says again of the words before it.
         ("never, and I mean NEVER, show me clowns", "never, show me clowns"),
+        # A comma between a negator and the "ever" that stresses it.
+        ("never, ever show me clowns", "never ever show me clowns"),
         # Words cut apart by full stops one at a time, one of which asks.
         ("NO. MORE. CLOWNS.", "NO MORE CLOWNS."),
         ("Give. Me. All. The. Noir.", "Give Me All The Noir."),
@@ -865,12 +886,20 @@ def test_a_loud_refusal_is_read_as_a_plain_one(reader, text, expected):
         ("do NOT take the cats away", "cats"),
         ("please don't ever take the cats away from me", "cats"),
         ("I never asked for fewer lighthouses", "lighthouses"),
+        ("never, ever stop the lighthouses", "lighthouses"),
+        ("don't you dare stop the lighthouses", "lighthouses"),
         ("夜景の動画は絶対消さないで", "夜景"),
         ("夜景は減らさないでね", "夜景"),
     ],
 )
 def test_a_refusal_every_word_of_which_is_taken_back_asks_for_more(reader, text, thing):
     assert reads_only(every_reading(reader, text), POSITIVE, thing)
+
+
+def test_a_negative_question_asks_what_it_names(reader):
+    """"don't you dare stop X" is turned by its negator; "why don't you show more X" is not."""
+    assert ops(reader, "why don't you show more kite surfing?") == [("boost", "kite surfing")]
+    assert ops(reader, "can't you show less of the cat fails?") == [("suppress", "cat fails")]
 
 
 @pytest.mark.parametrize(

@@ -1805,19 +1805,38 @@ class ClauseCues:
 # "Bad" says less of what it judges, so "cooking isn't bad" negates a refusal; it is no
 # cue word of the op networks' features ("bad bunny", "bad lip reading" are things).
 _EN_JUDGED_BAD = word_set("bad")
-# "take the lighthouses away", "keep X off my feed": a verb of taking with a particle of
-# removal after its thing says less, so "do NOT take X away" negates a refusal. Neither
-# word is a cue of the op networks' features ("take" and "off" ask nothing alone).
-_EN_TAKING = word_set("take taking took keep get put")
+# "take the lighthouses away", "get X off my feed": a verb of taking with a particle of
+# removal after it says less, so "do NOT take X away" negates a refusal. Neither word is a
+# cue of the op networks' features ("take" and "off" ask nothing alone). Not "keep": it
+# asks for more by itself ("keep X coming").
+_EN_TAKING = word_set("take taking took get put")
 _EN_REMOVING = word_set("away off")
 
 
 def _takes_away(words: Sequence[Token], i: int) -> bool:
-    """Whether words[i] is a verb of taking whose particle of removal comes after the
-    clause's thing, within a few words ("take | the X | away from me")."""
+    """Whether words[i] is a verb of taking with a particle of removal among the next
+    three words outside the clause's things ("take | the X | away from me", "take away
+    the X")."""
     if words[i].script != "en" or words[i].norm not in _EN_TAKING:
         return False
     return any(w.script == "en" and w.norm in _EN_REMOVING for w in words[i + 1 : i + 4])
+
+
+# "X is getting old", "X never gets boring": a verb of becoming before a word of staleness
+# says less, so a negator before the verb turns it. Not cues of the op networks' features.
+_EN_BECOMING = word_set("get gets getting got gotten grow grows growing grew")
+_EN_STALE = word_set("old stale boring")
+
+
+def _grows_stale(words: Sequence[Token], i: int) -> bool:
+    """Whether words[i] is a verb of becoming right before a word of staleness ("gets |
+    old")."""
+    return (
+        words[i].script == "en"
+        and words[i].norm in _EN_BECOMING
+        and i + 1 < len(words)
+        and words[i + 1].norm in _EN_STALE
+    )
 
 
 # Signs of more or less typed against an item ("- burgers", "sushi +"): cues of the
@@ -1893,9 +1912,16 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     cues = [
         _cue(t)
         or _item_sign(clause, tokens, t)
-        or ("neg" if t.norm in _EN_JUDGED_BAD or _takes_away(words, i) else "")
+        or (
+            "neg"
+            if t.norm in _EN_JUDGED_BAD or _takes_away(words, i) or _grows_stale(words, i)
+            else ""
+        )
         for i, t in enumerate(words)
     ]
+    for i in range(len(words) - 1):
+        if _grows_stale(words, i):
+            cues[i + 1] = ""  # "gets | boring": one cue, the verb's, that "never" turns
     for i in range(1, len(words)):
         # 「減らしてほしい」「見たい」: the wish is the verb's, one cue; a negator after it
         # (「減らしてほしくない」) turns the verb.
@@ -1967,15 +1993,17 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     turned_removal = (
         bool(turned)
         and not doubled
-        and all(_takes_away(words, i) or _removes(words[i]) for i in turned)
+        and all(
+            _takes_away(words, i) or _grows_stale(words, i) or _removes(words[i]) for i in turned
+        )
     )
     positive = positive or doubled
     return ClauseCues(negative, positive, only, negated_ask, negated_refusal, turned_removal)
 
 
 def is_question(clause: Clause, tokens: Sequence[Token]) -> bool:
-    """Whether the sentence the clause begins in ends in a question mark ("why not fewer
-    cat fails and more cat rescues?")."""
+    """Whether the sentence the clause begins in (a sentence ends at its question mark)
+    holds a question mark ("why not fewer cat fails and more cat rescues?")."""
     for start, end in sentences(tokens):
         if tokens[start].start <= clause.start < tokens[end - 1].end + 1:
             return any(t.text == "?" for t in tokens[start:end])
@@ -1983,13 +2011,15 @@ def is_question(clause: Clause, tokens: Sequence[Token]) -> bool:
 
 
 # Words of dislike among the negative op words: negated, they say no dislike, not more.
-_EN_DISLIKES = word_set("hate hating hated dislike dislikes loathe mind")
-_JA_DISLIKES = word_set("嫌 嫌い いや 嫌だ 苦手")
+_EN_DISLIKES = _EN_DISLIKING | word_set("hating hated dislikes loathe")
+_JA_DISLIKES = _JA_DISLIKING | word_set("嫌だ")
 
 
 def _removes(token: Token) -> bool:
-    """Whether an op word that asks for less takes away or holds back ("stop", "fewer",
-    「消す」, 「飽きる」), rather than saying a dislike ("hate", 「嫌い」)."""
+    """Whether `token` is an op word that asks for less other than a dislike: one that
+    takes away, holds back or tires of ("stop", "fewer", "tired", 「消す」, 「飽きる」), not
+    "hate" or 「嫌い」. Negated, the first kind asks for more ("never tired of X"); the
+    second says no dislike."""
     if _op_word(token) != "neg":
         return False
     if token.script == "en":
@@ -2246,8 +2276,9 @@ _JA_SHORT_PIECE = 8
 
 
 def calm_emphasis(text: str, tokens: Sequence[Token]) -> str:
-    """`text` with emphasis that only says an ask loudly said once, the way the corpus
-    says it; `text` itself where there is none. Loud asks are read as plain ones: before
+    """`text` with one kind of emphasis that only says an ask loudly said once, the way
+    the corpus says it; `text` itself where there is none (`calm_all_emphasis` calms
+    every kind). Loud asks are read as plain ones: before
     this, "never, I mean never, show me clowns" was read as more clowns, and
     「激辛チャレンジ！！！もう！！！見たくない！！！」 as a question between more and less.
 
@@ -2279,6 +2310,15 @@ def calm_emphasis(text: str, tokens: Sequence[Token]) -> str:
         kept.append(text[at:start])
         at = max(at, end)
     return "".join(kept) + text[at:]
+
+
+def calm_all_emphasis(text: str, tokenizer: Tokenizer) -> tuple[str, list[Token]]:
+    """`text` after every pass of `calm_emphasis`, each of which calms one kind of
+    emphasis, with its tokens."""
+    tokens = tokenizer.tokenize(text)
+    while (calm := calm_emphasis(text, tokens)) != text:
+        text, tokens = calm, tokenizer.tokenize(calm)
+    return text, tokens
 
 
 def _emphatic(words: Sequence[Token]) -> bool:
@@ -2390,10 +2430,18 @@ def _asks_alone(words: Sequence[Token]) -> bool:
     return all(t.script == "ja" and t.pos not in ("NOUN", "PROPN", "PRON") for t in words)
 
 
-def _only_function_words(words: Sequence[Token]) -> bool:
-    """Whether a piece is only English function words or words of emphasis ("Me.", "The.")."""
-    return all(
-        t.script == "en" and (t.norm in _EN_FUNCTION or t.norm in _EN_EMPHATIC) for t in words
+def _names_a_thing(words: Sequence[Token]) -> bool:
+    """Whether a piece holds a word that names a thing: no cue word, no English function
+    word or word of emphasis ("Me.", "The."), and a noun in Japanese (「猫好き。」 names
+    猫 beside its cue; 「もう！！！」 names nothing)."""
+    return any(
+        not _cue(t)
+        and (
+            t.norm not in _EN_FUNCTION and t.norm not in _EN_EMPHATIC
+            if t.script == "en"
+            else t.pos in ("NOUN", "PROPN")
+        )
+        for t in words
     )
 
 
@@ -2403,7 +2451,7 @@ def _cut_pieces(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     run: list[tuple[list[Token], list[Token]]] = []  # (words, stops after them)
 
     def close() -> None:
-        things = sum(not _asks_alone(words) and not _only_function_words(words) for words, _ in run)
+        things = sum(_names_a_thing(words) for words, _ in run)
         if len(run) >= 3 and things <= 1 and any(_asks_alone(words) for words, _ in run):
             cuts.extend((s[0].start, s[-1].end) for _, s in run[:-1])
         run.clear()
@@ -2412,7 +2460,7 @@ def _cut_pieces(tokens: Sequence[Token]) -> list[tuple[int, int]]:
         piece = tokens[start:end]
         stops = [t for t in piece if t.text in _FULL_STOPS or t.text in _EN_SENTENCE_ENDS]
         words = [t for t in piece if t not in stops]
-        trailing = len(stops) == len(piece) - len(words) and piece[len(words) :] == stops
+        trailing = piece[len(words) :] == stops
         short = (
             bool(words)
             and trailing

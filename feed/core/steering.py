@@ -63,7 +63,7 @@ from feed.core.intent import (
     asks_for_anything_with,
     asks_if_nothing_but,
     atomic_write,
-    calm_emphasis,
+    calm_all_emphasis,
     clause_cues,
     clause_vector_text,
     clauses_from_tags,
@@ -258,10 +258,10 @@ _EDGE_WORDS = word_set(
     "video clips clip ones one content please pls"
 )
 _JA_EDGE = word_set("の を が は も に で や と やつ 奴 動画 もの 物 系 風 っぽい ぽい みたい")
-# A particle or "but" that no Japanese concept begins with, where the tagger began it a
-# token early: the けど of 「好きやけど|チワワは」, the で of 「興味ないので|釣りは」. Only
-# these words: a hiragana name may be cut so that its first kana stands as a particle
-# (「ぞんび」 as ぞん + び).
+# Where the tagger began a Japanese concept a token early, on a particle of `_JA_EDGE`
+# (the で of 「興味ないので|釣りは」) or on "but" (the けど of 「好きやけど|チワワは」, whose
+# normalised form is けれど), the concept is read without it. Only these words: a hiragana
+# name may be cut so that its first kana stands as a particle (「ぞんび」 as ぞん + び).
 _JA_BUT = word_set("けれど けれども")
 
 
@@ -350,11 +350,7 @@ class InstructionReader:
             raise InstructionError(
                 "instruction has no words to understand (only symbols, emoji or punctuation)"
             )
-        tokens = self.tokenizer.tokenize(text)
-        calm = calm_emphasis(text, tokens)
-        while calm != text:  # each pass calms one kind of emphasis
-            text, tokens = calm, self.tokenizer.tokenize(calm)
-            calm = calm_emphasis(text, tokens)
+        text, tokens = calm_all_emphasis(text, self.tokenizer)
         try:
             return self._read_tagged(text, tokens, self.model.tag(tokens))
         except AmbiguousInstruction:

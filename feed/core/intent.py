@@ -1763,10 +1763,11 @@ def _ja_negator(token: Token) -> bool:
 
 
 # What may stand between an English negator and the cue it negates ("don't really want",
-# "can't get enough"); "wouldn't mind more" keeps its "more".
+# "can't get enough", "not nearly enough", "don't you dare stop": "you" only before
+# "dare", see `_negation_reach`); "wouldn't mind more" keeps its "more".
 _EN_NEGATION_GAP = word_set(
     "really even so too ever actually get want wanna need to any the that a all as half dare "
-    "show give send me us"
+    "nearly near show give send me us"
 )
 # Words that make a clause with a negative cue an ask for "only" ("nothing but X",
 # 「X以外いらない」), not for less.

@@ -887,6 +887,7 @@ def test_a_loud_refusal_is_read_as_a_plain_one(reader, text, expected):
         ("never, ever stop the lighthouses", "lighthouses"),
         ("don't you dare stop the lighthouses", "lighthouses"),
         ("the lighthouses never get old", "lighthouses"),
+        ("not nearly enough lighthouses lately", "lighthouses"),
         ("lighthouse timelapses never get boring", "lighthouse timelapses"),
         ("夜景の動画は絶対消さないで", "夜景"),
         ("夜景は減らさないでね", "夜景"),

@@ -1797,6 +1797,9 @@ class ClauseCues:
     # "never said I wanted fewer", "do NOT take X away", 「消さないで」): the clause asks
     # for more, not merely for no dislike (「嫌いじゃない」, "I don't hate X").
     turned_removal: bool = False
+    # A complaint of too little ("way too few X", 「X少なすぎ」, 「Xが足りない」): it asks
+    # for more, though its words are those of less and of a negator.
+    too_few: bool = False
 
     def any(self) -> bool:
         """Whether the clause's own words ask for anything (less, more or only)."""
@@ -1838,6 +1841,30 @@ def _grows_stale(words: Sequence[Token], i: int) -> bool:
         and i + 1 < len(words)
         and words[i + 1].norm in _EN_STALE
     )
+
+
+# A complaint of too little: "too few", 「少なすぎ」, and 「足りる」 negated (「足りない」
+# 「足りてない」「足りません」「足りなすぎ」). Not cues of the op networks' features.
+_JA_NOT_ENOUGH_TAIL = word_set("て てる ない ぬ ず ます すぎる")
+_JA_NEGATING = word_set("ない ぬ ず")
+
+
+def _too_few(words: Sequence[Token], i: int) -> range:
+    """The positions of a complaint of too little that begins at words[i]; empty if none."""
+    t, after = words[i], words[i + 1] if i + 1 < len(words) else None
+    if t.script == "en":
+        return range(i, i + 2) if t.norm == "too" and after and after.norm == "few" else range(0)
+    if t.lemma == "少ない" and after and after.lemma == "すぎる":
+        # 「少なすぎません？」: a polite question, the same complaint.
+        polite = [w.lemma for w in words[i + 2 : i + 4]] == ["ます", "ぬ"]
+        return range(i, i + (4 if polite else 2))
+    if t.lemma != "足りる":
+        return range(0)
+    end = i + 1
+    while end < len(words) and words[end].lemma in _JA_NOT_ENOUGH_TAIL:
+        end += 1
+    negated = any(w.lemma in _JA_NEGATING for w in words[i + 1 : end])
+    return range(i, end) if negated else range(0)
 
 
 # Signs of more or less typed against an item ("- burgers", "sushi +"): cues of the
@@ -1929,7 +1956,12 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         verb = i - 2 if words[i - 1].text == "て" else i - 1
         if words[i].lemma in _JA_WISHES and verb >= 0 and words[verb].pos == "VERB" and cues[verb]:
             cues[i] = ""
-    roles = [_negator_role(words, i, after) for i in range(len(words))]
+    # "way too few X", 「Xが足りない」: one complaint, no cue of less and no negator.
+    complaint = {k for i in range(len(words)) for k in _too_few(words, i)}
+    for k in complaint:
+        cues[k] = ""
+    too_few = bool(complaint)
+    roles = ["" if i in complaint else _negator_role(words, i, after) for i in range(len(words))]
     negator = [role == "negates" for role in roles]
     flipped = [False] * len(words)
     consumed = [False] * len(words)
@@ -1998,8 +2030,10 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
             _takes_away(words, i) or _grows_stale(words, i) or _removes(words[i]) for i in turned
         )
     )
-    positive = positive or doubled
-    return ClauseCues(negative, positive, only, negated_ask, negated_refusal, turned_removal)
+    positive = positive or doubled or too_few
+    return ClauseCues(
+        negative, positive, only, negated_ask, negated_refusal, turned_removal, too_few
+    )
 
 
 def is_question(clause: Clause, tokens: Sequence[Token]) -> bool:

@@ -750,14 +750,15 @@ class InstructionReader:
             vector = None if vectors is None else vectors[i]
             if (
                 op in NEGATIVE
-                and cues.turned_removal
+                and (cues.too_few or cues.turned_removal and not is_question(clause, tokens))
                 and not cues.negative
                 and not cues.only
-                and not is_question(clause, tokens)
             ):
                 # "do NOT take the lighthouses away", 「深夜ラーメンは絶対消さないで」: every
                 # word that asks for less is taken back by a negator, and nothing else asks
                 # for less; the networks, misled by the negators, lean to less. Read as more.
+                # So is a complaint of too little ("way too few X", 「X少なすぎません？」),
+                # a question or not.
                 op, weight = "boost", 1.0
                 by_op = {c: float(c == "boost") for c in by_op}
             unclear = (

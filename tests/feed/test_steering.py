@@ -902,6 +902,24 @@ def test_a_thing_that_grows_stale_is_less(reader):
                       "lighthouses")  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("way too few lighthouses lately", "lighthouses"),
+        ("灯台の動画、少なすぎ", "灯台"),
+        ("灯台の動画、少なすぎません？", "灯台"),
+        ("灯台が全然足りない", "灯台"),
+        ("灯台が足りてない", "灯台"),
+    ],
+)
+def test_a_complaint_of_too_little_asks_for_more(reader, text, thing):
+    assert reads_only(every_reading(reader, text), POSITIVE, thing)
+
+
+def test_on_the_less_side_is_still_less(reader):
+    assert reads_only(every_reading(reader, "灯台は少なめで"), NEGATIVE, "灯台")
+
+
 def test_a_negative_question_asks_what_it_names(reader):
     """A negator before "you" does not reach past it ("why don't you show more X"); only
     "don't you dare" does."""

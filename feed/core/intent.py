@@ -1937,18 +1937,17 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     """The cues of one clause, with negation read over the cue it scopes."""
     words = outside_concepts(clause, tokens)
     after = [t for t in tokens if t.start >= clause.end][:1]  # the "?" that ends it
+    # Verbs that say less with the word after them ("take | X | away", "gets | old").
+    stale = [_grows_stale(words, i) for i in range(len(words))]
+    taking_away = [stale[i] or _takes_away(words, i) for i in range(len(words))]
     cues = [
         _cue(t)
         or _item_sign(clause, tokens, t)
-        or (
-            "neg"
-            if t.norm in _EN_JUDGED_BAD or _takes_away(words, i) or _grows_stale(words, i)
-            else ""
-        )
+        or ("neg" if t.norm in _EN_JUDGED_BAD or taking_away[i] else "")
         for i, t in enumerate(words)
     ]
     for i in range(len(words) - 1):
-        if _grows_stale(words, i):
+        if stale[i]:
             cues[i + 1] = ""  # "gets | boring": one cue, the verb's, that "never" turns
     for i in range(1, len(words)):
         # 「減らしてほしい」「見たい」: the wish is the verb's, one cue; a negator after it
@@ -2024,11 +2023,7 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     turned = [i for i in range(len(words)) if flipped[i] and cues[i] == "neg"]
     negated_refusal = doubled or bool(turned)
     turned_removal = (
-        bool(turned)
-        and not doubled
-        and all(
-            _takes_away(words, i) or _grows_stale(words, i) or _removes(words[i]) for i in turned
-        )
+        bool(turned) and not doubled and all(taking_away[i] or _removes(words[i]) for i in turned)
     )
     positive = positive or doubled or too_few
     return ClauseCues(

@@ -1844,27 +1844,166 @@ def _grows_stale(words: Sequence[Token], i: int) -> bool:
 
 
 # A complaint of too little: "too few", 「少なすぎ」, and 「足りる」 negated (「足りない」
-# 「足りてない」「足りません」「足りなすぎ」). Not cues of the op networks' features.
-_JA_NOT_ENOUGH_TAIL = word_set("て てる ない ぬ ず ます すぎる")
-_JA_NEGATING = word_set("ない ぬ ず")
+# 「足りてない」「足りません」「足りなすぎ」「足りん」). Not cues of the op networks' features.
+_JA_NOT_ENOUGH_TAIL = word_set("て てる ない ぬ ず ます すぎる へん ひん")
+_JA_NEGATING = word_set("ない ぬ ず へん ひん")
+# "so few X", "a shortage of X", "short on X": scarcity said outright.
+_EN_FEW = word_set("too so")
+_EN_SCARCE = word_set("shortage drought")
+# A thing reported missing for a while ("nothing cozy in days", "not one bit of pixel art
+# since tuesday", "haven't seen a single X all week"): the span looks back, where "no X
+# anymore" asks for the future.
+_EN_SPAN_AGO = word_set("lately recently")
+_EN_SPAN_UNITS = word_set("days weeks months years ages forever while week month day")
+# "since" of time, never of cause ("nothing scary since the kids are here").
+_EN_SINCE_WHEN = word_set(
+    "monday tuesday wednesday thursday friday saturday sunday yesterday last forever then "
+    "ages like january february march april may june july august september october november "
+    "december christmas summer spring winter"
+)
+_EN_REPORTED_NONE = word_set("nothing zero no none")
+_EN_NOT_ONE = word_set("one any single")
+_EN_SEEN = word_set("seen spotted")
+# "where are all the X?", "where'd all the X go", "what happened to the X".
+_EN_WHERE = word_set("where where's wheres where'd whered")
+_EN_GONE = word_set("go gone went")
+_EN_VANISHED = word_set("vanished disappeared")
+_EN_HAS = word_set("has have 's is are")
+# 「最近ペンギンが全然流れてこない」「盆踊りを見かけない」「一本も見てない」: a thing that no
+# longer comes up, told as a report. Never a wish that it stay away: 「出てこないように」,
+# 「流れてこないで」, 「流れてこなくて助かる」.
+_JA_COMING_UP = word_set("流れる 出る 回る")
+_JA_COME_ACROSS = word_set("見かける 見当たる")
+_JA_RELIEVED = word_set("助かる いい 良い よい 嬉しい うれしい ありがたい 快適 平和 最高")
 
 
-def _too_few(words: Sequence[Token], i: int) -> range:
-    """The positions of a complaint of too little that begins at words[i]; empty if none."""
+def _spans_back(words: Sequence[Token]) -> bool:
+    """Whether English words look back over a span of time ("lately", "since tuesday",
+    "in days", "all week", "in over a month")."""
+    for k, w in enumerate(words):
+        if w.script != "en":
+            continue
+        if w.norm in _EN_SPAN_AGO:
+            return True
+        if w.norm == "since" and words[k + 1 : k + 2] and words[k + 1].norm in _EN_SINCE_WHEN:
+            return True
+        if w.norm in ("in", "all") and any(u.norm in _EN_SPAN_UNITS for u in words[k + 1 : k + 4]):
+            return True
+    return False
+
+
+def _ja_no_longer_comes_up(words: Sequence[Token], i: int) -> range:
+    """The positions of a Japanese report that a thing no longer comes up, from words[i]
+    (a verb of coming up, of coming across, or 見る in 「見てない」) to its negator."""
+    t = words[i]
+    if t.script != "ja" or t.pos != "VERB":
+        return range(0)
+    if t.lemma in _JA_COMING_UP and [w.norm for w in words[i + 1 : i + 3]] == ["て", "来る"]:
+        n = i + 3
+    elif t.lemma in _JA_COME_ACROSS:
+        n = i + 1
+    elif t.lemma == "見る" and i + 1 < len(words) and words[i + 1].lemma == "てる":
+        n = i + 2
+    else:
+        return range(0)
+    if n < len(words) and words[n].lemma == "ます":
+        n += 1
+    if n >= len(words) or not _ja_negator(words[n]):
+        return range(0)
+    rest = words[n + 1 : n + 3]
+    if rest and (rest[0].text in ("で", "よう") or rest[0].lemma == "よう"):
+        return range(0)  # 「流れてこないで」「出てこないようにして」: asked to stay away
+    if rest and rest[0].text == "て" and any(w.lemma in _JA_RELIEVED for w in rest[1:]):
+        return range(0)  # 「流れてこなくて助かる」: glad it is gone
+    if [w.text for w in rest] == ["の", "は"]:
+        return range(0)  # 「出てこないのは…」: `misses_it` reads what is said of it
+    return range(i, n + 1)
+
+
+def _too_few(words: Sequence[Token], i: int, clause: Clause) -> range:
+    """The positions of a complaint of too little that begins at words[i]; empty if none:
+    "way too few X", "so few X", "a shortage of X", "short on X", "haven't seen X", "where
+    are all the X", "nothing X in days", "not one X since tuesday", 「X少なすぎ」「Xが足りな
+    い」「なんでXこんなに少ないの？」「Xが流れてこない」."""
     t, after = words[i], words[i + 1] if i + 1 < len(words) else None
     if t.script == "en":
-        return range(i, i + 2) if t.norm == "too" and after and after.norm == "few" else range(0)
+        found = _too_few_in_english(words, i)
+        # The thing comes after an English complaint ("haven't seen a | cricket match"),
+        # or the clause names none and points back; "X has vanished" names it before.
+        later = not clause.concepts or any(start > t.start for start, _ in clause.concepts)
+        # "sea otters, haven't seen one all week": named before, then a pronoun.
+        seen_it = found and words[found[-1]].norm in _EN_SEEN and _says_it(words, found[-1] + 1)
+        vanished = t.norm in _EN_VANISHED or t.norm == "gone"
+        return found if later or seen_it or vanished else range(0)
     if t.lemma == "少ない" and after and after.lemma == "すぎる":
         # 「少なすぎません？」: a polite question, the same complaint.
         polite = [w.lemma for w in words[i + 2 : i + 4]] == ["ます", "ぬ"]
         return range(i, i + (4 if polite else 2))
-    if t.lemma != "足りる":
+    if t.lemma == "少ない" and t.text.startswith("少ない"):
+        # 「なんで相撲こんなに少ないの？」: few, said of what is; never 「少なくして」 nor
+        # 「少ない方がいい」, which ask for fewer.
+        rest = [w.lemma for w in words[i + 1 :]]
+        if not rest or not ({"する", "方", "ほう", "いい", "良い", "よい"} & set(rest[:3])):
+            return range(i, i + 1)
         return range(0)
+    if t.lemma in ("足りる", "足る") and t.text.endswith("ん"):
+        return range(i, i + 1)  # 「サメ足りん」: the Kansai negator inside the word
+    if t.lemma != "足りる":
+        return _ja_no_longer_comes_up(words, i)
     end = i + 1
     while end < len(words) and words[end].lemma in _JA_NOT_ENOUGH_TAIL:
         end += 1
     negated = any(w.lemma in _JA_NEGATING for w in words[i + 1 : end])
     return range(i, end) if negated else range(0)
+
+
+_EN_IT = word_set("one any it them those these")
+
+
+def _says_it(words: Sequence[Token], k: int) -> bool:
+    """Whether words[k] stands for a thing named before ("one", "any", "them")."""
+    return k < len(words) and words[k].norm in _EN_IT
+
+
+def _too_few_in_english(words: Sequence[Token], i: int) -> range:
+    t, after = words[i], words[i + 1] if i + 1 < len(words) else None
+    norm, next_norm = t.norm, after.norm if after else ""
+    if norm in _EN_FEW and next_norm == "few":
+        return range(i, i + 2)
+    if norm in _EN_SCARCE or (norm == "short" and next_norm == "on"):
+        return range(i, i + (2 if norm == "short" else 1))
+    if norm in _EN_SEEN and any(_negates_in_english(w) for w in words[max(0, i - 2) : i]):
+        # "haven't seen a single X", "have not spotted one": a report, never a wish.
+        first = next(k for k in range(max(0, i - 2), i) if _negates_in_english(words[k]))
+        return range(first, i + 1)
+    if norm in _EN_WHERE:
+        # "where are all the X?", "where did the X go", "where'd all the X go"
+        # Never "where are all these X coming from", a complaint of too many.
+        ahead = [w.norm for w in words[i + 1 : i + 5]]
+        if "from" in (w.norm for w in words[i:]):
+            return range(0)
+        if "all" in ahead[:3] and "these" not in ahead and "those" not in ahead:
+            return range(i, i + 2 + ahead.index("all"))  # "all" asks for no "only" here
+        if _EN_GONE & set(ahead):
+            return range(i, i + 1)
+    if norm == "what" and [w.norm for w in words[i + 1 : i + 3]] == ["happened", "to"]:
+        return range(i, i + 3)
+    vanished = norm in _EN_VANISHED or (norm == "gone" and next_norm == "missing")
+    # "the astronomy has all but vanished", "claymation has gone missing"; never "make
+    # the X disappear".
+    if vanished and any(w.norm in _EN_HAS for w in words[max(0, i - 3) : i]):
+        return range(i, i + (2 if norm == "gone" else 1))
+    if norm in ("barely", "hardly") and next_norm == "any" and _spans_back(words):
+        return range(i, i + 2)
+    not_one = next_norm in _EN_NOT_ONE or [w.norm for w in words[i + 1 : i + 3]] == ["a", "single"]
+    reported_none = norm in _EN_REPORTED_NONE or (norm == "not" and not_one)
+    if reported_none and _spans_back(words):
+        # "nothing cozy in days", "not one bit of pixel art since tuesday"; never "no
+        # more X" nor a plea ("no horror lately please" asks nothing new).
+        said = {w.norm for w in words}
+        if next_norm != "more" and not said & {"please", "pls", "plz", "again"}:
+            return range(i, i + 1)
+    return range(0)
 
 
 # Signs of more or less typed against an item ("- burgers", "sushi +"): cues of the
@@ -1956,7 +2095,7 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         if words[i].lemma in _JA_WISHES and verb >= 0 and words[verb].pos == "VERB" and cues[verb]:
             cues[i] = ""
     # "way too few X", 「Xが足りない」: one complaint, no cue of less and no negator.
-    complaint = {k for i in range(len(words)) for k in _too_few(words, i)}
+    complaint = {k for i in range(len(words)) for k in _too_few(words, i, clause)}
     for k in complaint:
         cues[k] = ""
     too_few = bool(complaint)
@@ -2017,6 +2156,10 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         # だけ after a verb is "merely" (見てるだけで鳥肌), not "only": 猫だけ.
         and not (t.script == "ja" and k > 0 and words[k - 1].pos in ("VERB", "AUX"))
         and not _just_then(t, tokens, clause)
+        and k not in complaint
+        # "all week" beside a complaint: a span of time, not "only" ("haven't seen one all
+        # week"); "sumo all day please" may still be.
+        and not (complaint and t.norm == "all" and _spans_back(words[k : k + 2]))
         for k, t in enumerate(words)
     )
     negated_ask = any(flipped[i] and cues[i] == "pos" for i in range(len(words)))

@@ -749,7 +749,7 @@ class InstructionReader:
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
             vector = None if vectors is None else vectors[i]
             if (
-                op in NEGATIVE
+                (op in NEGATIVE or op == "boost" and cues.too_few)
                 and (cues.too_few or cues.turned_removal and not is_question(clause, tokens))
                 and not cues.negative
                 and not cues.only
@@ -757,8 +757,9 @@ class InstructionReader:
                 # "do NOT take the lighthouses away", 「深夜ラーメンは絶対消さないで」: every
                 # word that asks for less is taken back by a negator, and nothing else asks
                 # for less; the networks, misled by the negators, lean to less. Read as more.
-                # So is a complaint of too little ("way too few X", 「X少なすぎません？」),
-                # a question or not.
+                # So is a complaint of too little ("way too few X", 「X少なすぎません？」,
+                # "haven't seen a single X in days", 「Xが全然流れてこない」), a question or
+                # not, where the networks lean either way.
                 op, weight = "boost", 1.0
                 by_op = {c: float(c == "boost") for c in by_op}
             unclear = (

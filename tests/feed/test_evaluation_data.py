@@ -330,6 +330,9 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # same theme in another writer's words, measured only in aggregate), nor dev53 (emphasis,
 # repetition and intensity: asks said loudly, twice, cut by full stops or restated), read
 # case by case, nor dev54 (the same theme in another writer's words, measured only in
+# aggregate), nor dev55 (too little and too much: complaints of scarcity and of excess,
+# idioms that look like the other direction, and lacks in the writer's own life), read
+# case by case, nor dev56 (the same theme in another writer's words, measured only in
 # aggregate).
 # Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly English chat,
 # dev11 and dev15 almost all Japanese.
@@ -348,6 +351,7 @@ MORE_DEV = {
     "dev44": (120, 0.4), "dev45": (160, 0.4), "dev46": (120, 0.4), "dev47": (160, 0.4),
     "dev48": (120, 0.4), "dev49": (120, 0.4), "dev50": (120, 0.4), "dev51": (120, 0.4),
     "dev52": (120, 0.4), "dev53": (120, 0.4), "dev54": (120, 0.4),
+    "dev55": (120, 0.4), "dev56": (120, 0.4),
 }  # fmt: skip
 
 

@@ -910,10 +910,38 @@ def test_a_thing_that_grows_stale_is_less(reader):
         ("灯台の動画、少なすぎません？", "灯台"),
         ("灯台が全然足りない", "灯台"),
         ("灯台が足りてない", "灯台"),
+        ("灯台足りん", "灯台"),
+        ("なんで灯台こんなに少ないの？", "灯台"),
+        # A thing reported missing: scarcity, a span looked back over, a where-question.
+        ("so few lighthouses lately", "lighthouses"),
+        ("there's a real shortage of lighthouses", "lighthouses"),
+        ("haven't seen any lighthouses in weeks", "lighthouses"),
+        ("not one lighthouse video since monday", "lighthouse"),
+        ("where did all the lighthouses go?", "lighthouses"),
+        ("最近灯台が全然流れてこない", "灯台"),
+        ("灯台を最近見かけない", "灯台"),
+        ("灯台、一本も見てないんだけど", "灯台"),
     ],
 )
 def test_a_complaint_of_too_little_asks_for_more(reader, text, thing):
     assert reads_only(every_reading(reader, text), POSITIVE, thing)
+
+
+@pytest.mark.parametrize(
+    ("text", "thing"),
+    [
+        ("where are all these lighthouses coming from", "lighthouses"),  # too many
+        ("nothing scary since the kids are here", "scary"),  # "since" of cause
+        ("no lighthouses anymore", "lighthouses"),  # asks for the future
+        ("not a fan of the lighthouses lately", "lighthouses"),
+        ("灯台が出てこないようにして", "灯台"),  # asked to stay away
+        ("灯台を少なくして", "灯台"),
+    ],
+)
+def test_what_only_sounds_like_a_complaint_of_too_little_is_not_more(reader, text, thing):
+    readings = every_reading(reader, text)
+    assert asks_for(readings, NEGATIVE, thing)  # read as less, or asked about
+    assert not reads_only(readings, POSITIVE, thing)
 
 
 def test_on_the_less_side_is_still_less(reader):

@@ -1471,6 +1471,13 @@ def turned_up_or_down(clause: Clause, tokens: Sequence[Token]) -> str:
     first = min((start for start, _ in clause.concepts), default=None)
     if first is None:
         return ""
+    opening = [t.norm for t in inside[:3]]
+    if (
+        opening[:1] in (["up"], ["down"])
+        and opening[1:2] == ["with"]
+        and in_concept(inside[2], clause)
+    ):
+        return opening[0]  # "up with capybaras", "down with reaction streamers": a cheer
     for k, t in enumerate(inside):
         if t.script != "en" or in_concept(t, clause):
             continue
@@ -1843,6 +1850,42 @@ def _grows_stale(words: Sequence[Token], i: int) -> bool:
     )
 
 
+# "too much X", "too many X": a complaint of excess, one cue of less that a negator turns
+# ("you can never have too many X"). Not a cue of the op networks' features.
+_EN_MUCH = word_set("much many")
+_EN_SOMEONE_SAYS = word_set("thinks says said claims reckons told tells")
+# Weariness that "never" denies asks for more ("I will never tire of X", "never get sick
+# of X"); "I'm not tired of X" only tolerates it.
+_EN_WEARY = word_set("tire tired sick bored weary")
+
+
+def _too_many(words: Sequence[Token], i: int) -> bool:
+    """Whether words[i] is the "too" of "too much" or "too many", said by the writer
+    (not "my partner thinks i watch too many X")."""
+    return (
+        words[i].script == "en"
+        and words[i].norm == "too"
+        and i + 1 < len(words)
+        and words[i + 1].norm in _EN_MUCH
+        and not any(w.norm in _EN_SOMEONE_SAYS for w in words[:i])
+    )
+
+
+def _wearies(words: Sequence[Token], i: int) -> bool:
+    """Whether words[i] is a word of weariness after "never" ("never, ever tire of")."""
+    before = {w.norm for w in words[max(0, i - 4) : i]}
+    return words[i].script == "en" and words[i].norm in _EN_WEARY and "never" in before
+
+
+def _almost(words: Sequence[Token], i: int, tokens: Sequence[Token], clause: Clause) -> bool:
+    """Whether words[i:i + 2] are the "all but" of "nearly" ("has all but vanished"), not
+    of "everything except" ("all but horror"), which names its thing next."""
+    if words[i].norm != "all" or i + 1 >= len(words) or words[i + 1].norm != "but":
+        return False
+    after = [t for t in tokens if t.start > words[i + 1].start and has_words(t.text)][:1]
+    return bool(after) and not in_concept(after[0], clause)
+
+
 # A complaint of too little: "too few", 「少なすぎ」, and 「足りる」 negated (「足りない」
 # 「足りてない」「足りません」「足りなすぎ」「足りん」). Not cues of the op networks' features.
 _JA_NOT_ENOUGH_TAIL = word_set("て てる ない ぬ ず ます すぎる へん ひん")
@@ -1854,6 +1897,7 @@ _EN_SCARCE = word_set("shortage drought")
 # since tuesday", "haven't seen a single X all week"): the span looks back, where "no X
 # anymore" asks for the future.
 _EN_SPAN_AGO = word_set("lately recently")
+_EN_UP_TO_NOW = word_set("anymore nowadays")
 _EN_SPAN_UNITS = word_set("days weeks months years ages forever while week month day")
 # "since" of time, never of cause ("nothing scary since the kids are here").
 _EN_SINCE_WHEN = word_set(
@@ -1873,17 +1917,28 @@ _EN_HAS = word_set("has have 's is are")
 # longer comes up, told as a report. Never a wish that it stay away: 「出てこないように」,
 # 「流れてこないで」, 「流れてこなくて助かる」.
 _JA_COMING_UP = word_set("流れる 出る 回る")
-_JA_COME_ACROSS = word_set("見かける 見当たる")
+_JA_COME_ACROSS = word_set("見かける 見掛ける 見当たる")
+
+
+def _lately_and_not_any_longer(words: Sequence[Token]) -> bool:
+    """Whether Japanese words say 「最近」 and not 「もう」."""
+    norms = {w.norm for w in words if w.script == "ja"}
+    return "最近" in norms and "もう" not in norms
+
+
 _JA_RELIEVED = word_set("助かる いい 良い よい 嬉しい うれしい ありがたい 快適 平和 最高")
 
 
-def _spans_back(words: Sequence[Token]) -> bool:
+def _spans_back(words: Sequence[Token], *, up_to_now: bool = False) -> bool:
     """Whether English words look back over a span of time ("lately", "since tuesday",
-    "in days", "all week", "in over a month")."""
+    "in days", "all week", "in over a month"); with `up_to_now`, "anymore" and "these
+    days" too (they ask for the future after "no X", never after "barely any X")."""
     for k, w in enumerate(words):
         if w.script != "en":
             continue
-        if w.norm in _EN_SPAN_AGO:
+        if w.norm in _EN_SPAN_AGO or (up_to_now and w.norm in _EN_UP_TO_NOW):
+            return True
+        if up_to_now and w.norm == "these" and words[k + 1 : k + 2] and words[k + 1].norm == "days":
             return True
         if w.norm == "since" and words[k + 1 : k + 2] and words[k + 1].norm in _EN_SINCE_WHEN:
             return True
@@ -1896,14 +1951,26 @@ def _ja_no_longer_comes_up(words: Sequence[Token], i: int) -> range:
     """The positions of a Japanese report that a thing no longer comes up, from words[i]
     (a verb of coming up, of coming across, or 見る in 「見てない」) to its negator."""
     t = words[i]
+    if t.script == "ja" and t.norm == "どこ" and i + 2 < len(words):
+        # 「登山どこ行ったん」「柴犬どこいった？」: where did it go
+        went = words[i + 1].lemma == "行く" or words[i + 1].text in ("いっ", "行っ")
+        return range(i, i + 3) if went and words[i + 2].lemma == "た" else range(0)
     if t.script != "ja" or t.pos != "VERB":
         return range(0)
     if t.lemma in _JA_COMING_UP and [w.norm for w in words[i + 1 : i + 3]] == ["て", "来る"]:
         n = i + 3
-    elif t.lemma in _JA_COME_ACROSS:
+    elif t.lemma in _JA_COME_ACROSS or t.norm in _JA_COME_ACROSS:
         n = i + 1
-    elif t.lemma == "見る" and i + 1 < len(words) and words[i + 1].lemma == "てる":
+    elif t.norm == "見る" and i + 1 < len(words) and words[i + 1].lemma == "てる":
         n = i + 2
+    elif (
+        t.norm == "見る"
+        and _lately_and_not_any_longer(words[:i])
+        and [w.norm for w in words[i + 2 : i + 3]] != ["成る"]
+    ):
+        # 「最近全然見ない」; never 「もう見ない」 nor 「最近は見なくなった」, no longer
+        # watched by choice.
+        n = i + 1
     else:
         return range(0)
     if n < len(words) and words[n].lemma == "ます":
@@ -1993,7 +2060,7 @@ def _too_few_in_english(words: Sequence[Token], i: int) -> range:
     # the X disappear".
     if vanished and any(w.norm in _EN_HAS for w in words[max(0, i - 3) : i]):
         return range(i, i + (2 if norm == "gone" else 1))
-    if norm in ("barely", "hardly") and next_norm == "any" and _spans_back(words):
+    if norm in ("barely", "hardly") and next_norm == "any" and _spans_back(words, up_to_now=True):
         return range(i, i + 2)
     not_one = next_norm in _EN_NOT_ONE or [w.norm for w in words[i + 1 : i + 3]] == ["a", "single"]
     reported_none = norm in _EN_REPORTED_NONE or (norm == "not" and not_one)
@@ -2079,15 +2146,19 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     # Verbs that say less with the word after them ("take | X | away", "gets | old").
     stale = [_grows_stale(words, i) for i in range(len(words))]
     taking_away = [stale[i] or _takes_away(words, i) for i in range(len(words))]
+    excess = [_too_many(words, i) for i in range(len(words))]
     cues = [
         _cue(t)
         or _item_sign(clause, tokens, t)
-        or ("neg" if t.norm in _EN_JUDGED_BAD or taking_away[i] else "")
+        or ("neg" if t.norm in _EN_JUDGED_BAD or taking_away[i] or excess[i] else "")
+        or ("neg" if _wearies(words, i) else "")  # "never tire of": no cue word of its own
         for i, t in enumerate(words)
     ]
     for i in range(len(words) - 1):
-        if stale[i]:
-            cues[i + 1] = ""  # "gets | boring": one cue, the verb's, that "never" turns
+        if stale[i] or excess[i]:
+            cues[i + 1] = ""  # "gets | boring", "too | much": one cue, that "never" turns
+        if _almost(words, i, tokens, clause):
+            cues[i] = cues[i + 1] = ""  # "has all but vanished": nearly, no cue
     for i in range(1, len(words)):
         # 「減らしてほしい」「見たい」: the wish is the verb's, one cue; a negator after it
         # (「減らしてほしくない」) turns the verb.
@@ -2157,6 +2228,10 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         and not (t.script == "ja" and k > 0 and words[k - 1].pos in ("VERB", "AUX"))
         and not _just_then(t, tokens, clause)
         and k not in complaint
+        and not _almost(words, k, tokens, clause)
+        and not (k and _almost(words, k - 1, tokens, clause))
+        # "is it just me or…": an aside, not "only"
+        and [w.norm for w in words[max(0, k - 1) : k + 2]] != ["it", "just", "me"]
         # "all week" beside a complaint: a span of time, not "only" ("haven't seen one all
         # week"); "sumo all day please" may still be.
         and not (complaint and t.norm == "all" and _spans_back(words[k : k + 2]))
@@ -2166,7 +2241,9 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     turned = [i for i in range(len(words)) if flipped[i] and cues[i] == "neg"]
     negated_refusal = doubled or bool(turned)
     turned_removal = (
-        bool(turned) and not doubled and all(taking_away[i] or _removes(words[i]) for i in turned)
+        bool(turned)
+        and not doubled
+        and all(taking_away[i] or _removes(words[i]) or _wearies(words, i) for i in turned)
     )
     positive = positive or doubled or too_few
     return ClauseCues(

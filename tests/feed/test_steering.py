@@ -921,6 +921,13 @@ def test_a_thing_that_grows_stale_is_less(reader):
         ("最近灯台が全然流れてこない", "灯台"),
         ("灯台を最近見かけない", "灯台"),
         ("灯台、一本も見てないんだけど", "灯台"),
+        ("最近、灯台見ないね", "灯台"),
+        ("灯台どこ行ったん", "灯台"),
+        ("the lighthouses have all but vanished from my feed", "lighthouses"),
+        ("is it just me or are there barely any lighthouses anymore", "lighthouses"),
+        # Cheered, or weariness that "never" denies.
+        ("up with lighthouses", "lighthouses"),
+        ("I will never tire of lighthouses", "lighthouses"),
     ],
 )
 def test_a_complaint_of_too_little_asks_for_more(reader, text, thing):
@@ -936,12 +943,24 @@ def test_a_complaint_of_too_little_asks_for_more(reader, text, thing):
         ("not a fan of the lighthouses lately", "lighthouses"),
         ("灯台が出てこないようにして", "灯台"),  # asked to stay away
         ("灯台を少なくして", "灯台"),
+        ("最近は灯台を見なくなったな", "灯台"),  # the writer stopped watching
+        ("down with lighthouses", "lighthouses"),
     ],
 )
 def test_what_only_sounds_like_a_complaint_of_too_little_is_not_more(reader, text, thing):
     readings = every_reading(reader, text)
     assert asks_for(readings, NEGATIVE, thing)  # read as less, or asked about
     assert not reads_only(readings, POSITIVE, thing)
+
+
+def test_too_much_beside_too_little_asks_for_both(reader):
+    """ "too much X" is a cue of less of its own, so it is no aside beside the ask after
+    it; what someone else thinks too much is no complaint of the writer's."""
+    assert ops(reader, "too much jazz, not enough lighthouses") == [
+        ("suppress", "jazz"), ("boost", "lighthouses"),
+    ]  # fmt: skip
+    text = "my partner thinks i watch too many lighthouse videos. more lighthouses"
+    assert reads_only(every_reading(reader, text), POSITIVE, "lighthouse")
 
 
 def test_on_the_less_side_is_still_less(reader):

@@ -189,8 +189,19 @@ def has_japanese(text: str) -> bool:
 
 
 # The emoji planes (pictographs, emoticons, transport, animals, food, objects). Symbols
-# below them (♡ ♪ ★, enclosed CJK, regional indicators) are punctuation-like: left alone.
+# below them (♡ ♪ ★, enclosed CJK, regional indicators) are punctuation-like: left alone,
+# except the few that Unicode draws as emoji by default (Emoji_Presentation) and that
+# picture a thing: ⚽ ☕ ⛄ ⛺. Marks drawn as emoji (❌ ⭕ ✅ ❗ ✨ ⭐) stay marks: 「ホラー❌」
+# declines.
 _PICTOGRAPHS = ("\U0001f300", "\U0001faff")
+_THINGS_BELOW = frozenset("⌚⌛⏰⏳☔☕♿⚓⚡⚽⚾⛄⛅⛪⛲⛳⛵⛺⛽✊✋")
+
+
+def is_pictograph(char: str) -> bool:
+    """Whether `char` is an emoji that pictures a thing (🦈, 🍜, ⚽), not a mark."""
+    return _PICTOGRAPHS[0] <= char <= _PICTOGRAPHS[1] or char in _THINGS_BELOW
+
+
 # Words of Unicode emoji names that say how the thing is drawn, not what it is.
 _EMOJI_NAME_FILLER = frozenset(("face", "symbol", "sign", "emoji"))
 # Variation selectors and skin tones (zero-width joiners are format characters, "Cf").
@@ -208,7 +219,7 @@ def name_emoji(text: str) -> str:
     changed = False
     for char in text:
         category = unicodedata.category(char)
-        if category == "So" and _PICTOGRAPHS[0] <= char <= _PICTOGRAPHS[1]:
+        if category == "So" and is_pictograph(char):
             words = unicodedata.name(char, "").lower().split()
             kept = [w for w in words if w not in _EMOJI_NAME_FILLER] or words
             out.append(f" {' '.join(kept)} ")
@@ -2739,6 +2750,27 @@ def tag_mentions(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:
         starts_clause = out[i] in ("K", "KB")
         follows_concept = i > 0 and out[i - 1] in ("B", "I", "KB")
         out[i] = "KB" if starts_clause else ("I" if follows_concept else "B")
+    return out
+
+
+def _is_pictograph(token: Token) -> bool:
+    chars = [c for c in token.text if c not in _EMOJI_MODIFIERS and unicodedata.category(c) != "Cf"]
+    return bool(chars) and all(is_pictograph(c) for c in chars)
+
+
+def join_pictographs(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:
+    """Tags with a run of pictographs kept in one concept: "less 🚗🏍 please" names both
+    under one ask. The tagger, which saw few such runs, began a new clause or dropped the
+    second ("more 🐱🐶" asked only for the cat), and a second clause of a bare pictograph
+    read as more."""
+    out = list(tags)
+    for i in range(1, len(tokens)):
+        if (
+            out[i - 1] in ("B", "I", "KB")
+            and _is_pictograph(tokens[i - 1])
+            and (_is_pictograph(tokens[i]))
+        ):
+            out[i] = "I"
     return out
 
 

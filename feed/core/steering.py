@@ -83,6 +83,7 @@ from feed.core.intent import (
     has_words,
     is_question,
     join_items_before_all,
+    join_pictographs,
     join_relative_clauses,
     keeps_to_the_clip,
     lists_or_names,
@@ -371,7 +372,7 @@ class InstructionReader:
 
     def _read_tagged(self, text: str, tokens: list[Token], tags: list[str]) -> list[ParsedOp]:
         """Ops of the normalised `text` from its tokens' CRF tags; see `read`."""
-        tags = tag_mentions(tokens, tags)
+        tags = join_pictographs(tokens, tag_mentions(tokens, tags))
         clauses = drop_cue_concepts(clauses_from_tags(tokens, tags), tokens)
         if not any(c.concepts for c in clauses):
             clauses = [self._reported_concept(c, tokens, tags) for c in clauses]

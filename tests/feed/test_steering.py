@@ -2603,10 +2603,25 @@ def test_glossary_prefers_longest_match():
         ("plain text", "plain text"),
         ("猫と犬", "猫と犬"),
         ("かわいい猫♡ ♪", "かわいい猫♡ ♪"),  # symbols below the emoji planes stay
+        ("no ⚽ or ☕", "no soccer ball or hot beverage"),  # …but for those drawn as emoji
+        ("ホラー❌ 猫⭕", "ホラー❌ 猫⭕"),  # marks stay marks
     ],
 )
 def test_emoji_are_read_as_their_names(text, named):
     assert name_emoji(text) == named
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("less 🚗🏍 please", [("suppress", "🚗🏍")]),
+        ("less 🏀 ⚽ please", [("suppress", "🏀 ⚽")]),
+        ("more 🐱🐶", [("boost", "🐱🐶")]),
+        ("more 🐱 less 🐶", [("boost", "🐱"), ("suppress", "🐶")]),
+    ],
+)
+def test_a_run_of_pictographs_is_one_thing_under_one_ask(reader, text, expected):
+    assert ops(reader, text) == expected
 
 
 def test_clip_text_names_its_emoji():

@@ -2759,17 +2759,16 @@ def _is_pictograph(token: Token) -> bool:
 
 
 def join_pictographs(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:
-    """Tags with a run of pictographs kept in one concept: "less 🚗🏍 please" names both
-    under one ask. The tagger, which saw few such runs, began a new clause or dropped the
-    second ("more 🐱🐶" asked only for the cat), and a second clause of a bare pictograph
-    read as more."""
+    """Tags with a run of different pictographs kept in one concept: "less 🚗🏍 please"
+    names both under one ask. The tagger, which saw few such runs, began a new clause or
+    dropped the second ("more 🐱🐶" asked only for the cat), and a second clause of a bare
+    pictograph read as more. One pictograph said again ("🍜🍜🍜 ramen") is emphasis, left
+    as tagged."""
     out = list(tags)
     for i in range(1, len(tokens)):
-        if (
-            out[i - 1] in ("B", "I", "KB")
-            and _is_pictograph(tokens[i - 1])
-            and (_is_pictograph(tokens[i]))
-        ):
+        before, token = tokens[i - 1], tokens[i]
+        joined = out[i - 1] in ("B", "I", "KB") and token.text != before.text
+        if joined and _is_pictograph(before) and _is_pictograph(token):
             out[i] = "I"
     return out
 

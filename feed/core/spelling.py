@@ -12,6 +12,7 @@ never becomes "mango", "kawaii" never "hawaii").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 
@@ -51,6 +52,48 @@ def mended(
         return best.upper() if word.isupper() else best.capitalize() if word[0].isupper() else best
 
     return _WORD.sub(mend, phrase)
+
+
+# Op words typed without the space after them ("lesscats", "nomoreclowns", "onlydogs"),
+# longest first. What follows must be a known word of four letters or more, so that
+# "noir", "nobu" and "morels" stay as typed.
+_GLUED_OPS = ("nomore", "fewer", "less", "more", "only", "no")
+_GLUED_REST = 4
+
+
+def unglued(text: str, known: Callable[[str], bool]) -> str:
+    """`text` with an op word typed against the word after it set apart ("lesscats" →
+    "less cats", "nomorehorror" → "no more horror"), where the word list knows neither
+    the whole nor fails to know the rest. `known(word)`: the list knows the lower-case
+    word."""
+
+    def split(found: re.Match[str]) -> str:
+        word = found.group(0)
+        lower = word.lower()
+        if lower == "nomore":
+            return f"{word[:2]} {word[2:]}"
+        if known(lower):
+            return word
+        for op in _GLUED_OPS:
+            rest = word[len(op) :]
+            if lower.startswith(op) and len(rest) >= _GLUED_REST and known(rest.lower()):
+                head = f"{word[:2]} {word[2:6]}" if op == "nomore" else word[: len(op)]
+                return f"{head} {rest}"
+        return word
+
+    return _WORD.sub(split, text)
+
+
+@functools.cache
+def english_words() -> Callable[[str], bool] | None:
+    """Whether pyspellchecker's English word list knows a lower-case word; None when the
+    list is not installed. Loads once per process (0.15 s)."""
+    try:
+        from spellchecker import SpellChecker
+    except ImportError:
+        return None
+    words = SpellChecker(distance=1)
+    return words.__contains__
 
 
 def slipped(typed: str, meant: str) -> bool:

@@ -157,6 +157,7 @@ from feed.core.polarity_vote import (
     build_memory,
     memory_fingerprint,
 )
+from feed.core.spelling import english_words, unglued
 from feed.resources import DATA_DIR
 
 log = logging.getLogger(__name__)
@@ -351,6 +352,9 @@ class InstructionReader:
             raise InstructionError(
                 "instruction has no words to understand (only symbols, emoji or punctuation)"
             )
+        known = english_words()
+        if known is not None:
+            text = unglued(text, known)  # "lesscats" is "less cats"
         text, tokens = calm_all_emphasis(text, self.tokenizer)
         try:
             return self._read_tagged(text, tokens, self.model.tag(tokens))

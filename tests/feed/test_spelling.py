@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from feed.core.spelling import mended, slipped
+import pytest
+
+from feed.core.spelling import english_words, mended, slipped, unglued
 
 KNOWN = {"clown", "clowns", "owls", "bowls", "horror", "honor", "cats", "kids", "mango",
          "hawaii", "printing", "pokémon", "cartoon"}  # fmt: skip
@@ -64,3 +66,24 @@ def test_slips():
     assert not slipped("manga", "mango")
     assert not slipped("matcha", "match")
     assert not slipped("vtuber", "tuber")
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("lesscats", "less cats"),
+        ("nomorehorror please", "no more horror please"),
+        ("nomore clowns", "no more clowns"),
+        ("onlydogs", "only dogs"),
+        ("FewerPranks", "Fewer Pranks"),
+        # Known words, and what follows an op too short to be sure of, stay as typed.
+        ("lessons", "lessons"),
+        ("morels", "morels"),
+        ("noir films", "noir films"),
+        ("nobu", "nobu"),
+    ],
+)
+def test_an_op_word_typed_against_its_thing_is_set_apart(typed, read):
+    known = english_words()
+    assert known is not None
+    assert unglued(typed, known) == read

@@ -963,6 +963,11 @@ def test_too_much_beside_too_little_asks_for_both(reader):
     assert reads_only(every_reading(reader, text), POSITIVE, "lighthouse")
 
 
+def test_an_op_word_typed_against_its_thing_is_read_apart(reader):
+    assert ops(reader, "lesscats") == [("suppress", "cats")]
+    assert ops(reader, "nomoreclowns") == [("exclude", "clowns")]
+
+
 def test_on_the_less_side_is_still_less(reader):
     assert reads_only(every_reading(reader, "灯台は少なめで"), NEGATIVE, "灯台")
 

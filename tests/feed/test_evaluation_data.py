@@ -332,8 +332,8 @@ def test_dev_cases_share_no_text_with_the_heldout_set(dev_cases):
 # case by case, nor dev54 (the same theme in another writer's words, measured only in
 # aggregate), nor dev55 (too little and too much: complaints of scarcity and of excess,
 # idioms that look like the other direction, and lacks in the writer's own life), read
-# case by case, nor dev56 (the same theme in another writer's words, measured only in
-# aggregate).
+# case by case, nor dev56 (the same theme in another writer's words, measured in aggregate;
+# its misses were listed once).
 # Set → (fewest cases, least share of Japanese): dev10 and dev14 are mostly English chat,
 # dev11 and dev15 almost all Japanese.
 MORE_DEV = {

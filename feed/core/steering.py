@@ -1329,6 +1329,7 @@ def load_reader(
                 polarity, None if vote_encode is None else SharedVectors(vote_encode),
             ))  # fmt: skip
         reader = ReaderVote(tuple(members))
+        english_words()  # loaded now, not on the first instruction ("lesscats")
         _READERS[sentence_vectors] = (reader, cache_dir)
         return reader
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from embeddings.encoders import EncoderUnavailable, multilingual
 from feed.core.intent import has_japanese
+from feed.core.spelling import english_word_list
 
 # Longest word looked up, in characters (JMdict words longer than this are phrases).
 MAX_WORD = 12
@@ -345,9 +346,8 @@ class EnglishWords:
     def _words(self) -> Any:
         with self._lock:
             if self._checker is None:
-                from spellchecker import SpellChecker
-
-                self._checker = SpellChecker(distance=1)
+                # The reader's list too ("lesscats"): one copy per process.
+                self._checker = english_word_list()
             return self._checker
 
     def knows(self, word: str) -> bool:

@@ -194,7 +194,7 @@ def has_japanese(text: str) -> bool:
 # picture a thing: ⚽ ☕ ⛄ ⛺. Marks drawn as emoji (❌ ⭕ ✅ ❗ ✨ ⭐) stay marks: 「ホラー❌」
 # declines.
 _PICTOGRAPHS = ("\U0001f300", "\U0001faff")
-_THINGS_BELOW = frozenset("⌚⌛⏰⏳☔☕♿⚓⚡⚽⚾⛄⛅⛪⛲⛳⛵⛺⛽✊✋")
+_THINGS_BELOW = frozenset("⌚⌛⏰⏳☔☕♿⚓⚡⚽⚾⛄⛅⛪⛲⛳⛵⛺⛽")
 
 
 def is_pictograph(char: str) -> bool:
@@ -1482,11 +1482,9 @@ def turned_up_or_down(clause: Clause, tokens: Sequence[Token]) -> str:
     first = min((start for start, _ in clause.concepts), default=None)
     if first is None:
         return ""
-    opening = [t.norm for t in inside[:3]]
-    if (
-        opening[:1] in (["up"], ["down"])
-        and opening[1:2] == ["with"]
-        and in_concept(inside[2], clause)
+    opening = [t.norm for t in inside[:2]]
+    if opening in (["up", "with"], ["down", "with"]) and any(
+        start > inside[1].start for start, _ in clause.concepts
     ):
         return opening[0]  # "up with capybaras", "down with reaction streamers": a cheer
     for k, t in enumerate(inside):
@@ -1863,7 +1861,6 @@ def _grows_stale(words: Sequence[Token], i: int) -> bool:
 
 # "too much X", "too many X": a complaint of excess, one cue of less that a negator turns
 # ("you can never have too many X"). Not a cue of the op networks' features.
-_EN_MUCH = word_set("much many")
 _EN_SOMEONE_SAYS = word_set("thinks says said claims reckons told tells")
 # Weariness that "never" denies asks for more ("I will never tire of X", "never get sick
 # of X"); "I'm not tired of X" only tolerates it.
@@ -1877,7 +1874,7 @@ def _too_many(words: Sequence[Token], i: int) -> bool:
         words[i].script == "en"
         and words[i].norm == "too"
         and i + 1 < len(words)
-        and words[i + 1].norm in _EN_MUCH
+        and words[i + 1].norm in _EN_TOO_MANY
         and not any(w.norm in _EN_SOMEONE_SAYS for w in words[:i])
     )
 
@@ -1908,7 +1905,6 @@ _EN_SCARCE = word_set("shortage drought")
 # since tuesday", "haven't seen a single X all week"): the span looks back, where "no X
 # anymore" asks for the future.
 _EN_SPAN_AGO = word_set("lately recently")
-_EN_UP_TO_NOW = word_set("anymore nowadays")
 _EN_SPAN_UNITS = word_set("days weeks months years ages forever while week month day")
 # "since" of time, never of cause ("nothing scary since the kids are here").
 _EN_SINCE_WHEN = word_set(
@@ -1917,8 +1913,11 @@ _EN_SINCE_WHEN = word_set(
     "december christmas summer spring winter"
 )
 _EN_REPORTED_NONE = word_set("nothing zero no none")
+# A plea or thanks: "no horror lately please" asks, whatever it looks back on.
+_EN_PLEA = word_set("please pls plz again thanks thx ty")
 _EN_NOT_ONE = word_set("one any single")
 _EN_SEEN = word_set("seen spotted")
+_EN_WISHING = word_set("wish rather glad hope prefer")
 # "where are all the X?", "where'd all the X go", "what happened to the X".
 _EN_WHERE = word_set("where where's wheres where'd whered")
 _EN_GONE = word_set("go gone went")
@@ -1927,7 +1926,6 @@ _EN_HAS = word_set("has have 's is are")
 # 「最近ペンギンが全然流れてこない」「盆踊りを見かけない」「一本も見てない」: a thing that no
 # longer comes up, told as a report. Never a wish that it stay away: 「出てこないように」,
 # 「流れてこないで」, 「流れてこなくて助かる」.
-_JA_COMING_UP = word_set("流れる 出る 回る")
 _JA_COME_ACROSS = word_set("見かける 見掛ける 見当たる")
 
 
@@ -1937,30 +1935,40 @@ def _lately_and_not_any_longer(words: Sequence[Token]) -> bool:
     return "最近" in norms and "もう" not in norms
 
 
-_JA_RELIEVED = word_set("助かる いい 良い よい 嬉しい うれしい ありがたい 快適 平和 最高")
+_JA_RELIEVED = word_set(
+    "助かる いい 良い よい 嬉しい うれしい ありがたい 快適 平和 最高 安心 理想 ちょうど"
+)
+# 「出てこない方がいい」「流れてこない設定にして」: a state wished for, not a report.
+_JA_WISHED_STATE = word_set("方 ほう 設定 様 よう")
+_JA_REPORTED = word_set("最近 全然 全く 一向 めっきり ちっとも なかなか")
+_JA_NUMERAL = frozenset("一二三四五六七八九十百0123456789")
 
 
 def _spans_back(words: Sequence[Token], *, up_to_now: bool = False) -> bool:
     """Whether English words look back over a span of time ("lately", "since tuesday",
-    "in days", "all week", "in over a month"); with `up_to_now`, "anymore" and "these
-    days" too (they ask for the future after "no X", never after "barely any X")."""
+    "in days", "in over a month"); with `up_to_now`, "anymore", "these days" and "all
+    week" too (after "no X" they ask for the future, "no horror all week, i'm scared";
+    after "not one X" or "barely any X" they report)."""
     for k, w in enumerate(words):
         if w.script != "en":
             continue
-        if w.norm in _EN_SPAN_AGO or (up_to_now and w.norm in _EN_UP_TO_NOW):
+        after = [u.norm for u in words[k + 1 : k + 4]]
+        if w.norm in _EN_SPAN_AGO or (up_to_now and w.norm in _EN_ANYMORE):
             return True
-        if up_to_now and w.norm == "these" and words[k + 1 : k + 2] and words[k + 1].norm == "days":
+        if up_to_now and w.norm == "these" and after[:1] == ["days"]:
             return True
-        if w.norm == "since" and words[k + 1 : k + 2] and words[k + 1].norm in _EN_SINCE_WHEN:
+        if w.norm == "since" and after[:1] and after[0] in _EN_SINCE_WHEN:
             return True
-        if w.norm in ("in", "all") and any(u.norm in _EN_SPAN_UNITS for u in words[k + 1 : k + 4]):
+        if (w.norm == "in" or (up_to_now and w.norm == "all")) and _EN_SPAN_UNITS & set(after):
             return True
     return False
 
 
-def _ja_no_longer_comes_up(words: Sequence[Token], i: int) -> range:
+def _ja_no_longer_comes_up(words: Sequence[Token], i: int, earlier: Sequence[Token]) -> range:
     """The positions of a Japanese report that a thing no longer comes up, from words[i]
-    (a verb of coming up, of coming across, or 見る in 「見てない」) to its negator."""
+    (a verb of coming up, of coming across, or 見る in 「見てない」) to its negator;
+    `earlier` is the message before words[i], which tells whether it is a report
+    (「最近」「全然」「一本も」)."""
     t = words[i]
     if t.script == "ja" and t.norm == "どこ" and i + 2 < len(words):
         # 「登山どこ行ったん」「柴犬どこいった？」: where did it go
@@ -1968,7 +1976,7 @@ def _ja_no_longer_comes_up(words: Sequence[Token], i: int) -> range:
         return range(i, i + 3) if went and words[i + 2].lemma == "た" else range(0)
     if t.script != "ja" or t.pos != "VERB":
         return range(0)
-    if t.lemma in _JA_COMING_UP and [w.norm for w in words[i + 1 : i + 3]] == ["て", "来る"]:
+    if t.lemma in _JA_APPEARING and [w.norm for w in words[i + 1 : i + 3]] == ["て", "来る"]:
         n = i + 3
     elif t.lemma in _JA_COME_ACROSS or t.norm in _JA_COME_ACROSS:
         n = i + 1
@@ -1988,17 +1996,33 @@ def _ja_no_longer_comes_up(words: Sequence[Token], i: int) -> range:
         n += 1
     if n >= len(words) or not _ja_negator(words[n]):
         return range(0)
-    rest = words[n + 1 : n + 3]
-    if rest and (rest[0].text in ("で", "よう") or rest[0].lemma == "よう"):
+    rest = words[n + 1 :]
+    if rest and (rest[0].text in ("で", "よう", "と") or rest[0].lemma == "よう"):
         return range(0)  # 「流れてこないで」「出てこないようにして」: asked to stay away
-    if rest and rest[0].text == "て" and any(w.lemma in _JA_RELIEVED for w in rest[1:]):
-        return range(0)  # 「流れてこなくて助かる」: glad it is gone
-    if [w.text for w in rest] == ["の", "は"]:
+    if [w.text for w in rest[:2]] in (["の", "は"], ["の", "が"]):
         return range(0)  # 「出てこないのは…」: `misses_it` reads what is said of it
-    return range(i, n + 1)
+    if any(w.lemma in _JA_RELIEVED or w.norm in _JA_WISHED_STATE for w in rest):
+        return range(0)  # 「流れてこなくて助かる」「出てこない方がいい」: glad it is gone
+    # Told as a report: lately, at all, not one, asked about (「出てこないの？」), no
+    # longer (「流れてこなくなった」) or lamented (「…、さみしい」).
+    asked = any(w.text in ("?", "？", "か") or w.lemma in _JA_LAMENTED for w in rest)
+    stopped = rest[:1] and rest[0].norm == "成る"
+    return range(i, n + 1) if asked or stopped or _reported(earlier) else range(0)
 
 
-def _too_few(words: Sequence[Token], i: int, clause: Clause) -> range:
+def _reported(words: Sequence[Token]) -> bool:
+    """Whether Japanese words before a negated verb tell a report: 「最近」「全然」「全く」,
+    or a count with 「も」 (「一本も」「一週間も」)."""
+    for k, w in enumerate(words):
+        if w.norm in _JA_REPORTED:
+            return True
+        counted = any(_JA_NUMERAL & set(u.text) for u in words[max(0, k - 2) : k])
+        if w.text == "も" and counted:
+            return True
+    return False
+
+
+def _too_few(words: Sequence[Token], i: int, clause: Clause, tokens: Sequence[Token]) -> range:
     """The positions of a complaint of too little that begins at words[i]; empty if none:
     "way too few X", "so few X", "a shortage of X", "short on X", "haven't seen X", "where
     are all the X", "nothing X in days", "not one X since tuesday", 「X少なすぎ」「Xが足りな
@@ -2010,7 +2034,9 @@ def _too_few(words: Sequence[Token], i: int, clause: Clause) -> range:
         # or the clause names none and points back; "X has vanished" names it before.
         later = not clause.concepts or any(start > t.start for start, _ in clause.concepts)
         # "sea otters, haven't seen one all week": named before, then a pronoun.
-        seen_it = found and words[found[-1]].norm in _EN_SEEN and _says_it(words, found[-1] + 1)
+        seen_it = (
+            bool(found) and words[found[-1]].norm in _EN_SEEN and _says_it(words, found[-1] + 1)
+        )
         vanished = t.norm in _EN_VANISHED or t.norm == "gone"
         return found if later or seen_it or vanished else range(0)
     if t.lemma == "少ない" and after and after.lemma == "すぎる":
@@ -2018,16 +2044,18 @@ def _too_few(words: Sequence[Token], i: int, clause: Clause) -> range:
         polite = [w.lemma for w in words[i + 2 : i + 4]] == ["ます", "ぬ"]
         return range(i, i + (4 if polite else 2))
     if t.lemma == "少ない" and t.text.startswith("少ない"):
-        # 「なんで相撲こんなに少ないの？」: few, said of what is; never 「少なくして」 nor
-        # 「少ない方がいい」, which ask for fewer.
-        rest = [w.lemma for w in words[i + 1 :]]
-        if not rest or not ({"する", "方", "ほう", "いい", "良い", "よい"} & set(rest[:3])):
-            return range(i, i + 1)
-        return range(0)
+        # 「なんで相撲こんなに少ないの？」: few, said of what is, ending the clause; never
+        # 「少なくして」「少ない方がいい」「少ないと助かる」「少ないくらいがちょうどいい」.
+        rest = words[i + 1 :]
+        said = all(w.pos in ("PART", "AUX", "PUNCT") for w in rest)
+        wished = any(w.text in ("と", "くらい", "ぐらい", "が") for w in rest)
+        return range(i, i + 1) if said and not wished else range(0)
     if t.lemma in ("足りる", "足る") and t.text.endswith("ん"):
         return range(i, i + 1)  # 「サメ足りん」: the Kansai negator inside the word
     if t.lemma != "足りる":
-        return _ja_no_longer_comes_up(words, i)
+        # 「最近、盆踊りを見かけない」: the report's 「最近」 may stand in a clause before.
+        earlier = [w for w in tokens if w.end <= t.start and not in_concept(w, clause)]
+        return _ja_no_longer_comes_up(words, i, earlier)
     end = i + 1
     while end < len(words) and words[end].lemma in _JA_NOT_ENOUGH_TAIL:
         end += 1
@@ -2051,9 +2079,12 @@ def _too_few_in_english(words: Sequence[Token], i: int) -> range:
     if norm in _EN_SCARCE or (norm == "short" and next_norm == "on"):
         return range(i, i + (2 if norm == "short" else 1))
     if norm in _EN_SEEN and any(_negates_in_english(w) for w in words[max(0, i - 2) : i]):
-        # "haven't seen a single X", "have not spotted one": a report, never a wish.
+        # "haven't seen a single X", "have not spotted one in weeks": a report; never a
+        # wish ("I'd rather not have seen that", "I wish I had never seen the X").
         first = next(k for k in range(max(0, i - 2), i) if _negates_in_english(words[k]))
-        return range(first, i + 1)
+        wished = {w.norm for w in words[:first]} & _EN_WISHING
+        counted = next_norm in _EN_NOT_ONE | {"a"} or _spans_back(words, up_to_now=True)
+        return range(first, i + 1) if counted and not wished else range(0)
     if norm in _EN_WHERE:
         # "where are all the X?", "where did the X go", "where'd all the X go"
         # Never "where are all these X coming from", a complaint of too many.
@@ -2071,16 +2102,15 @@ def _too_few_in_english(words: Sequence[Token], i: int) -> range:
     # the X disappear".
     if vanished and any(w.norm in _EN_HAS for w in words[max(0, i - 3) : i]):
         return range(i, i + (2 if norm == "gone" else 1))
-    if norm in ("barely", "hardly") and next_norm == "any" and _spans_back(words, up_to_now=True):
+    if norm in _EN_SELDOM and next_norm == "any" and _spans_back(words, up_to_now=True):
         return range(i, i + 2)
     not_one = next_norm in _EN_NOT_ONE or [w.norm for w in words[i + 1 : i + 3]] == ["a", "single"]
     reported_none = norm in _EN_REPORTED_NONE or (norm == "not" and not_one)
-    if reported_none and _spans_back(words):
-        # "nothing cozy in days", "not one bit of pixel art since tuesday"; never "no
-        # more X" nor a plea ("no horror lately please" asks nothing new).
-        said = {w.norm for w in words}
-        if next_norm != "more" and not said & {"please", "pls", "plz", "again"}:
-            return range(i, i + 1)
+    # "nothing cozy in days", "not one bit of pixel art since tuesday"; never "no more X"
+    # nor a plea ("no horror lately please" asks nothing new).
+    pleads = next_norm == "more" or bool({w.norm for w in words} & _EN_PLEA)
+    if reported_none and not pleads and _spans_back(words, up_to_now=not_one):
+        return range(i, i + 1)
     return range(0)
 
 
@@ -2177,7 +2207,7 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         if words[i].lemma in _JA_WISHES and verb >= 0 and words[verb].pos == "VERB" and cues[verb]:
             cues[i] = ""
     # "way too few X", 「Xが足りない」: one complaint, no cue of less and no negator.
-    complaint = {k for i in range(len(words)) for k in _too_few(words, i, clause)}
+    complaint = {k for i in range(len(words)) for k in _too_few(words, i, clause, tokens)}
     for k in complaint:
         cues[k] = ""
     too_few = bool(complaint)
@@ -2245,7 +2275,7 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         and [w.norm for w in words[max(0, k - 1) : k + 2]] != ["it", "just", "me"]
         # "all week" beside a complaint: a span of time, not "only" ("haven't seen one all
         # week"); "sumo all day please" may still be.
-        and not (complaint and t.norm == "all" and _spans_back(words[k : k + 2]))
+        and not (complaint and t.norm == "all" and _spans_back(words[k : k + 2], up_to_now=True))
         for k, t in enumerate(words)
     )
     negated_ask = any(flipped[i] and cues[i] == "pos" for i in range(len(words)))
@@ -2753,9 +2783,16 @@ def tag_mentions(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:
     return out
 
 
-def _is_pictograph(token: Token) -> bool:
+def _pictures_a_thing(token: Token) -> bool:
+    """Whether a token is pictographs of things only (🦈, 🏀⚽): no face, hand or heart,
+    and no sign of "no" (🚫, 🚭), which asks rather than names."""
     chars = [c for c in token.text if c not in _EMOJI_MODIFIERS and unicodedata.category(c) != "Cf"]
-    return bool(chars) and all(is_pictograph(c) for c in chars)
+    return bool(chars) and all(
+        is_pictograph(c)
+        and emoji_kind(c) == "thing"
+        and not {"no", "prohibited"} & set(emoji_words(c))
+        for c in chars
+    )
 
 
 def join_pictographs(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:
@@ -2768,7 +2805,7 @@ def join_pictographs(tokens: Sequence[Token], tags: Sequence[str]) -> list[str]:
     for i in range(1, len(tokens)):
         before, token = tokens[i - 1], tokens[i]
         joined = out[i - 1] in ("B", "I", "KB") and token.text != before.text
-        if joined and _is_pictograph(before) and _is_pictograph(token):
+        if joined and _pictures_a_thing(before) and _pictures_a_thing(token):
             out[i] = "I"
     return out
 

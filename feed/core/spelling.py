@@ -60,6 +60,9 @@ def mended(
 # "noir", "nobu" and "morels" stay as typed.
 _GLUED_OPS = ("nomore", "fewer", "less", "more", "only", "no")
 _GLUED_REST = 4
+# After an op word or an article the glued word is a name, asked about as typed ("no
+# onlyfans promos", "more nosleep stories").
+_NAMED_AFTER = frozenset(["no", "more", "less", "fewer", "only", "any", "some", "the", "a", "an"])
 
 
 def unglued(text: str, known: Callable[[str], bool]) -> str:
@@ -71,6 +74,10 @@ def unglued(text: str, known: Callable[[str], bool]) -> str:
     def split(found: re.Match[str]) -> str:
         word = found.group(0)
         lower = word.lower()
+        before = text[: found.start()].split()[-1:]
+        named = before and before[0].lower() in _NAMED_AFTER
+        if named and not (before[0].lower() == "no" and lower.startswith("more")):
+            return word  # "no morehorror" is still "no more horror"
         if lower == "nomore":
             return f"{word[:2]} {word[2:]}"
         if known(lower):

@@ -87,3 +87,10 @@ def test_an_op_word_typed_against_its_thing_is_set_apart(typed, read):
     known = english_words()
     assert known is not None
     assert unglued(typed, known) == read
+
+
+def test_a_glued_word_after_an_op_word_is_a_name():
+    known = english_words()
+    assert known is not None
+    assert unglued("no onlyfans promos", known) == "no onlyfans promos"
+    assert unglued("more nosleep stories", known) == "more nosleep stories"

@@ -945,6 +945,14 @@ def test_a_complaint_of_too_little_asks_for_more(reader, text, thing):
         ("灯台を少なくして", "灯台"),
         ("最近は灯台を見なくなったな", "灯台"),  # the writer stopped watching
         ("down with lighthouses", "lighthouses"),
+        ("down with 🤡", "🤡"),
+        # Glad it is gone, wished away, or not watched by choice; a span ahead, a wish.
+        ("もう灯台は出てこないね、よかった", "灯台"),
+        ("灯台は見かけないほうがいい", "灯台"),
+        ("灯台が少ないと助かる", "灯台"),
+        ("灯台は怖いから見てない", "灯台"),
+        ("no lighthouses all week, i'm scared", "lighthouses"),
+        ("I'd rather not have seen that gore", "gore"),
     ],
 )
 def test_what_only_sounds_like_a_complaint_of_too_little_is_not_more(reader, text, thing):
@@ -2623,6 +2631,7 @@ def test_emoji_are_read_as_their_names(text, named):
         ("less 🏀 ⚽ please", [("suppress", "🏀 ⚽")]),
         ("more 🐱🐶", [("boost", "🐱🐶")]),
         ("more 🐱 less 🐶", [("boost", "🐱"), ("suppress", "🐶")]),
+        ("🐍🚫 please", [("exclude", "🐍")]),  # a sign of "no" asks, it names nothing
     ],
 )
 def test_a_run_of_pictographs_is_one_thing_under_one_ask(reader, text, expected):

@@ -4338,7 +4338,8 @@ _JA_NO_GOOD = word_set("駄目")
 
 def mark_contrasted_topics(clauses: Sequence[Clause], tokens: Sequence[Token]) -> list[Clause]:
     """A Japanese noun the tagger left unmarked as the topic of the second half of a
-    contrast (「虫はダメだけど、|蝶ならむしろもっと」): a concept, when the half before
+    contrast (「虫はダメだけど、|蝶ならむしろもっと」, 「もっと猫、|ホラーはいらない」): a
+    concept, when the half before
     holds a concept and the two halves carry cues of opposite polarity, so that
     `split_contrasts` reads each half on its own."""
     out: list[Clause] = []
@@ -4346,7 +4347,9 @@ def mark_contrasted_topics(clauses: Sequence[Clause], tokens: Sequence[Token]) -
         inside = tokens_in(clause, tokens)
         added: list[tuple[int, int]] = []
         for i, t in enumerate(inside):
-            if not (t.script == "ja" and t.pos == "PART" and t.text in _JA_BUT and i):
+            # 「もっと猫、|ホラーはいらない」: a comma between halves of opposite cues, too.
+            but = t.script == "ja" and t.pos == "PART" and t.text in _JA_BUT
+            if not ((but or t.text == "、") and i):
                 continue
             j = i + 1
             while j < len(inside) and inside[j].text in _CLAUSE_PUNCT:

@@ -1216,6 +1216,8 @@ def test_words_that_say_when_are_not_the_topic_beside_one(text, tags, kept):
         ("猫は減らしてほしいけど、犬は好き", ["猫"], ["猫", "犬"]),
         ("猫は好きだけど、最近は多すぎ", ["猫"], ["猫"]),  # 最近 says when
         ("猫は好きだけど、犬も好き", ["猫"], ["猫"]),  # no contrast of polarity
+        ("もっと猫、ホラーはいらない", ["猫"], ["猫", "ホラー"]),  # halves cut by a comma
+        ("猫、犬はいらない", ["猫"], ["猫"]),  # a list: the first half asks nothing
     ],
 )
 def test_the_unmarked_topic_of_a_contrast_is_a_concept(text, tagged, concepts):

@@ -4371,8 +4371,9 @@ def mark_contrasted_topics(clauses: Sequence[Clause], tokens: Sequence[Token]) -
                 "-" if any(w.norm in _JA_NO_GOOD for w in before) else _polarity(before),
                 _polarity(right),
             )
-            if "" not in sides and sides[0] != sides[1]:
-                added.append((inside[j].start, inside[k - 1].end))
+            topic = (inside[j].start, inside[k - 1].end)
+            if "" not in sides and sides[0] != sides[1] and topic not in added:
+                added.append(topic)  # once, where 「だけど、」 holds both marks
         concepts = tuple(sorted((*clause.concepts, *added)))
         out.append(replace(clause, concepts=concepts) if added else clause)
     return out

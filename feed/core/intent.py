@@ -1577,11 +1577,18 @@ def _misses_in_english(clause: Clause, inside: Sequence[Token]) -> bool:
     return False
 
 
+def _comes_up(words: Sequence[Token], k: int) -> bool:
+    """Whether words[k:k + 3] are a verb of coming up and 「て来る」 (「流れてこ…」
+    「出てけえ…」)."""
+    following = [w.norm for w in words[k + 1 : k + 3]]
+    return words[k].lemma in _JA_APPEARING and following == ["て", "来る"]
+
+
 def _misses_in_japanese(clause: Clause, inside: Sequence[Token], tokens: Sequence[Token]) -> bool:
     for k, t in enumerate(inside):
         if t.script != "ja" or t.pos != "VERB" or in_concept(t, clause):
             continue
-        if t.lemma in _JA_APPEARING and [w.norm for w in inside[k + 1 : k + 3]] == ["て", "来る"]:
+        if _comes_up(inside, k):
             n = k + 3
         elif t.lemma == "見かける":
             n = k + 1
@@ -1976,7 +1983,7 @@ def _ja_no_longer_comes_up(words: Sequence[Token], i: int, earlier: Sequence[Tok
         return range(i, i + 3) if went and words[i + 2].lemma == "た" else range(0)
     if t.script != "ja" or t.pos != "VERB":
         return range(0)
-    if t.lemma in _JA_APPEARING and [w.norm for w in words[i + 1 : i + 3]] == ["て", "来る"]:
+    if _comes_up(words, i):
         n = i + 3
     elif t.lemma in _JA_COME_ACROSS or t.norm in _JA_COME_ACROSS:
         n = i + 1
@@ -2037,8 +2044,8 @@ def _too_few(words: Sequence[Token], i: int, clause: Clause, tokens: Sequence[To
         seen_it = (
             bool(found) and words[found[-1]].norm in _EN_SEEN and _says_it(words, found[-1] + 1)
         )
-        vanished = t.norm in _EN_VANISHED or t.norm == "gone"
-        return found if later or seen_it or vanished else range(0)
+        named_before = t.norm in _EN_VANISHED or t.norm == "gone"  # "X has vanished"
+        return found if later or seen_it or named_before else range(0)
     if t.lemma == "少ない" and after and after.lemma == "すぎる":
         # 「少なすぎません？」: a polite question, the same complaint.
         polite = [w.lemma for w in words[i + 2 : i + 4]] == ["ます", "ぬ"]
@@ -2188,18 +2195,23 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     stale = [_grows_stale(words, i) for i in range(len(words))]
     taking_away = [stale[i] or _takes_away(words, i) for i in range(len(words))]
     excess = [_too_many(words, i) for i in range(len(words))]
+    weary = [_wearies(words, i) for i in range(len(words))]  # "never tire of"
+    # "has all but vanished": nearly, neither "only" nor "but" (both words marked).
+    almost = [False] * len(words)
+    for i in range(len(words) - 1):
+        if _almost(words, i, tokens, clause):
+            almost[i] = almost[i + 1] = True
     cues = [
-        _cue(t)
+        ""
+        if almost[i]
+        else _cue(t)
         or _item_sign(clause, tokens, t)
-        or ("neg" if t.norm in _EN_JUDGED_BAD or taking_away[i] or excess[i] else "")
-        or ("neg" if _wearies(words, i) else "")  # "never tire of": no cue word of its own
+        or ("neg" if t.norm in _EN_JUDGED_BAD or taking_away[i] or excess[i] or weary[i] else "")
         for i, t in enumerate(words)
     ]
     for i in range(len(words) - 1):
         if stale[i] or excess[i]:
             cues[i + 1] = ""  # "gets | boring", "too | much": one cue, that "never" turns
-        if _almost(words, i, tokens, clause):
-            cues[i] = cues[i + 1] = ""  # "has all but vanished": nearly, no cue
     for i in range(1, len(words)):
         # 「減らしてほしい」「見たい」: the wish is the verb's, one cue; a negator after it
         # (「減らしてほしくない」) turns the verb.
@@ -2269,8 +2281,7 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
         and not (t.script == "ja" and k > 0 and words[k - 1].pos in ("VERB", "AUX"))
         and not _just_then(t, tokens, clause)
         and k not in complaint
-        and not _almost(words, k, tokens, clause)
-        and not (k and _almost(words, k - 1, tokens, clause))
+        and not almost[k]
         # "is it just me or…": an aside, not "only"
         and [w.norm for w in words[max(0, k - 1) : k + 2]] != ["it", "just", "me"]
         # "all week" beside a complaint: a span of time, not "only" ("haven't seen one all
@@ -2284,7 +2295,7 @@ def clause_cues(clause: Clause, tokens: Sequence[Token]) -> ClauseCues:
     turned_removal = (
         bool(turned)
         and not doubled
-        and all(taking_away[i] or _removes(words[i]) or _wearies(words, i) for i in turned)
+        and all(taking_away[i] or _removes(words[i]) or weary[i] for i in turned)
     )
     positive = positive or doubled or too_few
     return ClauseCues(

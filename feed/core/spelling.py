@@ -74,14 +74,14 @@ def unglued(text: str, known: Callable[[str], bool]) -> str:
     def split(found: re.Match[str]) -> str:
         word = found.group(0)
         lower = word.lower()
+        if lower != "nomore" and known(lower):
+            return word  # most words: no need to look back
         before = text[: found.start()].split()[-1:]
         named = before and before[0].lower() in _NAMED_AFTER
         if named and not (before[0].lower() == "no" and lower.startswith("more")):
             return word  # "no morehorror" is still "no more horror"
         if lower == "nomore":
             return f"{word[:2]} {word[2:]}"
-        if known(lower):
-            return word
         for op in _GLUED_OPS:
             rest = word[len(op) :]
             if lower.startswith(op) and len(rest) >= _GLUED_REST and known(rest.lower()):

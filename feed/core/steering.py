@@ -753,12 +753,9 @@ class InstructionReader:
                     phrases = read.pop(before)[0]
             weight = _intensity(words) if op in ("boost", "suppress") else 1.0
             vector = None if vectors is None else vectors[i]
-            if (
-                (op in NEGATIVE or op == "boost" and cues.too_few)
-                and (cues.too_few or cues.turned_removal and not is_question(clause, tokens))
-                and not cues.negative
-                and not cues.only
-            ):
+            unsaid = op in NEGATIVE and cues.turned_removal and not is_question(clause, tokens)
+            too_little = cues.too_few and (op in NEGATIVE or op == "boost")
+            if (unsaid or too_little) and not cues.negative and not cues.only:
                 # "do NOT take the lighthouses away", 「深夜ラーメンは絶対消さないで」: every
                 # word that asks for less is taken back by a negator, and nothing else asks
                 # for less; the networks, misled by the negators, lean to less. Read as more.

@@ -91,15 +91,16 @@ class FeedService:
         return cls(clips, users, open_store("events", urls.events), reader, shared=shared)
 
     def warm_up(self) -> None:
-        """Read one instruction and encode one phrase, so that what they load on first use
-        (modules, buffers) is loaded before a server freezes its long-lived objects
-        (`feed.http.serving.freeze_long_lived`): loaded later, it would stall the first
-        request and stay in every full collection of the garbage collector. Also starts
-        reading the catalog's clip records into the page cache (`Catalog.read_ahead`)."""
+        """Read one instruction and make one phrase's queries, so that what they load on
+        first use (modules, buffers, each tower's centre) is loaded before a server freezes
+        its long-lived objects (`feed.http.serving.freeze_long_lived`): loaded later, it
+        would stall the first request and stay in every full collection of the garbage
+        collector. Also starts reading the catalog's clip records into the page cache
+        (`Catalog.read_ahead`)."""
         self.clips.catalog.read_ahead()
         self.reader.read("more cats, less dogs, no clowns")
         self.reader.read("猫をもっと、ホラーは無理")
-        self.phrases.phrase_vectors("cats")
+        self.phrases.queries_of(self.phrases.phrase_vectors("cats"))
 
     @property
     def snapshot_folder(self) -> Path:

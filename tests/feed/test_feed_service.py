@@ -18,6 +18,7 @@ from support import settle, steering_catalog_entries, steering_catalog_rows
 from feed.core.profile import Event
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedError, FeedService, Forbidden, NotFound, describe
+from feed.services.relevance import centre
 
 NOW = 1_800_000_000.0
 ROWS = steering_catalog_rows()
@@ -135,6 +136,16 @@ def test_exclude_catches_the_pale_figure_by_meaning(service):
     shown = {i.clip.id for p in pages(service, user) for i in p.items}
     assert not shown & {r["id"] for r in ROWS if "pale figure" in r["prompt"]}
     assert z[pale].mean() > z.mean()
+
+
+def test_a_match_queries_each_space_with_the_vector_less_the_centre(service):
+    phrases = service.phrases
+    match = phrases.match("sharks")
+    vectors = phrases.phrase_vectors("sharks")
+    assert match.queries.keys() == vectors.keys()
+    for channel, query in match.queries.items():
+        expected = vectors[channel] - centre(service.clips.encoders[channel])
+        np.testing.assert_allclose(query, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("text", ["less sports", "スポーツは少なめで"])

@@ -259,7 +259,7 @@ _EDGE_WORDS = word_set(
     "the a an some any those these of me my more less all with stuff things thing videos "
     "video clips clip ones one content please pls"
 )
-_JA_EDGE = word_set("の を が は も に で や と やつ 奴 動画 もの 物 系 風 っぽい ぽい みたい")
+_JA_EDGE = word_set("の を が は も に で や と やつ 奴 動画 映像 もの 物 系 風 っぽい ぽい みたい")
 # Where the tagger began a Japanese concept a token early, on a particle of `_JA_EDGE`
 # (the で of 「興味ないので|釣りは」) or on "but" (the けど of 「好きやけど|チワワは」, whose
 # normalised form is けれど), the concept is read without it. Only these words: a hiragana

@@ -133,6 +133,8 @@ def reads_only(readings, op_kinds, word: str) -> bool:
         ("もっとアニメ風に", [("boost", "アニメ")]),
         ("ホラーは無理", [("exclude", "ホラー")]),
         ("サメの動画もっと", [("boost", "サメ")]),
+        # 映像 (footage) is a head like 動画: the thing is what it shows.
+        ("白黒の映像増やして", [("boost", "白黒")]),
         ("ジブリっぽいのが見たい", [("boost", "ジブリ")]),
         ("アニメじゃないやつ", [("exclude", "アニメ")]),
         ("元に戻して", [("reset", "")]),
@@ -2561,7 +2563,7 @@ def test_a_refusal_naming_nothing_after_someone_elses_taste_never_boosts_it(read
         ("北海道旅行から帰ってきたところ、もっと札幌を見せて", [("boost", "札幌")]),
         ("saw a whale documentary last night, more dolphins", [("boost", "dolphins")]),
         # a refusal told without a cue word the reader knows stays a refusal
-        ("事故映像はNG。動物もっと", [("exclude", "事故映像"), ("boost", "動物")]),
+        ("事故映像はNG。動物もっと", [("exclude", "事故"), ("boost", "動物")]),
     ],
 )
 def test_what_the_writer_did_before_a_request_asks_nothing(reader, text, expected):

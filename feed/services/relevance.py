@@ -9,7 +9,7 @@ about; its best matches come from the vector indexes. `relevance` (every clip at
 stays for offline measurement.
 
 A phrase is compared with clips as its query: its vector less its tower's centre, the mean
-vector of the phrases people steer with (`centre`). Every similarity of a phrase then
+vector of the phrases people steer with (`feed.services.centres`). Every similarity of a phrase then
 leaves out what all such phrases share, so a clip near steering phrases in general (a
 short, vague caption) no longer stands above the catalog for each of them, and a clip
 that names the thing in its own words stands out more (docs/steering.md, Queries less
@@ -32,7 +32,6 @@ import numpy as np
 
 from embeddings.encoders import multilingual
 from feed.core.intent import has_japanese, name_emoji
-from feed.core.intent_corpus import load_corpus_spec
 from feed.core.looks import Looks, shipped_looks
 from feed.core.lookup import distinct, find_sorted
 from feed.core.naming import NAMES_NOTHING, Named, RowsNamed, any_of, as_mask, shifted
@@ -47,6 +46,7 @@ from feed.core.ranking import (
 )
 from feed.core.spelling import mended
 from feed.core.steering import Glossary
+from feed.services.centres import centre
 from feed.services.clips import ClipStore
 from feed.services.snapshot import CatalogSnapshot, Snapshots
 from feed.storage.dictionary import BilingualDictionary, EnglishWords, Reading
@@ -230,38 +230,6 @@ MAX_RELEVANCE = 512
 # Looks' marked rows kept, one per look and text segment (see `PhraseRelevance._marked`):
 # a grown snapshot's texts are a few segments (O(log N)), each kept until merged.
 MAX_MARKED = 256
-
-
-# Phrases a tower encodes per batch while making its centre.
-CENTRE_BATCH = 256
-# By id of the encoder: (the encoder, weakly; its centre). Encoders are dataclasses,
-# compared by value and so not hashable.
-_centres: dict[int, tuple[weakref.ref[Any], np.ndarray]] = {}
-_centres_lock = threading.Lock()
-
-
-def centre(encoder: Any) -> np.ndarray:
-    """The mean vector, in `encoder`'s space, of the phrases people steer with: the
-    English concepts of the steering corpus (`data/steering/train/concepts_en.toml`), which
-    every tower reads. Made once per encoder per process (MiniLM: about 0.6 s for the 854
-    phrases).
-
-    Chosen on the tuning catalogs (`python bench/querybank_bench.py`): against the
-    phrase's vector alone, a query less this centre catches more of a label's clips at
-    the exclusion bar with no more false exclusions (recall 0.901 → 0.919 on the demo
-    catalog, 0.828 → 0.845 on C, 0.625 → 0.659 on E)."""
-    with _centres_lock:
-        kept = _centres.get(id(encoder))
-        found = kept[1] if kept is not None and kept[0]() is encoder else None
-        if found is None:
-            phrases = sorted({c.text for c in load_corpus_spec().concepts if c.lang == "en"})
-            vectors = np.concatenate([
-                encoder.encode_texts(phrases[i : i + CENTRE_BATCH])
-                for i in range(0, len(phrases), CENTRE_BATCH)
-            ])  # fmt: skip
-            found = vectors.mean(axis=0).astype(np.float32)
-            _centres[id(encoder)] = (weakref.ref(encoder), found)
-        return found
 
 
 class PhraseRelevance:

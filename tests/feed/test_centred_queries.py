@@ -1,5 +1,5 @@
 """A phrase's query leaves out what every steering phrase shares: its vector less its
-tower's centre (`feed.services.relevance.centre`)."""
+tower's centre (`feed.services.centres`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from feed.core.intent_corpus import load_corpus_spec
 from feed.core.ranking import EXCLUDE_Z, phrase_relevance
 from feed.evaluation.data import load_labelled_catalog
-from feed.services.relevance import centre
+from feed.services.centres import CENTRES_PATH, bank, centre, digest, made, shipped
 
 
 class CountingEncoder:
@@ -32,6 +32,7 @@ class CountingEncoder:
 
 def test_the_centre_is_the_mean_of_the_corpus_concepts_made_once_per_encoder():
     english = sorted({c.text for c in load_corpus_spec().concepts if c.lang == "en"})
+    assert bank() == english
     encoder = CountingEncoder()
     made = centre(encoder)
     np.testing.assert_allclose(made, encoder.encode_texts(english).mean(axis=0), atol=1e-6)
@@ -39,6 +40,19 @@ def test_the_centre_is_the_mean_of_the_corpus_concepts_made_once_per_encoder():
     assert centre(encoder) is made and encoder.batches == batches
     other = CountingEncoder()
     assert centre(other) is not made and other.batches > 0
+
+
+def test_the_shipped_centres_are_the_packaged_towers_centres_of_the_corpus_now(
+    text_encoder, multi_encoder
+):
+    """After the corpus's concepts change, `python -m feed.services.centres` writes them."""
+    with np.load(CENTRES_PATH) as saved:
+        assert str(saved["digest"]) == digest(bank())
+    kept = shipped()
+    for tower in (text_encoder, multi_encoder):
+        np.testing.assert_allclose(kept[tower.model_id], made(tower), atol=1e-5)
+        assert centre(tower) is not None
+        np.testing.assert_array_equal(centre(tower), kept[tower.model_id])
 
 
 @pytest.mark.slow

@@ -16,9 +16,9 @@ import pytest
 from support import settle, steering_catalog_entries, steering_catalog_rows
 
 from feed.core.profile import Event
+from feed.services.centres import centre
 from feed.services.clips import ClipStore
 from feed.services.feed import FeedError, FeedService, Forbidden, NotFound, describe
-from feed.services.relevance import centre
 
 NOW = 1_800_000_000.0
 ROWS = steering_catalog_rows()

@@ -9,11 +9,11 @@ about; its best matches come from the vector indexes. `relevance` (every clip at
 stays for offline measurement.
 
 A phrase is compared with clips as its query: its vector less its tower's centre, the mean
-vector of the phrases people steer with (`feed.services.centres`). Every similarity of a phrase then
-leaves out what all such phrases share, so a clip near steering phrases in general (a
-short, vague caption) no longer stands above the catalog for each of them, and a clip
-that names the thing in its own words stands out more (docs/steering.md, Queries less
-what every steering phrase shares).
+vector of the phrases people steer with (`feed.services.centres`). Every similarity of a
+phrase then leaves out what all such phrases share, so a clip near steering phrases in
+general (a short, vague caption) no longer stands above the catalog for each of them, and
+a clip that names the thing in its own words stands out more (docs/steering.md, Queries
+less what every steering phrase shares).
 """
 
 from __future__ import annotations

@@ -36,6 +36,13 @@ AT_ONE = BARS.index(1.0)
 CHUNK = 64
 
 
+def encode(encoder, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """`texts` in `encoder`'s space, CHUNK at a time."""
+    return np.concatenate(
+        [encoder.encode_texts(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
+    )
+
+
 @dataclass(frozen=True)
 class Spaces:
     """The two text spaces, reading queries as the engine reads them: USE the phrase (a
@@ -65,12 +72,6 @@ class Spaces:
 
     def clips(self, prompts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Every prompt in MiniLM and in USE."""
-
-        def encode(encoder, texts: list[str]) -> np.ndarray:
-            return np.concatenate(
-                [encoder.encode_texts(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
-            )
-
         return encode(self.mini, prompts), encode(self.use, prompts)
 
     def z(self, clips: tuple[np.ndarray, np.ndarray], text: str) -> list[np.ndarray]:

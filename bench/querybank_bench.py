@@ -33,7 +33,7 @@ import sys
 
 import numpy as np
 from clause_vectors_bench import demo, labelled, zscore
-from fusion_bench import CHUNK, Spaces, bar_curve, print_curves
+from fusion_bench import Spaces, bar_curve, encode, print_curves
 
 from feed.core.intent_corpus import load_corpus_spec
 
@@ -65,11 +65,6 @@ def main() -> int:
     concepts = load_corpus_spec().concepts
     english = sorted({c.text for c in concepts if c.lang == "en"})
     japanese = sorted({c.text for c in concepts if c.lang == "ja"})
-
-    def encode(encoder, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
-        return np.concatenate(
-            [encoder.encode_texts(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
-        )
 
     mini_bank = bank_of(encode(spaces.mini, english))
     use_bank = bank_of(encode(spaces.use, english))

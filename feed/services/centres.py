@@ -91,7 +91,9 @@ def centre(encoder: Any) -> np.ndarray:
         found = shipped().get(getattr(encoder, "model_id", ""))
         if found is None or found.shape != (encoder.dim,):
             found = made(encoder)
-        _centres[id(encoder)] = (weakref.ref(encoder), found)
+        key = id(encoder)
+        # Forgotten when the encoder goes (its id may then name another encoder).
+        _centres[key] = (weakref.ref(encoder, lambda _: _centres.pop(key, None)), found)
         return found
 
 

@@ -112,6 +112,12 @@ def reads_only(readings, op_kinds, word: str) -> bool:
     return asks_for(readings, op_kinds, word) and not asks_for(readings, other, word)
 
 
+def never_more(readings, word: str) -> bool:
+    """Whether the readings ask for less of `word` (read as less, or asked about) and do
+    not ask only for more of it."""
+    return asks_for(readings, NEGATIVE, word) and not reads_only(readings, POSITIVE, word)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -958,9 +964,7 @@ def test_a_complaint_of_too_little_asks_for_more(reader, text, thing):
     ],
 )
 def test_what_only_sounds_like_a_complaint_of_too_little_is_not_more(reader, text, thing):
-    readings = every_reading(reader, text)
-    assert asks_for(readings, NEGATIVE, thing)  # read as less, or asked about
-    assert not reads_only(readings, POSITIVE, thing)
+    assert never_more(every_reading(reader, text), thing)
 
 
 def test_too_much_beside_too_little_asks_for_both(reader):
@@ -999,9 +1003,7 @@ def test_a_negative_question_asks_what_it_names(reader):
     ],
 )
 def test_a_negated_dislike_or_a_question_is_not_read_as_more(reader, text, thing):
-    readings = every_reading(reader, text)
-    assert asks_for(readings, NEGATIVE, thing)  # read as less, or asked about
-    assert not reads_only(readings, POSITIVE, thing)
+    assert never_more(every_reading(reader, text), thing)
 
 
 def test_taking_a_thing_away_is_less(reader):
@@ -2202,9 +2204,7 @@ def test_all_of_one_thing_as_a_complaint_asks_for_less(reader, text, thing):
 )
 def test_saying_there_is_a_lot_of_a_thing_asks_for_less(reader, text, thing):
     """「Xが多い」 complains, however politely the request after it is put."""
-    readings = every_reading(reader, text)
-    assert asks_for(readings, NEGATIVE, thing)  # read as less, or asked about
-    assert not reads_only(readings, POSITIVE, thing)
+    assert never_more(every_reading(reader, text), thing)
 
 
 @pytest.mark.parametrize("text", ["猫が多いのが嬉しい、もっとお願いします", "猫をもっと多く見せて"])
